@@ -1,0 +1,23 @@
+// swift-tools-version:5.9
+import PackageDescription
+
+// Release-mode flags for the numeric core: bounds checks stay in debug builds only.
+let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "InstanceSparsity",
+    products: [
+        .library(name: "InstanceSparsity", targets: ["InstanceSparsity"]),
+        .executable(name: "isp", targets: ["isp"]),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .target(name: "InstanceSparsity", dependencies: ["COpenBLAS", "CZlib", "CPNG"],
+                swiftSettings: fast),
+        .executableTarget(name: "isp", dependencies: ["InstanceSparsity"], swiftSettings: fast),
+        .testTarget(name: "InstanceSparsityTests", dependencies: ["InstanceSparsity"]),
+    ]
+)

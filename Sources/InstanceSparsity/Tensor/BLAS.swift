@@ -1,0 +1,73 @@
+import COpenBLAS
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// C = alpha * op(A) * op(B) + beta * C, row-major, through OpenBLAS.
+@inline(__always)
+public func gemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                 alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                 b: UnsafePointer<Float>, ldb: Int,
+                 beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// Runs `body(i)` for i in 0..<n on all cores. Work items should be coarse (whole channels or
+/// images): dispatch costs a few microseconds.
+@inline(__always)
+public func parallelFor(_ n: Int, _ body: (Int) -> Void) {
+    if n <= 1 { if n == 1 { body(0) }; return }
+    DispatchQueue.concurrentPerform(iterations: n, execute: body)
+}
+
+/// Splits 0..<n into one contiguous range per core and runs them in parallel.
+@inline(__always)
+public func parallelRanges(_ n: Int, minimumPerTask: Int = 1, _ body: (Range<Int>) -> Void) {
+    let tasks = max(1, min(BLASRuntime.threads, n / max(minimumPerTask, 1)))
+    if tasks == 1 { body(0..<n); return }
+    DispatchQueue.concurrentPerform(iterations: tasks) { t in
+        body((n * t / tasks)..<(n * (t + 1) / tasks))
+    }
+}
+
+/// Which OpenBLAS kernels run, and how the program makes sure they are the fast ones.
+///
+/// Debian's OpenBLAS picks its Haswell kernels even on AVX-512 CPUs; `OPENBLAS_CORETYPE` fixes that
+/// but is read when the library loads, before `main`. So `ensureFastKernels` re-executes the program
+/// once with the variable set, and only when the CPU really has AVX-512 (the SkylakeX kernels would
+/// die with SIGILL elsewhere).
+public enum BLASRuntime {
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+    public static var config: String { String(cString: openblas_get_config()) }
+
+    public static var cpuHasAVX512: Bool {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flags = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+        else { return false }
+        return flags.split(separator: " ").contains("avx512f")
+    }
+
+    /// Call first thing in `main`. Returns only if no re-exec was needed or it failed.
+    public static func ensureFastKernels() {
+        guard getenv("OPENBLAS_CORETYPE") == nil, cpuHasAVX512 else { return }
+        setenv("OPENBLAS_CORETYPE", "SkylakeX", 1)
+        let args = CommandLine.unsafeArgv
+        execv("/proc/self/exe", args)
+        // execv only returns on failure; keep running with the default kernels.
+    }
+
+    public static var summary: String {
+        let reason: String
+        if let forced = getenv("OPENBLAS_CORETYPE") {
+            reason = "OPENBLAS_CORETYPE=\(String(cString: forced))"
+        } else {
+            reason = cpuHasAVX512 ? "auto-detected" : "auto-detected; CPU has no AVX-512, so SkylakeX kernels are not used"
+        }
+        return "OpenBLAS kernel \(coreName) (\(reason)), \(threads) threads"
+    }
+}
+
+import Foundation

@@ -1,0 +1,72 @@
+/// A dense Float32 array in row-major order; images are NCHW.
+///
+/// A reference type on purpose: layers keep their outputs and gradients between steps and
+/// refill them in place, so a training step or an inference allocates nothing once warmed up.
+public final class Tensor {
+    public private(set) var shape: [Int]
+    public private(set) var capacity: Int
+    public private(set) var data: UnsafeMutablePointer<Float>
+
+    public var count: Int { shape.reduce(1, *) }
+    public var buffer: UnsafeMutableBufferPointer<Float> { .init(start: data, count: count) }
+
+    public init(shape: [Int]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
+        self.shape = shape
+        capacity = max(shape.reduce(1, *), 1)
+        data = .allocate(capacity: capacity)
+        data.initialize(repeating: 0, count: capacity)
+    }
+
+    public convenience init(shape: [Int], values: [Float]) {
+        self.init(shape: shape)
+        precondition(values.count == count, "\(values.count) values for shape \(shape)")
+        values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
+    }
+
+    public convenience init(shape: [Int], repeating value: Float) {
+        self.init(shape: shape)
+        data.update(repeating: value, count: count)
+    }
+
+    deinit { data.deallocate() }
+
+    public var array: [Float] { Array(buffer) }
+
+    public subscript(i: Int) -> Float {
+        get { data[i] }
+        set { data[i] = newValue }
+    }
+
+    /// Changes the shape, growing the storage only when needed (contents are then undefined).
+    public func resize(_ newShape: [Int]) {
+        let n = newShape.reduce(1, *)
+        if n > capacity {
+            data.deallocate()
+            capacity = n
+            data = .allocate(capacity: n)
+            data.initialize(repeating: 0, count: n)
+        }
+        shape = newShape
+    }
+
+    public func zero() { data.update(repeating: 0, count: count) }
+
+    public func copy() -> Tensor {
+        let t = Tensor(shape: shape)
+        t.data.update(from: data, count: count)
+        return t
+    }
+
+    public func copy(from other: Tensor) {
+        resize(other.shape)
+        data.update(from: other.data, count: count)
+    }
+
+    /// A tensor of `shape` reusing `existing` when given, so per-step buffers are allocated once.
+    public static func reuse(_ existing: Tensor?, shape: [Int]) -> Tensor {
+        guard let t = existing else { return Tensor(shape: shape) }
+        t.resize(shape)
+        return t
+    }
+}

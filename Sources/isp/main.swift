@@ -1,0 +1,3 @@
+import InstanceSparsity
+BLASRuntime.ensureFastKernels()
+print(BLASRuntime.summary)
