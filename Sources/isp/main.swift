@@ -1,3 +1,39 @@
+import Foundation
 import InstanceSparsity
+
 BLASRuntime.ensureFastKernels()
-print(BLASRuntime.summary)
+setvbuf(stdout, nil, _IOLBF, 0)
+
+let commands: [Command.Type] = [TrainCommand.self, EvalCommand.self, InfoCommand.self]
+
+func printOverview() {
+    print("isp: instance-wise sparsity for convolutional networks\n\nCommands:")
+    for c in commands { print("  " + c.usage) }
+    print("\nRun 'isp COMMAND --help' for details. Exit status: 0 success, 1 bad input or failed run, 2 usage error.")
+}
+
+var argv = Array(CommandLine.arguments.dropFirst())
+guard let name = argv.first, !["--help", "-h", "help"].contains(name) else {
+    printOverview()
+    exit(argv.isEmpty ? 2 : 0)
+}
+guard let command = commands.first(where: { $0.name == name }) else {
+    FileHandle.standardError.write("isp: unknown command '\(name)'\n".data(using: .utf8)!)
+    printOverview()
+    exit(2)
+}
+argv.removeFirst()
+if argv.contains("--help") || argv.contains("-h") {
+    print("usage: " + command.usage + "\n\n" + command.help)
+    exit(0)
+}
+var arguments = Arguments(argv)
+do {
+    try command.run(&arguments)
+} catch let error as UsageError {
+    FileHandle.standardError.write("isp \(name): \(error.message)\nusage: \(command.usage)\n".data(using: .utf8)!)
+    exit(2)
+} catch {
+    FileHandle.standardError.write("isp \(name): \(error)\n".data(using: .utf8)!)
+    exit(1)
+}

@@ -39,7 +39,7 @@ public func parallelRanges(_ n: Int, minimumPerTask: Int = 1, _ body: (Range<Int
 /// once with the variable set, and only when the CPU really has AVX-512 (the SkylakeX kernels would
 /// die with SIGILL elsewhere).
 public enum BLASRuntime {
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    public static var threads: Int { Workspace.cores }
     public static var coreName: String { String(cString: openblas_get_corename()) }
     public static var config: String { String(cString: openblas_get_config()) }
 
@@ -51,7 +51,9 @@ public enum BLASRuntime {
     }
 
     /// Call first thing in `main`. Returns only if no re-exec was needed or it failed.
+    /// Also makes BLAS single-threaded: the engine splits work across cores itself (`Workspace`).
     public static func ensureFastKernels() {
+        openblas_set_num_threads(1)
         guard getenv("OPENBLAS_CORETYPE") == nil, cpuHasAVX512 else { return }
         setenv("OPENBLAS_CORETYPE", "SkylakeX", 1)
         let args = CommandLine.unsafeArgv
@@ -66,7 +68,7 @@ public enum BLASRuntime {
         } else {
             reason = cpuHasAVX512 ? "auto-detected" : "auto-detected; CPU has no AVX-512, so SkylakeX kernels are not used"
         }
-        return "OpenBLAS kernel \(coreName) (\(reason)), \(threads) threads"
+        return "OpenBLAS kernel \(coreName) (\(reason)); \(Workspace.cores) cores, each running single-threaded GEMMs on its share"
     }
 }
 

@@ -1,0 +1,61 @@
+/// A network saved as safetensors with PyTorch's `state_dict()` names, the `ModelSpec` in the
+/// metadata, and optionally the training state (optimizer velocity under `_optimizer.`, progress
+/// in metadata) so `--resume` continues exactly.
+public enum Checkpoint {
+    public static let optimizerPrefix = "_optimizer."
+
+    public struct Loaded {
+        public let network: Network
+        public let metadata: [String: String]
+        /// Optimizer velocity by parameter name (empty for inference-only files).
+        public let velocity: [String: Tensor]
+    }
+
+    /// The state dict in module order: parameters, then buffers, then BN's batch counter.
+    static func stateDict(_ network: Network) -> (floats: [(name: String, tensor: Tensor)], counters: [(name: String, shape: [Int], values: [Int64])]) {
+        var floats: [(name: String, tensor: Tensor)] = [], counters: [(name: String, shape: [Int], values: [Int64])] = []
+        network.root.visit { path, layer in
+            func full(_ n: String) -> String { path.isEmpty ? n : path + "." + n }
+            for (n, p) in layer.parameters { floats.append((full(n), p.value)) }
+            for (n, t) in layer.buffers { floats.append((full(n), t)) }
+            if let bn = layer as? BatchNorm2d { counters.append((full("num_batches_tracked"), [], [bn.batchesTracked])) }
+        }
+        return (floats, counters)
+    }
+
+    public static func save(_ network: Network, to path: String, metadata extra: [String: String] = [:],
+                            optimizer: SGD? = nil) throws {
+        var (floats, counters) = stateDict(network)
+        if let sgd = optimizer {
+            for ((name, _), v) in zip(network.parameters, sgd.velocity) { floats.append((optimizerPrefix + name, v)) }
+        }
+        let metadata = network.spec.metadata.merging(extra) { _, new in new }
+        try SafeTensors.write(path: path, tensors: floats, int64: counters, metadata: metadata.merging(["format": "pt"]) { a, _ in a })
+    }
+
+    public static func load(path: String) throws -> Loaded {
+        let contents = try SafeTensors.read(path: path)
+        let spec = try ModelSpec(metadata: contents.metadata, path: path)
+        let network = try Network.make(spec)
+        var expected = Set<String>()
+        for (name, target) in stateDict(network).floats {
+            expected.insert(name)
+            guard let source = contents.tensors[name] else {
+                throw InputError(path, "missing tensor '\(name)' needed by \(spec.architecture) width \(spec.width)")
+            }
+            guard source.shape == target.shape else {
+                throw InputError(path, "tensor '\(name)' has shape \(source.shape), but \(spec.architecture) width \(spec.width) needs \(target.shape)")
+            }
+            target.copy(from: source)
+        }
+        var velocity: [String: Tensor] = [:]
+        for name in contents.order where !expected.contains(name) {
+            if name.hasPrefix(optimizerPrefix) {
+                velocity[String(name.dropFirst(optimizerPrefix.count))] = contents.tensors[name]
+            } else if contents.tensors[name] != nil {
+                throw InputError(path, "unexpected tensor '\(name)' for \(spec.architecture) width \(spec.width)")
+            }
+        }
+        return Loaded(network: network, metadata: contents.metadata, velocity: velocity)
+    }
+}

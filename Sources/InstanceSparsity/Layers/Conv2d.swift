@@ -1,0 +1,258 @@
+/// 2-D convolution over NCHW, square kernel, with stride, zero padding, groups and optional bias.
+///
+/// Dense and grouped convolutions lower to GEMM: a chunk of images is unrolled (im2col) into a
+/// matrix whose rows are (input channel, ky, kx) and whose columns are (image, output pixel), so
+/// small late-stage feature maps still give OpenBLAS wide matrices. Depthwise convolutions
+/// (groups == channels) have too little work per channel for GEMM and run as direct loops.
+public final class Conv2d: Layer {
+    public let weight: Parameter  // outChannels x (inChannels / groups) x k x k
+    public let bias: Parameter?
+    public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int
+
+    private var x: Tensor?
+    private var y: Tensor?
+    private var dx: Tensor?
+    private var inH = 0, inW = 0, outH = 0, outW = 0
+
+    /// Column-buffer budget in floats; bounds memory while keeping GEMMs wide.
+    private static let columnBudget = 1 << 22
+
+    public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
+                groups: Int = 1, bias: Bool = false, rng: inout SeededGenerator) {
+        precondition(inChannels % groups == 0 && outChannels % groups == 0, "channels not divisible by groups")
+        self.inChannels = inChannels; self.outChannels = outChannels
+        self.kernel = kernel; self.stride = stride; self.padding = padding; self.groups = groups
+        let fanIn = inChannels / groups * kernel * kernel
+        let fanOut = outChannels / groups * kernel * kernel
+        // Kaiming normal (fan_out, ReLU gain), the usual choice for conv nets trained from scratch.
+        let w = Tensor(shape: [outChannels, inChannels / groups, kernel, kernel])
+        let std = (2 / Float(fanOut)).squareRoot()
+        for i in 0..<w.count { w[i] = rng.normal() * std }
+        weight = Parameter(w, decays: true)
+        if bias {
+            let b = Tensor(shape: [outChannels])
+            let bound = 1 / Float(fanIn).squareRoot()
+            for i in 0..<b.count { b[i] = (rng.uniform() * 2 - 1) * bound }
+            self.bias = Parameter(b, decays: false)
+        } else {
+            self.bias = nil
+        }
+    }
+
+    public var isDepthwise: Bool { groups == inChannels && groups == outChannels && groups > 1 }
+
+    public func outputSize(_ size: Int) -> Int { (size + 2 * padding - kernel) / stride + 1 }
+
+    public func forward(_ input: Tensor, training: Bool) -> Tensor {
+        precondition(input.shape.count == 4 && input.shape[1] == inChannels,
+                     "conv expects \(inChannels) input channels, got shape \(input.shape)")
+        let n = input.shape[0]
+        inH = input.shape[2]; inW = input.shape[3]
+        outH = outputSize(inH); outW = outputSize(inW)
+        x = input
+        let out = Tensor.reuse(y, shape: [n, outChannels, outH, outW])
+        y = out
+        if isDepthwise { depthwiseForward(input, out) } else { gemmForward(input, out) }
+        return out
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        let input = x!
+        let g = Tensor.reuse(dx, shape: input.shape)
+        dx = g
+        g.zero()
+        if let b = bias {
+            let hw = outH * outW, n = dy.shape[0]
+            for c in 0..<outChannels {
+                var s: Float = 0
+                for i in 0..<n { let p = dy.data + (i * outChannels + c) * hw; for j in 0..<hw { s += p[j] } }
+                b.grad.data[c] += s
+            }
+        }
+        if isDepthwise { depthwiseBackward(input, dy, g) } else { gemmBackward(input, dy, g) }
+        return g
+    }
+
+    // MARK: GEMM path
+    //
+    // Each core takes a contiguous share of the batch and runs its own single-threaded GEMMs on
+    // private scratch buffers: no synchronisation inside a layer and no idle spinning BLAS
+    // threads, which cost more than a fifth of the time when OpenBLAS split each GEMM itself.
+
+    private var rowsPerGroup: Int { inChannels / groups * kernel * kernel }
+
+    private func imagesPerChunk(_ n: Int) -> Int {
+        max(1, min(n, Conv2d.columnBudget / max(rowsPerGroup * outH * outW, 1)))
+    }
+
+    private func gemmForward(_ input: Tensor, _ out: Tensor) {
+        let n = input.shape[0], hw = outH * outW, cog = outChannels / groups, rows = rowsPerGroup
+        let chunk = imagesPerChunk((n + Workspace.cores - 1) / Workspace.cores)
+        Workspace.forEachShare(of: n) { share, scratch in
+            var n0 = share.lowerBound
+            while n0 < share.upperBound {
+                let nb = min(chunk, share.upperBound - n0), cols = nb * hw
+                let col = scratch.columns(rows * cols), tmp = scratch.product(cog * cols)
+                for g in 0..<groups {
+                    im2col(input, firstImage: n0, images: nb, group: g, into: col)
+                    gemm(m: cog, n: cols, k: rows, a: weight.value.data + g * cog * rows, lda: rows,
+                         b: col, ldb: cols, c: tmp, ldc: cols)
+                    // (channel, image, pixel) back to NCHW, adding the bias.
+                    for co in 0..<cog {
+                        let c = g * cog + co, b = bias?.value.data[c] ?? 0
+                        for i in 0..<nb {
+                            let src = tmp + co * cols + i * hw, dst = out.data + ((n0 + i) * outChannels + c) * hw
+                            for j in 0..<hw { dst[j] = src[j] + b }
+                        }
+                    }
+                }
+                n0 += nb
+            }
+        }
+    }
+
+    private func gemmBackward(_ input: Tensor, _ dy: Tensor, _ dx: Tensor) {
+        let n = input.shape[0], hw = outH * outW, cog = outChannels / groups, rows = rowsPerGroup
+        let chunk = imagesPerChunk((n + Workspace.cores - 1) / Workspace.cores)
+        let weightCount = weight.value.count
+        Workspace.forEachShare(of: n) { share, scratch in
+            // Share 0 accumulates straight into the gradient; the others into private copies summed below.
+            let dW = share.lowerBound == 0 ? weight.grad.data : scratch.weightGradient(weightCount)
+            var n0 = share.lowerBound
+            while n0 < share.upperBound {
+                let nb = min(chunk, share.upperBound - n0), cols = nb * hw
+                let col = scratch.columns(rows * cols), tmp = scratch.product(cog * cols)
+                for g in 0..<groups {
+                    for co in 0..<cog {
+                        for i in 0..<nb {
+                            (tmp + co * cols + i * hw).update(from: dy.data + ((n0 + i) * outChannels + g * cog + co) * hw, count: hw)
+                        }
+                    }
+                    im2col(input, firstImage: n0, images: nb, group: g, into: col)
+                    let wOffset = g * cog * rows
+                    gemm(transB: true, m: cog, n: rows, k: cols, a: tmp, lda: cols, b: col, ldb: cols,
+                         beta: 1, c: dW + wOffset, ldc: rows)
+                    gemm(transA: true, m: rows, n: cols, k: cog, a: weight.value.data + wOffset, lda: rows,
+                         b: tmp, ldb: cols, c: col, ldc: cols)
+                    col2im(col, firstImage: n0, images: nb, group: g, into: dx)
+                }
+                n0 += nb
+            }
+        }
+        Workspace.sumWeightGradients(into: weight.grad.data, count: weightCount, shares: min(n, Workspace.cores))
+    }
+
+    /// Unrolls images n0..<n0+nb of one group: rows (c, ky, kx), columns (image, oy, ox).
+    private func im2col(_ input: Tensor, firstImage n0: Int, images nb: Int, group g: Int,
+                        into col: UnsafeMutablePointer<Float>) {
+        let cig = inChannels / groups, k = kernel, s = stride, p = padding
+        let ih = inH, iw = inW, oh = outH, ow = outW, hw = oh * ow, cols = nb * hw
+        for row in 0..<(cig * k * k) {
+            let c = row / (k * k), ky = (row / k) % k, kx = row % k
+            // Output columns whose input column kx + ox*s - p lies inside the image.
+            let first = min(ow, max(0, (p - kx + s - 1) / s)), last = max(first, min(ow, (iw - 1 + p - kx) / s + 1))
+            for i in 0..<nb {
+                let plane = input.data + ((n0 + i) * inChannels + g * cig + c) * ih * iw
+                let out = col + row * cols + i * hw
+                for oy in 0..<oh {
+                    let iy = oy * s + ky - p
+                    let line = out + oy * ow
+                    guard iy >= 0 && iy < ih else { line.update(repeating: 0, count: ow); continue }
+                    let inLine = plane + iy * iw + kx - p
+                    line.update(repeating: 0, count: first)
+                    if s == 1 {
+                        (line + first).update(from: inLine + first, count: last - first)
+                    } else {
+                        for ox in first..<last { line[ox] = inLine[ox * s] }
+                    }
+                    (line + last).update(repeating: 0, count: ow - last)
+                }
+            }
+        }
+    }
+
+    /// The transpose of im2col: adds each column entry back to the input pixel it came from.
+    private func col2im(_ col: UnsafeMutablePointer<Float>, firstImage n0: Int, images nb: Int, group g: Int,
+                        into dx: Tensor) {
+        let cig = inChannels / groups, k = kernel, s = stride, p = padding
+        let ih = inH, iw = inW, oh = outH, ow = outW, hw = oh * ow, cols = nb * hw
+        for row in 0..<(cig * k * k) {
+            let c = row / (k * k), ky = (row / k) % k, kx = row % k
+            let first = min(ow, max(0, (p - kx + s - 1) / s)), last = max(first, min(ow, (iw - 1 + p - kx) / s + 1))
+            for i in 0..<nb {
+                let plane = dx.data + ((n0 + i) * inChannels + g * cig + c) * ih * iw
+                let src = col + row * cols + i * hw
+                for oy in 0..<oh {
+                    let iy = oy * s + ky - p
+                    guard iy >= 0 && iy < ih else { continue }
+                    let inLine = plane + iy * iw + kx - p, line = src + oy * ow
+                    for ox in first..<last { inLine[ox * s] += line[ox] }
+                }
+            }
+        }
+    }
+
+    // MARK: Depthwise path
+
+    private func depthwiseForward(_ input: Tensor, _ out: Tensor) {
+        let n = input.shape[0], c = inChannels, k = kernel, s = stride, p = padding
+        let ih = inH, iw = inW, oh = outH, ow = outW
+        let src = input.data, dst = out.data, w = weight.value.data, bias = self.bias?.value.data
+        parallelFor(n * c) { plane in
+            let ch = plane % c
+            let xin = src + plane * ih * iw, yout = dst + plane * oh * ow, wk = w + ch * k * k
+            let b = bias?[ch] ?? 0
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    var acc = b
+                    for ky in 0..<k {
+                        let iy = oy * s + ky - p
+                        if iy < 0 || iy >= ih { continue }
+                        for kx in 0..<k {
+                            let ix = ox * s + kx - p
+                            if ix >= 0 && ix < iw { acc += wk[ky * k + kx] * xin[iy * iw + ix] }
+                        }
+                    }
+                    yout[oy * ow + ox] = acc
+                }
+            }
+        }
+    }
+
+    private func depthwiseBackward(_ input: Tensor, _ dy: Tensor, _ dx: Tensor) {
+        let n = input.shape[0], c = inChannels, k = kernel, s = stride, p = padding
+        let ih = inH, iw = inW, oh = outH, ow = outW
+        let src = input.data, d = dy.data, gx = dx.data, w = weight.value.data, gw = weight.grad.data
+        // Parallel over channels: each channel owns its weights and its planes of dx.
+        parallelFor(c) { ch in
+            let wk = w + ch * k * k, gk = gw + ch * k * k
+            for i in 0..<n {
+                let plane = i * c + ch
+                let xin = src + plane * ih * iw, dxin = gx + plane * ih * iw, g = d + plane * oh * ow
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        let go = g[oy * ow + ox]
+                        if go == 0 { continue }
+                        for ky in 0..<k {
+                            let iy = oy * s + ky - p
+                            if iy < 0 || iy >= ih { continue }
+                            for kx in 0..<k {
+                                let ix = ox * s + kx - p
+                                if ix >= 0 && ix < iw {
+                                    gk[ky * k + kx] += go * xin[iy * iw + ix]
+                                    dxin[iy * iw + ix] += go * wk[ky * k + kx]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public var parameters: [(name: String, parameter: Parameter)] {
+        bias.map { [("weight", weight), ("bias", $0)] } ?? [("weight", weight)]
+    }
+    public var macsPerImage: Int { outChannels * outH * outW * (inChannels / groups) * kernel * kernel }
+    public var lastOutputShape: [Int] { y?.shape ?? [] }
+}

@@ -1,0 +1,62 @@
+/// MobileNetV2, CIFAR style: stride-1 stem and second stage (32x32 inputs), inverted residual
+/// blocks, a 1x1 convolution to 1280 channels, global average pooling, dropout and a linear
+/// classifier. Names follow torchvision's `mobilenet_v2` (`features.<i>.conv.<j>`).
+enum MobileNetV2 {
+    /// (expansion t, channels c, repeats n, first stride s)
+    static let settings = [(1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2),
+                           (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+
+    /// torchvision's `_make_divisible(v, 8)`.
+    static func divisible(_ v: Float) -> Int {
+        var n = max(8, Int(v + 4) / 8 * 8)
+        if Float(n) < 0.9 * v { n += 8 }
+        return n
+    }
+
+    static func convBN(_ inC: Int, _ outC: Int, kernel: Int, stride: Int = 1, groups: Int = 1,
+                       rng: inout SeededGenerator) -> Sequential {
+        Sequential([Conv2d(inChannels: inC, outChannels: outC, kernel: kernel, stride: stride,
+                           padding: kernel / 2, groups: groups, rng: &rng),
+                    BatchNorm2d(channels: outC), ReLU(cap: 6)])
+    }
+
+    static func make(_ spec: ModelSpec, rng: inout SeededGenerator) -> Sequential {
+        var channels = divisible(32 * spec.width)
+        var features: [Layer] = [convBN(spec.inputChannels, channels, kernel: 3, rng: &rng)]
+        for (t, c, n, s) in settings {
+            let out = divisible(Float(c) * spec.width)
+            for i in 0..<n {
+                let index = features.count
+                features.append(invertedResidual(channels, out, stride: i == 0 ? s : 1, expansion: t,
+                                                 name: "features.\(index)", rng: &rng))
+                channels = out
+            }
+        }
+        let last = divisible(1280 * max(1, spec.width))
+        features.append(convBN(channels, last, kernel: 1, rng: &rng))
+        let classifier = Sequential([Dropout(p: 0.2, seed: rng.next()),
+                                     Linear(inFeatures: last, outFeatures: spec.classes, rng: &rng)])
+        return Sequential([("features", Sequential(features)), ("avgpool", GlobalAvgPool()),
+                           ("classifier", classifier)])
+    }
+
+    /// [1x1 expand-BN-ReLU6 -> gate] -> 3x3 depthwise-BN-ReLU6 -> 1x1 project-BN (+ x when shapes
+    /// allow). The gate is on the expanded map, which feeds the depthwise convolution.
+    static func invertedResidual(_ inC: Int, _ outC: Int, stride: Int, expansion: Int, name: String,
+                                 rng: inout SeededGenerator) -> Layer {
+        let hidden = inC * expansion
+        var parts: [(String, Layer)] = []
+        if expansion != 1 {
+            parts.append(("0", convBN(inC, hidden, kernel: 1, rng: &rng)))
+            parts.append(("gate", ChannelGate(label: "\(name).conv.1.0")))
+        }
+        parts.append(("\(parts.count == 0 ? 0 : 1)",
+                      convBN(hidden, hidden, kernel: 3, stride: stride, groups: hidden, rng: &rng)))
+        let next = expansion != 1 ? 2 : 1
+        parts.append(("\(next)", Conv2d(inChannels: hidden, outChannels: outC, kernel: 1, rng: &rng)))
+        parts.append(("\(next + 1)", BatchNorm2d(channels: outC)))
+        let branch = Sequential(parts)
+        return stride == 1 && inC == outC ? Residual(branch: branch, branchName: "conv")
+                                          : Sequential([("conv", branch)])
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+
+/// What a checkpoint must say about its network so it can be rebuilt: stored in the safetensors
+/// metadata, so a file is self-describing.
+public struct ModelSpec: Equatable {
+    public static let architectures = ["vgg16", "resnet18", "mobilenetv2"]
+
+    public var architecture: String
+    public var width: Float
+    public var inputChannels: Int
+    public var inputSize: Int
+    public var classes: Int
+    /// Per-channel normalisation from the training split: x' = (x - mean) / std.
+    public var mean: [Float]
+    public var std: [Float]
+    public var dataset: String
+
+    public init(architecture: String, width: Float = 1, inputChannels: Int = 1, inputSize: Int = 32,
+                classes: Int = 10, mean: [Float]? = nil, std: [Float]? = nil, dataset: String = "fashion-mnist") {
+        self.architecture = architecture; self.width = width
+        self.inputChannels = inputChannels; self.inputSize = inputSize; self.classes = classes
+        self.mean = mean ?? [Float](repeating: 0, count: inputChannels)
+        self.std = std ?? [Float](repeating: 1, count: inputChannels)
+        self.dataset = dataset
+    }
+
+    public var metadata: [String: String] {
+        func list(_ v: [Float]) -> String { "[" + v.map { "\($0)" }.joined(separator: ",") + "]" }
+        return ["architecture": architecture, "width": "\(width)", "input_channels": "\(inputChannels)",
+                "input_size": "\(inputSize)", "classes": "\(classes)", "mean": list(mean), "std": list(std),
+                "dataset": dataset]
+    }
+
+    /// Rebuilds a spec from checkpoint metadata; `path` names the file in errors.
+    public init(metadata m: [String: String], path: String) throws {
+        func field(_ key: String) throws -> String {
+            guard let v = m[key] else { throw InputError(path, "metadata has no '\(key)' (not an isp checkpoint?)") }
+            return v
+        }
+        func number<T: LosslessStringConvertible>(_ key: String, _ valid: (T) -> Bool) throws -> T {
+            let text = try field(key)
+            guard let v = T(text), valid(v) else { throw InputError(path, "metadata '\(key)' has a bad value '\(text)'") }
+            return v
+        }
+        func floats(_ key: String, count: Int) throws -> [Float] {
+            let text = try field(key)
+            guard let data = text.data(using: .utf8),
+                  let values = try? JSONSerialization.jsonObject(with: data) as? [NSNumber], values.count == count
+            else { throw InputError(path, "metadata '\(key)' should be a list of \(count) numbers, is '\(text)'") }
+            return values.map { $0.floatValue }
+        }
+        let arch = try field("architecture")
+        guard ModelSpec.architectures.contains(arch) else {
+            throw InputError(path, "unknown architecture '\(arch)' (expected \(ModelSpec.architectures.joined(separator: ", ")))")
+        }
+        let channels: Int = try number("input_channels") { $0 > 0 && $0 <= 64 }
+        self.init(architecture: arch, width: try number("width") { $0 > 0 && $0 <= 8 },
+                  inputChannels: channels, inputSize: try number("input_size") { $0 >= 8 && $0 <= 1024 },
+                  classes: try number("classes") { $0 > 1 && $0 <= 100_000 },
+                  mean: try floats("mean", count: channels), std: try floats("std", count: channels),
+                  dataset: m["dataset"] ?? "unknown")
+        guard std.allSatisfy({ $0 > 0 }) else { throw InputError(path, "metadata 'std' must be positive") }
+    }
+}

@@ -1,0 +1,57 @@
+/// A classifier built from a `ModelSpec`: the layer tree (named as PyTorch names the same modules)
+/// plus the channel gates where the method regularises and prunes.
+public final class Network {
+    public let spec: ModelSpec
+    public let root: Sequential
+    /// Every feature map that feeds a convolution, in network order.
+    public let gates: [ChannelGate]
+
+    init(spec: ModelSpec, root: Sequential) {
+        self.spec = spec
+        self.root = root
+        var found: [ChannelGate] = []
+        root.visit { _, layer in if let g = layer as? ChannelGate { found.append(g) } }
+        gates = found
+    }
+
+    /// Builds a freshly initialised network; weights depend only on `seed`.
+    public static func make(_ spec: ModelSpec, seed: UInt64 = 0) throws -> Network {
+        var rng = SeededGenerator(seed: seed)
+        switch spec.architecture {
+        case "vgg16": return Network(spec: spec, root: VGG16.make(spec, rng: &rng))
+        case "resnet18": return Network(spec: spec, root: ResNet18.make(spec, rng: &rng))
+        case "mobilenetv2": return Network(spec: spec, root: MobileNetV2.make(spec, rng: &rng))
+        default:
+            throw InputError(spec.architecture, "unknown model (expected \(ModelSpec.architectures.joined(separator: ", ")))")
+        }
+    }
+
+    /// Logits for a normalised batch N x C x H x W.
+    public func forward(_ x: Tensor, training: Bool) -> Tensor { root.forward(x, training: training) }
+
+    /// Backpropagates dL/dlogits, accumulating parameter gradients.
+    @discardableResult
+    public func backward(_ dLogits: Tensor) -> Tensor { root.backward(dLogits) }
+
+    public var parameters: [(name: String, parameter: Parameter)] { root.namedParameters }
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.parameter.value.count } }
+
+    public func zeroGradients() { for (_, p) in parameters { p.grad.zero() } }
+
+    public var batchNorms: [(name: String, layer: BatchNorm2d)] {
+        var result: [(String, BatchNorm2d)] = []
+        root.visit { path, layer in if let bn = layer as? BatchNorm2d { result.append((path, bn)) } }
+        return result
+    }
+
+    /// Multiply-accumulates per image of the dense network (runs one forward pass to learn shapes).
+    public var macsPerImage: Int {
+        _ = forward(Tensor(shape: [1, spec.inputChannels, spec.inputSize, spec.inputSize]), training: false)
+        var total = 0
+        root.visit { _, layer in total += layer.macsPerImage }
+        return total
+    }
+}
+
+/// Channel count after applying the width multiplier (at least 8, rounded half up).
+func scaled(_ channels: Int, _ width: Float) -> Int { max(8, Int(Float(channels) * width + 0.5)) }

@@ -1,0 +1,44 @@
+/// ResNet-18, CIFAR style: a 3x3 stem with no max pool, four stages of two basic blocks
+/// (64, 128, 256, 512 channels, strides 1, 2, 2, 2), global average pooling and `fc`.
+/// Names follow torchvision's `resnet18`.
+enum ResNet18 {
+    static func make(_ spec: ModelSpec, rng: inout SeededGenerator) -> Sequential {
+        let stem = scaled(64, spec.width)
+        var layers: [(String, Layer)] = [
+            ("conv1", Conv2d(inChannels: spec.inputChannels, outChannels: stem, kernel: 3, padding: 1, rng: &rng)),
+            ("bn1", BatchNorm2d(channels: stem)), ("relu", ReLU()),
+        ]
+        var channels = stem
+        for (stage, (base, stride)) in [(64, 1), (128, 2), (256, 2), (512, 2)].enumerated() {
+            let out = scaled(base, spec.width)
+            var blocks: [Layer] = []
+            for b in 0..<2 {
+                let s = b == 0 ? stride : 1
+                blocks.append(basicBlock(channels, out, stride: s, name: "layer\(stage + 1).\(b)", rng: &rng))
+                channels = out
+            }
+            layers.append(("layer\(stage + 1)", Sequential(blocks)))
+        }
+        layers.append(("avgpool", GlobalAvgPool()))
+        layers.append(("fc", Linear(inFeatures: channels, outFeatures: spec.classes, rng: &rng)))
+        return Sequential(layers)
+    }
+
+    /// conv3x3-BN-ReLU-[gate]-conv3x3-BN, plus the shortcut, then ReLU. The gate sits on the map
+    /// between the two convolutions: the one the method prunes.
+    static func basicBlock(_ inC: Int, _ outC: Int, stride: Int, name: String, rng: inout SeededGenerator) -> Residual {
+        let branch = Sequential([
+            ("conv1", Conv2d(inChannels: inC, outChannels: outC, kernel: 3, stride: stride, padding: 1, rng: &rng)),
+            ("bn1", BatchNorm2d(channels: outC)), ("relu", ReLU()),
+            ("gate", ChannelGate(label: "\(name).conv2")),
+            ("conv2", Conv2d(inChannels: outC, outChannels: outC, kernel: 3, padding: 1, rng: &rng)),
+            ("bn2", BatchNorm2d(channels: outC)),
+        ])
+        var shortcut: Sequential?
+        if stride != 1 || inC != outC {
+            shortcut = Sequential([Conv2d(inChannels: inC, outChannels: outC, kernel: 1, stride: stride, rng: &rng),
+                                   BatchNorm2d(channels: outC)])
+        }
+        return Residual(branch: branch, shortcut: shortcut, activation: ReLU())
+    }
+}

@@ -1,0 +1,83 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A feature map that feeds a convolution: where feature decay regularises during training and
+/// where instance-wise pruning drops channels at inference.
+///
+/// In the forward pass it is the identity (or multiplies by a 0/1 channel mask for masked-dense
+/// execution) and records each instance's channel saliency s_c = ||F_c||_2 / sqrt(HW). With a
+/// feature-decay coefficient lambda it adds lambda * sum_c s_c per instance to the loss (averaged
+/// over the batch) and the matching gradient F_c / (sqrt(HW) ||F_c||) to the backward pass.
+public final class ChannelGate: Layer {
+    /// The convolution this map feeds, e.g. "features.3"; names the layer in reports.
+    public let label: String
+    public var featureDecay: Float = 0
+    /// N x C of 0 or 1; nil means keep everything.
+    public var mask: Tensor?
+    public private(set) var saliency = Tensor(shape: [0, 0])
+    private var input: Tensor?
+    private var y: Tensor?
+    private var dx: Tensor?
+
+    public init(label: String) { self.label = label }
+
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        let n = x.shape[0], c = x.shape[1], hw = x.count / (n * c)
+        var out = x
+        if let m = mask {
+            precondition(m.shape == [n, c], "mask shape \(m.shape) does not match \(x.shape)")
+            out = Tensor.reuse(y, shape: x.shape)
+            y = out
+            for plane in 0..<(n * c) {
+                let src = x.data + plane * hw, dst = out.data + plane * hw, keep = m.data[plane]
+                for j in 0..<hw { dst[j] = src[j] * keep }
+            }
+        }
+        input = out
+        saliency.resize([n, c])
+        let s = saliency.data, src = out.data, scale = 1 / Float(hw).squareRoot()
+        parallelRanges(n * c, minimumPerTask: 64) { r in
+            for plane in r {
+                let p = src + plane * hw
+                var acc: Float = 0
+                for j in 0..<hw { acc += p[j] * p[j] }
+                s[plane] = acc.squareRoot() * scale
+            }
+        }
+        return out
+    }
+
+    /// lambda / N * sum over instances and channels of s: this gate's share of the batch loss.
+    public var penalty: Float {
+        guard featureDecay > 0, saliency.shape[0] > 0 else { return 0 }
+        var total: Float = 0
+        for i in 0..<saliency.count { total += saliency[i] }
+        return featureDecay * total / Float(saliency.shape[0])
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard featureDecay > 0 || mask != nil else { return dy }
+        let f = input!
+        let n = f.shape[0], c = f.shape[1], hw = f.count / (n * c)
+        let g = Tensor.reuse(dx, shape: dy.shape)
+        dx = g
+        let coefficient = featureDecay / Float(n) / Float(hw).squareRoot()
+        let s = saliency.data, m = mask?.data, fp = f.data, d = dy.data, gp = g.data
+        parallelRanges(n * c, minimumPerTask: 64) { r in
+            for plane in r {
+                let keep = m?[plane] ?? 1
+                // ||F_c|| = s_c * sqrt(HW); an all-zero channel gets the zero subgradient.
+                let norm = s[plane] * Float(hw).squareRoot()
+                let k = norm > 0 ? coefficient / norm : 0
+                for j in 0..<hw {
+                    let idx = plane * hw + j
+                    gp[idx] = keep * d[idx] + k * fp[idx]
+                }
+            }
+        }
+        return g
+    }
+
+    public var lastOutputShape: [Int] { input?.shape ?? [] }
+}

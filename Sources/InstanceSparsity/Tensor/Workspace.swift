@@ -1,0 +1,39 @@
+import Dispatch
+import Foundation
+
+/// Per-core scratch memory shared by all layers (they run one after another), and the rule for
+/// splitting a batch across cores.
+public final class Workspace {
+    public static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    static let perCore = (0..<cores).map { _ in Workspace() }
+
+    private var columnBuffer = Tensor(shape: [0])
+    private var productBuffer = Tensor(shape: [0])
+    private var gradientBuffer = Tensor(shape: [0])
+
+    /// im2col matrix.
+    func columns(_ count: Int) -> UnsafeMutablePointer<Float> { columnBuffer.resize([count]); return columnBuffer.data }
+    /// GEMM result before scattering to NCHW.
+    func product(_ count: Int) -> UnsafeMutablePointer<Float> { productBuffer.resize([count]); return productBuffer.data }
+    /// A zeroed private weight gradient for shares other than the first.
+    func weightGradient(_ count: Int) -> UnsafeMutablePointer<Float> {
+        gradientBuffer.resize([count]); gradientBuffer.zero(); return gradientBuffer.data
+    }
+
+    /// Runs `body` once per core with a contiguous share of 0..<n and that core's scratch space.
+    static func forEachShare(of n: Int, _ body: (Range<Int>, Workspace) -> Void) {
+        let shares = min(n, cores)
+        if shares <= 1 { body(0..<n, perCore[0]); return }
+        DispatchQueue.concurrentPerform(iterations: shares) { t in
+            body((n * t / shares)..<(n * (t + 1) / shares), perCore[t])
+        }
+    }
+
+    /// Adds the private weight gradients of shares 1..<shares into `target`.
+    static func sumWeightGradients(into target: UnsafeMutablePointer<Float>, count: Int, shares: Int) {
+        for t in 1..<max(shares, 1) {
+            let g = perCore[t].gradientBuffer.data
+            for i in 0..<count { target[i] += g[i] }
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+
+public struct TrainingOptions {
+    public var epochs = 30
+    public var batchSize = 128
+    public var learningRate: Float = 0.05
+    public var momentum: Float = 0.9
+    public var nesterov = true
+    public var weightDecay: Float = 5e-4
+    public var warmupEpochs = 1
+    public var seed: UInt64 = 1
+    /// lambda of the feature decay regulariser; 0 trains the plain baseline.
+    public var featureDecay: Float = 0
+    /// Labels of the gates to regularise; nil means all of them.
+    public var decayLayers: [String]? = nil
+    public var logEvery = 50
+
+    public init() {}
+
+    /// The options that must match when resuming, as checkpoint metadata.
+    public var metadata: [String: String] {
+        ["train.epochs": "\(epochs)", "train.batch_size": "\(batchSize)", "train.lr": "\(learningRate)",
+         "train.momentum": "\(momentum)", "train.nesterov": "\(nesterov)", "train.weight_decay": "\(weightDecay)",
+         "train.warmup_epochs": "\(warmupEpochs)", "train.seed": "\(seed)",
+         "train.feature_decay": "\(featureDecay)",
+         "train.decay_layers": decayLayers?.joined(separator: ",") ?? "all"]
+    }
+}
+
+public enum TrainingError: Error, CustomStringConvertible {
+    case nonFinite(epoch: Int, step: Int, what: String)
+
+    public var description: String {
+        switch self {
+        case let .nonFinite(epoch, step, what):
+            return "training diverged at epoch \(epoch) step \(step): \(what); the last good checkpoint is kept (try a lower --lr)"
+        }
+    }
+}
+
+/// The training loop: SGD over shuffled, augmented batches, evaluation after each epoch, and an
+/// atomic checkpoint after each epoch.
+public final class Trainer {
+    public let network: Network
+    public let options: TrainingOptions
+    public let optimizer: SGD
+    private let train: Dataset
+    private let test: Dataset
+    private let regularized: [ChannelGate]
+
+    public init(network: Network, train: Dataset, test: Dataset, options: TrainingOptions) {
+        self.network = network; self.train = train; self.test = test; self.options = options
+        optimizer = SGD(parameters: network.parameters.map(\.parameter), momentum: options.momentum,
+                        nesterov: options.nesterov, weightDecay: options.weightDecay)
+        let chosen = options.decayLayers.map(Set.init)
+        regularized = network.gates.filter { chosen?.contains($0.label) ?? true }
+        for gate in network.gates { gate.featureDecay = 0 }
+        for gate in regularized { gate.featureDecay = options.featureDecay }
+    }
+
+    /// Restores optimizer velocity saved by `Checkpoint.save(..., optimizer:)`.
+    public func restoreVelocity(_ saved: [String: Tensor]) {
+        for ((name, _), v) in zip(network.parameters, optimizer.velocity) {
+            if let s = saved[name], s.shape == v.shape { v.copy(from: s) }
+        }
+    }
+
+    public var stepsPerEpoch: Int { (train.count + options.batchSize - 1) / options.batchSize }
+
+    /// Trains epochs `startEpoch..<options.epochs`, calling `checkpoint(epochsCompleted)` after each.
+    public func run(startEpoch: Int = 0, log: (String) -> Void, checkpoint: (Int, EvaluationResult) throws -> Void) throws {
+        let schedule = LearningRateSchedule(peak: options.learningRate, warmupSteps: options.warmupEpochs * stepsPerEpoch,
+                                            totalSteps: options.epochs * stepsPerEpoch)
+        let maker = BatchMaker(spec: network.spec)
+        let batch = Tensor(shape: [0]), dLogits = Tensor(shape: [0])
+        var labels: [Int32] = []
+        let runStart = Date()
+        var imagesSeen = 0
+        for epoch in startEpoch..<options.epochs {
+            // Every epoch's randomness derives from (seed, epoch), so resuming reproduces it.
+            var rng = SeededGenerator(seed: options.seed &* 1_000_003 &+ UInt64(epoch))
+            var order = Array(0..<train.count)
+            order.shuffle(using: &rng)
+            network.root.visit { _, layer in (layer as? Dropout)?.reseed(rng.next()) }
+            var lossSum = 0.0, correct = 0, seen = 0, penaltySum = 0.0
+            var intervalStart = Date(), intervalImages = 0
+            for step in 0..<stepsPerEpoch {
+                let indices = order[(step * options.batchSize)..<min((step + 1) * options.batchSize, train.count)]
+                maker.fill(batch, labels: &labels, from: train, indices: indices, augment: true, rng: &rng)
+                network.zeroGradients()
+                let logits = network.forward(batch, training: true)
+                dLogits.resize(logits.shape)
+                let (loss, right) = SoftmaxCrossEntropy.evaluate(logits: logits, labels: labels[...], grad: dLogits)
+                let penalty = regularized.reduce(Float(0)) { $0 + $1.penalty }
+                guard loss.isFinite && penalty.isFinite else {
+                    throw TrainingError.nonFinite(epoch: epoch + 1, step: step + 1, what: "loss is \(loss), regularizer \(penalty)")
+                }
+                network.backward(dLogits)
+                if let bad = firstNonFiniteGradient() {
+                    throw TrainingError.nonFinite(epoch: epoch + 1, step: step + 1, what: "gradient of '\(bad)' is not finite")
+                }
+                optimizer.step(learningRate: schedule.rate(atStep: epoch * stepsPerEpoch + step))
+                lossSum += Double(loss) * Double(indices.count)
+                penaltySum += Double(penalty) * Double(indices.count)
+                correct += right; seen += indices.count
+                intervalImages += indices.count; imagesSeen += indices.count
+                if (step + 1) % options.logEvery == 0 || step + 1 == stepsPerEpoch {
+                    let rate = Double(intervalImages) / max(Date().timeIntervalSince(intervalStart), 1e-9)
+                    let overall = Double(imagesSeen) / max(Date().timeIntervalSince(runStart), 1e-9)
+                    let remaining = Double((options.epochs - epoch) * train.count - seen) / overall
+                    var line = String(format: "epoch %d/%d step %d/%d loss %.4f acc %.2f%%", epoch + 1, options.epochs,
+                                      step + 1, stepsPerEpoch, lossSum / Double(seen), 100 * Double(correct) / Double(seen))
+                    if !regularized.isEmpty && options.featureDecay > 0 {
+                        line += String(format: " reg %.4f silent %.1f%%", penaltySum / Double(seen), 100 * silentFraction())
+                    }
+                    line += String(format: " lr %.4f %.0f img/s ETA %@", schedule.rate(atStep: epoch * stepsPerEpoch + step),
+                                   rate, formatDuration(remaining))
+                    log(line)
+                    intervalStart = Date(); intervalImages = 0
+                }
+            }
+            let result = evaluate(network, on: test)
+            log(String(format: "epoch %d/%d test accuracy %.2f%% loss %.4f (train loss %.4f acc %.2f%%)", epoch + 1,
+                       options.epochs, 100 * result.accuracy, result.loss, lossSum / Double(seen),
+                       100 * Double(correct) / Double(seen)))
+            try checkpoint(epoch + 1, result)
+        }
+    }
+
+    /// Share of (instance, channel) pairs at the regularised gates whose saliency is under 0.01:
+    /// how sparse the features of the last batch were.
+    private func silentFraction() -> Double {
+        var silent = 0, total = 0
+        for gate in regularized {
+            let s = gate.saliency
+            for i in 0..<s.count where s[i] < 0.01 { silent += 1 }
+            total += s.count
+        }
+        return Double(silent) / Double(max(total, 1))
+    }
+
+    private func firstNonFiniteGradient() -> String? {
+        for (name, p) in network.parameters {
+            let g = p.grad.data
+            var sum: Float = 0
+            for i in 0..<p.grad.count { sum += g[i] * 0 }  // NaN or Inf anywhere makes this NaN
+            if !sum.isFinite { return name }
+        }
+        return nil
+    }
+}
+
+public func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite, seconds >= 0 else { return "?" }
+    let s = Int(seconds)
+    return s >= 3600 ? String(format: "%dh%02dm", s / 3600, (s % 3600) / 60) : String(format: "%dm%02ds", s / 60, s % 60)
+}

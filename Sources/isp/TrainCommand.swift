@@ -1,0 +1,117 @@
+import Foundation
+import InstanceSparsity
+
+enum TrainCommand: Command {
+    static let name = "train"
+    static let usage = "isp train --model vgg16|resnet18|mobilenetv2 [--width W] [--dataset fashion-mnist|cifar10] [--data-dir DIR] [--epochs N] [--batch-size B] [--lr LR] [--weight-decay WD] [--seed S] [--train-limit N] [--test-limit N] [--feature-decay LAMBDA] [--decay-layers auto|LIST] --out FILE [--resume]"
+    static let help = """
+    Trains a network with SGD (momentum 0.9, Nesterov), cosine learning rate with one warm-up
+    epoch, random crop (pad 4) and horizontal flip. Prints progress every --log-every steps and the
+    test accuracy after each epoch, and writes FILE (safetensors) atomically after each epoch.
+
+      --width W            channel multiplier (default 1; 0.5 halves every layer)
+      --epochs N           default 30          --batch-size B   default 128
+      --lr LR              peak learning rate (default 0.05)
+      --weight-decay WD    default 5e-4        --seed S         default 1
+      --train-limit N      use the first N training images (quick runs)
+      --feature-decay L    lambda of the instance-wise l2,1 feature regulariser (default 0)
+      --decay-layers L     auto (every map that feeds a convolution) or comma-separated conv names
+      --resume             continue FILE from its last completed epoch with its stored options
+      --log-every N        progress line interval in steps (default 50)
+    """
+
+    static func run(_ a: inout Arguments) throws {
+        guard let out = try a.option("--out") else { throw UsageError(message: "--out FILE is required") }
+        let resume = a.flag("--resume")
+        let modelName = try a.option("--model")
+        let width: Float = try a.number("--width", default: 1, in: 0.0625...4)
+        let datasetName = try a.choice("--dataset", default: "fashion-mnist", from: ["fashion-mnist", "cifar10"])
+        let dataDir = try a.option("--data-dir")
+        var options = TrainingOptions()
+        options.epochs = try a.number("--epochs", default: options.epochs, in: 1...10_000)
+        options.batchSize = try a.number("--batch-size", default: options.batchSize, in: 1...4096)
+        options.learningRate = try a.number("--lr", default: options.learningRate, in: 1e-6...10)
+        options.weightDecay = try a.number("--weight-decay", default: options.weightDecay, in: 0...1)
+        options.seed = try a.number("--seed", default: options.seed, in: 0...UInt64.max)
+        options.warmupEpochs = try a.number("--warmup", default: options.warmupEpochs, in: 0...1000)
+        options.featureDecay = try a.number("--feature-decay", default: 0, in: 0...100)
+        options.logEvery = try a.number("--log-every", default: options.logEvery, in: 1...1_000_000)
+        let decayLayers = try a.option("--decay-layers") ?? "auto"
+        options.decayLayers = decayLayers == "auto" ? nil : decayLayers.split(separator: ",").map(String.init)
+        let trainLimit: Int? = try a.optionalNumber("--train-limit", in: 1...Int.max)
+        let testLimit: Int? = try a.optionalNumber("--test-limit", in: 1...Int.max)
+        try a.finish()
+
+        print(BLASRuntime.summary)
+        try ensureWritable(out)
+        let train = try DatasetLoader.load(name: datasetName, directory: dataDir, split: .train, limit: trainLimit)
+        let test = try DatasetLoader.load(name: datasetName, directory: dataDir, split: .test, limit: testLimit)
+
+        let network: Network
+        var startEpoch = 0
+        var velocity: [String: Tensor] = [:]
+        if resume {
+            let loaded = try Checkpoint.load(path: out)
+            guard let done = loaded.metadata["train.epochs_completed"].flatMap(Int.init) else {
+                throw InputError(out, "has no training state to resume (train.epochs_completed missing)")
+            }
+            options = try storedOptions(loaded.metadata, path: out, logEvery: options.logEvery)
+            network = loaded.network
+            startEpoch = done
+            velocity = loaded.velocity
+            print("resuming \(out) after epoch \(done) of \(options.epochs) with its stored options")
+        } else {
+            guard let modelName else { throw UsageError(message: "--model is required (vgg16, resnet18 or mobilenetv2)") }
+            guard ModelSpec.architectures.contains(modelName) else {
+                throw UsageError(message: "unknown model '\(modelName)' (expected \(ModelSpec.architectures.joined(separator: ", ")))")
+            }
+            let stats = train.channelStatistics()
+            let spec = ModelSpec(architecture: modelName, width: width, inputChannels: train.channels,
+                                 inputSize: train.height, classes: train.classes, mean: stats.mean,
+                                 std: stats.std.map { max($0, 1e-6) }, dataset: datasetName)
+            network = try Network.make(spec, seed: options.seed)
+        }
+        if let wanted = options.decayLayers {
+            let known = Set(network.gates.map(\.label))
+            if let bad = wanted.first(where: { !known.contains($0) }) {
+                throw UsageError(message: "--decay-layers: '\(bad)' is not a map feeding a convolution; valid: \(network.gates.map(\.label).joined(separator: ","))")
+            }
+        }
+        let trainer = Trainer(network: network, train: train, test: test, options: options)
+        trainer.restoreVelocity(velocity)
+        print("\(network.spec.architecture) width \(network.spec.width): \(formatCount(network.parameterCount)) parameters, \(formatCount(network.macsPerImage)) MACs/image; \(train.count) training and \(test.count) test images; \(trainer.stepsPerEpoch) steps/epoch")
+        try trainer.run(startEpoch: startEpoch, log: { print($0) }) { epochs, result in
+            var meta = options.metadata
+            meta["train.epochs_completed"] = "\(epochs)"
+            meta["test_accuracy"] = String(format: "%.4f", result.accuracy)
+            try Checkpoint.save(network, to: out, metadata: meta, optimizer: trainer.optimizer)
+        }
+        print("saved \(out)")
+    }
+
+    static func storedOptions(_ m: [String: String], path: String, logEvery: Int) throws -> TrainingOptions {
+        func value<T: LosslessStringConvertible>(_ key: String) throws -> T {
+            guard let text = m[key], let v = T(text) else { throw InputError(path, "training metadata '\(key)' is missing or malformed") }
+            return v
+        }
+        var o = TrainingOptions()
+        o.epochs = try value("train.epochs"); o.batchSize = try value("train.batch_size")
+        o.learningRate = try value("train.lr"); o.momentum = try value("train.momentum")
+        o.nesterov = try value("train.nesterov"); o.weightDecay = try value("train.weight_decay")
+        o.warmupEpochs = try value("train.warmup_epochs"); o.seed = try value("train.seed")
+        o.featureDecay = try value("train.feature_decay")
+        let layers: String = try value("train.decay_layers")
+        o.decayLayers = layers == "all" ? nil : layers.split(separator: ",").map(String.init)
+        o.logEvery = logEvery
+        return o
+    }
+
+    /// Fails before any work if the checkpoint cannot be written beside its final place.
+    static func ensureWritable(_ path: String) throws {
+        let probe = path + ".tmp"
+        guard FileManager.default.createFile(atPath: probe, contents: Data("probe".utf8)) else {
+            throw InputError(path, "cannot write here (directory missing or not writable)")
+        }
+        try? FileManager.default.removeItem(atPath: probe)
+    }
+}

@@ -1,0 +1,253 @@
+"""Batch-1 CPU inference latency: PyTorch eager vs ONNX Runtime (vs the Swift `isp` tool).
+
+  python benchmarks/peers.py --arch resnet18 --width 0.5
+  python benchmarks/peers.py --checkpoint model.safetensors --isp .build/release/isp --prune POLICY --alpha 0.5
+  python benchmarks/peers.py --arch vgg16 --width 0.5 --train --json
+
+Latency = wall time of one forward pass of a 1xCx32x32 input, median and p90 over --runs runs
+after --warmup untimed runs, 2 threads. Ratios in the table are median(engine) / median(reference):
+below 1 means faster than the reference. The training ratio is isp img/s / torch img/s (above 1:
+isp trains faster).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from convert import model_from_safetensors  # noqa: E402
+from torch_models import ARCHS, build, count_macs, count_params  # noqa: E402
+from torch_train_bench import set_threads, train_throughput  # noqa: E402
+
+ISP_KEYS = ("latency_ms_median", "latency_ms_p90", "throughput_images_per_s", "train_images_per_s")
+
+
+def stats_ms(times_s: List[float]) -> Dict[str, float]:
+    a = np.asarray(times_s) * 1000.0
+    return {"latency_ms_median": float(np.median(a)), "latency_ms_p90": float(np.percentile(a, 90)),
+            "latency_ms_min": float(a.min()), "latency_ms_mean": float(a.mean()), "runs": len(a)}
+
+
+def time_fn(fn, runs: int, warmup: int) -> Dict[str, float]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return stats_ms(times)
+
+
+def bench_torch(model: torch.nn.Module, x: torch.Tensor, runs: int, warmup: int) -> Dict[str, object]:
+    model.eval()
+    with torch.inference_mode():
+        r = time_fn(lambda: model(x), runs, warmup)
+    r.update(engine="pytorch-eager", version=torch.__version__)
+    return r
+
+
+def export_onnx(model: torch.nn.Module, x: torch.Tensor, path: str) -> None:
+    kwargs = dict(opset_version=17, input_names=["input"], output_names=["logits"],
+                  do_constant_folding=True)
+    model.eval()
+    warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
+    try:  # torch >= 2.5 has `dynamo`; newer releases default to the dynamo exporter.
+        torch.onnx.export(model, (x,), path, dynamo=False, **kwargs)
+    except TypeError:
+        torch.onnx.export(model, (x,), path, **kwargs)
+
+
+def bench_onnxruntime(model: torch.nn.Module, x: torch.Tensor, runs: int, warmup: int,
+                      threads: int, keep_onnx: Optional[str] = None) -> Dict[str, object]:
+    import onnxruntime as ort
+    with tempfile.TemporaryDirectory() as tmp:
+        path = keep_onnx or os.path.join(tmp, "model.onnx")
+        export_onnx(model, x, path)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    feed = {sess.get_inputs()[0].name: x.numpy()}
+    out = sess.run(None, feed)[0]
+    with torch.inference_mode():
+        ref = model(x).numpy()
+    r = time_fn(lambda: sess.run(None, feed), runs, warmup)
+    r.update(engine="onnxruntime", version=ort.__version__,
+             max_abs_diff_vs_torch=float(np.abs(out - ref).max()))
+    return r
+
+
+def run_isp(a: argparse.Namespace, arch: str, width: float) -> Dict[str, object]:
+    """Run `isp bench ... --json`; returns a result dict, or one with an "error" key."""
+    cmd = [a.isp, "bench"]
+    cmd += [a.checkpoint] if a.checkpoint else ["--model", arch, "--width", repr(width)]
+    cmd.append("--json")
+    if a.prune:
+        cmd += ["--prune", a.prune]
+    if a.alpha is not None:
+        cmd += ["--alpha", repr(a.alpha)]
+    if a.isp_args:
+        cmd += shlex.split(a.isp_args)
+    res: Dict[str, object] = {"engine": "isp" + (f" ({a.prune}, alpha {a.alpha})" if a.prune else ""),
+                              "command": " ".join(shlex.quote(c) for c in cmd)}
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=a.isp_timeout)
+    except FileNotFoundError:
+        res["error"] = f"isp binary not found: {a.isp}"
+        return res
+    except PermissionError:
+        res["error"] = f"isp binary is not executable: {a.isp}"
+        return res
+    except subprocess.TimeoutExpired:
+        res["error"] = f"isp bench timed out after {a.isp_timeout} s"
+        return res
+    if p.returncode != 0:
+        tail = (p.stderr or p.stdout).strip().splitlines()[-5:]
+        res["error"] = f"isp bench exited with status {p.returncode}: " + " | ".join(tail)
+        return res
+    data = None
+    text = p.stdout.strip()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:  # tolerate log lines before the JSON object
+        start = text.find("{")
+        while start >= 0 and data is None:
+            try:
+                data = json.loads(text[start:])
+            except json.JSONDecodeError:
+                start = text.find("{", start + 1)
+    if not isinstance(data, dict):
+        res["error"] = "isp bench output is not a JSON object: " + text[:200]
+        return res
+    res["raw"] = data
+    for k in ISP_KEYS:
+        if isinstance(data.get(k), (int, float)):
+            res[k] = float(data[k])
+    if "latency_ms_median" not in res:
+        res["error"] = "isp bench JSON lacks latency_ms_median (keys: %s)" % sorted(data)
+    return res
+
+
+def fmt(v: Optional[float], spec: str = ".3f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arch", choices=ARCHS)
+    ap.add_argument("--width", type=float, default=1.0)
+    ap.add_argument("--checkpoint", help="our safetensors checkpoint (overrides --arch/--width)")
+    ap.add_argument("--in-channels", type=int, default=1)
+    ap.add_argument("--classes", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=300)
+    ap.add_argument("--warmup", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-onnx", action="store_true", help="skip ONNX Runtime")
+    ap.add_argument("--keep-onnx", metavar="PATH", help="write the exported ONNX model here")
+    ap.add_argument("--isp", metavar="PATH", help="path to the Swift isp binary")
+    ap.add_argument("--prune", metavar="POLICY", help="pruning policy passed to isp bench")
+    ap.add_argument("--alpha", type=float, help="pruning alpha passed to isp bench")
+    ap.add_argument("--isp-args", default="", help="extra arguments for isp bench (one string)")
+    ap.add_argument("--isp-timeout", type=float, default=1800)
+    ap.add_argument("--train", action="store_true", help="also measure torch training throughput")
+    ap.add_argument("--train-batch-size", type=int, default=128)
+    ap.add_argument("--train-steps", type=int, default=10)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    if a.runs < 200:
+        ap.error("--runs must be >= 200")
+    if not a.checkpoint and not a.arch:
+        ap.error("give --arch (with --width) or --checkpoint")
+
+    set_threads(a.threads)
+    if a.checkpoint:
+        model, info = model_from_safetensors(a.checkpoint)
+        arch, width, in_ch, classes, size = (info["arch"], info["width"], info["in_channels"],
+                                             info["classes"], info["input_size"])
+    else:
+        arch, width, in_ch, classes, size = a.arch, a.width, a.in_channels, a.classes, 32
+        torch.manual_seed(0)
+        model = build(arch, width, in_ch, classes)
+    model.eval()
+    macs = count_macs(model, in_ch, size)
+    x = torch.randn(1, in_ch, size, size, generator=torch.Generator().manual_seed(1))
+
+    out: Dict[str, object] = {"arch": arch, "width": width, "input_channels": in_ch,
+                              "input_size": size, "classes": classes, "threads": a.threads,
+                              "checkpoint": a.checkpoint, "params": count_params(model),
+                              "macs": macs["total"], "results": []}
+    results: List[Dict[str, object]] = out["results"]  # type: ignore[assignment]
+    results.append(bench_torch(model, x, a.runs, a.warmup))
+    if not a.no_onnx:
+        try:
+            results.append(bench_onnxruntime(model, x, a.runs, a.warmup, a.threads, a.keep_onnx))
+        except Exception as e:  # noqa: BLE001 - report and carry on
+            print(f"warning: ONNX Runtime benchmark failed: {type(e).__name__}: {e}", file=sys.stderr)
+            out["onnxruntime_error"] = f"{type(e).__name__}: {e}"
+    isp = None
+    if a.isp:
+        isp = run_isp(a, arch, width)
+        out["isp"] = isp
+        if "error" in isp:
+            print(f"warning: isp benchmark failed ({isp['command']}): {isp['error']}", file=sys.stderr)
+        else:
+            results.append(isp)
+
+    ref = {r["engine"]: r["latency_ms_median"] for r in results}
+    for r in results:
+        med = r["latency_ms_median"]
+        r["ratio_vs_onnxruntime"] = med / ref["onnxruntime"] if "onnxruntime" in ref else None
+        r["ratio_vs_pytorch"] = med / ref["pytorch-eager"]
+
+    if a.train:
+        t = train_throughput(arch, width, a.train_batch_size, a.train_steps, 2, in_ch, classes,
+                             size, threads=a.threads)
+        tr = {"torch_train_images_per_s": t["train_images_per_s"], "batch_size": a.train_batch_size,
+              "torch_peak_rss_mb": t["peak_rss_mb"]}
+        if isp and "train_images_per_s" in isp:
+            tr["isp_train_images_per_s"] = isp["train_images_per_s"]
+            tr["ratio_isp_vs_torch"] = isp["train_images_per_s"] / t["train_images_per_s"]
+        out["train"] = tr
+
+    if a.json:
+        print(json.dumps(out, indent=2))
+        return
+    print(f"{arch} width={width} input={in_ch}x{size}x{size} classes={classes} "
+          f"params={out['params']:,} MACs={out['macs'] / 1e6:.2f}M threads={a.threads} "
+          f"runs={a.runs} (batch 1)")
+    print(f"{'engine':34s} {'median ms':>10s} {'p90 ms':>10s} {'vs ORT':>8s} {'vs PyTorch':>10s}")
+    for r in results:
+        print(f"{r['engine']:34s} {r['latency_ms_median']:10.3f} {r['latency_ms_p90']:10.3f} "
+              f"{fmt(r['ratio_vs_onnxruntime'], '.2f'):>8s} {r['ratio_vs_pytorch']:10.2f}")
+    for r in results:
+        if "max_abs_diff_vs_torch" in r:
+            print(f"(onnxruntime max |logit diff| vs torch: {r['max_abs_diff_vs_torch']:.2e})")
+    if isp and "error" in isp:
+        print(f"isp: FAILED - {isp['error']}")
+    if "train" in out:
+        tr = out["train"]
+        line = f"train (batch {tr['batch_size']}): torch {tr['torch_train_images_per_s']:.1f} img/s"
+        if "isp_train_images_per_s" in tr:
+            line += (f", isp {tr['isp_train_images_per_s']:.1f} img/s, "
+                     f"isp/torch {tr['ratio_isp_vs_torch']:.2f}")
+        elif a.isp:
+            line += ", isp: no train_images_per_s"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

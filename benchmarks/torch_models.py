@@ -1,0 +1,268 @@
+"""Reference PyTorch definitions of the InstanceSparsity architectures.
+
+The module hierarchy is laid out so that ``state_dict()`` names are exactly the
+tensor names used by the Swift checkpoints (safetensors), e.g.
+``features.0.weight`` / ``features.1.running_mean`` (VGG16),
+``layer2.0.downsample.0.weight`` (ResNet-18),
+``features.3.conv.1.0.weight`` (MobileNetV2).
+
+All models are the CIFAR-style (32x32 input) variants.
+
+Usage as a script prints a summary:
+    python benchmarks/torch_models.py --arch resnet18 --width 0.5
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Dict, List, Optional, Union
+
+import torch
+import torch.nn as nn
+
+ARCHS = ("vgg16", "resnet18", "mobilenetv2")
+
+
+# --------------------------------------------------------------------------- width scaling
+def scale_channels(c: int, width: float) -> int:
+    """VGG16 / ResNet-18 width scaling: round half *up* (not banker's rounding), min 8."""
+    return max(8, int(c * width + 0.5))
+
+
+def make_divisible(v: float, divisor: int = 8, min_value: Optional[int] = None) -> int:
+    """torchvision's ``_make_divisible`` (used by MobileNetV2)."""
+    if min_value is None:
+        min_value = divisor
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:  # never round down by more than 10%
+        new_v += divisor
+    return new_v
+
+
+# --------------------------------------------------------------------------- VGG16 (BN)
+VGG16_CFG: List[Union[int, str]] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
+                                    512, 512, 512, "M", 512, 512, 512, "M"]
+
+
+class VGG16(nn.Module):
+    def __init__(self, width: float = 1.0, in_channels: int = 3, classes: int = 10):
+        super().__init__()
+        layers: List[nn.Module] = []
+        c_in = in_channels
+        for v in VGG16_CFG:
+            if v == "M":
+                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            else:
+                c_out = scale_channels(int(v), width)
+                layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+                           nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+                c_in = c_out
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c_in, classes)
+        _init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.avgpool(self.features(x))
+        return self.classifier(torch.flatten(x, 1))
+
+
+# --------------------------------------------------------------------------- ResNet-18
+class BasicBlock(nn.Module):
+    def __init__(self, inp: int, oup: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inp, oup, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(oup)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(oup, oup, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(oup)
+        self.downsample: Optional[nn.Module] = None
+        if stride != 1 or inp != oup:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(inp, oup, 1, stride=stride, bias=False), nn.BatchNorm2d(oup))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + shortcut)
+
+
+class ResNet18(nn.Module):
+    def __init__(self, width: float = 1.0, in_channels: int = 3, classes: int = 10):
+        super().__init__()
+        chans = [scale_channels(c, width) for c in (64, 128, 256, 512)]
+        self.conv1 = nn.Conv2d(in_channels, chans[0], 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(chans[0])
+        self.relu = nn.ReLU(inplace=True)
+        inp = chans[0]
+        for i, (c, s) in enumerate(zip(chans, (1, 2, 2, 2))):
+            blocks = nn.Sequential(BasicBlock(inp, c, s), BasicBlock(c, c, 1))
+            setattr(self, f"layer{i + 1}", blocks)
+            inp = c
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(inp, classes)
+        _init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        x = self.avgpool(x)
+        return self.fc(torch.flatten(x, 1))
+
+
+# --------------------------------------------------------------------------- MobileNetV2
+def _conv_bn_relu6(inp: int, oup: int, k: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(inp, oup, k, stride=stride, padding=(k - 1) // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(oup), nn.ReLU6(inplace=True))
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, inp: int, oup: int, stride: int, expand_ratio: int):
+        super().__init__()
+        hidden = int(round(inp * expand_ratio))
+        self.use_res_connect = stride == 1 and inp == oup
+        layers: List[nn.Module] = []
+        if expand_ratio != 1:
+            layers.append(_conv_bn_relu6(inp, hidden, 1))
+        layers += [_conv_bn_relu6(hidden, hidden, 3, stride=stride, groups=hidden),
+                   nn.Conv2d(hidden, oup, 1, bias=False), nn.BatchNorm2d(oup)]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+
+# (t, c, n, s): stage 2 has stride 1 (instead of ImageNet's 2) for 32x32 inputs.
+MOBILENETV2_CFG = [[1, 16, 1, 1], [6, 24, 2, 1], [6, 32, 3, 2], [6, 64, 4, 2],
+                   [6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1]]
+
+
+class MobileNetV2(nn.Module):
+    def __init__(self, width: float = 1.0, in_channels: int = 3, classes: int = 10,
+                 dropout: float = 0.2):
+        super().__init__()
+        inp = make_divisible(32 * width, 8)
+        self.last_channel = make_divisible(1280 * max(1.0, width), 8)
+        feats: List[nn.Module] = [_conv_bn_relu6(in_channels, inp, 3, stride=1)]
+        for t, c, n, s in MOBILENETV2_CFG:
+            oup = make_divisible(c * width, 8)
+            for i in range(n):
+                feats.append(InvertedResidual(inp, oup, s if i == 0 else 1, t))
+                inp = oup
+        feats.append(_conv_bn_relu6(inp, self.last_channel, 1))
+        self.features = nn.Sequential(*feats)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.last_channel, classes))
+        _init_weights(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.avgpool(self.features(x))
+        return self.classifier(torch.flatten(x, 1))
+
+
+# --------------------------------------------------------------------------- helpers
+def _init_weights(model: nn.Module) -> None:
+    """torchvision-style initialisation (kaiming fan_out convs, unit BN, small linear)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
+
+
+def build(arch: str, width: float = 1.0, in_channels: int = 3, classes: int = 10) -> nn.Module:
+    arch = arch.lower()
+    if arch == "vgg16":
+        return VGG16(width, in_channels, classes)
+    if arch == "resnet18":
+        return ResNet18(width, in_channels, classes)
+    if arch == "mobilenetv2":
+        return MobileNetV2(width, in_channels, classes)
+    raise ValueError(f"unknown architecture {arch!r}; expected one of {ARCHS}")
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_macs(model: nn.Module, in_channels: int, input_size: int = 32) -> Dict[str, int]:
+    """Multiply-accumulates of one image through conv and linear layers (hook-based)."""
+    totals = {"conv": 0, "linear": 0}
+
+    def conv_hook(m: nn.Conv2d, _inp, out):
+        kh, kw = m.kernel_size
+        per_out = (m.in_channels // m.groups) * kh * kw
+        totals["conv"] += out[0].numel() * per_out  # out[0]: first image of the batch
+
+    def linear_hook(m: nn.Linear, _inp, out):
+        totals["linear"] += m.in_features * m.out_features
+
+    handles = []
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            handles.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, nn.Linear):
+            handles.append(m.register_forward_hook(linear_hook))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            model(torch.zeros(1, in_channels, input_size, input_size))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    totals["total"] = totals["conv"] + totals["linear"]
+    return totals
+
+
+def summary(arch: str, width: float, in_channels: int = 1, classes: int = 10,
+            input_size: int = 32) -> Dict[str, object]:
+    model = build(arch, width, in_channels, classes)
+    macs = count_macs(model, in_channels, input_size)
+    sd = model.state_dict()
+    return {
+        "arch": arch, "width": width, "input_channels": in_channels, "classes": classes,
+        "input_size": input_size,
+        "params": count_params(model),
+        "macs": macs["total"], "macs_conv": macs["conv"], "macs_linear": macs["linear"],
+        "state_dict_tensors": len(sd),
+        "float_tensors": sum(1 for v in sd.values() if v.is_floating_point()),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arch", required=True, choices=ARCHS)
+    ap.add_argument("--width", type=float, default=1.0)
+    ap.add_argument("--in-channels", type=int, default=1)
+    ap.add_argument("--classes", type=int, default=10)
+    ap.add_argument("--input-size", type=int, default=32)
+    ap.add_argument("--names", action="store_true", help="also list state_dict names and shapes")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    s = summary(a.arch, a.width, a.in_channels, a.classes, a.input_size)
+    if a.json:
+        print(json.dumps(s, indent=2))
+    else:
+        print(f"{a.arch} width={a.width} in={a.in_channels} classes={a.classes} "
+              f"input={a.input_size}x{a.input_size}")
+        print(f"  params : {s['params']:,}")
+        print(f"  MACs   : {s['macs']:,} ({s['macs'] / 1e6:.2f} M; conv {s['macs_conv']:,}, "
+              f"linear {s['macs_linear']:,})")
+        print(f"  state_dict tensors: {s['state_dict_tensors']} ({s['float_tensors']} float)")
+    if a.names:
+        for k, v in build(a.arch, a.width, a.in_channels, a.classes).state_dict().items():
+            print(f"  {k:45s} {str(v.dtype):14s} {tuple(v.shape)}")
+
+
+if __name__ == "__main__":
+    main()
