@@ -1,0 +1,335 @@
+/// The inference-only form of the network's operations: batch norm folded into the convolution,
+/// the activation fused into its epilogue, buffers allocated once. One image at a time, because
+/// the kept channels differ per image.
+
+/// Per-image state threaded through the steps: which input channels the next convolution may
+/// read (set by a gate), constants of skipped depthwise channels, and the MACs executed so far.
+final class RunContext {
+    var keep: UnsafeMutablePointer<Int32>
+    var keepCount: Int? = nil
+    /// For channels a depthwise convolution skipped: the constant its output plane holds.
+    var skippedConstant: UnsafeMutablePointer<Float>
+    var hasSkippedConstants = false
+    var macs = 0
+    /// Split large convolutions across cores (batch-1 latency); off when each core runs its own image.
+    var useAllCores = true
+    var decide: ((Int, UnsafePointer<Float>, Int, UnsafeMutablePointer<Int32>) -> Int)? = nil
+    var keptPerGate: [Int]
+
+    init(maxChannels: Int, gates: Int) {
+        keep = .allocate(capacity: maxChannels)
+        skippedConstant = .allocate(capacity: maxChannels)
+        keptPerGate = [Int](repeating: 0, count: gates)
+    }
+
+    deinit { keep.deallocate(); skippedConstant.deallocate() }
+}
+
+protocol InferenceStep: AnyObject {
+    func run(_ x: Tensor, _ ctx: RunContext) -> Tensor
+}
+
+@inline(__always)
+func activate(_ v: Float, _ cap: Float?) -> Float {
+    guard let cap else { return v }
+    return Swift.min(Swift.max(v, 0), cap)
+}
+
+/// Convolution + folded batch norm + optional ReLU/ReLU6. When the preceding gate dropped input
+/// channels it unrolls and multiplies only the kept ones: im2col rows and weight rows of dropped
+/// channels are never touched.
+final class FusedConv: InferenceStep {
+    let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int
+    let cap: Float?
+    /// outChannels x (inChannels/groups * k * k), BN folded.
+    let weight: [Float]
+    /// (inChannels * k * k) x outChannels: the same weights with each input channel's rows
+    /// contiguous, so gathering the kept channels is a few block copies.
+    let weightByInput: [Float]
+    let bias: Tensor
+    private let out = Tensor(shape: [0]), col = Tensor(shape: [0]), gathered = Tensor(shape: [0])
+    private let imageBias: Tensor
+
+    init(conv: Conv2d, bn: BatchNorm2d?, cap: Float?) {
+        inChannels = conv.inChannels; outChannels = conv.outChannels; kernel = conv.kernel
+        stride = conv.stride; padding = conv.padding; groups = conv.groups; self.cap = cap
+        let rows = conv.inChannels / conv.groups * conv.kernel * conv.kernel
+        var w = conv.weight.value.array, b = conv.bias?.value.array ?? [Float](repeating: 0, count: outChannels)
+        if let bn {
+            for o in 0..<outChannels {
+                let scale = bn.weight.value[o] / (bn.runningVar[o] + bn.eps).squareRoot()
+                for j in 0..<rows { w[o * rows + j] *= scale }
+                b[o] = (b[o] - bn.runningMean[o]) * scale + bn.bias.value[o]
+            }
+        }
+        weight = w; bias = Tensor(shape: [outChannels], values: b); imageBias = bias.copy()
+        var t = [Float](repeating: 0, count: w.count)
+        if groups == 1 { for o in 0..<outChannels { for j in 0..<rows { t[j * outChannels + o] = w[o * rows + j] } } }
+        weightByInput = groups == 1 ? t : []
+    }
+
+    var isDepthwise: Bool { groups == inChannels && groups == outChannels && groups > 1 }
+
+    func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
+        let ih = x.shape[2], iw = x.shape[3]
+        let oh = (ih + 2 * padding - kernel) / stride + 1, ow = (iw + 2 * padding - kernel) / stride + 1
+        out.resize([1, outChannels, oh, ow])
+        if isDepthwise { depthwise(x, ih, iw, oh, ow, ctx) } else { dense(x, ih, iw, oh, ow, ctx) }
+        return out
+    }
+
+    private func dense(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ ctx: RunContext) {
+        let hw = oh * ow, kk = kernel * kernel, cig = inChannels / groups, cog = outChannels / groups
+        // Constants of skipped depthwise channels reach this 1x1 convolution as an extra bias.
+        var biasPointer = bias.data
+        if ctx.hasSkippedConstants, let kc = ctx.keepCount {
+            imageBias.copy(from: bias)
+            var k = 0
+            for c in 0..<inChannels {
+                if k < kc && Int(ctx.keep[k]) == c { k += 1; continue }
+                let v = ctx.skippedConstant[c]
+                if v != 0 { for o in 0..<outChannels { imageBias[o] += weight[o * inChannels + c] * v } }
+            }
+            ctx.macs += outChannels * (inChannels - kc)
+            biasPointer = imageBias.data
+        }
+        if let kc = ctx.keepCount, groups == 1 {
+            let rows = kc * kk
+            im2col(x, channels: ctx.keep, count: kc, ih, iw, oh, ow)
+            gathered.resize([rows, outChannels])
+            weightByInput.withUnsafeBufferPointer { wt in
+                for (i, c) in UnsafeBufferPointer(start: ctx.keep, count: kc).enumerated() {
+                    (gathered.data + i * kk * outChannels).update(from: wt.baseAddress! + Int(c) * kk * outChannels,
+                                                                  count: kk * outChannels)
+                }
+            }
+            multiply(rows: rows, hw: hw, ctx: ctx) { r, c in
+                gemm(transA: true, m: r.count, n: hw, k: rows, a: self.gathered.data + r.lowerBound, lda: self.outChannels,
+                     b: c, ldb: hw, c: self.out.data + r.lowerBound * hw, ldc: hw)
+            }
+            ctx.macs += outChannels * hw * rows
+        } else {
+            precondition(ctx.keepCount == nil, "grouped convolutions cannot follow a pruned map")
+            let rows = cig * kk
+            for g in 0..<groups {
+                let direct = kernel == 1 && stride == 1 && padding == 0 && groups == 1
+                if !direct { im2col(x, channels: nil, count: cig, ih, iw, oh, ow, firstChannel: g * cig) }
+                let b = direct ? x.data : col.data
+                weight.withUnsafeBufferPointer { w in
+                    multiply(rows: rows, hw: hw, ctx: ctx, outputs: cog) { r, c in
+                        gemm(m: r.count, n: hw, k: rows, a: w.baseAddress! + (g * cog + r.lowerBound) * rows, lda: rows,
+                             b: b, ldb: hw, c: self.out.data + (g * cog + r.lowerBound) * hw, ldc: hw)
+                    }
+                }
+            }
+            ctx.macs += outChannels * hw * rows
+        }
+        epilogue(biasPointer, hw, ctx)
+        ctx.keepCount = nil
+        ctx.hasSkippedConstants = false
+    }
+
+    /// Runs `body(outputRows, columns)` over all output channels, split across cores when the
+    /// product is large enough to repay the dispatch.
+    private func multiply(rows: Int, hw: Int, ctx: RunContext, outputs: Int? = nil,
+                          _ body: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
+        let m = outputs ?? outChannels
+        let split = ctx.useAllCores && m * hw * rows >= FusedConv.parallelThreshold && m >= 16
+        let columns = col.data
+        if split {
+            parallelRanges(m, minimumPerTask: 8) { r in body(r, columns) }
+        } else {
+            body(0..<m, columns)
+        }
+    }
+
+    /// MACs above which a batch-1 convolution is split across cores (measured with `isp bench`).
+    static var parallelThreshold = 1 << 20
+
+    private func epilogue(_ b: UnsafePointer<Float>, _ hw: Int, _ ctx: RunContext) {
+        let o = out.data, cap = cap
+        for c in 0..<outChannels {
+            let p = o + c * hw, v = b[c]
+            if let cap { for j in 0..<hw { p[j] = Swift.min(Swift.max(p[j] + v, 0), cap) } } else { for j in 0..<hw { p[j] += v } }
+        }
+    }
+
+    /// Unrolls the listed input channels (all when `channels` is nil) of one image.
+    private func im2col(_ x: Tensor, channels: UnsafeMutablePointer<Int32>?, count: Int, _ ih: Int, _ iw: Int,
+                        _ oh: Int, _ ow: Int, firstChannel: Int = 0) {
+        let k = kernel, s = stride, p = padding, hw = oh * ow
+        col.resize([count * k * k, hw])
+        let dst = col.data, src = x.data
+        for i in 0..<count {
+            let c = channels.map { Int($0[i]) } ?? firstChannel + i
+            let plane = src + c * ih * iw
+            for ky in 0..<k {
+                for kx in 0..<k {
+                    let line0 = dst + ((i * k + ky) * k + kx) * hw
+                    let first = Swift.min(ow, Swift.max(0, (p - kx + s - 1) / s))
+                    let last = Swift.max(first, Swift.min(ow, (iw - 1 + p - kx) / s + 1))
+                    for oy in 0..<oh {
+                        let iy = oy * s + ky - p, line = line0 + oy * ow
+                        guard iy >= 0 && iy < ih else { line.update(repeating: 0, count: ow); continue }
+                        let inLine = plane + iy * iw + kx - p
+                        line.update(repeating: 0, count: first)
+                        if s == 1 { (line + first).update(from: inLine + first, count: last - first) }
+                        else { for ox in first..<last { line[ox] = inLine[ox * s] } }
+                        (line + last).update(repeating: 0, count: ow - last)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Depthwise: kept channels are convolved; a skipped channel's input is zero, so its output is
+    /// the constant activation(bias), written out and passed on to the next 1x1 convolution.
+    private func depthwise(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ ctx: RunContext) {
+        let k = kernel, s = stride, p = padding, hw = oh * ow, c = inChannels
+        let src = x.data, dst = out.data, cap = cap
+        var computed = [Bool](repeating: ctx.keepCount == nil, count: c)
+        if let kc = ctx.keepCount { for i in 0..<kc { computed[Int(ctx.keep[i])] = true } }
+        weight.withUnsafeBufferPointer { w in
+            do {
+                let b = bias.data
+                let work = { (ch: Int) in
+                    let yout = dst + ch * hw
+                    guard computed[ch] else {
+                        let v = activate(b[ch], cap)
+                        yout.update(repeating: v, count: hw)
+                        ctx.skippedConstant[ch] = v
+                        return
+                    }
+                    let xin = src + ch * ih * iw, wk = w.baseAddress! + ch * k * k
+                    for oy in 0..<oh {
+                        for ox in 0..<ow {
+                            var acc = b[ch]
+                            for ky in 0..<k {
+                                let iy = oy * s + ky - p
+                                if iy < 0 || iy >= ih { continue }
+                                for kx in 0..<k {
+                                    let ix = ox * s + kx - p
+                                    if ix >= 0 && ix < iw { acc += wk[ky * k + kx] * xin[iy * iw + ix] }
+                                }
+                            }
+                            yout[oy * ow + ox] = activate(acc, cap)
+                        }
+                    }
+                }
+                if ctx.useAllCores && c * hw * k * k >= FusedConv.parallelThreshold / 4 {
+                    parallelRanges(c, minimumPerTask: 8) { r in for ch in r { work(ch) } }
+                } else {
+                    for ch in 0..<c { work(ch) }
+                }
+            }
+        }
+        let kept = ctx.keepCount ?? c
+        ctx.macs += kept * hw * k * k
+        // The kept list stays set: the projection that follows reads only these channels.
+        ctx.hasSkippedConstants = ctx.keepCount != nil
+    }
+}
+
+/// Where a gate sits: measures each channel's saliency and lets the policy pick what to keep.
+final class GateStep: InferenceStep {
+    let index: Int
+    let saliency = Tensor(shape: [0])
+
+    init(index: Int) { self.index = index }
+
+    func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
+        let c = x.shape[1], hw = x.shape[2] * x.shape[3]
+        saliency.resize([c])
+        let scale = 1 / Float(hw).squareRoot()
+        for ch in 0..<c {
+            let p = x.data + ch * hw
+            var acc: Float = 0
+            for j in 0..<hw { acc += p[j] * p[j] }
+            saliency[ch] = acc.squareRoot() * scale
+        }
+        if let decide = ctx.decide {
+            ctx.macs += c * hw  // measuring saliency is work too
+            let kept = decide(index, saliency.data, c, ctx.keep)
+            ctx.keptPerGate[index] = kept
+            ctx.keepCount = kept < c ? kept : nil
+        } else {
+            ctx.keptPerGate[index] = c
+        }
+        return x
+    }
+}
+
+final class MaxPoolStep: InferenceStep {
+    let kernel: Int, stride: Int
+    private let out = Tensor(shape: [0])
+    init(kernel: Int, stride: Int) { self.kernel = kernel; self.stride = stride }
+
+    func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
+        let c = x.shape[1], ih = x.shape[2], iw = x.shape[3]
+        let oh = (ih - kernel) / stride + 1, ow = (iw - kernel) / stride + 1
+        out.resize([1, c, oh, ow])
+        for ch in 0..<c {
+            let xin = x.data + ch * ih * iw, o = out.data + ch * oh * ow
+            for oy in 0..<oh {
+                for ox in 0..<ow {
+                    var best = -Float.infinity
+                    for ky in 0..<kernel { for kx in 0..<kernel { best = Swift.max(best, xin[(oy * stride + ky) * iw + ox * stride + kx]) } }
+                    o[oy * ow + ox] = best
+                }
+            }
+        }
+        return out
+    }
+}
+
+final class GlobalAvgPoolStep: InferenceStep {
+    private let out = Tensor(shape: [0])
+    func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
+        let c = x.shape[1], hw = x.shape[2] * x.shape[3]
+        out.resize([1, c])
+        for ch in 0..<c {
+            var acc: Float = 0
+            for j in 0..<hw { acc += x.data[ch * hw + j] }
+            out[ch] = acc / Float(hw)
+        }
+        return out
+    }
+}
+
+final class LinearStep: InferenceStep {
+    let weight: [Float], bias: [Float], inFeatures: Int, outFeatures: Int
+    private let out = Tensor(shape: [0])
+    init(_ l: Linear) {
+        weight = l.weight.value.array; bias = l.bias.value.array
+        inFeatures = l.weight.value.shape[1]; outFeatures = l.weight.value.shape[0]
+    }
+
+    func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
+        out.resize([1, outFeatures])
+        for o in 0..<outFeatures {
+            var acc = bias[o]
+            for i in 0..<inFeatures { acc += weight[o * inFeatures + i] * x[i] }
+            out[o] = acc
+        }
+        ctx.macs += inFeatures * outFeatures
+        return out
+    }
+}
+
+/// activation(branch(x) + shortcut(x)).
+final class ResidualStep: InferenceStep {
+    let branch: [InferenceStep], shortcut: [InferenceStep]?, relu: Bool
+    private let out = Tensor(shape: [0])
+    init(branch: [InferenceStep], shortcut: [InferenceStep]?, relu: Bool) {
+        self.branch = branch; self.shortcut = shortcut; self.relu = relu
+    }
+
+    func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
+        let main = branch.reduce(x) { $1.run($0, ctx) }
+        let side = shortcut?.reduce(x) { $1.run($0, ctx) } ?? x
+        out.resize(main.shape)
+        let a = main.data, b = side.data, o = out.data
+        if relu { for i in 0..<out.count { o[i] = Swift.max(a[i] + b[i], 0) } } else { for i in 0..<out.count { o[i] = a[i] + b[i] } }
+        return out
+    }
+}

@@ -1,0 +1,113 @@
+/// Runs a trained network one image at a time with instance-wise channel pruning: at each selected
+/// gate the policy picks the channels to keep for this image, and the next convolution only reads
+/// those. With no policy it is the dense inference path (same code, nothing dropped), so measured
+/// speedups compare like with like.
+public final class SparseExecutor {
+    public let spec: ModelSpec
+    public let gateLabels: [String]
+    private let steps: [InferenceStep]
+    private let gateSteps: [GateStep]
+    private let context: RunContext
+    private let input = Tensor(shape: [0])
+
+    /// nil: dense. Otherwise applied at the gates in `prunedGates`.
+    public var policy: ThresholdPolicy?
+    public var prunedGates: Set<Int> = []
+    /// Per gate, channels by decreasing mean calibration saliency (for `static-topk`).
+    public var ranking: [[Int32]]? = nil
+    /// Per gate, a fixed keep mask (1 = keep); overrides the policy (used by exactness tests).
+    public var forcedMasks: [[Float]]? = nil
+    /// Split large convolutions across cores; turn off when running one executor per core.
+    public var useAllCores: Bool {
+        get { context.useAllCores }
+        set { context.useAllCores = newValue }
+    }
+
+    public init(_ network: Network) {
+        spec = network.spec
+        gateLabels = network.gates.map(\.label)
+        var gates: [GateStep] = []
+        var maxChannels = 1
+        func compile(_ layer: Layer) -> [InferenceStep] {
+            switch layer {
+            case let seq as Sequential:
+                var result: [InferenceStep] = []
+                let children = seq.children.map(\.layer)
+                var i = 0
+                while i < children.count {
+                    if let conv = children[i] as? Conv2d {
+                        maxChannels = max(maxChannels, conv.inChannels, conv.outChannels)
+                        let bn = i + 1 < children.count ? children[i + 1] as? BatchNorm2d : nil
+                        let reluIndex = i + (bn == nil ? 1 : 2)
+                        let relu = reluIndex < children.count ? children[reluIndex] as? ReLU : nil
+                        result.append(FusedConv(conv: conv, bn: bn, cap: relu?.cap))
+                        i = reluIndex + (relu == nil ? 0 : 1)
+                    } else {
+                        result += compile(children[i])
+                        i += 1
+                    }
+                }
+                return result
+            case let res as Residual:
+                return [ResidualStep(branch: compile(res.branch), shortcut: res.shortcut.map(compile),
+                                     relu: res.activation != nil)]
+            case is ChannelGate:
+                let g = GateStep(index: gates.count)
+                gates.append(g)
+                return [g]
+            case let pool as MaxPool2d: return [MaxPoolStep(kernel: pool.kernel, stride: pool.stride)]
+            case is GlobalAvgPool: return [GlobalAvgPoolStep()]
+            case let linear as Linear: return [LinearStep(linear)]
+            case is Dropout: return []
+            default: preconditionFailure("no inference form for \(type(of: layer))")
+            }
+        }
+        steps = compile(network.root)
+        gateSteps = gates
+        context = RunContext(maxChannels: maxChannels, gates: gates.count)
+    }
+
+    public struct Result {
+        public var logits: [Float]
+        public var macs: Int
+        /// Channels kept at each gate (all of them where nothing was pruned).
+        public var kept: [Int]
+    }
+
+    /// Logits of one normalised image (C x H x W values).
+    public func run(_ image: UnsafePointer<Float>) -> Result {
+        let logits = forward(image)
+        return Result(logits: logits.array, macs: context.macs, kept: context.keptPerGate)
+    }
+
+    /// The same without copying results out: for timing.
+    @discardableResult
+    public func forward(_ image: UnsafePointer<Float>) -> Tensor {
+        input.resize([1, spec.inputChannels, spec.inputSize, spec.inputSize])
+        input.data.update(from: image, count: input.count)
+        context.macs = 0
+        context.keepCount = nil
+        context.hasSkippedConstants = false
+        context.decide = makeDecision()
+        return steps.reduce(input) { $1.run($0, context) }
+    }
+
+    /// Saliency of each channel at each gate for the last image.
+    public var lastSaliency: [[Float]] { gateSteps.map(\.saliency.array) }
+
+    private func makeDecision() -> ((Int, UnsafePointer<Float>, Int, UnsafeMutablePointer<Int32>) -> Int)? {
+        if let masks = forcedMasks {
+            return { gate, _, c, kept in
+                var n = 0
+                for i in 0..<c where masks[gate][i] != 0 { kept[n] = Int32(i); n += 1 }
+                return n
+            }
+        }
+        guard let policy else { return nil }
+        let pruned = prunedGates, ranking = ranking
+        return { gate, s, c, kept in
+            guard pruned.contains(gate) else { for i in 0..<c { kept[i] = Int32(i) }; return c }
+            return policy.select(saliency: s, channels: c, ranking: ranking?[gate], into: kept)
+        }
+    }
+}

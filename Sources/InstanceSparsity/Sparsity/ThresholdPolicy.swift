@@ -1,0 +1,65 @@
+/// How a layer decides, for one instance, which channels of a feature map to keep (method §3).
+///
+/// `alpha` means: the multiplier of the mean or max saliency (`mean`, `max`), the share of
+/// squared saliency to keep (`energy`), the fixed threshold (`absolute`), or the share of channels
+/// kept (`static-topk`, where the kept set comes from calibration and is the same for every input).
+public struct ThresholdPolicy: Equatable {
+    public enum Kind: String, CaseIterable {
+        case mean, max, energy, absolute
+        case staticTopK = "static-topk"
+    }
+
+    public var kind: Kind
+    public var alpha: Float
+
+    public init(_ kind: Kind, alpha: Float) { self.kind = kind; self.alpha = alpha }
+
+    public var isInstanceWise: Bool { kind != .staticTopK && kind != .absolute }
+
+    /// Writes the indices of kept channels (ascending) into `kept` and returns how many.
+    /// `ranking` is the calibration order (most salient first) used by `static-topk`.
+    /// At least one channel is always kept, so a layer never goes silent by rule.
+    public func select(saliency s: UnsafePointer<Float>, channels c: Int, ranking: [Int32]?,
+                       into kept: UnsafeMutablePointer<Int32>) -> Int {
+        var count = 0
+        switch kind {
+        case .mean, .max, .absolute:
+            var reference: Float = 0
+            switch kind {
+            case .mean: for i in 0..<c { reference += s[i] }; reference = alpha * reference / Float(c)
+            case .max: for i in 0..<c { reference = Swift.max(reference, s[i]) }; reference *= alpha
+            default: reference = alpha
+            }
+            for i in 0..<c where s[i] >= reference && s[i] > 0 { kept[count] = Int32(i); count += 1 }
+            if count == 0 {
+                var best = 0
+                for i in 1..<c where s[i] > s[best] { best = i }
+                kept[0] = Int32(best); count = 1
+            }
+        case .energy:
+            // Fewest largest channels whose squared saliencies reach alpha of the total.
+            var order = (0..<c).map { Int32($0) }
+            order.sort { s[Int($0)] > s[Int($1)] }
+            var total: Float = 0
+            for i in 0..<c { total += s[i] * s[i] }
+            var acc: Float = 0
+            for idx in order {
+                kept[count] = idx; count += 1
+                acc += s[Int(idx)] * s[Int(idx)]
+                if acc >= alpha * total { break }
+            }
+            sortAscending(kept, count)
+        case .staticTopK:
+            let ranking = ranking ?? (0..<c).map { Int32($0) }
+            count = Swift.max(1, Swift.min(c, Int((alpha * Float(c)).rounded())))
+            for i in 0..<count { kept[i] = ranking[i] }
+            sortAscending(kept, count)
+        }
+        return count
+    }
+
+    private func sortAscending(_ p: UnsafeMutablePointer<Int32>, _ n: Int) {
+        var buffer = UnsafeMutableBufferPointer(start: p, count: n)
+        buffer.sort()
+    }
+}

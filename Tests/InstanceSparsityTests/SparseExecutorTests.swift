@@ -1,0 +1,74 @@
+import XCTest
+import InstanceSparsity
+
+/// The contract of the sparse path: for any input and any channel masks, its logits equal those
+/// of the dense network with the same channels masked to zero, and it executes fewer MACs.
+final class SparseExecutorTests: XCTestCase {
+    func makeTrainedLikeNetwork(_ arch: String) throws -> Network {
+        let net = try Network.make(ModelSpec(architecture: arch, width: 0.25, inputChannels: 1, inputSize: 32, classes: 10), seed: 11)
+        var rng = SeededGenerator(seed: 12)
+        // Non-trivial batch-norm statistics and affine terms, so folding is really exercised.
+        let x = Tensor(shape: [8, 1, 32, 32])
+        for i in 0..<x.count { x[i] = rng.normal() }
+        for _ in 0..<5 { _ = net.forward(x, training: true) }
+        for (_, bn) in net.batchNorms {
+            for c in 0..<bn.channels { bn.weight.value[c] = 0.5 + rng.uniform(); bn.bias.value[c] = rng.normal() * 0.3 }
+        }
+        return net
+    }
+
+    func testSparseMatchesMaskedDenseForRandomMasks() throws {
+        for arch in ModelSpec.architectures {
+            let net = try makeTrainedLikeNetwork(arch)
+            let executor = SparseExecutor(net)
+            var rng = SeededGenerator(seed: 13)
+            let image = Tensor(shape: [1, 1, 32, 32])
+            for trial in 0..<4 {
+                for i in 0..<image.count { image[i] = rng.normal() }
+                // Dense path first: it must equal the network itself.
+                executor.forcedMasks = nil
+                executor.policy = nil
+                let dense = executor.run(image.data)
+                for g in net.gates { g.mask = nil }
+                let reference = net.forward(image, training: false).array
+                for (a, b) in zip(dense.logits, reference) { XCTAssertEqual(a, b, accuracy: 1e-4 * max(1, abs(b)), "\(arch) dense") }
+
+                // Random masks keeping 0%..100% of channels (trial 0 drops every channel somewhere).
+                var masks: [[Float]] = []
+                for (gi, g) in net.gates.enumerated() {
+                    let channels = g.saliency.shape[1]
+                    let keepProbability: Float = trial == 0 && gi == 1 ? 0 : rng.uniform()
+                    masks.append((0..<channels).map { _ in rng.uniform() < keepProbability ? 1 : 0 })
+                    g.mask = Tensor(shape: [1, channels], values: masks.last!)
+                }
+                executor.forcedMasks = masks
+                let sparse = executor.run(image.data)
+                let masked = net.forward(image, training: false).array
+                for (a, b) in zip(sparse.logits, masked) {
+                    XCTAssertEqual(a, b, accuracy: 1e-4 * max(1, abs(b)), "\(arch) trial \(trial)")
+                }
+                XCTAssertLessThan(sparse.macs, dense.macs, "\(arch): dropping channels must remove work")
+                XCTAssertEqual(sparse.kept, masks.map { Int($0.reduce(0, +)) })
+            }
+            for g in net.gates { g.mask = nil }
+        }
+    }
+
+    func testPoliciesSelectAsDefined() {
+        let s: [Float] = [0.1, 2.0, 0.0, 1.0, 0.5]
+        let kept = UnsafeMutablePointer<Int32>.allocate(capacity: 5)
+        defer { kept.deallocate() }
+        func select(_ p: ThresholdPolicy, ranking: [Int32]? = nil) -> [Int32] {
+            let n = s.withUnsafeBufferPointer { p.select(saliency: $0.baseAddress!, channels: 5, ranking: ranking, into: kept) }
+            return Array(UnsafeBufferPointer(start: kept, count: n))
+        }
+        XCTAssertEqual(select(.init(.mean, alpha: 1)), [1, 3])         // mean 0.72
+        XCTAssertEqual(select(.init(.max, alpha: 0.4)), [1, 3])        // 0.8
+        XCTAssertEqual(select(.init(.absolute, alpha: 0.3)), [1, 3, 4])
+        // Squared saliencies 4, 1, 0.25, 0.01, 0 (total 5.26): 4 alone is 76%.
+        XCTAssertEqual(select(.init(.energy, alpha: 0.7)), [1])
+        XCTAssertEqual(select(.init(.energy, alpha: 0.8)), [1, 3])
+        XCTAssertEqual(select(.init(.staticTopK, alpha: 0.4), ranking: [3, 4, 1, 0, 2]), [3, 4])
+        XCTAssertEqual(select(.init(.mean, alpha: 100)), [1], "at least one channel is kept")
+    }
+}
