@@ -92,6 +92,9 @@ public final class SparseExecutor {
         return steps.reduce(input) { $1.run($0, context) }
     }
 
+    /// Channels of the map at gate `g` (known after the first image).
+    public func channels(atGate g: Int) -> Int { gateSteps[g].saliency.count }
+
     /// Saliency of each channel at each gate for the last image.
     public var lastSaliency: [[Float]] { gateSteps.map(\.saliency.array) }
 

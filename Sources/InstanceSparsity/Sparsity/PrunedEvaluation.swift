@@ -1,0 +1,118 @@
+import Foundation
+
+/// Pruning configuration: which policy, at which gates, with what calibration ranking.
+public struct PruningPlan {
+    public var policy: ThresholdPolicy
+    public var gates: Set<Int>
+    public var ranking: [[Int32]]?
+
+    public init(policy: ThresholdPolicy, gates: Set<Int>, ranking: [[Int32]]?) {
+        self.policy = policy; self.gates = gates; self.ranking = ranking
+    }
+
+    func apply(to executor: SparseExecutor) {
+        executor.policy = policy
+        executor.prunedGates = gates
+        executor.ranking = ranking
+    }
+}
+
+/// Accuracy and executed MACs of every test image, dense and pruned (method "Measures").
+public struct PrunedEvaluation {
+    public var images: Int
+    public var accuracyDense: Double
+    public var accuracyPruned: Double
+    public var macsDense: Int
+    /// MACs executed per image with pruning.
+    public var macsExecuted: [Int]
+    /// Share of channels dropped per image over the pruned gates.
+    public var channelsDropped: [Double]
+    /// Per image: correct under pruning.
+    public var correctPruned: [Bool]
+
+    public var macsExecutedMean: Double { Double(macsExecuted.reduce(0, +)) / Double(max(images, 1)) }
+    public var flopsReduction: Double { 1 - macsExecutedMean / Double(macsDense) }
+    public func macsPercentile(_ p: Double) -> Int {
+        let sorted = macsExecuted.sorted()
+        return sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(p * Double(sorted.count - 1) + 0.5))]
+    }
+    /// Per image: 1 - executed / dense MACs.
+    public var perImageReduction: [Double] { macsExecuted.map { 1 - Double($0) / Double(macsDense) } }
+}
+
+public enum PrunedEvaluator {
+    /// What one pass over the test images gives: per image, correct or not, MACs executed, and
+    /// the share of channels dropped at the pruned gates.
+    public struct Pass {
+        public var correct: [Bool]
+        public var macs: [Int]
+        public var dropped: [Double]
+        public var accuracy: Double { Double(correct.filter { $0 }.count) / Double(max(correct.count, 1)) }
+    }
+
+    /// Runs every image through the executor (dense when `plan` is nil), one executor per core.
+    public static func run(_ network: Network, on data: Dataset, plan: PruningPlan?) -> Pass {
+        let cores = Workspace.cores, n = data.count
+        var pass = Pass(correct: [Bool](repeating: false, count: n), macs: [Int](repeating: 0, count: n),
+                        dropped: [Double](repeating: 0, count: n))
+        let maker = BatchMaker(spec: network.spec)
+        pass.correct.withUnsafeMutableBufferPointer { correct in
+        pass.macs.withUnsafeMutableBufferPointer { macs in
+        pass.dropped.withUnsafeMutableBufferPointer { dropped in
+            DispatchQueue.concurrentPerform(iterations: cores) { t in
+                let e = SparseExecutor(network), image = Tensor(shape: [0])
+                e.useAllCores = false
+                plan?.apply(to: e)
+                var labels: [Int32] = [], rng = SeededGenerator(seed: 0)
+                for i in (n * t / cores)..<(n * (t + 1) / cores) {
+                    maker.fill(image, labels: &labels, from: data, indices: [i][...], augment: false, rng: &rng)
+                    let r = e.run(image.data)
+                    correct[i] = argmax(r.logits) == Int(labels[0])
+                    macs[i] = r.macs
+                    if let plan, !plan.gates.isEmpty {
+                        var total = 0, kept = 0
+                        for g in plan.gates { total += e.channels(atGate: g); kept += r.kept[g] }
+                        dropped[i] = 1 - Double(kept) / Double(max(total, 1))
+                    }
+                }
+            }
+        } } }
+        return pass
+    }
+
+    /// Dense and pruned passes combined into the method's measures.
+    public static func evaluate(_ network: Network, on data: Dataset, plan: PruningPlan, dense: Pass? = nil) -> PrunedEvaluation {
+        let d = dense ?? run(network, on: data, plan: nil)
+        let p = run(network, on: data, plan: plan)
+        return PrunedEvaluation(images: data.count, accuracyDense: d.accuracy, accuracyPruned: p.accuracy,
+                                macsDense: d.macs.first ?? 0, macsExecuted: p.macs, channelsDropped: p.dropped,
+                                correctPruned: p.correct)
+    }
+
+    /// Batch-1 latency in milliseconds (median, p90) over `images` test images, after warm-up,
+    /// with the executor splitting large layers across cores.
+    public static func latency(_ network: Network, on data: Dataset, plan: PruningPlan?, images: Int,
+                               repeats: Int = 3) -> (median: Double, p90: Double) {
+        let e = SparseExecutor(network)
+        if let plan { plan.apply(to: e) }
+        let maker = BatchMaker(spec: network.spec)
+        let n = min(images, data.count)
+        let batch = Tensor(shape: [0])
+        var labels: [Int32] = [], rng = SeededGenerator(seed: 0)
+        maker.fill(batch, labels: &labels, from: data, indices: Array(0..<n)[...], augment: false, rng: &rng)
+        let size = batch.count / n
+        for i in 0..<min(n, 20) { e.forward(batch.data + i * size) }
+        var times: [Double] = []
+        for _ in 0..<repeats {
+            for i in 0..<n {
+                let start = DispatchTime.now().uptimeNanoseconds
+                e.forward(batch.data + i * size)
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            }
+        }
+        times.sort()
+        return (times[times.count / 2], times[min(times.count - 1, Int(0.9 * Double(times.count)))])
+    }
+
+    static func argmax(_ v: [Float]) -> Int { v.indices.max { v[$0] < v[$1] } ?? 0 }
+}

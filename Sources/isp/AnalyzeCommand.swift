@@ -1,0 +1,40 @@
+import Foundation
+import InstanceSparsity
+
+enum AnalyzeCommand: Command {
+    static let name = "analyze"
+    static let usage = "isp analyze MODEL [--calibration N] [--cv-min KAPPA | --top-k K] [--dataset NAME] [--data-dir DIR] [--json]"
+    static let help = """
+    Per prunable map (named by the convolution it feeds): channels, coefficient of variation of
+    channel saliency across instances (CV), within-instance dispersion, mean saliency, and the
+    share of (image, channel) pairs below 0.01, half the image's mean saliency, and the mean.
+    Layers with high CV are where instance-wise pruning pays; the selection rule is --cv-min or
+    --top-k (default: the top half). Calibration uses the first N training images (default 1000).
+    """
+
+    static func run(_ a: inout Arguments) throws {
+        let json = a.flag("--json")
+        let pruning = try PruningOptions(&a)
+        let model = try LoadedModel(&a)
+        try a.finish()
+        let stats = ChannelSaliency.analyze(model.network, on: try model.calibrationSet(pruning.calibration), count: pruning.calibration)
+        let selected = Set(ChannelSaliency.select(stats, cvMin: pruning.cvMin, topK: pruning.topK))
+        if json {
+            printJSON(["model": model.path, "calibration_images": pruning.calibration,
+                       "selected": selected.sorted().map { stats[$0].label },
+                       "layers": stats.enumerated().map { i, s in
+                           ["layer": s.label, "channels": s.channels, "cv": s.cv, "dispersion": s.dispersion,
+                            "mean_saliency": s.meanSaliency, "below_0.01": s.belowAbsolute,
+                            "below_half_mean": s.belowHalfMean, "below_mean": s.belowMean, "selected": selected.contains(i)] as [String: Any]
+                       }])
+            return
+        }
+        printTable(["map (input of)", "channels", "CV", "dispersion", "mean s", "s<0.01", "s<mean/2", "s<mean", "selected"],
+                   stats.enumerated().map { i, s in
+                       [s.label, "\(s.channels)", String(format: "%.3f", s.cv), String(format: "%.3f", s.dispersion),
+                        String(format: "%.4f", s.meanSaliency), String(format: "%.1f%%", 100 * s.belowAbsolute),
+                        String(format: "%.1f%%", 100 * s.belowHalfMean), String(format: "%.1f%%", 100 * s.belowMean),
+                        selected.contains(i) ? "yes" : ""]
+                   })
+    }
+}
