@@ -10,7 +10,7 @@ public struct PruningPlan {
         self.policy = policy; self.gates = gates; self.ranking = ranking
     }
 
-    func apply(to executor: SparseExecutor) {
+    public func apply(to executor: SparseExecutor) {
         executor.policy = policy
         executor.prunedGates = gates
         executor.ranking = ranking

@@ -6,6 +6,7 @@ public final class SparseExecutor {
     public let spec: ModelSpec
     public let gateLabels: [String]
     private let steps: [InferenceStep]
+    private let allSteps: [InferenceStep]
     private let gateSteps: [GateStep]
     private let context: RunContext
     private let input = Tensor(shape: [0])
@@ -28,11 +29,18 @@ public final class SparseExecutor {
         gateLabels = network.gates.map(\.label)
         var gates: [GateStep] = []
         var maxChannels = 1
-        func compile(_ layer: Layer) -> [InferenceStep] {
+        var all: [InferenceStep] = []
+        func named(_ step: InferenceStep, _ label: String) -> InferenceStep {
+            step.id = all.count; step.label = label
+            all.append(step)
+            return step
+        }
+        func compile(_ layer: Layer, _ path: String) -> [InferenceStep] {
+            func child(_ name: String) -> String { path.isEmpty ? name : path + "." + name }
             switch layer {
             case let seq as Sequential:
                 var result: [InferenceStep] = []
-                let children = seq.children.map(\.layer)
+                let children = seq.children.map(\.layer), names = seq.children.map(\.name)
                 var i = 0
                 while i < children.count {
                     if let conv = children[i] as? Conv2d {
@@ -40,29 +48,31 @@ public final class SparseExecutor {
                         let bn = i + 1 < children.count ? children[i + 1] as? BatchNorm2d : nil
                         let reluIndex = i + (bn == nil ? 1 : 2)
                         let relu = reluIndex < children.count ? children[reluIndex] as? ReLU : nil
-                        result.append(FusedConv(conv: conv, bn: bn, cap: relu?.cap))
+                        result.append(named(FusedConv(conv: conv, bn: bn, cap: relu?.cap), child(names[i])))
                         i = reluIndex + (relu == nil ? 0 : 1)
                     } else {
-                        result += compile(children[i])
+                        result += compile(children[i], child(names[i]))
                         i += 1
                     }
                 }
                 return result
             case let res as Residual:
-                return [ResidualStep(branch: compile(res.branch), shortcut: res.shortcut.map(compile),
-                                     relu: res.activation != nil)]
-            case is ChannelGate:
+                let branch = compile(res.branch, res.branchName.map(child) ?? path)
+                let shortcut = res.shortcut.map { compile($0, child("downsample")) }
+                return [named(ResidualStep(branch: branch, shortcut: shortcut, relu: res.activation != nil), path + " (add)")]
+            case let gate as ChannelGate:
                 let g = GateStep(index: gates.count)
                 gates.append(g)
-                return [g]
-            case let pool as MaxPool2d: return [MaxPoolStep(kernel: pool.kernel, stride: pool.stride)]
-            case is GlobalAvgPool: return [GlobalAvgPoolStep()]
-            case let linear as Linear: return [LinearStep(linear)]
+                return [named(g, "saliency of " + gate.label)]
+            case let pool as MaxPool2d: return [named(MaxPoolStep(kernel: pool.kernel, stride: pool.stride), path)]
+            case is GlobalAvgPool: return [named(GlobalAvgPoolStep(), path)]
+            case let linear as Linear: return [named(LinearStep(linear), path)]
             case is Dropout: return []
             default: preconditionFailure("no inference form for \(type(of: layer))")
             }
         }
-        steps = compile(network.root)
+        steps = compile(network.root, "")
+        allSteps = all
         gateSteps = gates
         context = RunContext(maxChannels: maxChannels, gates: gates.count)
     }
@@ -89,7 +99,17 @@ public final class SparseExecutor {
         context.keepCount = nil
         context.hasSkippedConstants = false
         context.decide = makeDecision()
-        return steps.reduce(input) { $1.run($0, context) }
+        return steps.reduce(input) { context.execute($1, $0) }
+    }
+
+    /// Times `runs` forward passes of `image` and returns seconds per pass for every step
+    /// (a residual block's own time includes its branch, which is also listed step by step).
+    public func profile(_ image: UnsafePointer<Float>, runs: Int) -> [(label: String, seconds: Double)] {
+        context.profile = [Double](repeating: 0, count: allSteps.count)
+        for _ in 0..<runs { forward(image) }
+        let totals = context.profile!
+        context.profile = nil
+        return allSteps.map { ($0.label, totals[$0.id] / Double(runs)) }
     }
 
     /// Channels of the map at gate `g` (known after the first image).

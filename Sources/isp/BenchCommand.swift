@@ -1,0 +1,127 @@
+import Foundation
+import InstanceSparsity
+
+enum BenchCommand: Command {
+    static let name = "bench"
+    static let usage = "isp bench (MODEL | --model NAME [--width W]) [--prune POLICY --alpha A [--layers L]] [--runs N] [--train-steps N] [--no-train] [--profile] [--json]"
+    static let help = """
+    Speed on this machine: batch-1 latency (median and p90 over --runs passes after warm-up, both
+    cores on each image), batched throughput (one image stream per core), and training images/s
+    (batch 128, SGD step included), with MACs per image and peak memory. With a MODEL file, test
+    images are the inputs and --prune measures the sparse executor; with --model, random inputs.
+    --profile prints where the batch-1 time goes, step by step.
+    """
+
+    static func run(_ a: inout Arguments) throws {
+        let json = a.flag("--json"), profile = a.flag("--profile"), skipTraining = a.flag("--no-train")
+        let runs = try a.number("--runs", default: 300, in: 10...1_000_000)
+        let trainSteps = try a.number("--train-steps", default: 5, in: 1...10_000)
+        let modelName = try a.option("--model")
+        let width: Float = try a.number("--width", default: 1, in: 0.0625...4)
+        let pruning = try PruningOptions(&a)
+        var network: Network
+        var images: Tensor
+        var plan: PruningPlan?
+        if modelName == nil {
+            let model = try LoadedModel(&a)
+            try a.finish()
+            network = model.network
+            let n = min(64, model.test.count)
+            images = Tensor(shape: [0])
+            var labels: [Int32] = [], rng = SeededGenerator(seed: 0)
+            BatchMaker(spec: network.spec).fill(images, labels: &labels, from: model.test, indices: Array(0..<n)[...], augment: false, rng: &rng)
+            if let kind = pruning.policy {
+                let (stats, gates) = try pruning.selectLayers(network, calibration: model.calibrationSet(pruning.calibration))
+                plan = pruning.plan(kind, alpha: pruning.alpha, stats: stats, gates: gates)
+            }
+        } else {
+            try a.finish()
+            guard ModelSpec.architectures.contains(modelName!) else { throw UsageError(message: "unknown model '\(modelName!)'") }
+            guard pruning.policy == nil else { throw UsageError(message: "--prune needs a trained MODEL file (pruning random weights measures nothing)") }
+            network = try Network.make(ModelSpec(architecture: modelName!, width: width))
+            var rng = SeededGenerator(seed: 1)
+            images = Tensor(shape: [64, network.spec.inputChannels, network.spec.inputSize, network.spec.inputSize])
+            for i in 0..<images.count { images[i] = rng.normal() }
+        }
+        let spec = network.spec, size = images.count / images.shape[0], count = images.shape[0]
+
+        // Batch-1 latency.
+        let executor = SparseExecutor(network)
+        plan?.apply(to: executor)
+        for i in 0..<30 { executor.forward(images.data + (i % count) * size) }
+        var times: [Double] = []
+        var macs = 0
+        for i in 0..<runs {
+            let start = DispatchTime.now().uptimeNanoseconds
+            executor.forward(images.data + (i % count) * size)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            if i < count { macs += executor.run(images.data + i * size).macs }
+        }
+        macs /= min(runs, count)
+        times.sort()
+        let median = times[times.count / 2], p90 = times[Int(0.9 * Double(times.count - 1))]
+
+        // Throughput: one executor per core, each on its own images.
+        let streamImages = 256
+        let start = Date()
+        DispatchQueue.concurrentPerform(iterations: Workspace.cores) { t in
+            let e = SparseExecutor(network)
+            e.useAllCores = false
+            plan?.apply(to: e)
+            for i in stride(from: t, to: streamImages, by: Workspace.cores) { e.forward(images.data + (i % count) * size) }
+        }
+        let throughput = Double(streamImages) / Date().timeIntervalSince(start)
+
+        // Training: full steps on random data at batch 128.
+        var trainRate = 0.0
+        if !skipTraining {
+            let trainee = try Network.make(spec, seed: 1)
+            let batch = Tensor(shape: [128, spec.inputChannels, spec.inputSize, spec.inputSize])
+            var rng = SeededGenerator(seed: 2)
+            for i in 0..<batch.count { batch[i] = rng.normal() }
+            let labels = (0..<128).map { Int32($0 % spec.classes) }
+            let sgd = SGD(parameters: trainee.parameters.map(\.parameter), momentum: 0.9, nesterov: true, weightDecay: 5e-4)
+            let grad = Tensor(shape: [128, spec.classes])
+            func step() {
+                trainee.zeroGradients()
+                let logits = trainee.forward(batch, training: true)
+                _ = SoftmaxCrossEntropy.evaluate(logits: logits, labels: labels[...], grad: grad)
+                trainee.backward(grad)
+                sgd.step(learningRate: 0.01)
+            }
+            step()
+            let t0 = Date()
+            for _ in 0..<trainSteps { step() }
+            trainRate = Double(128 * trainSteps) / Date().timeIntervalSince(t0)
+        }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let peakMB = Double(usage.ru_maxrss) / 1024
+
+        let steps = profile ? executor.profile(images.data, runs: max(20, runs / 5)) : []
+        if json {
+            var object: [String: Any] = [
+                "architecture": spec.architecture, "width": Double(spec.width), "macs": macs,
+                "latency_ms_median": median, "latency_ms_p90": p90, "throughput_images_per_s": throughput,
+                "train_images_per_s": trainRate, "peak_rss_mb": peakMB, "runs": runs, "blas": BLASRuntime.summary,
+            ]
+            if let plan { object["policy"] = plan.policy.kind.rawValue; object["alpha"] = Double(plan.policy.alpha) }
+            if profile { object["profile_ms"] = steps.map { ["step": $0.label, "ms": 1000 * $0.seconds] } }
+            printJSON(object)
+            return
+        }
+        print(BLASRuntime.summary)
+        printTable(["model", "MACs/image", "batch-1 median", "batch-1 p90", "throughput", "training", "peak memory"], [[
+            "\(spec.architecture) w\(spec.width)" + (plan.map { " \($0.policy.kind.rawValue) \($0.policy.alpha)" } ?? ""),
+            formatCount(macs), String(format: "%.3f ms", median), String(format: "%.3f ms", p90),
+            String(format: "%.0f img/s", throughput), skipTraining ? "-" : String(format: "%.0f img/s", trainRate),
+            String(format: "%.0f MB", peakMB),
+        ]])
+        if profile {
+            let total = steps.filter { !$0.label.hasSuffix("(add)") }.reduce(0) { $0 + $1.seconds }
+            print("\nbatch-1 profile (ms per image; residual '(add)' rows include their branch):")
+            printTable(["step", "ms", "share"], steps.map { [$0.label, String(format: "%.4f", 1000 * $0.seconds),
+                                                                String(format: "%.1f%%", 100 * $0.seconds / total)] })
+        }
+    }
+}
