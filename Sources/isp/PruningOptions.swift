@@ -13,8 +13,8 @@ struct PruningOptions {
 
     static let usage = "[--prune mean|max|energy|absolute|static-topk --alpha A] [--layers auto|all|LIST] [--calibration N] [--cv-min KAPPA | --top-k K]"
 
-    init(_ a: inout Arguments, defaultAlpha: Float = 0.5) throws {
-        if let name = try a.option("--prune") {
+    init(_ a: inout Arguments, defaultPolicy: String? = nil, defaultAlpha: Float = 0.5) throws {
+        if let name = try a.option("--prune") ?? defaultPolicy {
             guard let kind = ThresholdPolicy.Kind(rawValue: name) else {
                 throw UsageError(message: "--prune must be one of \(ThresholdPolicy.Kind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
             }
@@ -60,16 +60,30 @@ struct LoadedModel {
     let network: Network
     let test: Dataset
 
-    init(_ a: inout Arguments) throws {
+    init(_ a: inout Arguments, defaultPath: String? = nil) throws {
         let datasetName = try a.option("--dataset")
         dataDirectory = try a.option("--data-dir")
         let limit: Int? = try a.optionalNumber("--test-limit", in: 1...Int.max)
-        guard let path = a.positional() else { throw UsageError(message: "MODEL (a .safetensors checkpoint) is required") }
+        guard let path = a.positional() ?? defaultPath else { throw UsageError(message: "MODEL (a .safetensors checkpoint) is required") }
         self.path = path
         network = try Checkpoint.load(path: path).network
         datasetName_ = datasetName ?? network.spec.dataset
         test = try DatasetLoader.load(name: datasetName_, directory: dataDirectory, split: .test, limit: limit)
         try EvalCommand.checkCompatible(network.spec, test, path: path)
+    }
+
+    private init(path: String, network: Network, test: Dataset, dataDirectory: String?, datasetName: String) {
+        self.path = path; self.network = network; self.test = test
+        self.dataDirectory = dataDirectory; datasetName_ = datasetName
+    }
+
+    /// The same model with only the first `n` test images (for quick sweeps).
+    func withTestImages(_ n: Int) -> LoadedModel {
+        let k = min(n, test.count), size = test.images.count / max(test.count, 1)
+        let images = Tensor(shape: [k] + test.images.shape.dropFirst())
+        images.data.update(from: test.images.data, count: k * size)
+        let subset = Dataset(images: images, labels: Array(test.labels.prefix(k)), classes: test.classes, name: test.name)
+        return LoadedModel(path: path, network: network, test: subset, dataDirectory: dataDirectory, datasetName: datasetName_)
     }
 
     private let dataDirectory: String?

@@ -4,7 +4,7 @@ import InstanceSparsity
 BLASRuntime.ensureFastKernels()
 setvbuf(stdout, nil, _IOLBF, 0)
 
-let commands: [Command.Type] = [TrainCommand.self, EvalCommand.self, InfoCommand.self, AnalyzeCommand.self, SweepCommand.self, BenchCommand.self]
+let commands: [Command.Type] = [TrainCommand.self, EvalCommand.self, InfoCommand.self, AnalyzeCommand.self, SweepCommand.self, BenchCommand.self, DemoCommand.self]
 
 func printOverview() {
     print("isp: instance-wise sparsity for convolutional networks\n\nCommands:")
