@@ -65,6 +65,9 @@ struct LoadedModel {
         dataDirectory = try a.option("--data-dir")
         let limit: Int? = try a.optionalNumber("--test-limit", in: 1...Int.max)
         guard let path = a.positional() ?? defaultPath else { throw UsageError(message: "MODEL (a .safetensors checkpoint) is required") }
+        // Callers read all their options before this: leftovers (typos) are usage errors, found
+        // before loading anything rather than after the model and data sets are in memory.
+        try a.finish()
         self.path = path
         network = try Checkpoint.load(path: path).network
         datasetName_ = datasetName ?? network.spec.dataset

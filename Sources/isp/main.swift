@@ -6,20 +6,22 @@ setvbuf(stdout, nil, _IOLBF, 0)
 
 let commands: [Command.Type] = [TrainCommand.self, EvalCommand.self, InfoCommand.self, AnalyzeCommand.self, SweepCommand.self, BenchCommand.self, DemoCommand.self]
 
-func printOverview() {
-    print("isp: instance-wise sparsity for convolutional networks\n\nCommands:")
-    for c in commands { print("  " + c.usage) }
-    print("\nRun 'isp COMMAND --help' for details. Exit status: 0 success, 1 bad input or failed run, 2 usage error.")
+/// The overview goes to stdout when asked for (--help) and to stderr after a usage error.
+func printOverview(toStandardError: Bool = false) {
+    let text = "isp: instance-wise sparsity for convolutional networks\n\nCommands:\n"
+        + commands.map { "  " + $0.usage + "\n" }.joined()
+        + "\nRun 'isp COMMAND --help' for details. Exit status: 0 success, 1 bad input or failed run, 2 usage error.\n"
+    if toStandardError { FileHandle.standardError.write(text.data(using: .utf8)!) } else { print(text, terminator: "") }
 }
 
 var argv = Array(CommandLine.arguments.dropFirst())
 guard let name = argv.first, !["--help", "-h", "help"].contains(name) else {
-    printOverview()
+    printOverview(toStandardError: argv.isEmpty)
     exit(argv.isEmpty ? 2 : 0)
 }
 guard let command = commands.first(where: { $0.name == name }) else {
     FileHandle.standardError.write("isp: unknown command '\(name)'\n".data(using: .utf8)!)
-    printOverview()
+    printOverview(toStandardError: true)
     exit(2)
 }
 argv.removeFirst()

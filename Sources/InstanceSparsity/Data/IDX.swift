@@ -78,7 +78,8 @@ public enum IDX {
         var total = 1
         for d in dims {
             let (product, overflow) = total.multipliedReportingOverflow(by: d)
-            guard !overflow else { throw InputError(path, "IDX dimensions \(dims) are too large") }
+            // The cap keeps `header + size + 1` (the gzip inflate limit) from overflowing too.
+            guard !overflow, product <= 1 << 62 else { throw InputError(path, "IDX dimensions \(dims) are too large") }
             total = product
         }
         return total

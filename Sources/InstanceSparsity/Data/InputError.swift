@@ -32,7 +32,9 @@ final class InputFile {
 
     init(_ path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO (or some devices) for reading would otherwise block until a
+        // writer appears, i.e. forever; such paths are rejected below as not regular files.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             let code = errno
             throw InputError(path, code == ENOENT ? "no such file" : "cannot open: \(systemErrorText(code))")
@@ -47,6 +49,7 @@ final class InputFile {
             close(fd)
             throw InputError(path, "not a regular file")
         }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         self.fd = fd
         self.size = Int(st.st_size)
     }

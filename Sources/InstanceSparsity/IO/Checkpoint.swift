@@ -36,7 +36,7 @@ public enum Checkpoint {
     public static func load(path: String) throws -> Loaded {
         let contents = try SafeTensors.read(path: path)
         let spec = try ModelSpec(metadata: contents.metadata, path: path)
-        let network = try Network.make(spec)
+        let network = try makeNetwork(spec, fitting: contents, path: path)
         var expected = Set<String>()
         for (name, target) in stateDict(network).floats {
             expected.insert(name)
@@ -57,5 +57,26 @@ public enum Checkpoint {
             }
         }
         return Loaded(network: network, metadata: contents.metadata, velocity: velocity)
+    }
+
+    /// Builds the network the metadata describes, but never one with more weights than the file
+    /// holds: the metadata is untrusted, and an edited "width" or "classes" would otherwise make us
+    /// allocate (and randomly initialise) gigabytes before the first shape check. Networks only
+    /// grow with the width, so we build at doubling widths and stop at the first that needs more
+    /// weights than the file has; each build is at most a few times the size of the file.
+    private static func makeNetwork(_ spec: ModelSpec, fitting contents: SafeTensors.Contents, path: String) throws -> Network {
+        let available = contents.tensors.reduce(0) { $0 + ($1.key.hasPrefix(optimizerPrefix) ? 0 : $1.value.count) }
+        var trial = min(spec.width, 0.0625)
+        while true {
+            var smaller = spec
+            smaller.width = trial
+            let network = try Network.make(smaller)
+            let needed = stateDict(network).floats.reduce(0) { $0 + $1.tensor.count }
+            guard needed <= available else {
+                throw InputError(path, "holds \(available) weights, but \(spec.architecture) width \(spec.width) with \(spec.classes) classes needs \(trial < spec.width ? "more than " : "")\(needed)")
+            }
+            if trial >= spec.width { return network }
+            trial = min(trial * 2, spec.width)
+        }
     }
 }
