@@ -82,11 +82,25 @@ struct LoadedModel {
 
     /// The same model with only the first `n` test images (for quick sweeps).
     func withTestImages(_ n: Int) -> LoadedModel {
-        let k = min(n, test.count), size = test.images.count / max(test.count, 1)
-        let images = Tensor(shape: [k] + test.images.shape.dropFirst())
-        images.data.update(from: test.images.data, count: k * size)
-        let subset = Dataset(images: images, labels: Array(test.labels.prefix(k)), classes: test.classes, name: test.name)
-        return LoadedModel(path: path, network: network, test: subset, dataDirectory: dataDirectory, datasetName: datasetName_)
+        LoadedModel(path: path, network: network, test: LoadedModel.slice(test, from: 0, count: n),
+                    dataDirectory: dataDirectory, datasetName: datasetName_)
+    }
+
+    /// The same model evaluated on the last `n` training images instead of the test split: for
+    /// choosing an operating point without looking at the test set (the model has seen these
+    /// images, so their accuracy is optimistic; the change under pruning is what matters).
+    func onTrainingTail(_ n: Int) throws -> LoadedModel {
+        let train = try DatasetLoader.load(name: datasetName_, directory: dataDirectory, split: .train, limit: nil)
+        let k = min(n, train.count)
+        return LoadedModel(path: path, network: network, test: LoadedModel.slice(train, from: train.count - k, count: k),
+                           dataDirectory: dataDirectory, datasetName: datasetName_)
+    }
+
+    private static func slice(_ data: Dataset, from start: Int, count n: Int) -> Dataset {
+        let k = min(n, data.count - start), size = data.images.count / max(data.count, 1)
+        let images = Tensor(shape: [k] + data.images.shape.dropFirst())
+        images.data.update(from: data.images.data + start * size, count: k * size)
+        return Dataset(images: images, labels: Array(data.labels[start..<(start + k)]), classes: data.classes, name: data.name)
     }
 
     private let dataDirectory: String?

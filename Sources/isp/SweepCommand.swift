@@ -3,10 +3,12 @@ import InstanceSparsity
 
 enum SweepCommand: Command {
     static let name = "sweep"
-    static let usage = "isp sweep MODEL --out DIR [--policies LIST] [--layers auto|all|LIST] [--prune POLICY --alpha A] [--calibration N] [--test-limit N] [--dataset NAME] [--data-dir DIR] [--json]"
+    static let usage = "isp sweep MODEL --out DIR [--on test|train] [--policies LIST] [--layers auto|all|LIST] [--prune POLICY --alpha A] [--calibration N] [--test-limit N] [--dataset NAME] [--data-dir DIR] [--json]"
     static let help = """
     Accuracy against FLOPs reduction over a grid of alpha values for each policy (default: mean,
-    max, energy, static-topk), at the selected layers. Writes into DIR:
+    max, energy, static-topk), at the selected layers. `--on train` evaluates on the last
+    --test-limit training images instead of the test split (for choosing an operating point
+    without touching the test set). Writes into DIR:
       sweep.json        every point (policy, alpha, accuracy, FLOPs reduction, MACs)
       sweep.svg         accuracy vs FLOPs reduction, one line per policy, static baseline dashed
       pruning-hist.svg  per-image FLOPs reduction at the operating point (--prune/--alpha, default mean 0.5)
@@ -26,9 +28,11 @@ enum SweepCommand: Command {
         let json = a.flag("--json")
         guard let out = try a.option("--out") else { throw UsageError(message: "--out DIR is required") }
         let policyList = try a.option("--policies") ?? "mean,max,energy,static-topk"
+        let on = try a.choice("--on", default: "test", from: ["test", "train"])
         var pruning = try PruningOptions(&a)
-        let model = try LoadedModel(&a)
+        var model = try LoadedModel(&a)
         try a.finish()
+        if on == "train" { model = try model.onTrainingTail(model.test.count) }
         var kinds: [ThresholdPolicy.Kind] = []
         for name in policyList.split(separator: ",") {
             guard let k = ThresholdPolicy.Kind(rawValue: String(name)) else { throw UsageError(message: "--policies: unknown policy '\(name)'") }

@@ -56,6 +56,9 @@ enum TrainCommand: Command {
                 throw InputError(out, "has no training state to resume (train.epochs_completed missing)")
             }
             options = try storedOptions(loaded.metadata, path: out, logEvery: options.logEvery)
+            guard (0...options.epochs).contains(done) else {
+                throw InputError(out, "training metadata 'train.epochs_completed' is \(done), outside 0...\(options.epochs)")
+            }
             network = loaded.network
             startEpoch = done
             velocity = loaded.velocity
@@ -81,6 +84,11 @@ enum TrainCommand: Command {
         trainer.restoreVelocity(velocity)
         print("\(network.spec.architecture) width \(network.spec.width): \(formatCount(network.parameterCount)) parameters, \(formatCount(network.macsPerImage)) MACs/image; \(train.count) training and \(test.count) test images; \(trainer.stepsPerEpoch) steps/epoch")
         try trainer.run(startEpoch: startEpoch, log: { print($0) }) { epochs, result in
+            // The per-step checks see the loss and gradients, not the weights after the last step
+            // or the running statistics: never replace the last good checkpoint with a broken one.
+            if let what = nonFinite(network, testLoss: result.loss) {
+                throw TrainingError.nonFinite(epoch: epochs, step: trainer.stepsPerEpoch, what: what)
+            }
             var meta = options.metadata
             meta["train.epochs_completed"] = "\(epochs)"
             meta["test_accuracy"] = String(format: "%.4f", result.accuracy)
@@ -89,21 +97,43 @@ enum TrainCommand: Command {
         print("saved \(out)")
     }
 
+    /// The options stored by the run being resumed, held to the same ranges as the flags (a
+    /// batch size of 0 from an edited file would otherwise divide by zero).
     static func storedOptions(_ m: [String: String], path: String, logEvery: Int) throws -> TrainingOptions {
         func value<T: LosslessStringConvertible>(_ key: String) throws -> T {
             guard let text = m[key], let v = T(text) else { throw InputError(path, "training metadata '\(key)' is missing or malformed") }
             return v
         }
+        func value<T: LosslessStringConvertible & Comparable>(_ key: String, in range: ClosedRange<T>) throws -> T {
+            let v: T = try value(key)
+            guard range.contains(v) else {
+                throw InputError(path, "training metadata '\(key)' is \(v), outside \(range.lowerBound)...\(range.upperBound)")
+            }
+            return v
+        }
         var o = TrainingOptions()
-        o.epochs = try value("train.epochs"); o.batchSize = try value("train.batch_size")
-        o.learningRate = try value("train.lr"); o.momentum = try value("train.momentum")
-        o.nesterov = try value("train.nesterov"); o.weightDecay = try value("train.weight_decay")
-        o.warmupEpochs = try value("train.warmup_epochs"); o.seed = try value("train.seed")
-        o.featureDecay = try value("train.feature_decay")
+        o.epochs = try value("train.epochs", in: 1...10_000); o.batchSize = try value("train.batch_size", in: 1...4096)
+        o.learningRate = try value("train.lr", in: 1e-6...10); o.momentum = try value("train.momentum", in: 0...1)
+        o.nesterov = try value("train.nesterov"); o.weightDecay = try value("train.weight_decay", in: 0...1)
+        o.warmupEpochs = try value("train.warmup_epochs", in: 0...1000); o.seed = try value("train.seed")
+        o.featureDecay = try value("train.feature_decay", in: 0...100)
         let layers: String = try value("train.decay_layers")
         o.decayLayers = layers == "all" ? nil : layers.split(separator: ",").map(String.init)
         o.logEvery = logEvery
         return o
+    }
+
+    /// What is not finite after an epoch (test loss, a weight or a running statistic), if anything.
+    static func nonFinite(_ network: Network, testLoss: Double) -> String? {
+        guard testLoss.isFinite else { return "test loss is \(testLoss) after the epoch" }
+        let tensors = network.parameters.map { ($0.name, $0.parameter.value) } + network.root.namedBuffers.map { ($0.name, $0.tensor) }
+        for (name, t) in tensors {
+            let d = t.data
+            var sum: Float = 0
+            for i in 0..<t.count { sum += d[i] * 0 }  // NaN or Inf anywhere makes this NaN
+            if !sum.isFinite { return "'\(name)' is not finite after the epoch" }
+        }
+        return nil
     }
 
     /// Fails before any work if the checkpoint cannot be written beside its final place.

@@ -205,7 +205,7 @@ final class FuzzTests: XCTestCase {
         write(valid, to: raw)
         XCTAssertEqual(try IDX.read(path: raw).bytes, data)
 
-        try campaign("IDX") { tally in
+        campaign("IDX") { tally in
             func check(_ bytes: [UInt8], _ path: String) {
                 write(bytes, to: path)
                 attempt(&tally, paths: [path]) {
@@ -254,7 +254,7 @@ final class FuzzTests: XCTestCase {
         let names = ["images": "\(base)-images-idx3-ubyte", "labels": "\(base)-labels-idx1-ubyte"]
         let every = names.values.flatMap { [$0, $0 + ".gz"] }
 
-        try campaign("Fashion-MNIST") { tally in
+        campaign("Fashion-MNIST") { tally in
             /// Writes the pair (gz or raw, as given) and loads it.
             func check(images: [UInt8], imagesGzip: Bool, labels: [UInt8], labelsGzip: Bool, limit: Int? = nil) {
                 for p in every { remove(p) }
@@ -336,7 +336,7 @@ final class FuzzTests: XCTestCase {
         let batches = (1...5).map { "\(directory)/data_batch_\($0).bin" }
         let trainBatches = (1...5).map { records([UInt8($0), UInt8(9 - $0)]) }
 
-        try campaign("CIFAR-10") { tally in
+        campaign("CIFAR-10") { tally in
             func check(_ bytes: [UInt8], limit: Int? = nil) {
                 write(bytes, to: test)
                 attempt(&tally, paths: [test]) {
@@ -437,7 +437,7 @@ final class FuzzTests: XCTestCase {
         let headerLength = valid[0..<8].reversed().reduce(0) { $0 << 8 | Int($1) }
         let header = Array(valid[8..<(8 + headerLength)]), data = Array(valid[(8 + headerLength)...])
 
-        try campaign("SafeTensors") { tally in
+        campaign("SafeTensors") { tally in
             func check(_ bytes: [UInt8]) {
                 write(bytes, to: p)
                 attempt(&tally, paths: [p]) {

@@ -1,0 +1,272 @@
+import Foundation
+import InstanceSparsity
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs the built `isp` binary as a subprocess (shared with InterruptionTests).
+enum ISP {
+    struct Result {
+        var status: Int32
+        var signaled: Bool
+        var stdout: String
+        var stderr: String
+        var stderrLines: [String] { stderr.split(separator: "\n", omittingEmptySubsequences: true).map(String.init) }
+    }
+
+    /// The `isp` built with the tests: next to the test bundle, else `.build/release/isp` above
+    /// this source file; ISP_BINARY overrides both.
+    static let binary: String? = {
+        var candidates: [String] = []
+        if let forced = ProcessInfo.processInfo.environment["ISP_BINARY"] { candidates.append(forced) }
+        let bundle = URL(fileURLWithPath: Bundle.main.bundlePath)
+        candidates.append(bundle.appendingPathComponent("isp").path)
+        candidates.append(bundle.deletingLastPathComponent().appendingPathComponent("isp").path)
+        if let executable = Bundle.main.executableURL {
+            candidates.append(executable.deletingLastPathComponent().appendingPathComponent("isp").path)
+        }
+        var directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        while directory.path != "/" {
+            candidates.append(directory.appendingPathComponent(".build/release/isp").path)
+            directory = directory.deletingLastPathComponent()
+        }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }()
+
+    static func requireBinary() throws -> String {
+        guard let binary else { throw XCTSkip("isp binary not found next to the test bundle or in .build/release") }
+        return binary
+    }
+
+    /// Starts `isp arguments` with stdout and stderr going to files in `directory`.
+    static func start(_ arguments: [String], in directory: String, tag: String = "run") throws -> (Process, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try requireBinary())
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let out = "\(directory)/\(tag).stdout", err = "\(directory)/\(tag).stderr"
+        for p in [out, err] { _ = FileManager.default.createFile(atPath: p, contents: nil) }
+        process.standardOutput = FileHandle(forWritingAtPath: out)
+        process.standardError = FileHandle(forWritingAtPath: err)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return (process, out, err)
+    }
+
+    static func finish(_ process: Process, stdout: String, stderr: String, timeout: TimeInterval,
+                       file: StaticString = #filePath, line: UInt = #line) -> Result {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(2000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            XCTFail("isp \(process.arguments ?? []) did not finish within \(timeout) s", file: file, line: line)
+        }
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, signaled: process.terminationReason == .uncaughtSignal,
+                      stdout: (try? String(contentsOfFile: stdout, encoding: .utf8)) ?? "",
+                      stderr: (try? String(contentsOfFile: stderr, encoding: .utf8)) ?? "")
+    }
+
+    static func run(_ arguments: [String], in directory: String, timeout: TimeInterval = 120,
+                    file: StaticString = #filePath, line: UInt = #line) throws -> Result {
+        let (process, out, err) = try start(arguments, in: directory)
+        return finish(process, stdout: out, stderr: err, timeout: timeout, file: file, line: line)
+    }
+}
+
+final class CLITests: XCTestCase {
+    private var directory = ""
+    private var garbage = "", missing = ""
+
+    override func setUpWithError() throws {
+        _ = try ISP.requireBinary()
+        directory = NSTemporaryDirectory() + "cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        garbage = "\(directory)/garbage.safetensors"
+        try Data("this is not a model\n".utf8).write(to: URL(fileURLWithPath: garbage))
+        missing = "\(directory)/no-such-model.safetensors"
+    }
+
+    override func tearDownWithError() throws {
+        if !directory.isEmpty { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    private func isp(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> ISP.Result {
+        try ISP.run(arguments, in: directory, timeout: 60, file: file, line: line)
+    }
+
+    /// Exit 2, the problem and then `usage: isp COMMAND ...` on stderr, nothing done.
+    private func assertUsageError(_ arguments: [String], mentions: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = try isp(arguments, file: file, line: line)
+        let command = arguments[0]
+        XCTAssertEqual(r.status, 2, "\(arguments): \(r.stderr)", file: file, line: line)
+        XCTAssertFalse(r.signaled, file: file, line: line)
+        XCTAssertTrue(r.stderr.contains(mentions), "\(arguments): stderr lacks '\(mentions)': \(r.stderr)", file: file, line: line)
+        XCTAssertTrue(r.stderrLines.first?.hasPrefix("isp \(command): ") ?? false, "\(arguments): \(r.stderr)", file: file, line: line)
+        XCTAssertTrue(r.stderrLines.contains { $0.hasPrefix("usage: isp \(command) ") }, "\(arguments): no usage line in \(r.stderr)",
+                      file: file, line: line)
+        XCTAssertEqual(r.stderrLines.count, 2, "\(arguments): \(r.stderr)", file: file, line: line)
+    }
+
+    /// Exit 1 and exactly one line on stderr that names `path`.
+    private func assertInputFailure(_ arguments: [String], names path: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = try isp(arguments, file: file, line: line)
+        XCTAssertEqual(r.status, 1, "\(arguments): \(r.stderr)", file: file, line: line)
+        XCTAssertFalse(r.signaled, file: file, line: line)
+        XCTAssertEqual(r.stderrLines.count, 1, "\(arguments): not one line: \(r.stderr)", file: file, line: line)
+        XCTAssertTrue(r.stderr.contains(path), "\(arguments): stderr does not name \(path): \(r.stderr)", file: file, line: line)
+    }
+
+    private var commandNames: [String] {
+        get throws {
+            let r = try isp(["--help"])
+            XCTAssertEqual(r.status, 0)
+            return r.stdout.split(separator: "\n").compactMap { line in
+                line.hasPrefix("  isp ") ? String(line.dropFirst(6).prefix { $0 != " " }) : nil
+            }
+        }
+    }
+
+    func testHelpForEveryCommand() throws {
+        print("isp binary under test: \(try ISP.requireBinary())")
+        let names = try commandNames
+        XCTAssertTrue(Set(["train", "eval", "info", "analyze", "sweep", "bench"]).isSubset(of: names), "\(names)")
+        for name in names {
+            for flag in ["--help", "-h"] {
+                let r = try isp([name, flag])
+                XCTAssertEqual(r.status, 0, "\(name) \(flag): \(r.stderr)")
+                XCTAssertTrue(r.stdout.hasPrefix("usage: isp \(name)"), "\(name) \(flag): \(r.stdout)")
+                XCTAssertEqual(r.stderr, "")
+            }
+        }
+        XCTAssertEqual(try isp(["help"]).status, 0)
+    }
+
+    func testUnknownCommandAndNoArguments() throws {
+        for arguments in [["bogus"], [], ["--bogus"], ["TRAIN"]] {
+            let r = try isp(arguments)
+            XCTAssertEqual(r.status, 2, "\(arguments)")
+            if let first = arguments.first {
+                XCTAssertTrue(r.stderr.contains("unknown command '\(first)'"), r.stderr)
+            }
+            // The overview lists every command's usage line, on stderr since this is an error.
+            XCTAssertTrue(r.stderr.contains("  isp train --model"), "\(arguments): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("  isp eval MODEL"), "\(arguments): \(r.stderr)")
+            XCTAssertEqual(r.stdout, "", "\(arguments)")
+        }
+    }
+
+    func testUnknownFlags() throws {
+        let out = "\(directory)/model.safetensors"
+        // Everything else on these lines is fine (or not yet looked at): the typo must be reported
+        // as a usage error before any file is opened.
+        let cases: [(args: [String], flag: String)] = [
+            (["train", "--model", "vgg16", "--out", out, "--epochs", "1", "--no-such-flag"], "--no-such-flag"),
+            (["train", "--model", "vgg16", "--out", out, "--epoch", "1"], "--epoch"),
+            (["eval", garbage, "--no-such-flag"], "--no-such-flag"),
+            (["eval", missing, "--prune", "mean", "--alpha", "0.5", "--lr", "1"], "--lr"),
+            (["info", "--model", "vgg16", "--no-such-flag"], "--no-such-flag"),
+            (["info", garbage, "--no-such-flag"], "--no-such-flag"),
+            (["analyze", garbage, "--no-such-flag"], "--no-such-flag"),
+            (["sweep", garbage, "--out", "\(directory)/sweep", "--no-such-flag"], "--no-such-flag"),
+            (["bench", garbage, "--no-such-flag"], "--no-such-flag"),
+            (["bench", "--model", "vgg16", "--no-such-flag"], "--no-such-flag"),
+        ]
+        for c in cases { try assertUsageError(c.args, mentions: "unknown option \(c.flag)") }
+        try assertUsageError(["eval", garbage, "extra-positional"], mentions: "unexpected argument 'extra-positional'")
+        if try commandNames.contains("demo") {
+            try assertUsageError(["demo", garbage, "--no-such-flag"], mentions: "unknown option --no-such-flag")
+        }
+    }
+
+    func testMissingValues() throws {
+        let cases: [(args: [String], flag: String)] = [
+            (["train", "--out"], "--out"),
+            (["train", "--model", "vgg16", "--out", "x.safetensors", "--epochs"], "--epochs"),
+            (["train", "--out", "--model", "vgg16"], "--out"),
+            (["eval", garbage, "--batch-size"], "--batch-size"),
+            (["eval", garbage, "--alpha", "--prune", "mean"], "--alpha"),
+            (["info", "--model"], "--model"),
+            (["analyze", garbage, "--calibration"], "--calibration"),
+            (["sweep", garbage, "--out"], "--out"),
+            (["bench", "--model", "vgg16", "--runs"], "--runs"),
+        ]
+        for c in cases { try assertUsageError(c.args, mentions: "\(c.flag) needs a value") }
+        try assertUsageError(["train", "--model", "vgg16"], mentions: "--out FILE is required")
+        try assertUsageError(["train", "--out", "x.safetensors", "--width", "0.5"], mentions: "--model is required")
+        try assertUsageError(["eval"], mentions: "MODEL (a .safetensors checkpoint) is required")
+        try assertUsageError(["sweep", garbage], mentions: "--out DIR is required")
+    }
+
+    func testOutOfRangeNumbers() throws {
+        let out = "\(directory)/model.safetensors"
+        let train = ["train", "--model", "vgg16", "--out", out]
+        let cases: [(args: [String], mentions: String)] = [
+            (train + ["--epochs", "-1"], "--epochs must be in 1...10000, got -1"),
+            (train + ["--epochs", "0"], "--epochs must be in"),
+            (train + ["--epochs", "1e9"], "--epochs expects a number, got '1e9'"),
+            (train + ["--epochs", "three"], "--epochs expects a number"),
+            (train + ["--width", "0"], "--width must be in 0.0625...4.0, got 0"),
+            (train + ["--width", "nan"], "--width"),
+            (train + ["--width", "inf"], "--width must be in"),
+            (train + ["--batch-size", "0"], "--batch-size must be in"),
+            (train + ["--lr", "0"], "--lr must be in"),
+            (train + ["--lr", "-0.1"], "--lr must be in"),
+            (train + ["--weight-decay", "-1"], "--weight-decay must be in"),
+            (train + ["--seed", "-1"], "--seed"),
+            (train + ["--train-limit", "0"], "--train-limit must be in"),
+            (train + ["--feature-decay", "1e9"], "--feature-decay must be in"),
+            (train + ["--dataset", "mnist"], "--dataset must be one of"),
+            (["eval", garbage, "--alpha", "-1"], "--alpha must be in 0.0...1000.0, got -1"),
+            (["eval", garbage, "--prune", "mean", "--alpha", "-1"], "--alpha must be in"),
+            (["eval", garbage, "--prune", "median"], "--prune must be one of"),
+            (["eval", garbage, "--batch-size", "99999"], "--batch-size must be in"),
+            (["info", "--model", "vgg16", "--width", "0"], "--width must be in"),
+            (["info", "--model", "vgg16", "--classes", "1"], "--classes must be in"),
+            (["analyze", garbage, "--calibration", "0"], "--calibration must be in"),
+            (["sweep", garbage, "--out", "\(directory)/s", "--alpha", "-1"], "--alpha must be in"),
+            (["bench", "--model", "vgg16", "--runs", "1"], "--runs must be in"),
+        ]
+        for c in cases { try assertUsageError(c.args, mentions: c.mentions) }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out), "a usage error must not create the output")
+    }
+
+    func testMissingOrGarbageModelFiles() throws {
+        var names = ["eval", "info", "analyze", "bench"]
+        if try commandNames.contains("demo") { names.append("demo") }
+        let truncated = "\(directory)/truncated.safetensors"
+        try SafeTensors.write(path: truncated, tensors: [("w", Tensor(shape: [64]))], metadata: ["architecture": "vgg16"])
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: truncated))
+        try bytes.prefix(bytes.count - 10).write(to: URL(fileURLWithPath: truncated))
+        let notCheckpoint = "\(directory)/plain.safetensors"
+        try SafeTensors.write(path: notCheckpoint, tensors: [("w", Tensor(shape: [4]))], metadata: [:])
+        for model in [missing, garbage, truncated, notCheckpoint, directory] {
+            for name in names { try assertInputFailure([name, model], names: model) }
+            try assertInputFailure(["sweep", model, "--out", "\(directory)/sweep"], names: model)
+        }
+        // Output of `info` for a valid model still works (the fixture is sane).
+        let network = try Network.make(ModelSpec(architecture: "vgg16", width: 0.0625))
+        let good = "\(directory)/good.safetensors"
+        try Checkpoint.save(network, to: good)
+        let r = try isp(["info", good])
+        XCTAssertEqual(r.status, 0, r.stderr)
+    }
+
+    func testTrainRefusesUnwritableOutputBeforeTraining() throws {
+        let empty = "\(directory)/no-data"
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        for out in ["/nonexistent-dir/x.safetensors", "\(directory)/missing-subdir/x.safetensors", "\(directory)/garbage.safetensors/x"] {
+            let start = Date()
+            // The data directory is empty: had the run got as far as loading data, the error
+            // would name a data file instead.
+            let r = try isp(["train", "--model", "vgg16", "--width", "0.0625", "--epochs", "1", "--data-dir", empty, "--out", out])
+            XCTAssertEqual(r.status, 1, "\(out): \(r.stderr)")
+            XCTAssertEqual(r.stderrLines.count, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains(out) && r.stderr.contains("cannot write"), r.stderr)
+            XCTAssertFalse(r.stdout.contains("steps/epoch"), r.stdout)
+            XCTAssertLessThan(Date().timeIntervalSince(start), 20)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/nonexistent-dir"))
+    }
+}

@@ -1,0 +1,275 @@
+import Foundation
+import InstanceSparsity
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Tiny `isp train` runs on synthetic Fashion-MNIST files: a run killed while it writes a
+/// checkpoint leaves the previous checkpoint (or none), never a torn file, and `--resume` then
+/// ends with exactly the weights of an uninterrupted run; a diverging run stops with a clear
+/// message and leaves the last good checkpoint untouched.
+final class InterruptionTests: XCTestCase {
+    private var directory = ""
+    private static let epochs = 3
+
+    override func setUpWithError() throws {
+        _ = try ISP.requireBinary()
+        directory = NSTemporaryDirectory() + "interrupt-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try writeSyntheticFashionMNIST()
+    }
+
+    override func tearDownWithError() throws {
+        if !directory.isEmpty { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    // MARK: fixtures
+
+    private func idx(dims: [Int], data: [UInt8]) -> [UInt8] {
+        var bytes: [UInt8] = [0, 0, 0x08, UInt8(dims.count)]
+        for d in dims { bytes += [UInt8(d >> 24 & 255), UInt8(d >> 16 & 255), UInt8(d >> 8 & 255), UInt8(d & 255)] }
+        return bytes + data
+    }
+
+    /// Noise plus a bright bar whose height depends on the class, so there is something to learn.
+    private func writeSyntheticFashionMNIST() throws {
+        var rng = SeededGenerator(seed: 42)
+        for (prefix, count) in [("train", 256), ("t10k", 64)] {
+            var pixels: [UInt8] = [], labels: [UInt8] = []
+            for i in 0..<count {
+                let label = i % 10
+                labels.append(UInt8(label))
+                var image = (0..<784).map { _ in UInt8(rng.next() % 60) }
+                for y in (4 + 2 * label)..<(10 + 2 * label) { for x in 6..<22 { image[y * 28 + x] = 200 } }
+                pixels += image
+            }
+            try Data(Gzip.compress(idx(dims: [count, 28, 28], data: pixels)))
+                .write(to: URL(fileURLWithPath: "\(directory)/\(prefix)-images-idx3-ubyte.gz"))
+            try Data(Gzip.compress(idx(dims: [count], data: labels)))
+                .write(to: URL(fileURLWithPath: "\(directory)/\(prefix)-labels-idx1-ubyte.gz"))
+        }
+    }
+
+    private var dataFlags: [String] { ["--data-dir", directory, "--train-limit", "256", "--test-limit", "64"] }
+
+    private func trainArguments(out: String, epochs: Int = InterruptionTests.epochs, extra: [String] = []) -> [String] {
+        ["train", "--model", "vgg16", "--width", "0.125", "--batch-size", "32", "--epochs", "\(epochs)",
+         "--seed", "11", "--log-every", "1", "--out", out] + dataFlags + extra
+    }
+
+    private func resumeArguments(out: String) -> [String] { ["train", "--resume", "--out", out, "--log-every", "1"] + dataFlags }
+
+    private func bytes(_ path: String) -> [UInt8]? { (try? Data(contentsOf: URL(fileURLWithPath: path))).map { [UInt8]($0) } }
+
+    private func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    /// Every tensor of `a` and `b` bit for bit; returns the names that differ.
+    private func differences(_ a: String, _ b: String) throws -> [String] {
+        let x = try SafeTensors.read(path: a), y = try SafeTensors.read(path: b)
+        XCTAssertEqual(Set(x.tensors.keys), Set(y.tensors.keys))
+        var different: [String] = []
+        for name in x.order {
+            guard let s = x.tensors[name], let t = y.tensors[name], s.shape == t.shape else { different.append(name); continue }
+            if !zip(s.buffer, t.buffer).allSatisfy({ $0.bitPattern == $1.bitPattern }) {
+                let worst = zip(s.buffer, t.buffer).map { abs($0 - $1) }.max() ?? 0
+                different.append("\(name) (max |diff| \(worst))")
+            }
+        }
+        return different
+    }
+
+    /// A run to completion: the reference weights W.
+    private func referenceRun() throws -> String {
+        let out = "\(directory)/reference.safetensors"
+        let r = try ISP.run(trainArguments(out: out), in: directory)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let loaded = try Checkpoint.load(path: out)
+        XCTAssertEqual(loaded.metadata["train.epochs_completed"], "\(Self.epochs)")
+        XCTAssertFalse(exists(out + ".tmp"))
+        return out
+    }
+
+    // MARK: kill -9 during a checkpoint
+
+    private struct Kill {
+        var hit: Bool            // killed while OUT.tmp existed
+        var temporaryBytes: Int  // size of the torn OUT.tmp left behind (-1 if none)
+        var attempts: Int
+    }
+
+    /// Starts a fresh run and SIGKILLs it the moment OUT.tmp appears after epoch `epoch`'s test
+    /// accuracy line (so the probe file written at start-up is not mistaken for it).
+    private func killDuringCheckpoint(out: String, epoch: Int, maxAttempts: Int = 6) throws -> Kill {
+        let temporary = out + ".tmp"
+        for attempt in 1...maxAttempts {
+            unlink(out)
+            unlink(temporary)
+            let (process, stdout, stderr) = try ISP.start(trainArguments(out: out), in: directory, tag: "kill\(epoch)-\(attempt)")
+            let marker = "epoch \(epoch)/\(Self.epochs) test accuracy"
+            let deadline = Date().addingTimeInterval(120)
+            var killed = false
+            // Wait for the line that precedes the checkpoint (stdout is line-buffered)...
+            while process.isRunning && Date() < deadline {
+                if let text = try? String(contentsOfFile: stdout, encoding: .utf8), text.contains(marker) { break }
+                usleep(300)
+            }
+            // ...then spin until the temporary file exists and kill at once.
+            var spins = 0
+            while process.isRunning && Date() < deadline {
+                if access(temporary, F_OK) == 0 {
+                    kill(process.processIdentifier, SIGKILL)
+                    killed = true
+                    break
+                }
+                spins += 1
+                if spins % 5000 == 0, let text = try? String(contentsOfFile: stdout, encoding: .utf8),
+                   text.contains("epoch \(epoch + 1)/") || text.contains("saved ") {
+                    break  // missed the window
+                }
+            }
+            let r = ISP.finish(process, stdout: stdout, stderr: stderr, timeout: 120)
+            if killed && r.signaled && r.status == SIGKILL {
+                var st = stat()
+                let size = stat(temporary, &st) == 0 ? Int(st.st_size) : -1
+                return Kill(hit: true, temporaryBytes: size, attempts: attempt)
+            }
+            if !killed { kill(process.processIdentifier, SIGKILL) }
+            print("interruption: attempt \(attempt) at epoch \(epoch) missed the checkpoint window; retrying")
+        }
+        return Kill(hit: false, temporaryBytes: -1, attempts: maxAttempts)
+    }
+
+    /// Killed during the first checkpoint: there is no checkpoint, or (if the kill landed just
+    /// after the rename) the complete first one.
+    func testKillDuringFirstCheckpointLeavesNoTornFile() throws {
+        let out = "\(directory)/first.safetensors"
+        let k = try killDuringCheckpoint(out: out, epoch: 1)
+        guard k.hit else { throw XCTSkip("could not kill inside the checkpoint window in \(k.attempts) attempts") }
+        print("interruption: killed during checkpoint 1 after \(k.attempts) attempt(s); OUT \(exists(out) ? "present" : "absent"), OUT.tmp \(k.temporaryBytes) bytes")
+        if exists(out) {
+            let loaded = try Checkpoint.load(path: out)
+            XCTAssertEqual(loaded.metadata["train.epochs_completed"], "1")
+        }
+    }
+
+    /// Killed during a later checkpoint: the previous one is intact, and resuming from it ends
+    /// with bit-identical weights to the uninterrupted run.
+    func testKillDuringCheckpointThenResumeMatchesUninterruptedRun() throws {
+        let reference = try referenceRun()
+        for epoch in 2...Self.epochs {
+            let out = "\(directory)/killed-at-\(epoch).safetensors"
+            let k = try killDuringCheckpoint(out: out, epoch: epoch)
+            guard k.hit else {
+                XCTFail("could not kill inside checkpoint \(epoch)'s window in \(k.attempts) attempts")
+                continue
+            }
+            // Never a torn file: the previous epoch's checkpoint, or this epoch's if the kill
+            // came right after the rename.
+            XCTAssertTrue(exists(out), "checkpoint \(epoch - 1) is gone")
+            let loaded = try Checkpoint.load(path: out)
+            let completed = Int(loaded.metadata["train.epochs_completed"] ?? "") ?? -1
+            XCTAssertTrue([epoch - 1, epoch].contains(completed), "epochs_completed \(completed)")
+            XCTAssertEqual(loaded.velocity.count, loaded.network.parameters.count, "optimizer state saved")
+            let full = bytes(reference)?.count ?? 0
+            print("interruption: killed during checkpoint \(epoch) after \(k.attempts) attempt(s); OUT holds epoch \(completed); torn OUT.tmp \(k.temporaryBytes) of \(full) bytes")
+
+            let r = try ISP.run(resumeArguments(out: out), in: directory)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertTrue(r.stdout.contains("resuming \(out) after epoch \(completed)"), r.stdout)
+            XCTAssertFalse(exists(out + ".tmp"), "resume left the torn temporary file behind")
+            let different = try differences(reference, out)
+            XCTAssertEqual(different, [], "resumed weights differ from the uninterrupted run")
+            let a = try SafeTensors.read(path: reference).metadata, b = try SafeTensors.read(path: out).metadata
+            XCTAssertEqual(a, b)
+        }
+    }
+
+    // MARK: divergence
+
+    private func assertDivergence(_ r: ISP.Result, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(r.status, 1, r.stderr, file: file, line: line)
+        XCTAssertFalse(r.signaled, file: file, line: line)
+        XCTAssertEqual(r.stderrLines.count, 1, r.stderr, file: file, line: line)
+        let pattern = #"^isp train: training diverged at epoch \d+ step \d+: .*(nan|inf|not finite).*last good checkpoint is kept"#
+        XCTAssertNotNil(r.stderr.range(of: pattern, options: .regularExpression), r.stderr, file: file, line: line)
+    }
+
+    /// Rewrites a checkpoint with its optimizer velocity for one weight set to `value`: the next
+    /// optimizer step throws that weight far out, and the step after overflows.
+    private func poisonVelocity(_ path: String, value: Float) throws {
+        let contents = try SafeTensors.read(path: path)
+        let name = Checkpoint.optimizerPrefix + "features.0.weight"
+        let target = try XCTUnwrap(contents.tensors[name])
+        for i in 0..<target.count { target.data[i] = value }
+        try SafeTensors.write(path: path, tensors: contents.order.map { ($0, contents.tensors[$0]!) }, metadata: contents.metadata)
+    }
+
+    func testDivergenceStopsAndKeepsLastGoodCheckpoint() throws {
+        // A good first epoch, then a run that diverges: once within an epoch (caught by the loss
+        // check at a step), once on the epoch's last step (caught only after the epoch, before
+        // the checkpoint would be overwritten with a broken network).
+        let good = "\(directory)/good.safetensors"
+        let first = try ISP.run(trainArguments(out: good, epochs: 1), in: directory)
+        XCTAssertEqual(first.status, 0, first.stderr)
+        // Epochs 1 of 3 done, as if the run had been stopped after the first checkpoint.
+        let contents = try SafeTensors.read(path: good)
+        var metadata = contents.metadata
+        metadata["train.epochs"] = "\(Self.epochs)"
+        try SafeTensors.write(path: good, tensors: contents.order.map { ($0, contents.tensors[$0]!) }, metadata: metadata)
+        try poisonVelocity(good, value: 1e38)
+        let before = bytes(good)
+
+        for trainLimit in ["256", "32"] {  // 8 steps per epoch, then a single one
+            let out = "\(directory)/diverge-\(trainLimit).safetensors"
+            try Data(before!).write(to: URL(fileURLWithPath: out))
+            var arguments = resumeArguments(out: out)
+            arguments[arguments.firstIndex(of: "--train-limit")! + 1] = trainLimit
+            let r = try ISP.run(arguments, in: directory)
+            assertDivergence(r)
+            print("interruption: divergence with --train-limit \(trainLimit): \(r.stderr.trimmingCharacters(in: .newlines))")
+            XCTAssertEqual(bytes(out), before, "the last good checkpoint was modified")
+            XCTAssertFalse(exists(out + ".tmp"))
+            XCTAssertNoThrow(try Checkpoint.load(path: out))
+        }
+
+        // An absurd learning rate from scratch: batch norm usually keeps it finite. Either the
+        // run completes with a finite network, or it stops with the message and an intact file.
+        let wild = "\(directory)/wild.safetensors"
+        let r = try ISP.run(trainArguments(out: wild, extra: ["--lr", "10", "--weight-decay", "0"]), in: directory)
+        if r.status == 0 {
+            let loaded = try SafeTensors.read(path: wild)
+            for (name, t) in loaded.tensors { XCTAssertTrue(t.buffer.allSatisfy(\.isFinite), "\(name) not finite") }
+            print("interruption: --lr 10 --weight-decay 0 finished without diverging (test accuracy \(loaded.metadata["test_accuracy"] ?? "?"))")
+        } else {
+            assertDivergence(r)
+            if exists(wild) { XCTAssertNoThrow(try Checkpoint.load(path: wild)) }
+        }
+    }
+
+    /// Training state in the checkpoint is as untrusted as the rest of it.
+    func testResumeRejectsHostileTrainingMetadata() throws {
+        let good = "\(directory)/state.safetensors"
+        let first = try ISP.run(trainArguments(out: good, epochs: 1), in: directory)
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let contents = try SafeTensors.read(path: good)
+        let edits: [(String, String?)] = [
+            ("train.batch_size", "0"), ("train.batch_size", "-5"), ("train.epochs", "0"), ("train.epochs", "99999999"),
+            ("train.lr", "1e30"), ("train.lr", "nan"), ("train.momentum", "-1"), ("train.weight_decay", "inf"),
+            ("train.epochs_completed", "-1"), ("train.epochs_completed", "7"), ("train.epochs_completed", "x"),
+            ("train.epochs_completed", nil), ("train.seed", "-1"), ("train.nesterov", "maybe"), ("train.feature_decay", nil),
+        ]
+        for (key, value) in edits {
+            let path = "\(directory)/edited.safetensors"
+            var metadata = contents.metadata
+            metadata[key] = value
+            try SafeTensors.write(path: path, tensors: contents.order.map { ($0, contents.tensors[$0]!) }, metadata: metadata)
+            let r = try ISP.run(resumeArguments(out: path), in: directory, timeout: 60)
+            XCTAssertEqual(r.status, 1, "\(key)=\(value ?? "nil"): \(r.stderr)")
+            XCTAssertFalse(r.signaled, "\(key)=\(value ?? "nil") crashed")
+            XCTAssertEqual(r.stderrLines.count, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains(path), r.stderr)
+            XCTAssertFalse(r.stdout.contains("step 1/"), "\(key)=\(value ?? "nil") started training")
+        }
+    }
+}
