@@ -145,29 +145,11 @@ public final class Conv2d: Layer {
     /// Unrolls images n0..<n0+nb of one group: rows (c, ky, kx), columns (image, oy, ox).
     private func im2col(_ input: Tensor, firstImage n0: Int, images nb: Int, group g: Int,
                         into col: UnsafeMutablePointer<Float>) {
-        let cig = inChannels / groups, k = kernel, s = stride, p = padding
-        let ih = inH, iw = inW, oh = outH, ow = outW, hw = oh * ow, cols = nb * hw
-        for row in 0..<(cig * k * k) {
-            let c = row / (k * k), ky = (row / k) % k, kx = row % k
-            // Output columns whose input column kx + ox*s - p lies inside the image.
-            let first = min(ow, max(0, (p - kx + s - 1) / s)), last = max(first, min(ow, (iw - 1 + p - kx) / s + 1))
-            for i in 0..<nb {
-                let plane = input.data + ((n0 + i) * inChannels + g * cig + c) * ih * iw
-                let out = col + row * cols + i * hw
-                for oy in 0..<oh {
-                    let iy = oy * s + ky - p
-                    let line = out + oy * ow
-                    guard iy >= 0 && iy < ih else { line.update(repeating: 0, count: ow); continue }
-                    let inLine = plane + iy * iw + kx - p
-                    line.update(repeating: 0, count: first)
-                    if s == 1 {
-                        (line + first).update(from: inLine + first, count: last - first)
-                    } else {
-                        for ox in first..<last { line[ox] = inLine[ox * s] }
-                    }
-                    (line + last).update(repeating: 0, count: ow - last)
-                }
-            }
+        let cig = inChannels / groups, hw = outH * outW
+        for i in 0..<nb {
+            InstanceSparsity.im2col(image: input.data + (n0 + i) * inChannels * inH * inW, inHeight: inH, inWidth: inW,
+                                    kernel: kernel, stride: stride, padding: padding, outHeight: outH, outWidth: outW,
+                                    channels: nil, firstChannel: g * cig, count: cig, into: col + i * hw, rowStride: nb * hw)
         }
     }
 
@@ -178,7 +160,7 @@ public final class Conv2d: Layer {
         let ih = inH, iw = inW, oh = outH, ow = outW, hw = oh * ow, cols = nb * hw
         for row in 0..<(cig * k * k) {
             let c = row / (k * k), ky = (row / k) % k, kx = row % k
-            let first = min(ow, max(0, (p - kx + s - 1) / s)), last = max(first, min(ow, (iw - 1 + p - kx) / s + 1))
+            let valid = validColumns(kx: kx, stride: s, padding: p, inWidth: iw, outWidth: ow)
             for i in 0..<nb {
                 let plane = dx.data + ((n0 + i) * inChannels + g * cig + c) * ih * iw
                 let src = col + row * cols + i * hw
@@ -186,7 +168,7 @@ public final class Conv2d: Layer {
                     let iy = oy * s + ky - p
                     guard iy >= 0 && iy < ih else { continue }
                     let inLine = plane + iy * iw + kx - p, line = src + oy * ow
-                    for ox in first..<last { inLine[ox * s] += line[ox] }
+                    for ox in valid { inLine[ox * s] += line[ox] }
                 }
             }
         }
@@ -195,26 +177,14 @@ public final class Conv2d: Layer {
     // MARK: Depthwise path
 
     private func depthwiseForward(_ input: Tensor, _ out: Tensor) {
-        let n = input.shape[0], c = inChannels, k = kernel, s = stride, p = padding
-        let ih = inH, iw = inW, oh = outH, ow = outW
+        let c = inChannels, k = kernel
         let src = input.data, dst = out.data, w = weight.value.data, bias = self.bias?.value.data
-        parallelFor(n * c) { plane in
-            let ch = plane % c
-            let xin = src + plane * ih * iw, yout = dst + plane * oh * ow, wk = w + ch * k * k
-            let b = bias?[ch] ?? 0
-            for oy in 0..<oh {
-                for ox in 0..<ow {
-                    var acc = b
-                    for ky in 0..<k {
-                        let iy = oy * s + ky - p
-                        if iy < 0 || iy >= ih { continue }
-                        for kx in 0..<k {
-                            let ix = ox * s + kx - p
-                            if ix >= 0 && ix < iw { acc += wk[ky * k + kx] * xin[iy * iw + ix] }
-                        }
-                    }
-                    yout[oy * ow + ox] = acc
-                }
+        let (ih, iw, oh, ow, s, p) = (inH, inW, outH, outW, stride, padding)
+        parallelFor(input.shape[0] * c) { plane in
+            let yout = dst + plane * oh * ow
+            depthwisePlane(input: src + plane * ih * iw, weights: w + (plane % c) * k * k, bias: bias?[plane % c] ?? 0,
+                           inHeight: ih, inWidth: iw, kernel: k, stride: s, padding: p, outHeight: oh, outWidth: ow) {
+                yout[$0] = $1
             }
         }
     }

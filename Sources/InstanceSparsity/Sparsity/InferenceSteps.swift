@@ -205,29 +205,10 @@ final class FusedConv: InferenceStep {
     /// Unrolls the listed input channels (all when `channels` is nil) of one image.
     private func im2col(_ x: Tensor, channels: UnsafeMutablePointer<Int32>?, count: Int, _ ih: Int, _ iw: Int,
                         _ oh: Int, _ ow: Int, firstChannel: Int = 0) {
-        let k = kernel, s = stride, p = padding, hw = oh * ow
-        col.resize([count * k * k, hw])
-        let dst = col.data, src = x.data
-        for i in 0..<count {
-            let c = channels.map { Int($0[i]) } ?? firstChannel + i
-            let plane = src + c * ih * iw
-            for ky in 0..<k {
-                for kx in 0..<k {
-                    let line0 = dst + ((i * k + ky) * k + kx) * hw
-                    let first = Swift.min(ow, Swift.max(0, (p - kx + s - 1) / s))
-                    let last = Swift.max(first, Swift.min(ow, (iw - 1 + p - kx) / s + 1))
-                    for oy in 0..<oh {
-                        let iy = oy * s + ky - p, line = line0 + oy * ow
-                        guard iy >= 0 && iy < ih else { line.update(repeating: 0, count: ow); continue }
-                        let inLine = plane + iy * iw + kx - p
-                        line.update(repeating: 0, count: first)
-                        if s == 1 { (line + first).update(from: inLine + first, count: last - first) }
-                        else { for ox in first..<last { line[ox] = inLine[ox * s] } }
-                        (line + last).update(repeating: 0, count: ow - last)
-                    }
-                }
-            }
-        }
+        col.resize([count * kernel * kernel, oh * ow])
+        InstanceSparsity.im2col(image: x.data, inHeight: ih, inWidth: iw, kernel: kernel, stride: stride, padding: padding,
+                                outHeight: oh, outWidth: ow, channels: channels, firstChannel: firstChannel, count: count,
+                                into: col.data, rowStride: oh * ow)
     }
 
     /// Depthwise: kept channels are convolved; a skipped channel's input is zero, so its output is
@@ -248,20 +229,9 @@ final class FusedConv: InferenceStep {
                         ctx.skippedConstant[ch] = v
                         return
                     }
-                    let xin = src + ch * ih * iw, wk = w.baseAddress! + ch * k * k
-                    for oy in 0..<oh {
-                        for ox in 0..<ow {
-                            var acc = b[ch]
-                            for ky in 0..<k {
-                                let iy = oy * s + ky - p
-                                if iy < 0 || iy >= ih { continue }
-                                for kx in 0..<k {
-                                    let ix = ox * s + kx - p
-                                    if ix >= 0 && ix < iw { acc += wk[ky * k + kx] * xin[iy * iw + ix] }
-                                }
-                            }
-                            yout[oy * ow + ox] = activate(acc, cap)
-                        }
+                    depthwisePlane(input: src + ch * ih * iw, weights: w.baseAddress! + ch * k * k, bias: b[ch],
+                                   inHeight: ih, inWidth: iw, kernel: k, stride: s, padding: p, outHeight: oh, outWidth: ow) {
+                        yout[$0] = activate($1, cap)
                     }
                 }
                 if ctx.useAllCores && c * hw * k * k >= FusedConv.parallelThreshold / 4 {
