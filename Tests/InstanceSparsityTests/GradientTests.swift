@@ -67,6 +67,9 @@ final class GradientTests: XCTestCase {
                               groups: groups, bias: bias, rng: &rng)
             check(conv, input: randomTensor([3, cin, 7, 6], &rng))
         }
+        // A 16x16 map takes the one-GEMM-per-image path.
+        let wide = Conv2d(inChannels: 2, outChannels: 3, kernel: 3, padding: 1, bias: true, rng: &rng)
+        check(wide, input: randomTensor([2, 2, 16, 16], &rng))
     }
 
     func testBatchNormTrainingAndEvaluation() {

@@ -14,6 +14,10 @@ public final class Conv2d: Layer {
     private var dx: Tensor?
     private var inH = 0, inW = 0, outH = 0, outW = 0
 
+    /// Output maps at least this wide get one GEMM per image (wide enough on their own), which
+    /// writes NCHW directly instead of going through a scatter copy.
+    static let perImageColumns = 256
+
     /// Column-buffer budget in floats; bounds memory while keeping GEMMs wide.
     private static let columnBudget = 1 << 22
 
@@ -95,6 +99,16 @@ public final class Conv2d: Layer {
                 let col = scratch.columns(rows * cols), tmp = scratch.product(cog * cols)
                 for g in 0..<groups {
                     im2col(input, firstImage: n0, images: nb, group: g, into: col)
+                    if hw >= Conv2d.perImageColumns {
+                        // Wide maps: one GEMM per image straight into its NCHW slice, no scatter.
+                        for i in 0..<nb {
+                            let o = out.data + ((n0 + i) * outChannels + g * cog) * hw
+                            if let b = bias { for co in 0..<cog { (o + co * hw).update(repeating: b.value.data[g * cog + co], count: hw) } }
+                            gemm(m: cog, n: hw, k: rows, a: weight.value.data + g * cog * rows, lda: rows,
+                                 b: col + i * hw, ldb: cols, beta: bias == nil ? 0 : 1, c: o, ldc: hw)
+                        }
+                        continue
+                    }
                     gemm(m: cog, n: cols, k: rows, a: weight.value.data + g * cog * rows, lda: rows,
                          b: col, ldb: cols, c: tmp, ldc: cols)
                     // (channel, image, pixel) back to NCHW, adding the bias.
@@ -123,13 +137,25 @@ public final class Conv2d: Layer {
                 let nb = min(chunk, share.upperBound - n0), cols = nb * hw
                 let col = scratch.columns(rows * cols), tmp = scratch.product(cog * cols)
                 for g in 0..<groups {
+                    let wOffset = g * cog * rows
+                    if hw >= Conv2d.perImageColumns {
+                        im2col(input, firstImage: n0, images: nb, group: g, into: col)
+                        for i in 0..<nb {
+                            let d = dy.data + ((n0 + i) * outChannels + g * cog) * hw
+                            gemm(transB: true, m: cog, n: rows, k: hw, a: d, lda: hw, b: col + i * hw, ldb: cols,
+                                 beta: 1, c: dW + wOffset, ldc: rows)
+                            gemm(transA: true, m: rows, n: hw, k: cog, a: weight.value.data + wOffset, lda: rows,
+                                 b: d, ldb: hw, c: col + i * hw, ldc: cols)
+                        }
+                        col2im(col, firstImage: n0, images: nb, group: g, into: dx)
+                        continue
+                    }
                     for co in 0..<cog {
                         for i in 0..<nb {
                             (tmp + co * cols + i * hw).update(from: dy.data + ((n0 + i) * outChannels + g * cog + co) * hw, count: hw)
                         }
                     }
                     im2col(input, firstImage: n0, images: nb, group: g, into: col)
-                    let wOffset = g * cog * rows
                     gemm(transB: true, m: cog, n: rows, k: cols, a: tmp, lda: cols, b: col, ldb: cols,
                          beta: 1, c: dW + wOffset, ldc: rows)
                     gemm(transA: true, m: rows, n: cols, k: cog, a: weight.value.data + wOffset, lda: rows,
@@ -168,7 +194,11 @@ public final class Conv2d: Layer {
                     let iy = oy * s + ky - p
                     guard iy >= 0 && iy < ih else { continue }
                     let inLine = plane + iy * iw + kx - p, line = src + oy * ow
-                    for ox in valid { inLine[ox * s] += line[ox] }
+                    if s == 1 {
+                        for ox in valid { inLine[ox] += line[ox] }
+                    } else {
+                        for ox in valid { inLine[ox * s] += line[ox] }
+                    }
                 }
             }
         }
