@@ -147,9 +147,10 @@ final class FusedConv: InferenceStep {
                                                                   count: kk * outChannels)
                 }
             }
-            multiply(rows: rows, hw: hw, ctx: ctx) { r, c in
-                gemm(transA: true, m: r.count, n: hw, k: rows, a: self.gathered.data + r.lowerBound, lda: self.outChannels,
-                     b: c, ldb: hw, c: self.out.data + r.lowerBound * hw, ldc: hw)
+            let columns = col.data
+            multiply(macs: outChannels * hw * rows, hw: hw, ctx: ctx) { r in
+                gemm(transA: true, m: self.outChannels, n: r.count, k: rows, a: self.gathered.data, lda: self.outChannels,
+                     b: columns + r.lowerBound, ldb: hw, c: self.out.data + r.lowerBound, ldc: hw)
             }
             ctx.macs += outChannels * hw * rows
         } else {
@@ -160,9 +161,9 @@ final class FusedConv: InferenceStep {
                 if !direct { im2col(x, channels: nil, count: cig, ih, iw, oh, ow, firstChannel: g * cig) }
                 let b = direct ? x.data : col.data
                 weight.withUnsafeBufferPointer { w in
-                    multiply(rows: rows, hw: hw, ctx: ctx, outputs: cog) { r, c in
-                        gemm(m: r.count, n: hw, k: rows, a: w.baseAddress! + (g * cog + r.lowerBound) * rows, lda: rows,
-                             b: b, ldb: hw, c: self.out.data + (g * cog + r.lowerBound) * hw, ldc: hw)
+                    multiply(macs: cog * hw * rows, hw: hw, ctx: ctx) { r in
+                        gemm(m: cog, n: r.count, k: rows, a: w.baseAddress! + g * cog * rows, lda: rows,
+                             b: b + r.lowerBound, ldb: hw, c: self.out.data + g * cog * hw + r.lowerBound, ldc: hw)
                     }
                 }
             }
@@ -173,17 +174,14 @@ final class FusedConv: InferenceStep {
         ctx.hasSkippedConstants = false
     }
 
-    /// Runs `body(outputRows, columns)` over all output channels, split across cores when the
-    /// product is large enough to repay the dispatch.
-    private func multiply(rows: Int, hw: Int, ctx: RunContext, outputs: Int? = nil,
-                          _ body: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
-        let m = outputs ?? outChannels
-        let split = ctx.useAllCores && m * hw * rows >= FusedConv.parallelThreshold && m >= 16
-        let columns = col.data
-        if split {
-            parallelRanges(m, minimumPerTask: 8) { r in body(r, columns) }
+    /// Runs `body(pixels)` over all output pixels, split across cores when the product is large
+    /// enough to repay the dispatch. Splitting pixels (not output channels) keeps each core's GEMM
+    /// as tall as the layer: OpenBLAS is slow on the few-row halves a channel split gives early layers.
+    private func multiply(macs: Int, hw: Int, ctx: RunContext, _ body: (Range<Int>) -> Void) {
+        if ctx.useAllCores && macs >= FusedConv.parallelThreshold && hw >= 128 {
+            parallelRanges(hw / 16, minimumPerTask: 4) { r in body((r.lowerBound * 16)..<(r.upperBound == hw / 16 ? hw : r.upperBound * 16)) }
         } else {
-            body(0..<m, columns)
+            body(0..<hw)
         }
     }
 
