@@ -8,7 +8,7 @@ enum DemoCommand: Command {
     The whole story on a trained model (default: the shipped models/vgg16-fd.safetensors on the
     Fashion-MNIST test set): dense vs pruned accuracy, MACs, batch-1 latency and speedup on all
     test images at the operating point, the CV per layer, and the accuracy-vs-FLOPs sweep on the
-    first --sweep-images test images (default 2000). Writes DIR (default report/): results.json,
+    first --sweep-images test images (default 1000). Writes DIR (default report/): results.json,
     cv.svg, sweep.svg, sweep.json, pruning-hist.svg, easy-hard.png.
     """
     static let defaultModel = "models/vgg16-fd.safetensors"
@@ -18,7 +18,7 @@ enum DemoCommand: Command {
     static func run(_ a: inout Arguments) throws {
         let json = a.flag("--json")
         let out = try a.option("--out") ?? "report"
-        let sweepImages = try a.number("--sweep-images", default: 2000, in: 1...1_000_000)
+        let sweepImages = try a.number("--sweep-images", default: 1000, in: 1...1_000_000)
         var pruning = try PruningOptions(&a, defaultPolicy: defaultPolicy, defaultAlpha: defaultAlpha)
         let model = try LoadedModel(&a, defaultPath: defaultModel)
         try a.finish()
