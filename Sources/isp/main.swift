@@ -4,7 +4,7 @@ import InstanceSparsity
 BLASRuntime.ensureFastKernels()
 setvbuf(stdout, nil, _IOLBF, 0)
 
-let commands: [Command.Type] = [TrainCommand.self, EvalCommand.self, InfoCommand.self, AnalyzeCommand.self, SweepCommand.self, BenchCommand.self, DemoCommand.self]
+let commands: [Command.Type] = [TrainCommand.self, EvalCommand.self, InfoCommand.self, AnalyzeCommand.self, SweepCommand.self, BenchCommand.self, DemoCommand.self, ExportCommand.self]
 
 /// The overview goes to stdout when asked for (--help) and to stderr after a usage error.
 func printOverview(toStandardError: Bool = false) {
