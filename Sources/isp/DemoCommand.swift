@@ -13,7 +13,7 @@ enum DemoCommand: Command {
     """
     static let defaultModel = "models/vgg16-fd.safetensors"
     /// The operating point chosen on the calibration set; see docs/RESULTS.md.
-    static let defaultPolicy = "mean", defaultAlpha: Float = 0.5
+    static let defaultPolicy = "max", defaultAlpha: Float = 0.15
 
     static func run(_ a: inout Arguments) throws {
         let json = a.flag("--json")
