@@ -84,11 +84,6 @@ enum TrainCommand: Command {
         trainer.restoreVelocity(velocity)
         print("\(network.spec.architecture) width \(network.spec.width): \(formatCount(network.parameterCount)) parameters, \(formatCount(network.macsPerImage)) MACs/image; \(train.count) training and \(test.count) test images; \(trainer.stepsPerEpoch) steps/epoch")
         try trainer.run(startEpoch: startEpoch, log: { print($0) }) { epochs, result in
-            // The per-step checks see the loss and gradients, not the weights after the last step
-            // or the running statistics: never replace the last good checkpoint with a broken one.
-            if let what = nonFinite(network, testLoss: result.loss) {
-                throw TrainingError.nonFinite(epoch: epochs, step: trainer.stepsPerEpoch, what: what)
-            }
             var meta = options.metadata
             meta["train.epochs_completed"] = "\(epochs)"
             meta["test_accuracy"] = String(format: "%.4f", result.accuracy)
@@ -123,18 +118,6 @@ enum TrainCommand: Command {
         return o
     }
 
-    /// What is not finite after an epoch (test loss, a weight or a running statistic), if anything.
-    static func nonFinite(_ network: Network, testLoss: Double) -> String? {
-        guard testLoss.isFinite else { return "test loss is \(testLoss) after the epoch" }
-        let tensors = network.parameters.map { ($0.name, $0.parameter.value) } + network.root.namedBuffers.map { ($0.name, $0.tensor) }
-        for (name, t) in tensors {
-            let d = t.data
-            var sum: Float = 0
-            for i in 0..<t.count { sum += d[i] * 0 }  // NaN or Inf anywhere makes this NaN
-            if !sum.isFinite { return "'\(name)' is not finite after the epoch" }
-        }
-        return nil
-    }
 
     /// Fails before any work if the checkpoint cannot be written beside its final place.
     static func ensureWritable(_ path: String) throws {

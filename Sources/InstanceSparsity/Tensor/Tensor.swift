@@ -50,6 +50,13 @@ public final class Tensor {
         shape = newShape
     }
 
+    /// False if any element is NaN or infinite.
+    public var allFinite: Bool {
+        var sum: Float = 0
+        for i in 0..<count { sum += data[i] * 0 }  // NaN or Inf anywhere makes this NaN
+        return sum.isFinite
+    }
+
     public func zero() { data.update(repeating: 0, count: count) }
 
     public func copy() -> Tensor {

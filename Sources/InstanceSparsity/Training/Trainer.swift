@@ -123,6 +123,9 @@ public final class Trainer {
             log(String(format: "epoch %d/%d test accuracy %.2f%% loss %.4f (train loss %.4f acc %.2f%%)", epoch + 1,
                        options.epochs, 100 * result.accuracy, result.loss, lossSum / Double(seen),
                        100 * Double(correct) / Double(seen)))
+            if let what = nonFiniteState(testLoss: result.loss) {
+                throw TrainingError.nonFinite(epoch: epoch + 1, step: stepsPerEpoch, what: what)
+            }
             try checkpoint(epoch + 1, result)
         }
     }
@@ -140,13 +143,15 @@ public final class Trainer {
     }
 
     private func firstNonFiniteGradient() -> String? {
-        for (name, p) in network.parameters {
-            let g = p.grad.data
-            var sum: Float = 0
-            for i in 0..<p.grad.count { sum += g[i] * 0 }  // NaN or Inf anywhere makes this NaN
-            if !sum.isFinite { return name }
-        }
-        return nil
+        network.parameters.first { !$0.parameter.grad.allFinite }?.name
+    }
+
+    /// The per-step checks see the loss and gradients, not the weights after the last step or the
+    /// running statistics: never let a broken network replace the last good checkpoint.
+    private func nonFiniteState(testLoss: Double) -> String? {
+        guard testLoss.isFinite else { return "test loss is \(testLoss) after the epoch" }
+        let tensors = network.parameters.map { ($0.name, $0.parameter.value) } + network.root.namedBuffers.map { ($0.name, $0.tensor) }
+        return tensors.first { !$0.1.allFinite }.map { "'\($0.0)' is not finite after the epoch" }
     }
 }
 
