@@ -118,7 +118,6 @@ enum TrainCommand: Command {
         return o
     }
 
-
     /// Fails before any work if the checkpoint cannot be written beside its final place.
     static func ensureWritable(_ path: String) throws {
         let probe = path + ".tmp"
