@@ -17,7 +17,9 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
-        .target(name: "InstanceSparsity", dependencies: ["COpenBLAS", "CZlib", "CPNG"],
+        // The batch-1 convolution micro-kernel, compiled for AVX-512 and AVX2 and picked at run time.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "InstanceSparsity", dependencies: ["COpenBLAS", "CZlib", "CPNG", "CKernels"],
                 swiftSettings: fast),
         .executableTarget(name: "isp", dependencies: ["InstanceSparsity"], swiftSettings: fast),
         .testTarget(name: "InstanceSparsityTests", dependencies: ["InstanceSparsity"]),

@@ -18,6 +18,17 @@ final class SparseExecutorTests: XCTestCase {
     }
 
     func testSparseMatchesMaskedDenseForRandomMasks() throws {
+        try checkSparseMatchesMaskedDense()
+    }
+
+    func testAVX2KernelMatchesMaskedDense() throws {
+        ConvolutionKernel.allowAVX512(false)
+        defer { ConvolutionKernel.allowAVX512(true) }
+        XCTAssertEqual(ConvolutionKernel.isa, "avx2")
+        try checkSparseMatchesMaskedDense()
+    }
+
+    func checkSparseMatchesMaskedDense() throws {
         for arch in ModelSpec.architectures {
             let net = try makeTrainedLikeNetwork(arch)
             let executor = SparseExecutor(net)

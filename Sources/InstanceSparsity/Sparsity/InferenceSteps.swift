@@ -1,4 +1,5 @@
 import Dispatch
+import CKernels
 
 /// The inference-only form of the network's operations: batch norm folded into the convolution,
 /// the activation fused into its epilogue, buffers allocated once. One image at a time, because
@@ -53,21 +54,24 @@ func activate(_ v: Float, _ cap: Float?) -> Float {
 }
 
 /// Convolution + folded batch norm + optional ReLU/ReLU6. When the preceding gate dropped input
-/// channels it unrolls and multiplies only the kept ones: im2col rows and weight rows of dropped
-/// channels are never touched.
+/// channels, the kernel reads only the kept ones: their weight rows and input planes are never
+/// touched, so a dropped channel costs nothing but its entry missing from a list.
 final class FusedConv: InferenceStep {
     var id = 0, label = ""
     let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int
     let cap: Float?
     /// outChannels x (inChannels/groups * k * k), BN folded.
     let weight: [Float]
-    /// (inChannels * k * k) x outChannels: the same weights with each input channel's rows
-    /// contiguous, so gathering the kept channels is a few block copies.
-    let weightByInput: [Float]
     let bias: Tensor
+    /// The same weights for the tiled kernel (dense convolutions only).
     let panels: WeightPanels?
-    private let out = Tensor(shape: [0]), col = Tensor(shape: [0]), gathered = Tensor(shape: [0])
+    private let out = Tensor(shape: [0]), col = Tensor(shape: [0])
     private let imageBias: Tensor
+    /// The kernel's view of the input for the current input size, and its staging buffer.
+    private var layout: TiledLayout?
+    private let staging = Tensor(shape: [0])
+    /// Per kept input channel: where its values start in the kernel's input, and its weight rows.
+    private let xOffset: UnsafeMutablePointer<Int32>, weightChannel: UnsafeMutablePointer<Int32>
 
     init(conv: Conv2d, bn: BatchNorm2d?, cap: Float?) {
         inChannels = conv.inChannels; outChannels = conv.outChannels; kernel = conv.kernel
@@ -82,11 +86,11 @@ final class FusedConv: InferenceStep {
             }
         }
         weight = w; bias = Tensor(shape: [outChannels], values: b); imageBias = bias.copy()
-        var t = [Float](repeating: 0, count: w.count)
-        if groups == 1 { for o in 0..<outChannels { for j in 0..<rows { t[j * outChannels + o] = w[o * rows + j] } } }
-        weightByInput = groups == 1 ? t : []
         panels = groups == 1 ? WeightPanels(weights: w, outChannels: outChannels, rows: rows) : nil
+        xOffset = .allocate(capacity: inChannels); weightChannel = .allocate(capacity: inChannels)
     }
+
+    deinit { xOffset.deallocate(); weightChannel.deallocate() }
 
     var isDepthwise: Bool { groups == inChannels && groups == outChannels && groups > 1 }
 
@@ -99,7 +103,6 @@ final class FusedConv: InferenceStep {
     }
 
     private func dense(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ ctx: RunContext) {
-        let hw = oh * ow, kk = kernel * kernel, cig = inChannels / groups, cog = outChannels / groups
         // Constants of skipped depthwise channels reach this 1x1 convolution as an extra bias.
         var biasPointer = bias.data
         if ctx.hasSkippedConstants, let kc = ctx.keepCount {
@@ -113,100 +116,96 @@ final class FusedConv: InferenceStep {
             ctx.macs += outChannels * (inChannels - kc)
             biasPointer = imageBias.data
         }
-        if let panels, hw <= FusedConv.pixelKernelLimit {
-            // Small maps: stream the kept channels' weight rows through the pixel kernel.
-            let kc = ctx.keepCount ?? inChannels
-            let direct = kernel == 1 && stride == 1 && padding == 0 && ctx.keepCount == nil
-            if !direct { im2col(x, channels: ctx.keepCount == nil ? nil : ctx.keep, count: kc, ih, iw, oh, ow) }
-            let columns = direct ? x.data : col.data, keep: UnsafePointer<Int32>? = ctx.keepCount == nil ? nil : UnsafePointer(ctx.keep)
-            let cap = cap, o = out.data, b = UnsafePointer(biasPointer)
-            let macs = outChannels * hw * kc * kk
-            panels.data.withUnsafeBufferPointer { wp in
-                let body = { (tiles: Range<Int>) in
-                    pixelGEMM(pixels: hw, panels: wp.baseAddress!, rows: panels.rows, outChannels: self.outChannels,
-                              tiles: tiles, channels: keep, channelCount: kc, rowsPerChannel: kk,
-                              col: columns, bias: b, cap: cap, out: o)
-                }
-                if ctx.useAllCores && macs >= FusedConv.parallelThreshold && panels.tiles >= 2 {
-                    parallelRanges(panels.tiles) { body($0) }
-                } else {
-                    body(0..<panels.tiles)
-                }
-            }
-            ctx.macs += macs
-            ctx.keepCount = nil
-            ctx.hasSkippedConstants = false
-            return
-        } else if let kc = ctx.keepCount, groups == 1 {
-            let rows = kc * kk
-            im2col(x, channels: ctx.keep, count: kc, ih, iw, oh, ow)
-            gathered.resize([rows, outChannels])
-            weightByInput.withUnsafeBufferPointer { wt in
-                for (i, c) in UnsafeBufferPointer(start: ctx.keep, count: kc).enumerated() {
-                    (gathered.data + i * kk * outChannels).update(from: wt.baseAddress! + Int(c) * kk * outChannels,
-                                                                  count: kk * outChannels)
-                }
-            }
-            let columns = col.data
-            multiply(macs: outChannels * hw * rows, hw: hw, ctx: ctx) { r in
-                gemm(transA: true, m: self.outChannels, n: r.count, k: rows, a: self.gathered.data, lda: self.outChannels,
-                     b: columns + r.lowerBound, ldb: hw, c: self.out.data + r.lowerBound, ldc: hw)
-            }
-            ctx.macs += outChannels * hw * rows
+        if let panels {
+            tiled(x, ih, iw, oh, ow, panels, biasPointer, ctx)
         } else {
-            precondition(ctx.keepCount == nil, "grouped convolutions cannot follow a pruned map")
-            let rows = cig * kk
-            for g in 0..<groups {
-                let direct = kernel == 1 && stride == 1 && padding == 0 && groups == 1
-                if !direct { im2col(x, channels: nil, count: cig, ih, iw, oh, ow, firstChannel: g * cig) }
-                let b = direct ? x.data : col.data
-                weight.withUnsafeBufferPointer { w in
-                    multiply(macs: cog * hw * rows, hw: hw, ctx: ctx) { r in
-                        gemm(m: cog, n: r.count, k: rows, a: w.baseAddress! + g * cog * rows, lda: rows,
-                             b: b + r.lowerBound, ldb: hw, c: self.out.data + g * cog * hw + r.lowerBound, ldc: hw)
-                    }
-                }
-            }
-            ctx.macs += outChannels * hw * rows
+            grouped(x, ih, iw, oh, ow, biasPointer, ctx)
         }
-        epilogue(biasPointer, hw, ctx)
         ctx.keepCount = nil
         ctx.hasSkippedConstants = false
     }
 
-    /// Runs `body(pixels)` over all output pixels, split across cores when the product is large
-    /// enough to repay the dispatch. Splitting pixels (not output channels) keeps each core's GEMM
-    /// as tall as the layer: OpenBLAS is slow on the few-row halves a channel split gives early layers.
-    private func multiply(macs: Int, hw: Int, ctx: RunContext, _ body: (Range<Int>) -> Void) {
-        if ctx.useAllCores && macs >= FusedConv.parallelThreshold && hw >= 128 {
-            parallelRanges(hw / 16, minimumPerTask: 4) { r in body((r.lowerBound * 16)..<(r.upperBound == hw / 16 ? hw : r.upperBound * 16)) }
-        } else {
-            body(0..<hw)
+    /// The tiled micro-kernel over the kept input channels, split across cores by grid positions
+    /// (large maps) or by output tiles (small maps).
+    private func tiled(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ panels: WeightPanels,
+                       _ bias: UnsafePointer<Float>, _ ctx: RunContext) {
+        if layout == nil || layout!.inputHeight != ih || layout!.inputWidth != iw {
+            let l = TiledLayout(kernel: kernel, stride: stride, padding: padding, inputHeight: ih, inputWidth: iw)
+            staging.resize([l.mode == .pointwise ? 0 : inChannels * l.plane])
+            staging.zero()  // the padded mode relies on zero borders, written once
+            layout = l
         }
+        let l = layout!, kc = ctx.keepCount ?? inChannels, kk = kernel * kernel
+        for i in 0..<kc { weightChannel[i] = ctx.keepCount == nil ? Int32(i) : ctx.keep[i] }
+        let source: UnsafePointer<Float>
+        switch l.mode {
+        case .pointwise:
+            for i in 0..<kc { xOffset[i] = weightChannel[i] * Int32(l.plane) }
+            source = UnsafePointer(x.data)
+        case .padded:
+            let wp = iw + 2 * padding
+            for i in 0..<kc {
+                let src = x.data + Int(weightChannel[i]) * ih * iw, dst = staging.data + i * l.plane + padding * wp + padding
+                for y in 0..<ih { (dst + y * wp).update(from: src + y * iw, count: iw) }
+                xOffset[i] = Int32(i * l.plane)
+            }
+            source = UnsafePointer(staging.data)
+        case .unrolled:
+            InstanceSparsity.im2col(image: x.data, inHeight: ih, inWidth: iw, kernel: kernel, stride: stride, padding: padding,
+                                    outHeight: oh, outWidth: ow, channels: weightChannel, firstChannel: 0, count: kc,
+                                    into: staging.data, rowStride: oh * ow)
+            for i in 0..<kc { xOffset[i] = Int32(i * l.plane) }
+            source = UnsafePointer(staging.data)
+        }
+        let macs = outChannels * oh * ow * kc * kk
+        ctx.macs += macs
+        let low: Float = cap == nil ? -.infinity : 0, high = cap ?? .infinity
+        let tiles = panels.tiles, grid = l.grid, block = Int(isp_conv_block())
+        l.tapOffset.withUnsafeBufferPointer { taps in
+        l.outIndex.withUnsafeBufferPointer { index in
+        panels.data.withUnsafeBufferPointer { w in
+            var input = isp_conv_input(x: source, xOffset: xOffset, weightChannel: weightChannel, channels: Int32(kc),
+                                       tapOffset: taps.baseAddress, taps: Int32(kk))
+            var output = isp_conv_output(out: out.data, plane: Int32(oh * ow), outIndex: l.mode == .padded ? index.baseAddress : nil,
+                                         bias: bias, low: low, high: high)
+            let run = { (t: Range<Int>, q: Range<Int>) in
+                isp_conv_tiles(&input, w.baseAddress, Int32(panels.rows), Int32(self.outChannels),
+                               Int32(t.lowerBound), Int32(t.upperBound), Int32(q.lowerBound), Int32(q.upperBound), &output)
+            }
+            let blocks = (grid + block - 1) / block
+            if !ctx.useAllCores || macs < FusedConv.parallelThreshold {
+                run(0..<tiles, 0..<grid)
+            } else if blocks >= 4 * Workspace.cores {
+                inferenceRanges(blocks) { r in run(0..<tiles, (r.lowerBound * block)..<min(grid, r.upperBound * block)) }
+            } else {
+                inferenceRanges(tiles) { r in run(r, 0..<grid) }
+            }
+        }}}
     }
 
     /// MACs above which a batch-1 convolution is split across cores (measured with `isp bench`).
-    static var parallelThreshold = 1 << 20
-    /// Output maps with at most this many pixels use `pixelGEMM` instead of OpenBLAS.
-    /// (Measured on VGG16 width 0.5: 3.98 ms with the pixel kernel up to 8x8 maps vs 4.45 ms with
-    /// OpenBLAS everywhere; OpenBLAS stays ahead on 16x16 and 32x32 maps.)
-    static var pixelKernelLimit = 64
+    static var parallelThreshold = 1 << 18
 
-    private func epilogue(_ b: UnsafePointer<Float>, _ hw: Int, _ ctx: RunContext) {
+    /// Grouped (not depthwise) convolutions: one OpenBLAS GEMM per group. Nothing prunes their input.
+    private func grouped(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ b: UnsafePointer<Float>, _ ctx: RunContext) {
+        precondition(ctx.keepCount == nil, "grouped convolutions cannot follow a pruned map")
+        let hw = oh * ow, cig = inChannels / groups, cog = outChannels / groups, rows = cig * kernel * kernel
+        col.resize([rows, hw])
+        for g in 0..<groups {
+            InstanceSparsity.im2col(image: x.data, inHeight: ih, inWidth: iw, kernel: kernel, stride: stride, padding: padding,
+                                    outHeight: oh, outWidth: ow, channels: nil, firstChannel: g * cig, count: cig,
+                                    into: col.data, rowStride: hw)
+            weight.withUnsafeBufferPointer { w in
+                gemm(m: cog, n: hw, k: rows, a: w.baseAddress! + g * cog * rows, lda: rows,
+                     b: col.data, ldb: hw, c: out.data + g * cog * hw, ldc: hw)
+            }
+        }
+        ctx.macs += outChannels * hw * rows
         let o = out.data, cap = cap
         for c in 0..<outChannels {
             let p = o + c * hw, v = b[c]
-            if let cap { for j in 0..<hw { p[j] = Swift.min(Swift.max(p[j] + v, 0), cap) } } else { for j in 0..<hw { p[j] += v } }
+            for j in 0..<hw { p[j] = activate(p[j] + v, cap) }
         }
-    }
-
-    /// Unrolls the listed input channels (all when `channels` is nil) of one image.
-    private func im2col(_ x: Tensor, channels: UnsafeMutablePointer<Int32>?, count: Int, _ ih: Int, _ iw: Int,
-                        _ oh: Int, _ ow: Int, firstChannel: Int = 0) {
-        col.resize([count * kernel * kernel, oh * ow])
-        InstanceSparsity.im2col(image: x.data, inHeight: ih, inWidth: iw, kernel: kernel, stride: stride, padding: padding,
-                                outHeight: oh, outWidth: ow, channels: channels, firstChannel: firstChannel, count: count,
-                                into: col.data, rowStride: oh * ow)
     }
 
     /// Depthwise: kept channels are convolved; a skipped channel's input is zero, so its output is
@@ -247,33 +246,45 @@ final class FusedConv: InferenceStep {
 }
 
 /// Where a gate sits: measures each channel's saliency and lets the policy pick what to keep.
+/// The dense path (no policy) skips the measurement: nothing would read it.
 final class GateStep: InferenceStep {
     var id = 0, label = ""
     let index: Int
     let saliency = Tensor(shape: [0])
+    private(set) var channels = 0
 
     init(index: Int) { self.index = index }
 
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
         let c = x.shape[1], hw = x.shape[2] * x.shape[3]
+        channels = c
+        guard let decide = ctx.decide else {
+            ctx.keptPerGate[index] = c
+            return x
+        }
         saliency.resize([c])
         let scale = 1 / Float(hw).squareRoot()
-        for ch in 0..<c {
-            let p = x.data + ch * hw
-            var acc: Float = 0
-            for j in 0..<hw { acc += p[j] * p[j] }
-            saliency[ch] = acc.squareRoot() * scale
-        }
-        if let decide = ctx.decide {
-            ctx.macs += c * hw  // measuring saliency is work too
-            let kept = decide(index, saliency.data, c, ctx.keep)
-            ctx.keptPerGate[index] = kept
-            ctx.keepCount = kept < c ? kept : nil
-        } else {
-            ctx.keptPerGate[index] = c
-        }
+        for ch in 0..<c { saliency[ch] = sumOfSquares(x.data + ch * hw, hw).squareRoot() * scale }
+        ctx.macs += c * hw  // measuring saliency is work too
+        let kept = decide(index, saliency.data, c, ctx.keep)
+        ctx.keptPerGate[index] = kept
+        ctx.keepCount = kept < c ? kept : nil
         return x
     }
+}
+
+/// Sum of p[i]^2, eight lanes at a time (a scalar loop cannot be reordered into SIMD by the compiler).
+@inline(__always)
+func sumOfSquares(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    var lanes = SIMD8<Float>(), i = 0
+    while i + 8 <= n {
+        let v = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+        lanes = lanes.addingProduct(v, v)
+        i += 8
+    }
+    var total = lanes.sum()
+    while i < n { total += p[i] * p[i]; i += 1 }
+    return total
 }
 
 final class MaxPoolStep: InferenceStep {
@@ -286,13 +297,20 @@ final class MaxPoolStep: InferenceStep {
         let c = x.shape[1], ih = x.shape[2], iw = x.shape[3]
         let oh = (ih - kernel) / stride + 1, ow = (iw - kernel) / stride + 1
         out.resize([1, c, oh, ow])
+        let k = kernel, s = stride
         for ch in 0..<c {
             let xin = x.data + ch * ih * iw, o = out.data + ch * oh * ow
             for oy in 0..<oh {
+                let line = o + oy * ow
+                if k == 2 && s == 2 {  // the only pool in VGG16: two rows at a time, no inner loops
+                    let r0 = xin + 2 * oy * iw, r1 = r0 + iw
+                    for ox in 0..<ow { line[ox] = Swift.max(Swift.max(r0[2 * ox], r0[2 * ox + 1]), Swift.max(r1[2 * ox], r1[2 * ox + 1])) }
+                    continue
+                }
                 for ox in 0..<ow {
                     var best = -Float.infinity
-                    for ky in 0..<kernel { for kx in 0..<kernel { best = Swift.max(best, xin[(oy * stride + ky) * iw + ox * stride + kx]) } }
-                    o[oy * ow + ox] = best
+                    for ky in 0..<k { for kx in 0..<k { best = Swift.max(best, xin[(oy * s + ky) * iw + ox * s + kx]) } }
+                    line[ox] = best
                 }
             }
         }

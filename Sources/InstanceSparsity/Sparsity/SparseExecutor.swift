@@ -113,10 +113,7 @@ public final class SparseExecutor {
     }
 
     /// Channels of the map at gate `g` (known after the first image).
-    public func channels(atGate g: Int) -> Int { gateSteps[g].saliency.count }
-
-    /// Saliency of each channel at each gate for the last image.
-    public var lastSaliency: [[Float]] { gateSteps.map(\.saliency.array) }
+    public func channels(atGate g: Int) -> Int { gateSteps[g].channels }
 
     private func makeDecision() -> ((Int, UnsafePointer<Float>, Int, UnsafeMutablePointer<Int32>) -> Int)? {
         if let masks = forcedMasks {

@@ -1,4 +1,5 @@
 import COpenBLAS
+import CKernels
 import Dispatch
 #if canImport(Glibc)
 import Glibc
@@ -32,6 +33,22 @@ public func parallelRanges(_ n: Int, minimumPerTask: Int = 1, _ body: (Range<Int
     }
 }
 
+/// Splits 0..<n into one contiguous range per core and runs them on the inference pool, whose
+/// workers spin between jobs (`isp_parallel`): for the many short jobs of batch-1 inference, where
+/// waking a Dispatch worker per job costs as much as the split saves.
+public func inferenceRanges(_ n: Int, _ body: (Range<Int>) -> Void) {
+    let tasks = max(1, min(Int(isp_parallel_threads()), n))
+    if tasks == 1 { body(0..<n); return }
+    withoutActuallyEscaping(body) { body in
+        var call = { (t: Int) in body((n * t / tasks)..<(n * (t + 1) / tasks)) }
+        withUnsafeMutablePointer(to: &call) { context in
+            isp_parallel(Int32(tasks), { context, t in
+                context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(t))
+            }, context)
+        }
+    }
+}
+
 /// Which OpenBLAS kernels run, and how the program makes sure they are the fast ones.
 ///
 /// Debian's OpenBLAS picks its Haswell kernels even on AVX-512 CPUs; `OPENBLAS_CORETYPE` fixes that
@@ -42,6 +59,9 @@ public enum BLASRuntime {
     public static var threads: Int { Workspace.cores }
     public static var coreName: String { String(cString: openblas_get_corename()) }
     public static var config: String { String(cString: openblas_get_config()) }
+
+    /// OpenBLAS's AVX-512 kernel families (it already picks Cooperlake on some AVX-512 CPUs).
+    static var coreUsesAVX512: Bool { ["SkylakeX", "Cooperlake", "SapphireRapids"].contains(coreName) }
 
     public static var cpuHasAVX512: Bool {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
@@ -54,7 +74,7 @@ public enum BLASRuntime {
     /// Also makes BLAS single-threaded: the engine splits work across cores itself (`Workspace`).
     public static func ensureFastKernels() {
         openblas_set_num_threads(1)
-        guard getenv("OPENBLAS_CORETYPE") == nil, cpuHasAVX512 else { return }
+        guard getenv("OPENBLAS_CORETYPE") == nil, cpuHasAVX512, !coreUsesAVX512 else { return }
         setenv("OPENBLAS_CORETYPE", "SkylakeX", 1)
         let args = CommandLine.unsafeArgv
         execv("/proc/self/exe", args)
@@ -68,7 +88,8 @@ public enum BLASRuntime {
         } else {
             reason = cpuHasAVX512 ? "auto-detected" : "auto-detected; CPU has no AVX-512, so SkylakeX kernels are not used"
         }
-        return "OpenBLAS kernel \(coreName) (\(reason)); \(Workspace.cores) cores, each running single-threaded GEMMs on its share"
+        return "OpenBLAS kernel \(coreName) (\(reason)); convolution kernel \(ConvolutionKernel.isa); "
+            + "\(Workspace.cores) cores, each running single-threaded GEMMs on its share"
     }
 }
 

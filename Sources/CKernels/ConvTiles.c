@@ -1,0 +1,130 @@
+// The batch-1 convolution micro-kernel. Written in C rather than Swift for one reason: it needs
+// AVX-512 on CPUs that have it and AVX2 elsewhere, chosen at run time, and Swift has no
+// per-function target attributes. The same generic body is compiled twice, once per instruction
+// set; `isp_conv_tiles` picks one on first use.
+//
+// Register blocking: TILES x 16 output channels (one vector each) by PIXELS grid positions, so
+// every weight vector loaded is used PIXELS times and every input value broadcast TILES times.
+#include "CKernels.h"
+#include <stddef.h>
+#pragma clang diagnostic ignored "-Wpsabi"  // block() is always inlined into its callers
+
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+
+// Macros, not functions: a v16 passed by value outside an AVX-512 function changes the ABI.
+#define splat(v) ((v16){0} + (float)(v))  // outside the inner loop only: it costs an add
+#define load16(p) (*(const v16 *)(p))
+
+static inline __attribute__((always_inline))
+void block(const int TILES, const int PIXELS, const isp_conv_input *in, const float *panels, int32_t rows,
+           int32_t outChannels, int32_t tile, int32_t q, const isp_conv_output *out) {
+    v16 acc[2][16];
+    _Pragma("clang loop unroll(full)")
+    for (int t = 0; t < TILES; t++) _Pragma("clang loop unroll(full)") for (int p = 0; p < PIXELS; p++) acc[t][p] = (v16){0};
+    const float *tilePanel = panels + (size_t)tile * rows * 16;
+    const int32_t taps = in->taps;
+    for (int32_t i = 0; i < in->channels; i++) {
+        const float *xc = in->x + in->xOffset[i] + q;
+        const float *w = tilePanel + (size_t)in->weightChannel[i] * taps * 16;
+        for (int32_t k = 0; k < taps; k++) {
+            const float *xt = xc + in->tapOffset[k];
+            v16 w0 = load16(w + k * 16);
+            v16 w1 = TILES > 1 ? load16(w + (size_t)rows * 16 + k * 16) : w0;
+            _Pragma("clang loop unroll(full)")
+            for (int p = 0; p < PIXELS; p++) {
+                float b = xt[p];  // vector * scalar broadcasts the scalar
+                acc[0][p] += w0 * b;
+                if (TILES > 1) acc[1][p] += w1 * b;
+            }
+        }
+    }
+    // Bias, clamp, then a transpose through a small buffer: each output channel's pixels are
+    // written as one run instead of 16 lane extracts per pixel.
+    for (int t = 0; t < TILES; t++) {
+        int32_t o0 = (tile + t) * 16;
+        int32_t n = outChannels - o0 < 16 ? outChannels - o0 : 16;
+        float bias[16] = {0};
+        for (int j = 0; j < n; j++) bias[j] = out->bias[o0 + j];
+        v16 vb = load16(bias), lo = splat(out->low), hi = splat(out->high);
+        float buffer[PIXELS][16];
+        _Pragma("clang loop unroll(full)")
+        for (int p = 0; p < PIXELS; p++)
+            *(v16 *)buffer[p] = __builtin_elementwise_min(__builtin_elementwise_max(acc[t][p] + vb, lo), hi);
+        float *dst = out->out + (size_t)o0 * out->plane;
+        if (out->outIndex) {
+            const int32_t *index = out->outIndex + q;
+            for (int j = 0; j < n; j++, dst += out->plane)
+                _Pragma("clang loop unroll(full)")
+                for (int p = 0; p < PIXELS; p++) if (index[p] >= 0) dst[index[p]] = buffer[p][j];
+        } else {
+            for (int j = 0; j < n; j++, dst += out->plane)
+                _Pragma("clang loop unroll(full)")
+                for (int p = 0; p < PIXELS; p++) dst[q + p] = buffer[p][j];
+        }
+    }
+}
+
+#define CASES(T) \
+    switch (n) { \
+    case 16: block(1, 16, in, panels, rows, outChannels, tile, q, out); break; \
+    case 15: block(1, 15, in, panels, rows, outChannels, tile, q, out); break; \
+    case 14: block(1, 14, in, panels, rows, outChannels, tile, q, out); break; \
+    case 13: block(1, 13, in, panels, rows, outChannels, tile, q, out); break; \
+    case 12: block(T, 12, in, panels, rows, outChannels, tile, q, out); break; \
+    case 11: block(T, 11, in, panels, rows, outChannels, tile, q, out); break; \
+    case 10: block(T, 10, in, panels, rows, outChannels, tile, q, out); break; \
+    case 9: block(T, 9, in, panels, rows, outChannels, tile, q, out); break; \
+    case 8: block(T, 8, in, panels, rows, outChannels, tile, q, out); break; \
+    case 7: block(T, 7, in, panels, rows, outChannels, tile, q, out); break; \
+    case 6: block(T, 6, in, panels, rows, outChannels, tile, q, out); break; \
+    case 5: block(T, 5, in, panels, rows, outChannels, tile, q, out); break; \
+    case 4: block(T, 4, in, panels, rows, outChannels, tile, q, out); break; \
+    case 3: block(T, 3, in, panels, rows, outChannels, tile, q, out); break; \
+    case 2: block(T, 2, in, panels, rows, outChannels, tile, q, out); break; \
+    default: block(T, 1, in, panels, rows, outChannels, tile, q, out); break; \
+    }
+
+// Tiles outermost: a pair of weight tiles stays in cache while the grid positions stream past.
+// Tiles outermost: a pair of weight tiles stays in cache while the grid positions stream past.
+// Grids of 13-16 positions (4x4 maps) run as one block of one tile, so the weights, which then
+// dominate the traffic, are read exactly once.
+#define KERNEL(name, attr, MAXPIX, MAXTILES, WHOLE) \
+    attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, \
+                          int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, const isp_conv_output *out) { \
+        int whole = q1 - q0 > MAXPIX && q1 - q0 <= WHOLE; \
+        /* equal blocks: 10 positions as 5 + 5, not 6 + a weight-bound 4 */ \
+        int32_t blocks = whole ? 1 : (q1 - q0 + MAXPIX - 1) / MAXPIX; \
+        int32_t step = blocks ? (q1 - q0 + blocks - 1) / blocks : 1; \
+        for (int32_t tile = tile0; tile < tile1; tile += (whole ? 1 : MAXTILES)) { \
+            int two = !whole && MAXTILES > 1 && tile + 1 < tile1; \
+            for (int32_t q = q0; q < q1; q += step) { \
+                int32_t n = q1 - q < step ? q1 - q : step; \
+                if (two) { CASES(2) } else { CASES(1) } \
+            } \
+        } \
+    }
+
+KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 12, 2, 16)
+KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 6)
+
+static int use_avx512 = -1;
+
+static int choose(void) {
+    if (use_avx512 < 0) {
+        __builtin_cpu_init();
+        use_avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    }
+    return use_avx512;
+}
+
+void isp_conv_tiles(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels,
+                    int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, const isp_conv_output *out) {
+    if (choose()) conv_avx512(in, panels, rows, outChannels, tile0, tile1, q0, q1, out);
+    else conv_avx2(in, panels, rows, outChannels, tile0, tile1, q0, q1, out);
+}
+
+void isp_conv_set_avx512(int enable) { use_avx512 = enable && __builtin_cpu_supports("avx512f"); }
+
+const char *isp_conv_isa(void) { return choose() ? "avx512" : "avx2"; }
+
+int32_t isp_conv_block(void) { return choose() ? 12 : 6; }

@@ -1,0 +1,52 @@
+#ifndef ISP_CKERNELS_H
+#define ISP_CKERNELS_H
+#include <stdint.h>
+
+/// Where a convolution reads its input: for kept input channel i (of `channels`), the values under
+/// kernel tap t for output grid position q are at x[xOffset[i] + tapOffset[t] + q]. Weights of
+/// channel weightChannel[i] are rows weightChannel[i] * taps + t of the panels.
+typedef struct {
+    const float *x;
+    const int32_t *xOffset;
+    const int32_t *weightChannel;
+    int32_t channels;
+    const int32_t *tapOffset;
+    int32_t taps;
+} isp_conv_input;
+
+/// Output of a convolution: out[o * plane + index(q)] = clamp(bias[o] + sum, low, high), where
+/// index(q) = outIndex[q] (skipped when negative) or q when outIndex is NULL.
+typedef struct {
+    float *out;
+    int32_t plane;
+    const int32_t *outIndex;
+    const float *bias;
+    float low, high;
+} isp_conv_output;
+
+/// Computes output channels [16 * tile0, 16 * tile1) at grid positions [q0, q1).
+/// `panels`: weights in tiles of 16 output channels, tile-major, each tile `rows` x 16 floats
+/// (row = input channel * taps + tap); `outChannels` bounds the last, partial tile.
+void isp_conv_tiles(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels,
+                    int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, const isp_conv_output *out);
+
+/// Name of the instruction set the kernel runs with ("avx512" or "avx2").
+const char *isp_conv_isa(void);
+
+/// Chooses the AVX2 kernel even on AVX-512 CPUs (enable = 0), so tests check both.
+void isp_conv_set_avx512(int enable);
+
+/// Grid positions a kernel call handles at once; split work in multiples of this.
+int32_t isp_conv_block(void);
+
+#endif
+
+/// Runs task(context, i) for i in 0..<tasks, task 0 on the calling thread and the others on
+/// persistent worker threads that spin between jobs (then sleep after about a millisecond idle).
+/// Batch-1 inference hands out a dozen jobs of 50-200 microseconds per image; waking a sleeping
+/// thread for each would cost more than the split saves. Not re-entrant: a call made while the
+/// pool is busy (from a task, or from another thread) runs its tasks serially. tasks <= workers + 1.
+typedef void (*isp_task)(void *context, int32_t index);
+void isp_parallel(int32_t tasks, isp_task task, void *context);
+/// Threads isp_parallel can use, the caller included.
+int32_t isp_parallel_threads(void);

@@ -1,0 +1,69 @@
+import CKernels
+
+/// Weights of a convolution arranged for the tiled kernel (`isp_conv_tiles`): output channels in
+/// tiles of 16, and within a tile the rows (input channel, ky, kx) one after another, each row 16
+/// contiguous floats. A tile's weights are then one sequential stream, and an input channel's rows
+/// are one contiguous block, so skipping a channel skips a block.
+struct WeightPanels {
+    static let tile = 16
+    let data: [Float]
+    let rows: Int
+    let outChannels: Int
+    var tiles: Int { (outChannels + WeightPanels.tile - 1) / WeightPanels.tile }
+
+    /// From row-major weights outChannels x rows (padding outputs to a multiple of 16 with zeros).
+    init(weights w: [Float], outChannels: Int, rows: Int) {
+        self.rows = rows; self.outChannels = outChannels
+        let t = WeightPanels.tile, tiles = (outChannels + t - 1) / t
+        var p = [Float](repeating: 0, count: tiles * rows * t)
+        for o in 0..<outChannels {
+            for r in 0..<rows { p[((o / t) * rows + r) * t + o % t] = w[o * rows + r] }
+        }
+        data = p
+    }
+}
+
+/// The convolution micro-kernel's instruction set: AVX-512 where the CPU has it, else AVX2.
+public enum ConvolutionKernel {
+    public static var isa: String { String(cString: isp_conv_isa()) }
+    /// Tests turn AVX-512 off to check the AVX2 kernel on the same machine.
+    public static func allowAVX512(_ allow: Bool) { isp_conv_set_avx512(allow ? 1 : 0) }
+}
+
+/// How the tiled kernel sees a convolution's input. The kernel computes "grid positions" q and
+/// reads the value under tap t of kept channel i at offset(i) + tapOffset[t] + q, so the three
+/// ways of laying out the input differ only in these numbers:
+/// - `pointwise` (1x1, stride 1): the input planes themselves, grid = pixels.
+/// - `padded` (stride 1): each plane copied into a zero-bordered (H+2p) x (W+2p) plane; grid
+///   position q = oy * paddedWidth + ox, so every tap is a fixed offset. The 2p positions per
+///   row that fall in the border are computed and dropped (`outIndex` = -1): no im2col copy.
+/// - `unrolled` (strided): im2col rows (i, t), grid = output pixels. Not used for small stride-1
+///   maps although half their grid is border: on a 2x2 map the weights, not the FMAs, bound the
+///   time, and the im2col copy measured slower than the wasted positions on 4x4 maps.
+struct TiledLayout {
+    enum Mode { case pointwise, padded, unrolled }
+    let mode: Mode
+    let inputHeight: Int, inputWidth: Int
+    /// Floats per kept channel in the kernel's input.
+    let plane: Int
+    let grid: Int
+    let tapOffset: [Int32]
+    /// Grid position to output pixel (`padded` only; empty otherwise).
+    let outIndex: [Int32]
+
+    init(kernel k: Int, stride s: Int, padding p: Int, inputHeight ih: Int, inputWidth iw: Int) {
+        inputHeight = ih; inputWidth = iw
+        let oh = (ih + 2 * p - k) / s + 1, ow = (iw + 2 * p - k) / s + 1, hw = oh * ow
+        let wp = iw + 2 * p, paddedGrid = (oh - 1) * wp + ow
+        if k == 1 && s == 1 && p == 0 {
+            mode = .pointwise; plane = ih * iw; grid = hw; tapOffset = [0]; outIndex = []
+        } else if s == 1 {
+            mode = .padded; plane = (ih + 2 * p) * wp; grid = paddedGrid
+            tapOffset = (0..<(k * k)).map { Int32(($0 / k) * wp + $0 % k) }
+            outIndex = (0..<paddedGrid).map { q in q % wp < ow ? Int32((q / wp) * ow + q % wp) : -1 }
+        } else {
+            mode = .unrolled; plane = k * k * hw; grid = hw
+            tapOffset = (0..<(k * k)).map { Int32($0 * hw) }; outIndex = []
+        }
+    }
+}
