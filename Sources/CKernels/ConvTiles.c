@@ -16,7 +16,7 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
 #define load16(p) (*(const v16 *)(p))
 
 static inline __attribute__((always_inline))
-void block(const int TILES, const int PIXELS, const isp_conv_input *in, const float *panels, int32_t rows,
+void block(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_input *in, const float *panels, int32_t rows,
            int32_t outChannels, int32_t tile, int32_t q, const isp_conv_output *out) {
     v16 acc[2][16];
     _Pragma("clang loop unroll(full)")
@@ -24,7 +24,7 @@ void block(const int TILES, const int PIXELS, const isp_conv_input *in, const fl
     const float *tilePanel = panels + (size_t)tile * rows * 16;
     const int32_t taps = in->taps;
     for (int32_t i = 0; i < in->channels; i++) {
-        const float *xc = in->x + in->xOffset[i] + q;
+        const float *xc = in->x + in->xOffset[i] + (size_t)q * STRIDE;
         const float *w = tilePanel + (size_t)in->weightChannel[i] * taps * 16;
         for (int32_t k = 0; k < taps; k++) {
             const float *xt = xc + in->tapOffset[k];
@@ -32,7 +32,7 @@ void block(const int TILES, const int PIXELS, const isp_conv_input *in, const fl
             v16 w1 = TILES > 1 ? load16(w + (size_t)rows * 16 + k * 16) : w0;
             _Pragma("clang loop unroll(full)")
             for (int p = 0; p < PIXELS; p++) {
-                float b = xt[p];  // vector * scalar broadcasts the scalar
+                float b = xt[p * STRIDE];  // vector * scalar broadcasts the scalar
                 acc[0][p] += w0 * b;
                 if (TILES > 1) acc[1][p] += w1 * b;
             }
@@ -64,24 +64,24 @@ void block(const int TILES, const int PIXELS, const isp_conv_input *in, const fl
     }
 }
 
-#define CASES(T) \
+#define CASES(T, S) \
     switch (n) { \
-    case 16: block(1, 16, in, panels, rows, outChannels, tile, q, out); break; \
-    case 15: block(1, 15, in, panels, rows, outChannels, tile, q, out); break; \
-    case 14: block(1, 14, in, panels, rows, outChannels, tile, q, out); break; \
-    case 13: block(1, 13, in, panels, rows, outChannels, tile, q, out); break; \
-    case 12: block(T, 12, in, panels, rows, outChannels, tile, q, out); break; \
-    case 11: block(T, 11, in, panels, rows, outChannels, tile, q, out); break; \
-    case 10: block(T, 10, in, panels, rows, outChannels, tile, q, out); break; \
-    case 9: block(T, 9, in, panels, rows, outChannels, tile, q, out); break; \
-    case 8: block(T, 8, in, panels, rows, outChannels, tile, q, out); break; \
-    case 7: block(T, 7, in, panels, rows, outChannels, tile, q, out); break; \
-    case 6: block(T, 6, in, panels, rows, outChannels, tile, q, out); break; \
-    case 5: block(T, 5, in, panels, rows, outChannels, tile, q, out); break; \
-    case 4: block(T, 4, in, panels, rows, outChannels, tile, q, out); break; \
-    case 3: block(T, 3, in, panels, rows, outChannels, tile, q, out); break; \
-    case 2: block(T, 2, in, panels, rows, outChannels, tile, q, out); break; \
-    default: block(T, 1, in, panels, rows, outChannels, tile, q, out); break; \
+    case 16: block(1, 16, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 15: block(1, 15, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 14: block(1, 14, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 13: block(1, 13, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 12: block(T, 12, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 11: block(T, 11, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 10: block(T, 10, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 9: block(T, 9, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 8: block(T, 8, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 7: block(T, 7, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 6: block(T, 6, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 5: block(T, 5, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 4: block(T, 4, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 3: block(T, 3, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 2: block(T, 2, S, in, panels, rows, outChannels, tile, q, out); break; \
+    default: block(T, 1, S, in, panels, rows, outChannels, tile, q, out); break; \
     }
 
 // Tiles outermost: a pair of weight tiles stays in cache while the grid positions stream past.
@@ -99,7 +99,8 @@ void block(const int TILES, const int PIXELS, const isp_conv_input *in, const fl
             int two = !whole && MAXTILES > 1 && tile + 1 < tile1; \
             for (int32_t q = q0; q < q1; q += step) { \
                 int32_t n = q1 - q < step ? q1 - q : step; \
-                if (two) { CASES(2) } else { CASES(1) } \
+                if (in->pixelStride == 2) { if (two) { CASES(2, 2) } else { CASES(1, 2) } } \
+                else { if (two) { CASES(2, 1) } else { CASES(1, 1) } } \
             } \
         } \
     }

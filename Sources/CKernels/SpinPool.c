@@ -1,19 +1,23 @@
 // A minimal spinning thread pool for batch-1 inference (see isp_parallel in CKernels.h).
+//
+// Tasks are claimed, not assigned: each job publishes a counter tagged with its job number, and
+// the caller and the workers take task indices from it. If a worker is descheduled (the machine
+// is busy with something else), the caller simply runs that worker's share itself instead of
+// spinning until the scheduler brings the worker back.
 #include "CKernels.h"
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <unistd.h>
 #include <immintrin.h>
 
-enum { MAX_WORKERS = 63, SPINS_BEFORE_SLEEP = 200000 };
+enum { MAX_WORKERS = 63, SPINS_BEFORE_SLEEP = 200000, SPINS_BEFORE_YIELD = 2000, TASK_BITS = 16 };
 
 typedef struct {
     _Atomic long job;        // last job number published to this worker
-    _Atomic long done;       // last job number this worker finished
     _Atomic int sleeping;
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    int index;
 } worker;
 
 static worker workers[MAX_WORKERS];
@@ -22,7 +26,21 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static atomic_flag busy = ATOMIC_FLAG_INIT;
 static isp_task current_task;
 static void *current_context;
+static int32_t current_tasks;
+static _Atomic long claims;      // (job << TASK_BITS) | next unclaimed task
+static _Atomic int32_t finished;  // tasks of the current job completed
 static long job_number;
+
+/// Claims and runs tasks of `job` until none are left.
+static void run_tasks(long job) {
+    for (;;) {
+        long c = atomic_load(&claims);
+        if ((c >> TASK_BITS) != job || (c & ((1L << TASK_BITS) - 1)) >= current_tasks) return;
+        if (!atomic_compare_exchange_weak(&claims, &c, c + 1)) continue;
+        current_task(current_context, (int32_t)(c & ((1L << TASK_BITS) - 1)));
+        atomic_fetch_add(&finished, 1);
+    }
+}
 
 static void *worker_main(void *arg) {
     worker *w = arg;
@@ -40,8 +58,7 @@ static void *worker_main(void *arg) {
             spins = 0;
         }
         seen = job;
-        current_task(current_context, w->index + 1);
-        atomic_store(&w->done, job);
+        run_tasks(job);
     }
     return NULL;
 }
@@ -50,7 +67,6 @@ static void start(void) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     worker_count = cores > 1 ? (cores - 1 < MAX_WORKERS ? (int)cores - 1 : MAX_WORKERS) : 0;
     for (int i = 0; i < worker_count; i++) {
-        workers[i].index = i;
         pthread_mutex_init(&workers[i].lock, NULL);
         pthread_cond_init(&workers[i].wake, NULL);
         pthread_t thread;
@@ -66,14 +82,18 @@ int32_t isp_parallel_threads(void) {
 
 void isp_parallel(int32_t tasks, isp_task task, void *context) {
     pthread_once(&once, start);
-    if (tasks > worker_count + 1 || atomic_flag_test_and_set(&busy)) {
+    if (tasks <= 1 || tasks >= (1 << TASK_BITS) || atomic_flag_test_and_set(&busy)) {
         for (int32_t i = 0; i < tasks; i++) task(context, i);
         return;
     }
+    long job = ++job_number;
     current_task = task;
     current_context = context;
-    long job = ++job_number;
-    for (int i = 0; i < tasks - 1; i++) {
+    current_tasks = tasks;
+    atomic_store(&finished, 0);
+    atomic_store(&claims, job << TASK_BITS);
+    int helpers = tasks - 1 < worker_count ? tasks - 1 : worker_count;
+    for (int i = 0; i < helpers; i++) {
         worker *w = &workers[i];
         atomic_store(&w->job, job);
         if (atomic_load(&w->sleeping)) {
@@ -82,7 +102,9 @@ void isp_parallel(int32_t tasks, isp_task task, void *context) {
             pthread_mutex_unlock(&w->lock);
         }
     }
-    task(context, 0);
-    for (int i = 0; i < tasks - 1; i++) while (atomic_load(&workers[i].done) != job) _mm_pause();
+    run_tasks(job);
+    for (int spins = 0; atomic_load(&finished) < tasks; spins++) {
+        if (spins < SPINS_BEFORE_YIELD) _mm_pause(); else sched_yield();
+    }
     atomic_flag_clear(&busy);
 }

@@ -3,8 +3,9 @@
 #include <stdint.h>
 
 /// Where a convolution reads its input: for kept input channel i (of `channels`), the values under
-/// kernel tap t for output grid position q are at x[xOffset[i] + tapOffset[t] + q]. Weights of
-/// channel weightChannel[i] are rows weightChannel[i] * taps + t of the panels.
+/// kernel tap t for output grid position q are at x[xOffset[i] + tapOffset[t] + q * pixelStride]
+/// (pixelStride 1 or 2). Weights of channel weightChannel[i] are rows weightChannel[i] * taps + t
+/// of the panels.
 typedef struct {
     const float *x;
     const int32_t *xOffset;
@@ -12,6 +13,7 @@ typedef struct {
     int32_t channels;
     const int32_t *tapOffset;
     int32_t taps;
+    int32_t pixelStride;
 } isp_conv_input;
 
 /// Output of a convolution: out[o * plane + index(q)] = clamp(bias[o] + sum, low, high), where
@@ -41,11 +43,11 @@ int32_t isp_conv_block(void);
 
 #endif
 
-/// Runs task(context, i) for i in 0..<tasks, task 0 on the calling thread and the others on
-/// persistent worker threads that spin between jobs (then sleep after about a millisecond idle).
-/// Batch-1 inference hands out a dozen jobs of 50-200 microseconds per image; waking a sleeping
-/// thread for each would cost more than the split saves. Not re-entrant: a call made while the
-/// pool is busy (from a task, or from another thread) runs its tasks serially. tasks <= workers + 1.
+/// Runs task(context, i) for i in 0..<tasks on the calling thread and persistent worker threads
+/// that spin between jobs (then sleep after about a millisecond idle). Batch-1 inference hands out
+/// a dozen jobs of 50-200 microseconds per image; waking a sleeping thread for each would cost
+/// more than the split saves. Not re-entrant: a call made while the pool is busy (from a task, or
+/// from another thread) runs its tasks serially.
 typedef void (*isp_task)(void *context, int32_t index);
 void isp_parallel(int32_t tasks, isp_task task, void *context);
 /// Threads isp_parallel can use, the caller included.

@@ -131,7 +131,7 @@ final class FusedConv: InferenceStep {
                        _ bias: UnsafePointer<Float>, _ ctx: RunContext) {
         if layout == nil || layout!.inputHeight != ih || layout!.inputWidth != iw {
             let l = TiledLayout(kernel: kernel, stride: stride, padding: padding, inputHeight: ih, inputWidth: iw)
-            staging.resize([l.mode == .pointwise ? 0 : inChannels * l.plane])
+            staging.resize([l.mode == .pointwise || padding == 0 ? 0 : inChannels * l.plane])
             staging.zero()  // the padded mode relies on zero borders, written once
             layout = l
         }
@@ -139,7 +139,7 @@ final class FusedConv: InferenceStep {
         for i in 0..<kc { weightChannel[i] = ctx.keepCount == nil ? Int32(i) : ctx.keep[i] }
         let source: UnsafePointer<Float>
         switch l.mode {
-        case .pointwise:
+        case .pointwise, .padded where padding == 0:  // nothing to pad: read the planes in place
             for i in 0..<kc { xOffset[i] = weightChannel[i] * Int32(l.plane) }
             source = UnsafePointer(x.data)
         case .padded:
@@ -165,20 +165,32 @@ final class FusedConv: InferenceStep {
         l.outIndex.withUnsafeBufferPointer { index in
         panels.data.withUnsafeBufferPointer { w in
             var input = isp_conv_input(x: source, xOffset: xOffset, weightChannel: weightChannel, channels: Int32(kc),
-                                       tapOffset: taps.baseAddress, taps: Int32(kk))
+                                       tapOffset: taps.baseAddress, taps: Int32(kk), pixelStride: Int32(l.pixelStride))
             var output = isp_conv_output(out: out.data, plane: Int32(oh * ow), outIndex: l.mode == .padded ? index.baseAddress : nil,
                                          bias: bias, low: low, high: high)
             let run = { (t: Range<Int>, q: Range<Int>) in
                 isp_conv_tiles(&input, w.baseAddress, Int32(panels.rows), Int32(self.outChannels),
                                Int32(t.lowerBound), Int32(t.upperBound), Int32(q.lowerBound), Int32(q.upperBound), &output)
             }
+            let runRows = { (t: Range<Int>, rows: Range<Int>) in
+                for y in rows { run(t, (y * l.rowPitch)..<(y * l.rowPitch + l.outputWidth)) }
+            }
+            let parallel = ctx.useAllCores && macs >= FusedConv.parallelThreshold
             let blocks = (grid + block - 1) / block
-            if !ctx.useAllCores || macs < FusedConv.parallelThreshold {
-                run(0..<tiles, 0..<grid)
-            } else if blocks >= 4 * Workspace.cores {
+            if l.rowByRow {
+                if parallel && l.rows >= 2 * Workspace.cores {
+                    inferenceRanges(l.rows) { r in runRows(0..<tiles, r) }
+                } else if parallel {
+                    inferenceRanges(tiles) { r in runRows(r, 0..<l.rows) }
+                } else {
+                    runRows(0..<tiles, 0..<l.rows)
+                }
+            } else if parallel && blocks >= 4 * Workspace.cores {
                 inferenceRanges(blocks) { r in run(0..<tiles, (r.lowerBound * block)..<min(grid, r.upperBound * block)) }
-            } else {
+            } else if parallel {
                 inferenceRanges(tiles) { r in run(r, 0..<grid) }
+            } else {
+                run(0..<tiles, 0..<grid)
             }
         }}}
     }

@@ -31,38 +31,48 @@ public enum ConvolutionKernel {
 }
 
 /// How the tiled kernel sees a convolution's input. The kernel computes "grid positions" q and
-/// reads the value under tap t of kept channel i at offset(i) + tapOffset[t] + q, so the three
-/// ways of laying out the input differ only in these numbers:
+/// reads the value under tap t of kept channel i at offset(i) + tapOffset[t] + q * pixelStride,
+/// so the ways of laying out the input differ only in these numbers:
 /// - `pointwise` (1x1, stride 1): the input planes themselves, grid = pixels.
-/// - `padded` (stride 1): each plane copied into a zero-bordered (H+2p) x (W+2p) plane; grid
-///   position q = oy * paddedWidth + ox, so every tap is a fixed offset. The 2p positions per
-///   row that fall in the border are computed and dropped (`outIndex` = -1): no im2col copy.
-/// - `unrolled` (strided): im2col rows (i, t), grid = output pixels. Not used for small stride-1
-///   maps although half their grid is border: on a 2x2 map the weights, not the FMAs, bound the
-///   time, and the im2col copy measured slower than the wasted positions on 4x4 maps.
+/// - `padded` (stride 1 or 2): each plane copied into a zero-bordered (H+2p) x (W+2p) plane;
+///   grid position q = oy * paddedWidth + ox, so every tap is a fixed offset and there is no
+///   im2col copy. With stride 1 the grid runs straight through, computing and dropping the 2p
+///   border positions per row (`outIndex` = -1); with stride 2 it is run row by row.
+/// - `unrolled` (other strides, and strided maps under 8 pixels wide, whose rows are too short to
+///   reuse the weights): im2col rows (i, t), grid = output pixels.
+/// Small stride-1 maps stay `padded` although half their grid is border: on a 2x2 map the weights,
+/// not the FMAs, bound the time, and the im2col copy measured slower than the wasted positions.
 struct TiledLayout {
     enum Mode { case pointwise, padded, unrolled }
     let mode: Mode
     let inputHeight: Int, inputWidth: Int
     /// Floats per kept channel in the kernel's input.
     let plane: Int
-    let grid: Int
+    /// Grid positions per output row and output rows (the grid is rows * rowPitch, less the tail).
+    let rowPitch: Int, rows: Int, outputWidth: Int
+    let pixelStride: Int
     let tapOffset: [Int32]
     /// Grid position to output pixel (`padded` only; empty otherwise).
     let outIndex: [Int32]
 
+    /// Grid positions when the grid runs straight through.
+    var grid: Int { (rows - 1) * rowPitch + outputWidth }
+    /// The stride-2 grid is only valid row by row.
+    var rowByRow: Bool { pixelStride != 1 }
+
     init(kernel k: Int, stride s: Int, padding p: Int, inputHeight ih: Int, inputWidth iw: Int) {
         inputHeight = ih; inputWidth = iw
         let oh = (ih + 2 * p - k) / s + 1, ow = (iw + 2 * p - k) / s + 1, hw = oh * ow
-        let wp = iw + 2 * p, paddedGrid = (oh - 1) * wp + ow
+        let wp = iw + 2 * p
+        rows = oh; outputWidth = ow
         if k == 1 && s == 1 && p == 0 {
-            mode = .pointwise; plane = ih * iw; grid = hw; tapOffset = [0]; outIndex = []
-        } else if s == 1 {
-            mode = .padded; plane = (ih + 2 * p) * wp; grid = paddedGrid
+            mode = .pointwise; plane = ih * iw; rowPitch = ow; pixelStride = 1; tapOffset = [0]; outIndex = []
+        } else if s == 1 || (s == 2 && ow >= 8) {
+            mode = .padded; plane = (ih + 2 * p) * wp; rowPitch = wp; pixelStride = s
             tapOffset = (0..<(k * k)).map { Int32(($0 / k) * wp + $0 % k) }
-            outIndex = (0..<paddedGrid).map { q in q % wp < ow ? Int32((q / wp) * ow + q % wp) : -1 }
+            outIndex = (0..<((oh - 1) * wp + ow)).map { q in q % wp < ow ? Int32((q / wp) * ow + q % wp) : -1 }
         } else {
-            mode = .unrolled; plane = k * k * hw; grid = hw
+            mode = .unrolled; plane = k * k * hw; rowPitch = ow; pixelStride = 1
             tapOffset = (0..<(k * k)).map { Int32($0 * hw) }; outIndex = []
         }
     }
