@@ -131,7 +131,8 @@ final class FusedConv: InferenceStep {
                        _ bias: UnsafePointer<Float>, _ ctx: RunContext) {
         if layout == nil || layout!.inputHeight != ih || layout!.inputWidth != iw {
             let l = TiledLayout(kernel: kernel, stride: stride, padding: padding, inputHeight: ih, inputWidth: iw)
-            staging.resize([l.mode == .pointwise || padding == 0 ? 0 : inChannels * l.plane])
+            let inPlace = l.mode == .pointwise || (l.mode == .padded && padding == 0)
+            staging.resize([inPlace ? 0 : inChannels * l.plane])
             staging.zero()  // the padded mode relies on zero borders, written once
             layout = l
         }
