@@ -18,7 +18,7 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
 static inline __attribute__((always_inline))
 void block(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_input *in, const float *panels, int32_t rows,
            int32_t outChannels, int32_t tile, int32_t q, const isp_conv_output *out) {
-    v16 acc[2][16];
+    v16 acc[2][24];
     _Pragma("clang loop unroll(full)")
     for (int t = 0; t < TILES; t++) _Pragma("clang loop unroll(full)") for (int p = 0; p < PIXELS; p++) acc[t][p] = (v16){0};
     const float *tilePanel = panels + (size_t)tile * rows * 16;
@@ -66,6 +66,14 @@ void block(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
 
 #define CASES(T, S) \
     switch (n) { \
+    case 24: block(1, 24, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 23: block(1, 23, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 22: block(1, 22, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 21: block(1, 21, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 20: block(1, 20, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 19: block(1, 19, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 18: block(1, 18, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 17: block(1, 17, S, in, panels, rows, outChannels, tile, q, out); break; \
     case 16: block(1, 16, S, in, panels, rows, outChannels, tile, q, out); break; \
     case 15: block(1, 15, S, in, panels, rows, outChannels, tile, q, out); break; \
     case 14: block(1, 14, S, in, panels, rows, outChannels, tile, q, out); break; \
@@ -86,8 +94,8 @@ void block(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
 
 // Tiles outermost: a pair of weight tiles stays in cache while the grid positions stream past.
 // Tiles outermost: a pair of weight tiles stays in cache while the grid positions stream past.
-// Grids of 13-16 positions (4x4 maps) run as one block of one tile, so the weights, which then
-// dominate the traffic, are read exactly once.
+// Grids of 13-24 positions (4x4 maps: 22 with the padded border) run as one block of one tile
+// (24 accumulators), so the weights, which then dominate the traffic, are read exactly once.
 #define KERNEL(name, attr, MAXPIX, MAXTILES, WHOLE) \
     attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, \
                           int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, const isp_conv_output *out) { \
@@ -105,7 +113,7 @@ void block(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
         } \
     }
 
-KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 12, 2, 16)
+KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 12, 2, 24)
 KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 6)
 
 static int use_avx512 = -1;

@@ -144,12 +144,16 @@ final class FusedConv: InferenceStep {
             for i in 0..<kc { xOffset[i] = weightChannel[i] * Int32(l.plane) }
             source = UnsafePointer(x.data)
         case .padded:
-            let wp = iw + 2 * padding
-            for i in 0..<kc {
-                let src = x.data + Int(weightChannel[i]) * ih * iw, dst = staging.data + i * l.plane + padding * wp + padding
-                for y in 0..<ih { (dst + y * wp).update(from: src + y * iw, count: iw) }
-                xOffset[i] = Int32(i * l.plane)
+            // Rows of 2-32 floats: an inline loop, not a memmove call per row.
+            let pad = padding, wp = iw + 2 * pad, plane = l.plane, channels = weightChannel, stagingData = staging.data, src = x.data
+            let copy = { (r: Range<Int>) in
+                for i in r {
+                    let from = src + Int(channels[i]) * ih * iw, to = stagingData + i * plane + pad * wp + pad
+                    for y in 0..<ih { for x in 0..<iw { to[y * wp + x] = from[y * iw + x] } }
+                }
             }
+            if ctx.useAllCores && kc * ih * iw >= FusedConv.parallelCopyThreshold { inferenceRanges(kc, copy) } else { copy(0..<kc) }
+            for i in 0..<kc { xOffset[i] = Int32(i * l.plane) }
             source = UnsafePointer(staging.data)
         case .unrolled:
             InstanceSparsity.im2col(image: x.data, inHeight: ih, inWidth: iw, kernel: kernel, stride: stride, padding: padding,
@@ -198,6 +202,8 @@ final class FusedConv: InferenceStep {
 
     /// MACs above which a batch-1 convolution is split across cores (measured with `isp bench`).
     static var parallelThreshold = 1 << 18
+    /// Floats above which the padded copy is split across cores.
+    static var parallelCopyThreshold = 1 << 14
 
     /// Grouped (not depthwise) convolutions: one OpenBLAS GEMM per group. Nothing prunes their input.
     private func grouped(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ b: UnsafePointer<Float>, _ ctx: RunContext) {
