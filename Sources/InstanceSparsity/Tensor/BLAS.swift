@@ -33,11 +33,13 @@ public func parallelRanges(_ n: Int, minimumPerTask: Int = 1, _ body: (Range<Int
     }
 }
 
-/// Splits 0..<n into one contiguous range per core and runs them on the inference pool, whose
-/// workers spin between jobs (`isp_parallel`): for the many short jobs of batch-1 inference, where
-/// waking a Dispatch worker per job costs as much as the split saves.
-public func inferenceRanges(_ n: Int, _ body: (Range<Int>) -> Void) {
-    let tasks = max(1, min(Int(isp_parallel_threads()), n))
+/// Splits 0..<n into contiguous ranges and runs them on the inference pool, whose workers spin
+/// between jobs (`isp_parallel`): for the many short jobs of batch-1 inference, where waking a
+/// Dispatch worker per job costs as much as the split saves. `tasksPerThread` ranges per thread,
+/// so that when another program takes a core, the threads still running claim most of the work
+/// instead of waiting for a half that is stuck behind the scheduler.
+public func inferenceRanges(_ n: Int, tasksPerThread: Int = 4, _ body: (Range<Int>) -> Void) {
+    let tasks = max(1, min(Int(isp_parallel_threads()) * tasksPerThread, n))
     if tasks == 1 { body(0..<n); return }
     withoutActuallyEscaping(body) { body in
         var call = { (t: Int) in body((n * t / tasks)..<(n * (t + 1) / tasks)) }
