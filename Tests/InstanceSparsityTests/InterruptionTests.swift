@@ -233,8 +233,29 @@ final class InterruptionTests: XCTestCase {
             XCTAssertNoThrow(try Checkpoint.load(path: out))
         }
 
-        // An absurd learning rate from scratch: batch norm usually keeps it finite. Either the
-        // run completes with a finite network, or it stops with the message and an intact file.
+        // A NaN planted in the last linear layer of the clean checkpoint: the loss of the very next
+        // step is NaN, and the message names exactly that layer. (A NaN inside the convolutions
+        // may be hidden by ReLU and max pooling, and is then caught after the epoch by name.)
+        let linear = try XCTUnwrap(contents.order.last { !$0.hasPrefix(Checkpoint.optimizerPrefix) && $0.hasSuffix(".weight") && contents.tensors[$0]!.shape.count == 2 })
+        let plantedTensors = contents.order.map { name -> (String, Tensor) in
+            let t = contents.tensors[name]!
+            guard name == linear else { return (name, t) }
+            let copy = Tensor(shape: t.shape, values: t.array)
+            copy.data[copy.count / 2] = .nan
+            return (name, copy)
+        }
+        let planted = "\(directory)/planted.safetensors"
+        try SafeTensors.write(path: planted, tensors: plantedTensors, metadata: metadata)
+        let plantedBytes = bytes(planted)
+        let p = try ISP.run(resumeArguments(out: planted), in: directory)
+        assertDivergence(p)
+        let layer = String(linear.dropLast(".weight".count))
+        XCTAssertTrue(p.stderr.contains("at epoch 2 step 1: loss is") && p.stderr.contains("layer '\(layer)' (Linear)"), p.stderr)
+        XCTAssertEqual(bytes(planted), plantedBytes)
+        print("interruption: NaN planted in \(linear): \(p.stderr.trimmingCharacters(in: .newlines))")
+
+        // An absurd learning rate from scratch: with a warm-up batch norm usually keeps it finite.
+        // Either the run completes with a finite network, or it stops with the message and an intact file.
         let wild = "\(directory)/wild.safetensors"
         let r = try ISP.run(trainArguments(out: wild, extra: ["--lr", "10", "--weight-decay", "0"]), in: directory)
         if r.status == 0 {
@@ -245,6 +266,14 @@ final class InterruptionTests: XCTestCase {
             assertDivergence(r)
             if exists(wild) { XCTAssertNoThrow(try Checkpoint.load(path: wild)) }
         }
+
+        // With weight decay 1 the same rate scales every weight by -9 per step, which diverges
+        // whatever the data: stopped in the first epoch with the message, and nothing written.
+        let diverged = "\(directory)/diverged.safetensors"
+        let d = try ISP.run(trainArguments(out: diverged, extra: ["--lr", "10", "--weight-decay", "1"]), in: directory)
+        assertDivergence(d)
+        print("interruption: --lr 10 --weight-decay 1: \(d.stderr.trimmingCharacters(in: .newlines))")
+        XCTAssertFalse(exists(diverged) || exists(diverged + ".tmp"), "a diverged first epoch must write nothing")
     }
 
     /// Training state in the checkpoint is as untrusted as the rest of it.

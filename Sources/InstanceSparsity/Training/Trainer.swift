@@ -93,7 +93,9 @@ public final class Trainer {
                 let (loss, right) = SoftmaxCrossEntropy.evaluate(logits: logits, labels: labels[...], grad: dLogits)
                 let penalty = regularized.reduce(Float(0)) { $0 + $1.penalty }
                 guard loss.isFinite && penalty.isFinite else {
-                    throw TrainingError.nonFinite(epoch: epoch + 1, step: step + 1, what: "loss is \(loss), regularizer \(penalty)")
+                    let culprit = firstNonFiniteLayer(batch, training: true).map { "first non-finite output at \($0)" }
+                        ?? "every layer output is finite"
+                    throw TrainingError.nonFinite(epoch: epoch + 1, step: step + 1, what: "loss is \(loss), regularizer \(penalty); \(culprit)")
                 }
                 network.backward(dLogits)
                 if let bad = firstNonFiniteGradient() {
@@ -147,11 +149,60 @@ public final class Trainer {
     }
 
     /// The per-step checks see the loss and gradients, not the weights after the last step or the
-    /// running statistics: never let a broken network replace the last good checkpoint.
+    /// running statistics: never let a broken network replace the last good checkpoint. A broken
+    /// weight names its layer; otherwise the test batches are rerun to find where the output breaks.
     private func nonFiniteState(testLoss: Double) -> String? {
-        guard testLoss.isFinite else { return "test loss is \(testLoss) after the epoch" }
         let tensors = network.parameters.map { ($0.name, $0.parameter.value) } + network.root.namedBuffers.map { ($0.name, $0.tensor) }
-        return tensors.first { !$0.1.allFinite }.map { "'\($0.0)' is not finite after the epoch" }
+        if let bad = tensors.first(where: { !$0.1.allFinite }) { return "'\(bad.0)' is not finite after the epoch" }
+        guard testLoss.isFinite else {
+            let maker = BatchMaker(spec: network.spec), batch = Tensor(shape: [0])
+            var labels: [Int32] = [], rng = SeededGenerator(seed: 0)
+            for start in stride(from: 0, to: test.count, by: 256) {
+                maker.fill(batch, labels: &labels, from: test, indices: Array(start..<min(start + 256, test.count))[...],
+                           augment: false, rng: &rng)
+                if let layer = firstNonFiniteLayer(batch, training: false) {
+                    return "test loss is \(testLoss) after the epoch; first non-finite output at \(layer)"
+                }
+            }
+            return "test loss is \(testLoss) after the epoch; every layer output is finite"
+        }
+        return nil
+    }
+
+    /// Where a forward pass on `input` first produces a NaN or Inf: reruns it one layer at a time,
+    /// descending into containers, and names the deepest layer (with its kind) whose output breaks
+    /// while its input was finite. Only for diagnosing a failure: in training mode it also updates
+    /// batch-norm statistics, which no longer matter once training has stopped.
+    func firstNonFiniteLayer(_ input: Tensor, training: Bool) -> String? {
+        func describe(_ layer: Layer, _ path: String) -> String {
+            "layer '\(path.isEmpty ? "(root)" : path)' (\(type(of: layer)))"
+        }
+        func join(_ path: String, _ name: String) -> String { path.isEmpty ? name : path + "." + name }
+        /// The culprit inside `layer` if any, else nil and the layer's output.
+        func locate(_ layer: Layer, _ path: String, _ x: Tensor) -> (culprit: String?, output: Tensor) {
+            if let sequential = layer as? Sequential {
+                var h = x
+                for (name, child) in sequential.children {
+                    let (culprit, output) = locate(child, join(path, name), h)
+                    if culprit != nil { return (culprit, output) }
+                    h = output
+                }
+                return (nil, h)
+            }
+            if let block = layer as? Residual {
+                // The branch's children sit directly under the block unless the branch is named.
+                let branch = locate(block.branch, block.branchName.map { join(path, $0) } ?? path, x)
+                if branch.culprit != nil { return branch }
+                if let shortcut = block.shortcut {
+                    let side = locate(shortcut, join(path, "downsample"), x)
+                    if side.culprit != nil { return side }
+                }
+            }
+            let output = layer.forward(x, training: training)
+            return (output.allFinite ? nil : describe(layer, path), output)
+        }
+        guard input.allFinite else { return "the input batch" }
+        return locate(network.root, "", input).culprit
     }
 }
 
