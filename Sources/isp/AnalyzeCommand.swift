@@ -13,7 +13,7 @@ enum AnalyzeCommand: Command {
     """
 
     static func run(_ a: inout Arguments) throws {
-        let json = a.flag("--json")
+        let json = try a.flag("--json")
         let pruning = try PruningOptions(&a)
         let model = try LoadedModel(&a)
         try a.finish()

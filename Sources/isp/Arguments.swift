@@ -21,10 +21,16 @@ struct Arguments {
 
     init(_ items: [String]) { self.items = items }
 
-    mutating func flag(_ name: String) -> Bool {
+    mutating func flag(_ name: String) throws -> Bool {
         guard let i = items.firstIndex(of: name) else { return false }
         items.remove(at: i)
+        try checkOnce(name)
         return true
+    }
+
+    /// A repeated option would otherwise be reported as "unknown", which misleads.
+    private func checkOnce(_ name: String) throws {
+        if items.contains(name) { throw UsageError(message: "\(name) is given more than once") }
     }
 
     mutating func option(_ name: String) throws -> String? {
@@ -32,6 +38,7 @@ struct Arguments {
         guard i + 1 < items.count, !items[i + 1].hasPrefix("--") else { throw UsageError(message: "\(name) needs a value") }
         let value = items[i + 1]
         items.removeSubrange(i...(i + 1))
+        try checkOnce(name)
         return value
     }
 

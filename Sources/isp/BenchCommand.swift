@@ -13,7 +13,7 @@ enum BenchCommand: Command {
     """
 
     static func run(_ a: inout Arguments) throws {
-        let json = a.flag("--json"), profile = a.flag("--profile"), skipTraining = a.flag("--no-train")
+        let json = try a.flag("--json"), profile = try a.flag("--profile"), skipTraining = try a.flag("--no-train")
         let runs = try a.number("--runs", default: 300, in: 10...1_000_000)
         let trainSteps = try a.number("--train-steps", default: 5, in: 1...10_000)
         let modelName = try a.option("--model")

@@ -16,13 +16,13 @@ enum DemoCommand: Command {
     static let defaultPolicy = "max", defaultAlpha: Float = 0.15
 
     static func run(_ a: inout Arguments) throws {
-        let json = a.flag("--json")
+        let json = try a.flag("--json")
         let out = try a.option("--out") ?? "report"
         let sweepImages = try a.number("--sweep-images", default: 1000, in: 1...1_000_000)
         var pruning = try PruningOptions(&a, defaultPolicy: defaultPolicy, defaultAlpha: defaultAlpha)
         let model = try LoadedModel(&a, defaultPath: defaultModel)
         try a.finish()
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try prepareOutputDirectory(out)  // before the work, not after it
         let network = model.network
         print(BLASRuntime.summary)
 

@@ -21,7 +21,7 @@ enum EvalCommand: Command {
     """
 
     static func run(_ a: inout Arguments) throws {
-        let json = a.flag("--json")
+        let json = try a.flag("--json")
         let batchSize = try a.number("--batch-size", default: 256, in: 1...4096)
         let latencyImages = try a.number("--latency-images", default: 200, in: 1...100_000)
         let pruning = try PruningOptions(&a)

@@ -14,6 +14,7 @@ enum ExportCommand: Command {
         guard let out = try a.option("--out") else { throw UsageError(message: "--out FILE is required") }
         guard let path = a.positional() else { throw UsageError(message: "MODEL is required") }
         try a.finish()
+        try checkOutputFile(out)
         let loaded = try Checkpoint.load(path: path)
         try Checkpoint.save(loaded.network, to: out, metadata: loaded.metadata)
         print("wrote \(out) (\(loaded.network.parameterCount) parameters, no optimizer state)")

@@ -7,7 +7,7 @@ enum InfoCommand: Command {
     static let help = "Per-layer table of a network: output shape, parameters and MACs per image, with totals, and the BLAS kernel in use."
 
     static func run(_ a: inout Arguments) throws {
-        let json = a.flag("--json")
+        let json = try a.flag("--json")
         let modelName = try a.option("--model")
         let width: Float = try a.number("--width", default: 1, in: 0.0625...4)
         let channels = try a.number("--input-channels", default: 1, in: 1...64)

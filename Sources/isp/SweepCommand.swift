@@ -25,7 +25,7 @@ enum SweepCommand: Command {
     ]
 
     static func run(_ a: inout Arguments) throws {
-        let json = a.flag("--json")
+        let json = try a.flag("--json")
         guard let out = try a.option("--out") else { throw UsageError(message: "--out DIR is required") }
         let policyList = try a.option("--policies") ?? "mean,max,energy,static-topk"
         let on = try a.choice("--on", default: "test", from: ["test", "train"])
@@ -38,7 +38,7 @@ enum SweepCommand: Command {
             guard let k = ThresholdPolicy.Kind(rawValue: String(name)) else { throw UsageError(message: "--policies: unknown policy '\(name)'") }
             kinds.append(k)
         }
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try prepareOutputDirectory(out)  // before the work, not after it
         let result = try sweep(model, pruning: &pruning, kinds: kinds, out: out)
         if json { printJSON(result) } else {
             print("wrote \(out)/sweep.json, sweep.svg, pruning-hist.svg, easy-hard.png")

@@ -12,6 +12,7 @@ enum TrainCommand: Command {
       --width W            channel multiplier (default 1; 0.5 halves every layer)
       --epochs N           default 30          --batch-size B   default 128
       --lr LR              peak learning rate (default 0.05)
+      --warmup N           epochs of linear learning-rate warm-up (default 1)
       --weight-decay WD    default 5e-4        --seed S         default 1
       --train-limit N      use the first N training images (quick runs)
       --feature-decay L    lambda of the instance-wise l2,1 feature regulariser (default 0)
@@ -22,7 +23,7 @@ enum TrainCommand: Command {
 
     static func run(_ a: inout Arguments) throws {
         guard let out = try a.option("--out") else { throw UsageError(message: "--out FILE is required") }
-        let resume = a.flag("--resume")
+        let resume = try a.flag("--resume")
         let modelName = try a.option("--model")
         let width: Float = try a.number("--width", default: 1, in: 0.0625...4)
         let datasetName = try a.choice("--dataset", default: "fashion-mnist", from: ["fashion-mnist", "cifar10"])
@@ -41,9 +42,16 @@ enum TrainCommand: Command {
         let trainLimit: Int? = try a.optionalNumber("--train-limit", in: 1...Int.max)
         let testLimit: Int? = try a.optionalNumber("--test-limit", in: 1...Int.max)
         try a.finish()
+        // Usage mistakes first, before the output probe and the data sets (seconds to load).
+        if !resume {
+            guard let modelName else { throw UsageError(message: "--model is required (vgg16, resnet18 or mobilenetv2)") }
+            guard ModelSpec.architectures.contains(modelName) else {
+                throw UsageError(message: "unknown model '\(modelName)' (expected \(ModelSpec.architectures.joined(separator: ", ")))")
+            }
+        }
 
         print(BLASRuntime.summary)
-        try ensureWritable(out)
+        try checkOutputFile(out)
         let train = try DatasetLoader.load(name: datasetName, directory: dataDir, split: .train, limit: trainLimit)
         let test = try DatasetLoader.load(name: datasetName, directory: dataDir, split: .test, limit: testLimit)
 
@@ -64,10 +72,7 @@ enum TrainCommand: Command {
             velocity = loaded.velocity
             print("resuming \(out) after epoch \(done) of \(options.epochs) with its stored options")
         } else {
-            guard let modelName else { throw UsageError(message: "--model is required (vgg16, resnet18 or mobilenetv2)") }
-            guard ModelSpec.architectures.contains(modelName) else {
-                throw UsageError(message: "unknown model '\(modelName)' (expected \(ModelSpec.architectures.joined(separator: ", ")))")
-            }
+            guard let modelName else { throw UsageError(message: "--model is required") }  // checked above
             let stats = train.channelStatistics()
             let spec = ModelSpec(architecture: modelName, width: width, inputChannels: train.channels,
                                  inputSize: train.height, classes: train.classes, mean: stats.mean,
@@ -80,6 +85,11 @@ enum TrainCommand: Command {
                 throw UsageError(message: "--decay-layers: '\(bad)' is not a map feeding a convolution; valid: \(network.gates.map(\.label).joined(separator: ","))")
             }
         }
+        // Each checkpoint of S bytes is written beside the file it replaces: the first needs S free,
+        // later ones S beside the previous checkpoint, i.e. 2S minus what the existing file frees.
+        let size = Checkpoint.estimatedBytes(network, withOptimizer: true)
+        let later = options.epochs - startEpoch > 1
+        try checkOutputFile(out, bytesNeeded: later ? max(size, 2 * size - existingSize(out)) : size)
         let trainer = Trainer(network: network, train: train, test: test, options: options)
         trainer.restoreVelocity(velocity)
         print("\(network.spec.architecture) width \(network.spec.width): \(formatCount(network.parameterCount)) parameters, \(formatCount(network.macsPerImage)) MACs/image; \(train.count) training and \(test.count) test images; \(trainer.stepsPerEpoch) steps/epoch")
@@ -118,12 +128,7 @@ enum TrainCommand: Command {
         return o
     }
 
-    /// Fails before any work if the checkpoint cannot be written beside its final place.
-    static func ensureWritable(_ path: String) throws {
-        let probe = path + ".tmp"
-        guard FileManager.default.createFile(atPath: probe, contents: Data("probe".utf8)) else {
-            throw InputError(path, "cannot write here (directory missing or not writable)")
-        }
-        try? FileManager.default.removeItem(atPath: probe)
+    static func existingSize(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
     }
 }

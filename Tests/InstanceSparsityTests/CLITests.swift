@@ -269,4 +269,45 @@ final class CLITests: XCTestCase {
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: "/nonexistent-dir"))
     }
+
+    /// A directory, FIFO or device where a file should go is refused up front: rename() would
+    /// replace it (as root, `--out /dev/null` once turned the device into a regular file).
+    func testOutputThatIsNotARegularFileIsRefused() throws {
+        let empty = "\(directory)/no-data", fifo = "\(directory)/fifo"
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let network = try Network.make(ModelSpec(architecture: "vgg16", width: 0.0625))
+        let good = "\(directory)/good.safetensors"
+        try Checkpoint.save(network, to: good)
+        for out in [empty, fifo] {
+            let r = try isp(["train", "--model", "vgg16", "--width", "0.0625", "--epochs", "1", "--data-dir", empty, "--out", out])
+            XCTAssertEqual(r.status, 1, "\(out): \(r.stderr)")
+            XCTAssertEqual(r.stderrLines, ["isp train: \(out): cannot write: is \(out == fifo ? "not a regular file" : "a directory"), and only a regular file is ever replaced"])
+            try assertInputFailure(["export", good, "--out", out], names: out)
+        }
+        var st = stat()
+        XCTAssertEqual(stat(fifo, &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFIFO, "the FIFO was replaced")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: fifo + ".tmp"))
+        // Report directories that cannot be made fail before the sweep, in one line naming them.
+        if FileManager.default.fileExists(atPath: FashionMNIST.defaultDirectory + "/t10k-images-idx3-ubyte.gz") {
+            for out in ["\(good)/report", "/proc/isp-report"] {
+                let start = Date()
+                try assertInputFailure(["sweep", good, "--out", out, "--test-limit", "16", "--calibration", "16"], names: out)
+                try assertInputFailure(["demo", good, "--out", out, "--test-limit", "16", "--calibration", "16"], names: out)
+                XCTAssertLessThan(Date().timeIntervalSince(start), 30)
+            }
+        }
+    }
+
+    /// A repeated option is named as such, not reported as unknown.
+    func testRepeatedOptions() throws {
+        try assertUsageError(["train", "--model", "vgg16", "--out", "x.safetensors", "--epochs", "2", "--epochs", "3"],
+                             mentions: "--epochs is given more than once")
+        try assertUsageError(["eval", garbage, "--json", "--json"], mentions: "--json is given more than once")
+        // An unknown model is a usage error before any data is loaded or output probed.
+        let r = try isp(["train", "--model", "vgg17", "--out", "/nonexistent-dir/x.safetensors", "--data-dir", "/nonexistent-dir"])
+        XCTAssertEqual(r.status, 2, r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("isp train: unknown model 'vgg17'"), r.stderr)
+    }
 }

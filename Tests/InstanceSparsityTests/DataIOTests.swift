@@ -377,6 +377,33 @@ final class DataIOTests: XCTestCase {
         assertInputError(missing, "cannot write") { try writeTextAtomically("x", to: missing) }
     }
 
+    /// Output checks: refuse what rename() must not replace, probe without leaving anything,
+    /// and refuse a file system without room, all before any work.
+    func testOutputChecks() throws {
+        let fifo = path("fifo")
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        assertInputError(fifo, "is not a regular file") { try writeTextAtomically("x", to: fifo) }
+        assertInputError(fifo, "is not a regular file") { try checkOutputFile(fifo) }
+        assertInputError(directory, "is a directory") { try checkOutputFile(directory) }
+        var st = stat()
+        XCTAssertEqual(stat(fifo, &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFIFO)
+
+        let out = path("model.safetensors")
+        try checkOutputFile(out, bytesNeeded: 1)
+        assertInputError(out, "free, but its file system has") { try checkOutputFile(out, bytesNeeded: 1 << 60) }
+        assertInputError(path("missing/x"), "the directory must exist and be writable") { try checkOutputFile(path("missing/x")) }
+
+        let nested = path("a/b/report")
+        try prepareOutputDirectory(nested)
+        try prepareOutputDirectory(nested)  // existing is fine
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: nested), [])
+        let plain = try write([1], to: "plain")
+        assertInputError(plain + "/report", "cannot create directory: Not a directory") { try prepareOutputDirectory(plain + "/report") }
+        assertInputError(plain, "is not a directory") { try prepareOutputDirectory(plain) }
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: directory)), ["fifo", "a", "plain"], "a probe was left behind")
+    }
+
     private func assertWellFormed(_ svg: String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertTrue(svg.hasPrefix("<svg"), file: file, line: line)
         XCTAssertTrue(svg.hasSuffix("</svg>\n"), file: file, line: line)

@@ -185,13 +185,45 @@ final class InterruptionTests: XCTestCase {
         }
     }
 
+    // MARK: where files go
+
+    private func listing(_ path: String) -> Set<String> {
+        Set((FileManager.default.enumerator(atPath: path)?.allObjects as? [String]) ?? [])
+    }
+
+    /// train, resume, export, eval and sweep touch nothing but the paths named on the command line
+    /// (their temporary files are gone afterwards): not the data directory, not the working
+    /// directory, not the directory of the output beyond the named file.
+    func testCommandsWriteOnlyTheNamedPaths() throws {
+        let work = "\(directory)/cwd", outputs = "\(directory)/outputs"
+        for d in [work, outputs] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
+        let data = listing(directory)
+        let model = "\(outputs)/model.safetensors", small = "\(outputs)/small.safetensors", report = "\(outputs)/report"
+        let runs: [[String]] = [
+            trainArguments(out: model, epochs: 1),
+            resumeArguments(out: model),
+            ["export", model, "--out", small],
+            ["eval", small, "--data-dir", directory, "--test-limit", "32"],
+            ["sweep", small, "--out", report, "--data-dir", directory, "--test-limit", "32", "--calibration", "32", "--policies", "mean"],
+        ]
+        for arguments in runs {
+            let r = try ISP.run(arguments, in: work)
+            XCTAssertEqual(r.status, 0, "\(arguments): \(r.stderr)")
+        }
+        XCTAssertEqual(listing(directory).subtracting(data).filter { !$0.hasPrefix("cwd/") && !$0.hasPrefix("outputs/") }, [])
+        XCTAssertEqual(listing(work), ["run.stdout", "run.stderr"], "only the test's own logs")  // written by the harness
+        XCTAssertEqual(listing(outputs), ["model.safetensors", "small.safetensors", "report", "report/sweep.json",
+                                          "report/sweep.svg", "report/pruning-hist.svg", "report/easy-hard.png"])
+    }
+
     // MARK: divergence
 
     private func assertDivergence(_ r: ISP.Result, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(r.status, 1, r.stderr, file: file, line: line)
         XCTAssertFalse(r.signaled, file: file, line: line)
         XCTAssertEqual(r.stderrLines.count, 1, r.stderr, file: file, line: line)
-        let pattern = #"^isp train: training diverged at epoch \d+ step \d+: .*(nan|inf|not finite).*last good checkpoint is kept"#
+        // The step and the layer: a weight or gradient by name, or the first layer whose output broke.
+        let pattern = #"^isp train: training diverged at epoch \d+ step \d+: .*(nan|inf|not finite).*('[\w.]+' is not finite|gradient of '[\w.]+'|first non-finite output at layer '[\w.]+' \(\w+\)).*last good checkpoint is kept"#
         XCTAssertNotNil(r.stderr.range(of: pattern, options: .regularExpression), r.stderr, file: file, line: line)
     }
 

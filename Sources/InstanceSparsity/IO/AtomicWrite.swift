@@ -7,6 +7,7 @@ import Glibc
 /// cross file systems), which is then flushed to disk and renamed over `path`.
 func writeAtomically(to path: String, _ body: (_ temporaryPath: String) throws -> Void) throws {
     let temporary = path + ".tmp"
+    try refuseSpecialFile(path)
     do {
         try body(temporary)
         let fd = open(temporary, O_RDONLY | O_CLOEXEC)
@@ -73,4 +74,71 @@ public func writeTextAtomically(_ text: String, to path: String) throws {
         try file.write(Array(text.utf8))
         try file.close()
     }
+}
+
+/// rename() replaces whatever is at `path`: as root, `--out /dev/null` would turn the device into
+/// a regular file. Only a regular file (or nothing) may be replaced.
+private func refuseSpecialFile(_ path: String) throws {
+    var st = stat()
+    guard stat(path, &st) == 0 else { return }
+    guard (st.st_mode & S_IFMT) == S_IFREG else {
+        let kind = (st.st_mode & S_IFMT) == S_IFDIR ? "a directory" : "not a regular file"
+        throw InputError(path, "cannot write: is \(kind), and only a regular file is ever replaced")
+    }
+}
+
+/// Checks, before any long work, that `path` can be written the way `writeAtomically` will write
+/// it: not a directory or device, its temporary file can be created beside it, and (when
+/// `bytesNeeded` is given) its file system has that much room. The probe leaves nothing behind.
+public func checkOutputFile(_ path: String, bytesNeeded: Int = 0) throws {
+    try refuseSpecialFile(path)
+    let temporary = path + ".tmp"
+    do {
+        // A plain open rather than FileManager.createFile, which writes a hidden file of its own.
+        let probe = try OutputFile(temporary, reportAs: path)
+        try probe.close()
+    } catch let error as InputError {
+        unlink(temporary)
+        throw InputError(path, "\(error.problem) (the directory must exist and be writable)")
+    }
+    unlink(temporary)
+    guard bytesNeeded > 0 else { return }
+    var fs = statvfs()
+    guard statvfs(temporary.contains("/") ? String(temporary[...temporary.lastIndex(of: "/")!]) : ".", &fs) == 0 else { return }
+    let free = Int(fs.f_bavail) &* Int(fs.f_frsize)
+    guard free >= bytesNeeded else {
+        throw InputError(path, "cannot write: needs \(megabytes(bytesNeeded)) free, but its file system has \(megabytes(free))")
+    }
+}
+
+/// Creates `directory` (and its parents) if needed and checks that files can be written in it,
+/// so commands that write a report fail at once instead of after their work.
+public func prepareOutputDirectory(_ directory: String) throws {
+    // mkdir -p by hand: Foundation's errors are multi-line NSError dumps, and we want errno.
+    var prefix = directory.hasPrefix("/") ? "/" : ""
+    for part in directory.split(separator: "/") {
+        prefix += part
+        guard mkdir(prefix, 0o777) == 0 || errno == EEXIST else {
+            throw InputError(directory, "cannot create directory: \(systemErrorText())")
+        }
+        prefix += "/"
+    }
+    var st = stat()
+    guard stat(directory, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+        throw InputError(directory, "cannot write: is not a directory")
+    }
+    let probe = directory + "/.isp-probe.tmp"
+    do {
+        let file = try OutputFile(probe, reportAs: directory)
+        try file.close()
+    } catch let error as InputError {
+        unlink(probe)
+        throw error
+    }
+    unlink(probe)
+}
+
+private func megabytes(_ bytes: Int) -> String {
+    let tenths = (bytes + 52_428) / 104_857  // 0.1 MB, rounded
+    return "\(tenths / 10).\(tenths % 10) MB"
 }

@@ -33,6 +33,16 @@ public enum Checkpoint {
         try SafeTensors.write(path: path, tensors: floats, int64: counters, metadata: metadata.merging(["format": "pt"]) { a, _ in a })
     }
 
+    /// About how large `save` makes the file (the JSON header is estimated generously), for
+    /// checking free space before a run rather than failing at its first checkpoint.
+    public static func estimatedBytes(_ network: Network, withOptimizer: Bool) -> Int {
+        let (floats, counters) = stateDict(network)
+        let velocity = withOptimizer ? network.parameters.map { $0.parameter.value.count } : []
+        let values = floats.reduce(0) { $0 + $1.tensor.count } + velocity.reduce(0, +)
+        let tensors = floats.count + counters.count + velocity.count
+        return 4 * values + 8 * counters.count + 256 * tensors + 4096
+    }
+
     public static func load(path: String) throws -> Loaded {
         let contents = try SafeTensors.read(path: path)
         let spec = try ModelSpec(metadata: contents.metadata, path: path)
