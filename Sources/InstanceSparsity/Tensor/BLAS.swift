@@ -38,7 +38,7 @@ public func parallelRanges(_ n: Int, minimumPerTask: Int = 1, _ body: (Range<Int
 /// Dispatch worker per job costs as much as the split saves. `tasksPerThread` ranges per thread,
 /// so that when another program takes a core, the threads still running claim most of the work
 /// instead of waiting for a half that is stuck behind the scheduler.
-public func inferenceRanges(_ n: Int, tasksPerThread: Int = 4, _ body: (Range<Int>) -> Void) {
+public func inferenceRanges(_ n: Int, tasksPerThread: Int = 2, _ body: (Range<Int>) -> Void) {
     let tasks = max(1, min(Int(isp_parallel_threads()) * tasksPerThread, n))
     if tasks == 1 { body(0..<n); return }
     withoutActuallyEscaping(body) { body in
