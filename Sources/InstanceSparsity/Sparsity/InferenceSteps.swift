@@ -149,7 +149,7 @@ final class FusedConv: InferenceStep {
             let copy = { (r: Range<Int>) in
                 for i in r {
                     let from = src + Int(channels[i]) * ih * iw, to = stagingData + i * plane + pad * wp + pad
-                    for y in 0..<ih { for x in 0..<iw { to[y * wp + x] = from[y * iw + x] } }
+                    for y in 0..<ih { for c in 0..<iw { to[y * wp + c] = from[y * iw + c] } }
                 }
             }
             if ctx.useAllCores && kc * ih * iw >= FusedConv.parallelCopyThreshold { inferenceRanges(kc, copy) } else { copy(0..<kc) }
