@@ -118,7 +118,7 @@ KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 6)
 
 static int use_avx512 = -1;
 
-static int choose(void) {
+int32_t isp_avx512(void) {
     if (use_avx512 < 0) {
         __builtin_cpu_init();
         use_avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
@@ -128,12 +128,12 @@ static int choose(void) {
 
 void isp_conv_tiles(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels,
                     int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, const isp_conv_output *out) {
-    if (choose()) conv_avx512(in, panels, rows, outChannels, tile0, tile1, q0, q1, out);
+    if (isp_avx512()) conv_avx512(in, panels, rows, outChannels, tile0, tile1, q0, q1, out);
     else conv_avx2(in, panels, rows, outChannels, tile0, tile1, q0, q1, out);
 }
 
 void isp_conv_set_avx512(int enable) { use_avx512 = enable && __builtin_cpu_supports("avx512f"); }
 
-const char *isp_conv_isa(void) { return choose() ? "avx512" : "avx2"; }
+const char *isp_conv_isa(void) { return isp_avx512() ? "avx512" : "avx2"; }
 
-int32_t isp_conv_block(void) { return choose() ? 12 : 6; }
+int32_t isp_conv_block(void) { return isp_avx512() ? 12 : 6; }

@@ -32,6 +32,9 @@ typedef struct {
 void isp_conv_tiles(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels,
                     int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, const isp_conv_output *out);
 
+/// 1 when the kernels run their AVX-512 versions, 0 for AVX2.
+int32_t isp_avx512(void);
+
 /// Name of the instruction set the kernel runs with ("avx512" or "avx2").
 const char *isp_conv_isa(void);
 
@@ -41,7 +44,6 @@ void isp_conv_set_avx512(int enable);
 /// Grid positions a kernel call handles at once; split work in multiples of this.
 int32_t isp_conv_block(void);
 
-#endif
 
 /// Runs task(context, i) for i in 0..<tasks on the calling thread and persistent worker threads
 /// that spin between jobs (then sleep after about a millisecond idle). Batch-1 inference hands out
@@ -52,3 +54,11 @@ typedef void (*isp_task)(void *context, int32_t index);
 void isp_parallel(int32_t tasks, isp_task task, void *context);
 /// Threads isp_parallel can use, the caller included.
 int32_t isp_parallel_threads(void);
+
+/// One channel of a depthwise k x k convolution over a zero-bordered plane with row pitch `pitch`:
+/// out[y * ow + x] = clamp(bias + sum_{ky,kx} w[ky * k + kx] * in[(y * stride + ky) * pitch +
+/// x * stride + kx], low, high), for stride 1 or 2. With stride 2 it may read one float past the
+/// last one it uses.
+void isp_depthwise_plane(const float *in, int32_t pitch, const float *w, int32_t k, int32_t stride,
+                         int32_t oh, int32_t ow, float bias, float low, float high, float *out);
+#endif

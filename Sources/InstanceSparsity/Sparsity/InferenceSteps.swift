@@ -70,6 +70,7 @@ final class FusedConv: InferenceStep {
     /// The kernel's view of the input for the current input size, and its staging buffer.
     private var layout: TiledLayout?
     private let staging = Tensor(shape: [0])
+    private var stagedPlane = 0  // depthwise: floats per zero-bordered plane in `staging`
     /// Per kept input channel: where its values start in the kernel's input, and its weight rows.
     private let xOffset: UnsafeMutablePointer<Int32>, weightChannel: UnsafeMutablePointer<Int32>
 
@@ -229,32 +230,40 @@ final class FusedConv: InferenceStep {
 
     /// Depthwise: kept channels are convolved; a skipped channel's input is zero, so its output is
     /// the constant activation(bias), written out and passed on to the next 1x1 convolution.
+    /// Kept planes are copied into zero-bordered planes so the kernel needs no bounds checks.
     private func depthwise(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ ctx: RunContext) {
-        let k = kernel, s = stride, p = padding, hw = oh * ow, c = inChannels
-        let src = x.data, dst = out.data, cap = cap
+        let k = kernel, s = stride, pad = padding, hw = oh * ow, c = inChannels
+        let wp = iw + 2 * pad, plane = (ih + 2 * pad) * wp
+        if stagedPlane != plane {
+            stagedPlane = plane
+            staging.resize([c * plane + 32])  // + the float a stride-2 vector may read past the end
+            staging.zero()  // borders stay zero: only interiors are written
+        }
+        let src = x.data, dst = out.data, padded = staging.data, cap = cap
+        let low: Float = cap == nil ? -.infinity : 0, high = cap ?? .infinity
         var computed = [Bool](repeating: ctx.keepCount == nil, count: c)
         if let kc = ctx.keepCount { for i in 0..<kc { computed[Int(ctx.keep[i])] = true } }
         weight.withUnsafeBufferPointer { w in
-            do {
-                let b = bias.data
-                let work = { (ch: Int) in
+            let b = bias.data
+            let work = { (channels: Range<Int>) in
+                for ch in channels {
                     let yout = dst + ch * hw
                     guard computed[ch] else {
                         let v = activate(b[ch], cap)
                         yout.update(repeating: v, count: hw)
                         ctx.skippedConstant[ch] = v
-                        return
+                        continue
                     }
-                    depthwisePlane(input: src + ch * ih * iw, weights: w.baseAddress! + ch * k * k, bias: b[ch],
-                                   inHeight: ih, inWidth: iw, kernel: k, stride: s, padding: p, outHeight: oh, outWidth: ow) {
-                        yout[$0] = activate($1, cap)
-                    }
+                    let from = src + ch * ih * iw, to = padded + ch * plane + pad * wp + pad
+                    for y in 0..<ih { for col in 0..<iw { to[y * wp + col] = from[y * iw + col] } }
+                    isp_depthwise_plane(padded + ch * plane, Int32(wp), w.baseAddress! + ch * k * k, Int32(k), Int32(s),
+                                        Int32(oh), Int32(ow), b[ch], low, high, yout)
                 }
-                if ctx.useAllCores && c * hw * k * k >= FusedConv.parallelThreshold / 4 {
-                    parallelRanges(c, minimumPerTask: 8) { r in for ch in r { work(ch) } }
-                } else {
-                    for ch in 0..<c { work(ch) }
-                }
+            }
+            if ctx.useAllCores && c * hw * k * k >= FusedConv.parallelThreshold / 4 {
+                inferenceRanges(c, work)
+            } else {
+                work(0..<c)
             }
         }
         let kept = ctx.keepCount ?? c

@@ -1,0 +1,61 @@
+// Depthwise convolution, one channel plane at a time, sixteen output pixels per vector. Compiled
+// for AVX-512 and AVX2 like the tiled kernel (see ConvTiles.c), picked at run time.
+#include "CKernels.h"
+#include <stddef.h>
+#pragma clang diagnostic ignored "-Wpsabi"  // plane() is always inlined into its callers
+
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+typedef float v32 __attribute__((vector_size(128), aligned(4)));
+
+static inline __attribute__((always_inline))
+void plane(const float *in, int32_t pitch, const float *w, int32_t k, int32_t stride,
+           int32_t oh, int32_t ow, float bias, float low, float high, float *out) {
+    const v16 lo = (v16){0} + low, hi = (v16){0} + high;
+    for (int32_t y = 0; y < oh; y++) {
+        const float *row = in + (size_t)y * stride * pitch;
+        int32_t x = 0;
+        for (; x + 16 <= ow; x += 16) {
+            v16 acc = (v16){0} + bias;
+            for (int32_t ky = 0; ky < k; ky++)
+                for (int32_t kx = 0; kx < k; kx++) {
+                    const float *p = row + ky * pitch + x * stride + kx;
+                    v16 v;
+                    if (stride == 1) {
+                        v = *(const v16 *)p;
+                    } else {  // every other of 32 consecutive values
+                        v32 pair = *(const v32 *)p;
+                        v = __builtin_shufflevector(pair, pair, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+                    }
+                    acc += v * w[ky * k + kx];
+                }
+            *(v16 *)(out + y * ow + x) = __builtin_elementwise_min(__builtin_elementwise_max(acc, lo), hi);
+        }
+        for (; x < ow; x++) {
+            float acc = bias;
+            for (int32_t ky = 0; ky < k; ky++)
+                for (int32_t kx = 0; kx < k; kx++) acc += w[ky * k + kx] * row[ky * pitch + x * stride + kx];
+            acc = acc < low ? low : acc;
+            out[y * ow + x] = acc > high ? high : acc;
+        }
+    }
+}
+
+__attribute__((target("avx512f,avx512vl,fma")))
+static void plane_avx512(const float *in, int32_t pitch, const float *w, int32_t k, int32_t stride,
+                         int32_t oh, int32_t ow, float bias, float low, float high, float *out) {
+    if (k == 3 && stride == 1) plane(in, pitch, w, 3, 1, oh, ow, bias, low, high, out);  // constant taps: unrolled
+    else plane(in, pitch, w, k, stride, oh, ow, bias, low, high, out);
+}
+
+__attribute__((target("avx2,fma")))
+static void plane_avx2(const float *in, int32_t pitch, const float *w, int32_t k, int32_t stride,
+                       int32_t oh, int32_t ow, float bias, float low, float high, float *out) {
+    if (k == 3 && stride == 1) plane(in, pitch, w, 3, 1, oh, ow, bias, low, high, out);
+    else plane(in, pitch, w, k, stride, oh, ow, bias, low, high, out);
+}
+
+void isp_depthwise_plane(const float *in, int32_t pitch, const float *w, int32_t k, int32_t stride,
+                         int32_t oh, int32_t ow, float bias, float low, float high, float *out) {
+    if (isp_avx512()) plane_avx512(in, pitch, w, k, stride, oh, ow, bias, low, high, out);
+    else plane_avx2(in, pitch, w, k, stride, oh, ow, bias, low, high, out);
+}
