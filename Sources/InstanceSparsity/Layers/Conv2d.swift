@@ -210,11 +210,14 @@ public final class Conv2d: Layer {
         let c = inChannels, k = kernel
         let src = input.data, dst = out.data, w = weight.value.data, bias = self.bias?.value.data
         let (ih, iw, oh, ow, s, p) = (inH, inW, outH, outW, stride, padding)
-        parallelFor(input.shape[0] * c) { plane in
-            let yout = dst + plane * oh * ow
-            depthwisePlane(input: src + plane * ih * iw, weights: w + (plane % c) * k * k, bias: bias?[plane % c] ?? 0,
-                           inHeight: ih, inWidth: iw, kernel: k, stride: s, padding: p, outHeight: oh, outWidth: ow) {
-                yout[$0] = $1
+        let paddedCount = depthwisePaddedCount(inHeight: ih, inWidth: iw, padding: p)
+        Workspace.forEachShare(of: input.shape[0] * c) { planes, scratch in
+            let padded = scratch.columns(paddedCount)
+            padded.update(repeating: 0, count: paddedCount)  // the border stays zero across planes
+            for plane in planes {
+                depthwisePlane(input: src + plane * ih * iw, weights: w + (plane % c) * k * k, bias: bias?[plane % c] ?? 0,
+                               inHeight: ih, inWidth: iw, kernel: k, stride: s, padding: p, outHeight: oh, outWidth: ow,
+                               padded: padded, out: dst + plane * oh * ow)
             }
         }
     }

@@ -233,10 +233,10 @@ final class FusedConv: InferenceStep {
     /// Kept planes are copied into zero-bordered planes so the kernel needs no bounds checks.
     private func depthwise(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ ctx: RunContext) {
         let k = kernel, s = stride, pad = padding, hw = oh * ow, c = inChannels
-        let wp = iw + 2 * pad, plane = (ih + 2 * pad) * wp
+        let plane = depthwisePaddedCount(inHeight: ih, inWidth: iw, padding: pad)
         if stagedPlane != plane {
             stagedPlane = plane
-            staging.resize([c * plane + 32])  // + the float a stride-2 vector may read past the end
+            staging.resize([c * plane])
             staging.zero()  // borders stay zero: only interiors are written
         }
         let src = x.data, dst = out.data, padded = staging.data, cap = cap
@@ -254,10 +254,9 @@ final class FusedConv: InferenceStep {
                         ctx.skippedConstant[ch] = v
                         continue
                     }
-                    let from = src + ch * ih * iw, to = padded + ch * plane + pad * wp + pad
-                    for y in 0..<ih { for col in 0..<iw { to[y * wp + col] = from[y * iw + col] } }
-                    isp_depthwise_plane(padded + ch * plane, Int32(wp), w.baseAddress! + ch * k * k, Int32(k), Int32(s),
-                                        Int32(oh), Int32(ow), b[ch], low, high, yout)
+                    depthwisePlane(input: src + ch * ih * iw, weights: w.baseAddress! + ch * k * k, bias: b[ch],
+                                   inHeight: ih, inWidth: iw, kernel: k, stride: s, padding: pad, outHeight: oh, outWidth: ow,
+                                   low: low, high: high, padded: padded + ch * plane, out: yout)
                 }
             }
             if ctx.useAllCores && c * hw * k * k >= FusedConv.parallelThreshold / 4 {

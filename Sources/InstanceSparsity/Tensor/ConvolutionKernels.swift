@@ -1,3 +1,5 @@
+import CKernels
+
 /// Loops shared by the training layers and the inference steps.
 
 /// The output columns ox whose input column ox*s + kx - p falls inside a row of width `iw`.
@@ -38,24 +40,20 @@ func im2col(image: UnsafePointer<Float>, inHeight ih: Int, inWidth iw: Int, kern
     }
 }
 
-/// One channel of a depthwise k x k convolution: returns bias + sum of taps for each output pixel
-/// through `emit(index, value)`.
+/// Floats of the zero-bordered plane `depthwisePlane` copies its input into (with the slack a
+/// stride-2 vector may read past the end).
+@inline(__always)
+func depthwisePaddedCount(inHeight ih: Int, inWidth iw: Int, padding p: Int) -> Int { (ih + 2 * p) * (iw + 2 * p) + 32 }
+
+/// One channel of a depthwise k x k convolution, clamped to low...high: copies the plane into the
+/// interior of `padded` (whose border the caller keeps zero) and runs the vectorised kernel there,
+/// so no tap needs a bounds check. Shared by training and inference.
 @inline(__always)
 func depthwisePlane(input xin: UnsafePointer<Float>, weights wk: UnsafePointer<Float>, bias: Float,
                     inHeight ih: Int, inWidth iw: Int, kernel k: Int, stride s: Int, padding p: Int,
-                    outHeight oh: Int, outWidth ow: Int, emit: (Int, Float) -> Void) {
-    for oy in 0..<oh {
-        for ox in 0..<ow {
-            var acc = bias
-            for ky in 0..<k {
-                let iy = oy * s + ky - p
-                if iy < 0 || iy >= ih { continue }
-                for kx in 0..<k {
-                    let ix = ox * s + kx - p
-                    if ix >= 0 && ix < iw { acc += wk[ky * k + kx] * xin[iy * iw + ix] }
-                }
-            }
-            emit(oy * ow + ox, acc)
-        }
-    }
+                    outHeight oh: Int, outWidth ow: Int, low: Float = -.infinity, high: Float = .infinity,
+                    padded: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+    let wp = iw + 2 * p, interior = padded + p * wp + p
+    for y in 0..<ih { for x in 0..<iw { interior[y * wp + x] = xin[y * iw + x] } }
+    isp_depthwise_plane(padded, Int32(wp), wk, Int32(k), Int32(s), Int32(oh), Int32(ow), bias, low, high, out)
 }
