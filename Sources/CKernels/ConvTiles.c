@@ -64,20 +64,8 @@ void block(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
     }
 }
 
-#define CASES(T, S) \
+#define SMALL_CASES(T, S) \
     switch (n) { \
-    case 24: block(1, 24, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 23: block(1, 23, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 22: block(1, 22, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 21: block(1, 21, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 20: block(1, 20, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 19: block(1, 19, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 18: block(1, 18, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 17: block(1, 17, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 16: block(1, 16, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 15: block(1, 15, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 14: block(1, 14, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 13: block(1, 13, S, in, panels, rows, outChannels, tile, q, out); break; \
     case 12: block(T, 12, S, in, panels, rows, outChannels, tile, q, out); break; \
     case 11: block(T, 11, S, in, panels, rows, outChannels, tile, q, out); break; \
     case 10: block(T, 10, S, in, panels, rows, outChannels, tile, q, out); break; \
@@ -92,10 +80,31 @@ void block(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
     default: block(T, 1, S, in, panels, rows, outChannels, tile, q, out); break; \
     }
 
-// Tiles outermost: a pair of weight tiles stays in cache while the grid positions stream past.
+// One tile, 13-24 positions (see `whole` below).
+#define WHOLE_CASES(S) \
+    switch (n) { \
+    case 24: block(1, 24, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 23: block(1, 23, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 22: block(1, 22, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 21: block(1, 21, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 20: block(1, 20, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 19: block(1, 19, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 18: block(1, 18, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 17: block(1, 17, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 16: block(1, 16, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 15: block(1, 15, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 14: block(1, 14, S, in, panels, rows, outChannels, tile, q, out); break; \
+    default: block(1, 13, S, in, panels, rows, outChannels, tile, q, out); break; \
+    }
+
 // Tiles outermost: a pair of weight tiles stays in cache while the grid positions stream past.
 // Grids of 13-24 positions (4x4 maps: 22 with the padded border) run as one block of one tile
 // (24 accumulators), so the weights, which then dominate the traffic, are read exactly once.
+// The constant conditions on WHOLE and MAXTILES keep the AVX2 build from compiling blocks it
+// can never run.
+#define DISPATCH(S, MAXTILES, WHOLE) \
+    if (WHOLE > 12 && n > 12) { WHOLE_CASES(S) } else if (MAXTILES > 1 && two) { SMALL_CASES(2, S) } else { SMALL_CASES(1, S) }
+
 #define KERNEL(name, attr, MAXPIX, MAXTILES, WHOLE) \
     attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, \
                           int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, const isp_conv_output *out) { \
@@ -107,8 +116,7 @@ void block(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
             int two = !whole && MAXTILES > 1 && tile + 1 < tile1; \
             for (int32_t q = q0; q < q1; q += step) { \
                 int32_t n = q1 - q < step ? q1 - q : step; \
-                if (in->pixelStride == 2) { if (two) { CASES(2, 2) } else { CASES(1, 2) } } \
-                else { if (two) { CASES(2, 1) } else { CASES(1, 1) } } \
+                if (in->pixelStride == 2) { DISPATCH(2, MAXTILES, WHOLE) } else { DISPATCH(1, MAXTILES, WHOLE) } \
             } \
         } \
     }
@@ -121,7 +129,7 @@ static int use_avx512 = -1;
 int32_t isp_avx512(void) {
     if (use_avx512 < 0) {
         __builtin_cpu_init();
-        use_avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
+        use_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
     }
     return use_avx512;
 }
@@ -132,7 +140,10 @@ void isp_conv_tiles(const isp_conv_input *in, const float *panels, int32_t rows,
     else conv_avx2(in, panels, rows, outChannels, tile0, tile1, q0, q1, out);
 }
 
-void isp_conv_set_avx512(int enable) { use_avx512 = enable && __builtin_cpu_supports("avx512f"); }
+void isp_conv_set_avx512(int enable) {
+    use_avx512 = -1;
+    use_avx512 = enable && isp_avx512();
+}
 
 const char *isp_conv_isa(void) { return isp_avx512() ? "avx512" : "avx2"; }
 

@@ -40,19 +40,16 @@ void plane(const float *in, int32_t pitch, const float *w, int32_t k, int32_t st
     }
 }
 
-__attribute__((target("avx512f,avx512vl,fma")))
-static void plane_avx512(const float *in, int32_t pitch, const float *w, int32_t k, int32_t stride,
-                         int32_t oh, int32_t ow, float bias, float low, float high, float *out) {
-    if (k == 3 && stride == 1) plane(in, pitch, w, 3, 1, oh, ow, bias, low, high, out);  // constant taps: unrolled
-    else plane(in, pitch, w, k, stride, oh, ow, bias, low, high, out);
-}
+// k = 3, stride 1 (MobileNetV2's common case) gets its taps unrolled.
+#define PLANE(name, attr) \
+    attr static void name(const float *in, int32_t pitch, const float *w, int32_t k, int32_t stride, \
+                          int32_t oh, int32_t ow, float bias, float low, float high, float *out) { \
+        if (k == 3 && stride == 1) plane(in, pitch, w, 3, 1, oh, ow, bias, low, high, out); \
+        else plane(in, pitch, w, k, stride, oh, ow, bias, low, high, out); \
+    }
 
-__attribute__((target("avx2,fma")))
-static void plane_avx2(const float *in, int32_t pitch, const float *w, int32_t k, int32_t stride,
-                       int32_t oh, int32_t ow, float bias, float low, float high, float *out) {
-    if (k == 3 && stride == 1) plane(in, pitch, w, 3, 1, oh, ow, bias, low, high, out);
-    else plane(in, pitch, w, k, stride, oh, ow, bias, low, high, out);
-}
+PLANE(plane_avx512, __attribute__((target("avx512f,avx512vl,fma"))))
+PLANE(plane_avx2, __attribute__((target("avx2,fma"))))
 
 void isp_depthwise_plane(const float *in, int32_t pitch, const float *w, int32_t k, int32_t stride,
                          int32_t oh, int32_t ow, float bias, float low, float high, float *out) {

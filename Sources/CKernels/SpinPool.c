@@ -1,17 +1,23 @@
 // A minimal spinning thread pool for batch-1 inference (see isp_parallel in CKernels.h).
 //
-// Tasks are claimed, not assigned: each job publishes a counter tagged with its job number, and
-// the caller and the workers take task indices from it. If a worker is descheduled (the machine
+// Tasks are claimed, not assigned: each job publishes one word holding its job number, its task
+// count and the next unclaimed task, and the caller and the workers take task indices from it by
+// compare-and-swap. Everything a claim needs is in that word, so a worker that wakes up late
+// with an old job's view can never claim a task of the next job. If a worker is descheduled (the machine
 // is busy with something else), the caller simply runs that worker's share itself instead of
 // spinning until the scheduler brings the worker back.
+#define _GNU_SOURCE
 #include "CKernels.h"
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <unistd.h>
 #include <immintrin.h>
 
-enum { MAX_WORKERS = 63, SPINS_BEFORE_SLEEP = 200000, SPINS_BEFORE_YIELD = 2000, TASK_BITS = 16 };
+enum { MAX_WORKERS = 63, SPINS_BEFORE_YIELD = 2000, TASK_BITS = 16 };
+static const long JOB_MASK = 0x7fffffffL;      // job numbers wrap in the claims word
+static const long SPIN_NANOSECONDS = 2000000;  // idle spinning before a worker sleeps
 
 typedef struct {
     _Atomic long job;        // last job number published to this worker
@@ -26,36 +32,41 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static atomic_flag busy = ATOMIC_FLAG_INIT;
 static isp_task current_task;
 static void *current_context;
-static int32_t current_tasks;
-static _Atomic long claims;      // (job << TASK_BITS) | next unclaimed task
+static _Atomic long claims;      // job << 2*TASK_BITS | tasks << TASK_BITS | next unclaimed task
 static _Atomic int32_t finished;  // tasks of the current job completed
 static long job_number;
 
 /// Claims and runs tasks of `job` until none are left.
 static void run_tasks(long job) {
+    const long mask = (1L << TASK_BITS) - 1;
     for (;;) {
         long c = atomic_load(&claims);
-        if ((c >> TASK_BITS) != job || (c & ((1L << TASK_BITS) - 1)) >= current_tasks) return;
+        if ((c >> (2 * TASK_BITS)) != (job & JOB_MASK) || (c & mask) >= ((c >> TASK_BITS) & mask)) return;
         if (!atomic_compare_exchange_weak(&claims, &c, c + 1)) continue;
-        current_task(current_context, (int32_t)(c & ((1L << TASK_BITS) - 1)));
+        current_task(current_context, (int32_t)(c & mask));
         atomic_fetch_add(&finished, 1);
     }
+}
+
+static long now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000000000L + t.tv_nsec;
 }
 
 static void *worker_main(void *arg) {
     worker *w = arg;
     long seen = 0;
     for (;;) {
-        long job;
-        int spins = 0;
+        long job, since = now_ns();
+        unsigned spins = 0;
         while ((job = atomic_load(&w->job)) == seen) {
-            if (++spins < SPINS_BEFORE_SLEEP) { _mm_pause(); continue; }
+            if (++spins % 256 || now_ns() - since < SPIN_NANOSECONDS) { _mm_pause(); continue; }
             pthread_mutex_lock(&w->lock);
             atomic_store(&w->sleeping, 1);
             while (atomic_load(&w->job) == seen) pthread_cond_wait(&w->wake, &w->lock);
             atomic_store(&w->sleeping, 0);
             pthread_mutex_unlock(&w->lock);
-            spins = 0;
         }
         seen = job;
         run_tasks(job);
@@ -64,7 +75,8 @@ static void *worker_main(void *arg) {
 }
 
 static void start(void) {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t allowed;  // the CPUs this process may use, not all the machine has
+    long cores = sched_getaffinity(0, sizeof allowed, &allowed) == 0 ? CPU_COUNT(&allowed) : sysconf(_SC_NPROCESSORS_ONLN);
     worker_count = cores > 1 ? (cores - 1 < MAX_WORKERS ? (int)cores - 1 : MAX_WORKERS) : 0;
     for (int i = 0; i < worker_count; i++) {
         pthread_mutex_init(&workers[i].lock, NULL);
@@ -89,9 +101,8 @@ void isp_parallel(int32_t tasks, isp_task task, void *context) {
     long job = ++job_number;
     current_task = task;
     current_context = context;
-    current_tasks = tasks;
     atomic_store(&finished, 0);
-    atomic_store(&claims, job << TASK_BITS);
+    atomic_store(&claims, (job & JOB_MASK) << (2 * TASK_BITS) | (long)tasks << TASK_BITS);
     int helpers = tasks - 1 < worker_count ? tasks - 1 : worker_count;
     for (int i = 0; i < helpers; i++) {
         worker *w = &workers[i];

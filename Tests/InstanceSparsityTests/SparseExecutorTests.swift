@@ -4,11 +4,12 @@ import InstanceSparsity
 /// The contract of the sparse path: for any input and any channel masks, its logits equal those
 /// of the dense network with the same channels masked to zero, and it executes fewer MACs.
 final class SparseExecutorTests: XCTestCase {
-    func makeTrainedLikeNetwork(_ arch: String) throws -> Network {
-        let net = try Network.make(ModelSpec(architecture: arch, width: 0.25, inputChannels: 1, inputSize: 32, classes: 10), seed: 11)
+    func makeTrainedLikeNetwork(_ arch: String, width: Float, inputChannels: Int, inputSize: Int) throws -> Network {
+        let net = try Network.make(ModelSpec(architecture: arch, width: width, inputChannels: inputChannels,
+                                             inputSize: inputSize, classes: 10), seed: 11)
         var rng = SeededGenerator(seed: 12)
         // Non-trivial batch-norm statistics and affine terms, so folding is really exercised.
-        let x = Tensor(shape: [8, 1, 32, 32])
+        let x = Tensor(shape: [8, inputChannels, inputSize, inputSize])
         for i in 0..<x.count { x[i] = rng.normal() }
         for _ in 0..<5 { _ = net.forward(x, training: true) }
         for (_, bn) in net.batchNorms {
@@ -21,6 +22,16 @@ final class SparseExecutorTests: XCTestCase {
         try checkSparseMatchesMaskedDense()
     }
 
+    /// Partial channel tiles (width 0.3 gives 19, 38, 77... channels), three input channels and
+    /// 36x36 inputs (odd maps such as 9x9, stride-2 maps under 8 wide), on one core and on two.
+    func testSparseMatchesMaskedDenseOnOddShapes() throws {
+        try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 36)
+    }
+
+    func testVGGRefusesInputsItWouldPoolAway() {
+        XCTAssertThrowsError(try Network.make(ModelSpec(architecture: "vgg16", inputSize: 28)))
+    }
+
     func testAVX2KernelMatchesMaskedDense() throws {
         ConvolutionKernel.allowAVX512(false)
         defer { ConvolutionKernel.allowAVX512(true) }
@@ -28,13 +39,14 @@ final class SparseExecutorTests: XCTestCase {
         try checkSparseMatchesMaskedDense()
     }
 
-    func checkSparseMatchesMaskedDense() throws {
+    func checkSparseMatchesMaskedDense(width: Float = 0.25, inputChannels: Int = 1, inputSize: Int = 32) throws {
         for arch in ModelSpec.architectures {
-            let net = try makeTrainedLikeNetwork(arch)
+            let net = try makeTrainedLikeNetwork(arch, width: width, inputChannels: inputChannels, inputSize: inputSize)
             let executor = SparseExecutor(net)
             var rng = SeededGenerator(seed: 13)
-            let image = Tensor(shape: [1, 1, 32, 32])
+            let image = Tensor(shape: [1, inputChannels, inputSize, inputSize])
             for trial in 0..<4 {
+                executor.useAllCores = trial % 2 == 0
                 for i in 0..<image.count { image[i] = rng.normal() }
                 // Dense path first: it must equal the network itself.
                 executor.forcedMasks = nil

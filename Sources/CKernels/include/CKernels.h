@@ -46,7 +46,7 @@ int32_t isp_conv_block(void);
 
 
 /// Runs task(context, i) for i in 0..<tasks on the calling thread and persistent worker threads
-/// that spin between jobs (then sleep after about a millisecond idle). Batch-1 inference hands out
+/// that spin between jobs (then sleep after 2 ms idle). Batch-1 inference hands out
 /// a dozen jobs of 50-200 microseconds per image; waking a sleeping thread for each would cost
 /// more than the split saves. Not re-entrant: a call made while the pool is busy (from a task, or
 /// from another thread) runs its tasks serially.

@@ -60,5 +60,8 @@ public struct ModelSpec: Equatable {
                   mean: try floats("mean", count: channels), std: try floats("std", count: channels),
                   dataset: m["dataset"] ?? "unknown")
         guard std.allSatisfy({ $0 > 0 }) else { throw InputError(path, "metadata 'std' must be positive") }
+        guard arch != "vgg16" || inputSize >= 32 else {
+            throw InputError(path, "metadata 'input_size' \(inputSize) is too small for vgg16 (needs at least 32)")
+        }
     }
 }

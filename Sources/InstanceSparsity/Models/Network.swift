@@ -18,7 +18,12 @@ public final class Network {
     public static func make(_ spec: ModelSpec, seed: UInt64 = 0) throws -> Network {
         var rng = SeededGenerator(seed: seed)
         switch spec.architecture {
-        case "vgg16": return Network(spec: spec, root: VGG16.make(spec, rng: &rng))
+        case "vgg16":
+            // Five 2x2 pools: anything smaller than 32x32 ends in an empty map.
+            guard spec.inputSize >= 32 else {
+                throw InputError(spec.architecture, "needs images of at least 32x32 (it halves them five times), got \(spec.inputSize)x\(spec.inputSize)")
+            }
+            return Network(spec: spec, root: VGG16.make(spec, rng: &rng))
         case "resnet18": return Network(spec: spec, root: ResNet18.make(spec, rng: &rng))
         case "mobilenetv2": return Network(spec: spec, root: MobileNetV2.make(spec, rng: &rng))
         default:

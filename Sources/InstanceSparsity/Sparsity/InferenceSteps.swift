@@ -112,9 +112,10 @@ final class FusedConv: InferenceStep {
             for c in 0..<inChannels {
                 if k < kc && Int(ctx.keep[k]) == c { k += 1; continue }
                 let v = ctx.skippedConstant[c]
-                if v != 0 { for o in 0..<outChannels { imageBias[o] += weight[o * inChannels + c] * v } }
+                guard v != 0 else { continue }
+                for o in 0..<outChannels { imageBias[o] += weight[o * inChannels + c] * v }
+                ctx.macs += outChannels
             }
-            ctx.macs += outChannels * (inChannels - kc)
             biasPointer = imageBias.data
         }
         if let panels {
@@ -132,31 +133,27 @@ final class FusedConv: InferenceStep {
                        _ bias: UnsafePointer<Float>, _ ctx: RunContext) {
         if layout == nil || layout!.inputHeight != ih || layout!.inputWidth != iw {
             let l = TiledLayout(kernel: kernel, stride: stride, padding: padding, inputHeight: ih, inputWidth: iw)
-            let inPlace = l.mode == .pointwise || (l.mode == .padded && padding == 0)
-            staging.resize([inPlace ? 0 : inChannels * l.plane])
+            staging.resize([l.readsInPlace ? 0 : inChannels * l.plane])
             staging.zero()  // the padded mode relies on zero borders, written once
             layout = l
         }
         let l = layout!, kc = ctx.keepCount ?? inChannels, kk = kernel * kernel
         for i in 0..<kc { weightChannel[i] = ctx.keepCount == nil ? Int32(i) : ctx.keep[i] }
         let source: UnsafePointer<Float>
-        switch l.mode {
-        case .pointwise, .padded where padding == 0:  // nothing to pad: read the planes in place
+        if l.readsInPlace {
             for i in 0..<kc { xOffset[i] = weightChannel[i] * Int32(l.plane) }
             source = UnsafePointer(x.data)
-        case .padded:
-            // Rows of 2-32 floats: an inline loop, not a memmove call per row.
-            let pad = padding, wp = iw + 2 * pad, plane = l.plane, channels = weightChannel, stagingData = staging.data, src = x.data
+        } else if l.mode == .padded {
+            let pad = padding, plane = l.plane, channels = weightChannel, stagingData = staging.data, src = x.data
             let copy = { (r: Range<Int>) in
                 for i in r {
-                    let from = src + Int(channels[i]) * ih * iw, to = stagingData + i * plane + pad * wp + pad
-                    for y in 0..<ih { for c in 0..<iw { to[y * wp + c] = from[y * iw + c] } }
+                    copyIntoBorderedPlane(src + Int(channels[i]) * ih * iw, stagingData + i * plane, height: ih, width: iw, padding: pad)
                 }
             }
             if ctx.useAllCores && kc * ih * iw >= FusedConv.parallelCopyThreshold { inferenceRanges(kc, copy) } else { copy(0..<kc) }
             for i in 0..<kc { xOffset[i] = Int32(i * l.plane) }
             source = UnsafePointer(staging.data)
-        case .unrolled:
+        } else {
             InstanceSparsity.im2col(image: x.data, inHeight: ih, inWidth: iw, kernel: kernel, stride: stride, padding: padding,
                                     outHeight: oh, outWidth: ow, channels: weightChannel, firstChannel: 0, count: kc,
                                     into: staging.data, rowStride: oh * ow)
@@ -178,25 +175,21 @@ final class FusedConv: InferenceStep {
                 isp_conv_tiles(&input, w.baseAddress, Int32(panels.rows), Int32(self.outChannels),
                                Int32(t.lowerBound), Int32(t.upperBound), Int32(q.lowerBound), Int32(q.upperBound), &output)
             }
-            let runRows = { (t: Range<Int>, rows: Range<Int>) in
-                for y in rows { run(t, (y * l.rowPitch)..<(y * l.rowPitch + l.outputWidth)) }
-            }
-            let parallel = ctx.useAllCores && macs >= FusedConv.parallelThreshold
-            let blocks = (grid + block - 1) / block
-            if l.rowByRow {
-                if parallel && l.rows >= 2 * Workspace.cores {
-                    inferenceRanges(l.rows) { r in runRows(0..<tiles, r) }
-                } else if parallel {
-                    inferenceRanges(tiles) { r in runRows(r, 0..<l.rows) }
+            // Work along the grid comes in units: output rows (stride 2) or blocks of positions.
+            let units = l.rowByRow ? l.rows : (grid + block - 1) / block
+            let runUnits = { (t: Range<Int>, u: Range<Int>) in
+                if l.rowByRow {
+                    for y in u { run(t, (y * l.rowPitch)..<(y * l.rowPitch + l.outputWidth)) }
                 } else {
-                    runRows(0..<tiles, 0..<l.rows)
+                    run(t, (u.lowerBound * block)..<min(grid, u.upperBound * block))
                 }
-            } else if parallel && blocks >= 4 * Workspace.cores {
-                inferenceRanges(blocks) { r in run(0..<tiles, (r.lowerBound * block)..<min(grid, r.upperBound * block)) }
-            } else if parallel {
-                inferenceRanges(tiles) { r in run(r, 0..<grid) }
-            } else {
-                run(0..<tiles, 0..<grid)
+            }
+            if !ctx.useAllCores || macs < FusedConv.parallelThreshold {
+                runUnits(0..<tiles, 0..<units)
+            } else if units >= 4 * Workspace.cores {
+                inferenceRanges(units) { runUnits(0..<tiles, $0) }
+            } else {  // small maps: split the output channels instead
+                inferenceRanges(tiles) { runUnits($0, 0..<units) }
             }
         }}}
     }

@@ -40,6 +40,14 @@ func im2col(image: UnsafePointer<Float>, inHeight ih: Int, inWidth iw: Int, kern
     }
 }
 
+/// Copies an ih x iw plane into the interior of a zero-bordered plane (row pitch iw + 2p) whose
+/// border the caller keeps zero. Rows are 2-32 floats: an inline loop, not a memmove call per row.
+@inline(__always)
+func copyIntoBorderedPlane(_ from: UnsafePointer<Float>, _ to: UnsafeMutablePointer<Float>, height ih: Int, width iw: Int, padding p: Int) {
+    let wp = iw + 2 * p, interior = to + p * wp + p
+    for y in 0..<ih { for x in 0..<iw { interior[y * wp + x] = from[y * iw + x] } }
+}
+
 /// Floats of the zero-bordered plane `depthwisePlane` copies its input into (with the slack a
 /// stride-2 vector may read past the end).
 @inline(__always)
@@ -53,7 +61,6 @@ func depthwisePlane(input xin: UnsafePointer<Float>, weights wk: UnsafePointer<F
                     inHeight ih: Int, inWidth iw: Int, kernel k: Int, stride s: Int, padding p: Int,
                     outHeight oh: Int, outWidth ow: Int, low: Float = -.infinity, high: Float = .infinity,
                     padded: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
-    let wp = iw + 2 * p, interior = padded + p * wp + p
-    for y in 0..<ih { for x in 0..<iw { interior[y * wp + x] = xin[y * iw + x] } }
-    isp_depthwise_plane(padded, Int32(wp), wk, Int32(k), Int32(s), Int32(oh), Int32(ow), bias, low, high, out)
+    copyIntoBorderedPlane(xin, padded, height: ih, width: iw, padding: p)
+    isp_depthwise_plane(padded, Int32(iw + 2 * p), wk, Int32(k), Int32(s), Int32(oh), Int32(ow), bias, low, high, out)
 }

@@ -55,6 +55,9 @@ struct TiledLayout {
     /// Grid position to output pixel (`padded` only; empty otherwise).
     let outIndex: [Int32]
 
+    /// The kernel reads the input planes themselves (nothing to pad or unroll).
+    let readsInPlace: Bool
+
     /// Grid positions when the grid runs straight through.
     var grid: Int { (rows - 1) * rowPitch + outputWidth }
     /// The stride-2 grid is only valid row by row.
@@ -65,6 +68,7 @@ struct TiledLayout {
         let oh = (ih + 2 * p - k) / s + 1, ow = (iw + 2 * p - k) / s + 1, hw = oh * ow
         let wp = iw + 2 * p
         rows = oh; outputWidth = ow
+        readsInPlace = (k == 1 && s == 1 && p == 0) || (p == 0 && (s == 1 || (s == 2 && ow >= 8)))
         if k == 1 && s == 1 && p == 0 {
             mode = .pointwise; plane = ih * iw; rowPitch = ow; pixelStride = 1; tapOffset = [0]; outIndex = []
         } else if s == 1 || (s == 2 && ow >= 8) {
