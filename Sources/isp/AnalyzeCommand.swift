@@ -7,7 +7,9 @@ enum AnalyzeCommand: Command {
     static let help = """
     Per prunable map (named by the convolution it feeds): channels, coefficient of variation of
     channel saliency across instances (CV), within-instance dispersion, mean saliency, and the
-    share of (image, channel) pairs below 0.01, half the image's mean saliency, and the mean.
+    share of (image, channel) pairs below 0.01, half the image's mean saliency, and the mean, and
+    the channels silent on every calibration image ("dead": static pruning gets those for free;
+    the MACs they cost are the part of any reduction that needs no per-image decision).
     Layers with high CV are where instance-wise pruning pays; the selection rule is --cv-min or
     --top-k (default: the top half). Calibration uses the first N training images (default 1000).
     """
@@ -19,22 +21,30 @@ enum AnalyzeCommand: Command {
         try a.finish()
         let stats = ChannelSaliency.analyze(model.network, on: try model.calibrationSet(pruning.calibration), count: pruning.calibration)
         let selected = Set(ChannelSaliency.select(stats, cvMin: pruning.cvMin, topK: pruning.topK))
+        var convMACs: [String: Int] = [:]  // each map is named after the convolution it feeds
+        model.network.root.visit { path, layer in if layer is Conv2d { convMACs[path] = layer.macsPerImage } }
+        let deadMACs = stats.reduce(0.0) { $0 + Double($1.deadChannels) / Double($1.channels) * Double(convMACs[$1.label] ?? 0) }
+        let deadShare = deadMACs / Double(model.network.macsPerImage)
+        let dead = stats.reduce(0) { $0 + $1.deadChannels }, channels = stats.reduce(0) { $0 + $1.channels }
         if json {
-            printJSON(["model": model.path, "calibration_images": pruning.calibration,
+            printJSON(["model": model.path, "calibration_images": pruning.calibration, "dead_macs_share": deadShare,
                        "selected": selected.sorted().map { stats[$0].label },
                        "layers": stats.enumerated().map { i, s in
                            ["layer": s.label, "channels": s.channels, "cv": s.cv, "dispersion": s.dispersion,
                             "mean_saliency": s.meanSaliency, "below_0.01": s.belowAbsolute,
-                            "below_half_mean": s.belowHalfMean, "below_mean": s.belowMean, "selected": selected.contains(i)] as [String: Any]
+                            "below_half_mean": s.belowHalfMean, "below_mean": s.belowMean, "dead_channels": s.deadChannels,
+                            "selected": selected.contains(i)] as [String: Any]
                        }])
             return
         }
-        printTable(["map (input of)", "channels", "CV", "dispersion", "mean s", "s<0.01", "s<mean/2", "s<mean", "selected"],
+        printTable(["map (input of)", "channels", "CV", "dispersion", "mean s", "s<0.01", "s<mean/2", "s<mean", "dead", "selected"],
                    stats.enumerated().map { i, s in
                        [s.label, "\(s.channels)", String(format: "%.3f", s.cv), String(format: "%.3f", s.dispersion),
                         String(format: "%.4f", s.meanSaliency), String(format: "%.1f%%", 100 * s.belowAbsolute),
                         String(format: "%.1f%%", 100 * s.belowHalfMean), String(format: "%.1f%%", 100 * s.belowMean),
-                        selected.contains(i) ? "yes" : ""]
+                        "\(s.deadChannels)", selected.contains(i) ? "yes" : ""]
                    })
+        print(String(format: "dead (silent on all %d calibration images): %d of %d channels, %.1f%% of the MACs", pruning.calibration,
+                     dead, channels, 100 * deadShare))
     }
 }

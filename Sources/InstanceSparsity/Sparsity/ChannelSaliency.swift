@@ -17,6 +17,9 @@ public struct LayerSaliency {
     /// Mean saliency of each channel over the calibration set.
     public var channelMeans: [Float]
 
+    /// Channels silent (saliency 0) on every calibration image: static pruning removes these for free.
+    public var deadChannels: Int { channelMeans.filter { $0 == 0 }.count }
+
     /// Channels by decreasing mean saliency: the static-topk order.
     public var ranking: [Int32] {
         channelMeans.indices.sorted { channelMeans[$0] > channelMeans[$1] }.map { Int32($0) }
