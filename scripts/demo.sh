@@ -9,6 +9,6 @@ if [ ! -f "$model" ]; then
     model=report/quick-vgg16.safetensors
     mkdir -p report
     echo "no shipped model at models/vgg16-fd.safetensors; training a quick one (1 epoch on 10000 images)"
-    "$isp" train --model vgg16 --width 0.5 --epochs 1 --train-limit 10000 --feature-decay 3e-4 --out "$model"
+    "$isp" train --model vgg16 --width 0.5 --epochs 1 --train-limit 10000 --feature-decay 1e-3 --out "$model"
 fi
 "$isp" demo "$model" --out report

@@ -13,7 +13,7 @@ struct PruningOptions {
 
     static let usage = "[--prune mean|max|energy|absolute|static-topk --alpha A] [--layers auto|all|LIST] [--calibration N] [--cv-min KAPPA | --top-k K]"
 
-    init(_ a: inout Arguments, defaultPolicy: String? = nil, defaultAlpha: Float = 0.5) throws {
+    init(_ a: inout Arguments, defaultPolicy: String? = nil, defaultAlpha: Float = 0.5, defaultLayers: String = "auto") throws {
         if let name = try a.option("--prune") ?? defaultPolicy {
             guard let kind = ThresholdPolicy.Kind(rawValue: name) else {
                 throw UsageError(message: "--prune must be one of \(ThresholdPolicy.Kind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
@@ -21,7 +21,7 @@ struct PruningOptions {
             policy = kind
         }
         alpha = try a.number("--alpha", default: defaultAlpha, in: 0...1000)
-        layers = try a.option("--layers") ?? "auto"
+        layers = try a.option("--layers") ?? defaultLayers
         calibration = try a.number("--calibration", default: 1000, in: 1...1_000_000)
         cvMin = try a.optionalNumber("--cv-min", in: 0...1000)
         topK = try a.optionalNumber("--top-k", in: 1...10_000)
