@@ -68,16 +68,18 @@ struct TiledLayout {
         let oh = (ih + 2 * p - k) / s + 1, ow = (iw + 2 * p - k) / s + 1, hw = oh * ow
         let wp = iw + 2 * p
         rows = oh; outputWidth = ow
-        readsInPlace = (k == 1 && s == 1 && p == 0) || (p == 0 && (s == 1 || (s == 2 && ow >= 8)))
         if k == 1 && s == 1 && p == 0 {
             mode = .pointwise; plane = ih * iw; rowPitch = ow; pixelStride = 1; tapOffset = [0]; outIndex = []
+            readsInPlace = true
         } else if s == 1 || (s == 2 && ow >= 8) {
             mode = .padded; plane = (ih + 2 * p) * wp; rowPitch = wp; pixelStride = s
+            readsInPlace = p == 0  // a border of width 0 is the plane itself
             tapOffset = (0..<(k * k)).map { Int32(($0 / k) * wp + $0 % k) }
             outIndex = (0..<((oh - 1) * wp + ow)).map { q in q % wp < ow ? Int32((q / wp) * ow + q % wp) : -1 }
         } else {
             mode = .unrolled; plane = k * k * hw; rowPitch = ow; pixelStride = 1
             tapOffset = (0..<(k * k)).map { Int32($0 * hw) }; outIndex = []
+            readsInPlace = false
         }
     }
 }
