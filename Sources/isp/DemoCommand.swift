@@ -32,9 +32,9 @@ enum DemoCommand: Command {
         try writeTextAtomically(chart.render(), to: out + "/cv.svg")
         let plan = pruning.plan(pruning.policy ?? .mean, alpha: pruning.alpha, stats: stats, gates: gates)
         let evaluation = PrunedEvaluator.evaluate(network, on: model.test, plan: plan)
+        let latency = PrunedEvaluator.latencies(network, on: model.test, plan: plan, images: 200)
         let report = PruningReport(model: model.path, network: network, plan: plan, stats: stats, evaluation: evaluation,
-                                   latencyDense: PrunedEvaluator.latency(network, on: model.test, plan: nil, images: 200),
-                                   latencySparse: PrunedEvaluator.latency(network, on: model.test, plan: plan, images: 200))
+                                   latencyDense: latency.dense, latencySparse: latency.sparse)
         report.printReport()
 
         let subset = model.withTestImages(sweepImages)

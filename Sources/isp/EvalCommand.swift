@@ -45,10 +45,9 @@ enum EvalCommand: Command {
         let (stats, gates) = try pruning.selectLayers(network, calibration: model.calibrationSet(pruning.calibration))
         let plan = pruning.plan(kind, alpha: pruning.alpha, stats: stats, gates: gates)
         let r = PrunedEvaluator.evaluate(network, on: model.test, plan: plan)
-        let dense = PrunedEvaluator.latency(network, on: model.test, plan: nil, images: latencyImages)
-        let sparse = PrunedEvaluator.latency(network, on: model.test, plan: plan, images: latencyImages)
+        let latency = PrunedEvaluator.latencies(network, on: model.test, plan: plan, images: latencyImages)
         let report = PruningReport(model: model.path, network: network, plan: plan, stats: stats, evaluation: r,
-                                   latencyDense: dense, latencySparse: sparse)
+                                   latencyDense: latency.dense, latencySparse: latency.sparse)
         if json { printJSON(report.json) } else { print(BLASRuntime.summary); report.printReport() }
     }
 
