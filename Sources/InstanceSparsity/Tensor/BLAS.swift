@@ -90,8 +90,8 @@ public enum BLASRuntime {
         } else {
             reason = cpuHasAVX512 ? "auto-detected" : "auto-detected; CPU has no AVX-512, so SkylakeX kernels are not used"
         }
-        return "OpenBLAS kernel \(coreName) (\(reason)); convolution kernel \(ConvolutionKernel.isa); "
-            + "\(Workspace.cores) cores, each running single-threaded GEMMs on its share"
+        return "OpenBLAS kernel \(coreName) (\(reason)) for training, single-threaded on each of \(Workspace.cores) cores; "
+            + "batch-1 convolution kernel \(ConvolutionKernel.isa) on \(isp_parallel_threads()) threads"
     }
 }
 
