@@ -133,8 +133,9 @@ final class FusedConv: InferenceStep {
                        _ bias: UnsafePointer<Float>, _ ctx: RunContext) {
         if layout == nil || layout!.inputHeight != ih || layout!.inputWidth != iw {
             let l = TiledLayout(kernel: kernel, stride: stride, padding: padding, inputHeight: ih, inputWidth: iw)
-            staging.resize([l.readsInPlace ? 0 : inChannels * l.plane])
-            staging.zero()  // the padded mode relies on zero borders, written once
+            // padded: the bordered planes; unrolled: the bordered planes, then the unrolled rows.
+            staging.resize([l.readsInPlace ? 0 : inChannels * (l.paddedPlane + (l.mode == .unrolled ? l.plane : 0))])
+            staging.zero()  // the borders stay zero: only plane interiors are ever written
             layout = l
         }
         let l = layout!, kc = ctx.keepCount ?? inChannels, kk = kernel * kernel
@@ -143,22 +144,26 @@ final class FusedConv: InferenceStep {
         if l.readsInPlace {
             for i in 0..<kc { xOffset[i] = weightChannel[i] * Int32(l.plane) }
             source = UnsafePointer(x.data)
-        } else if l.mode == .padded {
-            let pad = padding, plane = l.plane, channels = weightChannel, stagingData = staging.data, src = x.data
+        } else {
+            // Copy each kept plane into its bordered plane (and gather its im2col rows from there),
+            // channels split across cores when there is enough to copy.
+            let pad = padding, channels = weightChannel, stagingData = staging.data, src = x.data
+            let unrolled = stagingData + inChannels * l.paddedPlane
             let copy = { (r: Range<Int>) in
                 for i in r {
-                    copyIntoBorderedPlane(src + Int(channels[i]) * ih * iw, stagingData + i * plane, height: ih, width: iw, padding: pad)
+                    let bordered = stagingData + i * l.paddedPlane
+                    copyIntoBorderedPlane(src + Int(channels[i]) * ih * iw, bordered, height: ih, width: iw, padding: pad)
+                    guard l.mode == .unrolled else { continue }
+                    l.gather.withUnsafeBufferPointer { g in
+                        let rows = unrolled + i * l.plane
+                        for j in 0..<l.plane { rows[j] = bordered[Int(g[j])] }
+                    }
                 }
             }
-            if ctx.useAllCores && kc * ih * iw >= FusedConv.parallelCopyThreshold { inferenceRanges(kc, copy) } else { copy(0..<kc) }
+            let floats = kc * (ih * iw + (l.mode == .unrolled ? l.plane : 0))
+            if ctx.useAllCores && floats >= FusedConv.parallelCopyThreshold { inferenceRanges(kc, copy) } else { copy(0..<kc) }
             for i in 0..<kc { xOffset[i] = Int32(i * l.plane) }
-            source = UnsafePointer(staging.data)
-        } else {
-            InstanceSparsity.im2col(image: x.data, inHeight: ih, inWidth: iw, kernel: kernel, stride: stride, padding: padding,
-                                    outHeight: oh, outWidth: ow, channels: weightChannel, firstChannel: 0, count: kc,
-                                    into: staging.data, rowStride: oh * ow)
-            for i in 0..<kc { xOffset[i] = Int32(i * l.plane) }
-            source = UnsafePointer(staging.data)
+            source = UnsafePointer(l.mode == .unrolled ? unrolled : stagingData)
         }
         let macs = outChannels * oh * ow * kc * kk
         ctx.macs += macs

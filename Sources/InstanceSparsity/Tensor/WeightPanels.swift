@@ -34,26 +34,30 @@ public enum ConvolutionKernel {
 /// reads the value under tap t of kept channel i at offset(i) + tapOffset[t] + q * pixelStride,
 /// so the ways of laying out the input differ only in these numbers:
 /// - `pointwise` (1x1, stride 1): the input planes themselves, grid = pixels.
-/// - `padded` (stride 1 or 2): each plane copied into a zero-bordered (H+2p) x (W+2p) plane;
-///   grid position q = oy * paddedWidth + ox, so every tap is a fixed offset and there is no
-///   im2col copy. With stride 1 the grid runs straight through, computing and dropping the 2p
-///   border positions per row (`outIndex` = -1); with stride 2 it is run row by row.
-/// - `unrolled` (other strides, and strided maps under 8 pixels wide, whose rows are too short to
-///   reuse the weights): im2col rows (i, t), grid = output pixels.
-/// Small stride-1 maps stay `padded` although half their grid is border: on a 2x2 map the weights,
-/// not the FMAs, bound the time, and the im2col copy measured slower than the wasted positions.
+/// - `padded` (stride 1 on maps of 16x16 and up, stride 2 on outputs 8 wide and up): each plane
+///   copied into a zero-bordered (H+2p) x (W+2p) plane; grid position q = oy * paddedWidth + ox,
+///   so every tap is a fixed offset and there is no im2col copy. With stride 1 the grid runs
+///   straight through, computing and dropping the 2p border positions per row (`outIndex` = -1);
+///   with stride 2 it is run row by row.
+/// - `unrolled` (everything else): im2col rows (i, t), grid = output pixels, gathered from the
+///   zero-bordered plane through `gather`. On an 8x8 map the padded grid would waste 22% of the
+///   multiply-adds on border positions, on a 4x4 map 38%; the gather costs less than that.
 struct TiledLayout {
     enum Mode { case pointwise, padded, unrolled }
     let mode: Mode
     let inputHeight: Int, inputWidth: Int
     /// Floats per kept channel in the kernel's input.
     let plane: Int
+    /// Floats of one zero-bordered input plane (`padded` and `unrolled`).
+    let paddedPlane: Int
     /// Grid positions per output row and output rows (the grid is rows * rowPitch, less the tail).
     let rowPitch: Int, rows: Int, outputWidth: Int
     let pixelStride: Int
     let tapOffset: [Int32]
     /// Grid position to output pixel (`padded` only; empty otherwise).
     let outIndex: [Int32]
+    /// `unrolled`: im2col entry (t, pixel) to its offset in the zero-bordered plane.
+    let gather: [Int32]
 
     /// The kernel reads the input planes themselves (nothing to pad or unroll).
     let readsInPlace: Bool
@@ -68,18 +72,24 @@ struct TiledLayout {
         let oh = (ih + 2 * p - k) / s + 1, ow = (iw + 2 * p - k) / s + 1, hw = oh * ow
         let wp = iw + 2 * p
         rows = oh; outputWidth = ow
+        paddedPlane = (ih + 2 * p) * wp
+        let paddedGrid = (oh - 1) * wp + ow
         if k == 1 && s == 1 && p == 0 {
-            mode = .pointwise; plane = ih * iw; rowPitch = ow; pixelStride = 1; tapOffset = [0]; outIndex = []
+            mode = .pointwise; plane = ih * iw; rowPitch = ow; pixelStride = 1; tapOffset = [0]; outIndex = []; gather = []
             readsInPlace = true
-        } else if s == 1 || (s == 2 && ow >= 8) {
-            mode = .padded; plane = (ih + 2 * p) * wp; rowPitch = wp; pixelStride = s
+        } else if (s == 1 && paddedGrid * 100 <= hw * 115) || (s == 2 && ow >= 8) {
+            mode = .padded; plane = paddedPlane; rowPitch = wp; pixelStride = s; gather = []
             readsInPlace = p == 0  // a border of width 0 is the plane itself
             tapOffset = (0..<(k * k)).map { Int32(($0 / k) * wp + $0 % k) }
-            outIndex = (0..<((oh - 1) * wp + ow)).map { q in q % wp < ow ? Int32((q / wp) * ow + q % wp) : -1 }
+            outIndex = (0..<paddedGrid).map { q in q % wp < ow ? Int32((q / wp) * ow + q % wp) : -1 }
         } else {
-            mode = .unrolled; plane = k * k * hw; rowPitch = ow; pixelStride = 1
-            tapOffset = (0..<(k * k)).map { Int32($0 * hw) }; outIndex = []
+            mode = .unrolled; plane = k * k * hw; rowPitch = ow; pixelStride = 1; outIndex = []
             readsInPlace = false
+            tapOffset = (0..<(k * k)).map { Int32($0 * hw) }
+            gather = (0..<(k * k * hw)).map { j in
+                let t = j / hw, y = (j % hw) / ow, x = j % ow
+                return Int32((y * s + t / k) * wp + x * s + t % k)
+            }
         }
     }
 }
