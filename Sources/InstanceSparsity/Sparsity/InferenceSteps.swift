@@ -73,6 +73,8 @@ final class FusedConv: InferenceStep {
     private var stagedPlane = 0  // depthwise: floats per zero-bordered plane in `staging`
     /// Per kept input channel: where its values start in the kernel's input, and its weight rows.
     private let xOffset: UnsafeMutablePointer<Int32>, weightChannel: UnsafeMutablePointer<Int32>
+    /// Depthwise: which channels this image computes.
+    private let keptMask: UnsafeMutablePointer<Bool>
 
     init(conv: Conv2d, bn: BatchNorm2d?, cap: Float?) {
         inChannels = conv.inChannels; outChannels = conv.outChannels; kernel = conv.kernel
@@ -89,9 +91,10 @@ final class FusedConv: InferenceStep {
         weight = w; bias = Tensor(shape: [outChannels], values: b); imageBias = bias.copy()
         panels = groups == 1 ? WeightPanels(weights: w, outChannels: outChannels, rows: rows) : nil
         xOffset = .allocate(capacity: inChannels); weightChannel = .allocate(capacity: inChannels)
+        keptMask = .allocate(capacity: inChannels)
     }
 
-    deinit { xOffset.deallocate(); weightChannel.deallocate() }
+    deinit { xOffset.deallocate(); weightChannel.deallocate(); keptMask.deallocate() }
 
     var isDepthwise: Bool { groups == inChannels && groups == outChannels && groups > 1 }
 
@@ -239,7 +242,8 @@ final class FusedConv: InferenceStep {
         }
         let src = x.data, dst = out.data, padded = staging.data, cap = cap
         let low: Float = cap == nil ? -.infinity : 0, high = cap ?? .infinity
-        var computed = [Bool](repeating: ctx.keepCount == nil, count: c)
+        let computed = keptMask  // per image, without allocating
+        computed.update(repeating: ctx.keepCount == nil, count: c)
         if let kc = ctx.keepCount { for i in 0..<kc { computed[Int(ctx.keep[i])] = true } }
         weight.withUnsafeBufferPointer { w in
             let b = bias.data
