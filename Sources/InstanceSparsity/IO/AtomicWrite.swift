@@ -94,14 +94,10 @@ public func checkOutputFile(_ path: String, bytesNeeded: Int = 0) throws {
     try refuseSpecialFile(path)
     let temporary = path + ".tmp"
     do {
-        // A plain open rather than FileManager.createFile, which writes a hidden file of its own.
-        let probe = try OutputFile(temporary, reportAs: path)
-        try probe.close()
+        try probeWritable(temporary, reportAs: path)
     } catch let error as InputError {
-        unlink(temporary)
         throw InputError(path, "\(error.problem) (the directory must exist and be writable)")
     }
-    unlink(temporary)
     guard bytesNeeded > 0 else { return }
     var fs = statvfs()
     guard statvfs(temporary.contains("/") ? String(temporary[...temporary.lastIndex(of: "/")!]) : ".", &fs) == 0 else { return }
@@ -127,15 +123,15 @@ public func prepareOutputDirectory(_ directory: String) throws {
     guard stat(directory, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
         throw InputError(directory, "cannot write: is not a directory")
     }
-    let probe = directory + "/.isp-probe.tmp"
-    do {
-        let file = try OutputFile(probe, reportAs: directory)
-        try file.close()
-    } catch let error as InputError {
-        unlink(probe)
-        throw error
-    }
-    unlink(probe)
+    try probeWritable(directory + "/.isp-probe.tmp", reportAs: directory)
+}
+
+/// Creates and removes `probe`, so a write that would fail later fails now; leaves nothing behind.
+/// A plain open rather than FileManager.createFile, which writes a hidden file of its own.
+private func probeWritable(_ probe: String, reportAs name: String) throws {
+    defer { unlink(probe) }
+    let file = try OutputFile(probe, reportAs: name)
+    try file.close()
 }
 
 private func megabytes(_ bytes: Int) -> String {
