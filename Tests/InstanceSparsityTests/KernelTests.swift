@@ -1,11 +1,11 @@
 import XCTest
 import InstanceSparsity
 
-/// The vectorised depthwise kernel against a plain loop, on widths that exercise its 16-wide
-/// vectors and scalar tail (16, 17, 33), both strides, 3x3 and 5x5, on both instruction sets.
-/// (The gradient tests use small maps that only reach the scalar tail.)
+/// The vectorised depthwise kernels (forward and backward) against plain loops, on widths that
+/// exercise their 16-wide vectors and scalar tail (16, 17, 33), both strides, 3x3 and 5x5, on both
+/// instruction sets. (The gradient tests use small maps that only reach the scalar tail.)
 final class KernelTests: XCTestCase {
-    func testDepthwiseMatchesPlainLoop() {
+    func testDepthwiseMatchesPlainLoops() {
         for avx512 in [true, false] {
             ConvolutionKernel.allowAVX512(avx512)
             defer { ConvolutionKernel.allowAVX512(true) }
@@ -43,6 +43,34 @@ final class KernelTests: XCTestCase {
                     }
                 }
             }
+        }
+
+        let dy = Tensor(shape: y.shape)
+        for i in 0..<dy.count { dy[i] = rng.normal() }
+        conv.weight.grad.zero()
+        let dx = conv.backward(dy)
+        let expectedDx = Tensor(shape: x.shape), expectedDw = Tensor(shape: conv.weight.value.shape)
+        for n in 0..<2 {
+            for ch in 0..<c {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        let g = dy[((n * c + ch) * oh + oy) * ow + ox]
+                        for ky in 0..<k {
+                            for kx in 0..<k {
+                                let iy = oy * s + ky - p, ix = ox * s + kx - p
+                                guard iy >= 0 && iy < ih && ix >= 0 && ix < iw else { continue }
+                                let at = ((n * c + ch) * ih + iy) * iw + ix, tap = (ch * k + ky) * k + kx
+                                expectedDx[at] += g * conv.weight.value[tap]
+                                expectedDw[tap] += g * x[at]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for i in 0..<x.count { XCTAssertEqual(dx[i], expectedDx[i], accuracy: 1e-4, "\(isa) width \(iw) stride \(s) k \(k) dx[\(i)]") }
+        for i in 0..<expectedDw.count {
+            XCTAssertEqual(conv.weight.grad[i], expectedDw[i], accuracy: 1e-3, "\(isa) width \(iw) stride \(s) k \(k) dw[\(i)]")
         }
     }
 }

@@ -61,4 +61,23 @@ int32_t isp_parallel_threads(void);
 /// last one it uses.
 void isp_depthwise_plane(const float *in, int32_t pitch, const float *w, int32_t k, int32_t stride,
                          int32_t oh, int32_t ow, float bias, float low, float high, float *out);
+
+/// Largest k * k the depthwise backward kernel handles (7 x 7).
+#define ISP_DEPTHWISE_MAX_TAPS 49
+
+/// Backward of isp_depthwise_plane without the clamp: with `in` the zero-bordered input plane and
+/// dy the oh x ow output gradient, adds the input gradient into `din` (same bordered layout; the
+/// border receives the gradient of padding, which the caller ignores) and the weight gradient into
+/// gw[k * k]. k * k <= ISP_DEPTHWISE_MAX_TAPS. With stride 2 it may touch one float past the last
+/// one it uses (adding zero).
+void isp_depthwise_plane_backward(const float *in, float *din, int32_t pitch, const float *w, float *gw, int32_t k,
+                                  int32_t stride, int32_t oh, int32_t ow, const float *dy);
+
+/// sum x[i], sum (x[i] - mean)^2 and sum a[i] * b[i] over n floats, in sixteen partial sums.
+float isp_sum(const float *x, int64_t n);
+float isp_squared_deviations(const float *x, int64_t n, float mean);
+float isp_dot(const float *a, const float *b, int64_t n);
+
+/// Logical CPUs this process may run on (its affinity mask), which the thread pools size to.
+int32_t isp_usable_cores(void);
 #endif

@@ -1,3 +1,5 @@
+import CKernels
+
 /// Batch normalisation over (N, H, W) per channel. Training uses batch statistics and updates
 /// the running ones (momentum 0.1, unbiased variance, as PyTorch); evaluation uses the running ones.
 public final class BatchNorm2d: Layer {
@@ -39,14 +41,12 @@ public final class BatchNorm2d: Layer {
             parallelFor(c) { ch in
                 var mean: Float = 0, variance: Float = 0
                 if training {
+                    // Per-plane float sums, added up in double across the batch.
                     var s: Double = 0
-                    for i in 0..<n { let p = src + (i * c + ch) * hw; for j in 0..<hw { s += Double(p[j]) } }
+                    for i in 0..<n { s += Double(isp_sum(src + (i * c + ch) * hw, Int64(hw))) }
                     let mu = s / Double(m)
                     var v: Double = 0
-                    for i in 0..<n {
-                        let p = src + (i * c + ch) * hw
-                        for j in 0..<hw { let d = Double(p[j]) - mu; v += d * d }
-                    }
+                    for i in 0..<n { v += Double(isp_squared_deviations(src + (i * c + ch) * hw, Int64(hw), Float(mu))) }
                     mean = Float(mu); variance = Float(v / Double(m))
                     let unbiased = m > 1 ? Float(v / Double(m - 1)) : variance
                     rm[ch] = (1 - momentum) * rm[ch] + momentum * mean
@@ -84,7 +84,8 @@ public final class BatchNorm2d: Layer {
                 var sumDy: Float = 0, sumDyXhat: Float = 0
                 for i in 0..<n {
                     let off = (i * c + ch) * hw
-                    for j in 0..<hw { sumDy += d[off + j]; sumDyXhat += d[off + j] * xhp[off + j] }
+                    sumDy += isp_sum(d + off, Int64(hw))
+                    sumDyXhat += isp_dot(d + off, xhp + off, Int64(hw))
                 }
                 gb[ch] += sumDy
                 gg[ch] += sumDyXhat

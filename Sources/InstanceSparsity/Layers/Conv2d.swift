@@ -1,3 +1,5 @@
+import CKernels
+
 /// 2-D convolution over NCHW, square kernel, with stride, zero padding, groups and optional bias.
 ///
 /// Dense and grouped convolutions lower to GEMM: a chunk of images is unrolled (im2col) into a
@@ -24,6 +26,7 @@ public final class Conv2d: Layer {
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                 groups: Int = 1, bias: Bool = false, rng: inout SeededGenerator) {
         precondition(inChannels % groups == 0 && outChannels % groups == 0, "channels not divisible by groups")
+        precondition(groups != inChannels || kernel * kernel <= Int(ISP_DEPTHWISE_MAX_TAPS), "depthwise kernels are at most 7x7")
         self.inChannels = inChannels; self.outChannels = outChannels
         self.kernel = kernel; self.stride = stride; self.padding = padding; self.groups = groups
         let fanIn = inChannels / groups * kernel * kernel
@@ -223,31 +226,22 @@ public final class Conv2d: Layer {
     }
 
     private func depthwiseBackward(_ input: Tensor, _ dy: Tensor, _ dx: Tensor) {
-        let n = input.shape[0], c = inChannels, k = kernel, s = stride, p = padding
-        let ih = inH, iw = inW, oh = outH, ow = outW
+        let n = input.shape[0], c = inChannels, k = kernel
+        let (ih, iw, oh, ow, s, p) = (inH, inW, outH, outW, stride, padding)
         let src = input.data, d = dy.data, gx = dx.data, w = weight.value.data, gw = weight.grad.data
-        // Parallel over channels: each channel owns its weights and its planes of dx.
-        parallelFor(c) { ch in
-            let wk = w + ch * k * k, gk = gw + ch * k * k
-            for i in 0..<n {
-                let plane = i * c + ch
-                let xin = src + plane * ih * iw, dxin = gx + plane * ih * iw, g = d + plane * oh * ow
-                for oy in 0..<oh {
-                    for ox in 0..<ow {
-                        let go = g[oy * ow + ox]
-                        if go == 0 { continue }
-                        for ky in 0..<k {
-                            let iy = oy * s + ky - p
-                            if iy < 0 || iy >= ih { continue }
-                            for kx in 0..<k {
-                                let ix = ox * s + kx - p
-                                if ix >= 0 && ix < iw {
-                                    gk[ky * k + kx] += go * xin[iy * iw + ix]
-                                    dxin[iy * iw + ix] += go * wk[ky * k + kx]
-                                }
-                            }
-                        }
-                    }
+        let paddedCount = depthwisePaddedCount(inHeight: ih, inWidth: iw, padding: p)
+        // Split over channels: each share owns its channels' weight gradients and planes of dx.
+        Workspace.forEachShare(of: c) { channels, scratch in
+            let padded = scratch.columns(2 * paddedCount), paddedGradient = padded + paddedCount
+            padded.update(repeating: 0, count: paddedCount)  // the border stays zero across planes
+            for ch in channels {
+                for i in 0..<n {
+                    let plane = i * c + ch
+                    copyIntoBorderedPlane(src + plane * ih * iw, padded, height: ih, width: iw, padding: p)
+                    paddedGradient.update(repeating: 0, count: paddedCount)
+                    isp_depthwise_plane_backward(padded, paddedGradient, Int32(iw + 2 * p), w + ch * k * k, gw + ch * k * k,
+                                                 Int32(k), Int32(s), Int32(oh), Int32(ow), d + plane * oh * ow)
+                    copyOutOfBorderedPlane(paddedGradient, gx + plane * ih * iw, height: ih, width: iw, padding: p)
                 }
             }
         }

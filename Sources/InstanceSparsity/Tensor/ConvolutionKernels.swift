@@ -48,6 +48,13 @@ func copyIntoBorderedPlane(_ from: UnsafePointer<Float>, _ to: UnsafeMutablePoin
     for y in 0..<ih { for x in 0..<iw { interior[y * wp + x] = from[y * iw + x] } }
 }
 
+/// The inverse of `copyIntoBorderedPlane`: the interior of a bordered plane back to an ih x iw plane.
+@inline(__always)
+func copyOutOfBorderedPlane(_ from: UnsafePointer<Float>, _ to: UnsafeMutablePointer<Float>, height ih: Int, width iw: Int, padding p: Int) {
+    let wp = iw + 2 * p, interior = from + p * wp + p
+    for y in 0..<ih { for x in 0..<iw { to[y * iw + x] = interior[y * wp + x] } }
+}
+
 /// Floats of the zero-bordered plane `depthwisePlane` copies its input into (with the slack a
 /// stride-2 vector may read past the end).
 @inline(__always)

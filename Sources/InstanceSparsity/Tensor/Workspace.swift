@@ -1,10 +1,10 @@
+import CKernels
 import Dispatch
-import Foundation
 
 /// Per-core scratch memory shared by all layers (they run one after another), and the rule for
 /// splitting a batch across cores.
 public final class Workspace {
-    public static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    public static let cores = Int(isp_usable_cores())  // honours taskset, unlike activeProcessorCount
     static let perCore = (0..<cores).map { _ in Workspace() }
 
     private var columnBuffer = Tensor(shape: [0])
