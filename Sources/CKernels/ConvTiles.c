@@ -17,7 +17,7 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
 
 static inline __attribute__((always_inline))
 void block(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_input *in, const float *panels, int32_t rows,
-           int32_t outChannels, int32_t tile, int32_t q, const isp_conv_output *out) {
+           int32_t outChannels, int32_t tile, int32_t q, int32_t shift, const isp_conv_output *out) {
     v16 acc[2][24];
     _Pragma("clang loop unroll(full)")
     for (int t = 0; t < TILES; t++) _Pragma("clang loop unroll(full)") for (int p = 0; p < PIXELS; p++) acc[t][p] = (v16){0};
@@ -39,7 +39,8 @@ void block(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
         }
     }
     // Bias, clamp, then a transpose through a small buffer: each output channel's pixels are
-    // written as one run instead of 16 lane extracts per pixel.
+    // written as one run instead of 16 lane extracts per pixel. A residual is added (and the
+    // clamp applied) during the transpose, where each value meets its output pixel.
     for (int t = 0; t < TILES; t++) {
         int32_t o0 = (tile + t) * 16;
         int32_t n = outChannels - o0 < 16 ? outChannels - o0 : 16;
@@ -47,54 +48,60 @@ void block(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
         for (int j = 0; j < n; j++) bias[j] = out->bias[o0 + j];
         v16 vb = load16(bias), lo = splat(out->low), hi = splat(out->high);
         float buffer[PIXELS][16];
-        _Pragma("clang loop unroll(full)")
-        for (int p = 0; p < PIXELS; p++)
-            *(v16 *)buffer[p] = __builtin_elementwise_min(__builtin_elementwise_max(acc[t][p] + vb, lo), hi);
-        float *dst = out->out + (size_t)o0 * out->plane;
-        if (out->outIndex) {
-            const int32_t *index = out->outIndex + q;
-            for (int j = 0; j < n; j++, dst += out->plane)
+        float *dst = out->out + (size_t)o0 * out->plane + q + shift;
+        if (out->residual) {
+            const float *res = out->residual + (size_t)o0 * out->plane + q + shift;
+            _Pragma("clang loop unroll(full)")
+            for (int p = 0; p < PIXELS; p++) *(v16 *)buffer[p] = acc[t][p] + vb;
+            for (int j = 0; j < n; j++, dst += out->plane, res += out->plane)
                 _Pragma("clang loop unroll(full)")
-                for (int p = 0; p < PIXELS; p++) if (index[p] >= 0) dst[index[p]] = buffer[p][j];
+                for (int p = 0; p < PIXELS; p++) {
+                    float v = buffer[p][j] + res[p];
+                    v = v < out->low ? out->low : v;
+                    dst[p] = v > out->high ? out->high : v;
+                }
         } else {
+            _Pragma("clang loop unroll(full)")
+            for (int p = 0; p < PIXELS; p++)
+                *(v16 *)buffer[p] = __builtin_elementwise_min(__builtin_elementwise_max(acc[t][p] + vb, lo), hi);
             for (int j = 0; j < n; j++, dst += out->plane)
                 _Pragma("clang loop unroll(full)")
-                for (int p = 0; p < PIXELS; p++) dst[q + p] = buffer[p][j];
+                for (int p = 0; p < PIXELS; p++) dst[p] = buffer[p][j];
         }
     }
 }
 
 #define SMALL_CASES(T, S) \
     switch (n) { \
-    case 12: block(T, 12, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 11: block(T, 11, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 10: block(T, 10, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 9: block(T, 9, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 8: block(T, 8, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 7: block(T, 7, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 6: block(T, 6, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 5: block(T, 5, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 4: block(T, 4, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 3: block(T, 3, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 2: block(T, 2, S, in, panels, rows, outChannels, tile, q, out); break; \
-    default: block(T, 1, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 12: block(T, 12, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
+    case 11: block(T, 11, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
+    case 10: block(T, 10, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
+    case 9: block(T, 9, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
+    case 8: block(T, 8, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
+    case 7: block(T, 7, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
+    case 6: block(T, 6, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
+    case 5: block(T, 5, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
+    case 4: block(T, 4, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
+    case 3: block(T, 3, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
+    case 2: block(T, 2, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
+    default: block(T, 1, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
     }
 
 // One tile, 13-24 positions (see `whole` below).
 #define WHOLE_CASES(S) \
     switch (n) { \
-    case 24: block(1, 24, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 23: block(1, 23, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 22: block(1, 22, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 21: block(1, 21, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 20: block(1, 20, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 19: block(1, 19, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 18: block(1, 18, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 17: block(1, 17, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 16: block(1, 16, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 15: block(1, 15, S, in, panels, rows, outChannels, tile, q, out); break; \
-    case 14: block(1, 14, S, in, panels, rows, outChannels, tile, q, out); break; \
-    default: block(1, 13, S, in, panels, rows, outChannels, tile, q, out); break; \
+    case 24: block(1, 24, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
+    case 23: block(1, 23, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
+    case 22: block(1, 22, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
+    case 21: block(1, 21, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
+    case 20: block(1, 20, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
+    case 19: block(1, 19, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
+    case 18: block(1, 18, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
+    case 17: block(1, 17, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
+    case 16: block(1, 16, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
+    case 15: block(1, 15, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
+    case 14: block(1, 14, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
+    default: block(1, 13, S, in, panels, rows, outChannels, tile, q, shift, out); break; \
     }
 
 // Tiles outermost: a pair of weight tiles stays in cache while the grid positions stream past.
@@ -107,7 +114,7 @@ void block(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
 
 #define KERNEL(name, attr, MAXPIX, MAXTILES, WHOLE) \
     attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, \
-                          int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, const isp_conv_output *out) { \
+                          int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out) { \
         int whole = q1 - q0 > MAXPIX && q1 - q0 <= WHOLE; \
         /* equal blocks: 10 positions as 5 + 5, not 6 + a weight-bound 4 */ \
         int32_t blocks = whole ? 1 : (q1 - q0 + MAXPIX - 1) / MAXPIX; \
@@ -135,9 +142,9 @@ int32_t isp_avx512(void) {
 }
 
 void isp_conv_tiles(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels,
-                    int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, const isp_conv_output *out) {
-    if (isp_avx512()) conv_avx512(in, panels, rows, outChannels, tile0, tile1, q0, q1, out);
-    else conv_avx2(in, panels, rows, outChannels, tile0, tile1, q0, q1, out);
+                    int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out) {
+    if (isp_avx512()) conv_avx512(in, panels, rows, outChannels, tile0, tile1, q0, q1, shift, out);
+    else conv_avx2(in, panels, rows, outChannels, tile0, tile1, q0, q1, shift, out);
 }
 
 void isp_conv_set_avx512(int enable) {

@@ -16,21 +16,23 @@ typedef struct {
     int32_t pixelStride;
 } isp_conv_input;
 
-/// Output of a convolution: out[o * plane + index(q)] = clamp(bias[o] + sum, low, high), where
-/// index(q) = outIndex[q] (skipped when negative) or q when outIndex is NULL.
+/// Output of a convolution: with q written at pixel j = q + shift (`shift` is an argument of
+/// isp_conv_tiles), out[o * plane + j] = clamp(bias[o] + sum + residual[o * plane + j], low, high);
+/// the residual term is left out when residual is NULL.
 typedef struct {
     float *out;
     int32_t plane;
-    const int32_t *outIndex;
     const float *bias;
     float low, high;
+    const float *residual;
 } isp_conv_output;
 
-/// Computes output channels [16 * tile0, 16 * tile1) at grid positions [q0, q1).
+/// Computes output channels [16 * tile0, 16 * tile1) at grid positions [q0, q1), written at output
+/// pixels [q0 + shift, q1 + shift).
 /// `panels`: weights in tiles of 16 output channels, tile-major, each tile `rows` x 16 floats
 /// (row = input channel * taps + tap); `outChannels` bounds the last, partial tile.
 void isp_conv_tiles(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels,
-                    int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, const isp_conv_output *out);
+                    int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out);
 
 /// 1 when the kernels run their AVX-512 versions, 0 for AVX2.
 int32_t isp_avx512(void);

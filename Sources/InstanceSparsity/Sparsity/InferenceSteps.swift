@@ -60,6 +60,11 @@ final class FusedConv: InferenceStep {
     var id = 0, label = ""
     let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int
     let cap: Float?
+    /// Set when this convolution ends a residual branch: the shortcut's output is added before the
+    /// activation `residualCap` (see `ResidualStep`).
+    var residual: Tensor? = nil
+    var residualCap: Float? = nil
+    var canFuseResidual: Bool { panels != nil && cap == nil }
     /// outChannels x (inChannels/groups * k * k), BN folded.
     let weight: [Float]
     let bias: Tensor
@@ -170,26 +175,27 @@ final class FusedConv: InferenceStep {
         }
         let macs = outChannels * oh * ow * kc * kk
         ctx.macs += macs
-        let low: Float = cap == nil ? -.infinity : 0, high = cap ?? .infinity
+        let activation = residual == nil ? cap : residualCap
+        let low: Float = activation == nil ? -.infinity : 0, high = activation ?? .infinity
         let tiles = panels.tiles, grid = l.grid, block = Int(isp_conv_block())
         l.tapOffset.withUnsafeBufferPointer { taps in
-        l.outIndex.withUnsafeBufferPointer { index in
         panels.data.withUnsafeBufferPointer { w in
             var input = isp_conv_input(x: source, xOffset: xOffset, weightChannel: weightChannel, channels: Int32(kc),
                                        tapOffset: taps.baseAddress, taps: Int32(kk), pixelStride: Int32(l.pixelStride))
-            var output = isp_conv_output(out: out.data, plane: Int32(oh * ow), outIndex: l.mode == .padded ? index.baseAddress : nil,
-                                         bias: bias, low: low, high: high)
-            let run = { (t: Range<Int>, q: Range<Int>) in
-                isp_conv_tiles(&input, w.baseAddress, Int32(panels.rows), Int32(self.outChannels),
-                               Int32(t.lowerBound), Int32(t.upperBound), Int32(q.lowerBound), Int32(q.upperBound), &output)
+            var output = isp_conv_output(out: out.data, plane: Int32(oh * ow), bias: bias, low: low, high: high,
+                                         residual: residual.map { UnsafePointer($0.data) })
+            let run = { (t: Range<Int>, q: Range<Int>, shift: Int) in
+                isp_conv_tiles(&input, w.baseAddress, Int32(panels.rows), Int32(self.outChannels), Int32(t.lowerBound),
+                               Int32(t.upperBound), Int32(q.lowerBound), Int32(q.upperBound), Int32(shift), &output)
             }
-            // Work along the grid comes in units: output rows (stride 2) or blocks of positions.
+            // Work along the grid comes in units: output rows (bordered planes, whose row y starts at
+            // grid position y * rowPitch and output pixel y * outputWidth) or blocks of positions.
             let units = l.rowByRow ? l.rows : (grid + block - 1) / block
             let runUnits = { (t: Range<Int>, u: Range<Int>) in
                 if l.rowByRow {
-                    for y in u { run(t, (y * l.rowPitch)..<(y * l.rowPitch + l.outputWidth)) }
+                    for y in u { run(t, (y * l.rowPitch)..<(y * l.rowPitch + l.outputWidth), y * (l.outputWidth - l.rowPitch)) }
                 } else {
-                    run(t, (u.lowerBound * block)..<min(grid, u.upperBound * block))
+                    run(t, (u.lowerBound * block)..<min(grid, u.upperBound * block), 0)
                 }
             }
             if !ctx.useAllCores || macs < FusedConv.parallelThreshold {
@@ -199,7 +205,7 @@ final class FusedConv: InferenceStep {
             } else {  // small maps: split the output channels instead
                 inferenceRanges(tiles) { runUnits($0, 0..<units) }
             }
-        }}}
+        }}
     }
 
     /// MACs above which a batch-1 convolution is split across cores (measured with `isp bench`).
@@ -387,17 +393,32 @@ final class LinearStep: InferenceStep {
 final class ResidualStep: InferenceStep {
     var id = 0, label = ""
     let branch: [InferenceStep], shortcut: [InferenceStep]?, relu: Bool
+    /// The branch's last convolution, when it can add the shortcut in its epilogue (saving a pass
+    /// over the output); otherwise the sum is a loop of its own.
+    private let fused: FusedConv?
     private let out = Tensor(shape: [0])
     init(branch: [InferenceStep], shortcut: [InferenceStep]?, relu: Bool) {
         self.branch = branch; self.shortcut = shortcut; self.relu = relu
+        fused = (branch.last as? FusedConv).flatMap { $0.canFuseResidual ? $0 : nil }
+        fused?.residualCap = relu ? .infinity : nil
     }
 
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
-        let main = branch.reduce(x) { ctx.execute($1, $0) }
+        guard let fused else {
+            let main = branch.reduce(x) { ctx.execute($1, $0) }
+            let side = shortcut?.reduce(x) { ctx.execute($1, $0) } ?? x
+            out.resize(main.shape)
+            let a = main.data, b = side.data, o = out.data
+            if relu { for i in 0..<out.count { o[i] = Swift.max(a[i] + b[i], 0) } } else { for i in 0..<out.count { o[i] = a[i] + b[i] } }
+            return out
+        }
+        // The shortcut runs first, dense: channels a gate dropped are dropped for the branch only.
+        let (keepCount, skipped) = (ctx.keepCount, ctx.hasSkippedConstants)
+        ctx.keepCount = nil; ctx.hasSkippedConstants = false
         let side = shortcut?.reduce(x) { ctx.execute($1, $0) } ?? x
-        out.resize(main.shape)
-        let a = main.data, b = side.data, o = out.data
-        if relu { for i in 0..<out.count { o[i] = Swift.max(a[i] + b[i], 0) } } else { for i in 0..<out.count { o[i] = a[i] + b[i] } }
-        return out
+        (ctx.keepCount, ctx.hasSkippedConstants) = (keepCount, skipped)
+        fused.residual = side
+        defer { fused.residual = nil }
+        return branch.reduce(x) { ctx.execute($1, $0) }
     }
 }

@@ -52,8 +52,6 @@ struct TiledLayout {
     let rowPitch: Int, rows: Int, outputWidth: Int
     let pixelStride: Int
     let tapOffset: [Int32]
-    /// Grid position to output pixel (`padded` only; empty otherwise).
-    let outIndex: [Int32]
     /// `unrolled`: im2col entry (t, pixel) to its offset in the zero-bordered plane.
     let gather: [Int32]
 
@@ -74,17 +72,15 @@ struct TiledLayout {
         let wp = iw + 2 * p
         rows = oh; outputWidth = ow
         paddedPlane = (ih + 2 * p) * wp
-        let paddedGrid = (oh - 1) * wp + ow
         if k == 1 && s == 1 && p == 0 {
-            mode = .pointwise; plane = ih * iw; rowPitch = ow; pixelStride = 1; tapOffset = [0]; outIndex = []; gather = []
+            mode = .pointwise; plane = ih * iw; rowPitch = ow; pixelStride = 1; tapOffset = [0]; gather = []
             readsInPlace = true
         } else if ow >= 8 {
             mode = .padded; plane = paddedPlane; rowPitch = wp; pixelStride = s; gather = []
             readsInPlace = p == 0  // a border of width 0 is the plane itself
             tapOffset = (0..<(k * k)).map { Int32(($0 / k) * wp + $0 % k) }
-            outIndex = (0..<paddedGrid).map { q in q % wp < ow ? Int32((q / wp) * ow + q % wp) : -1 }
         } else {
-            mode = .unrolled; plane = k * k * hw; rowPitch = ow; pixelStride = 1; outIndex = []
+            mode = .unrolled; plane = k * k * hw; rowPitch = ow; pixelStride = 1
             readsInPlace = false
             tapOffset = (0..<(k * k)).map { Int32($0 * hw) }
             gather = (0..<(k * k * hw)).map { j in
