@@ -179,13 +179,12 @@ final class FusedConv: InferenceStep {
         let low: Float = activation == nil ? -.infinity : 0, high = activation ?? .infinity
         let tiles = panels.tiles, grid = l.grid, block = Int(isp_conv_block())
         l.tapOffset.withUnsafeBufferPointer { taps in
-        panels.data.withUnsafeBufferPointer { w in
             var input = isp_conv_input(x: source, xOffset: xOffset, weightChannel: weightChannel, channels: Int32(kc),
                                        tapOffset: taps.baseAddress, taps: Int32(kk), pixelStride: Int32(l.pixelStride))
             var output = isp_conv_output(out: out.data, plane: Int32(oh * ow), bias: bias, low: low, high: high,
                                          residual: residual.map { UnsafePointer($0.data) })
             let run = { (t: Range<Int>, q: Range<Int>, shift: Int) in
-                isp_conv_tiles(&input, w.baseAddress, Int32(panels.rows), Int32(self.outChannels), Int32(t.lowerBound),
+                isp_conv_tiles(&input, panels.data, Int32(panels.rows), Int32(self.outChannels), Int32(t.lowerBound),
                                Int32(t.upperBound), Int32(q.lowerBound), Int32(q.upperBound), Int32(shift), &output)
             }
             // Work along the grid comes in units: output rows (bordered planes, whose row y starts at
@@ -205,7 +204,7 @@ final class FusedConv: InferenceStep {
             } else {  // small maps: split the output channels instead
                 inferenceRanges(tiles) { runUnits($0, 0..<units) }
             }
-        }}
+        }
     }
 
     /// MACs above which a batch-1 convolution is split across cores (measured with `isp bench`).

@@ -4,9 +4,10 @@ import CKernels
 /// tiles of 16, and within a tile the rows (input channel, ky, kx) one after another, each row 16
 /// contiguous floats. A tile's weights are then one sequential stream, and an input channel's rows
 /// are one contiguous block, so skipping a channel skips a block.
-struct WeightPanels {
+final class WeightPanels {
     static let tile = 16
-    let data: [Float]
+    /// 64-byte aligned, so each 16-float row the kernel loads is exactly one cache line.
+    let data: UnsafeMutablePointer<Float>
     let rows: Int
     let outChannels: Int
     var tiles: Int { (outChannels + WeightPanels.tile - 1) / WeightPanels.tile }
@@ -14,13 +15,15 @@ struct WeightPanels {
     /// From row-major weights outChannels x rows (padding outputs to a multiple of 16 with zeros).
     init(weights w: [Float], outChannels: Int, rows: Int) {
         self.rows = rows; self.outChannels = outChannels
-        let t = WeightPanels.tile, tiles = (outChannels + t - 1) / t
-        var p = [Float](repeating: 0, count: tiles * rows * t)
+        let t = WeightPanels.tile, count = (outChannels + t - 1) / t * rows * t
+        data = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64).bindMemory(to: Float.self, capacity: count)
+        data.initialize(repeating: 0, count: count)
         for o in 0..<outChannels {
-            for r in 0..<rows { p[((o / t) * rows + r) * t + o % t] = w[o * rows + r] }
+            for r in 0..<rows { data[((o / t) * rows + r) * t + o % t] = w[o * rows + r] }
         }
-        data = p
     }
+
+    deinit { data.deallocate() }
 }
 
 /// The convolution micro-kernel's instruction set: AVX-512 where the CPU has it, else AVX2.
