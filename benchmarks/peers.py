@@ -3,6 +3,7 @@
   python benchmarks/peers.py --arch resnet18 --width 0.5
   python benchmarks/peers.py --checkpoint model.safetensors --isp .build/release/isp --prune POLICY --alpha 0.5
   python benchmarks/peers.py --arch vgg16 --width 0.5 --train --json
+  python benchmarks/peers.py --arch resnet18 --width 0.5 --isp .build/release/isp --rounds 5
 
 Latency = wall time of one forward pass of a 1xCx32x32 input, median and p90 over --runs runs
 after --warmup untimed runs, 2 threads. Ratios in the table are median(engine) / median(reference):
@@ -69,8 +70,8 @@ def export_onnx(model: torch.nn.Module, x: torch.Tensor, path: str) -> None:
         torch.onnx.export(model, (x,), path, **kwargs)
 
 
-def bench_onnxruntime(model: torch.nn.Module, x: torch.Tensor, runs: int, warmup: int,
-                      threads: int, keep_onnx: Optional[str] = None) -> Dict[str, object]:
+def onnxruntime_session(model: torch.nn.Module, x: torch.Tensor, threads: int, keep_onnx: Optional[str] = None):
+    """The model exported to ONNX and loaded; returns (run, result fields)."""
     import onnxruntime as ort
     with tempfile.TemporaryDirectory() as tmp:
         path = keep_onnx or os.path.join(tmp, "model.onnx")
@@ -85,10 +86,8 @@ def bench_onnxruntime(model: torch.nn.Module, x: torch.Tensor, runs: int, warmup
     out = sess.run(None, feed)[0]
     with torch.inference_mode():
         ref = model(x).numpy()
-    r = time_fn(lambda: sess.run(None, feed), runs, warmup)
-    r.update(engine="onnxruntime", version=ort.__version__,
-             max_abs_diff_vs_torch=float(np.abs(out - ref).max()))
-    return r
+    return (lambda: sess.run(None, feed)), dict(engine="onnxruntime", version=ort.__version__,
+                                                 max_abs_diff_vs_torch=float(np.abs(out - ref).max()))
 
 
 def run_isp(a: argparse.Namespace, arch: str, width: float) -> Dict[str, object]:
@@ -166,6 +165,9 @@ def main() -> None:
     ap.add_argument("--train", action="store_true", help="also measure torch training throughput")
     ap.add_argument("--train-batch-size", type=int, default=128)
     ap.add_argument("--train-steps", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure ONNX Runtime and isp this many times, alternating; reports each "
+                         "round's isp/ORT ratio and their median (the machine's speed drifts)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     if a.runs < 200:
@@ -192,20 +194,37 @@ def main() -> None:
                               "macs": macs["total"], "results": []}
     results: List[Dict[str, object]] = out["results"]  # type: ignore[assignment]
     results.append(bench_torch(model, x, a.runs, a.warmup))
+    ort_run = None
     if not a.no_onnx:
         try:
-            results.append(bench_onnxruntime(model, x, a.runs, a.warmup, a.threads, a.keep_onnx))
+            ort_run, ort_fields = onnxruntime_session(model, x, a.threads, a.keep_onnx)
         except Exception as e:  # noqa: BLE001 - report and carry on
             print(f"warning: ONNX Runtime benchmark failed: {type(e).__name__}: {e}", file=sys.stderr)
             out["onnxruntime_error"] = f"{type(e).__name__}: {e}"
     isp = None
-    if a.isp:
-        isp = run_isp(a, arch, width)
+    rounds: List[Dict[str, float]] = []
+    for _ in range(max(1, a.rounds)):
+        ort_r = None
+        if ort_run:
+            ort_r = time_fn(ort_run, a.runs, a.warmup)
+            ort_r.update(ort_fields)
+        isp_r = run_isp(a, arch, width) if a.isp else None
+        if ort_r and isp_r and "error" not in isp_r:
+            rounds.append({"onnxruntime_ms": ort_r["latency_ms_median"], "isp_ms": isp_r["latency_ms_median"],
+                           "ratio": isp_r["latency_ms_median"] / ort_r["latency_ms_median"]})
+        if isp_r and "error" in isp_r:
+            print(f"warning: isp benchmark failed ({isp_r['command']}): {isp_r['error']}", file=sys.stderr)
+            break
+        isp = isp_r
+    if ort_run:
+        results.append(ort_r)
+    if isp:
         out["isp"] = isp
-        if "error" in isp:
-            print(f"warning: isp benchmark failed ({isp['command']}): {isp['error']}", file=sys.stderr)
-        else:
+        if "error" not in isp:
             results.append(isp)
+    if rounds:
+        out["rounds"] = rounds
+        out["median_ratio_isp_vs_onnxruntime"] = float(np.median([r["ratio"] for r in rounds]))
 
     ref = {r["engine"]: r["latency_ms_median"] for r in results}
     for r in results:
@@ -238,6 +257,10 @@ def main() -> None:
             print(f"(onnxruntime max |logit diff| vs torch: {r['max_abs_diff_vs_torch']:.2e})")
     if isp and "error" in isp:
         print(f"isp: FAILED - {isp['error']}")
+    if len(rounds) > 1:
+        print("isp / ORT per round (the table shows the last): "
+              + ", ".join(f"{r['ratio']:.2f} ({r['isp_ms']:.3f} / {r['onnxruntime_ms']:.3f} ms)" for r in rounds)
+              + f"; median {out['median_ratio_isp_vs_onnxruntime']:.2f}")
     if "train" in out:
         tr = out["train"]
         line = f"train (batch {tr['batch_size']}): torch {tr['torch_train_images_per_s']:.1f} img/s"
