@@ -60,7 +60,7 @@ final class FusedConv: InferenceStep {
     var id = 0, label = ""
     let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int
     let cap: Float?
-    /// Set when this convolution ends a residual branch: the shortcut's output is added before the
+    /// Set while this convolution ends a residual branch: the shortcut's output, added before the
     /// activation `residualCap` (see `ResidualStep`).
     var residual: Tensor? = nil
     var residualCap: Float? = nil
@@ -389,35 +389,30 @@ final class LinearStep: InferenceStep {
 }
 
 /// activation(branch(x) + shortcut(x)).
+/// A residual block. The branch's last convolution adds the shortcut in its epilogue, before the
+/// block's ReLU, so the sum costs no pass of its own.
 final class ResidualStep: InferenceStep {
     var id = 0, label = ""
-    let branch: [InferenceStep], shortcut: [InferenceStep]?, relu: Bool
-    /// The branch's last convolution, when it can add the shortcut in its epilogue (saving a pass
-    /// over the output); otherwise the sum is a loop of its own.
-    private let fused: FusedConv?
-    private let out = Tensor(shape: [0])
-    init(branch: [InferenceStep], shortcut: [InferenceStep]?, relu: Bool) {
-        self.branch = branch; self.shortcut = shortcut; self.relu = relu
-        fused = (branch.last as? FusedConv).flatMap { $0.canFuseResidual ? $0 : nil }
-        fused?.residualCap = relu ? .infinity : nil
+    let branch: [InferenceStep], shortcut: [InferenceStep]?
+    private let last: FusedConv
+
+    /// `cap`: the block's ReLU (nil: none; .infinity: plain ReLU).
+    init(branch: [InferenceStep], shortcut: [InferenceStep]?, cap: Float?) {
+        guard let last = branch.last as? FusedConv, last.canFuseResidual else {
+            preconditionFailure("a residual branch must end in a dense convolution without activation")
+        }
+        self.branch = branch; self.shortcut = shortcut; self.last = last
+        last.residualCap = cap
     }
 
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
-        guard let fused else {
-            let main = branch.reduce(x) { ctx.execute($1, $0) }
-            let side = shortcut?.reduce(x) { ctx.execute($1, $0) } ?? x
-            out.resize(main.shape)
-            let a = main.data, b = side.data, o = out.data
-            if relu { for i in 0..<out.count { o[i] = Swift.max(a[i] + b[i], 0) } } else { for i in 0..<out.count { o[i] = a[i] + b[i] } }
-            return out
-        }
         // The shortcut runs first, dense: channels a gate dropped are dropped for the branch only.
         let (keepCount, skipped) = (ctx.keepCount, ctx.hasSkippedConstants)
         ctx.keepCount = nil; ctx.hasSkippedConstants = false
         let side = shortcut?.reduce(x) { ctx.execute($1, $0) } ?? x
         (ctx.keepCount, ctx.hasSkippedConstants) = (keepCount, skipped)
-        fused.residual = side
-        defer { fused.residual = nil }
+        last.residual = side
+        defer { last.residual = nil }
         return branch.reduce(x) { ctx.execute($1, $0) }
     }
 }

@@ -59,7 +59,7 @@ public final class SparseExecutor {
             case let res as Residual:
                 let branch = compile(res.branch, res.branchName.map(child) ?? path)
                 let shortcut = res.shortcut.map { compile($0, child("downsample")) }
-                return [named(ResidualStep(branch: branch, shortcut: shortcut, relu: res.activation != nil), path + " (add)")]
+                return [named(ResidualStep(branch: branch, shortcut: shortcut, cap: res.activation?.cap), path + " (add)")]
             case let gate as ChannelGate:
                 let g = GateStep(index: gates.count)
                 gates.append(g)
