@@ -105,7 +105,7 @@ void block(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
     }
 
 // Tiles outermost: a pair of weight tiles stays in cache while the grid positions stream past.
-// Grids of 13-24 positions (4x4 maps: 22 with the padded border) run as one block of one tile
+// Grids of 13-24 positions (an unrolled 4x4 map: 16) run as one block of one tile
 // (24 accumulators), so the weights, which then dominate the traffic, are read exactly once.
 // The constant conditions on WHOLE and MAXTILES keep the AVX2 build from compiling blocks it
 // can never run.

@@ -2,14 +2,15 @@ import XCTest
 import InstanceSparsity
 
 /// The vectorised depthwise kernels (forward and backward) against plain loops, on widths that
-/// exercise their 16-wide vectors and scalar tail (16, 17, 33), both strides, 3x3 and 5x5, on both
-/// instruction sets. (The gradient tests use small maps that only reach the scalar tail.)
+/// exercise their 16-wide vectors and scalar tail (16, 17, 33; 31 ends a stride-2 vector at the
+/// plane's edge), both strides, 3x3 and 5x5, on both instruction sets. (The gradient tests use
+/// small maps that only reach the scalar tail.)
 final class KernelTests: XCTestCase {
     func testDepthwiseMatchesPlainLoops() {
         for avx512 in [true, false] {
             ConvolutionKernel.allowAVX512(avx512)
             defer { ConvolutionKernel.allowAVX512(true) }
-            for width in [16, 17, 33] {
+            for width in [16, 17, 31, 33] {
                 for stride in [1, 2] {
                     for k in [3, 5] {
                         check(channels: 3, height: 5, width: width, kernel: k, stride: stride, isa: ConvolutionKernel.isa)

@@ -26,7 +26,10 @@ public final class Conv2d: Layer {
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                 groups: Int = 1, bias: Bool = false, rng: inout SeededGenerator) {
         precondition(inChannels % groups == 0 && outChannels % groups == 0, "channels not divisible by groups")
-        precondition(groups != inChannels || kernel * kernel <= Int(ISP_DEPTHWISE_MAX_TAPS), "depthwise kernels are at most 7x7")
+        if groups == inChannels && groups == outChannels && groups > 1 {  // the depthwise kernels' limits
+            precondition(kernel * kernel <= Int(ISP_DEPTHWISE_MAX_TAPS) && (stride == 1 || stride == 2),
+                         "depthwise convolutions are at most 7x7 with stride 1 or 2")
+        }
         self.inChannels = inChannels; self.outChannels = outChannels
         self.kernel = kernel; self.stride = stride; self.padding = padding; self.groups = groups
         let fanIn = inChannels / groups * kernel * kernel

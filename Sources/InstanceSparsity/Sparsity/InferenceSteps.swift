@@ -135,8 +135,8 @@ final class FusedConv: InferenceStep {
         ctx.hasSkippedConstants = false
     }
 
-    /// The tiled micro-kernel over the kept input channels, split across cores by grid positions
-    /// (large maps) or by output tiles (small maps).
+    /// The tiled micro-kernel over the kept input channels, split across cores by output rows or
+    /// blocks of grid positions (large maps) or by output tiles (small maps).
     private func tiled(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ panels: WeightPanels,
                        _ bias: UnsafePointer<Float>, _ ctx: RunContext) {
         if layout == nil || layout!.inputHeight != ih || layout!.inputWidth != iw {
