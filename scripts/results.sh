@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Every figure of docs/RESULTS.md for one feature-decay model, from scratch:
-#   scripts/results.sh MODEL OUTDIR [BASELINE_SWEEP_MODEL...]
+#   scripts/results.sh MODEL OUTDIR
+# The ablation tables compare accuracies at FLOPs reductions POLICY_TARGETS (default 40,50,60) and
+# LAYER_TARGETS (default 20,30,40,50), in percent; networks that prune less need lower ones.
 # 1. The operating point is chosen on the last 2000 *training* images (largest FLOPs reduction
 #    within 0.5 points of dense), never on the test split.
 # 2. `isp demo` at that point: dense vs pruned on all 10000 test images, CV per layer, sweep of
@@ -18,7 +20,7 @@ echo "operating point (chosen on training images, all maps): $policy $alpha"
 for layers in auto all lowest-cv; do
     "$isp" sweep "$model" --test-limit 1000 --layers $layers --policies "$policy" --out "$out/layers-$layers"
 done
-python3 benchmarks/ablations.py policies "$out/sweep.json" --targets 40,50,60 > "$out/ablation-policies.md"
+python3 benchmarks/ablations.py policies "$out/sweep.json" --targets "${POLICY_TARGETS:-40,50,60}" > "$out/ablation-policies.md"
 python3 benchmarks/ablations.py layers "CV-selected=$out/layers-auto/sweep.json" "all=$out/layers-all/sweep.json" \
-    "lowest-CV=$out/layers-lowest-cv/sweep.json" --policy "$policy" --targets 20,30,40,50 > "$out/ablation-layers.md"
+    "lowest-CV=$out/layers-lowest-cv/sweep.json" --policy "$policy" --targets "${LAYER_TARGETS:-20,30,40,50}" > "$out/ablation-layers.md"
 cat "$out/ablation-policies.md" "$out/ablation-layers.md"
