@@ -24,20 +24,20 @@ AVX2 float isp_sum(const float *x, int64_t n) {
     return s;
 }
 
-AVX2 float isp_squared_deviations(const float *x, int64_t n, float mean) {
-    v16 acc = {0};
+AVX2 void isp_shifted_sums(const float *x, int64_t n, float shift, float *sum, float *squares) {
+    v16 s = {0}, q = {0};
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) { v16 d = *(const v16 *)(x + i) - mean; acc += d * d; }
-    float s = lanes(acc);
-    for (; i < n; i++) s += (x[i] - mean) * (x[i] - mean);
-    return s;
+    for (; i + 16 <= n; i += 16) { v16 d = *(const v16 *)(x + i) - shift; s += d; q += d * d; }
+    float ss = lanes(s), qq = lanes(q);
+    for (; i < n; i++) { float d = x[i] - shift; ss += d; qq += d * d; }
+    *sum = ss; *squares = qq;
 }
 
-AVX2 float isp_dot(const float *a, const float *b, int64_t n) {
+AVX2 float isp_dot_shifted(const float *a, const float *b, int64_t n, float shift) {
     v16 acc = {0};
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) acc += *(const v16 *)(a + i) * *(const v16 *)(b + i);
+    for (; i + 16 <= n; i += 16) acc += *(const v16 *)(a + i) * (*(const v16 *)(b + i) - shift);
     float s = lanes(acc);
-    for (; i < n; i++) s += a[i] * b[i];
+    for (; i < n; i++) s += a[i] * (b[i] - shift);
     return s;
 }

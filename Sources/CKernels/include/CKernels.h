@@ -75,10 +75,11 @@ void isp_depthwise_plane(const float *in, int32_t pitch, const float *w, int32_t
 void isp_depthwise_plane_backward(const float *in, float *din, int32_t pitch, const float *w, float *gw, int32_t k,
                                   int32_t stride, int32_t oh, int32_t ow, const float *dy);
 
-/// sum x[i], sum (x[i] - mean)^2 and sum a[i] * b[i] over n floats, in sixteen partial sums.
+/// Over n floats, in sixteen partial sums: sum x[i]; sum (x[i] - shift) and sum (x[i] - shift)^2;
+/// sum a[i] * (b[i] - shift).
 float isp_sum(const float *x, int64_t n);
-float isp_squared_deviations(const float *x, int64_t n, float mean);
-float isp_dot(const float *a, const float *b, int64_t n);
+void isp_shifted_sums(const float *x, int64_t n, float shift, float *sum, float *squares);
+float isp_dot_shifted(const float *a, const float *b, int64_t n, float shift);
 
 /// Logical CPUs this process may run on (its affinity mask), which the thread pools size to.
 int32_t isp_usable_cores(void);

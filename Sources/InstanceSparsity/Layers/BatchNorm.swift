@@ -11,10 +11,13 @@ public final class BatchNorm2d: Layer {
     public let eps: Float = 1e-5
     public let momentum: Float = 0.1
 
-    private var xhat: Tensor?
+    /// The input, kept for backward, which recomputes the normalised values from it rather than
+    /// storing them: one stream less to write in forward, and less memory.
+    private var x: Tensor?
     private var y: Tensor?
     private var dx: Tensor?
-    private var invStd: [Float]
+    /// Per channel, the mean and 1/std the last forward normalised with.
+    private let usedMean: Tensor, invStd: Tensor
     private var usedBatchStatistics = false
 
     public init(channels: Int) {
@@ -22,7 +25,7 @@ public final class BatchNorm2d: Layer {
         bias = Parameter(Tensor(shape: [channels]), decays: false)
         runningMean = Tensor(shape: [channels])
         runningVar = Tensor(shape: [channels], repeating: 1)
-        invStd = [Float](repeating: 1, count: channels)
+        usedMean = Tensor(shape: [channels]); invStd = Tensor(shape: [channels], repeating: 1)
     }
 
     public var channels: Int { weight.value.count }
@@ -30,41 +33,39 @@ public final class BatchNorm2d: Layer {
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         let n = x.shape[0], c = channels, hw = x.count / (n * c), m = n * hw
         precondition(x.shape[1] == c, "batch norm expects \(c) channels, got shape \(x.shape)")
-        let out = Tensor.reuse(y, shape: x.shape), xh = Tensor.reuse(xhat, shape: x.shape)
-        y = out; xhat = xh
+        let out = Tensor.reuse(y, shape: x.shape)
+        y = out; self.x = x
         usedBatchStatistics = training
-        let src = x.data, dst = out.data, xhp = xh.data
+        let src = x.data, dst = out.data
         let gamma = weight.value.data, beta = bias.value.data
         let rm = runningMean.data, rv = runningVar.data, eps = eps, momentum = momentum
-        invStd.withUnsafeMutableBufferPointer { istd in
-            let istd = istd.baseAddress!
-            parallelFor(c) { ch in
-                var mean: Float = 0, variance: Float = 0
-                if training {
-                    // Per-plane float sums, added up in double across the batch.
-                    var s: Double = 0
-                    for i in 0..<n { s += Double(isp_sum(src + (i * c + ch) * hw, Int64(hw))) }
-                    let mu = s / Double(m)
-                    var v: Double = 0
-                    for i in 0..<n { v += Double(isp_squared_deviations(src + (i * c + ch) * hw, Int64(hw), Float(mu))) }
-                    mean = Float(mu); variance = Float(v / Double(m))
-                    let unbiased = m > 1 ? Float(v / Double(m - 1)) : variance
-                    rm[ch] = (1 - momentum) * rm[ch] + momentum * mean
-                    rv[ch] = (1 - momentum) * rv[ch] + momentum * unbiased
-                } else {
-                    mean = rm[ch]; variance = rv[ch]
-                }
-                let inv = 1 / (variance + eps).squareRoot()
-                istd[ch] = inv
-                let g = gamma[ch], b = beta[ch]
+        let istd = invStd.data, means = usedMean.data
+        parallelFor(c) { ch in
+            var mean: Float = 0, variance: Float = 0
+            if training {
+                // One pass of sums shifted by the channel's first value (which keeps them small
+                // next to the spread), per plane in float, across the batch in double.
+                let shift = src[ch * hw]
+                var s: Double = 0, q: Double = 0
                 for i in 0..<n {
-                    let off = (i * c + ch) * hw
-                    for j in 0..<hw {
-                        let v = (src[off + j] - mean) * inv
-                        xhp[off + j] = v
-                        dst[off + j] = v * g + b
-                    }
+                    var ps: Float = 0, pq: Float = 0
+                    isp_shifted_sums(src + (i * c + ch) * hw, Int64(hw), shift, &ps, &pq)
+                    s += Double(ps); q += Double(pq)
                 }
+                let shiftedMean = s / Double(m), squares = max(q - s * shiftedMean, 0)
+                mean = Float(Double(shift) + shiftedMean); variance = Float(squares / Double(m))
+                let unbiased = m > 1 ? Float(squares / Double(m - 1)) : variance
+                rm[ch] = (1 - momentum) * rm[ch] + momentum * mean
+                rv[ch] = (1 - momentum) * rv[ch] + momentum * unbiased
+            } else {
+                mean = rm[ch]; variance = rv[ch]
+            }
+            let inv = 1 / (variance + eps).squareRoot()
+            istd[ch] = inv; means[ch] = mean
+            let scale = gamma[ch] * inv, offset = beta[ch] - mean * scale
+            for i in 0..<n {
+                let off = (i * c + ch) * hw
+                for j in 0..<hw { dst[off + j] = src[off + j] * scale + offset }
             }
         }
         if training { batchesTracked += 1 }
@@ -72,30 +73,32 @@ public final class BatchNorm2d: Layer {
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        let xh = xhat!
+        let input = x!
         let n = dy.shape[0], c = channels, hw = dy.count / (n * c), m = Float(n * hw)
         let g = Tensor.reuse(dx, shape: dy.shape)
         dx = g
-        let d = dy.data, xhp = xh.data, gx = g.data
+        let d = dy.data, src = input.data, gx = g.data
         let gamma = weight.value.data, gg = weight.grad.data, gb = bias.grad.data
         let batchStats = usedBatchStatistics
-        invStd.withUnsafeBufferPointer { istd in
-            parallelFor(c) { ch in
-                var sumDy: Float = 0, sumDyXhat: Float = 0
-                for i in 0..<n {
-                    let off = (i * c + ch) * hw
-                    sumDy += isp_sum(d + off, Int64(hw))
-                    sumDyXhat += isp_dot(d + off, xhp + off, Int64(hw))
-                }
-                gb[ch] += sumDy
-                gg[ch] += sumDyXhat
-                let scale = gamma[ch] * istd[ch]
-                // With batch statistics the mean and variance depend on x too; in eval mode they are constants.
-                let meanDy = batchStats ? sumDy / m : 0, meanDyXhat = batchStats ? sumDyXhat / m : 0
-                for i in 0..<n {
-                    let off = (i * c + ch) * hw
-                    for j in 0..<hw { gx[off + j] = scale * (d[off + j] - meanDy - xhp[off + j] * meanDyXhat) }
-                }
+        let istd = invStd.data, means = usedMean.data
+        parallelFor(c) { ch in
+            let mean = means[ch], inv = istd[ch]
+            var sumDy: Float = 0, sumDyCentred: Float = 0
+            for i in 0..<n {
+                let off = (i * c + ch) * hw
+                sumDy += isp_sum(d + off, Int64(hw))
+                sumDyCentred += isp_dot_shifted(d + off, src + off, Int64(hw), mean)
+            }
+            let sumDyXhat = sumDyCentred * inv
+            gb[ch] += sumDy
+            gg[ch] += sumDyXhat
+            let scale = gamma[ch] * inv
+            // With batch statistics the mean and variance depend on x too; in eval mode they are constants.
+            let meanDy = batchStats ? sumDy / m : 0, meanDyXhat = batchStats ? sumDyXhat / m : 0
+            let slope = inv * meanDyXhat
+            for i in 0..<n {
+                let off = (i * c + ch) * hw
+                for j in 0..<hw { gx[off + j] = scale * (d[off + j] - meanDy - (src[off + j] - mean) * slope) }
             }
         }
         return g
