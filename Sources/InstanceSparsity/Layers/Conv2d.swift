@@ -70,7 +70,6 @@ public final class Conv2d: Layer {
         let input = x!
         let g = Tensor.reuse(dx, shape: input.shape)
         dx = g
-        g.zero()
         if let b = bias {
             let hw = outH * outW, n = dy.shape[0]
             for c in 0..<outChannels {
@@ -79,7 +78,8 @@ public final class Conv2d: Layer {
                 b.grad.data[c] += s
             }
         }
-        if isDepthwise { depthwiseBackward(input, dy, g) } else { gemmBackward(input, dy, g) }
+        // The depthwise path writes every value of dx; col2im accumulates into a zeroed one.
+        if isDepthwise { depthwiseBackward(input, dy, g) } else { g.zero(); gemmBackward(input, dy, g) }
         return g
     }
 
