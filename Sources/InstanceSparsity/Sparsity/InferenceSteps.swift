@@ -70,6 +70,9 @@ final class FusedConv: InferenceStep {
     let bias: Tensor
     /// The same weights for the tiled kernel (dense convolutions only).
     let panels: WeightPanels?
+    /// 1x1 convolutions: the weights transposed (inChannels x outChannels), for the bias correction
+    /// of skipped depthwise channels.
+    private let weightByInput: UnsafeMutablePointer<Float>?
     private let out = Tensor(shape: [0]), col = Tensor(shape: [0])
     private let imageBias: Tensor
     /// The kernel's view of the input for the current input size, and its staging buffer.
@@ -78,7 +81,7 @@ final class FusedConv: InferenceStep {
     private var stagedPlane = 0  // depthwise: floats per zero-bordered plane in `staging`
     /// Per kept input channel: where its values start in the kernel's input, and its weight rows.
     private let xOffset: UnsafeMutablePointer<Int32>, weightChannel: UnsafeMutablePointer<Int32>
-    /// Depthwise: which channels this image computes.
+    /// Depthwise: which channels this image keeps.
     private let keptMask: UnsafeMutablePointer<Bool>
 
     init(conv: Conv2d, bn: BatchNorm2d?, cap: Float?) {
@@ -95,11 +98,18 @@ final class FusedConv: InferenceStep {
         }
         weight = w; bias = Tensor(shape: [outChannels], values: b); imageBias = bias.copy()
         panels = groups == 1 ? WeightPanels(weights: w, outChannels: outChannels, rows: rows) : nil
+        if groups == 1 && kernel == 1 {
+            let t = UnsafeMutablePointer<Float>.allocate(capacity: inChannels * outChannels)
+            for o in 0..<outChannels { for c in 0..<inChannels { t[c * outChannels + o] = w[o * inChannels + c] } }
+            weightByInput = t
+        } else {
+            weightByInput = nil
+        }
         xOffset = .allocate(capacity: inChannels); weightChannel = .allocate(capacity: inChannels)
         keptMask = .allocate(capacity: inChannels)
     }
 
-    deinit { xOffset.deallocate(); weightChannel.deallocate(); keptMask.deallocate() }
+    deinit { xOffset.deallocate(); weightChannel.deallocate(); keptMask.deallocate(); weightByInput?.deallocate() }
 
     var isDepthwise: Bool { groups == inChannels && groups == outChannels && groups > 1 }
 
@@ -112,19 +122,23 @@ final class FusedConv: InferenceStep {
     }
 
     private func dense(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ ctx: RunContext) {
-        // Constants of skipped depthwise channels reach this 1x1 convolution as an extra bias.
+        // Constants of skipped depthwise channels reach this 1x1 convolution as an extra bias: one
+        // contiguous column of the transposed weights per skipped channel.
         var biasPointer = bias.data
         if ctx.hasSkippedConstants, let kc = ctx.keepCount {
+            guard let byInput = weightByInput else { preconditionFailure("only a 1x1 convolution may follow a pruned depthwise one") }
             imageBias.copy(from: bias)
+            let ib = imageBias.data, n = outChannels
             var k = 0
             for c in 0..<inChannels {
                 if k < kc && Int(ctx.keep[k]) == c { k += 1; continue }
                 let v = ctx.skippedConstant[c]
                 guard v != 0 else { continue }
-                for o in 0..<outChannels { imageBias[o] += weight[o * inChannels + c] * v }
-                ctx.macs += outChannels
+                let column = byInput + c * n
+                for o in 0..<n { ib[o] += column[o] * v }
+                ctx.macs += n
             }
-            biasPointer = imageBias.data
+            biasPointer = ib
         }
         if let panels {
             tiled(x, ih, iw, oh, ow, panels, biasPointer, ctx)
@@ -169,7 +183,7 @@ final class FusedConv: InferenceStep {
                 }
             }
             let floats = kc * (ih * iw + (l.mode == .unrolled ? l.plane : 0))
-            if ctx.useAllCores && floats >= FusedConv.parallelCopyThreshold { inferenceRanges(kc, copy) } else { copy(0..<kc) }
+            if ctx.useAllCores && floats >= FusedConv.parallelPassThreshold { inferenceRanges(kc, copy) } else { copy(0..<kc) }
             for i in 0..<kc { xOffset[i] = Int32(i * l.plane) }
             source = UnsafePointer(l.mode == .unrolled ? unrolled : stagingData)
         }
@@ -209,8 +223,8 @@ final class FusedConv: InferenceStep {
 
     /// MACs above which a batch-1 convolution is split across cores (measured with `isp bench`).
     static var parallelThreshold = 1 << 18
-    /// Floats above which the padded copy is split across cores.
-    static var parallelCopyThreshold = 1 << 14
+    /// Floats above which a memory-bound pass (padded copy, saliency) is split across cores.
+    static var parallelPassThreshold = 1 << 14
 
     /// Grouped (not depthwise) convolutions: one OpenBLAS GEMM per group. Nothing prunes their input.
     private func grouped(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ b: UnsafePointer<Float>, _ ctx: RunContext) {
@@ -234,8 +248,9 @@ final class FusedConv: InferenceStep {
         }
     }
 
-    /// Depthwise: kept channels are convolved; a skipped channel's input is zero, so its output is
-    /// the constant activation(bias), written out and passed on to the next 1x1 convolution.
+    /// Depthwise: only kept channels are convolved. A skipped channel's input is zero, so its output
+    /// is the constant activation(bias); the 1x1 convolution that follows reads only the kept
+    /// channels and takes the constants as a bias correction, so skipped planes are never written.
     /// Kept planes are copied into zero-bordered planes so the kernel needs no bounds checks.
     private func depthwise(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ ctx: RunContext) {
         let k = kernel, s = stride, pad = padding, hw = oh * ow, c = inChannels
@@ -245,37 +260,33 @@ final class FusedConv: InferenceStep {
             staging.resize([c * plane])
             staging.zero()  // borders stay zero: only interiors are written
         }
-        let src = x.data, dst = out.data, padded = staging.data, cap = cap
+        let kept = ctx.keepCount ?? c
+        if let kc = ctx.keepCount {
+            let isKept = keptMask
+            isKept.update(repeating: false, count: c)
+            for i in 0..<kc { isKept[Int(ctx.keep[i])] = true }
+            for ch in 0..<c where !isKept[ch] { ctx.skippedConstant[ch] = activate(bias[ch], cap) }
+        }
+        let src = x.data, dst = out.data, padded = staging.data, b = bias.data, list = ctx.keep, pruned = ctx.keepCount != nil
         let low: Float = cap == nil ? -.infinity : 0, high = cap ?? .infinity
-        let computed = keptMask  // per image, without allocating
-        computed.update(repeating: ctx.keepCount == nil, count: c)
-        if let kc = ctx.keepCount { for i in 0..<kc { computed[Int(ctx.keep[i])] = true } }
         weight.withUnsafeBufferPointer { w in
-            let b = bias.data
-            let work = { (channels: Range<Int>) in
-                for ch in channels {
-                    let yout = dst + ch * hw
-                    guard computed[ch] else {
-                        let v = activate(b[ch], cap)
-                        yout.update(repeating: v, count: hw)
-                        ctx.skippedConstant[ch] = v
-                        continue
-                    }
+            let work = { (r: Range<Int>) in
+                for i in r {
+                    let ch = pruned ? Int(list[i]) : i
                     depthwisePlane(input: src + ch * ih * iw, weights: w.baseAddress! + ch * k * k, bias: b[ch],
                                    inHeight: ih, inWidth: iw, kernel: k, stride: s, padding: pad, outHeight: oh, outWidth: ow,
-                                   low: low, high: high, padded: padded + ch * plane, out: yout)
+                                   low: low, high: high, padded: padded + ch * plane, out: dst + ch * hw)
                 }
             }
-            if ctx.useAllCores && c * hw * k * k >= FusedConv.parallelThreshold / 4 {
-                inferenceRanges(c, work)
+            if ctx.useAllCores && kept * hw * k * k >= FusedConv.parallelThreshold / 4 {
+                inferenceRanges(kept, work)
             } else {
-                work(0..<c)
+                work(0..<kept)
             }
         }
-        let kept = ctx.keepCount ?? c
         ctx.macs += kept * hw * k * k
         // The kept list stays set: the projection that follows reads only these channels.
-        ctx.hasSkippedConstants = ctx.keepCount != nil
+        ctx.hasSkippedConstants = pruned
     }
 }
 
@@ -297,8 +308,11 @@ final class GateStep: InferenceStep {
             return x
         }
         saliency.resize([c])
-        let scale = 1 / Float(hw).squareRoot()
-        for ch in 0..<c { saliency[ch] = sumOfSquares(x.data + ch * hw, hw).squareRoot() * scale }
+        let scale = 1 / Float(hw).squareRoot(), planes = x.data, s = saliency.data
+        let measure = { (r: Range<Int>) in
+            for ch in r { s[ch] = sumOfSquares(planes + ch * hw, hw).squareRoot() * scale }
+        }
+        if ctx.useAllCores && c * hw >= FusedConv.parallelPassThreshold { inferenceRanges(c, measure) } else { measure(0..<c) }
         ctx.macs += c * hw  // measuring saliency is work too
         let kept = decide(index, saliency.data, c, ctx.keep)
         ctx.keptPerGate[index] = kept
