@@ -67,9 +67,13 @@ final class GradientTests: XCTestCase {
                               groups: groups, bias: bias, rng: &rng)
             check(conv, input: randomTensor([3, cin, 7, 6], &rng))
         }
-        // A 16x16 map takes the one-GEMM-per-image path.
-        let wide = Conv2d(inChannels: 2, outChannels: 3, kernel: 3, padding: 1, bias: true, rng: &rng)
-        check(wide, input: randomTensor([2, 2, 16, 16], &rng))
+        // Outputs 8 and more wide: forward on the micro-kernel (bordered planes, stride 2, 1x1 read
+        // in place, a partial tile of output channels), backward through one GEMM per image.
+        for (cin, cout, k, stride, pad, bias, size) in [(2, 3, 3, 1, 1, true, 16), (3, 20, 3, 1, 1, false, 8),
+                                                        (4, 5, 3, 2, 1, true, 16), (4, 6, 1, 1, 0, false, 8)] {
+            let wide = Conv2d(inChannels: cin, outChannels: cout, kernel: k, stride: stride, padding: pad, bias: bias, rng: &rng)
+            check(wide, input: randomTensor([2, cin, size, size], &rng))
+        }
     }
 
     func testBatchNormTrainingAndEvaluation() {

@@ -3,20 +3,22 @@
 public enum IDX {
     public static func read(path: String) throws -> (dims: [Int], bytes: [UInt8]) {
         let file = try InputFile(path)
-        let raw = try file.readAll()
-        if Gzip.isGzip(raw) { return try readGzipped(path: path, compressed: raw) }
+        let head = try file.readBytes(at: 0, count: min(file.size, 4))
+        if Gzip.isGzip(head) { return try readGzipped(path: path, compressed: try file.readAll()) }
 
-        let dims = try parseHeader(path: path, available: raw)
+        // The header is checked before any data is read: a wrong file fails at once, whatever its size.
+        let dims = try parseHeader(path: path, available: head,
+                                   more: { try file.readBytes(at: 0, count: min($0, file.size)) })
         let headerSize = 4 + 4 * dims.count
         let expected = try dataSize(path: path, dims: dims)
-        let present = raw.count - headerSize
+        let present = file.size - headerSize
         guard present >= expected else {
             throw InputError(path, "truncated: header says \(expected) bytes of data, file has \(present)")
         }
         guard present == expected else {
             throw InputError(path, "\(present - expected) unexpected bytes after the \(expected) bytes of data the header declares")
         }
-        return (dims, Array(raw[headerSize...]))
+        return (dims, try file.readBytes(at: headerSize, count: expected))
     }
 
     private static func readGzipped(path: String, compressed: [UInt8]) throws -> (dims: [Int], bytes: [UInt8]) {

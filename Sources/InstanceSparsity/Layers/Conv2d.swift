@@ -2,10 +2,12 @@ import CKernels
 
 /// 2-D convolution over NCHW, square kernel, with stride, zero padding, groups and optional bias.
 ///
-/// Dense and grouped convolutions lower to GEMM: a chunk of images is unrolled (im2col) into a
-/// matrix whose rows are (input channel, ky, kx) and whose columns are (image, output pixel), so
-/// small late-stage feature maps still give OpenBLAS wide matrices. Depthwise convolutions
-/// (groups == channels) have too little work per channel for GEMM and run as direct loops.
+/// Dense convolutions with outputs at least 8 wide run their forward pass on the batch-1
+/// micro-kernel (`TiledConvolution`), one image per core. Their backward pass, and the forward pass
+/// of the others, lower to GEMM: a chunk of images is unrolled (im2col) into a matrix whose rows
+/// are (input channel, ky, kx) and whose columns are (image, output pixel), so small late-stage
+/// feature maps still give OpenBLAS wide matrices. Depthwise convolutions (groups == channels)
+/// have too little work per channel for GEMM and run as direct loops.
 public final class Conv2d: Layer {
     public let weight: Parameter  // outChannels x (inChannels / groups) x k x k
     public let bias: Parameter?
@@ -22,6 +24,25 @@ public final class Conv2d: Layer {
 
     /// Column-buffer budget in floats; bounds memory while keeping GEMMs wide.
     private static let columnBudget = 1 << 22
+
+    /// Forward on the micro-kernel: its weights, re-arranged every pass, one convolution per core
+    /// (each keeps its own staging), and the bias it adds (zeros when the layer has none).
+    private lazy var panels = WeightPanels(outChannels: outChannels, rows: inChannels * kernel * kernel)
+    private lazy var tiledPerCore = (0..<Workspace.cores).map { _ in
+        TiledConvolution(inChannels: inChannels, kernel: kernel, stride: stride, padding: padding)
+    }
+    private lazy var zeroBias = Tensor(shape: [outChannels])
+
+    /// Stride 1: the input gradient is itself a convolution, of dy with the weights transposed
+    /// (input and output channels swapped) and flipped, padded k - 1 - p; it runs on the
+    /// micro-kernel too, with no column matrix to scatter back (col2im).
+    private var usesTiledBackward: Bool { groups == 1 && stride == 1 && outW >= 8 && padding < kernel }
+    private lazy var flippedPanels = WeightPanels(outChannels: inChannels, rows: outChannels * kernel * kernel)
+    private lazy var flippedWeights = Tensor(shape: [inChannels * outChannels * kernel * kernel])
+    private lazy var tiledBackwardPerCore = (0..<Workspace.cores).map { _ in
+        TiledConvolution(inChannels: outChannels, kernel: kernel, stride: 1, padding: kernel - 1 - padding)
+    }
+    private lazy var zeroInputBias = Tensor(shape: [inChannels])
 
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                 groups: Int = 1, bias: Bool = false, rng: inout SeededGenerator) {
@@ -62,7 +83,13 @@ public final class Conv2d: Layer {
         x = input
         let out = Tensor.reuse(y, shape: [n, outChannels, outH, outW])
         y = out
-        if isDepthwise { depthwiseForward(input, out) } else { gemmForward(input, out) }
+        if isDepthwise {
+            depthwiseForward(input, out)
+        } else if groups == 1 && outW >= 8 {
+            tiledForward(input, out)
+        } else {
+            gemmForward(input, out)
+        }
         return out
     }
 
@@ -79,7 +106,15 @@ public final class Conv2d: Layer {
             }
         }
         // The depthwise path writes every value of dx; col2im accumulates into a zeroed one.
-        if isDepthwise { depthwiseBackward(input, dy, g) } else { g.zero(); gemmBackward(input, dy, g) }
+        if isDepthwise {
+            depthwiseBackward(input, dy, g)
+        } else if usesTiledBackward {
+            gemmBackward(input, dy, nil)
+            tiledInputGradient(dy, g)
+        } else {
+            g.zero()
+            gemmBackward(input, dy, g)
+        }
         return g
     }
 
@@ -93,6 +128,39 @@ public final class Conv2d: Layer {
 
     private func imagesPerChunk(_ n: Int) -> Int {
         max(1, min(n, Conv2d.columnBudget / max(rowsPerGroup * outH * outW, 1)))
+    }
+
+    private func tiledForward(_ input: Tensor, _ out: Tensor) {
+        panels.load(weight.value.data)
+        let bias = UnsafePointer(self.bias?.value.data ?? zeroBias.data)
+        let inPlane = inChannels * inH * inW, outPlane = outChannels * outH * outW
+        let convolutions = tiledPerCore, panels = panels  // made here, not lazily on two threads at once
+        Workspace.forEachShare(of: input.shape[0]) { images, scratch in
+            let convolution = convolutions[scratch.index]
+            for i in images {
+                _ = convolution.run(input.data + i * inPlane, height: inH, width: inW, channels: nil, panels: panels,
+                                    out: out.data + i * outPlane, bias: bias, cap: nil, residual: nil, split: false)
+            }
+        }
+    }
+
+    private func tiledInputGradient(_ dy: Tensor, _ dx: Tensor) {
+        let kk = kernel * kernel, w = weight.value.data, f = flippedWeights.data
+        for o in 0..<outChannels {
+            for c in 0..<inChannels {
+                for t in 0..<kk { f[(c * outChannels + o) * kk + kk - 1 - t] = w[(o * inChannels + c) * kk + t] }
+            }
+        }
+        flippedPanels.load(f)
+        let inPlane = inChannels * inH * inW, outPlane = outChannels * outH * outW
+        let convolutions = tiledBackwardPerCore, panels = flippedPanels, bias = UnsafePointer(zeroInputBias.data)
+        Workspace.forEachShare(of: dy.shape[0]) { images, scratch in
+            let convolution = convolutions[scratch.index]
+            for i in images {
+                _ = convolution.run(dy.data + i * outPlane, height: outH, width: outW, channels: nil, panels: panels,
+                                    out: dx.data + i * inPlane, bias: bias, cap: nil, residual: nil, split: false)
+            }
+        }
     }
 
     private func gemmForward(_ input: Tensor, _ out: Tensor) {
@@ -131,7 +199,8 @@ public final class Conv2d: Layer {
         }
     }
 
-    private func gemmBackward(_ input: Tensor, _ dy: Tensor, _ dx: Tensor) {
+    /// Weight gradient, and the input gradient into a zeroed `dx` unless it is nil.
+    private func gemmBackward(_ input: Tensor, _ dy: Tensor, _ dx: Tensor?) {
         let n = input.shape[0], hw = outH * outW, cog = outChannels / groups, rows = rowsPerGroup
         let chunk = imagesPerChunk((n + Workspace.cores - 1) / Workspace.cores)
         let weightCount = weight.value.count
@@ -150,10 +219,11 @@ public final class Conv2d: Layer {
                             let d = dy.data + ((n0 + i) * outChannels + g * cog) * hw
                             gemm(transB: true, m: cog, n: rows, k: hw, a: d, lda: hw, b: col + i * hw, ldb: cols,
                                  beta: 1, c: dW + wOffset, ldc: rows)
+                            guard dx != nil else { continue }
                             gemm(transA: true, m: rows, n: hw, k: cog, a: weight.value.data + wOffset, lda: rows,
                                  b: d, ldb: hw, c: col + i * hw, ldc: cols)
                         }
-                        col2im(col, firstImage: n0, images: nb, group: g, into: dx)
+                        if let dx { col2im(col, firstImage: n0, images: nb, group: g, into: dx) }
                         continue
                     }
                     for co in 0..<cog {
@@ -164,6 +234,7 @@ public final class Conv2d: Layer {
                     im2col(input, firstImage: n0, images: nb, group: g, into: col)
                     gemm(transB: true, m: cog, n: rows, k: cols, a: tmp, lda: cols, b: col, ldb: cols,
                          beta: 1, c: dW + wOffset, ldc: rows)
+                    guard let dx else { continue }
                     gemm(transA: true, m: rows, n: cols, k: cog, a: weight.value.data + wOffset, lda: rows,
                          b: tmp, ldb: cols, c: col, ldc: cols)
                     col2im(col, firstImage: n0, images: nb, group: g, into: dx)

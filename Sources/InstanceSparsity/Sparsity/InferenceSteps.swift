@@ -75,12 +75,10 @@ final class FusedConv: InferenceStep {
     private let weightByInput: UnsafeMutablePointer<Float>?
     private let out = Tensor(shape: [0]), col = Tensor(shape: [0])
     private let imageBias: Tensor
-    /// The kernel's view of the input for the current input size, and its staging buffer.
-    private var layout: TiledLayout?
+    private let convolution: TiledConvolution
+    /// Depthwise: zero-bordered copies of the input planes.
     private let staging = Tensor(shape: [0])
-    private var stagedPlane = 0  // depthwise: floats per zero-bordered plane in `staging`
-    /// Per kept input channel: where its values start in the kernel's input, and its weight rows.
-    private let xOffset: UnsafeMutablePointer<Int32>, weightChannel: UnsafeMutablePointer<Int32>
+    private var stagedPlane = 0  // floats per plane in `staging`
     /// Depthwise: which channels this image keeps.
     private let keptMask: UnsafeMutablePointer<Bool>
 
@@ -105,11 +103,11 @@ final class FusedConv: InferenceStep {
         } else {
             weightByInput = nil
         }
-        xOffset = .allocate(capacity: inChannels); weightChannel = .allocate(capacity: inChannels)
+        convolution = TiledConvolution(inChannels: inChannels, kernel: kernel, stride: stride, padding: padding)
         keptMask = .allocate(capacity: inChannels)
     }
 
-    deinit { xOffset.deallocate(); weightChannel.deallocate(); keptMask.deallocate(); weightByInput?.deallocate() }
+    deinit { keptMask.deallocate(); weightByInput?.deallocate() }
 
     var isDepthwise: Bool { groups == inChannels && groups == outChannels && groups > 1 }
 
@@ -141,7 +139,7 @@ final class FusedConv: InferenceStep {
             biasPointer = ib
         }
         if let panels {
-            tiled(x, ih, iw, oh, ow, panels, biasPointer, ctx)
+            tiled(x, ih, iw, panels, biasPointer, ctx)
         } else {
             grouped(x, ih, iw, oh, ow, biasPointer, ctx)
         }
@@ -149,82 +147,14 @@ final class FusedConv: InferenceStep {
         ctx.hasSkippedConstants = false
     }
 
-    /// The tiled micro-kernel over the kept input channels, split across cores by output rows or
-    /// blocks of grid positions (large maps) or by output tiles (small maps).
-    private func tiled(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ panels: WeightPanels,
-                       _ bias: UnsafePointer<Float>, _ ctx: RunContext) {
-        if layout == nil || layout!.inputHeight != ih || layout!.inputWidth != iw {
-            let l = TiledLayout(kernel: kernel, stride: stride, padding: padding, inputHeight: ih, inputWidth: iw)
-            // padded: the bordered planes; unrolled: the bordered planes, then the unrolled rows.
-            staging.resize([l.readsInPlace ? 0 : inChannels * (l.paddedPlane + (l.mode == .unrolled ? l.plane : 0))])
-            staging.zero()  // the borders stay zero: only plane interiors are ever written
-            layout = l
-        }
-        let l = layout!, kc = ctx.keepCount ?? inChannels, kk = kernel * kernel
-        for i in 0..<kc { weightChannel[i] = ctx.keepCount == nil ? Int32(i) : ctx.keep[i] }
-        let source: UnsafePointer<Float>
-        if l.readsInPlace {
-            for i in 0..<kc { xOffset[i] = weightChannel[i] * Int32(l.plane) }
-            source = UnsafePointer(x.data)
-        } else {
-            // Copy each kept plane into its bordered plane (and gather its im2col rows from there),
-            // channels split across cores when there is enough to copy.
-            let pad = padding, channels = weightChannel, stagingData = staging.data, src = x.data
-            let unrolled = stagingData + inChannels * l.paddedPlane
-            let copy = { (r: Range<Int>) in
-                for i in r {
-                    let bordered = stagingData + i * l.paddedPlane
-                    copyIntoBorderedPlane(src + Int(channels[i]) * ih * iw, bordered, height: ih, width: iw, padding: pad)
-                    guard l.mode == .unrolled else { continue }
-                    l.gather.withUnsafeBufferPointer { g in
-                        let rows = unrolled + i * l.plane
-                        for j in 0..<l.plane { rows[j] = bordered[Int(g[j])] }
-                    }
-                }
-            }
-            let floats = kc * (ih * iw + (l.mode == .unrolled ? l.plane : 0))
-            if ctx.useAllCores && floats >= FusedConv.parallelPassThreshold { inferenceRanges(kc, copy) } else { copy(0..<kc) }
-            for i in 0..<kc { xOffset[i] = Int32(i * l.plane) }
-            source = UnsafePointer(l.mode == .unrolled ? unrolled : stagingData)
-        }
-        let macs = outChannels * oh * ow * kc * kk
-        ctx.macs += macs
+    /// The tiled micro-kernel over the kept input channels.
+    private func tiled(_ x: Tensor, _ ih: Int, _ iw: Int, _ panels: WeightPanels, _ bias: UnsafePointer<Float>,
+                       _ ctx: RunContext) {
         let activation = residual == nil ? cap : residualCap
-        let low: Float = activation == nil ? -.infinity : 0, high = activation ?? .infinity
-        let tiles = panels.tiles, grid = l.grid, block = Int(isp_conv_block())
-        l.tapOffset.withUnsafeBufferPointer { taps in
-            var input = isp_conv_input(x: source, xOffset: xOffset, weightChannel: weightChannel, channels: Int32(kc),
-                                       tapOffset: taps.baseAddress, taps: Int32(kk), pixelStride: Int32(l.pixelStride))
-            var output = isp_conv_output(out: out.data, plane: Int32(oh * ow), bias: bias, low: low, high: high,
-                                         residual: residual.map { UnsafePointer($0.data) })
-            let run = { (t: Range<Int>, q: Range<Int>, shift: Int) in
-                isp_conv_tiles(&input, panels.data, Int32(panels.rows), Int32(self.outChannels), Int32(t.lowerBound),
-                               Int32(t.upperBound), Int32(q.lowerBound), Int32(q.upperBound), Int32(shift), &output)
-            }
-            // Work along the grid comes in units: output rows (bordered planes, whose row y starts at
-            // grid position y * rowPitch and output pixel y * outputWidth) or blocks of positions.
-            let units = l.rowByRow ? l.rows : (grid + block - 1) / block
-            let runUnits = { (t: Range<Int>, u: Range<Int>) in
-                if l.rowByRow {
-                    for y in u { run(t, (y * l.rowPitch)..<(y * l.rowPitch + l.outputWidth), y * (l.outputWidth - l.rowPitch)) }
-                } else {
-                    run(t, (u.lowerBound * block)..<min(grid, u.upperBound * block), 0)
-                }
-            }
-            if !ctx.useAllCores || macs < FusedConv.parallelThreshold {
-                runUnits(0..<tiles, 0..<units)
-            } else if units >= 4 * Workspace.cores {
-                inferenceRanges(units) { runUnits(0..<tiles, $0) }
-            } else {  // small maps: split the output channels instead
-                inferenceRanges(tiles) { runUnits($0, 0..<units) }
-            }
-        }
+        ctx.macs += convolution.run(x.data, height: ih, width: iw, channels: ctx.keepCount.map { (UnsafePointer(ctx.keep), $0) },
+                                    panels: panels, out: out.data, bias: bias, cap: activation,
+                                    residual: residual.map { UnsafePointer($0.data) }, split: ctx.useAllCores)
     }
-
-    /// MACs above which a batch-1 convolution is split across cores (measured with `isp bench`).
-    static var parallelThreshold = 1 << 18
-    /// Floats above which a memory-bound pass (padded copy, saliency) is split across cores.
-    static var parallelPassThreshold = 1 << 14
 
     /// Grouped (not depthwise) convolutions: one OpenBLAS GEMM per group. Nothing prunes their input.
     private func grouped(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ b: UnsafePointer<Float>, _ ctx: RunContext) {
@@ -278,7 +208,7 @@ final class FusedConv: InferenceStep {
                                    low: low, high: high, padded: padded + ch * plane, out: dst + ch * hw)
                 }
             }
-            if ctx.useAllCores && kept * hw * k * k >= FusedConv.parallelThreshold / 4 {
+            if ctx.useAllCores && kept * hw * k * k >= TiledConvolution.parallelThreshold / 4 {
                 inferenceRanges(kept, work)
             } else {
                 work(0..<kept)
@@ -312,7 +242,7 @@ final class GateStep: InferenceStep {
         let measure = { (r: Range<Int>) in
             for ch in r { s[ch] = sumOfSquares(planes + ch * hw, hw).squareRoot() * scale }
         }
-        if ctx.useAllCores && c * hw >= FusedConv.parallelPassThreshold { inferenceRanges(c, measure) } else { measure(0..<c) }
+        if ctx.useAllCores && c * hw >= TiledConvolution.parallelPassThreshold { inferenceRanges(c, measure) } else { measure(0..<c) }
         ctx.macs += c * hw  // measuring saliency is work too
         let kept = decide(index, saliency.data, c, ctx.keep)
         ctx.keptPerGate[index] = kept

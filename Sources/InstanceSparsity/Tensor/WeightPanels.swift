@@ -13,11 +13,22 @@ final class WeightPanels {
     var tiles: Int { (outChannels + WeightPanels.tile - 1) / WeightPanels.tile }
 
     /// From row-major weights outChannels x rows (padding outputs to a multiple of 16 with zeros).
-    init(weights w: [Float], outChannels: Int, rows: Int) {
+    convenience init(weights w: [Float], outChannels: Int, rows: Int) {
+        self.init(outChannels: outChannels, rows: rows)
+        w.withUnsafeBufferPointer { load($0.baseAddress!) }
+    }
+
+    /// All zero until `load`.
+    init(outChannels: Int, rows: Int) {
         self.rows = rows; self.outChannels = outChannels
         let t = WeightPanels.tile, count = (outChannels + t - 1) / t * rows * t
         data = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64).bindMemory(to: Float.self, capacity: count)
         data.initialize(repeating: 0, count: count)
+    }
+
+    /// Re-arranges row-major weights outChannels x rows into the panels (training changes them every step).
+    func load(_ w: UnsafePointer<Float>) {
+        let t = WeightPanels.tile
         for o in 0..<outChannels {
             for r in 0..<rows { data[((o / t) * rows + r) * t + o % t] = w[o * rows + r] }
         }

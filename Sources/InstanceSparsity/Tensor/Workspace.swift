@@ -5,7 +5,11 @@ import Dispatch
 /// splitting a batch across cores.
 public final class Workspace {
     public static let cores = Int(isp_usable_cores())  // honours taskset, unlike activeProcessorCount
-    static let perCore = (0..<cores).map { _ in Workspace() }
+    static let perCore = (0..<cores).map { Workspace(index: $0) }
+    /// Which core's scratch this is (0..<cores).
+    let index: Int
+
+    private init(index: Int) { self.index = index }
 
     private var columnBuffer = Tensor(shape: [0])
     private var productBuffer = Tensor(shape: [0])

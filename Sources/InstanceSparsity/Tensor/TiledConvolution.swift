@@ -1,0 +1,99 @@
+import CKernels
+
+/// One dense convolution of one image on the tiled micro-kernel (`isp_conv_tiles`), reading any
+/// subset of the input channels. It lays the input out as `TiledLayout` says (zero-bordered planes
+/// or unrolled rows, in its own staging buffer) and writes NCHW output directly, bias and
+/// activation applied. Batch-1 inference runs every dense convolution through it (one image split
+/// across cores); training runs its forward pass through it (one image per core).
+final class TiledConvolution {
+    let inChannels: Int, kernel: Int, stride: Int, padding: Int
+    private var layout: TiledLayout?
+    private let staging = Tensor(shape: [0])
+    /// Per listed input channel: where its values start in the kernel's input, and its weight rows.
+    private let xOffset: UnsafeMutablePointer<Int32>, weightChannel: UnsafeMutablePointer<Int32>
+
+    /// MACs above which a batch-1 convolution is split across cores (measured with `isp bench`).
+    static let parallelThreshold = 1 << 18
+    /// Floats above which a memory-bound pass (padded copy, saliency) is split across cores.
+    static let parallelPassThreshold = 1 << 14
+
+    init(inChannels: Int, kernel: Int, stride: Int, padding: Int) {
+        self.inChannels = inChannels; self.kernel = kernel; self.stride = stride; self.padding = padding
+        xOffset = .allocate(capacity: inChannels); weightChannel = .allocate(capacity: inChannels)
+    }
+
+    deinit { xOffset.deallocate(); weightChannel.deallocate() }
+
+    /// out = clamp(conv(x) + bias (+ residual), 0 if `cap` is set, cap) over the input channels
+    /// `channels` (list and count, ascending; nil: all). `split`: spread the work over the cores.
+    /// Returns the MACs executed.
+    func run(_ x: UnsafePointer<Float>, height ih: Int, width iw: Int, channels: (UnsafePointer<Int32>, Int)?,
+             panels: WeightPanels, out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?,
+             residual: UnsafePointer<Float>?, split: Bool) -> Int {
+        if layout == nil || layout!.inputHeight != ih || layout!.inputWidth != iw {
+            let l = TiledLayout(kernel: kernel, stride: stride, padding: padding, inputHeight: ih, inputWidth: iw)
+            // padded: the bordered planes; unrolled: the bordered planes, then the unrolled rows.
+            staging.resize([l.readsInPlace ? 0 : inChannels * (l.paddedPlane + (l.mode == .unrolled ? l.plane : 0))])
+            staging.zero()  // the borders stay zero: only plane interiors are ever written
+            layout = l
+        }
+        let l = layout!, kc = channels?.1 ?? inChannels, kk = kernel * kernel
+        for i in 0..<kc { weightChannel[i] = channels.map { $0.0[i] } ?? Int32(i) }
+        let source: UnsafePointer<Float>
+        if l.readsInPlace {
+            for i in 0..<kc { xOffset[i] = weightChannel[i] * Int32(l.plane) }
+            source = x
+        } else {
+            // Copy each listed plane into its bordered plane (and gather its im2col rows from there),
+            // channels split across cores when there is enough to copy.
+            let pad = padding, listed = weightChannel, stagingData = staging.data
+            let unrolled = stagingData + inChannels * l.paddedPlane
+            let copy = { (r: Range<Int>) in
+                for i in r {
+                    let bordered = stagingData + i * l.paddedPlane
+                    copyIntoBorderedPlane(x + Int(listed[i]) * ih * iw, bordered, height: ih, width: iw, padding: pad)
+                    guard l.mode == .unrolled else { continue }
+                    l.gather.withUnsafeBufferPointer { g in
+                        let rows = unrolled + i * l.plane
+                        for j in 0..<l.plane { rows[j] = bordered[Int(g[j])] }
+                    }
+                }
+            }
+            let floats = kc * (ih * iw + (l.mode == .unrolled ? l.plane : 0))
+            if split && floats >= TiledConvolution.parallelPassThreshold { inferenceRanges(kc, copy) } else { copy(0..<kc) }
+            for i in 0..<kc { xOffset[i] = Int32(i * l.plane) }
+            source = UnsafePointer(l.mode == .unrolled ? unrolled : stagingData)
+        }
+        let oh = l.rows, ow = l.outputWidth
+        let macs = panels.outChannels * oh * ow * kc * kk
+        let low: Float = cap == nil ? -.infinity : 0, high = cap ?? .infinity
+        let tiles = panels.tiles, grid = l.grid, block = Int(isp_conv_block()), outChannels = panels.outChannels
+        l.tapOffset.withUnsafeBufferPointer { taps in
+            var input = isp_conv_input(x: source, xOffset: xOffset, weightChannel: weightChannel, channels: Int32(kc),
+                                       tapOffset: taps.baseAddress, taps: Int32(kk), pixelStride: Int32(l.pixelStride))
+            var output = isp_conv_output(out: out, plane: Int32(oh * ow), bias: bias, low: low, high: high, residual: residual)
+            let run = { (t: Range<Int>, q: Range<Int>, shift: Int) in
+                isp_conv_tiles(&input, panels.data, Int32(panels.rows), Int32(outChannels), Int32(t.lowerBound),
+                               Int32(t.upperBound), Int32(q.lowerBound), Int32(q.upperBound), Int32(shift), &output)
+            }
+            // Work along the grid comes in units: output rows (bordered planes, whose row y starts at
+            // grid position y * rowPitch and output pixel y * outputWidth) or blocks of positions.
+            let units = l.rowByRow ? l.rows : (grid + block - 1) / block
+            let runUnits = { (t: Range<Int>, u: Range<Int>) in
+                if l.rowByRow {
+                    for y in u { run(t, (y * l.rowPitch)..<(y * l.rowPitch + l.outputWidth), y * (l.outputWidth - l.rowPitch)) }
+                } else {
+                    run(t, (u.lowerBound * block)..<min(grid, u.upperBound * block), 0)
+                }
+            }
+            if !split || macs < TiledConvolution.parallelThreshold {
+                runUnits(0..<tiles, 0..<units)
+            } else if units >= 4 * Workspace.cores {
+                inferenceRanges(units) { runUnits(0..<tiles, $0) }
+            } else {  // small maps: split the output channels instead
+                inferenceRanges(tiles) { runUnits($0, 0..<units) }
+            }
+        }
+        return macs
+    }
+}
