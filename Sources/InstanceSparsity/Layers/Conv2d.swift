@@ -105,7 +105,7 @@ public final class Conv2d: Layer {
                 b.grad.data[c] += s
             }
         }
-        // The depthwise path writes every value of dx; col2im accumulates into a zeroed one.
+        // The depthwise path and the micro-kernel write every value of dx; col2im accumulates into a zeroed one.
         if isDepthwise {
             depthwiseBackward(input, dy, g)
         } else if usesTiledBackward {
@@ -132,16 +132,7 @@ public final class Conv2d: Layer {
 
     private func tiledForward(_ input: Tensor, _ out: Tensor) {
         panels.load(weight.value.data)
-        let bias = UnsafePointer(self.bias?.value.data ?? zeroBias.data)
-        let inPlane = inChannels * inH * inW, outPlane = outChannels * outH * outW
-        let convolutions = tiledPerCore, panels = panels  // made here, not lazily on two threads at once
-        Workspace.forEachShare(of: input.shape[0]) { images, scratch in
-            let convolution = convolutions[scratch.index]
-            for i in images {
-                _ = convolution.run(input.data + i * inPlane, height: inH, width: inW, channels: nil, panels: panels,
-                                    out: out.data + i * outPlane, bias: bias, cap: nil, residual: nil, split: false)
-            }
-        }
+        convolveEachImage(input, height: inH, width: inW, into: out, tiledPerCore, panels, bias: self.bias?.value.data ?? zeroBias.data)
     }
 
     private func tiledInputGradient(_ dy: Tensor, _ dx: Tensor) {
@@ -152,13 +143,19 @@ public final class Conv2d: Layer {
             }
         }
         flippedPanels.load(f)
-        let inPlane = inChannels * inH * inW, outPlane = outChannels * outH * outW
-        let convolutions = tiledBackwardPerCore, panels = flippedPanels, bias = UnsafePointer(zeroInputBias.data)
-        Workspace.forEachShare(of: dy.shape[0]) { images, scratch in
-            let convolution = convolutions[scratch.index]
+        convolveEachImage(dy, height: outH, width: outW, into: dx, tiledBackwardPerCore, flippedPanels, bias: zeroInputBias.data)
+    }
+
+    /// Each core convolves its share of the images of `source` into `destination`, with its own
+    /// convolution of `convolutions` (their lazy properties are read here, not on two threads at once).
+    private func convolveEachImage(_ source: Tensor, height: Int, width: Int, into destination: Tensor,
+                                   _ convolutions: [TiledConvolution], _ panels: WeightPanels, bias: UnsafePointer<Float>) {
+        let n = source.shape[0], sourceCount = source.count / n, destinationCount = destination.count / n
+        Workspace.forEachShare(of: n) { images, scratch in
             for i in images {
-                _ = convolution.run(dy.data + i * outPlane, height: outH, width: outW, channels: nil, panels: panels,
-                                    out: dx.data + i * inPlane, bias: bias, cap: nil, residual: nil, split: false)
+                _ = convolutions[scratch.index].run(source.data + i * sourceCount, height: height, width: width, channels: nil,
+                                                    panels: panels, out: destination.data + i * destinationCount, bias: bias,
+                                                    cap: nil, residual: nil, split: false)
             }
         }
     }
