@@ -34,6 +34,23 @@ typedef struct {
 void isp_conv_tiles(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels,
                     int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out);
 
+/// The weight gradient of one image, accumulated: for output channels [16 * tile0, 16 * tile1)
+/// and weight row r (input channel, tap) of `weightRows`,
+///   gradient[(tile * weightRows + r) * 16 + lane] += sum over output pixels (y, i) of
+///       dyT[(tile * pixels + y * outputWidth + i) * 16 + lane] * x[rowOffset[r] + (y * rowPitch + i) * pixelStride]
+/// where dyT is dy transposed into tiles of 16 channels, pixel-major (zeros past the last channel),
+/// and x is laid out as for isp_conv_tiles (rowOffset[r] = plane start + tap offset).
+typedef struct {
+    const float *x;
+    const int32_t *rowOffset;
+    int32_t weightRows;
+    int32_t rows, rowPitch, outputWidth, pixelStride;
+    const float *dyT;
+    int32_t pixels;
+    float *gradient;
+} isp_weight_gradient_args;
+void isp_conv_weight_gradient(const isp_weight_gradient_args *args, int32_t tile0, int32_t tile1);
+
 /// 1 when the kernels run their AVX-512 versions, 0 for AVX2.
 int32_t isp_avx512(void);
 

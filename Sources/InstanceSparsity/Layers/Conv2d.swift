@@ -35,7 +35,8 @@ public final class Conv2d: Layer {
 
     /// Stride 1: the input gradient is itself a convolution, of dy with the weights transposed
     /// (input and output channels swapped) and flipped, padded k - 1 - p; it runs on the
-    /// micro-kernel too, with no column matrix to scatter back (col2im).
+    /// micro-kernel too, with no column matrix to scatter back (col2im). The weight gradient runs
+    /// on its own kernel over the same input layout as the forward pass, so there is no im2col.
     private var usesTiledBackward: Bool { groups == 1 && stride == 1 && outW >= 8 && padding < kernel }
     private lazy var flippedPanels = WeightPanels(outChannels: inChannels, rows: outChannels * kernel * kernel)
     private lazy var flippedWeights = Tensor(shape: [inChannels * outChannels * kernel * kernel])
@@ -109,7 +110,8 @@ public final class Conv2d: Layer {
         if isDepthwise {
             depthwiseBackward(input, dy, g)
         } else if usesTiledBackward {
-            gemmBackward(input, dy, nil)
+            // 1x1: a GEMM over the image's pixels beats transposing dy for the weight-gradient kernel.
+            if kernel > 1 { tiledWeightGradient(input, dy) } else { gemmBackward(input, dy, nil) }
             tiledInputGradient(dy, g)
         } else {
             g.zero()
@@ -133,6 +135,28 @@ public final class Conv2d: Layer {
     private func tiledForward(_ input: Tensor, _ out: Tensor) {
         panels.load(weight.value.data)
         convolveEachImage(input, height: inH, width: inW, into: out, tiledPerCore, panels, bias: self.bias?.value.data ?? zeroBias.data)
+    }
+
+    private func tiledWeightGradient(_ input: Tensor, _ dy: Tensor) {
+        let rows = rowsPerGroup, tiles = (outChannels + WeightPanels.tile - 1) / WeightPanels.tile, count = tiles * rows * 16
+        let n = input.shape[0], inCount = inChannels * inH * inW, outCount = outChannels * outH * outW
+        let convolutions = tiledPerCore
+        Workspace.forEachShare(of: n) { images, scratch in
+            let sums = scratch.weightGradient(count)
+            for i in images {
+                convolutions[scratch.index].accumulateWeightGradient(input.data + i * inCount, height: inH, width: inW,
+                                                                     dy: dy.data + i * outCount, outChannels: outChannels, into: sums)
+            }
+        }
+        // Each core's sums, tile-major, into the weight gradient (outChannels x rows).
+        let grad = weight.grad.data
+        for t in 0..<min(n, Workspace.cores) {
+            let sums = Workspace.perCore[t].weightGradientSums
+            for o in 0..<outChannels {
+                let lane = sums + (o / 16) * rows * 16 + o % 16, row = grad + o * rows
+                for r in 0..<rows { row[r] += lane[r * 16] }
+            }
+        }
     }
 
     private func tiledInputGradient(_ dy: Tensor, _ dx: Tensor) {

@@ -9,6 +9,10 @@ final class TiledConvolution {
     let inChannels: Int, kernel: Int, stride: Int, padding: Int
     private var layout: TiledLayout?
     private let staging = Tensor(shape: [0])
+    /// Weight gradients: where each weight row (input channel, tap) reads the kernel's input, and
+    /// dy transposed into tiles of 16 channels.
+    private let rowOffset: UnsafeMutablePointer<Int32>
+    private let transposedGradient = Tensor(shape: [0])
     /// Per listed input channel: where its values start in the kernel's input, and its weight rows.
     private let xOffset: UnsafeMutablePointer<Int32>, weightChannel: UnsafeMutablePointer<Int32>
 
@@ -20,16 +24,13 @@ final class TiledConvolution {
     init(inChannels: Int, kernel: Int, stride: Int, padding: Int) {
         self.inChannels = inChannels; self.kernel = kernel; self.stride = stride; self.padding = padding
         xOffset = .allocate(capacity: inChannels); weightChannel = .allocate(capacity: inChannels)
+        rowOffset = .allocate(capacity: inChannels * kernel * kernel)
     }
 
-    deinit { xOffset.deallocate(); weightChannel.deallocate() }
+    deinit { xOffset.deallocate(); weightChannel.deallocate(); rowOffset.deallocate() }
 
-    /// out = clamp(conv(x) + bias (+ residual), 0 if `cap` is set, cap) over the input channels
-    /// `channels` (list and count, ascending; nil: all). `split`: spread the work over the cores.
-    /// Returns the MACs executed.
-    func run(_ x: UnsafePointer<Float>, height ih: Int, width iw: Int, channels: (UnsafePointer<Int32>, Int)?,
-             panels: WeightPanels, out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?,
-             residual: UnsafePointer<Float>?, split: Bool) -> Int {
+    /// The layout for this input size (made on first use, with its staging buffer).
+    private func prepare(height ih: Int, width iw: Int) -> TiledLayout {
         if layout == nil || layout!.inputHeight != ih || layout!.inputWidth != iw {
             let l = TiledLayout(kernel: kernel, stride: stride, padding: padding, inputHeight: ih, inputWidth: iw)
             // padded: the bordered planes; unrolled: the bordered planes, then the unrolled rows.
@@ -37,33 +38,70 @@ final class TiledConvolution {
             staging.zero()  // the borders stay zero: only plane interiors are ever written
             layout = l
         }
-        let l = layout!, kc = channels?.1 ?? inChannels, kk = kernel * kernel
+        return layout!
+    }
+
+    /// Lists the channels in `weightChannel`, lays them out for the kernel (in `staging` unless
+    /// the kernel reads the planes in place), sets `xOffset`, and returns the kernel's input.
+    private func stage(_ x: UnsafePointer<Float>, height ih: Int, width iw: Int, channels: (UnsafePointer<Int32>, Int)?,
+                       layout l: TiledLayout, split: Bool) -> UnsafePointer<Float> {
+        let kc = channels?.1 ?? inChannels
         for i in 0..<kc { weightChannel[i] = channels.map { $0.0[i] } ?? Int32(i) }
-        let source: UnsafePointer<Float>
         if l.readsInPlace {
             for i in 0..<kc { xOffset[i] = weightChannel[i] * Int32(l.plane) }
-            source = x
-        } else {
-            // Copy each listed plane into its bordered plane (and gather its im2col rows from there),
-            // channels split across cores when there is enough to copy.
-            let pad = padding, listed = weightChannel, stagingData = staging.data
-            let unrolled = stagingData + inChannels * l.paddedPlane
-            let copy = { (r: Range<Int>) in
-                for i in r {
-                    let bordered = stagingData + i * l.paddedPlane
-                    copyIntoBorderedPlane(x + Int(listed[i]) * ih * iw, bordered, height: ih, width: iw, padding: pad)
-                    guard l.mode == .unrolled else { continue }
-                    l.gather.withUnsafeBufferPointer { g in
-                        let rows = unrolled + i * l.plane
-                        for j in 0..<l.plane { rows[j] = bordered[Int(g[j])] }
-                    }
+            return x
+        }
+        // Copy each listed plane into its bordered plane (and gather its im2col rows from there),
+        // channels split across cores when there is enough to copy.
+        let pad = padding, listed = weightChannel, stagingData = staging.data
+        let unrolled = stagingData + inChannels * l.paddedPlane
+        let copy = { (r: Range<Int>) in
+            for i in r {
+                let bordered = stagingData + i * l.paddedPlane
+                copyIntoBorderedPlane(x + Int(listed[i]) * ih * iw, bordered, height: ih, width: iw, padding: pad)
+                guard l.mode == .unrolled else { continue }
+                l.gather.withUnsafeBufferPointer { g in
+                    let rows = unrolled + i * l.plane
+                    for j in 0..<l.plane { rows[j] = bordered[Int(g[j])] }
                 }
             }
-            let floats = kc * (ih * iw + (l.mode == .unrolled ? l.plane : 0))
-            if split && floats >= TiledConvolution.parallelPassThreshold { inferenceRanges(kc, copy) } else { copy(0..<kc) }
-            for i in 0..<kc { xOffset[i] = Int32(i * l.plane) }
-            source = UnsafePointer(l.mode == .unrolled ? unrolled : stagingData)
         }
+        let floats = kc * (ih * iw + (l.mode == .unrolled ? l.plane : 0))
+        if split && floats >= TiledConvolution.parallelPassThreshold { inferenceRanges(kc, copy) } else { copy(0..<kc) }
+        for i in 0..<kc { xOffset[i] = Int32(i * l.plane) }
+        return UnsafePointer(l.mode == .unrolled ? unrolled : stagingData)
+    }
+
+    /// Adds one image's weight gradient into `gradient`, laid out as `isp_conv_weight_gradient`
+    /// says (tiles of 16 output channels, then weight rows (input channel, tap), then 16 lanes),
+    /// from the image's input planes `x` and output gradient `dy` (outChannels planes).
+    /// Single-threaded: in training each core has its own images.
+    func accumulateWeightGradient(_ x: UnsafePointer<Float>, height ih: Int, width iw: Int, dy: UnsafePointer<Float>,
+                                  outChannels: Int, into gradient: UnsafeMutablePointer<Float>) {
+        let l = prepare(height: ih, width: iw), kk = kernel * kernel, weightRows = inChannels * kk
+        let source = stage(x, height: ih, width: iw, channels: nil, layout: l, split: false)
+        let pixels = l.rows * l.outputWidth, tiles = (outChannels + WeightPanels.tile - 1) / WeightPanels.tile
+        transposedGradient.resize([tiles * pixels * 16])  // lanes past the last channel stay zero
+        for c in 0..<inChannels { for t in 0..<kk { rowOffset[c * kk + t] = xOffset[c] + l.tapOffset[t] } }
+        let dyT = transposedGradient.data
+        for o in 0..<outChannels {
+            let lanes = dyT + (o / 16) * pixels * 16 + o % 16, plane = dy + o * pixels
+            for p in 0..<pixels { lanes[p * 16] = plane[p] }
+        }
+        var args = isp_weight_gradient_args(x: source, rowOffset: rowOffset, weightRows: Int32(weightRows), rows: Int32(l.rows),
+                                            rowPitch: Int32(l.rowPitch), outputWidth: Int32(l.outputWidth),
+                                            pixelStride: Int32(l.pixelStride), dyT: dyT, pixels: Int32(pixels), gradient: gradient)
+        isp_conv_weight_gradient(&args, 0, Int32(tiles))
+    }
+
+    /// out = clamp(conv(x) + bias (+ residual), 0 if `cap` is set, cap) over the input channels
+    /// `channels` (list and count, ascending; nil: all). `split`: spread the work over the cores.
+    /// Returns the MACs executed.
+    func run(_ x: UnsafePointer<Float>, height ih: Int, width iw: Int, channels: (UnsafePointer<Int32>, Int)?,
+             panels: WeightPanels, out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?,
+             residual: UnsafePointer<Float>?, split: Bool) -> Int {
+        let l = prepare(height: ih, width: iw), kc = channels?.1 ?? inChannels, kk = kernel * kernel
+        let source = stage(x, height: ih, width: iw, channels: channels, layout: l, split: split)
         let oh = l.rows, ow = l.outputWidth
         let macs = panels.outChannels * oh * ow * kc * kk
         let low: Float = cap == nil ? -.infinity : 0, high = cap ?? .infinity

@@ -19,10 +19,12 @@ public final class Workspace {
     func columns(_ count: Int) -> UnsafeMutablePointer<Float> { columnBuffer.resize([count]); return columnBuffer.data }
     /// GEMM result before scattering to NCHW.
     func product(_ count: Int) -> UnsafeMutablePointer<Float> { productBuffer.resize([count]); return productBuffer.data }
-    /// A zeroed private weight gradient for shares other than the first.
+    /// A zeroed private weight gradient (the GEMM path uses it for shares other than the first).
     func weightGradient(_ count: Int) -> UnsafeMutablePointer<Float> {
         gradientBuffer.resize([count]); gradientBuffer.zero(); return gradientBuffer.data
     }
+    /// What the last `weightGradient` buffer holds now.
+    var weightGradientSums: UnsafePointer<Float> { UnsafePointer(gradientBuffer.data) }
 
     /// Runs `body` once per core with a contiguous share of 0..<n and that core's scratch space.
     static func forEachShare(of n: Int, _ body: (Range<Int>, Workspace) -> Void) {

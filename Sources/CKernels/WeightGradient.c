@@ -1,0 +1,78 @@
+// The weight gradient of a convolution on the same input layout as isp_conv_tiles: for a block of
+// weight rows (input channel, tap) and 16 or 32 output channels, the sums over every output pixel
+// of dy times the input value under that tap stay in registers, so each dy vector loaded is used
+// by every row of the block and each input value broadcast to both channel tiles.
+#include "CKernels.h"
+#include <stddef.h>
+#pragma clang diagnostic ignored "-Wpsabi"  // gblock() is always inlined into its callers
+
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+#define load16(p) (*(const v16 *)(p))
+
+static inline __attribute__((always_inline))
+void gblock(const int TILES, const int R, const isp_weight_gradient_args *a, int32_t tile, int32_t row0) {
+    v16 sum[2][12];
+    _Pragma("clang loop unroll(full)")
+    for (int t = 0; t < TILES; t++) _Pragma("clang loop unroll(full)") for (int r = 0; r < R; r++) sum[t][r] = (v16){0};
+    const float *x[12];
+    _Pragma("clang loop unroll(full)")
+    for (int r = 0; r < R; r++) x[r] = a->x + a->rowOffset[row0 + r];
+    const float *dy0 = a->dyT + (size_t)tile * a->pixels * 16, *dy1 = dy0 + (size_t)a->pixels * 16;
+    const int32_t s = a->pixelStride;
+    for (int32_t y = 0; y < a->rows; y++) {
+        int32_t q0 = y * a->rowPitch, p0 = y * a->outputWidth;
+        for (int32_t i = 0; i < a->outputWidth; i++) {
+            v16 d0 = load16(dy0 + (size_t)(p0 + i) * 16);
+            v16 d1 = TILES > 1 ? load16(dy1 + (size_t)(p0 + i) * 16) : d0;
+            int32_t at = (q0 + i) * s;
+            _Pragma("clang loop unroll(full)")
+            for (int r = 0; r < R; r++) {
+                float v = x[r][at];
+                sum[0][r] += d0 * v;
+                if (TILES > 1) sum[1][r] += d1 * v;
+            }
+        }
+    }
+    for (int t = 0; t < TILES; t++) {
+        float *g = a->gradient + ((size_t)(tile + t) * a->weightRows + row0) * 16;
+        _Pragma("clang loop unroll(full)")
+        for (int r = 0; r < R; r++) *(v16 *)(g + r * 16) += sum[t][r];
+    }
+}
+
+#define GCASES(T) \
+    switch (n) { \
+    case 12: gblock(T, 12, a, tile, row); break; \
+    case 11: gblock(T, 11, a, tile, row); break; \
+    case 10: gblock(T, 10, a, tile, row); break; \
+    case 9: gblock(T, 9, a, tile, row); break; \
+    case 8: gblock(T, 8, a, tile, row); break; \
+    case 7: gblock(T, 7, a, tile, row); break; \
+    case 6: gblock(T, 6, a, tile, row); break; \
+    case 5: gblock(T, 5, a, tile, row); break; \
+    case 4: gblock(T, 4, a, tile, row); break; \
+    case 3: gblock(T, 3, a, tile, row); break; \
+    case 2: gblock(T, 2, a, tile, row); break; \
+    default: gblock(T, 1, a, tile, row); break; \
+    }
+
+#define GKERNEL(name, attr, MAXROWS, MAXTILES) \
+    attr static void name(const isp_weight_gradient_args *a, int32_t tile0, int32_t tile1) { \
+        int32_t blocks = (a->weightRows + MAXROWS - 1) / MAXROWS; \
+        int32_t step = (a->weightRows + blocks - 1) / blocks; \
+        for (int32_t tile = tile0; tile < tile1; tile += MAXTILES) { \
+            int two = MAXTILES > 1 && tile + 1 < tile1; \
+            for (int32_t row = 0; row < a->weightRows; row += step) { \
+                int32_t n = a->weightRows - row < step ? a->weightRows - row : step; \
+                if (MAXTILES > 1 && two) { GCASES(2) } else { GCASES(1) } \
+            } \
+        } \
+    }
+
+GKERNEL(gradient_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 12, 2)
+GKERNEL(gradient_avx2, __attribute__((target("avx2,fma"))), 6, 1)
+
+void isp_conv_weight_gradient(const isp_weight_gradient_args *a, int32_t tile0, int32_t tile1) {
+    if (isp_avx512()) gradient_avx512(a, tile0, tile1);
+    else gradient_avx2(a, tile0, tile1);
+}
