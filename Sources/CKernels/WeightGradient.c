@@ -19,7 +19,7 @@ void gblock(const int TILES, const int R, const isp_weight_gradient_args *a, int
     for (int r = 0; r < R; r++) x[r] = a->x + a->rowOffset[row0 + r];
     const float *dy0 = a->dyT + (size_t)tile * a->pixels * 16, *dy1 = dy0 + (size_t)a->pixels * 16;
     const int32_t s = a->pixelStride;
-    for (int32_t y = 0; y < a->rows; y++) {
+    for (int32_t y = 0; y < a->outputRows; y++) {
         int32_t q0 = y * a->rowPitch, p0 = y * a->outputWidth;
         for (int32_t i = 0; i < a->outputWidth; i++) {
             v16 d0 = load16(dy0 + (size_t)(p0 + i) * 16);
@@ -40,14 +40,16 @@ void gblock(const int TILES, const int R, const isp_weight_gradient_args *a, int
     }
 }
 
-#define GCASES(T) \
+// Blocks of more than MAXROWS rows never run; the constant conditions keep the AVX2 build from
+// compiling them (their accumulators would not fit its registers).
+#define GCASES(T, MAXROWS) \
     switch (n) { \
-    case 12: gblock(T, 12, a, tile, row); break; \
-    case 11: gblock(T, 11, a, tile, row); break; \
-    case 10: gblock(T, 10, a, tile, row); break; \
-    case 9: gblock(T, 9, a, tile, row); break; \
-    case 8: gblock(T, 8, a, tile, row); break; \
-    case 7: gblock(T, 7, a, tile, row); break; \
+    case 12: if (MAXROWS >= 12) gblock(T, 12, a, tile, row); break; \
+    case 11: if (MAXROWS >= 11) gblock(T, 11, a, tile, row); break; \
+    case 10: if (MAXROWS >= 10) gblock(T, 10, a, tile, row); break; \
+    case 9: if (MAXROWS >= 9) gblock(T, 9, a, tile, row); break; \
+    case 8: if (MAXROWS >= 8) gblock(T, 8, a, tile, row); break; \
+    case 7: if (MAXROWS >= 7) gblock(T, 7, a, tile, row); break; \
     case 6: gblock(T, 6, a, tile, row); break; \
     case 5: gblock(T, 5, a, tile, row); break; \
     case 4: gblock(T, 4, a, tile, row); break; \
@@ -64,7 +66,7 @@ void gblock(const int TILES, const int R, const isp_weight_gradient_args *a, int
             int two = MAXTILES > 1 && tile + 1 < tile1; \
             for (int32_t row = 0; row < a->weightRows; row += step) { \
                 int32_t n = a->weightRows - row < step ? a->weightRows - row : step; \
-                if (MAXTILES > 1 && two) { GCASES(2) } else { GCASES(1) } \
+                if (MAXTILES > 1 && two) { GCASES(2, MAXROWS) } else { GCASES(1, MAXROWS) } \
             } \
         } \
     }

@@ -38,13 +38,13 @@ void isp_conv_tiles(const isp_conv_input *in, const float *panels, int32_t rows,
 /// and weight row r (input channel, tap) of `weightRows`,
 ///   gradient[(tile * weightRows + r) * 16 + lane] += sum over output pixels (y, i) of
 ///       dyT[(tile * pixels + y * outputWidth + i) * 16 + lane] * x[rowOffset[r] + (y * rowPitch + i) * pixelStride]
-/// where dyT is dy transposed into tiles of 16 channels, pixel-major (zeros past the last channel),
-/// and x is laid out as for isp_conv_tiles (rowOffset[r] = plane start + tap offset).
+/// for y < outputRows, i < outputWidth, where dyT is dy transposed into tiles of 16 channels,
+/// pixel-major, and x is laid out as for isp_conv_tiles (rowOffset[r] = plane start + tap offset).
 typedef struct {
     const float *x;
     const int32_t *rowOffset;
     int32_t weightRows;
-    int32_t rows, rowPitch, outputWidth, pixelStride;
+    int32_t outputRows, rowPitch, outputWidth, pixelStride;
     const float *dyT;
     int32_t pixels;
     float *gradient;

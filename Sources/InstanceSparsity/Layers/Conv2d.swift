@@ -2,12 +2,13 @@ import CKernels
 
 /// 2-D convolution over NCHW, square kernel, with stride, zero padding, groups and optional bias.
 ///
-/// Dense convolutions with outputs at least 8 wide run their forward pass on the batch-1
-/// micro-kernel (`TiledConvolution`), one image per core. Their backward pass, and the forward pass
-/// of the others, lower to GEMM: a chunk of images is unrolled (im2col) into a matrix whose rows
-/// are (input channel, ky, kx) and whose columns are (image, output pixel), so small late-stage
-/// feature maps still give OpenBLAS wide matrices. Depthwise convolutions (groups == channels)
-/// have too little work per channel for GEMM and run as direct loops.
+/// Dense convolutions with outputs at least 8 wide (stride 1 or 2) run their forward pass on the
+/// batch-1 micro-kernel (`TiledConvolution`), one image per core; with stride 1 their input
+/// gradient runs there too, and (kernels above 1x1) their weight gradient on a kernel over the same
+/// input layout. Everything else lowers to GEMM: a chunk of images is unrolled (im2col) into a
+/// matrix whose rows are (input channel, ky, kx) and whose columns are (image, output pixel), so
+/// small late-stage feature maps still give OpenBLAS wide matrices. Depthwise convolutions
+/// (groups == channels) have too little work per channel for GEMM and run as direct loops.
 public final class Conv2d: Layer {
     public let weight: Parameter  // outChannels x (inChannels / groups) x k x k
     public let bias: Parameter?
@@ -18,8 +19,8 @@ public final class Conv2d: Layer {
     private var dx: Tensor?
     private var inH = 0, inW = 0, outH = 0, outW = 0
 
-    /// Output maps at least this wide get one GEMM per image (wide enough on their own), which
-    /// writes NCHW directly instead of going through a scatter copy.
+    /// On the GEMM path, output maps of at least this many pixels get one GEMM per image (wide
+    /// enough on their own), which writes NCHW directly instead of going through a scatter copy.
     static let perImageColumns = 256
 
     /// Column-buffer budget in floats; bounds memory while keeping GEMMs wide.
@@ -86,7 +87,7 @@ public final class Conv2d: Layer {
         y = out
         if isDepthwise {
             depthwiseForward(input, out)
-        } else if groups == 1 && outW >= 8 {
+        } else if groups == 1 && outW >= 8 && stride <= 2 {
             tiledForward(input, out)
         } else {
             gemmForward(input, out)

@@ -75,7 +75,8 @@ final class FusedConv: InferenceStep {
     private let weightByInput: UnsafeMutablePointer<Float>?
     private let out = Tensor(shape: [0]), col = Tensor(shape: [0])
     private let imageBias: Tensor
-    private let convolution: TiledConvolution
+    /// Dense convolutions: the tiled kernel with its input staging.
+    private let convolution: TiledConvolution?
     /// Depthwise: zero-bordered copies of the input planes.
     private let staging = Tensor(shape: [0])
     private var stagedPlane = 0  // floats per plane in `staging`
@@ -103,7 +104,7 @@ final class FusedConv: InferenceStep {
         } else {
             weightByInput = nil
         }
-        convolution = TiledConvolution(inChannels: inChannels, kernel: kernel, stride: stride, padding: padding)
+        convolution = groups == 1 ? TiledConvolution(inChannels: inChannels, kernel: kernel, stride: stride, padding: padding) : nil
         keptMask = .allocate(capacity: inChannels)
     }
 
@@ -151,7 +152,7 @@ final class FusedConv: InferenceStep {
     private func tiled(_ x: Tensor, _ ih: Int, _ iw: Int, _ panels: WeightPanels, _ bias: UnsafePointer<Float>,
                        _ ctx: RunContext) {
         let activation = residual == nil ? cap : residualCap
-        ctx.macs += convolution.run(x.data, height: ih, width: iw, channels: ctx.keepCount.map { (UnsafePointer(ctx.keep), $0) },
+        ctx.macs += convolution!.run(x.data, height: ih, width: iw, channels: ctx.keepCount.map { (UnsafePointer(ctx.keep), $0) },
                                     panels: panels, out: out.data, bias: bias, cap: activation,
                                     residual: residual.map { UnsafePointer($0.data) }, split: ctx.useAllCores)
     }

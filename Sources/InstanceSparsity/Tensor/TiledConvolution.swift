@@ -12,7 +12,7 @@ final class TiledConvolution {
     /// Weight gradients: where each weight row (input channel, tap) reads the kernel's input, and
     /// dy transposed into tiles of 16 channels.
     private let rowOffset: UnsafeMutablePointer<Int32>
-    private let transposedGradient = Tensor(shape: [0])
+    private let transposedDy = Tensor(shape: [0])
     /// Per listed input channel: where its values start in the kernel's input, and its weight rows.
     private let xOffset: UnsafeMutablePointer<Int32>, weightChannel: UnsafeMutablePointer<Int32>
 
@@ -22,6 +22,7 @@ final class TiledConvolution {
     static let parallelPassThreshold = 1 << 14
 
     init(inChannels: Int, kernel: Int, stride: Int, padding: Int) {
+        precondition(stride == 1 || stride == 2, "the micro-kernel reads input at stride 1 or 2")
         self.inChannels = inChannels; self.kernel = kernel; self.stride = stride; self.padding = padding
         xOffset = .allocate(capacity: inChannels); weightChannel = .allocate(capacity: inChannels)
         rowOffset = .allocate(capacity: inChannels * kernel * kernel)
@@ -81,14 +82,16 @@ final class TiledConvolution {
         let l = prepare(height: ih, width: iw), kk = kernel * kernel, weightRows = inChannels * kk
         let source = stage(x, height: ih, width: iw, channels: nil, layout: l, split: false)
         let pixels = l.rows * l.outputWidth, tiles = (outChannels + WeightPanels.tile - 1) / WeightPanels.tile
-        transposedGradient.resize([tiles * pixels * 16])  // lanes past the last channel stay zero
+        // Lanes past the last channel are never written: they only feed gradient entries of
+        // channels that do not exist, which nobody reads.
+        transposedDy.resize([tiles * pixels * 16])
         for c in 0..<inChannels { for t in 0..<kk { rowOffset[c * kk + t] = xOffset[c] + l.tapOffset[t] } }
-        let dyT = transposedGradient.data
+        let dyT = transposedDy.data
         for o in 0..<outChannels {
             let lanes = dyT + (o / 16) * pixels * 16 + o % 16, plane = dy + o * pixels
             for p in 0..<pixels { lanes[p * 16] = plane[p] }
         }
-        var args = isp_weight_gradient_args(x: source, rowOffset: rowOffset, weightRows: Int32(weightRows), rows: Int32(l.rows),
+        var args = isp_weight_gradient_args(x: source, rowOffset: rowOffset, weightRows: Int32(weightRows), outputRows: Int32(l.rows),
                                             rowPitch: Int32(l.rowPitch), outputWidth: Int32(l.outputWidth),
                                             pixelStride: Int32(l.pixelStride), dyT: dyT, pixels: Int32(pixels), gradient: gradient)
         isp_conv_weight_gradient(&args, 0, Int32(tiles))
