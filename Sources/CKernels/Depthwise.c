@@ -29,7 +29,7 @@ void plane(const float *in, int32_t pitch, const float *w, int32_t k, int32_t st
                     }
                     acc += v * w[ky * k + kx];
                 }
-            *(v16 *)(out + y * ow + x) = __builtin_elementwise_min(__builtin_elementwise_max(acc, lo), hi);
+            *(v16 *)(out + y * ow + x) = __builtin_elementwise_minimum(__builtin_elementwise_maximum(acc, lo), hi);
         }
         for (; x < ow; x++) {
             float acc = bias;

@@ -67,16 +67,25 @@ final class GradientTests: XCTestCase {
                               groups: groups, bias: bias, rng: &rng)
             check(conv, input: randomTensor([3, cin, 7, 6], &rng))
         }
-        // Outputs 8 and more wide: the micro-kernel paths (forward; stride 1: input and weight
-        // gradients) on bordered planes, stride 2, 1x1 read in place, no padding (3x3 read in
+        // The GEMM path of dense convolutions: outputs 1 wide, and stride 3.
+        for (cin, cout, k, stride, pad, size) in [(3, 4, 3, 1, 0, 3), (2, 5, 3, 3, 1, 7)] {
+            let conv = Conv2d(inChannels: cin, outChannels: cout, kernel: k, stride: stride, padding: pad, bias: true, rng: &rng)
+            check(conv, input: randomTensor([3, cin, size, size], &rng))
+        }
+        // The micro-kernel paths (forward; stride 1: input and weight gradients): on bordered
+        // planes (outputs 8 and more wide), stride 2, 1x1 read in place, no padding (3x3 read in
         // place), padding 2 (the input gradient's convolution then has no padding), a partial
-        // tile of output channels; three images on two cores, for AVX-512 and AVX2.
+        // tile of output channels; on unrolled rows (outputs under 8 wide: 4x4 with the weight
+        // gradient on the micro-kernel, 2x2 without, stride 2); three images on two cores, for
+        // AVX-512 and AVX2.
         for avx512 in [true, false] {
             ConvolutionKernel.allowAVX512(avx512)
             defer { ConvolutionKernel.allowAVX512(true) }
             for (cin, cout, k, stride, pad, bias, size) in [(2, 3, 3, 1, 1, true, 16), (3, 20, 3, 1, 1, false, 8),
                                                             (4, 5, 3, 2, 1, true, 16), (4, 6, 1, 1, 0, false, 8),
-                                                            (3, 4, 3, 1, 0, false, 10), (2, 3, 3, 1, 2, true, 6)] {
+                                                            (3, 4, 3, 1, 0, false, 10), (2, 3, 3, 1, 2, true, 6),
+                                                            (3, 18, 3, 1, 1, true, 4), (4, 3, 3, 1, 1, false, 2),
+                                                            (3, 4, 3, 2, 1, false, 8)] {
                 let wide = Conv2d(inChannels: cin, outChannels: cout, kernel: k, stride: stride, padding: pad, bias: bias, rng: &rng)
                 check(wide, input: randomTensor([3, cin, size, size], &rng))
             }

@@ -4,7 +4,7 @@ import InstanceSparsity
 /// The vectorised depthwise kernels (forward and backward) against plain loops, on widths that
 /// exercise their 16-wide vectors and scalar tail (16, 17, 33; 31 ends a stride-2 vector at the
 /// plane's edge), both strides, 3x3 and 5x5, on both instruction sets. (The gradient tests use
-/// small maps that only reach the scalar tail.)
+/// small maps that only reach the scalar tail.) And NaN propagation through every clamp.
 final class KernelTests: XCTestCase {
     func testDepthwiseMatchesPlainLoops() {
         for avx512 in [true, false] {
@@ -16,6 +16,39 @@ final class KernelTests: XCTestCase {
                         check(channels: 3, height: 5, width: width, kernel: k, stride: stride, isa: ConvolutionKernel.isa)
                     }
                 }
+            }
+        }
+    }
+
+    /// A NaN in the input stays NaN through the clamp at the end of the micro-kernel and the
+    /// depthwise kernel (a max/min that drops NaNs would turn it into the bound and could hide a
+    /// diverged network), in the training layers and in the inference executor with its fused
+    /// ReLU/ReLU6, on both instruction sets.
+    func testNaNPropagates() throws {
+        for avx512 in [true, false] {
+            ConvolutionKernel.allowAVX512(avx512)
+            defer { ConvolutionKernel.allowAVX512(true) }
+            var rng = SeededGenerator(seed: 3)
+            for (groups, size) in [(1, 8), (1, 4), (4, 8)] {  // bordered planes, unrolled rows, depthwise
+                let conv = Conv2d(inChannels: 4, outChannels: 4, kernel: 3, padding: 1, groups: groups, rng: &rng)
+                let x = Tensor(shape: [1, 4, size, size])
+                x[size + 1] = .nan  // channel 0, pixel (1, 1); every other input is 0
+                let y = conv.forward(x, training: false)
+                for o in 0..<4 {
+                    for oy in 0..<size {
+                        for ox in 0..<size {
+                            let reads = oy <= 2 && ox <= 2 && (groups == 1 || o == 0)
+                            XCTAssertEqual(y[(o * size + oy) * size + ox].isNaN, reads,
+                                           "\(ConvolutionKernel.isa) groups \(groups) size \(size) at (\(o), \(oy), \(ox))")
+                        }
+                    }
+                }
+            }
+            for arch in ModelSpec.architectures {
+                let executor = SparseExecutor(try Network.make(ModelSpec(architecture: arch, width: 0.25)))
+                let image = Tensor(shape: [1, 1, 32, 32])
+                image[33] = .nan
+                XCTAssertTrue(executor.run(image.data).logits.allSatisfy(\.isNaN), "\(ConvolutionKernel.isa) \(arch)")
             }
         }
     }

@@ -2,13 +2,14 @@ import CKernels
 
 /// 2-D convolution over NCHW, square kernel, with stride, zero padding, groups and optional bias.
 ///
-/// Dense convolutions with outputs at least 8 wide (stride 1 or 2) run their forward pass on the
+/// Dense convolutions with outputs at least 2 wide (stride 1 or 2) run their forward pass on the
 /// batch-1 micro-kernel (`TiledConvolution`), one image per core; with stride 1 their input
-/// gradient runs there too, and (kernels above 1x1) their weight gradient on a kernel over the same
-/// input layout. Everything else lowers to GEMM: a chunk of images is unrolled (im2col) into a
-/// matrix whose rows are (input channel, ky, kx) and whose columns are (image, output pixel), so
-/// small late-stage feature maps still give OpenBLAS wide matrices. Depthwise convolutions
-/// (groups == channels) have too little work per channel for GEMM and run as direct loops.
+/// gradient runs there too, and (kernels above 1x1, outputs at least 4 wide) their weight gradient
+/// on a kernel over the same input layout. Everything else lowers to GEMM: a chunk of images is
+/// unrolled (im2col) into a matrix whose rows are (input channel, ky, kx) and whose columns are
+/// (image, output pixel), so tiny feature maps still give OpenBLAS wide matrices. Depthwise
+/// convolutions (groups == channels) have too little work per channel for GEMM and run as direct
+/// loops.
 public final class Conv2d: Layer {
     public let weight: Parameter  // outChannels x (inChannels / groups) x k x k
     public let bias: Parameter?
@@ -26,6 +27,13 @@ public final class Conv2d: Layer {
     /// Column-buffer budget in floats; bounds memory while keeping GEMMs wide.
     private static let columnBudget = 1 << 22
 
+    /// Narrowest output the micro-kernel takes in training, and the narrowest whose weight gradient
+    /// it takes. Below them the weights, re-read for every image, outweigh the work on one image.
+    /// Measured on VGG16 w0.5 (`isp bench --train-steps 20`): moving the 4x4 and 2x2 maps off
+    /// GEMM took training from 252-284 to 269-303 images/s on two cores, and the 4x4 weight
+    /// gradients a further 3-5% on one core; 2x2 weight gradients gained nothing.
+    static let narrowestTiledOutput = 2, narrowestTiledWeightGradient = 4
+
     /// Forward on the micro-kernel: its weights, re-arranged every pass, one convolution per core
     /// (each keeps its own staging), and the bias it adds (zeros when the layer has none).
     private lazy var panels = WeightPanels(outChannels: outChannels, rows: inChannels * kernel * kernel)
@@ -38,7 +46,7 @@ public final class Conv2d: Layer {
     /// (input and output channels swapped) and flipped, padded k - 1 - p; it runs on the
     /// micro-kernel too, with no column matrix to scatter back (col2im). The weight gradient runs
     /// on its own kernel over the same input layout as the forward pass, so there is no im2col.
-    private var usesTiledBackward: Bool { groups == 1 && stride == 1 && outW >= 8 && padding < kernel }
+    private var usesTiledBackward: Bool { groups == 1 && stride == 1 && outW >= Conv2d.narrowestTiledOutput && padding < kernel }
     private lazy var flippedPanels = WeightPanels(outChannels: inChannels, rows: outChannels * kernel * kernel)
     private lazy var flippedWeights = Tensor(shape: [inChannels * outChannels * kernel * kernel])
     private lazy var tiledBackwardPerCore = (0..<Workspace.cores).map { _ in
@@ -87,7 +95,7 @@ public final class Conv2d: Layer {
         y = out
         if isDepthwise {
             depthwiseForward(input, out)
-        } else if groups == 1 && outW >= 8 && stride <= 2 {
+        } else if groups == 1 && outW >= Conv2d.narrowestTiledOutput && stride <= 2 {
             tiledForward(input, out)
         } else {
             gemmForward(input, out)
@@ -112,7 +120,11 @@ public final class Conv2d: Layer {
             depthwiseBackward(input, dy, g)
         } else if usesTiledBackward {
             // 1x1: a GEMM over the image's pixels beats transposing dy for the weight-gradient kernel.
-            if kernel > 1 { tiledWeightGradient(input, dy) } else { gemmBackward(input, dy, nil) }
+            if kernel > 1 && outW >= Conv2d.narrowestTiledWeightGradient {
+                tiledWeightGradient(input, dy)
+            } else {
+                gemmBackward(input, dy, nil)
+            }
             tiledInputGradient(dy, g)
         } else {
             g.zero()
