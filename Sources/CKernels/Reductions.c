@@ -6,6 +6,7 @@
 #pragma clang diagnostic ignored "-Wpsabi"  // lanes() is always inlined into its callers
 
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
+typedef int32_t vi16 __attribute__((vector_size(64), aligned(4)));
 
 #define AVX2 __attribute__((target("avx2,fma")))
 
@@ -40,4 +41,24 @@ AVX2 float isp_dot_shifted(const float *a, const float *b, int64_t n, float shif
     float s = lanes(acc);
     for (; i < n; i++) s += a[i] * (b[i] - shift);
     return s;
+}
+
+AVX2 void isp_clamped_sums(const float *dy, const float *y, const float *x, int64_t n, float cap, float shift,
+                           float *sum, float *centred) {
+    v16 s = {0}, c = {0};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        v16 yv = *(const v16 *)(y + i);
+        vi16 inside = (yv > 0) & (yv < cap);  // all bits set where the ReLU passes
+        v16 passed = (v16)((vi16)*(const v16 *)(dy + i) & inside);
+        s += passed;
+        c += passed * (*(const v16 *)(x + i) - shift);
+    }
+    float ss = lanes(s), cc = lanes(c);
+    for (; i < n; i++) {
+        float passed = y[i] > 0 && y[i] < cap ? dy[i] : 0;
+        ss += passed;
+        cc += passed * (x[i] - shift);
+    }
+    *sum = ss; *centred = cc;
 }

@@ -100,6 +100,33 @@ final class GradientTests: XCTestCase {
         check(bn, input: randomTensor([4, 3, 3, 3], &rng, scale: 2), training: false)
     }
 
+    /// A ReLU or ReLU6 fused into the batch norm before it (by `Sequential`): the same output as
+    /// the two layers apart, and gradients that pass only inside the clamp, with batch and with
+    /// running statistics. No value lands near 0 or 6, where a finite difference would straddle
+    /// the kink: per channel the inputs are +-0.5, 1, 1.5, 2.5 (normalised and scaled by 5:
+    /// +-1.6, 3.2, 4.8, 8.0 with batch statistics, +-2.5 ... 12.5 with the initial running ones).
+    func testBatchNormWithFusedReLU() {
+        var rng = SeededGenerator(seed: 4)
+        for cap in [Float.infinity, 6] {
+            let fused = BatchNorm2d(channels: 2), alone = BatchNorm2d(channels: 2)
+            for bn in [fused, alone] { for c in 0..<2 { bn.weight.value[c] = 5 } }
+            let layer = Sequential([fused, ReLU(cap: cap)])
+            XCTAssertEqual(fused.fusedCap, cap)
+            let x = Tensor(shape: [2, 2, 2, 2])
+            for c in 0..<2 {
+                let values = [Float]([-2.5, -1.5, -1, -0.5, 0.5, 1, 1.5, 2.5]).shuffled(using: &rng)
+                for (k, v) in values.enumerated() { x[((k / 4) * 2 + c) * 4 + k % 4] = v }
+            }
+            for training in [true, false] {
+                let y = layer.forward(x, training: training), reference = alone.forward(x, training: training)
+                for i in 0..<y.count { XCTAssertEqual(y[i], min(max(reference[i], 0), cap), "cap \(cap) training \(training)") }
+            }
+            check(layer, input: x, training: true)
+            for c in 0..<2 { fused.runningMean[c] = 0; fused.runningVar[c] = 1 }  // what training moved
+            check(layer, input: x, training: false)
+        }
+    }
+
     func testActivationsAndPooling() {
         var rng = SeededGenerator(seed: 3)
         check(ReLU(), input: randomTensor([2, 3, 4, 4], &rng, awayFromZero: true))

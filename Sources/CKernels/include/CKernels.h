@@ -97,6 +97,10 @@ void isp_depthwise_plane_backward(const float *in, float *din, int32_t pitch, co
 float isp_sum(const float *x, int64_t n);
 void isp_shifted_sums(const float *x, int64_t n, float shift, float *sum, float *squares);
 float isp_dot_shifted(const float *a, const float *b, int64_t n, float shift);
+/// Batch norm with a fused ReLU: the sums of dy and of dy * (x - shift) over the values whose
+/// output y lies strictly inside 0...cap (where the ReLU passes the gradient).
+void isp_clamped_sums(const float *dy, const float *y, const float *x, int64_t n, float cap, float shift,
+                      float *sum, float *centred);
 
 /// Logical CPUs this process may run on (its affinity mask), which the thread pools size to.
 int32_t isp_usable_cores(void);

@@ -1,12 +1,18 @@
 /// ReLU, or ReLU6 when `cap` is 6 (MobileNetV2). The gradient passes where 0 < y < cap.
+/// When fused into the batch norm before it (`BatchNorm2d.fusedCap`), it passes values and
+/// gradients through unchanged: the norm has already applied it.
 public final class ReLU: Layer {
     public let cap: Float
+    var isFused = false
     private var y: Tensor?
     private var dx: Tensor?
+    private var shape: [Int] = []
 
     public init(cap: Float = .infinity) { self.cap = cap }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        shape = x.shape
+        if isFused { return x }
         let out = Tensor.reuse(y, shape: x.shape)
         y = out
         let src = x.data, dst = out.data, cap = cap
@@ -17,6 +23,7 @@ public final class ReLU: Layer {
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
+        if isFused { return dy }
         let out = y!
         let g = Tensor.reuse(dx, shape: dy.shape)
         dx = g
@@ -27,5 +34,5 @@ public final class ReLU: Layer {
         return g
     }
 
-    public var lastOutputShape: [Int] { y?.shape ?? [] }
+    public var lastOutputShape: [Int] { shape }
 }

@@ -2,6 +2,7 @@ import CKernels
 
 /// Batch normalisation over (N, H, W) per channel. Training uses batch statistics and updates
 /// the running ones (momentum 0.1, unbiased variance, as PyTorch); evaluation uses the running ones.
+/// A ReLU that follows it in a `Sequential` runs inside it (`fusedCap`).
 public final class BatchNorm2d: Layer {
     public let weight: Parameter  // gamma
     public let bias: Parameter    // beta
@@ -19,6 +20,17 @@ public final class BatchNorm2d: Layer {
     /// Per channel, the mean and 1/std the last forward normalised with.
     private let usedMean: Tensor, invStd: Tensor
     private var usedBatchStatistics = false
+
+    /// The cap of the ReLU (or ReLU6) fused into this norm, nil for none. A `Sequential` fuses a
+    /// ReLU that directly follows: the norm clamps its own output to 0...cap and passes the
+    /// gradient only where the clamp did, and the ReLU passes values through. That saves the
+    /// ReLU's two passes over memory and its output tensor.
+    public private(set) var fusedCap: Float? = nil
+
+    func fuse(_ relu: ReLU) {
+        fusedCap = relu.cap
+        relu.isFused = true
+    }
 
     public init(channels: Int) {
         weight = Parameter(Tensor(shape: [channels], repeating: 1), decays: false)
@@ -40,6 +52,7 @@ public final class BatchNorm2d: Layer {
         let gamma = weight.value.data, beta = bias.value.data
         let rm = runningMean.data, rv = runningVar.data, eps = eps, momentum = momentum
         let istd = invStd.data, means = usedMean.data
+        let low: Float = fusedCap == nil ? -.infinity : 0, high = fusedCap ?? .infinity
         parallelFor(c) { ch in
             var mean: Float = 0, variance: Float = 0
             if training {
@@ -65,7 +78,7 @@ public final class BatchNorm2d: Layer {
             let scale = gamma[ch] * inv, offset = beta[ch] - mean * scale
             for i in 0..<n {
                 let off = (i * c + ch) * hw
-                for j in 0..<hw { dst[off + j] = src[off + j] * scale + offset }
+                for j in 0..<hw { dst[off + j] = min(max(src[off + j] * scale + offset, low), high) }
             }
         }
         if training { batchesTracked += 1 }
@@ -81,13 +94,21 @@ public final class BatchNorm2d: Layer {
         let gamma = weight.value.data, gg = weight.grad.data, gb = bias.grad.data
         let batchStats = usedBatchStatistics
         let istd = invStd.data, means = usedMean.data
+        // With a fused ReLU, dy reaches the norm only where its output lies strictly inside 0...cap.
+        let out = fusedCap == nil ? nil : y!.data, high = fusedCap ?? .infinity
         parallelFor(c) { ch in
             let mean = means[ch], inv = istd[ch]
             var sumDy: Float = 0, sumDyCentred: Float = 0
             for i in 0..<n {
                 let off = (i * c + ch) * hw
-                sumDy += isp_sum(d + off, Int64(hw))
-                sumDyCentred += isp_dot_shifted(d + off, src + off, Int64(hw), mean)
+                if let out {
+                    var s: Float = 0, centred: Float = 0
+                    isp_clamped_sums(d + off, out + off, src + off, Int64(hw), high, mean, &s, &centred)
+                    sumDy += s; sumDyCentred += centred
+                } else {
+                    sumDy += isp_sum(d + off, Int64(hw))
+                    sumDyCentred += isp_dot_shifted(d + off, src + off, Int64(hw), mean)
+                }
             }
             let sumDyXhat = sumDyCentred * inv
             gb[ch] += sumDy
@@ -98,7 +119,14 @@ public final class BatchNorm2d: Layer {
             let slope = inv * meanDyXhat
             for i in 0..<n {
                 let off = (i * c + ch) * hw
-                for j in 0..<hw { gx[off + j] = scale * (d[off + j] - meanDy - (src[off + j] - mean) * slope) }
+                if let out {
+                    for j in 0..<hw {
+                        let passed = out[off + j] > 0 && out[off + j] < high ? d[off + j] : 0
+                        gx[off + j] = scale * (passed - meanDy - (src[off + j] - mean) * slope)
+                    }
+                } else {
+                    for j in 0..<hw { gx[off + j] = scale * (d[off + j] - meanDy - (src[off + j] - mean) * slope) }
+                }
             }
         }
         return g

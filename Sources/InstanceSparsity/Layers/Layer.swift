@@ -65,7 +65,13 @@ public final class Sequential: Layer {
     public let children: [(name: String, layer: Layer)]
     private var outputShape: [Int] = []
 
-    public init(_ named: [(String, Layer)]) { children = named.map { (name: $0.0, layer: $0.1) } }
+    /// A ReLU directly after a batch norm is fused into it (`BatchNorm2d.fusedCap`).
+    public init(_ named: [(String, Layer)]) {
+        children = named.map { (name: $0.0, layer: $0.1) }
+        for (a, b) in zip(children, children.dropFirst()) {
+            if let bn = a.layer as? BatchNorm2d, let relu = b.layer as? ReLU { bn.fuse(relu) }
+        }
+    }
     public convenience init(_ layers: [Layer]) { self.init(layers.enumerated().map { ("\($0.offset)", $0.element) }) }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
