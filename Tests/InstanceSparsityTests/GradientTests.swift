@@ -76,8 +76,8 @@ final class GradientTests: XCTestCase {
         // planes (outputs 8 and more wide), stride 2, 1x1 read in place, no padding (3x3 read in
         // place), padding 2 (the input gradient's convolution then has no padding), a partial
         // tile of output channels; on unrolled rows (outputs under 8 wide: 4x4 with the weight
-        // gradient on the micro-kernel, 2x2 without, stride 2); three images on two cores, for
-        // AVX-512 and AVX2.
+        // gradient on the micro-kernel, 2x2 without, stride 2; 5x5 with a full and a partial
+        // channel tile); three images on two cores, for AVX-512 and AVX2.
         for avx512 in [true, false] {
             ConvolutionKernel.allowAVX512(avx512)
             defer { ConvolutionKernel.allowAVX512(true) }
@@ -85,7 +85,7 @@ final class GradientTests: XCTestCase {
                                                             (4, 5, 3, 2, 1, true, 16), (4, 6, 1, 1, 0, false, 8),
                                                             (3, 4, 3, 1, 0, false, 10), (2, 3, 3, 1, 2, true, 6),
                                                             (3, 18, 3, 1, 1, true, 4), (4, 3, 3, 1, 1, false, 2),
-                                                            (3, 4, 3, 2, 1, false, 8)] {
+                                                            (3, 4, 3, 2, 1, false, 8), (2, 17, 3, 1, 1, false, 5)] {
                 let wide = Conv2d(inChannels: cin, outChannels: cout, kernel: k, stride: stride, padding: pad, bias: bias, rng: &rng)
                 check(wide, input: randomTensor([3, cin, size, size], &rng))
             }

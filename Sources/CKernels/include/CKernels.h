@@ -50,6 +50,13 @@ typedef struct {
     float *gradient;
 } isp_weight_gradient_args;
 void isp_conv_weight_gradient(const isp_weight_gradient_args *args, int32_t tile0, int32_t tile1);
+/// `channels` rows of `length` floats transposed into tiles of 16 rows, position-major:
+/// tiles[(tile * length + p) * 16 + lane] = x[(tile * 16 + lane) * length + p]. The layout of
+/// dy that isp_conv_weight_gradient reads, and of weight panels. Lanes past the last row are
+/// left as they are.
+void isp_transpose_tiles(const float *x, int32_t channels, int32_t length, float *tiles);
+/// The inverse, added: x[(tile * 16 + lane) * length + p] += tiles[(tile * length + p) * 16 + lane].
+void isp_untile_add(const float *tiles, int32_t channels, int32_t length, float *x);
 
 /// 1 when the kernels run their AVX-512 versions, 0 for AVX2.
 int32_t isp_avx512(void);

@@ -162,13 +162,8 @@ public final class Conv2d: Layer {
             }
         }
         // Each core's sums, tile-major, into the weight gradient (outChannels x rows).
-        let grad = weight.grad.data
         for t in 0..<min(n, Workspace.cores) {
-            let sums = Workspace.perCore[t].weightGradientSums
-            for o in 0..<outChannels {
-                let lane = sums + (o / 16) * rows * 16 + o % 16, row = grad + o * rows
-                for r in 0..<rows { row[r] += lane[r * 16] }
-            }
+            isp_untile_add(Workspace.perCore[t].weightGradientSums, Int32(outChannels), Int32(rows), weight.grad.data)
         }
     }
 

@@ -87,10 +87,7 @@ final class TiledConvolution {
         transposedDy.resize([tiles * pixels * 16])
         for c in 0..<inChannels { for t in 0..<kk { rowOffset[c * kk + t] = xOffset[c] + l.tapOffset[t] } }
         let dyT = transposedDy.data
-        for o in 0..<outChannels {
-            let lanes = dyT + (o / 16) * pixels * 16 + o % 16, plane = dy + o * pixels
-            for p in 0..<pixels { lanes[p * 16] = plane[p] }
-        }
+        isp_transpose_tiles(dy, Int32(outChannels), Int32(pixels), dyT)
         var args = isp_weight_gradient_args(x: source, rowOffset: rowOffset, weightRows: Int32(weightRows), outputRows: Int32(l.rows),
                                             rowPitch: Int32(l.rowPitch), outputWidth: Int32(l.outputWidth),
                                             pixelStride: Int32(l.pixelStride), dyT: dyT, pixels: Int32(pixels), gradient: gradient)

@@ -27,12 +27,7 @@ final class WeightPanels {
     }
 
     /// Re-arranges row-major weights outChannels x rows into the panels (training changes them every step).
-    func load(_ w: UnsafePointer<Float>) {
-        let t = WeightPanels.tile
-        for o in 0..<outChannels {
-            for r in 0..<rows { data[((o / t) * rows + r) * t + o % t] = w[o * rows + r] }
-        }
-    }
+    func load(_ w: UnsafePointer<Float>) { isp_transpose_tiles(w, Int32(outChannels), Int32(rows), data) }
 
     deinit { data.deallocate() }
 }
