@@ -4,8 +4,8 @@ import CKernels
 ///
 /// Dense convolutions with outputs at least 2 wide (stride 1 or 2) run their forward pass on the
 /// batch-1 micro-kernel (`TiledConvolution`), one image per core; with stride 1 their input
-/// gradient runs there too, and (kernels above 1x1, outputs at least 4 wide) their weight gradient
-/// on a kernel over the same input layout. Everything else lowers to GEMM: a chunk of images is
+/// gradient runs there too, and (kernels above 1x1, outputs at least 4 wide, stride 1 or 2) their
+/// weight gradient on a kernel over the same input layout. Everything else lowers to GEMM: a chunk of images is
 /// unrolled (im2col) into a matrix whose rows are (input channel, ky, kx) and whose columns are
 /// (image, output pixel), so tiny feature maps still give OpenBLAS wide matrices. Depthwise
 /// convolutions (groups == channels) have too little work per channel for GEMM and run as direct
@@ -47,6 +47,10 @@ public final class Conv2d: Layer {
     /// micro-kernel too, with no column matrix to scatter back (col2im). The weight gradient runs
     /// on its own kernel over the same input layout as the forward pass, so there is no im2col.
     private var usesTiledBackward: Bool { groups == 1 && stride == 1 && outW >= Conv2d.narrowestTiledOutput && padding < kernel }
+    /// 1x1: a GEMM over the image's pixels beats transposing dy for the weight-gradient kernel.
+    private var usesTiledWeightGradient: Bool {
+        groups == 1 && kernel > 1 && stride <= 2 && outW >= Conv2d.narrowestTiledWeightGradient
+    }
     private lazy var flippedPanels = WeightPanels(outChannels: inChannels, rows: outChannels * kernel * kernel)
     private lazy var flippedWeights = Tensor(shape: [inChannels * outChannels * kernel * kernel])
     private lazy var tiledBackwardPerCore = (0..<Workspace.cores).map { _ in
@@ -118,17 +122,15 @@ public final class Conv2d: Layer {
         // The depthwise path and the micro-kernel write every value of dx; col2im accumulates into a zeroed one.
         if isDepthwise {
             depthwiseBackward(input, dy, g)
-        } else if usesTiledBackward {
-            // 1x1: a GEMM over the image's pixels beats transposing dy for the weight-gradient kernel.
-            if kernel > 1 && outW >= Conv2d.narrowestTiledWeightGradient {
-                tiledWeightGradient(input, dy)
-            } else {
-                gemmBackward(input, dy, nil)
-            }
+            return g
+        }
+        if usesTiledWeightGradient { tiledWeightGradient(input, dy) }
+        if usesTiledBackward {
+            if !usesTiledWeightGradient { gemmBackward(input, dy, nil, weights: true) }
             tiledInputGradient(dy, g)
         } else {
             g.zero()
-            gemmBackward(input, dy, g)
+            gemmBackward(input, dy, g, weights: !usesTiledWeightGradient)
         }
         return g
     }
@@ -228,14 +230,14 @@ public final class Conv2d: Layer {
         }
     }
 
-    /// Weight gradient, and the input gradient into a zeroed `dx` unless it is nil.
-    private func gemmBackward(_ input: Tensor, _ dy: Tensor, _ dx: Tensor?) {
+    /// The weight gradient if `weights`, and the input gradient into a zeroed `dx` unless it is nil.
+    private func gemmBackward(_ input: Tensor, _ dy: Tensor, _ dx: Tensor?, weights: Bool) {
         let n = input.shape[0], hw = outH * outW, cog = outChannels / groups, rows = rowsPerGroup
         let chunk = imagesPerChunk((n + Workspace.cores - 1) / Workspace.cores)
         let weightCount = weight.value.count
         Workspace.forEachShare(of: n) { share, scratch in
             // Share 0 accumulates straight into the gradient; the others into private copies summed below.
-            let dW = share.lowerBound == 0 ? weight.grad.data : scratch.weightGradient(weightCount)
+            let dW = share.lowerBound == 0 || !weights ? weight.grad.data : scratch.weightGradient(weightCount)
             var n0 = share.lowerBound
             while n0 < share.upperBound {
                 let nb = min(chunk, share.upperBound - n0), cols = nb * hw
@@ -243,11 +245,13 @@ public final class Conv2d: Layer {
                 for g in 0..<groups {
                     let wOffset = g * cog * rows
                     if hw >= Conv2d.perImageColumns {
-                        im2col(input, firstImage: n0, images: nb, group: g, into: col)
+                        if weights { im2col(input, firstImage: n0, images: nb, group: g, into: col) }
                         for i in 0..<nb {
                             let d = dy.data + ((n0 + i) * outChannels + g * cog) * hw
-                            gemm(transB: true, m: cog, n: rows, k: hw, a: d, lda: hw, b: col + i * hw, ldb: cols,
-                                 beta: 1, c: dW + wOffset, ldc: rows)
+                            if weights {
+                                gemm(transB: true, m: cog, n: rows, k: hw, a: d, lda: hw, b: col + i * hw, ldb: cols,
+                                     beta: 1, c: dW + wOffset, ldc: rows)
+                            }
                             guard dx != nil else { continue }
                             gemm(transA: true, m: rows, n: hw, k: cog, a: weight.value.data + wOffset, lda: rows,
                                  b: d, ldb: hw, c: col + i * hw, ldc: cols)
@@ -260,9 +264,11 @@ public final class Conv2d: Layer {
                             (tmp + co * cols + i * hw).update(from: dy.data + ((n0 + i) * outChannels + g * cog + co) * hw, count: hw)
                         }
                     }
-                    im2col(input, firstImage: n0, images: nb, group: g, into: col)
-                    gemm(transB: true, m: cog, n: rows, k: cols, a: tmp, lda: cols, b: col, ldb: cols,
-                         beta: 1, c: dW + wOffset, ldc: rows)
+                    if weights {
+                        im2col(input, firstImage: n0, images: nb, group: g, into: col)
+                        gemm(transB: true, m: cog, n: rows, k: cols, a: tmp, lda: cols, b: col, ldb: cols,
+                             beta: 1, c: dW + wOffset, ldc: rows)
+                    }
                     guard let dx else { continue }
                     gemm(transA: true, m: rows, n: cols, k: cog, a: weight.value.data + wOffset, lda: rows,
                          b: tmp, ldb: cols, c: col, ldc: cols)
@@ -271,7 +277,7 @@ public final class Conv2d: Layer {
                 n0 += nb
             }
         }
-        Workspace.sumWeightGradients(into: weight.grad.data, count: weightCount, shares: min(n, Workspace.cores))
+        if weights { Workspace.sumWeightGradients(into: weight.grad.data, count: weightCount, shares: min(n, Workspace.cores)) }
     }
 
     /// Unrolls images n0..<n0+nb of one group: rows (c, ky, kx), columns (image, oy, ox).
