@@ -101,13 +101,18 @@ void isp_depthwise_plane_backward(const float *in, float *din, int32_t pitch, co
 
 /// Over n floats, in sixteen partial sums: sum x[i]; sum (x[i] - shift) and sum (x[i] - shift)^2;
 /// sum a[i] * (b[i] - shift).
-float isp_sum(const float *x, int64_t n);
 void isp_shifted_sums(const float *x, int64_t n, float shift, float *sum, float *squares);
-float isp_dot_shifted(const float *a, const float *b, int64_t n, float shift);
-/// Batch norm with a fused ReLU: the sums of dy and of dy * (x - shift) over the values whose
-/// output y lies strictly inside 0...cap (where the ReLU passes the gradient).
-void isp_clamped_sums(const float *dy, const float *y, const float *x, int64_t n, float cap, float shift,
-                      float *sum, float *centred);
+/// Batch norm over one plane of n values (a fused ReLU clamps to low = 0, high = its cap; without
+/// one the bounds are infinite). Forward: y = clamp(x * scale + offset, low, high), NaN kept.
+/// The gradient passes where x * scale + offset lies strictly inside (low, high), recomputed
+/// exactly as the forward pass computed it: `isp_normalize_sums` gives the sums of the passed dy
+/// and of passed dy * (x - shift); `isp_normalize_backward` writes
+/// dx = scale * (passed dy - meanDy - (x - mean) * slope).
+void isp_normalize(const float *x, float *y, int64_t n, float scale, float offset, float low, float high);
+void isp_normalize_sums(const float *dy, const float *x, int64_t n, float scale, float offset, float low, float high,
+                        float shift, float *sum, float *centred);
+void isp_normalize_backward(const float *dy, const float *x, float *dx, int64_t n, float scale, float offset,
+                            float low, float high, float meanDy, float mean, float slope);
 
 /// Logical CPUs this process may run on (its affinity mask), which the thread pools size to.
 int32_t isp_usable_cores(void);

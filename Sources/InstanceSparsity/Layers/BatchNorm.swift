@@ -17,8 +17,9 @@ public final class BatchNorm2d: Layer {
     private var x: Tensor?
     private var y: Tensor?
     private var dx: Tensor?
-    /// Per channel, the mean and 1/std the last forward normalised with.
-    private let usedMean: Tensor, invStd: Tensor
+    /// Per channel, the mean and 1/std the last forward normalised with, and the scale and offset
+    /// it applied (y = x * scale + offset, clamped): backward recomputes y from them.
+    private let usedMean: Tensor, invStd: Tensor, usedScale: Tensor, usedOffset: Tensor
     private var usedBatchStatistics = false
 
     /// The cap of the ReLU (or ReLU6) fused into this norm, nil for none. A `Sequential` fuses a
@@ -26,6 +27,9 @@ public final class BatchNorm2d: Layer {
     /// gradient only where the clamp did, and the ReLU passes values through. That saves the
     /// ReLU's two passes over memory and its output tensor.
     public private(set) var fusedCap: Float? = nil
+
+    /// What the output is clamped to: 0...cap with a fused ReLU, nothing without.
+    private var clampBounds: (Float, Float) { fusedCap.map { (0, $0) } ?? (-.infinity, .infinity) }
 
     func fuse(_ relu: ReLU) {
         fusedCap = relu.cap
@@ -38,6 +42,7 @@ public final class BatchNorm2d: Layer {
         runningMean = Tensor(shape: [channels])
         runningVar = Tensor(shape: [channels], repeating: 1)
         usedMean = Tensor(shape: [channels]); invStd = Tensor(shape: [channels], repeating: 1)
+        usedScale = Tensor(shape: [channels]); usedOffset = Tensor(shape: [channels])
     }
 
     public var channels: Int { weight.value.count }
@@ -51,8 +56,8 @@ public final class BatchNorm2d: Layer {
         let src = x.data, dst = out.data
         let gamma = weight.value.data, beta = bias.value.data
         let rm = runningMean.data, rv = runningVar.data, eps = eps, momentum = momentum
-        let istd = invStd.data, means = usedMean.data
-        let low: Float = fusedCap == nil ? -.infinity : 0, high = fusedCap ?? .infinity
+        let istd = invStd.data, means = usedMean.data, scales = usedScale.data, offsets = usedOffset.data
+        let (low, high) = clampBounds
         parallelFor(c) { ch in
             var mean: Float = 0, variance: Float = 0
             if training {
@@ -74,11 +79,11 @@ public final class BatchNorm2d: Layer {
                 mean = rm[ch]; variance = rv[ch]
             }
             let inv = 1 / (variance + eps).squareRoot()
-            istd[ch] = inv; means[ch] = mean
             let scale = gamma[ch] * inv, offset = beta[ch] - mean * scale
+            istd[ch] = inv; means[ch] = mean; scales[ch] = scale; offsets[ch] = offset
             for i in 0..<n {
                 let off = (i * c + ch) * hw
-                for j in 0..<hw { dst[off + j] = min(max(src[off + j] * scale + offset, low), high) }
+                isp_normalize(src + off, dst + off, Int64(hw), scale, offset, low, high)
             }
         }
         if training { batchesTracked += 1 }
@@ -91,42 +96,29 @@ public final class BatchNorm2d: Layer {
         let g = Tensor.reuse(dx, shape: dy.shape)
         dx = g
         let d = dy.data, src = input.data, gx = g.data
-        let gamma = weight.value.data, gg = weight.grad.data, gb = bias.grad.data
+        let gg = weight.grad.data, gb = bias.grad.data
         let batchStats = usedBatchStatistics
-        let istd = invStd.data, means = usedMean.data
+        let istd = invStd.data, means = usedMean.data, scales = usedScale.data, offsets = usedOffset.data
         // With a fused ReLU, dy reaches the norm only where its output lies strictly inside 0...cap.
-        let out = fusedCap == nil ? nil : y!.data, high = fusedCap ?? .infinity
+        let (low, high) = clampBounds
         parallelFor(c) { ch in
-            let mean = means[ch], inv = istd[ch]
+            let mean = means[ch], inv = istd[ch], scale = scales[ch], offset = offsets[ch]
             var sumDy: Float = 0, sumDyCentred: Float = 0
             for i in 0..<n {
                 let off = (i * c + ch) * hw
-                if let out {
-                    var s: Float = 0, centred: Float = 0
-                    isp_clamped_sums(d + off, out + off, src + off, Int64(hw), high, mean, &s, &centred)
-                    sumDy += s; sumDyCentred += centred
-                } else {
-                    sumDy += isp_sum(d + off, Int64(hw))
-                    sumDyCentred += isp_dot_shifted(d + off, src + off, Int64(hw), mean)
-                }
+                var s: Float = 0, centred: Float = 0
+                isp_normalize_sums(d + off, src + off, Int64(hw), scale, offset, low, high, mean, &s, &centred)
+                sumDy += s; sumDyCentred += centred
             }
             let sumDyXhat = sumDyCentred * inv
             gb[ch] += sumDy
             gg[ch] += sumDyXhat
-            let scale = gamma[ch] * inv
             // With batch statistics the mean and variance depend on x too; in eval mode they are constants.
             let meanDy = batchStats ? sumDy / m : 0, meanDyXhat = batchStats ? sumDyXhat / m : 0
             let slope = inv * meanDyXhat
             for i in 0..<n {
                 let off = (i * c + ch) * hw
-                if let out {
-                    for j in 0..<hw {
-                        let passed = out[off + j] > 0 && out[off + j] < high ? d[off + j] : 0
-                        gx[off + j] = scale * (passed - meanDy - (src[off + j] - mean) * slope)
-                    }
-                } else {
-                    for j in 0..<hw { gx[off + j] = scale * (d[off + j] - meanDy - (src[off + j] - mean) * slope) }
-                }
+                isp_normalize_backward(d + off, src + off, gx + off, Int64(hw), scale, offset, low, high, meanDy, mean, slope)
             }
         }
         return g

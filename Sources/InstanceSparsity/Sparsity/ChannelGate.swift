@@ -6,7 +6,8 @@ import Glibc
 /// where instance-wise pruning drops channels at inference.
 ///
 /// In the forward pass it is the identity (or multiplies by a 0/1 channel mask for masked-dense
-/// execution) and records each instance's channel saliency s_c = ||F_c||_2 / sqrt(HW). With a
+/// execution) and records each instance's channel saliency s_c = ||F_c||_2 / sqrt(HW) (in
+/// training only with feature decay, the one use there). With a
 /// feature-decay coefficient lambda it adds lambda * sum_c s_c per instance to the loss (averaged
 /// over the batch) and the matching gradient F_c / (sqrt(HW) ||F_c||) to the backward pass.
 public final class ChannelGate: Layer {
@@ -35,6 +36,8 @@ public final class ChannelGate: Layer {
             }
         }
         input = out
+        // Training without feature decay has no use for it (it is one more pass over the map).
+        guard !training || featureDecay > 0 else { return out }
         saliency.resize([n, c])
         let s = saliency.data, src = out.data, scale = 1 / Float(hw).squareRoot()
         parallelRanges(n * c, minimumPerTask: 64) { r in
