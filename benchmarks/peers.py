@@ -247,6 +247,9 @@ def main() -> None:
         r["ratio_vs_onnxruntime"] = med / ref["onnxruntime"] if "onnxruntime" in ref else None
         r["ratio_vs_pytorch"] = med / ref["pytorch-eager"]
 
+    if a.train and torch_train is None:  # the isp run failed before the first round's torch training
+        torch_train = train_throughput(arch, width, a.train_batch_size, a.train_steps, 2, in_ch, classes,
+                                       size, threads=a.threads)
     if torch_train:
         t = torch_train
         tr = {"torch_train_images_per_s": t["train_images_per_s"], "batch_size": a.train_batch_size,

@@ -25,7 +25,9 @@ void block(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
     // The next tiles' weights are fetched into L2 while these compute. With few grid positions
     // the weights dominate the traffic, and one stream from memory cannot keep the FMAs busy:
     // measured on a 4x4 map, 256 -> 256 channels, weights not in cache, 240 -> 175 us.
-    const float *nextPanel = tile + TILES < tileEnd ? tilePanel + (size_t)TILES * rows * 16 : tilePanel;
+    // Only tiles of this call's range: past it they are another core's, or past the panels' end.
+    const int32_t ahead = tileEnd - tile - TILES;
+    const float *nextPanel = ahead > 0 ? tilePanel + (size_t)TILES * rows * 16 : tilePanel;
     const int32_t taps = in->taps;
     for (int32_t i = 0; i < in->channels; i++) {
         const float *xc = in->x + in->xOffset[i] + (size_t)q * STRIDE;
@@ -34,7 +36,7 @@ void block(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
         for (int32_t k = 0; k < taps; k++) {
             const float *xt = xc + in->tapOffset[k];
             _Pragma("clang loop unroll(full)")
-            for (int t = 0; t < TILES; t++) __builtin_prefetch(next + (size_t)t * rows * 16 + k * 16, 0, 2);
+            for (int t = 0; t < TILES; t++) __builtin_prefetch(next + (size_t)(t < ahead ? t : 0) * rows * 16 + k * 16, 0, 2);
             v16 w0 = load16(w + k * 16);
             v16 w1 = TILES > 1 ? load16(w + (size_t)rows * 16 + k * 16) : w0;
             _Pragma("clang loop unroll(full)")

@@ -81,8 +81,8 @@ void isp_conv_weight_gradient(const isp_weight_gradient_args *a, int32_t tile0, 
 }
 
 // Transposes of 16-lane tiles, sixteen rows by sixteen lanes at a time in registers (three
-// rounds of shuffles): 3.5x faster than a scalar loop over this layout, which was 2-3% of VGG16
-// training. Partial tiles and the last rows go one value at a time.
+// rounds of shuffles) on AVX-512: 3.5x faster than a scalar loop over this layout, which was 2-3%
+// of VGG16 training. Partial tiles, the last rows, and AVX2 CPUs go one value at a time.
 
 /// dst[j * dstStride + i] (+)= src[i * srcStride + j] for i, j < 16.
 __attribute__((target("avx512f"))) static inline void transpose16(const float *src, size_t srcStride, float *dst,

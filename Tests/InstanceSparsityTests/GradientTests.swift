@@ -96,8 +96,9 @@ final class GradientTests: XCTestCase {
         var rng = SeededGenerator(seed: 2)
         let bn = BatchNorm2d(channels: 3)
         for i in 0..<3 { bn.weight.value[i] = 0.5 + Float(i); bn.bias.value[i] = Float(i) - 1 }
-        check(bn, input: randomTensor([4, 3, 3, 3], &rng, scale: 2), training: true)
-        check(bn, input: randomTensor([4, 3, 3, 3], &rng, scale: 2), training: false)
+        // 5x5 planes: the vector loops over 16 values and their tails.
+        check(bn, input: randomTensor([2, 3, 5, 5], &rng, scale: 2), training: true)
+        check(bn, input: randomTensor([2, 3, 5, 5], &rng, scale: 2), training: false)
     }
 
     /// A ReLU or ReLU6 fused into the batch norm before it (by `Sequential`): the same output as
@@ -124,6 +125,23 @@ final class GradientTests: XCTestCase {
             check(layer, input: x, training: true)
             for c in 0..<2 { fused.runningMean[c] = 0; fused.runningVar[c] = 1 }  // what training moved
             check(layer, input: x, training: false)
+
+            // Planes of 35 values (the vector loops and their tails), random, so some land on
+            // either side of 0 and 6: the fused pair against the norm alone fed dy where 0 < y < cap.
+            let wide = randomTensor([2, 2, 5, 7], &rng, scale: 3), dy = randomTensor([2, 2, 5, 7], &rng)
+            alone.runningMean.copy(from: fused.runningMean); alone.runningVar.copy(from: fused.runningVar)
+            for training in [true, false] {
+                let y = layer.forward(wide, training: training), reference = alone.forward(wide, training: training)
+                for i in 0..<y.count { XCTAssertEqual(y[i], min(max(reference[i], 0), cap), "35 values, cap \(cap)") }
+                let passed = dy.copy()
+                for i in 0..<y.count where !(y[i] > 0 && y[i] < cap) { passed[i] = 0 }
+                for bn in [fused, alone] { bn.weight.grad.zero(); bn.bias.grad.zero() }
+                let dx = layer.backward(dy).copy(), expected = alone.backward(passed)
+                for i in 0..<dx.count { XCTAssertEqual(dx[i], expected[i], accuracy: 1e-5, "35 values, cap \(cap), dx[\(i)]") }
+                for (a, b) in [(fused.weight.grad, alone.weight.grad), (fused.bias.grad, alone.bias.grad)] {
+                    for c in 0..<2 { XCTAssertEqual(a[c], b[c], accuracy: 1e-4 * max(1, abs(b[c])), "35 values, cap \(cap)") }
+                }
+            }
         }
     }
 

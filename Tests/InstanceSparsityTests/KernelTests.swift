@@ -29,7 +29,8 @@ final class KernelTests: XCTestCase {
             ConvolutionKernel.allowAVX512(avx512)
             defer { ConvolutionKernel.allowAVX512(true) }
             var rng = SeededGenerator(seed: 3)
-            for (groups, size) in [(1, 8), (1, 4), (4, 8)] {  // bordered planes, unrolled rows, depthwise
+            // Bordered planes, unrolled rows, depthwise (its scalar tail, then its 16-wide vectors).
+            for (groups, size) in [(1, 8), (1, 4), (4, 8), (4, 16)] {
                 let conv = Conv2d(inChannels: 4, outChannels: 4, kernel: 3, padding: 1, groups: groups, rng: &rng)
                 let x = Tensor(shape: [1, 4, size, size])
                 x[size + 1] = .nan  // channel 0, pixel (1, 1); every other input is 0
@@ -44,6 +45,12 @@ final class KernelTests: XCTestCase {
                     }
                 }
             }
+            // Batch norm with its ReLU fused, 20 values a plane (a vector and a tail), eval mode.
+            let normalized = Sequential([BatchNorm2d(channels: 1), ReLU()])
+            let planes = Tensor(shape: [1, 1, 4, 5])
+            planes[3] = .nan
+            let out = normalized.forward(planes, training: false)
+            for i in 0..<out.count { XCTAssertEqual(out[i].isNaN, i == 3, "\(ConvolutionKernel.isa) batch norm + ReLU at \(i)") }
             for arch in ModelSpec.architectures {
                 let executor = SparseExecutor(try Network.make(ModelSpec(architecture: arch, width: 0.25)))
                 let image = Tensor(shape: [1, 1, 32, 32])

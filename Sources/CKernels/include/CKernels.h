@@ -99,13 +99,13 @@ void isp_depthwise_plane(const float *in, int32_t pitch, const float *w, int32_t
 void isp_depthwise_plane_backward(const float *in, float *din, int32_t pitch, const float *w, float *gw, int32_t k,
                                   int32_t stride, int32_t oh, int32_t ow, const float *dy);
 
-/// Over n floats, in sixteen partial sums: sum x[i]; sum (x[i] - shift) and sum (x[i] - shift)^2;
-/// sum a[i] * (b[i] - shift).
+/// Over n floats, in sixteen partial sums: sum (x[i] - shift) and sum (x[i] - shift)^2.
 void isp_shifted_sums(const float *x, int64_t n, float shift, float *sum, float *squares);
 /// Batch norm over one plane of n values (a fused ReLU clamps to low = 0, high = its cap; without
 /// one the bounds are infinite). Forward: y = clamp(x * scale + offset, low, high), NaN kept.
 /// The gradient passes where x * scale + offset lies strictly inside (low, high), recomputed
-/// exactly as the forward pass computed it: `isp_normalize_sums` gives the sums of the passed dy
+/// exactly as the forward pass computed it (so with infinite bounds only an infinite z blocks it,
+/// and a NaN z passes): `isp_normalize_sums` gives the sums of the passed dy
 /// and of passed dy * (x - shift); `isp_normalize_backward` writes
 /// dx = scale * (passed dy - meanDy - (x - mean) * slope).
 void isp_normalize(const float *x, float *y, int64_t n, float scale, float offset, float low, float high);

@@ -25,7 +25,9 @@ public final class BatchNorm2d: Layer {
     /// The cap of the ReLU (or ReLU6) fused into this norm, nil for none. A `Sequential` fuses a
     /// ReLU that directly follows: the norm clamps its own output to 0...cap and passes the
     /// gradient only where the clamp did, and the ReLU passes values through. That saves the
-    /// ReLU's two passes over memory and its output tensor.
+    /// ReLU's two passes over memory and its output tensor. The fusion is for good: the norm
+    /// clamps its output even when called on its own. (A NaN output lets the gradient through,
+    /// where a separate ReLU would block it; either way the loss is already NaN.)
     public private(set) var fusedCap: Float? = nil
 
     /// What the output is clamped to: 0...cap with a fused ReLU, nothing without.

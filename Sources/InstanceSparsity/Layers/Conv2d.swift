@@ -44,10 +44,10 @@ public final class Conv2d: Layer {
 
     /// Stride 1: the input gradient is itself a convolution, of dy with the weights transposed
     /// (input and output channels swapped) and flipped, padded k - 1 - p; it runs on the
-    /// micro-kernel too, with no column matrix to scatter back (col2im). The weight gradient runs
-    /// on its own kernel over the same input layout as the forward pass, so there is no im2col.
+    /// micro-kernel too, with no column matrix to scatter back (col2im).
     private var usesTiledBackward: Bool { groups == 1 && stride == 1 && outW >= Conv2d.narrowestTiledOutput && padding < kernel }
-    /// 1x1: a GEMM over the image's pixels beats transposing dy for the weight-gradient kernel.
+    /// The weight gradient on its own kernel over the forward pass's input layout (no im2col).
+    /// 1x1: a GEMM over the image's pixels beats transposing dy for it.
     private var usesTiledWeightGradient: Bool {
         groups == 1 && kernel > 1 && stride <= 2 && outW >= Conv2d.narrowestTiledWeightGradient
     }

@@ -70,8 +70,9 @@ public final class ChannelGate: Layer {
         parallelRanges(n * c, minimumPerTask: 64) { r in
             for plane in r {
                 let keep = m?[plane] ?? 1
-                // ||F_c|| = s_c * sqrt(HW); an all-zero channel gets the zero subgradient.
-                let norm = s[plane] * Float(hw).squareRoot()
+                // ||F_c|| = s_c * sqrt(HW); an all-zero channel gets the zero subgradient. Without
+                // feature decay (only a mask) the saliency was not measured and is not needed.
+                let norm = coefficient > 0 ? s[plane] * Float(hw).squareRoot() : 0
                 let k = norm > 0 ? coefficient / norm : 0
                 for j in 0..<hw {
                     let idx = plane * hw + j
