@@ -1,0 +1,69 @@
+// The batch-1 convolution micro-kernel alone (`isp_conv_tiles`), on one core: one 3x3 convolution
+// with padding 1, best of REPS passes, with its weights (and inputs) either reused every pass, so
+// they stay in cache, or cycled through COPIES copies so each pass reads them from memory, as a
+// whole network does. Not part of the tests.
+//
+//   clang -O2 -I Sources/CKernels/include benchmarks/conv_kernel_bench.c Sources/CKernels/ConvTiles.c \
+//       -o /tmp/conv_kernel_bench
+//   /tmp/conv_kernel_bench IN OUT SIZE [REPS] [COPIES] [LAYOUT]
+//
+// LAYOUT 0: zero-bordered planes run row by row (how maps 8 and more wide run); 1: unrolled rows
+// (im2col of the bordered planes, how smaller maps run). Prints microseconds per pass and GMAC/s.
+#include "CKernels.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static double seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static float *filled(size_t n, int period, float step) {
+    float *p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+    for (size_t i = 0; i < n; i++) p[i] = (float)(i % period) * step;
+    return p;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 4) {
+        fprintf(stderr, "usage: %s IN OUT SIZE [REPS] [COPIES] [LAYOUT]\n", argv[0]);
+        return 2;
+    }
+    int in = atoi(argv[1]), outChannels = atoi(argv[2]), size = atoi(argv[3]);
+    int reps = argc > 4 ? atoi(argv[4]) : 300, copies = argc > 5 ? atoi(argv[5]) : 1;
+    int unrolled = argc > 6 ? atoi(argv[6]) : 0;
+    if (in < 1 || outChannels < 1 || size < 1 || reps < 1 || copies < 1) {
+        fprintf(stderr, "%s: IN, OUT, SIZE, REPS and COPIES must be positive\n", argv[0]);
+        return 2;
+    }
+    int pitch = size + 2, pixels = size * size, plane = unrolled ? 9 * pixels : (size + 2) * pitch;
+    int tiles = (outChannels + 15) / 16, rows = in * 9;
+    size_t panelFloats = (size_t)tiles * rows * 16, inputFloats = (size_t)in * plane + 64;
+    float *panels = filled(panelFloats * copies, 5, 0.01f), *inputs = filled(inputFloats * copies, 7, 0.1f);
+    float *out = filled((size_t)outChannels * pixels, 1, 0), *bias = filled(outChannels, 1, 0);
+    int32_t *xOffset = malloc(sizeof(int32_t) * in), *weightChannel = malloc(sizeof(int32_t) * in), taps[9];
+    for (int i = 0; i < in; i++) { xOffset[i] = i * plane; weightChannel[i] = i; }
+    for (int t = 0; t < 9; t++) taps[t] = unrolled ? t * pixels : (t / 3) * pitch + t % 3;
+    isp_conv_input input = {inputs, xOffset, weightChannel, in, taps, 9, 1};
+    isp_conv_output output = {out, pixels, bias, -1e30f, 1e30f, NULL};
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        input.x = inputs + (size_t)(r % copies) * inputFloats;
+        const float *w = panels + (size_t)(r % copies) * panelFloats;
+        double start = seconds();
+        if (unrolled) {
+            isp_conv_tiles(&input, w, rows, outChannels, 0, tiles, 0, pixels, 0, &output);
+        } else {
+            for (int y = 0; y < size; y++)
+                isp_conv_tiles(&input, w, rows, outChannels, 0, tiles, y * pitch, y * pitch + size, y * (size - pitch), &output);
+        }
+        double t = seconds() - start;
+        if (t < best) best = t;
+    }
+    double macs = (double)in * outChannels * pixels * 9;
+    printf("%d -> %d channels, %dx%d, %s, %d weight cop%s: %.1f us, %.1f GMAC/s\n", in, outChannels, size, size,
+           unrolled ? "unrolled" : "bordered rows", copies, copies == 1 ? "y" : "ies", best * 1e6, macs / best / 1e9);
+    return 0;
+}
