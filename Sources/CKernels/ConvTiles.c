@@ -80,37 +80,40 @@ void block(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
     }
 }
 
+// One block of TILES x PIXELS at pixel stride S, with the arguments every call passes.
+#define CALL(TILES, PIXELS, S) block(TILES, PIXELS, S, in, panels, rows, outChannels, tile, tile1, q, shift, out)
+
 #define SMALL_CASES(T, S) \
     switch (n) { \
-    case 12: block(T, 12, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
-    case 11: block(T, 11, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
-    case 10: block(T, 10, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
-    case 9: block(T, 9, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
-    case 8: block(T, 8, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
-    case 7: block(T, 7, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
-    case 6: block(T, 6, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
-    case 5: block(T, 5, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
-    case 4: block(T, 4, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
-    case 3: block(T, 3, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
-    case 2: block(T, 2, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
-    default: block(T, 1, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
+    case 12: CALL(T, 12, S); break; \
+    case 11: CALL(T, 11, S); break; \
+    case 10: CALL(T, 10, S); break; \
+    case 9: CALL(T, 9, S); break; \
+    case 8: CALL(T, 8, S); break; \
+    case 7: CALL(T, 7, S); break; \
+    case 6: CALL(T, 6, S); break; \
+    case 5: CALL(T, 5, S); break; \
+    case 4: CALL(T, 4, S); break; \
+    case 3: CALL(T, 3, S); break; \
+    case 2: CALL(T, 2, S); break; \
+    default: CALL(T, 1, S); break; \
     }
 
 // One tile, 13-24 positions (see `whole` below).
 #define WHOLE_CASES(S) \
     switch (n) { \
-    case 24: block(1, 24, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
-    case 23: block(1, 23, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
-    case 22: block(1, 22, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
-    case 21: block(1, 21, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
-    case 20: block(1, 20, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
-    case 19: block(1, 19, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
-    case 18: block(1, 18, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
-    case 17: block(1, 17, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
-    case 16: block(1, 16, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
-    case 15: block(1, 15, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
-    case 14: block(1, 14, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
-    default: block(1, 13, S, in, panels, rows, outChannels, tile, tile1, q, shift, out); break; \
+    case 24: CALL(1, 24, S); break; \
+    case 23: CALL(1, 23, S); break; \
+    case 22: CALL(1, 22, S); break; \
+    case 21: CALL(1, 21, S); break; \
+    case 20: CALL(1, 20, S); break; \
+    case 19: CALL(1, 19, S); break; \
+    case 18: CALL(1, 18, S); break; \
+    case 17: CALL(1, 17, S); break; \
+    case 16: CALL(1, 16, S); break; \
+    case 15: CALL(1, 15, S); break; \
+    case 14: CALL(1, 14, S); break; \
+    default: CALL(1, 13, S); break; \
     }
 
 // Tiles outermost: a pair of weight tiles stays in cache while the grid positions stream past.
