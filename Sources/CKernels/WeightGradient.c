@@ -144,3 +144,13 @@ void isp_untile_add(const float *tiles, int32_t channels, int32_t length, float 
             for (int32_t l = 0; l < lanes; l++) rows[(size_t)l * length + p] += in[(size_t)p * 16 + l];
     }
 }
+
+void isp_unroll_plane(const float *plane, int32_t h, int32_t w, int32_t pad, float *bordered, const int32_t *gather,
+                      int32_t taps, int32_t pixels, int32_t rowLength, float *rows) {
+    const int32_t pitch = w + 2 * pad;
+    float *interior = bordered + pad * pitch + pad;
+    for (int32_t y = 0; y < h; y++)
+        for (int32_t x = 0; x < w; x++) interior[y * pitch + x] = plane[y * w + x];
+    for (int32_t t = 0; t < taps; t++, rows += rowLength, gather += pixels)
+        for (int32_t j = 0; j < pixels; j++) rows[j] = bordered[gather[j]];
+}

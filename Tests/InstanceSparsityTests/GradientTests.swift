@@ -75,9 +75,10 @@ final class GradientTests: XCTestCase {
         // The micro-kernel paths (forward; stride 1: input and weight gradients): on bordered
         // planes (outputs 8 and more wide), stride 2, 1x1 read in place, no padding (3x3 read in
         // place), padding 2 (the input gradient's convolution then has no padding), a partial
-        // tile of output channels; on unrolled rows (outputs under 8 wide: 4x4 with the weight
-        // gradient on the micro-kernel, 2x2 without, stride 2; 5x5 with a full and a partial
-        // channel tile); three images on two cores, for AVX-512 and AVX2.
+        // tile of output channels; on unrolled rows (outputs under 8 wide: 4x4, 2x2, stride 2; 5x5
+        // with a full and a partial channel tile); three images on two cores, for AVX-512 and AVX2.
+        // Then maps of 2x2 and 4x4 with enough images that one call takes several (8 and 2 at
+        // most), the last call of a share fewer.
         for avx512 in [true, false] {
             ConvolutionKernel.allowAVX512(avx512)
             defer { ConvolutionKernel.allowAVX512(true) }
@@ -88,6 +89,10 @@ final class GradientTests: XCTestCase {
                                                             (3, 4, 3, 2, 1, false, 8), (2, 17, 3, 1, 1, false, 5)] {
                 let wide = Conv2d(inChannels: cin, outChannels: cout, kernel: k, stride: stride, padding: pad, bias: bias, rng: &rng)
                 check(wide, input: randomTensor([3, cin, size, size], &rng))
+            }
+            for (cin, cout, size, images) in [(3, 18, 2, 11), (2, 5, 4, 7)] {
+                let batched = Conv2d(inChannels: cin, outChannels: cout, kernel: 3, padding: 1, bias: true, rng: &rng)
+                check(batched, input: randomTensor([images, cin, size, size], &rng))
             }
         }
     }

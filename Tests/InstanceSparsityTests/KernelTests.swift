@@ -4,8 +4,42 @@ import InstanceSparsity
 /// The vectorised depthwise kernels (forward and backward) against plain loops, on widths that
 /// exercise their 16-wide vectors and scalar tail (16, 17, 33; 31 ends a stride-2 vector at the
 /// plane's edge), both strides, 3x3 and 5x5, on both instruction sets. (The gradient tests use
-/// small maps that only reach the scalar tail.) And NaN propagation through every clamp.
+/// small maps that only reach the scalar tail.) NaN propagation through every clamp. And several
+/// images in one micro-kernel call against one at a time.
 final class KernelTests: XCTestCase {
+    /// On 2x2 and 4x4 maps one call of the micro-kernel takes several images side by side. Every
+    /// output and input-gradient value is then summed in the same order as for one image alone, so
+    /// a batch must give exactly what its images give one by one; the weight gradient sums the
+    /// images in another order, so it agrees to rounding.
+    func testImagesSideBySideMatchOneAtATime() {
+        var rng = SeededGenerator(seed: 5)
+        for avx512 in [true, false] {
+            ConvolutionKernel.allowAVX512(avx512)
+            defer { ConvolutionKernel.allowAVX512(true) }
+            for (cin, cout, size, images) in [(5, 20, 2, 13), (3, 7, 4, 5)] {
+                let conv = Conv2d(inChannels: cin, outChannels: cout, kernel: 3, padding: 1, bias: true, rng: &rng)
+                let x = Tensor(shape: [images, cin, size, size]), dy = Tensor(shape: [images, cout, size, size])
+                for i in 0..<x.count { x[i] = rng.normal() }
+                for i in 0..<dy.count { dy[i] = rng.normal() }
+                conv.weight.grad.zero()
+                let y = conv.forward(x, training: true).copy(), dx = conv.backward(dy).copy(), dw = conv.weight.grad.copy()
+                conv.weight.grad.zero()
+                let inCount = x.count / images, outCount = dy.count / images
+                for n in 0..<images {
+                    let one = Tensor(shape: [1, cin, size, size], values: (0..<inCount).map { x[n * inCount + $0] })
+                    let dyOne = Tensor(shape: [1, cout, size, size], values: (0..<outCount).map { dy[n * outCount + $0] })
+                    let yOne = conv.forward(one, training: true)
+                    for i in 0..<outCount { XCTAssertEqual(y[n * outCount + i], yOne[i], "\(ConvolutionKernel.isa) y image \(n)") }
+                    let dxOne = conv.backward(dyOne)
+                    for i in 0..<inCount { XCTAssertEqual(dx[n * inCount + i], dxOne[i], "\(ConvolutionKernel.isa) dx image \(n)") }
+                }
+                for i in 0..<dw.count {
+                    XCTAssertEqual(dw[i], conv.weight.grad[i], accuracy: 1e-4 * (1 + abs(dw[i])), "\(ConvolutionKernel.isa) dw[\(i)]")
+                }
+            }
+        }
+    }
+
     func testDepthwiseMatchesPlainLoops() {
         for avx512 in [true, false] {
             ConvolutionKernel.allowAVX512(avx512)

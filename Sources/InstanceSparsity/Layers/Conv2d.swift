@@ -15,6 +15,10 @@ public final class Conv2d: Layer {
     public let bias: Parameter?
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int
 
+    /// False for a network's first layer: nobody reads the gradient of the images, so `backward`
+    /// computes only the parameter gradients and returns an empty tensor.
+    public var propagatesGradient = true
+
     private var x: Tensor?
     private var y: Tensor?
     private var dx: Tensor?
@@ -32,13 +36,13 @@ public final class Conv2d: Layer {
     /// Measured on VGG16 w0.5 (`isp bench --train-steps 20`): moving the 4x4 and 2x2 maps off
     /// GEMM took training from 252-284 to 269-303 images/s on two cores, and the 4x4 weight
     /// gradients a further 3-5% on one core; 2x2 weight gradients gained nothing.
-    static let narrowestTiledOutput = 2, narrowestTiledWeightGradient = 4
+    static let narrowestTiledOutput = 2, narrowestTiledWeightGradient = 2
 
     /// Forward on the micro-kernel: its weights, re-arranged every pass, one convolution per core
     /// (each keeps its own staging), and the bias it adds (zeros when the layer has none).
     private lazy var panels = WeightPanels(outChannels: outChannels, rows: inChannels * kernel * kernel)
     private lazy var tiledPerCore = (0..<Workspace.cores).map { _ in
-        TiledConvolution(inChannels: inChannels, kernel: kernel, stride: stride, padding: padding)
+        TiledConvolution(inChannels: inChannels, kernel: kernel, stride: stride, padding: padding, batched: true)
     }
     private lazy var zeroBias = Tensor(shape: [outChannels])
 
@@ -54,7 +58,7 @@ public final class Conv2d: Layer {
     private lazy var flippedPanels = WeightPanels(outChannels: inChannels, rows: outChannels * kernel * kernel)
     private lazy var flippedWeights = Tensor(shape: [inChannels * outChannels * kernel * kernel])
     private lazy var tiledBackwardPerCore = (0..<Workspace.cores).map { _ in
-        TiledConvolution(inChannels: outChannels, kernel: kernel, stride: 1, padding: kernel - 1 - padding)
+        TiledConvolution(inChannels: outChannels, kernel: kernel, stride: 1, padding: kernel - 1 - padding, batched: true)
     }
     private lazy var zeroInputBias = Tensor(shape: [inChannels])
 
@@ -109,7 +113,7 @@ public final class Conv2d: Layer {
 
     public func backward(_ dy: Tensor) -> Tensor {
         let input = x!
-        let g = Tensor.reuse(dx, shape: input.shape)
+        let g = Tensor.reuse(dx, shape: propagatesGradient || isDepthwise ? input.shape : [0])
         dx = g
         if let b = bias {
             let hw = outH * outW, n = dy.shape[0]
@@ -125,9 +129,9 @@ public final class Conv2d: Layer {
             return g
         }
         if usesTiledWeightGradient { tiledWeightGradient(input, dy) }
-        if usesTiledBackward {
+        if !propagatesGradient || usesTiledBackward {
             if !usesTiledWeightGradient { gemmBackward(input, dy, nil, weights: true) }
-            tiledInputGradient(dy, g)
+            if propagatesGradient { tiledInputGradient(dy, g) }
         } else {
             g.zero()
             gemmBackward(input, dy, g, weights: !usesTiledWeightGradient)
@@ -157,10 +161,12 @@ public final class Conv2d: Layer {
         let n = input.shape[0], inCount = inChannels * inH * inW, outCount = outChannels * outH * outW
         let convolutions = tiledPerCore
         Workspace.forEachShare(of: n) { images, scratch in
-            let sums = scratch.weightGradient(count)
-            for i in images {
-                convolutions[scratch.index].accumulateWeightGradient(input.data + i * inCount, height: inH, width: inW,
-                                                                     dy: dy.data + i * outCount, outChannels: outChannels, into: sums)
+            let sums = scratch.weightGradient(count), convolution = convolutions[scratch.index]
+            let perCall = convolution.imagesPerCall(height: inH, width: inW)
+            for i in Swift.stride(from: images.lowerBound, to: images.upperBound, by: perCall) {
+                convolution.accumulateWeightGradient(input.data + i * inCount, count: min(perCall, images.upperBound - i),
+                                                     height: inH, width: inW, dy: dy.data + i * outCount,
+                                                     outChannels: outChannels, into: sums)
             }
         }
         // Each core's sums, tile-major, into the weight gradient (outChannels x rows).
@@ -186,10 +192,11 @@ public final class Conv2d: Layer {
                                    _ convolutions: [TiledConvolution], _ panels: WeightPanels, bias: UnsafePointer<Float>) {
         let n = source.shape[0], sourceCount = source.count / n, destinationCount = destination.count / n
         Workspace.forEachShare(of: n) { images, scratch in
-            for i in images {
-                _ = convolutions[scratch.index].run(source.data + i * sourceCount, height: height, width: width, channels: nil,
-                                                    panels: panels, out: destination.data + i * destinationCount, bias: bias,
-                                                    cap: nil, residual: nil, split: false)
+            let convolution = convolutions[scratch.index], perCall = convolution.imagesPerCall(height: height, width: width)
+            for i in Swift.stride(from: images.lowerBound, to: images.upperBound, by: perCall) {
+                _ = convolution.run(source.data + i * sourceCount, count: min(perCall, images.upperBound - i), height: height,
+                                    width: width, channels: nil, panels: panels, out: destination.data + i * destinationCount,
+                                    bias: bias, cap: nil, residual: nil, split: false)
             }
         }
     }

@@ -12,6 +12,9 @@ public final class Network {
         var found: [ChannelGate] = []
         root.visit { _, layer in if let g = layer as? ChannelGate { found.append(g) } }
         gates = found
+        var first: Layer = root
+        while let child = first.children.first?.layer { first = child }
+        (first as? Conv2d)?.propagatesGradient = false
     }
 
     /// Builds a freshly initialised network; weights depend only on `seed`.
@@ -34,9 +37,8 @@ public final class Network {
     /// Logits for a normalised batch N x C x H x W.
     public func forward(_ x: Tensor, training: Bool) -> Tensor { root.forward(x, training: training) }
 
-    /// Backpropagates dL/dlogits, accumulating parameter gradients.
-    @discardableResult
-    public func backward(_ dLogits: Tensor) -> Tensor { root.backward(dLogits) }
+    /// Backpropagates dL/dlogits, accumulating parameter gradients (not the images' gradient).
+    public func backward(_ dLogits: Tensor) { _ = root.backward(dLogits) }
 
     public var parameters: [(name: String, parameter: Parameter)] { root.namedParameters }
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.parameter.value.count } }

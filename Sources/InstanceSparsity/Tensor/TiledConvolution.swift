@@ -4,11 +4,14 @@ import CKernels
 /// subset of the input channels. It lays the input out as `TiledLayout` says (zero-bordered planes
 /// or unrolled rows, in its own staging buffer) and writes NCHW output directly, bias and
 /// activation applied. Batch-1 inference runs every dense convolution through it (one image split
-/// across cores); training runs its forward pass through it (one image per core).
+/// across cores); training runs its forward pass through it (each core its own images, several per
+/// call on small maps when `batched`).
 final class TiledConvolution {
-    let inChannels: Int, kernel: Int, stride: Int, padding: Int
+    let inChannels: Int, kernel: Int, stride: Int, padding: Int, batched: Bool
     private var layout: TiledLayout?
     private let staging = Tensor(shape: [0])
+    /// Several images' output, channel-major, before it goes to each image's planes.
+    private let batchOutput = Tensor(shape: [0])
     /// Weight gradients: where each weight row (input channel, tap) reads the kernel's input, and
     /// dy transposed into tiles of 16 channels.
     private let rowOffset: UnsafeMutablePointer<Int32>
@@ -20,20 +23,30 @@ final class TiledConvolution {
     static let parallelThreshold = 1 << 18
     /// Floats above which a memory-bound pass (padded copy, saliency) is split across cores.
     static let parallelPassThreshold = 1 << 14
+    /// Grid positions a batched call on an unrolled map aims at: each weight loaded is used this
+    /// often, rather than 4 times on a 2x2 map.
+    static let batchedPositions = 32
 
-    init(inChannels: Int, kernel: Int, stride: Int, padding: Int) {
+    /// `batched`: calls may take several images (training and batched evaluation).
+    init(inChannels: Int, kernel: Int, stride: Int, padding: Int, batched: Bool = false) {
         precondition(stride == 1 || stride == 2, "the micro-kernel reads input at stride 1 or 2")
         self.inChannels = inChannels; self.kernel = kernel; self.stride = stride; self.padding = padding
+        self.batched = batched
         xOffset = .allocate(capacity: inChannels); weightChannel = .allocate(capacity: inChannels)
         rowOffset = .allocate(capacity: inChannels * kernel * kernel)
     }
 
     deinit { xOffset.deallocate(); weightChannel.deallocate(); rowOffset.deallocate() }
 
+    /// How many images one call takes for inputs of this size.
+    func imagesPerCall(height ih: Int, width iw: Int) -> Int { prepare(height: ih, width: iw).images }
+
     /// The layout for this input size (made on first use, with its staging buffer).
     private func prepare(height ih: Int, width iw: Int) -> TiledLayout {
         if layout == nil || layout!.inputHeight != ih || layout!.inputWidth != iw {
-            let l = TiledLayout(kernel: kernel, stride: stride, padding: padding, inputHeight: ih, inputWidth: iw)
+            let outputPixels = ((ih + 2 * padding - kernel) / stride + 1) * ((iw + 2 * padding - kernel) / stride + 1)
+            let images = batched ? max(1, TiledConvolution.batchedPositions / max(outputPixels, 1)) : 1
+            let l = TiledLayout(kernel: kernel, stride: stride, padding: padding, inputHeight: ih, inputWidth: iw, images: images)
             // padded: the bordered planes; unrolled: the bordered planes, then the unrolled rows.
             staging.resize([l.readsInPlace ? 0 : inChannels * (l.paddedPlane + (l.mode == .unrolled ? l.plane : 0))])
             staging.zero()  // the borders stay zero: only plane interiors are ever written
@@ -42,10 +55,12 @@ final class TiledConvolution {
         return layout!
     }
 
-    /// Lists the channels in `weightChannel`, lays them out for the kernel (in `staging` unless
-    /// the kernel reads the planes in place), sets `xOffset`, and returns the kernel's input.
-    private func stage(_ x: UnsafePointer<Float>, height ih: Int, width iw: Int, channels: (UnsafePointer<Int32>, Int)?,
-                       layout l: TiledLayout, split: Bool) -> UnsafePointer<Float> {
+    /// Lists the channels in `weightChannel`, lays out `count` images (`imageStride` floats apart)
+    /// for the kernel (in `staging` unless the kernel reads the planes in place), sets `xOffset`,
+    /// and returns the kernel's input.
+    private func stage(_ x: UnsafePointer<Float>, count: Int, imageStride: Int, height ih: Int, width iw: Int,
+                       channels: (UnsafePointer<Int32>, Int)?, layout l: TiledLayout, split: Bool) -> UnsafePointer<Float> {
+        precondition(count >= 1 && count <= l.images, "\(count) images for a layout of \(l.images)")
         let kc = channels?.1 ?? inChannels
         for i in 0..<kc { weightChannel[i] = channels.map { $0.0[i] } ?? Int32(i) }
         if l.readsInPlace {
@@ -56,60 +71,88 @@ final class TiledConvolution {
         // channels split across cores when there is enough to copy.
         let pad = padding, listed = weightChannel, stagingData = staging.data
         let unrolled = stagingData + inChannels * l.paddedPlane
+        let pixels = l.rows * l.outputWidth, taps = kernel * kernel, rowLength = pixels * l.images
         let copy = { (r: Range<Int>) in
+            l.gather.withUnsafeBufferPointer { gather in
             for i in r {
                 let bordered = stagingData + i * l.paddedPlane
-                copyIntoBorderedPlane(x + Int(listed[i]) * ih * iw, bordered, height: ih, width: iw, padding: pad)
-                guard l.mode == .unrolled else { continue }
-                l.gather.withUnsafeBufferPointer { g in
-                    let rows = unrolled + i * l.plane
-                    for j in 0..<l.plane { rows[j] = bordered[Int(g[j])] }
+                let plane = x + Int(listed[i]) * ih * iw
+                guard l.mode == .unrolled else {
+                    copyIntoBorderedPlane(plane, bordered, height: ih, width: iw, padding: pad)
+                    continue
+                }
+                for b in 0..<count {
+                    isp_unroll_plane(plane + b * imageStride, Int32(ih), Int32(iw), Int32(pad), bordered, gather.baseAddress,
+                                     Int32(taps), Int32(pixels), Int32(rowLength), unrolled + i * l.plane + b * pixels)
                 }
             }
+            }
         }
-        let floats = kc * (ih * iw + (l.mode == .unrolled ? l.plane : 0))
+        let floats = count * kc * (ih * iw + (l.mode == .unrolled ? l.plane / l.images : 0))
         if split && floats >= TiledConvolution.parallelPassThreshold { inferenceRanges(kc, copy) } else { copy(0..<kc) }
         for i in 0..<kc { xOffset[i] = Int32(i * l.plane) }
         return UnsafePointer(l.mode == .unrolled ? unrolled : stagingData)
     }
 
-    /// Adds one image's weight gradient into `gradient`, laid out as `isp_conv_weight_gradient`
-    /// says (tiles of 16 output channels, then weight rows (input channel, tap), then 16 lanes),
-    /// from the image's input planes `x` and output gradient `dy` (outChannels planes).
-    /// Single-threaded: in training each core has its own images.
-    func accumulateWeightGradient(_ x: UnsafePointer<Float>, height ih: Int, width iw: Int, dy: UnsafePointer<Float>,
+    /// Adds the weight gradient of `count` images (`imagesPerCall` at most) into `gradient`, laid
+    /// out as `isp_conv_weight_gradient` says (tiles of 16 output channels, then weight rows (input
+    /// channel, tap), then 16 lanes), from their input planes `x` and output gradients `dy`
+    /// (outChannels planes), one image after another. Single-threaded: in training each core has
+    /// its own images.
+    func accumulateWeightGradient(_ x: UnsafePointer<Float>, count: Int, height ih: Int, width iw: Int, dy: UnsafePointer<Float>,
                                   outChannels: Int, into gradient: UnsafeMutablePointer<Float>) {
         let l = prepare(height: ih, width: iw), kk = kernel * kernel, weightRows = inChannels * kk
-        let source = stage(x, height: ih, width: iw, channels: nil, layout: l, split: false)
-        let pixels = l.rows * l.outputWidth, tiles = (outChannels + WeightPanels.tile - 1) / WeightPanels.tile
+        let source = stage(x, count: count, imageStride: inChannels * ih * iw, height: ih, width: iw, channels: nil, layout: l, split: false)
+        let imagePixels = l.rows * l.outputWidth, pixels = count * imagePixels
+        let tiles = (outChannels + WeightPanels.tile - 1) / WeightPanels.tile
         // Lanes past the last channel are never written: they only feed gradient entries of
         // channels that do not exist, which nobody reads.
         transposedDy.resize([tiles * pixels * 16])
         for c in 0..<inChannels { for t in 0..<kk { rowOffset[c * kk + t] = xOffset[c] + l.tapOffset[t] } }
         let dyT = transposedDy.data
-        isp_transpose_tiles(dy, Int32(outChannels), Int32(pixels), dyT)
-        var args = isp_weight_gradient_args(x: source, rowOffset: rowOffset, weightRows: Int32(weightRows), outputRows: Int32(l.rows),
-                                            rowPitch: Int32(l.rowPitch), outputWidth: Int32(l.outputWidth),
-                                            pixelStride: Int32(l.pixelStride), dyT: dyT, pixels: Int32(pixels), gradient: gradient)
+        if count == 1 {
+            isp_transpose_tiles(dy, Int32(outChannels), Int32(pixels), dyT)
+        } else {  // each channel's pixels of all the images in one row first, as the input has them
+            batchOutput.resize([outChannels * pixels])
+            TiledConvolution.swapBlocks(dy, batchOutput.data, outer: count, inner: outChannels, pixels: imagePixels)
+            isp_transpose_tiles(batchOutput.data, Int32(outChannels), Int32(pixels), dyT)
+        }
+        var args = isp_weight_gradient_args(x: source, rowOffset: rowOffset, weightRows: Int32(weightRows),
+                                            outputRows: Int32(count * l.rows), rowPitch: Int32(l.rowPitch),
+                                            outputWidth: Int32(l.outputWidth), pixelStride: Int32(l.pixelStride),
+                                            dyT: dyT, pixels: Int32(pixels), gradient: gradient)
         isp_conv_weight_gradient(&args, 0, Int32(tiles))
     }
 
+    /// `to` = the blocks of `pixels` floats of `from`, from order (outer, inner) to (inner, outer):
+    /// between one plane per image and channel and one row per channel for all the images.
+    private static func swapBlocks(_ from: UnsafePointer<Float>, _ to: UnsafeMutablePointer<Float>, outer: Int, inner: Int, pixels: Int) {
+        for o in 0..<outer {
+            for i in 0..<inner { (to + (i * outer + o) * pixels).update(from: from + (o * inner + i) * pixels, count: pixels) }
+        }
+    }
+
     /// out = clamp(conv(x) + bias (+ residual), 0 if `cap` is set, cap) over the input channels
-    /// `channels` (list and count, ascending; nil: all). `split`: spread the work over the cores.
-    /// Returns the MACs executed.
-    func run(_ x: UnsafePointer<Float>, height ih: Int, width iw: Int, channels: (UnsafePointer<Int32>, Int)?,
+    /// `channels` (list and count, ascending; nil: all), for `count` consecutive images
+    /// (`imagesPerCall` at most; more than one only without a residual). `split`: spread the work
+    /// over the cores. Returns the MACs executed.
+    func run(_ x: UnsafePointer<Float>, count: Int = 1, height ih: Int, width iw: Int, channels: (UnsafePointer<Int32>, Int)?,
              panels: WeightPanels, out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?,
              residual: UnsafePointer<Float>?, split: Bool) -> Int {
+        precondition(count == 1 || residual == nil, "a residual is added one image at a time")
         let l = prepare(height: ih, width: iw), kc = channels?.1 ?? inChannels, kk = kernel * kernel
-        let source = stage(x, height: ih, width: iw, channels: channels, layout: l, split: split)
-        let oh = l.rows, ow = l.outputWidth
-        let macs = panels.outChannels * oh * ow * kc * kk
+        let source = stage(x, count: count, imageStride: inChannels * ih * iw, height: ih, width: iw, channels: channels, layout: l, split: split)
+        let oh = l.rows * count, ow = l.outputWidth, outChannels = panels.outChannels
+        let macs = outChannels * oh * ow * kc * kk
         let low: Float = cap == nil ? -.infinity : 0, high = cap ?? .infinity
-        let tiles = panels.tiles, grid = l.grid, block = Int(isp_conv_block()), outChannels = panels.outChannels
+        let tiles = panels.tiles, grid = l.grid(images: count), block = Int(isp_conv_block())
+        // Several images: the kernel writes one row per channel, spread to the images' planes below.
+        if count > 1 { batchOutput.resize([outChannels * oh * ow]) }
         l.tapOffset.withUnsafeBufferPointer { taps in
             var input = isp_conv_input(x: source, xOffset: xOffset, weightChannel: weightChannel, channels: Int32(kc),
                                        tapOffset: taps.baseAddress, taps: Int32(kk), pixelStride: Int32(l.pixelStride))
-            var output = isp_conv_output(out: out, plane: Int32(oh * ow), bias: bias, low: low, high: high, residual: residual)
+            var output = isp_conv_output(out: count > 1 ? batchOutput.data : out, plane: Int32(oh * ow), bias: bias,
+                                         low: low, high: high, residual: residual)
             let run = { (t: Range<Int>, q: Range<Int>, shift: Int) in
                 isp_conv_tiles(&input, panels.data, Int32(panels.rows), Int32(outChannels), Int32(t.lowerBound),
                                Int32(t.upperBound), Int32(q.lowerBound), Int32(q.upperBound), Int32(shift), &output)
@@ -131,6 +174,9 @@ final class TiledConvolution {
             } else {  // small maps: split the output channels instead
                 inferenceRanges(tiles) { runUnits($0, 0..<units) }
             }
+        }
+        if count > 1 {
+            TiledConvolution.swapBlocks(batchOutput.data, out, outer: outChannels, inner: count, pixels: l.rows * ow)
         }
         return macs
     }

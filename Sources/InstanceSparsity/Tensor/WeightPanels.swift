@@ -48,7 +48,9 @@ public enum ConvolutionKernel {
 ///   there is no im2col copy. The grid runs row by row, skipping the border positions between rows.
 /// - `unrolled` (outputs under 8 wide): im2col rows (i, t), grid = output pixels, gathered from the
 ///   zero-bordered plane through `gather`, so a 4x4 map runs as one block of 16 positions rather
-///   than four weight-bound rows of 4.
+///   than four weight-bound rows of 4. Up to `images` images share one kernel call, their pixels
+///   one after another in every row (as if stacked into one taller image): a 2x2 map alone has 4
+///   positions per weight loaded, eight of them 32.
 struct TiledLayout {
     enum Mode { case pointwise, padded, unrolled }
     let mode: Mode
@@ -66,16 +68,19 @@ struct TiledLayout {
 
     /// The kernel reads the input planes themselves (nothing to pad or unroll).
     let readsInPlace: Bool
+    /// Images one call can take (`unrolled`; 1 otherwise).
+    let images: Int
 
-    /// Grid positions of the other modes, whose grid runs straight through.
-    var grid: Int { (rows - 1) * rowPitch + outputWidth }
+    /// Grid positions of the other modes, whose grid runs straight through, for `count` images.
+    func grid(images count: Int = 1) -> Int { (rows * count - 1) * rowPitch + outputWidth }
     /// Bordered planes run row by row: the stride-2 grid is only valid that way, and a stride-1 grid
     /// run straight through would also compute each row's 2p border positions (6% of a 32x32 map,
     /// 12% of a 16x16 one). Row by row, and 8x8 maps padded instead of unrolled, measured 3% and
     /// 5-12% faster on VGG16 and ResNet-18.
     var rowByRow: Bool { mode == .padded }
 
-    init(kernel k: Int, stride s: Int, padding p: Int, inputHeight ih: Int, inputWidth iw: Int) {
+    /// `images`: how many images an `unrolled` call should take at most.
+    init(kernel k: Int, stride s: Int, padding p: Int, inputHeight ih: Int, inputWidth iw: Int, images: Int = 1) {
         inputHeight = ih; inputWidth = iw
         let oh = (ih + 2 * p - k) / s + 1, ow = (iw + 2 * p - k) / s + 1, hw = oh * ow
         let wp = iw + 2 * p
@@ -83,15 +88,16 @@ struct TiledLayout {
         paddedPlane = (ih + 2 * p) * wp
         if k == 1 && s == 1 && p == 0 {
             mode = .pointwise; plane = ih * iw; rowPitch = ow; pixelStride = 1; tapOffset = [0]; gather = []
-            readsInPlace = true
+            readsInPlace = true; self.images = 1
         } else if ow >= 8 {
             mode = .padded; plane = paddedPlane; rowPitch = wp; pixelStride = s; gather = []
             readsInPlace = p == 0  // a border of width 0 is the plane itself
+            self.images = 1
             tapOffset = (0..<(k * k)).map { Int32(($0 / k) * wp + $0 % k) }
         } else {
-            mode = .unrolled; plane = k * k * hw; rowPitch = ow; pixelStride = 1
-            readsInPlace = false
-            tapOffset = (0..<(k * k)).map { Int32($0 * hw) }
+            mode = .unrolled; plane = k * k * hw * images; rowPitch = ow; pixelStride = 1
+            readsInPlace = false; self.images = images
+            tapOffset = (0..<(k * k)).map { Int32($0 * hw * images) }
             gather = (0..<(k * k * hw)).map { j in
                 let t = j / hw, y = (j % hw) / ow, x = j % ow
                 return Int32((y * s + t / k) * wp + x * s + t % k)
