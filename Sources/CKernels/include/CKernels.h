@@ -55,11 +55,11 @@ void isp_conv_weight_gradient(const isp_weight_gradient_args *args, int32_t tile
 /// dy that isp_conv_weight_gradient reads, and of weight panels. Lanes past the last row are
 /// left as they are.
 void isp_transpose_tiles(const float *x, int32_t channels, int32_t length, float *tiles);
-/// One h x w plane unrolled for the micro-kernel: copied into the interior of `bordered` (pitch
-/// w + 2 pad, border kept zero by the caller), then rows[t * rowLength + j] =
-/// bordered[gather[t * pixels + j]] for every tap t < taps and output pixel j < pixels.
-void isp_unroll_plane(const float *plane, int32_t h, int32_t w, int32_t pad, float *bordered, const int32_t *gather,
-                      int32_t taps, int32_t pixels, int32_t rowLength, float *rows);
+/// One plane of `planeSize` values unrolled for the micro-kernel: rows[t * rowLength + j] =
+/// plane[index[t * pixels + j]], or 0 where that index is -1 (padding), for every tap t < taps
+/// and output pixel j < pixels.
+void isp_unroll_plane(const float *plane, int32_t planeSize, const int32_t *index, int32_t taps, int32_t pixels,
+                      int32_t rowLength, float *rows);
 /// The inverse, added: x[(tile * 16 + lane) * length + p] += tiles[(tile * length + p) * 16 + lane].
 void isp_untile_add(const float *tiles, int32_t channels, int32_t length, float *x);
 

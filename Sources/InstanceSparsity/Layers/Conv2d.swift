@@ -191,13 +191,12 @@ public final class Conv2d: Layer {
     private func convolveEachImage(_ source: Tensor, height: Int, width: Int, into destination: Tensor,
                                    _ convolutions: [TiledConvolution], _ panels: WeightPanels, bias: UnsafePointer<Float>) {
         let n = source.shape[0], sourceCount = source.count / n, destinationCount = destination.count / n
-        Workspace.forEachShare(of: n) { images, scratch in
-            let convolution = convolutions[scratch.index], perCall = convolution.imagesPerCall(height: height, width: width)
-            for i in Swift.stride(from: images.lowerBound, to: images.upperBound, by: perCall) {
-                _ = convolution.run(source.data + i * sourceCount, count: min(perCall, images.upperBound - i), height: height,
-                                    width: width, channels: nil, panels: panels, out: destination.data + i * destinationCount,
-                                    bias: bias, cap: nil, residual: nil, split: false)
-            }
+        let perCall = convolutions[0].imagesPerCall(height: height, width: width)
+        Workspace.forEachPiece(of: n, grain: perCall) { images, scratch in
+            _ = convolutions[scratch.index].run(source.data + images.lowerBound * sourceCount, count: images.count, height: height,
+                                                width: width, channels: nil, panels: panels,
+                                                out: destination.data + images.lowerBound * destinationCount,
+                                                bias: bias, cap: nil, residual: nil, split: false)
         }
     }
 

@@ -47,8 +47,8 @@ final class TiledConvolution {
             let outputPixels = ((ih + 2 * padding - kernel) / stride + 1) * ((iw + 2 * padding - kernel) / stride + 1)
             let images = batched ? max(1, TiledConvolution.batchedPositions / max(outputPixels, 1)) : 1
             let l = TiledLayout(kernel: kernel, stride: stride, padding: padding, inputHeight: ih, inputWidth: iw, images: images)
-            // padded: the bordered planes; unrolled: the bordered planes, then the unrolled rows.
-            staging.resize([l.readsInPlace ? 0 : inChannels * (l.paddedPlane + (l.mode == .unrolled ? l.plane : 0))])
+            // padded: the bordered planes; unrolled: the unrolled rows.
+            staging.resize([l.readsInPlace ? 0 : inChannels * (l.mode == .unrolled ? l.plane : l.paddedPlane)])
             staging.zero()  // the borders stay zero: only plane interiors are ever written
             layout = l
         }
@@ -67,31 +67,29 @@ final class TiledConvolution {
             for i in 0..<kc { xOffset[i] = weightChannel[i] * Int32(l.plane) }
             return x
         }
-        // Copy each listed plane into its bordered plane (and gather its im2col rows from there),
-        // channels split across cores when there is enough to copy.
+        // Copy each listed plane into its bordered plane, or unroll it, channels split across cores
+        // when there is enough to copy.
         let pad = padding, listed = weightChannel, stagingData = staging.data
-        let unrolled = stagingData + inChannels * l.paddedPlane
         let pixels = l.rows * l.outputWidth, taps = kernel * kernel, rowLength = pixels * l.images
         let copy = { (r: Range<Int>) in
             l.gather.withUnsafeBufferPointer { gather in
-            for i in r {
-                let bordered = stagingData + i * l.paddedPlane
-                let plane = x + Int(listed[i]) * ih * iw
-                guard l.mode == .unrolled else {
-                    copyIntoBorderedPlane(plane, bordered, height: ih, width: iw, padding: pad)
-                    continue
+                for i in r {
+                    let plane = x + Int(listed[i]) * ih * iw, staged = stagingData + i * l.plane
+                    guard l.mode == .unrolled else {
+                        copyIntoBorderedPlane(plane, staged, height: ih, width: iw, padding: pad)
+                        continue
+                    }
+                    for b in 0..<count {
+                        isp_unroll_plane(plane + b * imageStride, Int32(ih * iw), gather.baseAddress, Int32(taps), Int32(pixels),
+                                         Int32(rowLength), staged + b * pixels)
+                    }
                 }
-                for b in 0..<count {
-                    isp_unroll_plane(plane + b * imageStride, Int32(ih), Int32(iw), Int32(pad), bordered, gather.baseAddress,
-                                     Int32(taps), Int32(pixels), Int32(rowLength), unrolled + i * l.plane + b * pixels)
-                }
-            }
             }
         }
-        let floats = count * kc * (ih * iw + (l.mode == .unrolled ? l.plane / l.images : 0))
+        let floats = count * kc * (l.mode == .unrolled ? l.plane / l.images : ih * iw)
         if split && floats >= TiledConvolution.parallelPassThreshold { inferenceRanges(kc, copy) } else { copy(0..<kc) }
         for i in 0..<kc { xOffset[i] = Int32(i * l.plane) }
-        return UnsafePointer(l.mode == .unrolled ? unrolled : stagingData)
+        return UnsafePointer(stagingData)
     }
 
     /// Adds the weight gradient of `count` images (`imagesPerCall` at most) into `gradient`, laid

@@ -47,7 +47,7 @@ public enum ConvolutionKernel {
 ///   plane; grid position q = oy * paddedWidth + ox (read at q * stride), so every tap is a fixed offset and
 ///   there is no im2col copy. The grid runs row by row, skipping the border positions between rows.
 /// - `unrolled` (outputs under 8 wide): im2col rows (i, t), grid = output pixels, gathered from the
-///   zero-bordered plane through `gather`, so a 4x4 map runs as one block of 16 positions rather
+///   input plane through `gather`, so a 4x4 map runs as one block of 16 positions rather
 ///   than four weight-bound rows of 4. Up to `images` images share one kernel call, their pixels
 ///   one after another in every row (as if stacked into one taller image): a 2x2 map alone has 4
 ///   positions per weight loaded, eight of them 32.
@@ -57,13 +57,13 @@ struct TiledLayout {
     let inputHeight: Int, inputWidth: Int
     /// Floats per kept channel in the kernel's input.
     let plane: Int
-    /// Floats of one zero-bordered input plane (`padded` and `unrolled`).
+    /// Floats of one zero-bordered input plane (`padded`).
     let paddedPlane: Int
     /// Grid positions per output row and output rows (the grid is rows * rowPitch, less the tail).
     let rowPitch: Int, rows: Int, outputWidth: Int
     let pixelStride: Int
     let tapOffset: [Int32]
-    /// `unrolled`: im2col entry (t, pixel) to its offset in the zero-bordered plane.
+    /// `unrolled`: im2col entry (t, pixel) to its offset in the input plane, -1 in the padding.
     let gather: [Int32]
 
     /// The kernel reads the input planes themselves (nothing to pad or unroll).
@@ -99,8 +99,8 @@ struct TiledLayout {
             readsInPlace = false; self.images = images
             tapOffset = (0..<(k * k)).map { Int32($0 * hw * images) }
             gather = (0..<(k * k * hw)).map { j in
-                let t = j / hw, y = (j % hw) / ow, x = j % ow
-                return Int32((y * s + t / k) * wp + x * s + t % k)
+                let t = j / hw, y = (j % hw) / ow * s + t / k - p, x = j % ow * s + t % k - p
+                return y >= 0 && y < ih && x >= 0 && x < iw ? Int32(y * iw + x) : -1
             }
         }
     }

@@ -1,5 +1,6 @@
 import CKernels
 import Dispatch
+import Synchronization
 
 /// Per-core scratch memory shared by all layers (they run one after another), and the rule for
 /// splitting a batch across cores.
@@ -32,6 +33,22 @@ public final class Workspace {
         if shares <= 1 { body(0..<n, perCore[0]); return }
         DispatchQueue.concurrentPerform(iterations: shares) { t in
             body((n * t / shares)..<(n * (t + 1) / shares), perCore[t])
+        }
+    }
+
+    /// Runs `body` over 0..<n in pieces of `grain` (the last may be shorter), each core claiming
+    /// the next piece when it is free, with that core's scratch space. For pieces whose results do
+    /// not depend on which core computes them: a core the machine takes away for a while then
+    /// leaves its work to the others instead of holding up the whole layer.
+    static func forEachPiece(of n: Int, grain: Int, _ body: (Range<Int>, Workspace) -> Void) {
+        let pieces = (n + grain - 1) / grain, workers = min(pieces, cores)
+        let next = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: workers) { t in
+            while true {
+                let piece = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard piece < pieces else { return }
+                body((piece * grain)..<min(n, (piece + 1) * grain), perCore[t])
+            }
         }
     }
 
