@@ -145,6 +145,19 @@ void isp_untile_add(const float *tiles, int32_t channels, int32_t length, float 
     }
 }
 
+void isp_flipped_panels(const float *w, int32_t outputs, int32_t inputs, int32_t taps, int32_t first, int32_t count,
+                        float *panels) {
+    const size_t rows = (size_t)outputs * taps;
+    for (int32_t c = first; c < first + count; c++) {
+        float *tile = panels + (size_t)(c / 16) * rows * 16 + c % 16;
+        for (int32_t o = 0; o < outputs; o++) {
+            const float *src = w + ((size_t)o * inputs + c) * taps;
+            float *dst = tile + (size_t)o * taps * 16;
+            for (int32_t t = 0; t < taps; t++) dst[(taps - 1 - t) * 16] = src[t];
+        }
+    }
+}
+
 // Unrolling a small plane for the micro-kernel (`isp_unroll_plane`). A plane of at most 16 values
 // sits in one register and every tap row is one permute of it; larger planes gather 16 values at
 // a time. Padding lanes (index -1) are masked to zero. 4x per value faster than a scalar gather.

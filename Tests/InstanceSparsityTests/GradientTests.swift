@@ -78,7 +78,8 @@ final class GradientTests: XCTestCase {
         // tile of output channels; on unrolled rows (outputs under 8 wide: 4x4, 2x2, stride 2; 5x5
         // with a full and a partial channel tile); three images on two cores, for AVX-512 and AVX2.
         // Then maps of 2x2 and 4x4 with enough images that one call takes several (8 and 2 at
-        // most), the last call of a share fewer.
+        // most), the last call of a share fewer; and layers wide enough that their weights are
+        // re-arranged and their gradients summed on both cores (120 -> 40 and 40 -> 120).
         for avx512 in [true, false] {
             ConvolutionKernel.allowAVX512(avx512)
             defer { ConvolutionKernel.allowAVX512(true) }
@@ -90,7 +91,7 @@ final class GradientTests: XCTestCase {
                 let wide = Conv2d(inChannels: cin, outChannels: cout, kernel: k, stride: stride, padding: pad, bias: bias, rng: &rng)
                 check(wide, input: randomTensor([3, cin, size, size], &rng))
             }
-            for (cin, cout, size, images) in [(3, 18, 2, 11), (2, 5, 4, 7)] {
+            for (cin, cout, size, images) in [(3, 18, 2, 11), (2, 5, 4, 7), (120, 40, 2, 3), (40, 120, 2, 3)] {
                 let batched = Conv2d(inChannels: cin, outChannels: cout, kernel: 3, padding: 1, bias: true, rng: &rng)
                 check(batched, input: randomTensor([images, cin, size, size], &rng))
             }

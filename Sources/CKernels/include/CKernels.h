@@ -60,6 +60,12 @@ void isp_transpose_tiles(const float *x, int32_t channels, int32_t length, float
 /// and output pixel j < pixels.
 void isp_unroll_plane(const float *plane, int32_t planeSize, const int32_t *index, int32_t taps, int32_t pixels,
                       int32_t rowLength, float *rows);
+/// Panels (the layout above) of the weights of a stride-1 layer's input-gradient convolution, for
+/// its input channels first..<first+count: from the layer's weights w (outputs x inputs x taps),
+/// row (o, t) of input channel c holds w[o][c][taps - 1 - t]. Lanes past the last channel are left
+/// as they are.
+void isp_flipped_panels(const float *w, int32_t outputs, int32_t inputs, int32_t taps, int32_t first, int32_t count,
+                        float *panels);
 /// The inverse, added: x[(tile * 16 + lane) * length + p] += tiles[(tile * length + p) * 16 + lane].
 void isp_untile_add(const float *tiles, int32_t channels, int32_t length, float *x);
 

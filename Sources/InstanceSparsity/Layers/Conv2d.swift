@@ -56,7 +56,6 @@ public final class Conv2d: Layer {
         groups == 1 && kernel > 1 && stride <= 2 && outW >= Conv2d.narrowestTiledWeightGradient
     }
     private lazy var flippedPanels = WeightPanels(outChannels: inChannels, rows: outChannels * kernel * kernel)
-    private lazy var flippedWeights = Tensor(shape: [inChannels * outChannels * kernel * kernel])
     private lazy var tiledBackwardPerCore = (0..<Workspace.cores).map { _ in
         TiledConvolution(inChannels: outChannels, kernel: kernel, stride: 1, padding: kernel - 1 - padding, batched: true)
     }
@@ -169,20 +168,17 @@ public final class Conv2d: Layer {
                                                      outChannels: outChannels, into: sums)
             }
         }
-        // Each core's sums, tile-major, into the weight gradient (outChannels x rows).
-        for t in 0..<min(n, Workspace.cores) {
-            isp_untile_add(Workspace.perCore[t].weightGradientSums, Int32(outChannels), Int32(rows), weight.grad.data)
+        // Each core's sums, tile-major, into the weight gradient (outChannels x rows), in core order.
+        let shares = min(n, Workspace.cores), gradient = weight.grad.data
+        WeightPanels.splitTiles(outChannels: outChannels, rows: rows) { first, channels in
+            for t in 0..<shares {
+                isp_untile_add(Workspace.perCore[t].weightGradientSums + first * rows, Int32(channels), Int32(rows), gradient + first * rows)
+            }
         }
     }
 
     private func tiledInputGradient(_ dy: Tensor, _ dx: Tensor) {
-        let kk = kernel * kernel, w = weight.value.data, f = flippedWeights.data
-        for o in 0..<outChannels {
-            for c in 0..<inChannels {
-                for t in 0..<kk { f[(c * outChannels + o) * kk + kk - 1 - t] = w[(o * inChannels + c) * kk + t] }
-            }
-        }
-        flippedPanels.load(f)
+        flippedPanels.loadFlipped(weight.value.data, layerOutputs: outChannels, taps: kernel * kernel)
         convolveEachImage(dy, height: outH, width: outW, into: dx, tiledBackwardPerCore, flippedPanels, bias: zeroInputBias.data)
     }
 

@@ -27,7 +27,33 @@ final class WeightPanels {
     }
 
     /// Re-arranges row-major weights outChannels x rows into the panels (training changes them every step).
-    func load(_ w: UnsafePointer<Float>) { isp_transpose_tiles(w, Int32(outChannels), Int32(rows), data) }
+    func load(_ w: UnsafePointer<Float>) {
+        let rows = rows, data = data
+        WeightPanels.splitTiles(outChannels: outChannels, rows: rows) { first, count in
+            isp_transpose_tiles(w + first * rows, Int32(count), Int32(rows), data + first * rows)
+        }
+    }
+
+    /// The panels of the convolution that gives a stride-1 layer's input gradient, from the layer's
+    /// weights w (layer outputs x `outChannels` x taps): their input and output channels swapped
+    /// and the taps flipped, so row (o, t) of channel c's tile holds w[o][c][taps - 1 - t].
+    func loadFlipped(_ w: UnsafePointer<Float>, layerOutputs: Int, taps: Int) {
+        let data = data, inputs = outChannels
+        WeightPanels.splitTiles(outChannels: outChannels, rows: rows) { first, count in
+            isp_flipped_panels(w, Int32(layerOutputs), Int32(inputs), Int32(taps), Int32(first), Int32(count), data)
+        }
+    }
+
+    /// Runs `body(first channel, channels)` over ranges of whole tiles of `outChannels`, split across
+    /// the cores when the weights are large enough to be worth it: in training the re-arrangements
+    /// run every step, between the layers' parallel passes.
+    static func splitTiles(outChannels: Int, rows: Int, _ body: (Int, Int) -> Void) {
+        let tiles = (outChannels + tile - 1) / tile
+        parallelRanges(tiles, minimumPerTask: max(1, (1 << 15) / (rows * tile))) { r in
+            let first = r.lowerBound * tile
+            body(first, min(outChannels, r.upperBound * tile) - first)
+        }
+    }
 
     deinit { data.deallocate() }
 }

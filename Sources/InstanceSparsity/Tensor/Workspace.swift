@@ -54,9 +54,12 @@ public final class Workspace {
 
     /// Adds the private weight gradients of shares 1..<shares into `target`.
     static func sumWeightGradients(into target: UnsafeMutablePointer<Float>, count: Int, shares: Int) {
-        for t in 1..<max(shares, 1) {
-            let g = perCore[t].gradientBuffer.data
-            for i in 0..<count { target[i] += g[i] }
+        guard shares > 1 else { return }
+        parallelRanges(count, minimumPerTask: 1 << 15) { r in
+            for t in 1..<shares {
+                let g = perCore[t].gradientBuffer.data
+                for i in r { target[i] += g[i] }
+            }
         }
     }
 }
