@@ -21,6 +21,21 @@ public final class MaxPool2d: Layer {
             parallelRanges(planes, minimumPerTask: 16) { r in
                 for pl in r {
                     let xin = src + pl * ih * iw
+                    if k == 2 && s == 2 {  // the usual case, without the inner loops
+                        for oy in 0..<oh {
+                            for ox in 0..<ow {
+                                let i = 2 * oy * iw + 2 * ox
+                                var best = xin[i], bestIndex = i
+                                if xin[i + 1] > best { best = xin[i + 1]; bestIndex = i + 1 }
+                                if xin[i + iw] > best { best = xin[i + iw]; bestIndex = i + iw }
+                                if xin[i + iw + 1] > best { best = xin[i + iw + 1]; bestIndex = i + iw + 1 }
+                                let o = pl * oh * ow + oy * ow + ox
+                                dst[o] = best
+                                am[o] = Int32(bestIndex)
+                            }
+                        }
+                        continue
+                    }
                     for oy in 0..<oh {
                         for ox in 0..<ow {
                             var best = -Float.infinity, bestIndex = 0
@@ -44,11 +59,11 @@ public final class MaxPool2d: Layer {
     public func backward(_ dy: Tensor) -> Tensor {
         let g = Tensor.reuse(dx, shape: inputShape)
         dx = g
-        g.zero()
         let planes = inputShape[0] * inputShape[1], inPlane = inputShape[2] * inputShape[3]
         let outPlane = dy.count / planes, d = dy.data, gx = g.data
         argmax.withUnsafeBufferPointer { am in
             parallelRanges(planes, minimumPerTask: 16) { r in
+                (gx + r.lowerBound * inPlane).update(repeating: 0, count: r.count * inPlane)
                 for pl in r {
                     for o in 0..<outPlane { gx[pl * inPlane + Int(am[pl * outPlane + o])] += d[pl * outPlane + o] }
                 }
