@@ -3,13 +3,14 @@ import CKernels
 /// 2-D convolution over NCHW, square kernel, with stride, zero padding, groups and optional bias.
 ///
 /// Dense convolutions with outputs at least 2 wide (stride 1 or 2) run their forward pass on the
-/// batch-1 micro-kernel (`TiledConvolution`), one image per core; with stride 1 their input
-/// gradient runs there too, and (kernels above 1x1, outputs at least 4 wide, stride 1 or 2) their
-/// weight gradient on a kernel over the same input layout. Everything else lowers to GEMM: a chunk of images is
-/// unrolled (im2col) into a matrix whose rows are (input channel, ky, kx) and whose columns are
-/// (image, output pixel), so tiny feature maps still give OpenBLAS wide matrices. Depthwise
-/// convolutions (groups == channels) have too little work per channel for GEMM and run as direct
-/// loops.
+/// batch-1 micro-kernel (`TiledConvolution`), images claimed by whichever core is free, several
+/// images per call on maps under 8 wide; with stride 1 their input gradient runs there too, and
+/// (kernels above 1x1) their weight gradient on a kernel over the same input layout, each core
+/// summing a fixed share of the images so the result does not depend on timing. Everything else
+/// lowers to GEMM: a chunk of images is unrolled (im2col) into a matrix whose rows are (input
+/// channel, ky, kx) and whose columns are (image, output pixel), so tiny feature maps still give
+/// OpenBLAS wide matrices. Depthwise convolutions (groups == channels) have too little work per
+/// channel for GEMM and run as direct loops.
 public final class Conv2d: Layer {
     public let weight: Parameter  // outChannels x (inChannels / groups) x k x k
     public let bias: Parameter?
@@ -31,12 +32,11 @@ public final class Conv2d: Layer {
     /// Column-buffer budget in floats; bounds memory while keeping GEMMs wide.
     private static let columnBudget = 1 << 22
 
-    /// Narrowest output the micro-kernel takes in training, and the narrowest whose weight gradient
-    /// it takes. Below them the weights, re-read for every image, outweigh the work on one image.
+    /// Narrowest output the micro-kernel takes in training (forward, input and weight gradients).
     /// Measured on VGG16 w0.5 (`isp bench --train-steps 20`): moving the 4x4 and 2x2 maps off
-    /// GEMM took training from 252-284 to 269-303 images/s on two cores, and the 4x4 weight
-    /// gradients a further 3-5% on one core; 2x2 weight gradients gained nothing.
-    static let narrowestTiledOutput = 2, narrowestTiledWeightGradient = 2
+    /// GEMM took training from 252-284 to 269-303 images/s on two cores; the 2x2 weight gradients
+    /// followed once calls took 8 images each (one core, their backward passes 21 -> 15 ms a step).
+    static let narrowestTiledOutput = 2
 
     /// Forward on the micro-kernel: its weights, re-arranged every pass, one convolution per core
     /// (each keeps its own staging), and the bias it adds (zeros when the layer has none).
@@ -53,7 +53,7 @@ public final class Conv2d: Layer {
     /// The weight gradient on its own kernel over the forward pass's input layout (no im2col).
     /// 1x1: a GEMM over the image's pixels beats transposing dy for it.
     private var usesTiledWeightGradient: Bool {
-        groups == 1 && kernel > 1 && stride <= 2 && outW >= Conv2d.narrowestTiledWeightGradient
+        groups == 1 && kernel > 1 && stride <= 2 && outW >= Conv2d.narrowestTiledOutput
     }
     private lazy var flippedPanels = WeightPanels(outChannels: inChannels, rows: outChannels * kernel * kernel)
     private lazy var tiledBackwardPerCore = (0..<Workspace.cores).map { _ in

@@ -10,8 +10,9 @@ final class TiledConvolution {
     let inChannels: Int, kernel: Int, stride: Int, padding: Int, batched: Bool
     private var layout: TiledLayout?
     private let staging = Tensor(shape: [0])
-    /// Several images' output, channel-major, before it goes to each image's planes.
-    private let batchOutput = Tensor(shape: [0])
+    /// Several images as one row per channel: the kernel's output before it goes to each image's
+    /// planes, and dy before its transpose for the weight gradient.
+    private let channelRows = Tensor(shape: [0])
     /// Weight gradients: where each weight row (input channel, tap) reads the kernel's input, and
     /// dy transposed into tiles of 16 channels.
     private let rowOffset: UnsafeMutablePointer<Int32>
@@ -49,7 +50,7 @@ final class TiledConvolution {
             let l = TiledLayout(kernel: kernel, stride: stride, padding: padding, inputHeight: ih, inputWidth: iw, images: images)
             // padded: the bordered planes; unrolled: the unrolled rows.
             staging.resize([l.readsInPlace ? 0 : inChannels * (l.mode == .unrolled ? l.plane : l.paddedPlane)])
-            staging.zero()  // the borders stay zero: only plane interiors are ever written
+            staging.zero()  // bordered planes: the borders stay zero, only interiors are ever written
             layout = l
         }
         return layout!
@@ -111,9 +112,9 @@ final class TiledConvolution {
         if count == 1 {
             isp_transpose_tiles(dy, Int32(outChannels), Int32(pixels), dyT)
         } else {  // each channel's pixels of all the images in one row first, as the input has them
-            batchOutput.resize([outChannels * pixels])
-            TiledConvolution.swapBlocks(dy, batchOutput.data, outer: count, inner: outChannels, pixels: imagePixels)
-            isp_transpose_tiles(batchOutput.data, Int32(outChannels), Int32(pixels), dyT)
+            channelRows.resize([outChannels * pixels])
+            TiledConvolution.swapBlocks(dy, channelRows.data, outer: count, inner: outChannels, pixels: imagePixels)
+            isp_transpose_tiles(channelRows.data, Int32(outChannels), Int32(pixels), dyT)
         }
         var args = isp_weight_gradient_args(x: source, rowOffset: rowOffset, weightRows: Int32(weightRows),
                                             outputRows: Int32(count * l.rows), rowPitch: Int32(l.rowPitch),
@@ -145,11 +146,11 @@ final class TiledConvolution {
         let low: Float = cap == nil ? -.infinity : 0, high = cap ?? .infinity
         let tiles = panels.tiles, grid = l.grid(images: count), block = Int(isp_conv_block())
         // Several images: the kernel writes one row per channel, spread to the images' planes below.
-        if count > 1 { batchOutput.resize([outChannels * oh * ow]) }
+        if count > 1 { channelRows.resize([outChannels * oh * ow]) }
         l.tapOffset.withUnsafeBufferPointer { taps in
             var input = isp_conv_input(x: source, xOffset: xOffset, weightChannel: weightChannel, channels: Int32(kc),
                                        tapOffset: taps.baseAddress, taps: Int32(kk), pixelStride: Int32(l.pixelStride))
-            var output = isp_conv_output(out: count > 1 ? batchOutput.data : out, plane: Int32(oh * ow), bias: bias,
+            var output = isp_conv_output(out: count > 1 ? channelRows.data : out, plane: Int32(oh * ow), bias: bias,
                                          low: low, high: high, residual: residual)
             let run = { (t: Range<Int>, q: Range<Int>, shift: Int) in
                 isp_conv_tiles(&input, panels.data, Int32(panels.rows), Int32(outChannels), Int32(t.lowerBound),
@@ -174,7 +175,7 @@ final class TiledConvolution {
             }
         }
         if count > 1 {
-            TiledConvolution.swapBlocks(batchOutput.data, out, outer: outChannels, inner: count, pixels: l.rows * ow)
+            TiledConvolution.swapBlocks(channelRows.data, out, outer: outChannels, inner: count, pixels: l.rows * ow)
         }
         return macs
     }
