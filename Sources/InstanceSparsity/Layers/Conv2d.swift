@@ -35,7 +35,7 @@ public final class Conv2d: Layer {
     /// Narrowest output the micro-kernel takes in training (forward, input and weight gradients).
     /// Measured on VGG16 w0.5 (`isp bench --train-steps 20`): moving the 4x4 and 2x2 maps off
     /// GEMM took training from 252-284 to 269-303 images/s on two cores; the 2x2 weight gradients
-    /// followed once calls took 8 images each (one core, their backward passes 21 -> 15 ms a step).
+    /// followed once calls took 8 images each (one core: each 2x2 backward pass 21 -> 15 ms a step).
     static let narrowestTiledOutput = 2
 
     /// Forward on the micro-kernel: its weights, re-arranged every pass, one convolution per core
