@@ -6,14 +6,17 @@ public struct Dataset {
     public var labels: [Int32]
     public var classes: Int
     public var name: String
+    /// What each label means ("T-shirt/top", "airplane", ...); numbers when the data does not say.
+    public var classNames: [String]
 
-    public init(images: Tensor, labels: [Int32], classes: Int, name: String) {
+    public init(images: Tensor, labels: [Int32], classes: Int, name: String, classNames: [String]? = nil) {
         precondition(images.shape.count == 4 && images.shape[0] == labels.count,
                      "images \(images.shape) do not match \(labels.count) labels")
         self.images = images
         self.labels = labels
         self.classes = classes
         self.name = name
+        self.classNames = classNames ?? (0..<classes).map(String.init)
     }
 
     public var count: Int { labels.count }
@@ -51,6 +54,14 @@ public struct Dataset {
 }
 
 public enum DatasetLoader {
+    public static let names = ["fashion-mnist", "cifar10"]
+
+    /// Where a dataset lives when no directory is given: Debian's package for Fashion-MNIST;
+    /// CIFAR-10 has no standard place.
+    public static func defaultDirectory(for name: String) -> String? {
+        name == "fashion-mnist" ? FashionMNIST.defaultDirectory : nil
+    }
+
     /// `limit` keeps the first `limit` examples of the split (for quick runs).
     public static func load(name: String, directory: String?, split: Split, limit: Int?) throws -> Dataset {
         if let limit, limit < 1 {
@@ -65,7 +76,7 @@ public enum DatasetLoader {
             }
             return try CIFAR10.load(directory: directory, split: split, limit: limit)
         default:
-            throw InputError(name, "unknown dataset (expected fashion-mnist or cifar10)")
+            throw InputError(name, "unknown dataset (expected \(names.joined(separator: " or ")))")
         }
     }
 }

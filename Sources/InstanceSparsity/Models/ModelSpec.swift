@@ -14,21 +14,28 @@ public struct ModelSpec: Equatable {
     public var mean: [Float]
     public var std: [Float]
     public var dataset: String
+    /// Where the training data was read from (absolute), so later commands find it; nil when not
+    /// recorded (files from other tools, or from before it was), meaning the dataset's default place.
+    public var dataDirectory: String?
 
     public init(architecture: String, width: Float = 1, inputChannels: Int = 1, inputSize: Int = 32,
-                classes: Int = 10, mean: [Float]? = nil, std: [Float]? = nil, dataset: String = "fashion-mnist") {
+                classes: Int = 10, mean: [Float]? = nil, std: [Float]? = nil, dataset: String = "fashion-mnist",
+                dataDirectory: String? = nil) {
         self.architecture = architecture; self.width = width
         self.inputChannels = inputChannels; self.inputSize = inputSize; self.classes = classes
         self.mean = mean ?? [Float](repeating: 0, count: inputChannels)
         self.std = std ?? [Float](repeating: 1, count: inputChannels)
         self.dataset = dataset
+        self.dataDirectory = dataDirectory
     }
 
     public var metadata: [String: String] {
         func list(_ v: [Float]) -> String { "[" + v.map { "\($0)" }.joined(separator: ",") + "]" }
-        return ["architecture": architecture, "width": "\(width)", "input_channels": "\(inputChannels)",
-                "input_size": "\(inputSize)", "classes": "\(classes)", "mean": list(mean), "std": list(std),
-                "dataset": dataset]
+        var m = ["architecture": architecture, "width": "\(width)", "input_channels": "\(inputChannels)",
+                 "input_size": "\(inputSize)", "classes": "\(classes)", "mean": list(mean), "std": list(std),
+                 "dataset": dataset]
+        m["data_dir"] = dataDirectory
+        return m
     }
 
     /// Rebuilds a spec from checkpoint metadata; `path` names the file in errors.
@@ -58,7 +65,7 @@ public struct ModelSpec: Equatable {
                   inputChannels: channels, inputSize: try number("input_size") { $0 >= 8 && $0 <= 1024 },
                   classes: try number("classes") { $0 > 1 && $0 <= 100_000 },
                   mean: try floats("mean", count: channels), std: try floats("std", count: channels),
-                  dataset: m["dataset"] ?? "unknown")
+                  dataset: m["dataset"] ?? "unknown", dataDirectory: m["data_dir"])
         guard std.allSatisfy({ $0 > 0 }) else { throw InputError(path, "metadata 'std' must be positive") }
         guard arch != "vgg16" || inputSize >= 32 else {
             throw InputError(path, "metadata 'input_size' \(inputSize) is too small for vgg16 (needs at least 32)")

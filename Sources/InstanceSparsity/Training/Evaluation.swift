@@ -8,7 +8,7 @@ public struct EvaluationResult {
 }
 
 /// Test-set accuracy and mean cross-entropy in evaluation mode (running BN statistics).
-public func evaluate(_ network: Network, on data: Dataset, batchSize: Int = 256) -> EvaluationResult {
+public func evaluate(_ network: Network, on data: Dataset, batchSize: Int = 256, progress: Progress? = nil) -> EvaluationResult {
     let maker = BatchMaker(spec: network.spec)
     let batch = Tensor(shape: [0])
     var labels: [Int32] = [], rng = SeededGenerator(seed: 0)
@@ -22,6 +22,7 @@ public func evaluate(_ network: Network, on data: Dataset, batchSize: Int = 256)
         let r = SoftmaxCrossEntropy.evaluate(logits: logits, labels: labels[...], grad: nil)
         correct += r.correct
         lossSum += Double(r.loss) * Double(end - i)
+        progress?.advance(end - i)
         i = end
     }
     let seconds = Date().timeIntervalSince(start)
