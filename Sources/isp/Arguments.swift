@@ -30,7 +30,7 @@ struct Option {
     }
 
     var usage: String { value.map { "\(flag) \($0)" } ?? flag }
-    static let json = Option("--json", "print the results as one JSON object on stdout instead of a table")
+    static let json = Option("--json", "print the results as one JSON object on stdout (default: a table)")
 }
 
 extension Command {

@@ -12,7 +12,7 @@ enum BenchCommand: Command {
     inputs and weights.
     """
     static let options = [
-        Option("--model", "vgg16|resnet18|mobilenetv2", "measure a randomly initialised network instead of a MODEL file"),
+        Option("--model", "vgg16|resnet18|mobilenetv2", "measure a randomly initialised network (required without MODEL)"),
         Option("--width", "W", "channel multiplier with --model (default 1)"),
         Option("--runs", "N", "timed batch-1 passes (default 300)"),
         Option("--train-steps", "N", "timed training steps at batch 128 (default 5)"),

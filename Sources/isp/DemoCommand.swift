@@ -21,7 +21,8 @@ enum DemoCommand: Command {
 
     static let shippedModel = "vgg16-fd.safetensors"
     /// The shipped model's operating point, chosen on training images (scripts/results.sh); see docs/RESULTS.md.
-    static let shippedPolicy = PolicyChoice(kind: .max, alpha: 0.1), shippedLayers = "all"
+    static let shippedPolicy = PolicyChoice(kind: .max, alpha: 0.1, origin: "the shipped model's, chosen on training images"),
+               shippedLayers = "all"
 
     /// Where the shipped models are, relative to the executable (never the working directory):
     /// PREFIX/share/isp/models for an installed isp, else models/ in a directory above it (the

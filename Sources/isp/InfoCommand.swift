@@ -9,7 +9,7 @@ enum InfoCommand: Command {
     prunable maps, the data recorded in a MODEL file, and the kernels in use.
     """
     static let options = [
-        Option("--model", "vgg16|resnet18|mobilenetv2", "describe a freshly built network instead of a MODEL file"),
+        Option("--model", "vgg16|resnet18|mobilenetv2", "describe a freshly built network (required without MODEL)"),
         Option("--width", "W", "channel multiplier with --model (default 1)"),
         Option("--input-channels", "C", "input channels with --model (default 1)"),
         Option("--classes", "K", "classes with --model (default 10)"),

@@ -6,6 +6,8 @@ import InstanceSparsity
 struct PolicyChoice {
     let kind: ThresholdPolicy.Kind
     let alpha: Float
+    /// Where it came from, for the output: "given by --prune/--alpha", ...
+    var origin = "given by --prune/--alpha"
 
     static let options = [
         Option("--prune", ThresholdPolicy.Kind.allCases.map(\.rawValue).joined(separator: "|"),

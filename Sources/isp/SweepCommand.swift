@@ -95,7 +95,7 @@ enum SweepCommand: Command {
         // The operating point: as given, else the largest reduction within 1 point of dense.
         let chosen: (kind: ThresholdPolicy.Kind, alpha: Float, why: String)
         if let given {
-            chosen = (given.kind, given.alpha, "given by --prune/--alpha")
+            chosen = (given.kind, given.alpha, given.origin)
         } else if let best = measured.filter({ $0.evaluation.accuracyPruned >= dense.accuracy - 0.01 })
                     .max(by: { $0.evaluation.flopsReduction < $1.evaluation.flopsReduction }) {
             chosen = (best.kind, best.alpha, "the largest FLOPs reduction within 1 point of dense on these \(split) images")
@@ -110,9 +110,9 @@ enum SweepCommand: Command {
         plot.yFloor = 100 * dense.accuracy - 10
         plot.markers = [(100 * e.flopsReduction, 100 * e.accuracyPruned, "operating point: \(chosen.kind.rawValue) \(chosen.alpha)")]
         plot.notes = [
-            String(format: "Instance-wise curves start near %.1f%%: channels silent on the image (saliency 0) are dropped at any alpha, without changing the output.",
+            String(format: "Instance-wise curves start near %.1f%%: channels silent on the image are dropped at any alpha, at no cost.",
                    100 * silent.flopsReduction),
-            "Static top-k (dashed) keeps the same channels for every image, ranked on \(selection.calibration) training images; maps: \(selection.rule).",
+            "Static top-k (dashed): the same channels for every image, ranked on \(selection.calibration) training images. Maps: \(selection.rule).",
         ]
         try writeTextAtomically(plot.render(), to: out + "/sweep.svg")
 

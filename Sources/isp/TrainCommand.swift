@@ -18,7 +18,7 @@ enum TrainCommand: Command {
     static let options = [
         Option("--out", "FILE", "the checkpoint, rewritten atomically after every epoch (required)"),
         Option("--model", "vgg16|resnet18|mobilenetv2", "the network (required unless --resume)"),
-        Option("--resume", "continue FILE from its last completed epoch, with its stored options"),
+        Option("--resume", "continue FILE from its last completed epoch, with its stored options (default: a new run)"),
         Option("--force", "replace an existing FILE with a new run (default: refuse to)"),
         Option("--width", "W", "channel multiplier; 0.5 halves every layer (default 1)"),
         Option("--dataset", DatasetLoader.names.joined(separator: "|"), "the dataset (default fashion-mnist)"),
@@ -35,7 +35,7 @@ enum TrainCommand: Command {
         Option("--feature-decay", "LAMBDA", "weight of the instance-wise l2,1 feature regulariser (default 0: plain training)"),
         Option("--decay-layers", "all|LIST", "maps it applies to: all, or comma-separated map names from 'isp info' (default all)"),
         Option("--log-every", "N", "steps between progress lines (default 50)"),
-        Option("--json", "print a final summary as one JSON object on stdout; progress goes to stderr"),
+        Option("--json", "print a final summary as one JSON object on stdout, progress on stderr (default: progress on stdout)"),
     ]
 
     /// What the user asked for; nil where a flag was not given.

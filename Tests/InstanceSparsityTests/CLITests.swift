@@ -39,11 +39,16 @@ enum ISP {
         return binary
     }
 
-    /// Starts `isp arguments` with stdout and stderr going to files in `directory`.
-    static func start(_ arguments: [String], in directory: String, tag: String = "run") throws -> (Process, stdout: String, stderr: String) {
+    /// Starts `isp arguments` (or `executable`) with stdout and stderr going to files in
+    /// `directory`; `environment` adds to the inherited variables.
+    static func start(_ arguments: [String], in directory: String, tag: String = "run", environment: [String: String] = [:],
+                      executable: String? = nil) throws -> (Process, stdout: String, stderr: String) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try requireBinary())
+        process.executableURL = URL(fileURLWithPath: try executable ?? requireBinary())
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         process.currentDirectoryURL = URL(fileURLWithPath: directory)
         let out = "\(directory)/\(tag).stdout", err = "\(directory)/\(tag).stderr"
         for p in [out, err] { _ = FileManager.default.createFile(atPath: p, contents: nil) }
@@ -68,9 +73,9 @@ enum ISP {
                       stderr: (try? String(contentsOfFile: stderr, encoding: .utf8)) ?? "")
     }
 
-    static func run(_ arguments: [String], in directory: String, timeout: TimeInterval = 120,
-                    file: StaticString = #filePath, line: UInt = #line) throws -> Result {
-        let (process, out, err) = try start(arguments, in: directory)
+    static func run(_ arguments: [String], in directory: String, environment: [String: String] = [:], executable: String? = nil,
+                    timeout: TimeInterval = 120, file: StaticString = #filePath, line: UInt = #line) throws -> Result {
+        let (process, out, err) = try start(arguments, in: directory, environment: environment, executable: executable)
         return finish(process, stdout: out, stderr: err, timeout: timeout, file: file, line: line)
     }
 }

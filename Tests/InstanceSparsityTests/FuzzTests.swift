@@ -183,9 +183,7 @@ final class FuzzTests: XCTestCase {
     // MARK: IDX
 
     private func idx(dims: [Int], data: [UInt8], type: UInt8 = 0x08) -> [UInt8] {
-        var bytes: [UInt8] = [0, 0, type, UInt8(truncatingIfNeeded: dims.count)]
-        for d in dims { bytes += [UInt8(d >> 24 & 255), UInt8(d >> 16 & 255), UInt8(d >> 8 & 255), UInt8(d & 255)] }
-        return bytes + data
+        SyntheticFashionMNIST.idx(dims: dims, data: data, type: type)
     }
 
     /// Dimensions that overflow, nearly overflow, or promise far more data than there is.

@@ -17,7 +17,7 @@ final class InterruptionTests: XCTestCase {
         _ = try ISP.requireBinary()
         directory = NSTemporaryDirectory() + "interrupt-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try writeSyntheticFashionMNIST()
+        try SyntheticFashionMNIST.write(to: directory)
     }
 
     override func tearDownWithError() throws {
@@ -25,31 +25,6 @@ final class InterruptionTests: XCTestCase {
     }
 
     // MARK: fixtures
-
-    private func idx(dims: [Int], data: [UInt8]) -> [UInt8] {
-        var bytes: [UInt8] = [0, 0, 0x08, UInt8(dims.count)]
-        for d in dims { bytes += [UInt8(d >> 24 & 255), UInt8(d >> 16 & 255), UInt8(d >> 8 & 255), UInt8(d & 255)] }
-        return bytes + data
-    }
-
-    /// Noise plus a bright bar whose height depends on the class, so there is something to learn.
-    private func writeSyntheticFashionMNIST() throws {
-        var rng = SeededGenerator(seed: 42)
-        for (prefix, count) in [("train", 256), ("t10k", 64)] {
-            var pixels: [UInt8] = [], labels: [UInt8] = []
-            for i in 0..<count {
-                let label = i % 10
-                labels.append(UInt8(label))
-                var image = (0..<784).map { _ in UInt8(rng.next() % 60) }
-                for y in (4 + 2 * label)..<(10 + 2 * label) { for x in 6..<22 { image[y * 28 + x] = 200 } }
-                pixels += image
-            }
-            try Data(Gzip.compress(idx(dims: [count, 28, 28], data: pixels)))
-                .write(to: URL(fileURLWithPath: "\(directory)/\(prefix)-images-idx3-ubyte.gz"))
-            try Data(Gzip.compress(idx(dims: [count], data: labels)))
-                .write(to: URL(fileURLWithPath: "\(directory)/\(prefix)-labels-idx1-ubyte.gz"))
-        }
-    }
 
     private var dataFlags: [String] { ["--data-dir", directory, "--train-limit", "256", "--test-limit", "64"] }
 

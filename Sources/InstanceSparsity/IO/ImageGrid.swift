@@ -48,8 +48,14 @@ public struct ImageGrid {
     /// Pixels a line of text takes at `size` pixels per font pixel (4 columns per character).
     static func textWidth(_ text: String, size: Int) -> Int { text.count * 4 * size }
 
-    /// Renders the rows of `data` images (shown un-normalised, [0, 1] -> 0...255) and writes RGB PNG.
+    /// Writes `render(data:)` as an RGB PNG.
     public func write(to path: String, data: Dataset) throws {
+        let image = render(data: data)
+        try PNG.write(path: path, width: image.width, height: image.height, channels: 3, pixels: image.pixels)
+    }
+
+    /// The sheet as RGB pixels, with `data`'s images shown un-normalised ([0, 1] -> 0...255).
+    public func render(data: Dataset) -> (width: Int, height: Int, pixels: [UInt8]) {
         let c = data.channels, h = data.height, w = data.width
         let tileW = w * scale, tileH = h * scale, gap = 8, small = 2, large = 3
         let captionLines = rows.flatMap { $0.tiles.map(\.caption.count) }.max() ?? 0
@@ -67,10 +73,10 @@ public struct ImageGrid {
             pixels[o] = rgb.0; pixels[o + 1] = rgb.1; pixels[o + 2] = rgb.2
         }
         /// Upper-cased, unknown characters as "?", cut to `maxWidth` pixels.
-        func text(_ s: String, x: Int, y: Int, size: Int, color: (UInt8, UInt8, UInt8), maxWidth: Int = .max) {
+        func text(_ s: String, x: Int, y: Int, size: Int, color: (UInt8, UInt8, UInt8), maxWidth: Int? = nil) {
             var cx = x
             for ch in s.uppercased() {
-                guard cx + 3 * size <= x + maxWidth else { break }
+                if let maxWidth, cx + 3 * size > x + maxWidth { break }
                 let glyph = ImageGrid.glyphs[ch] ?? ImageGrid.glyphs["?"]!
                 for (gy, line) in glyph.enumerated() {
                     for (gx, bit) in line.enumerated() where bit == "1" {
@@ -102,6 +108,6 @@ public struct ImageGrid {
                 }
             }
         }
-        try PNG.write(path: path, width: width, height: height, channels: 3, pixels: pixels)
+        return (width, height, pixels)
     }
 }
