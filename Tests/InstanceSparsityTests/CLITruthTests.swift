@@ -376,3 +376,24 @@ final class CLITruthTests: XCTestCase {
         XCTAssertGreaterThan(count((0, 0, 0), rows: (tileBottom + 4 + 12)..<(tileBottom + 4 + 24)), 20, "class name under the ratio")
     }
 }
+
+/// Normalisation has one source of truth: the statistics `isp train` computes from the training
+/// split and stores in the checkpoint. The values the docs quote for padded Fashion-MNIST are
+/// those of the shipped models, and the converter has no defaults of its own to disagree with them.
+final class NormalisationSourceTests: XCTestCase {
+    func testDocumentedStatisticsAreTheStoredOnes() throws {
+        var root = URL(fileURLWithPath: #filePath)
+        while !FileManager.default.fileExists(atPath: root.path + "/Package.swift") && root.path != "/" { root.deleteLastPathComponent() }
+        let shipped = root.path + "/models/vgg16-fd.safetensors"
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: shipped), "no shipped model in this checkout")
+        let spec = try Checkpoint.load(path: shipped).network.spec
+        let mean = String(format: "%.4f", spec.mean[0]), std = String(format: "%.4f", spec.std[0])
+        XCTAssertEqual([mean, std], ["0.2190", "0.3318"])
+        for doc in ["README.md", "benchmarks/README.md"] {
+            let text = try String(contentsOfFile: root.path + "/" + doc, encoding: .utf8)
+            XCTAssertTrue(text.contains("'[\(mean)]'") && text.contains("'[\(std)]'"), "\(doc) quotes other statistics")
+        }
+        let converter = try String(contentsOfFile: root.path + "/benchmarks/convert.py", encoding: .utf8)
+        XCTAssertNil(converter.range(of: #"\[0\.\d+\]\s*,\s*\[0\.\d+\]"#, options: .regularExpression), "convert.py has default statistics")
+    }
+}
