@@ -18,7 +18,7 @@ enum BenchCommand: Command {
         Option("--train-steps", "N", "timed training steps at batch 128 (default 5)"),
         Option("--no-train", "skip the training measurement (default: measure it)"),
         Option("--profile", "print where the batch-1 time goes, step by step (default: off)"),
-    ] + PolicyChoice.options + LayerSelection.options + LoadedModel.options + [Option.json]
+    ] + PruningRequest.options + LayerSelection.options + LoadedModel.options + [Option.json]
 
     static func run(_ a: inout Arguments) throws {
         let json = try a.flag("--json"), profile = try a.flag("--profile"), skipTraining = try a.flag("--no-train")
@@ -26,18 +26,19 @@ enum BenchCommand: Command {
         let trainSteps = try a.number("--train-steps", default: 5, in: 1...10_000)
         let modelName = try a.option("--model")
         let width: Float? = try a.optionalNumber("--width", in: 0.0625...4)
-        let policy = try PolicyChoice.read(&a)
+        let pruningRequest = try PruningRequest.read(&a)
         let selection = try LayerSelection(&a)
         var network: Network
         var images: Tensor
         var plan: PruningPlan?
+        var layerRule = ""
         if let modelName {
             if let flag = (LoadedModel.options + LayerSelection.options).map(\.flag).first(where: a.contains) {
                 throw UsageError(message: "\(flag) applies to a MODEL file, not to --model")
             }
             try a.finish()
             guard ModelSpec.architectures.contains(modelName) else { throw UsageError(message: "unknown model '\(modelName)'") }
-            guard policy == nil else { throw UsageError(message: "--prune needs a trained MODEL file (pruning random weights measures nothing)") }
+            guard pruningRequest == nil else { throw UsageError(message: "--prune needs a trained MODEL file (pruning random weights measures nothing)") }
             network = try Network.make(ModelSpec(architecture: modelName, width: width ?? 1))
             var rng = SeededGenerator(seed: 1)
             images = Tensor(shape: [64, network.spec.inputChannels, network.spec.inputSize, network.spec.inputSize])
@@ -50,10 +51,13 @@ enum BenchCommand: Command {
             images = Tensor(shape: [0])
             var labels: [Int32] = [], rng = SeededGenerator(seed: 0)
             BatchMaker(spec: network.spec).fill(images, labels: &labels, from: model.test, indices: Array(0..<n)[...], augment: false, rng: &rng)
-            if let policy {
-                let (stats, gates) = try selection.select(network, calibration: model.calibrationSet(selection.calibration))
-                plan = LayerSelection.plan(policy.kind, alpha: policy.alpha, stats: stats, gates: gates)
-                note("pruning: \(policy.kind.rawValue) alpha \(policy.alpha), layers \(selection.rule): \(gates.sorted().map { stats[$0].label }.joined(separator: ", "))")
+            if let pruningRequest {
+                let pruning = try ResolvedPruning.resolve(pruningRequest, model: model, selection: selection)
+                plan = pruning.plan
+                layerRule = pruning.layerRule
+                note("pruning: \(pruning.choice.kind.rawValue) alpha \(pruning.choice.alpha), layers \(pruning.layerRule): \(pruning.plan.gates.sorted().map { network.gates[$0].label }.joined(separator: ", ")) (\(pruning.choice.origin))")
+            } else if let flag = selection.given.first {
+                throw UsageError(message: "\(flag) needs --prune")
             }
         }
         let spec = network.spec, size = images.count / images.shape[0], count = images.shape[0]
@@ -123,7 +127,7 @@ enum BenchCommand: Command {
                 "latency_ms_median": median, "latency_ms_p90": p90, "throughput_images_per_s": throughput,
                 "train_images_per_s": trainRate, "peak_rss_mb": peakMB, "runs": runs, "blas": BLASRuntime.summary,
             ]
-            if let plan { object["policy"] = plan.policy.kind.rawValue; object["alpha"] = jsonNumber(plan.policy.alpha); object["layers"] = selection.rule }
+            if let plan { object["policy"] = plan.policy.kind.rawValue; object["alpha"] = jsonNumber(plan.policy.alpha); object["layers"] = layerRule }
             if profile { object["profile_ms"] = steps.map { ["step": $0.label, "ms": 1000 * $0.seconds] } }
             printJSON(object)
             return

@@ -9,20 +9,17 @@ enum DemoCommand: Command {
     speedup on the test images at the operating point, the CV per map, and the accuracy-vs-FLOPs
     sweep on the first --sweep-limit of them. Without MODEL it runs the shipped
     vgg16-fd.safetensors (found next to the isp executable: PREFIX/share/isp/models after 'make
-    install', or models/ of the source tree it was built in) at its operating point, max 0.1 at
-    all maps, chosen on training images (docs/RESULTS.md); a MODEL of yours needs --prune and
-    --alpha (find them with 'isp sweep MODEL --on train'). Writes DIR: results.json, cv.svg,
+    install', or models/ of the source tree it was built in). Without --prune it uses the
+    operating point stored in the model ('isp tune' writes one; the shipped models carry theirs),
+    and asks for --prune POLICY --alpha A when there is none. Writes DIR: results.json, cv.svg,
     sweep.svg, sweep.json, pruning-hist.svg, easy-hard.png.
     """
     static let options = [
         Option("--out", "DIR", "the report directory, created if needed (default report)"),
         Option("--sweep-limit", "N", "sweep on the first N of the test images (default 1000)"),
-    ] + PolicyChoice.options + LayerSelection.options + LoadedModel.options + [Option.json]
+    ] + PruningRequest.options + LayerSelection.options + LoadedModel.options + [Option.json]
 
     static let shippedModel = "vgg16-fd.safetensors"
-    /// The shipped model's operating point, chosen on training images (scripts/results.sh); see docs/RESULTS.md.
-    static let shippedPolicy = PolicyChoice(kind: .max, alpha: 0.1, origin: "the shipped model's, chosen on training images"),
-               shippedLayers = "all"
 
     /// Where the shipped models are, relative to the executable (never the working directory):
     /// PREFIX/share/isp/models for an installed isp, else models/ in a directory above it (the
@@ -47,29 +44,21 @@ enum DemoCommand: Command {
         let json = try a.flag("--json")
         let out = try a.option("--out") ?? "report"
         let sweepLimit = try a.number("--sweep-limit", default: 1000, in: 1...1_000_000)
-        let given = try PolicyChoice.read(&a)
-        let layersGiven = a.contains("--layers")
-        var selection = try LayerSelection(&a)
-        var shipped = false
-        let request = try LoadedModel.Request(&a, defaultPath: { shipped = true; return try findShippedModel() })
-        let policy: PolicyChoice
-        if let given {
-            policy = given
-        } else if shipped {
-            policy = shippedPolicy
-            if !layersGiven { selection.layers = shippedLayers }
-            note("operating point of the shipped model (chosen on training images): \(policy.kind.rawValue) \(policy.alpha), layers \(selection.layers)")
-        } else {
-            throw UsageError(message: "give --prune POLICY --alpha A for \(request.path) (e.g. from 'isp sweep \(request.path) --on train --out DIR')")
-        }
+        let given = try PruningRequest.read(&a)
+        let selection = try LayerSelection(&a)
+        let request = try LoadedModel.Request(&a, defaultPath: findShippedModel)
         try prepareOutputDirectory(out)  // before the work, not after it
         let model = try request.load()
+        if given == nil && model.operatingPoint == nil {
+            throw UsageError(message: "\(model.path) has no stored operating point: give --prune POLICY --alpha A, or store one with 'isp tune \(model.path) --out FILE'")
+        }
+        let pruning = try ResolvedPruning.resolve(given ?? .stored, model: model, selection: selection)
         let network = model.network
         let log: (String) -> Void = json ? { note($0) } : { print($0) }
         log(BLASRuntime.summary)
 
-        let report = try PruningReport.measure(model, policy: policy, selection: selection, latencyImages: 200)
-        let stats = report.stats
+        let report = PruningReport.measure(model, pruning: pruning, latencyImages: 200)
+        let stats = try pruning.stats ?? selection.select(network, calibration: model.calibrationSet(selection.calibration)).stats
         let chart = BarChart(title: "\(network.spec.architecture): CV of channel saliency across \(selection.calibration) training images",
                              xLabel: "map (input of)", yLabel: "CV", labels: stats.map(\.label), values: stats.map(\.cv))
         try writeTextAtomically(chart.render(), to: out + "/cv.svg")
@@ -77,7 +66,7 @@ enum DemoCommand: Command {
 
         let subset = model.withTestImages(sweepLimit)
         log("\nsweep over alpha on the first \(subset.test.count) test images:")
-        let sweep = try SweepCommand.sweep(subset, operating: policy, selection: selection, kinds: [.mean, .max, .energy, .staticTopK],
+        let sweep = try SweepCommand.sweep(subset, operating: given ?? .stored, selection: selection, kinds: [.mean, .max, .energy, .staticTopK],
                                            out: out, log: log)
         var results = report.json
         results["cv"] = stats.map { ["layer": $0.label, "cv": $0.cv, "dispersion": $0.dispersion] as [String: Any] }

@@ -13,7 +13,7 @@ enum EvalCommand: Command {
     """
     static let options = LoadedModel.options + [
         Option("--batch-size", "B", "images per forward pass of the dense evaluation (default 256)"),
-    ] + PolicyChoice.options + LayerSelection.options + [
+    ] + PruningRequest.options + LayerSelection.options + [
         Option("--latency-images", "N", "images timed at batch 1 with --prune, each 3 times dense and 3 times pruned (default 200)"),
         Option.json,
     ]
@@ -22,12 +22,13 @@ enum EvalCommand: Command {
         let json = try a.flag("--json")
         let batchSize = try a.number("--batch-size", default: 256, in: 1...4096)
         let latencyImages = try a.number("--latency-images", default: 200, in: 1...100_000)
-        let policy = try PolicyChoice.read(&a)
+        let request = try PruningRequest.read(&a)
         let selection = try LayerSelection(&a)
         let model = try LoadedModel(&a)
         let network = model.network
 
-        guard let policy else {
+        guard let request else {
+            if let flag = selection.given.first { throw UsageError(message: "\(flag) needs --prune (it chooses what to prune)") }
             let progress = Progress("eval", total: model.test.count, style: Output.progress)
             let r = evaluate(network, on: model.test, batchSize: batchSize, progress: progress)
             progress.finish()
@@ -43,7 +44,8 @@ enum EvalCommand: Command {
             }
             return
         }
-        let report = try PruningReport.measure(model, policy: policy, selection: selection, latencyImages: latencyImages)
+        let pruning = try ResolvedPruning.resolve(request, model: model, selection: selection)
+        let report = PruningReport.measure(model, pruning: pruning, latencyImages: latencyImages)
         if json { printJSON(report.json) } else { print(BLASRuntime.summary); report.printReport() }
     }
 }
@@ -51,19 +53,18 @@ enum EvalCommand: Command {
 /// Dense vs pruned figures of one operating point, as a table and as JSON.
 struct PruningReport {
     let model: LoadedModel
-    let plan: PruningPlan
-    let selection: LayerSelection
-    let stats: [LayerSaliency]
+    let pruning: ResolvedPruning
     let evaluation: PrunedEvaluation
     let latencyDense: (median: Double, p90: Double)
     let latencySparse: (median: Double, p90: Double)
 
     var network: Network { model.network }
 
-    /// Calibrates, selects the maps, evaluates every test image dense and pruned, and times both.
-    static func measure(_ model: LoadedModel, policy: PolicyChoice, selection: LayerSelection, latencyImages: Int) throws -> PruningReport {
-        let (stats, gates) = try selection.select(model.network, calibration: model.calibrationSet(selection.calibration))
-        let plan = LayerSelection.plan(policy.kind, alpha: policy.alpha, stats: stats, gates: gates)
+    var plan: PruningPlan { pruning.plan }
+
+    /// Evaluates every test image dense and pruned, and times both.
+    static func measure(_ model: LoadedModel, pruning: ResolvedPruning, latencyImages: Int) -> PruningReport {
+        let plan = pruning.plan
         let progress = Progress("dense and pruned", total: 2 * model.test.count, style: Output.progress)
         let r = PrunedEvaluator.evaluate(model.network, on: model.test, plan: plan, progress: progress)
         progress.finish()
@@ -71,20 +72,19 @@ struct PruningReport {
         let timing = Progress("batch-1 latency", total: 2 * 3 * n, unit: "runs", style: Output.progress)
         let latency = PrunedEvaluator.latencies(model.network, on: model.test, plan: plan, images: n, progress: timing)
         timing.finish()
-        return PruningReport(model: model, plan: plan, selection: selection, stats: stats, evaluation: r,
-                             latencyDense: latency.dense, latencySparse: latency.sparse)
+        return PruningReport(model: model, pruning: pruning, evaluation: r, latencyDense: latency.dense, latencySparse: latency.sparse)
     }
 
     var speedup: Double { latencyDense.median / latencySparse.median }
     var idealSpeedup: Double { Double(evaluation.macsDense) / evaluation.macsExecutedMean }
-    var prunedLabels: [String] { plan.gates.sorted().map { stats[$0].label } }
+    var prunedLabels: [String] { plan.gates.sorted().map { network.gates[$0].label } }
 
     var json: [String: Any] {
         let e = evaluation
         return ["model": model.path, "architecture": network.spec.architecture, "width": jsonNumber(network.spec.width),
                 "dataset": model.data.dataset, "data_dir": model.data.directory ?? NSNull(),
                 "policy": plan.policy.kind.rawValue, "alpha": jsonNumber(plan.policy.alpha), "layers": prunedLabels,
-                "layer_selection": selection.rule, "calibration_images": selection.calibration,
+                "layer_selection": pruning.layerRule, "operating_point_from": pruning.choice.origin,
                 "images": e.images, "accuracy_dense": e.accuracyDense, "accuracy_pruned": e.accuracyPruned,
                 "macs_dense": e.macsDense, "macs_executed_mean": e.macsExecutedMean,
                 "macs_executed_p10": e.macsPercentile(0.1), "macs_executed_p90": e.macsPercentile(0.9),
@@ -97,7 +97,7 @@ struct PruningReport {
     func printReport() {
         let e = evaluation
         print("\(network.spec.architecture) width \(network.spec.width), \(e.images) test images of \(model.data.dataset)")
-        print("policy \(plan.policy.kind.rawValue), alpha \(plan.policy.alpha), at \(plan.gates.count) of \(stats.count) maps, layers \(selection.rule): \(prunedLabels.joined(separator: ", "))")
+        print("policy \(plan.policy.kind.rawValue), alpha \(plan.policy.alpha), at \(plan.gates.count) of \(network.gates.count) maps, layers \(pruning.layerRule): \(prunedLabels.joined(separator: ", ")) (\(pruning.choice.origin))")
         printTable(["", "accuracy", "MACs/image (mean)", "p10", "p90", "latency median", "latency p90"], [
             ["dense", String(format: "%.2f%%", 100 * e.accuracyDense), formatCount(e.macsDense), "", "",
              String(format: "%.3f ms", latencyDense.median), String(format: "%.3f ms", latencyDense.p90)],

@@ -8,26 +8,70 @@ struct PolicyChoice {
     let alpha: Float
     /// Where it came from, for the output: "given by --prune/--alpha", ...
     var origin = "given by --prune/--alpha"
+}
+
+/// What the pruning flags ask for: a policy given on the command line, or the operating point
+/// stored in the model (`--prune stored`, written by `isp tune`).
+enum PruningRequest {
+    case given(PolicyChoice)
+    case stored
 
     static let options = [
-        Option("--prune", ThresholdPolicy.Kind.allCases.map(\.rawValue).joined(separator: "|"),
-               "prune each image's channels by this policy; needs --alpha (default: dense only)"),
-        Option("--alpha", "A", "the policy's parameter, required with --prune: mean/max: multiple of the image's mean/max saliency; energy: share of squared saliency kept; absolute: threshold; static-topk: share of channels kept"),
+        Option("--prune", "stored|" + ThresholdPolicy.Kind.allCases.map(\.rawValue).joined(separator: "|"),
+               "prune each image's channels: stored = the operating point saved in MODEL by 'isp tune', or a policy with --alpha (default: dense only)"),
+        Option("--alpha", "A", "the policy's parameter, required with --prune POLICY: mean/max: multiple of the image's mean/max saliency; energy: share of squared saliency kept; absolute: threshold; static-topk: share of channels kept"),
     ]
 
     /// Reads both flags; nil when neither is given.
-    static func read(_ a: inout Arguments) throws -> PolicyChoice? {
+    static func read(_ a: inout Arguments) throws -> PruningRequest? {
         let name = try a.option("--prune")
         let alpha: Float? = try a.optionalNumber("--alpha", in: 0...1000)
         guard let name else {
             if alpha != nil { throw UsageError(message: "--alpha needs --prune POLICY (it is that policy's parameter)") }
             return nil
         }
+        if name == "stored" {
+            if alpha != nil { throw UsageError(message: "--prune stored uses the stored alpha: --alpha would contradict it") }
+            return .stored
+        }
         guard let kind = ThresholdPolicy.Kind(rawValue: name) else {
-            throw UsageError(message: "--prune must be one of \(ThresholdPolicy.Kind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+            throw UsageError(message: "--prune must be stored or one of \(ThresholdPolicy.Kind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
         }
         guard let alpha else { throw UsageError(message: "--prune \(name) needs --alpha A (no default: it decides how much is pruned)") }
-        return PolicyChoice(kind: kind, alpha: alpha)
+        return .given(PolicyChoice(kind: kind, alpha: alpha))
+    }
+}
+
+/// A pruning plan with how it was arrived at, for reports.
+struct ResolvedPruning {
+    let plan: PruningPlan
+    let choice: PolicyChoice
+    /// How the maps were chosen: "auto (top half by CV)", "stored", ...
+    let layerRule: String
+    /// Calibration statistics when they were computed (not for a stored operating point).
+    let stats: [LayerSaliency]?
+
+    /// The plan `request` asks for on `model`: a stored operating point as it is (its maps were
+    /// chosen when it was tuned, so --layers and calibration flags would contradict it), or a
+    /// given policy at the maps `selection` picks on calibration images.
+    static func resolve(_ request: PruningRequest, model: LoadedModel, selection: LayerSelection) throws -> ResolvedPruning {
+        switch request {
+        case .stored:
+            if let flag = LayerSelection.options.map(\.flag).first(where: selection.given.contains) {
+                throw UsageError(message: "\(flag) contradicts --prune stored: the stored operating point has its own maps")
+            }
+            guard let point = model.operatingPoint else {
+                throw InputError(model.path, "has no stored operating point: run 'isp tune \(model.path) --out FILE' or give --prune POLICY --alpha A")
+            }
+            let on = point.measured["images"].map { " on \($0)" } ?? ""
+            return ResolvedPruning(plan: point.plan(for: model.network),
+                                   choice: PolicyChoice(kind: point.policy.kind, alpha: point.policy.alpha, origin: "stored in \(model.path), tuned\(on)"),
+                                   layerRule: "stored", stats: nil)
+        case .given(let choice):
+            let (stats, gates) = try selection.select(model.network, calibration: model.calibrationSet(selection.calibration))
+            return ResolvedPruning(plan: LayerSelection.plan(choice.kind, alpha: choice.alpha, stats: stats, gates: gates),
+                                   choice: choice, layerRule: selection.rule, stats: stats)
+        }
     }
 }
 
@@ -38,6 +82,8 @@ struct LayerSelection {
     var calibration: Int
     var cvMin: Double?
     var topK: Int?
+    /// The flags the user wrote (a stored operating point must not be combined with them).
+    let given: Set<String>
 
     static let layersOption = Option("--layers", "auto|all|lowest-cv|LIST",
                                      "maps to prune: auto (selected by CV on the calibration images), all, lowest-cv (the lowest CVs, a control) or comma-separated map names from 'isp info' (default auto)")
@@ -49,6 +95,7 @@ struct LayerSelection {
     static let options = [layersOption] + calibrationOptions
 
     init(_ a: inout Arguments, readLayers: Bool = true) throws {
+        given = Set(LayerSelection.options.map(\.flag).filter(a.contains))
         layers = readLayers ? try a.option("--layers") ?? "auto" : "auto"
         calibration = try a.number("--calibration", default: 1000, in: 1...1_000_000)
         cvMin = try a.optionalNumber("--cv-min", in: 0...1000)
@@ -100,6 +147,8 @@ struct LoadedModel {
     let network: Network
     let test: Dataset
     let data: DataSource
+    /// The pruning stored by `isp tune`, if any.
+    let operatingPoint: OperatingPoint?
 
     static let options = [DataSource.datasetOption, DataSource.directoryOption,
                           Option("--test-limit", "N", "use the first N test images (default: all)")]
@@ -123,12 +172,14 @@ struct LoadedModel {
 
         /// Loads the checkpoint and its test split, and says (on stderr) which data it is.
         func load() throws -> LoadedModel {
-            let network = try Checkpoint.load(path: path).network
+            let loaded = try Checkpoint.load(path: path)
+            let network = loaded.network
+            let point = try OperatingPoint(metadata: loaded.metadata, network: network, path: path)
             let data = try DataSource(dataset: dataset, directory: directory, model: network.spec, path: path)
             let test = try data.load(.test, limit: limit)
             try LoadedModel.checkCompatible(network.spec, test, path: path)
             note("data: \(data.description)")
-            return LoadedModel(path: path, network: network, test: test, data: data)
+            return LoadedModel(path: path, network: network, test: test, data: data, operatingPoint: point)
         }
     }
 
@@ -136,8 +187,8 @@ struct LoadedModel {
         self = try Request(&a).load()
     }
 
-    private init(path: String, network: Network, test: Dataset, data: DataSource) {
-        self.path = path; self.network = network; self.test = test; self.data = data
+    private init(path: String, network: Network, test: Dataset, data: DataSource, operatingPoint: OperatingPoint?) {
+        self.path = path; self.network = network; self.test = test; self.data = data; self.operatingPoint = operatingPoint
     }
 
     static func checkCompatible(_ spec: ModelSpec, _ data: Dataset, path: String) throws {
@@ -148,16 +199,18 @@ struct LoadedModel {
 
     /// The same model with only the first `n` test images (for quick sweeps).
     func withTestImages(_ n: Int) -> LoadedModel {
-        LoadedModel(path: path, network: network, test: LoadedModel.slice(test, from: 0, count: n), data: data)
+        LoadedModel(path: path, network: network, test: LoadedModel.slice(test, from: 0, count: n), data: data,
+                    operatingPoint: operatingPoint)
     }
 
     /// The same model evaluated on the last `n` training images instead of the test split: for
     /// choosing an operating point without looking at the test set (the model has seen these
     /// images, so their accuracy is optimistic; the change under pruning is what matters).
-    func onTrainingTail(_ n: Int) throws -> LoadedModel {
-        let train = try data.load(.train, limit: nil)
+    func onTrainingTail(_ n: Int, of loaded: Dataset? = nil) throws -> LoadedModel {
+        let train = try loaded ?? data.load(.train, limit: nil)
         let k = min(n, train.count)
-        return LoadedModel(path: path, network: network, test: LoadedModel.slice(train, from: train.count - k, count: k), data: data)
+        return LoadedModel(path: path, network: network, test: LoadedModel.slice(train, from: train.count - k, count: k), data: data,
+                           operatingPoint: operatingPoint)
     }
 
     private static func slice(_ data: Dataset, from start: Int, count n: Int) -> Dataset {

@@ -8,7 +8,7 @@ enum SweepCommand: Command {
     Accuracy against FLOPs reduction over a grid of alpha values for each policy, at the selected
     maps, on the test images (or, with --on train, on the last --test-limit training images, for
     choosing an operating point without touching the test set). The operating point is --prune
-    POLICY --alpha A, else the swept point with the largest FLOPs reduction whose accuracy is
+    POLICY --alpha A or --prune stored (then the sweep runs at the stored maps), else the swept point with the largest FLOPs reduction whose accuracy is
     within 1 point of dense (said so in the output). Writes into DIR:
       sweep.json        every point (policy, alpha, accuracy, FLOPs reduction, MACs), the data used
       sweep.svg         accuracy vs FLOPs reduction, one line per policy, static baseline dashed,
@@ -21,7 +21,7 @@ enum SweepCommand: Command {
         Option("--out", "DIR", "the report directory, created if needed (required)"),
         Option("--policies", "LIST", "comma-separated policies to sweep (default mean,max,energy,static-topk)"),
         Option("--on", "test|train", "evaluate on the test split or on the last --test-limit training images (default test)"),
-    ] + PolicyChoice.options + LayerSelection.options + LoadedModel.options + [Option.json]
+    ] + PruningRequest.options + LayerSelection.options + LoadedModel.options + [Option.json]
 
     static let grids: [ThresholdPolicy.Kind: [Float]] = [
         .mean: [0.1, 0.25, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0],
@@ -36,7 +36,7 @@ enum SweepCommand: Command {
         guard let out = try a.option("--out") else { throw UsageError(message: "--out DIR is required") }
         let policyList = try a.option("--policies") ?? "mean,max,energy,static-topk"
         let on = try a.choice("--on", default: "test", from: ["test", "train"])
-        let policy = try PolicyChoice.read(&a)
+        let pruning = try PruningRequest.read(&a)
         let selection = try LayerSelection(&a)
         var kinds: [ThresholdPolicy.Kind] = []
         for name in policyList.split(separator: ",") {
@@ -47,7 +47,7 @@ enum SweepCommand: Command {
         try prepareOutputDirectory(out)  // before the work, not after it
         var model = try request.load()
         if on == "train" { model = try model.onTrainingTail(model.test.count) }
-        let result = try sweep(model, on: on, operating: policy, selection: selection, kinds: kinds, out: out,
+        let result = try sweep(model, on: on, operating: pruning, selection: selection, kinds: kinds, out: out,
                                log: json ? { note($0) } : { print($0) })
         if json { printJSON(result) } else {
             print("wrote \(out)/sweep.json, sweep.svg, pruning-hist.svg, easy-hard.png")
@@ -55,9 +55,15 @@ enum SweepCommand: Command {
     }
 
     /// Runs the sweep and the operating point, writes the four files, returns the JSON object.
-    static func sweep(_ model: LoadedModel, on split: String = "test", operating given: PolicyChoice?, selection: LayerSelection,
+    static func sweep(_ model: LoadedModel, on split: String = "test", operating request: PruningRequest?, selection: LayerSelection,
                       kinds: [ThresholdPolicy.Kind], out: String, log: (String) -> Void) throws -> [String: Any] {
         let network = model.network, images = model.test
+        var selection = selection
+        var stored: ResolvedPruning? = nil
+        if case .stored = request {
+            stored = try ResolvedPruning.resolve(.stored, model: model, selection: selection)
+            selection.layers = stored!.plan.gates.sorted().map { network.gates[$0].label }.joined(separator: ",")  // the grid at the stored maps
+        }
         let (stats, gates) = try selection.select(network, calibration: model.calibrationSet(selection.calibration))
         let points = kinds.reduce(0) { $0 + (grids[$1]?.count ?? 0) }
         let progress = Progress("sweep", total: (points + 3) * images.count, style: Output.progress)
@@ -94,7 +100,9 @@ enum SweepCommand: Command {
 
         // The operating point: as given, else the largest reduction within 1 point of dense.
         let chosen: (kind: ThresholdPolicy.Kind, alpha: Float, why: String)
-        if let given {
+        if let stored {
+            chosen = (stored.choice.kind, stored.choice.alpha, stored.choice.origin)
+        } else if case .given(let given) = request {
             chosen = (given.kind, given.alpha, given.origin)
         } else if let best = measured.filter({ $0.evaluation.accuracyPruned >= dense.accuracy - 0.01 })
                     .max(by: { $0.evaluation.flopsReduction < $1.evaluation.flopsReduction }) {
@@ -102,7 +110,7 @@ enum SweepCommand: Command {
         } else {
             chosen = (.max, 0, "no swept point within 1 point of dense: only channels silent on the image are dropped")
         }
-        let operating = plan(chosen.kind, chosen.alpha)
+        let operating = stored?.plan ?? plan(chosen.kind, chosen.alpha)
         let e = PrunedEvaluator.evaluate(network, on: images, plan: operating, dense: dense, progress: progress)
         log(String(format: "operating point: %@ alpha %g (%@): accuracy %.2f%%, FLOPs reduction %.1f%%",
                    chosen.kind.rawValue, chosen.alpha, chosen.why, 100 * e.accuracyPruned, 100 * e.flopsReduction))

@@ -224,7 +224,7 @@ enum TrainCommand: Command {
                     meta["train.epochs_completed"] = "\(epochs)"
                     meta["data_dir"] = data.directory  // where it was found this time, should the data have moved
                     meta["test_accuracy"] = String(format: "%.4f", result.accuracy)
-                    try Checkpoint.save(network, to: out, metadata: meta, optimizer: trainer.optimizer)
+                    try Checkpoint.save(network, to: out, metadata: meta, velocity: trainer.namedVelocity)
                     saved = epochs
                     last = result
                 }

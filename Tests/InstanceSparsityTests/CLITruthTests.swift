@@ -247,7 +247,7 @@ final class CLITruthTests: XCTestCase {
         XCTAssertEqual(version.stdout, "isp \(instanceSparsityVersion)\n")
         let overview = try isp(["--help"]).stdout
         let names = overview.split(separator: "\n").compactMap { $0.hasPrefix("  isp ") ? String($0.dropFirst(6).prefix { $0 != " " }) : nil }
-        XCTAssertEqual(names.count, 8, overview)
+        XCTAssertEqual(names.count, 9, overview)
         var valueOf: [String: (String, String)] = [:]  // flag -> (value name, command) across commands
         for name in names {
             let help = try isp(["help", name]), direct = try isp([name, "--help"])
@@ -318,7 +318,8 @@ final class CLITruthTests: XCTestCase {
         try FileManager.default.copyItem(atPath: shipped, toPath: prefix + "/share/isp/models/vgg16-fd.safetensors")
         let r = try isp(["demo", "--data-dir", data, "--calibration", "32", "--sweep-limit", "16"], in: elsewhere, executable: prefix + "/bin/isp")
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stderr.contains("operating point of the shipped model (chosen on training images): max 0.1, layers all"), r.stderr)
+        // The shipped model's own operating point, stored in it by `isp tune`.
+        XCTAssertTrue(r.stdout.contains("layers stored") && r.stdout.contains("(stored in \(prefix)/share/isp/models/vgg16-fd.safetensors, tuned on"), r.stdout)
         XCTAssertTrue(FileManager.default.fileExists(atPath: elsewhere + "/report/results.json"))
     }
 
@@ -395,5 +396,89 @@ final class NormalisationSourceTests: XCTestCase {
         }
         let converter = try String(contentsOfFile: root.path + "/benchmarks/convert.py", encoding: .utf8)
         XCTAssertNil(converter.range(of: #"\[0\.\d+\]\s*,\s*\[0\.\d+\]"#, options: .regularExpression), "convert.py has default statistics")
+    }
+}
+
+/// `isp tune` stores an operating point in the checkpoint; `--prune stored` runs it without
+/// calibration images, and a hostile stored point is refused with the file's name.
+final class OperatingPointTests: XCTestCase {
+    private var directory = ""
+
+    override func setUpWithError() throws {
+        _ = try ISP.requireBinary()
+        directory = NSTemporaryDirectory() + "tune-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try SyntheticFashionMNIST.write(to: directory)
+    }
+
+    override func tearDownWithError() throws {
+        if !directory.isEmpty { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    private func isp(_ arguments: [String]) throws -> ISP.Result { try ISP.run(arguments, in: directory, timeout: 120) }
+
+    func testTuneStoresThePointAndPruneStoredUsesIt() throws {
+        let model = "\(directory)/m.safetensors", tuned = "\(directory)/tuned.safetensors"
+        XCTAssertEqual(try isp(["train", "--model", "vgg16", "--width", "0.125", "--batch-size", "32", "--epochs", "2", "--data-dir", directory,
+                                "--train-limit", "192", "--out", model]).status, 0)
+        let missing = try isp(["eval", model, "--prune", "stored"])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.stderr.contains("\(model): has no stored operating point"), missing.stderr)
+
+        let r = try isp(["tune", model, "--out", tuned, "--images", "64", "--calibration", "32", "--max-drop", "2", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(summary["held_out"] as? Bool, true, "the last 64 of 256 images were not in the first 192")
+        let accuracyDense = try XCTUnwrap(summary["accuracy_dense"] as? Double), accuracyPruned = try XCTUnwrap(summary["accuracy_pruned"] as? Double)
+        XCTAssertLessThanOrEqual(100 * (accuracyDense - accuracyPruned), 2 + 1e-9)
+        let loaded = try Checkpoint.load(path: tuned)
+        let point = try XCTUnwrap(try OperatingPoint(metadata: loaded.metadata, network: loaded.network, path: tuned))
+        XCTAssertEqual(point.policy.kind.rawValue, summary["policy"] as? String)
+        XCTAssertEqual(point.layers, summary["layers"] as? [String])
+        XCTAssertEqual(loaded.velocity.count, loaded.network.parameters.count, "training state carried over")
+        XCTAssertEqual(loaded.metadata["train.epochs_completed"], "2")
+
+        // --prune stored: the same policy, alpha and maps, no calibration.
+        let e = try isp(["eval", tuned, "--prune", "stored", "--latency-images", "4", "--json"])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(report["policy"] as? String, point.policy.kind.rawValue)
+        XCTAssertEqual(report["alpha"] as? Double, Double("\(point.policy.alpha)"))
+        XCTAssertEqual(report["layers"] as? [String], point.layers)
+        XCTAssertEqual(report["layer_selection"] as? String, "stored")
+        XCTAssertFalse(e.stderr.contains("calibration"), "a stored point needs no calibration images")
+        // demo uses it without being told; contradicting flags are usage errors.
+        let d = try isp(["demo", tuned, "--out", "\(directory)/report", "--sweep-limit", "16", "--json"])
+        XCTAssertEqual(d.status, 0, d.stderr)
+        XCTAssertEqual((try JSONSerialization.jsonObject(with: Data(d.stdout.utf8)) as? [String: Any])?["policy"] as? String, point.policy.kind.rawValue)
+        for extra in [["--alpha", "0.1"], ["--layers", "all"], ["--calibration", "10"]] {
+            let u = try isp(["eval", tuned, "--prune", "stored"] + extra)
+            XCTAssertEqual(u.status, 2, "\(extra): \(u.stderr)")
+        }
+        // An existing other file is not replaced without --force; the model itself may be updated.
+        XCTAssertEqual(try isp(["tune", model, "--out", tuned, "--images", "64", "--calibration", "32"]).status, 1)
+        XCTAssertEqual(try isp(["tune", model, "--out", model, "--images", "64", "--calibration", "32", "--max-drop", "2"]).status, 0)
+    }
+
+    func testStoredPointsRoundTripAndHostileOnesAreRefused() throws {
+        let network = try Network.make(ModelSpec(architecture: "vgg16", width: 0.0625))
+        let channels = network.gateChannels
+        let ranking = channels.map { c in (0..<c).reversed().map(Int32.init) }
+        let point = OperatingPoint(policy: ThresholdPolicy(.staticTopK, alpha: 0.5), layers: ["features.3", "features.7"],
+                                   ranking: ranking, measured: ["images": "test"])
+        XCTAssertEqual(try OperatingPoint(metadata: point.metadata, network: network, path: "m"), point)
+        XCTAssertNil(try OperatingPoint(metadata: [:], network: network, path: "m"))
+        XCTAssertEqual(point.plan(for: network).gates, [0, 1], "the maps feeding features.3 and features.7 are the first two gates")
+        let hostile: [(String, String)] = [
+            ("prune.policy", "median"), ("prune.alpha", "-1"), ("prune.alpha", "nan"), ("prune.layers", "features.99"),
+            ("prune.ranking", "[[0]]"), ("prune.ranking", "not json"), ("prune.ranking", "[" + channels.map { _ in "[0,0]" }.joined(separator: ",") + "]"),
+        ]
+        for (key, value) in hostile {
+            var m = point.metadata
+            m[key] = value
+            XCTAssertThrowsError(try OperatingPoint(metadata: m, network: network, path: "m.safetensors"), "\(key)=\(value)") { error in
+                XCTAssertTrue("\(error)".hasPrefix("m.safetensors: metadata '\(key)'"), "\(error)")
+            }
+        }
     }
 }

@@ -120,7 +120,12 @@ public final class Trainer {
         for gate in regularized { gate.featureDecay = options.featureDecay }
     }
 
-    /// Restores optimizer velocity saved by `Checkpoint.save(..., optimizer:)`.
+    /// Optimizer velocity by parameter name, as `Checkpoint.save(..., velocity:)` stores it.
+    public var namedVelocity: [String: Tensor] {
+        Dictionary(uniqueKeysWithValues: zip(network.parameters.map(\.name), optimizer.velocity))
+    }
+
+    /// Restores optimizer velocity saved by `Checkpoint.save(..., velocity:)`.
     public func restoreVelocity(_ saved: [String: Tensor]) {
         for ((name, _), v) in zip(network.parameters, optimizer.velocity) {
             if let s = saved[name], s.shape == v.shape { v.copy(from: s) }
