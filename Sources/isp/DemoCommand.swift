@@ -52,7 +52,7 @@ enum DemoCommand: Command {
         if given == nil && model.operatingPoint == nil {
             throw UsageError(message: "\(model.path) has no stored operating point: give --prune POLICY --alpha A, or store one with 'isp tune \(model.path) --out FILE'")
         }
-        let pruning = try ResolvedPruning.resolve(given ?? .stored, model: model, selection: selection)
+        let pruning = try ResolvedPruning.resolve(given ?? .stored, model: model, selection: selection, calibrationUsedElsewhere: true)
         let network = model.network
         let log: (String) -> Void = json ? { note($0) } : { print($0) }
         log(BLASRuntime.summary)

@@ -35,7 +35,7 @@ enum PruningRequest {
             return .stored
         }
         guard let kind = ThresholdPolicy.Kind(rawValue: name) else {
-            throw UsageError(message: "--prune must be stored or one of \(ThresholdPolicy.Kind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+            throw UsageError(message: "--prune must be one of stored, \(ThresholdPolicy.Kind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
         }
         guard let alpha else { throw UsageError(message: "--prune \(name) needs --alpha A (no default: it decides how much is pruned)") }
         return .given(PolicyChoice(kind: kind, alpha: alpha))
@@ -52,12 +52,15 @@ struct ResolvedPruning {
     let stats: [LayerSaliency]?
 
     /// The plan `request` asks for on `model`: a stored operating point as it is (its maps were
-    /// chosen when it was tuned, so --layers and calibration flags would contradict it), or a
+    /// chosen when it was tuned, so --layers, --cv-min and --top-k would contradict it, and
+    /// --calibration too unless the command uses calibration images for something else), or a
     /// given policy at the maps `selection` picks on calibration images.
-    static func resolve(_ request: PruningRequest, model: LoadedModel, selection: LayerSelection) throws -> ResolvedPruning {
+    static func resolve(_ request: PruningRequest, model: LoadedModel, selection: LayerSelection,
+                        calibrationUsedElsewhere: Bool = false) throws -> ResolvedPruning {
         switch request {
         case .stored:
-            if let flag = LayerSelection.options.map(\.flag).first(where: selection.given.contains) {
+            let contradicting = LayerSelection.options.map(\.flag).filter { $0 != "--calibration" || !calibrationUsedElsewhere }
+            if let flag = contradicting.first(where: selection.given.contains) {
                 throw UsageError(message: "\(flag) contradicts --prune stored: the stored operating point has its own maps")
             }
             guard let point = model.operatingPoint else {

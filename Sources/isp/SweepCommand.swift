@@ -61,7 +61,7 @@ enum SweepCommand: Command {
         var selection = selection
         var stored: ResolvedPruning? = nil
         if case .stored = request {
-            stored = try ResolvedPruning.resolve(.stored, model: model, selection: selection)
+            stored = try ResolvedPruning.resolve(.stored, model: model, selection: selection, calibrationUsedElsewhere: true)
             selection.layers = stored!.plan.gates.sorted().map { network.gates[$0].label }.joined(separator: ",")  // the grid at the stored maps
         }
         let (stats, gates) = try selection.select(network, calibration: model.calibrationSet(selection.calibration))
