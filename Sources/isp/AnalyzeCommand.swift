@@ -19,7 +19,7 @@ enum AnalyzeCommand: Command {
         let pruning = try PruningOptions(&a)
         let model = try LoadedModel(&a)
         try a.finish()
-        let stats = ChannelSaliency.analyze(model.network, on: try model.calibrationSet(pruning.calibration), count: pruning.calibration)
+        let stats = try ChannelSaliency.analyze(model.network, on: try model.calibrationSet(pruning.calibration), count: pruning.calibration)
         let selected = Set(ChannelSaliency.select(stats, cvMin: pruning.cvMin, topK: pruning.topK))
         var convMACs: [String: Int] = [:]  // each map is named after the convolution it feeds
         model.network.root.visit { path, layer in if layer is Conv2d { convMACs[path] = layer.macsPerImage } }

@@ -31,8 +31,8 @@ enum DemoCommand: Command {
                              xLabel: "map (input of)", yLabel: "CV", labels: stats.map(\.label), values: stats.map(\.cv))
         try writeTextAtomically(chart.render(), to: out + "/cv.svg")
         let plan = pruning.plan(pruning.policy ?? .mean, alpha: pruning.alpha, stats: stats, gates: gates)
-        let evaluation = PrunedEvaluator.evaluate(network, on: model.test, plan: plan)
-        let latency = PrunedEvaluator.latencies(network, on: model.test, plan: plan, images: 200)
+        let evaluation = try PrunedEvaluator.evaluate(network, on: model.test, plan: plan)
+        let latency = try PrunedEvaluator.latencies(network, on: model.test, plan: plan, images: 200)
         let report = PruningReport(model: model.path, network: network, plan: plan, stats: stats, evaluation: evaluation,
                                    latencyDense: latency.dense, latencySparse: latency.sparse)
         report.printReport()

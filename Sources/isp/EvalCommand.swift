@@ -30,7 +30,7 @@ enum EvalCommand: Command {
         let network = model.network
 
         guard let kind = pruning.policy else {
-            let r = evaluate(network, on: model.test, batchSize: batchSize)
+            let r = try evaluate(network, on: model.test, batchSize: batchSize)
             if json {
                 printJSON(["model": model.path, "architecture": network.spec.architecture, "width": Double(network.spec.width),
                            "accuracy": r.accuracy, "loss": r.loss, "images": r.images, "images_per_s": r.imagesPerSecond])
@@ -44,8 +44,8 @@ enum EvalCommand: Command {
         }
         let (stats, gates) = try pruning.selectLayers(network, calibration: model.calibrationSet(pruning.calibration))
         let plan = pruning.plan(kind, alpha: pruning.alpha, stats: stats, gates: gates)
-        let r = PrunedEvaluator.evaluate(network, on: model.test, plan: plan)
-        let latency = PrunedEvaluator.latencies(network, on: model.test, plan: plan, images: latencyImages)
+        let r = try PrunedEvaluator.evaluate(network, on: model.test, plan: plan)
+        let latency = try PrunedEvaluator.latencies(network, on: model.test, plan: plan, images: latencyImages)
         let report = PruningReport(model: model.path, network: network, plan: plan, stats: stats, evaluation: r,
                                    latencyDense: latency.dense, latencySparse: latency.sparse)
         if json { printJSON(report.json) } else { print(BLASRuntime.summary); report.printReport() }

@@ -29,7 +29,7 @@ struct PruningOptions {
 
     /// Calibration statistics and the gates to prune under `--layers`.
     func selectLayers(_ network: Network, calibration data: Dataset) throws -> (stats: [LayerSaliency], gates: Set<Int>) {
-        let stats = ChannelSaliency.analyze(network, on: data, count: calibration)
+        let stats = try ChannelSaliency.analyze(network, on: data, count: calibration)
         switch layers {
         case "auto": return (stats, Set(ChannelSaliency.select(stats, cvMin: cvMin, topK: topK)))
         case "all": return (stats, Set(stats.indices))

@@ -50,7 +50,7 @@ enum SweepCommand: Command {
                       log: (String) -> Void = { print($0) }) throws -> [String: Any] {
         let network = model.network
         let (stats, gates) = try pruning.selectLayers(network, calibration: model.calibrationSet(pruning.calibration))
-        let dense = PrunedEvaluator.run(network, on: model.test, plan: nil)
+        let dense = try PrunedEvaluator.run(network, on: model.test, plan: nil)
         log(String(format: "dense: accuracy %.2f%%, %@ MACs/image, %d images; pruning %d of %d maps",
                    100 * dense.accuracy, formatCount(dense.macs.first ?? 0), model.test.count, gates.count, stats.count))
         var points: [[String: Any]] = []
@@ -59,7 +59,7 @@ enum SweepCommand: Command {
         for kind in kinds {
             var line: [(x: Double, y: Double)] = []
             for alpha in grids[kind] ?? [] {
-                let e = PrunedEvaluator.evaluate(network, on: model.test, plan: pruning.plan(kind, alpha: alpha, stats: stats, gates: gates), dense: dense)
+                let e = try PrunedEvaluator.evaluate(network, on: model.test, plan: pruning.plan(kind, alpha: alpha, stats: stats, gates: gates), dense: dense)
                 log(String(format: "%-12@ alpha %-6g accuracy %.2f%% (dense %.2f%%)  FLOPs reduction %.1f%%",
                            kind.rawValue, alpha, 100 * e.accuracyPruned, 100 * e.accuracyDense, 100 * e.flopsReduction))
                 points.append(["policy": kind.rawValue, "alpha": Double(alpha), "accuracy": e.accuracyPruned,
@@ -74,7 +74,7 @@ enum SweepCommand: Command {
 
         // The operating point: histogram of per-image reduction and the easy/hard images.
         let operating = pruning.plan(pruning.policy ?? .mean, alpha: pruning.alpha, stats: stats, gates: gates)
-        let e = PrunedEvaluator.evaluate(network, on: model.test, plan: operating, dense: dense)
+        let e = try PrunedEvaluator.evaluate(network, on: model.test, plan: operating, dense: dense)
         let reduction = e.perImageReduction
         let hist = Histogram(title: String(format: "Per-image FLOPs reduction, %@ alpha %g (mean %.1f%%)",
                                            operating.policy.kind.rawValue, operating.policy.alpha, 100 * e.flopsReduction),

@@ -2,6 +2,7 @@
 /// planes of 32x32, which is already the C x H x W layout we want.
 public enum CIFAR10 {
     public static let classes = 10
+    public static let classNames = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
     static let side = 32, pixels = 3 * 32 * 32, record = 1 + 3 * 32 * 32
 
     public static func load(directory: String, split: Split, limit: Int?) throws -> Dataset {
@@ -49,6 +50,6 @@ public enum CIFAR10 {
             for r in 0..<chunk.records { labels.append(Int32(chunk.bytes[r * record])) }
             first += chunk.records
         }
-        return Dataset(images: tensor, labels: labels, classes: classes, name: "cifar10")
+        return Dataset(images: tensor, labels: labels, classes: classes, name: "cifar10", classNames: classNames)
     }
 }

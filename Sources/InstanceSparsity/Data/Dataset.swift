@@ -1,18 +1,22 @@
 public enum Split: String { case train, test }
 
 /// A whole split in memory: images N x C x H x W scaled to [0, 1], labels in 0..<classes.
-public struct Dataset {
+public struct Dataset: DataSplit {
     public var images: Tensor
     public var labels: [Int32]
     public var classes: Int
+    public var classNames: [String]
     public var name: String
 
-    public init(images: Tensor, labels: [Int32], classes: Int, name: String) {
+    /// `classNames` default to the class numbers.
+    public init(images: Tensor, labels: [Int32], classes: Int, name: String, classNames: [String]? = nil) {
         precondition(images.shape.count == 4 && images.shape[0] == labels.count,
                      "images \(images.shape) do not match \(labels.count) labels")
+        precondition(classNames == nil || classNames!.count == classes, "\(classNames!.count) names for \(classes) classes")
         self.images = images
         self.labels = labels
         self.classes = classes
+        self.classNames = classNames ?? (0..<classes).map(String.init)
         self.name = name
     }
 
@@ -20,6 +24,23 @@ public struct Dataset {
     public var channels: Int { images.shape[1] }
     public var height: Int { images.shape[2] }
     public var width: Int { images.shape[3] }
+
+    /// Copies the examples, shifted and flipped when augmenting (three draws each).
+    public func fill(_ batch: Tensor, labels: inout [Int32], indices: ArraySlice<Int>, augment: Bool,
+                     normalization: BatchMaker, rng: inout SeededGenerator) {
+        let c = channels, h = height, w = width, size = c * h * w
+        batch.resize([indices.count, c, h, w])
+        labels.removeAll(keepingCapacity: true)
+        var shifts = [BatchMaker.Shift]()
+        for index in indices {
+            labels.append(self.labels[index])
+            shifts.append(augment ? BatchMaker.drawShift(&rng) : BatchMaker.noShift)
+        }
+        let order = Array(indices), src = images.data, dst = batch.data
+        parallelFor(order.count) { i in
+            normalization.copy(src + order[i] * size, to: dst + i * size, channels: c, height: h, width: w, shift: shifts[i])
+        }
+    }
 
     /// Per-channel mean and (population) standard deviation over every pixel of every image.
     /// Accumulates in Double: tens of millions of Float additions would lose digits.
@@ -51,11 +72,33 @@ public struct Dataset {
 }
 
 public enum DatasetLoader {
+    /// What a class-folder data set needs besides its directory.
+    public struct FolderOptions {
+        public var preprocessing: Preprocessing
+        public var skipBad: Bool
+
+        public init(preprocessing: Preprocessing, skipBad: Bool = false) {
+            self.preprocessing = preprocessing; self.skipBad = skipBad
+        }
+    }
+
+    /// Any data set by name: the in-memory ones through `load`, and "folder", an ImageFolder
+    /// layout under `directory` (streamed), which needs `folder`.
+    public static func open(name: String, directory: String?, split: Split, limit: Int?,
+                            folder: FolderOptions?) throws -> any DataSplit {
+        guard name == "folder" else { return try load(name: name, directory: directory, split: split, limit: limit) }
+        try check(limit: limit)
+        guard let directory else {
+            throw InputError(name, "no default location; pass --data-dir DIR with DIR/train/<class>/ and DIR/val/<class>/")
+        }
+        guard let folder else { throw InputError(directory, "a folder data set needs an input size and channel count") }
+        return try ImageFolder(root: directory, split: split, preprocessing: folder.preprocessing, limit: limit,
+                               skipBad: folder.skipBad)
+    }
+
     /// `limit` keeps the first `limit` examples of the split (for quick runs).
     public static func load(name: String, directory: String?, split: Split, limit: Int?) throws -> Dataset {
-        if let limit, limit < 1 {
-            throw InputError("--limit", "must be at least 1, got \(limit)")
-        }
+        try check(limit: limit)
         switch name {
         case "fashion-mnist":
             return try FashionMNIST.load(directory: directory ?? FashionMNIST.defaultDirectory, split: split, limit: limit)
@@ -64,8 +107,14 @@ public enum DatasetLoader {
                 throw InputError(name, "no default location; pass --data-dir with the CIFAR-10 binary version (data_batch_1.bin ... test_batch.bin)")
             }
             return try CIFAR10.load(directory: directory, split: split, limit: limit)
+        case "folder":
+            throw InputError(directory ?? name, "class folders are streamed from disk, not loaded whole; this command cannot read them yet")
         default:
-            throw InputError(name, "unknown dataset (expected fashion-mnist or cifar10)")
+            throw InputError(name, "unknown dataset (expected fashion-mnist or cifar10, or folder for class folders)")
         }
+    }
+
+    private static func check(limit: Int?) throws {
+        if let limit, limit < 1 { throw InputError("--limit", "must be at least 1, got \(limit)") }
     }
 }

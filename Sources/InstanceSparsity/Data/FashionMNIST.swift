@@ -3,6 +3,7 @@
 public enum FashionMNIST {
     public static let defaultDirectory = "/usr/share/datasets/fashion-mnist"
     public static let classes = 10
+    public static let classNames = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
     static let side = 28, padded = 32
 
     public static func load(directory: String, split: Split, limit: Int?) throws -> Dataset {
@@ -42,7 +43,7 @@ public enum FashionMNIST {
                 }
             }
         }
-        return Dataset(images: tensor, labels: labels.bytes[..<n].map { Int32($0) }, classes: classes, name: "fashion-mnist")
+        return Dataset(images: tensor, labels: labels.bytes[..<n].map { Int32($0) }, classes: classes, name: "fashion-mnist", classNames: classNames)
     }
 
     /// The files ship gzipped, but people often unpack them; take whichever is there.
