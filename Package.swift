@@ -26,6 +26,6 @@ let package = Package(
         .target(name: "InstanceSparsity", dependencies: ["COpenBLAS", "CZlib", "CPNG", "CImageCodecs", "CKernels"],
                 swiftSettings: fast),
         .executableTarget(name: "isp", dependencies: ["InstanceSparsity"], swiftSettings: fast),
-        .testTarget(name: "InstanceSparsityTests", dependencies: ["InstanceSparsity"]),
+        .testTarget(name: "InstanceSparsityTests", dependencies: ["InstanceSparsity"], exclude: ["Fixtures"]),
     ]
 )

@@ -1,9 +1,9 @@
 /// Resizing as PIL's `Image.resize(size, Image.BILINEAR)` does it for 8-bit images, which is what
 /// torchvision's Resize and RandomResizedCrop run on PIL images (antialiasing is PIL's only mode).
 /// PIL's ImagingResample: a triangle filter whose support grows with the downscale factor,
-/// weights normalised per output pixel and rounded to 22-bit fixed point, two separable passes,
-/// horizontal first, rounding to 8 bits between them. Every step below follows it, so the output
-/// is PIL's byte for byte (checked against PIL in ImageTests).
+/// weights normalised per output pixel and rounded to 22-bit fixed point, two separable passes
+/// (see `bilinear` for their order), rounding to 8 bits between them. Every step below follows it, so the output
+/// is PIL's byte for byte (Pillow 13.0, checked against it in ImageTests).
 public enum Resample {
     static let precisionBits = 22
 
@@ -64,58 +64,84 @@ public enum Resample {
                                 into destination: UnsafeMutablePointer<UInt8>) {
         precondition(window.x >= 0 && window.y >= 0 && window.x + window.width <= outWidth
                      && window.y + window.height <= outHeight, "window outside the output")
-        let c = channels
-        let vertical = weights(inSize: height, outSize: outHeight)
-        // The input rows the window's output rows read.
-        let firstRow = vertical.first[window.y]
-        let lastRow = vertical.first[window.y + window.height - 1] + vertical.count[window.y + window.height - 1]
-        let rows = lastRow - firstRow
-
-        // Horizontal pass into `temporary` (rows firstRow..<lastRow, the window's columns), skipped
-        // when the width does not change, as PIL skips it.
-        let temporaryStride = window.width * c
-        let temporary = UnsafeMutablePointer<UInt8>.allocate(capacity: max(rows * temporaryStride, 1))
-        defer { temporary.deallocate() }
-        if outWidth == width {
-            for y in 0..<rows {
-                (temporary + y * temporaryStride).update(from: source + (firstRow + y) * rowStride + window.x * c,
-                                                         count: temporaryStride)
-            }
+        let c = channels, outStride = window.width * c
+        let columns = window.x..<(window.x + window.width), rows = window.y..<(window.y + window.height)
+        // A pass that keeps the size is skipped, as PIL skips it (it would copy anyway).
+        let horizontal = outWidth == width ? nil : weights(inSize: width, outSize: outWidth)
+        let vertical = outHeight == height ? nil : weights(inSize: height, outSize: outHeight)
+        /// The input pixels that `outputs` read along one axis.
+        func span(_ w: Weights?, _ outputs: Range<Int>) -> Range<Int> {
+            guard let w else { return outputs }
+            return w.first[outputs.lowerBound]..<(w.first[outputs.upperBound - 1] + w.count[outputs.upperBound - 1])
+        }
+        // Pillow 13 runs the vertical pass first when the height shrinks by more than twice as
+        // many pixels as the width (earlier versions always start horizontally; the order changes
+        // the rounding between the passes, by at most one level).
+        let verticalFirst = height - outHeight > 0 && height - outHeight > (width - outWidth) * 2
+        if verticalFirst {
+            let needed = span(horizontal, columns)
+            let stride = needed.count * c
+            let temporary = UnsafeMutablePointer<UInt8>.allocate(capacity: max(rows.count * stride, 1))
+            defer { temporary.deallocate() }
+            verticalPass(source + needed.lowerBound * c, stride: rowStride, firstRow: 0, weights: vertical, outputs: rows,
+                         bytes: stride, into: temporary, outStride: stride)
+            horizontalPass(temporary, stride: stride, firstColumn: needed.lowerBound, rows: rows.count, channels: c,
+                           weights: horizontal, outputs: columns, into: destination, outStride: outStride)
         } else {
-            let horizontal = weights(inSize: width, outSize: outWidth)
-            horizontal.values.withUnsafeBufferPointer { kk in
-                for y in 0..<rows {
-                    let row = source + (firstRow + y) * rowStride, out = temporary + y * temporaryStride
-                    for xx in 0..<window.width {
-                        let o = window.x + xx, first = horizontal.first[o], n = horizontal.count[o]
-                        let k = kk.baseAddress! + o * horizontal.taps, p = row + first * c
-                        for ch in 0..<c {
-                            var sum: Int32 = 1 << Int32(precisionBits - 1)
-                            for x in 0..<n { sum &+= Int32(p[x * c + ch]) &* k[x] }
-                            out[xx * c + ch] = clip8(sum)
-                        }
+            let needed = span(vertical, rows)
+            let temporary = UnsafeMutablePointer<UInt8>.allocate(capacity: max(needed.count * outStride, 1))
+            defer { temporary.deallocate() }
+            horizontalPass(source + needed.lowerBound * rowStride, stride: rowStride, firstColumn: 0, rows: needed.count,
+                           channels: c, weights: horizontal, outputs: columns, into: temporary, outStride: outStride)
+            verticalPass(temporary, stride: outStride, firstRow: needed.lowerBound, weights: vertical, outputs: rows,
+                         bytes: outStride, into: destination, outStride: outStride)
+        }
+    }
+
+    /// Output columns `outputs` of `rows` rows; input column j is at `source + (j - firstColumn) * channels`.
+    /// Without weights (no resizing) it copies.
+    static func horizontalPass(_ source: UnsafePointer<UInt8>, stride: Int, firstColumn: Int, rows: Int, channels c: Int,
+                               weights: Weights?, outputs: Range<Int>, into out: UnsafeMutablePointer<UInt8>, outStride: Int) {
+        guard let weights else {
+            for y in 0..<rows {
+                (out + y * outStride).update(from: source + y * stride + (outputs.lowerBound - firstColumn) * c, count: outStride)
+            }
+            return
+        }
+        weights.values.withUnsafeBufferPointer { kk in
+            for y in 0..<rows {
+                let row = source + y * stride, dst = out + y * outStride
+                for (i, o) in outputs.enumerated() {
+                    let n = weights.count[o], k = kk.baseAddress! + o * weights.taps
+                    let p = row + (weights.first[o] - firstColumn) * c
+                    for ch in 0..<c {
+                        var sum: Int32 = 1 << Int32(precisionBits - 1)
+                        for x in 0..<n { sum &+= Int32(p[x * c + ch]) &* k[x] }
+                        dst[i * c + ch] = clip8(sum)
                     }
                 }
             }
         }
+    }
 
-        // Vertical pass from `temporary` into the window.
-        if outHeight == height {
-            for y in 0..<window.height {
-                (destination + y * temporaryStride).update(from: temporary + (window.y + y - firstRow) * temporaryStride,
-                                                           count: temporaryStride)
+    /// Output rows `outputs`, `bytes` bytes of each; input row j is at `source + (j - firstRow) * stride`.
+    /// Without weights (no resizing) it copies.
+    static func verticalPass(_ source: UnsafePointer<UInt8>, stride: Int, firstRow: Int, weights: Weights?, outputs: Range<Int>,
+                             bytes: Int, into out: UnsafeMutablePointer<UInt8>, outStride: Int) {
+        guard let weights else {
+            for (i, o) in outputs.enumerated() {
+                (out + i * outStride).update(from: source + (o - firstRow) * stride, count: bytes)
             }
             return
         }
-        vertical.values.withUnsafeBufferPointer { kk in
-            for yy in 0..<window.height {
-                let o = window.y + yy, first = vertical.first[o] - firstRow, n = vertical.count[o]
-                let k = kk.baseAddress! + o * vertical.taps, out = destination + yy * temporaryStride
-                for i in 0..<temporaryStride {
+        weights.values.withUnsafeBufferPointer { kk in
+            for (i, o) in outputs.enumerated() {
+                let n = weights.count[o], k = kk.baseAddress! + o * weights.taps
+                let p = source + (weights.first[o] - firstRow) * stride, dst = out + i * outStride
+                for b in 0..<bytes {
                     var sum: Int32 = 1 << Int32(precisionBits - 1)
-                    let p = temporary + first * temporaryStride + i
-                    for y in 0..<n { sum &+= Int32(p[y * temporaryStride]) &* k[y] }
-                    out[i] = clip8(sum)
+                    for y in 0..<n { sum &+= Int32(p[y * stride + b]) &* k[y] }
+                    dst[b] = clip8(sum)
                 }
             }
         }
