@@ -182,6 +182,194 @@ final class ImageTests: XCTestCase {
         XCTAssertEqual(Preprocessing(inputSize: 32, channels: 3, recipe: .resizedCrop).evaluationResize, 37)
     }
 
+    // MARK: class folders
+
+    /// Copies fixture `name` to `path` (creating folders).
+    func place(_ name: String, at path: String) throws {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Self.fixtures + "/" + name, toPath: path)
+    }
+
+    func testFolderOrderFollowsTorchvision() throws {
+        let root = directory + "/data"
+        // Classes sort by code point (upper case before lower case, "é" last); files by name,
+        // subfolders after their parent's files; extensions ignore case; other files are skipped.
+        for (path, name) in [("train/b/z.png", "png_rgb8.png"), ("train/b/a.JPG", "jpeg_baseline.jpg"),
+                             ("train/b/sub/c.png", "png_gray8.png"), ("train/b/notes.txt", "manifest.json"),
+                             ("train/B/x.jpeg", "jpeg_gray.jpg"), ("train/\u{e9}t\u{e9}/p.Png", "png_palette.png"),
+                             ("train/a/q.png", "png_rgba16.png"), ("val/b/v.png", "png_rgb16.png"),
+                             ("val/a/w.jpg", "jpeg_progressive.jpg")] {
+            try place(name, at: root + "/" + path)
+        }
+        let preprocessing = Preprocessing(inputSize: 16, channels: 3)
+        let train = try ImageFolder(root: root, split: .train, preprocessing: preprocessing)
+        XCTAssertEqual(train.classNames, ["B", "a", "b", "\u{e9}t\u{e9}"])
+        XCTAssertEqual(train.files.map { String($0.dropFirst(root.count + 1)) },
+                       ["train/B/x.jpeg", "train/a/q.png", "train/b/a.JPG", "train/b/z.png", "train/b/sub/c.png",
+                        "train/\u{e9}t\u{e9}/p.Png"])
+        XCTAssertEqual(train.labels, [0, 1, 2, 2, 2, 3])
+        let val = try ImageFolder(root: root, split: .test, preprocessing: preprocessing)
+        XCTAssertEqual(val.classNames, train.classNames)
+        XCTAssertEqual(val.labels, [1, 2])  // labels by name, from train's classes
+        try FileManager.default.moveItem(atPath: root + "/val", toPath: root + "/test")
+        XCTAssertEqual(try ImageFolder(root: root, split: .test, preprocessing: preprocessing).count, 2)
+
+        // Every file decodes and fills a batch of the right shape, finite and normalised.
+        let batch = Tensor(shape: [0])
+        var labels: [Int32] = [], rng = SeededGenerator(seed: 1)
+        let maker = BatchMaker(mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
+        try maker.fill(batch, labels: &labels, from: train, indices: Array(0..<train.count)[...], augment: true, rng: &rng)
+        XCTAssertEqual(batch.shape, [6, 3, 16, 16])
+        XCTAssertEqual(labels, train.labels)
+        XCTAssertTrue(batch.allFinite)
+        XCTAssertEqual(try train.channelStatistics().mean.count, 3)
+    }
+
+    func testFolderErrors() throws {
+        let root = directory + "/data", preprocessing = Preprocessing(inputSize: 16, channels: 1)
+        func open(_ split: Split = .train, skipBad: Bool = false) throws -> ImageFolder {
+            try ImageFolder(root: root, split: split, preprocessing: preprocessing, skipBad: skipBad)
+        }
+        assertInputError(root, "no such directory") { _ = try open() }
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        assertInputError(root + "/train", "no such directory") { _ = try open() }
+        try FileManager.default.createDirectory(atPath: root + "/train", withIntermediateDirectories: true)
+        assertInputError(root + "/train", "no class folders") { _ = try open() }
+        try place("png_gray8.png", at: root + "/train/cat/1.png")
+        assertInputError(root + "/train", "only one class folder ('cat')") { _ = try open() }
+        try FileManager.default.createDirectory(atPath: root + "/train/dog", withIntermediateDirectories: true)
+        try place("manifest.json", at: root + "/train/dog/readme.txt")
+        assertInputError(root + "/train/dog", "no image files in this class folder") { _ = try open() }
+        try place("jpeg_gray.jpg", at: root + "/train/dog/1.jpg")
+        XCTAssertEqual(try open().count, 2)
+        assertInputError(root + "/val", "no such directory (nor \(root)/test)") { _ = try open(.test) }
+        try place("png_gray8.png", at: root + "/val/cow/1.png")
+        assertInputError(root + "/val/cow", "class 'cow' has no folder in \(root)/train") { _ = try open(.test) }
+
+        // Bad files: each stops a batch with its name and problem, or is skipped with skipBad.
+        let png = try Self.bytes("png_rgb8.png")
+        let bad: [(String, [UInt8], String)] = [
+            ("train/cat/empty.png", [], "empty file (0 bytes)"),
+            ("train/cat/text.jpg", Array("not an image".utf8), "not a PNG or JPEG file"),
+            ("train/dog/cut.png", Array(png.prefix(300)), "cannot decode PNG"),
+            ("train/dog/huge.png", pngWithSize(png, width: 30000, height: 30000), "more than the limit of 100000000"),
+        ]
+        for (path, contents, _) in bad { FileManager.default.createFile(atPath: root + "/" + path, contents: Data(contents)) }
+        let folder = try open()
+        XCTAssertEqual(folder.count, 6)
+        for (path, _, problem) in bad {
+            let index = folder.files.firstIndex(of: root + "/" + path)!
+            assertInputError(root + "/" + path, problem) {
+                var labels: [Int32] = [], rng = SeededGenerator(seed: 1)
+                try BatchMaker(mean: [0], std: [1]).fill(Tensor(shape: [0]), labels: &labels, from: folder,
+                                                          indices: [0, index][...], augment: false, rng: &rng)
+            }
+        }
+        let skipping = try open(skipBad: true)
+        XCTAssertEqual(skipping.count, 2)
+        XCTAssertEqual(skipping.skipped.count, 4)
+        XCTAssertEqual(Set(skipping.skipped.map(\.path)), Set(bad.map { root + "/" + $0.0 }))
+        XCTAssertEqual(skipping.labels, [0, 1])
+    }
+
+    /// Streamed batches depend only on (seed, epoch, image index): the same generator gives the
+    /// same batches whatever the batch size or whether they are filled ahead on another thread.
+    func testStreamedBatchesAreReproducible() throws {
+        let root = directory + "/data"
+        let names = ["photo.jpg", "png_rgb8.png", "jpeg_444.jpg", "png_palette.png", "png_rgba8.png", "jpeg_cmyk.jpg"]
+        for (i, name) in names.enumerated() { try place(name, at: root + "/train/\(i % 2)/\(i).\((name as NSString).pathExtension)") }
+        for recipe in Preprocessing.Recipe.allCases {
+            let folder = try ImageFolder(root: root, split: .train,
+                                         preprocessing: Preprocessing(inputSize: 24, channels: 3, recipe: recipe))
+            let maker = BatchMaker(mean: [0.4, 0.5, 0.6], std: [0.2, 0.3, 0.25])
+            let order = [3, 0, 5, 1, 4, 2]
+            var whole: [Float] = [], rng = SeededGenerator(seed: 9)
+            let batch = Tensor(shape: [0])
+            var labels: [Int32] = []
+            try maker.fill(batch, labels: &labels, from: folder, indices: order[...], augment: true, rng: &rng)
+            whole = Array(UnsafeBufferPointer(start: batch.data, count: batch.count))
+            let stream = BatchStream(folder, maker: maker, order: order, batchSize: 4, augment: true, rng: SeededGenerator(seed: 9))
+            var streamed: [Float] = []
+            while let (b, l) = try stream.next() {
+                streamed += Array(UnsafeBufferPointer(start: b.data, count: b.count))
+                XCTAssertEqual(l.count, b.shape[0])
+            }
+            XCTAssertEqual(streamed, whole, "\(recipe)")
+            // Another epoch's generator augments differently; evaluation is the same every time.
+            var other = SeededGenerator(seed: 10)
+            try maker.fill(batch, labels: &labels, from: folder, indices: order[...], augment: true, rng: &other)
+            XCTAssertNotEqual(Array(UnsafeBufferPointer(start: batch.data, count: batch.count)), whole)
+            try maker.fill(batch, labels: &labels, from: folder, indices: order[...], augment: false, rng: &other)
+            let first = Array(UnsafeBufferPointer(start: batch.data, count: batch.count))
+            try maker.fill(batch, labels: &labels, from: folder, indices: order[...], augment: false, rng: &other)
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: batch.data, count: batch.count)), first)
+        }
+    }
+
+    /// A folder of 32 x 32 PNGs written from an in-memory data set gives that data set's batches
+    /// (the padded-crop recipe draws as the in-memory augmentation does), up to the last bit of
+    /// the byte-to-float conversion (ToTensor's / 255 against the IDX reader's * (1 / 255)).
+    func testFolderMatchesInMemoryData() throws {
+        let n = 12, side = 32
+        var rng = SeededGenerator(seed: 5)
+        let images = Tensor(shape: [n, 1, side, side])
+        var labels: [Int32] = []
+        for i in 0..<n {
+            var bytes = [UInt8](repeating: 0, count: side * side)
+            for j in 0..<bytes.count { bytes[j] = UInt8(truncatingIfNeeded: rng.next()) }
+            for j in 0..<bytes.count { images.data[i * side * side + j] = Float(bytes[j]) * (1 / 255) }
+            labels.append(Int32(i % 3))
+            let path = directory + "/data/train/class\(i % 3)/\(String(format: "%02d", i)).png"
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try PNG.write(path: path, width: side, height: side, channels: 1, pixels: bytes)
+        }
+        let memory = Dataset(images: images, labels: labels, classes: 3, name: "toy")
+        let folder = try ImageFolder(root: directory + "/data", split: .train, preprocessing: Preprocessing(inputSize: side, channels: 1))
+        // The folder lists class0's files first: map its order onto the in-memory indices.
+        let byName = folder.files.map { Int(($0 as NSString).lastPathComponent.prefix(2))! }
+        let maker = BatchMaker(mean: [0.5], std: [0.3])
+        for augment in [false, true] {
+            var a = SeededGenerator(seed: 2), b = SeededGenerator(seed: 2)
+            let x = Tensor(shape: [0]), y = Tensor(shape: [0])
+            var lx: [Int32] = [], ly: [Int32] = []
+            try maker.fill(x, labels: &lx, from: folder, indices: Array(0..<n)[...], augment: augment, rng: &a)
+            try maker.fill(y, labels: &ly, from: memory, indices: byName[...], augment: augment, rng: &b)
+            XCTAssertEqual(lx, ly)
+            XCTAssertEqual(x.shape, y.shape)
+            var worst: Float = 0
+            for i in 0..<x.count { worst = max(worst, abs(x.data[i] - y.data[i])) }
+            XCTAssertLessThan(worst, 1e-6, "augment \(augment)")
+        }
+        XCTAssertEqual(folder.classNames, ["class0", "class1", "class2"])
+        let (mean, std) = try folder.channelStatistics()
+        let (mean0, std0) = memory.channelStatistics()
+        XCTAssertEqual(mean[0], mean0[0], accuracy: 1e-6)
+        XCTAssertEqual(std[0], std0[0], accuracy: 1e-6)
+    }
+
+    func testModelSpecKeepsClassNamesAndPreprocessing() throws {
+        let spec = ModelSpec(architecture: "resnet18", width: 0.5, inputChannels: 3, inputSize: 96, classes: 3,
+                             dataset: "folder", classNames: ["cat", "dog", "\u{e9}l\u{e9}phant \"big\""],
+                             preprocessing: .resizedCrop, dataDirectory: "/data/pets")
+        let metadata = spec.metadata
+        XCTAssertEqual(metadata["preprocessing"], "resized-crop")
+        XCTAssertTrue(metadata["preprocessing_summary"]!.contains("Resize(110) + CenterCrop(96)"))
+        XCTAssertEqual(try ModelSpec(metadata: metadata, path: "m"), spec)
+        // Older checkpoints have none of the new fields.
+        var old = metadata
+        for key in ["class_names", "preprocessing", "preprocessing_summary", "data_dir"] { old[key] = nil }
+        let loaded = try ModelSpec(metadata: old, path: "m")
+        XCTAssertEqual(loaded.classNames, [])
+        XCTAssertNil(loaded.preprocessing)
+        XCTAssertNil(loaded.dataDirectory)
+        var bad = metadata
+        bad["class_names"] = "[\"cat\"]"
+        assertInputError("m", "metadata 'class_names' should be a list of 3 strings") { _ = try ModelSpec(metadata: bad, path: "m") }
+        bad = metadata
+        bad["preprocessing"] = "zoom"
+        assertInputError("m", "metadata 'preprocessing' is 'zoom'") { _ = try ModelSpec(metadata: bad, path: "m") }
+    }
+
     // MARK: helpers
 
     func assertInputError(_ path: String, _ problem: String, file: StaticString = #filePath, line: UInt = #line,
