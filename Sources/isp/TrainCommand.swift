@@ -3,7 +3,7 @@ import InstanceSparsity
 
 enum TrainCommand: Command {
     static let name = "train"
-    static let usage = "isp train --model vgg16|resnet18|mobilenetv2 [--width W] [--dataset fashion-mnist|cifar10] [--data-dir DIR] [--epochs N] [--batch-size B] [--lr LR] [--weight-decay WD] [--seed S] [--train-limit N] [--test-limit N] [--feature-decay LAMBDA] [--decay-layers auto|LIST] --out FILE [--resume]"
+    static let usage = "isp train --model vgg16|resnet18|mobilenetv2 [--width W] [--dataset fashion-mnist|cifar10|folder] [--data-dir DIR] [--input-size S] [--input-channels 1|3] [--skip-bad] [--epochs N] [--batch-size B] [--lr LR] [--weight-decay WD] [--seed S] [--train-limit N] [--test-limit N] [--feature-decay LAMBDA] [--decay-layers auto|LIST] --out FILE [--resume]"
     static let help = """
     Trains a network with SGD (momentum 0.9, Nesterov), cosine learning rate with one warm-up
     epoch, random crop (pad 4) and horizontal flip. Prints progress every --log-every steps and the
@@ -17,6 +17,11 @@ enum TrainCommand: Command {
       --train-limit N      use the first N training images (quick runs)
       --feature-decay L    lambda of the instance-wise l2,1 feature regulariser (default 0)
       --decay-layers L     auto (every map that feeds a convolution) or comma-separated conv names
+      --dataset folder     DIR/train/<class>/ and DIR/val/<class>/ (or test/), PNG and JPEG images of
+                           any size, streamed from disk; preprocessed as torchvision's recipes
+      --input-size S       folder images become S x S (default 224; up to 64 CIFAR-style crops)
+      --input-channels C   1 (gray) or 3 (RGB, default) for folder images
+      --skip-bad           decode every folder image first and skip those that fail
       --resume             continue FILE from its last completed epoch with its stored options
       --log-every N        progress line interval in steps (default 50)
     """
@@ -26,8 +31,11 @@ enum TrainCommand: Command {
         let resume = try a.flag("--resume")
         let modelName = try a.option("--model")
         let width: Float = try a.number("--width", default: 1, in: 0.0625...4)
-        let datasetName = try a.choice("--dataset", default: "fashion-mnist", from: ["fashion-mnist", "cifar10"])
+        let datasetName = try a.choice("--dataset", default: "fashion-mnist", from: ["fashion-mnist", "cifar10", "folder"])
         let dataDir = try a.option("--data-dir")
+        let inputSize: Int? = try a.optionalNumber("--input-size", in: 8...1024)
+        let inputChannels: Int? = try a.optionalNumber("--input-channels", in: 1...3)
+        let skipBad = try a.flag("--skip-bad")
         var options = TrainingOptions()
         options.epochs = try a.number("--epochs", default: options.epochs, in: 1...10_000)
         options.batchSize = try a.number("--batch-size", default: options.batchSize, in: 1...4096)
@@ -43,6 +51,12 @@ enum TrainCommand: Command {
         let testLimit: Int? = try a.optionalNumber("--test-limit", in: 1...Int.max)
         try a.finish()
         // Usage mistakes first, before the output probe and the data sets (seconds to load).
+        if datasetName != "folder", inputSize != nil || inputChannels != nil || skipBad {
+            throw UsageError(message: "--input-size, --input-channels and --skip-bad apply to --dataset folder only")
+        }
+        if let inputChannels, inputChannels == 2 { throw UsageError(message: "--input-channels must be 1 or 3") }
+        let folder = DatasetLoader.FolderOptions(
+            preprocessing: Preprocessing(inputSize: inputSize ?? 224, channels: inputChannels ?? 3), skipBad: skipBad)
         if !resume {
             guard let modelName else { throw UsageError(message: "--model is required (vgg16, resnet18 or mobilenetv2)") }
             guard ModelSpec.architectures.contains(modelName) else {
@@ -52,8 +66,13 @@ enum TrainCommand: Command {
 
         print(BLASRuntime.summary)
         try checkOutputFile(out)
-        let train = try DatasetLoader.load(name: datasetName, directory: dataDir, split: .train, limit: trainLimit)
-        let test = try DatasetLoader.load(name: datasetName, directory: dataDir, split: .test, limit: testLimit)
+        let train = try DatasetLoader.open(name: datasetName, directory: dataDir, split: .train, limit: trainLimit, folder: folder)
+        let test = try DatasetLoader.open(name: datasetName, directory: dataDir, split: .test, limit: testLimit, folder: folder)
+        for split in [train, test] {
+            if let folder = split as? ImageFolder, !folder.skipped.isEmpty {
+                print("skipped \(folder.skipped.count) of \(folder.count + folder.skipped.count) files in \(folder.directory) that cannot be decoded (first: \(folder.skipped[0]))")
+            }
+        }
 
         let network: Network
         var startEpoch = 0
@@ -68,15 +87,21 @@ enum TrainCommand: Command {
                 throw InputError(out, "training metadata 'train.epochs_completed' is \(done), outside 0...\(options.epochs)")
             }
             network = loaded.network
+            let spec = network.spec
+            guard spec.inputChannels == train.channels, spec.inputSize == train.height, spec.classes == train.classes else {
+                throw InputError(out, "was trained on \(spec.classes) classes of \(spec.inputChannels) x \(spec.inputSize) x \(spec.inputSize) inputs; the data gives \(train.classes) classes of \(train.channels) x \(train.height) x \(train.width)")
+            }
             startEpoch = done
             velocity = loaded.velocity
             print("resuming \(out) after epoch \(done) of \(options.epochs) with its stored options")
         } else {
             guard let modelName else { throw UsageError(message: "--model is required") }  // checked above
-            let stats = train.channelStatistics()
+            let stats = try train.channelStatistics()
+            let images = train as? ImageFolder
             let spec = ModelSpec(architecture: modelName, width: width, inputChannels: train.channels,
                                  inputSize: train.height, classes: train.classes, mean: stats.mean,
-                                 std: stats.std.map { max($0, 1e-6) }, dataset: datasetName)
+                                 std: stats.std.map { max($0, 1e-6) }, dataset: datasetName, classNames: train.classNames,
+                                 preprocessing: images?.preprocessing.recipe, dataDirectory: images == nil ? nil : dataDir)
             network = try Network.make(spec, seed: options.seed)
         }
         if let wanted = options.decayLayers {
