@@ -17,11 +17,15 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        // PNG and JPEG decoding: libpng's and libjpeg's setjmp error handling stays in C.
+        .target(name: "CImageCodecs", dependencies: ["CPNG", "CJPEG"], cSettings: [.unsafeFlags(["-O2"])],
+                linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
         // The batch-1 convolution micro-kernel, compiled for AVX-512 and AVX2 and picked at run time.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
-        .target(name: "InstanceSparsity", dependencies: ["COpenBLAS", "CZlib", "CPNG", "CKernels"],
+        .target(name: "InstanceSparsity", dependencies: ["COpenBLAS", "CZlib", "CPNG", "CImageCodecs", "CKernels"],
                 swiftSettings: fast),
         .executableTarget(name: "isp", dependencies: ["InstanceSparsity"], swiftSettings: fast),
-        .testTarget(name: "InstanceSparsityTests", dependencies: ["InstanceSparsity"]),
+        .testTarget(name: "InstanceSparsityTests", dependencies: ["InstanceSparsity"], exclude: ["Fixtures"]),
     ]
 )

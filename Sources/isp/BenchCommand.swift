@@ -50,7 +50,7 @@ enum BenchCommand: Command {
             let n = min(64, model.test.count)
             images = Tensor(shape: [0])
             var labels: [Int32] = [], rng = SeededGenerator(seed: 0)
-            BatchMaker(spec: network.spec).fill(images, labels: &labels, from: model.test, indices: Array(0..<n)[...], augment: false, rng: &rng)
+            try BatchMaker(spec: network.spec).fill(images, labels: &labels, from: model.test, indices: Array(0..<n)[...], augment: false, rng: &rng)
             if let pruningRequest {
                 let pruning = try ResolvedPruning.resolve(pruningRequest, model: model, selection: selection)
                 plan = pruning.plan

@@ -9,6 +9,8 @@ struct DataSource {
     let directory: String?
     /// Where the choice came from, for the note: "--data-dir", "stored in m.safetensors", ...
     let origin: String
+    /// Class folders only: how images become inputs, and whether undecodable files are skipped.
+    var folder: DatasetLoader.FolderOptions? = nil
 
     static let datasetOption = Option("--dataset", DatasetLoader.names.joined(separator: "|"),
                                       "the dataset (default: the one recorded in MODEL; for train: fashion-mnist)")
@@ -48,6 +50,15 @@ struct DataSource {
 
     func load(_ split: Split, limit: Int?) throws -> Dataset {
         try DatasetLoader.load(name: dataset, directory: directory, split: split, limit: limit)
+    }
+
+    /// The split in memory or, for class folders, streamed from disk; says how many files it skipped.
+    func open(_ split: Split, limit: Int?) throws -> any DataSplit {
+        let data = try DatasetLoader.open(name: dataset, directory: directory, split: split, limit: limit, folder: folder)
+        if let images = data as? ImageFolder, !images.skipped.isEmpty {
+            note("skipped \(images.skipped.count) of \(images.count + images.skipped.count) files in \(images.directory) that cannot be decoded (first: \(images.skipped[0]))")
+        }
+        return data
     }
 
     var description: String { "\(dataset) from \(directory ?? "(no directory)") (\(origin))" }

@@ -57,7 +57,7 @@ enum DemoCommand: Command {
         let log: (String) -> Void = json ? { note($0) } : { print($0) }
         log(BLASRuntime.summary)
 
-        let report = PruningReport.measure(model, pruning: pruning, latencyImages: 200)
+        let report = try PruningReport.measure(model, pruning: pruning, latencyImages: 200)
         let stats = try pruning.stats ?? selection.select(network, calibration: model.calibrationSet(selection.calibration)).stats
         let chart = BarChart(title: "\(network.spec.architecture): CV of channel saliency across \(selection.calibration) training images",
                              xLabel: "map (input of)", yLabel: "CV", labels: stats.map(\.label), values: stats.map(\.cv))

@@ -30,7 +30,7 @@ enum EvalCommand: Command {
         guard let request else {
             if let flag = selection.given.first { throw UsageError(message: "\(flag) needs --prune (it chooses what to prune)") }
             let progress = Progress("eval", total: model.test.count, style: Output.progress)
-            let r = evaluate(network, on: model.test, batchSize: batchSize, progress: progress)
+            let r = try evaluate(network, on: model.test, batchSize: batchSize, progress: progress)
             progress.finish()
             if json {
                 printJSON(["model": model.path, "architecture": network.spec.architecture, "width": jsonNumber(network.spec.width),
@@ -45,7 +45,7 @@ enum EvalCommand: Command {
             return
         }
         let pruning = try ResolvedPruning.resolve(request, model: model, selection: selection)
-        let report = PruningReport.measure(model, pruning: pruning, latencyImages: latencyImages)
+        let report = try PruningReport.measure(model, pruning: pruning, latencyImages: latencyImages)
         if json { printJSON(report.json) } else { print(BLASRuntime.summary); report.printReport() }
     }
 }
@@ -63,14 +63,14 @@ struct PruningReport {
     var plan: PruningPlan { pruning.plan }
 
     /// Evaluates every test image dense and pruned, and times both.
-    static func measure(_ model: LoadedModel, pruning: ResolvedPruning, latencyImages: Int) -> PruningReport {
+    static func measure(_ model: LoadedModel, pruning: ResolvedPruning, latencyImages: Int) throws -> PruningReport {
         let plan = pruning.plan
         let progress = Progress("dense and pruned", total: 2 * model.test.count, style: Output.progress)
-        let r = PrunedEvaluator.evaluate(model.network, on: model.test, plan: plan, progress: progress)
+        let r = try PrunedEvaluator.evaluate(model.network, on: model.test, plan: plan, progress: progress)
         progress.finish()
         let n = min(latencyImages, model.test.count)
         let timing = Progress("batch-1 latency", total: 2 * 3 * n, unit: "runs", style: Output.progress)
-        let latency = PrunedEvaluator.latencies(model.network, on: model.test, plan: plan, images: n, progress: timing)
+        let latency = try PrunedEvaluator.latencies(model.network, on: model.test, plan: plan, images: n, progress: timing)
         timing.finish()
         return PruningReport(model: model, pruning: pruning, evaluation: r, latencyDense: latency.dense, latencySparse: latency.sparse)
     }

@@ -110,7 +110,7 @@ struct LayerSelection {
     func select(_ network: Network, calibration data: Dataset) throws -> (stats: [LayerSaliency], gates: Set<Int>) {
         let progress = Progress("calibration", total: min(calibration, data.count), style: Output.progress)
         defer { progress.finish() }
-        let stats = ChannelSaliency.analyze(network, on: data, count: calibration, progress: progress)
+        let stats = try ChannelSaliency.analyze(network, on: data, count: calibration, progress: progress)
         switch layers {
         case "auto": return (stats, Set(ChannelSaliency.select(stats, cvMin: cvMin, topK: topK)))
         case "all": return (stats, Set(stats.indices))

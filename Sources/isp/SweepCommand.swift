@@ -68,7 +68,7 @@ enum SweepCommand: Command {
         let points = kinds.reduce(0) { $0 + (grids[$1]?.count ?? 0) }
         let progress = Progress("sweep", total: (points + 3) * images.count, style: Output.progress)
         defer { progress.finish() }
-        let dense = PrunedEvaluator.run(network, on: images, plan: nil, progress: progress)
+        let dense = try PrunedEvaluator.run(network, on: images, plan: nil, progress: progress)
         log(String(format: "dense: accuracy %.2f%%, %@ MACs/image, %d %@ images; pruning %d of %d maps (%@)",
                    100 * dense.accuracy, formatCount(dense.macs.first ?? 0), images.count, split, gates.count, stats.count, selection.rule))
         func plan(_ kind: ThresholdPolicy.Kind, _ alpha: Float) -> PruningPlan {
@@ -76,7 +76,7 @@ enum SweepCommand: Command {
         }
         // Channels silent on the image (saliency exactly 0) are dropped by every instance-wise
         // policy at any alpha, with no change to the output: where those curves start.
-        let silent = PrunedEvaluator.evaluate(network, on: images, plan: plan(.absolute, 0), dense: dense, progress: progress)
+        let silent = try PrunedEvaluator.evaluate(network, on: images, plan: plan(.absolute, 0), dense: dense, progress: progress)
 
         var rows: [[String: Any]] = []
         var measured: [(kind: ThresholdPolicy.Kind, alpha: Float, evaluation: PrunedEvaluation)] = []
@@ -85,7 +85,7 @@ enum SweepCommand: Command {
         for kind in kinds {
             var line: [(x: Double, y: Double)] = []
             for alpha in grids[kind] ?? [] {
-                let e = PrunedEvaluator.evaluate(network, on: images, plan: plan(kind, alpha), dense: dense, progress: progress)
+                let e = try PrunedEvaluator.evaluate(network, on: images, plan: plan(kind, alpha), dense: dense, progress: progress)
                 log(String(format: "%-12@ alpha %-6g accuracy %.2f%% (dense %.2f%%)  FLOPs reduction %.1f%%",
                            kind.rawValue, alpha, 100 * e.accuracyPruned, 100 * e.accuracyDense, 100 * e.flopsReduction))
                 rows.append(["policy": kind.rawValue, "alpha": jsonNumber(alpha), "accuracy": e.accuracyPruned,
@@ -111,7 +111,7 @@ enum SweepCommand: Command {
             chosen = (.max, 0, "no swept point within 1 point of dense: only channels silent on the image are dropped")
         }
         let operating = stored?.plan ?? plan(chosen.kind, chosen.alpha)
-        let e = PrunedEvaluator.evaluate(network, on: images, plan: operating, dense: dense, progress: progress)
+        let e = try PrunedEvaluator.evaluate(network, on: images, plan: operating, dense: dense, progress: progress)
         log(String(format: "operating point: %@ alpha %g (%@): accuracy %.2f%%, FLOPs reduction %.1f%%",
                    chosen.kind.rawValue, chosen.alpha, chosen.why, 100 * e.accuracyPruned, 100 * e.flopsReduction))
 

@@ -22,7 +22,10 @@ enum TrainCommand: Command {
         Option("--force", "replace an existing FILE with a new run (default: refuse to)"),
         Option("--width", "W", "channel multiplier; 0.5 halves every layer (default 1)"),
         Option("--dataset", DatasetLoader.names.joined(separator: "|"), "the dataset (default fashion-mnist)"),
-        Option("--data-dir", "DIR", "where the dataset's files are, recorded in FILE (default: \(FashionMNIST.defaultDirectory) for fashion-mnist; cifar10 has none)"),
+        Option("--data-dir", "DIR", "where the dataset's files are, recorded in FILE (default: \(FashionMNIST.defaultDirectory) for fashion-mnist; the others have none; folder: DIR/train/<class>/ and DIR/val/<class>/ or test/)"),
+        Option("--input-size", "S", "folder images become S x S: torchvision's RandomResizedCrop + flip for training, Resize(S/0.875) + CenterCrop for evaluation; up to 64 the CIFAR recipe (default 224)"),
+        Option("--input-channels", "C", "folder images as gray (1) or RGB (3) (default 3)"),
+        Option("--skip-bad", "decode every folder image first and skip those that fail, saying how many (default: an undecodable file is an error)"),
         Option("--train-limit", "N", "train on the first N training images (default: all)"),
         Option("--test-limit", "N", "evaluate on the first N test images after each epoch (default: all)"),
         Option("--epochs", "N", "epochs of the whole run (default 30); with --resume, a larger N extends it"),
@@ -43,6 +46,7 @@ enum TrainCommand: Command {
         var model: String?, width: Float?, dataset: String?, dataDirectory: String?
         var epochs: Int?, batchSize: Int?, learningRate: Float?, warmup: Double?, weightDecay: Float?, seed: UInt64?
         var featureDecay: Float?, decayLayers: String?, augment: Bool?, trainLimit: Int?, testLimit: Int?
+        var inputSize: Int?, inputChannels: Int?, skipBad = false
 
         /// The run's options: `base` (defaults, or those stored in a checkpoint) with the given flags on top.
         func applied(to base: TrainingOptions) -> TrainingOptions {
@@ -93,8 +97,15 @@ enum TrainCommand: Command {
         if try a.flag("--no-augment") { request.augment = false }
         request.trainLimit = try a.optionalNumber("--train-limit", in: 1...Int.max)
         request.testLimit = try a.optionalNumber("--test-limit", in: 1...Int.max)
+        request.inputSize = try a.optionalNumber("--input-size", in: 8...1024)
+        request.inputChannels = try a.optionalNumber("--input-channels", in: 1...3)
+        request.skipBad = try a.flag("--skip-bad")
         let logEvery = try a.number("--log-every", default: 50, in: 1...1_000_000)
         try a.finish()
+        if request.inputChannels == 2 { throw UsageError(message: "--input-channels must be 1 or 3") }
+        if request.dataset != "folder" && (request.inputSize != nil || request.inputChannels != nil || request.skipBad) && !resume {
+            throw UsageError(message: "--input-size, --input-channels and --skip-bad apply to --dataset folder only")
+        }
         // Usage mistakes first, before the output probe and the data sets (seconds to load).
         if resume && force { throw UsageError(message: "--resume continues FILE and --force replaces it: give one of them") }
         if let model = request.model, !ModelSpec.architectures.contains(model) {
@@ -129,20 +140,24 @@ enum TrainCommand: Command {
         var network: Network
         var options: TrainingOptions
         var data: DataSource
-        var train: Dataset, test: Dataset
+        var train: any DataSplit, test: any DataSplit
         var startEpoch = 0
         var velocity: [String: Tensor] = [:]
 
         init(starting r: Request, log: (String) -> Void) throws {
             options = r.applied(to: TrainingOptions())
             data = DataSource(dataset: r.dataset ?? "fashion-mnist", directory: r.dataDirectory)
-            train = try data.load(.train, limit: options.trainLimit)
-            test = try data.load(.test, limit: options.testLimit)
+            if data.dataset == "folder" {
+                data.folder = .init(preprocessing: Preprocessing(inputSize: r.inputSize ?? 224, channels: r.inputChannels ?? 3), skipBad: r.skipBad)
+            }
+            train = try data.open(.train, limit: options.trainLimit)
+            test = try data.open(.test, limit: options.testLimit)
             log("data: \(data.description)")
-            let stats = train.channelStatistics()
+            let stats = try train.channelStatistics()
             let spec = ModelSpec(architecture: r.model!, width: r.width ?? 1, inputChannels: train.channels,
                                  inputSize: train.height, classes: train.classes, mean: stats.mean,
-                                 std: stats.std.map { max($0, 1e-6) }, dataset: data.dataset, dataDirectory: data.directory)
+                                 std: stats.std.map { max($0, 1e-6) }, dataset: data.dataset, classNames: train.classNames,
+                                 preprocessing: data.folder?.preprocessing.recipe, dataDirectory: data.directory)
             network = try Network.make(spec, seed: options.seed)
         }
 
@@ -182,9 +197,18 @@ enum TrainCommand: Command {
             guard done < options.epochs else {
                 throw UsageError(message: "\(out) has completed all \(done) epochs of its run; give --epochs N (more than \(done)) to extend it")
             }
+            if let size = r.inputSize, size != spec.inputSize { throw conflict("--input-size", "\(size)", "\(spec.inputSize)") }
+            if let c = r.inputChannels, c != spec.inputChannels { throw conflict("--input-channels", "\(c)", "\(spec.inputChannels)") }
             data = try DataSource(dataset: nil, directory: r.dataDirectory, model: spec, path: out)
-            train = try data.load(.train, limit: options.trainLimit)
-            test = try data.load(.test, limit: options.testLimit)
+            if let recipe = spec.preprocessing {
+                data.folder = .init(preprocessing: Preprocessing(inputSize: spec.inputSize, channels: spec.inputChannels, recipe: recipe),
+                                    skipBad: r.skipBad)
+            }
+            train = try data.open(.train, limit: options.trainLimit)
+            test = try data.open(.test, limit: options.testLimit)
+            guard spec.inputChannels == train.channels, spec.inputSize == train.height, spec.classes == train.classes else {
+                throw InputError(out, "was trained on \(spec.classes) classes of \(spec.inputChannels) x \(spec.inputSize) x \(spec.inputSize) inputs; the data gives \(train.classes) classes of \(train.channels) x \(train.height) x \(train.width)")
+            }
             log("data: \(data.description)")
             network = loaded.network
             startEpoch = done

@@ -51,13 +51,13 @@ enum TuneCommand: Command {
         let (stats, gates) = try selection.select(model.network, calibration: model.calibrationSet(selection.calibration))
         let points = kinds.reduce(0) { $0 + (SweepCommand.grids[$1]?.count ?? 0) }
         let progress = Progress("tune", total: (points + 1) * tail.test.count, style: Output.progress)
-        let dense = PrunedEvaluator.run(model.network, on: tail.test, plan: nil, progress: progress)
+        let dense = try PrunedEvaluator.run(model.network, on: tail.test, plan: nil, progress: progress)
         var best: (plan: PruningPlan, evaluation: PrunedEvaluation)? = nil
         var rows: [[String]] = []
         for kind in kinds {
             for alpha in SweepCommand.grids[kind] ?? [] {
                 let plan = LayerSelection.plan(kind, alpha: alpha, stats: stats, gates: gates)
-                let e = PrunedEvaluator.evaluate(model.network, on: tail.test, plan: plan, dense: dense, progress: progress)
+                let e = try PrunedEvaluator.evaluate(model.network, on: tail.test, plan: plan, dense: dense, progress: progress)
                 let within = 100 * (e.accuracyDense - e.accuracyPruned) <= maxDrop
                 rows.append([kind.rawValue, "\(alpha)", String(format: "%.2f%%", 100 * e.accuracyPruned),
                              String(format: "%.1f%%", 100 * e.flopsReduction), within ? "yes" : ""])

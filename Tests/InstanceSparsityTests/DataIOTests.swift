@@ -161,7 +161,7 @@ final class DataIOTests: XCTestCase {
     }
 
     func testLoaderDispatchErrors() {
-        assertInputError("mnist", "unknown dataset (expected fashion-mnist or cifar10)") {
+        assertInputError("mnist", "unknown dataset (expected fashion-mnist, cifar10, folder)") {
             _ = try DatasetLoader.load(name: "mnist", directory: nil, split: .train, limit: nil)
         }
         assertInputError("cifar10", "--data-dir") {

@@ -424,6 +424,60 @@ final class FuzzTests: XCTestCase {
         return text
     }
 
+    // MARK: PNG and JPEG
+
+    /// Mutations of small valid files of several kinds, decoded to RGB and to gray. The pixel
+    /// limit is lowered to 4 megapixels so headers inflated by the mutations stay cheap; the
+    /// 100-megapixel refusal itself is tested in ImageTests.
+    private func imageCampaign(_ name: String, bases: [String], seed: UInt64, focus: Range<Int>,
+                               repair: ([UInt8]) -> [UInt8] = { $0 }) throws {
+        var mutator = Mutator(seed: seed)
+        let path = "\(directory)/image"
+        let files = try bases.map { try ImageTests.bytes($0) }
+        campaign(name) { tally in
+            func check(_ bytes: [UInt8]) {
+                write(bytes, to: path)
+                let channels = tally.tried % 2 == 0 ? 3 : 1
+                attempt(&tally, paths: [path]) {
+                    let image = try ImageDecoder.decode(path: path, channels: channels, maxPixels: 4_000_000)
+                    XCTAssertTrue(image.width > 0 && image.height > 0 && image.width * image.height <= 4_000_000)
+                    XCTAssertEqual(image.pixels.count, image.width * image.height * image.channels)
+                }
+            }
+            for file in files {
+                for n in mutator.truncations(of: file.count, samples: 150) { check(Array(file.prefix(n))) }
+                for _ in 0..<500 { check(mutator.mutate(file, focus: focus)) }
+                for _ in 0..<300 { check(mutator.mutate(mutator.mutate(file))) }
+                for _ in 0..<500 { check(repair(mutator.mutate(file, focus: focus))) }
+            }
+        }
+    }
+
+    func testPNGMutations() throws {
+        // The signature and IHDR are the first 33 bytes.
+        try imageCampaign("PNG", bases: ["png_rgb8.png", "png_palette4_trns.png", "png_gray16_interlaced.png", "png_rgba16.png"],
+                          seed: 0x9A6, focus: 0..<40, repair: Self.fixingPNGChecksums)
+    }
+
+    /// Recomputes the CRC of every chunk that still fits, so mutations reach libpng's header
+    /// checks and the compressed data instead of stopping at a checksum.
+    static func fixingPNGChecksums(_ png: [UInt8]) -> [UInt8] {
+        var b = png, i = 8
+        while i + 12 <= b.count {
+            let length = Int(b[i]) << 24 | Int(b[i + 1]) << 16 | Int(b[i + 2]) << 8 | Int(b[i + 3])
+            guard length >= 0, i + 12 + length <= b.count else { break }
+            let crc = ImageTests.crc32(Array(b[(i + 4)..<(i + 8 + length)]))
+            for k in 0..<4 { b[i + 8 + length + k] = UInt8(truncatingIfNeeded: crc >> (24 - 8 * UInt32(k))) }
+            i += 12 + length
+        }
+        return b
+    }
+
+    func testJPEGMutations() throws {
+        try imageCampaign("JPEG", bases: ["jpeg_baseline.jpg", "jpeg_progressive.jpg", "jpeg_cmyk.jpg", "jpeg_gray.jpg"],
+                          seed: 0x1B6, focus: 0..<400)
+    }
+
     func testSafeTensorsMutations() throws {
         var mutator = Mutator(seed: 0x5AFE)
         let p = "\(directory)/model.safetensors"

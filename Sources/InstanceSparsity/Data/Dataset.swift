@@ -1,28 +1,46 @@
 public enum Split: String { case train, test }
 
 /// A whole split in memory: images N x C x H x W scaled to [0, 1], labels in 0..<classes.
-public struct Dataset {
+public struct Dataset: DataSplit {
     public var images: Tensor
     public var labels: [Int32]
     public var classes: Int
-    public var name: String
-    /// What each label means ("T-shirt/top", "airplane", ...); numbers when the data does not say.
     public var classNames: [String]
+    public var name: String
 
+    /// `classNames` default to the class numbers.
     public init(images: Tensor, labels: [Int32], classes: Int, name: String, classNames: [String]? = nil) {
         precondition(images.shape.count == 4 && images.shape[0] == labels.count,
                      "images \(images.shape) do not match \(labels.count) labels")
+        precondition(classNames == nil || classNames!.count == classes, "\(classNames!.count) names for \(classes) classes")
         self.images = images
         self.labels = labels
         self.classes = classes
-        self.name = name
         self.classNames = classNames ?? (0..<classes).map(String.init)
+        self.name = name
     }
 
     public var count: Int { labels.count }
     public var channels: Int { images.shape[1] }
     public var height: Int { images.shape[2] }
     public var width: Int { images.shape[3] }
+
+    /// Copies the examples, shifted and flipped when augmenting (three draws each).
+    public func fill(_ batch: Tensor, labels: inout [Int32], indices: ArraySlice<Int>, augment: Bool,
+                     normalization: BatchMaker, rng: inout SeededGenerator) {
+        let c = channels, h = height, w = width, size = c * h * w
+        batch.resize([indices.count, c, h, w])
+        labels.removeAll(keepingCapacity: true)
+        var shifts = [BatchMaker.Shift]()
+        for index in indices {
+            labels.append(self.labels[index])
+            shifts.append(augment ? BatchMaker.drawShift(&rng) : BatchMaker.noShift)
+        }
+        let order = Array(indices), src = images.data, dst = batch.data
+        parallelFor(order.count) { i in
+            normalization.copy(src + order[i] * size, to: dst + i * size, channels: c, height: h, width: w, shift: shifts[i])
+        }
+    }
 
     /// Per-channel mean and (population) standard deviation over every pixel of every image.
     /// Accumulates in Double: tens of millions of Float additions would lose digits.
@@ -54,19 +72,42 @@ public struct Dataset {
 }
 
 public enum DatasetLoader {
-    public static let names = ["fashion-mnist", "cifar10"]
+    /// The data sets by name: two fixed formats and ImageFolder-style class folders.
+    public static let names = ["fashion-mnist", "cifar10", "folder"]
 
     /// Where a dataset lives when no directory is given: Debian's package for Fashion-MNIST;
-    /// CIFAR-10 has no standard place.
+    /// the others have no standard place.
     public static func defaultDirectory(for name: String) -> String? {
         name == "fashion-mnist" ? FashionMNIST.defaultDirectory : nil
     }
 
+    /// What a class-folder data set needs besides its directory.
+    public struct FolderOptions {
+        public var preprocessing: Preprocessing
+        public var skipBad: Bool
+
+        public init(preprocessing: Preprocessing, skipBad: Bool = false) {
+            self.preprocessing = preprocessing; self.skipBad = skipBad
+        }
+    }
+
+    /// Any data set by name: the in-memory ones through `load`, and "folder", an ImageFolder
+    /// layout under `directory` (streamed), which needs `folder`.
+    public static func open(name: String, directory: String?, split: Split, limit: Int?,
+                            folder: FolderOptions?) throws -> any DataSplit {
+        guard name == "folder" else { return try load(name: name, directory: directory, split: split, limit: limit) }
+        try check(limit: limit)
+        guard let directory else {
+            throw InputError(name, "no default location; pass --data-dir DIR with DIR/train/<class>/ and DIR/val/<class>/")
+        }
+        guard let folder else { throw InputError(directory, "a folder data set needs an input size and channel count") }
+        return try ImageFolder(root: directory, split: split, preprocessing: folder.preprocessing, limit: limit,
+                               skipBad: folder.skipBad)
+    }
+
     /// `limit` keeps the first `limit` examples of the split (for quick runs).
     public static func load(name: String, directory: String?, split: Split, limit: Int?) throws -> Dataset {
-        if let limit, limit < 1 {
-            throw InputError("--limit", "must be at least 1, got \(limit)")
-        }
+        try check(limit: limit)
         switch name {
         case "fashion-mnist":
             return try FashionMNIST.load(directory: directory ?? FashionMNIST.defaultDirectory, split: split, limit: limit)
@@ -75,8 +116,14 @@ public enum DatasetLoader {
                 throw InputError(name, "no default location; pass --data-dir with the CIFAR-10 binary version (data_batch_1.bin ... test_batch.bin)")
             }
             return try CIFAR10.load(directory: directory, split: split, limit: limit)
+        case "folder":
+            throw InputError(directory ?? name, "class folders are streamed from disk, not loaded whole; this command cannot read them yet")
         default:
-            throw InputError(name, "unknown dataset (expected \(names.joined(separator: " or ")))")
+            throw InputError(name, "unknown dataset (expected \(names.joined(separator: ", ")))")
         }
+    }
+
+    private static func check(limit: Int?) throws {
+        if let limit, limit < 1 { throw InputError("--limit", "must be at least 1, got \(limit)") }
     }
 }

@@ -30,8 +30,8 @@ public enum ChannelSaliency {
     /// Statistics of every gate over the first `count` images of `data` (use a training split:
     /// the test split is for measuring, not choosing). Small batches: every layer keeps its batch of
     /// activations, 2 GB at 200 MobileNetV2 images.
-    public static func analyze(_ network: Network, on data: Dataset, count: Int, batchSize: Int = 50,
-                               progress: Progress? = nil) -> [LayerSaliency] {
+    public static func analyze(_ network: Network, on data: some DataSplit, count: Int, batchSize: Int = 50,
+                               progress: Progress? = nil) throws -> [LayerSaliency] {
         let maker = BatchMaker(spec: network.spec)
         let batch = Tensor(shape: [0])
         var labels: [Int32] = [], rng = SeededGenerator(seed: 0)
@@ -44,7 +44,7 @@ public enum ChannelSaliency {
         var start = 0
         while start < n {
             let end = min(start + batchSize, n)
-            maker.fill(batch, labels: &labels, from: data, indices: Array(start..<end)[...], augment: false, rng: &rng)
+            try maker.fill(batch, labels: &labels, from: data, indices: Array(start..<end)[...], augment: false, rng: &rng)
             _ = network.forward(batch, training: false)
             for (l, g) in gates.enumerated() {
                 let s = g.saliency, c = s.shape[1]

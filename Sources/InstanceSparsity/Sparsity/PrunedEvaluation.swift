@@ -51,11 +51,13 @@ public enum PrunedEvaluator {
     }
 
     /// Runs every image through the executor (dense when `plan` is nil), one executor per core.
-    public static func run(_ network: Network, on data: Dataset, plan: PruningPlan?, progress: Progress? = nil) -> Pass {
+    public static func run(_ network: Network, on data: some DataSplit, plan: PruningPlan?, progress: Progress? = nil) throws -> Pass {
         let cores = Workspace.cores, n = data.count
         var pass = Pass(correct: [Bool](repeating: false, count: n), macs: [Int](repeating: 0, count: n),
                         dropped: [Double](repeating: 0, count: n))
         let maker = BatchMaker(spec: network.spec)
+        var failures = [Error?](repeating: nil, count: cores)
+        failures.withUnsafeMutableBufferPointer { failures in
         pass.correct.withUnsafeMutableBufferPointer { correct in
         pass.macs.withUnsafeMutableBufferPointer { macs in
         pass.dropped.withUnsafeMutableBufferPointer { dropped in
@@ -65,7 +67,10 @@ public enum PrunedEvaluator {
                 plan?.apply(to: e)
                 var labels: [Int32] = [], rng = SeededGenerator(seed: 0)
                 for i in (n * t / cores)..<(n * (t + 1) / cores) {
-                    maker.fill(image, labels: &labels, from: data, indices: [i][...], augment: false, rng: &rng)
+                    do { try maker.fill(image, labels: &labels, from: data, indices: [i][...], augment: false, rng: &rng) } catch {
+                        failures[t] = error
+                        return
+                    }
                     let r = e.run(image.data)
                     correct[i] = argmax(r.logits) == Int(labels[0])
                     macs[i] = r.macs
@@ -77,15 +82,16 @@ public enum PrunedEvaluator {
                     progress?.advance()
                 }
             }
-        } } }
+        } } } }
+        if let failure = failures.first(where: { $0 != nil }) { throw failure! }
         return pass
     }
 
     /// Dense and pruned passes combined into the method's measures.
-    public static func evaluate(_ network: Network, on data: Dataset, plan: PruningPlan, dense: Pass? = nil,
-                                progress: Progress? = nil) -> PrunedEvaluation {
-        let d = dense ?? run(network, on: data, plan: nil, progress: progress)
-        let p = run(network, on: data, plan: plan, progress: progress)
+    public static func evaluate(_ network: Network, on data: some DataSplit, plan: PruningPlan, dense: Pass? = nil,
+                                progress: Progress? = nil) throws -> PrunedEvaluation {
+        let d = try dense ?? run(network, on: data, plan: nil, progress: progress)
+        let p = try run(network, on: data, plan: plan, progress: progress)
         return PrunedEvaluation(images: data.count, accuracyDense: d.accuracy, accuracyPruned: p.accuracy,
                                 macsDense: d.macs.first ?? 0, macsExecuted: p.macs, channelsDropped: p.dropped,
                                 correctPruned: p.correct)
@@ -98,15 +104,15 @@ public enum PrunedEvaluator {
     /// warm, as a deployment running only one of them would. (Alternating image by image makes
     /// each dense pass evict the weights the pruned pass keeps in cache, and two executors each
     /// evict the other's copy: measured 1.5x and 1.3x instead of about 1.9x on the shipped model.)
-    public static func latencies(_ network: Network, on data: Dataset, plan: PruningPlan, images: Int, repeats: Int = 3,
+    public static func latencies(_ network: Network, on data: some DataSplit, plan: PruningPlan, images: Int, repeats: Int = 3,
                                  progress: Progress? = nil)
-        -> (dense: (median: Double, p90: Double), sparse: (median: Double, p90: Double)) {
+        throws -> (dense: (median: Double, p90: Double), sparse: (median: Double, p90: Double)) {
         let e = SparseExecutor(network)
         let maker = BatchMaker(spec: network.spec)
         let n = min(images, data.count)
         let batch = Tensor(shape: [0])
         var labels: [Int32] = [], rng = SeededGenerator(seed: 0)
-        maker.fill(batch, labels: &labels, from: data, indices: Array(0..<n)[...], augment: false, rng: &rng)
+        try maker.fill(batch, labels: &labels, from: data, indices: Array(0..<n)[...], augment: false, rng: &rng)
         let size = batch.count / n
         func time(pruned: Bool, _ i: Int) -> Double {
             if pruned { plan.apply(to: e) } else { e.policy = nil }  // both cheap: no recompilation

@@ -8,22 +8,17 @@ public struct EvaluationResult {
 }
 
 /// Test-set accuracy and mean cross-entropy in evaluation mode (running BN statistics).
-public func evaluate(_ network: Network, on data: Dataset, batchSize: Int = 256, progress: Progress? = nil) -> EvaluationResult {
-    let maker = BatchMaker(spec: network.spec)
-    let batch = Tensor(shape: [0])
-    var labels: [Int32] = [], rng = SeededGenerator(seed: 0)
+public func evaluate(_ network: Network, on data: some DataSplit, batchSize: Int = 256, progress: Progress? = nil) throws -> EvaluationResult {
+    let batches = BatchStream(data, maker: BatchMaker(spec: network.spec), order: Array(0..<data.count), batchSize: batchSize,
+                              augment: false, rng: SeededGenerator(seed: 0))
     var correct = 0, lossSum = 0.0
     let start = Date()
-    var i = 0
-    while i < data.count {
-        let end = min(i + batchSize, data.count)
-        maker.fill(batch, labels: &labels, from: data, indices: Array(i..<end)[...], augment: false, rng: &rng)
+    while let (batch, labels) = try batches.next() {
         let logits = network.forward(batch, training: false)
         let r = SoftmaxCrossEntropy.evaluate(logits: logits, labels: labels[...], grad: nil)
         correct += r.correct
-        lossSum += Double(r.loss) * Double(end - i)
-        progress?.advance(end - i)
-        i = end
+        lossSum += Double(r.loss) * Double(labels.count)
+        progress?.advance(labels.count)
     }
     let seconds = Date().timeIntervalSince(start)
     return EvaluationResult(accuracy: Double(correct) / Double(max(data.count, 1)),

@@ -106,11 +106,11 @@ public final class Trainer {
     public let network: Network
     public let options: TrainingOptions
     public let optimizer: SGD
-    private let train: Dataset
-    private let test: Dataset
+    private let train: any DataSplit
+    private let test: any DataSplit
     private let regularized: [ChannelGate]
 
-    public init(network: Network, train: Dataset, test: Dataset, options: TrainingOptions) {
+    public init(network: Network, train: any DataSplit, test: any DataSplit, options: TrainingOptions) {
         self.network = network; self.train = train; self.test = test; self.options = options
         optimizer = SGD(parameters: network.parameters.map(\.parameter), momentum: options.momentum,
                         nesterov: options.nesterov, weightDecay: options.weightDecay)
@@ -142,8 +142,7 @@ public final class Trainer {
                                             warmupSteps: Int((options.resolvedWarmupEpochs * Double(stepsPerEpoch)).rounded()),
                                             totalSteps: options.epochs * stepsPerEpoch)
         let maker = BatchMaker(spec: network.spec)
-        let batch = Tensor(shape: [0]), dLogits = Tensor(shape: [0])
-        var labels: [Int32] = []
+        let dLogits = Tensor(shape: [0])
         let runStart = Date()
         var imagesSeen = 0
         for epoch in startEpoch..<options.epochs {
@@ -152,14 +151,15 @@ public final class Trainer {
             var order = Array(0..<train.count)
             order.shuffle(using: &rng)
             network.root.visit { _, layer in (layer as? Dropout)?.reseed(rng.next()) }
+            // The rest of the epoch's draws go to the batches, filled ahead on another thread.
+            let batches = BatchStream(train, maker: maker, order: order, batchSize: options.batchSize, augment: options.augment, rng: rng)
             var lossSum = 0.0, correct = 0, seen = 0, penaltySum = 0.0
             var intervalStart = Date(), intervalImages = 0
             for step in 0..<stepsPerEpoch {
                 if let signal = stop?.signal {
                     throw TrainingError.interrupted(signal: signal, epoch: epoch + 1, step: step, stepsPerEpoch: stepsPerEpoch)
                 }
-                let indices = order[(step * options.batchSize)..<min((step + 1) * options.batchSize, train.count)]
-                maker.fill(batch, labels: &labels, from: train, indices: indices, augment: options.augment, rng: &rng)
+                guard let (batch, labels) = try batches.next() else { break }
                 network.zeroGradients()
                 let logits = network.forward(batch, training: true)
                 dLogits.resize(logits.shape)
@@ -175,10 +175,10 @@ public final class Trainer {
                     throw TrainingError.nonFinite(epoch: epoch + 1, step: step + 1, what: "gradient of '\(bad)' is not finite")
                 }
                 optimizer.step(learningRate: schedule.rate(atStep: epoch * stepsPerEpoch + step))
-                lossSum += Double(loss) * Double(indices.count)
-                penaltySum += Double(penalty) * Double(indices.count)
-                correct += right; seen += indices.count
-                intervalImages += indices.count; imagesSeen += indices.count
+                lossSum += Double(loss) * Double(labels.count)
+                penaltySum += Double(penalty) * Double(labels.count)
+                correct += right; seen += labels.count
+                intervalImages += labels.count; imagesSeen += labels.count
                 if (step + 1) % options.logEvery == 0 || step + 1 == stepsPerEpoch {
                     let rate = Double(intervalImages) / max(Date().timeIntervalSince(intervalStart), 1e-9)
                     let overall = Double(imagesSeen) / max(Date().timeIntervalSince(runStart), 1e-9)
@@ -197,11 +197,11 @@ public final class Trainer {
             if let signal = stop?.signal {
                 throw TrainingError.interrupted(signal: signal, epoch: epoch + 1, step: stepsPerEpoch, stepsPerEpoch: stepsPerEpoch)
             }
-            let result = evaluate(network, on: test)
+            let result = try evaluate(network, on: test)
             log(String(format: "epoch %d/%d test accuracy %.2f%% loss %.4f (train loss %.4f acc %.2f%%)", epoch + 1,
                        options.epochs, 100 * result.accuracy, result.loss, lossSum / Double(seen),
                        100 * Double(correct) / Double(seen)))
-            if let what = nonFiniteState(testLoss: result.loss) {
+            if let what = try nonFiniteState(testLoss: result.loss) {
                 throw TrainingError.nonFinite(epoch: epoch + 1, step: stepsPerEpoch, what: what)
             }
             try checkpoint(epoch + 1, result)
@@ -227,15 +227,15 @@ public final class Trainer {
     /// The per-step checks see the loss and gradients, not the weights after the last step or the
     /// running statistics: never let a broken network replace the last good checkpoint. A broken
     /// weight names its layer; otherwise the test batches are rerun to find where the output breaks.
-    private func nonFiniteState(testLoss: Double) -> String? {
+    private func nonFiniteState(testLoss: Double) throws -> String? {
         let tensors = network.parameters.map { ($0.name, $0.parameter.value) } + network.root.namedBuffers.map { ($0.name, $0.tensor) }
         if let bad = tensors.first(where: { !$0.1.allFinite }) { return "'\(bad.0)' is not finite after the epoch" }
         guard testLoss.isFinite else {
             let maker = BatchMaker(spec: network.spec), batch = Tensor(shape: [0])
             var labels: [Int32] = [], rng = SeededGenerator(seed: 0)
             for start in stride(from: 0, to: test.count, by: 256) {
-                maker.fill(batch, labels: &labels, from: test, indices: Array(start..<min(start + 256, test.count))[...],
-                           augment: false, rng: &rng)
+                try maker.fill(batch, labels: &labels, from: test, indices: Array(start..<min(start + 256, test.count))[...],
+                               augment: false, rng: &rng)
                 if let layer = firstNonFiniteLayer(batch, training: false) {
                     return "test loss is \(testLoss) after the epoch; first non-finite output at \(layer)"
                 }
