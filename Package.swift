@@ -22,6 +22,7 @@ let package = Package(
         .target(name: "InstanceSparsity", dependencies: ["COpenBLAS", "CZlib", "CPNG", "CKernels"],
                 swiftSettings: fast),
         .executableTarget(name: "isp", dependencies: ["InstanceSparsity"], swiftSettings: fast),
-        .testTarget(name: "InstanceSparsityTests", dependencies: ["InstanceSparsity"]),
+        // Fixtures/: torchvision's logits and a converted file (benchmarks/make_torchvision_fixtures.py).
+        .testTarget(name: "InstanceSparsityTests", dependencies: ["InstanceSparsity"], exclude: ["Fixtures"]),
     ]
 )

@@ -3,17 +3,20 @@ import InstanceSparsity
 
 enum BenchCommand: Command {
     static let name = "bench"
-    static let usage = "isp bench (MODEL | --model NAME [--width W]) [--prune POLICY --alpha A [--layers L]] [--runs N] [--train-steps N] [--no-train] [--profile] [--json]"
+    static let usage = "isp bench (MODEL [--random-inputs] | --model NAME [--width W]) [--prune POLICY --alpha A [--layers L]] [--runs N] [--train-steps N] [--no-train] [--profile] [--json]"
     static let help = """
     Speed on this machine: batch-1 latency (median and p90 over --runs passes after warm-up, both
     cores on each image), batched throughput (one image stream per core), and training images/s
     (batch 128, SGD step included), with MACs per image and peak memory. With a MODEL file, test
     images are the inputs and --prune measures the sparse executor; with --model, random inputs.
+    --random-inputs: a MODEL file without its data set (converted torchvision weights), on random
+    inputs; --prune then needs --layers all (no calibration set to choose layers).
     --profile prints where the batch-1 time goes, step by step.
     """
 
     static func run(_ a: inout Arguments) throws {
         let json = try a.flag("--json"), profile = try a.flag("--profile"), skipTraining = try a.flag("--no-train")
+        let randomInputs = try a.flag("--random-inputs")
         let runs = try a.number("--runs", default: 300, in: 10...1_000_000)
         let trainSteps = try a.number("--train-steps", default: 5, in: 1...10_000)
         let modelName = try a.option("--model")
@@ -22,7 +25,18 @@ enum BenchCommand: Command {
         var network: Network
         var images: Tensor
         var plan: PruningPlan?
-        if modelName == nil {
+        if modelName == nil && randomInputs {
+            guard let path = a.positional() else { throw UsageError(message: "--random-inputs needs a MODEL file") }
+            try a.finish()
+            network = try Checkpoint.load(path: path).network
+            images = randomImages(network.spec)
+            if let kind = pruning.policy {
+                guard pruning.layers == "all" && kind != .staticTopK else {
+                    throw UsageError(message: "--random-inputs has no calibration set: prune with --layers all and a policy other than static-topk")
+                }
+                plan = pruning.plan(kind, alpha: pruning.alpha, stats: [], gates: Set(network.gates.indices))
+            }
+        } else if modelName == nil {
             let model = try LoadedModel(&a)
             try a.finish()
             network = model.network
@@ -38,10 +52,9 @@ enum BenchCommand: Command {
             try a.finish()
             guard ModelSpec.architectures.contains(modelName!) else { throw UsageError(message: "unknown model '\(modelName!)'") }
             guard pruning.policy == nil else { throw UsageError(message: "--prune needs a trained MODEL file (pruning random weights measures nothing)") }
+            guard !randomInputs else { throw UsageError(message: "--random-inputs is for a MODEL file (--model always uses random inputs)") }
             network = try Network.make(ModelSpec(architecture: modelName!, width: width))
-            var rng = SeededGenerator(seed: 1)
-            images = Tensor(shape: [64, network.spec.inputChannels, network.spec.inputSize, network.spec.inputSize])
-            for i in 0..<images.count { images[i] = rng.normal() }
+            images = randomImages(network.spec)
         }
         let spec = network.spec, size = images.count / images.shape[0], count = images.shape[0]
 
@@ -101,7 +114,8 @@ enum BenchCommand: Command {
         let steps = profile ? executor.profile(images.data, runs: max(20, runs / 5)) : []
         if json {
             var object: [String: Any] = [
-                "architecture": spec.architecture, "width": Double(spec.width), "macs": macs,
+                "architecture": spec.architecture, "width": Double(spec.width), "stem": spec.stem.rawValue,
+                "input_size": spec.inputSize, "macs": macs,
                 "latency_ms_median": median, "latency_ms_p90": p90, "throughput_images_per_s": throughput,
                 "train_images_per_s": trainRate, "peak_rss_mb": peakMB, "runs": runs, "blas": BLASRuntime.summary,
             ]
@@ -112,7 +126,7 @@ enum BenchCommand: Command {
         }
         print(BLASRuntime.summary)
         printTable(["model", "MACs/image", "batch-1 median", "batch-1 p90", "throughput", "training", "peak memory"], [[
-            "\(spec.architecture) w\(spec.width)" + (plan.map { " \($0.policy.kind.rawValue) \($0.policy.alpha)" } ?? ""),
+            "\(spec.architecture) w\(spec.width) \(spec.stem.rawValue) \(spec.inputSize)px" + (plan.map { " \($0.policy.kind.rawValue) \($0.policy.alpha)" } ?? ""),
             formatCount(macs), String(format: "%.3f ms", median), String(format: "%.3f ms", p90),
             String(format: "%.0f img/s", throughput), skipTraining ? "-" : String(format: "%.0f img/s", trainRate),
             String(format: "%.0f MB", peakMB),
@@ -123,5 +137,13 @@ enum BenchCommand: Command {
             printTable(["step", "ms", "share"], steps.map { [$0.label, String(format: "%.4f", 1000 * $0.seconds),
                                                                 String(format: "%.1f%%", 100 * $0.seconds / total)] })
         }
+    }
+
+    /// 64 normalised images of the network's input shape, values from a standard normal.
+    static func randomImages(_ spec: ModelSpec) -> Tensor {
+        var rng = SeededGenerator(seed: 1)
+        let images = Tensor(shape: [64, spec.inputChannels, spec.inputSize, spec.inputSize])
+        for i in 0..<images.count { images[i] = rng.normal() }
+        return images
     }
 }

@@ -3,7 +3,7 @@ import InstanceSparsity
 
 enum InfoCommand: Command {
     static let name = "info"
-    static let usage = "isp info (MODEL | --model vgg16|resnet18|mobilenetv2 [--width W] [--input-channels C] [--classes K]) [--json]"
+    static let usage = "isp info (MODEL | --model vgg16|resnet18|mobilenetv2 [--width W] [--stem imagenet|cifar] [--input-size S] [--input-channels C] [--classes K]) [--json]"
     static let help = "Per-layer table of a network: output shape, parameters and MACs per image, with totals, and the BLAS kernel in use."
 
     static func run(_ a: inout Arguments) throws {
@@ -12,6 +12,7 @@ enum InfoCommand: Command {
         let width: Float = try a.number("--width", default: 1, in: 0.0625...4)
         let channels = try a.number("--input-channels", default: 1, in: 1...64)
         let classes = try a.number("--classes", default: 10, in: 2...100_000)
+        let size = try a.number("--input-size", default: 32, in: 8...1024), stem = try a.stem()
         let path = a.positional()
         try a.finish()
 
@@ -22,7 +23,8 @@ enum InfoCommand: Command {
             guard ModelSpec.architectures.contains(modelName) else {
                 throw UsageError(message: "unknown model '\(modelName)' (expected \(ModelSpec.architectures.joined(separator: ", ")))")
             }
-            network = try Network.make(ModelSpec(architecture: modelName, width: width, inputChannels: channels, classes: classes))
+            network = try Network.make(ModelSpec(architecture: modelName, width: width, stem: stem,
+                                                   inputChannels: channels, inputSize: size, classes: classes))
         } else {
             throw UsageError(message: "give a MODEL file or --model NAME")
         }
@@ -39,10 +41,12 @@ enum InfoCommand: Command {
         }
         if json {
             printJSON(["architecture": network.spec.architecture, "width": Double(network.spec.width),
+                       "stem": network.spec.stem.rawValue, "input_size": network.spec.inputSize,
                        "params": network.parameterCount, "macs": totalMACs, "layers": layers,
                        "prunable_maps": network.gates.map(\.label), "blas": BLASRuntime.summary])
         } else {
             print(BLASRuntime.summary)
+            print("\(network.spec.architecture) width \(network.spec.width), \(network.spec.stem.rawValue) stem, \(network.spec.inputChannels)x\(network.spec.inputSize)x\(network.spec.inputSize) input")
             printTable(["layer", "kind", "output", "params", "MACs"], rows)
             print("total: \(formatCount(network.parameterCount)) parameters (\(network.parameterCount)), \(formatCount(totalMACs)) MACs per image (\(totalMACs))")
             print("prunable maps (inputs of): \(network.gates.map(\.label).joined(separator: ", "))")

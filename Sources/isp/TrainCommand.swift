@@ -3,7 +3,7 @@ import InstanceSparsity
 
 enum TrainCommand: Command {
     static let name = "train"
-    static let usage = "isp train --model vgg16|resnet18|mobilenetv2 [--width W] [--dataset fashion-mnist|cifar10] [--data-dir DIR] [--epochs N] [--batch-size B] [--lr LR] [--weight-decay WD] [--seed S] [--train-limit N] [--test-limit N] [--feature-decay LAMBDA] [--decay-layers auto|LIST] --out FILE [--resume]"
+    static let usage = "isp train --model vgg16|resnet18|mobilenetv2 [--width W] [--dataset fashion-mnist|cifar10] [--data-dir DIR] [--epochs N] [--batch-size B] [--lr LR] [--weight-decay WD] [--seed S] [--train-limit N] [--test-limit N] [--feature-decay LAMBDA] [--decay-layers auto|LIST] [--stem imagenet|cifar] [--init FILE] --out FILE [--resume]"
     static let help = """
     Trains a network with SGD (momentum 0.9, Nesterov), cosine learning rate with one warm-up
     epoch, random crop (pad 4) and horizontal flip. Prints progress every --log-every steps and the
@@ -17,6 +17,10 @@ enum TrainCommand: Command {
       --train-limit N      use the first N training images (quick runs)
       --feature-decay L    lambda of the instance-wise l2,1 feature regulariser (default 0)
       --decay-layers L     auto (every map that feeds a convolution) or comma-separated conv names
+      --stem S             imagenet (torchvision's strides and pooling) or cifar; default: the --init
+                           file's, else imagenet above 64x64 images
+      --init FILE          start from FILE's weights (fine-tuning); a classifier with another class
+                           count is replaced by a fresh one
       --resume             continue FILE from its last completed epoch with its stored options
       --log-every N        progress line interval in steps (default 50)
     """
@@ -28,6 +32,7 @@ enum TrainCommand: Command {
         let width: Float = try a.number("--width", default: 1, in: 0.0625...4)
         let datasetName = try a.choice("--dataset", default: "fashion-mnist", from: ["fashion-mnist", "cifar10"])
         let dataDir = try a.option("--data-dir")
+        let stem = try a.stem(), initPath = try a.option("--init")
         var options = TrainingOptions()
         options.epochs = try a.number("--epochs", default: options.epochs, in: 1...10_000)
         options.batchSize = try a.number("--batch-size", default: options.batchSize, in: 1...4096)
@@ -43,6 +48,7 @@ enum TrainCommand: Command {
         let testLimit: Int? = try a.optionalNumber("--test-limit", in: 1...Int.max)
         try a.finish()
         // Usage mistakes first, before the output probe and the data sets (seconds to load).
+        if resume && (initPath != nil || stem != nil) { throw UsageError(message: "--resume continues FILE as it is: no --init or --stem") }
         if !resume {
             guard let modelName else { throw UsageError(message: "--model is required (vgg16, resnet18 or mobilenetv2)") }
             guard ModelSpec.architectures.contains(modelName) else {
@@ -73,11 +79,13 @@ enum TrainCommand: Command {
             print("resuming \(out) after epoch \(done) of \(options.epochs) with its stored options")
         } else {
             guard let modelName else { throw UsageError(message: "--model is required") }  // checked above
+            let initial = try initPath.map { try Checkpoint.load(path: $0) }
             let stats = train.channelStatistics()
-            let spec = ModelSpec(architecture: modelName, width: width, inputChannels: train.channels,
+            let spec = ModelSpec(architecture: modelName, width: width, stem: stem ?? initial?.network.spec.stem, inputChannels: train.channels,
                                  inputSize: train.height, classes: train.classes, mean: stats.mean,
                                  std: stats.std.map { max($0, 1e-6) }, dataset: datasetName)
             network = try Network.make(spec, seed: options.seed)
+            if let initial { try network.loadWeights(from: initial, replacingClassifier: true) }
         }
         if let wanted = options.decayLayers {
             let known = Set(network.gates.map(\.label))
@@ -92,10 +100,11 @@ enum TrainCommand: Command {
         try checkOutputFile(out, bytesNeeded: later ? max(size, 2 * size - existingSize(out)) : size)
         let trainer = Trainer(network: network, train: train, test: test, options: options)
         trainer.restoreVelocity(velocity)
-        print("\(network.spec.architecture) width \(network.spec.width): \(formatCount(network.parameterCount)) parameters, \(formatCount(network.macsPerImage)) MACs/image; \(train.count) training and \(test.count) test images; \(trainer.stepsPerEpoch) steps/epoch")
+        print("\(network.spec.architecture) width \(network.spec.width), \(network.spec.stem.rawValue) stem: \(formatCount(network.parameterCount)) parameters, \(formatCount(network.macsPerImage)) MACs/image; \(train.count) training and \(test.count) test images; \(trainer.stepsPerEpoch) steps/epoch")
         try trainer.run(startEpoch: startEpoch, log: { print($0) }) { epochs, result in
             var meta = options.metadata
             meta["train.epochs_completed"] = "\(epochs)"
+            if let initPath { meta["train.init"] = initPath }
             meta["test_accuracy"] = String(format: "%.4f", result.accuracy)
             try Checkpoint.save(network, to: out, metadata: meta, optimizer: trainer.optimizer)
         }
