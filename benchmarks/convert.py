@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_models import ARCHS, STEMS, TORCHVISION_NAMES, build  # noqa: E402
+from torch_models import ARCHS, STEMS, TORCHVISION_NAMES, build, standard_stem  # noqa: E402
 
 # ----------------------------------------------------------------- metadata: the one place
 META_ARCH = "architecture"
@@ -213,6 +213,7 @@ def randomize_bn(model: nn.Module) -> None:
 
 def cmd_export_torch(a: argparse.Namespace) -> None:
     torch.manual_seed(a.seed)
+    a.stem = a.stem or standard_stem(a.input_size)
     model = build(a.arch, a.width, a.in_channels, a.classes, a.stem)
     if a.state_dict:
         sd = load_torch_state_dict(a.state_dict)
@@ -230,7 +231,7 @@ def cmd_export_torch(a: argparse.Namespace) -> None:
                          json.loads(a.mean) if a.mean else None,
                          json.loads(a.std) if a.std else None, a.dataset, a.stem)
     n = save_safetensors(model, a.output, meta, a.keep_num_batches_tracked)
-    print(f"wrote {a.output}: {n} tensors from {src}")
+    print(f"wrote {a.output}: {n} tensors from {src} ({a.stem} stem)")
     print("metadata: " + json.dumps(meta))
     print_checksum(logits_checksum(model, a.in_channels, a.input_size))
 
@@ -312,7 +313,8 @@ def main() -> None:
     e = sub.add_parser("export-torch", help="torch state_dict (or fresh model) -> safetensors")
     e.add_argument("--arch", required=True, choices=ARCHS)
     e.add_argument("--width", type=float, default=1.0)
-    e.add_argument("--stem", choices=STEMS, default="cifar")
+    e.add_argument("--stem", choices=STEMS, help="default: imagenet above 64x64 inputs (torchvision's "
+                   "own weights: use from-torchvision)")
     e.add_argument("--in-channels", type=int, default=1)
     e.add_argument("--classes", type=int, default=10)
     e.add_argument("--input-size", type=int, default=32)

@@ -107,9 +107,7 @@ enum BenchCommand: Command {
             for _ in 0..<trainSteps { step() }
             trainRate = Double(128 * trainSteps) / Date().timeIntervalSince(t0)
         }
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        let peakMB = Double(usage.ru_maxrss) / 1024
+        let peakMB = try peakResidentMegabytes()
 
         let steps = profile ? executor.profile(images.data, runs: max(20, runs / 5)) : []
         if json {
@@ -137,6 +135,19 @@ enum BenchCommand: Command {
             printTable(["step", "ms", "share"], steps.map { [$0.label, String(format: "%.4f", 1000 * $0.seconds),
                                                                 String(format: "%.1f%%", 100 * $0.seconds / total)] })
         }
+    }
+
+    /// Peak resident memory of this program (VmHWM). Not getrusage's ru_maxrss: that survives
+    /// exec, so under a parent that forked us (benchmarks/peers.py, 986 MB of Python and
+    /// PyTorch) it reported the parent's size instead of ours (476 MB).
+    static func peakResidentMegabytes() throws -> Double {
+        let path = "/proc/self/status"
+        guard let status = try? String(contentsOfFile: path, encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Double($0) }) else {
+            throw InputError(path, "has no readable VmHWM line (peak memory)")
+        }
+        return kilobytes / 1024
     }
 
     /// 64 normalised images of the network's input shape, values from a standard normal.
