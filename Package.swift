@@ -26,6 +26,7 @@ let package = Package(
         .target(name: "InstanceSparsity", dependencies: ["COpenBLAS", "CZlib", "CPNG", "CImageCodecs", "CKernels"],
                 swiftSettings: fast),
         .executableTarget(name: "isp", dependencies: ["InstanceSparsity"], swiftSettings: fast),
+        // Fixtures/: torchvision's logits and a converted file (benchmarks/make_torchvision_fixtures.py).
         .testTarget(name: "InstanceSparsityTests", dependencies: ["InstanceSparsity"], exclude: ["Fixtures"]),
     ]
 )

@@ -4,17 +4,26 @@
   python benchmarks/peers.py --checkpoint model.safetensors --isp .build/release/isp --prune POLICY --alpha 0.5
   python benchmarks/peers.py --arch vgg16 --width 0.5 --train --json
   python benchmarks/peers.py --arch resnet18 --width 0.5 --isp .build/release/isp --rounds 5
+  python benchmarks/peers.py --arch resnet18 --input-size 224 --in-channels 3 --classes 1000 \
+      --isp .build/release/isp --rounds 5          # torchvision's resnet18 (ImageNet stem)
 
-Latency = wall time of one forward pass of a 1xCx32x32 input, median and p90 over --runs runs
+Latency = wall time of one forward pass of a 1xCxSxS input, median and p90 over --runs runs
 after --warmup untimed runs, 2 threads. Ratios in the table are median(engine) / median(reference):
 below 1 means faster than the reference. The training ratio is isp img/s / torch img/s (above 1:
 isp trains faster).
+
+All engines run the same weights: without --checkpoint the torch model (torchvision's own for the
+ImageNet stem where it can express the network) gets random weights and batch-norm statistics,
+and isp benchmarks that model written as safetensors (`isp bench FILE --random-inputs`).
+Peak memory: isp's is its whole bench process; the python process's peak is reported after the
+PyTorch runs and again after ONNX Runtime's (which includes PyTorch's).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import shlex
 import subprocess
 import sys
@@ -27,8 +36,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from convert import model_from_safetensors  # noqa: E402
-from torch_models import ARCHS, build, count_macs, count_params  # noqa: E402
+from convert import make_metadata, model_from_safetensors, randomize_bn, save_safetensors  # noqa: E402
+from torch_models import ARCHS, STEMS, build, count_macs, count_params, standard_stem  # noqa: E402
 from torch_train_bench import set_threads, train_throughput  # noqa: E402
 
 ISP_KEYS = ("latency_ms_median", "latency_ms_p90", "throughput_images_per_s", "train_images_per_s")
@@ -93,8 +102,10 @@ def onnxruntime_session(model: torch.nn.Module, x: torch.Tensor, threads: int, k
 def run_isp(a: argparse.Namespace, arch: str, width: float) -> Dict[str, object]:
     """Run `isp bench ... --json`; returns a result dict, or one with an "error" key."""
     cmd = [a.isp, "bench"]
-    cmd += [a.checkpoint] if a.checkpoint else ["--model", arch, "--width", repr(width)]
+    cmd += [a.checkpoint] if a.checkpoint else [a.weights_file, "--random-inputs"]
     cmd.append("--json")
+    if not a.train:
+        cmd.append("--no-train")
     if a.prune:
         cmd += ["--prune", a.prune]
     if a.alpha is not None:
@@ -152,6 +163,8 @@ def main() -> None:
     ap.add_argument("--checkpoint", help="our safetensors checkpoint (overrides --arch/--width)")
     ap.add_argument("--in-channels", type=int, default=1)
     ap.add_argument("--classes", type=int, default=10)
+    ap.add_argument("--input-size", type=int, default=32)
+    ap.add_argument("--stem", choices=STEMS, help="default: imagenet above 64x64 inputs")
     ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--threads", type=int, default=2)
@@ -179,22 +192,31 @@ def main() -> None:
     set_threads(a.threads)
     if a.checkpoint:
         model, info = model_from_safetensors(a.checkpoint)
-        arch, width, in_ch, classes, size = (info["arch"], info["width"], info["in_channels"],
-                                             info["classes"], info["input_size"])
+        arch, width, in_ch, classes, size, stem = (info["arch"], info["width"], info["in_channels"],
+                                                   info["classes"], info["input_size"], info["stem"])
     else:
-        arch, width, in_ch, classes, size = a.arch, a.width, a.in_channels, a.classes, 32
+        arch, width, in_ch, classes, size = a.arch, a.width, a.in_channels, a.classes, a.input_size
+        stem = a.stem or standard_stem(size)
         torch.manual_seed(0)
-        model = build(arch, width, in_ch, classes)
+        model = build(arch, width, in_ch, classes, stem)
+        randomize_bn(model)
+        if a.isp:  # the same weights for isp
+            a.weights_file = os.path.join(tempfile.mkdtemp(prefix="peers-"), "model.safetensors")
+            # Random weights timed on random inputs: no data set, so no normalisation (identity).
+            save_safetensors(model, a.weights_file, make_metadata(arch, width, in_ch, classes, size, [0.0] * in_ch,
+                                                                  [1.0] * in_ch, "none (random weights)", stem=stem))
     model.eval()
     macs = count_macs(model, in_ch, size)
     x = torch.randn(1, in_ch, size, size, generator=torch.Generator().manual_seed(1))
 
-    out: Dict[str, object] = {"arch": arch, "width": width, "input_channels": in_ch,
+    out: Dict[str, object] = {"arch": arch, "width": width, "stem": stem, "input_channels": in_ch,
+                              "torch_module": type(model).__module__ + "." + type(model).__name__,
                               "input_size": size, "classes": classes, "threads": a.threads,
                               "checkpoint": a.checkpoint, "params": count_params(model),
                               "macs": macs["total"], "results": []}
     results: List[Dict[str, object]] = out["results"]  # type: ignore[assignment]
     results.append(bench_torch(model, x, a.runs, a.warmup))
+    out["python_peak_rss_mb_after_pytorch"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     ort_run = None
     if not a.no_onnx:
         try:
@@ -226,11 +248,12 @@ def main() -> None:
                            "ratio": isp["latency_ms_median"] / ort_r["latency_ms_median"]})
         if a.train:
             torch_train = train_throughput(arch, width, a.train_batch_size, a.train_steps, 2, in_ch, classes,
-                                           size, threads=a.threads)
+                                           size, threads=a.threads, stem=stem)
             if isp and "train_images_per_s" in isp:
                 train_rounds.append({"torch_images_per_s": torch_train["train_images_per_s"],
                                      "isp_images_per_s": isp["train_images_per_s"],
                                      "ratio": isp["train_images_per_s"] / torch_train["train_images_per_s"]})
+    out["python_peak_rss_mb_after_onnxruntime"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if ort_r:
         results.append(ort_r)
     if isp:
@@ -249,7 +272,7 @@ def main() -> None:
 
     if a.train and torch_train is None:  # the isp run failed before the first round's torch training
         torch_train = train_throughput(arch, width, a.train_batch_size, a.train_steps, 2, in_ch, classes,
-                                       size, threads=a.threads)
+                                       size, threads=a.threads, stem=stem)
     if torch_train:
         t = torch_train
         tr = {"torch_train_images_per_s": t["train_images_per_s"], "batch_size": a.train_batch_size,
@@ -265,7 +288,7 @@ def main() -> None:
     if a.json:
         print(json.dumps(out, indent=2))
         return
-    print(f"{arch} width={width} input={in_ch}x{size}x{size} classes={classes} "
+    print(f"{arch} width={width} ({out['torch_module']}) input={in_ch}x{size}x{size} classes={classes} "
           f"params={out['params']:,} MACs={out['macs'] / 1e6:.2f}M threads={a.threads} "
           f"runs={a.runs} (batch 1)")
     print(f"{'engine':34s} {'median ms':>10s} {'p90 ms':>10s} {'vs ORT':>8s} {'vs PyTorch':>10s}")
@@ -277,6 +300,10 @@ def main() -> None:
             print(f"(onnxruntime max |logit diff| vs torch: {r['max_abs_diff_vs_torch']:.2e})")
     if isp and "error" in isp:
         print(f"isp: FAILED - {isp['error']}")
+    isp_peak = isp.get("raw", {}).get("peak_rss_mb") if isp else None
+    print(f"peak memory: isp bench process {fmt(isp_peak, '.0f')} MB; python process "
+          f"{out['python_peak_rss_mb_after_pytorch']:.0f} MB after PyTorch, "
+          f"{out['python_peak_rss_mb_after_onnxruntime']:.0f} MB after ONNX Runtime too")
     if len(rounds) > 1:
         print("isp / ORT per round (the table shows the last): "
               + ", ".join(f"{r['ratio']:.2f} ({r['isp_ms']:.3f} / {r['onnxruntime_ms']:.3f} ms)" for r in rounds)

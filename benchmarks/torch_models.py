@@ -6,7 +6,12 @@ tensor names used by the Swift checkpoints (safetensors), e.g.
 ``layer2.0.downsample.0.weight`` (ResNet-18),
 ``features.3.conv.1.0.weight`` (MobileNetV2).
 
-All models are the CIFAR-style (32x32 input) variants.
+Two variants (``stem``), as in the Swift models:
+  imagenet  torchvision's ``resnet18``, ``mobilenet_v2`` and ``vgg16_bn``; ``build`` returns
+            torchvision's own module wherever it can express the network (width 1 and 3 input
+            channels; MobileNetV2 at any width), else the classes below with the same layout.
+  cifar     32x32 inputs: 3x3 ResNet stem without max pool, MobileNetV2 stem and second stage at
+            stride 1, VGG16 with global pooling and one linear classifier, no conv biases.
 
 Usage as a script prints a summary:
     python benchmarks/torch_models.py --arch resnet18 --width 0.5
@@ -21,6 +26,14 @@ import torch
 import torch.nn as nn
 
 ARCHS = ("vgg16", "resnet18", "mobilenetv2")
+STEMS = ("imagenet", "cifar")
+# torchvision's names for our architectures (``from-torchvision`` in convert.py).
+TORCHVISION_NAMES = {"resnet18": "resnet18", "mobilenetv2": "mobilenet_v2", "vgg16": "vgg16_bn"}
+
+
+def standard_stem(input_size: int) -> str:
+    """ModelSpec.Stem.standard: the ImageNet variants above 64x64 inputs."""
+    return "imagenet" if input_size > 64 else "cifar"
 
 
 # --------------------------------------------------------------------------- width scaling
@@ -45,8 +58,9 @@ VGG16_CFG: List[Union[int, str]] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "
 
 
 class VGG16(nn.Module):
-    def __init__(self, width: float = 1.0, in_channels: int = 3, classes: int = 10):
+    def __init__(self, width: float = 1.0, in_channels: int = 3, classes: int = 10, stem: str = "cifar"):
         super().__init__()
+        imagenet = stem == "imagenet"
         layers: List[nn.Module] = []
         c_in = in_channels
         for v in VGG16_CFG:
@@ -54,12 +68,19 @@ class VGG16(nn.Module):
                 layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
             else:
                 c_out = scale_channels(int(v), width)
-                layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+                layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=imagenet),
                            nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
                 c_in = c_out
         self.features = nn.Sequential(*layers)
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_in, classes)
+        if imagenet:  # torchvision's vgg16_bn head, the 4096 scaled with the width
+            hidden = scale_channels(4096, width)
+            self.avgpool = nn.AdaptiveAvgPool2d(7)
+            self.classifier = nn.Sequential(
+                nn.Linear(c_in * 49, hidden), nn.ReLU(True), nn.Dropout(0.5),
+                nn.Linear(hidden, hidden), nn.ReLU(True), nn.Dropout(0.5), nn.Linear(hidden, classes))
+        else:
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Linear(c_in, classes)
         _init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -89,12 +110,16 @@ class BasicBlock(nn.Module):
 
 
 class ResNet18(nn.Module):
-    def __init__(self, width: float = 1.0, in_channels: int = 3, classes: int = 10):
+    def __init__(self, width: float = 1.0, in_channels: int = 3, classes: int = 10, stem: str = "cifar"):
         super().__init__()
         chans = [scale_channels(c, width) for c in (64, 128, 256, 512)]
-        self.conv1 = nn.Conv2d(in_channels, chans[0], 3, stride=1, padding=1, bias=False)
+        if stem == "imagenet":
+            self.conv1 = nn.Conv2d(in_channels, chans[0], 7, stride=2, padding=3, bias=False)
+        else:
+            self.conv1 = nn.Conv2d(in_channels, chans[0], 3, stride=1, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(chans[0])
         self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1) if stem == "imagenet" else nn.Identity()
         inp = chans[0]
         for i, (c, s) in enumerate(zip(chans, (1, 2, 2, 2))):
             blocks = nn.Sequential(BasicBlock(inp, c, s), BasicBlock(c, c, 1))
@@ -105,7 +130,7 @@ class ResNet18(nn.Module):
         _init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         x = self.avgpool(x)
         return self.fc(torch.flatten(x, 1))
@@ -134,19 +159,21 @@ class InvertedResidual(nn.Module):
         return x + self.conv(x) if self.use_res_connect else self.conv(x)
 
 
-# (t, c, n, s): stage 2 has stride 1 (instead of ImageNet's 2) for 32x32 inputs.
-MOBILENETV2_CFG = [[1, 16, 1, 1], [6, 24, 2, 1], [6, 32, 3, 2], [6, 64, 4, 2],
+# (t, c, n, s) of the ImageNet variant; the CIFAR one runs the stem and stage 2 at stride 1.
+MOBILENETV2_CFG = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2],
                    [6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1]]
 
 
 class MobileNetV2(nn.Module):
     def __init__(self, width: float = 1.0, in_channels: int = 3, classes: int = 10,
-                 dropout: float = 0.2):
+                 dropout: float = 0.2, stem: str = "cifar"):
         super().__init__()
+        early = 2 if stem == "imagenet" else 1
         inp = make_divisible(32 * width, 8)
         self.last_channel = make_divisible(1280 * max(1.0, width), 8)
-        feats: List[nn.Module] = [_conv_bn_relu6(in_channels, inp, 3, stride=1)]
-        for t, c, n, s in MOBILENETV2_CFG:
+        feats: List[nn.Module] = [_conv_bn_relu6(in_channels, inp, 3, stride=early)]
+        for stage, (t, c, n, s) in enumerate(MOBILENETV2_CFG):
+            s = early if stage == 1 else s
             oup = make_divisible(c * width, 8)
             for i in range(n):
                 feats.append(InvertedResidual(inp, oup, s if i == 0 else 1, t))
@@ -178,14 +205,33 @@ def _init_weights(model: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def build(arch: str, width: float = 1.0, in_channels: int = 3, classes: int = 10) -> nn.Module:
-    arch = arch.lower()
-    if arch == "vgg16":
-        return VGG16(width, in_channels, classes)
-    if arch == "resnet18":
-        return ResNet18(width, in_channels, classes)
+def torchvision_model(arch: str, width: float, in_channels: int, classes: int) -> Optional[nn.Module]:
+    """torchvision's own ImageNet model for this network, or None where it cannot express it."""
+    import torchvision
+    if in_channels != 3:
+        return None
     if arch == "mobilenetv2":
-        return MobileNetV2(width, in_channels, classes)
+        return torchvision.models.mobilenet_v2(width_mult=width, num_classes=classes)
+    if width != 1.0:
+        return None
+    return getattr(torchvision.models, TORCHVISION_NAMES[arch])(num_classes=classes)
+
+
+def build(arch: str, width: float = 1.0, in_channels: int = 3, classes: int = 10,
+          stem: str = "cifar") -> nn.Module:
+    arch = arch.lower()
+    if stem not in STEMS:
+        raise ValueError(f"unknown stem {stem!r}; expected one of {STEMS}")
+    if stem == "imagenet":
+        tv = torchvision_model(arch, width, in_channels, classes)
+        if tv is not None:
+            return tv
+    if arch == "vgg16":
+        return VGG16(width, in_channels, classes, stem)
+    if arch == "resnet18":
+        return ResNet18(width, in_channels, classes, stem)
+    if arch == "mobilenetv2":
+        return MobileNetV2(width, in_channels, classes, stem=stem)
     raise ValueError(f"unknown architecture {arch!r}; expected one of {ARCHS}")
 
 
@@ -225,12 +271,14 @@ def count_macs(model: nn.Module, in_channels: int, input_size: int = 32) -> Dict
 
 
 def summary(arch: str, width: float, in_channels: int = 1, classes: int = 10,
-            input_size: int = 32) -> Dict[str, object]:
-    model = build(arch, width, in_channels, classes)
+            input_size: int = 32, stem: Optional[str] = None) -> Dict[str, object]:
+    stem = stem or standard_stem(input_size)
+    model = build(arch, width, in_channels, classes, stem)
     macs = count_macs(model, in_channels, input_size)
     sd = model.state_dict()
     return {
-        "arch": arch, "width": width, "input_channels": in_channels, "classes": classes,
+        "arch": arch, "width": width, "stem": stem, "module": type(model).__module__ + "." + type(model).__name__,
+        "input_channels": in_channels, "classes": classes,
         "input_size": input_size,
         "params": count_params(model),
         "macs": macs["total"], "macs_conv": macs["conv"], "macs_linear": macs["linear"],
@@ -246,21 +294,22 @@ def main() -> None:
     ap.add_argument("--in-channels", type=int, default=1)
     ap.add_argument("--classes", type=int, default=10)
     ap.add_argument("--input-size", type=int, default=32)
+    ap.add_argument("--stem", choices=STEMS, help="default: imagenet above 64x64 inputs")
     ap.add_argument("--names", action="store_true", help="also list state_dict names and shapes")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
-    s = summary(a.arch, a.width, a.in_channels, a.classes, a.input_size)
+    s = summary(a.arch, a.width, a.in_channels, a.classes, a.input_size, a.stem)
     if a.json:
         print(json.dumps(s, indent=2))
     else:
-        print(f"{a.arch} width={a.width} in={a.in_channels} classes={a.classes} "
-              f"input={a.input_size}x{a.input_size}")
+        print(f"{a.arch} width={a.width} stem={s['stem']} ({s['module']}) in={a.in_channels} "
+              f"classes={a.classes} input={a.input_size}x{a.input_size}")
         print(f"  params : {s['params']:,}")
         print(f"  MACs   : {s['macs']:,} ({s['macs'] / 1e6:.2f} M; conv {s['macs_conv']:,}, "
               f"linear {s['macs_linear']:,})")
         print(f"  state_dict tensors: {s['state_dict_tensors']} ({s['float_tensors']} float)")
     if a.names:
-        for k, v in build(a.arch, a.width, a.in_channels, a.classes).state_dict().items():
+        for k, v in build(a.arch, a.width, a.in_channels, a.classes, s["stem"]).state_dict().items():
             print(f"  {k:45s} {str(v.dtype):14s} {tuple(v.shape)}")
 
 

@@ -13,13 +13,13 @@ import os
 import resource
 import sys
 import time
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_models import ARCHS, build  # noqa: E402
+from torch_models import ARCHS, build, standard_stem  # noqa: E402
 
 
 def set_threads(threads: int) -> None:
@@ -37,10 +37,10 @@ def peak_rss_mb() -> float:
 def train_throughput(arch: str, width: float, batch_size: int = 128, steps: int = 20,
                      warmup: int = 3, in_channels: int = 1, classes: int = 10,
                      input_size: int = 32, threads: int = 2, lr: float = 0.05,
-                     weight_decay: float = 5e-4, seed: int = 0) -> Dict[str, object]:
+                     weight_decay: float = 5e-4, seed: int = 0, stem: Optional[str] = None) -> Dict[str, object]:
     set_threads(threads)
     torch.manual_seed(seed)
-    model = build(arch, width, in_channels, classes)
+    model = build(arch, width, in_channels, classes, stem or standard_stem(input_size))
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
     loss_fn = nn.CrossEntropyLoss()

@@ -139,6 +139,15 @@ struct Arguments {
         return items.remove(at: i)
     }
 
+    /// `--stem imagenet|cifar`, nil when not given.
+    mutating func stem() throws -> ModelSpec.Stem? {
+        guard let name = try option("--stem") else { return nil }
+        guard let stem = ModelSpec.Stem(rawValue: name) else {
+            throw UsageError(message: "--stem must be one of \(ModelSpec.Stem.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+        }
+        return stem
+    }
+
     func finish() throws {
         if let extra = items.first {
             throw UsageError(message: extra.hasPrefix("--") ? "unknown option \(extra)" : "unexpected argument '\(extra)'")

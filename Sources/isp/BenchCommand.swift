@@ -3,7 +3,7 @@ import InstanceSparsity
 
 enum BenchCommand: Command {
     static let name = "bench"
-    static let synopsis = "(MODEL | --model vgg16|resnet18|mobilenetv2 [--width W])"
+    static let synopsis = "(MODEL [--random-inputs] | --model vgg16|resnet18|mobilenetv2 [--width W])"
     static let abstract = """
     Speed on this machine: batch-1 latency (median and p90 over --runs passes after warm-up, both
     cores on each image), batched throughput (one image stream per core), and training images/s
@@ -14,6 +14,7 @@ enum BenchCommand: Command {
     static let options = [
         Option("--model", "vgg16|resnet18|mobilenetv2", "measure a randomly initialised network (required without MODEL)"),
         Option("--width", "W", "channel multiplier with --model (default 1)"),
+        Option("--random-inputs", "a MODEL file without its data (converted torchvision weights) on random inputs; --prune then needs stored, or a policy other than static-topk with --layers all (default: its test images)"),
         Option("--runs", "N", "timed batch-1 passes (default 300)"),
         Option("--train-steps", "N", "timed training steps at batch 128 (default 5)"),
         Option("--no-train", "skip the training measurement (default: measure it)"),
@@ -24,7 +25,7 @@ enum BenchCommand: Command {
         let json = try a.flag("--json"), profile = try a.flag("--profile"), skipTraining = try a.flag("--no-train")
         let runs = try a.number("--runs", default: 300, in: 10...1_000_000)
         let trainSteps = try a.number("--train-steps", default: 5, in: 1...10_000)
-        let modelName = try a.option("--model")
+        let modelName = try a.option("--model"), randomInputs = try a.flag("--random-inputs")
         let width: Float? = try a.optionalNumber("--width", in: 0.0625...4)
         let pruningRequest = try PruningRequest.read(&a)
         let selection = try LayerSelection(&a)
@@ -39,10 +40,30 @@ enum BenchCommand: Command {
             try a.finish()
             guard ModelSpec.architectures.contains(modelName) else { throw UsageError(message: "unknown model '\(modelName)'") }
             guard pruningRequest == nil else { throw UsageError(message: "--prune needs a trained MODEL file (pruning random weights measures nothing)") }
+            guard !randomInputs else { throw UsageError(message: "--random-inputs is for a MODEL file (--model always uses random inputs)") }
             network = try Network.make(ModelSpec(architecture: modelName, width: width ?? 1))
-            var rng = SeededGenerator(seed: 1)
-            images = Tensor(shape: [64, network.spec.inputChannels, network.spec.inputSize, network.spec.inputSize])
-            for i in 0..<images.count { images[i] = rng.normal() }
+            images = randomImages(network.spec)
+        } else if randomInputs {
+            guard let path = a.positional() else { throw UsageError(message: "--random-inputs needs a MODEL file") }
+            if let flag = LoadedModel.options.map(\.flag).first(where: a.contains) { throw UsageError(message: "\(flag) reads data; --random-inputs reads none") }
+            try a.finish()
+            let loaded = try Checkpoint.load(path: path)
+            network = loaded.network
+            images = randomImages(network.spec)
+            switch pruningRequest {
+            case nil: break
+            case .stored:
+                guard let point = try OperatingPoint(metadata: loaded.metadata, network: network, path: path) else {
+                    throw InputError(path, "has no stored operating point: run 'isp tune' or give --prune POLICY --alpha A --layers all")
+                }
+                plan = point.plan(for: network); layerRule = "stored"
+            case .given(let choice):
+                guard selection.layers == "all" && choice.kind != .staticTopK else {
+                    throw UsageError(message: "--random-inputs has no calibration images: prune with --layers all and a policy other than static-topk")
+                }
+                plan = PruningPlan(policy: ThresholdPolicy(choice.kind, alpha: choice.alpha), gates: Set(network.gates.indices), ranking: nil)
+                layerRule = "all"
+            }
         } else {
             if width != nil { throw UsageError(message: "--width applies to --model; a MODEL file has its own") }
             let model = try LoadedModel(&a)
@@ -116,14 +137,13 @@ enum BenchCommand: Command {
             trainProgress.finish()
             trainRate = Double(128 * trainSteps) / Date().timeIntervalSince(t0)
         }
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        let peakMB = Double(usage.ru_maxrss) / 1024
+        let peakMB = try peakResidentMegabytes()
 
         let steps = profile ? executor.profile(images.data, runs: max(20, runs / 5)) : []
         if json {
             var object: [String: Any] = [
-                "architecture": spec.architecture, "width": jsonNumber(spec.width), "macs": macs,
+                "architecture": spec.architecture, "width": jsonNumber(spec.width), "stem": spec.stem.rawValue,
+                "input_size": spec.inputSize, "macs": macs,
                 "latency_ms_median": median, "latency_ms_p90": p90, "throughput_images_per_s": throughput,
                 "train_images_per_s": trainRate, "peak_rss_mb": peakMB, "runs": runs, "blas": BLASRuntime.summary,
             ]
@@ -134,7 +154,7 @@ enum BenchCommand: Command {
         }
         print(BLASRuntime.summary)
         printTable(["model", "MACs/image", "batch-1 median", "batch-1 p90", "throughput", "training", "peak memory"], [[
-            "\(spec.architecture) w\(spec.width)" + (plan.map { " \($0.policy.kind.rawValue) \($0.policy.alpha)" } ?? ""),
+            "\(spec.architecture) w\(spec.width) \(spec.stem.rawValue) \(spec.inputSize)px" + (plan.map { " \($0.policy.kind.rawValue) \($0.policy.alpha)" } ?? ""),
             formatCount(macs), String(format: "%.3f ms", median), String(format: "%.3f ms", p90),
             String(format: "%.0f img/s", throughput), skipTraining ? "-" : String(format: "%.0f img/s", trainRate),
             String(format: "%.0f MB", peakMB),
@@ -145,5 +165,26 @@ enum BenchCommand: Command {
             printTable(["step", "ms", "share"], steps.map { [$0.label, String(format: "%.4f", 1000 * $0.seconds),
                                                                 String(format: "%.1f%%", 100 * $0.seconds / total)] })
         }
+    }
+
+    /// Peak resident memory of this program (VmHWM). Not getrusage's ru_maxrss: that survives
+    /// exec, so under a parent that forked us (benchmarks/peers.py, 986 MB of Python and
+    /// PyTorch) it reported the parent's size instead of ours (476 MB).
+    static func peakResidentMegabytes() throws -> Double {
+        let path = "/proc/self/status"
+        guard let status = try? String(contentsOfFile: path, encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Double($0) }) else {
+            throw InputError(path, "has no readable VmHWM line (peak memory)")
+        }
+        return kilobytes / 1024
+    }
+
+    /// 64 normalised images of the network's input shape, values from a standard normal.
+    static func randomImages(_ spec: ModelSpec) -> Tensor {
+        var rng = SeededGenerator(seed: 1)
+        let images = Tensor(shape: [64, spec.inputChannels, spec.inputSize, spec.inputSize])
+        for i in 0..<images.count { images[i] = rng.normal() }
+        return images
     }
 }

@@ -3,7 +3,7 @@ import InstanceSparsity
 
 enum InfoCommand: Command {
     static let name = "info"
-    static let synopsis = "(MODEL | --model vgg16|resnet18|mobilenetv2 [--width W] [--input-channels C] [--classes K])"
+    static let synopsis = "(MODEL | --model vgg16|resnet18|mobilenetv2 [--width W] [--stem imagenet|cifar] [--input-size S] [--input-channels C] [--classes K])"
     static let abstract = """
     Per-layer table of a network: output shape, parameters and MACs per image, with totals, the
     prunable maps, the data recorded in a MODEL file, and the kernels in use.
@@ -11,6 +11,8 @@ enum InfoCommand: Command {
     static let options = [
         Option("--model", "vgg16|resnet18|mobilenetv2", "describe a freshly built network (required without MODEL)"),
         Option("--width", "W", "channel multiplier with --model (default 1)"),
+        Option("--stem", "imagenet|cifar", "the variant with --model (default: imagenet above 64x64 inputs)"),
+        Option("--input-size", "S", "input side with --model (default 32)"),
         Option("--input-channels", "C", "input channels with --model (default 1)"),
         Option("--classes", "K", "classes with --model (default 10)"),
         Option.json,
@@ -22,10 +24,11 @@ enum InfoCommand: Command {
         let width: Float? = try a.optionalNumber("--width", in: 0.0625...4)
         let channels: Int? = try a.optionalNumber("--input-channels", in: 1...64)
         let classes: Int? = try a.optionalNumber("--classes", in: 2...100_000)
+        let size: Int? = try a.optionalNumber("--input-size", in: 8...1024), stem = try a.stem()
         let path = a.positional()
         try a.finish()
-        if path != nil && (modelName != nil || width != nil || channels != nil || classes != nil) {
-            throw UsageError(message: "a MODEL file describes itself: --model, --width, --input-channels and --classes are for building one")
+        if path != nil && (modelName != nil || width != nil || channels != nil || classes != nil || size != nil || stem != nil) {
+            throw UsageError(message: "a MODEL file describes itself: --model, --width, --stem, --input-size, --input-channels and --classes are for building one")
         }
 
         let network: Network
@@ -35,7 +38,8 @@ enum InfoCommand: Command {
             guard ModelSpec.architectures.contains(modelName) else {
                 throw UsageError(message: "unknown model '\(modelName)' (expected \(ModelSpec.architectures.joined(separator: ", ")))")
             }
-            network = try Network.make(ModelSpec(architecture: modelName, width: width ?? 1, inputChannels: channels ?? 1, classes: classes ?? 10))
+            network = try Network.make(ModelSpec(architecture: modelName, width: width ?? 1, stem: stem, inputChannels: channels ?? 1,
+                                                 inputSize: size ?? 32, classes: classes ?? 10))
         } else {
             throw UsageError(message: "give a MODEL file or --model NAME")
         }
@@ -53,10 +57,12 @@ enum InfoCommand: Command {
         if json {
             printJSON(["architecture": network.spec.architecture, "width": jsonNumber(network.spec.width),
                        "dataset": network.spec.dataset, "data_dir": network.spec.dataDirectory ?? NSNull(),
+                       "stem": network.spec.stem.rawValue, "input_size": network.spec.inputSize,
                        "params": network.parameterCount, "macs": totalMACs, "layers": layers,
                        "prunable_maps": network.gates.map(\.label), "blas": BLASRuntime.summary])
         } else {
             print(BLASRuntime.summary)
+            print("\(network.spec.architecture) width \(network.spec.width), \(network.spec.stem.rawValue) stem, \(network.spec.inputChannels)x\(network.spec.inputSize)x\(network.spec.inputSize) input")
             printTable(["layer", "kind", "output", "params", "MACs"], rows)
             print("total: \(formatCount(network.parameterCount)) parameters (\(network.parameterCount)), \(formatCount(totalMACs)) MACs per image (\(totalMACs))")
             print("prunable maps (inputs of): \(network.gates.map(\.label).joined(separator: ", "))")

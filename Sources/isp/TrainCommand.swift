@@ -21,6 +21,8 @@ enum TrainCommand: Command {
         Option("--resume", "continue FILE from its last completed epoch, with its stored options (default: a new run)"),
         Option("--force", "replace an existing FILE with a new run (default: refuse to)"),
         Option("--width", "W", "channel multiplier; 0.5 halves every layer (default 1)"),
+        Option("--stem", "imagenet|cifar", "imagenet: torchvision's strides and pooling; cifar: stride-1 stems for small images (default: the --init file's, else imagenet above 64x64 inputs)"),
+        Option("--init", "FILE", "start from FILE's weights (fine-tuning); a classifier with another class count is replaced by a fresh one (default: random initialisation)"),
         Option("--dataset", DatasetLoader.names.joined(separator: "|"), "the dataset (default fashion-mnist)"),
         Option("--data-dir", "DIR", "where the dataset's files are, recorded in FILE (default: \(FashionMNIST.defaultDirectory) for fashion-mnist; the others have none; folder: DIR/train/<class>/ and DIR/val/<class>/ or test/)"),
         Option("--input-size", "S", "folder images become S x S: torchvision's RandomResizedCrop + flip for training, Resize(S/0.875) + CenterCrop for evaluation; up to 64 the CIFAR recipe (default 224)"),
@@ -47,6 +49,7 @@ enum TrainCommand: Command {
         var epochs: Int?, batchSize: Int?, learningRate: Float?, warmup: Double?, weightDecay: Float?, seed: UInt64?
         var featureDecay: Float?, decayLayers: String?, augment: Bool?, trainLimit: Int?, testLimit: Int?
         var inputSize: Int?, inputChannels: Int?, skipBad = false
+        var stem: ModelSpec.Stem?, initPath: String?
 
         /// The run's options: `base` (defaults, or those stored in a checkpoint) with the given flags on top.
         func applied(to base: TrainingOptions) -> TrainingOptions {
@@ -97,6 +100,8 @@ enum TrainCommand: Command {
         if try a.flag("--no-augment") { request.augment = false }
         request.trainLimit = try a.optionalNumber("--train-limit", in: 1...Int.max)
         request.testLimit = try a.optionalNumber("--test-limit", in: 1...Int.max)
+        request.stem = try a.stem()
+        request.initPath = try a.option("--init")
         request.inputSize = try a.optionalNumber("--input-size", in: 8...1024)
         request.inputChannels = try a.optionalNumber("--input-channels", in: 1...3)
         request.skipBad = try a.flag("--skip-bad")
@@ -108,6 +113,7 @@ enum TrainCommand: Command {
         }
         // Usage mistakes first, before the output probe and the data sets (seconds to load).
         if resume && force { throw UsageError(message: "--resume continues FILE and --force replaces it: give one of them") }
+        if resume && (request.initPath != nil || request.stem != nil) { throw UsageError(message: "--resume continues FILE as it is: no --init or --stem") }
         if let model = request.model, !ModelSpec.architectures.contains(model) {
             throw UsageError(message: "unknown model '\(model)' (expected \(ModelSpec.architectures.joined(separator: ", ")))")
         }
@@ -143,6 +149,8 @@ enum TrainCommand: Command {
         var train: any DataSplit, test: any DataSplit
         var startEpoch = 0
         var velocity: [String: Tensor] = [:]
+        /// The checkpoint a fine-tuning run started from, recorded with the run.
+        var initPath: String? = nil
 
         init(starting r: Request, log: (String) -> Void) throws {
             options = r.applied(to: TrainingOptions())
@@ -153,12 +161,16 @@ enum TrainCommand: Command {
             train = try data.open(.train, limit: options.trainLimit)
             test = try data.open(.test, limit: options.testLimit)
             log("data: \(data.description)")
+            let initial = try r.initPath.map { try Checkpoint.load(path: $0) }
             let stats = try train.channelStatistics()
-            let spec = ModelSpec(architecture: r.model!, width: r.width ?? 1, inputChannels: train.channels,
+            let spec = ModelSpec(architecture: r.model!, width: r.width ?? 1, stem: r.stem ?? initial?.network.spec.stem, inputChannels: train.channels,
                                  inputSize: train.height, classes: train.classes, mean: stats.mean,
                                  std: stats.std.map { max($0, 1e-6) }, dataset: data.dataset, classNames: train.classNames,
                                  preprocessing: data.folder?.preprocessing.recipe, dataDirectory: data.directory)
             network = try Network.make(spec, seed: options.seed)
+            // Fine-tuning: every weight from the file, the classifier too if the class count allows.
+            if let initial { try network.loadWeights(from: initial, replacingClassifier: true) }
+            initPath = r.initPath
         }
 
         init(resuming out: String, request r: Request, log: (String) -> Void) throws {
@@ -211,6 +223,7 @@ enum TrainCommand: Command {
             }
             log("data: \(data.description)")
             network = loaded.network
+            initPath = loaded.metadata["train.init"]
             startEpoch = done
             velocity = loaded.velocity
             log("resuming \(out) after epoch \(done) of \(options.epochs) with its stored options")
@@ -235,7 +248,7 @@ enum TrainCommand: Command {
             try checkOutputFile(out, bytesNeeded: later ? max(size, 2 * size - existingSize(out)) : size)
             let trainer = Trainer(network: network, train: train, test: test, options: options)
             trainer.restoreVelocity(velocity)
-            log("\(network.spec.architecture) width \(network.spec.width): \(formatCount(network.parameterCount)) parameters, \(formatCount(network.macsPerImage)) MACs/image; \(train.count) training and \(test.count) test images; \(trainer.stepsPerEpoch) steps/epoch; warm-up \(options.resolvedWarmupEpochs) epochs")
+            log("\(network.spec.architecture) width \(network.spec.width), \(network.spec.stem.rawValue) stem: \(formatCount(network.parameterCount)) parameters, \(formatCount(network.macsPerImage)) MACs/image; \(train.count) training and \(test.count) test images; \(trainer.stepsPerEpoch) steps/epoch; warm-up \(options.resolvedWarmupEpochs) epochs")
             let stop = StopRequest()
             let handlers = catchStopSignals(stop)
             defer { _ = handlers }
@@ -247,6 +260,7 @@ enum TrainCommand: Command {
                     var meta = options.metadata
                     meta["train.epochs_completed"] = "\(epochs)"
                     meta["data_dir"] = data.directory  // where it was found this time, should the data have moved
+                    meta["train.init"] = initPath
                     meta["test_accuracy"] = String(format: "%.4f", result.accuracy)
                     try Checkpoint.save(network, to: out, metadata: meta, velocity: trainer.namedVelocity)
                     saved = epochs

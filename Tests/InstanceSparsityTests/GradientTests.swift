@@ -77,6 +77,8 @@ final class GradientTests: XCTestCase {
         // place), padding 2 (the input gradient's convolution then has no padding), a partial
         // tile of output channels; on unrolled rows (outputs under 8 wide: 4x4, 2x2, stride 2; 5x5
         // with a full and a partial channel tile); three images on two cores, for AVX-512 and AVX2.
+        // ResNet-18's ImageNet stem, 7x7 stride 2 padding 3, on bordered planes (10 wide) and
+        // unrolled rows (5 wide).
         // Then maps of 2x2 and 4x4 with enough images that one call takes several (8 and 2 at
         // most), the last call of a share fewer; and layers wide enough that their weights are
         // re-arranged and their gradients summed on both cores (120 -> 40 and 40 -> 120).
@@ -87,7 +89,8 @@ final class GradientTests: XCTestCase {
                                                             (4, 5, 3, 2, 1, true, 16), (4, 6, 1, 1, 0, false, 8),
                                                             (3, 4, 3, 1, 0, false, 10), (2, 3, 3, 1, 2, true, 6),
                                                             (3, 18, 3, 1, 1, true, 4), (4, 3, 3, 1, 1, false, 2),
-                                                            (3, 4, 3, 2, 1, false, 8), (2, 17, 3, 1, 1, false, 5)] {
+                                                            (3, 4, 3, 2, 1, false, 8), (2, 17, 3, 1, 1, false, 5),
+                                                            (3, 5, 7, 2, 3, false, 20), (3, 4, 7, 2, 3, true, 9)] {
                 let wide = Conv2d(inChannels: cin, outChannels: cout, kernel: k, stride: stride, padding: pad, bias: bias, rng: &rng)
                 check(wide, input: randomTensor([3, cin, size, size], &rng))
             }
@@ -157,6 +160,13 @@ final class GradientTests: XCTestCase {
         check(ReLU(cap: 6), input: randomTensor([2, 3, 4, 4], &rng, scale: 5, awayFromZero: true))
         check(MaxPool2d(kernel: 2, stride: 2), input: distinctValues([2, 3, 6, 6], &rng))
         check(MaxPool2d(kernel: 3, stride: 2), input: distinctValues([2, 2, 7, 7], &rng))
+        // ResNet-18's ImageNet pool: windows clipped by the padding at every border, even and odd sizes.
+        check(MaxPool2d(kernel: 3, stride: 2, padding: 1), input: distinctValues([2, 2, 8, 7], &rng))
+        // Adaptive pooling: exact bins (14 -> 7), overlapping uneven bins (10 -> 7, 5 -> 3) and
+        // inputs smaller than the output, whose pixels are repeated (2 -> 7, 1 -> 7).
+        for (h, w, size) in [(14, 14, 7), (10, 5, 3), (10, 10, 7), (2, 2, 7), (1, 1, 7)] {
+            check(AdaptiveAvgPool2d(size: size), input: randomTensor([2, 3, h, w], &rng))
+        }
         check(AvgPool2d(kernel: 2, stride: 2), input: randomTensor([2, 3, 6, 6], &rng))
         check(GlobalAvgPool(), input: randomTensor([2, 3, 4, 5], &rng))
         check(Linear(inFeatures: 7, outFeatures: 4, rng: &rng), input: randomTensor([3, 7], &rng))
@@ -225,8 +235,8 @@ final class GradientTests: XCTestCase {
     /// shortcuts and gates. Evaluation-mode batch norm keeps the loss smooth enough for finite
     /// differences (training mode on a tiny batch is too curved; each layer is checked above).
     func testSmallNetworksEndToEnd() throws {
-        for arch in ModelSpec.architectures {
-            let net = try Network.make(ModelSpec(architecture: arch, width: 0.125, inputChannels: 1, inputSize: 32, classes: 3), seed: 3)
+        for (arch, stem) in ModelSpec.architectures.flatMap({ a in ModelSpec.Stem.allCases.map { (a, $0) } }) {
+            let net = try Network.make(ModelSpec(architecture: arch, width: 0.125, stem: stem, inputChannels: 1, inputSize: 32, classes: 3), seed: 3)
             for g in net.gates { g.featureDecay = 0.05 }
             var rng = SeededGenerator(seed: 8)
             let x = randomTensor([2, 1, 32, 32], &rng)

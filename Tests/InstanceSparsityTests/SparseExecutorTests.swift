@@ -4,8 +4,9 @@ import InstanceSparsity
 /// The contract of the sparse path: for any input and any channel masks, its logits equal those
 /// of the dense network with the same channels masked to zero, and it executes fewer MACs.
 final class SparseExecutorTests: XCTestCase {
-    func makeTrainedLikeNetwork(_ arch: String, width: Float, inputChannels: Int, inputSize: Int) throws -> Network {
-        let net = try Network.make(ModelSpec(architecture: arch, width: width, inputChannels: inputChannels,
+    func makeTrainedLikeNetwork(_ arch: String, width: Float, inputChannels: Int, inputSize: Int,
+                                stem: ModelSpec.Stem? = nil) throws -> Network {
+        let net = try Network.make(ModelSpec(architecture: arch, width: width, stem: stem, inputChannels: inputChannels,
                                              inputSize: inputSize, classes: 10), seed: 11)
         var rng = SeededGenerator(seed: 12)
         // Non-trivial batch-norm statistics and affine terms, so folding is really exercised.
@@ -28,6 +29,13 @@ final class SparseExecutorTests: XCTestCase {
         try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 36)
     }
 
+    /// torchvision's variants: ResNet-18's 7x7 stride-2 stem and padded max pool, MobileNetV2's
+    /// stride-2 stem and second stage, VGG16's adaptive 7x7 pool (here from 2x2 maps, repeating
+    /// pixels) and its classifier with fused ReLUs; 64x64 inputs, odd channel counts at width 0.3.
+    func testSparseMatchesMaskedDenseForImageNetStems() throws {
+        try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 64, stem: .imagenet)
+    }
+
     func testVGGRefusesInputsItWouldPoolAway() {
         XCTAssertThrowsError(try Network.make(ModelSpec(architecture: "vgg16", inputSize: 28)))
     }
@@ -39,9 +47,11 @@ final class SparseExecutorTests: XCTestCase {
         try checkSparseMatchesMaskedDense()
     }
 
-    func checkSparseMatchesMaskedDense(width: Float = 0.25, inputChannels: Int = 1, inputSize: Int = 32) throws {
+    func checkSparseMatchesMaskedDense(width: Float = 0.25, inputChannels: Int = 1, inputSize: Int = 32,
+                                       stem: ModelSpec.Stem? = nil) throws {
         for arch in ModelSpec.architectures {
-            let net = try makeTrainedLikeNetwork(arch, width: width, inputChannels: inputChannels, inputSize: inputSize)
+            let net = try makeTrainedLikeNetwork(arch, width: width, inputChannels: inputChannels, inputSize: inputSize, stem: stem)
+            XCTAssertEqual(net.spec.stem, stem ?? .cifar)
             let executor = SparseExecutor(net)
             var rng = SeededGenerator(seed: 13)
             let image = Tensor(shape: [1, inputChannels, inputSize, inputSize])

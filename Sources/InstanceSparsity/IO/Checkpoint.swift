@@ -5,6 +5,7 @@ public enum Checkpoint {
     public static let optimizerPrefix = "_optimizer."
 
     public struct Loaded {
+        public let path: String
         public let network: Network
         public let metadata: [String: String]
         /// Optimizer velocity by parameter name (empty for inference-only files).
@@ -67,7 +68,7 @@ public enum Checkpoint {
                 throw InputError(path, "unexpected tensor '\(name)' for \(spec.architecture) width \(spec.width)")
             }
         }
-        return Loaded(network: network, metadata: contents.metadata, velocity: velocity)
+        return Loaded(path: path, network: network, metadata: contents.metadata, velocity: velocity)
     }
 
     /// Builds the network the metadata describes, but never one with more weights than the file
@@ -88,6 +89,34 @@ public enum Checkpoint {
             }
             if trial >= spec.width { return network }
             trial = min(trial * 2, spec.width)
+        }
+    }
+}
+
+extension Network {
+    /// Starts from the weights of a checkpoint (fine-tuning): every parameter and batch-norm
+    /// statistic is copied from it, except the classifier when the class counts differ and
+    /// `replacingClassifier` allows that (it keeps this network's fresh initialisation). The two
+    /// networks must otherwise be the same: a different stem, width or input would give weights
+    /// of the right shapes a different meaning (MobileNetV2's stems differ only in strides).
+    public func loadWeights(from checkpoint: Checkpoint.Loaded, replacingClassifier: Bool) throws {
+        let source = checkpoint.network.spec
+        func describe(_ s: ModelSpec) -> String {
+            "\(s.architecture) width \(s.width) with the \(s.stem.rawValue) stem and \(s.inputChannels) input channels"
+        }
+        guard source.architecture == spec.architecture, source.width == spec.width, source.stem == spec.stem,
+              source.inputChannels == spec.inputChannels else {
+            throw InputError(checkpoint.path, "holds \(describe(source)), but the network to train is \(describe(spec))")
+        }
+        var classifier = ""
+        root.visit { path, layer in if layer is Linear { classifier = path } }
+        if source.classes != spec.classes && !replacingClassifier {
+            throw InputError(checkpoint.path, "has \(source.classes) classes, the network \(spec.classes)")
+        }
+        let skipped = source.classes == spec.classes ? nil : classifier + "."
+        let weights = Dictionary(uniqueKeysWithValues: Checkpoint.stateDict(checkpoint.network).floats.map { ($0.name, $0.tensor) })
+        for (name, target) in Checkpoint.stateDict(self).floats where skipped.map({ !name.hasPrefix($0) }) ?? true {
+            target.copy(from: weights[name]!)  // same architecture, width, stem and input: same names and shapes
         }
     }
 }

@@ -1,27 +1,33 @@
-/// Max pooling with a square window and no padding; remembers the winner of each window.
+/// Max pooling with a square window; positions in the padding never win (PyTorch pads with
+/// -infinity). Remembers the winner of each window.
 public final class MaxPool2d: Layer {
-    public let kernel: Int, stride: Int
+    public let kernel: Int, stride: Int, padding: Int
     private var y: Tensor?
     private var dx: Tensor?
     private var argmax: [Int32] = []
     private var inputShape: [Int] = []
 
-    public init(kernel: Int = 2, stride: Int = 2) { self.kernel = kernel; self.stride = stride }
+    public init(kernel: Int = 2, stride: Int = 2, padding: Int = 0) {
+        precondition(padding <= kernel / 2, "a window must overlap the input (padding at most half the kernel)")
+        self.kernel = kernel; self.stride = stride; self.padding = padding
+    }
+
+    public func outputSize(_ size: Int) -> Int { (size + 2 * padding - kernel) / stride + 1 }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         inputShape = x.shape
         let planes = x.shape[0] * x.shape[1], ih = x.shape[2], iw = x.shape[3]
-        let oh = (ih - kernel) / stride + 1, ow = (iw - kernel) / stride + 1
+        let oh = outputSize(ih), ow = outputSize(iw)
         let out = Tensor.reuse(y, shape: [x.shape[0], x.shape[1], oh, ow])
         y = out
         if argmax.count < out.count { argmax = [Int32](repeating: 0, count: out.count) }
-        let k = kernel, s = stride, src = x.data, dst = out.data
+        let k = kernel, s = stride, p = padding, src = x.data, dst = out.data
         argmax.withUnsafeMutableBufferPointer { am in
             let am = am.baseAddress!
             parallelRanges(planes, minimumPerTask: 16) { r in
                 for pl in r {
                     let xin = src + pl * ih * iw
-                    if k == 2 && s == 2 {  // the usual case, without the inner loops
+                    if k == 2 && s == 2 && p == 0 {  // the usual case, without the inner loops
                         for oy in 0..<oh {
                             for ox in 0..<ow {
                                 let i = 2 * oy * iw + 2 * ox
@@ -37,12 +43,13 @@ public final class MaxPool2d: Layer {
                         continue
                     }
                     for oy in 0..<oh {
+                        let rows = poolingWindow(oy, kernel: k, stride: s, padding: p, size: ih)
                         for ox in 0..<ow {
-                            var best = -Float.infinity, bestIndex = 0
-                            for ky in 0..<k {
-                                for kx in 0..<k {
-                                    let idx = (oy * s + ky) * iw + ox * s + kx
-                                    if xin[idx] > best { best = xin[idx]; bestIndex = idx }
+                            let columns = poolingWindow(ox, kernel: k, stride: s, padding: p, size: iw)
+                            var best = -Float.infinity, bestIndex = rows.lowerBound * iw + columns.lowerBound
+                            for iy in rows {
+                                for ix in columns where xin[iy * iw + ix] > best {
+                                    best = xin[iy * iw + ix]; bestIndex = iy * iw + ix
                                 }
                             }
                             let o = pl * oh * ow + oy * ow + ox
@@ -123,6 +130,78 @@ public final class AvgPool2d: Layer {
     }
 
     public var lastOutputShape: [Int] { y?.shape ?? [] }
+}
+
+/// The input rows (or columns) under window `o` of a pooling layer, clipped to the input.
+@inline(__always)
+func poolingWindow(_ o: Int, kernel k: Int, stride s: Int, padding p: Int, size: Int) -> Range<Int> {
+    max(0, o * s - p)..<min(size, o * s - p + k)
+}
+
+/// The input rows (or columns) averaged into output `o` of `outputs` by adaptive average pooling:
+/// PyTorch's bins, floor(o * n / outputs) ..< ceil((o + 1) * n / outputs). They overlap when the
+/// input is not a multiple of the output, and repeat input pixels when it is smaller.
+@inline(__always)
+func adaptiveBin(_ o: Int, outputs: Int, size n: Int) -> Range<Int> {
+    (o * n / outputs)..<(((o + 1) * n + outputs - 1) / outputs)
+}
+
+/// Adaptive average pooling to a fixed `size` x `size` map whatever the input size (VGG16's
+/// ImageNet variant: 7x7 before its first linear layer).
+public final class AdaptiveAvgPool2d: Layer {
+    public let size: Int
+    private var y: Tensor?
+    private var dx: Tensor?
+    private var inputShape: [Int] = []
+
+    public init(size: Int) { self.size = size }
+
+    public func forward(_ x: Tensor, training: Bool) -> Tensor {
+        inputShape = x.shape
+        let out = Tensor.reuse(y, shape: [x.shape[0], x.shape[1], size, size])
+        y = out
+        adaptiveAveragePool(x.data, planes: x.shape[0] * x.shape[1], height: x.shape[2], width: x.shape[3], size: size, into: out.data)
+        return out
+    }
+
+    /// Each output's gradient is shared equally by the pixels of its bin.
+    public func backward(_ dy: Tensor) -> Tensor {
+        let g = Tensor.reuse(dx, shape: inputShape)
+        dx = g
+        g.zero()
+        let planes = inputShape[0] * inputShape[1], ih = inputShape[2], iw = inputShape[3], n = size
+        for pl in 0..<planes {
+            let gx = g.data + pl * ih * iw, d = dy.data + pl * n * n
+            for oy in 0..<n {
+                let rows = adaptiveBin(oy, outputs: n, size: ih)
+                for ox in 0..<n {
+                    let columns = adaptiveBin(ox, outputs: n, size: iw)
+                    let v = d[oy * n + ox] / Float(rows.count * columns.count)
+                    for iy in rows { for ix in columns { gx[iy * iw + ix] += v } }
+                }
+            }
+        }
+        return g
+    }
+
+    public var lastOutputShape: [Int] { y?.shape ?? [] }
+}
+
+/// The forward pass of `AdaptiveAvgPool2d` on `planes` planes (shared with inference).
+func adaptiveAveragePool(_ x: UnsafePointer<Float>, planes: Int, height ih: Int, width iw: Int, size n: Int,
+                         into out: UnsafeMutablePointer<Float>) {
+    for pl in 0..<planes {
+        let xin = x + pl * ih * iw, o = out + pl * n * n
+        for oy in 0..<n {
+            let rows = adaptiveBin(oy, outputs: n, size: ih)
+            for ox in 0..<n {
+                let columns = adaptiveBin(ox, outputs: n, size: iw)
+                var acc: Float = 0
+                for iy in rows { for ix in columns { acc += xin[iy * iw + ix] } }
+                o[oy * n + ox] = acc / Float(rows.count * columns.count)
+            }
+        }
+    }
 }
 
 /// Mean over each channel's H x W: N x C x H x W -> N x C.

@@ -1,9 +1,11 @@
-/// MobileNetV2, CIFAR style: stride-1 stem and second stage (32x32 inputs), inverted residual
-/// blocks, a 1x1 convolution to 1280 channels, global average pooling, dropout and a linear
-/// classifier. Names follow torchvision's `mobilenet_v2` (`features.<i>.conv.<j>`).
+/// MobileNetV2: a 3x3 stem, inverted residual blocks, a 1x1 convolution to 1280 channels, global
+/// average pooling, dropout and a linear classifier. The ImageNet variant is torchvision's
+/// `mobilenet_v2` (stride-2 stem and second stage: 224x224 ends at 7x7); the CIFAR variant runs
+/// both at stride 1 (32x32 ends at 4x4). The weights' names and shapes are the same in both, which
+/// is why a checkpoint records its stem. Names follow torchvision (`features.<i>.conv.<j>`).
 enum MobileNetV2 {
-    /// (expansion t, channels c, repeats n, first stride s)
-    static let settings = [(1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2),
+    /// (expansion t, channels c, repeats n, first stride s) of the ImageNet variant.
+    static let settings = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
                            (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
 
     /// torchvision's `_make_divisible(v, 8)`.
@@ -21,9 +23,13 @@ enum MobileNetV2 {
     }
 
     static func make(_ spec: ModelSpec, rng: inout SeededGenerator) -> Sequential {
+        // The CIFAR variant keeps full resolution where the ImageNet one halves it first: the
+        // stem and the second stage.
+        let early = spec.stem == .imagenet ? 2 : 1
         var channels = divisible(32 * spec.width)
-        var features: [Layer] = [convBN(spec.inputChannels, channels, kernel: 3, rng: &rng)]
-        for (t, c, n, s) in settings {
+        var features: [Layer] = [convBN(spec.inputChannels, channels, kernel: 3, stride: early, rng: &rng)]
+        for (stage, (t, c, n, stride)) in settings.enumerated() {
+            let s = stage == 1 ? early : stride
             let out = divisible(Float(c) * spec.width)
             for i in 0..<n {
                 let index = features.count

@@ -5,8 +5,24 @@ import Foundation
 public struct ModelSpec: Equatable {
     public static let architectures = ["vgg16", "resnet18", "mobilenetv2"]
 
+    /// Which variant of an architecture: the same weight names and (mostly) shapes, different
+    /// strides and pooling, so a file must say which one its weights belong to.
+    public enum Stem: String, CaseIterable {
+        /// torchvision's networks as they are (224x224 ImageNet): ResNet-18's 7x7 stride-2
+        /// convolution and 3x3 max pool, MobileNetV2's stride-2 stem and second stage, VGG16's
+        /// 7x7 average pool and three-layer classifier with dropout.
+        case imagenet
+        /// The 32x32 variants: no early downsampling, one linear classifier on VGG16.
+        case cifar
+
+        /// What a network gets when nobody chose: the ImageNet variants above 64x64 (they reduce a
+        /// 32x32 image to 1x1 by the last stage), the CIFAR ones below.
+        public static func standard(inputSize: Int) -> Stem { inputSize > 64 ? .imagenet : .cifar }
+    }
+
     public var architecture: String
     public var width: Float
+    public var stem: Stem
     public var inputChannels: Int
     public var inputSize: Int
     public var classes: Int
@@ -23,11 +39,13 @@ public struct ModelSpec: Equatable {
     /// recorded (files from other tools, or from before it was), meaning the dataset's default place.
     public var dataDirectory: String?
 
-    public init(architecture: String, width: Float = 1, inputChannels: Int = 1, inputSize: Int = 32,
+    /// `stem` nil: `Stem.standard(inputSize:)`.
+    public init(architecture: String, width: Float = 1, stem: Stem? = nil, inputChannels: Int = 1, inputSize: Int = 32,
                 classes: Int = 10, mean: [Float]? = nil, std: [Float]? = nil, dataset: String = "fashion-mnist",
                 classNames: [String] = [], preprocessing: Preprocessing.Recipe? = nil, dataDirectory: String? = nil) {
         precondition(classNames.isEmpty || classNames.count == classes, "\(classNames.count) class names for \(classes) classes")
         self.architecture = architecture; self.width = width
+        self.stem = stem ?? Stem.standard(inputSize: inputSize)
         self.inputChannels = inputChannels; self.inputSize = inputSize; self.classes = classes
         self.mean = mean ?? [Float](repeating: 0, count: inputChannels)
         self.std = std ?? [Float](repeating: 1, count: inputChannels)
@@ -37,7 +55,7 @@ public struct ModelSpec: Equatable {
 
     public var metadata: [String: String] {
         func list(_ v: [Float]) -> String { "[" + v.map { "\($0)" }.joined(separator: ",") + "]" }
-        var m = ["architecture": architecture, "width": "\(width)", "input_channels": "\(inputChannels)",
+        var m = ["architecture": architecture, "width": "\(width)", "stem": stem.rawValue, "input_channels": "\(inputChannels)",
                  "input_size": "\(inputSize)", "classes": "\(classes)", "mean": list(mean), "std": list(std),
                  "dataset": dataset]
         if !classNames.isEmpty, let json = try? JSONSerialization.data(withJSONObject: classNames) {
@@ -73,8 +91,13 @@ public struct ModelSpec: Equatable {
         guard ModelSpec.architectures.contains(arch) else {
             throw InputError(path, "unknown architecture '\(arch)' (expected \(ModelSpec.architectures.joined(separator: ", ")))")
         }
+        // Files written before the ImageNet variants existed have no stem, and are CIFAR networks.
+        let stemText = m["stem"] ?? Stem.cifar.rawValue
+        guard let stem = Stem(rawValue: stemText) else {
+            throw InputError(path, "metadata 'stem' has a bad value '\(stemText)' (expected \(Stem.allCases.map(\.rawValue).joined(separator: " or ")))")
+        }
         let channels: Int = try number("input_channels") { $0 > 0 && $0 <= 64 }
-        self.init(architecture: arch, width: try number("width") { $0 > 0 && $0 <= 8 },
+        self.init(architecture: arch, width: try number("width") { $0 > 0 && $0 <= 8 }, stem: stem,
                   inputChannels: channels, inputSize: try number("input_size") { $0 >= 8 && $0 <= 1024 },
                   classes: try number("classes") { $0 > 1 && $0 <= 100_000 },
                   mean: try floats("mean", count: channels), std: try floats("std", count: channels),

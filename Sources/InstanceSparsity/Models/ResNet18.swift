@@ -1,13 +1,17 @@
-/// ResNet-18, CIFAR style: a 3x3 stem with no max pool, four stages of two basic blocks
-/// (64, 128, 256, 512 channels, strides 1, 2, 2, 2), global average pooling and `fc`.
-/// Names follow torchvision's `resnet18`.
+/// ResNet-18: a stem, four stages of two basic blocks (64, 128, 256, 512 channels, strides 1, 2,
+/// 2, 2), global average pooling and `fc`. The ImageNet stem is torchvision's `resnet18`: a 7x7
+/// stride-2 convolution and a 3x3 stride-2 max pool (a 224x224 image reaches the blocks at 56x56);
+/// the CIFAR stem is one 3x3 convolution at full resolution. Names follow torchvision.
 enum ResNet18 {
     static func make(_ spec: ModelSpec, rng: inout SeededGenerator) -> Sequential {
         let stem = scaled(64, spec.width)
+        let imagenet = spec.stem == .imagenet
         var layers: [(String, Layer)] = [
-            ("conv1", Conv2d(inChannels: spec.inputChannels, outChannels: stem, kernel: 3, padding: 1, rng: &rng)),
+            ("conv1", Conv2d(inChannels: spec.inputChannels, outChannels: stem, kernel: imagenet ? 7 : 3,
+                             stride: imagenet ? 2 : 1, padding: imagenet ? 3 : 1, rng: &rng)),
             ("bn1", BatchNorm2d(channels: stem)), ("relu", ReLU()),
         ]
+        if imagenet { layers.append(("maxpool", MaxPool2d(kernel: 3, stride: 2, padding: 1))) }
         var channels = stem
         for (stage, (base, stride)) in [(64, 1), (128, 2), (256, 2), (512, 2)].enumerated() {
             let out = scaled(base, spec.width)

@@ -50,6 +50,10 @@ public final class SparseExecutor {
                         let relu = reluIndex < children.count ? children[reluIndex] as? ReLU : nil
                         result.append(named(FusedConv(conv: conv, bn: bn, cap: relu?.cap), child(names[i])))
                         i = reluIndex + (relu == nil ? 0 : 1)
+                    } else if let linear = children[i] as? Linear {
+                        let relu = i + 1 < children.count ? children[i + 1] as? ReLU : nil
+                        result.append(named(LinearStep(linear, cap: relu?.cap), child(names[i])))
+                        i += relu == nil ? 1 : 2
                     } else {
                         result += compile(children[i], child(names[i]))
                         i += 1
@@ -64,9 +68,10 @@ public final class SparseExecutor {
                 let g = GateStep(index: gates.count)
                 gates.append(g)
                 return [named(g, "saliency of " + gate.label)]
-            case let pool as MaxPool2d: return [named(MaxPoolStep(kernel: pool.kernel, stride: pool.stride), path)]
+            case let pool as MaxPool2d: return [named(MaxPoolStep(pool), path)]
             case is GlobalAvgPool: return [named(GlobalAvgPoolStep(), path)]
-            case let linear as Linear: return [named(LinearStep(linear), path)]
+            case let pool as AdaptiveAvgPool2d: return [named(AdaptiveAvgPoolStep(size: pool.size), path)]
+            case let linear as Linear: return [named(LinearStep(linear, cap: nil), path)]
             case is Dropout: return []
             default: preconditionFailure("no inference form for \(type(of: layer))")
             }
