@@ -50,19 +50,10 @@ enum BenchCommand: Command {
             let loaded = try Checkpoint.load(path: path)
             network = loaded.network
             images = randomImages(network.spec)
-            switch pruningRequest {
-            case nil: break
-            case .stored:
-                guard let point = try OperatingPoint(metadata: loaded.metadata, network: network, path: path) else {
-                    throw InputError(path, "has no stored operating point: run 'isp tune' or give --prune POLICY --alpha A --layers all")
-                }
-                plan = point.plan(for: network); layerRule = "stored"
-            case .given(let choice):
-                guard selection.layers == "all" && choice.kind != .staticTopK else {
-                    throw UsageError(message: "--random-inputs has no calibration images: prune with --layers all and a policy other than static-topk")
-                }
-                plan = PruningPlan(policy: ThresholdPolicy(choice.kind, alpha: choice.alpha), gates: Set(network.gates.indices), ranking: nil)
-                layerRule = "all"
+            if let pruningRequest {
+                let pruning = try ResolvedPruning.withoutCalibration(pruningRequest, network: network, metadata: loaded.metadata,
+                                                                     path: path, selection: selection)
+                plan = pruning.plan; layerRule = pruning.layerRule
             }
         } else {
             if width != nil { throw UsageError(message: "--width applies to --model; a MODEL file has its own") }

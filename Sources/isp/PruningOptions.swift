@@ -66,14 +66,45 @@ struct ResolvedPruning {
             guard let point = model.operatingPoint else {
                 throw InputError(model.path, "has no stored operating point: run 'isp tune \(model.path) --out FILE' or give --prune POLICY --alpha A")
             }
-            let on = point.measured["images"].map { " on \($0)" } ?? ""
-            return ResolvedPruning(plan: point.plan(for: model.network),
-                                   choice: PolicyChoice(kind: point.policy.kind, alpha: point.policy.alpha, origin: "stored in \(model.path), tuned\(on)"),
-                                   layerRule: "stored", stats: nil)
+            return stored(point, network: model.network, path: model.path)
         case .given(let choice):
             let (stats, gates) = try selection.select(model.network, calibration: model.calibrationSet(selection.calibration))
             return ResolvedPruning(plan: LayerSelection.plan(choice.kind, alpha: choice.alpha, stats: stats, gates: gates),
                                    choice: choice, layerRule: selection.rule, stats: stats)
+        }
+    }
+}
+
+extension ResolvedPruning {
+    static func stored(_ point: OperatingPoint, network: Network, path: String) -> ResolvedPruning {
+        let on = point.measured["images"].map { " on \($0)" } ?? ""
+        return ResolvedPruning(plan: point.plan(for: network),
+                               choice: PolicyChoice(kind: point.policy.kind, alpha: point.policy.alpha, origin: "stored in \(path), tuned\(on)"),
+                               layerRule: "stored", stats: nil)
+    }
+
+    /// For commands that have a model but no data (predict, serve, bench --random-inputs): the
+    /// stored operating point, or a policy at maps that need no calibration images to choose
+    /// (all, or listed by name) and no ranking (not static-topk).
+    static func withoutCalibration(_ request: PruningRequest, network: Network, metadata: [String: String], path: String,
+                                   selection: LayerSelection) throws -> ResolvedPruning {
+        switch request {
+        case .stored:
+            if let flag = selection.given.first { throw UsageError(message: "\(flag) contradicts --prune stored: the stored operating point has its own maps") }
+            guard let point = try OperatingPoint(metadata: metadata, network: network, path: path) else {
+                throw InputError(path, "has no stored operating point: run 'isp tune \(path) --out FILE' or give --prune POLICY --alpha A --layers all")
+            }
+            return stored(point, network: network, path: path)
+        case .given(let choice):
+            let labels = network.gates.map(\.label)
+            let wanted = selection.layers == "all" ? labels : selection.layers.split(separator: ",").map(String.init)
+            guard choice.kind != .staticTopK, selection.layers != "auto", selection.layers != "lowest-cv",
+                  wanted.allSatisfy(labels.contains) else {
+                throw UsageError(message: "without calibration images, prune with --layers all or a list of maps (\(labels.joined(separator: ","))) and a policy other than static-topk, or use --prune stored")
+            }
+            return ResolvedPruning(plan: PruningPlan(policy: ThresholdPolicy(choice.kind, alpha: choice.alpha),
+                                                     gates: Set(wanted.compactMap { labels.firstIndex(of: $0) }), ranking: nil),
+                                   choice: choice, layerRule: selection.layers, stats: nil)
         }
     }
 }
@@ -104,6 +135,13 @@ struct LayerSelection {
         cvMin = try a.optionalNumber("--cv-min", in: 0...1000)
         topK = try a.optionalNumber("--top-k", in: 1...10_000)
         if cvMin != nil && topK != nil { throw UsageError(message: "--cv-min and --top-k are two selection rules: give one") }
+    }
+
+    /// Only `--layers` (commands without calibration images); nil means not given ("auto").
+    init(layers: String?) {
+        self.layers = layers ?? "auto"
+        calibration = 0
+        given = layers == nil ? [] : ["--layers"]
     }
 
     /// Calibration statistics and the gates to prune under `--layers`.

@@ -43,7 +43,7 @@ public enum CIFAR10 {
                 parallelRanges(chunk.records, minimumPerTask: 256) { range in
                     for r in range {
                         let image = src + r * record + 1, dst = out + r * pixels
-                        for j in 0..<pixels { dst[j] = Float(image[j]) * (1 / 255) }
+                        for j in 0..<pixels { dst[j] = unitScale(image[j]) }
                     }
                 }
             }

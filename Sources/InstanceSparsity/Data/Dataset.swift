@@ -1,5 +1,10 @@
 public enum Split: String { case train, test }
 
+/// A pixel byte as a network input before normalisation, as torchvision's ToTensor makes it: a
+/// division by 255. Every reader uses this, so the same image gives bit-identical inputs from an
+/// IDX file, a CIFAR-10 record or a PNG.
+@inline(__always) func unitScale(_ byte: UInt8) -> Float { Float(byte) / 255 }
+
 /// A whole split in memory: images N x C x H x W scaled to [0, 1], labels in 0..<classes.
 public struct Dataset: DataSplit {
     public var images: Tensor

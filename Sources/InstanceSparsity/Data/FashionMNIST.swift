@@ -38,7 +38,7 @@ public enum FashionMNIST {
                     let target = out + i * padded * padded + offset * padded + offset
                     for y in 0..<side {
                         let row = image + y * side, dst = target + y * padded
-                        for x in 0..<side { dst[x] = Float(row[x]) * (1 / 255) }
+                        for x in 0..<side { dst[x] = unitScale(row[x]) }
                     }
                 }
             }

@@ -125,7 +125,7 @@ public final class ImageFolder: DataSplit {
         for y in 0..<s {
             for x in 0..<s {
                 let from = (y * s + (flip ? s - 1 - x : x)) * c
-                for ch in 0..<c { out[(ch * s + y) * s + x] = Float(pixels[from + ch]) / 255 }
+                for ch in 0..<c { out[(ch * s + y) * s + x] = unitScale(pixels[from + ch]) }
             }
         }
         return out

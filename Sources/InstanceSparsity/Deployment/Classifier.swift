@@ -89,7 +89,7 @@ public final class Classifier {
         let start = DispatchTime.now().uptimeNanoseconds
         let r = executor.run(x)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        let names = network.spec.classNames.isEmpty ? (0..<network.spec.classes).map(String.init) : network.spec.classNames
+        let names = network.spec.labelNames
         let probabilities = Self.softmax(r.logits)
         let order = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }.prefix(max(1, k))
         return Classification(top: order.map { ($0, names[$0], probabilities[$0]) }, logits: r.logits,

@@ -53,6 +53,14 @@ public struct ModelSpec: Equatable {
         self.classNames = classNames; self.preprocessing = preprocessing; self.dataDirectory = dataDirectory
     }
 
+    /// What each class is called: the recorded names, else those of the fixed data set the model
+    /// was trained on (checkpoints from before names were recorded), else the class numbers.
+    public var labelNames: [String] {
+        if !classNames.isEmpty { return classNames }
+        let known = dataset == "fashion-mnist" ? FashionMNIST.classNames : dataset == "cifar10" ? CIFAR10.classNames : []
+        return known.count == classes ? known : (0..<classes).map(String.init)
+    }
+
     public var metadata: [String: String] {
         func list(_ v: [Float]) -> String { "[" + v.map { "\($0)" }.joined(separator: ",") + "]" }
         var m = ["architecture": architecture, "width": "\(width)", "stem": stem.rawValue, "input_channels": "\(inputChannels)",

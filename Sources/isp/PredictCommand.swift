@@ -1,0 +1,82 @@
+import Foundation
+import InstanceSparsity
+
+enum PredictCommand: Command {
+    static let name = "predict"
+    static let synopsis = "MODEL IMAGE..."
+    static let abstract = """
+    Classifies PNG or JPEG images one at a time through the sparse executor, prepared as the
+    model's data was (Fashion-MNIST models: 28x28 gray images padded to 32x32; CIFAR-10: 32x32 RGB;
+    class-folder and torchvision models: their resize and centre crop). Per image: the --top
+    classes by name with their probabilities, and the MACs executed against the dense network's;
+    the JSON adds the logits. Pruning: the operating point stored in MODEL when it has one, else
+    dense (said which on stderr). An image that cannot be read is a one-line error naming it; the
+    others are still classified, and the exit status is 1.
+    """
+    static let options = PruningRequest.options + [
+        LayerSelection.layersOption,
+        Option("--dense", "run every channel even if MODEL has a stored operating point (default: the stored point if any)"),
+        Option("--top", "K", "classes listed per image (default 5)"),
+        Option.json,
+    ]
+
+    static func run(_ a: inout Arguments) throws {
+        let json = try a.flag("--json"), dense = try a.flag("--dense")
+        let top = try a.number("--top", default: 5, in: 1...100_000)
+        let request = try PruningRequest.read(&a)
+        let layers = try a.option("--layers")
+        guard let path = a.positional() else { throw UsageError(message: "MODEL (a .safetensors checkpoint) is required") }
+        var images: [String] = []
+        while let image = a.positional() { images.append(image) }
+        try a.finish()
+        guard !images.isEmpty else { throw UsageError(message: "give at least one IMAGE") }
+        if dense && request != nil { throw UsageError(message: "--dense and --prune contradict each other") }
+        if layers != nil && request == nil { throw UsageError(message: "--layers needs --prune POLICY") }
+
+        let classifier = try makeClassifier(path: path, request: dense ? nil : request, layers: layers, defaultStored: !dense,
+                                            splitAcrossCores: true)
+        var results: [[String: Any]] = [], rows: [[String]] = [], failed = 0
+        for image in images {
+            do {
+                let r = try classifier.classify(path: image, top: top)
+                results.append(jsonObject(r, image: image))
+                rows.append([image, r.label, String(format: "%.1f%%", 100 * r.probability),
+                             r.top.dropFirst().map { "\($0.label) \(String(format: "%.1f%%", 100 * $0.probability))" }.joined(separator: ", "),
+                             formatCount(r.macsExecuted), String(format: "%.0f%%", 100 * Double(r.macsExecuted) / Double(r.macsDense))])
+            } catch let error as InputError {
+                note("isp predict: \(error)")
+                failed += 1
+            }
+        }
+        if json {
+            printJSON(["model": path, "images": results, "failed": failed])
+        } else if !rows.isEmpty {
+            printTable(["image", "class", "probability", "next", "MACs", "of dense"], rows)
+        }
+        if failed > 0 { throw ExitError(message: "\(failed) of \(images.count) images could not be classified", status: 1) }
+    }
+
+    /// The classifier for `path` with the pruning the flags ask for; without flags the stored
+    /// operating point if there is one (`defaultStored`), else dense. Says which on stderr.
+    static func makeClassifier(path: String, request: PruningRequest?, layers: String?, defaultStored: Bool,
+                               splitAcrossCores: Bool) throws -> Classifier {
+        let loaded = try Checkpoint.load(path: path)
+        let input = try ImageInput(spec: loaded.network.spec, path: path)
+        let chosen: PruningRequest? = request ?? (defaultStored && loaded.metadata[OperatingPoint.prefix + "policy"] != nil ? .stored : nil)
+        guard let chosen else {
+            note("pruning: none (dense)")
+            return Classifier(network: loaded.network, plan: nil, input: input, splitAcrossCores: splitAcrossCores)
+        }
+        let pruning = try ResolvedPruning.withoutCalibration(chosen, network: loaded.network, metadata: loaded.metadata, path: path,
+                                                             selection: LayerSelection(layers: layers))
+        note("pruning: \(pruning.choice.kind.rawValue) alpha \(pruning.choice.alpha) at \(pruning.plan.gates.count) of \(loaded.network.gates.count) maps (\(pruning.choice.origin))")
+        return Classifier(network: loaded.network, plan: pruning.plan, input: input, splitAcrossCores: splitAcrossCores)
+    }
+
+    static func jsonObject(_ r: Classification, image: String) -> [String: Any] {
+        ["image": image, "class": r.index, "label": r.label, "probability": r.probability,
+         "top": r.top.map { ["class": $0.index, "label": $0.label, "probability": $0.probability] as [String: Any] },
+         "logits": r.logits.map(jsonNumber), "macs_executed": r.macsExecuted, "macs_dense": r.macsDense,
+         "latency_ms": 1000 * r.seconds]
+    }
+}

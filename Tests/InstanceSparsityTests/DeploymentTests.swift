@@ -1,0 +1,95 @@
+import Foundation
+import InstanceSparsity
+import XCTest
+
+/// `isp predict` and the library's Classifier: an image file gives exactly the logits the
+/// executor gives the same image from the data set, names its class, and bad images are refused
+/// with one line naming them.
+final class DeploymentTests: XCTestCase {
+    private var directory = ""
+
+    override func setUpWithError() throws {
+        _ = try ISP.requireBinary()
+        directory = NSTemporaryDirectory() + "deploy-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try SyntheticFashionMNIST.write(to: directory)
+    }
+
+    override func tearDownWithError() throws {
+        if !directory.isEmpty { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    /// A trained tiny model and the first test images as 28x28 gray PNG files.
+    private func fixture() throws -> (model: String, images: [String], data: Dataset) {
+        let model = "\(directory)/m.safetensors"
+        let r = try ISP.run(["train", "--model", "vgg16", "--width", "0.125", "--batch-size", "32", "--epochs", "1",
+                             "--data-dir", directory, "--out", model], in: directory)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let data = try FashionMNIST.load(directory: directory, split: .test, limit: 3)
+        var images: [String] = []
+        for i in 0..<3 {
+            // The data set pads 28x28 to 32x32 with zeros: undo it to get the original pixels.
+            var pixels = [UInt8]()
+            for y in 2..<30 { for x in 2..<30 { pixels.append(UInt8((data.images[(i * 32 + y) * 32 + x] * 255).rounded())) } }
+            let path = "\(directory)/image\(i).png"
+            try PNG.write(path: path, width: 28, height: 28, channels: 1, pixels: pixels)
+            images.append(path)
+        }
+        return (model, images, data)
+    }
+
+    func testPredictMatchesTheExecutorOnTheSameImage() throws {
+        let (model, images, data) = try fixture()
+        let r = try ISP.run(["predict", model, "--dense", "--json", "--top", "3"] + images, in: directory)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("pruning: none (dense)"), r.stderr)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let results = try XCTUnwrap(object["images"] as? [[String: Any]])
+        XCTAssertEqual(results.count, 3)
+        let network = try Checkpoint.load(path: model).network
+        let executor = SparseExecutor(network)
+        let batch = Tensor(shape: [0])
+        var labels: [Int32] = [], rng = SeededGenerator(seed: 0)
+        try BatchMaker(spec: network.spec).fill(batch, labels: &labels, from: data, indices: [0, 1, 2][...], augment: false, rng: &rng)
+        for (i, result) in results.enumerated() {
+            let expected = executor.run(batch.data + i * 32 * 32).logits
+            // isp picks OpenBLAS's AVX-512 kernels at start (re-executing itself), this test process
+            // may run another kernel in the classifier's GEMV: equal up to float rounding.
+            let logits = try XCTUnwrap(result["logits"] as? [Double]).map(Float.init)
+            XCTAssertEqual(logits.count, expected.count)
+            for (a, b) in zip(logits, expected) { XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b)), "image \(i)") }
+            let best = expected.indices.max { expected[$0] < expected[$1] }!
+            XCTAssertEqual(result["class"] as? Int, best)
+            XCTAssertEqual(result["label"] as? String, FashionMNIST.classNames[best])
+            XCTAssertEqual((result["top"] as? [[String: Any]])?.count, 3)
+            XCTAssertEqual(result["macs_dense"] as? Int, result["macs_executed"] as? Int)
+        }
+        // The library entry point gives the same answer.
+        let classifier = try Classifier(path: model, pruning: .dense)
+        let direct = try classifier.classify(path: images[0], top: 3)
+        XCTAssertEqual(direct.logits, executor.run(batch.data).logits)
+    }
+
+    func testPredictRefusesBadImagesOneLineEach() throws {
+        let (model, images, _) = try fixture()
+        let text = "\(directory)/notes.png", wrongSize = "\(directory)/big.png"
+        try Data("not an image".utf8).write(to: URL(fileURLWithPath: text))
+        try PNG.write(path: wrongSize, width: 30, height: 28, channels: 1, pixels: [UInt8](repeating: 9, count: 30 * 28))
+        let r = try ISP.run(["predict", model, images[0], text, wrongSize, "\(directory)/missing.png"], in: directory)
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stdout.contains(images[0]), "the good image is still classified: \(r.stdout)")
+        let errors = r.stderrLines.filter { $0.hasPrefix("isp predict: ") }
+        XCTAssertEqual(errors.count, 4, r.stderr)
+        XCTAssertTrue(errors[0].contains("\(text): not a PNG or JPEG file"), errors[0])
+        XCTAssertTrue(errors[1].contains("\(wrongSize): is 30 x 28; this model takes 28 x 28 gray"), errors[1])
+        XCTAssertTrue(errors[2].contains("missing.png: no such file"), errors[2])
+        XCTAssertEqual(errors[3], "isp predict: 3 of 4 images could not be classified")
+        // Usage: no image, contradicting flags, a policy without maps it can choose without data.
+        XCTAssertEqual(try ISP.run(["predict", model], in: directory).status, 2)
+        XCTAssertEqual(try ISP.run(["predict", model, images[0], "--dense", "--prune", "stored"], in: directory).status, 2)
+        let auto = try ISP.run(["predict", model, images[0], "--prune", "max", "--alpha", "0.1"], in: directory)
+        XCTAssertEqual(auto.status, 2, auto.stderr)
+        XCTAssertTrue(auto.stderr.contains("--layers all"), auto.stderr)
+        XCTAssertEqual(try ISP.run(["predict", model, images[0], "--prune", "max", "--alpha", "0.1", "--layers", "all"], in: directory).status, 0)
+    }
+}
