@@ -25,7 +25,11 @@ let package = Package(
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "InstanceSparsity", dependencies: ["COpenBLAS", "CZlib", "CPNG", "CImageCodecs", "CKernels"],
                 swiftSettings: fast),
-        .executableTarget(name: "isp", dependencies: ["InstanceSparsity"], swiftSettings: fast),
+        // `isp serve`: HTTP/1.1 from libmicrohttpd; its request protocol and variadic start stay in C.
+        .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+        .target(name: "CHTTPServer", dependencies: ["CMicroHTTPD"], linkerSettings: [.linkedLibrary("microhttpd")]),
+        .target(name: "InstanceSparsityServing", dependencies: ["InstanceSparsity", "CHTTPServer"]),
+        .executableTarget(name: "isp", dependencies: ["InstanceSparsity", "InstanceSparsityServing"], swiftSettings: fast),
         // Fixtures/: torchvision's logits and a converted file (benchmarks/make_torchvision_fixtures.py).
         .testTarget(name: "InstanceSparsityTests", dependencies: ["InstanceSparsity"], exclude: ["Fixtures"]),
     ]

@@ -1,6 +1,8 @@
-import Dispatch
 import Foundation
 import InstanceSparsity
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A failure with its own exit status (an interrupted run exits 128 + the signal, as shells report it).
 struct ExitError: Error {
@@ -8,22 +10,49 @@ struct ExitError: Error {
     let status: Int32
 }
 
-/// SIGINT and SIGTERM ask `stop` to end the run between two steps, so the checkpoint on disk is
-/// never the one being written; a second signal ends the process at once (the atomic write still
-/// leaves the previous checkpoint intact). Keep the returned sources alive while it matters.
-func catchStopSignals(_ stop: StopRequest) -> [DispatchSourceSignal] {
-    [SIGINT, SIGTERM].map { number in
-        signal(number, SIG_IGN)  // delivered through the dispatch source instead
-        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-        source.setEventHandler {
-            if stop.signal != nil {
-                note("isp: second signal, stopping at once")
-                exit(128 + number)
-            }
-            note("isp: \(number == SIGINT ? "SIGINT" : "SIGTERM") received, stopping after the current step (again to stop at once)")
-            stop.request(signal: number)
+/// Where the signal handler writes the signal number: a pipe, the one async-signal-safe way out
+/// of a handler. Created before any handler is installed.
+private let signalPipe: [Int32] = {
+    var fds: [Int32] = [-1, -1]
+    // Not inside precondition: release builds (-Ounchecked) drop its condition, call and all.
+    let created = pipe(&fds)
+    if created != 0 { fatalError("cannot create a pipe: \(String(cString: strerror(errno)))") }
+    return fds
+}()
+
+/// SIGINT and SIGTERM, whichever thread the kernel delivers them to, go to `react` on a thread of
+/// its own (not in signal context, so it may lock, allocate and print). A real handler rather than
+/// a dispatch source: with the signal ignored, Linux drops it before a source sees it whenever it
+/// lands on a thread that does not block it (libmicrohttpd's, OpenBLAS's), and the server never
+/// heard its SIGTERM.
+func handleStopSignals(_ react: @escaping @Sendable (Int32) -> Void) {
+    let readEnd = signalPipe[0]
+    let reader = Thread {
+        while true {
+            var number: UInt8 = 0
+            guard read(readEnd, &number, 1) == 1 else { continue }
+            react(Int32(number))
         }
-        source.resume()
-        return source
+    }
+    reader.start()
+    for number in [SIGINT, SIGTERM] {
+        signal(number) { received in
+            var byte = UInt8(truncatingIfNeeded: received)
+            _ = write(signalPipe[1], &byte, 1)
+        }
+    }
+}
+
+/// Training: the first SIGINT or SIGTERM asks `stop` to end the run between two steps, so the
+/// checkpoint on disk is never the one being written; a second ends the process at once (the
+/// atomic write still leaves the previous checkpoint intact).
+func catchStopSignals(_ stop: StopRequest) {
+    handleStopSignals { number in
+        if stop.signal != nil {
+            note("isp: second signal, stopping at once")
+            exit(128 + number)
+        }
+        note("isp: \(number == SIGINT ? "SIGINT" : "SIGTERM") received, stopping after the current step (again to stop at once)")
+        stop.request(signal: number)
     }
 }

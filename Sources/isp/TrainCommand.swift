@@ -250,8 +250,7 @@ enum TrainCommand: Command {
             trainer.restoreVelocity(velocity)
             log("\(network.spec.architecture) width \(network.spec.width), \(network.spec.stem.rawValue) stem: \(formatCount(network.parameterCount)) parameters, \(formatCount(network.macsPerImage)) MACs/image; \(train.count) training and \(test.count) test images; \(trainer.stepsPerEpoch) steps/epoch; warm-up \(options.resolvedWarmupEpochs) epochs")
             let stop = StopRequest()
-            let handlers = catchStopSignals(stop)
-            defer { _ = handlers }
+            catchStopSignals(stop)
             var saved = startEpoch
             var last: EvaluationResult?
             let start = Date()

@@ -1,0 +1,147 @@
+#include "CHTTPServer.h"
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <microhttpd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct isp_http_server {
+    struct MHD_Daemon *daemon;
+    isp_http_handler handler;
+    void *context;
+    size_t max_body;
+    atomic_uint in_flight;
+    uint16_t port;
+};
+
+// Per request: the body read so far.
+typedef struct request {
+    unsigned char *body;
+    size_t length, capacity;
+    int too_large;
+} request;
+
+static enum MHD_Result answer(struct MHD_Connection *connection, const isp_http_response *r) {
+    struct MHD_Response *response = MHD_create_response_from_buffer(r->length, r->body, MHD_RESPMEM_MUST_FREE);
+    if (!response) { free(r->body); return MHD_NO; }
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type ? r->content_type : "application/json");
+    if (r->retry_after) MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
+    if (r->allow) MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, r->allow);
+    enum MHD_Result result = MHD_queue_response(connection, (unsigned)r->status, response);
+    MHD_destroy_response(response);
+    return result;
+}
+
+static void call_handler(isp_http_server *server, struct MHD_Connection *connection, const char *method, const char *url,
+                         request *req, isp_http_response *out) {
+    const char *top = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "top");
+    memset(out, 0, sizeof *out);
+    server->handler(server->context, method, url, top, req ? req->body : NULL, req ? req->length : 0,
+                    req ? req->too_large : 0, out);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls) {
+    (void)version;
+    isp_http_server *server = cls;
+    request *req = *con_cls;
+    if (!req) {  // headers only: set up the request
+        req = calloc(1, sizeof *req);
+        if (!req) return MHD_NO;
+        *con_cls = req;
+        atomic_fetch_add(&server->in_flight, 1);
+        // A declared length over the limit is refused before any of the body is read.
+        const char *declared = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (declared && strtoull(declared, NULL, 10) > server->max_body) {
+            req->too_large = 1;
+            isp_http_response out;
+            call_handler(server, connection, method, url, req, &out);
+            return answer(connection, &out);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (req->too_large) return MHD_YES;
+        if (req->length + n > server->max_body) {
+            req->too_large = 1;
+            free(req->body); req->body = NULL; req->length = req->capacity = 0;
+            return MHD_YES;
+        }
+        if (req->length + n > req->capacity) {
+            size_t capacity = req->capacity ? req->capacity : 65536;
+            while (capacity < req->length + n) capacity *= 2;
+            unsigned char *grown = realloc(req->body, capacity);
+            if (!grown) return MHD_NO;
+            req->body = grown; req->capacity = capacity;
+        }
+        memcpy(req->body + req->length, upload_data, n);
+        req->length += n;
+        return MHD_YES;
+    }
+    isp_http_response out;
+    call_handler(server, connection, method, url, req, &out);
+    return answer(connection, &out);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls, enum MHD_RequestTerminationCode code) {
+    (void)connection; (void)code;
+    isp_http_server *server = cls;
+    request *req = *con_cls;
+    if (!req) return;
+    free(req->body);
+    free(req);
+    *con_cls = NULL;
+    atomic_fetch_sub(&server->in_flight, 1);
+}
+
+isp_http_server *isp_http_start(const char *host, uint16_t port, size_t max_body, unsigned connection_limit,
+                                isp_http_handler handler, void *context, char *error, size_t error_size) {
+    struct sockaddr_in address;
+    memset(&address, 0, sizeof address);
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    if (inet_pton(AF_INET, host, &address.sin_addr) != 1) {
+        snprintf(error, error_size, "'%s' is not an IPv4 address", host);
+        return NULL;
+    }
+    isp_http_server *server = calloc(1, sizeof *server);
+    if (!server) { snprintf(error, error_size, "out of memory"); return NULL; }
+    server->handler = handler; server->context = context; server->max_body = max_body;
+    atomic_init(&server->in_flight, 0);
+    server->daemon = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC
+                                      | MHD_USE_ERROR_LOG, port, NULL, NULL, on_request, server,
+                                      MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address,
+                                      MHD_OPTION_CONNECTION_LIMIT, connection_limit,
+                                      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                                      MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
+                                      MHD_OPTION_END);
+    if (!server->daemon) {
+        snprintf(error, error_size, "cannot listen on %s:%u (in use, or not allowed)", host, (unsigned)port);
+        free(server);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    server->port = info ? info->port : port;
+    return server;
+}
+
+uint16_t isp_http_port(const isp_http_server *server) { return server->port; }
+
+void isp_http_quiesce(isp_http_server *server) {
+    MHD_socket listener = MHD_quiesce_daemon(server->daemon);
+    if (listener != MHD_INVALID_SOCKET) close(listener);
+}
+
+unsigned isp_http_in_flight(const isp_http_server *server) { return atomic_load(&((isp_http_server *)server)->in_flight); }
+
+void isp_http_stop(isp_http_server *server) {
+    MHD_stop_daemon(server->daemon);
+    free(server);
+}

@@ -1,0 +1,135 @@
+import CHTTPServer
+import Foundation
+import InstanceSparsity
+
+/// `POST /v1/classify` (a PNG or JPEG body) answered by a pool of classifiers, one per worker,
+/// each pruning per image; `GET /healthz`; `GET /metrics` in Prometheus' text format. Requests
+/// beyond the workers wait in a bounded queue; past it they get 503 with Retry-After, so memory
+/// never grows with the load. Every error is a JSON body with a reason, and is counted.
+public final class ClassificationServer {
+    public struct Configuration {
+        public var host = "127.0.0.1"
+        public var port: UInt16 = 8080
+        public var workers = 1
+        /// Requests that may wait for a worker; more get 503.
+        public var queue = 16
+        public var maxBody = 10 << 20
+        /// Classes listed per answer unless the request says `?top=K`.
+        public var top = 5
+
+        public init() {}
+    }
+
+    public let configuration: Configuration
+    private let pool: WorkerPool
+    private let metrics = Metrics()
+    private var server: OpaquePointer?
+
+    /// Starts listening at once; `classifier` is copied for each worker (same weights and plan).
+    public init(classifier: Classifier, configuration: Configuration) throws {
+        self.configuration = configuration
+        let oneEach = configuration.workers > 1
+        pool = WorkerPool((0..<configuration.workers).map { _ in classifier.copy(splitAcrossCores: !oneEach) },
+                          queue: configuration.queue)
+        var error = [CChar](repeating: 0, count: 256)
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        server = isp_http_start(configuration.host, configuration.port, configuration.maxBody,
+                                UInt32(configuration.workers + configuration.queue + 64), handle, context, &error, error.count)
+        guard server != nil else {
+            throw InputError("\(configuration.host):\(configuration.port)", String(cString: error))
+        }
+    }
+
+    deinit { if let server { isp_http_stop(server) } }
+
+    public var port: UInt16 { isp_http_port(server) }
+
+    /// Stops accepting connections, waits until the requests in flight are answered, then stops.
+    public func shutDown() {
+        guard let server else { return }
+        isp_http_quiesce(server)
+        while isp_http_in_flight(server) > 0 { usleep(2000) }
+        isp_http_stop(server)
+        self.server = nil
+    }
+
+    struct Answer {
+        var status: Int32
+        var body: [UInt8]
+        var contentType: StaticString = "application/json"
+        var retryAfter: StaticString? = nil
+        var allow: StaticString? = nil
+    }
+
+    func route(method: String, path: String, top: String?, body: [UInt8]?, tooLarge: Bool) -> Answer {
+        func fail(_ status: Int32, _ reason: String, _ message: String) -> Answer {
+            metrics.count(error: reason)
+            return Answer(status: status, body: Self.json(["error": message, "reason": reason]))
+        }
+        switch path {
+        case "/v1/classify":
+            guard method == "POST" else {
+                var a = fail(405, "method_not_allowed", "\(method) \(path): use POST with a PNG or JPEG body"); a.allow = "POST"; return a
+            }
+            metrics.countRequest()
+            let start = DispatchTime.now().uptimeNanoseconds
+            defer { metrics.observe(seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
+            if tooLarge { return fail(413, "too_large", "request body is over \(configuration.maxBody) bytes") }
+            guard let body, !body.isEmpty else { return fail(400, "empty", "request body is empty: send a PNG or JPEG image") }
+            var k = configuration.top
+            if let top {
+                guard let n = Int(top), (1...100_000).contains(n) else { return fail(400, "bad_parameter", "top must be a number from 1, got '\(top)'") }
+                k = n
+            }
+            guard let worker = pool.acquire() else {
+                var a = fail(503, "overloaded", "all \(configuration.workers) workers busy and \(configuration.queue) requests waiting; retry")
+                a.retryAfter = "1"
+                return a
+            }
+            defer { pool.release(worker) }
+            do {
+                let r = try worker.classify(encoded: body, name: "request body", top: k)
+                metrics.add(macsExecuted: r.macsExecuted, macsDense: r.macsDense)
+                return Answer(status: 200, body: Self.json([
+                    "class": r.index, "label": r.label, "probability": r.probability,
+                    "top": r.top.map { ["class": $0.index, "label": $0.label, "probability": $0.probability] as [String: Any] },
+                    "macs_executed": r.macsExecuted, "macs_dense": r.macsDense, "latency_ms": 1000 * r.seconds]))
+            } catch {
+                return fail(400, "bad_image", "\(error)")
+            }
+        case "/healthz":
+            guard method == "GET" else { var a = fail(405, "method_not_allowed", "\(method) \(path): use GET"); a.allow = "GET"; return a }
+            return Answer(status: 200, body: Self.json(["status": "ok"]))
+        case "/metrics":
+            guard method == "GET" else { var a = fail(405, "method_not_allowed", "\(method) \(path): use GET"); a.allow = "GET"; return a }
+            return Answer(status: 200, body: Array(metrics.text().utf8), contentType: "text/plain; version=0.0.4")
+        default:
+            return fail(404, "not_found", "\(method) \(path): no such endpoint (POST /v1/classify, GET /healthz, GET /metrics)")
+        }
+    }
+
+    static func json(_ object: [String: Any]) -> [UInt8] {
+        Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)) + [10]
+    }
+}
+
+/// The C server's callback: the whole request in, one answer out (body malloc'ed for the server to free).
+private func handle(_ context: UnsafeMutableRawPointer?, _ method: UnsafePointer<CChar>?, _ url: UnsafePointer<CChar>?,
+                    _ top: UnsafePointer<CChar>?, _ body: UnsafePointer<UInt8>?, _ length: Int, _ tooLarge: Int32,
+                    _ response: UnsafeMutablePointer<isp_http_response>?) {
+    guard let context, let response else { return }
+    let server = Unmanaged<ClassificationServer>.fromOpaque(context).takeUnretainedValue()
+    let bytes = body.map { Array(UnsafeBufferPointer(start: $0, count: length)) }
+    let answer = server.route(method: method.map { String(cString: $0) } ?? "", path: url.map { String(cString: $0) } ?? "",
+                              top: top.map { String(cString: $0) }, body: bytes, tooLarge: tooLarge != 0)
+    let copy = malloc(max(answer.body.count, 1))!.assumingMemoryBound(to: UInt8.self)
+    answer.body.withUnsafeBufferPointer { copy.update(from: $0.baseAddress!, count: $0.count) }
+    response.pointee.status = answer.status
+    response.pointee.body = copy
+    response.pointee.length = answer.body.count
+    // String literals are stored NUL-terminated and live as long as the program: safe to hand over.
+    func cString(_ s: StaticString) -> UnsafePointer<CChar> { UnsafeRawPointer(s.utf8Start).assumingMemoryBound(to: CChar.self) }
+    response.pointee.content_type = cString(answer.contentType)
+    response.pointee.retry_after = answer.retryAfter.map(cString)
+    response.pointee.allow = answer.allow.map(cString)
+}

@@ -1,0 +1,59 @@
+import Dispatch
+import Foundation
+import InstanceSparsity
+import InstanceSparsityServing
+
+enum ServeCommand: Command {
+    static let name = "serve"
+    static let synopsis = "MODEL"
+    static let abstract = """
+    An HTTP/1.1 classification server (libmicrohttpd). POST /v1/classify with a PNG or JPEG body
+    (prepared as the model's data was, see 'isp predict') answers JSON: class, label, probability,
+    top, macs_executed, macs_dense, latency_ms; ?top=K sets how many classes. GET /healthz answers
+    200 once the model is loaded; GET /metrics gives Prometheus counters (requests, errors by
+    reason, a latency histogram, MACs executed and dense). Each worker has its own executor and
+    prunes per image; requests beyond the workers wait in a queue of --queue, and past it get 503
+    with Retry-After. Bad requests get a JSON error (400 not an image, 404, 405, 413 over
+    --max-body) and the server stays up. SIGTERM or SIGINT: stop accepting, answer what is in
+    flight, exit 0.
+    """
+    static let options = [
+        Option("--host", "ADDRESS", "IPv4 address to listen on (default 127.0.0.1)"),
+        Option("--port", "PORT", "TCP port; 0 picks a free one, printed on stderr (default 8080)"),
+    ] + PruningRequest.options + [
+        LayerSelection.layersOption,
+        Option("--dense", "run every channel even if MODEL has a stored operating point (default: the stored point if any)"),
+        Option("--workers", "N", "executors answering in parallel, each on one core when more than one (default: one per core)"),
+        Option("--queue", "N", "requests that may wait for a worker before 503 (default 16)"),
+        Option("--max-body", "BYTES", "largest request body; larger gets 413 (default 10485760, 10 MB)"),
+        Option("--top", "K", "classes per answer unless the request gives ?top=K (default 5)"),
+    ]
+
+    static func run(_ a: inout Arguments) throws {
+        var configuration = ClassificationServer.Configuration()
+        configuration.host = try a.option("--host") ?? configuration.host
+        configuration.port = try a.number("--port", default: 8080, in: 0...65535)
+        configuration.workers = try a.number("--workers", default: Workspace.cores, in: 1...256)
+        configuration.queue = try a.number("--queue", default: 16, in: 0...100_000)
+        configuration.maxBody = try a.number("--max-body", default: 10 << 20, in: 1...(1 << 30))
+        configuration.top = try a.number("--top", default: 5, in: 1...100_000)
+        let dense = try a.flag("--dense")
+        let request = try PruningRequest.read(&a)
+        let layers = try a.option("--layers")
+        guard let path = a.positional() else { throw UsageError(message: "MODEL (a .safetensors checkpoint) is required") }
+        try a.finish()
+        if dense && request != nil { throw UsageError(message: "--dense and --prune contradict each other") }
+        if layers != nil && request == nil { throw UsageError(message: "--layers needs --prune POLICY") }
+
+        let classifier = try PredictCommand.makeClassifier(path: path, request: request, layers: layers, defaultStored: !dense,
+                                                           splitAcrossCores: true)
+        let stop = DispatchSemaphore(value: 0)
+        handleStopSignals { _ in stop.signal() }
+        let server = try ClassificationServer(classifier: classifier, configuration: configuration)
+        note("isp serve: listening on http://\(configuration.host):\(server.port) (\(configuration.workers) workers, queue \(configuration.queue)); POST /v1/classify, GET /healthz, GET /metrics")
+        stop.wait()
+        note("isp serve: stopping: no new connections, finishing the requests in flight")
+        server.shutDown()
+        note("isp serve: stopped")
+    }
+}
