@@ -1,0 +1,167 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import InstanceSparsity
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `isp serve` end to end: a server on a free port answers classify, health and metrics, refuses
+/// every kind of bad request with a JSON error it counts, sheds load past its queue with 503, and
+/// stops cleanly on SIGTERM.
+final class ServeTests: XCTestCase {
+    private var directory = ""
+
+    override func setUpWithError() throws {
+        _ = try ISP.requireBinary()
+        directory = NSTemporaryDirectory() + "serve-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        if !directory.isEmpty { try? FileManager.default.removeItem(atPath: directory) }
+    }
+
+    struct Reply { var status: Int; var headers: [String: String]; var body: Data }
+
+    private func request(_ url: String, method: String = "GET", body: Data? = nil) -> Reply? {
+        var r = URLRequest(url: URL(string: url)!)
+        r.httpMethod = method
+        r.httpBody = body
+        r.timeoutInterval = 30
+        final class Box: @unchecked Sendable { var reply: Reply? }
+        let done = DispatchSemaphore(value: 0), box = Box()
+        URLSession.shared.dataTask(with: r) { data, response, _ in
+            if let http = response as? HTTPURLResponse {
+                let headers = Dictionary(http.allHeaderFields.map { ("\($0.key)".lowercased(), "\($0.value)") }) { a, _ in a }
+                box.reply = Reply(status: http.statusCode, headers: headers, body: data ?? Data())
+            }
+            done.signal()
+        }.resume()
+        done.wait()  // the semaphore orders the write before this read
+        return box.reply
+    }
+
+    private func json(_ reply: Reply?) -> [String: Any] {
+        (reply.flatMap { try? JSONSerialization.jsonObject(with: $0.body) as? [String: Any] }) ?? [:]
+    }
+
+    /// A model file of the given width (random weights: serving does not care how good it is)
+    /// and a 28x28 gray PNG it can classify.
+    private func fixture(width: Float) throws -> (model: String, image: Data) {
+        let model = "\(directory)/w\(width).safetensors"
+        try Checkpoint.save(try Network.make(ModelSpec(architecture: "vgg16", width: width)), to: model)
+        let png = "\(directory)/image.png"
+        try PNG.write(path: png, width: 28, height: 28, channels: 1, pixels: (0..<784).map { UInt8($0 % 251) })
+        return (model, try Data(contentsOf: URL(fileURLWithPath: png)))
+    }
+
+    /// Starts the server and returns it with its base URL, read from its stderr.
+    private func start(_ arguments: [String]) throws -> (Process, base: String, stdout: String, stderr: String) {
+        let (process, stdout, stderr) = try ISP.start(["serve"] + arguments + ["--port", "0"], in: directory, tag: "serve-\(UUID().uuidString)")
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let text = (try? String(contentsOfFile: stderr, encoding: .utf8)) ?? ""
+            if let range = text.range(of: #"http://127\.0\.0\.1:\d+"#, options: .regularExpression) {
+                return (process, String(text[range]), stdout, stderr)
+            }
+            guard process.isRunning else { break }
+            usleep(20_000)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        throw XCTSkip("server did not start: \((try? String(contentsOfFile: stderr, encoding: .utf8)) ?? "")")
+    }
+
+    func testClassifyHealthMetricsAndEveryBadRequest() throws {
+        let (model, image) = try fixture(width: 0.125)
+        let (server, base, stdout, stderr) = try start([model, "--max-body", "5000", "--top", "3"])
+        XCTAssertEqual(request(base + "/healthz")?.status, 200)
+
+        let ok = request(base + "/v1/classify", method: "POST", body: image)
+        XCTAssertEqual(ok?.status, 200)
+        let answer = json(ok)
+        for key in ["class", "label", "probability", "top", "macs_executed", "macs_dense", "latency_ms"] {
+            XCTAssertNotNil(answer[key], "answer lacks \(key): \(answer)")
+        }
+        XCTAssertEqual((answer["top"] as? [Any])?.count, 3)
+        XCTAssertEqual(answer["label"] as? String, FashionMNIST.classNames[answer["class"] as? Int ?? 0])
+        XCTAssertEqual((json(request(base + "/v1/classify?top=1", method: "POST", body: image))["top"] as? [Any])?.count, 1)
+
+        // Every bad request: the status, a JSON error with its reason, and the server stays up.
+        let bad: [(String, String, Data?, Int, String)] = [
+            ("/v1/classify", "POST", Data(), 400, "empty"),
+            ("/v1/classify", "POST", Data("hello".utf8), 400, "bad_image"),
+            ("/v1/classify", "POST", image.prefix(image.count / 2), 400, "bad_image"),  // truncated
+            ("/v1/classify", "POST", Data(count: 6000), 413, "too_large"),
+            ("/v1/classify?top=0", "POST", image, 400, "bad_parameter"),
+            ("/v1/classify", "GET", nil, 405, "method_not_allowed"),
+            ("/metrics", "POST", Data("x".utf8), 405, "method_not_allowed"),
+            ("/v2/classify", "GET", nil, 404, "not_found"),
+        ]
+        for (path, method, body, status, reason) in bad {
+            let reply = request(base + path, method: method, body: body)
+            XCTAssertEqual(reply?.status, status, "\(method) \(path)")
+            XCTAssertEqual(json(reply)["reason"] as? String, reason, "\(method) \(path)")
+            XCTAssertNotNil(json(reply)["error"] as? String)
+        }
+        XCTAssertEqual(request(base + "/v1/classify", method: "GET")?.headers["allow"], "POST")
+        XCTAssertEqual(request(base + "/healthz")?.status, 200, "still up")
+
+        let metrics = String(decoding: request(base + "/metrics")?.body ?? Data(), as: UTF8.self)
+        for line in ["isp_requests_total 7", "isp_request_errors_total{reason=\"bad_image\"} 2",
+                     "isp_request_errors_total{reason=\"too_large\"} 1", "isp_request_errors_total{reason=\"not_found\"} 1",
+                     "isp_request_errors_total{reason=\"method_not_allowed\"} 3", "isp_request_latency_seconds_count 7",
+                     "isp_request_latency_seconds_bucket{le=\"+Inf\"} 7"] {
+            XCTAssertTrue(metrics.contains(line + "\n"), "metrics lack '\(line)':\n\(metrics)")
+        }
+        let executed = metrics.split(separator: "\n").first { $0.hasPrefix("isp_macs_executed_total ") }
+        XCTAssertEqual(executed.map(String.init), "isp_macs_executed_total \(2 * (answer["macs_executed"] as? Int ?? -1))")
+
+        kill(server.processIdentifier, SIGTERM)
+        let r = ISP.finish(server, stdout: stdout, stderr: stderr, timeout: 30)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertFalse(r.signaled)
+        XCTAssertTrue(r.stderr.contains("isp serve: stopped"), r.stderr)
+    }
+
+    /// One worker and no queue: concurrent requests beyond the one being answered get 503 with
+    /// Retry-After at once; SIGTERM with requests in flight still answers them and exits 0.
+    func testOverloadAndShutdownWithRequestsInFlight() throws {
+        let (model, image) = try fixture(width: 1)  // about 8 ms per image: requests overlap
+        let (server, base, stdout, stderr) = try start([model, "--workers", "1", "--queue", "0", "--dense"])
+        var statuses = [Int](repeating: 0, count: 24), retry = [String?](repeating: nil, count: 24)
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: 24) { i in
+            let reply = request(base + "/v1/classify", method: "POST", body: image)
+            lock.lock()
+            statuses[i] = reply?.status ?? -1
+            retry[i] = reply?.headers["retry-after"]
+            lock.unlock()
+        }
+        XCTAssertTrue(statuses.allSatisfy { $0 == 200 || $0 == 503 }, "\(statuses)")
+        XCTAssertTrue(statuses.contains(200), "\(statuses)")
+        XCTAssertTrue(statuses.contains(503), "no request was shed: \(statuses)")
+        for (status, header) in zip(statuses, retry) where status == 503 { XCTAssertEqual(header, "1") }
+        let metrics = String(decoding: request(base + "/metrics")?.body ?? Data(), as: UTF8.self)
+        XCTAssertTrue(metrics.contains("isp_request_errors_total{reason=\"overloaded\"} \(statuses.filter { $0 == 503 }.count)\n"), metrics)
+
+        // SIGTERM while requests run: those accepted are answered in full, then exit 0.
+        let group = DispatchGroup()
+        final class Statuses: @unchecked Sendable { var values = [Int](repeating: 0, count: 4); let lock = NSLock() }
+        let inFlight = Statuses()
+        for i in 0..<4 {
+            DispatchQueue.global().async(group: group) {
+                let status = self.request(base + "/v1/classify", method: "POST", body: image)?.status ?? -1
+                inFlight.lock.lock(); inFlight.values[i] = status; inFlight.lock.unlock()
+            }
+        }
+        usleep(5000)
+        kill(server.processIdentifier, SIGTERM)
+        group.wait()
+        let r = ISP.finish(server, stdout: stdout, stderr: stderr, timeout: 30)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(inFlight.values.allSatisfy { [200, 503, -1].contains($0) }, "\(inFlight.values)")  // -1: connection refused after quiesce
+    }
+}
