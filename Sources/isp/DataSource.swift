@@ -46,10 +46,11 @@ struct DataSource {
         } else {
             directory = DatasetLoader.defaultDirectory(for: dataset); origin = "default for \(dataset)"
         }
-    }
-
-    func load(_ split: Split, limit: Int?) throws -> Dataset {
-        try DatasetLoader.load(name: dataset, directory: directory, split: split, limit: limit)
+        // Class folders are read as the model was trained: its input size, channels and recipe.
+        if dataset == "folder" {
+            let recipe = spec.preprocessing ?? Preprocessing(inputSize: spec.inputSize, channels: spec.inputChannels).recipe
+            folder = .init(preprocessing: Preprocessing(inputSize: spec.inputSize, channels: spec.inputChannels, recipe: recipe))
+        }
     }
 
     /// The split in memory or, for class folders, streamed from disk; says how many files it skipped.

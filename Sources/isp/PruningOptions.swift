@@ -145,7 +145,7 @@ struct LayerSelection {
     }
 
     /// Calibration statistics and the gates to prune under `--layers`.
-    func select(_ network: Network, calibration data: Dataset) throws -> (stats: [LayerSaliency], gates: Set<Int>) {
+    func select(_ network: Network, calibration data: any DataSplit) throws -> (stats: [LayerSaliency], gates: Set<Int>) {
         let progress = Progress("calibration", total: min(calibration, data.count), style: Output.progress)
         defer { progress.finish() }
         let stats = try ChannelSaliency.analyze(network, on: data, count: calibration, progress: progress)
@@ -186,7 +186,7 @@ struct LayerSelection {
 struct LoadedModel {
     let path: String
     let network: Network
-    let test: Dataset
+    let test: any DataSplit
     let data: DataSource
     /// The pruning stored by `isp tune`, if any.
     let operatingPoint: OperatingPoint?
@@ -217,7 +217,7 @@ struct LoadedModel {
             let network = loaded.network
             let point = try OperatingPoint(metadata: loaded.metadata, network: network, path: path)
             let data = try DataSource(dataset: dataset, directory: directory, model: network.spec, path: path)
-            let test = try data.load(.test, limit: limit)
+            let test = try data.open(.test, limit: limit)
             try LoadedModel.checkCompatible(network.spec, test, path: path)
             note("data: \(data.description)")
             return LoadedModel(path: path, network: network, test: test, data: data, operatingPoint: point)
@@ -228,11 +228,11 @@ struct LoadedModel {
         self = try Request(&a).load()
     }
 
-    private init(path: String, network: Network, test: Dataset, data: DataSource, operatingPoint: OperatingPoint?) {
+    private init(path: String, network: Network, test: any DataSplit, data: DataSource, operatingPoint: OperatingPoint?) {
         self.path = path; self.network = network; self.test = test; self.data = data; self.operatingPoint = operatingPoint
     }
 
-    static func checkCompatible(_ spec: ModelSpec, _ data: Dataset, path: String) throws {
+    static func checkCompatible(_ spec: ModelSpec, _ data: any DataSplit, path: String) throws {
         guard spec.inputChannels == data.channels, spec.inputSize == data.height, spec.classes >= data.classes else {
             throw InputError(path, "model expects \(spec.inputChannels)x\(spec.inputSize)x\(spec.inputSize) inputs and \(spec.classes) classes; dataset \(data.name) has \(data.channels)x\(data.height)x\(data.width) and \(data.classes)")
         }
@@ -240,29 +240,22 @@ struct LoadedModel {
 
     /// The same model with only the first `n` test images (for quick sweeps).
     func withTestImages(_ n: Int) -> LoadedModel {
-        LoadedModel(path: path, network: network, test: LoadedModel.slice(test, from: 0, count: n), data: data,
+        LoadedModel(path: path, network: network, test: DataSubset(test, indices: Array(0..<min(n, test.count))), data: data,
                     operatingPoint: operatingPoint)
     }
 
     /// The same model evaluated on the last `n` training images instead of the test split: for
     /// choosing an operating point without looking at the test set (the model has seen these
     /// images, so their accuracy is optimistic; the change under pruning is what matters).
-    func onTrainingTail(_ n: Int, of loaded: Dataset? = nil) throws -> LoadedModel {
-        let train = try loaded ?? data.load(.train, limit: nil)
+    func onTrainingTail(_ n: Int, of loaded: (any DataSplit)? = nil) throws -> LoadedModel {
+        let train = try loaded ?? data.open(.train, limit: nil)
         let k = min(n, train.count)
-        return LoadedModel(path: path, network: network, test: LoadedModel.slice(train, from: train.count - k, count: k), data: data,
-                           operatingPoint: operatingPoint)
+        return LoadedModel(path: path, network: network, test: DataSubset(train, indices: Array((train.count - k)..<train.count)),
+                           data: data, operatingPoint: operatingPoint)
     }
 
-    private static func slice(_ data: Dataset, from start: Int, count n: Int) -> Dataset {
-        let k = min(n, data.count - start), size = data.images.count / max(data.count, 1)
-        let images = Tensor(shape: [k] + data.images.shape.dropFirst())
-        images.data.update(from: data.images.data + start * size, count: k * size)
-        return Dataset(images: images, labels: Array(data.labels[start..<(start + k)]), classes: data.classes, name: data.name, classNames: data.classNames)
-    }
-
-    func calibrationSet(_ count: Int) throws -> Dataset {
-        try data.load(.train, limit: count)
+    func calibrationSet(_ count: Int) throws -> any DataSplit {
+        try data.open(.train, limit: count)
     }
 
     /// For JSON results: which data the figures are on.

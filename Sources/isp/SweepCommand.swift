@@ -135,12 +135,15 @@ enum SweepCommand: Command {
         let most = Array(order.prefix(k)), least = Array(order.suffix(k).reversed())
         var grid = ImageGrid()
         grid.title = "\(network.spec.architecture) \(chosen.kind.rawValue) \(chosen.alpha): easy and hard \(split) images"
-        func tiles(_ indices: [Int]) -> [(image: Int, caption: [String])] {
-            indices.map { ($0, [String(format: "%.0f%%", 100 * reduction[$0]), images.classNames[Int(images.labels[$0])]]) }
+        // Tiles refer to positions in `shown`: the most pruned images, then the least pruned.
+        let shown = try Dataset(unnormalized: images, indices: most + least), labels = images.labels
+        func tiles(_ indices: [Int], from offset: Int) -> [(image: Int, caption: [String])] {
+            indices.enumerated().map { (offset + $0.offset, [String(format: "%.0f%%", 100 * reduction[$0.element]),
+                                                             images.classNames[Int(labels[$0.element])]]) }
         }
-        grid.rows = [ImageGrid.Row(heading: "most pruned (FLOPs reduction, class)", tiles: tiles(most)),
-                     ImageGrid.Row(heading: "least pruned (FLOPs reduction, class)", tiles: tiles(least))]
-        try grid.write(to: out + "/easy-hard.png", data: images)
+        grid.rows = [ImageGrid.Row(heading: "most pruned (FLOPs reduction, class)", tiles: tiles(most, from: 0)),
+                     ImageGrid.Row(heading: "least pruned (FLOPs reduction, class)", tiles: tiles(least, from: most.count))]
+        try grid.write(to: out + "/easy-hard.png", data: shown)
         let result: [String: Any] = [
             "model": model.path, "images": images.count, "split": split, "layers": gates.sorted().map { stats[$0].label },
             "layer_selection": selection.rule, "calibration_images": selection.calibration,

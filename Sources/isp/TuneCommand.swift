@@ -40,7 +40,7 @@ enum TuneCommand: Command {
         try checkOutputFile(out)
         let model = try request.load()
         let loaded = try Checkpoint.load(path: request.path)  // for the metadata and any training state to carry over
-        let train = try model.data.load(.train, limit: nil)
+        let train = try model.data.open(.train, limit: nil)
         let tail = try model.onTrainingTail(images, of: train)
         let trained = loaded.metadata["train.epochs"] == nil ? nil : try TrainingOptions(metadata: loaded.metadata, path: request.path)
         let trainCount = train.count

@@ -24,3 +24,48 @@ public protocol DataSplit {
     /// as evaluation sees them: the normalisation a new model is given.
     func channelStatistics() throws -> (mean: [Float], std: [Float])
 }
+
+/// Some examples of another split, in a given order: the last N training images that choose an
+/// operating point, the first N test images of a quick sweep. Works for every kind of split.
+public struct DataSubset: DataSplit {
+    public let base: any DataSplit
+    public let indices: [Int]
+
+    public init(_ base: any DataSplit, indices: [Int]) {
+        precondition(indices.allSatisfy { (0..<base.count).contains($0) }, "subset indices outside 0..<\(base.count)")
+        self.base = base; self.indices = indices
+    }
+
+    public var name: String { base.name }
+    public var count: Int { indices.count }
+    public var labels: [Int32] { indices.map { base.labels[$0] } }
+    public var classes: Int { base.classes }
+    public var classNames: [String] { base.classNames }
+    public var channels: Int { base.channels }
+    public var height: Int { base.height }
+    public var width: Int { base.width }
+
+    public func fill(_ batch: Tensor, labels: inout [Int32], indices chosen: ArraySlice<Int>, augment: Bool,
+                     normalization: BatchMaker, rng: inout SeededGenerator) throws {
+        try base.fill(batch, labels: &labels, indices: chosen.map { indices[$0] }[...], augment: augment,
+                      normalization: normalization, rng: &rng)
+    }
+
+    /// Over the subset's own examples, as evaluation sees them.
+    public func channelStatistics() throws -> (mean: [Float], std: [Float]) {
+        try Dataset(unnormalized: self, indices: Array(0..<count)).channelStatistics()
+    }
+}
+
+extension Dataset {
+    /// The examples `indices` of any split, in memory as evaluation sees them before normalisation
+    /// (for pictures of them, or statistics).
+    public init(unnormalized data: some DataSplit, indices: [Int]) throws {
+        let images = Tensor(shape: [0])
+        var labels: [Int32] = [], rng = SeededGenerator(seed: 0)
+        let identity = BatchMaker(mean: [Float](repeating: 0, count: data.channels), std: [Float](repeating: 1, count: data.channels))
+        try data.fill(images, labels: &labels, indices: indices[...], augment: false, normalization: identity, rng: &rng)
+        if indices.isEmpty { images.resize([0, data.channels, data.height, data.width]) }
+        self.init(images: images, labels: labels, classes: data.classes, name: data.name, classNames: data.classNames)
+    }
+}
