@@ -4,8 +4,9 @@
 PACKAGES := libopenblas-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev dataset-fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ISP := .build/release/isp
+PREFIX ?= /usr/local
 
-.PHONY: deps build demo test bench clean
+.PHONY: deps build demo test bench clean install
 
 deps:
 	@missing=$$(for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -23,6 +24,12 @@ demo: build
 test: deps
 	swift build -c release --build-tests
 	swift test -c release --skip-build
+
+# isp finds the shipped models relative to itself: PREFIX/bin/isp reads PREFIX/share/isp/models.
+install: build
+	install -D -m 755 $(ISP) $(PREFIX)/bin/isp
+	install -d $(PREFIX)/share/isp/models
+	install -m 644 models/*.safetensors $(PREFIX)/share/isp/models/
 
 clean:
 	rm -rf .build

@@ -3,31 +3,32 @@ import InstanceSparsity
 
 enum AnalyzeCommand: Command {
     static let name = "analyze"
-    static let usage = "isp analyze MODEL [--calibration N] [--cv-min KAPPA | --top-k K] [--dataset NAME] [--data-dir DIR] [--json]"
-    static let help = """
+    static let synopsis = "MODEL"
+    static let abstract = """
     Per prunable map (named by the convolution it feeds): channels, coefficient of variation of
     channel saliency across instances (CV), within-instance dispersion, mean saliency, and the
     share of (image, channel) pairs below 0.01, half the image's mean saliency, and the mean, and
     the channels silent on every calibration image ("dead": static pruning gets those for free;
     the MACs they cost are the part of any reduction that needs no per-image decision).
-    Layers with high CV are where instance-wise pruning pays; the selection rule is --cv-min or
-    --top-k (default: the top half). Calibration uses the first N training images (default 1000).
+    Layers with high CV are where instance-wise pruning pays; they are selected by --cv-min or
+    --top-k. Calibration uses the first N training images of the data recorded in MODEL.
     """
+    static let options = LayerSelection.calibrationOptions + LoadedModel.options + [Option.json]
 
     static func run(_ a: inout Arguments) throws {
         let json = try a.flag("--json")
-        let pruning = try PruningOptions(&a)
+        let selection = try LayerSelection(&a, readLayers: false)
         let model = try LoadedModel(&a)
-        try a.finish()
-        let stats = try ChannelSaliency.analyze(model.network, on: try model.calibrationSet(pruning.calibration), count: pruning.calibration)
-        let selected = Set(ChannelSaliency.select(stats, cvMin: pruning.cvMin, topK: pruning.topK))
+        let (stats, chosen) = try selection.select(model.network, calibration: model.calibrationSet(selection.calibration))
+        let selected = chosen
         var convMACs: [String: Int] = [:]  // each map is named after the convolution it feeds
         model.network.root.visit { path, layer in if layer is Conv2d { convMACs[path] = layer.macsPerImage } }
         let deadMACs = stats.reduce(0.0) { $0 + Double($1.deadChannels) / Double($1.channels) * Double(convMACs[$1.label] ?? 0) }
         let deadShare = deadMACs / Double(model.network.macsPerImage)
         let dead = stats.reduce(0) { $0 + $1.deadChannels }, channels = stats.reduce(0) { $0 + $1.channels }
         if json {
-            printJSON(["model": model.path, "calibration_images": pruning.calibration, "dead_macs_share": deadShare,
+            printJSON(["model": model.path, "calibration_images": selection.calibration, "dead_macs_share": deadShare,
+                       "dataset": model.data.dataset, "data_dir": model.data.directory ?? NSNull(), "selection": selection.rule,
                        "selected": selected.sorted().map { stats[$0].label },
                        "layers": stats.enumerated().map { i, s in
                            ["layer": s.label, "channels": s.channels, "cv": s.cv, "dispersion": s.dispersion,
@@ -44,7 +45,7 @@ enum AnalyzeCommand: Command {
                         String(format: "%.1f%%", 100 * s.belowHalfMean), String(format: "%.1f%%", 100 * s.belowMean),
                         "\(s.deadChannels)", selected.contains(i) ? "yes" : ""]
                    })
-        print(String(format: "dead (silent on all %d calibration images): %d of %d channels, %.1f%% of the MACs", pruning.calibration,
+        print(String(format: "dead (silent on all %d calibration images): %d of %d channels, %.1f%% of the MACs", selection.calibration,
                      dead, channels, 100 * deadShare))
     }
 }

@@ -1,12 +1,67 @@
 import Foundation
 import InstanceSparsity
 
-/// A command of the `isp` tool: its name, one usage line, a help text and the work.
+/// A command of the `isp` tool: its name, what it does, the options it takes, and the work.
+/// Usage line and help are generated from `synopsis` and `options`, so they cannot disagree with
+/// what `run` reads: `Arguments` refuses to read an option the command did not declare.
 protocol Command {
     static var name: String { get }
-    static var usage: String { get }
-    static var help: String { get }
+    /// The positional and required part of the usage line, e.g. "MODEL --out DIR".
+    static var synopsis: String { get }
+    static var abstract: String { get }
+    static var options: [Option] { get }
     static func run(_ arguments: inout Arguments) throws
+}
+
+/// One option as the user sees it: the flag, the name of its value (nil for a switch), and a
+/// description that ends with its default.
+struct Option {
+    let flag: String
+    let value: String?
+    let text: String
+
+    init(_ flag: String, _ value: String, _ text: String) {
+        self.flag = flag; self.value = value; self.text = text
+    }
+
+    /// A switch: present or not, no value.
+    init(_ flag: String, _ text: String) {
+        self.flag = flag; value = nil; self.text = text
+    }
+
+    var usage: String { value.map { "\(flag) \($0)" } ?? flag }
+    static let json = Option("--json", "print the results as one JSON object on stdout (default: a table)")
+}
+
+extension Command {
+    /// `isp NAME SYNOPSIS [--option VALUE] ...`: every option not already in the synopsis.
+    static var usage: String {
+        let named = Set(synopsis.split(whereSeparator: { " []()|".contains($0) }).map(String.init))
+        let optional = options.filter { !named.contains($0.flag) }
+        return (["isp", name] + (synopsis.isEmpty ? [] : [synopsis]) + optional.map { "[\($0.usage)]" }).joined(separator: " ")
+    }
+
+    /// The usage line, the abstract, and one entry per option with its description wrapped at
+    /// 100 columns beside (or, for long flags, under) it.
+    static var help: String {
+        let column = 32, width = 100
+        let lines = options.map { o -> String in
+            var words = o.text.split(separator: " ").map(String.init)
+            var out = "  " + o.usage
+            out += out.count + 2 > column ? "\n" + String(repeating: " ", count: column) : String(repeating: " ", count: column - out.count)
+            var length = column
+            while !words.isEmpty {
+                let word = words.removeFirst()
+                if length > column && length + 1 + word.count > width {
+                    out += "\n" + String(repeating: " ", count: column); length = column
+                }
+                if length > column { out += " "; length += 1 }
+                out += word; length += word.count
+            }
+            return out
+        }
+        return "usage: \(usage)\n\n\(abstract)\n\noptions:\n" + lines.joined(separator: "\n") + "\n"
+    }
 }
 
 /// A mistake in how the tool was called; exits with status 2 and the command's usage line.
@@ -18,10 +73,23 @@ struct UsageError: Error {
 /// Every option read is removed; `finish()` rejects whatever is left, so typos never pass silently.
 struct Arguments {
     private var items: [String]
+    private let declared: Set<String>?
 
-    init(_ items: [String]) { self.items = items }
+    /// `declared`: the flags the command documents; reading any other is a programming error.
+    init(_ items: [String], declared: [Option]? = nil) {
+        self.items = items
+        self.declared = declared.map { Set($0.map(\.flag)) }
+    }
+
+    private func checkDeclared(_ name: String) {
+        precondition(declared?.contains(name) ?? true, "option \(name) is read but not declared in the command's options")
+    }
+
+    /// Whether the user wrote `name`, without consuming it.
+    func contains(_ name: String) -> Bool { items.contains(name) }
 
     mutating func flag(_ name: String) throws -> Bool {
+        checkDeclared(name)
         guard let i = items.firstIndex(of: name) else { return false }
         items.remove(at: i)
         try checkOnce(name)
@@ -34,6 +102,7 @@ struct Arguments {
     }
 
     mutating func option(_ name: String) throws -> String? {
+        checkDeclared(name)
         guard let i = items.firstIndex(of: name) else { return nil }
         guard i + 1 < items.count, !items[i + 1].hasPrefix("--") else { throw UsageError(message: "\(name) needs a value") }
         let value = items[i + 1]
@@ -55,7 +124,11 @@ struct Arguments {
     }
 
     mutating func choice(_ name: String, default value: String, from allowed: [String]) throws -> String {
-        let v = try option(name) ?? value
+        try optionalChoice(name, from: allowed) ?? value
+    }
+
+    mutating func optionalChoice(_ name: String, from allowed: [String]) throws -> String? {
+        guard let v = try option(name) else { return nil }
         guard allowed.contains(v) else { throw UsageError(message: "\(name) must be one of \(allowed.joined(separator: ", ")), got '\(v)'") }
         return v
     }
@@ -75,8 +148,21 @@ struct Arguments {
 
 /// One JSON object on stdout, keys sorted, for `--json`.
 func printJSON(_ object: [String: Any]) {
+    print(jsonText(object))
+}
+
+func jsonText(_ object: [String: Any]) -> String {
     let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
-    print(String(decoding: data, as: UTF8.self))
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// A Float as JSON shows it to a reader: 0.1, not 0.10000000149011612 (the shortest decimal that
+/// reads back as the same Float).
+func jsonNumber(_ v: Float) -> Double { Double("\(v)") ?? Double(v) }
+
+/// Notes about what a command is doing (data used, progress) go to stderr: stdout is for results.
+func note(_ text: String) {
+    FileHandle.standardError.write((text + "\n").data(using: .utf8)!)
 }
 
 /// Writes a table with right-aligned numeric columns.

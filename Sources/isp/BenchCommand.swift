@@ -3,45 +3,62 @@ import InstanceSparsity
 
 enum BenchCommand: Command {
     static let name = "bench"
-    static let usage = "isp bench (MODEL | --model NAME [--width W]) [--prune POLICY --alpha A [--layers L]] [--runs N] [--train-steps N] [--no-train] [--profile] [--json]"
-    static let help = """
+    static let synopsis = "(MODEL | --model vgg16|resnet18|mobilenetv2 [--width W])"
+    static let abstract = """
     Speed on this machine: batch-1 latency (median and p90 over --runs passes after warm-up, both
     cores on each image), batched throughput (one image stream per core), and training images/s
-    (batch 128, SGD step included), with MACs per image and peak memory. With a MODEL file, test
-    images are the inputs and --prune measures the sparse executor; with --model, random inputs.
-    --profile prints where the batch-1 time goes, step by step.
+    (batch 128, SGD step included), with MACs per image and peak memory. With a MODEL file, its
+    test images are the inputs and --prune measures the sparse executor; with --model, random
+    inputs and weights.
     """
+    static let options = [
+        Option("--model", "vgg16|resnet18|mobilenetv2", "measure a randomly initialised network (required without MODEL)"),
+        Option("--width", "W", "channel multiplier with --model (default 1)"),
+        Option("--runs", "N", "timed batch-1 passes (default 300)"),
+        Option("--train-steps", "N", "timed training steps at batch 128 (default 5)"),
+        Option("--no-train", "skip the training measurement (default: measure it)"),
+        Option("--profile", "print where the batch-1 time goes, step by step (default: off)"),
+    ] + PruningRequest.options + LayerSelection.options + LoadedModel.options + [Option.json]
 
     static func run(_ a: inout Arguments) throws {
         let json = try a.flag("--json"), profile = try a.flag("--profile"), skipTraining = try a.flag("--no-train")
         let runs = try a.number("--runs", default: 300, in: 10...1_000_000)
         let trainSteps = try a.number("--train-steps", default: 5, in: 1...10_000)
         let modelName = try a.option("--model")
-        let width: Float = try a.number("--width", default: 1, in: 0.0625...4)
-        let pruning = try PruningOptions(&a)
+        let width: Float? = try a.optionalNumber("--width", in: 0.0625...4)
+        let pruningRequest = try PruningRequest.read(&a)
+        let selection = try LayerSelection(&a)
         var network: Network
         var images: Tensor
         var plan: PruningPlan?
-        if modelName == nil {
-            let model = try LoadedModel(&a)
+        var layerRule = ""
+        if let modelName {
+            if let flag = (LoadedModel.options + LayerSelection.options).map(\.flag).first(where: a.contains) {
+                throw UsageError(message: "\(flag) applies to a MODEL file, not to --model")
+            }
             try a.finish()
+            guard ModelSpec.architectures.contains(modelName) else { throw UsageError(message: "unknown model '\(modelName)'") }
+            guard pruningRequest == nil else { throw UsageError(message: "--prune needs a trained MODEL file (pruning random weights measures nothing)") }
+            network = try Network.make(ModelSpec(architecture: modelName, width: width ?? 1))
+            var rng = SeededGenerator(seed: 1)
+            images = Tensor(shape: [64, network.spec.inputChannels, network.spec.inputSize, network.spec.inputSize])
+            for i in 0..<images.count { images[i] = rng.normal() }
+        } else {
+            if width != nil { throw UsageError(message: "--width applies to --model; a MODEL file has its own") }
+            let model = try LoadedModel(&a)
             network = model.network
             let n = min(64, model.test.count)
             images = Tensor(shape: [0])
             var labels: [Int32] = [], rng = SeededGenerator(seed: 0)
             try BatchMaker(spec: network.spec).fill(images, labels: &labels, from: model.test, indices: Array(0..<n)[...], augment: false, rng: &rng)
-            if let kind = pruning.policy {
-                let (stats, gates) = try pruning.selectLayers(network, calibration: model.calibrationSet(pruning.calibration))
-                plan = pruning.plan(kind, alpha: pruning.alpha, stats: stats, gates: gates)
+            if let pruningRequest {
+                let pruning = try ResolvedPruning.resolve(pruningRequest, model: model, selection: selection)
+                plan = pruning.plan
+                layerRule = pruning.layerRule
+                note("pruning: \(pruning.choice.kind.rawValue) alpha \(pruning.choice.alpha), layers \(pruning.layerRule): \(pruning.plan.gates.sorted().map { network.gates[$0].label }.joined(separator: ", ")) (\(pruning.choice.origin))")
+            } else if let flag = selection.given.first {
+                throw UsageError(message: "\(flag) needs --prune")
             }
-        } else {
-            try a.finish()
-            guard ModelSpec.architectures.contains(modelName!) else { throw UsageError(message: "unknown model '\(modelName!)'") }
-            guard pruning.policy == nil else { throw UsageError(message: "--prune needs a trained MODEL file (pruning random weights measures nothing)") }
-            network = try Network.make(ModelSpec(architecture: modelName!, width: width))
-            var rng = SeededGenerator(seed: 1)
-            images = Tensor(shape: [64, network.spec.inputChannels, network.spec.inputSize, network.spec.inputSize])
-            for i in 0..<images.count { images[i] = rng.normal() }
         }
         let spec = network.spec, size = images.count / images.shape[0], count = images.shape[0]
 
@@ -51,12 +68,15 @@ enum BenchCommand: Command {
         for i in 0..<30 { executor.forward(images.data + (i % count) * size) }
         var times: [Double] = []
         var macs = 0
+        let latencyProgress = Progress("batch-1 latency", total: runs, unit: "runs", style: Output.progress)
         for i in 0..<runs {
+            latencyProgress.advance()
             let start = DispatchTime.now().uptimeNanoseconds
             executor.forward(images.data + (i % count) * size)
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
             if i < count { macs += executor.run(images.data + i * size).macs }
         }
+        latencyProgress.finish()
         macs /= min(runs, count)
         times.sort()
         let median = times[times.count / 2], p90 = times[Int(0.9 * Double(times.count - 1))]
@@ -91,7 +111,9 @@ enum BenchCommand: Command {
             }
             step()
             let t0 = Date()
-            for _ in 0..<trainSteps { step() }
+            let trainProgress = Progress("training", total: 128 * trainSteps, style: Output.progress)
+            for _ in 0..<trainSteps { step(); trainProgress.advance(128) }
+            trainProgress.finish()
             trainRate = Double(128 * trainSteps) / Date().timeIntervalSince(t0)
         }
         var usage = rusage()
@@ -101,11 +123,11 @@ enum BenchCommand: Command {
         let steps = profile ? executor.profile(images.data, runs: max(20, runs / 5)) : []
         if json {
             var object: [String: Any] = [
-                "architecture": spec.architecture, "width": Double(spec.width), "macs": macs,
+                "architecture": spec.architecture, "width": jsonNumber(spec.width), "macs": macs,
                 "latency_ms_median": median, "latency_ms_p90": p90, "throughput_images_per_s": throughput,
                 "train_images_per_s": trainRate, "peak_rss_mb": peakMB, "runs": runs, "blas": BLASRuntime.summary,
             ]
-            if let plan { object["policy"] = plan.policy.kind.rawValue; object["alpha"] = Double(plan.policy.alpha) }
+            if let plan { object["policy"] = plan.policy.kind.rawValue; object["alpha"] = jsonNumber(plan.policy.alpha); object["layers"] = layerRule }
             if profile { object["profile_ms"] = steps.map { ["step": $0.label, "ms": 1000 * $0.seconds] } }
             printJSON(object)
             return

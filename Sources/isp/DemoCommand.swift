@@ -3,49 +3,76 @@ import InstanceSparsity
 
 enum DemoCommand: Command {
     static let name = "demo"
-    static let usage = "isp demo [MODEL] [--out DIR] [--prune POLICY --alpha A] [--layers L] [--sweep-images N] [--data-dir DIR] [--json]"
-    static let help = """
-    The whole story on a trained model (default: the shipped models/vgg16-fd.safetensors on the
-    Fashion-MNIST test set): dense vs pruned accuracy, MACs, batch-1 latency and speedup on all
-    test images at the operating point, the CV per layer, and the accuracy-vs-FLOPs sweep on the
-    first --sweep-images test images (default 1000). Writes DIR (default report/): results.json,
-    cv.svg, sweep.svg, sweep.json, pruning-hist.svg, easy-hard.png.
+    static let synopsis = "[MODEL]"
+    static let abstract = """
+    The whole story on a trained model: dense vs pruned accuracy, MACs, batch-1 latency and
+    speedup on the test images at the operating point, the CV per map, and the accuracy-vs-FLOPs
+    sweep on the first --sweep-limit of them. Without MODEL it runs the shipped
+    vgg16-fd.safetensors (found next to the isp executable: PREFIX/share/isp/models after 'make
+    install', or models/ of the source tree it was built in). Without --prune it uses the
+    operating point stored in the model ('isp tune' writes one; the shipped models carry theirs),
+    and asks for --prune POLICY --alpha A when there is none. Writes DIR: results.json, cv.svg,
+    sweep.svg, sweep.json, pruning-hist.svg, easy-hard.png.
     """
-    static let defaultModel = "models/vgg16-fd.safetensors"
-    /// The shipped model's operating point, chosen on training images (scripts/results.sh); see docs/RESULTS.md.
-    static let defaultPolicy = "max", defaultAlpha: Float = 0.1, defaultLayers = "all"
+    static let options = [
+        Option("--out", "DIR", "the report directory, created if needed (default report)"),
+        Option("--sweep-limit", "N", "sweep on the first N of the test images (default 1000)"),
+    ] + PruningRequest.options + LayerSelection.options + LoadedModel.options + [Option.json]
+
+    static let shippedModel = "vgg16-fd.safetensors"
+
+    /// Where the shipped models are, relative to the executable (never the working directory):
+    /// PREFIX/share/isp/models for an installed isp, else models/ in a directory above it (the
+    /// source tree of a `swift build`).
+    static func findShippedModel() throws -> String {
+        let executable = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+                             ?? CommandLine.arguments[0]).standardizedFileURL
+        var candidates = [executable.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("share/isp/models/\(shippedModel)").path]
+        var directory = executable.deletingLastPathComponent()
+        while directory.path != "/" {
+            directory = directory.deletingLastPathComponent()
+            candidates.append(directory.appendingPathComponent("models/\(shippedModel)").path)
+        }
+        guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+            throw InputError(shippedModel, "the shipped model is not in \(candidates[0]) nor in models/ above \(executable.path); pass MODEL")
+        }
+        return found
+    }
 
     static func run(_ a: inout Arguments) throws {
         let json = try a.flag("--json")
         let out = try a.option("--out") ?? "report"
-        let sweepImages = try a.number("--sweep-images", default: 1000, in: 1...1_000_000)
-        var pruning = try PruningOptions(&a, defaultPolicy: defaultPolicy, defaultAlpha: defaultAlpha, defaultLayers: defaultLayers)
-        let model = try LoadedModel(&a, defaultPath: defaultModel)
-        try a.finish()
+        let sweepLimit = try a.number("--sweep-limit", default: 1000, in: 1...1_000_000)
+        let given = try PruningRequest.read(&a)
+        let selection = try LayerSelection(&a)
+        let request = try LoadedModel.Request(&a, defaultPath: findShippedModel)
         try prepareOutputDirectory(out)  // before the work, not after it
+        let model = try request.load()
+        if given == nil && model.operatingPoint == nil {
+            throw UsageError(message: "\(model.path) has no stored operating point: give --prune POLICY --alpha A, or store one with 'isp tune \(model.path) --out FILE'")
+        }
+        let pruning = try ResolvedPruning.resolve(given ?? .stored, model: model, selection: selection, calibrationUsedElsewhere: true)
         let network = model.network
-        print(BLASRuntime.summary)
+        let log: (String) -> Void = json ? { note($0) } : { print($0) }
+        log(BLASRuntime.summary)
 
-        let (stats, gates) = try pruning.selectLayers(network, calibration: model.calibrationSet(pruning.calibration))
-        let chart = BarChart(title: "CV of channel saliency across \(pruning.calibration) calibration images",
+        let report = try PruningReport.measure(model, pruning: pruning, latencyImages: 200)
+        let stats = try pruning.stats ?? selection.select(network, calibration: model.calibrationSet(selection.calibration)).stats
+        let chart = BarChart(title: "\(network.spec.architecture): CV of channel saliency across \(selection.calibration) training images",
                              xLabel: "map (input of)", yLabel: "CV", labels: stats.map(\.label), values: stats.map(\.cv))
         try writeTextAtomically(chart.render(), to: out + "/cv.svg")
-        let plan = pruning.plan(pruning.policy ?? .mean, alpha: pruning.alpha, stats: stats, gates: gates)
-        let evaluation = try PrunedEvaluator.evaluate(network, on: model.test, plan: plan)
-        let latency = try PrunedEvaluator.latencies(network, on: model.test, plan: plan, images: 200)
-        let report = PruningReport(model: model.path, network: network, plan: plan, stats: stats, evaluation: evaluation,
-                                   latencyDense: latency.dense, latencySparse: latency.sparse)
-        report.printReport()
+        if !json { report.printReport() }
 
-        let subset = model.withTestImages(sweepImages)
-        print("\nsweep over alpha on the first \(subset.test.count) test images:")
-        let sweep = try SweepCommand.sweep(subset, pruning: &pruning, kinds: [.mean, .max, .energy, .staticTopK], out: out)
+        let subset = model.withTestImages(sweepLimit)
+        log("\nsweep over alpha on the first \(subset.test.count) test images:")
+        let sweep = try SweepCommand.sweep(subset, operating: given ?? .stored, selection: selection, kinds: [.mean, .max, .energy, .staticTopK],
+                                           out: out, log: log)
         var results = report.json
         results["cv"] = stats.map { ["layer": $0.label, "cv": $0.cv, "dispersion": $0.dispersion] as [String: Any] }
         results["sweep"] = sweep
-        let data = try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys, .prettyPrinted])
-        try writeTextAtomically(String(decoding: data, as: UTF8.self), to: out + "/results.json")
+        try writeTextAtomically(jsonText(results), to: out + "/results.json")
         if json { printJSON(results) }
-        print("\nwrote \(out)/: results.json, cv.svg, sweep.svg, sweep.json, pruning-hist.svg, easy-hard.png")
+        log("\nwrote \(out)/: results.json, cv.svg, sweep.svg, sweep.json, pruning-hist.svg, easy-hard.png")
     }
 }

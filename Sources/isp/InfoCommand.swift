@@ -3,17 +3,30 @@ import InstanceSparsity
 
 enum InfoCommand: Command {
     static let name = "info"
-    static let usage = "isp info (MODEL | --model vgg16|resnet18|mobilenetv2 [--width W] [--input-channels C] [--classes K]) [--json]"
-    static let help = "Per-layer table of a network: output shape, parameters and MACs per image, with totals, and the BLAS kernel in use."
+    static let synopsis = "(MODEL | --model vgg16|resnet18|mobilenetv2 [--width W] [--input-channels C] [--classes K])"
+    static let abstract = """
+    Per-layer table of a network: output shape, parameters and MACs per image, with totals, the
+    prunable maps, the data recorded in a MODEL file, and the kernels in use.
+    """
+    static let options = [
+        Option("--model", "vgg16|resnet18|mobilenetv2", "describe a freshly built network (required without MODEL)"),
+        Option("--width", "W", "channel multiplier with --model (default 1)"),
+        Option("--input-channels", "C", "input channels with --model (default 1)"),
+        Option("--classes", "K", "classes with --model (default 10)"),
+        Option.json,
+    ]
 
     static func run(_ a: inout Arguments) throws {
         let json = try a.flag("--json")
         let modelName = try a.option("--model")
-        let width: Float = try a.number("--width", default: 1, in: 0.0625...4)
-        let channels = try a.number("--input-channels", default: 1, in: 1...64)
-        let classes = try a.number("--classes", default: 10, in: 2...100_000)
+        let width: Float? = try a.optionalNumber("--width", in: 0.0625...4)
+        let channels: Int? = try a.optionalNumber("--input-channels", in: 1...64)
+        let classes: Int? = try a.optionalNumber("--classes", in: 2...100_000)
         let path = a.positional()
         try a.finish()
+        if path != nil && (modelName != nil || width != nil || channels != nil || classes != nil) {
+            throw UsageError(message: "a MODEL file describes itself: --model, --width, --input-channels and --classes are for building one")
+        }
 
         let network: Network
         if let path {
@@ -22,7 +35,7 @@ enum InfoCommand: Command {
             guard ModelSpec.architectures.contains(modelName) else {
                 throw UsageError(message: "unknown model '\(modelName)' (expected \(ModelSpec.architectures.joined(separator: ", ")))")
             }
-            network = try Network.make(ModelSpec(architecture: modelName, width: width, inputChannels: channels, classes: classes))
+            network = try Network.make(ModelSpec(architecture: modelName, width: width ?? 1, inputChannels: channels ?? 1, classes: classes ?? 10))
         } else {
             throw UsageError(message: "give a MODEL file or --model NAME")
         }
@@ -38,7 +51,8 @@ enum InfoCommand: Command {
                            "params": params, "macs": layer.macsPerImage])
         }
         if json {
-            printJSON(["architecture": network.spec.architecture, "width": Double(network.spec.width),
+            printJSON(["architecture": network.spec.architecture, "width": jsonNumber(network.spec.width),
+                       "dataset": network.spec.dataset, "data_dir": network.spec.dataDirectory ?? NSNull(),
                        "params": network.parameterCount, "macs": totalMACs, "layers": layers,
                        "prunable_maps": network.gates.map(\.label), "blas": BLASRuntime.summary])
         } else {
@@ -46,6 +60,7 @@ enum InfoCommand: Command {
             printTable(["layer", "kind", "output", "params", "MACs"], rows)
             print("total: \(formatCount(network.parameterCount)) parameters (\(network.parameterCount)), \(formatCount(totalMACs)) MACs per image (\(totalMACs))")
             print("prunable maps (inputs of): \(network.gates.map(\.label).joined(separator: ", "))")
+            if path != nil { print("data: \(network.spec.dataset) from \(network.spec.dataDirectory ?? "its default place (not recorded)")") }
         }
     }
 }

@@ -1,35 +1,116 @@
 import Foundation
 import InstanceSparsity
 
-/// The flags shared by `eval --prune`, `sweep`, `analyze` and `bench`: policy, alpha, which layers,
-/// and the calibration set (first N images of the training split, never the test split).
-struct PruningOptions {
-    var policy: ThresholdPolicy.Kind?
-    var alpha: Float
+/// `--prune POLICY --alpha A`: the per-image threshold rule. Neither is ever filled in silently:
+/// a policy without its alpha (or an alpha without a policy) is a usage error.
+struct PolicyChoice {
+    let kind: ThresholdPolicy.Kind
+    let alpha: Float
+    /// Where it came from, for the output: "given by --prune/--alpha", ...
+    var origin = "given by --prune/--alpha"
+}
+
+/// What the pruning flags ask for: a policy given on the command line, or the operating point
+/// stored in the model (`--prune stored`, written by `isp tune`).
+enum PruningRequest {
+    case given(PolicyChoice)
+    case stored
+
+    static let options = [
+        Option("--prune", "stored|" + ThresholdPolicy.Kind.allCases.map(\.rawValue).joined(separator: "|"),
+               "prune each image's channels: stored = the operating point saved in MODEL by 'isp tune', or a policy with --alpha (default: dense only)"),
+        Option("--alpha", "A", "the policy's parameter, required with --prune POLICY: mean/max: multiple of the image's mean/max saliency; energy: share of squared saliency kept; absolute: threshold; static-topk: share of channels kept"),
+    ]
+
+    /// Reads both flags; nil when neither is given.
+    static func read(_ a: inout Arguments) throws -> PruningRequest? {
+        let name = try a.option("--prune")
+        let alpha: Float? = try a.optionalNumber("--alpha", in: 0...1000)
+        guard let name else {
+            if alpha != nil { throw UsageError(message: "--alpha needs --prune POLICY (it is that policy's parameter)") }
+            return nil
+        }
+        if name == "stored" {
+            if alpha != nil { throw UsageError(message: "--prune stored uses the stored alpha: --alpha would contradict it") }
+            return .stored
+        }
+        guard let kind = ThresholdPolicy.Kind(rawValue: name) else {
+            throw UsageError(message: "--prune must be one of stored, \(ThresholdPolicy.Kind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+        }
+        guard let alpha else { throw UsageError(message: "--prune \(name) needs --alpha A (no default: it decides how much is pruned)") }
+        return .given(PolicyChoice(kind: kind, alpha: alpha))
+    }
+}
+
+/// A pruning plan with how it was arrived at, for reports.
+struct ResolvedPruning {
+    let plan: PruningPlan
+    let choice: PolicyChoice
+    /// How the maps were chosen: "auto (top half by CV)", "stored", ...
+    let layerRule: String
+    /// Calibration statistics when they were computed (not for a stored operating point).
+    let stats: [LayerSaliency]?
+
+    /// The plan `request` asks for on `model`: a stored operating point as it is (its maps were
+    /// chosen when it was tuned, so --layers, --cv-min and --top-k would contradict it, and
+    /// --calibration too unless the command uses calibration images for something else), or a
+    /// given policy at the maps `selection` picks on calibration images.
+    static func resolve(_ request: PruningRequest, model: LoadedModel, selection: LayerSelection,
+                        calibrationUsedElsewhere: Bool = false) throws -> ResolvedPruning {
+        switch request {
+        case .stored:
+            let contradicting = LayerSelection.options.map(\.flag).filter { $0 != "--calibration" || !calibrationUsedElsewhere }
+            if let flag = contradicting.first(where: selection.given.contains) {
+                throw UsageError(message: "\(flag) contradicts --prune stored: the stored operating point has its own maps")
+            }
+            guard let point = model.operatingPoint else {
+                throw InputError(model.path, "has no stored operating point: run 'isp tune \(model.path) --out FILE' or give --prune POLICY --alpha A")
+            }
+            let on = point.measured["images"].map { " on \($0)" } ?? ""
+            return ResolvedPruning(plan: point.plan(for: model.network),
+                                   choice: PolicyChoice(kind: point.policy.kind, alpha: point.policy.alpha, origin: "stored in \(model.path), tuned\(on)"),
+                                   layerRule: "stored", stats: nil)
+        case .given(let choice):
+            let (stats, gates) = try selection.select(model.network, calibration: model.calibrationSet(selection.calibration))
+            return ResolvedPruning(plan: LayerSelection.plan(choice.kind, alpha: choice.alpha, stats: stats, gates: gates),
+                                   choice: choice, layerRule: selection.rule, stats: stats)
+        }
+    }
+}
+
+/// Which maps to prune and the calibration images (the first N of the training split, never the
+/// test split) behind the CV selection and the static ranking.
+struct LayerSelection {
     var layers: String
     var calibration: Int
     var cvMin: Double?
     var topK: Int?
+    /// The flags the user wrote (a stored operating point must not be combined with them).
+    let given: Set<String>
 
-    static let usage = "[--prune mean|max|energy|absolute|static-topk --alpha A] [--layers auto|all|LIST] [--calibration N] [--cv-min KAPPA | --top-k K]"
+    static let layersOption = Option("--layers", "auto|all|lowest-cv|LIST",
+                                     "maps to prune: auto (selected by CV on the calibration images), all, lowest-cv (the lowest CVs, a control) or comma-separated map names from 'isp info' (default auto)")
+    static let calibrationOptions = [
+        Option("--calibration", "N", "first N training images for CV and the static ranking; never test images (default 1000)"),
+        Option("--cv-min", "KAPPA", "select the maps with CV >= KAPPA (default: by --top-k)"),
+        Option("--top-k", "K", "select the K maps of highest CV (lowest for lowest-cv) (default: half the maps)"),
+    ]
+    static let options = [layersOption] + calibrationOptions
 
-    init(_ a: inout Arguments, defaultPolicy: String? = nil, defaultAlpha: Float = 0.5, defaultLayers: String = "auto") throws {
-        if let name = try a.option("--prune") ?? defaultPolicy {
-            guard let kind = ThresholdPolicy.Kind(rawValue: name) else {
-                throw UsageError(message: "--prune must be one of \(ThresholdPolicy.Kind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
-            }
-            policy = kind
-        }
-        alpha = try a.number("--alpha", default: defaultAlpha, in: 0...1000)
-        layers = try a.option("--layers") ?? defaultLayers
+    init(_ a: inout Arguments, readLayers: Bool = true) throws {
+        given = Set(LayerSelection.options.map(\.flag).filter(a.contains))
+        layers = readLayers ? try a.option("--layers") ?? "auto" : "auto"
         calibration = try a.number("--calibration", default: 1000, in: 1...1_000_000)
         cvMin = try a.optionalNumber("--cv-min", in: 0...1000)
         topK = try a.optionalNumber("--top-k", in: 1...10_000)
+        if cvMin != nil && topK != nil { throw UsageError(message: "--cv-min and --top-k are two selection rules: give one") }
     }
 
     /// Calibration statistics and the gates to prune under `--layers`.
-    func selectLayers(_ network: Network, calibration data: Dataset) throws -> (stats: [LayerSaliency], gates: Set<Int>) {
-        let stats = try ChannelSaliency.analyze(network, on: data, count: calibration)
+    func select(_ network: Network, calibration data: Dataset) throws -> (stats: [LayerSaliency], gates: Set<Int>) {
+        let progress = Progress("calibration", total: min(calibration, data.count), style: Output.progress)
+        defer { progress.finish() }
+        let stats = try ChannelSaliency.analyze(network, on: data, count: calibration, progress: progress)
         switch layers {
         case "auto": return (stats, Set(ChannelSaliency.select(stats, cvMin: cvMin, topK: topK)))
         case "all": return (stats, Set(stats.indices))
@@ -48,65 +129,110 @@ struct PruningOptions {
         }
     }
 
-    func plan(_ kind: ThresholdPolicy.Kind, alpha: Float, stats: [LayerSaliency], gates: Set<Int>) -> PruningPlan {
+    /// How the maps were chosen, for tables and JSON: "auto (top 6 of 12 by CV)", "all", ...
+    var rule: String {
+        switch layers {
+        case "auto": return cvMin.map { "auto (CV >= \($0))" } ?? "auto (top \(topK.map(String.init) ?? "half") by CV)"
+        case "lowest-cv": return "lowest-cv (\(topK.map(String.init) ?? "half") lowest CV)"
+        default: return layers
+        }
+    }
+
+    static func plan(_ kind: ThresholdPolicy.Kind, alpha: Float, stats: [LayerSaliency], gates: Set<Int>) -> PruningPlan {
         PruningPlan(policy: ThresholdPolicy(kind, alpha: alpha), gates: gates,
                     ranking: kind == .staticTopK ? stats.map(\.ranking) : nil)
     }
 }
 
-/// A checkpoint with its test split and calibration split, checked to fit each other.
+/// A checkpoint with its test split, checked to fit each other, and where its data comes from.
 struct LoadedModel {
     let path: String
     let network: Network
     let test: Dataset
+    let data: DataSource
+    /// The pruning stored by `isp tune`, if any.
+    let operatingPoint: OperatingPoint?
 
-    init(_ a: inout Arguments, defaultPath: String? = nil) throws {
-        let datasetName = try a.option("--dataset")
-        dataDirectory = try a.option("--data-dir")
-        let limit: Int? = try a.optionalNumber("--test-limit", in: 1...Int.max)
-        guard let path = a.positional() ?? defaultPath else { throw UsageError(message: "MODEL (a .safetensors checkpoint) is required") }
-        // Callers read all their options before this: leftovers (typos) are usage errors, found
-        // before loading anything rather than after the model and data sets are in memory.
-        try a.finish()
-        self.path = path
-        network = try Checkpoint.load(path: path).network
-        datasetName_ = datasetName ?? network.spec.dataset
-        test = try DatasetLoader.load(name: datasetName_, directory: dataDirectory, split: .test, limit: limit)
-        try EvalCommand.checkCompatible(network.spec, test, path: path)
+    static let options = [DataSource.datasetOption, DataSource.directoryOption,
+                          Option("--test-limit", "N", "use the first N test images (default: all)")]
+
+    /// What the command line says about the model and its data, read before anything is loaded:
+    /// every leftover is then a usage error (callers read their own options first), and output
+    /// paths can be checked before minutes of loading.
+    struct Request {
+        let path: String
+        let dataset: String?, directory: String?, limit: Int?
+
+        init(_ a: inout Arguments, defaultPath: (() throws -> String)? = nil) throws {
+            dataset = try a.optionalChoice("--dataset", from: DatasetLoader.names)
+            directory = try a.option("--data-dir")
+            limit = try a.optionalNumber("--test-limit", in: 1...Int.max)
+            let given = a.positional()
+            try a.finish()
+            guard let path = try given ?? defaultPath?() else { throw UsageError(message: "MODEL (a .safetensors checkpoint) is required") }
+            self.path = path
+        }
+
+        /// Loads the checkpoint and its test split, and says (on stderr) which data it is.
+        func load() throws -> LoadedModel {
+            let loaded = try Checkpoint.load(path: path)
+            let network = loaded.network
+            let point = try OperatingPoint(metadata: loaded.metadata, network: network, path: path)
+            let data = try DataSource(dataset: dataset, directory: directory, model: network.spec, path: path)
+            let test = try data.load(.test, limit: limit)
+            try LoadedModel.checkCompatible(network.spec, test, path: path)
+            note("data: \(data.description)")
+            return LoadedModel(path: path, network: network, test: test, data: data, operatingPoint: point)
+        }
     }
 
-    private init(path: String, network: Network, test: Dataset, dataDirectory: String?, datasetName: String) {
-        self.path = path; self.network = network; self.test = test
-        self.dataDirectory = dataDirectory; datasetName_ = datasetName
+    init(_ a: inout Arguments) throws {
+        self = try Request(&a).load()
+    }
+
+    private init(path: String, network: Network, test: Dataset, data: DataSource, operatingPoint: OperatingPoint?) {
+        self.path = path; self.network = network; self.test = test; self.data = data; self.operatingPoint = operatingPoint
+    }
+
+    static func checkCompatible(_ spec: ModelSpec, _ data: Dataset, path: String) throws {
+        guard spec.inputChannels == data.channels, spec.inputSize == data.height, spec.classes >= data.classes else {
+            throw InputError(path, "model expects \(spec.inputChannels)x\(spec.inputSize)x\(spec.inputSize) inputs and \(spec.classes) classes; dataset \(data.name) has \(data.channels)x\(data.height)x\(data.width) and \(data.classes)")
+        }
     }
 
     /// The same model with only the first `n` test images (for quick sweeps).
     func withTestImages(_ n: Int) -> LoadedModel {
-        LoadedModel(path: path, network: network, test: LoadedModel.slice(test, from: 0, count: n),
-                    dataDirectory: dataDirectory, datasetName: datasetName_)
+        LoadedModel(path: path, network: network, test: LoadedModel.slice(test, from: 0, count: n), data: data,
+                    operatingPoint: operatingPoint)
     }
 
     /// The same model evaluated on the last `n` training images instead of the test split: for
     /// choosing an operating point without looking at the test set (the model has seen these
     /// images, so their accuracy is optimistic; the change under pruning is what matters).
-    func onTrainingTail(_ n: Int) throws -> LoadedModel {
-        let train = try DatasetLoader.load(name: datasetName_, directory: dataDirectory, split: .train, limit: nil)
+    func onTrainingTail(_ n: Int, of loaded: Dataset? = nil) throws -> LoadedModel {
+        let train = try loaded ?? data.load(.train, limit: nil)
         let k = min(n, train.count)
-        return LoadedModel(path: path, network: network, test: LoadedModel.slice(train, from: train.count - k, count: k),
-                           dataDirectory: dataDirectory, datasetName: datasetName_)
+        return LoadedModel(path: path, network: network, test: LoadedModel.slice(train, from: train.count - k, count: k), data: data,
+                           operatingPoint: operatingPoint)
     }
 
     private static func slice(_ data: Dataset, from start: Int, count n: Int) -> Dataset {
         let k = min(n, data.count - start), size = data.images.count / max(data.count, 1)
         let images = Tensor(shape: [k] + data.images.shape.dropFirst())
         images.data.update(from: data.images.data + start * size, count: k * size)
-        return Dataset(images: images, labels: Array(data.labels[start..<(start + k)]), classes: data.classes, name: data.name)
+        return Dataset(images: images, labels: Array(data.labels[start..<(start + k)]), classes: data.classes, name: data.name, classNames: data.classNames)
     }
-
-    private let dataDirectory: String?
-    private let datasetName_: String
 
     func calibrationSet(_ count: Int) throws -> Dataset {
-        try DatasetLoader.load(name: datasetName_, directory: dataDirectory, split: .train, limit: count)
+        try data.load(.train, limit: count)
     }
+
+    /// For JSON results: which data the figures are on.
+    var dataJSON: [String: Any] { ["dataset": data.dataset, "data_dir": data.directory ?? NSNull()] }
+}
+
+/// Settings of the program's own output, decided once here and passed down as values.
+enum Output {
+    /// ISP_PROGRESS_AFTER=SECONDS moves the first progress line (tests set 0 to see one on short work).
+    static let progress = Progress.Style(firstAfter: ProcessInfo.processInfo.environment["ISP_PROGRESS_AFTER"].flatMap(Double.init) ?? 3)
 }

@@ -3,154 +3,274 @@ import InstanceSparsity
 
 enum TrainCommand: Command {
     static let name = "train"
-    static let usage = "isp train --model vgg16|resnet18|mobilenetv2 [--width W] [--dataset fashion-mnist|cifar10|folder] [--data-dir DIR] [--input-size S] [--input-channels 1|3] [--skip-bad] [--epochs N] [--batch-size B] [--lr LR] [--weight-decay WD] [--seed S] [--train-limit N] [--test-limit N] [--feature-decay LAMBDA] [--decay-layers auto|LIST] --out FILE [--resume]"
-    static let help = """
-    Trains a network with SGD (momentum 0.9, Nesterov), cosine learning rate with one warm-up
-    epoch, random crop (pad 4) and horizontal flip. Prints progress every --log-every steps and the
-    test accuracy after each epoch, and writes FILE (safetensors) atomically after each epoch.
-
-      --width W            channel multiplier (default 1; 0.5 halves every layer)
-      --epochs N           default 30          --batch-size B   default 128
-      --lr LR              peak learning rate (default 0.05)
-      --warmup N           epochs of linear learning-rate warm-up (default 1)
-      --weight-decay WD    default 5e-4        --seed S         default 1
-      --train-limit N      use the first N training images (quick runs)
-      --feature-decay L    lambda of the instance-wise l2,1 feature regulariser (default 0)
-      --decay-layers L     auto (every map that feeds a convolution) or comma-separated conv names
-      --dataset folder     DIR/train/<class>/ and DIR/val/<class>/ (or test/), PNG and JPEG images of
-                           any size, streamed from disk; preprocessed as torchvision's recipes
-      --input-size S       folder images become S x S (default 224; up to 64 CIFAR-style crops)
-      --input-channels C   1 (gray) or 3 (RGB, default) for folder images
-      --skip-bad           decode every folder image first and skip those that fail
-      --resume             continue FILE from its last completed epoch with its stored options
-      --log-every N        progress line interval in steps (default 50)
+    static let synopsis = "--out FILE (--model vgg16|resnet18|mobilenetv2 | --resume)"
+    static let abstract = """
+    Trains a network with SGD (momentum 0.9, Nesterov) and a cosine learning rate after a linear
+    warm-up, with random crop (pad 4) and horizontal flip. Prints progress every --log-every steps
+    and the test accuracy after each epoch, and writes FILE (safetensors) atomically after each
+    epoch. Every option that shapes the run is stored in FILE: --resume continues the same
+    experiment, and an option that contradicts the stored one is a usage error. --epochs N with
+    --resume extends the run; the learning rate then follows the schedule of an N-epoch run (same
+    warm-up, cosine over N epochs), so it rises at the resumed epoch by the difference between the
+    two schedules, as the run prints. SIGINT or SIGTERM stop between steps: the run says where it
+    stopped and what FILE holds, and exits 130 or 143.
     """
+    static let options = [
+        Option("--out", "FILE", "the checkpoint, rewritten atomically after every epoch (required)"),
+        Option("--model", "vgg16|resnet18|mobilenetv2", "the network (required unless --resume)"),
+        Option("--resume", "continue FILE from its last completed epoch, with its stored options (default: a new run)"),
+        Option("--force", "replace an existing FILE with a new run (default: refuse to)"),
+        Option("--width", "W", "channel multiplier; 0.5 halves every layer (default 1)"),
+        Option("--dataset", DatasetLoader.names.joined(separator: "|"), "the dataset (default fashion-mnist)"),
+        Option("--data-dir", "DIR", "where the dataset's files are, recorded in FILE (default: \(FashionMNIST.defaultDirectory) for fashion-mnist; the others have none; folder: DIR/train/<class>/ and DIR/val/<class>/ or test/)"),
+        Option("--input-size", "S", "folder images become S x S: torchvision's RandomResizedCrop + flip for training, Resize(S/0.875) + CenterCrop for evaluation; up to 64 the CIFAR recipe (default 224)"),
+        Option("--input-channels", "C", "folder images as gray (1) or RGB (3) (default 3)"),
+        Option("--skip-bad", "decode every folder image first and skip those that fail, saying how many (default: an undecodable file is an error)"),
+        Option("--train-limit", "N", "train on the first N training images (default: all)"),
+        Option("--test-limit", "N", "evaluate on the first N test images after each epoch (default: all)"),
+        Option("--epochs", "N", "epochs of the whole run (default 30); with --resume, a larger N extends it"),
+        Option("--batch-size", "B", "images per step (default 128)"),
+        Option("--lr", "LR", "peak learning rate (default 0.05)"),
+        Option("--warmup", "E", "epochs of linear warm-up, fractions allowed (default: the smaller of 1 and a tenth of --epochs)"),
+        Option("--weight-decay", "WD", "L2 penalty on weights, not on batch-norm or bias (default 5e-4)"),
+        Option("--seed", "S", "initialisation, shuffling and augmentation all derive from it (default 1)"),
+        Option("--no-augment", "train on the images as they are, without random crop and flip (default: augment)"),
+        Option("--feature-decay", "LAMBDA", "weight of the instance-wise l2,1 feature regulariser (default 0: plain training)"),
+        Option("--decay-layers", "all|LIST", "maps it applies to: all, or comma-separated map names from 'isp info' (default all)"),
+        Option("--log-every", "N", "steps between progress lines (default 50)"),
+        Option("--json", "print a final summary as one JSON object on stdout, progress on stderr (default: progress on stdout)"),
+    ]
+
+    /// What the user asked for; nil where a flag was not given.
+    struct Request {
+        var model: String?, width: Float?, dataset: String?, dataDirectory: String?
+        var epochs: Int?, batchSize: Int?, learningRate: Float?, warmup: Double?, weightDecay: Float?, seed: UInt64?
+        var featureDecay: Float?, decayLayers: String?, augment: Bool?, trainLimit: Int?, testLimit: Int?
+        var inputSize: Int?, inputChannels: Int?, skipBad = false
+
+        /// The run's options: `base` (defaults, or those stored in a checkpoint) with the given flags on top.
+        func applied(to base: TrainingOptions) -> TrainingOptions {
+            var o = base
+            if let epochs { o.epochs = epochs }
+            if let batchSize { o.batchSize = batchSize }
+            if let learningRate { o.learningRate = learningRate }
+            if let warmup { o.warmupEpochs = warmup }
+            if let weightDecay { o.weightDecay = weightDecay }
+            if let seed { o.seed = seed }
+            if let featureDecay { o.featureDecay = featureDecay }
+            if let decayLayers { o.decayLayers = decayLayers == "all" ? nil : decayLayers.split(separator: ",").map(String.init) }
+            if let augment { o.augment = augment }
+            if let trainLimit { o.trainLimit = trainLimit }
+            if let testLimit { o.testLimit = testLimit }
+            return o
+        }
+
+        /// Flag and metadata key of every option given, for the conflict check against a checkpoint.
+        var given: [(flag: String, key: String)] {
+            let all: [(String, String, Bool)] = [
+                ("--batch-size", "train.batch_size", batchSize != nil), ("--lr", "train.lr", learningRate != nil),
+                ("--warmup", "train.warmup_epochs", warmup != nil), ("--weight-decay", "train.weight_decay", weightDecay != nil),
+                ("--seed", "train.seed", seed != nil), ("--feature-decay", "train.feature_decay", featureDecay != nil),
+                ("--decay-layers", "train.decay_layers", decayLayers != nil), ("--no-augment", "train.augment", augment != nil),
+                ("--train-limit", "train.train_limit", trainLimit != nil), ("--test-limit", "train.test_limit", testLimit != nil),
+            ]
+            return all.filter(\.2).map { ($0.0, $0.1) }
+        }
+    }
 
     static func run(_ a: inout Arguments) throws {
         guard let out = try a.option("--out") else { throw UsageError(message: "--out FILE is required") }
-        let resume = try a.flag("--resume")
-        let modelName = try a.option("--model")
-        let width: Float = try a.number("--width", default: 1, in: 0.0625...4)
-        let datasetName = try a.choice("--dataset", default: "fashion-mnist", from: ["fashion-mnist", "cifar10", "folder"])
-        let dataDir = try a.option("--data-dir")
-        let inputSize: Int? = try a.optionalNumber("--input-size", in: 8...1024)
-        let inputChannels: Int? = try a.optionalNumber("--input-channels", in: 1...3)
-        let skipBad = try a.flag("--skip-bad")
-        var options = TrainingOptions()
-        options.epochs = try a.number("--epochs", default: options.epochs, in: 1...10_000)
-        options.batchSize = try a.number("--batch-size", default: options.batchSize, in: 1...4096)
-        options.learningRate = try a.number("--lr", default: options.learningRate, in: 1e-6...10)
-        options.weightDecay = try a.number("--weight-decay", default: options.weightDecay, in: 0...1)
-        options.seed = try a.number("--seed", default: options.seed, in: 0...UInt64.max)
-        options.warmupEpochs = try a.number("--warmup", default: options.warmupEpochs, in: 0...1000)
-        options.featureDecay = try a.number("--feature-decay", default: 0, in: 0...100)
-        options.logEvery = try a.number("--log-every", default: options.logEvery, in: 1...1_000_000)
-        let decayLayers = try a.option("--decay-layers") ?? "auto"
-        options.decayLayers = decayLayers == "auto" ? nil : decayLayers.split(separator: ",").map(String.init)
-        let trainLimit: Int? = try a.optionalNumber("--train-limit", in: 1...Int.max)
-        let testLimit: Int? = try a.optionalNumber("--test-limit", in: 1...Int.max)
+        let resume = try a.flag("--resume"), force = try a.flag("--force"), json = try a.flag("--json")
+        var request = Request()
+        request.model = try a.option("--model")
+        request.width = try a.optionalNumber("--width", in: 0.0625...4)
+        request.dataset = try a.optionalChoice("--dataset", from: DatasetLoader.names)
+        request.dataDirectory = try a.option("--data-dir")
+        request.epochs = try a.optionalNumber("--epochs", in: 1...10_000)
+        request.batchSize = try a.optionalNumber("--batch-size", in: 1...4096)
+        request.learningRate = try a.optionalNumber("--lr", in: 1e-6...10)
+        request.weightDecay = try a.optionalNumber("--weight-decay", in: 0...1)
+        request.seed = try a.optionalNumber("--seed", in: 0...UInt64.max)
+        request.warmup = try a.optionalNumber("--warmup", in: 0...1000)
+        request.featureDecay = try a.optionalNumber("--feature-decay", in: 0...100)
+        request.decayLayers = try a.option("--decay-layers")
+        if try a.flag("--no-augment") { request.augment = false }
+        request.trainLimit = try a.optionalNumber("--train-limit", in: 1...Int.max)
+        request.testLimit = try a.optionalNumber("--test-limit", in: 1...Int.max)
+        request.inputSize = try a.optionalNumber("--input-size", in: 8...1024)
+        request.inputChannels = try a.optionalNumber("--input-channels", in: 1...3)
+        request.skipBad = try a.flag("--skip-bad")
+        let logEvery = try a.number("--log-every", default: 50, in: 1...1_000_000)
         try a.finish()
-        // Usage mistakes first, before the output probe and the data sets (seconds to load).
-        if datasetName != "folder", inputSize != nil || inputChannels != nil || skipBad {
+        if request.inputChannels == 2 { throw UsageError(message: "--input-channels must be 1 or 3") }
+        if request.dataset != "folder" && (request.inputSize != nil || request.inputChannels != nil || request.skipBad) && !resume {
             throw UsageError(message: "--input-size, --input-channels and --skip-bad apply to --dataset folder only")
         }
-        if let inputChannels, inputChannels == 2 { throw UsageError(message: "--input-channels must be 1 or 3") }
-        let folder = DatasetLoader.FolderOptions(
-            preprocessing: Preprocessing(inputSize: inputSize ?? 224, channels: inputChannels ?? 3), skipBad: skipBad)
-        if !resume {
-            guard let modelName else { throw UsageError(message: "--model is required (vgg16, resnet18 or mobilenetv2)") }
-            guard ModelSpec.architectures.contains(modelName) else {
-                throw UsageError(message: "unknown model '\(modelName)' (expected \(ModelSpec.architectures.joined(separator: ", ")))")
-            }
+        // Usage mistakes first, before the output probe and the data sets (seconds to load).
+        if resume && force { throw UsageError(message: "--resume continues FILE and --force replaces it: give one of them") }
+        if let model = request.model, !ModelSpec.architectures.contains(model) {
+            throw UsageError(message: "unknown model '\(model)' (expected \(ModelSpec.architectures.joined(separator: ", ")))")
         }
+        if !resume && request.model == nil { throw UsageError(message: "--model is required (vgg16, resnet18 or mobilenetv2)") }
+        // Progress lines are part of the table output; with --json they must not mix into stdout.
+        let log: (String) -> Void = json ? { note($0) } : { print($0) }
 
-        print(BLASRuntime.summary)
+        log(BLASRuntime.summary)
         try checkOutputFile(out)
-        let train = try DatasetLoader.open(name: datasetName, directory: dataDir, split: .train, limit: trainLimit, folder: folder)
-        let test = try DatasetLoader.open(name: datasetName, directory: dataDir, split: .test, limit: testLimit, folder: folder)
-        for split in [train, test] {
-            if let folder = split as? ImageFolder, !folder.skipped.isEmpty {
-                print("skipped \(folder.skipped.count) of \(folder.count + folder.skipped.count) files in \(folder.directory) that cannot be decoded (first: \(folder.skipped[0]))")
+        var run: Run
+        if resume {
+            run = try Run(resuming: out, request: request, log: log)
+        } else {
+            if FileManager.default.fileExists(atPath: out) && !force {
+                throw InputError(out, "exists: pass --resume to continue it or --force to replace it")
+            }
+            run = try Run(starting: request, log: log)
+        }
+        if let wanted = run.options.decayLayers {
+            let known = run.network.gates.map(\.label)
+            if let bad = wanted.first(where: { !known.contains($0) }) {
+                throw UsageError(message: "--decay-layers: '\(bad)' is not a map feeding a convolution; valid: all or \(known.joined(separator: ","))")
             }
         }
+        try run.train(out: out, logEvery: logEvery, json: json, log: log)
+    }
 
-        let network: Network
+    /// One training run: its network, data and options, fresh or continued from a checkpoint.
+    struct Run {
+        var network: Network
+        var options: TrainingOptions
+        var data: DataSource
+        var train: any DataSplit, test: any DataSplit
         var startEpoch = 0
         var velocity: [String: Tensor] = [:]
-        if resume {
+
+        init(starting r: Request, log: (String) -> Void) throws {
+            options = r.applied(to: TrainingOptions())
+            data = DataSource(dataset: r.dataset ?? "fashion-mnist", directory: r.dataDirectory)
+            if data.dataset == "folder" {
+                data.folder = .init(preprocessing: Preprocessing(inputSize: r.inputSize ?? 224, channels: r.inputChannels ?? 3), skipBad: r.skipBad)
+            }
+            train = try data.open(.train, limit: options.trainLimit)
+            test = try data.open(.test, limit: options.testLimit)
+            log("data: \(data.description)")
+            let stats = try train.channelStatistics()
+            let spec = ModelSpec(architecture: r.model!, width: r.width ?? 1, inputChannels: train.channels,
+                                 inputSize: train.height, classes: train.classes, mean: stats.mean,
+                                 std: stats.std.map { max($0, 1e-6) }, dataset: data.dataset, classNames: train.classNames,
+                                 preprocessing: data.folder?.preprocessing.recipe, dataDirectory: data.directory)
+            network = try Network.make(spec, seed: options.seed)
+        }
+
+        init(resuming out: String, request r: Request, log: (String) -> Void) throws {
             let loaded = try Checkpoint.load(path: out)
+            let stored = try TrainingOptions(metadata: loaded.metadata, path: out)
             guard let done = loaded.metadata["train.epochs_completed"].flatMap(Int.init) else {
                 throw InputError(out, "has no training state to resume (train.epochs_completed missing)")
             }
-            options = try storedOptions(loaded.metadata, path: out, logEvery: options.logEvery)
-            guard (0...options.epochs).contains(done) else {
-                throw InputError(out, "training metadata 'train.epochs_completed' is \(done), outside 0...\(options.epochs)")
+            guard (0...stored.epochs).contains(done) else {
+                throw InputError(out, "training metadata 'train.epochs_completed' is \(done), outside 0...\(stored.epochs)")
             }
-            network = loaded.network
-            let spec = network.spec
+            let spec = loaded.network.spec
+            // Anything given must agree with the stored run; only --epochs may change (to extend it).
+            func conflict(_ flag: String, _ given: String, _ stored: String) -> UsageError {
+                UsageError(message: "\(flag) \(given) conflicts with \(stored) stored in \(out); --resume continues the stored run (start a new one with --force or another --out)")
+            }
+            if let m = r.model, m != spec.architecture { throw conflict("--model", m, spec.architecture) }
+            if let w = r.width, w != spec.width { throw conflict("--width", "\(w)", "\(spec.width)") }
+            if let d = r.dataset, d != spec.dataset { throw conflict("--dataset", d, spec.dataset) }
+            let storedDirectory = spec.dataDirectory ?? DatasetLoader.defaultDirectory(for: spec.dataset)
+            if let d = r.dataDirectory, DataSource.absolute(d) != storedDirectory {
+                // Data that moved may be followed; data that is still there may not be swapped.
+                if let storedDirectory, FileManager.default.fileExists(atPath: storedDirectory) {
+                    throw conflict("--data-dir", DataSource.absolute(d), storedDirectory)
+                }
+            }
+            options = r.applied(to: stored)
+            for (flag, key) in r.given where options.metadata[key] != stored.metadata[key] {
+                throw conflict(flag, options.metadata[key]!, stored.metadata[key]!)
+            }
+            if let epochs = r.epochs {
+                guard epochs >= done else {
+                    throw UsageError(message: "--epochs \(epochs) is fewer than the \(done) epochs \(out) has completed")
+                }
+            }
+            guard done < options.epochs else {
+                throw UsageError(message: "\(out) has completed all \(done) epochs of its run; give --epochs N (more than \(done)) to extend it")
+            }
+            if let size = r.inputSize, size != spec.inputSize { throw conflict("--input-size", "\(size)", "\(spec.inputSize)") }
+            if let c = r.inputChannels, c != spec.inputChannels { throw conflict("--input-channels", "\(c)", "\(spec.inputChannels)") }
+            data = try DataSource(dataset: nil, directory: r.dataDirectory, model: spec, path: out)
+            if let recipe = spec.preprocessing {
+                data.folder = .init(preprocessing: Preprocessing(inputSize: spec.inputSize, channels: spec.inputChannels, recipe: recipe),
+                                    skipBad: r.skipBad)
+            }
+            train = try data.open(.train, limit: options.trainLimit)
+            test = try data.open(.test, limit: options.testLimit)
             guard spec.inputChannels == train.channels, spec.inputSize == train.height, spec.classes == train.classes else {
                 throw InputError(out, "was trained on \(spec.classes) classes of \(spec.inputChannels) x \(spec.inputSize) x \(spec.inputSize) inputs; the data gives \(train.classes) classes of \(train.channels) x \(train.height) x \(train.width)")
             }
+            log("data: \(data.description)")
+            network = loaded.network
             startEpoch = done
             velocity = loaded.velocity
-            print("resuming \(out) after epoch \(done) of \(options.epochs) with its stored options")
-        } else {
-            guard let modelName else { throw UsageError(message: "--model is required") }  // checked above
-            let stats = try train.channelStatistics()
-            let images = train as? ImageFolder
-            let spec = ModelSpec(architecture: modelName, width: width, inputChannels: train.channels,
-                                 inputSize: train.height, classes: train.classes, mean: stats.mean,
-                                 std: stats.std.map { max($0, 1e-6) }, dataset: datasetName, classNames: train.classNames,
-                                 preprocessing: images?.preprocessing.recipe, dataDirectory: images == nil ? nil : dataDir)
-            network = try Network.make(spec, seed: options.seed)
-        }
-        if let wanted = options.decayLayers {
-            let known = Set(network.gates.map(\.label))
-            if let bad = wanted.first(where: { !known.contains($0) }) {
-                throw UsageError(message: "--decay-layers: '\(bad)' is not a map feeding a convolution; valid: \(network.gates.map(\.label).joined(separator: ","))")
+            log("resuming \(out) after epoch \(done) of \(options.epochs) with its stored options")
+            if options.epochs != stored.epochs {
+                let steps = (train.count + options.batchSize - 1) / options.batchSize
+                func rate(_ o: TrainingOptions) -> Float {
+                    LearningRateSchedule(peak: o.learningRate, warmupSteps: Int((o.resolvedWarmupEpochs * Double(steps)).rounded()),
+                                         totalSteps: o.epochs * steps).rate(atStep: done * steps)
+                }
+                log(String(format: "extending the run from %d to %d epochs: the learning rate follows the %d-epoch schedule, %.4f at epoch %d (the %d-epoch schedule had %.4f)",
+                           stored.epochs, options.epochs, options.epochs, rate(options), done + 1, stored.epochs, rate(stored)))
             }
         }
-        // Each checkpoint of S bytes is written beside the file it replaces: the first needs S free,
-        // later ones S beside the previous checkpoint, i.e. 2S minus what the existing file frees.
-        let size = Checkpoint.estimatedBytes(network, withOptimizer: true)
-        let later = options.epochs - startEpoch > 1
-        try checkOutputFile(out, bytesNeeded: later ? max(size, 2 * size - existingSize(out)) : size)
-        let trainer = Trainer(network: network, train: train, test: test, options: options)
-        trainer.restoreVelocity(velocity)
-        print("\(network.spec.architecture) width \(network.spec.width): \(formatCount(network.parameterCount)) parameters, \(formatCount(network.macsPerImage)) MACs/image; \(train.count) training and \(test.count) test images; \(trainer.stepsPerEpoch) steps/epoch")
-        try trainer.run(startEpoch: startEpoch, log: { print($0) }) { epochs, result in
-            var meta = options.metadata
-            meta["train.epochs_completed"] = "\(epochs)"
-            meta["test_accuracy"] = String(format: "%.4f", result.accuracy)
-            try Checkpoint.save(network, to: out, metadata: meta, optimizer: trainer.optimizer)
-        }
-        print("saved \(out)")
-    }
 
-    /// The options stored by the run being resumed, held to the same ranges as the flags (a
-    /// batch size of 0 from an edited file would otherwise divide by zero).
-    static func storedOptions(_ m: [String: String], path: String, logEvery: Int) throws -> TrainingOptions {
-        func value<T: LosslessStringConvertible>(_ key: String) throws -> T {
-            guard let text = m[key], let v = T(text) else { throw InputError(path, "training metadata '\(key)' is missing or malformed") }
-            return v
-        }
-        func value<T: LosslessStringConvertible & Comparable>(_ key: String, in range: ClosedRange<T>) throws -> T {
-            let v: T = try value(key)
-            guard range.contains(v) else {
-                throw InputError(path, "training metadata '\(key)' is \(v), outside \(range.lowerBound)...\(range.upperBound)")
+        func train(out: String, logEvery: Int, json: Bool, log: (String) -> Void) throws {
+            var options = self.options
+            options.logEvery = logEvery
+            // Each checkpoint of S bytes is written beside the file it replaces: the first needs S
+            // free, later ones S beside the previous checkpoint, i.e. 2S minus what the existing file frees.
+            let size = Checkpoint.estimatedBytes(network, withOptimizer: true)
+            let later = options.epochs - startEpoch > 1
+            try checkOutputFile(out, bytesNeeded: later ? max(size, 2 * size - existingSize(out)) : size)
+            let trainer = Trainer(network: network, train: train, test: test, options: options)
+            trainer.restoreVelocity(velocity)
+            log("\(network.spec.architecture) width \(network.spec.width): \(formatCount(network.parameterCount)) parameters, \(formatCount(network.macsPerImage)) MACs/image; \(train.count) training and \(test.count) test images; \(trainer.stepsPerEpoch) steps/epoch; warm-up \(options.resolvedWarmupEpochs) epochs")
+            let stop = StopRequest()
+            let handlers = catchStopSignals(stop)
+            defer { _ = handlers }
+            var saved = startEpoch
+            var last: EvaluationResult?
+            let start = Date()
+            do {
+                try trainer.run(startEpoch: startEpoch, stop: stop, log: log) { epochs, result in
+                    var meta = options.metadata
+                    meta["train.epochs_completed"] = "\(epochs)"
+                    meta["data_dir"] = data.directory  // where it was found this time, should the data have moved
+                    meta["test_accuracy"] = String(format: "%.4f", result.accuracy)
+                    try Checkpoint.save(network, to: out, metadata: meta, velocity: trainer.namedVelocity)
+                    saved = epochs
+                    last = result
+                }
+            } catch let error as TrainingError {
+                guard case let .interrupted(signal, _, _, _) = error else { throw error }
+                let holds = saved > 0 && FileManager.default.fileExists(atPath: out)
+                    ? "\(out) holds the checkpoint after epoch \(saved) of \(options.epochs), intact; continue with: isp train --resume --out \(out)"
+                    : "no checkpoint was written (the first comes after epoch 1)"
+                throw ExitError(message: "\(error); \(holds)", status: 128 + signal)
             }
-            return v
+            log("saved \(out)")
+            if json, let last {
+                let seconds = Date().timeIntervalSince(start)
+                printJSON(["out": out, "architecture": network.spec.architecture, "width": jsonNumber(network.spec.width),
+                           "dataset": data.dataset, "data_dir": data.directory ?? NSNull(),
+                           "epochs": options.epochs, "epochs_trained": options.epochs - startEpoch,
+                           "test_accuracy": last.accuracy, "test_loss": last.loss, "test_images": last.images,
+                           "train_images": train.count, "seconds": seconds,
+                           "images_per_s": Double((options.epochs - startEpoch) * train.count) / max(seconds, 1e-9),
+                           "options": options.metadata])
+            }
         }
-        var o = TrainingOptions()
-        o.epochs = try value("train.epochs", in: 1...10_000); o.batchSize = try value("train.batch_size", in: 1...4096)
-        o.learningRate = try value("train.lr", in: 1e-6...10); o.momentum = try value("train.momentum", in: 0...1)
-        o.nesterov = try value("train.nesterov"); o.weightDecay = try value("train.weight_decay", in: 0...1)
-        o.warmupEpochs = try value("train.warmup_epochs", in: 0...1000); o.seed = try value("train.seed")
-        o.featureDecay = try value("train.feature_decay", in: 0...100)
-        let layers: String = try value("train.decay_layers")
-        o.decayLayers = layers == "all" ? nil : layers.split(separator: ",").map(String.init)
-        o.logEvery = logEvery
-        return o
     }
 
     static func existingSize(_ path: String) -> Int {

@@ -4,37 +4,59 @@ import InstanceSparsity
 BLASRuntime.ensureFastKernels()
 setvbuf(stdout, nil, _IOLBF, 0)
 
-let commands: [Command.Type] = [TrainCommand.self, EvalCommand.self, InfoCommand.self, AnalyzeCommand.self, SweepCommand.self, BenchCommand.self, DemoCommand.self, ExportCommand.self]
+let commands: [Command.Type] = [TrainCommand.self, EvalCommand.self, InfoCommand.self, AnalyzeCommand.self, SweepCommand.self,
+                                 BenchCommand.self, DemoCommand.self, TuneCommand.self, ExportCommand.self]
 
 /// The overview goes to stdout when asked for (--help) and to stderr after a usage error.
 func printOverview(toStandardError: Bool = false) {
-    let text = "isp: instance-wise sparsity for convolutional networks\n\nCommands:\n"
+    let text = "isp \(instanceSparsityVersion): instance-wise sparsity for convolutional networks\n\nCommands:\n"
         + commands.map { "  " + $0.usage + "\n" }.joined()
-        + "\nRun 'isp COMMAND --help' for details. Exit status: 0 success, 1 bad input or failed run, 2 usage error.\n"
+        + "\nRun 'isp help COMMAND' or 'isp COMMAND --help' for details, 'isp --version' for the version.\n"
+        + "Exit status: 0 success, 1 bad input or failed run, 2 usage error, 130/143 interrupted (SIGINT/SIGTERM).\n"
     if toStandardError { FileHandle.standardError.write(text.data(using: .utf8)!) } else { print(text, terminator: "") }
 }
 
-var argv = Array(CommandLine.arguments.dropFirst())
-guard let name = argv.first, !["--help", "-h", "help"].contains(name) else {
-    printOverview(toStandardError: argv.isEmpty)
-    exit(argv.isEmpty ? 2 : 0)
-}
-guard let command = commands.first(where: { $0.name == name }) else {
+func unknownCommand(_ name: String) -> Never {
     FileHandle.standardError.write("isp: unknown command '\(name)'\n".data(using: .utf8)!)
     printOverview(toStandardError: true)
     exit(2)
 }
-argv.removeFirst()
+
+var argv = Array(CommandLine.arguments.dropFirst())
+switch argv.first {
+case nil:
+    printOverview(toStandardError: true)
+    exit(2)
+case "--version":
+    print("isp \(instanceSparsityVersion)")
+    exit(0)
+case "--help", "-h":
+    printOverview()
+    exit(0)
+case "help":
+    // `isp help CMD` is `isp CMD --help`.
+    guard argv.count > 1 else { printOverview(); exit(0) }
+    guard let command = commands.first(where: { $0.name == argv[1] }) else { unknownCommand(argv[1]) }
+    print(command.help, terminator: "")
+    exit(0)
+default:
+    break
+}
+let name = argv.removeFirst()
+guard let command = commands.first(where: { $0.name == name }) else { unknownCommand(name) }
 if argv.contains("--help") || argv.contains("-h") {
-    print("usage: " + command.usage + "\n\n" + command.help)
+    print(command.help, terminator: "")
     exit(0)
 }
-var arguments = Arguments(argv)
+var arguments = Arguments(argv, declared: command.options)
 do {
     try command.run(&arguments)
 } catch let error as UsageError {
     FileHandle.standardError.write("isp \(name): \(error.message)\nusage: \(command.usage)\n".data(using: .utf8)!)
     exit(2)
+} catch let error as ExitError {
+    FileHandle.standardError.write("isp \(name): \(error.message)\n".data(using: .utf8)!)
+    exit(error.status)
 } catch {
     FileHandle.standardError.write("isp \(name): \(error)\n".data(using: .utf8)!)
     exit(1)

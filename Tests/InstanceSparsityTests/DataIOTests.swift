@@ -25,10 +25,8 @@ final class DataIOTests: XCTestCase {
         return p
     }
 
-    private func idx(dims: [Int], data: [UInt8]) -> [UInt8] {
-        var bytes: [UInt8] = [0, 0, 0x08, UInt8(dims.count)]
-        for d in dims { bytes += [UInt8(d >> 24 & 255), UInt8(d >> 16 & 255), UInt8(d >> 8 & 255), UInt8(d & 255)] }
-        return bytes + data
+    private func idx(dims: [Int], data: [UInt8], type: UInt8 = 0x08) -> [UInt8] {
+        SyntheticFashionMNIST.idx(dims: dims, data: data, type: type)
     }
 
     /// Asserts that `body` throws an InputError naming `path` whose problem contains `problem`.
@@ -163,7 +161,7 @@ final class DataIOTests: XCTestCase {
     }
 
     func testLoaderDispatchErrors() {
-        assertInputError("mnist", "unknown dataset (expected fashion-mnist or cifar10)") {
+        assertInputError("mnist", "unknown dataset (expected fashion-mnist, cifar10, folder)") {
             _ = try DatasetLoader.load(name: "mnist", directory: nil, split: .train, limit: nil)
         }
         assertInputError("cifar10", "--data-dir") {

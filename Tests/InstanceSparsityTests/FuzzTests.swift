@@ -183,9 +183,7 @@ final class FuzzTests: XCTestCase {
     // MARK: IDX
 
     private func idx(dims: [Int], data: [UInt8], type: UInt8 = 0x08) -> [UInt8] {
-        var bytes: [UInt8] = [0, 0, type, UInt8(truncatingIfNeeded: dims.count)]
-        for d in dims { bytes += [UInt8(d >> 24 & 255), UInt8(d >> 16 & 255), UInt8(d >> 8 & 255), UInt8(d & 255)] }
-        return bytes + data
+        SyntheticFashionMNIST.idx(dims: dims, data: data, type: type)
     }
 
     /// Dimensions that overflow, nearly overflow, or promise far more data than there is.
@@ -532,7 +530,8 @@ final class FuzzTests: XCTestCase {
         // optimizer state, which is half the size, and some the one with it.
         let network = try Network.make(ModelSpec(architecture: "vgg16", width: 0.0625), seed: 3)
         let sgd = SGD(parameters: network.parameters.map(\.parameter), momentum: 0.9, nesterov: true, weightDecay: 0)
-        try Checkpoint.save(network, to: work, metadata: ["train.epochs_completed": "1"], optimizer: sgd)
+        try Checkpoint.save(network, to: work, metadata: ["train.epochs_completed": "1"],
+                            velocity: Dictionary(uniqueKeysWithValues: zip(network.parameters.map(\.name), sgd.velocity)))
         let withOptimizer = [UInt8](try Data(contentsOf: URL(fileURLWithPath: work)))
         let optimizerHeaderLength = withOptimizer[0..<8].reversed().reduce(0) { $0 << 8 | Int($1) }
         let optimizerContents = try SafeTensors.read(path: work)

@@ -17,7 +17,7 @@ final class InterruptionTests: XCTestCase {
         _ = try ISP.requireBinary()
         directory = NSTemporaryDirectory() + "interrupt-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try writeSyntheticFashionMNIST()
+        try SyntheticFashionMNIST.write(to: directory)
     }
 
     override func tearDownWithError() throws {
@@ -25,31 +25,6 @@ final class InterruptionTests: XCTestCase {
     }
 
     // MARK: fixtures
-
-    private func idx(dims: [Int], data: [UInt8]) -> [UInt8] {
-        var bytes: [UInt8] = [0, 0, 0x08, UInt8(dims.count)]
-        for d in dims { bytes += [UInt8(d >> 24 & 255), UInt8(d >> 16 & 255), UInt8(d >> 8 & 255), UInt8(d & 255)] }
-        return bytes + data
-    }
-
-    /// Noise plus a bright bar whose height depends on the class, so there is something to learn.
-    private func writeSyntheticFashionMNIST() throws {
-        var rng = SeededGenerator(seed: 42)
-        for (prefix, count) in [("train", 256), ("t10k", 64)] {
-            var pixels: [UInt8] = [], labels: [UInt8] = []
-            for i in 0..<count {
-                let label = i % 10
-                labels.append(UInt8(label))
-                var image = (0..<784).map { _ in UInt8(rng.next() % 60) }
-                for y in (4 + 2 * label)..<(10 + 2 * label) { for x in 6..<22 { image[y * 28 + x] = 200 } }
-                pixels += image
-            }
-            try Data(Gzip.compress(idx(dims: [count, 28, 28], data: pixels)))
-                .write(to: URL(fileURLWithPath: "\(directory)/\(prefix)-images-idx3-ubyte.gz"))
-            try Data(Gzip.compress(idx(dims: [count], data: labels)))
-                .write(to: URL(fileURLWithPath: "\(directory)/\(prefix)-labels-idx1-ubyte.gz"))
-        }
-    }
 
     private var dataFlags: [String] { ["--data-dir", directory, "--train-limit", "256", "--test-limit", "64"] }
 
@@ -201,7 +176,7 @@ final class InterruptionTests: XCTestCase {
         let model = "\(outputs)/model.safetensors", small = "\(outputs)/small.safetensors", report = "\(outputs)/report"
         let runs: [[String]] = [
             trainArguments(out: model, epochs: 1),
-            resumeArguments(out: model),
+            resumeArguments(out: model) + ["--epochs", "2"],
             ["export", model, "--out", small],
             ["eval", small, "--data-dir", directory, "--test-limit", "32"],
             ["sweep", small, "--out", report, "--data-dir", directory, "--test-limit", "32", "--calibration", "32", "--policies", "mean"],
@@ -242,7 +217,9 @@ final class InterruptionTests: XCTestCase {
         // check at a step), once on the epoch's last step (caught only after the epoch, before
         // the checkpoint would be overwritten with a broken network).
         let good = "\(directory)/good.safetensors"
-        let first = try ISP.run(trainArguments(out: good, epochs: 1), in: directory)
+        // A one-epoch warm-up (the default of isp 0.2): the poisoned velocity below diverges at the
+        // places this test is about from the weights that schedule gives.
+        let first = try ISP.run(trainArguments(out: good, epochs: 1, extra: ["--warmup", "1"]), in: directory)
         XCTAssertEqual(first.status, 0, first.stderr)
         // Epochs 1 of 3 done, as if the run had been stopped after the first checkpoint.
         let contents = try SafeTensors.read(path: good)
@@ -257,10 +234,17 @@ final class InterruptionTests: XCTestCase {
             try Data(before!).write(to: URL(fileURLWithPath: out))
             var arguments = resumeArguments(out: out)
             arguments[arguments.firstIndex(of: "--train-limit")! + 1] = trainLimit
+            if trainLimit != "256" {  // the stored run's limit (a different --train-limit would be a conflict)
+                let poisoned = try SafeTensors.read(path: out)
+                var edited = poisoned.metadata
+                edited["train.train_limit"] = trainLimit
+                try SafeTensors.write(path: out, tensors: poisoned.order.map { ($0, poisoned.tensors[$0]!) }, metadata: edited)
+            }
+            let fileBefore = bytes(out)
             let r = try ISP.run(arguments, in: directory)
             assertDivergence(r)
             print("interruption: divergence with --train-limit \(trainLimit): \(r.stderr.trimmingCharacters(in: .newlines))")
-            XCTAssertEqual(bytes(out), before, "the last good checkpoint was modified")
+            XCTAssertTrue(bytes(out) == fileBefore, "the last good checkpoint was modified")
             XCTAssertFalse(exists(out + ".tmp"))
             XCTAssertNoThrow(try Checkpoint.load(path: out))
         }

@@ -72,6 +72,15 @@ public struct Dataset: DataSplit {
 }
 
 public enum DatasetLoader {
+    /// The data sets by name: two fixed formats and ImageFolder-style class folders.
+    public static let names = ["fashion-mnist", "cifar10", "folder"]
+
+    /// Where a dataset lives when no directory is given: Debian's package for Fashion-MNIST;
+    /// the others have no standard place.
+    public static func defaultDirectory(for name: String) -> String? {
+        name == "fashion-mnist" ? FashionMNIST.defaultDirectory : nil
+    }
+
     /// What a class-folder data set needs besides its directory.
     public struct FolderOptions {
         public var preprocessing: Preprocessing
@@ -110,7 +119,7 @@ public enum DatasetLoader {
         case "folder":
             throw InputError(directory ?? name, "class folders are streamed from disk, not loaded whole; this command cannot read them yet")
         default:
-            throw InputError(name, "unknown dataset (expected fashion-mnist or cifar10, or folder for class folders)")
+            throw InputError(name, "unknown dataset (expected \(names.joined(separator: ", ")))")
         }
     }
 

@@ -23,11 +23,12 @@ public enum Checkpoint {
         return (floats, counters)
     }
 
+    /// `velocity`: optimizer state by parameter name (a training checkpoint), written in parameter order.
     public static func save(_ network: Network, to path: String, metadata extra: [String: String] = [:],
-                            optimizer: SGD? = nil) throws {
+                            velocity: [String: Tensor] = [:]) throws {
         var (floats, counters) = stateDict(network)
-        if let sgd = optimizer {
-            for ((name, _), v) in zip(network.parameters, sgd.velocity) { floats.append((optimizerPrefix + name, v)) }
+        for (name, _) in network.parameters {
+            if let v = velocity[name] { floats.append((optimizerPrefix + name, v)) }
         }
         let metadata = network.spec.metadata.merging(extra) { _, new in new }
         try SafeTensors.write(path: path, tensors: floats, int64: counters, metadata: metadata.merging(["format": "pt"]) { a, _ in a })

@@ -13,6 +13,13 @@ public struct LinePlot {
     public var series: [Series]
     public var width = 800
     public var height = 480
+    /// Shows y only from here up (the range that matters); lower points run off the bottom edge,
+    /// and the subtitle says so.
+    public var yFloor: Double? = nil
+    /// Labelled points drawn over the lines (e.g. the operating point).
+    public var markers: [(x: Double, y: Double, label: String)] = []
+    /// Lines of explanation under the x-axis label.
+    public var notes: [String] = []
 
     public init(title: String, xLabel: String, yLabel: String, series: [Series] = []) {
         self.title = title
@@ -28,9 +35,17 @@ public struct LinePlot {
     public func render() -> String {
         let finite = series.flatMap(\.points).filter { $0.x.isFinite && $0.y.isFinite }
         let xAxis = NiceAxis(finite.map(\.x))
-        let yAxis = NiceAxis(finite.map(\.y))
-        var frame = Frame(width: width, height: height, legend: !series.isEmpty, bottomExtra: 0)
+        let shown = finite.map(\.y).filter { $0 >= (yFloor ?? -.infinity) }
+        let yAxis = NiceAxis(shown + (yFloor.map { [$0] } ?? []))
+        let extra = 16 * notes.count
+        var frame = Frame(width: width, height: height + extra, legend: !series.isEmpty, bottomExtra: Double(extra))
         frame.drawChrome(title: title, xLabel: xLabel, yLabel: yLabel, xAxis: xAxis, yAxis: yAxis)
+        let hidden = finite.count - finite.filter { $0.y >= yAxis.lower }.count
+        if yFloor != nil, hidden > 0 {
+            frame.addSubtitle("y from \(yAxis.label(yAxis.lower)) up: \(hidden) lower point\(hidden == 1 ? " is" : "s are") off the bottom edge")
+        }
+        for (i, text) in notes.enumerated() { frame.addNote(text, line: i) }
+        frame.beginClip()
 
         for (index, line) in series.enumerated() {
             let color = palette[index % palette.count]
@@ -48,7 +63,15 @@ public struct LinePlot {
                     frame.add("<polyline points=\"\(points)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(dash)/>")
                 }
             }
-            frame.addLegendEntry(index: index, name: line.name, color: color, dashed: line.dashed, box: false)
+        }
+        for m in markers where m.x.isFinite && m.y.isFinite {
+            let px = frame.x(m.x, xAxis), py = frame.y(m.y, yAxis)
+            frame.add("<circle cx=\"\(f(px))\" cy=\"\(f(py))\" r=\"6\" fill=\"none\" stroke=\"black\" stroke-width=\"2\"/>")
+            frame.add("<text x=\"\(f(px + 9))\" y=\"\(f(py - 9))\" font-weight=\"bold\">\(escape(m.label))</text>")
+        }
+        frame.endClip()
+        for (index, line) in series.enumerated() {
+            frame.addLegendEntry(index: index, name: line.name, color: palette[index % palette.count], dashed: line.dashed, box: false)
         }
         if finite.isEmpty { frame.addNoData() }
         return frame.finish()
@@ -271,6 +294,18 @@ private struct Frame {
 
     mutating func addSubtitle(_ text: String) {
         add("<text x=\"\(f((left + right) / 2))\" y=\"44\" text-anchor=\"middle\" fill=\"#666\">\(escape(text))</text>")
+    }
+
+    /// Everything drawn between these two stays inside the plot area.
+    mutating func beginClip() {
+        add("<clipPath id=\"plot\"><rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(right - left))\" height=\"\(f(bottom - top))\"/></clipPath>")
+        add("<g clip-path=\"url(#plot)\">")
+    }
+
+    mutating func endClip() { add("</g>") }
+
+    mutating func addNote(_ text: String, line: Int) {
+        add("<text x=\"\(f(left))\" y=\"\(f(bottom + 40 + 16 * Double(line)))\" fill=\"#444\">\(escape(text))</text>")
     }
 
     mutating func addNoData() {

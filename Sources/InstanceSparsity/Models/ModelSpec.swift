@@ -19,7 +19,8 @@ public struct ModelSpec: Equatable {
     /// How images are turned into inputs, for data sets that need it (class folders); nil for
     /// the fixed-size in-memory data sets and older checkpoints.
     public var preprocessing: Preprocessing.Recipe?
-    /// Where the training data was (informational: evaluation may point elsewhere).
+    /// Where the training data was read from (absolute), so later commands find it; nil when not
+    /// recorded (files from other tools, or from before it was), meaning the dataset's default place.
     public var dataDirectory: String?
 
     public init(architecture: String, width: Float = 1, inputChannels: Int = 1, inputSize: Int = 32,

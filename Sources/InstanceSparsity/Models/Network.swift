@@ -51,6 +51,12 @@ public final class Network {
         return result
     }
 
+    /// Channels of each gate's map, in `gates` order (runs one forward pass to learn shapes).
+    public var gateChannels: [Int] {
+        _ = forward(Tensor(shape: [1, spec.inputChannels, spec.inputSize, spec.inputSize]), training: false)
+        return gates.map { $0.saliency.shape[1] }
+    }
+
     /// Multiply-accumulates per image of the dense network (runs one forward pass to learn shapes).
     public var macsPerImage: Int {
         _ = forward(Tensor(shape: [1, spec.inputChannels, spec.inputSize, spec.inputSize]), training: false)

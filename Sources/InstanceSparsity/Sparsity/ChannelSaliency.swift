@@ -30,7 +30,8 @@ public enum ChannelSaliency {
     /// Statistics of every gate over the first `count` images of `data` (use a training split:
     /// the test split is for measuring, not choosing). Small batches: every layer keeps its batch of
     /// activations, 2 GB at 200 MobileNetV2 images.
-    public static func analyze(_ network: Network, on data: some DataSplit, count: Int, batchSize: Int = 50) throws -> [LayerSaliency] {
+    public static func analyze(_ network: Network, on data: some DataSplit, count: Int, batchSize: Int = 50,
+                               progress: Progress? = nil) throws -> [LayerSaliency] {
         let maker = BatchMaker(spec: network.spec)
         let batch = Tensor(shape: [0])
         var labels: [Int32] = [], rng = SeededGenerator(seed: 0)
@@ -67,6 +68,7 @@ public enum ChannelSaliency {
                     }
                 }
             }
+            progress?.advance(end - start)
             start = end
         }
         return gates.indices.map { l in

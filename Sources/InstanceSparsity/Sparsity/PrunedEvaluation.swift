@@ -51,7 +51,7 @@ public enum PrunedEvaluator {
     }
 
     /// Runs every image through the executor (dense when `plan` is nil), one executor per core.
-    public static func run(_ network: Network, on data: some DataSplit, plan: PruningPlan?) throws -> Pass {
+    public static func run(_ network: Network, on data: some DataSplit, plan: PruningPlan?, progress: Progress? = nil) throws -> Pass {
         let cores = Workspace.cores, n = data.count
         var pass = Pass(correct: [Bool](repeating: false, count: n), macs: [Int](repeating: 0, count: n),
                         dropped: [Double](repeating: 0, count: n))
@@ -79,6 +79,7 @@ public enum PrunedEvaluator {
                         for g in plan.gates { total += e.channels(atGate: g); kept += r.kept[g] }
                         dropped[i] = 1 - Double(kept) / Double(max(total, 1))
                     }
+                    progress?.advance()
                 }
             }
         } } } }
@@ -87,9 +88,10 @@ public enum PrunedEvaluator {
     }
 
     /// Dense and pruned passes combined into the method's measures.
-    public static func evaluate(_ network: Network, on data: some DataSplit, plan: PruningPlan, dense: Pass? = nil) throws -> PrunedEvaluation {
-        let d = try dense ?? run(network, on: data, plan: nil)
-        let p = try run(network, on: data, plan: plan)
+    public static func evaluate(_ network: Network, on data: some DataSplit, plan: PruningPlan, dense: Pass? = nil,
+                                progress: Progress? = nil) throws -> PrunedEvaluation {
+        let d = try dense ?? run(network, on: data, plan: nil, progress: progress)
+        let p = try run(network, on: data, plan: plan, progress: progress)
         return PrunedEvaluation(images: data.count, accuracyDense: d.accuracy, accuracyPruned: p.accuracy,
                                 macsDense: d.macs.first ?? 0, macsExecuted: p.macs, channelsDropped: p.dropped,
                                 correctPruned: p.correct)
@@ -102,7 +104,8 @@ public enum PrunedEvaluator {
     /// warm, as a deployment running only one of them would. (Alternating image by image makes
     /// each dense pass evict the weights the pruned pass keeps in cache, and two executors each
     /// evict the other's copy: measured 1.5x and 1.3x instead of about 1.9x on the shipped model.)
-    public static func latencies(_ network: Network, on data: some DataSplit, plan: PruningPlan, images: Int, repeats: Int = 3)
+    public static func latencies(_ network: Network, on data: some DataSplit, plan: PruningPlan, images: Int, repeats: Int = 3,
+                                 progress: Progress? = nil)
         throws -> (dense: (median: Double, p90: Double), sparse: (median: Double, p90: Double)) {
         let e = SparseExecutor(network)
         let maker = BatchMaker(spec: network.spec)
@@ -124,6 +127,7 @@ public enum PrunedEvaluator {
                 let block = start..<min(start + 25, n)
                 for i in block { denseTimes.append(time(pruned: false, i)) }
                 for i in block { sparseTimes.append(time(pruned: true, i)) }
+                progress?.advance(2 * block.count)
             }
         }
         func summary(_ t: [Double]) -> (median: Double, p90: Double) {

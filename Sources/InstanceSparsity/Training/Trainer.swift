@@ -1,41 +1,103 @@
 import Foundation
+import Synchronization
 
-public struct TrainingOptions {
+/// Everything that shapes a training run. All of it is stored in the checkpoint (`metadata`), so
+/// `--resume` continues the same experiment; only `logEvery` is about output, not the result.
+public struct TrainingOptions: Equatable {
     public var epochs = 30
     public var batchSize = 128
     public var learningRate: Float = 0.05
     public var momentum: Float = 0.9
     public var nesterov = true
     public var weightDecay: Float = 5e-4
-    public var warmupEpochs = 1
+    /// Linear warm-up length in epochs (fractions allowed); nil means `defaultWarmup(epochs:)`.
+    public var warmupEpochs: Double? = nil
     public var seed: UInt64 = 1
     /// lambda of the feature decay regulariser; 0 trains the plain baseline.
     public var featureDecay: Float = 0
     /// Labels of the gates to regularise; nil means all of them.
     public var decayLayers: [String]? = nil
+    /// Random crop (pad 4) and horizontal flip of training images.
+    public var augment = true
+    /// The first N images of each split (nil: all).
+    public var trainLimit: Int? = nil
+    public var testLimit: Int? = nil
     public var logEvery = 50
 
     public init() {}
 
-    /// The options that must match when resuming, as checkpoint metadata.
+    /// One epoch, or a tenth of the run if that is shorter, as PyTorch recipes warm up: a short
+    /// run must not end at the peak rate (a 1-epoch run with a 1-epoch warm-up reached 45.7%).
+    public static func defaultWarmup(epochs: Int) -> Double { min(1, Double(epochs) / 10) }
+
+    public var resolvedWarmupEpochs: Double { warmupEpochs ?? Self.defaultWarmup(epochs: epochs) }
+
+    /// The options as checkpoint metadata (warm-up resolved, so extending a run keeps it).
     public var metadata: [String: String] {
         ["train.epochs": "\(epochs)", "train.batch_size": "\(batchSize)", "train.lr": "\(learningRate)",
          "train.momentum": "\(momentum)", "train.nesterov": "\(nesterov)", "train.weight_decay": "\(weightDecay)",
-         "train.warmup_epochs": "\(warmupEpochs)", "train.seed": "\(seed)",
-         "train.feature_decay": "\(featureDecay)",
-         "train.decay_layers": decayLayers?.joined(separator: ",") ?? "all"]
+         "train.warmup_epochs": "\(resolvedWarmupEpochs)", "train.seed": "\(seed)",
+         "train.feature_decay": "\(featureDecay)", "train.decay_layers": decayLayers?.joined(separator: ",") ?? "all",
+         "train.augment": "\(augment)", "train.train_limit": trainLimit.map(String.init) ?? "all",
+         "train.test_limit": testLimit.map(String.init) ?? "all"]
+    }
+
+    /// The options a checkpoint was trained with, held to the same ranges as the flags (a batch
+    /// size of 0 from an edited file would otherwise divide by zero). `path` names the file in errors.
+    public init(metadata m: [String: String], path: String) throws {
+        func value<T: LosslessStringConvertible>(_ key: String) throws -> T {
+            guard let text = m[key], let v = T(text) else { throw InputError(path, "training metadata '\(key)' is missing or malformed") }
+            return v
+        }
+        func value<T: LosslessStringConvertible & Comparable>(_ key: String, in range: ClosedRange<T>) throws -> T {
+            let v: T = try value(key)
+            guard range.contains(v) else {
+                throw InputError(path, "training metadata '\(key)' is \(v), outside \(range.lowerBound)...\(range.upperBound)")
+            }
+            return v
+        }
+        /// "all" or a count; checkpoints from before these keys existed used every image.
+        func limit(_ key: String) throws -> Int? {
+            guard let text = m[key], text != "all" else { return nil }
+            return try value(key, in: 1...Int.max)
+        }
+        epochs = try value("train.epochs", in: 1...10_000); batchSize = try value("train.batch_size", in: 1...4096)
+        learningRate = try value("train.lr", in: 1e-6...10); momentum = try value("train.momentum", in: 0...1)
+        nesterov = try value("train.nesterov"); weightDecay = try value("train.weight_decay", in: 0...1)
+        warmupEpochs = try value("train.warmup_epochs", in: 0...1000); seed = try value("train.seed")
+        featureDecay = try value("train.feature_decay", in: 0...100)
+        let layers: String = try value("train.decay_layers")
+        decayLayers = layers == "all" ? nil : layers.split(separator: ",").map(String.init)
+        augment = m["train.augment"] == nil ? true : try value("train.augment")
+        trainLimit = try limit("train.train_limit")
+        testLimit = try limit("train.test_limit")
     }
 }
 
 public enum TrainingError: Error, CustomStringConvertible {
     case nonFinite(epoch: Int, step: Int, what: String)
+    /// Stopped by a signal between steps (`step` steps of `epoch` were done).
+    case interrupted(signal: Int32, epoch: Int, step: Int, stepsPerEpoch: Int)
 
     public var description: String {
         switch self {
         case let .nonFinite(epoch, step, what):
             return "training diverged at epoch \(epoch) step \(step): \(what); the last good checkpoint is kept (try a lower --lr)"
+        case let .interrupted(signal, epoch, step, steps):
+            return "interrupted by \(signal == SIGTERM ? "SIGTERM" : signal == SIGINT ? "SIGINT" : "signal \(signal)") at epoch \(epoch) step \(step)/\(steps)"
         }
     }
+}
+
+/// A stop asked for from outside the training loop (a signal handler): the loop checks it between
+/// steps, so a checkpoint being written is always finished first.
+public final class StopRequest: Sendable {
+    private let raised = Atomic<Int32>(0)
+
+    public init() {}
+
+    public func request(signal: Int32) { raised.store(signal, ordering: .relaxed) }
+    public var signal: Int32? { let s = raised.load(ordering: .relaxed); return s == 0 ? nil : s }
 }
 
 /// The training loop: SGD over shuffled, augmented batches, evaluation after each epoch, and an
@@ -58,7 +120,12 @@ public final class Trainer {
         for gate in regularized { gate.featureDecay = options.featureDecay }
     }
 
-    /// Restores optimizer velocity saved by `Checkpoint.save(..., optimizer:)`.
+    /// Optimizer velocity by parameter name, as `Checkpoint.save(..., velocity:)` stores it.
+    public var namedVelocity: [String: Tensor] {
+        Dictionary(uniqueKeysWithValues: zip(network.parameters.map(\.name), optimizer.velocity))
+    }
+
+    /// Restores optimizer velocity saved by `Checkpoint.save(..., velocity:)`.
     public func restoreVelocity(_ saved: [String: Tensor]) {
         for ((name, _), v) in zip(network.parameters, optimizer.velocity) {
             if let s = saved[name], s.shape == v.shape { v.copy(from: s) }
@@ -68,8 +135,11 @@ public final class Trainer {
     public var stepsPerEpoch: Int { (train.count + options.batchSize - 1) / options.batchSize }
 
     /// Trains epochs `startEpoch..<options.epochs`, calling `checkpoint(epochsCompleted)` after each.
-    public func run(startEpoch: Int = 0, log: (String) -> Void, checkpoint: (Int, EvaluationResult) throws -> Void) throws {
-        let schedule = LearningRateSchedule(peak: options.learningRate, warmupSteps: options.warmupEpochs * stepsPerEpoch,
+    /// `stop` is checked before every step and before each epoch's evaluation.
+    public func run(startEpoch: Int = 0, stop: StopRequest? = nil, log: (String) -> Void,
+                    checkpoint: (Int, EvaluationResult) throws -> Void) throws {
+        let schedule = LearningRateSchedule(peak: options.learningRate,
+                                            warmupSteps: Int((options.resolvedWarmupEpochs * Double(stepsPerEpoch)).rounded()),
                                             totalSteps: options.epochs * stepsPerEpoch)
         let maker = BatchMaker(spec: network.spec)
         let dLogits = Tensor(shape: [0])
@@ -82,10 +152,13 @@ public final class Trainer {
             order.shuffle(using: &rng)
             network.root.visit { _, layer in (layer as? Dropout)?.reseed(rng.next()) }
             // The rest of the epoch's draws go to the batches, filled ahead on another thread.
-            let batches = BatchStream(train, maker: maker, order: order, batchSize: options.batchSize, augment: true, rng: rng)
+            let batches = BatchStream(train, maker: maker, order: order, batchSize: options.batchSize, augment: options.augment, rng: rng)
             var lossSum = 0.0, correct = 0, seen = 0, penaltySum = 0.0
             var intervalStart = Date(), intervalImages = 0
             for step in 0..<stepsPerEpoch {
+                if let signal = stop?.signal {
+                    throw TrainingError.interrupted(signal: signal, epoch: epoch + 1, step: step, stepsPerEpoch: stepsPerEpoch)
+                }
                 guard let (batch, labels) = try batches.next() else { break }
                 network.zeroGradients()
                 let logits = network.forward(batch, training: true)
@@ -120,6 +193,9 @@ public final class Trainer {
                     log(line)
                     intervalStart = Date(); intervalImages = 0
                 }
+            }
+            if let signal = stop?.signal {
+                throw TrainingError.interrupted(signal: signal, epoch: epoch + 1, step: stepsPerEpoch, stepsPerEpoch: stepsPerEpoch)
             }
             let result = try evaluate(network, on: test)
             log(String(format: "epoch %d/%d test accuracy %.2f%% loss %.4f (train loss %.4f acc %.2f%%)", epoch + 1,

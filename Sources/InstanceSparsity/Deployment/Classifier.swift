@@ -1,0 +1,105 @@
+import Foundation
+
+/// One image's answer: the best classes with their probabilities, the logits, and the work done.
+public struct Classification {
+    public var top: [(index: Int, label: String, probability: Double)]
+    public var logits: [Float]
+    public var macsExecuted: Int
+    public var macsDense: Int
+    public var seconds: Double
+
+    public var index: Int { top[0].index }
+    public var label: String { top[0].label }
+    public var probability: Double { top[0].probability }
+}
+
+/// A trained model ready to classify images one at a time, pruned per image at its operating
+/// point: the library's entry point for applications.
+///
+///     let classifier = try Classifier(path: "models/vgg16-fd.safetensors")   // stored operating point
+///     let result = try classifier.classify(path: "shoe.png")
+///     print(result.label, result.probability, result.macsExecuted)
+///
+/// One classifier runs one image at a time; `copy()` gives another over the same weights for
+/// another thread.
+public final class Classifier {
+    public enum Pruning {
+        /// Every channel, every image.
+        case dense
+        /// The operating point stored in the model (`isp tune`); an error if it has none.
+        case stored
+        /// The stored operating point if the model has one, else dense.
+        case storedIfAny
+        case plan(PruningPlan)
+    }
+
+    public let network: Network
+    public let plan: PruningPlan?
+    public let input: ImageInput
+    public let macsDense: Int
+    private let executor: SparseExecutor
+    private let buffer: Tensor
+
+    /// Loads a checkpoint. `splitAcrossCores`: each image uses every core (lowest latency for one
+    /// caller); turn it off when several classifiers run side by side, one per core.
+    public convenience init(path: String, pruning: Pruning = .storedIfAny, splitAcrossCores: Bool = true) throws {
+        let loaded = try Checkpoint.load(path: path)
+        let stored = try OperatingPoint(metadata: loaded.metadata, network: loaded.network, path: path)
+        let plan: PruningPlan?
+        switch pruning {
+        case .dense: plan = nil
+        case .stored:
+            guard let stored else { throw InputError(path, "has no stored operating point (run 'isp tune')") }
+            plan = stored.plan(for: loaded.network)
+        case .storedIfAny: plan = stored?.plan(for: loaded.network)
+        case .plan(let given): plan = given
+        }
+        try self.init(network: loaded.network, plan: plan, input: ImageInput(spec: loaded.network.spec, path: path),
+                      splitAcrossCores: splitAcrossCores)
+    }
+
+    public init(network: Network, plan: PruningPlan?, input: ImageInput, splitAcrossCores: Bool = true) {
+        self.network = network; self.plan = plan; self.input = input
+        macsDense = network.macsPerImage
+        executor = SparseExecutor(network)
+        executor.useAllCores = splitAcrossCores
+        plan?.apply(to: executor)
+        buffer = Tensor(shape: [network.spec.inputChannels, network.spec.inputSize, network.spec.inputSize])
+    }
+
+    /// Another classifier over the same weights and plan, for another thread.
+    public func copy(splitAcrossCores: Bool) -> Classifier {
+        Classifier(network: network, plan: plan, input: input, splitAcrossCores: splitAcrossCores)
+    }
+
+    public func classify(path: String, top k: Int = 5) throws -> Classification {
+        let file = try InputFile(path)
+        guard file.size > 0 else { throw InputError(path, "empty file (0 bytes)") }
+        return try classify(encoded: try file.readAll(), name: path, top: k)
+    }
+
+    /// PNG or JPEG bytes; `name` names the image in errors.
+    public func classify(encoded bytes: [UInt8], name: String, top k: Int = 5) throws -> Classification {
+        try input.prepare(encoded: bytes, name: name, into: buffer.data)
+        return classify(input: buffer.data, top: k)
+    }
+
+    /// An already normalised C x S x S input.
+    public func classify(input x: UnsafePointer<Float>, top k: Int = 5) -> Classification {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let r = executor.run(x)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let names = network.spec.classNames.isEmpty ? (0..<network.spec.classes).map(String.init) : network.spec.classNames
+        let probabilities = Self.softmax(r.logits)
+        let order = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }.prefix(max(1, k))
+        return Classification(top: order.map { ($0, names[$0], probabilities[$0]) }, logits: r.logits,
+                              macsExecuted: r.macs, macsDense: macsDense, seconds: seconds)
+    }
+
+    static func softmax(_ logits: [Float]) -> [Double] {
+        let m = Double(logits.max() ?? 0)
+        let e = logits.map { exp(Double($0) - m) }
+        let total = e.reduce(0, +)
+        return e.map { $0 / total }
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import InstanceSparsity
+
+/// Which data a command reads: a dataset name and its directory, taken from the flags, else from
+/// the checkpoint, else the dataset's default place, and always said on stderr.
+struct DataSource {
+    let dataset: String
+    /// Absolute; nil only for a dataset with no default place (then loading names the problem).
+    let directory: String?
+    /// Where the choice came from, for the note: "--data-dir", "stored in m.safetensors", ...
+    let origin: String
+    /// Class folders only: how images become inputs, and whether undecodable files are skipped.
+    var folder: DatasetLoader.FolderOptions? = nil
+
+    static let datasetOption = Option("--dataset", DatasetLoader.names.joined(separator: "|"),
+                                      "the dataset (default: the one recorded in MODEL; for train: fashion-mnist)")
+    static let directoryOption = Option("--data-dir", "DIR",
+                                        "where its files are (default: the directory recorded in MODEL, else \(FashionMNIST.defaultDirectory) for fashion-mnist; cifar10 has no default)")
+
+    static func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+
+    /// For a new training run.
+    init(dataset: String, directory: String?) {
+        self.dataset = dataset
+        if let directory {
+            self.directory = DataSource.absolute(directory); origin = "--data-dir"
+        } else {
+            self.directory = DatasetLoader.defaultDirectory(for: dataset); origin = "default"
+        }
+    }
+
+    /// For a command on a checkpoint: the flags override what the checkpoint recorded. A recorded
+    /// directory that is gone is an error, never a silent switch to some other data.
+    init(dataset flagDataset: String?, directory flagDirectory: String?, model spec: ModelSpec, path: String) throws {
+        dataset = flagDataset ?? spec.dataset
+        guard DatasetLoader.names.contains(dataset) else {
+            throw InputError(path, "records dataset '\(dataset)', which isp cannot read; pass --dataset (\(DatasetLoader.names.joined(separator: ", "))) and --data-dir")
+        }
+        if let flagDirectory {
+            directory = DataSource.absolute(flagDirectory); origin = "--data-dir"
+        } else if dataset == spec.dataset, let stored = spec.dataDirectory {
+            guard FileManager.default.fileExists(atPath: stored) else {
+                throw InputError(stored, "is the data directory recorded in \(path), and it no longer exists; pass --data-dir DIR")
+            }
+            directory = stored; origin = "recorded in \(path)"
+        } else {
+            directory = DatasetLoader.defaultDirectory(for: dataset); origin = "default for \(dataset)"
+        }
+    }
+
+    func load(_ split: Split, limit: Int?) throws -> Dataset {
+        try DatasetLoader.load(name: dataset, directory: directory, split: split, limit: limit)
+    }
+
+    /// The split in memory or, for class folders, streamed from disk; says how many files it skipped.
+    func open(_ split: Split, limit: Int?) throws -> any DataSplit {
+        let data = try DatasetLoader.open(name: dataset, directory: directory, split: split, limit: limit, folder: folder)
+        if let images = data as? ImageFolder, !images.skipped.isEmpty {
+            note("skipped \(images.skipped.count) of \(images.count + images.skipped.count) files in \(images.directory) that cannot be decoded (first: \(images.skipped[0]))")
+        }
+        return data
+    }
+
+    var description: String { "\(dataset) from \(directory ?? "(no directory)") (\(origin))" }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import InstanceSparsity
+
+enum TuneCommand: Command {
+    static let name = "tune"
+    static let synopsis = "MODEL --out FILE"
+    static let abstract = """
+    Picks the model's operating point and stores it in FILE: the largest FLOPs reduction whose
+    accuracy on the last --images training images stays within --max-drop points of dense, over
+    the alpha grid of each policy (the one 'isp sweep' uses), never looking at the test split.
+    FILE is MODEL with the point in its metadata (policy, alpha, the maps by name, the static
+    ranking for static-topk, and what was measured), so 'eval', 'bench', 'sweep' and 'demo' run it
+    with --prune stored and need no calibration images. FILE may be MODEL itself.
+    """
+    static let options = [
+        Option("--out", "FILE", "where to write the model with its operating point (required; an existing FILE other than MODEL needs --force)"),
+        Option("--max-drop", "POINTS", "accuracy budget in percentage points below dense on those images (default 0.5)"),
+        Option("--policies", "LIST", "comma-separated policies to consider (default mean,max,energy)"),
+        Option("--images", "N", "the last N training images measure the accuracy (default 2000)"),
+        LayerSelection.layersOption,
+    ] + LayerSelection.calibrationOptions + [
+        Option("--force", "replace an existing FILE (default: refuse to, unless FILE is MODEL)"),
+        Option.json,
+    ]
+
+    static func run(_ a: inout Arguments) throws {
+        let json = try a.flag("--json"), force = try a.flag("--force")
+        guard let out = try a.option("--out") else { throw UsageError(message: "--out FILE is required") }
+        let maxDrop = try a.number("--max-drop", default: 0.5, in: 0...100)
+        let images = try a.number("--images", default: 2000, in: 1...10_000_000)
+        var kinds: [ThresholdPolicy.Kind] = []
+        for name in (try a.option("--policies") ?? "mean,max,energy").split(separator: ",") {
+            guard let k = ThresholdPolicy.Kind(rawValue: String(name)) else { throw UsageError(message: "--policies: unknown policy '\(name)'") }
+            kinds.append(k)
+        }
+        let selection = try LayerSelection(&a)
+        let request = try LoadedModel.Request(&a)
+        let sameFile = DataSource.absolute(out) == DataSource.absolute(request.path)
+        if FileManager.default.fileExists(atPath: out) && !sameFile && !force { throw InputError(out, "exists: pass --force to replace it") }
+        try checkOutputFile(out)
+        let model = try request.load()
+        let loaded = try Checkpoint.load(path: request.path)  // for the metadata and any training state to carry over
+        let train = try model.data.load(.train, limit: nil)
+        let tail = try model.onTrainingTail(images, of: train)
+        let trained = loaded.metadata["train.epochs"] == nil ? nil : try TrainingOptions(metadata: loaded.metadata, path: request.path)
+        let trainCount = train.count
+        // Held out only if training stopped short of these images (--train-limit).
+        let heldOut = trained.map { ($0.trainLimit ?? trainCount) <= trainCount - tail.test.count } ?? false
+        let on = "the last \(tail.test.count) training images (\(heldOut ? "not trained on" : "seen in training"))"
+
+        let (stats, gates) = try selection.select(model.network, calibration: model.calibrationSet(selection.calibration))
+        let points = kinds.reduce(0) { $0 + (SweepCommand.grids[$1]?.count ?? 0) }
+        let progress = Progress("tune", total: (points + 1) * tail.test.count, style: Output.progress)
+        let dense = try PrunedEvaluator.run(model.network, on: tail.test, plan: nil, progress: progress)
+        var best: (plan: PruningPlan, evaluation: PrunedEvaluation)? = nil
+        var rows: [[String]] = []
+        for kind in kinds {
+            for alpha in SweepCommand.grids[kind] ?? [] {
+                let plan = LayerSelection.plan(kind, alpha: alpha, stats: stats, gates: gates)
+                let e = try PrunedEvaluator.evaluate(model.network, on: tail.test, plan: plan, dense: dense, progress: progress)
+                let within = 100 * (e.accuracyDense - e.accuracyPruned) <= maxDrop
+                rows.append([kind.rawValue, "\(alpha)", String(format: "%.2f%%", 100 * e.accuracyPruned),
+                             String(format: "%.1f%%", 100 * e.flopsReduction), within ? "yes" : ""])
+                if within, best == nil || e.flopsReduction > best!.evaluation.flopsReduction
+                    || (e.flopsReduction == best!.evaluation.flopsReduction && e.accuracyPruned > best!.evaluation.accuracyPruned) {
+                    best = (plan, e)
+                }
+            }
+        }
+        progress.finish()
+        guard let best else {
+            throw ExitError(message: "no point of \(kinds.map(\.rawValue).joined(separator: ", ")) stays within \(maxDrop) points of dense on \(on); raise --max-drop", status: 1)
+        }
+        let e = best.evaluation
+        let point = OperatingPoint(
+            policy: best.plan.policy, layers: best.plan.gates.sorted().map { stats[$0].label },
+            ranking: best.plan.policy.kind == .staticTopK ? best.plan.ranking : nil,
+            measured: ["images": on, "accuracy_dense": String(format: "%.4f", e.accuracyDense),
+                       "accuracy_pruned": String(format: "%.4f", e.accuracyPruned),
+                       "flops_reduction": String(format: "%.4f", e.flopsReduction), "max_drop_points": "\(maxDrop)",
+                       "layer_selection": selection.rule])
+        var metadata = loaded.metadata.filter { !$0.key.hasPrefix(OperatingPoint.prefix) }
+        metadata.merge(point.metadata) { _, new in new }
+        try Checkpoint.save(loaded.network, to: out, metadata: metadata, velocity: loaded.velocity)
+
+        let summary = String(format: "%@ alpha %g at %d of %d maps (%@): %.2f%% -> %.2f%% on %@, %.1f%% fewer MACs",
+                             point.policy.kind.rawValue, point.policy.alpha, point.layers.count, stats.count, selection.rule,
+                             100 * e.accuracyDense, 100 * e.accuracyPruned, on, 100 * e.flopsReduction)
+        if json {
+            printJSON(["model": request.path, "out": out, "policy": point.policy.kind.rawValue, "alpha": jsonNumber(point.policy.alpha),
+                       "layers": point.layers, "layer_selection": selection.rule, "images": tail.test.count, "held_out": heldOut,
+                       "accuracy_dense": e.accuracyDense, "accuracy_pruned": e.accuracyPruned, "flops_reduction": e.flopsReduction,
+                       "max_drop_points": maxDrop])
+        } else {
+            printTable(["policy", "alpha", "accuracy", "FLOPs reduction", "within budget"], rows)
+            print("operating point: \(summary)")
+            print("wrote \(out)")
+        }
+    }
+}
