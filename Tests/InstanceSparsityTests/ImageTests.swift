@@ -380,19 +380,25 @@ final class ImageTests: XCTestCase {
 
     /// Images per second of decoding alone and of whole batches (decode, crop, resize, flip,
     /// normalise) streamed through BatchStream on all cores, and the resident memory while
-    /// streaming. Opt-in: ISP_BENCH_FOLDER=DIR (e.g. from benchmarks/make_synthetic_folder.py).
+    /// streaming. Opt-in: ISP_BENCH_FOLDER=DIR (e.g. from benchmarks/make_synthetic_folder.py);
+    /// ISP_BENCH_IMAGES=N streams only the first N images of a shuffled epoch per configuration.
     func testLoaderThroughputAndMemory() throws {
         guard let root = ProcessInfo.processInfo.environment["ISP_BENCH_FOLDER"] else {
             throw XCTSkip("set ISP_BENCH_FOLDER=DIR to measure the loader on DIR/train")
         }
         let batchSize = 64
+        let limit = ProcessInfo.processInfo.environment["ISP_BENCH_IMAGES"].flatMap { Int($0) }
+        let baseline = Self.residentMB()
         let probe = try ImageFolder(root: root, split: .train, preprocessing: Preprocessing(inputSize: 224, channels: 3))
         var start = Date()
         var failed = [Bool](repeating: false, count: probe.count)
         failed.withUnsafeMutableBufferPointer { failed in
-            parallelFor(probe.count) { i in failed[i] = (try? ImageDecoder.decode(path: probe.files[i], channels: 3)) == nil }
+            parallelFor(min(probe.count, limit ?? .max)) { i in
+                failed[i] = (try? ImageDecoder.decode(path: probe.files[i], channels: 3)) == nil
+            }
         }
-        print(String(format: "loader: decode only, %d files: %.0f img/s", probe.count, Double(probe.count) / Date().timeIntervalSince(start)))
+        print(String(format: "loader: %d files (resident %.0f MB before listing them, %.0f MB after), decode only: %.0f img/s",
+                     probe.count, baseline, Self.residentMB(), Double(min(probe.count, limit ?? .max)) / Date().timeIntervalSince(start)))
         XCTAssertFalse(failed.contains(true))
         for (size, recipe) in [(224, Preprocessing.Recipe.resizedCrop), (32, .resizedCrop), (32, .paddedCrop)] {
             let folder = try ImageFolder(root: root, split: .train,
@@ -401,6 +407,7 @@ final class ImageTests: XCTestCase {
             for augment in [true, false] {
                 var order = Array(0..<folder.count), rng = SeededGenerator(seed: 1)
                 order.shuffle(using: &rng)
+                order = Array(order.prefix(limit ?? order.count))
                 let stream = BatchStream(folder, maker: maker, order: order, batchSize: batchSize, augment: augment, rng: rng)
                 var resident: [Double] = [], images = 0
                 start = Date()
