@@ -307,6 +307,45 @@ final class CLITests: XCTestCase {
     }
 
     /// A repeated option is named as such, not reported as unknown.
+    /// `train --dataset folder`: PNG and JPEG files of several kinds train a model that records
+    /// its classes and preprocessing; an undecodable file stops the run with one line naming it,
+    /// and --skip-bad skips it and says so.
+    func testTrainOnAClassFolder() throws {
+        let root = directory + "/pets"
+        let files = ["train/cat/a.png": "png_rgb8.png", "train/cat/b.jpg": "jpeg_baseline.jpg", "train/cat/c.png": "png_palette.png",
+                     "train/dog/a.jpg": "jpeg_cmyk.jpg", "train/dog/b.png": "png_rgba16.png", "train/dog/c.jpeg": "jpeg_progressive.jpg",
+                     "val/cat/a.png": "png_gray8.png", "val/dog/a.jpg": "jpeg_444.jpg"]
+        for (path, fixture) in files {
+            try FileManager.default.createDirectory(atPath: (root + "/" + path as NSString).deletingLastPathComponent,
+                                                    withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: ImageTests.fixtures + "/" + fixture, toPath: root + "/" + path)
+        }
+        func train(_ out: String, _ extra: [String] = []) throws -> ISP.Result {
+            try isp(["train", "--model", "resnet18", "--width", "0.0625", "--dataset", "folder", "--data-dir", root,
+                     "--input-size", "32", "--epochs", "1", "--batch-size", "4", "--out", directory + "/" + out] + extra)
+        }
+        let r = try train("pets.safetensors")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let metadata = try SafeTensors.read(path: directory + "/pets.safetensors").metadata
+        XCTAssertEqual(metadata["class_names"], "[\"cat\",\"dog\"]")
+        XCTAssertEqual(metadata["preprocessing"], "padded-crop")
+        XCTAssertEqual(metadata["input_size"], "32")
+        XCTAssertEqual(metadata["input_channels"], "3")
+        XCTAssertEqual(metadata["dataset"], "folder")
+
+        let broken = root + "/train/dog/d.jpg"
+        let jpeg = try Data(contentsOf: URL(fileURLWithPath: ImageTests.fixtures + "/jpeg_baseline.jpg"))
+        try jpeg.prefix(jpeg.count / 2).write(to: URL(fileURLWithPath: broken))
+        try assertInputFailure(["train", "--model", "resnet18", "--width", "0.0625", "--dataset", "folder", "--data-dir", root,
+                                "--input-size", "32", "--epochs", "1", "--out", directory + "/broken.safetensors"], names: broken)
+        let skipping = try train("skipping.safetensors", ["--skip-bad"])
+        XCTAssertEqual(skipping.status, 0, skipping.stderr)
+        XCTAssertTrue((skipping.stdout + skipping.stderr).contains("skipped 1 of 7 files in \(root)/train that cannot be decoded (first: \(broken): cannot decode JPEG: truncated"),
+                      skipping.stdout + skipping.stderr)
+        try assertInputFailure(["train", "--model", "resnet18", "--dataset", "folder", "--data-dir", directory, "--out",
+                                directory + "/none.safetensors"], names: directory + "/train")
+    }
+
     func testRepeatedOptions() throws {
         try assertUsageError(["train", "--model", "vgg16", "--out", "x.safetensors", "--epochs", "2", "--epochs", "3"],
                              mentions: "--epochs is given more than once")

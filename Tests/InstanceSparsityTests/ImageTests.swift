@@ -64,7 +64,7 @@ final class ImageTests: XCTestCase {
         let png = try Self.bytes("png_rgb8.png"), jpeg = try Self.bytes("jpeg_baseline.jpg")
         func check(_ name: String, _ contents: [UInt8], _ problem: String, line: UInt = #line) {
             let path = directory + "/" + name
-            FileManager.default.createFile(atPath: path, contents: Data(contents))
+            XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(contents)))
             assertInputError(path, problem, line: line) { _ = try ImageDecoder.decode(path: path, channels: 3) }
         }
         check("empty.png", [], "empty file (0 bytes)")
@@ -254,7 +254,7 @@ final class ImageTests: XCTestCase {
             ("train/dog/cut.png", Array(png.prefix(300)), "cannot decode PNG"),
             ("train/dog/huge.png", pngWithSize(png, width: 30000, height: 30000), "more than the limit of 100000000"),
         ]
-        for (path, contents, _) in bad { FileManager.default.createFile(atPath: root + "/" + path, contents: Data(contents)) }
+        for (path, contents, _) in bad { XCTAssertTrue(FileManager.default.createFile(atPath: root + "/" + path, contents: Data(contents))) }
         let folder = try open()
         XCTAssertEqual(folder.count, 6)
         for (path, _, problem) in bad {
@@ -368,6 +368,61 @@ final class ImageTests: XCTestCase {
         bad = metadata
         bad["preprocessing"] = "zoom"
         assertInputError("m", "metadata 'preprocessing' is 'zoom'") { _ = try ModelSpec(metadata: bad, path: "m") }
+    }
+
+    // MARK: throughput (opt-in)
+
+    static func residentMB() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
+              let pages = text.split(separator: " ").dropFirst().first.flatMap({ Double($0) }) else { return 0 }
+        return pages * 4096 / 1_048_576
+    }
+
+    /// Images per second of decoding alone and of whole batches (decode, crop, resize, flip,
+    /// normalise) streamed through BatchStream on all cores, and the resident memory while
+    /// streaming. Opt-in: ISP_BENCH_FOLDER=DIR (e.g. from benchmarks/make_synthetic_folder.py);
+    /// ISP_BENCH_IMAGES=N streams only the first N images of a shuffled epoch per configuration.
+    func testLoaderThroughputAndMemory() throws {
+        guard let root = ProcessInfo.processInfo.environment["ISP_BENCH_FOLDER"] else {
+            throw XCTSkip("set ISP_BENCH_FOLDER=DIR to measure the loader on DIR/train")
+        }
+        let batchSize = 64
+        let limit = ProcessInfo.processInfo.environment["ISP_BENCH_IMAGES"].flatMap { Int($0) }
+        let baseline = Self.residentMB()
+        let probe = try ImageFolder(root: root, split: .train, preprocessing: Preprocessing(inputSize: 224, channels: 3))
+        var start = Date()
+        var failed = [Bool](repeating: false, count: probe.count)
+        failed.withUnsafeMutableBufferPointer { failed in
+            parallelFor(min(probe.count, limit ?? .max)) { i in
+                failed[i] = (try? ImageDecoder.decode(path: probe.files[i], channels: 3)) == nil
+            }
+        }
+        print(String(format: "loader: %d files (resident %.0f MB before listing them, %.0f MB after), decode only: %.0f img/s",
+                     probe.count, baseline, Self.residentMB(), Double(min(probe.count, limit ?? .max)) / Date().timeIntervalSince(start)))
+        XCTAssertFalse(failed.contains(true))
+        for (size, recipe) in [(224, Preprocessing.Recipe.resizedCrop), (32, .resizedCrop), (32, .paddedCrop)] {
+            let folder = try ImageFolder(root: root, split: .train,
+                                         preprocessing: Preprocessing(inputSize: size, channels: 3, recipe: recipe))
+            let maker = BatchMaker(mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
+            for augment in [true, false] {
+                var order = Array(0..<folder.count), rng = SeededGenerator(seed: 1)
+                order.shuffle(using: &rng)
+                order = Array(order.prefix(limit ?? order.count))
+                let stream = BatchStream(folder, maker: maker, order: order, batchSize: batchSize, augment: augment, rng: rng)
+                var resident: [Double] = [], images = 0
+                start = Date()
+                while let (batch, labels) = try stream.next() {
+                    XCTAssertEqual(batch.shape, [labels.count, 3, size, size])
+                    images += labels.count
+                    resident.append(Self.residentMB())
+                }
+                let seconds = Date().timeIntervalSince(start)
+                let settled = resident.dropFirst(resident.count / 5)
+                print(String(format: "loader: %@ %d %@, batches of %d: %.0f img/s; resident %.0f MB after the first fifth, %.0f-%.0f MB after",
+                             recipe.rawValue, size, augment ? "train" : "eval", batchSize, Double(images) / seconds,
+                             resident[resident.count / 5], settled.min()!, settled.max()!))
+            }
+        }
     }
 
     // MARK: helpers

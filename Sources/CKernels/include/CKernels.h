@@ -125,6 +125,17 @@ void isp_normalize_sums(const float *dy, const float *x, int64_t n, float scale,
 void isp_normalize_backward(const float *dy, const float *x, float *dx, int64_t n, float scale, float offset,
                             float low, float high, float meanDy, float mean, float slope);
 
+/// One pass of PIL's 8-bit resampling with precomputed fixed-point weights (`taps` per output).
+/// Horizontal: for each of `rows` rows, output pixel o (of `outputs`, `channels` interleaved)
+/// sums count[o] input pixels from pixel first[o] of the row. Vertical: output row o sums
+/// count[o] input rows from row first[o], over `bytes` bytes of each; `sums` holds `bytes` ints.
+void isp_resample_horizontal(const uint8_t *src, int64_t src_stride, int32_t rows, int32_t channels,
+                             const int32_t *first, const int32_t *count, const int32_t *weights, int32_t taps,
+                             int32_t outputs, uint8_t *dst, int64_t dst_stride);
+void isp_resample_vertical(const uint8_t *src, int64_t src_stride, const int32_t *first, const int32_t *count,
+                           const int32_t *weights, int32_t taps, int32_t outputs, int32_t bytes, uint8_t *dst,
+                           int64_t dst_stride, int32_t *sums);
+
 /// Logical CPUs this process may run on (its affinity mask), which the thread pools size to.
 int32_t isp_usable_cores(void);
 #endif

@@ -29,8 +29,9 @@ public final class ImageFolder: DataSplit {
     public var width: Int { preprocessing.inputSize }
 
     /// How many images (evenly spaced through the split) the normalisation statistics are
-    /// measured on: decoding all of a large folder would take as long as an epoch of loading,
-    /// and 1000 images put the mean within about 0.01 of the full split's.
+    /// measured on: decoding all of a large folder would take as long as an epoch of loading.
+    /// On Fashion-MNIST written as a folder (benchmarks/write_folder.py), 1000 images give mean
+    /// 0.2171 and std 0.3293 against 0.2190 and 0.3318 over all 60000.
     public static let statisticsSample = 1000
 
     /// Opens `split` of the data set at `root`. `limit` keeps that many files, evenly spaced

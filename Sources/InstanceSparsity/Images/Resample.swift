@@ -1,9 +1,12 @@
+import CKernels
+
 /// Resizing as PIL's `Image.resize(size, Image.BILINEAR)` does it for 8-bit images, which is what
 /// torchvision's Resize and RandomResizedCrop run on PIL images (antialiasing is PIL's only mode).
 /// PIL's ImagingResample: a triangle filter whose support grows with the downscale factor,
 /// weights normalised per output pixel and rounded to 22-bit fixed point, two separable passes
 /// (see `bilinear` for their order), rounding to 8 bits between them. Every step below follows it, so the output
-/// is PIL's byte for byte (Pillow 13.0, checked against it in ImageTests).
+/// is PIL's byte for byte (Pillow 13.0, checked against it in ImageTests). The passes themselves
+/// run in C (CKernels/Resample.c).
 public enum Resample {
     static let precisionBits = 22
 
@@ -45,13 +48,6 @@ public enum Resample {
             w.count.append(max(xmax, 0))
         }
         return w
-    }
-
-    @inline(__always)
-    static func clip8(_ v: Int32) -> UInt8 {
-        if v >= (1 << precisionBits) << 8 { return 255 }
-        if v <= 0 { return 0 }
-        return UInt8(truncatingIfNeeded: v >> Int32(precisionBits))
     }
 
     /// Resizes the `width` x `height` image at `source` (rows `rowStride` bytes apart, `channels`
@@ -108,19 +104,11 @@ public enum Resample {
             }
             return
         }
+        let first = outputs.map { Int32(weights.first[$0] - firstColumn) }, count = outputs.map { Int32(weights.count[$0]) }
         weights.values.withUnsafeBufferPointer { kk in
-            for y in 0..<rows {
-                let row = source + y * stride, dst = out + y * outStride
-                for (i, o) in outputs.enumerated() {
-                    let n = weights.count[o], k = kk.baseAddress! + o * weights.taps
-                    let p = row + (weights.first[o] - firstColumn) * c
-                    for ch in 0..<c {
-                        var sum: Int32 = 1 << Int32(precisionBits - 1)
-                        for x in 0..<n { sum &+= Int32(p[x * c + ch]) &* k[x] }
-                        dst[i * c + ch] = clip8(sum)
-                    }
-                }
-            }
+            isp_resample_horizontal(source, Int64(stride), Int32(rows), Int32(c), first, count,
+                                    kk.baseAddress! + outputs.lowerBound * weights.taps, Int32(weights.taps),
+                                    Int32(outputs.count), out, Int64(outStride))
         }
     }
 
@@ -134,16 +122,11 @@ public enum Resample {
             }
             return
         }
+        let first = outputs.map { Int32(weights.first[$0] - firstRow) }, count = outputs.map { Int32(weights.count[$0]) }
+        var sums = [Int32](repeating: 0, count: bytes)
         weights.values.withUnsafeBufferPointer { kk in
-            for (i, o) in outputs.enumerated() {
-                let n = weights.count[o], k = kk.baseAddress! + o * weights.taps
-                let p = source + (weights.first[o] - firstRow) * stride, dst = out + i * outStride
-                for b in 0..<bytes {
-                    var sum: Int32 = 1 << Int32(precisionBits - 1)
-                    for y in 0..<n { sum &+= Int32(p[y * stride + b]) &* k[y] }
-                    dst[b] = clip8(sum)
-                }
-            }
+            isp_resample_vertical(source, Int64(stride), first, count, kk.baseAddress! + outputs.lowerBound * weights.taps,
+                                  Int32(weights.taps), Int32(outputs.count), Int32(bytes), out, Int64(outStride), &sums)
         }
     }
 }
