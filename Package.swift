@@ -1,11 +1,10 @@
 // swift-tools-version:5.9
 import PackageDescription
 
-// Release-mode flags for the numeric core: bounds checks stay in debug builds only, and SIMD code
-// may use AVX2 and FMA (x86-64-v3, every x86 server CPU since 2013).
-let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo", "-Xfrontend", "-target-cpu", "-Xfrontend", "haswell"],
-                                         .when(configuration: .release))]
-
+// No unsafeFlags anywhere: SwiftPM refuses them in a package resolved by version, so with them
+// nobody could depend on this one (scripts/check-dependent.sh checks). Release builds are -O with
+// whole-module optimisation already. Speed comes from the C kernels, which choose AVX-512 or
+// AVX2 per function at run time, and from unsafe buffers in hot Swift loops.
 let package = Package(
     name: "InstanceSparsity",
     products: [
@@ -17,11 +16,11 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
-        // The batch-1 convolution micro-kernel, compiled for AVX-512 and AVX2 and picked at run time.
-        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
-        .target(name: "InstanceSparsity", dependencies: ["COpenBLAS", "CZlib", "CPNG", "CKernels"],
-                swiftSettings: fast),
-        .executableTarget(name: "isp", dependencies: ["InstanceSparsity"], swiftSettings: fast),
+        // The convolution micro-kernels and hot plane loops, compiled for AVX-512 and AVX2 (target
+        // attributes) and picked at run time.
+        .target(name: "CKernels"),
+        .target(name: "InstanceSparsity", dependencies: ["COpenBLAS", "CZlib", "CPNG", "CKernels"]),
+        .executableTarget(name: "isp", dependencies: ["InstanceSparsity"]),
         .testTarget(name: "InstanceSparsityTests", dependencies: ["InstanceSparsity"]),
     ]
 )

@@ -125,6 +125,14 @@ void isp_normalize_sums(const float *dy, const float *x, int64_t n, float scale,
 void isp_normalize_backward(const float *dy, const float *x, float *dx, int64_t n, float scale, float offset,
                             float low, float high, float meanDy, float mean, float slope);
 
+/// Copies `rows` rows of `width` floats from rows `fromPitch` floats apart to rows `toPitch` apart:
+/// a plane into the interior of a zero-bordered plane, or back.
+void isp_copy_rows(const float *from, int32_t fromPitch, float *to, int32_t toPitch, int32_t rows, int32_t width);
+
+/// The gradient of ReLU with cap `cap` (infinite for plain ReLU) from its output y:
+/// dx = dy where 0 < y < cap, else 0.
+void isp_relu_backward(const float *y, const float *dy, float *dx, int64_t n, float cap);
+
 /// Logical CPUs this process may run on (its affinity mask), which the thread pools size to.
 int32_t isp_usable_cores(void);
 #endif
