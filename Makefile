@@ -23,6 +23,7 @@ demo: build
 test: deps
 	swift build -c release --build-tests
 	swift test -c release --skip-build
+	bash scripts/check-dependent.sh
 
 clean:
 	rm -rf .build
