@@ -125,6 +125,9 @@ void isp_normalize_sums(const float *dy, const float *x, int64_t n, float scale,
 void isp_normalize_backward(const float *dy, const float *x, float *dx, int64_t n, float scale, float offset,
                             float low, float high, float meanDy, float mean, float slope);
 
+/// Saliency of `planes` consecutive planes of n values: norms[c] = sqrt(sum of x^2 over plane c) * scale.
+void isp_plane_norms(const float *x, int32_t planes, int64_t n, float scale, float *norms);
+
 /// Copies `rows` rows of `width` floats from rows `fromPitch` floats apart to rows `toPitch` apart:
 /// a plane into the interior of a zero-bordered plane, or back.
 void isp_copy_rows(const float *from, int32_t fromPitch, float *to, int32_t toPitch, int32_t rows, int32_t width);

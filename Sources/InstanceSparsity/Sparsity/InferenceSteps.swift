@@ -241,7 +241,7 @@ final class GateStep: InferenceStep {
         saliency.resize([c])
         let scale = 1 / Float(hw).squareRoot(), planes = x.data, s = saliency.data
         let measure = { (r: Range<Int>) in
-            for ch in r { s[ch] = sumOfSquares(planes + ch * hw, hw).squareRoot() * scale }
+            isp_plane_norms(planes + r.lowerBound * hw, Int32(r.count), Int64(hw), scale, s + r.lowerBound)
         }
         if ctx.useAllCores && c * hw >= TiledConvolution.parallelPassThreshold { inferenceRanges(c, measure) } else { measure(0..<c) }
         ctx.macs += c * hw  // measuring saliency is work too
@@ -250,15 +250,6 @@ final class GateStep: InferenceStep {
         ctx.keepCount = kept < c ? kept : nil
         return x
     }
-}
-
-/// Sum of p[i]^2: batch norm's sums with shift 0. (In Swift, SIMD8's addingProduct without a CPU
-/// target compiled to a call to fmaf per lane: pruned MobileNetV2 inference took 4.8x longer.)
-@inline(__always)
-func sumOfSquares(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
-    var sum: Float = 0, squares: Float = 0
-    isp_shifted_sums(p, Int64(n), 0, &sum, &squares)
-    return squares
 }
 
 final class MaxPoolStep: InferenceStep {
@@ -277,8 +268,12 @@ final class MaxPoolStep: InferenceStep {
             for oy in 0..<oh {
                 let line = o + oy * ow
                 if k == 2 && s == 2 {  // the only pool in VGG16: two rows at a time, no inner loops
-                    let r0 = xin + 2 * oy * iw, r1 = r0 + iw
-                    for ox in 0..<ow { line[ox] = Swift.max(Swift.max(r0[2 * ox], r0[2 * ox + 1]), Swift.max(r1[2 * ox], r1[2 * ox + 1])) }
+                    // Pointers step through the rows: no index arithmetic, so no overflow checks.
+                    var r0 = xin + 2 * oy * iw, r1 = r0 + iw
+                    for ox in 0..<ow {
+                        line[ox] = Swift.max(Swift.max(r0[0], r0[1]), Swift.max(r1[0], r1[1]))
+                        r0 += 2; r1 += 2
+                    }
                     continue
                 }
                 for ox in 0..<ow {
