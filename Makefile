@@ -24,6 +24,7 @@ demo: build
 test: deps
 	swift build -c release --build-tests
 	swift test -c release --skip-build
+	bash scripts/check-dependent.sh
 
 # isp finds the shipped models relative to itself: PREFIX/bin/isp reads PREFIX/share/isp/models.
 install: build

@@ -136,6 +136,17 @@ void isp_resample_vertical(const uint8_t *src, int64_t src_stride, const int32_t
                            const int32_t *weights, int32_t taps, int32_t outputs, int32_t bytes, uint8_t *dst,
                            int64_t dst_stride, int32_t *sums);
 
+/// Saliency of `planes` consecutive planes of n values: norms[c] = sqrt(sum of x^2 over plane c) * scale.
+void isp_plane_norms(const float *x, int32_t planes, int64_t n, float scale, float *norms);
+
+/// Copies `rows` rows of `width` floats from rows `fromPitch` floats apart to rows `toPitch` apart:
+/// a plane into the interior of a zero-bordered plane, or back.
+void isp_copy_rows(const float *from, int32_t fromPitch, float *to, int32_t toPitch, int32_t rows, int32_t width);
+
+/// The gradient of ReLU with cap `cap` (infinite for plain ReLU) from its output y:
+/// dx = dy where 0 < y < cap, else 0.
+void isp_relu_backward(const float *y, const float *dy, float *dx, int64_t n, float cap);
+
 /// Logical CPUs this process may run on (its affinity mask), which the thread pools size to.
 int32_t isp_usable_cores(void);
 #endif

@@ -1,3 +1,5 @@
+import CKernels
+
 /// ReLU, or ReLU6 when `cap` is 6 (MobileNetV2). The gradient passes where 0 < y < cap.
 /// When fused into the batch norm before it (`BatchNorm2d.fusedCap`), it passes values and
 /// gradients through unchanged: the norm has already applied it.
@@ -29,7 +31,7 @@ public final class ReLU: Layer {
         dx = g
         let yp = out.data, dyp = dy.data, dst = g.data, cap = cap
         parallelRanges(dy.count, minimumPerTask: 1 << 15) { r in
-            for i in r { dst[i] = (yp[i] > 0 && yp[i] < cap) ? dyp[i] : 0 }
+            isp_relu_backward(yp + r.lowerBound, dyp + r.lowerBound, dst + r.lowerBound, Int64(r.count), cap)
         }
         return g
     }

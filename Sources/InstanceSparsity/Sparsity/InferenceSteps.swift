@@ -241,7 +241,7 @@ final class GateStep: InferenceStep {
         saliency.resize([c])
         let scale = 1 / Float(hw).squareRoot(), planes = x.data, s = saliency.data
         let measure = { (r: Range<Int>) in
-            for ch in r { s[ch] = sumOfSquares(planes + ch * hw, hw).squareRoot() * scale }
+            isp_plane_norms(planes + r.lowerBound * hw, Int32(r.count), Int64(hw), scale, s + r.lowerBound)
         }
         if ctx.useAllCores && c * hw >= TiledConvolution.parallelPassThreshold { inferenceRanges(c, measure) } else { measure(0..<c) }
         ctx.macs += c * hw  // measuring saliency is work too
@@ -250,20 +250,6 @@ final class GateStep: InferenceStep {
         ctx.keepCount = kept < c ? kept : nil
         return x
     }
-}
-
-/// Sum of p[i]^2, eight lanes at a time (a scalar loop cannot be reordered into SIMD by the compiler).
-@inline(__always)
-func sumOfSquares(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
-    var lanes = SIMD8<Float>(), i = 0
-    while i + 8 <= n {
-        let v = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
-        lanes = lanes.addingProduct(v, v)
-        i += 8
-    }
-    var total = lanes.sum()
-    while i < n { total += p[i] * p[i]; i += 1 }
-    return total
 }
 
 final class MaxPoolStep: InferenceStep {
@@ -285,8 +271,12 @@ final class MaxPoolStep: InferenceStep {
                     for oy in 0..<oh {
                         let line = o + oy * ow
                         if k == 2 && s == 2 && p == 0 {  // VGG16's pools: two rows at a time, no inner loops
-                            let r0 = xin + 2 * oy * iw, r1 = r0 + iw
-                            for ox in 0..<ow { line[ox] = Swift.max(Swift.max(r0[2 * ox], r0[2 * ox + 1]), Swift.max(r1[2 * ox], r1[2 * ox + 1])) }
+                            // Pointers step through the rows: no index arithmetic, so no overflow checks.
+                            var r0 = xin + 2 * oy * iw, r1 = r0 + iw
+                            for ox in 0..<ow {
+                                line[ox] = Swift.max(Swift.max(r0[0], r0[1]), Swift.max(r1[0], r1[1]))
+                                r0 += 2; r1 += 2
+                            }
                             continue
                         }
                         // A window's maximum is the maximum over its columns of each column's

@@ -41,18 +41,18 @@ func im2col(image: UnsafePointer<Float>, inHeight ih: Int, inWidth iw: Int, kern
 }
 
 /// Copies an ih x iw plane into the interior of a zero-bordered plane (row pitch iw + 2p) whose
-/// border the caller keeps zero. Rows are 2-32 floats: an inline loop, not a memmove call per row.
+/// border the caller keeps zero.
 @inline(__always)
 func copyIntoBorderedPlane(_ from: UnsafePointer<Float>, _ to: UnsafeMutablePointer<Float>, height ih: Int, width iw: Int, padding p: Int) {
-    let wp = iw + 2 * p, interior = to + p * wp + p
-    for y in 0..<ih { for x in 0..<iw { interior[y * wp + x] = from[y * iw + x] } }
+    let wp = iw + 2 * p
+    isp_copy_rows(from, Int32(iw), to + p * wp + p, Int32(wp), Int32(ih), Int32(iw))
 }
 
 /// The inverse of `copyIntoBorderedPlane`: the interior of a bordered plane back to an ih x iw plane.
 @inline(__always)
 func copyOutOfBorderedPlane(_ from: UnsafePointer<Float>, _ to: UnsafeMutablePointer<Float>, height ih: Int, width iw: Int, padding p: Int) {
-    let wp = iw + 2 * p, interior = from + p * wp + p
-    for y in 0..<ih { for x in 0..<iw { to[y * iw + x] = interior[y * wp + x] } }
+    let wp = iw + 2 * p
+    isp_copy_rows(from + p * wp + p, Int32(wp), to, Int32(iw), Int32(ih), Int32(iw))
 }
 
 /// Floats of the zero-bordered plane `depthwisePlane` copies its input into (with the slack a

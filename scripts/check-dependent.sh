@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Checks that a package can depend on InstanceSparsity by version: SwiftPM rejects a versioned
+# dependency whose targets use unsafeFlags, which a build of this checkout on its own never shows.
+# The files git tracks, as they are in the working tree (uncommitted edits included), go into a
+# fresh repository with one commit tagged $version; Examples/Classify is built against it through
+# a file:// URL (resolved by git, no network) and run on the shipped model.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+version=0.1.0
+model=${1:-$root/models/resnet18-fd.safetensors}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+package=$work/InstanceSparsity
+mkdir "$package"
+(cd "$root" && git ls-files -z --cached --others --exclude-standard) |
+    while IFS= read -r -d '' file; do
+        [ -e "$root/$file" ] || continue  # deleted in the working tree
+        mkdir -p "$package/$(dirname "$file")"
+        cp -p "$root/$file" "$package/$file"
+    done
+git -C "$package" init -q
+git -C "$package" add -A
+git -C "$package" -c user.name=check-dependent -c user.email=check-dependent@localhost commit -q -m "snapshot for check-dependent.sh"
+git -C "$package" tag "$version"
+
+cp -R "$root/Examples/Classify" "$work/Classify"
+rm -rf "$work/Classify/.build" "$work/Classify/Package.resolved"
+sed -i "s|https://github.com/OWNER/InstanceSparsity.git|file://$package|" "$work/Classify/Package.swift"
+grep -q "file://$package" "$work/Classify/Package.swift" || { echo "check-dependent: Examples/Classify/Package.swift no longer names the OWNER URL this script replaces" >&2; exit 1; }
+
+cd "$work/Classify"
+swift build -c release --disable-dependency-cache
+grep -q "\"version\" : \"$version\"" Package.resolved || { echo "check-dependent: InstanceSparsity was not resolved as version $version:" >&2; cat Package.resolved >&2; exit 1; }
+.build/release/classify "$model"
+echo "check-dependent: a package depending on InstanceSparsity from: \"$version\" builds and runs"
