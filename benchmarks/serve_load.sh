@@ -13,16 +13,7 @@ rounds=${4:-3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"; kill $(jobs -p) 2>/dev/null || true' EXIT
 image=${2:-$work/image.png}
-if [ ! -f "$image" ]; then
-    python3 - "$image" <<'PY'
-import gzip, struct, sys, zlib
-d = gzip.open('/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz').read()[16:16 + 784]
-raw = b''.join(b'\x00' + d[y * 28:(y + 1) * 28] for y in range(28))
-chunk = lambda t, b: struct.pack('>I', len(b)) + t + b + struct.pack('>I', zlib.crc32(t + b) & 0xffffffff)
-open(sys.argv[1], 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 28, 28, 8, 0, 0, 0, 0))
-                              + chunk(b'IDAT', zlib.compress(raw)) + chunk(b'IEND', b''))
-PY
-fi
+[ -f "$image" ] || python3 scripts/fashion_png.py "$image"
 cat > "$work/post.lua" <<LUA
 wrk.method = "POST"
 local f = io.open("$image", "rb")

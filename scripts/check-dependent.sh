@@ -6,8 +6,10 @@
 # a file:// URL (resolved by git, no network) and run on the shipped model.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-version=0.1.0
-model=${1:-$root/models/resnet18-fd.safetensors}
+# The release this tree declares (Sources/InstanceSparsity/Version.swift), as its git tag would be.
+version=$(sed -n 's/^public let instanceSparsityVersion = "\(.*\)"$/\1/p' "$root/Sources/InstanceSparsity/Version.swift")
+[ -n "$version" ] || { echo "check-dependent: no version in Sources/InstanceSparsity/Version.swift" >&2; exit 1; }
+model=${1:-$root/models/vgg16-fd.safetensors}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -32,5 +34,6 @@ grep -q "file://$package" "$work/Classify/Package.swift" || { echo "check-depend
 cd "$work/Classify"
 swift build -c release --disable-dependency-cache
 grep -q "\"version\" : \"$version\"" Package.resolved || { echo "check-dependent: InstanceSparsity was not resolved as version $version:" >&2; cat Package.resolved >&2; exit 1; }
-.build/release/classify "$model"
+python3 "$root/scripts/fashion_png.py" "$work/image.png" 0
+.build/release/classify "$model" "$work/image.png"
 echo "check-dependent: a package depending on InstanceSparsity from: \"$version\" builds and runs"

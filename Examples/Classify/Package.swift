@@ -7,7 +7,7 @@ import PackageDescription
 let package = Package(
     name: "Classify",
     dependencies: [
-        .package(url: "https://github.com/OWNER/InstanceSparsity.git", from: "0.1.0"),
+        .package(url: "https://github.com/OWNER/InstanceSparsity.git", from: "0.3.0"),
     ],
     targets: [
         .executableTarget(name: "classify", dependencies: [.product(name: "InstanceSparsity", package: "InstanceSparsity")]),

@@ -85,6 +85,9 @@ struct Arguments {
         precondition(declared?.contains(name) ?? true, "option \(name) is read but not declared in the command's options")
     }
 
+    /// Whether the command takes `name` (commands sharing a group of options may leave one out).
+    func declares(_ name: String) -> Bool { declared?.contains(name) ?? true }
+
     /// Whether the user wrote `name`, without consuming it.
     func contains(_ name: String) -> Bool { items.contains(name) }
 

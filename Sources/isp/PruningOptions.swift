@@ -204,7 +204,7 @@ struct LoadedModel {
         init(_ a: inout Arguments, defaultPath: (() throws -> String)? = nil) throws {
             dataset = try a.optionalChoice("--dataset", from: DatasetLoader.names)
             directory = try a.option("--data-dir")
-            limit = try a.optionalNumber("--test-limit", in: 1...Int.max)
+            limit = a.declares("--test-limit") ? try a.optionalNumber("--test-limit", in: 1...Int.max) : nil
             let given = a.positional()
             try a.finish()
             guard let path = try given ?? defaultPath?() else { throw UsageError(message: "MODEL (a .safetensors checkpoint) is required") }

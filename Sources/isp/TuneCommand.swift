@@ -18,7 +18,7 @@ enum TuneCommand: Command {
         Option("--policies", "LIST", "comma-separated policies to consider (default mean,max,energy)"),
         Option("--images", "N", "the last N training images measure the accuracy (default 2000)"),
         LayerSelection.layersOption,
-    ] + LayerSelection.calibrationOptions + [
+    ] + LayerSelection.calibrationOptions + [DataSource.datasetOption, DataSource.directoryOption] + [
         Option("--force", "replace an existing FILE (default: refuse to, unless FILE is MODEL)"),
         Option.json,
     ]
