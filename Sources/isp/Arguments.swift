@@ -177,6 +177,12 @@ func note(_ text: String) {
     FileHandle.standardError.write((text + "\n").data(using: .utf8)!)
 }
 
+/// Where a command's running commentary goes: stdout beside a table, stderr when stdout is
+/// reserved for the `--json` object.
+func commentary(json: Bool) -> (String) -> Void {
+    json ? { note($0) } : { print($0) }
+}
+
 /// Writes a table with right-aligned numeric columns.
 func printTable(_ header: [String], _ rows: [[String]]) {
     let widths = header.indices.map { c in ([header[c]] + rows.map { $0[c] }).map(\.count).max()! }
@@ -197,4 +203,10 @@ func formatCount(_ n: Int) -> String {
     if v >= 1e6 { return String(format: "%.2fM", v / 1e6) }
     if v >= 1e3 { return String(format: "%.1fK", v / 1e3) }
     return "\(n)"
+}
+
+/// Settings of the program's own output, decided once here and passed down as values.
+enum Output {
+    /// ISP_PROGRESS_AFTER=SECONDS moves the first progress line (tests set 0 to see one on short work).
+    static let progress = Progress.Style(firstAfter: ProcessInfo.processInfo.environment["ISP_PROGRESS_AFTER"].flatMap(Double.init) ?? 3)
 }

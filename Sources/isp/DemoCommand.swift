@@ -54,7 +54,7 @@ enum DemoCommand: Command {
         }
         let pruning = try ResolvedPruning.resolve(given ?? .stored, model: model, selection: selection, calibrationUsedElsewhere: true)
         let network = model.network
-        let log: (String) -> Void = json ? { note($0) } : { print($0) }
+        let log = commentary(json: json)
         log(BLASRuntime.summary)
 
         let report = try PruningReport.measure(model, pruning: pruning, latencyImages: 200)

@@ -48,7 +48,7 @@ enum SweepCommand: Command {
         var model = try request.load()
         if on == "train" { model = try model.onTrainingTail(model.test.count) }
         let result = try sweep(model, on: on, operating: pruning, selection: selection, kinds: kinds, out: out,
-                               log: json ? { note($0) } : { print($0) })
+                               log: commentary(json: json))
         if json { printJSON(result) } else {
             print("wrote \(out)/sweep.json, sweep.svg, pruning-hist.svg, easy-hard.png")
         }

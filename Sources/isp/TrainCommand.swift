@@ -119,7 +119,7 @@ enum TrainCommand: Command {
         }
         if !resume && request.model == nil { throw UsageError(message: "--model is required (vgg16, resnet18 or mobilenetv2)") }
         // Progress lines are part of the table output; with --json they must not mix into stdout.
-        let log: (String) -> Void = json ? { note($0) } : { print($0) }
+        let log = commentary(json: json)
 
         log(BLASRuntime.summary)
         try checkOutputFile(out)

@@ -1,0 +1,82 @@
+import Foundation
+import InstanceSparsity
+
+/// A checkpoint with its test split, checked to fit each other, and where its data comes from.
+struct LoadedModel {
+    let path: String
+    let network: Network
+    let test: any DataSplit
+    let data: DataSource
+    /// The pruning stored by `isp tune`, if any.
+    let operatingPoint: OperatingPoint?
+
+    static let options = [DataSource.datasetOption, DataSource.directoryOption,
+                          Option("--test-limit", "N", "use the first N test images (default: all)")]
+
+    /// What the command line says about the model and its data, read before anything is loaded:
+    /// every leftover is then a usage error (callers read their own options first), and output
+    /// paths can be checked before minutes of loading.
+    struct Request {
+        let path: String
+        let dataset: String?, directory: String?, limit: Int?
+
+        init(_ a: inout Arguments, defaultPath: (() throws -> String)? = nil) throws {
+            dataset = try a.optionalChoice("--dataset", from: DatasetLoader.names)
+            directory = try a.option("--data-dir")
+            limit = a.declares("--test-limit") ? try a.optionalNumber("--test-limit", in: 1...Int.max) : nil
+            let given = a.positional()
+            try a.finish()
+            guard let path = try given ?? defaultPath?() else { throw UsageError(message: "MODEL (a .safetensors checkpoint) is required") }
+            self.path = path
+        }
+
+        /// Loads the checkpoint and its test split, and says (on stderr) which data it is.
+        func load() throws -> LoadedModel {
+            let loaded = try Checkpoint.load(path: path)
+            let network = loaded.network
+            let point = try OperatingPoint(metadata: loaded.metadata, network: network, path: path)
+            let data = try DataSource(dataset: dataset, directory: directory, model: network.spec, path: path)
+            let test = try data.open(.test, limit: limit)
+            try LoadedModel.checkCompatible(network.spec, test, path: path)
+            note("data: \(data.description)")
+            return LoadedModel(path: path, network: network, test: test, data: data, operatingPoint: point)
+        }
+    }
+
+    init(_ a: inout Arguments) throws {
+        self = try Request(&a).load()
+    }
+
+    private init(path: String, network: Network, test: any DataSplit, data: DataSource, operatingPoint: OperatingPoint?) {
+        self.path = path; self.network = network; self.test = test; self.data = data; self.operatingPoint = operatingPoint
+    }
+
+    static func checkCompatible(_ spec: ModelSpec, _ data: any DataSplit, path: String) throws {
+        guard spec.inputChannels == data.channels, spec.inputSize == data.height, spec.classes >= data.classes else {
+            throw InputError(path, "model expects \(spec.inputChannels)x\(spec.inputSize)x\(spec.inputSize) inputs and \(spec.classes) classes; dataset \(data.name) has \(data.channels)x\(data.height)x\(data.width) and \(data.classes)")
+        }
+    }
+
+    /// The same model with only the first `n` test images (for quick sweeps).
+    func withTestImages(_ n: Int) -> LoadedModel {
+        LoadedModel(path: path, network: network, test: DataSubset(test, indices: Array(0..<min(n, test.count))), data: data,
+                    operatingPoint: operatingPoint)
+    }
+
+    /// The same model evaluated on the last `n` training images instead of the test split: for
+    /// choosing an operating point without looking at the test set (the model has seen these
+    /// images, so their accuracy is optimistic; the change under pruning is what matters).
+    func onTrainingTail(_ n: Int, of loaded: (any DataSplit)? = nil) throws -> LoadedModel {
+        let train = try loaded ?? data.open(.train, limit: nil)
+        let k = min(n, train.count)
+        return LoadedModel(path: path, network: network, test: DataSubset(train, indices: Array((train.count - k)..<train.count)),
+                           data: data, operatingPoint: operatingPoint)
+    }
+
+    func calibrationSet(_ count: Int) throws -> any DataSplit {
+        try data.open(.train, limit: count)
+    }
+
+    /// For JSON results: which data the figures are on.
+    var dataJSON: [String: Any] { ["dataset": data.dataset, "data_dir": data.directory ?? NSNull()] }
+}
