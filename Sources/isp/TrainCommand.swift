@@ -27,6 +27,8 @@ enum TrainCommand: Command {
         Option("--data-dir", "DIR", "where the dataset's files are, recorded in FILE (default: \(FashionMNIST.defaultDirectory) for fashion-mnist; the others have none; folder: DIR/train/<class>/ and DIR/val/<class>/ or test/)"),
         Option("--input-size", "S", "folder images become S x S: torchvision's RandomResizedCrop + flip for training, Resize(S/0.875) + CenterCrop for evaluation; up to 64 the CIFAR recipe (default 224)"),
         Option("--input-channels", "C", "folder images as gray (1) or RGB (3) (default 3)"),
+        Option("--mean", "LIST", "per-channel normalisation mean, comma-separated, e.g. 0.485,0.456,0.406 for ImageNet statistics (default: computed from the training split)"),
+        Option("--std", "LIST", "per-channel standard deviation, given with --mean (default: computed from the training split)"),
         Option("--skip-bad", "decode every folder image first and skip those that fail, saying how many (default: an undecodable file is an error)"),
         Option("--train-limit", "N", "train on the first N training images (default: all)"),
         Option("--test-limit", "N", "evaluate on the first N test images after each epoch (default: all)"),
@@ -50,6 +52,7 @@ enum TrainCommand: Command {
         var featureDecay: Float?, decayLayers: String?, augment: Bool?, trainLimit: Int?, testLimit: Int?
         var inputSize: Int?, inputChannels: Int?, skipBad = false
         var stem: ModelSpec.Stem?, initPath: String?
+        var mean: [Float]?, std: [Float]?
 
         /// The run's options: `base` (defaults, or those stored in a checkpoint) with the given flags on top.
         func applied(to base: TrainingOptions) -> TrainingOptions {
@@ -105,6 +108,8 @@ enum TrainCommand: Command {
         request.inputSize = try a.optionalNumber("--input-size", in: 8...1024)
         request.inputChannels = try a.optionalNumber("--input-channels", in: 1...3)
         request.skipBad = try a.flag("--skip-bad")
+        request.mean = try floatList(a.option("--mean"), flag: "--mean")
+        request.std = try floatList(a.option("--std"), flag: "--std")
         let logEvery = try a.number("--log-every", default: 50, in: 1...1_000_000)
         try a.finish()
         if request.inputChannels == 2 { throw UsageError(message: "--input-channels must be 1 or 3") }
@@ -114,6 +119,9 @@ enum TrainCommand: Command {
         // Usage mistakes first, before the output probe and the data sets (seconds to load).
         if resume && force { throw UsageError(message: "--resume continues FILE and --force replaces it: give one of them") }
         if resume && (request.initPath != nil || request.stem != nil) { throw UsageError(message: "--resume continues FILE as it is: no --init or --stem") }
+        if (request.mean == nil) != (request.std == nil) { throw UsageError(message: "--mean and --std go together") }
+        if resume && request.mean != nil { throw UsageError(message: "--resume keeps FILE's normalisation: no --mean or --std") }
+        if let std = request.std, !std.allSatisfy({ $0 > 0 }) { throw UsageError(message: "--std values must be positive") }
         if let model = request.model, !ModelSpec.architectures.contains(model) {
             throw UsageError(message: "unknown model '\(model)' (expected \(ModelSpec.architectures.joined(separator: ", ")))")
         }
@@ -162,7 +170,11 @@ enum TrainCommand: Command {
             test = try data.open(.test, limit: options.testLimit)
             log("data: \(data.description)")
             let initial = try r.initPath.map { try Checkpoint.load(path: $0) }
-            let stats = try train.channelStatistics()
+            // Given statistics must fit the images; else the training split's own.
+            if let mean = r.mean, mean.count != train.channels || r.std!.count != train.channels {
+                throw UsageError(message: "--mean and --std need \(train.channels) values (the images' channels), got \(mean.count) and \(r.std!.count)")
+            }
+            let stats = try r.mean.map { (mean: $0, std: r.std!) } ?? train.channelStatistics()
             let spec = ModelSpec(architecture: r.model!, width: r.width ?? 1, stem: r.stem ?? initial?.network.spec.stem, inputChannels: train.channels,
                                  inputSize: train.height, classes: train.classes, mean: stats.mean,
                                  std: stats.std.map { max($0, 1e-6) }, dataset: data.dataset, classNames: train.classNames,
@@ -284,6 +296,17 @@ enum TrainCommand: Command {
                            "options": options.metadata])
             }
         }
+    }
+
+    /// "0.485,0.456,0.406" (or a JSON list) as numbers; nil when the flag was not given.
+    static func floatList(_ text: String?, flag: String) throws -> [Float]? {
+        guard let text else { return nil }
+        let parts = text.trimmingCharacters(in: CharacterSet(charactersIn: "[] ")).split(separator: ",")
+        let values = parts.compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, values.count == parts.count, values.allSatisfy(\.isFinite) else {
+            throw UsageError(message: "\(flag) expects comma-separated numbers, got '\(text)'")
+        }
+        return values
     }
 
     static func existingSize(_ path: String) -> Int {

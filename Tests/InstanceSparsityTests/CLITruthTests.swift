@@ -82,6 +82,18 @@ final class CLITruthTests: XCTestCase {
         assertUsage(try isp(["train", "--resume", "--out", out, "--epochs", "1"]), mentions: ["--epochs 1 is fewer than the 2 epochs"])
     }
 
+    /// --mean/--std replace the training split's statistics and are stored; a wrong count is a usage error.
+    func testGivenNormalisationIsStored() throws {
+        let out = "\(directory)/norm.safetensors"
+        XCTAssertEqual(try train(out, extra: ["--mean", "0.5", "--std", "0.25"]).status, 0)
+        let spec = try Checkpoint.load(path: out).network.spec
+        XCTAssertEqual(spec.mean, [0.5])
+        XCTAssertEqual(spec.std, [0.25])
+        assertUsage(try train("\(directory)/n2.safetensors", extra: ["--mean", "0.5,0.4", "--std", "1,1"]), mentions: ["need 1 values"])
+        assertUsage(try train("\(directory)/n3.safetensors", extra: ["--mean", "0.5"]), mentions: ["--mean and --std go together"])
+        assertUsage(try train("\(directory)/n4.safetensors", extra: ["--mean", "x", "--std", "1"]), mentions: ["--mean expects comma-separated numbers"])
+    }
+
     // MARK: data recorded in the checkpoint
 
     func testCommandsUseTheRecordedDataAndFailWhenItIsGone() throws {
