@@ -16,6 +16,8 @@ struct isp_http_server {
     void *context;
     size_t max_body;
     atomic_uint in_flight;
+    atomic_uint connections;
+    atomic_int draining;
     uint16_t port;
 };
 
@@ -26,12 +28,14 @@ typedef struct request {
     int too_large;
 } request;
 
-static enum MHD_Result answer(struct MHD_Connection *connection, const isp_http_response *r) {
+static enum MHD_Result answer(isp_http_server *server, struct MHD_Connection *connection, const isp_http_response *r) {
     struct MHD_Response *response = MHD_create_response_from_buffer(r->length, r->body, MHD_RESPMEM_MUST_FREE);
     if (!response) { free(r->body); return MHD_NO; }
     MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type ? r->content_type : "application/json");
     if (r->retry_after) MHD_add_response_header(response, MHD_HTTP_HEADER_RETRY_AFTER, r->retry_after);
     if (r->allow) MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, r->allow);
+    // Shutting down: keep-alive clients must not send the next request on this connection.
+    if (atomic_load(&server->draining)) MHD_add_response_header(response, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result result = MHD_queue_response(connection, (unsigned)r->status, response);
     MHD_destroy_response(response);
     return result;
@@ -61,7 +65,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
             req->too_large = 1;
             isp_http_response out;
             call_handler(server, connection, method, url, req, &out);
-            return answer(connection, &out);
+            return answer(server, connection, &out);
         }
         return MHD_YES;
     }
@@ -77,6 +81,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         if (req->length + n > req->capacity) {
             size_t capacity = req->capacity ? req->capacity : 65536;
             while (capacity < req->length + n) capacity *= 2;
+            if (capacity > server->max_body) capacity = server->max_body;  // never more than the limit
             unsigned char *grown = realloc(req->body, capacity);
             if (!grown) return MHD_NO;
             req->body = grown; req->capacity = capacity;
@@ -87,7 +92,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
     }
     isp_http_response out;
     call_handler(server, connection, method, url, req, &out);
-    return answer(connection, &out);
+    return answer(server, connection, &out);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *connection, void **con_cls, enum MHD_RequestTerminationCode code) {
@@ -99,6 +104,15 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **co
     free(req);
     *con_cls = NULL;
     atomic_fetch_sub(&server->in_flight, 1);
+}
+
+// Open connections, so shutting down can wait for keep-alive clients to be told to close.
+static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    (void)connection; (void)socket_context;
+    isp_http_server *server = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) atomic_fetch_add(&server->connections, 1);
+    else atomic_fetch_sub(&server->connections, 1);
 }
 
 isp_http_server *isp_http_start(const char *host, uint16_t port, size_t max_body, unsigned connection_limit,
@@ -115,12 +129,15 @@ isp_http_server *isp_http_start(const char *host, uint16_t port, size_t max_body
     if (!server) { snprintf(error, error_size, "out of memory"); return NULL; }
     server->handler = handler; server->context = context; server->max_body = max_body;
     atomic_init(&server->in_flight, 0);
+    atomic_init(&server->connections, 0);
+    atomic_init(&server->draining, 0);
     server->daemon = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC
                                       | MHD_USE_ERROR_LOG, port, NULL, NULL, on_request, server,
                                       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address,
                                       MHD_OPTION_CONNECTION_LIMIT, connection_limit,
                                       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
                                       MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
+                                      MHD_OPTION_NOTIFY_CONNECTION, on_connection, server,
                                       MHD_OPTION_END);
     if (!server->daemon) {
         snprintf(error, error_size, "cannot listen on %s:%u (in use, or not allowed)", host, (unsigned)port);
@@ -135,11 +152,14 @@ isp_http_server *isp_http_start(const char *host, uint16_t port, size_t max_body
 uint16_t isp_http_port(const isp_http_server *server) { return server->port; }
 
 void isp_http_quiesce(isp_http_server *server) {
+    atomic_store(&server->draining, 1);
     MHD_socket listener = MHD_quiesce_daemon(server->daemon);
     if (listener != MHD_INVALID_SOCKET) close(listener);
 }
 
 unsigned isp_http_in_flight(const isp_http_server *server) { return atomic_load(&((isp_http_server *)server)->in_flight); }
+
+unsigned isp_http_connections(const isp_http_server *server) { return atomic_load(&((isp_http_server *)server)->connections); }
 
 void isp_http_stop(isp_http_server *server) {
     MHD_stop_daemon(server->daemon);

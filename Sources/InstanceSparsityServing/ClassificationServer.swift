@@ -21,9 +21,14 @@ public final class ClassificationServer {
     }
 
     public let configuration: Configuration
+    /// The port listened on (the free one picked when the configuration said 0).
+    public private(set) var port: UInt16 = 0
     private let pool: WorkerPool
     private let metrics = Metrics()
     private var server: OpaquePointer?
+    /// The reference the C server's handler holds: released once it is stopped, so no request can
+    /// reach a server object that is gone.
+    private var handlerReference: Unmanaged<ClassificationServer>?
 
     /// Starts listening at once; `classifier` is copied for each worker (same weights and plan).
     public init(classifier: Classifier, configuration: Configuration) throws {
@@ -32,25 +37,32 @@ public final class ClassificationServer {
         pool = WorkerPool((0..<configuration.workers).map { _ in classifier.copy(splitAcrossCores: !oneEach) },
                           queue: configuration.queue)
         var error = [CChar](repeating: 0, count: 256)
-        let context = Unmanaged.passUnretained(self).toOpaque()
+        let reference = Unmanaged.passRetained(self)
         server = isp_http_start(configuration.host, configuration.port, configuration.maxBody,
-                                UInt32(configuration.workers + configuration.queue + 64), handle, context, &error, error.count)
-        guard server != nil else {
+                                UInt32(configuration.workers + configuration.queue + 64), handle, reference.toOpaque(),
+                                &error, error.count)
+        guard let server else {
+            reference.release()
             throw InputError("\(configuration.host):\(configuration.port)", String(cString: error))
         }
+        handlerReference = reference
+        port = isp_http_port(server)
     }
 
-    deinit { if let server { isp_http_stop(server) } }
-
-    public var port: UInt16 { isp_http_port(server) }
-
-    /// Stops accepting connections, waits until the requests in flight are answered, then stops.
-    public func shutDown() {
+    /// Stops accepting connections and answers what is in flight, each answer saying
+    /// "Connection: close"; waits up to `grace` seconds for keep-alive clients to leave, then stops.
+    /// Until this is called the server keeps itself alive.
+    public func shutDown(grace: Double = 10) {
         guard let server else { return }
         isp_http_quiesce(server)
-        while isp_http_in_flight(server) > 0 { usleep(2000) }
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(grace * 1e9)
+        while isp_http_in_flight(server) > 0 || (isp_http_connections(server) > 0 && DispatchTime.now().uptimeNanoseconds < deadline) {
+            usleep(2000)
+        }
         isp_http_stop(server)
         self.server = nil
+        handlerReference?.release()
+        handlerReference = nil
     }
 
     struct Answer {
@@ -73,12 +85,11 @@ public final class ClassificationServer {
             }
             metrics.countRequest()
             let start = DispatchTime.now().uptimeNanoseconds
-            defer { metrics.observe(seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
             if tooLarge { return fail(413, "too_large", "request body is over \(configuration.maxBody) bytes") }
             guard let body, !body.isEmpty else { return fail(400, "empty", "request body is empty: send a PNG or JPEG image") }
             var k = configuration.top
             if let top {
-                guard let n = Int(top), (1...100_000).contains(n) else { return fail(400, "bad_parameter", "top must be a number from 1, got '\(top)'") }
+                guard let n = Int(top), (1...100_000).contains(n) else { return fail(400, "bad_parameter", "top must be a number from 1 to 100000, got '\(top)'") }
                 k = n
             }
             guard let worker = pool.acquire() else {
@@ -89,11 +100,13 @@ public final class ClassificationServer {
             defer { pool.release(worker) }
             do {
                 let r = try worker.classify(encoded: body, name: "request body", top: k)
+                guard r.logits.allSatisfy(\.isFinite) else { return fail(500, "not_finite", "the model's output is not finite for this image") }
                 metrics.add(macsExecuted: r.macsExecuted, macsDense: r.macsDense)
-                return Answer(status: 200, body: Self.json([
-                    "class": r.index, "label": r.label, "probability": r.probability,
-                    "top": r.top.map { ["class": $0.index, "label": $0.label, "probability": $0.probability] as [String: Any] },
-                    "macs_executed": r.macsExecuted, "macs_dense": r.macsDense, "latency_ms": 1000 * r.seconds]))
+                // Latency of answered classifications only: fast refusals would make an overload look quick.
+                metrics.observe(seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                var object = r.jsonObject
+                object["logits"] = nil
+                return Answer(status: 200, body: Self.json(object))
             } catch {
                 return fail(400, "bad_image", "\(error)")
             }

@@ -39,7 +39,7 @@ final class Metrics {
             "# HELP isp_request_errors_total Requests answered with an error, by reason.", "# TYPE isp_request_errors_total counter",
         ]
         for reason in errors.keys.sorted() { lines.append("isp_request_errors_total{reason=\"\(reason)\"} \(errors[reason]!)") }
-        lines += ["# HELP isp_request_latency_seconds Time to answer a classification request.",
+        lines += ["# HELP isp_request_latency_seconds Time to answer a classification request that succeeded (refusals are counted in isp_request_errors_total).",
                   "# TYPE isp_request_latency_seconds histogram"]
         for (i, bound) in Metrics.buckets.enumerated() { lines.append("isp_request_latency_seconds_bucket{le=\"\(bound)\"} \(bucketCounts[i])") }
         lines += ["isp_request_latency_seconds_bucket{le=\"+Inf\"} \(observations)",

@@ -11,7 +11,7 @@ enum AnalyzeCommand: Command {
     the channels silent on every calibration image ("dead": static pruning gets those for free;
     the MACs they cost are the part of any reduction that needs no per-image decision).
     Layers with high CV are where instance-wise pruning pays; they are selected by --cv-min or
-    --top-k. Calibration uses the first N training images of the data recorded in MODEL.
+    --top-k. Calibration uses --calibration training images of the data recorded in MODEL.
     """
     static let options = LayerSelection.calibrationOptions + LoadedModel.options + [Option.json]
 

@@ -7,7 +7,7 @@ enum DemoCommand: Command {
     static let abstract = """
     The whole story on a trained model: dense vs pruned accuracy, MACs, batch-1 latency and
     speedup on the test images at the operating point, the CV per map, and the accuracy-vs-FLOPs
-    sweep on the first --sweep-limit of them. Without MODEL it runs the shipped
+    sweep on --sweep-limit of them. Without MODEL it runs the shipped
     vgg16-fd.safetensors (found next to the isp executable: PREFIX/share/isp/models after 'make
     install', or models/ of the source tree it was built in). Without --prune it uses the
     operating point stored in the model ('isp tune' writes one; the shipped models carry theirs),
@@ -16,7 +16,7 @@ enum DemoCommand: Command {
     """
     static let options = [
         Option("--out", "DIR", "the report directory, created if needed (default report)"),
-        Option("--sweep-limit", "N", "sweep on the first N of the test images (default 1000)"),
+        Option("--sweep-limit", "N", "sweep on N of the test images: the first N (class folders: N evenly spaced) (default 1000)"),
     ] + PruningRequest.options + LayerSelection.options + LoadedModel.options + [Option.json]
 
     static let shippedModel = "vgg16-fd.safetensors"

@@ -14,7 +14,8 @@ struct ExitError: Error {
 /// of a handler. Created before any handler is installed.
 private let signalPipe: [Int32] = {
     var fds: [Int32] = [-1, -1]
-    // Not inside precondition: release builds (-Ounchecked) drop its condition, call and all.
+    // Not inside precondition: a build with -Ounchecked drops its condition, call and all (the
+    // release builds of the first versions did, and the pipe was never made).
     let created = pipe(&fds)
     if created != 0 { fatalError("cannot create a pipe: \(String(cString: strerror(errno)))") }
     return fds
@@ -30,8 +31,8 @@ func handleStopSignals(_ react: @escaping @Sendable (Int32) -> Void) {
     let reader = Thread {
         while true {
             var number: UInt8 = 0
-            guard read(readEnd, &number, 1) == 1 else { continue }
-            react(Int32(number))
+            let n = read(readEnd, &number, 1)
+            if n == 1 { react(Int32(number)) } else if n < 0 && errno == EINTR { continue } else { return }
         }
     }
     reader.start()

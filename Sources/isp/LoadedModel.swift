@@ -11,7 +11,7 @@ struct LoadedModel {
     let operatingPoint: OperatingPoint?
 
     static let options = [DataSource.datasetOption, DataSource.directoryOption,
-                          Option("--test-limit", "N", "use the first N test images (default: all)")]
+                          Option("--test-limit", "N", "use N test images: the first N (class folders: N evenly spaced) (default: all)")]
 
     /// What the command line says about the model and its data, read before anything is loaded:
     /// every leftover is then a usage error (callers read their own options first), and output
@@ -38,6 +38,7 @@ struct LoadedModel {
             let data = try DataSource(dataset: dataset, directory: directory, model: network.spec, path: path)
             let test = try data.open(.test, limit: limit)
             try LoadedModel.checkCompatible(network.spec, test, path: path)
+            try LoadedModel.checkClassNames(network.spec, test, path: path)
             note("data: \(data.description)")
             return LoadedModel(path: path, network: network, test: test, data: data, operatingPoint: point)
         }
@@ -57,20 +58,39 @@ struct LoadedModel {
         }
     }
 
-    /// The same model with only the first `n` test images (for quick sweeps).
+    /// Labels mean what they meant in training: a class folder added, removed or renamed since
+    /// would shift every label silently.
+    static func checkClassNames(_ spec: ModelSpec, _ data: any DataSplit, path: String) throws {
+        guard !spec.classNames.isEmpty, data.classNames != spec.classNames else { return }
+        let i = zip(spec.classNames, data.classNames).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+            ?? min(spec.classNames.count, data.classNames.count)
+        let was = i < spec.classNames.count ? "'\(spec.classNames[i])'" : "nothing", now = i < data.classNames.count ? "'\(data.classNames[i])'" : "nothing"
+        throw InputError(path, "was trained with class \(i) = \(was), but the data's class \(i) is \(now) (\(data.classNames.count) classes now, \(spec.classNames.count) then)")
+    }
+
+    /// The same model with only `n` of its test images (for quick sweeps): see `sample`.
     func withTestImages(_ n: Int) -> LoadedModel {
-        LoadedModel(path: path, network: network, test: DataSubset(test, indices: Array(0..<min(n, test.count))), data: data,
+        LoadedModel(path: path, network: network, test: DataSubset(test, indices: LoadedModel.sample(test, n, tail: false)), data: data,
                     operatingPoint: operatingPoint)
     }
 
-    /// The same model evaluated on the last `n` training images instead of the test split: for
-    /// choosing an operating point without looking at the test set (the model has seen these
-    /// images, so their accuracy is optimistic; the change under pruning is what matters).
+    /// The same model evaluated on `n` training images instead of the test split: for choosing an
+    /// operating point without looking at the test set (the model has usually seen these images,
+    /// so their accuracy is optimistic; the change under pruning is what matters).
     func onTrainingTail(_ n: Int, of loaded: (any DataSplit)? = nil) throws -> LoadedModel {
         let train = try loaded ?? data.open(.train, limit: nil)
-        let k = min(n, train.count)
-        return LoadedModel(path: path, network: network, test: DataSubset(train, indices: Array((train.count - k)..<train.count)),
+        return LoadedModel(path: path, network: network, test: DataSubset(train, indices: LoadedModel.sample(train, n, tail: true)),
                            data: data, operatingPoint: operatingPoint)
+    }
+
+    /// Which `n` examples stand for a split: the first (or last) `n` of an in-memory data set, as
+    /// `--train-limit` and `--test-limit` take the first; `n` evenly spaced files of a class folder,
+    /// whose files are sorted by class (its first or last files would be one or two classes), the
+    /// tail ones half a step after the files `--train-limit` keeps.
+    static func sample(_ data: any DataSplit, _ n: Int, tail: Bool) -> [Int] {
+        let k = min(n, data.count), count = data.count
+        guard data is ImageFolder else { return tail ? Array((count - k)..<count) : Array(0..<k) }
+        return (0..<k).map { i in tail ? ((2 * i + 1) * count) / (2 * k) : (i * count) / k }
     }
 
     func calibrationSet(_ count: Int) throws -> any DataSplit {

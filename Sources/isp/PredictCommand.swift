@@ -33,13 +33,13 @@ enum PredictCommand: Command {
         if dense && request != nil { throw UsageError(message: "--dense and --prune contradict each other") }
         if layers != nil && request == nil { throw UsageError(message: "--layers needs --prune POLICY") }
 
-        let classifier = try makeClassifier(path: path, request: dense ? nil : request, layers: layers, defaultStored: !dense,
+        let classifier = try makeClassifier(path: path, request: request, layers: layers, defaultStored: !dense,
                                             splitAcrossCores: true)
         var results: [[String: Any]] = [], rows: [[String]] = [], failed = 0
         for image in images {
             do {
                 let r = try classifier.classify(path: image, top: top)
-                results.append(jsonObject(r, image: image))
+                results.append(r.jsonObject.merging(["image": image]) { a, _ in a })
                 rows.append([image, r.label, String(format: "%.1f%%", 100 * r.probability),
                              r.top.dropFirst().map { "\($0.label) \(String(format: "%.1f%%", 100 * $0.probability))" }.joined(separator: ", "),
                              formatCount(r.macsExecuted), String(format: "%.0f%%", 100 * Double(r.macsExecuted) / Double(r.macsDense))])
@@ -71,12 +71,5 @@ enum PredictCommand: Command {
                                                              selection: LayerSelection(layers: layers))
         note("pruning: \(pruning.choice.kind.rawValue) alpha \(pruning.choice.alpha) at \(pruning.plan.gates.count) of \(loaded.network.gates.count) maps (\(pruning.choice.origin))")
         return Classifier(network: loaded.network, plan: pruning.plan, input: input, splitAcrossCores: splitAcrossCores)
-    }
-
-    static func jsonObject(_ r: Classification, image: String) -> [String: Any] {
-        ["image": image, "class": r.index, "label": r.label, "probability": r.probability,
-         "top": r.top.map { ["class": $0.index, "label": $0.label, "probability": $0.probability] as [String: Any] },
-         "logits": r.logits.map(jsonNumber), "macs_executed": r.macsExecuted, "macs_dense": r.macsDense,
-         "latency_ms": 1000 * r.seconds]
     }
 }

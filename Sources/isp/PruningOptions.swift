@@ -109,7 +109,7 @@ extension ResolvedPruning {
     }
 }
 
-/// Which maps to prune and the calibration images (the first N of the training split, never the
+/// Which maps to prune and the calibration images (N of the training split as --train-limit picks them, never the
 /// test split) behind the CV selection and the static ranking.
 struct LayerSelection {
     var layers: String
@@ -122,7 +122,7 @@ struct LayerSelection {
     static let layersOption = Option("--layers", "auto|all|lowest-cv|LIST",
                                      "maps to prune: auto (selected by CV on the calibration images), all, lowest-cv (the lowest CVs, a control) or comma-separated map names from 'isp info' (default auto)")
     static let calibrationOptions = [
-        Option("--calibration", "N", "first N training images for CV and the static ranking; never test images (default 1000)"),
+        Option("--calibration", "N", "N training images (the first N; class folders: N evenly spaced) for CV and the static ranking; never test images (default 1000)"),
         Option("--cv-min", "KAPPA", "select the maps with CV >= KAPPA (default: by --top-k)"),
         Option("--top-k", "K", "select the K maps of highest CV (lowest for lowest-cv) (default: half the maps)"),
     ]

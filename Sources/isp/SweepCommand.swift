@@ -6,7 +6,7 @@ enum SweepCommand: Command {
     static let synopsis = "MODEL --out DIR"
     static let abstract = """
     Accuracy against FLOPs reduction over a grid of alpha values for each policy, at the selected
-    maps, on the test images (or, with --on train, on the last --test-limit training images, for
+    maps, on the test images (or, with --on train, on --test-limit training images (the last ones; class folders: evenly spaced), for
     choosing an operating point without touching the test set). The operating point is --prune
     POLICY --alpha A or --prune stored (then the sweep runs at the stored maps), else the swept point with the largest FLOPs reduction whose accuracy is
     within 1 point of dense (said so in the output). Writes into DIR:
@@ -20,7 +20,7 @@ enum SweepCommand: Command {
     static let options = [
         Option("--out", "DIR", "the report directory, created if needed (required)"),
         Option("--policies", "LIST", "comma-separated policies to sweep (default mean,max,energy,static-topk)"),
-        Option("--on", "test|train", "evaluate on the test split or on the last --test-limit training images (default test)"),
+        Option("--on", "test|train", "evaluate on the test split or on --test-limit training images, the last ones (class folders: evenly spaced) (default test)"),
     ] + PruningRequest.options + LayerSelection.options + LoadedModel.options + [Option.json]
 
     static let grids: [ThresholdPolicy.Kind: [Float]] = [

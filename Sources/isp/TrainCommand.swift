@@ -6,7 +6,8 @@ enum TrainCommand: Command {
     static let synopsis = "--out FILE (--model vgg16|resnet18|mobilenetv2 | --resume)"
     static let abstract = """
     Trains a network with SGD (momentum 0.9, Nesterov) and a cosine learning rate after a linear
-    warm-up, with random crop (pad 4) and horizontal flip. Prints progress every --log-every steps
+    warm-up, with random crop (pad 4) and horizontal flip (class folders above 64 pixels:
+    torchvision's RandomResizedCrop and flip). Prints progress every --log-every steps
     and the test accuracy after each epoch, and writes FILE (safetensors) atomically after each
     epoch. Every option that shapes the run is stored in FILE: --resume continues the same
     experiment, and an option that contradicts the stored one is a usage error. --epochs N with
@@ -30,8 +31,8 @@ enum TrainCommand: Command {
         Option("--mean", "LIST", "per-channel normalisation mean, comma-separated, e.g. 0.485,0.456,0.406 for ImageNet statistics (default: computed from the training split)"),
         Option("--std", "LIST", "per-channel standard deviation, given with --mean (default: computed from the training split)"),
         Option("--skip-bad", "decode every folder image first and skip those that fail, saying how many (default: an undecodable file is an error)"),
-        Option("--train-limit", "N", "train on the first N training images (default: all)"),
-        Option("--test-limit", "N", "evaluate on the first N test images after each epoch (default: all)"),
+        Option("--train-limit", "N", "train on N images: the first N (class folders: N evenly spaced) (default: all)"),
+        Option("--test-limit", "N", "evaluate on N test images after each epoch, chosen as --train-limit chooses (default: all)"),
         Option("--epochs", "N", "epochs of the whole run (default 30); with --resume, a larger N extends it"),
         Option("--batch-size", "B", "images per step (default 128)"),
         Option("--lr", "LR", "peak learning rate (default 0.05)"),
@@ -194,6 +195,9 @@ enum TrainCommand: Command {
             guard (0...stored.epochs).contains(done) else {
                 throw InputError(out, "training metadata 'train.epochs_completed' is \(done), outside 0...\(stored.epochs)")
             }
+            guard loaded.velocity.count == loaded.network.parameters.count else {
+                throw InputError(out, "has no optimizer state for \(loaded.network.parameters.count - loaded.velocity.count) of its \(loaded.network.parameters.count) weights (an inference copy from 'isp export'?): resume the training checkpoint")
+            }
             let spec = loaded.network.spec
             // Anything given must agree with the stored run; only --epochs may change (to extend it).
             func conflict(_ flag: String, _ given: String, _ stored: String) -> UsageError {
@@ -233,6 +237,7 @@ enum TrainCommand: Command {
             guard spec.inputChannels == train.channels, spec.inputSize == train.height, spec.classes == train.classes else {
                 throw InputError(out, "was trained on \(spec.classes) classes of \(spec.inputChannels) x \(spec.inputSize) x \(spec.inputSize) inputs; the data gives \(train.classes) classes of \(train.channels) x \(train.height) x \(train.width)")
             }
+            try LoadedModel.checkClassNames(spec, train, path: out)
             log("data: \(data.description)")
             network = loaded.network
             initPath = loaded.metadata["train.init"]

@@ -6,7 +6,8 @@ enum TuneCommand: Command {
     static let synopsis = "MODEL --out FILE"
     static let abstract = """
     Picks the model's operating point and stores it in FILE: the largest FLOPs reduction whose
-    accuracy on the last --images training images stays within --max-drop points of dense, over
+    accuracy on --images training images (the last ones; for class folders evenly spaced ones)
+    stays within --max-drop points of dense, over
     the alpha grid of each policy (the one 'isp sweep' uses), never looking at the test split.
     FILE is MODEL with the point in its metadata (policy, alpha, the maps by name, the static
     ranking for static-topk, and what was measured), so 'eval', 'bench', 'sweep' and 'demo' run it
@@ -16,7 +17,7 @@ enum TuneCommand: Command {
         Option("--out", "FILE", "where to write the model with its operating point (required; an existing FILE other than MODEL needs --force)"),
         Option("--max-drop", "POINTS", "accuracy budget in percentage points below dense on those images (default 0.5)"),
         Option("--policies", "LIST", "comma-separated policies to consider (default mean,max,energy)"),
-        Option("--images", "N", "the last N training images measure the accuracy (default 2000)"),
+        Option("--images", "N", "training images that measure the accuracy: the last N (class folders: N evenly spaced) (default 2000)"),
         LayerSelection.layersOption,
     ] + LayerSelection.calibrationOptions + [DataSource.datasetOption, DataSource.directoryOption] + [
         Option("--force", "replace an existing FILE (default: refuse to, unless FILE is MODEL)"),
@@ -44,9 +45,12 @@ enum TuneCommand: Command {
         let tail = try model.onTrainingTail(images, of: train)
         let trained = loaded.metadata["train.epochs"] == nil ? nil : try TrainingOptions(metadata: loaded.metadata, path: request.path)
         let trainCount = train.count
-        // Held out only if training stopped short of these images (--train-limit).
-        let heldOut = trained.map { ($0.trainLimit ?? trainCount) <= trainCount - tail.test.count } ?? false
-        let on = "the last \(tail.test.count) training images (\(heldOut ? "not trained on" : "seen in training"))"
+        // Held out only if training stopped short of these images: --train-limit keeps the first N
+        // of an in-memory set. A folder's limit keeps evenly spaced files, which may include them.
+        let folder = train is ImageFolder
+        let heldOut = !folder && (trained.map { ($0.trainLimit ?? trainCount) <= trainCount - tail.test.count } ?? false)
+        let seen = heldOut ? "not trained on" : folder && trained?.trainLimit != nil ? "some may have been trained on" : "seen in training"
+        let on = "\(folder ? "\(tail.test.count) evenly spaced" : "the last \(tail.test.count)") training images (\(seen))"
 
         let (stats, gates) = try selection.select(model.network, calibration: model.calibrationSet(selection.calibration))
         let points = kinds.reduce(0) { $0 + (SweepCommand.grids[$1]?.count ?? 0) }

@@ -27,10 +27,13 @@ typedef struct isp_http_server isp_http_server;
 isp_http_server *isp_http_start(const char *host, uint16_t port, size_t max_body, unsigned connection_limit,
                                 isp_http_handler handler, void *context, char *error, size_t error_size);
 uint16_t isp_http_port(const isp_http_server *server);
-// Stops accepting connections; requests in flight go on.
+// Stops accepting connections; requests in flight go on, and every answer from now on says
+// "Connection: close", so keep-alive clients leave.
 void isp_http_quiesce(isp_http_server *server);
 // Requests being read or answered right now.
 unsigned isp_http_in_flight(const isp_http_server *server);
+// Open connections (idle keep-alive ones included).
+unsigned isp_http_connections(const isp_http_server *server);
 void isp_http_stop(isp_http_server *server);
 
 #endif

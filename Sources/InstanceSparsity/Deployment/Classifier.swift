@@ -8,6 +8,15 @@ public struct Classification {
     public var macsDense: Int
     public var seconds: Double
 
+    /// For JSON answers (`isp predict --json`, `isp serve`); non-finite values become null.
+    public var jsonObject: [String: Any] {
+        func number(_ v: Double) -> Any { v.isFinite ? v : NSNull() }
+        return ["class": index, "label": label, "probability": number(probability),
+                "top": top.map { ["class": $0.index, "label": $0.label, "probability": number($0.probability)] as [String: Any] },
+                "logits": logits.map { number(Double("\($0)") ?? Double($0)) }, "macs_executed": macsExecuted,
+                "macs_dense": macsDense, "latency_ms": 1000 * seconds]
+    }
+
     public var index: Int { top[0].index }
     public var label: String { top[0].label }
     public var probability: Double { top[0].probability }
