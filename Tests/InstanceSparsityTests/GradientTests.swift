@@ -203,8 +203,10 @@ final class GradientTests: XCTestCase {
         gate.featureDecay = 0.5
         let second = Residual(branch: Sequential([Conv2d(inChannels: 4, outChannels: 4, kernel: 3, padding: 1, rng: &rng)]),
                               activation: ReLU())
+        // A smaller step than the default: with two ReLUs in a row, 1e-2 crosses kinks at some
+        // entries (9 of 40 sampled weights disagreed by 5-25%; at 2e-3 all agree).
         check(Sequential([("0", first), ("gate1", gate), ("1", second)]), input: randomTensor([3, 3, 8, 8], &rng),
-              extraLoss: { gate.penalty })
+              eps: 2e-3, extraLoss: { gate.penalty })
         XCTAssertGreaterThan(gate.penalty, 0)
     }
 
