@@ -17,6 +17,8 @@ final class RunContext {
     /// Split large convolutions across cores (batch-1 latency); off when each core runs its own image.
     var useAllCores = true
     var decide: ((Int, UnsafePointer<Float>, Int, UnsafeMutablePointer<Int32>) -> Int)? = nil
+    /// The gates `decide` is asked about; the others keep every channel without measuring.
+    var decidedGates: Set<Int> = []
     var keptPerGate: [Int]
     /// Seconds spent in each step when profiling (indexed by `InferenceStep.id`).
     var profile: [Double]? = nil
@@ -222,7 +224,8 @@ final class FusedConv: InferenceStep {
 }
 
 /// Where a gate sits: measures each channel's saliency and lets the policy pick what to keep.
-/// The dense path (no policy) skips the measurement: nothing would read it.
+/// The dense path (no policy) and gates the policy does not prune skip the measurement: nothing
+/// would read it (ResNet-18's stored operating point prunes 8 of its 15 maps).
 final class GateStep: InferenceStep {
     var id = 0, label = ""
     let index: Int
@@ -234,7 +237,7 @@ final class GateStep: InferenceStep {
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
         let c = x.shape[1], hw = x.shape[2] * x.shape[3]
         channels = c
-        guard let decide = ctx.decide else {
+        guard let decide = ctx.decide, ctx.decidedGates.contains(index) else {
             ctx.keptPerGate[index] = c
             return x
         }
