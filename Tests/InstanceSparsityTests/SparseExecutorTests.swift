@@ -36,6 +36,20 @@ final class SparseExecutorTests: XCTestCase {
         try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 64, stem: .imagenet)
     }
 
+    /// ResNet-18's block outputs alone: a dropped channel is zero for the next block's conv1, its
+    /// 1x1 downsample and its identity add, in both stems.
+    func testResNetBlockOutputsPrunedAloneMatchMaskedDense() throws {
+        let net = try Network.make(ModelSpec(architecture: "resnet18", width: 0.25, classes: 10), seed: 1)
+        let blocks = (1...4).flatMap { stage in (0...1).map { "layer\(stage).\($0)" } }
+        let outputs = blocks.dropFirst().map { $0 + ".conv1" }, inner = blocks.map { $0 + ".conv2" }
+        XCTAssertEqual(Set(net.gates.map(\.label)), Set(outputs + inner), "old labels kept, one new gate per block output")
+        XCTAssertEqual(net.gates.count, 15)
+        let isOutput = { (g: ChannelGate) in g.label.hasSuffix(".conv1") }
+        try checkSparseMatchesMaskedDense(architectures: ["resnet18"], masking: isOutput)
+        try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 64, stem: .imagenet,
+                                          architectures: ["resnet18"], masking: isOutput)
+    }
+
     func testVGGRefusesInputsItWouldPoolAway() {
         XCTAssertThrowsError(try Network.make(ModelSpec(architecture: "vgg16", inputSize: 28)))
     }
@@ -47,9 +61,11 @@ final class SparseExecutorTests: XCTestCase {
         try checkSparseMatchesMaskedDense()
     }
 
+    /// Random masks at the gates `masking` accepts (the others keep every channel).
     func checkSparseMatchesMaskedDense(width: Float = 0.25, inputChannels: Int = 1, inputSize: Int = 32,
-                                       stem: ModelSpec.Stem? = nil) throws {
-        for arch in ModelSpec.architectures {
+                                       stem: ModelSpec.Stem? = nil, architectures: [String] = ModelSpec.architectures,
+                                       masking: (ChannelGate) -> Bool = { _ in true }) throws {
+        for arch in architectures {
             let net = try makeTrainedLikeNetwork(arch, width: width, inputChannels: inputChannels, inputSize: inputSize, stem: stem)
             XCTAssertEqual(net.spec.stem, stem ?? .cifar)
             let executor = SparseExecutor(net)
@@ -70,7 +86,7 @@ final class SparseExecutorTests: XCTestCase {
                 var masks: [[Float]] = []
                 for (gi, g) in net.gates.enumerated() {
                     let channels = g.saliency.shape[1]
-                    let keepProbability: Float = trial == 0 && gi == 1 ? 0 : rng.uniform()
+                    let keepProbability: Float = !masking(g) ? 1 : trial == 0 && gi == 1 ? 0 : rng.uniform()
                     masks.append((0..<channels).map { _ in rng.uniform() < keepProbability ? 1 : 0 })
                     g.mask = Tensor(shape: [1, channels], values: masks.last!)
                 }

@@ -1,7 +1,9 @@
 /// ResNet-18: a stem, four stages of two basic blocks (64, 128, 256, 512 channels, strides 1, 2,
 /// 2, 2), global average pooling and `fc`. The ImageNet stem is torchvision's `resnet18`: a 7x7
 /// stride-2 convolution and a 3x3 stride-2 max pool (a 224x224 image reaches the blocks at 56x56);
-/// the CIFAR stem is one 3x3 convolution at full resolution. Names follow torchvision.
+/// the CIFAR stem is one 3x3 convolution at full resolution. Names follow torchvision. Gates are
+/// labelled by the convolution their map feeds: "layer1.0.conv2" inside a block, "layer2.0.conv1"
+/// on the output of the block before it (they hold no parameters, so no tensor name changes).
 enum ResNet18 {
     static func make(_ spec: ModelSpec, rng: inout SeededGenerator) -> Sequential {
         let stem = scaled(64, spec.width)
@@ -15,10 +17,13 @@ enum ResNet18 {
         var channels = stem
         for (stage, (base, stride)) in [(64, 1), (128, 2), (256, 2), (512, 2)].enumerated() {
             let out = scaled(base, spec.width)
-            var blocks: [Layer] = []
+            var blocks: [(String, Layer)] = []
             for b in 0..<2 {
-                let s = b == 0 ? stride : 1
-                blocks.append(basicBlock(channels, out, stride: s, name: "layer\(stage + 1).\(b)", rng: &rng))
+                let s = b == 0 ? stride : 1, name = "layer\(stage + 1).\(b)"
+                // The previous block's output feeds this block's conv1 and its shortcut (downsample
+                // or identity): a dropped channel is zero for both. The stem's output is not gated.
+                if stage > 0 || b > 0 { blocks.append(("gate\(b)", ChannelGate(label: "\(name).conv1"))) }
+                blocks.append(("\(b)", basicBlock(channels, out, stride: s, name: name, rng: &rng)))
                 channels = out
             }
             layers.append(("layer\(stage + 1)", Sequential(blocks)))

@@ -11,7 +11,8 @@ import Glibc
 /// feature-decay coefficient lambda it adds lambda * sum_c s_c per instance to the loss (averaged
 /// over the batch) and the matching gradient F_c / (sqrt(HW) ||F_c||) to the backward pass.
 public final class ChannelGate: Layer {
-    /// The convolution this map feeds, e.g. "features.3"; names the layer in reports.
+    /// The convolution this map feeds, e.g. "features.3" (the first one where it feeds several,
+    /// e.g. "layer2.0.conv1" for the map that also feeds "layer2.0.downsample.0"); names the layer in reports.
     public let label: String
     public var featureDecay: Float = 0
     /// N x C of 0 or 1; nil means keep everything.

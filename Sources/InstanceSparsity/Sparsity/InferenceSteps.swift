@@ -17,6 +17,8 @@ final class RunContext {
     /// Split large convolutions across cores (batch-1 latency); off when each core runs its own image.
     var useAllCores = true
     var decide: ((Int, UnsafePointer<Float>, Int, UnsafeMutablePointer<Int32>) -> Int)? = nil
+    /// The gates `decide` is asked about; the others keep every channel without measuring.
+    var decidedGates: Set<Int> = []
     var keptPerGate: [Int]
     /// Seconds spent in each step when profiling (indexed by `InferenceStep.id`).
     var profile: [Double]? = nil
@@ -222,7 +224,8 @@ final class FusedConv: InferenceStep {
 }
 
 /// Where a gate sits: measures each channel's saliency and lets the policy pick what to keep.
-/// The dense path (no policy) skips the measurement: nothing would read it.
+/// The dense path (no policy) and gates the policy does not prune skip the measurement: nothing
+/// would read it (ResNet-18's stored operating point prunes 8 of its 15 maps).
 final class GateStep: InferenceStep {
     var id = 0, label = ""
     let index: Int
@@ -234,7 +237,7 @@ final class GateStep: InferenceStep {
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
         let c = x.shape[1], hw = x.shape[2] * x.shape[3]
         channels = c
-        guard let decide = ctx.decide else {
+        guard let decide = ctx.decide, ctx.decidedGates.contains(index) else {
             ctx.keptPerGate[index] = c
             return x
         }
@@ -376,14 +379,33 @@ final class ResidualStep: InferenceStep {
         last.residualCap = cap
     }
 
+    /// A gate on the block's input (ResNet-18's block outputs) dropped channels for the rest of
+    /// the network, as the masked network's zeros: the downsample reads only the kept channels,
+    /// like the branch's first convolution, and the identity adds zero for the dropped ones.
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
-        // The shortcut runs first, dense: channels a gate dropped are dropped for the branch only.
-        let (keepCount, skipped) = (ctx.keepCount, ctx.hasSkippedConstants)
-        ctx.keepCount = nil; ctx.hasSkippedConstants = false
-        let side = shortcut?.reduce(x) { ctx.execute($1, $0) } ?? x
-        (ctx.keepCount, ctx.hasSkippedConstants) = (keepCount, skipped)
+        precondition(!ctx.hasSkippedConstants, "a residual block cannot follow a pruned depthwise convolution")
+        let keepCount = ctx.keepCount
+        let side: Tensor
+        if let shortcut {
+            side = shortcut.reduce(x) { ctx.execute($1, $0) }
+            ctx.keepCount = keepCount  // the downsample consumed the kept list; conv1 reads it too
+        } else {
+            if let keepCount { zeroDroppedChannels(x, kept: ctx.keep, count: keepCount) }
+            side = x
+        }
         last.residual = side
         defer { last.residual = nil }
         return branch.reduce(x) { ctx.execute($1, $0) }
+    }
+
+    /// Zeroes in place the planes of `x` not in the sorted list `kept`: the previous block's output,
+    /// read only by this block, whose branch never touches dropped planes.
+    private func zeroDroppedChannels(_ x: Tensor, kept: UnsafePointer<Int32>, count: Int) {
+        let hw = x.shape[2] * x.shape[3]
+        var k = 0
+        for c in 0..<x.shape[1] {
+            if k < count && Int(kept[k]) == c { k += 1; continue }
+            (x.data + c * hw).update(repeating: 0, count: hw)
+        }
     }
 }

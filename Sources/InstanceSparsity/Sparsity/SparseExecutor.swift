@@ -104,6 +104,7 @@ public final class SparseExecutor {
         context.keepCount = nil
         context.hasSkippedConstants = false
         context.decide = makeDecision()
+        context.decidedGates = forcedMasks != nil ? Set(gateSteps.indices) : policy != nil ? prunedGates : []
         return steps.reduce(input) { context.execute($1, $0) }
     }
 
@@ -129,10 +130,9 @@ public final class SparseExecutor {
             }
         }
         guard let policy else { return nil }
-        let pruned = prunedGates, ranking = ranking
+        let ranking = ranking
         return { gate, s, c, kept in
-            guard pruned.contains(gate) else { for i in 0..<c { kept[i] = Int32(i) }; return c }
-            return policy.select(saliency: s, channels: c, ranking: ranking?[gate], into: kept)
+            policy.select(saliency: s, channels: c, ranking: ranking?[gate], into: kept)
         }
     }
 }
