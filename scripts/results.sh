@@ -9,9 +9,10 @@
 #    every policy (incl. static-topk) on the first 1000 test images.
 # 3. Layer ablation: the chosen policy at the CV-selected, all, and lowest-CV maps.
 set -euo pipefail
+# Paths as given, relative to where the script was started (it then works from the repository).
+model=$(realpath "$1") out=$(realpath -m "$2")
 cd "$(dirname "$0")/.."
 isp=.build/release/isp
-model=$1 out=$2
 mkdir -p "$out"
 "$isp" sweep "$model" --on train --test-limit 2000 --layers all --out "$out/tune-all"
 read -r policy alpha < <(python3 benchmarks/ablations.py choose "$out/tune-all/sweep.json")

@@ -132,7 +132,7 @@ isp_http_server *isp_http_start(const char *host, uint16_t port, size_t max_body
     atomic_init(&server->connections, 0);
     atomic_init(&server->draining, 0);
     server->daemon = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC
-                                      | MHD_USE_ERROR_LOG, port, NULL, NULL, on_request, server,
+                                      , port, NULL, NULL, on_request, server,
                                       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&address,
                                       MHD_OPTION_CONNECTION_LIMIT, connection_limit,
                                       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
@@ -140,7 +140,7 @@ isp_http_server *isp_http_start(const char *host, uint16_t port, size_t max_body
                                       MHD_OPTION_NOTIFY_CONNECTION, on_connection, server,
                                       MHD_OPTION_END);
     if (!server->daemon) {
-        snprintf(error, error_size, "cannot listen on %s:%u (in use, or not allowed)", host, (unsigned)port);
+        snprintf(error, error_size, "cannot listen here (address in use, or not allowed)");
         free(server);
         return NULL;
     }

@@ -34,9 +34,9 @@ final class Metrics {
         lock.lock()
         defer { lock.unlock() }
         var lines = [
-            "# HELP isp_requests_total Classification requests received.", "# TYPE isp_requests_total counter",
+            "# HELP isp_requests_total Classification requests received (POST /v1/classify).", "# TYPE isp_requests_total counter",
             "isp_requests_total \(requests)",
-            "# HELP isp_request_errors_total Requests answered with an error, by reason.", "# TYPE isp_request_errors_total counter",
+            "# HELP isp_request_errors_total Requests to any path answered with an error, by reason.", "# TYPE isp_request_errors_total counter",
         ]
         for reason in errors.keys.sorted() { lines.append("isp_request_errors_total{reason=\"\(reason)\"} \(errors[reason]!)") }
         lines += ["# HELP isp_request_latency_seconds Time to answer a classification request that succeeded (refusals are counted in isp_request_errors_total).",

@@ -31,7 +31,8 @@ struct DataSource {
 
     /// For a command on a checkpoint: the flags override what the checkpoint recorded. A recorded
     /// directory that is gone is an error, never a silent switch to some other data.
-    init(dataset flagDataset: String?, directory flagDirectory: String?, model spec: ModelSpec, path: String) throws {
+    /// `skipBad`: the run left undecodable folder files out (recorded in the checkpoint), so do the same.
+    init(dataset flagDataset: String?, directory flagDirectory: String?, model spec: ModelSpec, path: String, skipBad: Bool = false) throws {
         dataset = flagDataset ?? spec.dataset
         guard DatasetLoader.names.contains(dataset) else {
             throw InputError(path, "records dataset '\(dataset)', which isp cannot read; pass --dataset (\(DatasetLoader.names.joined(separator: ", "))) and --data-dir")
@@ -49,7 +50,8 @@ struct DataSource {
         // Class folders are read as the model was trained: its input size, channels and recipe.
         if dataset == "folder" {
             let recipe = spec.preprocessing ?? Preprocessing(inputSize: spec.inputSize, channels: spec.inputChannels).recipe
-            folder = .init(preprocessing: Preprocessing(inputSize: spec.inputSize, channels: spec.inputChannels, recipe: recipe))
+            folder = .init(preprocessing: Preprocessing(inputSize: spec.inputSize, channels: spec.inputChannels, recipe: recipe),
+                           skipBad: skipBad)
         }
     }
 

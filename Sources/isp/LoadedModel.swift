@@ -35,7 +35,8 @@ struct LoadedModel {
             let loaded = try Checkpoint.load(path: path)
             let network = loaded.network
             let point = try OperatingPoint(metadata: loaded.metadata, network: network, path: path)
-            let data = try DataSource(dataset: dataset, directory: directory, model: network.spec, path: path)
+            let data = try DataSource(dataset: dataset, directory: directory, model: network.spec, path: path,
+                                      skipBad: loaded.metadata["train.skip_bad"] == "true")
             let test = try data.open(.test, limit: limit)
             try LoadedModel.checkCompatible(network.spec, test, path: path)
             try LoadedModel.checkClassNames(network.spec, test, path: path)

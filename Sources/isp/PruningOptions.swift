@@ -18,7 +18,7 @@ enum PruningRequest {
 
     static let options = [
         Option("--prune", "stored|" + ThresholdPolicy.Kind.allCases.map(\.rawValue).joined(separator: "|"),
-               "prune each image's channels: stored = the operating point saved in MODEL by 'isp tune', or a policy with --alpha (default: dense only)"),
+               "prune each image's channels: stored = the operating point saved in MODEL by 'isp tune', or a policy with --alpha (default: dense; demo, predict and serve: the stored point when MODEL has one)"),
         Option("--alpha", "A", "the policy's parameter, required with --prune POLICY: mean/max: multiple of the image's mean/max saliency; energy: share of squared saliency kept; absolute: threshold; static-topk: share of channels kept"),
     ]
 

@@ -6,10 +6,12 @@ enum SweepCommand: Command {
     static let synopsis = "MODEL --out DIR"
     static let abstract = """
     Accuracy against FLOPs reduction over a grid of alpha values for each policy, at the selected
-    maps, on the test images (or, with --on train, on --test-limit training images (the last ones; class folders: evenly spaced), for
-    choosing an operating point without touching the test set). The operating point is --prune
-    POLICY --alpha A or --prune stored (then the sweep runs at the stored maps), else the swept point with the largest FLOPs reduction whose accuracy is
-    within 1 point of dense (said so in the output). Writes into DIR:
+    maps, on the test images (or, with --on train, on --test-limit training images: the last ones,
+    for class folders evenly spaced ones), for choosing an operating point without touching the
+    test set. The operating point is --prune POLICY --alpha A or --prune stored (then the sweep
+    runs at the stored maps), else the swept point with the largest FLOPs reduction whose accuracy
+    is within 1 point of dense on these images, for the figures only ('isp tune' stores a point
+    chosen within 0.5 points on training images). Writes into DIR:
       sweep.json        every point (policy, alpha, accuracy, FLOPs reduction, MACs), the data used
       sweep.svg         accuracy vs FLOPs reduction, one line per policy, static baseline dashed,
                         the operating point marked, the accuracy axis from 10 points below dense

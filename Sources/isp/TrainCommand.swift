@@ -51,7 +51,7 @@ enum TrainCommand: Command {
         var model: String?, width: Float?, dataset: String?, dataDirectory: String?
         var epochs: Int?, batchSize: Int?, learningRate: Float?, warmup: Double?, weightDecay: Float?, seed: UInt64?
         var featureDecay: Float?, decayLayers: String?, augment: Bool?, trainLimit: Int?, testLimit: Int?
-        var inputSize: Int?, inputChannels: Int?, skipBad = false
+        var inputSize: Int?, inputChannels: Int?, skipBad: Bool?
         var stem: ModelSpec.Stem?, initPath: String?
         var mean: [Float]?, std: [Float]?
 
@@ -69,6 +69,7 @@ enum TrainCommand: Command {
             if let augment { o.augment = augment }
             if let trainLimit { o.trainLimit = trainLimit }
             if let testLimit { o.testLimit = testLimit }
+            if let skipBad { o.skipBad = skipBad }
             return o
         }
 
@@ -80,6 +81,7 @@ enum TrainCommand: Command {
                 ("--seed", "train.seed", seed != nil), ("--feature-decay", "train.feature_decay", featureDecay != nil),
                 ("--decay-layers", "train.decay_layers", decayLayers != nil), ("--no-augment", "train.augment", augment != nil),
                 ("--train-limit", "train.train_limit", trainLimit != nil), ("--test-limit", "train.test_limit", testLimit != nil),
+                ("--skip-bad", "train.skip_bad", skipBad != nil),
             ]
             return all.filter(\.2).map { ($0.0, $0.1) }
         }
@@ -108,13 +110,13 @@ enum TrainCommand: Command {
         request.initPath = try a.option("--init")
         request.inputSize = try a.optionalNumber("--input-size", in: 8...1024)
         request.inputChannels = try a.optionalNumber("--input-channels", in: 1...3)
-        request.skipBad = try a.flag("--skip-bad")
+        if try a.flag("--skip-bad") { request.skipBad = true }
         request.mean = try floatList(a.option("--mean"), flag: "--mean")
         request.std = try floatList(a.option("--std"), flag: "--std")
         let logEvery = try a.number("--log-every", default: 50, in: 1...1_000_000)
         try a.finish()
         if request.inputChannels == 2 { throw UsageError(message: "--input-channels must be 1 or 3") }
-        if request.dataset != "folder" && (request.inputSize != nil || request.inputChannels != nil || request.skipBad) && !resume {
+        if request.dataset != "folder" && (request.inputSize != nil || request.inputChannels != nil || request.skipBad != nil) && !resume {
             throw UsageError(message: "--input-size, --input-channels and --skip-bad apply to --dataset folder only")
         }
         // Usage mistakes first, before the output probe and the data sets (seconds to load).
@@ -165,7 +167,8 @@ enum TrainCommand: Command {
             options = r.applied(to: TrainingOptions())
             data = DataSource(dataset: r.dataset ?? "fashion-mnist", directory: r.dataDirectory)
             if data.dataset == "folder" {
-                data.folder = .init(preprocessing: Preprocessing(inputSize: r.inputSize ?? 224, channels: r.inputChannels ?? 3), skipBad: r.skipBad)
+                data.folder = .init(preprocessing: Preprocessing(inputSize: r.inputSize ?? 224, channels: r.inputChannels ?? 3),
+                                    skipBad: options.skipBad)
             }
             train = try data.open(.train, limit: options.trainLimit)
             test = try data.open(.test, limit: options.testLimit)
@@ -227,11 +230,7 @@ enum TrainCommand: Command {
             }
             if let size = r.inputSize, size != spec.inputSize { throw conflict("--input-size", "\(size)", "\(spec.inputSize)") }
             if let c = r.inputChannels, c != spec.inputChannels { throw conflict("--input-channels", "\(c)", "\(spec.inputChannels)") }
-            data = try DataSource(dataset: nil, directory: r.dataDirectory, model: spec, path: out)
-            if let recipe = spec.preprocessing {
-                data.folder = .init(preprocessing: Preprocessing(inputSize: spec.inputSize, channels: spec.inputChannels, recipe: recipe),
-                                    skipBad: r.skipBad)
-            }
+            data = try DataSource(dataset: nil, directory: r.dataDirectory, model: spec, path: out, skipBad: options.skipBad)
             train = try data.open(.train, limit: options.trainLimit)
             test = try data.open(.test, limit: options.testLimit)
             guard spec.inputChannels == train.channels, spec.inputSize == train.height, spec.classes == train.classes else {

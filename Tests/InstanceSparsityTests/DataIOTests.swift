@@ -142,7 +142,8 @@ final class DataIOTests: XCTestCase {
     }
 
     func testFashionMNISTErrors() throws {
-        assertInputError(path("train-images-idx3-ubyte.gz"), "no such file (install dataset-fashion-mnist or pass --data-dir)") {
+        // A directory the user chose gets asked about; only the default place suggests the package.
+        assertInputError(path("train-images-idx3-ubyte.gz"), "no such file (nor train-images-idx3-ubyte; is this the Fashion-MNIST directory?)") {
             _ = try FashionMNIST.load(directory: directory, split: .train, limit: nil)
         }
         try writeFashion(prefix: "train", images: 3, labels: [0, 12, 4])

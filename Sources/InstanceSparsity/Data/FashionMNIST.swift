@@ -51,6 +51,7 @@ public enum FashionMNIST {
         let gz = "\(directory)/\(base).gz", raw = "\(directory)/\(base)"
         if InputFile.exists(gz) { return gz }
         if InputFile.exists(raw) { return raw }
-        throw InputError(gz, "no such file (install dataset-fashion-mnist or pass --data-dir)")
+        let hint = directory == defaultDirectory ? "install dataset-fashion-mnist or pass --data-dir" : "nor \(base); is this the Fashion-MNIST directory?"
+        throw InputError(gz, "no such file (\(hint))")
     }
 }

@@ -14,7 +14,7 @@ public struct Classification {
         return ["class": index, "label": label, "probability": number(probability),
                 "top": top.map { ["class": $0.index, "label": $0.label, "probability": number($0.probability)] as [String: Any] },
                 "logits": logits.map { number(Double("\($0)") ?? Double($0)) }, "macs_executed": macsExecuted,
-                "macs_dense": macsDense, "latency_ms": 1000 * seconds]
+                "macs_dense": macsDense, "latency_ms": (1e6 * seconds).rounded() / 1000]
     }
 
     public var index: Int { top[0].index }

@@ -35,7 +35,7 @@ public enum SafeTensors {
         let prefix = try file.readBytes(at: 0, count: 8)
         let headerLength = prefix.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         guard headerLength <= UInt64(file.size - 8) else {
-            throw InputError(path, "header length \(headerLength) is larger than the \(file.size - 8) bytes after the length field")
+            throw InputError(path, "header length \(headerLength) is larger than the \(file.size - 8) bytes after the length field (not a safetensors file?)")
         }
         guard headerLength <= maximumHeaderLength else {
             throw InputError(path, "header length \(headerLength) exceeds the \(maximumHeaderLength)-byte limit")

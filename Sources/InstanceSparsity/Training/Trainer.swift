@@ -22,6 +22,8 @@ public struct TrainingOptions: Equatable {
     /// The first N images of each split (nil: all).
     public var trainLimit: Int? = nil
     public var testLimit: Int? = nil
+    /// Class folders: files that cannot be decoded are left out rather than an error.
+    public var skipBad = false
     public var logEvery = 50
 
     public init() {}
@@ -39,7 +41,7 @@ public struct TrainingOptions: Equatable {
          "train.warmup_epochs": "\(resolvedWarmupEpochs)", "train.seed": "\(seed)",
          "train.feature_decay": "\(featureDecay)", "train.decay_layers": decayLayers?.joined(separator: ",") ?? "all",
          "train.augment": "\(augment)", "train.train_limit": trainLimit.map(String.init) ?? "all",
-         "train.test_limit": testLimit.map(String.init) ?? "all"]
+         "train.test_limit": testLimit.map(String.init) ?? "all", "train.skip_bad": "\(skipBad)"]
     }
 
     /// The options a checkpoint was trained with, held to the same ranges as the flags (a batch
@@ -71,6 +73,7 @@ public struct TrainingOptions: Equatable {
         augment = m["train.augment"] == nil ? true : try value("train.augment")
         trainLimit = try limit("train.train_limit")
         testLimit = try limit("train.test_limit")
+        skipBad = m["train.skip_bad"] == nil ? false : try value("train.skip_bad")
     }
 }
 
