@@ -14,6 +14,8 @@ public final class ClassificationServer {
         /// Requests that may wait for a worker; more get 503.
         public var queue = 16
         public var maxBody = 10 << 20
+        /// Larger images (by their header) are refused before decoding.
+        public var maxPixels = 25_000_000
         /// Classes listed per answer unless the request says `?top=K`.
         public var top = 5
 
@@ -34,7 +36,8 @@ public final class ClassificationServer {
     public init(classifier: Classifier, configuration: Configuration) throws {
         self.configuration = configuration
         let oneEach = configuration.workers > 1
-        pool = WorkerPool((0..<configuration.workers).map { _ in classifier.copy(splitAcrossCores: !oneEach) },
+        pool = WorkerPool((0..<configuration.workers).map { _ in
+                              classifier.copy(splitAcrossCores: !oneEach, maxPixels: configuration.maxPixels) },
                           queue: configuration.queue)
         var error = [CChar](repeating: 0, count: 256)
         let reference = Unmanaged.passRetained(self)

@@ -26,6 +26,7 @@ enum ServeCommand: Command {
         Option("--workers", "N", "executors answering in parallel, each on one core when more than one (default: one per core)"),
         Option("--queue", "N", "requests that may wait for a worker before 503 (default 16)"),
         Option("--max-body", "BYTES", "largest request body; larger gets 413 (default 10485760, 10 MB)"),
+        Option("--max-pixels", "N", "images whose header declares more pixels get 400 before decoding (default 25000000)"),
         Option("--top", "K", "classes per answer unless the request gives ?top=K (default 5)"),
     ]
 
@@ -37,6 +38,7 @@ enum ServeCommand: Command {
         configuration.queue = try a.number("--queue", default: 16, in: 0...100_000)
         configuration.maxBody = try a.number("--max-body", default: 10 << 20, in: 1...(1 << 30))
         configuration.top = try a.number("--top", default: 5, in: 1...100_000)
+        configuration.maxPixels = try a.number("--max-pixels", default: 25_000_000, in: 1...ImageDecoder.maxPixels)
         let dense = try a.flag("--dense")
         let request = try PruningRequest.read(&a)
         let layers = try a.option("--layers")

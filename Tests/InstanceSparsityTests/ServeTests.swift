@@ -76,7 +76,7 @@ final class ServeTests: XCTestCase {
 
     func testClassifyHealthMetricsAndEveryBadRequest() throws {
         let (model, image) = try fixture(width: 0.125)
-        let (server, base, stdout, stderr) = try start([model, "--max-body", "5000", "--top", "3"])
+        let (server, base, stdout, stderr) = try start([model, "--max-body", "5000", "--top", "3", "--max-pixels", "30000000"])
         XCTAssertEqual(request(base + "/healthz")?.status, 200)
 
         let ok = request(base + "/v1/classify", method: "POST", body: image)
@@ -89,11 +89,18 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(answer["label"] as? String, FashionMNIST.classNames[answer["class"] as? Int ?? 0])
         XCTAssertEqual((json(request(base + "/v1/classify?top=1", method: "POST", body: image))["top"] as? [Any])?.count, 1)
 
+        // A PNG whose header declares 36 megapixels (over --max-pixels) with a few bytes of data.
+        var header = [UInt8](image)
+        header.replaceSubrange(16..<24, with: [0, 0, 0x17, 0x70, 0, 0, 0x17, 0x70])
+        let crc = ImageTests.crc32(Array(header[12..<29]))  // IHDR's type and data
+        header.replaceSubrange(29..<33, with: [UInt8(crc >> 24 & 255), UInt8(crc >> 16 & 255), UInt8(crc >> 8 & 255), UInt8(crc & 255)])
+        let hugeHeader = Data(header)
         // Every bad request: the status, a JSON error with its reason, and the server stays up.
         let bad: [(String, String, Data?, Int, String)] = [
             ("/v1/classify", "POST", Data(), 400, "empty"),
             ("/v1/classify", "POST", Data("hello".utf8), 400, "bad_image"),
             ("/v1/classify", "POST", image.prefix(image.count / 2), 400, "bad_image"),  // truncated
+            ("/v1/classify", "POST", hugeHeader, 400, "bad_image"),  // 6000 x 6000 declared: refused before decoding
             ("/v1/classify", "POST", Data(count: 6000), 413, "too_large"),
             ("/v1/classify?top=0", "POST", image, 400, "bad_parameter"),
             ("/v1/classify", "GET", nil, 405, "method_not_allowed"),
@@ -110,12 +117,14 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(request(base + "/healthz")?.status, 200, "still up")
 
         let metrics = String(decoding: request(base + "/metrics")?.body ?? Data(), as: UTF8.self)
-        for line in ["isp_requests_total 7", "isp_request_errors_total{reason=\"bad_image\"} 2",
+        for line in ["isp_requests_total 8", "isp_request_errors_total{reason=\"bad_image\"} 3",
                      "isp_request_errors_total{reason=\"too_large\"} 1", "isp_request_errors_total{reason=\"not_found\"} 1",
                      "isp_request_errors_total{reason=\"method_not_allowed\"} 3", "isp_request_latency_seconds_count 2",
                      "isp_request_latency_seconds_bucket{le=\"+Inf\"} 2"] {
             XCTAssertTrue(metrics.contains(line + "\n"), "metrics lack '\(line)':\n\(metrics)")
         }
+        let huge = request(base + "/v1/classify", method: "POST", body: hugeHeader)
+        XCTAssertTrue((json(huge)["error"] as? String ?? "").contains("more than the limit of 30000000"), "\(json(huge))")
         let executed = metrics.split(separator: "\n").first { $0.hasPrefix("isp_macs_executed_total ") }
         XCTAssertEqual(executed.map(String.init), "isp_macs_executed_total \(2 * (answer["macs_executed"] as? Int ?? -1))")
 

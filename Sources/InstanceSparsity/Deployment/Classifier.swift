@@ -67,9 +67,11 @@ public final class Classifier {
                       splitAcrossCores: splitAcrossCores)
     }
 
-    public init(network: Network, plan: PruningPlan?, input: ImageInput, splitAcrossCores: Bool = true) {
+    /// `macsDense`: the dense network's MACs per image if known (a copy passes it on rather than
+    /// running the training network once more to count them).
+    public init(network: Network, plan: PruningPlan?, input: ImageInput, splitAcrossCores: Bool = true, macsDense: Int? = nil) {
         self.network = network; self.plan = plan; self.input = input
-        macsDense = network.macsPerImage
+        self.macsDense = macsDense ?? network.macsPerImage
         executor = SparseExecutor(network)
         executor.useAllCores = splitAcrossCores
         plan?.apply(to: executor)
@@ -77,8 +79,10 @@ public final class Classifier {
     }
 
     /// Another classifier over the same weights and plan, for another thread.
-    public func copy(splitAcrossCores: Bool) -> Classifier {
-        Classifier(network: network, plan: plan, input: input, splitAcrossCores: splitAcrossCores)
+    public func copy(splitAcrossCores: Bool, maxPixels: Int? = nil) -> Classifier {
+        var input = self.input
+        if let maxPixels { input.maxPixels = maxPixels }
+        return Classifier(network: network, plan: plan, input: input, splitAcrossCores: splitAcrossCores, macsDense: macsDense)
     }
 
     public func classify(path: String, top k: Int = 5) throws -> Classification {

@@ -3,6 +3,9 @@
 /// transform), Fashion-MNIST's 28x28 gray images padded to 32x32, CIFAR-10's 32x32 RGB as is.
 public struct ImageInput {
     public let spec: ModelSpec
+    /// Images whose header declares more pixels are refused before decoding (a server lowers it:
+    /// each pixel of a request costs several bytes while it is decoded).
+    public var maxPixels = ImageDecoder.maxPixels
     private enum Kind { case recipe(Preprocessing), padded(side: Int, border: Int) }
     private let kind: Kind
 
@@ -31,7 +34,7 @@ public struct ImageInput {
     /// Decodes PNG or JPEG bytes and writes the C x S x S normalised input; `name` names the image
     /// (a file or a request) in errors.
     public func prepare(encoded bytes: [UInt8], name: String, into destination: UnsafeMutablePointer<Float>) throws {
-        let image = try ImageDecoder.decode(bytes, path: name, channels: spec.inputChannels)
+        let image = try ImageDecoder.decode(bytes, path: name, channels: spec.inputChannels, maxPixels: maxPixels)
         let c = spec.inputChannels, s = spec.inputSize
         var pixels = [UInt8](repeating: 0, count: c * s * s)
         switch kind {
