@@ -80,21 +80,15 @@ enum ISP {
     }
 }
 
-final class CLITests: XCTestCase {
-    private var directory = ""
+final class CLITests: TemporaryDirectoryTestCase {
     private var garbage = "", missing = ""
 
     override func setUpWithError() throws {
+        try super.setUpWithError()
         _ = try ISP.requireBinary()
-        directory = NSTemporaryDirectory() + "cli-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         garbage = "\(directory)/garbage.safetensors"
         try Data("this is not a model\n".utf8).write(to: URL(fileURLWithPath: garbage))
         missing = "\(directory)/no-such-model.safetensors"
-    }
-
-    override func tearDownWithError() throws {
-        if !directory.isEmpty { try? FileManager.default.removeItem(atPath: directory) }
     }
 
     private func isp(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> ISP.Result {

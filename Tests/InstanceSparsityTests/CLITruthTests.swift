@@ -8,20 +8,15 @@ import Glibc
 /// What `isp` prints and does is what was asked, on the real binary: resume continues the stored
 /// run, checkpoints remember their data, nothing is filled in silently or overwritten, long work
 /// shows progress on stderr, help matches every command, and the demo finds its model from anywhere.
-final class CLITruthTests: XCTestCase {
-    private var directory = ""
+final class CLITruthTests: TemporaryDirectoryTestCase {
     private var data = ""
 
     override func setUpWithError() throws {
+        try super.setUpWithError()
         _ = try ISP.requireBinary()
-        directory = NSTemporaryDirectory() + "truth-\(UUID().uuidString)"
         data = directory + "/data"
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         try SyntheticFashionMNIST.write(to: data)
-    }
-
-    override func tearDownWithError() throws {
-        if !directory.isEmpty { try? FileManager.default.removeItem(atPath: directory) }
     }
 
     private func isp(_ arguments: [String], environment: [String: String] = [:], in cwd: String? = nil,
@@ -414,18 +409,12 @@ final class NormalisationSourceTests: XCTestCase {
 
 /// `isp tune` stores an operating point in the checkpoint; `--prune stored` runs it without
 /// calibration images, and a hostile stored point is refused with the file's name.
-final class OperatingPointTests: XCTestCase {
-    private var directory = ""
+final class OperatingPointTests: TemporaryDirectoryTestCase {
 
     override func setUpWithError() throws {
+        try super.setUpWithError()
         _ = try ISP.requireBinary()
-        directory = NSTemporaryDirectory() + "tune-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try SyntheticFashionMNIST.write(to: directory)
-    }
-
-    override func tearDownWithError() throws {
-        if !directory.isEmpty { try? FileManager.default.removeItem(atPath: directory) }
     }
 
     private func isp(_ arguments: [String]) throws -> ISP.Result { try ISP.run(arguments, in: directory, timeout: 120) }

@@ -2,17 +2,7 @@ import Foundation
 import InstanceSparsity
 import XCTest
 
-final class DataIOTests: XCTestCase {
-    private var directory = ""
-
-    override func setUpWithError() throws {
-        directory = NSTemporaryDirectory() + "dataio-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: directory)
-    }
+final class DataIOTests: TemporaryDirectoryTestCase {
 
     // MARK: helpers
 

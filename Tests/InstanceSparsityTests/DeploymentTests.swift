@@ -5,18 +5,12 @@ import XCTest
 /// `isp predict` and the library's Classifier: an image file gives exactly the logits the
 /// executor gives the same image from the data set, names its class, and bad images are refused
 /// with one line naming them.
-final class DeploymentTests: XCTestCase {
-    private var directory = ""
+final class DeploymentTests: TemporaryDirectoryTestCase {
 
     override func setUpWithError() throws {
+        try super.setUpWithError()
         _ = try ISP.requireBinary()
-        directory = NSTemporaryDirectory() + "deploy-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try SyntheticFashionMNIST.write(to: directory)
-    }
-
-    override func tearDownWithError() throws {
-        if !directory.isEmpty { try? FileManager.default.removeItem(atPath: directory) }
     }
 
     /// A trained tiny model and the first test images as 28x28 gray PNG files.

@@ -9,17 +9,7 @@ import Glibc
 /// (truncations, flipped bytes, huge declared sizes, broken headers, wrong shapes). Each one must
 /// load or throw a one-line `InputError` naming the file; nothing may crash, hang or allocate
 /// far more than the input is worth.
-final class FuzzTests: XCTestCase {
-    private var directory = ""
-
-    override func setUpWithError() throws {
-        directory = NSTemporaryDirectory() + "fuzz-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: directory)
-    }
+final class FuzzTests: TemporaryDirectoryTestCase {
 
     // MARK: harness
 

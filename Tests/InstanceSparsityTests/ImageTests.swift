@@ -5,7 +5,7 @@ import XCTest
 /// PNG and JPEG decoding, resizing and the preprocessing recipes against what PIL and torchvision
 /// compute (fixtures from benchmarks/make_image_fixtures.py), and class folders: order, errors,
 /// skipping bad files, and reproducible streamed batches.
-final class ImageTests: XCTestCase {
+final class ImageTests: TemporaryDirectoryTestCase {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path + "/Fixtures/images"
 
     struct Manifest: Decodable {
@@ -23,17 +23,6 @@ final class ImageTests: XCTestCase {
 
     static func bytes(_ name: String) throws -> [UInt8] {
         [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixtures + "/" + name)))
-    }
-
-    private var directory = ""
-
-    override func setUpWithError() throws {
-        directory = NSTemporaryDirectory() + "images-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(atPath: directory)
     }
 
     // MARK: decoding

@@ -9,19 +9,13 @@ import Glibc
 /// checkpoint leaves the previous checkpoint (or none), never a torn file, and `--resume` then
 /// ends with exactly the weights of an uninterrupted run; a diverging run stops with a clear
 /// message and leaves the last good checkpoint untouched.
-final class InterruptionTests: XCTestCase {
-    private var directory = ""
+final class InterruptionTests: TemporaryDirectoryTestCase {
     private static let epochs = 3
 
     override func setUpWithError() throws {
+        try super.setUpWithError()
         _ = try ISP.requireBinary()
-        directory = NSTemporaryDirectory() + "interrupt-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try SyntheticFashionMNIST.write(to: directory)
-    }
-
-    override func tearDownWithError() throws {
-        if !directory.isEmpty { try? FileManager.default.removeItem(atPath: directory) }
     }
 
     // MARK: fixtures

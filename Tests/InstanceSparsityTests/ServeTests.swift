@@ -11,17 +11,11 @@ import Glibc
 /// `isp serve` end to end: a server on a free port answers classify, health and metrics, refuses
 /// every kind of bad request with a JSON error it counts, sheds load past its queue with 503, and
 /// stops cleanly on SIGTERM.
-final class ServeTests: XCTestCase {
-    private var directory = ""
+final class ServeTests: TemporaryDirectoryTestCase {
 
     override func setUpWithError() throws {
+        try super.setUpWithError()
         _ = try ISP.requireBinary()
-        directory = NSTemporaryDirectory() + "serve-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        if !directory.isEmpty { try? FileManager.default.removeItem(atPath: directory) }
     }
 
     struct Reply { var status: Int; var headers: [String: String]; var body: Data }
