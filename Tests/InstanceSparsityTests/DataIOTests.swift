@@ -19,22 +19,6 @@ final class DataIOTests: TemporaryDirectoryTestCase {
         SyntheticFashionMNIST.idx(dims: dims, data: data, type: type)
     }
 
-    /// Asserts that `body` throws an InputError naming `path` whose problem contains `problem`.
-    private func assertInputError(_ path: String, _ problem: String, file: StaticString = #filePath, line: UInt = #line,
-                                  _ body: () throws -> Void) {
-        do {
-            try body()
-            XCTFail("expected an error containing '\(problem)'", file: file, line: line)
-        } catch let error as InputError {
-            XCTAssertEqual(error.path, path, file: file, line: line)
-            XCTAssertTrue(error.problem.contains(problem), "'\(error.problem)' lacks '\(problem)'", file: file, line: line)
-            XCTAssertEqual(error.description, "\(error.path): \(error.problem)", file: file, line: line)
-            XCTAssertFalse(error.description.contains("\n"), file: file, line: line)
-        } catch {
-            XCTFail("unexpected error \(error)", file: file, line: line)
-        }
-    }
-
     private func leftovers() throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".tmp") }
     }

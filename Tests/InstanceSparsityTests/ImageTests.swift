@@ -414,19 +414,4 @@ final class ImageTests: TemporaryDirectoryTestCase {
         }
     }
 
-    // MARK: helpers
-
-    func assertInputError(_ path: String, _ problem: String, file: StaticString = #filePath, line: UInt = #line,
-                          _ body: () throws -> Void) {
-        do {
-            try body()
-            XCTFail("expected an error containing '\(problem)'", file: file, line: line)
-        } catch let error as InputError {
-            XCTAssertEqual(error.path, path, file: file, line: line)
-            XCTAssertTrue(error.problem.contains(problem), "'\(error.problem)' lacks '\(problem)'", file: file, line: line)
-            XCTAssertFalse(error.description.contains("\n"), file: file, line: line)
-        } catch {
-            XCTFail("unexpected error \(error)", file: file, line: line)
-        }
-    }
 }
