@@ -120,4 +120,31 @@ final class SparseExecutorTests: XCTestCase {
         XCTAssertEqual(select(.init(.staticTopK, alpha: 0.4), ranking: [3, 4, 1, 0, 2]), [3, 4])
         XCTAssertEqual(select(.init(.mean, alpha: 100)), [1], "at least one channel is kept")
     }
+
+    /// The energy cut is a selection, not a sort: it must keep exactly the set the definition
+    /// gives (the fewest largest channels reaching the share; ties at the cut all kept), on
+    /// random saliencies with zeros and repeated values, every size from 1 to 600 channels.
+    func testEnergyKeepsTheFewestLargestChannelsReachingTheShare() {
+        var rng = SeededGenerator(seed: 7)
+        let kept = UnsafeMutablePointer<Int32>.allocate(capacity: 600)
+        defer { kept.deallocate() }
+        for c in 1...600 {
+            // Quantised values: many exact ties; a third of the channels silent.
+            let s = (0..<c).map { _ in Float.random(in: 0...1, using: &rng) < 0.33 ? 0 : Float(Int.random(in: 1...40, using: &rng)) / 8 }
+            let alpha = Float.random(in: 0.5...0.9999, using: &rng)
+            let n = s.withUnsafeBufferPointer { ThresholdPolicy(.energy, alpha: alpha).select(saliency: $0.baseAddress!, channels: c, ranking: nil, into: kept) }
+            let got = Array(UnsafeBufferPointer(start: kept, count: n))
+            // Reference: squares in decreasing order, summed in double until the share is reached.
+            let squares = s.map { Double($0 * $0) }, total = squares.reduce(0, +)
+            var expected: [Int32]
+            if total == 0 {
+                expected = [0]
+            } else {
+                var acc = 0.0, cut = 0.0
+                for v in squares.sorted(by: >) { acc += v; cut = v; if acc >= Double(alpha) * total { break } }
+                expected = (0..<c).filter { squares[$0] >= cut && s[$0] > 0 }.map { Int32($0) }
+            }
+            XCTAssertEqual(got, expected, "\(c) channels, alpha \(alpha)")
+        }
+    }
 }
