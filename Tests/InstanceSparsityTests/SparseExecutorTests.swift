@@ -50,6 +50,19 @@ final class SparseExecutorTests: XCTestCase {
                                           architectures: ["resnet18"], masking: isOutput)
     }
 
+    /// MobileNetV2's block inputs alone: the expansion reads only the kept channels while the
+    /// identity still adds all of them, in both stems.
+    func testMobileNetBlockInputsPrunedAloneMatchMaskedDense() throws {
+        let net = try Network.make(ModelSpec(architecture: "mobilenetv2", width: 0.5, classes: 10), seed: 1)
+        let expanding = (2...17).map { "features.\($0).conv" }
+        XCTAssertEqual(Set(net.gates.map(\.label)), Set(expanding.map { $0 + ".0.0" } + expanding.map { $0 + ".1.0" }),
+                       "one gate on each expanding block's input and one on its expanded map")
+        let isInput = { (g: ChannelGate) in g.label.hasSuffix(".conv.0.0") }
+        try checkSparseMatchesMaskedDense(architectures: ["mobilenetv2"], masking: isInput)
+        try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 64, stem: .imagenet,
+                                          architectures: ["mobilenetv2"], masking: isInput)
+    }
+
     func testVGGRefusesInputsItWouldPoolAway() {
         XCTAssertThrowsError(try Network.make(ModelSpec(architecture: "vgg16", inputSize: 28)))
     }

@@ -46,17 +46,22 @@ enum MobileNetV2 {
                            ("classifier", classifier)])
     }
 
-    /// [1x1 expand-BN-ReLU6 -> gate] -> 3x3 depthwise-BN-ReLU6 -> 1x1 project-BN (+ x when shapes
-    /// allow). The gate is on the expanded map, which feeds the depthwise convolution.
+    /// [gate -> 1x1 expand-BN-ReLU6 -> gate] -> 3x3 depthwise-BN-ReLU6 -> 1x1 project-BN (+ x when
+    /// shapes allow). Two gates: on the expanded map, which feeds the depthwise convolution (its
+    /// dropped channels also skip their share of the projection), and on the block's input as the
+    /// expansion reads it, so that the expansion, half of a block's MACs, can skip input channels
+    /// too. The input gate sits inside the branch: the identity still adds every channel. Each
+    /// gate is named after the convolution it feeds.
     static func invertedResidual(_ inC: Int, _ outC: Int, stride: Int, expansion: Int, name: String,
                                  rng: inout SeededGenerator) -> Layer {
         let hidden = inC * expansion
         var parts: [(String, Layer)] = []
         if expansion != 1 {
+            parts.append(("input_gate", ChannelGate(label: "\(name).conv.0.0")))
             parts.append(("0", convBN(inC, hidden, kernel: 1, rng: &rng)))
             parts.append(("gate", ChannelGate(label: "\(name).conv.1.0")))
         }
-        parts.append(("\(parts.count == 0 ? 0 : 1)",
+        parts.append(("\(expansion != 1 ? 1 : 0)",
                       convBN(hidden, hidden, kernel: 3, stride: stride, groups: hidden, rng: &rng)))
         let next = expansion != 1 ? 2 : 1
         parts.append(("\(next)", Conv2d(inChannels: hidden, outChannels: outC, kernel: 1, rng: &rng)))
