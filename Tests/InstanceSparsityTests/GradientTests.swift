@@ -101,6 +101,34 @@ final class GradientTests: XCTestCase {
         }
     }
 
+    /// `ConvolutionPlan` decides each direction; every path it could pick is also forced here and
+    /// checked on its own: forward, input gradient and weight gradient on the micro-kernel or on
+    /// GEMM, in every combination a shape allows.
+    func testEveryConvolutionPathForced() {
+        var rng = SeededGenerator(seed: 5)
+        func conv(_ cin: Int, _ cout: Int, _ k: Int, _ stride: Int, _ pad: Int, groups: Int = 1) -> Conv2d {
+            Conv2d(inChannels: cin, outChannels: cout, kernel: k, stride: stride, padding: pad, groups: groups, bias: true, rng: &rng)
+        }
+        XCTAssertEqual(conv(3, 4, 3, 1, 1).plan(outputWidth: 8), ConvolutionPlan(forward: .tiled, inputGradient: .tiled, weightGradient: .tiled))
+        XCTAssertEqual(conv(3, 4, 1, 1, 0).plan(outputWidth: 8), ConvolutionPlan(forward: .tiled, inputGradient: .tiled, weightGradient: .gemm))
+        XCTAssertEqual(conv(3, 4, 3, 2, 1).plan(outputWidth: 8), ConvolutionPlan(forward: .tiled, inputGradient: .gemm, weightGradient: .tiled))
+        XCTAssertEqual(conv(3, 4, 3, 3, 1).plan(outputWidth: 8), ConvolutionPlan(forward: .gemm, inputGradient: .gemm, weightGradient: .gemm))
+        XCTAssertEqual(conv(3, 4, 3, 1, 1).plan(outputWidth: 1), ConvolutionPlan(forward: .gemm, inputGradient: .gemm, weightGradient: .gemm))
+        XCTAssertEqual(conv(4, 6, 3, 1, 1, groups: 2).plan(outputWidth: 8).forward, .gemm)
+        XCTAssertEqual(conv(4, 4, 3, 1, 1, groups: 4).plan(outputWidth: 8), ConvolutionPlan(forward: .depthwise, inputGradient: .depthwise, weightGradient: .depthwise))
+        for (cin, cout, k, stride, pad, size) in [(3, 4, 3, 1, 1, 8), (4, 5, 3, 2, 1, 9), (4, 6, 1, 1, 0, 5), (3, 18, 3, 1, 1, 4)] {
+            let layer = conv(cin, cout, k, stride, pad)
+            for forward in [ConvolutionPath.tiled, .gemm] {
+                for inputGradient in stride == 1 ? [ConvolutionPath.tiled, .gemm] : [.gemm] {
+                    for weightGradient in k > 1 ? [ConvolutionPath.tiled, .gemm] : [.gemm] {
+                        layer.forcedPlan = ConvolutionPlan(forward: forward, inputGradient: inputGradient, weightGradient: weightGradient)
+                        check(layer, input: randomTensor([3, cin, size, size], &rng))
+                    }
+                }
+            }
+        }
+    }
+
     func testBatchNormTrainingAndEvaluation() {
         var rng = SeededGenerator(seed: 2)
         let bn = BatchNorm2d(channels: 3)

@@ -63,6 +63,18 @@ final class SparseExecutorTests: XCTestCase {
                                           architectures: ["mobilenetv2"], masking: isInput)
     }
 
+    /// The GEMM path of batch-1 inference (strides above 2, grouped convolutions, 1-wide outputs)
+    /// forced on every dense convolution: it too reads only the kept input channels, and adds a
+    /// residual branch's shortcut in its epilogue.
+    func testGEMMInferencePathMatchesMaskedDense() throws {
+        try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 36) { net in
+            net.root.visit { _, layer in
+                guard let conv = layer as? Conv2d, !conv.isDepthwise else { return }
+                conv.forcedPlan = ConvolutionPlan(forward: .gemm, inputGradient: .gemm, weightGradient: .gemm)
+            }
+        }
+    }
+
     func testVGGRefusesInputsItWouldPoolAway() {
         XCTAssertThrowsError(try Network.make(ModelSpec(architecture: "vgg16", inputSize: 28)))
     }
@@ -77,9 +89,11 @@ final class SparseExecutorTests: XCTestCase {
     /// Random masks at the gates `masking` accepts (the others keep every channel).
     func checkSparseMatchesMaskedDense(width: Float = 0.25, inputChannels: Int = 1, inputSize: Int = 32,
                                        stem: ModelSpec.Stem? = nil, architectures: [String] = ModelSpec.architectures,
-                                       masking: (ChannelGate) -> Bool = { _ in true }) throws {
+                                       masking: (ChannelGate) -> Bool = { _ in true },
+                                       prepare: (Network) -> Void = { _ in }) throws {
         for arch in architectures {
             let net = try makeTrainedLikeNetwork(arch, width: width, inputChannels: inputChannels, inputSize: inputSize, stem: stem)
+            prepare(net)
             XCTAssertEqual(net.spec.stem, stem ?? .cifar)
             let executor = SparseExecutor(net)
             var rng = SeededGenerator(seed: 13)

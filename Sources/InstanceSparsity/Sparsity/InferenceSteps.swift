@@ -66,12 +66,16 @@ final class FusedConv: InferenceStep {
     /// activation `residualCap` (see `ResidualStep`).
     var residual: Tensor? = nil
     var residualCap: Float? = nil
-    var canFuseResidual: Bool { panels != nil && cap == nil }
+    var canFuseResidual: Bool { !isDepthwise && cap == nil }
     /// outChannels x (inChannels/groups * k * k), BN folded.
     let weight: [Float]
     let bias: Tensor
-    /// The same weights for the tiled kernel (dense convolutions only).
+    /// The same weights for the tiled kernel (dense convolutions at stride 1 or 2 only).
     let panels: WeightPanels?
+    /// The convolution's forced plan, if a test set one (see `Conv2d.plan`).
+    private let forcedPlan: ConvolutionPlan?
+    /// The GEMM path's weights of the kept input channels: outChannels x (kept * k * k).
+    private let keptWeights = Tensor(shape: [0])
     /// 1x1 convolutions: the weights transposed (inChannels x outChannels), for the bias correction
     /// of skipped depthwise channels.
     private let weightByInput: UnsafeMutablePointer<Float>?
@@ -98,7 +102,9 @@ final class FusedConv: InferenceStep {
             }
         }
         weight = w; bias = Tensor(shape: [outChannels], values: b); imageBias = bias.copy()
-        panels = groups == 1 ? WeightPanels(weights: w, outChannels: outChannels, rows: rows) : nil
+        let tileable = groups == 1 && stride <= 2
+        panels = tileable ? WeightPanels(weights: w, outChannels: outChannels, rows: rows) : nil
+        forcedPlan = conv.forcedPlan
         if groups == 1 && kernel == 1 {
             let t = UnsafeMutablePointer<Float>.allocate(capacity: inChannels * outChannels)
             for o in 0..<outChannels { for c in 0..<inChannels { t[c * outChannels + o] = w[o * inChannels + c] } }
@@ -106,7 +112,7 @@ final class FusedConv: InferenceStep {
         } else {
             weightByInput = nil
         }
-        convolution = groups == 1 ? TiledConvolution(inChannels: inChannels, kernel: kernel, stride: stride, padding: padding) : nil
+        convolution = tileable ? TiledConvolution(inChannels: inChannels, kernel: kernel, stride: stride, padding: padding) : nil
         keptMask = .allocate(capacity: inChannels)
     }
 
@@ -118,11 +124,13 @@ final class FusedConv: InferenceStep {
         let ih = x.shape[2], iw = x.shape[3]
         let oh = (ih + 2 * padding - kernel) / stride + 1, ow = (iw + 2 * padding - kernel) / stride + 1
         out.resize([1, outChannels, oh, ow])
-        if isDepthwise { depthwise(x, ih, iw, oh, ow, ctx) } else { dense(x, ih, iw, oh, ow, ctx) }
+        let plan = forcedPlan ?? ConvolutionPlan(inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride,
+                                                 padding: padding, groups: groups, outputWidth: ow)
+        if plan.forward == .depthwise { depthwise(x, ih, iw, oh, ow, ctx) } else { dense(x, ih, iw, oh, ow, plan.forward, ctx) }
         return out
     }
 
-    private func dense(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ ctx: RunContext) {
+    private func dense(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ path: ConvolutionPath, _ ctx: RunContext) {
         // Constants of skipped depthwise channels reach this 1x1 convolution as an extra bias: one
         // contiguous column of the transposed weights per skipped channel.
         var biasPointer = bias.data
@@ -141,10 +149,11 @@ final class FusedConv: InferenceStep {
             }
             biasPointer = ib
         }
-        if let panels {
+        if path == .tiled, let panels {
             tiled(x, ih, iw, panels, biasPointer, ctx)
         } else {
-            grouped(x, ih, iw, oh, ow, biasPointer, ctx)
+            precondition(path == .gemm, "a \(path) plan for a convolution that cannot run on it")
+            gemm(x, ih, iw, oh, ow, biasPointer, ctx)
         }
         ctx.keepCount = nil
         ctx.hasSkippedConstants = false
@@ -159,25 +168,42 @@ final class FusedConv: InferenceStep {
                                     residual: residual.map { UnsafePointer($0.data) }, split: ctx.useAllCores)
     }
 
-    /// Grouped (not depthwise) convolutions: one OpenBLAS GEMM per group. Nothing prunes their input.
-    private func grouped(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ b: UnsafePointer<Float>, _ ctx: RunContext) {
-        precondition(ctx.keepCount == nil, "grouped convolutions cannot follow a pruned map")
-        let hw = oh * ow, cig = inChannels / groups, cog = outChannels / groups, rows = cig * kernel * kernel
+    /// im2col and one OpenBLAS GEMM per group: grouped (not depthwise) convolutions, strides above
+    /// 2, outputs under `ConvolutionPlan.narrowestTiledOutput` wide. Without groups it reads only the
+    /// kept input channels: their rows of the unrolled input and their columns of the weights.
+    private func gemm(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ b: UnsafePointer<Float>, _ ctx: RunContext) {
+        precondition(ctx.keepCount == nil || groups == 1, "grouped convolutions cannot follow a pruned map")
+        let hw = oh * ow, cig = inChannels / groups, cog = outChannels / groups, kk = kernel * kernel
+        let kept = ctx.keepCount ?? cig, rows = kept * kk
         col.resize([rows, hw])
-        for g in 0..<groups {
-            InstanceSparsity.im2col(image: x.data, inHeight: ih, inWidth: iw, kernel: kernel, stride: stride, padding: padding,
-                                    outHeight: oh, outWidth: ow, channels: nil, firstChannel: g * cig, count: cig,
-                                    into: col.data, rowStride: hw)
-            weight.withUnsafeBufferPointer { w in
-                gemm(m: cog, n: hw, k: rows, a: w.baseAddress! + g * cog * rows, lda: rows,
-                     b: col.data, ldb: hw, c: out.data + g * cog * hw, ldc: hw)
+        weight.withUnsafeBufferPointer { all in
+            var w = all.baseAddress!
+            if let kc = ctx.keepCount {  // the kept channels' weights, side by side
+                keptWeights.resize([outChannels, rows])
+                for o in 0..<outChannels {
+                    for i in 0..<kc {
+                        (keptWeights.data + o * rows + i * kk).update(from: w + (o * cig + Int(ctx.keep[i])) * kk, count: kk)
+                    }
+                }
+                w = UnsafePointer(keptWeights.data)
+            }
+            for g in 0..<groups {
+                InstanceSparsity.im2col(image: x.data, inHeight: ih, inWidth: iw, kernel: kernel, stride: stride, padding: padding,
+                                        outHeight: oh, outWidth: ow, channels: ctx.keepCount.map { _ in UnsafePointer(ctx.keep) },
+                                        firstChannel: g * cig, count: kept, into: col.data, rowStride: hw)
+                InstanceSparsity.gemm(m: cog, n: hw, k: rows, a: w + g * cog * rows, lda: rows,
+                                      b: col.data, ldb: hw, c: out.data + g * cog * hw, ldc: hw)
             }
         }
         ctx.macs += outChannels * hw * rows
-        let o = out.data, cap = cap
+        let o = out.data, activation = residual == nil ? cap : residualCap, side = residual?.data
         for c in 0..<outChannels {
             let p = o + c * hw, v = b[c]
-            for j in 0..<hw { p[j] = activate(p[j] + v, cap) }
+            if let side {
+                for j in 0..<hw { p[j] = activate(p[j] + v + side[c * hw + j], activation) }
+            } else {
+                for j in 0..<hw { p[j] = activate(p[j] + v, activation) }
+            }
         }
     }
 
