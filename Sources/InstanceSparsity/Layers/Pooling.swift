@@ -82,56 +82,6 @@ public final class MaxPool2d: Layer {
     public var lastOutputShape: [Int] { y?.shape ?? [] }
 }
 
-/// Average pooling with a square window and no padding.
-public final class AvgPool2d: Layer {
-    public let kernel: Int, stride: Int
-    private var y: Tensor?
-    private var dx: Tensor?
-    private var inputShape: [Int] = []
-
-    public init(kernel: Int = 2, stride: Int = 2) { self.kernel = kernel; self.stride = stride }
-
-    public func forward(_ x: Tensor, training: Bool) -> Tensor {
-        inputShape = x.shape
-        let planes = x.shape[0] * x.shape[1], ih = x.shape[2], iw = x.shape[3]
-        let oh = (ih - kernel) / stride + 1, ow = (iw - kernel) / stride + 1
-        let out = Tensor.reuse(y, shape: [x.shape[0], x.shape[1], oh, ow])
-        y = out
-        let k = kernel, s = stride, scale = 1 / Float(kernel * kernel)
-        for pl in 0..<planes {
-            let xin = x.data + pl * ih * iw
-            for oy in 0..<oh {
-                for ox in 0..<ow {
-                    var acc: Float = 0
-                    for ky in 0..<k { for kx in 0..<k { acc += xin[(oy * s + ky) * iw + ox * s + kx] } }
-                    out.data[pl * oh * ow + oy * ow + ox] = acc * scale
-                }
-            }
-        }
-        return out
-    }
-
-    public func backward(_ dy: Tensor) -> Tensor {
-        let g = Tensor.reuse(dx, shape: inputShape)
-        dx = g
-        g.zero()
-        let planes = inputShape[0] * inputShape[1], ih = inputShape[2], iw = inputShape[3]
-        let oh = dy.shape[2], ow = dy.shape[3], k = kernel, s = stride, scale = 1 / Float(kernel * kernel)
-        for pl in 0..<planes {
-            let gx = g.data + pl * ih * iw
-            for oy in 0..<oh {
-                for ox in 0..<ow {
-                    let v = dy.data[pl * oh * ow + oy * ow + ox] * scale
-                    for ky in 0..<k { for kx in 0..<k { gx[(oy * s + ky) * iw + ox * s + kx] += v } }
-                }
-            }
-        }
-        return g
-    }
-
-    public var lastOutputShape: [Int] { y?.shape ?? [] }
-}
-
 /// The input rows (or columns) under window `o` of a pooling layer, clipped to the input.
 @inline(__always)
 func poolingWindow(_ o: Int, kernel k: Int, stride s: Int, padding p: Int, size: Int) -> Range<Int> {

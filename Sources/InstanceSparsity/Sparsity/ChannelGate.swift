@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import CKernels
 
 /// A feature map that feeds a convolution: where feature decay regularises during training and
 /// where instance-wise pruning drops channels at inference.
@@ -40,16 +38,16 @@ public final class ChannelGate: Layer {
         // Training without feature decay has no use for it (it is one more pass over the map).
         guard !training || featureDecay > 0 else { return out }
         saliency.resize([n, c])
-        let s = saliency.data, src = out.data, scale = 1 / Float(hw).squareRoot()
-        parallelRanges(n * c, minimumPerTask: 64) { r in
-            for plane in r {
-                let p = src + plane * hw
-                var acc: Float = 0
-                for j in 0..<hw { acc += p[j] * p[j] }
-                s[plane] = acc.squareRoot() * scale
-            }
-        }
+        let s = saliency.data, src = UnsafePointer(out.data)
+        parallelRanges(n * c, minimumPerTask: 64) { ChannelGate.measure(src, planes: $0, pixels: hw, into: s) }
         return out
+    }
+
+    /// s[p] = ||plane p||_2 / sqrt(pixels) for the planes in `planes` of x: the saliency of the
+    /// method, one computation for training and for the sparse executor, so both round alike and
+    /// decide alike right at a threshold.
+    static func measure(_ x: UnsafePointer<Float>, planes: Range<Int>, pixels hw: Int, into s: UnsafeMutablePointer<Float>) {
+        isp_plane_norms(x + planes.lowerBound * hw, Int32(planes.count), Int64(hw), 1 / Float(hw).squareRoot(), s + planes.lowerBound)
     }
 
     /// lambda / N * sum over instances and channels of s: this gate's share of the batch loss.

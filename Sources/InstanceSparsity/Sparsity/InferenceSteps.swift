@@ -268,10 +268,8 @@ final class GateStep: InferenceStep {
             return x
         }
         saliency.resize([c])
-        let scale = 1 / Float(hw).squareRoot(), planes = x.data, s = saliency.data
-        let measure = { (r: Range<Int>) in
-            isp_plane_norms(planes + r.lowerBound * hw, Int32(r.count), Int64(hw), scale, s + r.lowerBound)
-        }
+        let planes = UnsafePointer(x.data), s = saliency.data
+        let measure = { (r: Range<Int>) in ChannelGate.measure(planes, planes: r, pixels: hw, into: s) }
         if ctx.useAllCores && c * hw >= TiledConvolution.parallelPassThreshold { inferenceRanges(c, measure) } else { measure(0..<c) }
         ctx.macs += c * hw  // measuring saliency is work too
         let kept = decide(index, saliency.data, c, ctx.keep)

@@ -16,8 +16,6 @@ public struct ThresholdPolicy: Equatable {
 
     public init(_ kind: Kind, alpha: Float) { self.kind = kind; self.alpha = alpha }
 
-    public var isInstanceWise: Bool { kind != .staticTopK && kind != .absolute }
-
     /// Writes the indices of kept channels (ascending) into `kept` and returns how many.
     /// `ranking` is the calibration order (most salient first) used by `static-topk`.
     /// At least one channel is always kept, so a layer never goes silent by rule.

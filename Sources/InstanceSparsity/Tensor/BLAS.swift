@@ -60,7 +60,6 @@ public func inferenceRanges(_ n: Int, tasksPerThread: Int = 2, _ body: (Range<In
 public enum BLASRuntime {
     public static var threads: Int { Workspace.cores }
     public static var coreName: String { String(cString: openblas_get_corename()) }
-    public static var config: String { String(cString: openblas_get_config()) }
 
     /// OpenBLAS's AVX-512 kernel families (it already picks Cooperlake on some AVX-512 CPUs).
     static var coreUsesAVX512: Bool { ["SkylakeX", "Cooperlake", "SapphireRapids"].contains(coreName) }
