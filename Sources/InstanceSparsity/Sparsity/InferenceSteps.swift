@@ -281,52 +281,16 @@ final class GateStep: InferenceStep {
 
 final class MaxPoolStep: InferenceStep {
     var id = 0, label = ""
-    let kernel: Int, stride: Int, padding: Int
+    let pool: MaxPool2d
     private let out = Tensor(shape: [0])
-    init(_ pool: MaxPool2d) { kernel = pool.kernel; stride = pool.stride; padding = pool.padding }
+    init(_ pool: MaxPool2d) { self.pool = pool }
 
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
         let c = x.shape[1], ih = x.shape[2], iw = x.shape[3]
-        let oh = (ih + 2 * padding - kernel) / stride + 1, ow = (iw + 2 * padding - kernel) / stride + 1
-        out.resize([1, c, oh, ow])
-        let k = kernel, s = stride, p = padding, src = x.data, dst = out.data
-        let pool = { (r: Range<Int>) in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: iw) { column in
-                let column = column.baseAddress!
-                for ch in r {
-                    let xin = src + ch * ih * iw, o = dst + ch * oh * ow
-                    for oy in 0..<oh {
-                        let line = o + oy * ow
-                        if k == 2 && s == 2 && p == 0 {  // VGG16's pools: two rows at a time, no inner loops
-                            // Pointers step through the rows: no index arithmetic, so no overflow checks.
-                            var r0 = xin + 2 * oy * iw, r1 = r0 + iw
-                            for ox in 0..<ow {
-                                line[ox] = Swift.max(Swift.max(r0[0], r0[1]), Swift.max(r1[0], r1[1]))
-                                r0 += 2; r1 += 2
-                            }
-                            continue
-                        }
-                        // A window's maximum is the maximum over its columns of each column's
-                        // maximum: first the window's rows into one (contiguous, vectorised), then
-                        // along it. ResNet-18's 3x3 stride-2 pool at 112x112 (isp bench --profile, a loaded
-                        // machine): 6.8 ms window by window, 1.1-2.0 ms this way.
-                        let rows = poolingWindow(oy, kernel: k, stride: s, padding: p, size: ih)
-                        column.update(from: xin + rows.lowerBound * iw, count: iw)
-                        for iy in rows.dropFirst() {
-                            let row = xin + iy * iw
-                            for ix in 0..<iw { column[ix] = Swift.max(column[ix], row[ix]) }
-                        }
-                        for ox in 0..<ow {
-                            let columns = poolingWindow(ox, kernel: k, stride: s, padding: p, size: iw)
-                            var best = column[columns.lowerBound]
-                            for ix in columns.dropFirst() { best = Swift.max(best, column[ix]) }
-                            line[ox] = best
-                        }
-                    }
-                }
-            }
-        }
-        if ctx.useAllCores && c * ih * iw >= TiledConvolution.parallelPassThreshold { inferenceRanges(c, pool) } else { pool(0..<c) }
+        out.resize([1, c, pool.outputSize(ih), pool.outputSize(iw)])
+        let src = UnsafePointer(x.data), dst = out.data, pool = pool
+        let planes = { (r: Range<Int>) in pool.pool(src, planes: r, height: ih, width: iw, into: dst, winners: nil) }
+        if ctx.useAllCores && c * ih * iw >= TiledConvolution.parallelPassThreshold { inferenceRanges(c, planes) } else { planes(0..<c) }
         return out
     }
 }
@@ -372,15 +336,15 @@ final class LinearStep: InferenceStep {
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
         precondition(x.count == inFeatures, "linear expects \(inFeatures) features, got shape \(x.shape)")
         out.resize([1, outFeatures])
-        let n = inFeatures, w = weight.data, b = bias.data, input = x.data, y = out.data, cap = cap
-        // One GEMV per range of outputs: VGG16's ImageNet classifier reads 400 MB of weights per
+        let w = UnsafePointer(weight.data), b = UnsafePointer(bias.data), input = UnsafePointer(x.data), y = out.data
+        let inputs = inFeatures, outputs = outFeatures, cap = cap
+        // Ranges of outputs on both cores: VGG16's ImageNet classifier reads 400 MB of weights per
         // image, which two cores stream faster than one.
         let rows = { (r: Range<Int>) in
-            (y + r.lowerBound).update(from: b + r.lowerBound, count: r.count)
-            gemm(m: r.count, n: 1, k: n, a: w + r.lowerBound * n, lda: n, b: input, ldb: 1, beta: 1, c: y + r.lowerBound, ldc: 1)
+            Linear.affine(input, images: 1, weight: w, bias: b, inFeatures: inputs, outFeatures: outputs, outputs: r, into: y)
             for o in r { y[o] = activate(y[o], cap) }
         }
-        if ctx.useAllCores && n * outFeatures >= TiledConvolution.parallelThreshold { inferenceRanges(outFeatures, rows) } else { rows(0..<outFeatures) }
+        if ctx.useAllCores && inputs * outputs >= TiledConvolution.parallelThreshold { inferenceRanges(outputs, rows) } else { rows(0..<outputs) }
         ctx.macs += inFeatures * outFeatures
         return out
     }
