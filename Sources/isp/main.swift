@@ -1,7 +1,12 @@
 import Foundation
 import InstanceSparsity
 
-BLASRuntime.ensureFastKernels()
+do {
+    try BLASRuntime.ensureFastKernels()
+} catch {
+    FileHandle.standardError.write("isp: \(error)\n".data(using: .utf8)!)
+    exit(2)
+}
 setvbuf(stdout, nil, _IOLBF, 0)
 
 let commands: [Command.Type] = [TrainCommand.self, EvalCommand.self, InfoCommand.self, AnalyzeCommand.self, SweepCommand.self,

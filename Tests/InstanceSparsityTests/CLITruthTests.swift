@@ -303,6 +303,21 @@ final class CLITruthTests: TemporaryDirectoryTestCase {
         XCTAssertTrue(r.stderr.contains("epoch 1/1 test accuracy"), "progress goes to stderr with --json")
     }
 
+    /// `ISP_ISA=avx2` runs an AVX-512 machine as an AVX2 one (OpenBLAS's Haswell kernels and the
+    /// engine's AVX2 kernels) and says so; a malformed value is a usage error naming it.
+    func testInstructionSetCanBeChosen() throws {
+        let args = ["bench", "--model", "vgg16", "--width", "0.125", "--runs", "10", "--no-train", "--json"]
+        let r = try ISP.run(args, in: directory, environment: ["ISP_ISA": "avx2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+        let blas = try XCTUnwrap(object["blas"] as? String)
+        XCTAssertTrue(blas.contains("batch-1 convolution kernel avx2"), blas)
+        XCTAssertFalse(blas.contains("SkylakeX"), blas)
+        let bad = try ISP.run(args, in: directory, environment: ["ISP_ISA": "sse9"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertEqual(bad.stderrLines, ["isp: ISP_ISA: 'sse9' is not an instruction set; use avx2 or avx512"])
+    }
+
     // MARK: demo from anywhere
 
     /// An installed isp (PREFIX/bin/isp with PREFIX/share/isp/models, the layout `make install`
