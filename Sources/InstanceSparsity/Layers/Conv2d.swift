@@ -194,42 +194,48 @@ public final class Conv2d: Layer {
 
     private var rowsPerGroup: Int { inChannels / groups * kernel * kernel }
 
-    private func imagesPerChunk(_ n: Int) -> Int {
-        max(1, min(n, Conv2d.columnBudget / max(rowsPerGroup * outH * outW, 1)))
+    /// Each core takes a contiguous share of the n images (`perShare` once per share, with the
+    /// core's scratch space) and walks it in chunks whose column matrix fits `columnBudget`:
+    /// `body(first image, images, im2col buffer, product buffer, what perShare returned)`.
+    private func forEachChunk<Share>(of n: Int, perShare: (Range<Int>, Workspace) -> Share,
+                                     _ body: (Int, Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Share) -> Void) {
+        let hw = outH * outW, rows = rowsPerGroup, outputs = outChannels / groups
+        let chunk = max(1, min((n + Workspace.cores - 1) / Workspace.cores, Conv2d.columnBudget / max(rows * hw, 1)))
+        Workspace.forEachShare(of: n) { share, scratch in
+            let state = perShare(share, scratch)
+            for n0 in Swift.stride(from: share.lowerBound, to: share.upperBound, by: chunk) {
+                let nb = min(chunk, share.upperBound - n0)
+                body(n0, nb, scratch.columns(rows * nb * hw), scratch.product(outputs * nb * hw), state)
+            }
+        }
     }
 
     private func gemmForward(_ input: Tensor, _ out: Tensor) {
-        let n = input.shape[0], hw = outH * outW, cog = outChannels / groups, rows = rowsPerGroup
-        let chunk = imagesPerChunk((n + Workspace.cores - 1) / Workspace.cores)
-        Workspace.forEachShare(of: n) { share, scratch in
-            var n0 = share.lowerBound
-            while n0 < share.upperBound {
-                let nb = min(chunk, share.upperBound - n0), cols = nb * hw
-                let col = scratch.columns(rows * cols), tmp = scratch.product(cog * cols)
-                for g in 0..<groups {
-                    im2col(input, firstImage: n0, images: nb, group: g, into: col)
-                    if hw >= Conv2d.perImageColumns {
-                        // Wide maps: one GEMM per image straight into its NCHW slice, no scatter.
-                        for i in 0..<nb {
-                            let o = out.data + ((n0 + i) * outChannels + g * cog) * hw
-                            if let b = bias { for co in 0..<cog { (o + co * hw).update(repeating: b.value.data[g * cog + co], count: hw) } }
-                            gemm(m: cog, n: hw, k: rows, a: weight.value.data + g * cog * rows, lda: rows,
-                                 b: col + i * hw, ldb: cols, beta: bias == nil ? 0 : 1, c: o, ldc: hw)
-                        }
-                        continue
+        let hw = outH * outW, cog = outChannels / groups, rows = rowsPerGroup
+        forEachChunk(of: input.shape[0], perShare: { _, _ in () }) { n0, nb, col, tmp, _ in
+            let cols = nb * hw
+            for g in 0..<groups {
+                im2col(input, firstImage: n0, images: nb, group: g, into: col)
+                if hw >= Conv2d.perImageColumns {
+                    // Wide maps: one GEMM per image straight into its NCHW slice, no scatter.
+                    for i in 0..<nb {
+                        let o = out.data + ((n0 + i) * outChannels + g * cog) * hw
+                        if let b = bias { for co in 0..<cog { (o + co * hw).update(repeating: b.value.data[g * cog + co], count: hw) } }
+                        gemm(m: cog, n: hw, k: rows, a: weight.value.data + g * cog * rows, lda: rows,
+                             b: col + i * hw, ldb: cols, beta: bias == nil ? 0 : 1, c: o, ldc: hw)
                     }
-                    gemm(m: cog, n: cols, k: rows, a: weight.value.data + g * cog * rows, lda: rows,
-                         b: col, ldb: cols, c: tmp, ldc: cols)
-                    // (channel, image, pixel) back to NCHW, adding the bias.
-                    for co in 0..<cog {
-                        let c = g * cog + co, b = bias?.value.data[c] ?? 0
-                        for i in 0..<nb {
-                            let src = tmp + co * cols + i * hw, dst = out.data + ((n0 + i) * outChannels + c) * hw
-                            for j in 0..<hw { dst[j] = src[j] + b }
-                        }
+                    continue
+                }
+                gemm(m: cog, n: cols, k: rows, a: weight.value.data + g * cog * rows, lda: rows,
+                     b: col, ldb: cols, c: tmp, ldc: cols)
+                // (channel, image, pixel) back to NCHW, adding the bias.
+                for co in 0..<cog {
+                    let c = g * cog + co, b = bias?.value.data[c] ?? 0
+                    for i in 0..<nb {
+                        let src = tmp + co * cols + i * hw, dst = out.data + ((n0 + i) * outChannels + c) * hw
+                        for j in 0..<hw { dst[j] = src[j] + b }
                     }
                 }
-                n0 += nb
             }
         }
     }
@@ -237,31 +243,27 @@ public final class Conv2d: Layer {
     /// dW += dy x im2col(x)^T, image chunk by image chunk, each core on its share of the images.
     private func gemmWeightGradient(_ input: Tensor, _ dy: Tensor) {
         let n = input.shape[0], hw = outH * outW, cog = outChannels / groups, rows = rowsPerGroup
-        let chunk = imagesPerChunk((n + Workspace.cores - 1) / Workspace.cores)
         let weightCount = weight.value.count
-        Workspace.forEachShare(of: n) { share, scratch in
-            // Share 0 accumulates straight into the gradient; the others into private copies summed below.
-            let dW = share.lowerBound == 0 ? weight.grad.data : scratch.weightGradient(weightCount)
-            var n0 = share.lowerBound
-            while n0 < share.upperBound {
-                let nb = min(chunk, share.upperBound - n0), cols = nb * hw
-                let col = scratch.columns(rows * cols), tmp = scratch.product(cog * cols)
-                for g in 0..<groups {
-                    let wOffset = g * cog * rows
-                    im2col(input, firstImage: n0, images: nb, group: g, into: col)
-                    if hw >= Conv2d.perImageColumns {  // wide maps: dy read in place, one GEMM per image
-                        for i in 0..<nb {
-                            let d = dy.data + ((n0 + i) * outChannels + g * cog) * hw
-                            gemm(transB: true, m: cog, n: rows, k: hw, a: d, lda: hw, b: col + i * hw, ldb: cols,
-                                 beta: 1, c: dW + wOffset, ldc: rows)
-                        }
-                        continue
+        // Share 0 accumulates straight into the gradient; the others into private copies summed below.
+        let gradientOfShare = { (share: Range<Int>, scratch: Workspace) in
+            share.lowerBound == 0 ? self.weight.grad.data : scratch.weightGradient(weightCount)
+        }
+        forEachChunk(of: n, perShare: gradientOfShare) { n0, nb, col, tmp, dW in
+            let cols = nb * hw
+            for g in 0..<groups {
+                let wOffset = g * cog * rows
+                im2col(input, firstImage: n0, images: nb, group: g, into: col)
+                if hw >= Conv2d.perImageColumns {  // wide maps: dy read in place, one GEMM per image
+                    for i in 0..<nb {
+                        let d = dy.data + ((n0 + i) * outChannels + g * cog) * hw
+                        gemm(transB: true, m: cog, n: rows, k: hw, a: d, lda: hw, b: col + i * hw, ldb: cols,
+                             beta: 1, c: dW + wOffset, ldc: rows)
                     }
-                    gatherOutputGradient(dy, firstImage: n0, images: nb, group: g, into: tmp)
-                    gemm(transB: true, m: cog, n: rows, k: cols, a: tmp, lda: cols, b: col, ldb: cols,
-                         beta: 1, c: dW + wOffset, ldc: rows)
+                    continue
                 }
-                n0 += nb
+                gatherOutputGradient(dy, firstImage: n0, images: nb, group: g, into: tmp)
+                gemm(transB: true, m: cog, n: rows, k: cols, a: tmp, lda: cols, b: col, ldb: cols,
+                     beta: 1, c: dW + wOffset, ldc: rows)
             }
         }
         Workspace.sumWeightGradients(into: weight.grad.data, count: weightCount, shares: min(n, Workspace.cores))
@@ -269,27 +271,21 @@ public final class Conv2d: Layer {
 
     /// dx += col2im(W^T x dy), into a zeroed `dx`, each core on its share of the images.
     private func gemmInputGradient(_ dy: Tensor, _ dx: Tensor) {
-        let n = dy.shape[0], hw = outH * outW, cog = outChannels / groups, rows = rowsPerGroup
-        let chunk = imagesPerChunk((n + Workspace.cores - 1) / Workspace.cores)
-        Workspace.forEachShare(of: n) { share, scratch in
-            var n0 = share.lowerBound
-            while n0 < share.upperBound {
-                let nb = min(chunk, share.upperBound - n0), cols = nb * hw
-                let col = scratch.columns(rows * cols), tmp = scratch.product(cog * cols)
-                for g in 0..<groups {
-                    let w = weight.value.data + g * cog * rows
-                    if hw >= Conv2d.perImageColumns {  // wide maps: dy read in place, one GEMM per image
-                        for i in 0..<nb {
-                            let d = dy.data + ((n0 + i) * outChannels + g * cog) * hw
-                            gemm(transA: true, m: rows, n: hw, k: cog, a: w, lda: rows, b: d, ldb: hw, c: col + i * hw, ldc: cols)
-                        }
-                    } else {
-                        gatherOutputGradient(dy, firstImage: n0, images: nb, group: g, into: tmp)
-                        gemm(transA: true, m: rows, n: cols, k: cog, a: w, lda: rows, b: tmp, ldb: cols, c: col, ldc: cols)
+        let hw = outH * outW, cog = outChannels / groups, rows = rowsPerGroup
+        forEachChunk(of: dy.shape[0], perShare: { _, _ in () }) { n0, nb, col, tmp, _ in
+            let cols = nb * hw
+            for g in 0..<groups {
+                let w = weight.value.data + g * cog * rows
+                if hw >= Conv2d.perImageColumns {  // wide maps: dy read in place, one GEMM per image
+                    for i in 0..<nb {
+                        let d = dy.data + ((n0 + i) * outChannels + g * cog) * hw
+                        gemm(transA: true, m: rows, n: hw, k: cog, a: w, lda: rows, b: d, ldb: hw, c: col + i * hw, ldc: cols)
                     }
-                    col2im(col, firstImage: n0, images: nb, group: g, into: dx)
+                } else {
+                    gatherOutputGradient(dy, firstImage: n0, images: nb, group: g, into: tmp)
+                    gemm(transA: true, m: rows, n: cols, k: cog, a: w, lda: rows, b: tmp, ldb: cols, c: col, ldc: cols)
                 }
-                n0 += nb
+                col2im(col, firstImage: n0, images: nb, group: g, into: dx)
             }
         }
     }
