@@ -180,7 +180,7 @@ public final class Conv2d: Layer {
         let perCall = convolutions[0].imagesPerCall(height: height, width: width)
         Workspace.forEachPiece(of: n, grain: perCall) { images, scratch in
             _ = convolutions[scratch.index].run(source.data + images.lowerBound * sourceCount, count: images.count, height: height,
-                                                width: width, channels: nil, panels: panels,
+                                                width: width, kept: nil, panels: panels,
                                                 out: destination.data + images.lowerBound * destinationCount,
                                                 bias: bias, cap: nil, residual: nil, split: false)
         }

@@ -8,8 +8,9 @@ import CKernels
 /// Per-image state threaded through the steps: which input channels the next convolution may
 /// read (set by a gate), constants of skipped depthwise channels, and the MACs executed so far.
 final class RunContext {
-    var keep: UnsafeMutablePointer<Int32>
-    var keepCount: Int? = nil
+    /// The kept channels of the last gate's map, ascending (nil count: all of them).
+    var kept: UnsafeMutablePointer<Int32>
+    var keptCount: Int? = nil
     /// For channels a depthwise convolution skipped: the constant its output plane holds.
     var skippedConstant: UnsafeMutablePointer<Float>
     var hasSkippedConstants = false
@@ -34,12 +35,12 @@ final class RunContext {
     }
 
     init(maxChannels: Int, gates: Int) {
-        keep = .allocate(capacity: maxChannels)
+        kept = .allocate(capacity: maxChannels)
         skippedConstant = .allocate(capacity: maxChannels)
         keptPerGate = [Int](repeating: 0, count: gates)
     }
 
-    deinit { keep.deallocate(); skippedConstant.deallocate() }
+    deinit { kept.deallocate(); skippedConstant.deallocate() }
 }
 
 protocol InferenceStep: AnyObject {
@@ -49,24 +50,24 @@ protocol InferenceStep: AnyObject {
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor
 }
 
-@inline(__always)
-func activate(_ v: Float, _ cap: Float?) -> Float {
-    guard let cap else { return v }
-    return Swift.min(Swift.max(v, 0), cap)
-}
-
 /// Convolution + folded batch norm + optional ReLU/ReLU6. When the preceding gate dropped input
 /// channels, the kernel reads only the kept ones: their weight rows and input planes are never
 /// touched, so a dropped channel costs nothing but its entry missing from a list.
 final class FusedConv: InferenceStep {
     var id = 0, label = ""
     let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int
-    let cap: Float?
-    /// Set while this convolution ends a residual branch: the shortcut's output, added before the
-    /// activation `residualCap` (see `ResidualStep`).
+    /// The activation's cap (nil: none; .infinity: ReLU), applied last: after the residual when
+    /// this convolution ends a residual branch, whose block activation it then is.
+    private(set) var cap: Float?
+    /// Set while this convolution ends a residual branch: the shortcut's output, added before `cap`
+    /// (see `ResidualStep`).
     var residual: Tensor? = nil
-    var residualCap: Float? = nil
-    var canFuseResidual: Bool { !isDepthwise && cap == nil }
+
+    /// Makes this convolution end a residual branch whose block activation is `blockCap`.
+    func endResidualBranch(blockCap: Float?) {
+        precondition(!isDepthwise && cap == nil, "a residual branch must end in a dense convolution without activation")
+        cap = blockCap
+    }
     /// outChannels x (inChannels/groups * k * k), BN folded.
     let weight: [Float]
     let bias: Tensor
@@ -134,13 +135,13 @@ final class FusedConv: InferenceStep {
         // Constants of skipped depthwise channels reach this 1x1 convolution as an extra bias: one
         // contiguous column of the transposed weights per skipped channel.
         var biasPointer = bias.data
-        if ctx.hasSkippedConstants, let kc = ctx.keepCount {
+        if ctx.hasSkippedConstants, let kc = ctx.keptCount {
             guard let byInput = weightByInput else { preconditionFailure("only a 1x1 convolution may follow a pruned depthwise one") }
             imageBias.copy(from: bias)
             let ib = imageBias.data, n = outChannels
             var k = 0
             for c in 0..<inChannels {
-                if k < kc && Int(ctx.keep[k]) == c { k += 1; continue }
+                if k < kc && Int(ctx.kept[k]) == c { k += 1; continue }
                 let v = ctx.skippedConstant[c]
                 guard v != 0 else { continue }
                 let column = byInput + c * n
@@ -155,16 +156,15 @@ final class FusedConv: InferenceStep {
             precondition(path == .gemm, "a \(path) plan for a convolution that cannot run on it")
             gemm(x, ih, iw, oh, ow, biasPointer, ctx)
         }
-        ctx.keepCount = nil
+        ctx.keptCount = nil
         ctx.hasSkippedConstants = false
     }
 
     /// The tiled micro-kernel over the kept input channels.
     private func tiled(_ x: Tensor, _ ih: Int, _ iw: Int, _ panels: WeightPanels, _ bias: UnsafePointer<Float>,
                        _ ctx: RunContext) {
-        let activation = residual == nil ? cap : residualCap
-        ctx.macs += convolution!.run(x.data, height: ih, width: iw, channels: ctx.keepCount.map { (UnsafePointer(ctx.keep), $0) },
-                                    panels: panels, out: out.data, bias: bias, cap: activation,
+        ctx.macs += convolution!.run(x.data, height: ih, width: iw, kept: ctx.keptCount.map { (UnsafePointer(ctx.kept), $0) },
+                                    panels: panels, out: out.data, bias: bias, cap: cap,
                                     residual: residual.map { UnsafePointer($0.data) }, split: ctx.useAllCores)
     }
 
@@ -172,37 +172,37 @@ final class FusedConv: InferenceStep {
     /// 2, outputs under `ConvolutionPlan.narrowestTiledOutput` wide. Without groups it reads only the
     /// kept input channels: their rows of the unrolled input and their columns of the weights.
     private func gemm(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ b: UnsafePointer<Float>, _ ctx: RunContext) {
-        precondition(ctx.keepCount == nil || groups == 1, "grouped convolutions cannot follow a pruned map")
+        precondition(ctx.keptCount == nil || groups == 1, "grouped convolutions cannot follow a pruned map")
         let hw = oh * ow, cig = inChannels / groups, cog = outChannels / groups, kk = kernel * kernel
-        let kept = ctx.keepCount ?? cig, rows = kept * kk
+        let kept = ctx.keptCount ?? cig, rows = kept * kk
         col.resize([rows, hw])
         weight.withUnsafeBufferPointer { all in
             var w = all.baseAddress!
-            if let kc = ctx.keepCount {  // the kept channels' weights, side by side
+            if let kc = ctx.keptCount {  // the kept channels' weights, side by side
                 keptWeights.resize([outChannels, rows])
                 for o in 0..<outChannels {
                     for i in 0..<kc {
-                        (keptWeights.data + o * rows + i * kk).update(from: w + (o * cig + Int(ctx.keep[i])) * kk, count: kk)
+                        (keptWeights.data + o * rows + i * kk).update(from: w + (o * cig + Int(ctx.kept[i])) * kk, count: kk)
                     }
                 }
                 w = UnsafePointer(keptWeights.data)
             }
             for g in 0..<groups {
                 InstanceSparsity.im2col(image: x.data, inHeight: ih, inWidth: iw, kernel: kernel, stride: stride, padding: padding,
-                                        outHeight: oh, outWidth: ow, channels: ctx.keepCount.map { _ in UnsafePointer(ctx.keep) },
+                                        outHeight: oh, outWidth: ow, channels: ctx.keptCount.map { _ in UnsafePointer(ctx.kept) },
                                         firstChannel: g * cig, count: kept, into: col.data, rowStride: hw)
                 InstanceSparsity.gemm(m: cog, n: hw, k: rows, a: w + g * cog * rows, lda: rows,
                                       b: col.data, ldb: hw, c: out.data + g * cog * hw, ldc: hw)
             }
         }
         ctx.macs += outChannels * hw * rows
-        let o = out.data, activation = residual == nil ? cap : residualCap, side = residual?.data
+        let o = out.data, cap = cap, side = residual?.data
         for c in 0..<outChannels {
             let p = o + c * hw, v = b[c]
             if let side {
-                for j in 0..<hw { p[j] = activate(p[j] + v + side[c * hw + j], activation) }
+                for j in 0..<hw { p[j] = activate(p[j] + v + side[c * hw + j], cap) }
             } else {
-                for j in 0..<hw { p[j] = activate(p[j] + v, activation) }
+                for j in 0..<hw { p[j] = activate(p[j] + v, cap) }
             }
         }
     }
@@ -219,15 +219,15 @@ final class FusedConv: InferenceStep {
             staging.resize([c * plane])
             staging.zero()  // borders stay zero: only interiors are written
         }
-        let kept = ctx.keepCount ?? c
-        if let kc = ctx.keepCount {
+        let kept = ctx.keptCount ?? c
+        if let kc = ctx.keptCount {
             let isKept = keptMask
             isKept.update(repeating: false, count: c)
-            for i in 0..<kc { isKept[Int(ctx.keep[i])] = true }
+            for i in 0..<kc { isKept[Int(ctx.kept[i])] = true }
             for ch in 0..<c where !isKept[ch] { ctx.skippedConstant[ch] = activate(bias[ch], cap) }
         }
-        let src = x.data, dst = out.data, padded = staging.data, b = bias.data, list = ctx.keep, pruned = ctx.keepCount != nil
-        let low: Float = cap == nil ? -.infinity : 0, high = cap ?? .infinity
+        let src = x.data, dst = out.data, padded = staging.data, b = bias.data, list = ctx.kept, pruned = ctx.keptCount != nil
+        let (low, high) = clampBounds(cap)
         weight.withUnsafeBufferPointer { w in
             let work = { (r: Range<Int>) in
                 for i in r {
@@ -272,9 +272,9 @@ final class GateStep: InferenceStep {
         let measure = { (r: Range<Int>) in ChannelGate.measure(planes, planes: r, pixels: hw, into: s) }
         if ctx.useAllCores && c * hw >= TiledConvolution.parallelPassThreshold { inferenceRanges(c, measure) } else { measure(0..<c) }
         ctx.macs += c * hw  // measuring saliency is work too
-        let kept = decide(index, saliency.data, c, ctx.keep)
+        let kept = decide(index, saliency.data, c, ctx.kept)
         ctx.keptPerGate[index] = kept
-        ctx.keepCount = kept < c ? kept : nil
+        ctx.keptCount = kept < c ? kept : nil
         return x
     }
 }
@@ -360,11 +360,9 @@ final class ResidualStep: InferenceStep {
 
     /// `cap`: the block's ReLU (nil: none; .infinity: plain ReLU).
     init(branch: [InferenceStep], shortcut: [InferenceStep]?, cap: Float?) {
-        guard let last = branch.last as? FusedConv, last.canFuseResidual else {
-            preconditionFailure("a residual branch must end in a dense convolution without activation")
-        }
+        guard let last = branch.last as? FusedConv else { preconditionFailure("a residual branch must end in a convolution") }
         self.branch = branch; self.shortcut = shortcut; self.last = last
-        last.residualCap = cap
+        last.endResidualBranch(blockCap: cap)
     }
 
     /// A gate on the block's input (ResNet-18's block outputs) dropped channels for the rest of
@@ -372,13 +370,13 @@ final class ResidualStep: InferenceStep {
     /// like the branch's first convolution, and the identity adds zero for the dropped ones.
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
         precondition(!ctx.hasSkippedConstants, "a residual block cannot follow a pruned depthwise convolution")
-        let keepCount = ctx.keepCount
+        let keptCount = ctx.keptCount
         let side: Tensor
         if let shortcut {
             side = shortcut.reduce(x) { ctx.execute($1, $0) }
-            ctx.keepCount = keepCount  // the downsample consumed the kept list; conv1 reads it too
+            ctx.keptCount = keptCount  // the downsample consumed the kept list; conv1 reads it too
         } else {
-            if let keepCount { zeroDroppedChannels(x, kept: ctx.keep, count: keepCount) }
+            if let keptCount { zeroDroppedChannels(x, kept: ctx.kept, count: keptCount) }
             side = x
         }
         last.residual = side

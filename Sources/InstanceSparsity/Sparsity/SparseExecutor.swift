@@ -101,7 +101,7 @@ public final class SparseExecutor {
         input.resize([1, spec.inputChannels, spec.inputSize, spec.inputSize])
         input.data.update(from: image, count: input.count)
         context.macs = 0
-        context.keepCount = nil
+        context.keptCount = nil
         context.hasSkippedConstants = false
         context.decide = makeDecision()
         context.decidedGates = forcedMasks != nil ? Set(gateSteps.indices) : policy != nil ? prunedGates : []
