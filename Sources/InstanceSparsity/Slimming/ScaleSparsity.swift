@@ -14,7 +14,8 @@ public struct ScaleSparsity {
     /// strength * sum |gamma|: the term's share of the loss.
     public var penalty: Float {
         guard strength > 0 else { return 0 }
-        return strength * scales.reduce(0) { total, gamma in (0..<gamma.value.count).reduce(total) { $0 + abs(gamma.value[$1]) } }
+        let sum = scales.reduce(0.0) { total, gamma in (0..<gamma.value.count).reduce(total) { $0 + Double(abs(gamma.value[$1])) } }
+        return strength * Float(sum)
     }
 
     /// Adds the term's subgradient to the scales' gradients (after the backward pass).
