@@ -188,7 +188,8 @@ enum TrainCommand: Command {
                                  inputSize: train.height, classes: train.classes, mean: stats.mean,
                                  std: stats.std.map { max($0, 1e-6) }, dataset: data.dataset, classNames: train.classNames,
                                  preprocessing: data.folder?.preprocessing.recipe, dataDirectory: data.directory)
-            spec.channels = initial?.network.spec.channels ?? [:]  // a slimmed file fine-tunes at its own channels
+            // A slimmed file fine-tunes at its own channels (at another width loadWeights refuses it).
+            if let initial, initial.network.spec.width == spec.width { spec.channels = initial.network.spec.channels }
             network = try Network.make(spec, seed: options.seed)
             // Fine-tuning: every weight from the file, the classifier too if the class count allows.
             if let initial { try network.loadWeights(from: initial, replacingClassifier: true) }
