@@ -401,14 +401,16 @@ final class CLITruthTests: TemporaryDirectoryTestCase {
         let maps = try XCTUnwrap(s["maps"] as? [[String: Any]])
         XCTAssertEqual(maps.count, 12)
         let slimmed = try Checkpoint.load(path: silent)
-        XCTAssertEqual(slimmed.network.spec.channels, Dictionary(uniqueKeysWithValues: maps.map { ($0["name"] as! String, $0["channels_after"] as! Int) }))
+        let changed = maps.filter { ($0["channels_after"] as! Int) < ($0["channels_before"] as! Int) }
+        XCTAssertEqual(slimmed.network.spec.channels, Dictionary(uniqueKeysWithValues: changed.map { ($0["name"] as! String, $0["channels_after"] as! Int) }))
+        XCTAssertEqual(slimmed.network.slimmableMaps.map { $0.layout!.channels }, maps.map { $0["channels_after"] as! Int })
         XCTAssertEqual(s["macs_after"] as? Int, slimmed.network.macsPerImage)
         XCTAssertEqual(s["calibration_images"] as? Int, 64)
         XCTAssertEqual(s["test_images"] as? Int, SyntheticFashionMNIST.testCount)
         for key in ["accuracy_original", "accuracy_slimmed", "agreement", "images_with_active_removed_channels"] { XCTAssertNotNil(s[key] as? Double, key) }
         XCTAssertEqual(slimmed.metadata["slim.by"], "silent")
         XCTAssertNil(slimmed.metadata["train.epochs_completed"], "an inference file: nothing to resume")
-        XCTAssertTrue(try isp(["info", silent]).stdout.contains("slimmed to its recorded channels"))
+        XCTAssertEqual(try isp(["info", silent]).stdout.contains("slimmed to its recorded channels"), !changed.isEmpty)
         let refused = try isp(["slim", model, "--out", silent])
         XCTAssertEqual(refused.status, 1)
         XCTAssertTrue(refused.stderr.contains("\(silent): exists: pass --force"), refused.stderr)
@@ -419,6 +421,7 @@ final class CLITruthTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(b.status, 0, b.stderr)
         let bs = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(b.stdout.utf8)) as? [String: Any], b.stdout)
         XCTAssertLessThanOrEqual(Double(try XCTUnwrap(bs["macs_after"] as? Int)), 0.5 * Double(try XCTUnwrap(bs["macs_before"] as? Int)))
+        XCTAssertTrue(try isp(["info", scaled]).stdout.contains("slimmed to its recorded channels"))
 
         // Fine-tuning keeps the slimmed counts (and the width) without being told them.
         let tuned = "\(directory)/tuned.safetensors"

@@ -156,7 +156,7 @@ struct MACModel {
 extension Network {
     /// A new network with only the `kept` channels of the named slimmable maps (ascending indices;
     /// maps not named keep all of theirs): the weights of the layers that make, carry and read
-    /// each map sliced, every other weight copied, and the channel counts recorded in its spec.
+    /// each map sliced, every other weight copied, and the new counts recorded in its spec.
     /// A removed channel of a map with carriers (MobileNetV2's expanded map) reaches the reader as
     /// the constant the carriers make of a zero plane; it is folded into the running mean of the
     /// reader's batch norm, so the result equals this network with those channels masked to zero.
@@ -169,7 +169,8 @@ extension Network {
             let layout = gate.layout!, keep = kept[gate.label] ?? Array(0..<layout.channels)
             precondition(!keep.isEmpty && zip(keep, keep.dropFirst()).allSatisfy { $0 < $1 } && keep.last! < layout.channels,
                          "\(gate.label): kept channels must be ascending indices below \(layout.channels)")
-            if kept[gate.label] != nil { slimSpec.channels[gate.label] = keep.count }
+            // Recorded where the count changes (or was recorded before): an unchanged map needs no record.
+            if keep.count < layout.channels || spec.channels[gate.label] != nil { slimSpec.channels[gate.label] = keep.count }
             for path in layout.outputLayers { rows[path] = keep }
             columns[layout.reader] = keep
         }
@@ -212,10 +213,11 @@ extension Network {
         let reader = layer(at: layout.reader) as! Conv2d
         precondition(reader.kernel == 1 && reader.groups == 1, "a removed channel's constant is a bias only through a 1x1 convolution")
         let mean = (slim.layer(at: layout.readerNorm!) as! BatchNorm2d).runningMean
+        let carriers = layout.carriers.map { layer(at: $0)! }
         for c in 0..<layout.channels where !keeping.contains(c) {
             var value: Float = 0
-            for path in layout.carriers {
-                switch layer(at: path) {
+            for carrier in carriers {
+                switch carrier {
                 case let conv as Conv2d:
                     // A plane of any other constant is not constant after a padded convolution.
                     precondition(conv.isDepthwise && value == 0, "a convolution carries a removed channel first, as a zero plane")
@@ -224,7 +226,7 @@ extension Network {
                     let scale = bn.weight.value[c] / (bn.runningVar[c] + bn.eps).squareRoot()
                     value = (value - bn.runningMean[c]) * scale + bn.bias.value[c]
                     if let cap = bn.fusedCap { value = min(max(value, 0), cap) }
-                default: preconditionFailure("carrier \(path) is neither a convolution nor a batch norm")
+                default: preconditionFailure("carrier \(type(of: carrier)) is neither a convolution nor a batch norm")
                 }
             }
             guard value != 0 else { continue }
