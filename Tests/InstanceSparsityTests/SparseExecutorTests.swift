@@ -70,6 +70,19 @@ final class SparseExecutorTests: XCTestCase {
         try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 64, stem: .imagenet, architectures: ["mobilenetv2"], slimming: slim)
     }
 
+    /// MobileNetV2's block inputs alone: the expansion reads only the kept channels while the
+    /// identity still adds all of them, in both stems.
+    func testMobileNetBlockInputsPrunedAloneMatchMaskedDense() throws {
+        let net = try Network.make(ModelSpec(architecture: "mobilenetv2", width: 0.5, classes: 10), seed: 1)
+        let expanding = (2...17).map { "features.\($0).conv" }
+        XCTAssertEqual(Set(net.gates.map(\.label)), Set(expanding.map { $0 + ".0.0" } + expanding.map { $0 + ".1.0" }),
+                       "one gate on each expanding block's input and one on its expanded map")
+        let isInput = { (g: ChannelGate) in g.label.hasSuffix(".conv.0.0") }
+        try checkSparseMatchesMaskedDense(architectures: ["mobilenetv2"], masking: isInput)
+        try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 64, stem: .imagenet,
+                                          architectures: ["mobilenetv2"], masking: isInput)
+    }
+
     func testVGGRefusesInputsItWouldPoolAway() {
         XCTAssertThrowsError(try Network.make(ModelSpec(architecture: "vgg16", inputSize: 28)))
     }
@@ -140,5 +153,32 @@ final class SparseExecutorTests: XCTestCase {
         XCTAssertEqual(select(.init(.energy, alpha: 0.8)), [1, 3])
         XCTAssertEqual(select(.init(.staticTopK, alpha: 0.4), ranking: [3, 4, 1, 0, 2]), [3, 4])
         XCTAssertEqual(select(.init(.mean, alpha: 100)), [1], "at least one channel is kept")
+    }
+
+    /// The energy cut is a selection, not a sort: it must keep exactly the set the definition
+    /// gives (the fewest largest channels reaching the share; ties at the cut all kept), on
+    /// random saliencies with zeros and repeated values, every size from 1 to 600 channels.
+    func testEnergyKeepsTheFewestLargestChannelsReachingTheShare() {
+        var rng = SeededGenerator(seed: 7)
+        let kept = UnsafeMutablePointer<Int32>.allocate(capacity: 600)
+        defer { kept.deallocate() }
+        for c in 1...600 {
+            // Quantised values: many exact ties; a third of the channels silent.
+            let s = (0..<c).map { _ in Float.random(in: 0...1, using: &rng) < 0.33 ? 0 : Float(Int.random(in: 1...40, using: &rng)) / 8 }
+            let alpha = Float.random(in: 0.5...0.9999, using: &rng)
+            let n = s.withUnsafeBufferPointer { ThresholdPolicy(.energy, alpha: alpha).select(saliency: $0.baseAddress!, channels: c, ranking: nil, into: kept) }
+            let got = Array(UnsafeBufferPointer(start: kept, count: n))
+            // Reference: squares in decreasing order, summed in double until the share is reached.
+            let squares = s.map { Double($0 * $0) }, total = squares.reduce(0, +)
+            var expected: [Int32]
+            if total == 0 {
+                expected = [0]
+            } else {
+                var acc = 0.0, cut = 0.0
+                for v in squares.sorted(by: >) { acc += v; cut = v; if acc >= Double(alpha) * total { break } }
+                expected = (0..<c).filter { squares[$0] >= cut && s[$0] > 0 }.map { Int32($0) }
+            }
+            XCTAssertEqual(got, expected, "\(c) channels, alpha \(alpha)")
+        }
     }
 }
