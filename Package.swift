@@ -30,7 +30,8 @@ let package = Package(
         .target(name: "CHTTPServer", dependencies: ["CMicroHTTPD"], linkerSettings: [.linkedLibrary("microhttpd")]),
         .target(name: "InstanceSparsityServing", dependencies: ["InstanceSparsity", "CHTTPServer"]),
         .executableTarget(name: "isp", dependencies: ["InstanceSparsity", "InstanceSparsityServing"]),
-        // Fixtures/: torchvision's logits and a converted file (benchmarks/make_torchvision_fixtures.py).
+        // Fixtures/: torchvision's logits and a converted file (benchmarks/make_torchvision_fixtures.py),
+        // slimmed networks' logits and one converted file (benchmarks/make_slimmed_fixtures.py).
         .testTarget(name: "InstanceSparsityTests", dependencies: ["InstanceSparsity"], exclude: ["Fixtures"]),
     ]
 )

@@ -11,7 +11,7 @@ setvbuf(stdout, nil, _IOLBF, 0)
 
 let commands: [Command.Type] = [TrainCommand.self, EvalCommand.self, InfoCommand.self, AnalyzeCommand.self, SweepCommand.self,
                                  BenchCommand.self, DemoCommand.self, TuneCommand.self, PredictCommand.self, ServeCommand.self,
-                                 ExportCommand.self]
+                                 ExportCommand.self, SlimCommand.self]
 
 /// The overview goes to stdout when asked for (--help) and to stderr after a usage error.
 func printOverview(toStandardError: Bool = false) {

@@ -279,6 +279,44 @@ final class GradientTests: XCTestCase {
         XCTAssertEqual(gate.penalty, 0.7 * expected / 3, accuracy: 1e-4)
     }
 
+    /// Network Slimming's S * sum |gamma| over the slimmable maps' batch-norm scales: its
+    /// subgradient against central differences with every scale away from the kink at 0 (and 0
+    /// at 0), added to the scales of those norms only.
+    func testScaleSparsityGradient() throws {
+        for arch in ModelSpec.architectures {
+            let net = try Network.make(ModelSpec(architecture: arch, width: 0.125, classes: 3), seed: 4)
+            var rng = SeededGenerator(seed: 6)
+            for (_, bn) in net.batchNorms { for c in 0..<bn.channels { bn.weight.value[c] = randomTensor([1], &rng, awayFromZero: true)[0] } }
+            let zeroed = (net.layer(at: net.slimmableMaps[0].layout!.norm) as! BatchNorm2d).weight.value
+            zeroed[0] = 0
+            let term = ScaleSparsity(net, strength: 0.3)
+            net.zeroGradients()
+            term.accumulateGradient()
+            let slimmed = Set(net.slimmableMaps.map { $0.layout!.norm + ".weight" })
+            XCTAssertEqual(slimmed.count, net.slimmableMaps.count)
+            var checked = 0
+            for (name, p) in net.parameters {
+                guard slimmed.contains(name) else {
+                    XCTAssertTrue(p.grad.array.allSatisfy { $0 == 0 }, "\(arch) \(name) is not a slimmable map's scale")
+                    continue
+                }
+                for i in 0..<p.value.count where p.value[i] != 0 {
+                    let saved = p.value[i]
+                    p.value[i] = saved + 0.05; let up = term.penalty
+                    p.value[i] = saved - 0.05; let down = term.penalty
+                    p.value[i] = saved
+                    XCTAssertEqual(p.grad[i], (up - down) / 0.1, accuracy: 1e-3, "\(arch) \(name)[\(i)]")
+                    checked += 1
+                }
+            }
+            XCTAssertEqual(net.parameters.first { $0.parameter.value === zeroed }!.parameter.grad[0], 0, "\(arch): subgradient 0 at 0")
+            XCTAssertGreaterThan(checked, 20, arch)
+            var total: Float = 0
+            for name in slimmed { total += net.parameters.first { $0.name == name }!.parameter.value.array.reduce(0) { $0 + abs($1) } }
+            XCTAssertEqual(term.penalty, 0.3 * total, accuracy: 1e-4 * total)
+        }
+    }
+
     /// A whole small network through its public forward/backward: checks the wiring of blocks,
     /// shortcuts and gates. Evaluation-mode batch norm keeps the loss smooth enough for finite
     /// differences (training mode on a tiny batch is too curved; each layer is checked above).

@@ -4,7 +4,7 @@ import InstanceSparsity
 /// The contract of the sparse path: for any input and any channel masks, its logits equal those
 /// of the dense network with the same channels masked to zero, and it executes fewer MACs.
 final class SparseExecutorTests: XCTestCase {
-    func makeTrainedLikeNetwork(_ arch: String, width: Float, inputChannels: Int, inputSize: Int,
+    static func makeTrainedLikeNetwork(_ arch: String, width: Float, inputChannels: Int, inputSize: Int,
                                 stem: ModelSpec.Stem? = nil) throws -> Network {
         let net = try Network.make(ModelSpec(architecture: arch, width: width, stem: stem, inputChannels: inputChannels,
                                              inputSize: inputSize, classes: 10), seed: 11)
@@ -50,6 +50,26 @@ final class SparseExecutorTests: XCTestCase {
                                           architectures: ["resnet18"], masking: isOutput)
     }
 
+    /// Instance-wise pruning on top of static slimming: every slimmable map loses a random share
+    /// of its channels (MobileNetV2's removed expanded channels leave constants folded into the
+    /// projection's batch norm), then the executor must still match the masked dense network.
+    func testSparseMatchesMaskedDenseOnSlimmedNetworks() throws {
+        var rng = SeededGenerator(seed: 21)
+        func slim(_ net: Network) throws -> Network {
+            var kept: ChannelSlimming.Selection = [:]
+            for gate in net.slimmableMaps {
+                let all = Array(0..<gate.layout!.channels)
+                let some = all.filter { _ in rng.uniform() < 0.6 }
+                kept[gate.label] = some.isEmpty ? [all.last!] : some
+            }
+            let slimmed = try net.slimmed(keeping: kept)
+            XCTAssertLessThan(slimmed.macsPerImage, net.macsPerImage)
+            return slimmed
+        }
+        try checkSparseMatchesMaskedDense(prepare: slim)
+        try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 64, stem: .imagenet, architectures: ["mobilenetv2"], prepare: slim)
+    }
+
     /// MobileNetV2's block inputs alone: the expansion reads only the kept channels while the
     /// identity still adds all of them, in both stems.
     func testMobileNetBlockInputsPrunedAloneMatchMaskedDense() throws {
@@ -72,6 +92,7 @@ final class SparseExecutorTests: XCTestCase {
                 guard let conv = layer as? Conv2d, !conv.isDepthwise else { return }
                 conv.forcedPlan = ConvolutionPlan(forward: .gemm, inputGradient: .gemm, weightGradient: .gemm)
             }
+            return net
         }
     }
 
@@ -90,10 +111,9 @@ final class SparseExecutorTests: XCTestCase {
     func checkSparseMatchesMaskedDense(width: Float = 0.25, inputChannels: Int = 1, inputSize: Int = 32,
                                        stem: ModelSpec.Stem? = nil, architectures: [String] = ModelSpec.architectures,
                                        masking: (ChannelGate) -> Bool = { _ in true },
-                                       prepare: (Network) -> Void = { _ in }) throws {
+                                       prepare: (Network) throws -> Network = { $0 }) throws {
         for arch in architectures {
-            let net = try makeTrainedLikeNetwork(arch, width: width, inputChannels: inputChannels, inputSize: inputSize, stem: stem)
-            prepare(net)
+            let net = try prepare(Self.makeTrainedLikeNetwork(arch, width: width, inputChannels: inputChannels, inputSize: inputSize, stem: stem))
             XCTAssertEqual(net.spec.stem, stem ?? .cifar)
             let executor = SparseExecutor(net)
             var rng = SeededGenerator(seed: 13)

@@ -12,6 +12,9 @@ public final class ChannelGate: Layer {
     /// The convolution this map feeds, e.g. "features.3" (the first one where it feeds several,
     /// e.g. "layer2.0.conv1" for the map that also feeds "layer2.0.downsample.0"); names the layer in reports.
     public let label: String
+    /// Where the map's channels live when they can be removed for good (`isp slim`); nil for a
+    /// map tied to others (ResNet-18's block outputs).
+    public let layout: MapLayout?
     public var featureDecay: Float = 0
     /// N x C of 0 or 1; nil means keep everything.
     public var mask: Tensor?
@@ -20,7 +23,7 @@ public final class ChannelGate: Layer {
     private var y: Tensor?
     private var dx: Tensor?
 
-    public init(label: String) { self.label = label }
+    public init(label: String, layout: MapLayout? = nil) { self.label = label; self.layout = layout }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         let n = x.shape[0], c = x.shape[1], hw = x.count / (n * c)

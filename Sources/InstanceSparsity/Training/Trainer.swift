@@ -17,6 +17,8 @@ public struct TrainingOptions: Equatable {
     public var featureDecay: Float = 0
     /// Labels of the gates to regularise; nil means all of them.
     public var decayLayers: [String]? = nil
+    /// Network Slimming's L1 strength on the slimmable maps' batch-norm scales (`ScaleSparsity`); 0: none.
+    public var scaleSparsity: Float = 0
     /// Random crop (pad 4) and horizontal flip of training images.
     public var augment = true
     /// The first N images of each split (nil: all).
@@ -41,7 +43,8 @@ public struct TrainingOptions: Equatable {
          "train.warmup_epochs": "\(resolvedWarmupEpochs)", "train.seed": "\(seed)",
          "train.feature_decay": "\(featureDecay)", "train.decay_layers": decayLayers?.joined(separator: ",") ?? "all",
          "train.augment": "\(augment)", "train.train_limit": trainLimit.map(String.init) ?? "all",
-         "train.test_limit": testLimit.map(String.init) ?? "all", "train.skip_bad": "\(skipBad)"]
+         "train.test_limit": testLimit.map(String.init) ?? "all", "train.skip_bad": "\(skipBad)",
+         "train.bn_l1": "\(scaleSparsity)"]
     }
 
     /// The options a checkpoint was trained with, held to the same ranges as the flags (a batch
@@ -74,6 +77,7 @@ public struct TrainingOptions: Equatable {
         trainLimit = try limit("train.train_limit")
         testLimit = try limit("train.test_limit")
         skipBad = m["train.skip_bad"] == nil ? false : try value("train.skip_bad")
+        scaleSparsity = m["train.bn_l1"] == nil ? 0 : try value("train.bn_l1", in: 0...100)
     }
 }
 
@@ -112,6 +116,7 @@ public final class Trainer {
     private let train: any DataSplit
     private let test: any DataSplit
     private let regularized: [ChannelGate]
+    private let scaleSparsity: ScaleSparsity
 
     public init(network: Network, train: any DataSplit, test: any DataSplit, options: TrainingOptions) {
         self.network = network; self.train = train; self.test = test; self.options = options
@@ -121,6 +126,7 @@ public final class Trainer {
         regularized = network.gates.filter { chosen?.contains($0.label) ?? true }
         for gate in network.gates { gate.featureDecay = 0 }
         for gate in regularized { gate.featureDecay = options.featureDecay }
+        scaleSparsity = ScaleSparsity(network, strength: options.scaleSparsity)
     }
 
     /// Optimizer velocity by parameter name, as `Checkpoint.save(..., velocity:)` stores it.
@@ -167,13 +173,14 @@ public final class Trainer {
                 let logits = network.forward(batch, training: true)
                 dLogits.resize(logits.shape)
                 let (loss, right) = SoftmaxCrossEntropy.evaluate(logits: logits, labels: labels[...], grad: dLogits)
-                let penalty = regularized.reduce(Float(0)) { $0 + $1.penalty }
+                let penalty = regularized.reduce(scaleSparsity.penalty) { $0 + $1.penalty }
                 guard loss.isFinite && penalty.isFinite else {
                     let culprit = firstNonFiniteLayer(batch, training: true).map { "first non-finite output at \($0)" }
                         ?? "every layer output is finite"
                     throw TrainingError.nonFinite(epoch: epoch + 1, step: step + 1, what: "loss is \(loss), regularizer \(penalty); \(culprit)")
                 }
                 network.backward(dLogits)
+                scaleSparsity.accumulateGradient()
                 if let bad = firstNonFiniteGradient() {
                     throw TrainingError.nonFinite(epoch: epoch + 1, step: step + 1, what: "gradient of '\(bad)' is not finite")
                 }
@@ -190,6 +197,8 @@ public final class Trainer {
                                       step + 1, stepsPerEpoch, lossSum / Double(seen), 100 * Double(correct) / Double(seen))
                     if !regularized.isEmpty && options.featureDecay > 0 {
                         line += String(format: " reg %.4f silent %.1f%%", penaltySum / Double(seen), 100 * silentFraction())
+                    } else if options.scaleSparsity > 0 {
+                        line += String(format: " reg %.4f", penaltySum / Double(seen))
                     }
                     line += String(format: " lr %.4f %.0f img/s ETA %@", schedule.rate(atStep: epoch * stepsPerEpoch + step),
                                    rate, formatDuration(remaining))
