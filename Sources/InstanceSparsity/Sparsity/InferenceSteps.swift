@@ -65,12 +65,6 @@ final class FusedConv: InferenceStep {
     /// Set while this convolution ends a residual branch: the shortcut's output, added before `cap`
     /// (see `ResidualStep`).
     var residual: Tensor? = nil
-
-    /// Makes this convolution end a residual branch whose block activation is `blockCap`.
-    func endResidualBranch(blockCap: Float?) {
-        precondition(!isDepthwise && cap == nil, "a residual branch must end in a dense convolution without activation")
-        cap = blockCap
-    }
     /// outChannels x (inChannels/groups * k * k), BN folded.
     let weight: [Float]
     let bias: Tensor
@@ -131,6 +125,12 @@ final class FusedConv: InferenceStep {
     deinit { keptMask.deallocate(); weightByInput?.deallocate(); outputSquares.deallocate() }
 
     var isDepthwise: Bool { groups == inChannels && groups == outChannels && groups > 1 }
+
+    /// Makes this convolution end a residual branch whose block activation is `blockCap`.
+    func endResidualBranch(blockCap: Float?) {
+        precondition(!isDepthwise && cap == nil, "a residual branch must end in a dense convolution without activation")
+        cap = blockCap
+    }
 
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
         measuredOutput = false
