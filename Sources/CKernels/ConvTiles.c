@@ -10,7 +10,6 @@
 #pragma clang diagnostic ignored "-Wpsabi"  // block() is always inlined into its callers
 
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
-typedef double v8d __attribute__((vector_size(64), aligned(8)));
 
 // Macros, not functions: a v16 passed by value outside an AVX-512 function changes the ABI.
 #define splat(v) ((v16){0} + (float)(v))  // outside the inner loop only: it costs an add
@@ -68,7 +67,7 @@ void block(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
                 for (int p = 0; p < PIXELS; p++) {
                     float v = buffer[p][j] + res[p];
                     v = v < out->low ? out->low : v;
-                    buffer[p][j] = dst[p] = v > out->high ? out->high : v;  // kept for the squares below
+                    dst[p] = v > out->high ? out->high : v;
                 }
         } else {
             _Pragma("clang loop unroll(full)")
@@ -77,17 +76,6 @@ void block(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
             for (int j = 0; j < n; j++, dst += out->plane)
                 _Pragma("clang loop unroll(full)")
                 for (int p = 0; p < PIXELS; p++) dst[p] = buffer[p][j];
-        }
-        if (out->squares) {  // the saliency's sums, as isp_plane_squares forms them: in double
-            v8d lo2 = {0}, hi2 = {0};
-            _Pragma("clang loop unroll(full)")
-            for (int p = 0; p < PIXELS; p++) {
-                v8d a = __builtin_convertvector(__builtin_shufflevector(*(v16 *)buffer[p], *(v16 *)buffer[p], 0, 1, 2, 3, 4, 5, 6, 7), v8d);
-                v8d b = __builtin_convertvector(__builtin_shufflevector(*(v16 *)buffer[p], *(v16 *)buffer[p], 8, 9, 10, 11, 12, 13, 14, 15), v8d);
-                lo2 += a * a;
-                hi2 += b * b;
-            }
-            for (int j = 0; j < n; j++) out->squares[o0 + j] += j < 8 ? lo2[j] : hi2[j - 8];
         }
     }
 }

@@ -79,31 +79,23 @@ AVX2 void isp_normalize_backward(const float *dy, const float *x, float *dx, int
     }
 }
 
-// Saliency: one call per gate, not per channel, because the planes are small (VGG16's last gates:
-// 2x2): with batch norm's sums called per channel, pruned VGG16 inference spent twice as long
-// measuring saliency (perf samples). In C because Swift's SIMD addingProduct, compiled without a
-// CPU target, calls fma once per lane (pruned MobileNetV2 inference took 4.8x longer).
-// Sums in double: a float square is exact in double and the sum of a plane's squares carries
-// 29 spare bits, so the saliency (rounded to float once, at the end) does not depend on the order
-// of the additions: this pass and the convolution epilogue that sums the same map as it writes it
-// (isp_conv_output.squares) give the same value.
-typedef double v4d __attribute__((vector_size(32), aligned(8)));
-typedef float v4 __attribute__((vector_size(16), aligned(4)));
+// Saliency: one call per gate, not per channel, and eight lanes rather than sixteen, because the
+// planes are small (VGG16's last gates: 2x2): with batch norm's sums called per channel, pruned
+// VGG16 inference spent twice as long measuring saliency (perf samples). In C because Swift's
+// SIMD8 addingProduct, compiled without a CPU target, calls fmaf once per lane (pruned
+// MobileNetV2 inference took 4.8x longer).
+typedef float v8 __attribute__((vector_size(32), aligned(4)));
 
-AVX2 void isp_plane_squares(const float *x, int32_t planes, int64_t n, double *sums) {
+AVX2 void isp_plane_norms(const float *x, int32_t planes, int64_t n, float scale, float *norms) {
     for (int32_t c = 0; c < planes; c++) {
         const float *p = x + (size_t)c * n;
-        v4d acc0 = {0}, acc1 = {0};
+        v8 acc = {0};
         int64_t i = 0;
-        for (; i + 8 <= n; i += 8) {
-            v4d a = __builtin_convertvector(*(const v4 *)(p + i), v4d), b = __builtin_convertvector(*(const v4 *)(p + i + 4), v4d);
-            acc0 = __builtin_elementwise_fma(a, a, acc0);
-            acc1 = __builtin_elementwise_fma(b, b, acc1);
-        }
-        double sum = 0;
-        for (int lane = 0; lane < 4; lane++) sum += acc0[lane] + acc1[lane];
-        for (; i < n; i++) sum += (double)p[i] * p[i];
-        sums[c] = sum;
+        for (; i + 8 <= n; i += 8) { v8 v = *(const v8 *)(p + i); acc = __builtin_elementwise_fma(v, v, acc); }
+        float sum = 0;
+        for (int lane = 0; lane < 8; lane++) sum += acc[lane];
+        for (; i < n; i++) sum += p[i] * p[i];
+        norms[c] = __builtin_sqrtf(sum) * scale;
     }
 }
 

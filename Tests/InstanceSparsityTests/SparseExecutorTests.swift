@@ -96,35 +96,6 @@ final class SparseExecutorTests: XCTestCase {
         }
     }
 
-    /// A gate right after a convolution takes its saliencies from sums the convolution formed as
-    /// it wrote the map (across cores, residual added, clamped); they must equal the gate's own pass
-    /// over the map, value for value, so that pruning decides the same: all three networks, both
-    /// stems, odd channel counts, on one core and on two.
-    func testSaliencyFromTheEpilogueEqualsTheGatesOwnPass() throws {
-        for (arch, stem, size) in ModelSpec.architectures.flatMap({ a in [(a, ModelSpec.Stem.cifar, 32), (a, .imagenet, 64)] }) {
-            let net = try Self.makeTrainedLikeNetwork(arch, width: 0.3, inputChannels: 3, inputSize: size, stem: stem)
-            let fused = SparseExecutor(net), separate = SparseExecutor(net)
-            separate.measuresSaliencyInEpilogue = false
-            for e in [fused, separate] {
-                e.policy = ThresholdPolicy(.max, alpha: 0.3)
-                e.prunedGates = Set(net.gates.indices)
-            }
-            var rng = SeededGenerator(seed: 21)
-            let image = Tensor(shape: [1, 3, size, size])
-            for trial in 0..<2 {
-                for i in 0..<image.count { image[i] = rng.normal() }
-                fused.useAllCores = trial == 0; separate.useAllCores = trial == 0
-                let a = fused.run(image.data), b = separate.run(image.data)
-                for g in net.gates.indices {
-                    XCTAssertFalse(fused.saliency(atGate: g).isEmpty)
-                    XCTAssertEqual(fused.saliency(atGate: g), separate.saliency(atGate: g), "\(arch) \(stem) gate \(net.gates[g].label)")
-                }
-                XCTAssertEqual(a.kept, b.kept, "\(arch) \(stem)")
-                XCTAssertEqual(a.logits, b.logits, "\(arch) \(stem)")
-            }
-        }
-    }
-
     func testVGGRefusesInputsItWouldPoolAway() {
         XCTAssertThrowsError(try Network.make(ModelSpec(architecture: "vgg16", inputSize: 28)))
     }

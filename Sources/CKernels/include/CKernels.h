@@ -18,15 +18,13 @@ typedef struct {
 
 /// Output of a convolution: with q written at pixel j = q + shift (`shift` is an argument of
 /// isp_conv_tiles), out[o * plane + j] = clamp(bias[o] + sum + residual[o * plane + j], low, high);
-/// the residual term is left out when residual is NULL. Unless `squares` is NULL, squares[o] also
-/// gets the sum, in double, of the squares of the values written for channel o (a saliency).
+/// the residual term is left out when residual is NULL.
 typedef struct {
     float *out;
     int32_t plane;
     const float *bias;
     float low, high;
     const float *residual;
-    double *squares;
 } isp_conv_output;
 
 /// Computes output channels [16 * tile0, 16 * tile1) at grid positions [q0, q1), written at output
@@ -138,8 +136,8 @@ void isp_resample_vertical(const uint8_t *src, int64_t src_stride, const int32_t
                            const int32_t *weights, int32_t taps, int32_t outputs, int32_t bytes, uint8_t *dst,
                            int64_t dst_stride, int32_t *sums);
 
-/// For `planes` consecutive planes of n values: sums[c] = sum of x^2 over plane c, in double.
-void isp_plane_squares(const float *x, int32_t planes, int64_t n, double *sums);
+/// Saliency of `planes` consecutive planes of n values: norms[c] = sqrt(sum of x^2 over plane c) * scale.
+void isp_plane_norms(const float *x, int32_t planes, int64_t n, float scale, float *norms);
 /// The energy policy's cut: keep the channels whose squared saliency is at least this (scratch: n floats).
 float isp_energy_cut(const float *s, int32_t n, float share, float *scratch);
 

@@ -47,20 +47,10 @@ public final class ChannelGate: Layer {
     }
 
     /// s[p] = ||plane p||_2 / sqrt(pixels) for the planes in `planes` of x: the saliency of the
-    /// method, one computation for training and for the sparse executor (whose convolutions may
-    /// instead sum the squares as they write a map: `saliency(sumOfSquares:pixels:)` then gives
-    /// the same value, the sums being in double).
+    /// method, one computation for training and for the sparse executor, so both round alike and
+    /// decide alike right at a threshold.
     static func measure(_ x: UnsafePointer<Float>, planes: Range<Int>, pixels hw: Int, into s: UnsafeMutablePointer<Float>) {
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: planes.count) { sums in
-            isp_plane_squares(x + planes.lowerBound * hw, Int32(planes.count), Int64(hw), sums.baseAddress!)
-            for (i, sum) in sums.enumerated() { s[planes.lowerBound + i] = saliency(sumOfSquares: sum, pixels: hw) }
-        }
-    }
-
-    /// The saliency of a plane of `pixels` values whose squares sum to `sumOfSquares`.
-    @inline(__always)
-    static func saliency(sumOfSquares: Double, pixels: Int) -> Float {
-        Float(sumOfSquares.squareRoot()) * (1 / Float(pixels).squareRoot())
+        isp_plane_norms(x + planes.lowerBound * hw, Int32(planes.count), Int64(hw), 1 / Float(hw).squareRoot(), s + planes.lowerBound)
     }
 
     /// lambda / N * sum over instances and channels of s: this gate's share of the batch loss.

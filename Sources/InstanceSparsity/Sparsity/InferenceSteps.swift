@@ -17,9 +17,6 @@ final class RunContext {
     var macs = 0
     /// Split large convolutions across cores (batch-1 latency); off when each core runs its own image.
     var useAllCores = true
-    /// Convolutions that feed a pruned gate sum their output's squares as they write it; off:
-    /// the gate measures in a pass of its own (the same values: tests compare the two).
-    var measuresInEpilogue = true
     var decide: ((Int, UnsafePointer<Float>, Int, UnsafeMutablePointer<Int32>) -> Int)? = nil
     /// The gates `decide` is asked about; the others keep every channel without measuring.
     var decidedGates: Set<Int> = []
@@ -78,13 +75,6 @@ final class FusedConv: InferenceStep {
     /// of skipped depthwise channels.
     private let weightByInput: UnsafeMutablePointer<Float>?
     private let out = Tensor(shape: [0]), col = Tensor(shape: [0])
-    /// The gate this convolution's output goes to directly, if any: when that gate is pruned, the
-    /// tiled kernel sums each output channel's squares as it writes them (`outputSquares`).
-    var feedsGate: Int?
-    let outputSquares: UnsafeMutablePointer<Double>
-    /// Whether `outputSquares` holds the sums of the map this convolution wrote last (`output`).
-    private(set) var measuredOutput = false
-    var output: Tensor { out }
     private let imageBias: Tensor
     /// Dense convolutions: the tiled kernel with its input staging.
     private let convolution: TiledConvolution?
@@ -119,10 +109,9 @@ final class FusedConv: InferenceStep {
         }
         convolution = tileable ? TiledConvolution(inChannels: inChannels, kernel: kernel, stride: stride, padding: padding) : nil
         keptMask = .allocate(capacity: inChannels)
-        outputSquares = .allocate(capacity: outChannels)
     }
 
-    deinit { keptMask.deallocate(); weightByInput?.deallocate(); outputSquares.deallocate() }
+    deinit { keptMask.deallocate(); weightByInput?.deallocate() }
 
     var isDepthwise: Bool { groups == inChannels && groups == outChannels && groups > 1 }
 
@@ -133,7 +122,6 @@ final class FusedConv: InferenceStep {
     }
 
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
-        measuredOutput = false
         let ih = x.shape[2], iw = x.shape[3]
         let oh = (ih + 2 * padding - kernel) / stride + 1, ow = (iw + 2 * padding - kernel) / stride + 1
         out.resize([1, outChannels, oh, ow])
@@ -175,11 +163,9 @@ final class FusedConv: InferenceStep {
     /// The tiled micro-kernel over the kept input channels.
     private func tiled(_ x: Tensor, _ ih: Int, _ iw: Int, _ panels: WeightPanels, _ bias: UnsafePointer<Float>,
                        _ ctx: RunContext) {
-        measuredOutput = ctx.measuresInEpilogue && feedsGate.map { ctx.decide != nil && ctx.decidedGates.contains($0) } ?? false
         ctx.macs += convolution!.run(x.data, height: ih, width: iw, kept: ctx.keptCount.map { (UnsafePointer(ctx.kept), $0) },
                                     panels: panels, out: out.data, bias: bias, cap: cap,
-                                    residual: residual.map { UnsafePointer($0.data) },
-                                    squares: measuredOutput ? outputSquares : nil, split: ctx.useAllCores)
+                                    residual: residual.map { UnsafePointer($0.data) }, split: ctx.useAllCores)
     }
 
     /// im2col and one OpenBLAS GEMM per group: grouped (not depthwise) convolutions, strides above
@@ -269,12 +255,10 @@ final class FusedConv: InferenceStep {
 final class GateStep: InferenceStep {
     var id = 0, label = ""
     let index: Int
-    /// The convolution that writes this gate's input, which may have summed its squares already.
-    private weak var producer: FusedConv?
     let saliency = Tensor(shape: [0])
     private(set) var channels = 0
 
-    init(index: Int, producer: FusedConv?) { self.index = index; self.producer = producer }
+    init(index: Int) { self.index = index }
 
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
         let c = x.shape[1], hw = x.shape[2] * x.shape[3]
@@ -284,15 +268,10 @@ final class GateStep: InferenceStep {
             return x
         }
         saliency.resize([c])
-        let s = saliency.data
-        if let producer, producer.measuredOutput, producer.output === x {
-            for ch in 0..<c { s[ch] = ChannelGate.saliency(sumOfSquares: producer.outputSquares[ch], pixels: hw) }
-        } else {
-            let planes = UnsafePointer(x.data)
-            let measure = { (r: Range<Int>) in ChannelGate.measure(planes, planes: r, pixels: hw, into: s) }
-            if ctx.useAllCores && c * hw >= TiledConvolution.parallelPassThreshold { inferenceRanges(c, measure) } else { measure(0..<c) }
-        }
-        ctx.macs += c * hw  // measuring saliency is work too, wherever it happens
+        let planes = UnsafePointer(x.data), s = saliency.data
+        let measure = { (r: Range<Int>) in ChannelGate.measure(planes, planes: r, pixels: hw, into: s) }
+        if ctx.useAllCores && c * hw >= TiledConvolution.parallelPassThreshold { inferenceRanges(c, measure) } else { measure(0..<c) }
+        ctx.macs += c * hw  // measuring saliency is work too
         let kept = decide(index, saliency.data, c, ctx.kept)
         ctx.keptPerGate[index] = kept
         ctx.keptCount = kept < c ? kept : nil

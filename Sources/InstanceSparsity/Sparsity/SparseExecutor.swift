@@ -35,9 +35,6 @@ public final class SparseExecutor {
             all.append(step)
             return step
         }
-        // The convolution whose output the next step reads (nil after pooling or a linear layer):
-        // a gate right after one takes its saliency sums from that convolution's epilogue.
-        var producer: FusedConv?
         func compile(_ layer: Layer, _ path: String) -> [InferenceStep] {
             func child(_ name: String) -> String { path.isEmpty ? name : path + "." + name }
             switch layer {
@@ -51,14 +48,11 @@ public final class SparseExecutor {
                         let bn = i + 1 < children.count ? children[i + 1] as? BatchNorm2d : nil
                         let reluIndex = i + (bn == nil ? 1 : 2)
                         let relu = reluIndex < children.count ? children[reluIndex] as? ReLU : nil
-                        let fused = FusedConv(conv: conv, bn: bn, cap: relu?.cap)
-                        result.append(named(fused, child(names[i])))
-                        producer = fused
+                        result.append(named(FusedConv(conv: conv, bn: bn, cap: relu?.cap), child(names[i])))
                         i = reluIndex + (relu == nil ? 0 : 1)
                     } else if let linear = children[i] as? Linear {
                         let relu = i + 1 < children.count ? children[i + 1] as? ReLU : nil
                         result.append(named(LinearStep(linear, cap: relu?.cap), child(names[i])))
-                        producer = nil
                         i += relu == nil ? 1 : 2
                     } else {
                         result += compile(children[i], child(names[i]))
@@ -67,20 +61,17 @@ public final class SparseExecutor {
                 }
                 return result
             case let res as Residual:
-                let branch = compile(res.branch, res.branchName.map(child) ?? path)  // the branch reads the block's input
-                let branchEnd = producer
+                let branch = compile(res.branch, res.branchName.map(child) ?? path)
                 let shortcut = res.shortcut.map { compile($0, child("downsample")) }
-                producer = branchEnd  // the block's output is its branch's last convolution's
                 return [named(ResidualStep(branch: branch, shortcut: shortcut, cap: res.activation?.cap), path + " (add)")]
             case let gate as ChannelGate:
-                let g = GateStep(index: gates.count, producer: producer)
-                producer?.feedsGate = g.index
+                let g = GateStep(index: gates.count)
                 gates.append(g)
                 return [named(g, "saliency of " + gate.label)]
-            case let pool as MaxPool2d: producer = nil; return [named(MaxPoolStep(pool), path)]
-            case is GlobalAvgPool: producer = nil; return [named(GlobalAvgPoolStep(), path)]
-            case let pool as AdaptiveAvgPool2d: producer = nil; return [named(AdaptiveAvgPoolStep(size: pool.size), path)]
-            case let linear as Linear: producer = nil; return [named(LinearStep(linear, cap: nil), path)]
+            case let pool as MaxPool2d: return [named(MaxPoolStep(pool), path)]
+            case is GlobalAvgPool: return [named(GlobalAvgPoolStep(), path)]
+            case let pool as AdaptiveAvgPool2d: return [named(AdaptiveAvgPoolStep(size: pool.size), path)]
+            case let linear as Linear: return [named(LinearStep(linear, cap: nil), path)]
             case is Dropout: return []
             default: preconditionFailure("no inference form for \(type(of: layer))")
             }
@@ -134,16 +125,6 @@ public final class SparseExecutor {
 
     /// Channels of the map at gate `g` (known after the first image).
     public func channels(atGate g: Int) -> Int { gateSteps[g].channels }
-
-    /// The saliencies the last image had at gate `g`, if the gate measured them (a pruned gate).
-    public func saliency(atGate g: Int) -> [Float] { gateSteps[g].saliency.array }
-
-    /// Convolutions that feed a pruned gate sum their output's squares as they write it; false:
-    /// each gate measures in a pass of its own. The same saliencies either way.
-    public var measuresSaliencyInEpilogue: Bool {
-        get { context.measuresInEpilogue }
-        set { context.measuresInEpilogue = newValue }
-    }
 
     private func makeDecision() -> ((Int, UnsafePointer<Float>, Int, UnsafeMutablePointer<Int32>) -> Int)? {
         if let masks = forcedMasks {

@@ -37,7 +37,7 @@ final class TiledConvolution {
         rowOffset = .allocate(capacity: inChannels * kernel * kernel)
     }
 
-    deinit { xOffset.deallocate(); weightChannel.deallocate(); rowOffset.deallocate(); unitSquaresBuffer?.deallocate() }
+    deinit { xOffset.deallocate(); weightChannel.deallocate(); rowOffset.deallocate() }
 
     /// How many images one call takes for inputs of this size.
     func imagesPerCall(height ih: Int, width iw: Int) -> Int { prepare(height: ih, width: iw).images }
@@ -134,13 +134,10 @@ final class TiledConvolution {
     /// out = clamp(conv(x) + bias (+ residual), 0 if `cap` is set, cap) over the input channels
     /// `kept` (list and count, ascending; nil: all), for `count` consecutive images
     /// (`imagesPerCall` at most; more than one only without a residual). `split`: spread the work
-    /// over the cores. With `squares` (one image), also squares[o] = the sum in double of the
-    /// squares of output channel o, for its saliency, formed as the kernel writes the map instead of
-    /// in a pass of its own that would read back planes the other core just wrote. Returns the MACs executed.
+    /// over the cores. Returns the MACs executed.
     func run(_ x: UnsafePointer<Float>, count: Int = 1, height ih: Int, width iw: Int, kept: (UnsafePointer<Int32>, Int)?,
              panels: WeightPanels, out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?,
-             residual: UnsafePointer<Float>?, squares: UnsafeMutablePointer<Double>? = nil, split: Bool) -> Int {
-        precondition(count == 1 || squares == nil, "saliency sums are for one image")
+             residual: UnsafePointer<Float>?, split: Bool) -> Int {
         precondition(count == 1 || residual == nil, "a residual is added one image at a time")
         let l = prepare(height: ih, width: iw), kc = kept?.1 ?? inChannels, kk = kernel * kernel
         let source = stage(x, count: count, imageStride: inChannels * ih * iw, height: ih, width: iw, kept: kept, layout: l, split: split)
@@ -153,24 +150,20 @@ final class TiledConvolution {
         l.tapOffset.withUnsafeBufferPointer { taps in
             var input = isp_conv_input(x: source, xOffset: xOffset, weightChannel: weightChannel, channels: Int32(kc),
                                        tapOffset: taps.baseAddress, taps: Int32(kk), pixelStride: Int32(l.pixelStride))
-            let output = isp_conv_output(out: count > 1 ? channelRows.data : out, plane: Int32(oh * ow), bias: bias,
-                                         low: low, high: high, residual: residual, squares: nil)
+            var output = isp_conv_output(out: count > 1 ? channelRows.data : out, plane: Int32(oh * ow), bias: bias,
+                                         low: low, high: high, residual: residual)
+            let run = { (t: Range<Int>, q: Range<Int>, shift: Int) in
+                isp_conv_tiles(&input, panels.data, Int32(panels.rows), Int32(outChannels), Int32(t.lowerBound),
+                               Int32(t.upperBound), Int32(q.lowerBound), Int32(q.upperBound), Int32(shift), &output)
+            }
             // Work along the grid comes in units: output rows (bordered planes, whose row y starts at
             // grid position y * rowPitch and output pixel y * outputWidth) or blocks of positions.
             let units = l.rowByRow ? l.rows : (grid + block - 1) / block
-            // Saliency sums per unit first (the cores may share a channel's units), then in order.
-            let partials = squares.map { _ in unitSquares(units * outChannels) }
-            let run = { (t: Range<Int>, q: Range<Int>, shift: Int, unit: Int) in
-                var o = output
-                o.squares = partials.map { $0 + unit * outChannels }
-                isp_conv_tiles(&input, panels.data, Int32(panels.rows), Int32(outChannels), Int32(t.lowerBound),
-                               Int32(t.upperBound), Int32(q.lowerBound), Int32(q.upperBound), Int32(shift), &o)
-            }
             let runUnits = { (t: Range<Int>, u: Range<Int>) in
                 if l.rowByRow {
-                    for y in u { run(t, (y * l.rowPitch)..<(y * l.rowPitch + l.outputWidth), y * (l.outputWidth - l.rowPitch), y) }
+                    for y in u { run(t, (y * l.rowPitch)..<(y * l.rowPitch + l.outputWidth), y * (l.outputWidth - l.rowPitch)) }
                 } else {
-                    run(t, (u.lowerBound * block)..<min(grid, u.upperBound * block), 0, u.lowerBound)
+                    run(t, (u.lowerBound * block)..<min(grid, u.upperBound * block), 0)
                 }
             }
             if !split || macs < TiledConvolution.parallelThreshold {
@@ -180,27 +173,10 @@ final class TiledConvolution {
             } else {  // small maps: split the output channels instead
                 inferenceRanges(tiles) { runUnits($0, 0..<units) }
             }
-            if let squares, let partials {
-                squares.update(repeating: 0, count: outChannels)
-                for u in 0..<units { for o in 0..<outChannels { squares[o] += partials[u * outChannels + o] } }
-            }
         }
         if count > 1 {
             TiledConvolution.swapBlocks(channelRows.data, out, outer: outChannels, inner: count, pixels: l.rows * ow)
         }
         return macs
-    }
-
-    /// Zeroed per-unit saliency sums, `count` doubles (kept between calls).
-    private var unitSquaresBuffer: UnsafeMutablePointer<Double>?
-    private var unitSquaresCapacity = 0
-    private func unitSquares(_ count: Int) -> UnsafeMutablePointer<Double> {
-        if count > unitSquaresCapacity {
-            unitSquaresBuffer?.deallocate()
-            unitSquaresBuffer = .allocate(capacity: count)
-            unitSquaresCapacity = count
-        }
-        unitSquaresBuffer!.update(repeating: 0, count: count)
-        return unitSquaresBuffer!
     }
 }
