@@ -37,7 +37,8 @@ let package = Package(
         .target(name: "CMPIShim", dependencies: ["CMPI"], linkerSettings: [.linkedLibrary("mpi")]),
         .target(name: "InstanceSparsityMPI", dependencies: ["InstanceSparsity", "CMPIShim"]),
         .executableTarget(name: "isp", dependencies: ["InstanceSparsity", "InstanceSparsityServing", "InstanceSparsityMPI"]),
-        // Fixtures/: torchvision's logits and a converted file (benchmarks/make_torchvision_fixtures.py).
+        // Fixtures/: torchvision's logits and a converted file (benchmarks/make_torchvision_fixtures.py),
+        // slimmed networks' logits and one converted file (benchmarks/make_slimmed_fixtures.py).
         .testTarget(name: "InstanceSparsityTests", dependencies: ["InstanceSparsity"], exclude: ["Fixtures"]),
     ]
 )

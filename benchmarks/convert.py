@@ -4,7 +4,8 @@
   from-torchvision  a torchvision resnet18 / mobilenet_v2 / vgg16_bn state_dict -> safetensors
                     (ImageNet stem, ImageNet mean/std, input size 224, classes from the weights)
   to-torch          our safetensors -> torch state_dict .pt (strict load into the matching model:
-                    torchvision's own for the ImageNet stem where it can express the network),
+                    torchvision's own for the ImageNet stem where it can express the network;
+                    slimmed checkpoints from `isp slim` at their recorded channel counts),
                     prints a logits checksum
   to-torchvision    the same, refusing anything torchvision's own model cannot load
   checksum          only print the logits checksum of a safetensors checkpoint
@@ -48,6 +49,7 @@ META_STD = "std"
 META_DATASET = "dataset"
 META_STEM = "stem"
 META_CLASS_NAMES = "class_names"
+META_CHANNELS = "channels"  # slimmed maps (isp slim): "name=count,..." in network order
 METADATA_KEYS = (META_ARCH, META_WIDTH, META_STEM, META_IN_CH, META_SIZE, META_CLASSES,
                  META_MEAN, META_STD, META_DATASET)
 
@@ -63,7 +65,7 @@ IMAGENET_SIZE = 224
 
 def make_metadata(arch: str, width: float, in_channels: int, classes: int, input_size: int,
                   mean: List[float], std: List[float], dataset: str, stem: str,
-                  preprocessing: Optional[str] = None) -> Dict[str, str]:
+                  preprocessing: Optional[str] = None, channels: Optional[Dict[str, int]] = None) -> Dict[str, str]:
     if len(mean) != in_channels or len(std) != in_channels:
         raise ValueError(f"mean/std need {in_channels} values, got {mean} / {std}")
     if arch not in ARCHS:
@@ -83,7 +85,20 @@ def make_metadata(arch: str, width: float, in_channels: int, classes: int, input
     }
     if preprocessing is not None:  # how isp prepares images for this model (torchvision's recipe)
         meta["preprocessing"] = preprocessing
+    if channels:  # in the order given (network order, as isp writes it)
+        meta[META_CHANNELS] = ",".join(f"{name}={int(count)}" for name, count in channels.items())
     return meta
+
+
+def parse_channels(text: Optional[str]) -> Dict[str, int]:
+    """The per-map channel counts of a slimmed checkpoint ({} for an unslimmed one)."""
+    channels: Dict[str, int] = {}
+    for entry in (text.split(",") if text else []):
+        name, _, count = entry.partition("=")
+        if not name or not count.isdigit() or name in channels:
+            raise ValueError(f"metadata 'channels' should be distinct NAME=COUNT pairs, has {entry!r}")
+        channels[name] = int(count)
+    return channels
 
 
 def parse_metadata(meta: Optional[Dict[str, str]]) -> Dict[str, object]:
@@ -104,6 +119,7 @@ def parse_metadata(meta: Optional[Dict[str, str]]) -> Dict[str, object]:
         "mean": json.loads(meta[META_MEAN]) if META_MEAN in meta else None,
         "std": json.loads(meta[META_STD]) if META_STD in meta else None,
         "dataset": meta.get(META_DATASET),
+        "channels": parse_channels(meta.get(META_CHANNELS)),
     }
 
 
@@ -148,7 +164,7 @@ def model_from_safetensors(path: str) -> Tuple[nn.Module, Dict[str, object]]:
     module for the ImageNet stem where torchvision can express it) and load it strictly."""
     tensors, meta = read_safetensors(path)
     info = parse_metadata(meta)
-    model = build(info["arch"], info["width"], info["in_channels"], info["classes"], info["stem"])
+    model = build(info["arch"], info["width"], info["in_channels"], info["classes"], info["stem"], info["channels"])
     expected = model.state_dict()
     sd = {}
     for k, v in tensors.items():
@@ -288,7 +304,7 @@ def cmd_to_torch(a: argparse.Namespace) -> None:
     out = a.output or os.path.splitext(a.checkpoint)[0] + ".pt"
     torch.save(model.state_dict(), out)
     print(f"loaded {a.checkpoint} (strict) into {type(model).__module__}.{type(model).__name__}: "
-          f"{info['arch']} width={info['width']} stem={info['stem']} "
+          f"{info['arch']} width={info['width']}{' slimmed' if info['channels'] else ''} stem={info['stem']} "
           f"in={info['in_channels']} classes={info['classes']} dataset={info['dataset']}")
     print(f"wrote {out}")
     c = logits_checksum(model, info["in_channels"], info["input_size"])

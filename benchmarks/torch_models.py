@@ -6,6 +6,13 @@ tensor names used by the Swift checkpoints (safetensors), e.g.
 ``layer2.0.downsample.0.weight`` (ResNet-18),
 ``features.3.conv.1.0.weight`` (MobileNetV2).
 
+Slimmed networks (``isp slim``) have their own channel count for some maps: ``channels`` maps
+each map's name (as ``isp info`` lists the slimmable maps) to its count, e.g.
+``{"features.3": 20}`` (VGG16: the output of the convolution before ``features.3``),
+``{"layer1.0.conv2": 9}`` (ResNet-18: the map inside a block), ``{"features.2.conv.1.0": 40}``
+(MobileNetV2: an expanded map). torchvision's own modules cannot express them, so these are
+always the classes below.
+
 Two variants (``stem``), as in the Swift models:
   imagenet  torchvision's ``resnet18``, ``mobilenet_v2`` and ``vgg16_bn``; ``build`` returns
             torchvision's own module wherever it can express the network (width 1 and 3 input
@@ -57,17 +64,47 @@ VGG16_CFG: List[Union[int, str]] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "
                                     512, 512, 512, "M", 512, 512, 512, "M"]
 
 
+def _slimmed(channels: Dict[str, int], name: str, standard: int) -> int:
+    """The recorded count of map NAME (never more than the width gives it), else the width's."""
+    count = channels.get(name, standard)
+    if not 1 <= count <= standard:
+        raise ValueError(f"map {name!r}: {count} channels, outside 1..{standard}")
+    return count
+
+
+def _check_names(channels: Dict[str, int], known: List[str]) -> None:
+    unknown = sorted(set(channels) - set(known))
+    if unknown:
+        raise ValueError(f"not slimmable maps: {unknown} (those of this network: {known})")
+
+
 class VGG16(nn.Module):
-    def __init__(self, width: float = 1.0, in_channels: int = 3, classes: int = 10, stem: str = "cifar"):
+    def __init__(self, width: float = 1.0, in_channels: int = 3, classes: int = 10, stem: str = "cifar",
+                 channels: Optional[Dict[str, int]] = None):
         super().__init__()
+        channels = channels or {}
         imagenet = stem == "imagenet"
+        # A map is named after the convolution it feeds: the index of the next convolution.
+        conv_indices, position = [], 0
+        for v in VGG16_CFG:
+            if v != "M":
+                conv_indices.append(position)
+            position += 1 if v == "M" else 3
+        maps = [f"features.{i}" for i in conv_indices[1:]]
+        _check_names(channels, maps)
+        self.slimmable_maps: Dict[str, int] = {}  # name -> the width's count
         layers: List[nn.Module] = []
         c_in = in_channels
+        made = 0
         for v in VGG16_CFG:
             if v == "M":
                 layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
             else:
                 c_out = scale_channels(int(v), width)
+                if made < len(maps):
+                    self.slimmable_maps[maps[made]] = c_out
+                    c_out = _slimmed(channels, maps[made], c_out)
+                made += 1
                 layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=imagenet),
                            nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
                 c_in = c_out
@@ -90,12 +127,13 @@ class VGG16(nn.Module):
 
 # --------------------------------------------------------------------------- ResNet-18
 class BasicBlock(nn.Module):
-    def __init__(self, inp: int, oup: int, stride: int):
+    def __init__(self, inp: int, oup: int, stride: int, inner: Optional[int] = None):
         super().__init__()
-        self.conv1 = nn.Conv2d(inp, oup, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(oup)
+        inner = inner or oup  # the map between conv1 and conv2 (slimmable)
+        self.conv1 = nn.Conv2d(inp, inner, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(inner)
         self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(oup, oup, 3, stride=1, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(inner, oup, 3, stride=1, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(oup)
         self.downsample: Optional[nn.Module] = None
         if stride != 1 or inp != oup:
@@ -110,8 +148,12 @@ class BasicBlock(nn.Module):
 
 
 class ResNet18(nn.Module):
-    def __init__(self, width: float = 1.0, in_channels: int = 3, classes: int = 10, stem: str = "cifar"):
+    def __init__(self, width: float = 1.0, in_channels: int = 3, classes: int = 10, stem: str = "cifar",
+                 channels: Optional[Dict[str, int]] = None):
         super().__init__()
+        channels = channels or {}
+        _check_names(channels, [f"layer{i}.{b}.conv2" for i in range(1, 5) for b in range(2)])
+        self.slimmable_maps: Dict[str, int] = {}  # name -> the width's count
         chans = [scale_channels(c, width) for c in (64, 128, 256, 512)]
         if stem == "imagenet":
             self.conv1 = nn.Conv2d(in_channels, chans[0], 7, stride=2, padding=3, bias=False)
@@ -122,7 +164,9 @@ class ResNet18(nn.Module):
         self.maxpool = nn.MaxPool2d(3, 2, 1) if stem == "imagenet" else nn.Identity()
         inp = chans[0]
         for i, (c, s) in enumerate(zip(chans, (1, 2, 2, 2))):
-            blocks = nn.Sequential(BasicBlock(inp, c, s), BasicBlock(c, c, 1))
+            self.slimmable_maps.update({f"layer{i + 1}.{b}.conv2": c for b in range(2)})
+            blocks = nn.Sequential(BasicBlock(inp, c, s, _slimmed(channels, f"layer{i + 1}.0.conv2", c)),
+                                   BasicBlock(c, c, 1, _slimmed(channels, f"layer{i + 1}.1.conv2", c)))
             setattr(self, f"layer{i + 1}", blocks)
             inp = c
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -144,9 +188,9 @@ def _conv_bn_relu6(inp: int, oup: int, k: int, stride: int = 1, groups: int = 1)
 
 
 class InvertedResidual(nn.Module):
-    def __init__(self, inp: int, oup: int, stride: int, expand_ratio: int):
+    def __init__(self, inp: int, oup: int, stride: int, expand_ratio: int, hidden: Optional[int] = None):
         super().__init__()
-        hidden = int(round(inp * expand_ratio))
+        hidden = hidden or int(round(inp * expand_ratio))  # the expanded map (slimmable)
         self.use_res_connect = stride == 1 and inp == oup
         layers: List[nn.Module] = []
         if expand_ratio != 1:
@@ -166,8 +210,11 @@ MOBILENETV2_CFG = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2],
 
 class MobileNetV2(nn.Module):
     def __init__(self, width: float = 1.0, in_channels: int = 3, classes: int = 10,
-                 dropout: float = 0.2, stem: str = "cifar"):
+                 dropout: float = 0.2, stem: str = "cifar", channels: Optional[Dict[str, int]] = None):
         super().__init__()
+        channels = channels or {}
+        maps = []
+        self.slimmable_maps: Dict[str, int] = {}  # name -> the width's count
         early = 2 if stem == "imagenet" else 1
         inp = make_divisible(32 * width, 8)
         self.last_channel = make_divisible(1280 * max(1.0, width), 8)
@@ -176,8 +223,14 @@ class MobileNetV2(nn.Module):
             s = early if stage == 1 else s
             oup = make_divisible(c * width, 8)
             for i in range(n):
-                feats.append(InvertedResidual(inp, oup, s if i == 0 else 1, t))
+                hidden = inp * t
+                if t != 1:
+                    maps.append(f"features.{len(feats)}.conv.1.0")
+                    self.slimmable_maps[maps[-1]] = hidden
+                    hidden = _slimmed(channels, maps[-1], hidden)
+                feats.append(InvertedResidual(inp, oup, s if i == 0 else 1, t, hidden))
                 inp = oup
+        _check_names(channels, maps)
         feats.append(_conv_bn_relu6(inp, self.last_channel, 1))
         self.features = nn.Sequential(*feats)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -218,21 +271,28 @@ def torchvision_model(arch: str, width: float, in_channels: int, classes: int) -
 
 
 def build(arch: str, width: float = 1.0, in_channels: int = 3, classes: int = 10,
-          stem: str = "cifar") -> nn.Module:
+          stem: str = "cifar", channels: Optional[Dict[str, int]] = None) -> nn.Module:
+    """``channels``: per-map counts of a slimmed network (see the module docstring)."""
     arch = arch.lower()
     if stem not in STEMS:
         raise ValueError(f"unknown stem {stem!r}; expected one of {STEMS}")
-    if stem == "imagenet":
+    if stem == "imagenet" and not channels:
         tv = torchvision_model(arch, width, in_channels, classes)
         if tv is not None:
             return tv
     if arch == "vgg16":
-        return VGG16(width, in_channels, classes, stem)
+        return VGG16(width, in_channels, classes, stem, channels)
     if arch == "resnet18":
-        return ResNet18(width, in_channels, classes, stem)
+        return ResNet18(width, in_channels, classes, stem, channels)
     if arch == "mobilenetv2":
-        return MobileNetV2(width, in_channels, classes, stem=stem)
+        return MobileNetV2(width, in_channels, classes, stem=stem, channels=channels)
     raise ValueError(f"unknown architecture {arch!r}; expected one of {ARCHS}")
+
+
+def slimmable_maps(arch: str, width: float = 1.0, stem: str = "cifar") -> Dict[str, int]:
+    """The maps `isp slim` can slim, in network order, with the width's channel counts."""
+    cls = {"vgg16": VGG16, "resnet18": ResNet18, "mobilenetv2": MobileNetV2}[arch]
+    return cls(width, 3, 10, stem=stem).slimmable_maps
 
 
 def count_params(model: nn.Module) -> int:

@@ -54,18 +54,22 @@ enum InfoCommand: Command {
             layers.append(["name": path, "kind": kind, "output_shape": Array(layer.lastOutputShape.dropFirst()),
                            "params": params, "macs": layer.macsPerImage])
         }
+        // Channels of the maps 'isp slim' can slim: removable one by one (not tied by residual adds).
+        let slimmable = network.slimmableMaps.map { ["name": $0.label, "channels": $0.layout!.channels, "recorded": network.spec.channels[$0.label] != nil] as [String: Any] }
         if json {
             printJSON(["architecture": network.spec.architecture, "width": jsonNumber(network.spec.width),
                        "dataset": network.spec.dataset, "data_dir": network.spec.dataDirectory ?? NSNull(),
                        "stem": network.spec.stem.rawValue, "input_size": network.spec.inputSize,
                        "params": network.parameterCount, "macs": totalMACs, "layers": layers,
-                       "prunable_maps": network.gates.map(\.label), "blas": BLASRuntime.summary])
+                       "prunable_maps": network.gates.map(\.label), "slimmable_maps": slimmable, "blas": BLASRuntime.summary])
         } else {
             print(BLASRuntime.summary)
-            print("\(network.spec.architecture) width \(network.spec.width), \(network.spec.stem.rawValue) stem, \(network.spec.inputChannels)x\(network.spec.inputSize)x\(network.spec.inputSize) input")
+            print("\(network.spec.summary), \(network.spec.stem.rawValue) stem, \(network.spec.inputChannels)x\(network.spec.inputSize)x\(network.spec.inputSize) input")
             printTable(["layer", "kind", "output", "params", "MACs"], rows)
             print("total: \(formatCount(network.parameterCount)) parameters (\(network.parameterCount)), \(formatCount(totalMACs)) MACs per image (\(totalMACs))")
             print("prunable maps (inputs of): \(network.gates.map(\.label).joined(separator: ", "))")
+            print("slimmable maps (channels\(network.spec.channels.isEmpty ? "" : ", * recorded by isp slim")): "
+                  + network.slimmableMaps.map { "\($0.label)=\($0.layout!.channels)\(network.spec.channels[$0.label] == nil ? "" : "*")" }.joined(separator: ", "))
             if path != nil { print("data: \(network.spec.dataset) from \(network.spec.dataDirectory ?? "its default place (not recorded)")") }
         }
     }

@@ -26,9 +26,9 @@ enum TrainCommand: Command {
         Option("--model", "vgg16|resnet18|mobilenetv2", "the network (required unless --resume)"),
         Option("--resume", "continue FILE from its last completed epoch, with its stored options (default: a new run)"),
         Option("--force", "replace an existing FILE with a new run (default: refuse to)"),
-        Option("--width", "W", "channel multiplier; 0.5 halves every layer (default 1)"),
+        Option("--width", "W", "channel multiplier; 0.5 halves every layer (default: the --init file's, else 1)"),
         Option("--stem", "imagenet|cifar", "imagenet: torchvision's strides and pooling; cifar: stride-1 stems for small images (default: the --init file's, else imagenet above 64x64 inputs)"),
-        Option("--init", "FILE", "start from FILE's weights (fine-tuning); a classifier with another class count is replaced by a fresh one (default: random initialisation)"),
+        Option("--init", "FILE", "start from FILE's weights (fine-tuning), with its width and, for a slimmed FILE ('isp slim'), its channel counts; a classifier with another class count is replaced by a fresh one (default: random initialisation)"),
         Option("--dataset", DatasetLoader.names.joined(separator: "|"), "the dataset (default fashion-mnist)"),
         Option("--data-dir", "DIR", "where the dataset's files are, recorded in FILE (default: \(FashionMNIST.defaultDirectory) for fashion-mnist; the others have none; folder: DIR/train/<class>/ and DIR/val/<class>/ or test/)"),
         Option("--input-size", "S", "folder images become S x S: torchvision's RandomResizedCrop + flip for training, Resize(S/0.875) + CenterCrop for evaluation; up to 64 the CIFAR recipe (default 224)"),
@@ -47,6 +47,7 @@ enum TrainCommand: Command {
         Option("--no-augment", "train on the images as they are, without random crop and flip (default: augment)"),
         Option("--feature-decay", "LAMBDA", "weight of the instance-wise l2,1 feature regulariser (default 0: plain training)"),
         Option("--decay-layers", "all|LIST", "maps it applies to: all, or comma-separated map names from 'isp info' (default all)"),
+        Option("--bn-l1", "S", "Network Slimming: adds S * sum |gamma| over the batch-norm scales of the slimmable maps to the loss, for 'isp slim --by bn-scale' (default 0: none)"),
         Option("--sync-bn", "under mpirun: batch-norm statistics over the whole batch of all processes, so N processes train as one would (default: each process's own part, as PyTorch DDP)"),
         Option("--log-every", "N", "steps between progress lines (default 50)"),
         Option("--json", "print a final summary as one JSON object on stdout, progress on stderr (default: progress on stdout)"),
@@ -56,7 +57,7 @@ enum TrainCommand: Command {
     struct Request {
         var model: String?, width: Float?, dataset: String?, dataDirectory: String?
         var epochs: Int?, batchSize: Int?, learningRate: Float?, warmup: Double?, weightDecay: Float?, seed: UInt64?
-        var featureDecay: Float?, decayLayers: String?, augment: Bool?, trainLimit: Int?, testLimit: Int?
+        var featureDecay: Float?, decayLayers: String?, scaleSparsity: Float?, augment: Bool?, trainLimit: Int?, testLimit: Int?
         var inputSize: Int?, inputChannels: Int?, skipBad: Bool?, syncBatchNorm: Bool?
         var stem: ModelSpec.Stem?, initPath: String?
         var mean: [Float]?, std: [Float]?
@@ -71,6 +72,7 @@ enum TrainCommand: Command {
             if let weightDecay { o.weightDecay = weightDecay }
             if let seed { o.seed = seed }
             if let featureDecay { o.featureDecay = featureDecay }
+            if let scaleSparsity { o.scaleSparsity = scaleSparsity }
             if let decayLayers { o.decayLayers = decayLayers == "all" ? nil : decayLayers.split(separator: ",").map(String.init) }
             if let augment { o.augment = augment }
             if let trainLimit { o.trainLimit = trainLimit }
@@ -86,7 +88,8 @@ enum TrainCommand: Command {
                 ("--batch-size", "train.batch_size", batchSize != nil), ("--lr", "train.lr", learningRate != nil),
                 ("--warmup", "train.warmup_epochs", warmup != nil), ("--weight-decay", "train.weight_decay", weightDecay != nil),
                 ("--seed", "train.seed", seed != nil), ("--feature-decay", "train.feature_decay", featureDecay != nil),
-                ("--decay-layers", "train.decay_layers", decayLayers != nil), ("--no-augment", "train.augment", augment != nil),
+                ("--decay-layers", "train.decay_layers", decayLayers != nil), ("--bn-l1", "train.bn_l1", scaleSparsity != nil),
+                ("--no-augment", "train.augment", augment != nil),
                 ("--train-limit", "train.train_limit", trainLimit != nil), ("--test-limit", "train.test_limit", testLimit != nil),
                 ("--skip-bad", "train.skip_bad", skipBad != nil), ("--sync-bn", "train.sync_bn", syncBatchNorm != nil),
             ]
@@ -112,6 +115,7 @@ enum TrainCommand: Command {
         request.warmup = try a.optionalNumber("--warmup", in: 0...1000)
         request.featureDecay = try a.optionalNumber("--feature-decay", in: 0...100)
         request.decayLayers = try a.option("--decay-layers")
+        request.scaleSparsity = try a.optionalNumber("--bn-l1", in: 0...100)
         if try a.flag("--no-augment") { request.augment = false }
         request.trainLimit = try a.optionalNumber("--train-limit", in: 1...Int.max)
         request.testLimit = try a.optionalNumber("--test-limit", in: 1...Int.max)
@@ -190,10 +194,13 @@ enum TrainCommand: Command {
                 throw UsageError(message: "--mean and --std need \(train.channels) values (the images' channels), got \(mean.count) and \(r.std!.count)")
             }
             let stats = try r.mean.map { (mean: $0, std: r.std!) } ?? train.channelStatistics()
-            let spec = ModelSpec(architecture: r.model!, width: r.width ?? 1, stem: r.stem ?? initial?.network.spec.stem, inputChannels: train.channels,
+            var spec = ModelSpec(architecture: r.model!, width: r.width ?? initial?.network.spec.width ?? 1,
+                                 stem: r.stem ?? initial?.network.spec.stem, inputChannels: train.channels,
                                  inputSize: train.height, classes: train.classes, mean: stats.mean,
                                  std: stats.std.map { max($0, 1e-6) }, dataset: data.dataset, classNames: train.classNames,
                                  preprocessing: data.folder?.preprocessing.recipe, dataDirectory: data.directory)
+            // A slimmed file fine-tunes at its own channels (at another width loadWeights refuses it).
+            if let initial, initial.network.spec.width == spec.width { spec.channels = initial.network.spec.channels }
             network = try Network.make(spec, seed: options.seed)
             // Fine-tuning: every weight from the file, the classifier too if the class count allows.
             if let initial { try network.loadWeights(from: initial, replacingClassifier: true) }
@@ -275,7 +282,7 @@ enum TrainCommand: Command {
             if processes.isRoot { try checkOutputFile(out, bytesNeeded: later ? max(size, 2 * size - existingSize(out)) : size) }
             let trainer = Trainer(network: network, train: train, test: test, options: options, processes: processes)
             trainer.restoreVelocity(velocity)
-            log("\(network.spec.architecture) width \(network.spec.width), \(network.spec.stem.rawValue) stem: \(formatCount(network.parameterCount)) parameters, \(formatCount(network.macsPerImage)) MACs/image; \(train.count) training and \(test.count) test images; \(trainer.stepsPerEpoch) steps/epoch; warm-up \(options.resolvedWarmupEpochs) epochs")
+            log("\(network.spec.summary), \(network.spec.stem.rawValue) stem: \(formatCount(network.parameterCount)) parameters, \(formatCount(network.macsPerImage)) MACs/image; \(train.count) training and \(test.count) test images; \(trainer.stepsPerEpoch) steps/epoch; warm-up \(options.resolvedWarmupEpochs) epochs")
             if processes.size > 1 {
                 log("data parallel: \(processes.size) processes, each with its share of every batch of \(options.batchSize) and \(Workspace.cores) threads (process 0); batch norm \(options.syncBatchNorm ? "over the whole batch (--sync-bn)" : "per process")")
             }

@@ -1,13 +1,18 @@
 import Foundation
 import InstanceSparsity
 
-BLASRuntime.ensureFastKernels()
+do {
+    try BLASRuntime.ensureFastKernels()
+} catch {
+    FileHandle.standardError.write("isp: \(error)\n".data(using: .utf8)!)
+    exit(2)
+}
 setvbuf(stdout, nil, _IOLBF, 0)
 let launch = Launch()
 
 let commands: [Command.Type] = [TrainCommand.self, EvalCommand.self, InfoCommand.self, AnalyzeCommand.self, SweepCommand.self,
                                  BenchCommand.self, DemoCommand.self, TuneCommand.self, PredictCommand.self, ServeCommand.self,
-                                 ExportCommand.self]
+                                 ExportCommand.self, SlimCommand.self]
 
 /// The overview goes to stdout when asked for (--help) and to stderr after a usage error.
 func printOverview(toStandardError: Bool = false) {

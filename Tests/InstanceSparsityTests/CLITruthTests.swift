@@ -254,7 +254,7 @@ final class CLITruthTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(version.stdout, "isp \(instanceSparsityVersion)\n")
         let overview = try isp(["--help"]).stdout
         let names = overview.split(separator: "\n").compactMap { $0.hasPrefix("  isp ") ? String($0.dropFirst(6).prefix { $0 != " " }) : nil }
-        XCTAssertEqual(names.count, 11, overview)
+        XCTAssertEqual(names.count, 12, overview)
         var valueOf: [String: (String, String)] = [:]  // flag -> (value name, command) across commands
         for name in names {
             let help = try isp(["help", name]), direct = try isp([name, "--help"])
@@ -264,7 +264,7 @@ final class CLITruthTests: TemporaryDirectoryTestCase {
             // Every command that prints results offers them as JSON (serve answers JSON over HTTP).
             if name != "serve" { XCTAssertTrue(usage.contains("[--json]"), "\(name) prints results without --json") }
             // Every flag of the usage line has a described entry, and every entry is in the usage line.
-            let usageFlags = Set(usage.matches(of: #/--[a-z-]+/#).map { String($0.output) })
+            let usageFlags = Set(usage.matches(of: #/--[a-z0-9-]+/#).map { String($0.output) })
             let options = text.components(separatedBy: "options:\n").last ?? ""
             let entries = options.split(separator: "\n").filter { $0.hasPrefix("  --") }
             let described = Set(entries.map { String($0.dropFirst(2).prefix { $0 != " " }) })
@@ -301,6 +301,21 @@ final class CLITruthTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(object["train_images"] as? Int, 128)
         XCTAssertNotNil(object["test_accuracy"] as? Double)
         XCTAssertTrue(r.stderr.contains("epoch 1/1 test accuracy"), "progress goes to stderr with --json")
+    }
+
+    /// `ISP_ISA=avx2` runs an AVX-512 machine as an AVX2 one (OpenBLAS's Haswell kernels and the
+    /// engine's AVX2 kernels) and says so; a malformed value is a usage error naming it.
+    func testInstructionSetCanBeChosen() throws {
+        let args = ["bench", "--model", "vgg16", "--width", "0.125", "--runs", "10", "--no-train", "--json"]
+        let r = try ISP.run(args, in: directory, environment: ["ISP_ISA": "avx2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+        let blas = try XCTUnwrap(object["blas"] as? String)
+        XCTAssertTrue(blas.contains("batch-1 convolution kernel avx2"), blas)
+        XCTAssertFalse(blas.contains("SkylakeX"), blas)
+        let bad = try ISP.run(args, in: directory, environment: ["ISP_ISA": "sse9"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertEqual(bad.stderrLines, ["isp: ISP_ISA: 'sse9' is not an instruction set; use avx2 or avx512"])
     }
 
     // MARK: demo from anywhere
@@ -383,6 +398,56 @@ final class CLITruthTests: TemporaryDirectoryTestCase {
         // Class names: the second caption line of each tile is text in black below the image.
         let tileBottom = 8 + (6 * 3 + 12) + (6 * 2 + 8) + 32 * 3
         XCTAssertGreaterThan(count((0, 0, 0), rows: (tileBottom + 4 + 12)..<(tileBottom + 4 + 24)), 20, "class name under the ratio")
+    }
+
+    /// The Network Slimming pipeline on the binary: train with --bn-l1 (stored, checked on
+    /// resume), slim by silent channels and by batch-norm scale to a MAC target, fine-tune the
+    /// slimmed file with --init at its channel counts (with feature decay and --bn-l1), prune it
+    /// instance-wise; an existing output is refused without --force.
+    func testSlimAndFineTune() throws {
+        let model = "\(directory)/m.safetensors", silent = "\(directory)/silent.safetensors", scaled = "\(directory)/scaled.safetensors"
+        XCTAssertEqual(try train(model, extra: ["--bn-l1", "1e-4", "--feature-decay", "1e-3"]).status, 0)
+        XCTAssertEqual(try metadata(model)["train.bn_l1"], "0.0001")
+        assertUsage(try isp(["train", "--resume", "--out", model, "--epochs", "2", "--bn-l1", "0.001"]), mentions: ["--bn-l1 0.001", "0.0001", "conflicts with"])
+
+        let r = try isp(["slim", model, "--out", silent, "--calibration", "64", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let s = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+        let maps = try XCTUnwrap(s["maps"] as? [[String: Any]])
+        XCTAssertEqual(maps.count, 12)
+        let slimmed = try Checkpoint.load(path: silent)
+        let changed = maps.filter { ($0["channels_after"] as! Int) < ($0["channels_before"] as! Int) }
+        XCTAssertEqual(slimmed.network.spec.channels, Dictionary(uniqueKeysWithValues: changed.map { ($0["name"] as! String, $0["channels_after"] as! Int) }))
+        XCTAssertEqual(slimmed.network.slimmableMaps.map { $0.layout!.channels }, maps.map { $0["channels_after"] as! Int })
+        XCTAssertEqual(s["macs_after"] as? Int, slimmed.network.macsPerImage)
+        XCTAssertEqual(s["calibration_images"] as? Int, 64)
+        XCTAssertEqual(s["test_images"] as? Int, SyntheticFashionMNIST.testCount)
+        for key in ["accuracy_original", "accuracy_slimmed", "agreement", "images_with_active_removed_channels"] { XCTAssertNotNil(s[key] as? Double, key) }
+        XCTAssertEqual(slimmed.metadata["slim.by"], "silent")
+        XCTAssertNil(slimmed.metadata["train.epochs_completed"], "an inference file: nothing to resume")
+        XCTAssertEqual(try isp(["info", silent]).stdout.contains("slimmed to its recorded channels"), !changed.isEmpty)
+        let refused = try isp(["slim", model, "--out", silent])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stderr.contains("\(silent): exists: pass --force"), refused.stderr)
+        assertUsage(try isp(["slim", model, "--out", scaled, "--by", "bn-scale"]), mentions: ["--macs-target"])
+        assertUsage(try isp(["slim", model, "--out", scaled, "--macs-target", "0.5"]), mentions: ["--macs-target is for --by bn-scale"])
+
+        let b = try isp(["slim", model, "--out", scaled, "--by", "bn-scale", "--macs-target", "0.5", "--json"])
+        XCTAssertEqual(b.status, 0, b.stderr)
+        let bs = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(b.stdout.utf8)) as? [String: Any], b.stdout)
+        XCTAssertLessThanOrEqual(Double(try XCTUnwrap(bs["macs_after"] as? Int)), 0.5 * Double(try XCTUnwrap(bs["macs_before"] as? Int)))
+        XCTAssertTrue(try isp(["info", scaled]).stdout.contains("slimmed to its recorded channels"))
+
+        // Fine-tuning keeps the slimmed counts (and the width) without being told them.
+        let tuned = "\(directory)/tuned.safetensors"
+        let t = try isp(["train", "--model", "vgg16", "--init", scaled, "--feature-decay", "1e-3", "--bn-l1", "1e-4", "--batch-size", "32",
+                         "--epochs", "1", "--data-dir", data, "--train-limit", "64", "--test-limit", "32", "--out", tuned])
+        XCTAssertEqual(t.status, 0, t.stderr)
+        let fine = try Checkpoint.load(path: tuned).network.spec
+        XCTAssertEqual(fine.channels, try Checkpoint.load(path: scaled).network.spec.channels)
+        XCTAssertEqual(fine.width, 0.125)
+        let e = try isp(["eval", tuned, "--prune", "mean", "--alpha", "0.5", "--layers", "all", "--latency-images", "2", "--json"])
+        XCTAssertEqual(e.status, 0, e.stderr)
     }
 }
 

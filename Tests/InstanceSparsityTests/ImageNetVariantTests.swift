@@ -67,6 +67,34 @@ final class ImageNetVariantTests: XCTestCase {
         assertClose(loaded.network.forward(image, training: false).array, Self.logits(converted), "converted mobilenet_v2 w0.25")
     }
 
+    /// Slimmed networks (per-map channel counts, one map at a single channel) against
+    /// benchmarks/torch_models.py at the same counts, loaded strictly by convert.py
+    /// (make_slimmed_fixtures.py): the network and the executor give PyTorch's logits, and the
+    /// file convert.py wrote loads as isp loads any checkpoint.
+    func testSlimmedNetworksMatchPyTorch() throws {
+        let data = try Data(contentsOf: Self.fixtures.appendingPathComponent("slimmed_logits.json"))
+        let models = try XCTUnwrap((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["models"] as? [[String: Any]])
+        XCTAssertEqual(models.count, 4)
+        for entry in models {
+            let arch = entry["arch"] as! String, stem = ModelSpec.Stem(rawValue: entry["stem"] as! String)!
+            let size = entry["input_size"] as! Int, channels = entry["channels"] as! [String: Int]
+            var spec = ModelSpec(architecture: arch, width: (entry["width"] as! NSNumber).floatValue, stem: stem, inputChannels: 3,
+                                 inputSize: size, classes: 10)
+            spec.channels = channels
+            let network = try Network.make(spec)
+            XCTAssertEqual(network.slimmableMaps.map(\.label).sorted(), channels.keys.sorted(), arch)
+            FixtureGenerator.fill(network)
+            let image = FixtureGenerator.image(size: size), expected = Self.logits(entry)
+            assertClose(network.forward(image, training: false).array, expected, "slimmed \(arch) \(stem.rawValue)")
+            assertClose(SparseExecutor(network).run(image.data).logits, expected, "slimmed \(arch) \(stem.rawValue) executor")
+            if let file = entry["file"] as? String {
+                let loaded = try Checkpoint.load(path: Self.fixtures.appendingPathComponent(file).path).network
+                XCTAssertEqual(loaded.spec.channels, channels)
+                assertClose(loaded.forward(image, training: false).array, expected, "\(file) as isp loads it")
+            }
+        }
+    }
+
     /// The generator itself, pinned to values numpy computed (make_torchvision_fixtures.uniforms):
     /// a drift here would show up only as unexplained logit differences.
     func testFixtureGeneratorMatchesPython() {

@@ -4,7 +4,7 @@ import InstanceSparsity
 /// The contract of the sparse path: for any input and any channel masks, its logits equal those
 /// of the dense network with the same channels masked to zero, and it executes fewer MACs.
 final class SparseExecutorTests: XCTestCase {
-    func makeTrainedLikeNetwork(_ arch: String, width: Float, inputChannels: Int, inputSize: Int,
+    static func makeTrainedLikeNetwork(_ arch: String, width: Float, inputChannels: Int, inputSize: Int,
                                 stem: ModelSpec.Stem? = nil) throws -> Network {
         let net = try Network.make(ModelSpec(architecture: arch, width: width, stem: stem, inputChannels: inputChannels,
                                              inputSize: inputSize, classes: 10), seed: 11)
@@ -50,6 +50,52 @@ final class SparseExecutorTests: XCTestCase {
                                           architectures: ["resnet18"], masking: isOutput)
     }
 
+    /// Instance-wise pruning on top of static slimming: every slimmable map loses a random share
+    /// of its channels (MobileNetV2's removed expanded channels leave constants folded into the
+    /// projection's batch norm), then the executor must still match the masked dense network.
+    func testSparseMatchesMaskedDenseOnSlimmedNetworks() throws {
+        var rng = SeededGenerator(seed: 21)
+        func slim(_ net: Network) throws -> Network {
+            var kept: ChannelSlimming.Selection = [:]
+            for gate in net.slimmableMaps {
+                let all = Array(0..<gate.layout!.channels)
+                let some = all.filter { _ in rng.uniform() < 0.6 }
+                kept[gate.label] = some.isEmpty ? [all.last!] : some
+            }
+            let slimmed = try net.slimmed(keeping: kept)
+            XCTAssertLessThan(slimmed.macsPerImage, net.macsPerImage)
+            return slimmed
+        }
+        try checkSparseMatchesMaskedDense(prepare: slim)
+        try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 64, stem: .imagenet, architectures: ["mobilenetv2"], prepare: slim)
+    }
+
+    /// MobileNetV2's block inputs alone: the expansion reads only the kept channels while the
+    /// identity still adds all of them, in both stems.
+    func testMobileNetBlockInputsPrunedAloneMatchMaskedDense() throws {
+        let net = try Network.make(ModelSpec(architecture: "mobilenetv2", width: 0.5, classes: 10), seed: 1)
+        let expanding = (2...17).map { "features.\($0).conv" }
+        XCTAssertEqual(Set(net.gates.map(\.label)), Set(expanding.map { $0 + ".0.0" } + expanding.map { $0 + ".1.0" }),
+                       "one gate on each expanding block's input and one on its expanded map")
+        let isInput = { (g: ChannelGate) in g.label.hasSuffix(".conv.0.0") }
+        try checkSparseMatchesMaskedDense(architectures: ["mobilenetv2"], masking: isInput)
+        try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 64, stem: .imagenet,
+                                          architectures: ["mobilenetv2"], masking: isInput)
+    }
+
+    /// The GEMM path of batch-1 inference (strides above 2, grouped convolutions, 1-wide outputs)
+    /// forced on every dense convolution: it too reads only the kept input channels, and adds a
+    /// residual branch's shortcut in its epilogue.
+    func testGEMMInferencePathMatchesMaskedDense() throws {
+        try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 36) { net in
+            net.root.visit { _, layer in
+                guard let conv = layer as? Conv2d, !conv.isDepthwise else { return }
+                conv.forcedPlan = ConvolutionPlan(forward: .gemm, inputGradient: .gemm, weightGradient: .gemm)
+            }
+            return net
+        }
+    }
+
     func testVGGRefusesInputsItWouldPoolAway() {
         XCTAssertThrowsError(try Network.make(ModelSpec(architecture: "vgg16", inputSize: 28)))
     }
@@ -64,9 +110,10 @@ final class SparseExecutorTests: XCTestCase {
     /// Random masks at the gates `masking` accepts (the others keep every channel).
     func checkSparseMatchesMaskedDense(width: Float = 0.25, inputChannels: Int = 1, inputSize: Int = 32,
                                        stem: ModelSpec.Stem? = nil, architectures: [String] = ModelSpec.architectures,
-                                       masking: (ChannelGate) -> Bool = { _ in true }) throws {
+                                       masking: (ChannelGate) -> Bool = { _ in true },
+                                       prepare: (Network) throws -> Network = { $0 }) throws {
         for arch in architectures {
-            let net = try makeTrainedLikeNetwork(arch, width: width, inputChannels: inputChannels, inputSize: inputSize, stem: stem)
+            let net = try prepare(Self.makeTrainedLikeNetwork(arch, width: width, inputChannels: inputChannels, inputSize: inputSize, stem: stem))
             XCTAssertEqual(net.spec.stem, stem ?? .cifar)
             let executor = SparseExecutor(net)
             var rng = SeededGenerator(seed: 13)
@@ -119,5 +166,32 @@ final class SparseExecutorTests: XCTestCase {
         XCTAssertEqual(select(.init(.energy, alpha: 0.8)), [1, 3])
         XCTAssertEqual(select(.init(.staticTopK, alpha: 0.4), ranking: [3, 4, 1, 0, 2]), [3, 4])
         XCTAssertEqual(select(.init(.mean, alpha: 100)), [1], "at least one channel is kept")
+    }
+
+    /// The energy cut is a selection, not a sort: it must keep exactly the set the definition
+    /// gives (the fewest largest channels reaching the share; ties at the cut all kept), on
+    /// random saliencies with zeros and repeated values, every size from 1 to 600 channels.
+    func testEnergyKeepsTheFewestLargestChannelsReachingTheShare() {
+        var rng = SeededGenerator(seed: 7)
+        let kept = UnsafeMutablePointer<Int32>.allocate(capacity: 600)
+        defer { kept.deallocate() }
+        for c in 1...600 {
+            // Quantised values: many exact ties; a third of the channels silent.
+            let s = (0..<c).map { _ in Float.random(in: 0...1, using: &rng) < 0.33 ? 0 : Float(Int.random(in: 1...40, using: &rng)) / 8 }
+            let alpha = Float.random(in: 0.5...0.9999, using: &rng)
+            let n = s.withUnsafeBufferPointer { ThresholdPolicy(.energy, alpha: alpha).select(saliency: $0.baseAddress!, channels: c, ranking: nil, into: kept) }
+            let got = Array(UnsafeBufferPointer(start: kept, count: n))
+            // Reference: squares in decreasing order, summed in double until the share is reached.
+            let squares = s.map { Double($0 * $0) }, total = squares.reduce(0, +)
+            var expected: [Int32]
+            if total == 0 {
+                expected = [0]
+            } else {
+                var acc = 0.0, cut = 0.0
+                for v in squares.sorted(by: >) { acc += v; cut = v; if acc >= Double(alpha) * total { break } }
+                expected = (0..<c).filter { squares[$0] >= cut && s[$0] > 0 }.map { Int32($0) }
+            }
+            XCTAssertEqual(got, expected, "\(c) channels, alpha \(alpha)")
+        }
     }
 }

@@ -138,6 +138,8 @@ void isp_resample_vertical(const uint8_t *src, int64_t src_stride, const int32_t
 
 /// Saliency of `planes` consecutive planes of n values: norms[c] = sqrt(sum of x^2 over plane c) * scale.
 void isp_plane_norms(const float *x, int32_t planes, int64_t n, float scale, float *norms);
+/// The energy policy's cut: keep the channels whose squared saliency is at least this (scratch: n floats).
+float isp_energy_cut(const float *s, int32_t n, float share, float *scratch);
 
 /// Copies `rows` rows of `width` floats from rows `fromPitch` floats apart to rows `toPitch` apart:
 /// a plane into the interior of a zero-bordered plane, or back.

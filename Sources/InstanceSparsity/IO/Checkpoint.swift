@@ -53,10 +53,10 @@ public enum Checkpoint {
         for (name, target) in stateDict(network).floats {
             expected.insert(name)
             guard let source = contents.tensors[name] else {
-                throw InputError(path, "missing tensor '\(name)' needed by \(spec.architecture) width \(spec.width)")
+                throw InputError(path, "missing tensor '\(name)' needed by \(spec.summary)")
             }
             guard source.shape == target.shape else {
-                throw InputError(path, "tensor '\(name)' has shape \(source.shape), but \(spec.architecture) width \(spec.width) needs \(target.shape)")
+                throw InputError(path, "tensor '\(name)' has shape \(source.shape), but \(spec.summary) needs \(target.shape)")
             }
             target.copy(from: source)
         }
@@ -65,7 +65,7 @@ public enum Checkpoint {
             if name.hasPrefix(optimizerPrefix) {
                 velocity[String(name.dropFirst(optimizerPrefix.count))] = contents.tensors[name]
             } else if contents.tensors[name] != nil {
-                throw InputError(path, "unexpected tensor '\(name)' for \(spec.architecture) width \(spec.width)")
+                throw InputError(path, "unexpected tensor '\(name)' for \(spec.summary)")
             }
         }
         return Loaded(path: path, network: network, metadata: contents.metadata, velocity: velocity)
@@ -75,19 +75,23 @@ public enum Checkpoint {
     /// holds: the metadata is untrusted, and an edited "width" or "classes" would otherwise make us
     /// allocate (and randomly initialise) gigabytes before the first shape check. Networks only
     /// grow with the width, so we build at doubling widths and stop at the first that needs more
-    /// weights than the file has; each build is at most a few times the size of the file.
+    /// weights than the file has; each build is at most a few times the size of the file. Recorded
+    /// channel counts are capped by each trial width's, so the trials grow up to the real network.
     private static func makeNetwork(_ spec: ModelSpec, fitting contents: SafeTensors.Contents, path: String) throws -> Network {
         let available = contents.tensors.reduce(0) { $0 + ($1.key.hasPrefix(optimizerPrefix) ? 0 : $1.value.count) }
         var trial = min(spec.width, 0.0625)
         while true {
             var smaller = spec
             smaller.width = trial
-            let network = try Network.make(smaller)
+            let network = try Network.build(smaller, seed: 0)
             let needed = stateDict(network).floats.reduce(0) { $0 + $1.tensor.count }
             guard needed <= available else {
-                throw InputError(path, "holds \(available) weights, but \(spec.architecture) width \(spec.width) with \(spec.classes) classes needs \(trial < spec.width ? "more than " : "")\(needed)")
+                throw InputError(path, "holds \(available) weights, but \(spec.summary) with \(spec.classes) classes needs \(trial < spec.width ? "more than " : "")\(needed)")
             }
-            if trial >= spec.width { return network }
+            if trial >= spec.width {
+                try network.checkRecordedChannels(naming: path)
+                return network
+            }
             trial = min(trial * 2, spec.width)
         }
     }
@@ -102,10 +106,10 @@ extension Network {
     public func loadWeights(from checkpoint: Checkpoint.Loaded, replacingClassifier: Bool) throws {
         let source = checkpoint.network.spec
         func describe(_ s: ModelSpec) -> String {
-            "\(s.architecture) width \(s.width) with the \(s.stem.rawValue) stem and \(s.inputChannels) input channels"
+            "\(s.summary) with the \(s.stem.rawValue) stem and \(s.inputChannels) input channels"
         }
         guard source.architecture == spec.architecture, source.width == spec.width, source.stem == spec.stem,
-              source.inputChannels == spec.inputChannels else {
+              source.inputChannels == spec.inputChannels, source.channels == spec.channels else {
             throw InputError(checkpoint.path, "holds \(describe(source)), but the network to train is \(describe(spec))")
         }
         var classifier = ""

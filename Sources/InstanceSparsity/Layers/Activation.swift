@@ -38,3 +38,16 @@ public final class ReLU: Layer {
 
     public var lastOutputShape: [Int] { shape }
 }
+
+/// The bounds the C kernels clamp to for an activation cap: nil (no activation) clamps nothing,
+/// .infinity is ReLU, 6 is ReLU6.
+func clampBounds(_ cap: Float?) -> (low: Float, high: Float) {
+    cap.map { (0, $0) } ?? (-.infinity, .infinity)
+}
+
+/// An activation with cap `cap` (nil: none) applied to one value.
+@inline(__always)
+func activate(_ v: Float, _ cap: Float?) -> Float {
+    guard let cap else { return v }
+    return Swift.min(Swift.max(v, 0), cap)
+}

@@ -2,15 +2,18 @@ import CKernels
 
 /// 2-D convolution over NCHW, square kernel, with stride, zero padding, groups and optional bias.
 ///
-/// Dense convolutions with outputs at least 2 wide (stride 1 or 2) run their forward pass on the
-/// batch-1 micro-kernel (`TiledConvolution`), images claimed by whichever core is free, several
-/// images per call on maps under 8 wide; with stride 1 their input gradient runs there too, and
-/// (kernels above 1x1) their weight gradient on a kernel over the same input layout, each core
-/// summing a fixed share of the images so the result does not depend on timing. Everything else
-/// lowers to GEMM: a chunk of images is unrolled (im2col) into a matrix whose rows are (input
-/// channel, ky, kx) and whose columns are (image, output pixel), so tiny feature maps still give
-/// OpenBLAS wide matrices. Depthwise convolutions (groups == channels) have too little work per
-/// channel for GEMM and run as direct loops.
+/// Shapes: x is N x C x H x W, the weights outChannels x (C / groups) x k x k, y is N x outChannels
+/// x outH x outW with outH = (H + 2 padding - k) / stride + 1. `ConvolutionPlan` decides which
+/// algorithm runs each direction; below, one function per algorithm and direction:
+/// - tiled (the batch-1 micro-kernel, `TiledConvolution`): forward with images claimed by whichever
+///   core is free, several images per call on maps under 8 wide; the input gradient as a forward
+///   convolution of dy; the weight gradient on a kernel over the same input layout, each core
+///   summing a fixed share of the images so the result does not depend on timing.
+/// - gemm: a chunk of images is unrolled (im2col) into a matrix whose rows are (input channel, ky,
+///   kx) and whose columns are (image, output pixel), so tiny feature maps still give OpenBLAS
+///   wide matrices; col2im brings the input gradient back.
+/// - depthwise (groups == channels): too little work per channel for GEMM; direct loops per plane,
+///   forward and one backward pass for both gradients.
 public final class Conv2d: Layer {
     public let weight: Parameter  // outChannels x (inChannels / groups) x k x k
     public let bias: Parameter?
@@ -32,12 +35,6 @@ public final class Conv2d: Layer {
     /// Column-buffer budget in floats; bounds memory while keeping GEMMs wide.
     private static let columnBudget = 1 << 22
 
-    /// Narrowest output the micro-kernel takes in training (forward, input and weight gradients).
-    /// Measured on VGG16 w0.5 (`isp bench --train-steps 20`): moving the 4x4 and 2x2 maps off
-    /// GEMM took training from 252-284 to 269-303 images/s on two cores; the 2x2 weight gradients
-    /// followed once calls took 8 images each (one core: each 2x2 backward pass 21 -> 15 ms a step).
-    static let narrowestTiledOutput = 2
-
     /// Forward on the micro-kernel: its weights, re-arranged every pass, one convolution per core
     /// (each keeps its own staging), and the bias it adds (zeros when the layer has none).
     private lazy var panels = WeightPanels(outChannels: outChannels, rows: inChannels * kernel * kernel)
@@ -46,15 +43,8 @@ public final class Conv2d: Layer {
     }
     private lazy var zeroBias = Tensor(shape: [outChannels])
 
-    /// Stride 1: the input gradient is itself a convolution, of dy with the weights transposed
-    /// (input and output channels swapped) and flipped, padded k - 1 - p; it runs on the
-    /// micro-kernel too, with no column matrix to scatter back (col2im).
-    private var usesTiledBackward: Bool { groups == 1 && stride == 1 && outW >= Conv2d.narrowestTiledOutput && padding < kernel }
-    /// The weight gradient on its own kernel over the forward pass's input layout (no im2col).
-    /// 1x1: a GEMM over the image's pixels beats transposing dy for it.
-    private var usesTiledWeightGradient: Bool {
-        groups == 1 && kernel > 1 && stride <= 2 && outW >= Conv2d.narrowestTiledOutput
-    }
+    /// The input gradient on the micro-kernel: dy convolved with the weights transposed (input and
+    /// output channels swapped) and flipped, padded k - 1 - p; no column matrix to scatter back.
     private lazy var flippedPanels = WeightPanels(outChannels: inChannels, rows: outChannels * kernel * kernel)
     private lazy var tiledBackwardPerCore = (0..<Workspace.cores).map { _ in
         TiledConvolution(inChannels: outChannels, kernel: kernel, stride: 1, padding: kernel - 1 - padding, batched: true)
@@ -89,6 +79,15 @@ public final class Conv2d: Layer {
 
     public var isDepthwise: Bool { groups == inChannels && groups == outChannels && groups > 1 }
 
+    /// Set by tests to run a given path; nil: the plan `ConvolutionPlan` makes for the shape.
+    public var forcedPlan: ConvolutionPlan?
+
+    /// How this convolution runs at output width `outputWidth`.
+    public func plan(outputWidth: Int) -> ConvolutionPlan {
+        forcedPlan ?? ConvolutionPlan(inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride,
+                                      padding: padding, groups: groups, outputWidth: outputWidth)
+    }
+
     public func outputSize(_ size: Int) -> Int { (size + 2 * padding - kernel) / stride + 1 }
 
     public func forward(_ input: Tensor, training: Bool) -> Tensor {
@@ -100,55 +99,46 @@ public final class Conv2d: Layer {
         x = input
         let out = Tensor.reuse(y, shape: [n, outChannels, outH, outW])
         y = out
-        if isDepthwise {
-            depthwiseForward(input, out)
-        } else if groups == 1 && outW >= Conv2d.narrowestTiledOutput && stride <= 2 {
-            tiledForward(input, out)
-        } else {
-            gemmForward(input, out)
+        switch plan(outputWidth: outW).forward {
+        case .tiled: tiledForward(input, out)
+        case .gemm: gemmForward(input, out)
+        case .depthwise: depthwiseForward(input, out)
         }
         return out
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        let input = x!
-        let g = Tensor.reuse(dx, shape: propagatesGradient || isDepthwise ? input.shape : [0])
+        let input = x!, plan = plan(outputWidth: outW)
+        let g = Tensor.reuse(dx, shape: propagatesGradient || plan.forward == .depthwise ? input.shape : [0])
         dx = g
-        if let b = bias {
-            let hw = outH * outW, n = dy.shape[0]
-            for c in 0..<outChannels {
-                var s: Float = 0
-                for i in 0..<n { let p = dy.data + (i * outChannels + c) * hw; for j in 0..<hw { s += p[j] } }
-                b.grad.data[c] += s
-            }
-        }
-        // The depthwise path and the micro-kernel write every value of dx; col2im accumulates into a zeroed one.
-        if isDepthwise {
+        if let b = bias { biasGradient(dy, into: b.grad.data) }
+        if plan.forward == .depthwise {  // one pass for both gradients; it writes every value of dx
             depthwiseBackward(input, dy, g)
             return g
         }
-        if usesTiledWeightGradient { tiledWeightGradient(input, dy) }
-        if !propagatesGradient || usesTiledBackward {
-            if !usesTiledWeightGradient { gemmBackward(input, dy, nil, weights: true) }
-            if propagatesGradient { tiledInputGradient(dy, g) }
-        } else {
-            g.zero()
-            gemmBackward(input, dy, g, weights: !usesTiledWeightGradient)
+        switch plan.weightGradient {
+        case .tiled: tiledWeightGradient(input, dy)
+        default: gemmWeightGradient(input, dy)
+        }
+        guard propagatesGradient else { return g }
+        switch plan.inputGradient {
+        case .tiled: tiledInputGradient(dy, g)  // writes every value of dx
+        default: g.zero(); gemmInputGradient(dy, g)  // col2im accumulates
         }
         return g
     }
 
-    // MARK: GEMM path
-    //
-    // Each core takes a contiguous share of the batch and runs its own single-threaded GEMMs on
-    // private scratch buffers: no synchronisation inside a layer and no idle spinning BLAS
-    // threads, which cost more than a fifth of the time when OpenBLAS split each GEMM itself.
-
-    private var rowsPerGroup: Int { inChannels / groups * kernel * kernel }
-
-    private func imagesPerChunk(_ n: Int) -> Int {
-        max(1, min(n, Conv2d.columnBudget / max(rowsPerGroup * outH * outW, 1)))
+    /// db[c] += sum of dy over images and pixels of channel c.
+    private func biasGradient(_ dy: Tensor, into db: UnsafeMutablePointer<Float>) {
+        let hw = outH * outW, n = dy.shape[0]
+        for c in 0..<outChannels {
+            var s: Float = 0
+            for i in 0..<n { let p = dy.data + (i * outChannels + c) * hw; for j in 0..<hw { s += p[j] } }
+            db[c] += s
+        }
     }
+
+    // MARK: Tiled path
 
     private func tiledForward(_ input: Tensor, _ out: Tensor) {
         panels.load(weight.value.data)
@@ -190,96 +180,125 @@ public final class Conv2d: Layer {
         let perCall = convolutions[0].imagesPerCall(height: height, width: width)
         Workspace.forEachPiece(of: n, grain: perCall) { images, scratch in
             _ = convolutions[scratch.index].run(source.data + images.lowerBound * sourceCount, count: images.count, height: height,
-                                                width: width, channels: nil, panels: panels,
+                                                width: width, kept: nil, panels: panels,
                                                 out: destination.data + images.lowerBound * destinationCount,
                                                 bias: bias, cap: nil, residual: nil, split: false)
         }
     }
 
-    private func gemmForward(_ input: Tensor, _ out: Tensor) {
-        let n = input.shape[0], hw = outH * outW, cog = outChannels / groups, rows = rowsPerGroup
-        let chunk = imagesPerChunk((n + Workspace.cores - 1) / Workspace.cores)
+    // MARK: GEMM path
+    //
+    // Each core takes a contiguous share of the batch and runs its own single-threaded GEMMs on
+    // private scratch buffers: no synchronisation inside a layer and no idle spinning BLAS
+    // threads, which cost more than a fifth of the time when OpenBLAS split each GEMM itself.
+
+    private var rowsPerGroup: Int { inChannels / groups * kernel * kernel }
+
+    /// Each core takes a contiguous share of the n images (`perShare` once per share, with the
+    /// core's scratch space) and walks it in chunks whose column matrix fits `columnBudget`:
+    /// `body(first image, images, im2col buffer, product buffer, what perShare returned)`.
+    private func forEachChunk<Share>(of n: Int, perShare: (Range<Int>, Workspace) -> Share,
+                                     _ body: (Int, Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Share) -> Void) {
+        let hw = outH * outW, rows = rowsPerGroup, outputs = outChannels / groups
+        let chunk = max(1, min((n + Workspace.cores - 1) / Workspace.cores, Conv2d.columnBudget / max(rows * hw, 1)))
         Workspace.forEachShare(of: n) { share, scratch in
-            var n0 = share.lowerBound
-            while n0 < share.upperBound {
-                let nb = min(chunk, share.upperBound - n0), cols = nb * hw
-                let col = scratch.columns(rows * cols), tmp = scratch.product(cog * cols)
-                for g in 0..<groups {
-                    im2col(input, firstImage: n0, images: nb, group: g, into: col)
-                    if hw >= Conv2d.perImageColumns {
-                        // Wide maps: one GEMM per image straight into its NCHW slice, no scatter.
-                        for i in 0..<nb {
-                            let o = out.data + ((n0 + i) * outChannels + g * cog) * hw
-                            if let b = bias { for co in 0..<cog { (o + co * hw).update(repeating: b.value.data[g * cog + co], count: hw) } }
-                            gemm(m: cog, n: hw, k: rows, a: weight.value.data + g * cog * rows, lda: rows,
-                                 b: col + i * hw, ldb: cols, beta: bias == nil ? 0 : 1, c: o, ldc: hw)
-                        }
-                        continue
-                    }
-                    gemm(m: cog, n: cols, k: rows, a: weight.value.data + g * cog * rows, lda: rows,
-                         b: col, ldb: cols, c: tmp, ldc: cols)
-                    // (channel, image, pixel) back to NCHW, adding the bias.
-                    for co in 0..<cog {
-                        let c = g * cog + co, b = bias?.value.data[c] ?? 0
-                        for i in 0..<nb {
-                            let src = tmp + co * cols + i * hw, dst = out.data + ((n0 + i) * outChannels + c) * hw
-                            for j in 0..<hw { dst[j] = src[j] + b }
-                        }
-                    }
-                }
-                n0 += nb
+            let state = perShare(share, scratch)
+            for n0 in Swift.stride(from: share.lowerBound, to: share.upperBound, by: chunk) {
+                let nb = min(chunk, share.upperBound - n0)
+                body(n0, nb, scratch.columns(rows * nb * hw), scratch.product(outputs * nb * hw), state)
             }
         }
     }
 
-    /// The weight gradient if `weights`, and the input gradient into a zeroed `dx` unless it is nil.
-    private func gemmBackward(_ input: Tensor, _ dy: Tensor, _ dx: Tensor?, weights: Bool) {
-        let n = input.shape[0], hw = outH * outW, cog = outChannels / groups, rows = rowsPerGroup
-        let chunk = imagesPerChunk((n + Workspace.cores - 1) / Workspace.cores)
-        let weightCount = weight.value.count
-        Workspace.forEachShare(of: n) { share, scratch in
-            // Share 0 accumulates straight into the gradient; the others into private copies summed below.
-            let dW = share.lowerBound == 0 || !weights ? weight.grad.data : scratch.weightGradient(weightCount)
-            var n0 = share.lowerBound
-            while n0 < share.upperBound {
-                let nb = min(chunk, share.upperBound - n0), cols = nb * hw
-                let col = scratch.columns(rows * cols), tmp = scratch.product(cog * cols)
-                for g in 0..<groups {
-                    let wOffset = g * cog * rows
-                    if hw >= Conv2d.perImageColumns {
-                        if weights { im2col(input, firstImage: n0, images: nb, group: g, into: col) }
-                        for i in 0..<nb {
-                            let d = dy.data + ((n0 + i) * outChannels + g * cog) * hw
-                            if weights {
-                                gemm(transB: true, m: cog, n: rows, k: hw, a: d, lda: hw, b: col + i * hw, ldb: cols,
-                                     beta: 1, c: dW + wOffset, ldc: rows)
-                            }
-                            guard dx != nil else { continue }
-                            gemm(transA: true, m: rows, n: hw, k: cog, a: weight.value.data + wOffset, lda: rows,
-                                 b: d, ldb: hw, c: col + i * hw, ldc: cols)
-                        }
-                        if let dx { col2im(col, firstImage: n0, images: nb, group: g, into: dx) }
-                        continue
+    private func gemmForward(_ input: Tensor, _ out: Tensor) {
+        let hw = outH * outW, cog = outChannels / groups, rows = rowsPerGroup
+        forEachChunk(of: input.shape[0], perShare: { _, _ in () }) { n0, nb, col, tmp, _ in
+            let cols = nb * hw
+            for g in 0..<groups {
+                im2col(input, firstImage: n0, images: nb, group: g, into: col)
+                if hw >= Conv2d.perImageColumns {
+                    // Wide maps: one GEMM per image straight into its NCHW slice, no scatter.
+                    for i in 0..<nb {
+                        let o = out.data + ((n0 + i) * outChannels + g * cog) * hw
+                        if let b = bias { for co in 0..<cog { (o + co * hw).update(repeating: b.value.data[g * cog + co], count: hw) } }
+                        gemm(m: cog, n: hw, k: rows, a: weight.value.data + g * cog * rows, lda: rows,
+                             b: col + i * hw, ldb: cols, beta: bias == nil ? 0 : 1, c: o, ldc: hw)
                     }
-                    for co in 0..<cog {
-                        for i in 0..<nb {
-                            (tmp + co * cols + i * hw).update(from: dy.data + ((n0 + i) * outChannels + g * cog + co) * hw, count: hw)
-                        }
-                    }
-                    if weights {
-                        im2col(input, firstImage: n0, images: nb, group: g, into: col)
-                        gemm(transB: true, m: cog, n: rows, k: cols, a: tmp, lda: cols, b: col, ldb: cols,
-                             beta: 1, c: dW + wOffset, ldc: rows)
-                    }
-                    guard let dx else { continue }
-                    gemm(transA: true, m: rows, n: cols, k: cog, a: weight.value.data + wOffset, lda: rows,
-                         b: tmp, ldb: cols, c: col, ldc: cols)
-                    col2im(col, firstImage: n0, images: nb, group: g, into: dx)
+                    continue
                 }
-                n0 += nb
+                gemm(m: cog, n: cols, k: rows, a: weight.value.data + g * cog * rows, lda: rows,
+                     b: col, ldb: cols, c: tmp, ldc: cols)
+                // (channel, image, pixel) back to NCHW, adding the bias.
+                for co in 0..<cog {
+                    let c = g * cog + co, b = bias?.value.data[c] ?? 0
+                    for i in 0..<nb {
+                        let src = tmp + co * cols + i * hw, dst = out.data + ((n0 + i) * outChannels + c) * hw
+                        for j in 0..<hw { dst[j] = src[j] + b }
+                    }
+                }
             }
         }
-        if weights { Workspace.sumWeightGradients(into: weight.grad.data, count: weightCount, shares: min(n, Workspace.cores)) }
+    }
+
+    /// dW += dy x im2col(x)^T, image chunk by image chunk, each core on its share of the images.
+    private func gemmWeightGradient(_ input: Tensor, _ dy: Tensor) {
+        let n = input.shape[0], hw = outH * outW, cog = outChannels / groups, rows = rowsPerGroup
+        let weightCount = weight.value.count
+        // Share 0 accumulates straight into the gradient; the others into private copies summed below.
+        let gradientOfShare = { (share: Range<Int>, scratch: Workspace) in
+            share.lowerBound == 0 ? self.weight.grad.data : scratch.weightGradient(weightCount)
+        }
+        forEachChunk(of: n, perShare: gradientOfShare) { n0, nb, col, tmp, dW in
+            let cols = nb * hw
+            for g in 0..<groups {
+                let wOffset = g * cog * rows
+                im2col(input, firstImage: n0, images: nb, group: g, into: col)
+                if hw >= Conv2d.perImageColumns {  // wide maps: dy read in place, one GEMM per image
+                    for i in 0..<nb {
+                        let d = dy.data + ((n0 + i) * outChannels + g * cog) * hw
+                        gemm(transB: true, m: cog, n: rows, k: hw, a: d, lda: hw, b: col + i * hw, ldb: cols,
+                             beta: 1, c: dW + wOffset, ldc: rows)
+                    }
+                    continue
+                }
+                gatherOutputGradient(dy, firstImage: n0, images: nb, group: g, into: tmp)
+                gemm(transB: true, m: cog, n: rows, k: cols, a: tmp, lda: cols, b: col, ldb: cols,
+                     beta: 1, c: dW + wOffset, ldc: rows)
+            }
+        }
+        Workspace.sumWeightGradients(into: weight.grad.data, count: weightCount, shares: min(n, Workspace.cores))
+    }
+
+    /// dx += col2im(W^T x dy), into a zeroed `dx`, each core on its share of the images.
+    private func gemmInputGradient(_ dy: Tensor, _ dx: Tensor) {
+        let hw = outH * outW, cog = outChannels / groups, rows = rowsPerGroup
+        forEachChunk(of: dy.shape[0], perShare: { _, _ in () }) { n0, nb, col, tmp, _ in
+            let cols = nb * hw
+            for g in 0..<groups {
+                let w = weight.value.data + g * cog * rows
+                if hw >= Conv2d.perImageColumns {  // wide maps: dy read in place, one GEMM per image
+                    for i in 0..<nb {
+                        let d = dy.data + ((n0 + i) * outChannels + g * cog) * hw
+                        gemm(transA: true, m: rows, n: hw, k: cog, a: w, lda: rows, b: d, ldb: hw, c: col + i * hw, ldc: cols)
+                    }
+                } else {
+                    gatherOutputGradient(dy, firstImage: n0, images: nb, group: g, into: tmp)
+                    gemm(transA: true, m: rows, n: cols, k: cog, a: w, lda: rows, b: tmp, ldb: cols, c: col, ldc: cols)
+                }
+                col2im(col, firstImage: n0, images: nb, group: g, into: dx)
+            }
+        }
+    }
+
+    /// dy of images n0..<n0+nb, one group's channels, as rows (channel) of columns (image, pixel).
+    private func gatherOutputGradient(_ dy: Tensor, firstImage n0: Int, images nb: Int, group g: Int,
+                                      into tmp: UnsafeMutablePointer<Float>) {
+        let hw = outH * outW, cog = outChannels / groups, cols = nb * hw
+        for co in 0..<cog {
+            for i in 0..<nb {
+                (tmp + co * cols + i * hw).update(from: dy.data + ((n0 + i) * outChannels + g * cog + co) * hw, count: hw)
+            }
+        }
     }
 
     /// Unrolls images n0..<n0+nb of one group: rows (c, ky, kx), columns (image, oy, ox).

@@ -33,8 +33,10 @@ enum MobileNetV2 {
             let out = divisible(Float(c) * spec.width)
             for i in 0..<n {
                 let index = features.count
-                features.append(invertedResidual(channels, out, stride: i == 0 ? s : 1, expansion: t,
-                                                 name: "features.\(index)", rng: &rng))
+                let name = "features.\(index)"
+                let hidden = t == 1 ? channels : spec.channels(of: "\(name).conv.1.0", standard: channels * t)
+                features.append(invertedResidual(channels, out, hidden: hidden, stride: i == 0 ? s : 1, expansion: t,
+                                                 name: name, rng: &rng))
                 channels = out
             }
         }
@@ -46,17 +48,25 @@ enum MobileNetV2 {
                            ("classifier", classifier)])
     }
 
-    /// [1x1 expand-BN-ReLU6 -> gate] -> 3x3 depthwise-BN-ReLU6 -> 1x1 project-BN (+ x when shapes
-    /// allow). The gate is on the expanded map, which feeds the depthwise convolution.
-    static func invertedResidual(_ inC: Int, _ outC: Int, stride: Int, expansion: Int, name: String,
+    /// [gate -> 1x1 expand-BN-ReLU6 -> gate] -> 3x3 depthwise-BN-ReLU6 -> 1x1 project-BN (+ x when
+    /// shapes allow). Two gates: on the expanded map (`hidden` channels: inC * expansion unless
+    /// slimmed), which feeds the depthwise convolution (its dropped channels also skip their
+    /// share of the projection), and on the block's input as the expansion reads it, so that the
+    /// expansion, half of a block's MACs, can skip input channels too. The input gate sits inside
+    /// the branch: the identity still adds every channel, so its map is tied to the other blocks'
+    /// (no layout: not slimmable). Each gate is named after the convolution it feeds.
+    static func invertedResidual(_ inC: Int, _ outC: Int, hidden: Int, stride: Int, expansion: Int, name: String,
                                  rng: inout SeededGenerator) -> Layer {
-        let hidden = inC * expansion
         var parts: [(String, Layer)] = []
         if expansion != 1 {
+            let b = "\(name).conv"
+            let layout = MapLayout(convolution: "\(b).0.0", norm: "\(b).0.1", carriers: ["\(b).1.0", "\(b).1.1"],
+                                   reader: "\(b).2", readerNorm: "\(b).3", channels: hidden)
+            parts.append(("input_gate", ChannelGate(label: "\(b).0.0")))
             parts.append(("0", convBN(inC, hidden, kernel: 1, rng: &rng)))
-            parts.append(("gate", ChannelGate(label: "\(name).conv.1.0")))
+            parts.append(("gate", ChannelGate(label: "\(b).1.0", layout: layout)))
         }
-        parts.append(("\(parts.count == 0 ? 0 : 1)",
+        parts.append(("\(expansion != 1 ? 1 : 0)",
                       convBN(hidden, hidden, kernel: 3, stride: stride, groups: hidden, rng: &rng)))
         let next = expansion != 1 ? 2 : 1
         parts.append(("\(next)", Conv2d(inChannels: hidden, outChannels: outC, kernel: 1, rng: &rng)))

@@ -38,6 +38,10 @@ public struct ModelSpec: Equatable {
     /// Where the training data was read from (absolute), so later commands find it; nil when not
     /// recorded (files from other tools, or from before it was), meaning the dataset's default place.
     public var dataDirectory: String?
+    /// Channel counts of slimmed maps (`isp slim`) by map name, as `Network.gates` labels them;
+    /// every map not named here has the count the width gives it. Recorded as "channels" =
+    /// "name=count,..." in network order.
+    public var channels: [String: Int] = [:]
 
     /// `stem` nil: `Stem.standard(inputSize:)`.
     public init(architecture: String, width: Float = 1, stem: Stem? = nil, inputChannels: Int = 1, inputSize: Int = 32,
@@ -74,8 +78,20 @@ public struct ModelSpec: Equatable {
             m["preprocessing_summary"] = Preprocessing(inputSize: inputSize, channels: inputChannels, recipe: preprocessing).summary
         }
         if let dataDirectory { m["data_dir"] = dataDirectory }
+        if !channels.isEmpty {
+            m["channels"] = channels.keys.sorted { $0.compare($1, options: .numeric) == .orderedAscending }
+                .map { "\($0)=\(channels[$0]!)" }.joined(separator: ",")
+        }
         return m
     }
+
+    /// The channels of the map named `map`: the recorded count, never more than `standard` (the
+    /// width's count; `Network.make` refuses a larger record, and `Checkpoint.load` builds at
+    /// smaller widths first, where the width's count bounds it).
+    func channels(of map: String, standard: Int) -> Int { min(channels[map] ?? standard, standard) }
+
+    /// "vgg16 width 0.5", with "slimmed" when maps have recorded channel counts: for messages.
+    public var summary: String { "\(architecture) width \(width)\(channels.isEmpty ? "" : " slimmed to its recorded channels")" }
 
     /// Rebuilds a spec from checkpoint metadata; `path` names the file in errors.
     public init(metadata m: [String: String], path: String) throws {
@@ -126,6 +142,15 @@ public struct ModelSpec: Equatable {
             preprocessing = recipe
         }
         dataDirectory = m["data_dir"]
+        if let text = m["channels"] {
+            for entry in text.split(separator: ",", omittingEmptySubsequences: false) {
+                let parts = entry.split(separator: "=", omittingEmptySubsequences: false)
+                guard parts.count == 2, !parts[0].isEmpty, let count = Int(parts[1]), (1...65_536).contains(count),
+                      self.channels.updateValue(count, forKey: String(parts[0])) == nil else {
+                    throw InputError(path, "metadata 'channels' should be distinct NAME=COUNT pairs (1 to 65536 channels) separated by commas, has '\(entry.prefix(100))'")
+                }
+            }
+        }
         guard std.allSatisfy({ $0 > 0 }) else { throw InputError(path, "metadata 'std' must be positive") }
         guard arch != "vgg16" || inputSize >= 32 else {
             throw InputError(path, "metadata 'input_size' \(inputSize) is too small for vgg16 (needs at least 32)")

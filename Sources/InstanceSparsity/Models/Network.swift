@@ -19,6 +19,14 @@ public final class Network {
 
     /// Builds a freshly initialised network; weights depend only on `seed`.
     public static func make(_ spec: ModelSpec, seed: UInt64 = 0) throws -> Network {
+        let network = try build(spec, seed: seed)
+        try network.checkRecordedChannels(naming: spec.architecture)
+        return network
+    }
+
+    /// `make` without checking the recorded channel counts (`Checkpoint.load` builds at smaller
+    /// widths first, where the width's counts cap the recorded ones).
+    static func build(_ spec: ModelSpec, seed: UInt64) throws -> Network {
         var rng = SeededGenerator(seed: seed)
         switch spec.architecture {
         case "vgg16":
@@ -32,6 +40,31 @@ public final class Network {
         default:
             throw InputError(spec.architecture, "unknown model (expected \(ModelSpec.architectures.joined(separator: ", ")))")
         }
+    }
+
+    /// The recorded channel counts (`spec.channels`) name slimmable maps of this network, none
+    /// more than the width gives it (a slimmed network only ever loses channels). `path` names
+    /// the file or network in the error.
+    func checkRecordedChannels(naming path: String) throws {
+        let maps = Dictionary(uniqueKeysWithValues: slimmableMaps.map { ($0.label, $0.layout!.channels) })
+        for (name, count) in spec.channels.sorted(by: { $0.key < $1.key }) {
+            guard let built = maps[name] else {
+                throw InputError(path, "metadata 'channels' names '\(name)', not a map whose channels can be removed (those of \(spec.architecture): \(slimmableMaps.map(\.label).joined(separator: ",")))")
+            }
+            guard count == built else {
+                throw InputError(path, "metadata 'channels' gives '\(name)' \(count) channels, more than the \(built) of \(spec.architecture) width \(spec.width)")
+            }
+        }
+    }
+
+    /// The maps whose channels can be removed for good (those with a `MapLayout`), in network order.
+    public var slimmableMaps: [ChannelGate] { gates.filter { $0.layout != nil } }
+
+    /// The layer at a dotted path (as `visit` names them), nil if there is none.
+    public func layer(at path: String) -> Layer? {
+        var found: Layer?
+        root.visit { p, layer in if p == path { found = layer } }
+        return found
     }
 
     /// Logits for a normalised batch N x C x H x W.

@@ -23,7 +23,8 @@ enum ResNet18 {
                 // The previous block's output feeds this block's conv1 and its shortcut (downsample
                 // or identity): a dropped channel is zero for both. The stem's output is not gated.
                 if stage > 0 || b > 0 { blocks.append(("gate\(b)", ChannelGate(label: "\(name).conv1"))) }
-                blocks.append(("\(b)", basicBlock(channels, out, stride: s, name: name, rng: &rng)))
+                let inner = spec.channels(of: "\(name).conv2", standard: out)
+                blocks.append(("\(b)", basicBlock(channels, out, inner: inner, stride: s, name: name, rng: &rng)))
                 channels = out
             }
             layers.append(("layer\(stage + 1)", Sequential(blocks)))
@@ -34,13 +35,15 @@ enum ResNet18 {
     }
 
     /// conv3x3-BN-ReLU-[gate]-conv3x3-BN, plus the shortcut, then ReLU. The gate sits on the map
-    /// between the two convolutions: the one the method prunes.
-    static func basicBlock(_ inC: Int, _ outC: Int, stride: Int, name: String, rng: inout SeededGenerator) -> Residual {
+    /// between the two convolutions (`inner` channels: outC unless slimmed), the one map of the
+    /// block whose channels can be removed for good.
+    static func basicBlock(_ inC: Int, _ outC: Int, inner: Int, stride: Int, name: String, rng: inout SeededGenerator) -> Residual {
+        let layout = MapLayout(convolution: "\(name).conv1", norm: "\(name).bn1", reader: "\(name).conv2", channels: inner)
         let branch = Sequential([
-            ("conv1", Conv2d(inChannels: inC, outChannels: outC, kernel: 3, stride: stride, padding: 1, rng: &rng)),
-            ("bn1", BatchNorm2d(channels: outC)), ("relu", ReLU()),
-            ("gate", ChannelGate(label: "\(name).conv2")),
-            ("conv2", Conv2d(inChannels: outC, outChannels: outC, kernel: 3, padding: 1, rng: &rng)),
+            ("conv1", Conv2d(inChannels: inC, outChannels: inner, kernel: 3, stride: stride, padding: 1, rng: &rng)),
+            ("bn1", BatchNorm2d(channels: inner)), ("relu", ReLU()),
+            ("gate", ChannelGate(label: "\(name).conv2", layout: layout)),
+            ("conv2", Conv2d(inChannels: inner, outChannels: outC, kernel: 3, padding: 1, rng: &rng)),
             ("bn2", BatchNorm2d(channels: outC)),
         ])
         var shortcut: Sequential?

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import CKernels
 
 /// A feature map that feeds a convolution: where feature decay regularises during training and
 /// where instance-wise pruning drops channels at inference.
@@ -14,6 +12,9 @@ public final class ChannelGate: Layer {
     /// The convolution this map feeds, e.g. "features.3" (the first one where it feeds several,
     /// e.g. "layer2.0.conv1" for the map that also feeds "layer2.0.downsample.0"); names the layer in reports.
     public let label: String
+    /// Where the map's channels live when they can be removed for good (`isp slim`); nil for a
+    /// map tied to others (ResNet-18's block outputs).
+    public let layout: MapLayout?
     public var featureDecay: Float = 0
     /// N x C of 0 or 1; nil means keep everything.
     public var mask: Tensor?
@@ -22,7 +23,7 @@ public final class ChannelGate: Layer {
     private var y: Tensor?
     private var dx: Tensor?
 
-    public init(label: String) { self.label = label }
+    public init(label: String, layout: MapLayout? = nil) { self.label = label; self.layout = layout }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         let n = x.shape[0], c = x.shape[1], hw = x.count / (n * c)
@@ -40,16 +41,16 @@ public final class ChannelGate: Layer {
         // Training without feature decay has no use for it (it is one more pass over the map).
         guard !training || featureDecay > 0 else { return out }
         saliency.resize([n, c])
-        let s = saliency.data, src = out.data, scale = 1 / Float(hw).squareRoot()
-        parallelRanges(n * c, minimumPerTask: 64) { r in
-            for plane in r {
-                let p = src + plane * hw
-                var acc: Float = 0
-                for j in 0..<hw { acc += p[j] * p[j] }
-                s[plane] = acc.squareRoot() * scale
-            }
-        }
+        let s = saliency.data, src = UnsafePointer(out.data)
+        parallelRanges(n * c, minimumPerTask: 64) { ChannelGate.measure(src, planes: $0, pixels: hw, into: s) }
         return out
+    }
+
+    /// s[p] = ||plane p||_2 / sqrt(pixels) for the planes in `planes` of x: the saliency of the
+    /// method, one computation for training and for the sparse executor, so both round alike and
+    /// decide alike right at a threshold.
+    static func measure(_ x: UnsafePointer<Float>, planes: Range<Int>, pixels hw: Int, into s: UnsafeMutablePointer<Float>) {
+        isp_plane_norms(x + planes.lowerBound * hw, Int32(planes.count), Int64(hw), 1 / Float(hw).squareRoot(), s + planes.lowerBound)
     }
 
     /// lambda / N * sum over instances and channels of s: this gate's share of the batch loss.

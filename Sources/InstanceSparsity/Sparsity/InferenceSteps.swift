@@ -8,8 +8,9 @@ import CKernels
 /// Per-image state threaded through the steps: which input channels the next convolution may
 /// read (set by a gate), constants of skipped depthwise channels, and the MACs executed so far.
 final class RunContext {
-    var keep: UnsafeMutablePointer<Int32>
-    var keepCount: Int? = nil
+    /// The kept channels of the last gate's map, ascending (nil count: all of them).
+    var kept: UnsafeMutablePointer<Int32>
+    var keptCount: Int? = nil
     /// For channels a depthwise convolution skipped: the constant its output plane holds.
     var skippedConstant: UnsafeMutablePointer<Float>
     var hasSkippedConstants = false
@@ -34,12 +35,12 @@ final class RunContext {
     }
 
     init(maxChannels: Int, gates: Int) {
-        keep = .allocate(capacity: maxChannels)
+        kept = .allocate(capacity: maxChannels)
         skippedConstant = .allocate(capacity: maxChannels)
         keptPerGate = [Int](repeating: 0, count: gates)
     }
 
-    deinit { keep.deallocate(); skippedConstant.deallocate() }
+    deinit { kept.deallocate(); skippedConstant.deallocate() }
 }
 
 protocol InferenceStep: AnyObject {
@@ -49,29 +50,33 @@ protocol InferenceStep: AnyObject {
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor
 }
 
-@inline(__always)
-func activate(_ v: Float, _ cap: Float?) -> Float {
-    guard let cap else { return v }
-    return Swift.min(Swift.max(v, 0), cap)
-}
-
 /// Convolution + folded batch norm + optional ReLU/ReLU6. When the preceding gate dropped input
 /// channels, the kernel reads only the kept ones: their weight rows and input planes are never
 /// touched, so a dropped channel costs nothing but its entry missing from a list.
 final class FusedConv: InferenceStep {
     var id = 0, label = ""
     let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int
-    let cap: Float?
-    /// Set while this convolution ends a residual branch: the shortcut's output, added before the
-    /// activation `residualCap` (see `ResidualStep`).
+    /// The activation's cap (nil: none; .infinity: ReLU), applied last: after the residual when
+    /// this convolution ends a residual branch, whose block activation it then is.
+    private(set) var cap: Float?
+    /// Set while this convolution ends a residual branch: the shortcut's output, added before `cap`
+    /// (see `ResidualStep`).
     var residual: Tensor? = nil
-    var residualCap: Float? = nil
-    var canFuseResidual: Bool { panels != nil && cap == nil }
+
+    /// Makes this convolution end a residual branch whose block activation is `blockCap`.
+    func endResidualBranch(blockCap: Float?) {
+        precondition(!isDepthwise && cap == nil, "a residual branch must end in a dense convolution without activation")
+        cap = blockCap
+    }
     /// outChannels x (inChannels/groups * k * k), BN folded.
     let weight: [Float]
     let bias: Tensor
-    /// The same weights for the tiled kernel (dense convolutions only).
+    /// The same weights for the tiled kernel (dense convolutions at stride 1 or 2 only).
     let panels: WeightPanels?
+    /// The convolution's forced plan, if a test set one (see `Conv2d.plan`).
+    private let forcedPlan: ConvolutionPlan?
+    /// The GEMM path's weights of the kept input channels: outChannels x (kept * k * k).
+    private let keptWeights = Tensor(shape: [0])
     /// 1x1 convolutions: the weights transposed (inChannels x outChannels), for the bias correction
     /// of skipped depthwise channels.
     private let weightByInput: UnsafeMutablePointer<Float>?
@@ -98,7 +103,9 @@ final class FusedConv: InferenceStep {
             }
         }
         weight = w; bias = Tensor(shape: [outChannels], values: b); imageBias = bias.copy()
-        panels = groups == 1 ? WeightPanels(weights: w, outChannels: outChannels, rows: rows) : nil
+        let tileable = groups == 1 && stride <= 2
+        panels = tileable ? WeightPanels(weights: w, outChannels: outChannels, rows: rows) : nil
+        forcedPlan = conv.forcedPlan
         if groups == 1 && kernel == 1 {
             let t = UnsafeMutablePointer<Float>.allocate(capacity: inChannels * outChannels)
             for o in 0..<outChannels { for c in 0..<inChannels { t[c * outChannels + o] = w[o * inChannels + c] } }
@@ -106,7 +113,7 @@ final class FusedConv: InferenceStep {
         } else {
             weightByInput = nil
         }
-        convolution = groups == 1 ? TiledConvolution(inChannels: inChannels, kernel: kernel, stride: stride, padding: padding) : nil
+        convolution = tileable ? TiledConvolution(inChannels: inChannels, kernel: kernel, stride: stride, padding: padding) : nil
         keptMask = .allocate(capacity: inChannels)
     }
 
@@ -118,21 +125,23 @@ final class FusedConv: InferenceStep {
         let ih = x.shape[2], iw = x.shape[3]
         let oh = (ih + 2 * padding - kernel) / stride + 1, ow = (iw + 2 * padding - kernel) / stride + 1
         out.resize([1, outChannels, oh, ow])
-        if isDepthwise { depthwise(x, ih, iw, oh, ow, ctx) } else { dense(x, ih, iw, oh, ow, ctx) }
+        let plan = forcedPlan ?? ConvolutionPlan(inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride,
+                                                 padding: padding, groups: groups, outputWidth: ow)
+        if plan.forward == .depthwise { depthwise(x, ih, iw, oh, ow, ctx) } else { dense(x, ih, iw, oh, ow, plan.forward, ctx) }
         return out
     }
 
-    private func dense(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ ctx: RunContext) {
+    private func dense(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ path: ConvolutionPath, _ ctx: RunContext) {
         // Constants of skipped depthwise channels reach this 1x1 convolution as an extra bias: one
         // contiguous column of the transposed weights per skipped channel.
         var biasPointer = bias.data
-        if ctx.hasSkippedConstants, let kc = ctx.keepCount {
+        if ctx.hasSkippedConstants, let kc = ctx.keptCount {
             guard let byInput = weightByInput else { preconditionFailure("only a 1x1 convolution may follow a pruned depthwise one") }
             imageBias.copy(from: bias)
             let ib = imageBias.data, n = outChannels
             var k = 0
             for c in 0..<inChannels {
-                if k < kc && Int(ctx.keep[k]) == c { k += 1; continue }
+                if k < kc && Int(ctx.kept[k]) == c { k += 1; continue }
                 let v = ctx.skippedConstant[c]
                 guard v != 0 else { continue }
                 let column = byInput + c * n
@@ -141,43 +150,60 @@ final class FusedConv: InferenceStep {
             }
             biasPointer = ib
         }
-        if let panels {
+        if path == .tiled, let panels {
             tiled(x, ih, iw, panels, biasPointer, ctx)
         } else {
-            grouped(x, ih, iw, oh, ow, biasPointer, ctx)
+            precondition(path == .gemm, "a \(path) plan for a convolution that cannot run on it")
+            gemm(x, ih, iw, oh, ow, biasPointer, ctx)
         }
-        ctx.keepCount = nil
+        ctx.keptCount = nil
         ctx.hasSkippedConstants = false
     }
 
     /// The tiled micro-kernel over the kept input channels.
     private func tiled(_ x: Tensor, _ ih: Int, _ iw: Int, _ panels: WeightPanels, _ bias: UnsafePointer<Float>,
                        _ ctx: RunContext) {
-        let activation = residual == nil ? cap : residualCap
-        ctx.macs += convolution!.run(x.data, height: ih, width: iw, channels: ctx.keepCount.map { (UnsafePointer(ctx.keep), $0) },
-                                    panels: panels, out: out.data, bias: bias, cap: activation,
+        ctx.macs += convolution!.run(x.data, height: ih, width: iw, kept: ctx.keptCount.map { (UnsafePointer(ctx.kept), $0) },
+                                    panels: panels, out: out.data, bias: bias, cap: cap,
                                     residual: residual.map { UnsafePointer($0.data) }, split: ctx.useAllCores)
     }
 
-    /// Grouped (not depthwise) convolutions: one OpenBLAS GEMM per group. Nothing prunes their input.
-    private func grouped(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ b: UnsafePointer<Float>, _ ctx: RunContext) {
-        precondition(ctx.keepCount == nil, "grouped convolutions cannot follow a pruned map")
-        let hw = oh * ow, cig = inChannels / groups, cog = outChannels / groups, rows = cig * kernel * kernel
+    /// im2col and one OpenBLAS GEMM per group: grouped (not depthwise) convolutions, strides above
+    /// 2, outputs under `ConvolutionPlan.narrowestTiledOutput` wide. Without groups it reads only the
+    /// kept input channels: their rows of the unrolled input and their columns of the weights.
+    private func gemm(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ b: UnsafePointer<Float>, _ ctx: RunContext) {
+        precondition(ctx.keptCount == nil || groups == 1, "grouped convolutions cannot follow a pruned map")
+        let hw = oh * ow, cig = inChannels / groups, cog = outChannels / groups, kk = kernel * kernel
+        let kept = ctx.keptCount ?? cig, rows = kept * kk
         col.resize([rows, hw])
-        for g in 0..<groups {
-            InstanceSparsity.im2col(image: x.data, inHeight: ih, inWidth: iw, kernel: kernel, stride: stride, padding: padding,
-                                    outHeight: oh, outWidth: ow, channels: nil, firstChannel: g * cig, count: cig,
-                                    into: col.data, rowStride: hw)
-            weight.withUnsafeBufferPointer { w in
-                gemm(m: cog, n: hw, k: rows, a: w.baseAddress! + g * cog * rows, lda: rows,
-                     b: col.data, ldb: hw, c: out.data + g * cog * hw, ldc: hw)
+        weight.withUnsafeBufferPointer { all in
+            var w = all.baseAddress!
+            if let kc = ctx.keptCount {  // the kept channels' weights, side by side
+                keptWeights.resize([outChannels, rows])
+                for o in 0..<outChannels {
+                    for i in 0..<kc {
+                        (keptWeights.data + o * rows + i * kk).update(from: w + (o * cig + Int(ctx.kept[i])) * kk, count: kk)
+                    }
+                }
+                w = UnsafePointer(keptWeights.data)
+            }
+            for g in 0..<groups {
+                InstanceSparsity.im2col(image: x.data, inHeight: ih, inWidth: iw, kernel: kernel, stride: stride, padding: padding,
+                                        outHeight: oh, outWidth: ow, channels: ctx.keptCount.map { _ in UnsafePointer(ctx.kept) },
+                                        firstChannel: g * cig, count: kept, into: col.data, rowStride: hw)
+                InstanceSparsity.gemm(m: cog, n: hw, k: rows, a: w + g * cog * rows, lda: rows,
+                                      b: col.data, ldb: hw, c: out.data + g * cog * hw, ldc: hw)
             }
         }
         ctx.macs += outChannels * hw * rows
-        let o = out.data, cap = cap
+        let o = out.data, cap = cap, side = residual?.data
         for c in 0..<outChannels {
             let p = o + c * hw, v = b[c]
-            for j in 0..<hw { p[j] = activate(p[j] + v, cap) }
+            if let side {
+                for j in 0..<hw { p[j] = activate(p[j] + v + side[c * hw + j], cap) }
+            } else {
+                for j in 0..<hw { p[j] = activate(p[j] + v, cap) }
+            }
         }
     }
 
@@ -193,15 +219,15 @@ final class FusedConv: InferenceStep {
             staging.resize([c * plane])
             staging.zero()  // borders stay zero: only interiors are written
         }
-        let kept = ctx.keepCount ?? c
-        if let kc = ctx.keepCount {
+        let kept = ctx.keptCount ?? c
+        if let kc = ctx.keptCount {
             let isKept = keptMask
             isKept.update(repeating: false, count: c)
-            for i in 0..<kc { isKept[Int(ctx.keep[i])] = true }
+            for i in 0..<kc { isKept[Int(ctx.kept[i])] = true }
             for ch in 0..<c where !isKept[ch] { ctx.skippedConstant[ch] = activate(bias[ch], cap) }
         }
-        let src = x.data, dst = out.data, padded = staging.data, b = bias.data, list = ctx.keep, pruned = ctx.keepCount != nil
-        let low: Float = cap == nil ? -.infinity : 0, high = cap ?? .infinity
+        let src = x.data, dst = out.data, padded = staging.data, b = bias.data, list = ctx.kept, pruned = ctx.keptCount != nil
+        let (low, high) = clampBounds(cap)
         weight.withUnsafeBufferPointer { w in
             let work = { (r: Range<Int>) in
                 for i in r {
@@ -242,67 +268,29 @@ final class GateStep: InferenceStep {
             return x
         }
         saliency.resize([c])
-        let scale = 1 / Float(hw).squareRoot(), planes = x.data, s = saliency.data
-        let measure = { (r: Range<Int>) in
-            isp_plane_norms(planes + r.lowerBound * hw, Int32(r.count), Int64(hw), scale, s + r.lowerBound)
-        }
+        let planes = UnsafePointer(x.data), s = saliency.data
+        let measure = { (r: Range<Int>) in ChannelGate.measure(planes, planes: r, pixels: hw, into: s) }
         if ctx.useAllCores && c * hw >= TiledConvolution.parallelPassThreshold { inferenceRanges(c, measure) } else { measure(0..<c) }
         ctx.macs += c * hw  // measuring saliency is work too
-        let kept = decide(index, saliency.data, c, ctx.keep)
+        let kept = decide(index, saliency.data, c, ctx.kept)
         ctx.keptPerGate[index] = kept
-        ctx.keepCount = kept < c ? kept : nil
+        ctx.keptCount = kept < c ? kept : nil
         return x
     }
 }
 
 final class MaxPoolStep: InferenceStep {
     var id = 0, label = ""
-    let kernel: Int, stride: Int, padding: Int
+    let pool: MaxPool2d
     private let out = Tensor(shape: [0])
-    init(_ pool: MaxPool2d) { kernel = pool.kernel; stride = pool.stride; padding = pool.padding }
+    init(_ pool: MaxPool2d) { self.pool = pool }
 
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
         let c = x.shape[1], ih = x.shape[2], iw = x.shape[3]
-        let oh = (ih + 2 * padding - kernel) / stride + 1, ow = (iw + 2 * padding - kernel) / stride + 1
-        out.resize([1, c, oh, ow])
-        let k = kernel, s = stride, p = padding, src = x.data, dst = out.data
-        let pool = { (r: Range<Int>) in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: iw) { column in
-                let column = column.baseAddress!
-                for ch in r {
-                    let xin = src + ch * ih * iw, o = dst + ch * oh * ow
-                    for oy in 0..<oh {
-                        let line = o + oy * ow
-                        if k == 2 && s == 2 && p == 0 {  // VGG16's pools: two rows at a time, no inner loops
-                            // Pointers step through the rows: no index arithmetic, so no overflow checks.
-                            var r0 = xin + 2 * oy * iw, r1 = r0 + iw
-                            for ox in 0..<ow {
-                                line[ox] = Swift.max(Swift.max(r0[0], r0[1]), Swift.max(r1[0], r1[1]))
-                                r0 += 2; r1 += 2
-                            }
-                            continue
-                        }
-                        // A window's maximum is the maximum over its columns of each column's
-                        // maximum: first the window's rows into one (contiguous, vectorised), then
-                        // along it. ResNet-18's 3x3 stride-2 pool at 112x112 (isp bench --profile, a loaded
-                        // machine): 6.8 ms window by window, 1.1-2.0 ms this way.
-                        let rows = poolingWindow(oy, kernel: k, stride: s, padding: p, size: ih)
-                        column.update(from: xin + rows.lowerBound * iw, count: iw)
-                        for iy in rows.dropFirst() {
-                            let row = xin + iy * iw
-                            for ix in 0..<iw { column[ix] = Swift.max(column[ix], row[ix]) }
-                        }
-                        for ox in 0..<ow {
-                            let columns = poolingWindow(ox, kernel: k, stride: s, padding: p, size: iw)
-                            var best = column[columns.lowerBound]
-                            for ix in columns.dropFirst() { best = Swift.max(best, column[ix]) }
-                            line[ox] = best
-                        }
-                    }
-                }
-            }
-        }
-        if ctx.useAllCores && c * ih * iw >= TiledConvolution.parallelPassThreshold { inferenceRanges(c, pool) } else { pool(0..<c) }
+        out.resize([1, c, pool.outputSize(ih), pool.outputSize(iw)])
+        let src = UnsafePointer(x.data), dst = out.data, pool = pool
+        let planes = { (r: Range<Int>) in pool.pool(src, planes: r, height: ih, width: iw, into: dst, winners: nil) }
+        if ctx.useAllCores && c * ih * iw >= TiledConvolution.parallelPassThreshold { inferenceRanges(c, planes) } else { planes(0..<c) }
         return out
     }
 }
@@ -348,15 +336,15 @@ final class LinearStep: InferenceStep {
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
         precondition(x.count == inFeatures, "linear expects \(inFeatures) features, got shape \(x.shape)")
         out.resize([1, outFeatures])
-        let n = inFeatures, w = weight.data, b = bias.data, input = x.data, y = out.data, cap = cap
-        // One GEMV per range of outputs: VGG16's ImageNet classifier reads 400 MB of weights per
+        let w = UnsafePointer(weight.data), b = UnsafePointer(bias.data), input = UnsafePointer(x.data), y = out.data
+        let inputs = inFeatures, outputs = outFeatures, cap = cap
+        // Ranges of outputs on both cores: VGG16's ImageNet classifier reads 400 MB of weights per
         // image, which two cores stream faster than one.
         let rows = { (r: Range<Int>) in
-            (y + r.lowerBound).update(from: b + r.lowerBound, count: r.count)
-            gemm(m: r.count, n: 1, k: n, a: w + r.lowerBound * n, lda: n, b: input, ldb: 1, beta: 1, c: y + r.lowerBound, ldc: 1)
+            Linear.affine(input, images: 1, weight: w, bias: b, inFeatures: inputs, outFeatures: outputs, outputs: r, into: y)
             for o in r { y[o] = activate(y[o], cap) }
         }
-        if ctx.useAllCores && n * outFeatures >= TiledConvolution.parallelThreshold { inferenceRanges(outFeatures, rows) } else { rows(0..<outFeatures) }
+        if ctx.useAllCores && inputs * outputs >= TiledConvolution.parallelThreshold { inferenceRanges(outputs, rows) } else { rows(0..<outputs) }
         ctx.macs += inFeatures * outFeatures
         return out
     }
@@ -372,11 +360,9 @@ final class ResidualStep: InferenceStep {
 
     /// `cap`: the block's ReLU (nil: none; .infinity: plain ReLU).
     init(branch: [InferenceStep], shortcut: [InferenceStep]?, cap: Float?) {
-        guard let last = branch.last as? FusedConv, last.canFuseResidual else {
-            preconditionFailure("a residual branch must end in a dense convolution without activation")
-        }
+        guard let last = branch.last as? FusedConv else { preconditionFailure("a residual branch must end in a convolution") }
         self.branch = branch; self.shortcut = shortcut; self.last = last
-        last.residualCap = cap
+        last.endResidualBranch(blockCap: cap)
     }
 
     /// A gate on the block's input (ResNet-18's block outputs) dropped channels for the rest of
@@ -384,13 +370,13 @@ final class ResidualStep: InferenceStep {
     /// like the branch's first convolution, and the identity adds zero for the dropped ones.
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
         precondition(!ctx.hasSkippedConstants, "a residual block cannot follow a pruned depthwise convolution")
-        let keepCount = ctx.keepCount
+        let keptCount = ctx.keptCount
         let side: Tensor
         if let shortcut {
             side = shortcut.reduce(x) { ctx.execute($1, $0) }
-            ctx.keepCount = keepCount  // the downsample consumed the kept list; conv1 reads it too
+            ctx.keptCount = keptCount  // the downsample consumed the kept list; conv1 reads it too
         } else {
-            if let keepCount { zeroDroppedChannels(x, kept: ctx.keep, count: keepCount) }
+            if let keptCount { zeroDroppedChannels(x, kept: ctx.kept, count: keptCount) }
             side = x
         }
         last.residual = side

@@ -57,10 +57,12 @@ public func inferenceRanges(_ n: Int, tasksPerThread: Int = 2, _ body: (Range<In
 /// but is read when the library loads, before `main`. So `ensureFastKernels` re-executes the program
 /// once with the variable set, and only when the CPU really has AVX-512 (the SkylakeX kernels would
 /// die with SIGILL elsewhere).
+///
+/// `ISP_ISA=avx2` runs everything as on an AVX2-only machine: OpenBLAS's Haswell kernels and the
+/// engine's AVX2 kernels (how figures for both kinds of machine come from one AVX-512 machine).
 public enum BLASRuntime {
     public static var threads: Int { Workspace.cores }
     public static var coreName: String { String(cString: openblas_get_corename()) }
-    public static var config: String { String(cString: openblas_get_config()) }
 
     /// OpenBLAS's AVX-512 kernel families (it already picks Cooperlake on some AVX-512 CPUs).
     static var coreUsesAVX512: Bool { ["SkylakeX", "Cooperlake", "SapphireRapids"].contains(coreName) }
@@ -72,12 +74,30 @@ public enum BLASRuntime {
         return flags.split(separator: " ").contains("avx512f")
     }
 
-    /// Call first thing in `main`. Returns only if no re-exec was needed or it failed.
-    /// Also makes BLAS single-threaded: the engine splits work across cores itself (`Workspace`).
-    public static func ensureFastKernels() {
+    /// The instruction set `ISP_ISA` asks for: nil when unset (the best the CPU has).
+    public static func requestedISA() throws -> String? {
+        guard let raw = getenv("ISP_ISA") else { return nil }
+        let isa = String(cString: raw)
+        guard ["avx2", "avx512"].contains(isa) else { throw InputError("ISP_ISA", "'\(isa)' is not an instruction set; use avx2 or avx512") }
+        guard isa == "avx2" || cpuHasAVX512 else { throw InputError("ISP_ISA", "avx512 asked for, but this CPU has no AVX-512") }
+        return isa
+    }
+
+    /// Call first thing in `main`. Returns only if no re-exec was needed or it failed; throws when
+    /// `ISP_ISA` is malformed. Also makes BLAS single-threaded: the engine splits work across
+    /// cores itself (`Workspace`).
+    public static func ensureFastKernels() throws {
         openblas_set_num_threads(1)
-        guard getenv("OPENBLAS_CORETYPE") == nil, cpuHasAVX512, !coreUsesAVX512 else { return }
-        setenv("OPENBLAS_CORETYPE", "SkylakeX", 1)
+        let isa = try requestedISA()
+        if isa == "avx2" { ConvolutionKernel.allowAVX512(false) }
+        guard getenv("OPENBLAS_CORETYPE") == nil, cpuHasAVX512 else { return }
+        if isa == "avx2" {
+            guard coreUsesAVX512 else { return }
+            setenv("OPENBLAS_CORETYPE", "Haswell", 1)
+        } else {
+            guard !coreUsesAVX512 else { return }
+            setenv("OPENBLAS_CORETYPE", "SkylakeX", 1)
+        }
         let args = CommandLine.unsafeArgv
         execv("/proc/self/exe", args)
         // execv only returns on failure; keep running with the default kernels.
@@ -86,7 +106,7 @@ public enum BLASRuntime {
     public static var summary: String {
         let reason: String
         if let forced = getenv("OPENBLAS_CORETYPE") {
-            reason = "OPENBLAS_CORETYPE=\(String(cString: forced))"
+            reason = "OPENBLAS_CORETYPE=\(String(cString: forced))" + (getenv("ISP_ISA").map { ", ISP_ISA=\(String(cString: $0))" } ?? "")
         } else {
             reason = cpuHasAVX512 ? "auto-detected" : "auto-detected; CPU has no AVX-512, so SkylakeX kernels are not used"
         }

@@ -17,7 +17,7 @@ final class TiledConvolution {
     /// dy transposed into tiles of 16 channels.
     private let rowOffset: UnsafeMutablePointer<Int32>
     private let transposedDy = Tensor(shape: [0])
-    /// Per listed input channel: where its values start in the kernel's input, and its weight rows.
+    /// Per kept input channel: where its values start in the kernel's input, and its weight rows.
     private let xOffset: UnsafeMutablePointer<Int32>, weightChannel: UnsafeMutablePointer<Int32>
 
     /// MACs above which a batch-1 convolution is split across cores (measured with `isp bench`).
@@ -60,22 +60,22 @@ final class TiledConvolution {
     /// for the kernel (in `staging` unless the kernel reads the planes in place), sets `xOffset`,
     /// and returns the kernel's input.
     private func stage(_ x: UnsafePointer<Float>, count: Int, imageStride: Int, height ih: Int, width iw: Int,
-                       channels: (UnsafePointer<Int32>, Int)?, layout l: TiledLayout, split: Bool) -> UnsafePointer<Float> {
+                       kept: (UnsafePointer<Int32>, Int)?, layout l: TiledLayout, split: Bool) -> UnsafePointer<Float> {
         precondition(count >= 1 && count <= l.images, "\(count) images for a layout of \(l.images)")
-        let kc = channels?.1 ?? inChannels
-        for i in 0..<kc { weightChannel[i] = channels.map { $0.0[i] } ?? Int32(i) }
+        let kc = kept?.1 ?? inChannels
+        for i in 0..<kc { weightChannel[i] = kept.map { $0.0[i] } ?? Int32(i) }
         if l.readsInPlace {
             for i in 0..<kc { xOffset[i] = weightChannel[i] * Int32(l.plane) }
             return x
         }
-        // Copy each listed plane into its bordered plane, or unroll it, channels split across cores
+        // Copy each kept plane into its bordered plane, or unroll it, channels split across cores
         // when there is enough to copy.
-        let pad = padding, listed = weightChannel, stagingData = staging.data
+        let pad = padding, keptChannel = weightChannel, stagingData = staging.data
         let pixels = l.rows * l.outputWidth, taps = kernel * kernel, rowLength = pixels * l.images
         let copy = { (r: Range<Int>) in
             l.gather.withUnsafeBufferPointer { gather in
                 for i in r {
-                    let plane = x + Int(listed[i]) * ih * iw, staged = stagingData + i * l.plane
+                    let plane = x + Int(keptChannel[i]) * ih * iw, staged = stagingData + i * l.plane
                     guard l.mode == .unrolled else {
                         copyIntoBorderedPlane(plane, staged, height: ih, width: iw, padding: pad)
                         continue
@@ -101,7 +101,7 @@ final class TiledConvolution {
     func accumulateWeightGradient(_ x: UnsafePointer<Float>, count: Int, height ih: Int, width iw: Int, dy: UnsafePointer<Float>,
                                   outChannels: Int, into gradient: UnsafeMutablePointer<Float>) {
         let l = prepare(height: ih, width: iw), kk = kernel * kernel, weightRows = inChannels * kk
-        let source = stage(x, count: count, imageStride: inChannels * ih * iw, height: ih, width: iw, channels: nil, layout: l, split: false)
+        let source = stage(x, count: count, imageStride: inChannels * ih * iw, height: ih, width: iw, kept: nil, layout: l, split: false)
         let imagePixels = l.rows * l.outputWidth, pixels = count * imagePixels
         let tiles = (outChannels + WeightPanels.tile - 1) / WeightPanels.tile
         // Lanes past the last channel are never written: they only feed gradient entries of
@@ -132,18 +132,18 @@ final class TiledConvolution {
     }
 
     /// out = clamp(conv(x) + bias (+ residual), 0 if `cap` is set, cap) over the input channels
-    /// `channels` (list and count, ascending; nil: all), for `count` consecutive images
+    /// `kept` (list and count, ascending; nil: all), for `count` consecutive images
     /// (`imagesPerCall` at most; more than one only without a residual). `split`: spread the work
     /// over the cores. Returns the MACs executed.
-    func run(_ x: UnsafePointer<Float>, count: Int = 1, height ih: Int, width iw: Int, channels: (UnsafePointer<Int32>, Int)?,
+    func run(_ x: UnsafePointer<Float>, count: Int = 1, height ih: Int, width iw: Int, kept: (UnsafePointer<Int32>, Int)?,
              panels: WeightPanels, out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?,
              residual: UnsafePointer<Float>?, split: Bool) -> Int {
         precondition(count == 1 || residual == nil, "a residual is added one image at a time")
-        let l = prepare(height: ih, width: iw), kc = channels?.1 ?? inChannels, kk = kernel * kernel
-        let source = stage(x, count: count, imageStride: inChannels * ih * iw, height: ih, width: iw, channels: channels, layout: l, split: split)
+        let l = prepare(height: ih, width: iw), kc = kept?.1 ?? inChannels, kk = kernel * kernel
+        let source = stage(x, count: count, imageStride: inChannels * ih * iw, height: ih, width: iw, kept: kept, layout: l, split: split)
         let oh = l.rows * count, ow = l.outputWidth, outChannels = panels.outChannels
         let macs = outChannels * oh * ow * kc * kk
-        let low: Float = cap == nil ? -.infinity : 0, high = cap ?? .infinity
+        let (low, high) = clampBounds(cap)
         let tiles = panels.tiles, grid = l.grid(images: count), block = Int(isp_conv_block())
         // Several images: the kernel writes one row per channel, spread to the images' planes below.
         if count > 1 { channelRows.resize([outChannels * oh * ow]) }

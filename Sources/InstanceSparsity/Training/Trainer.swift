@@ -17,6 +17,8 @@ public struct TrainingOptions: Equatable {
     public var featureDecay: Float = 0
     /// Labels of the gates to regularise; nil means all of them.
     public var decayLayers: [String]? = nil
+    /// Network Slimming's L1 strength on the slimmable maps' batch-norm scales (`ScaleSparsity`); 0: none.
+    public var scaleSparsity: Float = 0
     /// Random crop (pad 4) and horizontal flip of training images.
     public var augment = true
     /// The first N images of each split (nil: all).
@@ -45,7 +47,7 @@ public struct TrainingOptions: Equatable {
          "train.feature_decay": "\(featureDecay)", "train.decay_layers": decayLayers?.joined(separator: ",") ?? "all",
          "train.augment": "\(augment)", "train.train_limit": trainLimit.map(String.init) ?? "all",
          "train.test_limit": testLimit.map(String.init) ?? "all", "train.skip_bad": "\(skipBad)",
-         "train.sync_bn": "\(syncBatchNorm)"]
+         "train.bn_l1": "\(scaleSparsity)", "train.sync_bn": "\(syncBatchNorm)"]
     }
 
     /// The options a checkpoint was trained with, held to the same ranges as the flags (a batch
@@ -78,6 +80,7 @@ public struct TrainingOptions: Equatable {
         trainLimit = try limit("train.train_limit")
         testLimit = try limit("train.test_limit")
         skipBad = m["train.skip_bad"] == nil ? false : try value("train.skip_bad")
+        scaleSparsity = m["train.bn_l1"] == nil ? 0 : try value("train.bn_l1", in: 0...100)
         syncBatchNorm = m["train.sync_bn"] == nil ? false : try value("train.sync_bn")
     }
 }
@@ -134,6 +137,7 @@ public final class Trainer {
     private let train: any DataSplit
     private let test: any DataSplit
     private let regularized: [ChannelGate]
+    private let scaleSparsity: ScaleSparsity
     /// All parameters' gradients end to end, for adding them up across processes in one call.
     private let gradientSums: Tensor
     /// Time spent adding gradients across processes (waiting for the slowest included), and steps.
@@ -150,6 +154,7 @@ public final class Trainer {
         regularized = network.gates.filter { chosen?.contains($0.label) ?? true }
         for gate in network.gates { gate.featureDecay = 0 }
         for gate in regularized { gate.featureDecay = options.featureDecay }
+        scaleSparsity = ScaleSparsity(network, strength: options.scaleSparsity)
         let together = processes.size > 1
         for (_, bn) in network.batchNorms { bn.synchronized = together && options.syncBatchNorm ? processes : nil }
         gradientSums = Tensor(shape: [together ? network.parameterCount : 0])
@@ -217,7 +222,8 @@ public final class Trainer {
                 dLogits.resize(logits.shape)
                 let (loss, right) = SoftmaxCrossEntropy.evaluate(logits: logits, labels: labels[...], grad: dLogits)
                 for i in 0..<dLogits.count { dLogits[i] *= share }
-                let penalty = regularized.reduce(Float(0)) { $0 + $1.penalty }
+                // The scales' term is on the weights, the same on every process: each adds its share.
+                let penalty = regularized.reduce(scaleSparsity.penalty * share) { $0 + $1.penalty }
                 guard loss.isFinite && penalty.isFinite else {
                     let culprit = firstNonFiniteLayer(batch, training: true).map { "first non-finite output at \($0)" }
                         ?? "every layer output is finite"
@@ -225,6 +231,8 @@ public final class Trainer {
                 }
                 network.backward(dLogits)
                 sumGradients()
+                // After the sum: every process adds the same subgradient once.
+                scaleSparsity.accumulateGradient()
                 if let bad = firstNonFiniteGradient() {
                     throw TrainingError.nonFinite(epoch: epoch + 1, step: step + 1, what: "gradient of '\(bad)' is not finite")
                 }
@@ -244,6 +252,8 @@ public final class Trainer {
                                       step + 1, stepsPerEpoch, totals[0] / totals[3], 100 * totals[2] / totals[3])
                     if !regularized.isEmpty && options.featureDecay > 0 {
                         line += String(format: " reg %.4f silent %.1f%%", totals[1] / totals[3], 100 * silentFraction())
+                    } else if options.scaleSparsity > 0 {
+                        line += String(format: " reg %.4f", totals[1] / totals[3])
                     }
                     line += String(format: " lr %.4f %.0f img/s ETA %@", schedule.rate(atStep: epoch * stepsPerEpoch + step),
                                    rate, formatDuration(remaining))

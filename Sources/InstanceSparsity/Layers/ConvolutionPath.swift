@@ -1,0 +1,44 @@
+/// The algorithms a convolution can run on.
+public enum ConvolutionPath: String, CaseIterable {
+    /// The micro-kernel (`TiledConvolution`, `isp_conv_tiles`): dense convolutions at stride 1 or 2.
+    case tiled
+    /// im2col and OpenBLAS GEMM: anything, the fallback.
+    case gemm
+    /// Direct loops per channel plane (`isp_depthwise_plane`): groups == channels.
+    case depthwise
+}
+
+/// How one convolution runs, per direction: the single place that decides, from the shape alone,
+/// for training, batched evaluation and batch-1 inference alike. (The instruction set is chosen
+/// inside the kernels, per call: `ConvolutionKernel`.)
+public struct ConvolutionPlan: Equatable {
+    public var forward: ConvolutionPath
+    /// dL/dx: on the micro-kernel it is the forward convolution of dy with the weights
+    /// transposed and flipped, which exists only at stride 1 (and padding below the kernel size).
+    public var inputGradient: ConvolutionPath
+    /// dL/dW: the micro-kernel's own weight-gradient kernel over the forward input layout; 1x1
+    /// convolutions stay on GEMM over the image's pixels, which beat transposing dy for them.
+    public var weightGradient: ConvolutionPath
+
+    /// Narrowest output the micro-kernel takes. Measured on VGG16 w0.5 (`isp bench --train-steps
+    /// 20`): moving the 4x4 and 2x2 maps off GEMM took training from 252-284 to 269-303 images/s on
+    /// two cores; the 2x2 weight gradients followed once calls took 8 images each (one core: each
+    /// 2x2 backward pass 21 -> 15 ms a step). 1-wide outputs were never measured there.
+    public static let narrowestTiledOutput = 2
+
+    public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int, outputWidth: Int) {
+        if groups > 1 && groups == inChannels && groups == outChannels {
+            self.init(forward: .depthwise, inputGradient: .depthwise, weightGradient: .depthwise)
+            return
+        }
+        let tiled = groups == 1 && stride <= 2 && outputWidth >= ConvolutionPlan.narrowestTiledOutput
+        self.init(forward: tiled ? .tiled : .gemm,
+                  inputGradient: tiled && stride == 1 && padding < kernel ? .tiled : .gemm,
+                  weightGradient: tiled && kernel > 1 ? .tiled : .gemm)
+    }
+
+    /// A plan given path by path (tests force each one; a path must be able to run the shape).
+    public init(forward: ConvolutionPath, inputGradient: ConvolutionPath, weightGradient: ConvolutionPath) {
+        self.forward = forward; self.inputGradient = inputGradient; self.weightGradient = weightGradient
+    }
+}
