@@ -1,7 +1,7 @@
 # The two commands a new user needs: `make demo` (the main job) and `make test`.
 # Both install missing Debian packages first.
 
-PACKAGES := libopenblas-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev libmicrohttpd-dev dataset-fashion-mnist
+PACKAGES := libopenblas-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev libmicrohttpd-dev libopenmpi-dev openmpi-bin dataset-fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 ISP := .build/release/isp
 PREFIX ?= /usr/local

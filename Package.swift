@@ -29,7 +29,14 @@ let package = Package(
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
         .target(name: "CHTTPServer", dependencies: ["CMicroHTTPD"], linkerSettings: [.linkedLibrary("microhttpd")]),
         .target(name: "InstanceSparsityServing", dependencies: ["InstanceSparsity", "CHTTPServer"]),
-        .executableTarget(name: "isp", dependencies: ["InstanceSparsity", "InstanceSparsityServing"]),
+        // `mpirun -np N isp ...`: Open MPI behind the library's ProcessGroup. Only isp links it, so
+        // the library (and a package depending on it) needs no MPI. Open MPI's MPI_COMM_WORLD,
+        // MPI_FLOAT and MPI_SUM are macros over addresses of globals, which Swift cannot import:
+        // the calls stay in a small C target.
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        .target(name: "CMPIShim", dependencies: ["CMPI"], linkerSettings: [.linkedLibrary("mpi")]),
+        .target(name: "InstanceSparsityMPI", dependencies: ["InstanceSparsity", "CMPIShim"]),
+        .executableTarget(name: "isp", dependencies: ["InstanceSparsity", "InstanceSparsityServing", "InstanceSparsityMPI"]),
         // Fixtures/: torchvision's logits and a converted file (benchmarks/make_torchvision_fixtures.py),
         // slimmed networks' logits and one converted file (benchmarks/make_slimmed_fixtures.py).
         .testTarget(name: "InstanceSparsityTests", dependencies: ["InstanceSparsity"], exclude: ["Fixtures"]),

@@ -12,14 +12,18 @@ enum AnalyzeCommand: Command {
     the MACs they cost are the part of any reduction that needs no per-image decision).
     Layers with high CV are where instance-wise pruning pays; they are selected by --cv-min or
     --top-k. Calibration uses --calibration training images of the data recorded in MODEL.
+    Under mpirun the processes split the images and gather the sums: the same figures as one process.
     """
     static let options = LayerSelection.calibrationOptions + LoadedModel.options + [Option.json]
 
-    static func run(_ a: inout Arguments) throws {
+    static func run(_ a: inout Arguments) throws { try run(&a, processes: SingleProcess()) }
+
+    static func run(_ a: inout Arguments, processes: ProcessGroup) throws {
         let json = try a.flag("--json")
         let selection = try LayerSelection(&a, readLayers: false)
         let model = try LoadedModel(&a)
-        let (stats, chosen) = try selection.select(model.network, calibration: model.calibrationSet(selection.calibration))
+        let (stats, chosen) = try selection.select(model.network, calibration: model.calibrationSet(selection.calibration),
+                                                   processes: processes)
         let selected = chosen
         var convMACs: [String: Int] = [:]  // each map is named after the convolution it feeds
         model.network.root.visit { path, layer in if layer is Conv2d { convMACs[path] = layer.macsPerImage } }

@@ -11,6 +11,9 @@ protocol Command {
     static var abstract: String { get }
     static var options: [Option] { get }
     static func run(_ arguments: inout Arguments) throws
+    /// Runs as one of `processes` (under mpirun). Commands that split their work across
+    /// processes implement it; the others run only alone.
+    static func run(_ arguments: inout Arguments, processes: ProcessGroup) throws
 }
 
 /// One option as the user sees it: the flag, the name of its value (nil for a switch), and a
@@ -34,6 +37,13 @@ struct Option {
 }
 
 extension Command {
+    static func run(_ arguments: inout Arguments, processes: ProcessGroup) throws {
+        guard processes.size == 1 else {
+            throw UsageError(message: "runs as one process: start it without mpirun (under mpirun: train, eval, sweep and analyze)")
+        }
+        try run(&arguments)
+    }
+
     /// `isp NAME SYNOPSIS [--option VALUE] ...`: every option not already in the synopsis.
     static var usage: String {
         let named = Set(synopsis.split(whereSeparator: { " []()|".contains($0) }).map(String.init))

@@ -61,8 +61,8 @@ enum BenchCommand: Command {
             network = model.network
             let n = min(64, model.test.count)
             images = Tensor(shape: [0])
-            var labels: [Int32] = [], rng = SeededGenerator(seed: 0)
-            try BatchMaker(spec: network.spec).fill(images, labels: &labels, from: model.test, indices: Array(0..<n)[...], augment: false, rng: &rng)
+            var labels: [Int32] = []
+            try BatchMaker(spec: network.spec).fill(images, labels: &labels, from: model.test, indices: Array(0..<n)[...], augmentation: nil)
             if let pruningRequest {
                 let pruning = try ResolvedPruning.resolve(pruningRequest, model: model, selection: selection)
                 plan = pruning.plan

@@ -9,7 +9,9 @@ enum EvalCommand: Command {
     unless --dataset/--data-dir say otherwise (stderr says which). With --prune, also runs every
     test image through the sparse executor: accuracy dense and pruned, MACs dense and executed
     (mean, p10, p90), FLOPs reduction, and batch-1 latency dense and sparse with measured and
-    ideal speedup. The table and JSON state the policy, alpha and maps used.
+    ideal speedup. The table and JSON state the policy, alpha and maps used. Under mpirun the
+    processes split the images and gather the results: the same figures as one process (the
+    latencies are process 0's, on its share of the cores).
     """
     static let options = LoadedModel.options + [
         Option("--batch-size", "B", "images per forward pass of the dense evaluation (default 256)"),
@@ -18,7 +20,9 @@ enum EvalCommand: Command {
         Option.json,
     ]
 
-    static func run(_ a: inout Arguments) throws {
+    static func run(_ a: inout Arguments) throws { try run(&a, processes: SingleProcess()) }
+
+    static func run(_ a: inout Arguments, processes: ProcessGroup) throws {
         let json = try a.flag("--json")
         let batchSize = try a.number("--batch-size", default: 256, in: 1...4096)
         let latencyImages = try a.number("--latency-images", default: 200, in: 1...100_000)
@@ -30,7 +34,7 @@ enum EvalCommand: Command {
         guard let request else {
             if let flag = selection.given.first { throw UsageError(message: "\(flag) needs --prune (it chooses what to prune)") }
             let progress = Progress("eval", total: model.test.count, style: Output.progress)
-            let r = try evaluate(network, on: model.test, batchSize: batchSize, progress: progress)
+            let r = try evaluate(network, on: model.test, batchSize: batchSize, progress: progress, processes: processes)
             progress.finish()
             if json {
                 printJSON(["model": model.path, "architecture": network.spec.architecture, "width": jsonNumber(network.spec.width),
@@ -44,8 +48,8 @@ enum EvalCommand: Command {
             }
             return
         }
-        let pruning = try ResolvedPruning.resolve(request, model: model, selection: selection)
-        let report = try PruningReport.measure(model, pruning: pruning, latencyImages: latencyImages)
+        let pruning = try ResolvedPruning.resolve(request, model: model, selection: selection, processes: processes)
+        let report = try PruningReport.measure(model, pruning: pruning, latencyImages: latencyImages, processes: processes)
         if json { printJSON(report.json) } else { print(BLASRuntime.summary); report.printReport() }
     }
 }
@@ -63,10 +67,11 @@ struct PruningReport {
     var plan: PruningPlan { pruning.plan }
 
     /// Evaluates every test image dense and pruned, and times both.
-    static func measure(_ model: LoadedModel, pruning: ResolvedPruning, latencyImages: Int) throws -> PruningReport {
+    static func measure(_ model: LoadedModel, pruning: ResolvedPruning, latencyImages: Int,
+                        processes: ProcessGroup = SingleProcess()) throws -> PruningReport {
         let plan = pruning.plan
         let progress = Progress("dense and pruned", total: 2 * model.test.count, style: Output.progress)
-        let r = try PrunedEvaluator.evaluate(model.network, on: model.test, plan: plan, progress: progress)
+        let r = try PrunedEvaluator.evaluate(model.network, on: model.test, plan: plan, progress: progress, processes: processes)
         progress.finish()
         let n = min(latencyImages, model.test.count)
         let timing = Progress("batch-1 latency", total: 2 * 3 * n, unit: "runs", style: Output.progress)

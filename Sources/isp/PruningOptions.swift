@@ -56,7 +56,7 @@ struct ResolvedPruning {
     /// --calibration too unless the command uses calibration images for something else), or a
     /// given policy at the maps `selection` picks on calibration images.
     static func resolve(_ request: PruningRequest, model: LoadedModel, selection: LayerSelection,
-                        calibrationUsedElsewhere: Bool = false) throws -> ResolvedPruning {
+                        calibrationUsedElsewhere: Bool = false, processes: ProcessGroup = SingleProcess()) throws -> ResolvedPruning {
         switch request {
         case .stored:
             let contradicting = LayerSelection.options.map(\.flag).filter { $0 != "--calibration" || !calibrationUsedElsewhere }
@@ -68,7 +68,8 @@ struct ResolvedPruning {
             }
             return stored(point, network: model.network, path: model.path)
         case .given(let choice):
-            let (stats, gates) = try selection.select(model.network, calibration: model.calibrationSet(selection.calibration))
+            let (stats, gates) = try selection.select(model.network, calibration: model.calibrationSet(selection.calibration),
+                                                      processes: processes)
             return ResolvedPruning(plan: LayerSelection.plan(choice.kind, alpha: choice.alpha, stats: stats, gates: gates),
                                    choice: choice, layerRule: selection.rule, stats: stats)
         }
@@ -145,10 +146,11 @@ struct LayerSelection {
     }
 
     /// Calibration statistics and the gates to prune under `--layers`.
-    func select(_ network: Network, calibration data: any DataSplit) throws -> (stats: [LayerSaliency], gates: Set<Int>) {
+    func select(_ network: Network, calibration data: any DataSplit,
+                processes: ProcessGroup = SingleProcess()) throws -> (stats: [LayerSaliency], gates: Set<Int>) {
         let progress = Progress("calibration", total: min(calibration, data.count), style: Output.progress)
         defer { progress.finish() }
-        let stats = try ChannelSaliency.analyze(network, on: data, count: calibration, progress: progress)
+        let stats = try ChannelSaliency.analyze(network, on: data, count: calibration, progress: progress, processes: processes)
         switch layers {
         case "auto": return (stats, Set(ChannelSaliency.select(stats, cvMin: cvMin, topK: topK)))
         case "all": return (stats, Set(stats.indices))

@@ -18,6 +18,8 @@ enum SweepCommand: Command {
       pruning-hist.svg  per-image FLOPs reduction at the operating point
       easy-hard.png     the 10 most and the 10 least pruned images at the operating point, each
                         with its class and FLOPs reduction
+    Under mpirun the processes split the images and gather the results (the same figures as one
+    process); process 0 writes DIR.
     """
     static let options = [
         Option("--out", "DIR", "the report directory, created if needed (required)"),
@@ -33,7 +35,9 @@ enum SweepCommand: Command {
         .staticTopK: [0.95, 0.85, 0.75, 0.65, 0.55, 0.45, 0.35, 0.25],
     ]
 
-    static func run(_ a: inout Arguments) throws {
+    static func run(_ a: inout Arguments) throws { try run(&a, processes: SingleProcess()) }
+
+    static func run(_ a: inout Arguments, processes: ProcessGroup) throws {
         let json = try a.flag("--json")
         guard let out = try a.option("--out") else { throw UsageError(message: "--out DIR is required") }
         let policyList = try a.option("--policies") ?? "mean,max,energy,static-topk"
@@ -46,11 +50,11 @@ enum SweepCommand: Command {
             kinds.append(k)
         }
         let request = try LoadedModel.Request(&a)
-        try prepareOutputDirectory(out)  // before the work, not after it
+        if processes.isRoot { try prepareOutputDirectory(out) }  // before the work, not after it
         var model = try request.load()
         if on == "train" { model = try model.onTrainingTail(model.test.count) }
         let result = try sweep(model, on: on, operating: pruning, selection: selection, kinds: kinds, out: out,
-                               log: commentary(json: json))
+                               processes: processes, log: commentary(json: json))
         if json { printJSON(result) } else {
             print("wrote \(out)/sweep.json, sweep.svg, pruning-hist.svg, easy-hard.png")
         }
@@ -58,7 +62,8 @@ enum SweepCommand: Command {
 
     /// Runs the sweep and the operating point, writes the four files, returns the JSON object.
     static func sweep(_ model: LoadedModel, on split: String = "test", operating request: PruningRequest?, selection: LayerSelection,
-                      kinds: [ThresholdPolicy.Kind], out: String, log: (String) -> Void) throws -> [String: Any] {
+                      kinds: [ThresholdPolicy.Kind], out: String, processes: ProcessGroup = SingleProcess(),
+                      log: (String) -> Void) throws -> [String: Any] {
         let network = model.network, images = model.test
         var selection = selection
         var stored: ResolvedPruning? = nil
@@ -66,11 +71,11 @@ enum SweepCommand: Command {
             stored = try ResolvedPruning.resolve(.stored, model: model, selection: selection, calibrationUsedElsewhere: true)
             selection.layers = stored!.plan.gates.sorted().map { network.gates[$0].label }.joined(separator: ",")  // the grid at the stored maps
         }
-        let (stats, gates) = try selection.select(network, calibration: model.calibrationSet(selection.calibration))
+        let (stats, gates) = try selection.select(network, calibration: model.calibrationSet(selection.calibration), processes: processes)
         let points = kinds.reduce(0) { $0 + (grids[$1]?.count ?? 0) }
         let progress = Progress("sweep", total: (points + 3) * images.count, style: Output.progress)
         defer { progress.finish() }
-        let dense = try PrunedEvaluator.run(network, on: images, plan: nil, progress: progress)
+        let dense = try PrunedEvaluator.run(network, on: images, plan: nil, progress: progress, processes: processes)
         log(String(format: "dense: accuracy %.2f%%, %@ MACs/image, %d %@ images; pruning %d of %d maps (%@)",
                    100 * dense.accuracy, formatCount(dense.macs.first ?? 0), images.count, split, gates.count, stats.count, selection.rule))
         func plan(_ kind: ThresholdPolicy.Kind, _ alpha: Float) -> PruningPlan {
@@ -78,7 +83,8 @@ enum SweepCommand: Command {
         }
         // Channels silent on the image (saliency exactly 0) are dropped by every instance-wise
         // policy at any alpha, with no change to the output: where those curves start.
-        let silent = try PrunedEvaluator.evaluate(network, on: images, plan: plan(.absolute, 0), dense: dense, progress: progress)
+        let silent = try PrunedEvaluator.evaluate(network, on: images, plan: plan(.absolute, 0), dense: dense, progress: progress,
+                                                  processes: processes)
 
         var rows: [[String: Any]] = []
         var measured: [(kind: ThresholdPolicy.Kind, alpha: Float, evaluation: PrunedEvaluation)] = []
@@ -87,7 +93,8 @@ enum SweepCommand: Command {
         for kind in kinds {
             var line: [(x: Double, y: Double)] = []
             for alpha in grids[kind] ?? [] {
-                let e = try PrunedEvaluator.evaluate(network, on: images, plan: plan(kind, alpha), dense: dense, progress: progress)
+                let e = try PrunedEvaluator.evaluate(network, on: images, plan: plan(kind, alpha), dense: dense, progress: progress,
+                                                     processes: processes)
                 log(String(format: "%-12@ alpha %-6g accuracy %.2f%% (dense %.2f%%)  FLOPs reduction %.1f%%",
                            kind.rawValue, alpha, 100 * e.accuracyPruned, 100 * e.accuracyDense, 100 * e.flopsReduction))
                 rows.append(["policy": kind.rawValue, "alpha": jsonNumber(alpha), "accuracy": e.accuracyPruned,
@@ -113,7 +120,8 @@ enum SweepCommand: Command {
             chosen = (.max, 0, "no swept point within 1 point of dense: only channels silent on the image are dropped")
         }
         let operating = stored?.plan ?? plan(chosen.kind, chosen.alpha)
-        let e = try PrunedEvaluator.evaluate(network, on: images, plan: operating, dense: dense, progress: progress)
+        let e = try PrunedEvaluator.evaluate(network, on: images, plan: operating, dense: dense, progress: progress,
+                                             processes: processes)
         log(String(format: "operating point: %@ alpha %g (%@): accuracy %.2f%%, FLOPs reduction %.1f%%",
                    chosen.kind.rawValue, chosen.alpha, chosen.why, 100 * e.accuracyPruned, 100 * e.flopsReduction))
 
@@ -124,14 +132,15 @@ enum SweepCommand: Command {
                    100 * silent.flopsReduction),
             "Static top-k (dashed): the same channels for every image, ranked on \(selection.calibration) training images. Maps: \(selection.rule).",
         ]
-        try writeTextAtomically(plot.render(), to: out + "/sweep.svg")
+        // Process 0 alone writes the files (every process has the same figures).
+        if processes.isRoot { try writeTextAtomically(plot.render(), to: out + "/sweep.svg") }
 
         let reduction = e.perImageReduction
         let hist = Histogram(title: String(format: "Per-image FLOPs reduction, %@ alpha %g (mean %.1f%%)",
                                            chosen.kind.rawValue, chosen.alpha, 100 * e.flopsReduction),
                              xLabel: "FLOPs reduction of the image (%)", yLabel: "images",
                              values: reduction.map { 100 * $0 }, bins: 40)
-        try writeTextAtomically(hist.render(), to: out + "/pruning-hist.svg")
+        if processes.isRoot { try writeTextAtomically(hist.render(), to: out + "/pruning-hist.svg") }
         let order = reduction.indices.sorted { reduction[$0] > reduction[$1] }
         let k = min(10, order.count)
         let most = Array(order.prefix(k)), least = Array(order.suffix(k).reversed())
@@ -145,7 +154,7 @@ enum SweepCommand: Command {
         }
         grid.rows = [ImageGrid.Row(heading: "most pruned (FLOPs reduction, class)", tiles: tiles(most, from: 0)),
                      ImageGrid.Row(heading: "least pruned (FLOPs reduction, class)", tiles: tiles(least, from: most.count))]
-        try grid.write(to: out + "/easy-hard.png", data: shown)
+        if processes.isRoot { try grid.write(to: out + "/easy-hard.png", data: shown) }
         let result: [String: Any] = [
             "model": model.path, "images": images.count, "split": split, "layers": gates.sorted().map { stats[$0].label },
             "layer_selection": selection.rule, "calibration_images": selection.calibration,
@@ -156,7 +165,7 @@ enum SweepCommand: Command {
                                 "macs_executed_p10": e.macsPercentile(0.1), "macs_executed_p90": e.macsPercentile(0.9),
                                 "most_pruned": most, "least_pruned": least] as [String: Any],
         ].merging(model.dataJSON) { a, _ in a }
-        try writeTextAtomically(jsonText(result), to: out + "/sweep.json")
+        if processes.isRoot { try writeTextAtomically(jsonText(result), to: out + "/sweep.json") }
         return result
     }
 }

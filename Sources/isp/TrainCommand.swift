@@ -15,6 +15,11 @@ enum TrainCommand: Command {
     warm-up, cosine over N epochs), so it rises at the resumed epoch by the difference between the
     two schedules, as the run prints. SIGINT or SIGTERM stop between steps: the run says where it
     stopped and what FILE holds, and exits 130 or 143.
+    Under `mpirun -np N` it trains data parallel: each batch of --batch-size images is split
+    across the N processes and their gradients added up (MPI allreduce); which images form each
+    batch and how each is augmented depend only on --seed, the epoch and the image, not on N.
+    Process 0 alone prints and writes FILE (which --resume reads on every process: keep it on a
+    directory all machines share). A process that fails stops the job (MPI_Abort), naming its rank.
     """
     static let options = [
         Option("--out", "FILE", "the checkpoint, rewritten atomically after every epoch (required)"),
@@ -43,6 +48,7 @@ enum TrainCommand: Command {
         Option("--feature-decay", "LAMBDA", "weight of the instance-wise l2,1 feature regulariser (default 0: plain training)"),
         Option("--decay-layers", "all|LIST", "maps it applies to: all, or comma-separated map names from 'isp info' (default all)"),
         Option("--bn-l1", "S", "Network Slimming: adds S * sum |gamma| over the batch-norm scales of the slimmable maps to the loss, for 'isp slim --by bn-scale' (default 0: none)"),
+        Option("--sync-bn", "under mpirun: batch-norm statistics over the whole batch of all processes, so N processes train as one would (default: each process's own part, as PyTorch DDP)"),
         Option("--log-every", "N", "steps between progress lines (default 50)"),
         Option("--json", "print a final summary as one JSON object on stdout, progress on stderr (default: progress on stdout)"),
     ]
@@ -52,7 +58,7 @@ enum TrainCommand: Command {
         var model: String?, width: Float?, dataset: String?, dataDirectory: String?
         var epochs: Int?, batchSize: Int?, learningRate: Float?, warmup: Double?, weightDecay: Float?, seed: UInt64?
         var featureDecay: Float?, decayLayers: String?, scaleSparsity: Float?, augment: Bool?, trainLimit: Int?, testLimit: Int?
-        var inputSize: Int?, inputChannels: Int?, skipBad: Bool?
+        var inputSize: Int?, inputChannels: Int?, skipBad: Bool?, syncBatchNorm: Bool?
         var stem: ModelSpec.Stem?, initPath: String?
         var mean: [Float]?, std: [Float]?
 
@@ -72,6 +78,7 @@ enum TrainCommand: Command {
             if let trainLimit { o.trainLimit = trainLimit }
             if let testLimit { o.testLimit = testLimit }
             if let skipBad { o.skipBad = skipBad }
+            if let syncBatchNorm { o.syncBatchNorm = syncBatchNorm }
             return o
         }
 
@@ -84,13 +91,15 @@ enum TrainCommand: Command {
                 ("--decay-layers", "train.decay_layers", decayLayers != nil), ("--bn-l1", "train.bn_l1", scaleSparsity != nil),
                 ("--no-augment", "train.augment", augment != nil),
                 ("--train-limit", "train.train_limit", trainLimit != nil), ("--test-limit", "train.test_limit", testLimit != nil),
-                ("--skip-bad", "train.skip_bad", skipBad != nil),
+                ("--skip-bad", "train.skip_bad", skipBad != nil), ("--sync-bn", "train.sync_bn", syncBatchNorm != nil),
             ]
             return all.filter(\.2).map { ($0.0, $0.1) }
         }
     }
 
-    static func run(_ a: inout Arguments) throws {
+    static func run(_ a: inout Arguments) throws { try run(&a, processes: SingleProcess()) }
+
+    static func run(_ a: inout Arguments, processes: ProcessGroup) throws {
         guard let out = try a.option("--out") else { throw UsageError(message: "--out FILE is required") }
         let resume = try a.flag("--resume"), force = try a.flag("--force"), json = try a.flag("--json")
         var request = Request()
@@ -115,6 +124,7 @@ enum TrainCommand: Command {
         request.inputSize = try a.optionalNumber("--input-size", in: 8...1024)
         request.inputChannels = try a.optionalNumber("--input-channels", in: 1...3)
         if try a.flag("--skip-bad") { request.skipBad = true }
+        if try a.flag("--sync-bn") { request.syncBatchNorm = true }
         request.mean = try floatList(a.option("--mean"), flag: "--mean")
         request.std = try floatList(a.option("--std"), flag: "--std")
         let logEvery = try a.number("--log-every", default: 50, in: 1...1_000_000)
@@ -137,12 +147,13 @@ enum TrainCommand: Command {
         let log = commentary(json: json)
 
         log(BLASRuntime.summary)
-        try checkOutputFile(out)
+        // Process 0 alone writes FILE; the others only read it to resume.
+        if processes.isRoot { try checkOutputFile(out) }
         var run: Run
         if resume {
             run = try Run(resuming: out, request: request, log: log)
         } else {
-            if FileManager.default.fileExists(atPath: out) && !force {
+            if processes.isRoot && FileManager.default.fileExists(atPath: out) && !force {
                 throw InputError(out, "exists: pass --resume to continue it or --force to replace it")
             }
             run = try Run(starting: request, log: log)
@@ -153,7 +164,7 @@ enum TrainCommand: Command {
                 throw UsageError(message: "--decay-layers: '\(bad)' is not a map feeding a convolution; valid: all or \(known.joined(separator: ","))")
             }
         }
-        try run.train(out: out, logEvery: logEvery, json: json, log: log)
+        try run.train(out: out, logEvery: logEvery, json: json, processes: processes, log: log)
     }
 
     /// One training run: its network, data and options, fresh or continued from a checkpoint.
@@ -261,17 +272,20 @@ enum TrainCommand: Command {
             }
         }
 
-        func train(out: String, logEvery: Int, json: Bool, log: (String) -> Void) throws {
+        func train(out: String, logEvery: Int, json: Bool, processes: ProcessGroup, log: (String) -> Void) throws {
             var options = self.options
             options.logEvery = logEvery
             // Each checkpoint of S bytes is written beside the file it replaces: the first needs S
             // free, later ones S beside the previous checkpoint, i.e. 2S minus what the existing file frees.
             let size = Checkpoint.estimatedBytes(network, withOptimizer: true)
             let later = options.epochs - startEpoch > 1
-            try checkOutputFile(out, bytesNeeded: later ? max(size, 2 * size - existingSize(out)) : size)
-            let trainer = Trainer(network: network, train: train, test: test, options: options)
+            if processes.isRoot { try checkOutputFile(out, bytesNeeded: later ? max(size, 2 * size - existingSize(out)) : size) }
+            let trainer = Trainer(network: network, train: train, test: test, options: options, processes: processes)
             trainer.restoreVelocity(velocity)
             log("\(network.spec.summary), \(network.spec.stem.rawValue) stem: \(formatCount(network.parameterCount)) parameters, \(formatCount(network.macsPerImage)) MACs/image; \(train.count) training and \(test.count) test images; \(trainer.stepsPerEpoch) steps/epoch; warm-up \(options.resolvedWarmupEpochs) epochs")
+            if processes.size > 1 {
+                log("data parallel: \(processes.size) processes, each with its share of every batch of \(options.batchSize) and \(Workspace.cores) threads (process 0); batch norm \(options.syncBatchNorm ? "over the whole batch (--sync-bn)" : "per process")")
+            }
             let stop = StopRequest()
             catchStopSignals(stop)
             var saved = startEpoch
@@ -284,7 +298,7 @@ enum TrainCommand: Command {
                     meta["data_dir"] = data.directory  // where it was found this time, should the data have moved
                     meta["train.init"] = initPath
                     meta["test_accuracy"] = String(format: "%.4f", result.accuracy)
-                    try Checkpoint.save(network, to: out, metadata: meta, velocity: trainer.namedVelocity)
+                    if processes.isRoot { try Checkpoint.save(network, to: out, metadata: meta, velocity: trainer.namedVelocity) }
                     saved = epochs
                     last = result
                 }
@@ -304,6 +318,9 @@ enum TrainCommand: Command {
                            "test_accuracy": last.accuracy, "test_loss": last.loss, "test_images": last.images,
                            "train_images": train.count, "seconds": seconds,
                            "images_per_s": Double((options.epochs - startEpoch) * train.count) / max(seconds, 1e-9),
+                           "processes": processes.size, "threads_per_process": Workspace.cores,
+                           "allreduce_ms_per_step": 1000 * trainer.allReduceSeconds / Double(max(trainer.steps, 1)),
+                           "allreduce_bytes_per_step": processes.size > 1 ? 4 * network.parameterCount : 0,
                            "options": options.metadata])
             }
         }

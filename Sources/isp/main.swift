@@ -8,6 +8,7 @@ do {
     exit(2)
 }
 setvbuf(stdout, nil, _IOLBF, 0)
+let launch = Launch()
 
 let commands: [Command.Type] = [TrainCommand.self, EvalCommand.self, InfoCommand.self, AnalyzeCommand.self, SweepCommand.self,
                                  BenchCommand.self, DemoCommand.self, TuneCommand.self, PredictCommand.self, ServeCommand.self,
@@ -25,26 +26,26 @@ func printOverview(toStandardError: Bool = false) {
 func unknownCommand(_ name: String) -> Never {
     FileHandle.standardError.write("isp: unknown command '\(name)'\n".data(using: .utf8)!)
     printOverview(toStandardError: true)
-    exit(2)
+    launch.exit(2)
 }
 
 var argv = Array(CommandLine.arguments.dropFirst())
 switch argv.first {
 case nil:
     printOverview(toStandardError: true)
-    exit(2)
+    launch.exit(2)
 case "--version":
     print("isp \(instanceSparsityVersion)")
-    exit(0)
+    launch.exit(0)
 case "--help", "-h":
     printOverview()
-    exit(0)
+    launch.exit(0)
 case "help":
     // `isp help CMD` is `isp CMD --help`.
-    guard argv.count > 1 else { printOverview(); exit(0) }
+    guard argv.count > 1 else { printOverview(); launch.exit(0) }
     guard let command = commands.first(where: { $0.name == argv[1] }) else { unknownCommand(argv[1]) }
     print(command.help, terminator: "")
-    exit(0)
+    launch.exit(0)
 default:
     break
 }
@@ -52,18 +53,17 @@ let name = argv.removeFirst()
 guard let command = commands.first(where: { $0.name == name }) else { unknownCommand(name) }
 if argv.contains("--help") || argv.contains("-h") {
     print(command.help, terminator: "")
-    exit(0)
+    launch.exit(0)
 }
 var arguments = Arguments(argv, declared: command.options)
 do {
-    try command.run(&arguments)
+    try command.run(&arguments, processes: launch.processes)
+    launch.exit(0)
 } catch let error as UsageError {
     FileHandle.standardError.write("isp \(name): \(error.message)\nusage: \(command.usage)\n".data(using: .utf8)!)
-    exit(2)
+    launch.exit(2)
 } catch let error as ExitError {
-    FileHandle.standardError.write("isp \(name): \(error.message)\n".data(using: .utf8)!)
-    exit(error.status)
+    launch.fail(command: name, error.message, status: error.status)
 } catch {
-    FileHandle.standardError.write("isp \(name): \(error)\n".data(using: .utf8)!)
-    exit(1)
+    launch.fail(command: name, "\(error)", status: 1)
 }

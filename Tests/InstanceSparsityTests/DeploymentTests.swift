@@ -43,8 +43,8 @@ final class DeploymentTests: TemporaryDirectoryTestCase {
         let network = try Checkpoint.load(path: model).network
         let executor = SparseExecutor(network)
         let batch = Tensor(shape: [0])
-        var labels: [Int32] = [], rng = SeededGenerator(seed: 0)
-        try BatchMaker(spec: network.spec).fill(batch, labels: &labels, from: data, indices: [0, 1, 2][...], augment: false, rng: &rng)
+        var labels: [Int32] = []
+        try BatchMaker(spec: network.spec).fill(batch, labels: &labels, from: data, indices: [0, 1, 2][...], augmentation: nil)
         for (i, result) in results.enumerated() {
             let expected = executor.run(batch.data + i * 32 * 32).logits
             // isp picks OpenBLAS's AVX-512 kernels at start (re-executing itself), this test process

@@ -205,9 +205,9 @@ final class ImageTests: TemporaryDirectoryTestCase {
 
         // Every file decodes and fills a batch of the right shape, finite and normalised.
         let batch = Tensor(shape: [0])
-        var labels: [Int32] = [], rng = SeededGenerator(seed: 1)
+        var labels: [Int32] = []
         let maker = BatchMaker(mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
-        try maker.fill(batch, labels: &labels, from: train, indices: Array(0..<train.count)[...], augment: true, rng: &rng)
+        try maker.fill(batch, labels: &labels, from: train, indices: Array(0..<train.count)[...], augmentation: Augmentation(seed: 1))
         XCTAssertEqual(batch.shape, [6, 3, 16, 16])
         XCTAssertEqual(labels, train.labels)
         XCTAssertTrue(batch.allFinite)
@@ -249,9 +249,9 @@ final class ImageTests: TemporaryDirectoryTestCase {
         for (path, _, problem) in bad {
             let index = folder.files.firstIndex(of: root + "/" + path)!
             assertInputError(root + "/" + path, problem) {
-                var labels: [Int32] = [], rng = SeededGenerator(seed: 1)
+                var labels: [Int32] = []
                 try BatchMaker(mean: [0], std: [1]).fill(Tensor(shape: [0]), labels: &labels, from: folder,
-                                                          indices: [0, index][...], augment: false, rng: &rng)
+                                                          indices: [0, index][...], augmentation: nil)
             }
         }
         let skipping = try open(skipBad: true)
@@ -261,8 +261,9 @@ final class ImageTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(skipping.labels, [0, 1])
     }
 
-    /// Streamed batches depend only on (seed, epoch, image index): the same generator gives the
-    /// same batches whatever the batch size or whether they are filled ahead on another thread.
+    /// Streamed batches depend only on (seed, epoch, image index): the same augmentation seed gives
+    /// the same images whatever the batch size, whether they are filled ahead on another thread,
+    /// or which part of a batch is filled where (as processes of a data-parallel run split it).
     func testStreamedBatchesAreReproducible() throws {
         let root = directory + "/data"
         let names = ["photo.jpg", "png_rgb8.png", "jpeg_444.jpg", "png_palette.png", "png_rgba8.png", "jpeg_cmyk.jpg"]
@@ -271,27 +272,33 @@ final class ImageTests: TemporaryDirectoryTestCase {
             let folder = try ImageFolder(root: root, split: .train,
                                          preprocessing: Preprocessing(inputSize: 24, channels: 3, recipe: recipe))
             let maker = BatchMaker(mean: [0.4, 0.5, 0.6], std: [0.2, 0.3, 0.25])
-            let order = [3, 0, 5, 1, 4, 2]
-            var whole: [Float] = [], rng = SeededGenerator(seed: 9)
+            let order = [3, 0, 5, 1, 4, 2], augmentation = Augmentation(seed: 9)
             let batch = Tensor(shape: [0])
             var labels: [Int32] = []
-            try maker.fill(batch, labels: &labels, from: folder, indices: order[...], augment: true, rng: &rng)
-            whole = Array(UnsafeBufferPointer(start: batch.data, count: batch.count))
-            let stream = BatchStream(folder, maker: maker, order: order, batchSize: 4, augment: true, rng: SeededGenerator(seed: 9))
-            var streamed: [Float] = []
-            while let (b, l) = try stream.next() {
-                streamed += Array(UnsafeBufferPointer(start: b.data, count: b.count))
-                XCTAssertEqual(l.count, b.shape[0])
+            try maker.fill(batch, labels: &labels, from: folder, indices: order[...], augmentation: augmentation)
+            let whole = batch.array
+            for size in [4, 1] {
+                let stream = BatchStream(folder, maker: maker, order: order, batchSize: size, augmentation: augmentation)
+                var streamed: [Float] = []
+                while let (b, l) = try stream.next() {
+                    streamed += b.array
+                    XCTAssertEqual(l.count, b.shape[0])
+                }
+                XCTAssertEqual(streamed, whole, "\(recipe), batches of \(size)")
             }
-            XCTAssertEqual(streamed, whole, "\(recipe)")
-            // Another epoch's generator augments differently; evaluation is the same every time.
-            var other = SeededGenerator(seed: 10)
-            try maker.fill(batch, labels: &labels, from: folder, indices: order[...], augment: true, rng: &other)
-            XCTAssertNotEqual(Array(UnsafeBufferPointer(start: batch.data, count: batch.count)), whole)
-            try maker.fill(batch, labels: &labels, from: folder, indices: order[...], augment: false, rng: &other)
-            let first = Array(UnsafeBufferPointer(start: batch.data, count: batch.count))
-            try maker.fill(batch, labels: &labels, from: folder, indices: order[...], augment: false, rng: &other)
-            XCTAssertEqual(Array(UnsafeBufferPointer(start: batch.data, count: batch.count)), first)
+            // Two halves filled apart, in the other order, as two processes would fill them.
+            try maker.fill(batch, labels: &labels, from: folder, indices: order[3...], augmentation: augmentation)
+            var halves = batch.array
+            try maker.fill(batch, labels: &labels, from: folder, indices: order[..<3], augmentation: augmentation)
+            halves = batch.array + halves
+            XCTAssertEqual(halves, whole, "\(recipe)")
+            // Another epoch's seed augments differently; evaluation is the same every time.
+            try maker.fill(batch, labels: &labels, from: folder, indices: order[...], augmentation: Augmentation(seed: 10))
+            XCTAssertNotEqual(batch.array, whole)
+            try maker.fill(batch, labels: &labels, from: folder, indices: order[...], augmentation: nil)
+            let first = batch.array
+            try maker.fill(batch, labels: &labels, from: folder, indices: order[...], augmentation: nil)
+            XCTAssertEqual(batch.array, first)
         }
     }
 
@@ -312,17 +319,18 @@ final class ImageTests: TemporaryDirectoryTestCase {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try PNG.write(path: path, width: side, height: side, channels: 1, pixels: bytes)
         }
-        let memory = Dataset(images: images, labels: labels, classes: 3, name: "toy")
         let folder = try ImageFolder(root: directory + "/data", split: .train, preprocessing: Preprocessing(inputSize: side, channels: 1))
-        // The folder lists class0's files first: map its order onto the in-memory indices.
+        // The folder lists class0's files first: the in-memory set in the folder's order, so that
+        // an image has the same index (and so the same augmentation) in both.
         let byName = folder.files.map { Int(($0 as NSString).lastPathComponent.prefix(2))! }
+        let memory = try Dataset(unnormalized: Dataset(images: images, labels: labels, classes: 3, name: "toy"), indices: byName)
         let maker = BatchMaker(mean: [0.5], std: [0.3])
         for augment in [false, true] {
-            var a = SeededGenerator(seed: 2), b = SeededGenerator(seed: 2)
+            let augmentation = augment ? Augmentation(seed: 2) : nil
             let x = Tensor(shape: [0]), y = Tensor(shape: [0])
             var lx: [Int32] = [], ly: [Int32] = []
-            try maker.fill(x, labels: &lx, from: folder, indices: Array(0..<n)[...], augment: augment, rng: &a)
-            try maker.fill(y, labels: &ly, from: memory, indices: byName[...], augment: augment, rng: &b)
+            try maker.fill(x, labels: &lx, from: folder, indices: Array(0..<n)[...], augmentation: augmentation)
+            try maker.fill(y, labels: &ly, from: memory, indices: Array(0..<n)[...], augmentation: augmentation)
             XCTAssertEqual(lx, ly)
             XCTAssertEqual(x.shape, y.shape)
             var worst: Float = 0
@@ -397,7 +405,8 @@ final class ImageTests: TemporaryDirectoryTestCase {
                 var order = Array(0..<folder.count), rng = SeededGenerator(seed: 1)
                 order.shuffle(using: &rng)
                 order = Array(order.prefix(limit ?? order.count))
-                let stream = BatchStream(folder, maker: maker, order: order, batchSize: batchSize, augment: augment, rng: rng)
+                let stream = BatchStream(folder, maker: maker, order: order, batchSize: batchSize,
+                                         augmentation: augment ? Augmentation(seed: rng.next()) : nil)
                 var resident: [Double] = [], images = 0
                 start = Date()
                 while let (batch, labels) = try stream.next() {

@@ -13,12 +13,10 @@ public protocol DataSplit {
     var width: Int { get }
 
     /// Fills `batch` (resized to B x C x H x W) and `labels` with the examples at `indices`,
-    /// normalised by `normalization`. With `augment`, each example takes a fixed number of draws
-    /// from `rng`, in the order of `indices`: over an epoch whose order and generator both derive
-    /// from (seed, epoch), how an image is augmented depends only on (seed, epoch, its index),
-    /// whatever the batch size or thread count.
-    func fill(_ batch: Tensor, labels: inout [Int32], indices: ArraySlice<Int>, augment: Bool,
-              normalization: BatchMaker, rng: inout SeededGenerator) throws
+    /// normalised by `normalization`, augmented when `augmentation` is given (each example from
+    /// its own generator, `Augmentation.generator(forImage:)` of its index).
+    func fill(_ batch: Tensor, labels: inout [Int32], indices: ArraySlice<Int>, augmentation: Augmentation?,
+              normalization: BatchMaker) throws
 
     /// Per-channel mean and population standard deviation of the unnormalised examples in [0, 1]
     /// as evaluation sees them: the normalisation a new model is given.
@@ -45,10 +43,10 @@ public struct DataSubset: DataSplit {
     public var height: Int { base.height }
     public var width: Int { base.width }
 
-    public func fill(_ batch: Tensor, labels: inout [Int32], indices chosen: ArraySlice<Int>, augment: Bool,
-                     normalization: BatchMaker, rng: inout SeededGenerator) throws {
-        try base.fill(batch, labels: &labels, indices: chosen.map { indices[$0] }[...], augment: augment,
-                      normalization: normalization, rng: &rng)
+    public func fill(_ batch: Tensor, labels: inout [Int32], indices chosen: ArraySlice<Int>, augmentation: Augmentation?,
+                     normalization: BatchMaker) throws {
+        try base.fill(batch, labels: &labels, indices: chosen.map { indices[$0] }[...], augmentation: augmentation,
+                      normalization: normalization)
     }
 
     /// Over the subset's own examples, as evaluation sees them.
@@ -62,9 +60,9 @@ extension Dataset {
     /// (for pictures of them, or statistics).
     public init(unnormalized data: some DataSplit, indices: [Int]) throws {
         let images = Tensor(shape: [0])
-        var labels: [Int32] = [], rng = SeededGenerator(seed: 0)
+        var labels: [Int32] = []
         let identity = BatchMaker(mean: [Float](repeating: 0, count: data.channels), std: [Float](repeating: 1, count: data.channels))
-        try data.fill(images, labels: &labels, indices: indices[...], augment: false, normalization: identity, rng: &rng)
+        try data.fill(images, labels: &labels, indices: indices[...], augmentation: nil, normalization: identity)
         if indices.isEmpty { images.resize([0, data.channels, data.height, data.width]) }
         self.init(images: images, labels: labels, classes: data.classes, name: data.name, classNames: data.classNames)
     }

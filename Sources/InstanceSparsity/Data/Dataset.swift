@@ -30,16 +30,16 @@ public struct Dataset: DataSplit {
     public var height: Int { images.shape[2] }
     public var width: Int { images.shape[3] }
 
-    /// Copies the examples, shifted and flipped when augmenting (three draws each).
-    public func fill(_ batch: Tensor, labels: inout [Int32], indices: ArraySlice<Int>, augment: Bool,
-                     normalization: BatchMaker, rng: inout SeededGenerator) {
+    /// Copies the examples, shifted and flipped when augmenting.
+    public func fill(_ batch: Tensor, labels: inout [Int32], indices: ArraySlice<Int>, augmentation: Augmentation?,
+                     normalization: BatchMaker) {
         let c = channels, h = height, w = width, size = c * h * w
         batch.resize([indices.count, c, h, w])
         labels.removeAll(keepingCapacity: true)
         var shifts = [BatchMaker.Shift]()
         for index in indices {
             labels.append(self.labels[index])
-            shifts.append(augment ? BatchMaker.drawShift(&rng) : BatchMaker.noShift)
+            shifts.append(augmentation?.shift(forImage: index) ?? BatchMaker.noShift)
         }
         let order = Array(indices), src = images.data, dst = batch.data
         parallelFor(order.count) { i in

@@ -79,16 +79,16 @@ public final class ImageFolder: DataSplit {
 
     // MARK: batches
 
-    public func fill(_ batch: Tensor, labels: inout [Int32], indices: ArraySlice<Int>, augment: Bool,
-                     normalization: BatchMaker, rng: inout SeededGenerator) throws {
+    public func fill(_ batch: Tensor, labels: inout [Int32], indices: ArraySlice<Int>, augmentation: Augmentation?,
+                     normalization: BatchMaker) throws {
         let c = channels, s = preprocessing.inputSize, size = c * s * s, order = Array(indices)
         batch.resize([order.count, c, s, s])
         labels = order.map { self.labels[$0] }
-        // The draws, in order, before the images go to the threads: one seed per image for
-        // RandomResizedCrop (whose number of draws varies), three for the padded crop.
+        // RandomResizedCrop draws from the image's generator on its thread; the padded crop's
+        // shift is drawn here.
         let resized = preprocessing.recipe == .resizedCrop
-        let seeds = augment && resized ? order.map { _ in rng.next() } : []
-        let shifts = augment && !resized ? order.map { _ in BatchMaker.drawShift(&rng) } : []
+        let cropping = resized ? augmentation : nil
+        let shifts = resized ? [] : order.map { augmentation?.shift(forImage: $0) ?? BatchMaker.noShift }
         var errors = [InputError?](repeating: nil, count: order.count)
         let dst = batch.data
         errors.withUnsafeMutableBufferPointer { errors in
@@ -97,13 +97,13 @@ public final class ImageFolder: DataSplit {
                     let image = try ImageDecoder.decode(path: files[order[i]], channels: c)
                     var pixels = [UInt8](repeating: 0, count: size), flip = false
                     pixels.withUnsafeMutableBufferPointer { out in
-                        if seeds.isEmpty {
-                            preprocessing.evaluationCrop(image, into: out.baseAddress!)
-                        } else {
-                            var generator = SeededGenerator(seed: seeds[i])
+                        if let cropping {
+                            var generator = cropping.generator(forImage: order[i])
                             let box = Preprocessing.randomResizedCropBox(width: image.width, height: image.height, rng: &generator)
                             preprocessing.resizedCrop(image, box: box, into: out.baseAddress!)
                             flip = generator.next() & 1 == 1
+                        } else {
+                            preprocessing.evaluationCrop(image, into: out.baseAddress!)
                         }
                     }
                     var planes = Self.planes(pixels, channels: c, side: s, flip: flip)

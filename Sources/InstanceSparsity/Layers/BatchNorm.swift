@@ -21,6 +21,18 @@ public final class BatchNorm2d: Layer {
     /// it applied (y = x * scale + offset, clamped): backward recomputes y from them.
     private let usedMean: Tensor, invStd: Tensor, usedScale: Tensor, usedOffset: Tensor
     private var usedBatchStatistics = false
+    /// Per channel: forward's batch means and sums of squared deviations (then the element count),
+    /// backward's sums of dy and of dy * (x - mean). In double: processes add them up.
+    private let sums: UnsafeMutableBufferPointer<Double>
+    /// Elements per channel the last forward's statistics were over (all processes' if synchronised).
+    private var elements = 0
+
+    /// Processes whose batches together are the batch the statistics are taken over: the
+    /// per-channel sums are added across them in forward and backward (one collective each per
+    /// layer and step), so all of them normalise alike, keep the same running statistics, and
+    /// compute the gradient one process would on the whole batch (PyTorch's SyncBatchNorm).
+    /// Nil: this process's batch alone.
+    public var synchronized: ProcessGroup?
 
     /// The cap of the ReLU (or ReLU6) fused into this norm, nil for none. A `Sequential` fuses a
     /// ReLU that directly follows: the norm clamps its own output to 0...cap and passes the
@@ -45,12 +57,16 @@ public final class BatchNorm2d: Layer {
         runningVar = Tensor(shape: [channels], repeating: 1)
         usedMean = Tensor(shape: [channels]); invStd = Tensor(shape: [channels], repeating: 1)
         usedScale = Tensor(shape: [channels]); usedOffset = Tensor(shape: [channels])
+        sums = .allocate(capacity: 2 * channels + 1)
+        sums.initialize(repeating: 0)
     }
+
+    deinit { sums.deallocate() }
 
     public var channels: Int { weight.value.count }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
-        let n = x.shape[0], c = channels, hw = x.count / (n * c), m = n * hw
+        let n = x.shape[0], c = channels, hw = x.count / (n * c)
         precondition(x.shape[1] == c, "batch norm expects \(c) channels, got shape \(x.shape)")
         let out = Tensor.reuse(y, shape: x.shape)
         y = out; self.x = x
@@ -60,9 +76,11 @@ public final class BatchNorm2d: Layer {
         let rm = runningMean.data, rv = runningVar.data, eps = eps, momentum = momentum
         let istd = invStd.data, means = usedMean.data, scales = usedScale.data, offsets = usedOffset.data
         let (low, high) = clampBounds
-        parallelFor(c) { ch in
-            var mean: Float = 0, variance: Float = 0
-            if training {
+        // Per channel, the batch mean and the sum of squared deviations from it.
+        let means64 = sums.baseAddress!, squares64 = means64 + c
+        var m = n * hw
+        if training {
+            parallelFor(c) { ch in
                 // One pass of sums shifted by the channel's first value (which keeps them small
                 // next to the spread), per plane in float, across the batch in double.
                 let shift = src[ch * hw]
@@ -72,8 +90,17 @@ public final class BatchNorm2d: Layer {
                     isp_shifted_sums(src + (i * c + ch) * hw, Int64(hw), shift, &ps, &pq)
                     s += Double(ps); q += Double(pq)
                 }
-                let shiftedMean = s / Double(m), squares = max(q - s * shiftedMean, 0)
-                mean = Float(Double(shift) + shiftedMean); variance = Float(squares / Double(m))
+                let shiftedMean = s / Double(m)
+                means64[ch] = Double(shift) + shiftedMean; squares64[ch] = max(q - s * shiftedMean, 0)
+            }
+            if let group = synchronized { m = combine(over: group, elements: m) }
+        }
+        elements = m
+        parallelFor(c) { ch in
+            var mean: Float = 0, variance: Float = 0
+            if training {
+                let squares = squares64[ch]
+                mean = Float(means64[ch]); variance = Float(squares / Double(m))
                 let unbiased = m > 1 ? Float(squares / Double(m - 1)) : variance
                 rm[ch] = (1 - momentum) * rm[ch] + momentum * mean
                 rv[ch] = (1 - momentum) * rv[ch] + momentum * unbiased
@@ -92,9 +119,28 @@ public final class BatchNorm2d: Layer {
         return out
     }
 
+    /// Every process's per-channel mean and squared deviations (in `sums`, over `elements` each)
+    /// turned into the whole batch's, and the whole batch's element count. Sums of squares about
+    /// zero are added in double, which keeps the digits that subtracting the mean cancels.
+    private func combine(over group: ProcessGroup, elements: Int) -> Int {
+        let c = channels, means = sums.baseAddress!, squares = means + c, m = Double(elements)
+        for ch in 0..<c {
+            squares[ch] += m * means[ch] * means[ch]
+            means[ch] *= m
+        }
+        means[2 * c] = m
+        group.sumAll(means, count: 2 * c + 1)
+        let total = means[2 * c]
+        for ch in 0..<c {
+            means[ch] /= total
+            squares[ch] = max(squares[ch] - total * means[ch] * means[ch], 0)
+        }
+        return Int(total)
+    }
+
     public func backward(_ dy: Tensor) -> Tensor {
         let input = x!
-        let n = dy.shape[0], c = channels, hw = dy.count / (n * c), m = Float(n * hw)
+        let n = dy.shape[0], c = channels, hw = dy.count / (n * c)
         let g = Tensor.reuse(dx, shape: dy.shape)
         dx = g
         let d = dy.data, src = input.data, gx = g.data
@@ -103,8 +149,10 @@ public final class BatchNorm2d: Layer {
         let istd = invStd.data, means = usedMean.data, scales = usedScale.data, offsets = usedOffset.data
         // With a fused ReLU, dy reaches the norm only where its output lies strictly inside 0...cap.
         let (low, high) = clampBounds
+        // Per channel, the sums of dy and of dy * (x - mean) over this process's batch.
+        let sums = sums.baseAddress!
         parallelFor(c) { ch in
-            let mean = means[ch], inv = istd[ch], scale = scales[ch], offset = offsets[ch]
+            let mean = means[ch], scale = scales[ch], offset = offsets[ch]
             var sumDy: Float = 0, sumDyCentred: Float = 0
             for i in 0..<n {
                 let off = (i * c + ch) * hw
@@ -112,9 +160,17 @@ public final class BatchNorm2d: Layer {
                 isp_normalize_sums(d + off, src + off, Int64(hw), scale, offset, low, high, mean, &s, &centred)
                 sumDy += s; sumDyCentred += centred
             }
-            let sumDyXhat = sumDyCentred * inv
+            // The parameters' gradients over this batch; processes add theirs up with the others.
             gb[ch] += sumDy
-            gg[ch] += sumDyXhat
+            gg[ch] += sumDyCentred * istd[ch]
+            sums[ch] = Double(sumDy); sums[c + ch] = Double(sumDyCentred)
+        }
+        // The input's gradient needs the sums over the whole batch when its statistics were.
+        if batchStats { synchronized?.sumAll(sums, count: 2 * c) }
+        let m = Float(elements)
+        parallelFor(c) { ch in
+            let mean = means[ch], inv = istd[ch], scale = scales[ch], offset = offsets[ch]
+            let sumDy = Float(sums[ch]), sumDyXhat = Float(sums[c + ch]) * inv
             // With batch statistics the mean and variance depend on x too; in eval mode they are constants.
             let meanDy = batchStats ? sumDy / m : 0, meanDyXhat = batchStats ? sumDyXhat / m : 0
             let slope = inv * meanDyXhat

@@ -87,7 +87,7 @@ extension ChannelSlimming {
         for gate in original.gates { gate.mask = nil }
         for gate in slimmed.gates { gate.mask = nil }
         let batches = BatchStream(data, maker: BatchMaker(spec: original.spec), order: Array(0..<data.count), batchSize: batchSize,
-                                  augment: false, rng: SeededGenerator(seed: 0))
+                                  augmentation: nil)
         var right = (original: 0, slimmed: 0), agreeing = 0, active = 0
         while let (batch, labels) = try batches.next() {
             let a = original.forward(batch, training: false), classes = a.shape[1]

@@ -51,10 +51,12 @@ public enum PrunedEvaluator {
     }
 
     /// Runs every image through the executor (dense when `plan` is nil), one executor per core.
-    public static func run(_ network: Network, on data: some DataSplit, plan: PruningPlan?, progress: Progress? = nil) throws -> Pass {
-        let cores = Workspace.cores, n = data.count
-        var pass = Pass(correct: [Bool](repeating: false, count: n), macs: [Int](repeating: 0, count: n),
-                        dropped: [Double](repeating: 0, count: n))
+    /// Several processes each take a contiguous part of the images and gather the results.
+    public static func run(_ network: Network, on data: some DataSplit, plan: PruningPlan?, progress: Progress? = nil,
+                           processes: ProcessGroup = SingleProcess()) throws -> Pass {
+        let cores = Workspace.cores, mine = processes.share(of: data.count), n = mine.count
+        var pass = Pass(correct: [Bool](repeating: false, count: data.count), macs: [Int](repeating: 0, count: data.count),
+                        dropped: [Double](repeating: 0, count: data.count))
         let maker = BatchMaker(spec: network.spec)
         var failures = [Error?](repeating: nil, count: cores)
         failures.withUnsafeMutableBufferPointer { failures in
@@ -65,9 +67,9 @@ public enum PrunedEvaluator {
                 let e = SparseExecutor(network), image = Tensor(shape: [0])
                 e.useAllCores = false
                 plan?.apply(to: e)
-                var labels: [Int32] = [], rng = SeededGenerator(seed: 0)
-                for i in (n * t / cores)..<(n * (t + 1) / cores) {
-                    do { try maker.fill(image, labels: &labels, from: data, indices: [i][...], augment: false, rng: &rng) } catch {
+                var labels: [Int32] = []
+                for i in (mine.lowerBound + n * t / cores)..<(mine.lowerBound + n * (t + 1) / cores) {
+                    do { try maker.fill(image, labels: &labels, from: data, indices: [i][...], augmentation: nil) } catch {
                         failures[t] = error
                         return
                     }
@@ -79,19 +81,24 @@ public enum PrunedEvaluator {
                         for g in plan.gates { total += e.channels(atGate: g); kept += r.kept[g] }
                         dropped[i] = 1 - Double(kept) / Double(max(total, 1))
                     }
-                    progress?.advance()
+                    progress?.advance(processes.size)  // process 0's part is the smallest
                 }
             }
         } } } }
         if let failure = failures.first(where: { $0 != nil }) { throw failure! }
-        return pass
+        guard processes.size > 1 else { return pass }
+        var correct = pass.correct.map { $0 ? 1.0 : 0 }, macs = pass.macs.map(Double.init)
+        processes.gather(&correct)
+        processes.gather(&macs)
+        processes.gather(&pass.dropped)
+        return Pass(correct: correct.map { $0 == 1 }, macs: macs.map { Int($0) }, dropped: pass.dropped)
     }
 
     /// Dense and pruned passes combined into the method's measures.
     public static func evaluate(_ network: Network, on data: some DataSplit, plan: PruningPlan, dense: Pass? = nil,
-                                progress: Progress? = nil) throws -> PrunedEvaluation {
-        let d = try dense ?? run(network, on: data, plan: nil, progress: progress)
-        let p = try run(network, on: data, plan: plan, progress: progress)
+                                progress: Progress? = nil, processes: ProcessGroup = SingleProcess()) throws -> PrunedEvaluation {
+        let d = try dense ?? run(network, on: data, plan: nil, progress: progress, processes: processes)
+        let p = try run(network, on: data, plan: plan, progress: progress, processes: processes)
         return PrunedEvaluation(images: data.count, accuracyDense: d.accuracy, accuracyPruned: p.accuracy,
                                 macsDense: d.macs.first ?? 0, macsExecuted: p.macs, channelsDropped: p.dropped,
                                 correctPruned: p.correct)
@@ -111,8 +118,8 @@ public enum PrunedEvaluator {
         let maker = BatchMaker(spec: network.spec)
         let n = min(images, data.count)
         let batch = Tensor(shape: [0])
-        var labels: [Int32] = [], rng = SeededGenerator(seed: 0)
-        try maker.fill(batch, labels: &labels, from: data, indices: Array(0..<n)[...], augment: false, rng: &rng)
+        var labels: [Int32] = []
+        try maker.fill(batch, labels: &labels, from: data, indices: Array(0..<n)[...], augmentation: nil)
         let size = batch.count / n
         func time(pruned: Bool, _ i: Int) -> Double {
             if pruned { plan.apply(to: e) } else { e.policy = nil }  // both cheap: no recompilation

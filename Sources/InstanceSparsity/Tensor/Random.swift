@@ -15,6 +15,12 @@ public struct SeededGenerator: RandomNumberGenerator {
         s = (splitmix(), splitmix(), splitmix(), splitmix())
     }
 
+    /// The generator of item `index` (an image, a row of a batch) of the family `seed`: items draw
+    /// from independent streams, so they can be drawn in any order, on any thread or process.
+    public init(seed: UInt64, item index: Int) {
+        self.init(seed: seed ^ (UInt64(truncatingIfNeeded: index) &* 0x9E37_79B9_7F4A_7C15))
+    }
+
     public mutating func next() -> UInt64 {
         let result = ((s.1 &* 5) << 7 | (s.1 &* 5) >> 57) &* 9
         let t = s.1 << 17

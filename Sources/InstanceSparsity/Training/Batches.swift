@@ -11,8 +11,8 @@ public struct BatchMaker {
 
     /// Fills `batch` and `labels` with the examples of `data` at `indices` (see `DataSplit.fill`).
     public func fill(_ batch: Tensor, labels: inout [Int32], from data: some DataSplit, indices: ArraySlice<Int>,
-                     augment: Bool, rng: inout SeededGenerator) throws {
-        try data.fill(batch, labels: &labels, indices: indices, augment: augment, normalization: self, rng: &rng)
+                     augmentation: Augmentation?) throws {
+        try data.fill(batch, labels: &labels, indices: indices, augmentation: augmentation, normalization: self)
     }
 
     /// One example's pad-4 crop offset and flip: three draws.
@@ -41,5 +41,25 @@ public struct BatchMaker {
                 }
             }
         }
+    }
+}
+
+/// The random augmentation of training images, drawn image by image: image `index` draws from its
+/// own generator, seeded from the epoch's augmentation seed and the index, so how an image is
+/// augmented depends only on (seed, epoch, index), not on the batch it lands in, the batch size,
+/// or the thread or process that fills it.
+public struct Augmentation {
+    public let seed: UInt64
+
+    public init(seed: UInt64) { self.seed = seed }
+
+    public func generator(forImage index: Int) -> SeededGenerator {
+        SeededGenerator(seed: seed, item: index)
+    }
+
+    /// The image's pad-4 crop offset and flip.
+    public func shift(forImage index: Int) -> BatchMaker.Shift {
+        var generator = generator(forImage: index)
+        return BatchMaker.drawShift(&generator)
     }
 }

@@ -26,6 +26,9 @@ public struct TrainingOptions: Equatable {
     public var testLimit: Int? = nil
     /// Class folders: files that cannot be decoded are left out rather than an error.
     public var skipBad = false
+    /// Several processes: batch-norm statistics over the batch of all of them (as one process
+    /// would compute them), not over each one's part (PyTorch DDP's default, and this one's).
+    public var syncBatchNorm = false
     public var logEvery = 50
 
     public init() {}
@@ -44,7 +47,7 @@ public struct TrainingOptions: Equatable {
          "train.feature_decay": "\(featureDecay)", "train.decay_layers": decayLayers?.joined(separator: ",") ?? "all",
          "train.augment": "\(augment)", "train.train_limit": trainLimit.map(String.init) ?? "all",
          "train.test_limit": testLimit.map(String.init) ?? "all", "train.skip_bad": "\(skipBad)",
-         "train.bn_l1": "\(scaleSparsity)"]
+         "train.bn_l1": "\(scaleSparsity)", "train.sync_bn": "\(syncBatchNorm)"]
     }
 
     /// The options a checkpoint was trained with, held to the same ranges as the flags (a batch
@@ -78,11 +81,16 @@ public struct TrainingOptions: Equatable {
         testLimit = try limit("train.test_limit")
         skipBad = m["train.skip_bad"] == nil ? false : try value("train.skip_bad")
         scaleSparsity = m["train.bn_l1"] == nil ? 0 : try value("train.bn_l1", in: 0...100)
+        syncBatchNorm = m["train.sync_bn"] == nil ? false : try value("train.sync_bn")
     }
 }
 
 public enum TrainingError: Error, CustomStringConvertible {
     case nonFinite(epoch: Int, step: Int, what: String)
+    /// Several processes: a batch (the last of an epoch, or all) has fewer images than processes.
+    case batchSmallerThanProcesses(images: Int, processes: Int, trainImages: Int, batchSize: Int)
+    /// Several processes hold different weights (`when`: "before training", "after epoch 3").
+    case weightsDiffer(rank: Int, when: String)
     /// Stopped by a signal between steps (`step` steps of `epoch` were done).
     case interrupted(signal: Int32, epoch: Int, step: Int, stepsPerEpoch: Int)
 
@@ -90,6 +98,10 @@ public enum TrainingError: Error, CustomStringConvertible {
         switch self {
         case let .nonFinite(epoch, step, what):
             return "training diverged at epoch \(epoch) step \(step): \(what); the last good checkpoint is kept (try a lower --lr)"
+        case let .batchSmallerThanProcesses(images, processes, trainImages, batchSize):
+            return "\(trainImages) training images in batches of \(batchSize) give a batch of \(images) images, fewer than the \(processes) processes (each needs at least one image of every batch): choose a --batch-size or --train-limit that leaves none or at least \(processes) for the last batch"
+        case let .weightsDiffer(rank, when):
+            return "rank \(rank) holds other weights than rank 0 \(when): every process must start from the same files (the same --init or --resume checkpoint on every machine)"
         case let .interrupted(signal, epoch, step, steps):
             return "interrupted by \(signal == SIGTERM ? "SIGTERM" : signal == SIGINT ? "SIGINT" : "signal \(signal)") at epoch \(epoch) step \(step)/\(steps)"
         }
@@ -109,17 +121,33 @@ public final class StopRequest: Sendable {
 
 /// The training loop: SGD over shuffled, augmented batches, evaluation after each epoch, and an
 /// atomic checkpoint after each epoch.
+///
+/// Data parallel over `processes`: every batch is one of the whole run (which images and how they
+/// are augmented depend only on the seed, the epoch and the image index), each process takes a
+/// contiguous part of it, and the gradients of the parts, each scaled by its share of the batch,
+/// are added across processes before the same SGD step on every process. With `syncBatchNorm`
+/// the batch-norm statistics are the whole batch's too, so N processes compute what one would,
+/// up to the order of float sums; without, each process normalises its part (as PyTorch DDP) and
+/// the running statistics are averaged over processes after every epoch.
 public final class Trainer {
     public let network: Network
     public let options: TrainingOptions
     public let optimizer: SGD
+    public let processes: ProcessGroup
     private let train: any DataSplit
     private let test: any DataSplit
     private let regularized: [ChannelGate]
     private let scaleSparsity: ScaleSparsity
+    /// All parameters' gradients end to end, for adding them up across processes in one call.
+    private let gradientSums: Tensor
+    /// Time spent adding gradients across processes (waiting for the slowest included), and steps.
+    public private(set) var allReduceSeconds = 0.0
+    public private(set) var steps = 0
 
-    public init(network: Network, train: any DataSplit, test: any DataSplit, options: TrainingOptions) {
+    public init(network: Network, train: any DataSplit, test: any DataSplit, options: TrainingOptions,
+                processes: ProcessGroup = SingleProcess()) {
         self.network = network; self.train = train; self.test = test; self.options = options
+        self.processes = processes
         optimizer = SGD(parameters: network.parameters.map(\.parameter), momentum: options.momentum,
                         nesterov: options.nesterov, weightDecay: options.weightDecay)
         let chosen = options.decayLayers.map(Set.init)
@@ -127,6 +155,9 @@ public final class Trainer {
         for gate in network.gates { gate.featureDecay = 0 }
         for gate in regularized { gate.featureDecay = options.featureDecay }
         scaleSparsity = ScaleSparsity(network, strength: options.scaleSparsity)
+        let together = processes.size > 1
+        for (_, bn) in network.batchNorms { bn.synchronized = together && options.syncBatchNorm ? processes : nil }
+        gradientSums = Tensor(shape: [together ? network.parameterCount : 0])
     }
 
     /// Optimizer velocity by parameter name, as `Checkpoint.save(..., velocity:)` stores it.
@@ -154,54 +185,81 @@ public final class Trainer {
         let dLogits = Tensor(shape: [0])
         let runStart = Date()
         var imagesSeen = 0
+        let smallest = train.count % options.batchSize == 0 ? options.batchSize : min(options.batchSize, train.count % options.batchSize)
+        guard smallest >= processes.size else {
+            throw TrainingError.batchSmallerThanProcesses(images: smallest, processes: processes.size, trainImages: train.count,
+                                                          batchSize: options.batchSize)
+        }
+        try checkSameWeights(when: "before training")
         for epoch in startEpoch..<options.epochs {
             // Every epoch's randomness derives from (seed, epoch), so resuming reproduces it.
             var rng = SeededGenerator(seed: options.seed &* 1_000_003 &+ UInt64(epoch))
             var order = Array(0..<train.count)
             order.shuffle(using: &rng)
-            network.root.visit { _, layer in (layer as? Dropout)?.reseed(rng.next()) }
-            // The rest of the epoch's draws go to the batches, filled ahead on another thread.
-            let batches = BatchStream(train, maker: maker, order: order, batchSize: options.batchSize, augment: options.augment, rng: rng)
+            let dropoutSeed = rng.next(), augmentation = Augmentation(seed: rng.next())
+            // The batches of the whole run, and this process's part of each, filled ahead on another thread.
+            let batches = order.batches(of: options.batchSize)
+            let parts = batches.map { processes.share(of: $0.count) }
+            let stream = BatchStream(train, maker: maker, batches: zip(batches, parts).map { batch, part in
+                batch[(batch.startIndex + part.lowerBound)..<(batch.startIndex + part.upperBound)]
+            }, augmentation: options.augment ? augmentation : nil)
             var lossSum = 0.0, correct = 0, seen = 0, penaltySum = 0.0
             var intervalStart = Date(), intervalImages = 0
             for step in 0..<stepsPerEpoch {
                 if let signal = stop?.signal {
                     throw TrainingError.interrupted(signal: signal, epoch: epoch + 1, step: step, stepsPerEpoch: stepsPerEpoch)
                 }
-                guard let (batch, labels) = try batches.next() else { break }
+                guard let (batch, labels) = try stream.next() else { break }
+                var stepDraws = SeededGenerator(seed: dropoutSeed, item: step)
+                let stepSeed = stepDraws.next()
+                network.root.visit { _, layer in (layer as? Dropout)?.reseed(stepSeed, firstRow: parts[step].lowerBound) }
+                // This process's loss is its share of the batch's mean loss: the mean over its
+                // images times images / batch images. Feature decay is part of it.
+                let whole = batches[step].count, share = Float(labels.count) / Float(whole)
+                for gate in regularized { gate.featureDecay = options.featureDecay * share }
                 network.zeroGradients()
                 let logits = network.forward(batch, training: true)
                 dLogits.resize(logits.shape)
                 let (loss, right) = SoftmaxCrossEntropy.evaluate(logits: logits, labels: labels[...], grad: dLogits)
-                let penalty = regularized.reduce(scaleSparsity.penalty) { $0 + $1.penalty }
+                for i in 0..<dLogits.count { dLogits[i] *= share }
+                // The scales' term is on the weights, the same on every process: each adds its share.
+                let penalty = regularized.reduce(scaleSparsity.penalty * share) { $0 + $1.penalty }
                 guard loss.isFinite && penalty.isFinite else {
                     let culprit = firstNonFiniteLayer(batch, training: true).map { "first non-finite output at \($0)" }
                         ?? "every layer output is finite"
                     throw TrainingError.nonFinite(epoch: epoch + 1, step: step + 1, what: "loss is \(loss), regularizer \(penalty); \(culprit)")
                 }
                 network.backward(dLogits)
+                sumGradients()
+                // After the sum: every process adds the same subgradient once.
                 scaleSparsity.accumulateGradient()
                 if let bad = firstNonFiniteGradient() {
                     throw TrainingError.nonFinite(epoch: epoch + 1, step: step + 1, what: "gradient of '\(bad)' is not finite")
                 }
                 optimizer.step(learningRate: schedule.rate(atStep: epoch * stepsPerEpoch + step))
                 lossSum += Double(loss) * Double(labels.count)
-                penaltySum += Double(penalty) * Double(labels.count)
+                penaltySum += Double(penalty) * Double(whole)
                 correct += right; seen += labels.count
-                intervalImages += labels.count; imagesSeen += labels.count
+                intervalImages += whole; imagesSeen += whole
                 if (step + 1) % options.logEvery == 0 || step + 1 == stepsPerEpoch {
+                    // Sums over all processes: every process takes part, process 0 prints.
+                    var totals = [lossSum, penaltySum, Double(correct), Double(seen)]
+                    processes.sumAll(&totals)
                     let rate = Double(intervalImages) / max(Date().timeIntervalSince(intervalStart), 1e-9)
                     let overall = Double(imagesSeen) / max(Date().timeIntervalSince(runStart), 1e-9)
-                    let remaining = Double((options.epochs - epoch) * train.count - seen) / overall
+                    let remaining = Double((options.epochs - epoch) * train.count - Int(totals[3])) / overall
                     var line = String(format: "epoch %d/%d step %d/%d loss %.4f acc %.2f%%", epoch + 1, options.epochs,
-                                      step + 1, stepsPerEpoch, lossSum / Double(seen), 100 * Double(correct) / Double(seen))
+                                      step + 1, stepsPerEpoch, totals[0] / totals[3], 100 * totals[2] / totals[3])
                     if !regularized.isEmpty && options.featureDecay > 0 {
-                        line += String(format: " reg %.4f silent %.1f%%", penaltySum / Double(seen), 100 * silentFraction())
+                        line += String(format: " reg %.4f silent %.1f%%", totals[1] / totals[3], 100 * silentFraction())
                     } else if options.scaleSparsity > 0 {
-                        line += String(format: " reg %.4f", penaltySum / Double(seen))
+                        line += String(format: " reg %.4f", totals[1] / totals[3])
                     }
                     line += String(format: " lr %.4f %.0f img/s ETA %@", schedule.rate(atStep: epoch * stepsPerEpoch + step),
                                    rate, formatDuration(remaining))
+                    if processes.size > 1 {
+                        line += String(format: " (%d processes, allreduce %.1f ms/step)", processes.size, 1000 * allReduceSeconds / Double(steps))
+                    }
                     log(line)
                     intervalStart = Date(); intervalImages = 0
                 }
@@ -209,15 +267,64 @@ public final class Trainer {
             if let signal = stop?.signal {
                 throw TrainingError.interrupted(signal: signal, epoch: epoch + 1, step: stepsPerEpoch, stepsPerEpoch: stepsPerEpoch)
             }
-            let result = try evaluate(network, on: test)
+            if processes.size > 1 && !options.syncBatchNorm { averageRunningStatistics() }
+            let result = try evaluate(network, on: test, processes: processes)
+            var totals = [lossSum, Double(correct), Double(seen)]
+            processes.sumAll(&totals)
             log(String(format: "epoch %d/%d test accuracy %.2f%% loss %.4f (train loss %.4f acc %.2f%%)", epoch + 1,
-                       options.epochs, 100 * result.accuracy, result.loss, lossSum / Double(seen),
-                       100 * Double(correct) / Double(seen)))
+                       options.epochs, 100 * result.accuracy, result.loss, totals[0] / totals[2], 100 * totals[1] / totals[2]))
             if let what = try nonFiniteState(testLoss: result.loss) {
                 throw TrainingError.nonFinite(epoch: epoch + 1, step: stepsPerEpoch, what: what)
             }
+            try checkSameWeights(when: "after epoch \(epoch + 1)")
             try checkpoint(epoch + 1, result)
         }
+    }
+
+    /// Adds every process's gradients up (each already scaled by its share of the batch), in one
+    /// collective over all parameters end to end. One call after the backward pass: against a
+    /// bucketed allreduce overlapped with backward, see docs/DISTRIBUTED.md for the measurement.
+    private func sumGradients() {
+        steps += 1
+        guard processes.size > 1 else { return }
+        let start = Date()
+        var offset = 0
+        for (_, p) in network.parameters {
+            (gradientSums.data + offset).update(from: p.grad.data, count: p.grad.count)
+            offset += p.grad.count
+        }
+        processes.sumAll(gradientSums.data, count: offset)
+        offset = 0
+        for (_, p) in network.parameters {
+            p.grad.data.update(from: gradientSums.data + offset, count: p.grad.count)
+            offset += p.grad.count
+        }
+        allReduceSeconds += Date().timeIntervalSince(start)
+    }
+
+    /// Per-process batch norm keeps per-process running statistics: every process takes their
+    /// mean over processes, so all evaluate and save the same network.
+    private func averageRunningStatistics() {
+        let buffers = network.batchNorms.flatMap { [$0.layer.runningMean, $0.layer.runningVar] }
+        var values = buffers.flatMap(\.array)
+        processes.sumAll(&values)
+        var offset = 0
+        for b in buffers {
+            for i in 0..<b.count { b[i] = values[offset + i] / Float(processes.size) }
+            offset += b.count
+        }
+    }
+
+    /// Processes that should hold the same weights compare a fingerprint of all parameters and
+    /// buffers with process 0's; one that differs stops the run rather than train a different model.
+    private func checkSameWeights(when: String) throws {
+        guard processes.size > 1 else { return }
+        let tensors = network.parameters.map(\.parameter.value) + network.root.namedBuffers.map(\.tensor)
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a over the bit patterns
+        for t in tensors {
+            for i in 0..<t.count { hash = (hash ^ UInt64(t[i].bitPattern)) &* 0x100_0000_01b3 }
+        }
+        guard processes.agree(on: [hash]) else { throw TrainingError.weightsDiffer(rank: processes.rank, when: when) }
     }
 
     /// Share of (instance, channel) pairs at the regularised gates whose saliency is under 0.01:
@@ -244,10 +351,10 @@ public final class Trainer {
         if let bad = tensors.first(where: { !$0.1.allFinite }) { return "'\(bad.0)' is not finite after the epoch" }
         guard testLoss.isFinite else {
             let maker = BatchMaker(spec: network.spec), batch = Tensor(shape: [0])
-            var labels: [Int32] = [], rng = SeededGenerator(seed: 0)
+            var labels: [Int32] = []
             for start in stride(from: 0, to: test.count, by: 256) {
                 try maker.fill(batch, labels: &labels, from: test, indices: Array(start..<min(start + 256, test.count))[...],
-                               augment: false, rng: &rng)
+                               augmentation: nil)
                 if let layer = firstNonFiniteLayer(batch, training: false) {
                     return "test loss is \(testLoss) after the epoch; first non-finite output at \(layer)"
                 }
