@@ -1,4 +1,4 @@
-// A minimal spinning thread pool for batch-1 inference (see isp_parallel in CKernels.h).
+// A minimal spinning thread pool, the engine's only one (see isp_parallel in CKernels.h).
 //
 // Tasks are claimed, not assigned: each job publishes one word holding its job number, its task
 // count and the next unclaimed task, and the caller and the workers take task indices from it by

@@ -96,11 +96,11 @@ enum BenchCommand: Command {
         // Throughput: one executor per core, each on its own images.
         let streamImages = 256
         let start = Date()
-        DispatchQueue.concurrentPerform(iterations: Workspace.cores) { t in
+        Engine.shared.forEachShare(of: streamImages) { share, _ in
             let e = SparseExecutor(network)
             e.useAllCores = false
             plan?.apply(to: e)
-            for i in stride(from: t, to: streamImages, by: Workspace.cores) { e.forward(images.data + (i % count) * size) }
+            for i in share { e.forward(images.data + (i % count) * size) }
         }
         let throughput = Double(streamImages) / Date().timeIntervalSince(start)
 

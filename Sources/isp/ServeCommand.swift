@@ -34,7 +34,7 @@ enum ServeCommand: Command {
         var configuration = ClassificationServer.Configuration()
         configuration.host = try a.option("--host") ?? configuration.host
         configuration.port = UInt16(try a.number("--port", default: 8080, in: 0...65535) as Int)
-        configuration.workers = try a.number("--workers", default: Workspace.cores, in: 1...256)
+        configuration.workers = try a.number("--workers", default: Engine.shared.threads, in: 1...256)
         configuration.queue = try a.number("--queue", default: 16, in: 0...100_000)
         configuration.maxBody = try a.number("--max-body", default: 10 << 20, in: 1...(1 << 30))
         configuration.top = try a.number("--top", default: 5, in: 1...100_000)

@@ -284,7 +284,7 @@ enum TrainCommand: Command {
             trainer.restoreVelocity(velocity)
             log("\(network.spec.summary), \(network.spec.stem.rawValue) stem: \(formatCount(network.parameterCount)) parameters, \(formatCount(network.macsPerImage)) MACs/image; \(train.count) training and \(test.count) test images; \(trainer.stepsPerEpoch) steps/epoch; warm-up \(options.resolvedWarmupEpochs) epochs")
             if processes.size > 1 {
-                log("data parallel: \(processes.size) processes, each with its share of every batch of \(options.batchSize) and \(Workspace.cores) threads (process 0); batch norm \(options.syncBatchNorm ? "over the whole batch (--sync-bn)" : "per process")")
+                log("data parallel: \(processes.size) processes, each with its share of every batch of \(options.batchSize) and \(Engine.shared.threads) threads (process 0); batch norm \(options.syncBatchNorm ? "over the whole batch (--sync-bn)" : "per process")")
             }
             let stop = StopRequest()
             catchStopSignals(stop)
@@ -318,7 +318,7 @@ enum TrainCommand: Command {
                            "test_accuracy": last.accuracy, "test_loss": last.loss, "test_images": last.images,
                            "train_images": train.count, "seconds": seconds,
                            "images_per_s": Double((options.epochs - startEpoch) * train.count) / max(seconds, 1e-9),
-                           "processes": processes.size, "threads_per_process": Workspace.cores,
+                           "processes": processes.size, "threads_per_process": Engine.shared.threads,
                            "allreduce_ms_per_step": 1000 * trainer.allReduceSeconds / Double(max(trainer.steps, 1)),
                            "allreduce_bytes_per_step": processes.size > 1 ? 4 * network.parameterCount : 0,
                            "options": options.metadata])

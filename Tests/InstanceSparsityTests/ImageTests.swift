@@ -390,7 +390,7 @@ final class ImageTests: TemporaryDirectoryTestCase {
         var start = Date()
         var failed = [Bool](repeating: false, count: probe.count)
         failed.withUnsafeMutableBufferPointer { failed in
-            parallelFor(min(probe.count, limit ?? .max)) { i in
+            DispatchQueue.concurrentPerform(iterations: min(probe.count, limit ?? .max)) { i in
                 failed[i] = (try? ImageDecoder.decode(path: probe.files[i], channels: 3)) == nil
             }
         }

@@ -83,10 +83,10 @@ int32_t isp_conv_block(void);
 
 
 /// Runs task(context, i) for i in 0..<tasks on the calling thread and persistent worker threads
-/// that spin between jobs (then sleep after 2 ms idle). Batch-1 inference hands out
-/// a dozen jobs of 50-200 microseconds per image; waking a sleeping thread for each would cost
-/// more than the split saves. Not re-entrant: a call made while the pool is busy (from a task, or
-/// from another thread) runs its tasks serially.
+/// that spin between jobs (then sleep after 2 ms idle): the engine's one thread pool, for training
+/// and inference. Batch-1 inference hands out a dozen jobs of 50-200 microseconds per image;
+/// waking a sleeping thread for each would cost more than the split saves. Not re-entrant: a call
+/// made while the pool is busy (from a task, or from another thread) runs its tasks serially.
 typedef void (*isp_task)(void *context, int32_t index);
 void isp_parallel(int32_t tasks, isp_task task, void *context);
 /// Threads isp_parallel can use, the caller included.
@@ -149,6 +149,6 @@ void isp_copy_rows(const float *from, int32_t fromPitch, float *to, int32_t toPi
 /// dx = dy where 0 < y < cap, else 0.
 void isp_relu_backward(const float *y, const float *dy, float *dx, int64_t n, float cap);
 
-/// Logical CPUs this process may run on (its affinity mask), which the thread pools size to.
+/// Logical CPUs this process may run on (its affinity mask), which the thread pool sizes to.
 int32_t isp_usable_cores(void);
 #endif

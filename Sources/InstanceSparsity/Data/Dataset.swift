@@ -42,8 +42,10 @@ public struct Dataset: DataSplit {
             shifts.append(augmentation?.shift(forImage: index) ?? BatchMaker.noShift)
         }
         let order = Array(indices), src = images.data, dst = batch.data
-        parallelFor(order.count) { i in
-            normalization.copy(src + order[i] * size, to: dst + i * size, channels: c, height: h, width: w, shift: shifts[i])
+        Engine.shared.forEachPiece(of: order.count, pieces: order.count) { items, _ in
+            for i in items {
+                normalization.copy(src + order[i] * size, to: dst + i * size, channels: c, height: h, width: w, shift: shifts[i])
+            }
         }
     }
 

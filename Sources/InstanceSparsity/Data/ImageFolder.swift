@@ -92,27 +92,29 @@ public final class ImageFolder: DataSplit {
         var errors = [InputError?](repeating: nil, count: order.count)
         let dst = batch.data
         errors.withUnsafeMutableBufferPointer { errors in
-            parallelFor(order.count) { i in
-                do {
-                    let image = try ImageDecoder.decode(path: files[order[i]], channels: c)
-                    var pixels = [UInt8](repeating: 0, count: size), flip = false
-                    pixels.withUnsafeMutableBufferPointer { out in
-                        if let cropping {
-                            var generator = cropping.generator(forImage: order[i])
-                            let box = Preprocessing.randomResizedCropBox(width: image.width, height: image.height, rng: &generator)
-                            preprocessing.resizedCrop(image, box: box, into: out.baseAddress!)
-                            flip = generator.next() & 1 == 1
-                        } else {
-                            preprocessing.evaluationCrop(image, into: out.baseAddress!)
+            Engine.shared.forEachPiece(of: order.count, pieces: order.count) { items, _ in
+                for i in items {
+                    do {
+                        let image = try ImageDecoder.decode(path: files[order[i]], channels: c)
+                        var pixels = [UInt8](repeating: 0, count: size), flip = false
+                        pixels.withUnsafeMutableBufferPointer { out in
+                            if let cropping {
+                                var generator = cropping.generator(forImage: order[i])
+                                let box = Preprocessing.randomResizedCropBox(width: image.width, height: image.height, rng: &generator)
+                                preprocessing.resizedCrop(image, box: box, into: out.baseAddress!)
+                                flip = generator.next() & 1 == 1
+                            } else {
+                                preprocessing.evaluationCrop(image, into: out.baseAddress!)
+                            }
                         }
+                        var planes = Self.planes(pixels, channels: c, side: s, flip: flip)
+                        planes.withUnsafeMutableBufferPointer { p in
+                            normalization.copy(p.baseAddress!, to: dst + i * size, channels: c, height: s, width: s,
+                                               shift: shifts.isEmpty ? BatchMaker.noShift : shifts[i])
+                        }
+                    } catch {
+                        errors[i] = error as? InputError ?? InputError(files[order[i]], "\(error)")
                     }
-                    var planes = Self.planes(pixels, channels: c, side: s, flip: flip)
-                    planes.withUnsafeMutableBufferPointer { p in
-                        normalization.copy(p.baseAddress!, to: dst + i * size, channels: c, height: s, width: s,
-                                           shift: shifts.isEmpty ? BatchMaker.noShift : shifts[i])
-                    }
-                } catch {
-                    errors[i] = error as? InputError ?? InputError(files[order[i]], "\(error)")
                 }
             }
         }
@@ -142,20 +144,22 @@ public final class ImageFolder: DataSplit {
         var errors = [InputError?](repeating: nil, count: sample.count)
         sums.withUnsafeMutableBufferPointer { sums in
             errors.withUnsafeMutableBufferPointer { errors in
-                parallelFor(sample.count) { i in
-                    do {
-                        let image = try ImageDecoder.decode(path: files[sample[i]], channels: c)
-                        var pixels = [UInt8](repeating: 0, count: c * s * s)
-                        pixels.withUnsafeMutableBufferPointer { preprocessing.evaluationCrop(image, into: $0.baseAddress!) }
-                        let planes = Self.planes(pixels, channels: c, side: s, flip: false)
-                        for ch in 0..<c {
-                            var sum = 0.0, squares = 0.0
-                            for v in planes[(ch * s * s)..<((ch + 1) * s * s)] { sum += Double(v); squares += Double(v) * Double(v) }
-                            sums[(i * 2) * c + ch] = sum
-                            sums[(i * 2 + 1) * c + ch] = squares
+                Engine.shared.forEachPiece(of: sample.count, pieces: sample.count) { items, _ in
+                    for i in items {
+                        do {
+                            let image = try ImageDecoder.decode(path: files[sample[i]], channels: c)
+                            var pixels = [UInt8](repeating: 0, count: c * s * s)
+                            pixels.withUnsafeMutableBufferPointer { preprocessing.evaluationCrop(image, into: $0.baseAddress!) }
+                            let planes = Self.planes(pixels, channels: c, side: s, flip: false)
+                            for ch in 0..<c {
+                                var sum = 0.0, squares = 0.0
+                                for v in planes[(ch * s * s)..<((ch + 1) * s * s)] { sum += Double(v); squares += Double(v) * Double(v) }
+                                sums[(i * 2) * c + ch] = sum
+                                sums[(i * 2 + 1) * c + ch] = squares
+                            }
+                        } catch {
+                            errors[i] = error as? InputError ?? InputError(files[sample[i]], "\(error)")
                         }
-                    } catch {
-                        errors[i] = error as? InputError ?? InputError(files[sample[i]], "\(error)")
                     }
                 }
             }
@@ -248,9 +252,11 @@ public final class ImageFolder: DataSplit {
     static func decodeAll(_ files: [String], channels: Int) -> [InputError?] {
         var errors = [InputError?](repeating: nil, count: files.count)
         errors.withUnsafeMutableBufferPointer { errors in
-            parallelFor(files.count) { i in
-                do { _ = try ImageDecoder.decode(path: files[i], channels: channels) } catch {
-                    errors[i] = error as? InputError ?? InputError(files[i], "\(error)")
+            Engine.shared.forEachPiece(of: files.count, pieces: files.count) { items, _ in
+                for i in items {
+                    do { _ = try ImageDecoder.decode(path: files[i], channels: channels) } catch {
+                        errors[i] = error as? InputError ?? InputError(files[i], "\(error)")
+                    }
                 }
             }
         }

@@ -18,7 +18,7 @@ public final class ReLU: Layer {
         let out = Tensor.reuse(y, shape: x.shape)
         y = out
         let src = x.data, dst = out.data, cap = cap
-        parallelRanges(x.count, minimumPerTask: 1 << 15) { r in
+        Engine.shared.forEachShare(of: x.count, minimumPerShare: 1 << 15) { r, _ in
             for i in r { dst[i] = min(max(src[i], 0), cap) }
         }
         return out
@@ -30,7 +30,7 @@ public final class ReLU: Layer {
         let g = Tensor.reuse(dx, shape: dy.shape)
         dx = g
         let yp = out.data, dyp = dy.data, dst = g.data, cap = cap
-        parallelRanges(dy.count, minimumPerTask: 1 << 15) { r in
+        Engine.shared.forEachShare(of: dy.count, minimumPerShare: 1 << 15) { r, _ in
             isp_relu_backward(yp + r.lowerBound, dyp + r.lowerBound, dst + r.lowerBound, Int64(r.count), cap)
         }
         return g

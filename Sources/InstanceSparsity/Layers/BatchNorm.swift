@@ -80,39 +80,43 @@ public final class BatchNorm2d: Layer {
         let means64 = sums.baseAddress!, squares64 = means64 + c
         var m = n * hw
         if training {
-            parallelFor(c) { ch in
-                // One pass of sums shifted by the channel's first value (which keeps them small
-                // next to the spread), per plane in float, across the batch in double.
-                let shift = src[ch * hw]
-                var s: Double = 0, q: Double = 0
-                for i in 0..<n {
-                    var ps: Float = 0, pq: Float = 0
-                    isp_shifted_sums(src + (i * c + ch) * hw, Int64(hw), shift, &ps, &pq)
-                    s += Double(ps); q += Double(pq)
+            Engine.shared.forEachPiece(of: c, pieces: c) { items, _ in
+                for ch in items {
+                    // One pass of sums shifted by the channel's first value (which keeps them small
+                    // next to the spread), per plane in float, across the batch in double.
+                    let shift = src[ch * hw]
+                    var s: Double = 0, q: Double = 0
+                    for i in 0..<n {
+                        var ps: Float = 0, pq: Float = 0
+                        isp_shifted_sums(src + (i * c + ch) * hw, Int64(hw), shift, &ps, &pq)
+                        s += Double(ps); q += Double(pq)
+                    }
+                    let shiftedMean = s / Double(m)
+                    means64[ch] = Double(shift) + shiftedMean; squares64[ch] = max(q - s * shiftedMean, 0)
                 }
-                let shiftedMean = s / Double(m)
-                means64[ch] = Double(shift) + shiftedMean; squares64[ch] = max(q - s * shiftedMean, 0)
             }
             if let group = synchronized { m = combine(over: group, elements: m) }
         }
         elements = m
-        parallelFor(c) { ch in
-            var mean: Float = 0, variance: Float = 0
-            if training {
-                let squares = squares64[ch]
-                mean = Float(means64[ch]); variance = Float(squares / Double(m))
-                let unbiased = m > 1 ? Float(squares / Double(m - 1)) : variance
-                rm[ch] = (1 - momentum) * rm[ch] + momentum * mean
-                rv[ch] = (1 - momentum) * rv[ch] + momentum * unbiased
-            } else {
-                mean = rm[ch]; variance = rv[ch]
-            }
-            let inv = 1 / (variance + eps).squareRoot()
-            let scale = gamma[ch] * inv, offset = beta[ch] - mean * scale
-            istd[ch] = inv; means[ch] = mean; scales[ch] = scale; offsets[ch] = offset
-            for i in 0..<n {
-                let off = (i * c + ch) * hw
-                isp_normalize(src + off, dst + off, Int64(hw), scale, offset, low, high)
+        Engine.shared.forEachPiece(of: c, pieces: c) { items, _ in
+            for ch in items {
+                var mean: Float = 0, variance: Float = 0
+                if training {
+                    let squares = squares64[ch]
+                    mean = Float(means64[ch]); variance = Float(squares / Double(m))
+                    let unbiased = m > 1 ? Float(squares / Double(m - 1)) : variance
+                    rm[ch] = (1 - momentum) * rm[ch] + momentum * mean
+                    rv[ch] = (1 - momentum) * rv[ch] + momentum * unbiased
+                } else {
+                    mean = rm[ch]; variance = rv[ch]
+                }
+                let inv = 1 / (variance + eps).squareRoot()
+                let scale = gamma[ch] * inv, offset = beta[ch] - mean * scale
+                istd[ch] = inv; means[ch] = mean; scales[ch] = scale; offsets[ch] = offset
+                for i in 0..<n {
+                    let off = (i * c + ch) * hw
+                    isp_normalize(src + off, dst + off, Int64(hw), scale, offset, low, high)
+                }
             }
         }
         if training { batchesTracked += 1 }
@@ -151,32 +155,36 @@ public final class BatchNorm2d: Layer {
         let (low, high) = clampBounds
         // Per channel, the sums of dy and of dy * (x - mean) over this process's batch.
         let sums = sums.baseAddress!
-        parallelFor(c) { ch in
-            let mean = means[ch], scale = scales[ch], offset = offsets[ch]
-            var sumDy: Float = 0, sumDyCentred: Float = 0
-            for i in 0..<n {
-                let off = (i * c + ch) * hw
-                var s: Float = 0, centred: Float = 0
-                isp_normalize_sums(d + off, src + off, Int64(hw), scale, offset, low, high, mean, &s, &centred)
-                sumDy += s; sumDyCentred += centred
+        Engine.shared.forEachPiece(of: c, pieces: c) { items, _ in
+            for ch in items {
+                let mean = means[ch], scale = scales[ch], offset = offsets[ch]
+                var sumDy: Float = 0, sumDyCentred: Float = 0
+                for i in 0..<n {
+                    let off = (i * c + ch) * hw
+                    var s: Float = 0, centred: Float = 0
+                    isp_normalize_sums(d + off, src + off, Int64(hw), scale, offset, low, high, mean, &s, &centred)
+                    sumDy += s; sumDyCentred += centred
+                }
+                // The parameters' gradients over this batch; processes add theirs up with the others.
+                gb[ch] += sumDy
+                gg[ch] += sumDyCentred * istd[ch]
+                sums[ch] = Double(sumDy); sums[c + ch] = Double(sumDyCentred)
             }
-            // The parameters' gradients over this batch; processes add theirs up with the others.
-            gb[ch] += sumDy
-            gg[ch] += sumDyCentred * istd[ch]
-            sums[ch] = Double(sumDy); sums[c + ch] = Double(sumDyCentred)
         }
         // The input's gradient needs the sums over the whole batch when its statistics were.
         if batchStats { synchronized?.sumAll(sums, count: 2 * c) }
         let m = Float(elements)
-        parallelFor(c) { ch in
-            let mean = means[ch], inv = istd[ch], scale = scales[ch], offset = offsets[ch]
-            let sumDy = Float(sums[ch]), sumDyXhat = Float(sums[c + ch]) * inv
-            // With batch statistics the mean and variance depend on x too; in eval mode they are constants.
-            let meanDy = batchStats ? sumDy / m : 0, meanDyXhat = batchStats ? sumDyXhat / m : 0
-            let slope = inv * meanDyXhat
-            for i in 0..<n {
-                let off = (i * c + ch) * hw
-                isp_normalize_backward(d + off, src + off, gx + off, Int64(hw), scale, offset, low, high, meanDy, mean, slope)
+        Engine.shared.forEachPiece(of: c, pieces: c) { items, _ in
+            for ch in items {
+                let mean = means[ch], inv = istd[ch], scale = scales[ch], offset = offsets[ch]
+                let sumDy = Float(sums[ch]), sumDyXhat = Float(sums[c + ch]) * inv
+                // With batch statistics the mean and variance depend on x too; in eval mode they are constants.
+                let meanDy = batchStats ? sumDy / m : 0, meanDyXhat = batchStats ? sumDyXhat / m : 0
+                let slope = inv * meanDyXhat
+                for i in 0..<n {
+                    let off = (i * c + ch) * hw
+                    isp_normalize_backward(d + off, src + off, gx + off, Int64(hw), scale, offset, low, high, meanDy, mean, slope)
+                }
             }
         }
         return g

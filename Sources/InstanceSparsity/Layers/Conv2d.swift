@@ -35,10 +35,10 @@ public final class Conv2d: Layer {
     /// Column-buffer budget in floats; bounds memory while keeping GEMMs wide.
     private static let columnBudget = 1 << 22
 
-    /// Forward on the micro-kernel: its weights, re-arranged every pass, one convolution per core
+    /// Forward on the micro-kernel: its weights, re-arranged every pass, one convolution per thread
     /// (each keeps its own staging), and the bias it adds (zeros when the layer has none).
     private lazy var panels = WeightPanels(outChannels: outChannels, rows: inChannels * kernel * kernel)
-    private lazy var tiledPerCore = (0..<Workspace.cores).map { _ in
+    private lazy var tiledPerThread = (0..<Engine.shared.threads).map { _ in
         TiledConvolution(inChannels: inChannels, kernel: kernel, stride: stride, padding: padding, batched: true)
     }
     private lazy var zeroBias = Tensor(shape: [outChannels])
@@ -46,7 +46,7 @@ public final class Conv2d: Layer {
     /// The input gradient on the micro-kernel: dy convolved with the weights transposed (input and
     /// output channels swapped) and flipped, padded k - 1 - p; no column matrix to scatter back.
     private lazy var flippedPanels = WeightPanels(outChannels: inChannels, rows: outChannels * kernel * kernel)
-    private lazy var tiledBackwardPerCore = (0..<Workspace.cores).map { _ in
+    private lazy var tiledBackwardPerThread = (0..<Engine.shared.threads).map { _ in
         TiledConvolution(inChannels: outChannels, kernel: kernel, stride: 1, padding: kernel - 1 - padding, batched: true)
     }
     private lazy var zeroInputBias = Tensor(shape: [inChannels])
@@ -142,14 +142,14 @@ public final class Conv2d: Layer {
 
     private func tiledForward(_ input: Tensor, _ out: Tensor) {
         panels.load(weight.value.data)
-        convolveEachImage(input, height: inH, width: inW, into: out, tiledPerCore, panels, bias: self.bias?.value.data ?? zeroBias.data)
+        convolveEachImage(input, height: inH, width: inW, into: out, tiledPerThread, panels, bias: self.bias?.value.data ?? zeroBias.data)
     }
 
     private func tiledWeightGradient(_ input: Tensor, _ dy: Tensor) {
         let rows = rowsPerGroup, tiles = (outChannels + WeightPanels.tile - 1) / WeightPanels.tile, count = tiles * rows * 16
         let n = input.shape[0], inCount = inChannels * inH * inW, outCount = outChannels * outH * outW
-        let convolutions = tiledPerCore
-        Workspace.forEachShare(of: n) { images, scratch in
+        let convolutions = tiledPerThread
+        Engine.shared.forEachShare(of: n) { images, scratch in
             let sums = scratch.weightGradient(count), convolution = convolutions[scratch.index]
             let perCall = convolution.imagesPerCall(height: inH, width: inW)
             for i in Swift.stride(from: images.lowerBound, to: images.upperBound, by: perCall) {
@@ -159,17 +159,17 @@ public final class Conv2d: Layer {
             }
         }
         // Each core's sums, tile-major, into the weight gradient (outChannels x rows), in core order.
-        let shares = min(n, Workspace.cores), gradient = weight.grad.data
+        let pool = Engine.shared, shares = min(n, pool.threads), gradient = weight.grad.data
         WeightPanels.splitTiles(outChannels: outChannels, rows: rows) { first, channels in
             for t in 0..<shares {
-                isp_untile_add(Workspace.perCore[t].weightGradientSums + first * rows, Int32(channels), Int32(rows), gradient + first * rows)
+                isp_untile_add(pool.workspaces[t].weightGradientSums + first * rows, Int32(channels), Int32(rows), gradient + first * rows)
             }
         }
     }
 
     private func tiledInputGradient(_ dy: Tensor, _ dx: Tensor) {
         flippedPanels.loadFlipped(weight.value.data, layerOutputs: outChannels, taps: kernel * kernel)
-        convolveEachImage(dy, height: outH, width: outW, into: dx, tiledBackwardPerCore, flippedPanels, bias: zeroInputBias.data)
+        convolveEachImage(dy, height: outH, width: outW, into: dx, tiledBackwardPerThread, flippedPanels, bias: zeroInputBias.data)
     }
 
     /// Each core convolves its share of the images of `source` into `destination`, with its own
@@ -178,7 +178,7 @@ public final class Conv2d: Layer {
                                    _ convolutions: [TiledConvolution], _ panels: WeightPanels, bias: UnsafePointer<Float>) {
         let n = source.shape[0], sourceCount = source.count / n, destinationCount = destination.count / n
         let perCall = convolutions[0].imagesPerCall(height: height, width: width)
-        Workspace.forEachPiece(of: n, grain: perCall) { images, scratch in
+        Engine.shared.forEachPiece(of: n, pieces: (n + perCall - 1) / perCall) { images, scratch in
             _ = convolutions[scratch.index].run(source.data + images.lowerBound * sourceCount, count: images.count, height: height,
                                                 width: width, kept: nil, panels: panels,
                                                 out: destination.data + images.lowerBound * destinationCount,
@@ -199,9 +199,9 @@ public final class Conv2d: Layer {
     /// `body(first image, images, im2col buffer, product buffer, what perShare returned)`.
     private func forEachChunk<Share>(of n: Int, perShare: (Range<Int>, Workspace) -> Share,
                                      _ body: (Int, Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Share) -> Void) {
-        let hw = outH * outW, rows = rowsPerGroup, outputs = outChannels / groups
-        let chunk = max(1, min((n + Workspace.cores - 1) / Workspace.cores, Conv2d.columnBudget / max(rows * hw, 1)))
-        Workspace.forEachShare(of: n) { share, scratch in
+        let hw = outH * outW, rows = rowsPerGroup, outputs = outChannels / groups, threads = Engine.shared.threads
+        let chunk = max(1, min((n + threads - 1) / threads, Conv2d.columnBudget / max(rows * hw, 1)))
+        Engine.shared.forEachShare(of: n) { share, scratch in
             let state = perShare(share, scratch)
             for n0 in Swift.stride(from: share.lowerBound, to: share.upperBound, by: chunk) {
                 let nb = min(chunk, share.upperBound - n0)
@@ -266,7 +266,7 @@ public final class Conv2d: Layer {
                      beta: 1, c: dW + wOffset, ldc: rows)
             }
         }
-        Workspace.sumWeightGradients(into: weight.grad.data, count: weightCount, shares: min(n, Workspace.cores))
+        Engine.shared.sumWeightGradients(into: weight.grad.data, count: weightCount, shares: min(n, Engine.shared.threads))
     }
 
     /// dx += col2im(W^T x dy), into a zeroed `dx`, each core on its share of the images.
@@ -344,7 +344,7 @@ public final class Conv2d: Layer {
         let src = input.data, dst = out.data, w = weight.value.data, bias = self.bias?.value.data
         let (ih, iw, oh, ow, s, p) = (inH, inW, outH, outW, stride, padding)
         let paddedCount = depthwisePaddedCount(inHeight: ih, inWidth: iw, padding: p)
-        Workspace.forEachShare(of: input.shape[0] * c) { planes, scratch in
+        Engine.shared.forEachShare(of: input.shape[0] * c) { planes, scratch in
             let padded = scratch.columns(paddedCount)
             padded.update(repeating: 0, count: paddedCount)  // the border stays zero across planes
             for plane in planes {
@@ -361,7 +361,7 @@ public final class Conv2d: Layer {
         let src = input.data, d = dy.data, gx = dx.data, w = weight.value.data, gw = weight.grad.data
         let paddedCount = depthwisePaddedCount(inHeight: ih, inWidth: iw, padding: p)
         // Split over channels: each share owns its channels' weight gradients and planes of dx.
-        Workspace.forEachShare(of: c) { channels, scratch in
+        Engine.shared.forEachShare(of: c) { channels, scratch in
             let padded = scratch.columns(2 * paddedCount), paddedGradient = padded + paddedCount
             padded.update(repeating: 0, count: paddedCount)  // the border stays zero across planes
             for ch in channels {

@@ -23,7 +23,7 @@ public final class MaxPool2d: Layer {
         let src = UnsafePointer(x.data), dst = out.data
         argmax.withUnsafeMutableBufferPointer { am in
             let am = am.baseAddress!
-            parallelRanges(planes, minimumPerTask: 16) { pool(src, planes: $0, height: ih, width: iw, into: dst, winners: am) }
+            Engine.shared.forEachShare(of: planes, minimumPerShare: 16) { r, _ in pool(src, planes: r, height: ih, width: iw, into: dst, winners: am) }
         }
         return out
     }
@@ -90,7 +90,7 @@ public final class MaxPool2d: Layer {
         let planes = inputShape[0] * inputShape[1], inPlane = inputShape[2] * inputShape[3]
         let outPlane = dy.count / planes, d = dy.data, gx = g.data
         argmax.withUnsafeBufferPointer { am in
-            parallelRanges(planes, minimumPerTask: 16) { r in
+            Engine.shared.forEachShare(of: planes, minimumPerShare: 16) { r, _ in
                 (gx + r.lowerBound * inPlane).update(repeating: 0, count: r.count * inPlane)
                 for pl in r {
                     for o in 0..<outPlane { gx[pl * inPlane + Int(am[pl * outPlane + o])] += d[pl * outPlane + o] }

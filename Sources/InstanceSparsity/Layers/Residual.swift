@@ -23,7 +23,7 @@ public final class Residual: Layer {
         let s = Tensor.reuse(sum, shape: main.shape)
         sum = s
         let a = main.data, b = side.data, o = s.data
-        parallelRanges(s.count, minimumPerTask: 1 << 15) { r in for i in r { o[i] = a[i] + b[i] } }
+        Engine.shared.forEachShare(of: s.count, minimumPerShare: 1 << 15) { r, _ in for i in r { o[i] = a[i] + b[i] } }
         return activation?.forward(s, training: training) ?? s
     }
 
@@ -34,7 +34,7 @@ public final class Residual: Layer {
         let g = Tensor.reuse(dx, shape: dMain.shape)
         dx = g
         let a = dMain.data, b = dSide.data, o = g.data
-        parallelRanges(g.count, minimumPerTask: 1 << 15) { r in for i in r { o[i] = a[i] + b[i] } }
+        Engine.shared.forEachShare(of: g.count, minimumPerShare: 1 << 15) { r, _ in for i in r { o[i] = a[i] + b[i] } }
         return g
     }
 

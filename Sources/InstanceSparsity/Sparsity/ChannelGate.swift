@@ -42,7 +42,7 @@ public final class ChannelGate: Layer {
         guard !training || featureDecay > 0 else { return out }
         saliency.resize([n, c])
         let s = saliency.data, src = UnsafePointer(out.data)
-        parallelRanges(n * c, minimumPerTask: 64) { ChannelGate.measure(src, planes: $0, pixels: hw, into: s) }
+        Engine.shared.forEachShare(of: n * c, minimumPerShare: 64) { r, _ in ChannelGate.measure(src, planes: r, pixels: hw, into: s) }
         return out
     }
 
@@ -69,7 +69,7 @@ public final class ChannelGate: Layer {
         dx = g
         let coefficient = featureDecay / Float(n) / Float(hw).squareRoot()
         let s = saliency.data, m = mask?.data, fp = f.data, d = dy.data, gp = g.data
-        parallelRanges(n * c, minimumPerTask: 64) { r in
+        Engine.shared.forEachShare(of: n * c, minimumPerShare: 64) { r, _ in
             for plane in r {
                 let keep = m?[plane] ?? 1
                 // ||F_c|| = s_c * sqrt(HW); an all-zero channel gets the zero subgradient. Without

@@ -17,6 +17,7 @@ final class RunContext {
     var macs = 0
     /// Split large convolutions across cores (batch-1 latency); off when each core runs its own image.
     var useAllCores = true
+    let pool = Engine.shared
     var decide: ((Int, UnsafePointer<Float>, Int, UnsafeMutablePointer<Int32>) -> Int)? = nil
     /// The gates `decide` is asked about; the others keep every channel without measuring.
     var decidedGates: Set<Int> = []
@@ -238,7 +239,7 @@ final class FusedConv: InferenceStep {
                 }
             }
             if ctx.useAllCores && kept * hw * k * k >= TiledConvolution.parallelThreshold / 4 {
-                inferenceRanges(kept, work)
+                ctx.pool.forEachPiece(of: kept) { r, _ in work(r) }
             } else {
                 work(0..<kept)
             }
@@ -270,7 +271,11 @@ final class GateStep: InferenceStep {
         saliency.resize([c])
         let planes = UnsafePointer(x.data), s = saliency.data
         let measure = { (r: Range<Int>) in ChannelGate.measure(planes, planes: r, pixels: hw, into: s) }
-        if ctx.useAllCores && c * hw >= TiledConvolution.parallelPassThreshold { inferenceRanges(c, measure) } else { measure(0..<c) }
+        if ctx.useAllCores && c * hw >= TiledConvolution.parallelPassThreshold {
+            ctx.pool.forEachPiece(of: c) { r, _ in measure(r) }
+        } else {
+            measure(0..<c)
+        }
         ctx.macs += c * hw  // measuring saliency is work too
         let kept = decide(index, saliency.data, c, ctx.kept)
         ctx.keptPerGate[index] = kept
@@ -290,7 +295,11 @@ final class MaxPoolStep: InferenceStep {
         out.resize([1, c, pool.outputSize(ih), pool.outputSize(iw)])
         let src = UnsafePointer(x.data), dst = out.data, pool = pool
         let planes = { (r: Range<Int>) in pool.pool(src, planes: r, height: ih, width: iw, into: dst, winners: nil) }
-        if ctx.useAllCores && c * ih * iw >= TiledConvolution.parallelPassThreshold { inferenceRanges(c, planes) } else { planes(0..<c) }
+        if ctx.useAllCores && c * ih * iw >= TiledConvolution.parallelPassThreshold {
+            ctx.pool.forEachPiece(of: c) { r, _ in planes(r) }
+        } else {
+            planes(0..<c)
+        }
         return out
     }
 }
@@ -344,7 +353,11 @@ final class LinearStep: InferenceStep {
             Linear.affine(input, images: 1, weight: w, bias: b, inFeatures: inputs, outFeatures: outputs, outputs: r, into: y)
             for o in r { y[o] = activate(y[o], cap) }
         }
-        if ctx.useAllCores && inputs * outputs >= TiledConvolution.parallelThreshold { inferenceRanges(outputs, rows) } else { rows(0..<outputs) }
+        if ctx.useAllCores && inputs * outputs >= TiledConvolution.parallelThreshold {
+            ctx.pool.forEachPiece(of: outputs) { r, _ in rows(r) }
+        } else {
+            rows(0..<outputs)
+        }
         ctx.macs += inFeatures * outFeatures
         return out
     }

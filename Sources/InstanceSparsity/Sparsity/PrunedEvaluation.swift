@@ -50,27 +50,27 @@ public enum PrunedEvaluator {
         public var accuracy: Double { Double(correct.filter { $0 }.count) / Double(max(correct.count, 1)) }
     }
 
-    /// Runs every image through the executor (dense when `plan` is nil), one executor per core.
+    /// Runs every image through the executor (dense when `plan` is nil), one executor per thread.
     /// Several processes each take a contiguous part of the images and gather the results.
     public static func run(_ network: Network, on data: some DataSplit, plan: PruningPlan?, progress: Progress? = nil,
                            processes: ProcessGroup = SingleProcess()) throws -> Pass {
-        let cores = Workspace.cores, mine = processes.share(of: data.count), n = mine.count
+        let pool = Engine.shared, mine = processes.share(of: data.count)
         var pass = Pass(correct: [Bool](repeating: false, count: data.count), macs: [Int](repeating: 0, count: data.count),
                         dropped: [Double](repeating: 0, count: data.count))
         let maker = BatchMaker(spec: network.spec)
-        var failures = [Error?](repeating: nil, count: cores)
+        var failures = [Error?](repeating: nil, count: pool.threads)
         failures.withUnsafeMutableBufferPointer { failures in
         pass.correct.withUnsafeMutableBufferPointer { correct in
         pass.macs.withUnsafeMutableBufferPointer { macs in
         pass.dropped.withUnsafeMutableBufferPointer { dropped in
-            DispatchQueue.concurrentPerform(iterations: cores) { t in
+            pool.forEachShare(of: mine.count) { share, scratch in
                 let e = SparseExecutor(network), image = Tensor(shape: [0])
                 e.useAllCores = false
                 plan?.apply(to: e)
                 var labels: [Int32] = []
-                for i in (mine.lowerBound + n * t / cores)..<(mine.lowerBound + n * (t + 1) / cores) {
+                for i in (mine.lowerBound + share.lowerBound)..<(mine.lowerBound + share.upperBound) {
                     do { try maker.fill(image, labels: &labels, from: data, indices: [i][...], augmentation: nil) } catch {
-                        failures[t] = error
+                        failures[scratch.index] = error
                         return
                     }
                     let r = e.run(image.data)

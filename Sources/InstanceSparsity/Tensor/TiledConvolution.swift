@@ -8,6 +8,8 @@ import CKernels
 /// call on small maps when `batched`).
 final class TiledConvolution {
     let inChannels: Int, kernel: Int, stride: Int, padding: Int, batched: Bool
+    /// Splits a call across threads when `run` is asked to.
+    private let pool = Engine.shared
     private var layout: TiledLayout?
     private let staging = Tensor(shape: [0])
     /// Several images as one row per channel: the kernel's output before it goes to each image's
@@ -88,7 +90,7 @@ final class TiledConvolution {
             }
         }
         let floats = count * kc * (l.mode == .unrolled ? l.plane / l.images : ih * iw)
-        if split && floats >= TiledConvolution.parallelPassThreshold { inferenceRanges(kc, copy) } else { copy(0..<kc) }
+        if split && floats >= TiledConvolution.parallelPassThreshold { pool.forEachPiece(of: kc) { r, _ in copy(r) } } else { copy(0..<kc) }
         for i in 0..<kc { xOffset[i] = Int32(i * l.plane) }
         return UnsafePointer(stagingData)
     }
@@ -168,10 +170,10 @@ final class TiledConvolution {
             }
             if !split || macs < TiledConvolution.parallelThreshold {
                 runUnits(0..<tiles, 0..<units)
-            } else if units >= 4 * Workspace.cores {
-                inferenceRanges(units) { runUnits(0..<tiles, $0) }
+            } else if units >= 4 * pool.threads {
+                pool.forEachPiece(of: units) { r, _ in runUnits(0..<tiles, r) }
             } else {  // small maps: split the output channels instead
-                inferenceRanges(tiles) { runUnits($0, 0..<units) }
+                pool.forEachPiece(of: tiles) { r, _ in runUnits(r, 0..<units) }
             }
         }
         if count > 1 {

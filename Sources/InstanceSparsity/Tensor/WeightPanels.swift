@@ -49,7 +49,7 @@ final class WeightPanels {
     /// run every step, between the layers' parallel passes.
     static func splitTiles(outChannels: Int, rows: Int, _ body: (Int, Int) -> Void) {
         let tiles = (outChannels + tile - 1) / tile
-        parallelRanges(tiles, minimumPerTask: max(1, (1 << 15) / (rows * tile))) { r in
+        Engine.shared.forEachShare(of: tiles, minimumPerShare: max(1, (1 << 15) / (rows * tile))) { r, _ in
             let first = r.lowerBound * tile
             body(first, min(outChannels, r.upperBound * tile) - first)
         }

@@ -18,7 +18,7 @@ public final class SGD {
         for (p, v) in zip(parameters, velocity) {
             let w = p.value.data, g = p.grad.data, vel = v.data
             let wd = p.decays ? weightDecay : 0, mu = momentum, nesterov = nesterov
-            parallelRanges(p.value.count, minimumPerTask: 1 << 14) { r in
+            Engine.shared.forEachShare(of: p.value.count, minimumPerShare: 1 << 14) { r, _ in
                 for i in r {
                     let grad = g[i] + wd * w[i]
                     vel[i] = mu * vel[i] + grad

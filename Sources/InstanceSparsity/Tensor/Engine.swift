@@ -1,0 +1,106 @@
+import CKernels
+import Synchronization
+
+/// One thread's scratch memory, shared by all layers (they run one after another).
+public final class Workspace {
+    /// Which of the pool's workspaces this is (0..<threads): per-thread state kept elsewhere, such as a
+    /// layer's own staging, is indexed by it.
+    public let index: Int
+
+    init(index: Int) { self.index = index }
+
+    private var columnBuffer = Tensor(shape: [0])
+    private var productBuffer = Tensor(shape: [0])
+    private var gradientBuffer = Tensor(shape: [0])
+
+    /// im2col matrix.
+    func columns(_ count: Int) -> UnsafeMutablePointer<Float> { columnBuffer.resize([count]); return columnBuffer.data }
+    /// GEMM result before scattering to NCHW.
+    func product(_ count: Int) -> UnsafeMutablePointer<Float> { productBuffer.resize([count]); return productBuffer.data }
+    /// A zeroed private weight gradient (the GEMM path uses it for shares other than the first).
+    func weightGradient(_ count: Int) -> UnsafeMutablePointer<Float> {
+        gradientBuffer.resize([count]); gradientBuffer.zero(); return gradientBuffer.data
+    }
+    /// What the last `weightGradient` buffer holds now.
+    var weightGradientSums: UnsafePointer<Float> { UnsafePointer(gradientBuffer.data) }
+}
+
+/// How the engine runs: the threads that split its work, with one `Workspace` each. The threads
+/// are the caller and the persistent workers of `isp_parallel`, one pool for training and
+/// inference alike: its workers spin between jobs (batch-1 inference hands out a dozen jobs of
+/// 50-200 microseconds per image, and waking a sleeping thread for each would cost more than the
+/// split saves) and sleep after 2 ms idle.
+///
+/// Two ways to split 0..<n, and every parallel loop of the engine is one of them:
+/// - `forEachShare`: contiguous shares, share t always the same range with workspace t, so a
+///   result summed share by share does not depend on timing (weight gradients);
+/// - `forEachPiece`: pieces claimed by whichever thread is free, for work whose result does not
+///   depend on which thread computes it: a core the machine takes away for a while then leaves
+///   its pieces to the others instead of holding up the whole step.
+///
+/// Not re-entrant: a split started inside another (from a task, or from another thread while the
+/// pool is busy) runs on the calling thread alone, with the same shares and workspaces.
+public final class Engine {
+    /// Threads that run a split, the caller included: those this process may use (its affinity
+    /// mask, which `taskset` and mpirun narrow).
+    public let threads: Int
+    /// One per thread: a task uses the workspace of its share or of its slot, never another's.
+    let workspaces: [Workspace]
+
+    public static let shared = Engine()
+
+    private init() {
+        threads = Int(isp_parallel_threads())
+        workspaces = (0..<threads).map { Workspace(index: $0) }
+    }
+
+    /// Runs `body(share, workspace)` on contiguous shares of 0..<n, one per thread but each of at
+    /// least `minimumPerShare` (at least one share): share t is n * t / shares..<n * (t + 1) / shares
+    /// with `workspaces[t]`, whatever the timing.
+    public func forEachShare(of n: Int, minimumPerShare: Int = 1, _ body: (Range<Int>, Workspace) -> Void) {
+        let shares = max(1, min(threads, n / max(minimumPerShare, 1)))
+        run(tasks: shares) { t in body((n * t / shares)..<(n * (t + 1) / shares), workspaces[t]) }
+    }
+
+    /// Runs `body(piece, workspace)` on 0..<n cut into `pieces` contiguous pieces of near-equal size
+    /// (at most n), each claimed by the next free thread, which passes its own workspace. By default
+    /// two pieces per thread: when another program takes a core, the threads still running claim
+    /// most of the work instead of waiting for a half that is stuck behind the scheduler.
+    public func forEachPiece(of n: Int, pieces: Int? = nil, _ body: (Range<Int>, Workspace) -> Void) {
+        let pieces = min(pieces ?? 2 * threads, n)
+        if pieces <= 1 { if n > 0 { body(0..<n, workspaces[0]) }; return }
+        let next = Atomic<Int>(0)
+        run(tasks: min(threads, pieces)) { t in
+            while true {
+                let piece = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard piece < pieces else { return }
+                body((n * piece / pieces)..<(n * (piece + 1) / pieces), workspaces[t])
+            }
+        }
+    }
+
+    /// Runs `task(t)` for t in 0..<tasks on the pool (the caller takes part).
+    private func run(tasks: Int, _ task: (Int) -> Void) {
+        if tasks == 1 { task(0); return }
+        withoutActuallyEscaping(task) { task in
+            var call = task
+            withUnsafeMutablePointer(to: &call) { context in
+                isp_parallel(Int32(tasks), { context, t in
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(t))
+                }, context)
+            }
+        }
+    }
+
+    /// Adds the private weight gradients (`Workspace.weightGradient`) of shares 1..<shares into
+    /// `target`, in share order.
+    func sumWeightGradients(into target: UnsafeMutablePointer<Float>, count: Int, shares: Int) {
+        guard shares > 1 else { return }
+        forEachShare(of: count, minimumPerShare: 1 << 15) { r, _ in
+            for t in 1..<shares {
+                let g = workspaces[t].weightGradientSums
+                for i in r { target[i] += g[i] }
+            }
+        }
+    }
+}
