@@ -15,9 +15,19 @@
 #include <unistd.h>
 #include <immintrin.h>
 
-enum { MAX_WORKERS = 63, SPINS_BEFORE_YIELD = 2000, TASK_BITS = 16 };
+enum { MAX_WORKERS = 63, SPINS_BEFORE_SLEEP = 2000, TASK_BITS = 16 };
 static const long JOB_MASK = 0x7fffffffL;      // job numbers wrap in the claims word
-static const long SPIN_NANOSECONDS = 2000000;  // idle spinning before a worker sleeps
+// Idle spinning before a worker sleeps, after a short task (batch-1 inference: the next job comes
+// within microseconds). After a task longer than LONG_TASK_NANOSECONDS (training's shares of a
+// batch) a worker sleeps at once, and a caller waiting for the others sleeps after
+// SPINS_BEFORE_SLEEP pauses: waking costs tens of microseconds, little next to such a task, and
+// a thread spinning through the serial parts of a training step takes the core from whoever
+// else has work there. VGG16 w0.5 training, images/s, against Dispatch's sleeping threads
+// alternately (isp bench --train-steps 20, 2 cores shared with other jobs, AVX-512, 2026-11-30):
+// spinning as for inference (callers yielding in a loop, workers spinning 2 ms after every task)
+// 176-180 against 206-212; sleeping after tasks over 1 ms 193-196 against 207-212; over 100 us
+// 202-204 against 206.
+static const long SPIN_NANOSECONDS = 2000000, LONG_TASK_NANOSECONDS = 100000;
 
 typedef struct {
     _Atomic long job;        // last job number published to this worker
@@ -35,6 +45,10 @@ static void *current_context;
 static _Atomic long claims;      // job << 2*TASK_BITS | tasks << TASK_BITS | next unclaimed task
 static _Atomic int32_t finished;  // tasks of the current job completed
 static long job_number;
+// Where the caller sleeps until the last task of its job is finished.
+static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t done = PTHREAD_COND_INITIALIZER;
+static _Atomic int caller_sleeping;
 
 /// Claims and runs tasks of `job` until none are left.
 static void run_tasks(long job) {
@@ -44,7 +58,13 @@ static void run_tasks(long job) {
         if ((c >> (2 * TASK_BITS)) != (job & JOB_MASK) || (c & mask) >= ((c >> TASK_BITS) & mask)) return;
         if (!atomic_compare_exchange_weak(&claims, &c, c + 1)) continue;
         current_task(current_context, (int32_t)(c & mask));
-        atomic_fetch_add(&finished, 1);
+        // The caller sets caller_sleeping before it last reads `finished`: it sees this task
+        // counted or this thread sees it asleep.
+        if (atomic_fetch_add(&finished, 1) + 1 == ((c >> TASK_BITS) & mask) && atomic_load(&caller_sleeping)) {
+            pthread_mutex_lock(&done_lock);
+            pthread_cond_signal(&done);
+            pthread_mutex_unlock(&done_lock);
+        }
     }
 }
 
@@ -56,12 +76,12 @@ static long now_ns(void) {
 
 static void *worker_main(void *arg) {
     worker *w = arg;
-    long seen = 0;
+    long seen = 0, spin = SPIN_NANOSECONDS;
     for (;;) {
         long job, since = now_ns();
         unsigned spins = 0;
         while ((job = atomic_load(&w->job)) == seen) {
-            if (++spins % 256 || now_ns() - since < SPIN_NANOSECONDS) { _mm_pause(); continue; }
+            if (++spins % 256 || now_ns() - since < spin) { _mm_pause(); continue; }
             pthread_mutex_lock(&w->lock);
             atomic_store(&w->sleeping, 1);
             while (atomic_load(&w->job) == seen) pthread_cond_wait(&w->wake, &w->lock);
@@ -69,7 +89,9 @@ static void *worker_main(void *arg) {
             pthread_mutex_unlock(&w->lock);
         }
         seen = job;
+        long start = now_ns();
         run_tasks(job);
+        spin = now_ns() - start > LONG_TASK_NANOSECONDS ? 0 : SPIN_NANOSECONDS;
     }
     return NULL;
 }
@@ -120,7 +142,12 @@ void isp_parallel(int32_t tasks, isp_task task, void *context) {
     }
     run_tasks(job);
     for (int spins = 0; atomic_load(&finished) < tasks; spins++) {
-        if (spins < SPINS_BEFORE_YIELD) _mm_pause(); else sched_yield();
+        if (spins < SPINS_BEFORE_SLEEP) { _mm_pause(); continue; }
+        pthread_mutex_lock(&done_lock);
+        atomic_store(&caller_sleeping, 1);
+        while (atomic_load(&finished) < tasks) pthread_cond_wait(&done, &done_lock);
+        atomic_store(&caller_sleeping, 0);
+        pthread_mutex_unlock(&done_lock);
     }
     atomic_flag_clear(&busy);
 }
