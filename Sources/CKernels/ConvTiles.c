@@ -1,7 +1,7 @@
 // The batch-1 convolution micro-kernel. Written in C rather than Swift for one reason: it needs
 // AVX-512 on CPUs that have it and AVX2 elsewhere, chosen at run time, and Swift has no
 // per-function target attributes. The same generic body is compiled twice, once per instruction
-// set; `isp_conv_tiles` picks one on first use.
+// set; `isp_conv_tiles` runs the one its caller names.
 //
 // Register blocking: TILES x 16 output channels (one vector each) by PIXELS grid positions, so
 // every weight vector loaded is used PIXELS times and every input value broadcast TILES times.
@@ -143,27 +143,15 @@ void block(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
 KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 12, 2, 24)
 KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 6)
 
-static int use_avx512 = -1;
-
-int32_t isp_avx512(void) {
-    if (use_avx512 < 0) {
-        __builtin_cpu_init();
-        use_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
-    }
-    return use_avx512;
+isp_isa isp_cpu_isa(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") ? ISP_AVX512 : ISP_AVX2;
 }
 
-void isp_conv_tiles(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels,
+void isp_conv_tiles(isp_isa isa, const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels,
                     int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out) {
-    if (isp_avx512()) conv_avx512(in, panels, rows, outChannels, tile0, tile1, q0, q1, shift, out);
+    if (isa == ISP_AVX512) conv_avx512(in, panels, rows, outChannels, tile0, tile1, q0, q1, shift, out);
     else conv_avx2(in, panels, rows, outChannels, tile0, tile1, q0, q1, shift, out);
 }
 
-void isp_conv_set_avx512(int enable) {
-    use_avx512 = -1;
-    use_avx512 = enable && isp_avx512();
-}
-
-const char *isp_conv_isa(void) { return isp_avx512() ? "avx512" : "avx2"; }
-
-int32_t isp_conv_block(void) { return isp_avx512() ? 12 : 6; }
+int32_t isp_conv_block(isp_isa isa) { return isa == ISP_AVX512 ? 12 : 6; }

@@ -55,9 +55,9 @@ void plane(const float *in, int32_t pitch, const float *w, int32_t k, int32_t st
 PLANE(plane_avx512, __attribute__((target("avx512f,avx512vl,fma"))))
 PLANE(plane_avx2, __attribute__((target("avx2,fma"))))
 
-void isp_depthwise_plane(const float *in, int32_t pitch, const float *w, int32_t k, int32_t stride,
+void isp_depthwise_plane(isp_isa isa, const float *in, int32_t pitch, const float *w, int32_t k, int32_t stride,
                          int32_t oh, int32_t ow, float bias, float low, float high, float *out) {
-    if (isp_avx512()) plane_avx512(in, pitch, w, k, stride, oh, ow, bias, low, high, out);
+    if (isa == ISP_AVX512) plane_avx512(in, pitch, w, k, stride, oh, ow, bias, low, high, out);
     else plane_avx2(in, pitch, w, k, stride, oh, ow, bias, low, high, out);
 }
 
@@ -119,8 +119,8 @@ void plane_backward(const float *in, float *din, int32_t pitch, const float *w, 
 PLANE_BACKWARD(plane_backward_avx512, __attribute__((target("avx512f,avx512vl,fma"))))
 PLANE_BACKWARD(plane_backward_avx2, __attribute__((target("avx2,fma"))))
 
-void isp_depthwise_plane_backward(const float *in, float *din, int32_t pitch, const float *w, float *gw, int32_t k,
-                                  int32_t stride, int32_t oh, int32_t ow, const float *dy) {
-    if (isp_avx512()) plane_backward_avx512(in, din, pitch, w, gw, k, stride, oh, ow, dy);
+void isp_depthwise_plane_backward(isp_isa isa, const float *in, float *din, int32_t pitch, const float *w, float *gw,
+                                  int32_t k, int32_t stride, int32_t oh, int32_t ow, const float *dy) {
+    if (isa == ISP_AVX512) plane_backward_avx512(in, din, pitch, w, gw, k, stride, oh, ow, dy);
     else plane_backward_avx2(in, din, pitch, w, gw, k, stride, oh, ow, dy);
 }

@@ -27,7 +27,8 @@ __attribute__((target("avx2"))) static void rows_avx2(const float *from, size_t 
         }
 }
 
-void isp_copy_rows(const float *from, int32_t fromPitch, float *to, int32_t toPitch, int32_t rows, int32_t width) {
-    if (isp_avx512()) rows_avx512(from, (size_t)fromPitch, to, (size_t)toPitch, rows, width);
+void isp_copy_rows(isp_isa isa, const float *from, int32_t fromPitch, float *to, int32_t toPitch, int32_t rows,
+                   int32_t width) {
+    if (isa == ISP_AVX512) rows_avx512(from, (size_t)fromPitch, to, (size_t)toPitch, rows, width);
     else rows_avx2(from, (size_t)fromPitch, to, (size_t)toPitch, rows, width);
 }

@@ -96,14 +96,15 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
-int32_t isp_usable_cores(void) {
+/// Logical CPUs this process may run on (its affinity mask).
+static int32_t usable_cores(void) {
     cpu_set_t allowed;  // the CPUs this process may use, not all the machine has
     long cores = sched_getaffinity(0, sizeof allowed, &allowed) == 0 ? CPU_COUNT(&allowed) : sysconf(_SC_NPROCESSORS_ONLN);
     return cores > 0 ? (int32_t)cores : 1;
 }
 
 static void start(void) {
-    int32_t cores = isp_usable_cores();
+    int32_t cores = usable_cores();
     worker_count = cores > 1 ? (cores - 1 < MAX_WORKERS ? (int)cores - 1 : MAX_WORKERS) : 0;
     for (int i = 0; i < worker_count; i++) {
         pthread_mutex_init(&workers[i].lock, NULL);

@@ -75,8 +75,8 @@ void gblock(const int TILES, const int R, const isp_weight_gradient_args *a, int
 GKERNEL(gradient_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 12, 2)
 GKERNEL(gradient_avx2, __attribute__((target("avx2,fma"))), 6, 1)
 
-void isp_conv_weight_gradient(const isp_weight_gradient_args *a, int32_t tile0, int32_t tile1) {
-    if (isp_avx512()) gradient_avx512(a, tile0, tile1);
+void isp_conv_weight_gradient(isp_isa isa, const isp_weight_gradient_args *a, int32_t tile0, int32_t tile1) {
+    if (isa == ISP_AVX512) gradient_avx512(a, tile0, tile1);
     else gradient_avx2(a, tile0, tile1);
 }
 
@@ -127,8 +127,8 @@ __attribute__((target("avx512f"))) static inline void transpose16(const float *s
     }
 }
 
-void isp_transpose_tiles(const float *x, int32_t channels, int32_t length, float *tiles) {
-    const int wide = isp_avx512();
+void isp_transpose_tiles(isp_isa isa, const float *x, int32_t channels, int32_t length, float *tiles) {
+    const int wide = isa == ISP_AVX512;
     for (int32_t tile = 0; tile * 16 < channels; tile++) {
         const float *rows = x + (size_t)tile * 16 * length;
         float *out = tiles + (size_t)tile * length * 16;
@@ -140,8 +140,8 @@ void isp_transpose_tiles(const float *x, int32_t channels, int32_t length, float
     }
 }
 
-void isp_untile_add(const float *tiles, int32_t channels, int32_t length, float *x) {
-    const int wide = isp_avx512();
+void isp_untile_add(isp_isa isa, const float *tiles, int32_t channels, int32_t length, float *x) {
+    const int wide = isa == ISP_AVX512;
     for (int32_t tile = 0; tile * 16 < channels; tile++) {
         const float *in = tiles + (size_t)tile * length * 16;
         float *rows = x + (size_t)tile * 16 * length;
@@ -184,9 +184,9 @@ __attribute__((target("avx512f"))) static void unroll_avx512(const float *plane,
     }
 }
 
-void isp_unroll_plane(const float *plane, int32_t planeSize, const int32_t *index, int32_t taps, int32_t pixels,
-                      int32_t rowLength, float *rows) {
-    if (isp_avx512()) {
+void isp_unroll_plane(isp_isa isa, const float *plane, int32_t planeSize, const int32_t *index, int32_t taps,
+                      int32_t pixels, int32_t rowLength, float *rows) {
+    if (isa == ISP_AVX512) {
         unroll_avx512(plane, planeSize, index, taps, pixels, rowLength, rows);
         return;
     }

@@ -16,7 +16,7 @@ public final class MPIProcessGroup: ProcessGroup {
     /// Initialises MPI and gives this process its share of its node's cores: the processes on
     /// the node that were given the same cores split them (`isp_mpi_take_local_cores`), so N
     /// processes on a node run cores / N threads each. Call before anything counts cores
-    /// (`Engine.shared.threads` reads the affinity mask this narrows) or starts threads.
+    /// (`Engine.threads` reads the affinity mask this narrows) or starts threads.
     public init() {
         isp_mpi_init()
         rank = Int(isp_mpi_rank())

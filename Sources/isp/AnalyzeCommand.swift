@@ -16,12 +16,12 @@ enum AnalyzeCommand: Command {
     """
     static let options = LayerSelection.calibrationOptions + LoadedModel.options + [Option.json]
 
-    static func run(_ a: inout Arguments) throws { try run(&a, processes: SingleProcess()) }
+    static func run(_ a: inout Arguments, engine: Engine) throws { try run(&a, processes: SingleProcess(), engine: engine) }
 
-    static func run(_ a: inout Arguments, processes: ProcessGroup) throws {
+    static func run(_ a: inout Arguments, processes: ProcessGroup, engine: Engine) throws {
         let json = try a.flag("--json")
         let selection = try LayerSelection(&a, readLayers: false)
-        let model = try LoadedModel(&a)
+        let model = try LoadedModel(&a, engine: engine)
         let (stats, chosen) = try selection.select(model.network, calibration: model.calibrationSet(selection.calibration),
                                                    processes: processes)
         let selected = chosen

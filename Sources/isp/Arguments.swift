@@ -10,10 +10,11 @@ protocol Command {
     static var synopsis: String { get }
     static var abstract: String { get }
     static var options: [Option] { get }
-    static func run(_ arguments: inout Arguments) throws
+    /// Runs alone on `engine` (the one `main` made).
+    static func run(_ arguments: inout Arguments, engine: Engine) throws
     /// Runs as one of `processes` (under mpirun). Commands that split their work across
     /// processes implement it; the others run only alone.
-    static func run(_ arguments: inout Arguments, processes: ProcessGroup) throws
+    static func run(_ arguments: inout Arguments, processes: ProcessGroup, engine: Engine) throws
 }
 
 /// One option as the user sees it: the flag, the name of its value (nil for a switch), and a
@@ -37,11 +38,11 @@ struct Option {
 }
 
 extension Command {
-    static func run(_ arguments: inout Arguments, processes: ProcessGroup) throws {
+    static func run(_ arguments: inout Arguments, processes: ProcessGroup, engine: Engine) throws {
         guard processes.size == 1 else {
             throw UsageError(message: "runs as one process: start it without mpirun (under mpirun: train, eval, sweep and analyze)")
         }
-        try run(&arguments)
+        try run(&arguments, engine: engine)
     }
 
     /// `isp NAME SYNOPSIS [--option VALUE] ...`: every option not already in the synopsis.

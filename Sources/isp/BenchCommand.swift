@@ -21,7 +21,7 @@ enum BenchCommand: Command {
         Option("--profile", "print where the batch-1 time goes, step by step (default: off)"),
     ] + PruningRequest.options + LayerSelection.options + LoadedModel.options + [Option.json]
 
-    static func run(_ a: inout Arguments) throws {
+    static func run(_ a: inout Arguments, engine: Engine) throws {
         let json = try a.flag("--json"), profile = try a.flag("--profile"), skipTraining = try a.flag("--no-train")
         let runs = try a.number("--runs", default: 300, in: 10...1_000_000)
         let trainSteps = try a.number("--train-steps", default: 5, in: 1...10_000)
@@ -41,13 +41,13 @@ enum BenchCommand: Command {
             guard ModelSpec.architectures.contains(modelName) else { throw UsageError(message: "unknown model '\(modelName)'") }
             guard pruningRequest == nil else { throw UsageError(message: "--prune needs a trained MODEL file (pruning random weights measures nothing)") }
             guard !randomInputs else { throw UsageError(message: "--random-inputs is for a MODEL file (--model always uses random inputs)") }
-            network = try Network.make(ModelSpec(architecture: modelName, width: width ?? 1))
+            network = try Network.make(ModelSpec(architecture: modelName, width: width ?? 1), engine: engine)
             images = randomImages(network.spec)
         } else if randomInputs {
             guard let path = a.positional() else { throw UsageError(message: "--random-inputs needs a MODEL file") }
             if let flag = LoadedModel.options.map(\.flag).first(where: a.contains) { throw UsageError(message: "\(flag) reads data; --random-inputs reads none") }
             try a.finish()
-            let loaded = try Checkpoint.load(path: path)
+            let loaded = try Checkpoint.load(path: path, engine: engine)
             network = loaded.network
             images = randomImages(network.spec)
             if let pruningRequest {
@@ -57,7 +57,7 @@ enum BenchCommand: Command {
             }
         } else {
             if width != nil { throw UsageError(message: "--width applies to --model; a MODEL file has its own") }
-            let model = try LoadedModel(&a)
+            let model = try LoadedModel(&a, engine: engine)
             network = model.network
             let n = min(64, model.test.count)
             images = Tensor(shape: [0])
@@ -96,7 +96,7 @@ enum BenchCommand: Command {
         // Throughput: one executor per core, each on its own images.
         let streamImages = 256
         let start = Date()
-        Engine.shared.forEachShare(of: streamImages) { share, _ in
+        engine.forEachShare(of: streamImages) { share, _ in
             let e = SparseExecutor(network)
             e.useAllCores = false
             plan?.apply(to: e)
@@ -107,12 +107,12 @@ enum BenchCommand: Command {
         // Training: full steps on random data at batch 128.
         var trainRate = 0.0
         if !skipTraining {
-            let trainee = try Network.make(spec, seed: 1)
+            let trainee = try Network.make(spec, seed: 1, engine: engine)
             let batch = Tensor(shape: [128, spec.inputChannels, spec.inputSize, spec.inputSize])
             var rng = SeededGenerator(seed: 2)
             for i in 0..<batch.count { batch[i] = rng.normal() }
             let labels = (0..<128).map { Int32($0 % spec.classes) }
-            let sgd = SGD(parameters: trainee.parameters.map(\.parameter), momentum: 0.9, nesterov: true, weightDecay: 5e-4)
+            let sgd = SGD(parameters: trainee.parameters.map(\.parameter), momentum: 0.9, nesterov: true, weightDecay: 5e-4, engine: engine)
             let grad = Tensor(shape: [128, spec.classes])
             func step() {
                 trainee.zeroGradients()
@@ -136,14 +136,14 @@ enum BenchCommand: Command {
                 "architecture": spec.architecture, "width": jsonNumber(spec.width), "stem": spec.stem.rawValue,
                 "input_size": spec.inputSize, "macs": macs,
                 "latency_ms_median": median, "latency_ms_p90": p90, "throughput_images_per_s": throughput,
-                "train_images_per_s": trainRate, "peak_rss_mb": peakMB, "runs": runs, "blas": BLASRuntime.summary,
+                "train_images_per_s": trainRate, "peak_rss_mb": peakMB, "runs": runs, "blas": BLASRuntime.summary(engine: engine),
             ]
             if let plan { object["policy"] = plan.policy.kind.rawValue; object["alpha"] = jsonNumber(plan.policy.alpha); object["layers"] = layerRule }
             if profile { object["profile_ms"] = steps.map { ["step": $0.label, "ms": 1000 * $0.seconds] } }
             printJSON(object)
             return
         }
-        print(BLASRuntime.summary)
+        print(BLASRuntime.summary(engine: engine))
         printTable(["model", "MACs/image", "batch-1 median", "batch-1 p90", "throughput", "training", "peak memory"], [[
             "\(spec.architecture) w\(spec.width) \(spec.stem.rawValue) \(spec.inputSize)px" + (plan.map { " \($0.policy.kind.rawValue) \($0.policy.alpha)" } ?? ""),
             formatCount(macs), String(format: "%.3f ms", median), String(format: "%.3f ms", p90),

@@ -40,7 +40,7 @@ enum DemoCommand: Command {
         return found
     }
 
-    static func run(_ a: inout Arguments) throws {
+    static func run(_ a: inout Arguments, engine: Engine) throws {
         let json = try a.flag("--json")
         let out = try a.option("--out") ?? "report"
         let sweepLimit = try a.number("--sweep-limit", default: 1000, in: 1...1_000_000)
@@ -48,14 +48,14 @@ enum DemoCommand: Command {
         let selection = try LayerSelection(&a)
         let request = try LoadedModel.Request(&a, defaultPath: findShippedModel)
         try prepareOutputDirectory(out)  // before the work, not after it
-        let model = try request.load()
+        let model = try request.load(engine: engine)
         if given == nil && model.operatingPoint == nil {
             throw UsageError(message: "\(model.path) has no stored operating point: give --prune POLICY --alpha A, or store one with 'isp tune \(model.path) --out FILE'")
         }
         let pruning = try ResolvedPruning.resolve(given ?? .stored, model: model, selection: selection, calibrationUsedElsewhere: true)
         let network = model.network
         let log = commentary(json: json)
-        log(BLASRuntime.summary)
+        log(BLASRuntime.summary(engine: engine))
 
         let report = try PruningReport.measure(model, pruning: pruning, latencyImages: 200)
         let stats = try pruning.stats ?? selection.select(network, calibration: model.calibrationSet(selection.calibration)).stats

@@ -20,15 +20,15 @@ enum EvalCommand: Command {
         Option.json,
     ]
 
-    static func run(_ a: inout Arguments) throws { try run(&a, processes: SingleProcess()) }
+    static func run(_ a: inout Arguments, engine: Engine) throws { try run(&a, processes: SingleProcess(), engine: engine) }
 
-    static func run(_ a: inout Arguments, processes: ProcessGroup) throws {
+    static func run(_ a: inout Arguments, processes: ProcessGroup, engine: Engine) throws {
         let json = try a.flag("--json")
         let batchSize = try a.number("--batch-size", default: 256, in: 1...4096)
         let latencyImages = try a.number("--latency-images", default: 200, in: 1...100_000)
         let request = try PruningRequest.read(&a)
         let selection = try LayerSelection(&a)
-        let model = try LoadedModel(&a)
+        let model = try LoadedModel(&a, engine: engine)
         let network = model.network
 
         guard let request else {
@@ -41,7 +41,7 @@ enum EvalCommand: Command {
                            "accuracy": r.accuracy, "loss": r.loss, "images": r.images, "images_per_s": r.imagesPerSecond]
                     .merging(model.dataJSON) { a, _ in a })
             } else {
-                print(BLASRuntime.summary)
+                print(BLASRuntime.summary(engine: engine))
                 printTable(["model", "images", "accuracy", "loss", "images/s"],
                            [[model.path, "\(r.images)", String(format: "%.2f%%", 100 * r.accuracy), String(format: "%.4f", r.loss),
                              String(format: "%.0f", r.imagesPerSecond)]])
@@ -50,7 +50,7 @@ enum EvalCommand: Command {
         }
         let pruning = try ResolvedPruning.resolve(request, model: model, selection: selection, processes: processes)
         let report = try PruningReport.measure(model, pruning: pruning, latencyImages: latencyImages, processes: processes)
-        if json { printJSON(report.json) } else { print(BLASRuntime.summary); report.printReport() }
+        if json { printJSON(report.json) } else { print(BLASRuntime.summary(engine: engine)); report.printReport() }
     }
 }
 
@@ -96,7 +96,7 @@ struct PruningReport {
                 "flops_reduction": e.flopsReduction, "latency_ms_dense": latencyDense.median,
                 "latency_ms_dense_p90": latencyDense.p90, "latency_ms_sparse": latencySparse.median,
                 "latency_ms_sparse_p90": latencySparse.p90, "speedup": speedup, "ideal_speedup": idealSpeedup,
-                "speedup_over_ideal": speedup / idealSpeedup, "blas": BLASRuntime.summary]
+                "speedup_over_ideal": speedup / idealSpeedup, "blas": BLASRuntime.summary(engine: network.engine)]
     }
 
     func printReport() {

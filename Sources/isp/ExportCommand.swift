@@ -15,14 +15,14 @@ enum ExportCommand: Command {
         Option.json,
     ]
 
-    static func run(_ a: inout Arguments) throws {
+    static func run(_ a: inout Arguments, engine: Engine) throws {
         guard let out = try a.option("--out") else { throw UsageError(message: "--out FILE is required") }
         let force = try a.flag("--force"), json = try a.flag("--json")
         guard let path = a.positional() else { throw UsageError(message: "MODEL is required") }
         try a.finish()
         try checkOutputFile(out)
         if FileManager.default.fileExists(atPath: out) && !force { throw InputError(out, "exists: pass --force to replace it") }
-        let loaded = try Checkpoint.load(path: path)
+        let loaded = try Checkpoint.load(path: path, engine: engine)
         try Checkpoint.save(loaded.network, to: out, metadata: loaded.metadata)
         if json {
             printJSON(["model": path, "out": out, "parameters": loaded.network.parameterCount, "bytes": TrainCommand.existingSize(out)])

@@ -18,7 +18,7 @@ enum InfoCommand: Command {
         Option.json,
     ]
 
-    static func run(_ a: inout Arguments) throws {
+    static func run(_ a: inout Arguments, engine: Engine) throws {
         let json = try a.flag("--json")
         let modelName = try a.option("--model")
         let width: Float? = try a.optionalNumber("--width", in: 0.0625...4)
@@ -33,13 +33,13 @@ enum InfoCommand: Command {
 
         let network: Network
         if let path {
-            network = try Checkpoint.load(path: path).network
+            network = try Checkpoint.load(path: path, engine: engine).network
         } else if let modelName {
             guard ModelSpec.architectures.contains(modelName) else {
                 throw UsageError(message: "unknown model '\(modelName)' (expected \(ModelSpec.architectures.joined(separator: ", ")))")
             }
             network = try Network.make(ModelSpec(architecture: modelName, width: width ?? 1, stem: stem, inputChannels: channels ?? 1,
-                                                 inputSize: size ?? 32, classes: classes ?? 10))
+                                                 inputSize: size ?? 32, classes: classes ?? 10), engine: engine)
         } else {
             throw UsageError(message: "give a MODEL file or --model NAME")
         }
@@ -61,9 +61,9 @@ enum InfoCommand: Command {
                        "dataset": network.spec.dataset, "data_dir": network.spec.dataDirectory ?? NSNull(),
                        "stem": network.spec.stem.rawValue, "input_size": network.spec.inputSize,
                        "params": network.parameterCount, "macs": totalMACs, "layers": layers,
-                       "prunable_maps": network.gates.map(\.label), "slimmable_maps": slimmable, "blas": BLASRuntime.summary])
+                       "prunable_maps": network.gates.map(\.label), "slimmable_maps": slimmable, "blas": BLASRuntime.summary(engine: engine)])
         } else {
-            print(BLASRuntime.summary)
+            print(BLASRuntime.summary(engine: engine))
             print("\(network.spec.summary), \(network.spec.stem.rawValue) stem, \(network.spec.inputChannels)x\(network.spec.inputSize)x\(network.spec.inputSize) input")
             printTable(["layer", "kind", "output", "params", "MACs"], rows)
             print("total: \(formatCount(network.parameterCount)) parameters (\(network.parameterCount)), \(formatCount(totalMACs)) MACs per image (\(totalMACs))")

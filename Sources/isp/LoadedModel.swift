@@ -30,9 +30,10 @@ struct LoadedModel {
             self.path = path
         }
 
-        /// Loads the checkpoint and its test split, and says (on stderr) which data it is.
-        func load() throws -> LoadedModel {
-            let loaded = try Checkpoint.load(path: path)
+        /// Loads the checkpoint (its network running on `engine`) and its test split, and says (on
+        /// stderr) which data it is.
+        func load(engine: Engine) throws -> LoadedModel {
+            let loaded = try Checkpoint.load(path: path, engine: engine)
             let network = loaded.network
             let point = try OperatingPoint(metadata: loaded.metadata, network: network, path: path)
             let data = try DataSource(dataset: dataset, directory: directory, model: network.spec, path: path,
@@ -45,8 +46,8 @@ struct LoadedModel {
         }
     }
 
-    init(_ a: inout Arguments) throws {
-        self = try Request(&a).load()
+    init(_ a: inout Arguments, engine: Engine) throws {
+        self = try Request(&a).load(engine: engine)
     }
 
     private init(path: String, network: Network, test: any DataSplit, data: DataSource, operatingPoint: OperatingPoint?) {

@@ -20,7 +20,7 @@ enum PredictCommand: Command {
         Option.json,
     ]
 
-    static func run(_ a: inout Arguments) throws {
+    static func run(_ a: inout Arguments, engine: Engine) throws {
         let json = try a.flag("--json"), dense = try a.flag("--dense")
         let top = try a.number("--top", default: 5, in: 1...100_000)
         let request = try PruningRequest.read(&a)
@@ -34,7 +34,7 @@ enum PredictCommand: Command {
         if layers != nil && request == nil { throw UsageError(message: "--layers needs --prune POLICY") }
 
         let classifier = try makeClassifier(path: path, request: request, layers: layers, defaultStored: !dense,
-                                            splitAcrossCores: true)
+                                            splitAcrossCores: true, engine: engine)
         var results: [[String: Any]] = [], rows: [[String]] = [], failed = 0
         for image in images {
             do {
@@ -57,10 +57,11 @@ enum PredictCommand: Command {
     }
 
     /// The classifier for `path` with the pruning the flags ask for; without flags the stored
-    /// operating point if there is one (`defaultStored`), else dense. Says which on stderr.
+    /// operating point if there is one (`defaultStored`), else dense, running on `engine`. Says
+    /// which on stderr.
     static func makeClassifier(path: String, request: PruningRequest?, layers: String?, defaultStored: Bool,
-                               splitAcrossCores: Bool) throws -> Classifier {
-        let loaded = try Checkpoint.load(path: path)
+                               splitAcrossCores: Bool, engine: Engine) throws -> Classifier {
+        let loaded = try Checkpoint.load(path: path, engine: engine)
         let input = try ImageInput(spec: loaded.network.spec, path: path)
         let chosen: PruningRequest? = request ?? (defaultStored && loaded.metadata[OperatingPoint.prefix + "policy"] != nil ? .stored : nil)
         guard let chosen else {

@@ -30,11 +30,11 @@ enum ServeCommand: Command {
         Option("--top", "K", "classes per answer unless the request gives ?top=K (default 5)"),
     ]
 
-    static func run(_ a: inout Arguments) throws {
+    static func run(_ a: inout Arguments, engine: Engine) throws {
         var configuration = ClassificationServer.Configuration()
         configuration.host = try a.option("--host") ?? configuration.host
         configuration.port = UInt16(try a.number("--port", default: 8080, in: 0...65535) as Int)
-        configuration.workers = try a.number("--workers", default: Engine.shared.threads, in: 1...256)
+        configuration.workers = try a.number("--workers", default: engine.threads, in: 1...256)
         configuration.queue = try a.number("--queue", default: 16, in: 0...100_000)
         configuration.maxBody = try a.number("--max-body", default: 10 << 20, in: 1...(1 << 30))
         configuration.top = try a.number("--top", default: 5, in: 1...100_000)
@@ -48,7 +48,7 @@ enum ServeCommand: Command {
         if layers != nil && request == nil { throw UsageError(message: "--layers needs --prune POLICY") }
 
         let classifier = try PredictCommand.makeClassifier(path: path, request: request, layers: layers, defaultStored: !dense,
-                                                           splitAcrossCores: true)
+                                                           splitAcrossCores: true, engine: engine)
         let stop = DispatchSemaphore(value: 0)
         handleStopSignals { _ in stop.signal() }
         let server = try ClassificationServer(classifier: classifier, configuration: configuration)

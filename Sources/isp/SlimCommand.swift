@@ -28,7 +28,7 @@ enum SlimCommand: Command {
         Option.json,
     ] + LoadedModel.options
 
-    static func run(_ a: inout Arguments) throws {
+    static func run(_ a: inout Arguments, engine: Engine) throws {
         guard let out = try a.option("--out") else { throw UsageError(message: "--out FILE is required") }
         let force = try a.flag("--force"), json = try a.flag("--json")
         let criterion = try a.choice("--by", default: "silent", from: ["silent", "bn-scale"])
@@ -43,8 +43,8 @@ enum SlimCommand: Command {
         try checkOutputFile(out)
         let log = commentary(json: json)
 
-        let model = try request.load()
-        let loaded = try Checkpoint.load(path: request.path)  // for the metadata to carry over
+        let model = try request.load(engine: engine)
+        let loaded = try Checkpoint.load(path: request.path, engine: engine)  // for the metadata to carry over
         let original = model.network
         let kept: ChannelSlimming.Selection
         var provenance = ["slim.from": request.path, "slim.by": criterion]

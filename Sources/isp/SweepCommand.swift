@@ -35,9 +35,9 @@ enum SweepCommand: Command {
         .staticTopK: [0.95, 0.85, 0.75, 0.65, 0.55, 0.45, 0.35, 0.25],
     ]
 
-    static func run(_ a: inout Arguments) throws { try run(&a, processes: SingleProcess()) }
+    static func run(_ a: inout Arguments, engine: Engine) throws { try run(&a, processes: SingleProcess(), engine: engine) }
 
-    static func run(_ a: inout Arguments, processes: ProcessGroup) throws {
+    static func run(_ a: inout Arguments, processes: ProcessGroup, engine: Engine) throws {
         let json = try a.flag("--json")
         guard let out = try a.option("--out") else { throw UsageError(message: "--out DIR is required") }
         let policyList = try a.option("--policies") ?? "mean,max,energy,static-topk"
@@ -51,7 +51,7 @@ enum SweepCommand: Command {
         }
         let request = try LoadedModel.Request(&a)
         if processes.isRoot { try prepareOutputDirectory(out) }  // before the work, not after it
-        var model = try request.load()
+        var model = try request.load(engine: engine)
         if on == "train" { model = try model.onTrainingTail(model.test.count) }
         let result = try sweep(model, on: on, operating: pruning, selection: selection, kinds: kinds, out: out,
                                processes: processes, log: commentary(json: json))

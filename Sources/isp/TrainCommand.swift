@@ -97,9 +97,9 @@ enum TrainCommand: Command {
         }
     }
 
-    static func run(_ a: inout Arguments) throws { try run(&a, processes: SingleProcess()) }
+    static func run(_ a: inout Arguments, engine: Engine) throws { try run(&a, processes: SingleProcess(), engine: engine) }
 
-    static func run(_ a: inout Arguments, processes: ProcessGroup) throws {
+    static func run(_ a: inout Arguments, processes: ProcessGroup, engine: Engine) throws {
         guard let out = try a.option("--out") else { throw UsageError(message: "--out FILE is required") }
         let resume = try a.flag("--resume"), force = try a.flag("--force"), json = try a.flag("--json")
         var request = Request()
@@ -146,17 +146,17 @@ enum TrainCommand: Command {
         // Progress lines are part of the table output; with --json they must not mix into stdout.
         let log = commentary(json: json)
 
-        log(BLASRuntime.summary)
+        log(BLASRuntime.summary(engine: engine))
         // Process 0 alone writes FILE; the others only read it to resume.
         if processes.isRoot { try checkOutputFile(out) }
         var run: Run
         if resume {
-            run = try Run(resuming: out, request: request, log: log)
+            run = try Run(resuming: out, request: request, engine: engine, log: log)
         } else {
             if processes.isRoot && FileManager.default.fileExists(atPath: out) && !force {
                 throw InputError(out, "exists: pass --resume to continue it or --force to replace it")
             }
-            run = try Run(starting: request, log: log)
+            run = try Run(starting: request, engine: engine, log: log)
         }
         if let wanted = run.options.decayLayers {
             let known = run.network.gates.map(\.label)
@@ -178,7 +178,7 @@ enum TrainCommand: Command {
         /// The checkpoint a fine-tuning run started from, recorded with the run.
         var initPath: String? = nil
 
-        init(starting r: Request, log: (String) -> Void) throws {
+        init(starting r: Request, engine: Engine, log: (String) -> Void) throws {
             options = r.applied(to: TrainingOptions())
             data = DataSource(dataset: r.dataset ?? "fashion-mnist", directory: r.dataDirectory)
             if data.dataset == "folder" {
@@ -188,7 +188,7 @@ enum TrainCommand: Command {
             train = try data.open(.train, limit: options.trainLimit)
             test = try data.open(.test, limit: options.testLimit)
             log("data: \(data.description)")
-            let initial = try r.initPath.map { try Checkpoint.load(path: $0) }
+            let initial = try r.initPath.map { try Checkpoint.load(path: $0, engine: engine) }
             // Given statistics must fit the images; else the training split's own.
             if let mean = r.mean, mean.count != train.channels || r.std!.count != train.channels {
                 throw UsageError(message: "--mean and --std need \(train.channels) values (the images' channels), got \(mean.count) and \(r.std!.count)")
@@ -201,14 +201,14 @@ enum TrainCommand: Command {
                                  preprocessing: data.folder?.preprocessing.recipe, dataDirectory: data.directory)
             // A slimmed file fine-tunes at its own channels (at another width loadWeights refuses it).
             if let initial, initial.network.spec.width == spec.width { spec.channels = initial.network.spec.channels }
-            network = try Network.make(spec, seed: options.seed)
+            network = try Network.make(spec, seed: options.seed, engine: engine)
             // Fine-tuning: every weight from the file, the classifier too if the class count allows.
             if let initial { try network.loadWeights(from: initial, replacingClassifier: true) }
             initPath = r.initPath
         }
 
-        init(resuming out: String, request r: Request, log: (String) -> Void) throws {
-            let loaded = try Checkpoint.load(path: out)
+        init(resuming out: String, request r: Request, engine: Engine, log: (String) -> Void) throws {
+            let loaded = try Checkpoint.load(path: out, engine: engine)
             let stored = try TrainingOptions(metadata: loaded.metadata, path: out)
             guard let done = loaded.metadata["train.epochs_completed"].flatMap(Int.init) else {
                 throw InputError(out, "has no training state to resume (train.epochs_completed missing)")
@@ -284,7 +284,7 @@ enum TrainCommand: Command {
             trainer.restoreVelocity(velocity)
             log("\(network.spec.summary), \(network.spec.stem.rawValue) stem: \(formatCount(network.parameterCount)) parameters, \(formatCount(network.macsPerImage)) MACs/image; \(train.count) training and \(test.count) test images; \(trainer.stepsPerEpoch) steps/epoch; warm-up \(options.resolvedWarmupEpochs) epochs")
             if processes.size > 1 {
-                log("data parallel: \(processes.size) processes, each with its share of every batch of \(options.batchSize) and \(Engine.shared.threads) threads (process 0); batch norm \(options.syncBatchNorm ? "over the whole batch (--sync-bn)" : "per process")")
+                log("data parallel: \(processes.size) processes, each with its share of every batch of \(options.batchSize) and \(network.engine.threads) threads (process 0); batch norm \(options.syncBatchNorm ? "over the whole batch (--sync-bn)" : "per process")")
             }
             let stop = StopRequest()
             catchStopSignals(stop)
@@ -318,7 +318,7 @@ enum TrainCommand: Command {
                            "test_accuracy": last.accuracy, "test_loss": last.loss, "test_images": last.images,
                            "train_images": train.count, "seconds": seconds,
                            "images_per_s": Double((options.epochs - startEpoch) * train.count) / max(seconds, 1e-9),
-                           "processes": processes.size, "threads_per_process": Engine.shared.threads,
+                           "processes": processes.size, "threads_per_process": network.engine.threads,
                            "allreduce_ms_per_step": 1000 * trainer.allReduceSeconds / Double(max(trainer.steps, 1)),
                            "allreduce_bytes_per_step": processes.size > 1 ? 4 * network.parameterCount : 0,
                            "options": options.metadata])

@@ -24,7 +24,7 @@ enum TuneCommand: Command {
         Option.json,
     ]
 
-    static func run(_ a: inout Arguments) throws {
+    static func run(_ a: inout Arguments, engine: Engine) throws {
         let json = try a.flag("--json"), force = try a.flag("--force")
         guard let out = try a.option("--out") else { throw UsageError(message: "--out FILE is required") }
         let maxDrop = try a.number("--max-drop", default: 0.5, in: 0...100)
@@ -39,8 +39,8 @@ enum TuneCommand: Command {
         let sameFile = DataSource.absolute(out) == DataSource.absolute(request.path)
         if FileManager.default.fileExists(atPath: out) && !sameFile && !force { throw InputError(out, "exists: pass --force to replace it") }
         try checkOutputFile(out)
-        let model = try request.load()
-        let loaded = try Checkpoint.load(path: request.path)  // for the metadata and any training state to carry over
+        let model = try request.load(engine: engine)
+        let loaded = try Checkpoint.load(path: request.path, engine: engine)  // for the metadata and any training state to carry over
         let train = try model.data.open(.train, limit: nil)
         let tail = try model.onTrainingTail(images, of: train)
         let trained = loaded.metadata["train.epochs"] == nil ? nil : try TrainingOptions(metadata: loaded.metadata, path: request.path)

@@ -1,8 +1,9 @@
 import Foundation
 import InstanceSparsity
 
+let isa: InstructionSet
 do {
-    try BLASRuntime.ensureFastKernels()
+    isa = try BLASRuntime.ensureFastKernels()
 } catch {
     FileHandle.standardError.write("isp: \(error)\n".data(using: .utf8)!)
     exit(2)
@@ -57,7 +58,9 @@ if argv.contains("--help") || argv.contains("-h") {
 }
 var arguments = Arguments(argv, declared: command.options)
 do {
-    try command.run(&arguments, processes: launch.processes)
+    // The command runs on one engine, made here: ISP_ISA's instruction set (else the CPU's best) on
+    // the cores this process may use, read after MPI has narrowed them.
+    try command.run(&arguments, processes: launch.processes, engine: Engine(isa: isa))
     launch.exit(0)
 } catch let error as UsageError {
     FileHandle.standardError.write("isp \(name): \(error.message)\nusage: \(command.usage)\n".data(using: .utf8)!)

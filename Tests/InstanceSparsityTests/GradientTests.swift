@@ -82,9 +82,8 @@ final class GradientTests: XCTestCase {
         // Then maps of 2x2 and 4x4 with enough images that one call takes several (8 and 2 at
         // most), the last call of a share fewer; and layers wide enough that their weights are
         // re-arranged and their gradients summed on both cores (120 -> 40 and 40 -> 120).
-        for avx512 in [true, false] {
-            ConvolutionKernel.allowAVX512(avx512)
-            defer { ConvolutionKernel.allowAVX512(true) }
+        for isa in InstructionSet.supported {
+            let engine = Engine(isa: isa)
             for (cin, cout, k, stride, pad, bias, size) in [(2, 3, 3, 1, 1, true, 16), (3, 20, 3, 1, 1, false, 8),
                                                             (4, 5, 3, 2, 1, true, 16), (4, 6, 1, 1, 0, false, 8),
                                                             (3, 4, 3, 1, 0, false, 10), (2, 3, 3, 1, 2, true, 6),
@@ -92,10 +91,12 @@ final class GradientTests: XCTestCase {
                                                             (3, 4, 3, 2, 1, false, 8), (2, 17, 3, 1, 1, false, 5),
                                                             (3, 5, 7, 2, 3, false, 20), (3, 4, 7, 2, 3, true, 9)] {
                 let wide = Conv2d(inChannels: cin, outChannels: cout, kernel: k, stride: stride, padding: pad, bias: bias, rng: &rng)
+                wide.engine = engine
                 check(wide, input: randomTensor([3, cin, size, size], &rng))
             }
             for (cin, cout, size, images) in [(3, 18, 2, 11), (2, 5, 4, 7), (120, 40, 2, 3), (40, 120, 2, 3)] {
                 let batched = Conv2d(inChannels: cin, outChannels: cout, kernel: 3, padding: 1, bias: true, rng: &rng)
+                batched.engine = engine
                 check(batched, input: randomTensor([images, cin, size, size], &rng))
             }
         }

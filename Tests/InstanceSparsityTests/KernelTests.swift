@@ -13,11 +13,10 @@ final class KernelTests: XCTestCase {
     /// images in another order, so it agrees to rounding.
     func testImagesSideBySideMatchOneAtATime() {
         var rng = SeededGenerator(seed: 5)
-        for avx512 in [true, false] {
-            ConvolutionKernel.allowAVX512(avx512)
-            defer { ConvolutionKernel.allowAVX512(true) }
+        for isa in InstructionSet.supported {
             for (cin, cout, size, images) in [(5, 20, 2, 13), (3, 7, 4, 5)] {
                 let conv = Conv2d(inChannels: cin, outChannels: cout, kernel: 3, padding: 1, bias: true, rng: &rng)
+                conv.engine = Engine(isa: isa)
                 let x = Tensor(shape: [images, cin, size, size]), dy = Tensor(shape: [images, cout, size, size])
                 for i in 0..<x.count { x[i] = rng.normal() }
                 for i in 0..<dy.count { dy[i] = rng.normal() }
@@ -29,25 +28,23 @@ final class KernelTests: XCTestCase {
                     let one = Tensor(shape: [1, cin, size, size], values: (0..<inCount).map { x[n * inCount + $0] })
                     let dyOne = Tensor(shape: [1, cout, size, size], values: (0..<outCount).map { dy[n * outCount + $0] })
                     let yOne = conv.forward(one, training: true)
-                    for i in 0..<outCount { XCTAssertEqual(y[n * outCount + i], yOne[i], "\(ConvolutionKernel.isa) y image \(n)") }
+                    for i in 0..<outCount { XCTAssertEqual(y[n * outCount + i], yOne[i], "\(isa) y image \(n)") }
                     let dxOne = conv.backward(dyOne)
-                    for i in 0..<inCount { XCTAssertEqual(dx[n * inCount + i], dxOne[i], "\(ConvolutionKernel.isa) dx image \(n)") }
+                    for i in 0..<inCount { XCTAssertEqual(dx[n * inCount + i], dxOne[i], "\(isa) dx image \(n)") }
                 }
                 for i in 0..<dw.count {
-                    XCTAssertEqual(dw[i], conv.weight.grad[i], accuracy: 1e-4 * (1 + abs(dw[i])), "\(ConvolutionKernel.isa) dw[\(i)]")
+                    XCTAssertEqual(dw[i], conv.weight.grad[i], accuracy: 1e-4 * (1 + abs(dw[i])), "\(isa) dw[\(i)]")
                 }
             }
         }
     }
 
     func testDepthwiseMatchesPlainLoops() {
-        for avx512 in [true, false] {
-            ConvolutionKernel.allowAVX512(avx512)
-            defer { ConvolutionKernel.allowAVX512(true) }
+        for isa in InstructionSet.supported {
             for width in [16, 17, 31, 33] {
                 for stride in [1, 2] {
                     for k in [3, 5] {
-                        check(channels: 3, height: 5, width: width, kernel: k, stride: stride, isa: ConvolutionKernel.isa)
+                        check(channels: 3, height: 5, width: width, kernel: k, stride: stride, isa: isa)
                     }
                 }
             }
@@ -59,13 +56,13 @@ final class KernelTests: XCTestCase {
     /// diverged network), in the training layers and in the inference executor with its fused
     /// ReLU/ReLU6, on both instruction sets.
     func testNaNPropagates() throws {
-        for avx512 in [true, false] {
-            ConvolutionKernel.allowAVX512(avx512)
-            defer { ConvolutionKernel.allowAVX512(true) }
+        for isa in InstructionSet.supported {
+            let engine = Engine(isa: isa)
             var rng = SeededGenerator(seed: 3)
             // Bordered planes, unrolled rows, depthwise (its scalar tail, then its 16-wide vectors).
             for (groups, size) in [(1, 8), (1, 4), (4, 8), (4, 16)] {
                 let conv = Conv2d(inChannels: 4, outChannels: 4, kernel: 3, padding: 1, groups: groups, rng: &rng)
+                conv.engine = engine
                 let x = Tensor(shape: [1, 4, size, size])
                 x[size + 1] = .nan  // channel 0, pixel (1, 1); every other input is 0
                 let y = conv.forward(x, training: false)
@@ -74,7 +71,7 @@ final class KernelTests: XCTestCase {
                         for ox in 0..<size {
                             let reads = oy <= 2 && ox <= 2 && (groups == 1 || o == 0)
                             XCTAssertEqual(y[(o * size + oy) * size + ox].isNaN, reads,
-                                           "\(ConvolutionKernel.isa) groups \(groups) size \(size) at (\(o), \(oy), \(ox))")
+                                           "\(isa) groups \(groups) size \(size) at (\(o), \(oy), \(ox))")
                         }
                     }
                 }
@@ -84,19 +81,20 @@ final class KernelTests: XCTestCase {
             let planes = Tensor(shape: [1, 1, 4, 5])
             planes[3] = .nan
             let out = normalized.forward(planes, training: false)
-            for i in 0..<out.count { XCTAssertEqual(out[i].isNaN, i == 3, "\(ConvolutionKernel.isa) batch norm + ReLU at \(i)") }
+            for i in 0..<out.count { XCTAssertEqual(out[i].isNaN, i == 3, "\(isa) batch norm + ReLU at \(i)") }
             for arch in ModelSpec.architectures {
-                let executor = SparseExecutor(try Network.make(ModelSpec(architecture: arch, width: 0.25)))
+                let executor = SparseExecutor(try Network.make(ModelSpec(architecture: arch, width: 0.25), engine: engine))
                 let image = Tensor(shape: [1, 1, 32, 32])
                 image[33] = .nan
-                XCTAssertTrue(executor.run(image.data).logits.allSatisfy(\.isNaN), "\(ConvolutionKernel.isa) \(arch)")
+                XCTAssertTrue(executor.run(image.data).logits.allSatisfy(\.isNaN), "\(isa) \(arch)")
             }
         }
     }
 
-    func check(channels c: Int, height ih: Int, width iw: Int, kernel k: Int, stride s: Int, isa: String) {
+    func check(channels c: Int, height ih: Int, width iw: Int, kernel k: Int, stride s: Int, isa: InstructionSet) {
         var rng = SeededGenerator(seed: 5)
         let conv = Conv2d(inChannels: c, outChannels: c, kernel: k, stride: s, padding: k / 2, groups: c, bias: true, rng: &rng)
+        conv.engine = Engine(isa: isa)
         let x = Tensor(shape: [2, c, ih, iw])
         for i in 0..<x.count { x[i] = rng.normal() }
         let y = conv.forward(x, training: false)

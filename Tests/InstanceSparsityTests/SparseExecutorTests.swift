@@ -5,9 +5,9 @@ import InstanceSparsity
 /// of the dense network with the same channels masked to zero, and it executes fewer MACs.
 final class SparseExecutorTests: XCTestCase {
     static func makeTrainedLikeNetwork(_ arch: String, width: Float, inputChannels: Int, inputSize: Int,
-                                stem: ModelSpec.Stem? = nil) throws -> Network {
+                                stem: ModelSpec.Stem? = nil, engine: Engine = .default) throws -> Network {
         let net = try Network.make(ModelSpec(architecture: arch, width: width, stem: stem, inputChannels: inputChannels,
-                                             inputSize: inputSize, classes: 10), seed: 11)
+                                             inputSize: inputSize, classes: 10), seed: 11, engine: engine)
         var rng = SeededGenerator(seed: 12)
         // Non-trivial batch-norm statistics and affine terms, so folding is really exercised.
         let x = Tensor(shape: [8, inputChannels, inputSize, inputSize])
@@ -101,19 +101,18 @@ final class SparseExecutorTests: XCTestCase {
     }
 
     func testAVX2KernelMatchesMaskedDense() throws {
-        ConvolutionKernel.allowAVX512(false)
-        defer { ConvolutionKernel.allowAVX512(true) }
-        XCTAssertEqual(ConvolutionKernel.isa, "avx2")
-        try checkSparseMatchesMaskedDense()
+        try checkSparseMatchesMaskedDense(engine: Engine(isa: .avx2))
     }
 
     /// Random masks at the gates `masking` accepts (the others keep every channel).
     func checkSparseMatchesMaskedDense(width: Float = 0.25, inputChannels: Int = 1, inputSize: Int = 32,
                                        stem: ModelSpec.Stem? = nil, architectures: [String] = ModelSpec.architectures,
-                                       masking: (ChannelGate) -> Bool = { _ in true },
+                                       masking: (ChannelGate) -> Bool = { _ in true }, engine: Engine = .default,
                                        prepare: (Network) throws -> Network = { $0 }) throws {
         for arch in architectures {
-            let net = try prepare(Self.makeTrainedLikeNetwork(arch, width: width, inputChannels: inputChannels, inputSize: inputSize, stem: stem))
+            let net = try prepare(Self.makeTrainedLikeNetwork(arch, width: width, inputChannels: inputChannels, inputSize: inputSize, stem: stem,
+                                                              engine: engine))
+            XCTAssertEqual(net.engine.isa, engine.isa)
             XCTAssertEqual(net.spec.stem, stem ?? .cifar)
             let executor = SparseExecutor(net)
             var rng = SeededGenerator(seed: 13)

@@ -2,6 +2,17 @@
 #define ISP_CKERNELS_H
 #include <stdint.h>
 
+/// The instruction set a kernel runs: every kernel that has versions for both takes it as its
+/// first argument, so the caller decides (Swift's `Engine.isa`) and nothing here holds it.
+/// AVX-512 means AVX-512F with VL; both use FMA.
+typedef enum { ISP_AVX2 = 0, ISP_AVX512 = 1 } isp_isa;
+
+/// The best instruction set this CPU runs.
+isp_isa isp_cpu_isa(void);
+
+/// Grid positions a kernel call handles at once with `isa`; split work in multiples of this.
+int32_t isp_conv_block(isp_isa isa);
+
 /// Where a convolution reads its input: for kept input channel i (of `channels`), the values under
 /// kernel tap t for output grid position q are at x[xOffset[i] + tapOffset[t] + q * pixelStride]
 /// (pixelStride 1 or 2). Weights of channel weightChannel[i] are rows weightChannel[i] * taps + t
@@ -31,8 +42,9 @@ typedef struct {
 /// pixels [q0 + shift, q1 + shift).
 /// `panels`: weights in tiles of 16 output channels, tile-major, each tile `rows` x 16 floats
 /// (row = input channel * taps + tap); `outChannels` bounds the last, partial tile.
-void isp_conv_tiles(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels,
-                    int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out);
+void isp_conv_tiles(isp_isa isa, const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels,
+                    int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift,
+                    const isp_conv_output *out);
 
 /// The weight gradient of one image, accumulated: for output channels [16 * tile0, 16 * tile1)
 /// and weight row r (input channel, tap) of `weightRows`,
@@ -49,17 +61,17 @@ typedef struct {
     int32_t pixels;
     float *gradient;
 } isp_weight_gradient_args;
-void isp_conv_weight_gradient(const isp_weight_gradient_args *args, int32_t tile0, int32_t tile1);
+void isp_conv_weight_gradient(isp_isa isa, const isp_weight_gradient_args *args, int32_t tile0, int32_t tile1);
 /// `channels` rows of `length` floats transposed into tiles of 16 rows, position-major:
 /// tiles[(tile * length + p) * 16 + lane] = x[(tile * 16 + lane) * length + p]. The layout of
 /// dy that isp_conv_weight_gradient reads, and of weight panels. Lanes past the last row are
 /// left as they are.
-void isp_transpose_tiles(const float *x, int32_t channels, int32_t length, float *tiles);
+void isp_transpose_tiles(isp_isa isa, const float *x, int32_t channels, int32_t length, float *tiles);
 /// One plane of `planeSize` values unrolled for the micro-kernel: rows[t * rowLength + j] =
 /// plane[index[t * pixels + j]], or 0 where that index is -1 (padding), for every tap t < taps
 /// and output pixel j < pixels.
-void isp_unroll_plane(const float *plane, int32_t planeSize, const int32_t *index, int32_t taps, int32_t pixels,
-                      int32_t rowLength, float *rows);
+void isp_unroll_plane(isp_isa isa, const float *plane, int32_t planeSize, const int32_t *index, int32_t taps,
+                      int32_t pixels, int32_t rowLength, float *rows);
 /// Panels (the layout above) of the weights of a stride-1 layer's input-gradient convolution, for
 /// its input channels first..<first+count: from the layer's weights w (outputs x inputs x taps),
 /// row (o, t) of input channel c holds w[o][c][taps - 1 - t]. Lanes past the last channel are left
@@ -67,19 +79,7 @@ void isp_unroll_plane(const float *plane, int32_t planeSize, const int32_t *inde
 void isp_flipped_panels(const float *w, int32_t outputs, int32_t inputs, int32_t taps, int32_t first, int32_t count,
                         float *panels);
 /// The inverse, added: x[(tile * 16 + lane) * length + p] += tiles[(tile * length + p) * 16 + lane].
-void isp_untile_add(const float *tiles, int32_t channels, int32_t length, float *x);
-
-/// 1 when the kernels run their AVX-512 versions, 0 for AVX2.
-int32_t isp_avx512(void);
-
-/// Name of the instruction set the kernel runs with ("avx512" or "avx2").
-const char *isp_conv_isa(void);
-
-/// Chooses the AVX2 kernel even on AVX-512 CPUs (enable = 0), so tests check both.
-void isp_conv_set_avx512(int enable);
-
-/// Grid positions a kernel call handles at once; split work in multiples of this.
-int32_t isp_conv_block(void);
+void isp_untile_add(isp_isa isa, const float *tiles, int32_t channels, int32_t length, float *x);
 
 
 /// Runs task(context, i) for i in 0..<tasks on the calling thread and persistent worker threads
@@ -89,14 +89,15 @@ int32_t isp_conv_block(void);
 /// made while the pool is busy (from a task, or from another thread) runs its tasks serially.
 typedef void (*isp_task)(void *context, int32_t index);
 void isp_parallel(int32_t tasks, isp_task task, void *context);
-/// Threads isp_parallel can use, the caller included.
+/// Threads isp_parallel can use, the caller included: the logical CPUs this process may run on
+/// (its affinity mask, which taskset and mpirun narrow) when the pool starts, on first use.
 int32_t isp_parallel_threads(void);
 
 /// One channel of a depthwise k x k convolution over a zero-bordered plane with row pitch `pitch`:
 /// out[y * ow + x] = clamp(bias + sum_{ky,kx} w[ky * k + kx] * in[(y * stride + ky) * pitch +
 /// x * stride + kx], low, high), for stride 1 or 2. With stride 2 it may read one float past the
 /// last one it uses.
-void isp_depthwise_plane(const float *in, int32_t pitch, const float *w, int32_t k, int32_t stride,
+void isp_depthwise_plane(isp_isa isa, const float *in, int32_t pitch, const float *w, int32_t k, int32_t stride,
                          int32_t oh, int32_t ow, float bias, float low, float high, float *out);
 
 /// Largest k * k the depthwise backward kernel handles (7 x 7).
@@ -107,8 +108,8 @@ void isp_depthwise_plane(const float *in, int32_t pitch, const float *w, int32_t
 /// border receives the gradient of padding, which the caller ignores) and the weight gradient into
 /// gw[k * k]. k * k <= ISP_DEPTHWISE_MAX_TAPS. With stride 2 it may touch one float past the last
 /// one it uses (adding zero).
-void isp_depthwise_plane_backward(const float *in, float *din, int32_t pitch, const float *w, float *gw, int32_t k,
-                                  int32_t stride, int32_t oh, int32_t ow, const float *dy);
+void isp_depthwise_plane_backward(isp_isa isa, const float *in, float *din, int32_t pitch, const float *w, float *gw,
+                                  int32_t k, int32_t stride, int32_t oh, int32_t ow, const float *dy);
 
 /// Over n floats, in sixteen partial sums: sum (x[i] - shift) and sum (x[i] - shift)^2.
 void isp_shifted_sums(const float *x, int64_t n, float shift, float *sum, float *squares);
@@ -143,12 +144,9 @@ float isp_energy_cut(const float *s, int32_t n, float share, float *scratch);
 
 /// Copies `rows` rows of `width` floats from rows `fromPitch` floats apart to rows `toPitch` apart:
 /// a plane into the interior of a zero-bordered plane, or back.
-void isp_copy_rows(const float *from, int32_t fromPitch, float *to, int32_t toPitch, int32_t rows, int32_t width);
+void isp_copy_rows(isp_isa isa, const float *from, int32_t fromPitch, float *to, int32_t toPitch, int32_t rows, int32_t width);
 
 /// The gradient of ReLU with cap `cap` (infinite for plain ReLU) from its output y:
 /// dx = dy where 0 < y < cap, else 0.
 void isp_relu_backward(const float *y, const float *dy, float *dx, int64_t n, float cap);
-
-/// Logical CPUs this process may run on (its affinity mask), which the thread pool sizes to.
-int32_t isp_usable_cores(void);
 #endif

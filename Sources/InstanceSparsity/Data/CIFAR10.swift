@@ -40,7 +40,7 @@ public enum CIFAR10 {
             let out = tensor.data + first * pixels
             chunk.bytes.withUnsafeBufferPointer { source in
                 let src = source.baseAddress!
-                Engine.shared.forEachShare(of: chunk.records, minimumPerShare: 256) { range, _ in
+                Engine.default.forEachShare(of: chunk.records, minimumPerShare: 256) { range, _ in
                     for r in range {
                         let image = src + r * record + 1, dst = out + r * pixels
                         for j in 0..<pixels { dst[j] = unitScale(image[j]) }

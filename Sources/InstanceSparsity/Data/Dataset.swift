@@ -42,7 +42,7 @@ public struct Dataset: DataSplit {
             shifts.append(augmentation?.shift(forImage: index) ?? BatchMaker.noShift)
         }
         let order = Array(indices), src = images.data, dst = batch.data
-        Engine.shared.forEachPiece(of: order.count, pieces: order.count) { items, _ in
+        Engine.default.forEachPiece(of: order.count, pieces: order.count) { items, _ in
             for i in items {
                 normalization.copy(src + order[i] * size, to: dst + i * size, channels: c, height: h, width: w, shift: shifts[i])
             }

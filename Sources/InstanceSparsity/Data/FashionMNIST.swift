@@ -32,7 +32,7 @@ public enum FashionMNIST {
         let offset = (padded - side) / 2
         images.bytes.withUnsafeBufferPointer { source in
             let src = source.baseAddress!
-            Engine.shared.forEachShare(of: n, minimumPerShare: 256) { range, _ in
+            Engine.default.forEachShare(of: n, minimumPerShare: 256) { range, _ in
                 for i in range {
                     let image = src + i * side * side
                     let target = out + i * padded * padded + offset * padded + offset

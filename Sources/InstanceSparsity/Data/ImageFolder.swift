@@ -92,7 +92,7 @@ public final class ImageFolder: DataSplit {
         var errors = [InputError?](repeating: nil, count: order.count)
         let dst = batch.data
         errors.withUnsafeMutableBufferPointer { errors in
-            Engine.shared.forEachPiece(of: order.count, pieces: order.count) { items, _ in
+            Engine.default.forEachPiece(of: order.count, pieces: order.count) { items, _ in
                 for i in items {
                     do {
                         let image = try ImageDecoder.decode(path: files[order[i]], channels: c)
@@ -144,7 +144,7 @@ public final class ImageFolder: DataSplit {
         var errors = [InputError?](repeating: nil, count: sample.count)
         sums.withUnsafeMutableBufferPointer { sums in
             errors.withUnsafeMutableBufferPointer { errors in
-                Engine.shared.forEachPiece(of: sample.count, pieces: sample.count) { items, _ in
+                Engine.default.forEachPiece(of: sample.count, pieces: sample.count) { items, _ in
                     for i in items {
                         do {
                             let image = try ImageDecoder.decode(path: files[sample[i]], channels: c)
@@ -252,7 +252,7 @@ public final class ImageFolder: DataSplit {
     static func decodeAll(_ files: [String], channels: Int) -> [InputError?] {
         var errors = [InputError?](repeating: nil, count: files.count)
         errors.withUnsafeMutableBufferPointer { errors in
-            Engine.shared.forEachPiece(of: files.count, pieces: files.count) { items, _ in
+            Engine.default.forEachPiece(of: files.count, pieces: files.count) { items, _ in
                 for i in items {
                     do { _ = try ImageDecoder.decode(path: files[i], channels: channels) } catch {
                         errors[i] = error as? InputError ?? InputError(files[i], "\(error)")

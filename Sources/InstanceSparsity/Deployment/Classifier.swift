@@ -49,10 +49,12 @@ public final class Classifier {
     private let executor: SparseExecutor
     private let buffer: Tensor
 
-    /// Loads a checkpoint. `splitAcrossCores`: each image uses every core (lowest latency for one
-    /// caller); turn it off when several classifiers run side by side, one per core.
-    public convenience init(path: String, pruning: Pruning = .storedIfAny, splitAcrossCores: Bool = true) throws {
-        let loaded = try Checkpoint.load(path: path)
+    /// Loads a checkpoint, to run on `engine`. `splitAcrossCores`: each image uses every core
+    /// (lowest latency for one caller); turn it off when several classifiers run side by side, one
+    /// per core.
+    public convenience init(path: String, pruning: Pruning = .storedIfAny, splitAcrossCores: Bool = true,
+                            engine: Engine = .default) throws {
+        let loaded = try Checkpoint.load(path: path, engine: engine)
         let stored = try OperatingPoint(metadata: loaded.metadata, network: loaded.network, path: path)
         let plan: PruningPlan?
         switch pruning {

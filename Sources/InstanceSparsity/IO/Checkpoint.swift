@@ -45,10 +45,11 @@ public enum Checkpoint {
         return 4 * values + 8 * counters.count + 256 * tensors + 4096
     }
 
-    public static func load(path: String) throws -> Loaded {
+    /// The network in the file, running on `engine`.
+    public static func load(path: String, engine: Engine = .default) throws -> Loaded {
         let contents = try SafeTensors.read(path: path)
         let spec = try ModelSpec(metadata: contents.metadata, path: path)
-        let network = try makeNetwork(spec, fitting: contents, path: path)
+        let network = try makeNetwork(spec, fitting: contents, path: path, engine: engine)
         var expected = Set<String>()
         for (name, target) in stateDict(network).floats {
             expected.insert(name)
@@ -77,13 +78,14 @@ public enum Checkpoint {
     /// grow with the width, so we build at doubling widths and stop at the first that needs more
     /// weights than the file has; each build is at most a few times the size of the file. Recorded
     /// channel counts are capped by each trial width's, so the trials grow up to the real network.
-    private static func makeNetwork(_ spec: ModelSpec, fitting contents: SafeTensors.Contents, path: String) throws -> Network {
+    private static func makeNetwork(_ spec: ModelSpec, fitting contents: SafeTensors.Contents, path: String,
+                                    engine: Engine) throws -> Network {
         let available = contents.tensors.reduce(0) { $0 + ($1.key.hasPrefix(optimizerPrefix) ? 0 : $1.value.count) }
         var trial = min(spec.width, 0.0625)
         while true {
             var smaller = spec
             smaller.width = trial
-            let network = try Network.build(smaller, seed: 0)
+            let network = try Network.build(smaller, seed: 0, engine: engine)
             let needed = stateDict(network).floats.reduce(0) { $0 + $1.tensor.count }
             guard needed <= available else {
                 throw InputError(path, "holds \(available) weights, but \(spec.summary) with \(spec.classes) classes needs \(trial < spec.width ? "more than " : "")\(needed)")

@@ -3,7 +3,8 @@ import CKernels
 /// ReLU, or ReLU6 when `cap` is 6 (MobileNetV2). The gradient passes where 0 < y < cap.
 /// When fused into the batch norm before it (`BatchNorm2d.fusedCap`), it passes values and
 /// gradients through unchanged: the norm has already applied it.
-public final class ReLU: Layer {
+public final class ReLU: Layer, RunsOnEngine {
+    public var engine = Engine.default
     public let cap: Float
     var isFused = false
     private var y: Tensor?
@@ -18,7 +19,7 @@ public final class ReLU: Layer {
         let out = Tensor.reuse(y, shape: x.shape)
         y = out
         let src = x.data, dst = out.data, cap = cap
-        Engine.shared.forEachShare(of: x.count, minimumPerShare: 1 << 15) { r, _ in
+        engine.forEachShare(of: x.count, minimumPerShare: 1 << 15) { r, _ in
             for i in r { dst[i] = min(max(src[i], 0), cap) }
         }
         return out
@@ -30,7 +31,7 @@ public final class ReLU: Layer {
         let g = Tensor.reuse(dx, shape: dy.shape)
         dx = g
         let yp = out.data, dyp = dy.data, dst = g.data, cap = cap
-        Engine.shared.forEachShare(of: dy.count, minimumPerShare: 1 << 15) { r, _ in
+        engine.forEachShare(of: dy.count, minimumPerShare: 1 << 15) { r, _ in
             isp_relu_backward(yp + r.lowerBound, dyp + r.lowerBound, dst + r.lowerBound, Int64(r.count), cap)
         }
         return g

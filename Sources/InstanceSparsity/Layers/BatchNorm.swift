@@ -3,7 +3,8 @@ import CKernels
 /// Batch normalisation over (N, H, W) per channel. Training uses batch statistics and updates
 /// the running ones (momentum 0.1, unbiased variance, as PyTorch); evaluation uses the running ones.
 /// A ReLU that follows it in a `Sequential` runs inside it (`fusedCap`).
-public final class BatchNorm2d: Layer {
+public final class BatchNorm2d: Layer, RunsOnEngine {
+    public var engine = Engine.default
     public let weight: Parameter  // gamma
     public let bias: Parameter    // beta
     public let runningMean: Tensor
@@ -80,7 +81,7 @@ public final class BatchNorm2d: Layer {
         let means64 = sums.baseAddress!, squares64 = means64 + c
         var m = n * hw
         if training {
-            Engine.shared.forEachPiece(of: c, pieces: c) { items, _ in
+            engine.forEachPiece(of: c, pieces: c) { items, _ in
                 for ch in items {
                     // One pass of sums shifted by the channel's first value (which keeps them small
                     // next to the spread), per plane in float, across the batch in double.
@@ -98,7 +99,7 @@ public final class BatchNorm2d: Layer {
             if let group = synchronized { m = combine(over: group, elements: m) }
         }
         elements = m
-        Engine.shared.forEachPiece(of: c, pieces: c) { items, _ in
+        engine.forEachPiece(of: c, pieces: c) { items, _ in
             for ch in items {
                 var mean: Float = 0, variance: Float = 0
                 if training {
@@ -155,7 +156,7 @@ public final class BatchNorm2d: Layer {
         let (low, high) = clampBounds
         // Per channel, the sums of dy and of dy * (x - mean) over this process's batch.
         let sums = sums.baseAddress!
-        Engine.shared.forEachPiece(of: c, pieces: c) { items, _ in
+        engine.forEachPiece(of: c, pieces: c) { items, _ in
             for ch in items {
                 let mean = means[ch], scale = scales[ch], offset = offsets[ch]
                 var sumDy: Float = 0, sumDyCentred: Float = 0
@@ -174,7 +175,7 @@ public final class BatchNorm2d: Layer {
         // The input's gradient needs the sums over the whole batch when its statistics were.
         if batchStats { synchronized?.sumAll(sums, count: 2 * c) }
         let m = Float(elements)
-        Engine.shared.forEachPiece(of: c, pieces: c) { items, _ in
+        engine.forEachPiece(of: c, pieces: c) { items, _ in
             for ch in items {
                 let mean = means[ch], inv = istd[ch], scale = scales[ch], offset = offsets[ch]
                 let sumDy = Float(sums[ch]), sumDyXhat = Float(sums[c + ch]) * inv

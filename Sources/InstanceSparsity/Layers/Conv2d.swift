@@ -14,10 +14,11 @@ import CKernels
 ///   wide matrices; col2im brings the input gradient back.
 /// - depthwise (groups == channels): too little work per channel for GEMM; direct loops per plane,
 ///   forward and one backward pass for both gradients.
-public final class Conv2d: Layer {
+public final class Conv2d: Layer, RunsOnEngine {
     public let weight: Parameter  // outChannels x (inChannels / groups) x k x k
     public let bias: Parameter?
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int
+    public var engine = Engine.default
 
     /// False for a network's first layer: nobody reads the gradient of the images, so `backward`
     /// computes only the parameter gradients and returns an empty tensor.
@@ -36,9 +37,9 @@ public final class Conv2d: Layer {
     private static let columnBudget = 1 << 22
 
     /// Forward on the micro-kernel: its weights, re-arranged every pass, one convolution per thread
-    /// (each keeps its own staging), and the bias it adds (zeros when the layer has none).
+    /// of the engine (each keeps its own staging), and the bias it adds (zeros when the layer has none).
     private lazy var panels = WeightPanels(outChannels: outChannels, rows: inChannels * kernel * kernel)
-    private lazy var tiledPerThread = (0..<Engine.shared.threads).map { _ in
+    private lazy var tiledPerThread = (0..<engine.threads).map { _ in
         TiledConvolution(inChannels: inChannels, kernel: kernel, stride: stride, padding: padding, batched: true)
     }
     private lazy var zeroBias = Tensor(shape: [outChannels])
@@ -46,7 +47,7 @@ public final class Conv2d: Layer {
     /// The input gradient on the micro-kernel: dy convolved with the weights transposed (input and
     /// output channels swapped) and flipped, padded k - 1 - p; no column matrix to scatter back.
     private lazy var flippedPanels = WeightPanels(outChannels: inChannels, rows: outChannels * kernel * kernel)
-    private lazy var tiledBackwardPerThread = (0..<Engine.shared.threads).map { _ in
+    private lazy var tiledBackwardPerThread = (0..<engine.threads).map { _ in
         TiledConvolution(inChannels: outChannels, kernel: kernel, stride: 1, padding: kernel - 1 - padding, batched: true)
     }
     private lazy var zeroInputBias = Tensor(shape: [inChannels])
@@ -141,7 +142,7 @@ public final class Conv2d: Layer {
     // MARK: Tiled path
 
     private func tiledForward(_ input: Tensor, _ out: Tensor) {
-        panels.load(weight.value.data)
+        panels.load(weight.value.data, engine: engine)
         convolveEachImage(input, height: inH, width: inW, into: out, tiledPerThread, panels, bias: self.bias?.value.data ?? zeroBias.data)
     }
 
@@ -149,26 +150,26 @@ public final class Conv2d: Layer {
         let rows = rowsPerGroup, tiles = (outChannels + WeightPanels.tile - 1) / WeightPanels.tile, count = tiles * rows * 16
         let n = input.shape[0], inCount = inChannels * inH * inW, outCount = outChannels * outH * outW
         let convolutions = tiledPerThread
-        Engine.shared.forEachShare(of: n) { images, scratch in
+        engine.forEachShare(of: n) { images, scratch in
             let sums = scratch.weightGradient(count), convolution = convolutions[scratch.index]
             let perCall = convolution.imagesPerCall(height: inH, width: inW)
             for i in Swift.stride(from: images.lowerBound, to: images.upperBound, by: perCall) {
                 convolution.accumulateWeightGradient(input.data + i * inCount, count: min(perCall, images.upperBound - i),
                                                      height: inH, width: inW, dy: dy.data + i * outCount,
-                                                     outChannels: outChannels, into: sums)
+                                                     outChannels: outChannels, into: sums, engine: engine)
             }
         }
         // Each core's sums, tile-major, into the weight gradient (outChannels x rows), in core order.
-        let pool = Engine.shared, shares = min(n, pool.threads), gradient = weight.grad.data
-        WeightPanels.splitTiles(outChannels: outChannels, rows: rows) { first, channels in
+        let shares = min(n, engine.threads), gradient = weight.grad.data
+        WeightPanels.splitTiles(outChannels: outChannels, rows: rows, engine: engine) { first, channels in
             for t in 0..<shares {
-                isp_untile_add(pool.workspaces[t].weightGradientSums + first * rows, Int32(channels), Int32(rows), gradient + first * rows)
+                isp_untile_add(engine.isa.kernel, engine.workspaces[t].weightGradientSums + first * rows, Int32(channels), Int32(rows), gradient + first * rows)
             }
         }
     }
 
     private func tiledInputGradient(_ dy: Tensor, _ dx: Tensor) {
-        flippedPanels.loadFlipped(weight.value.data, layerOutputs: outChannels, taps: kernel * kernel)
+        flippedPanels.loadFlipped(weight.value.data, layerOutputs: outChannels, taps: kernel * kernel, engine: engine)
         convolveEachImage(dy, height: outH, width: outW, into: dx, tiledBackwardPerThread, flippedPanels, bias: zeroInputBias.data)
     }
 
@@ -178,11 +179,11 @@ public final class Conv2d: Layer {
                                    _ convolutions: [TiledConvolution], _ panels: WeightPanels, bias: UnsafePointer<Float>) {
         let n = source.shape[0], sourceCount = source.count / n, destinationCount = destination.count / n
         let perCall = convolutions[0].imagesPerCall(height: height, width: width)
-        Engine.shared.forEachPiece(of: n, pieces: (n + perCall - 1) / perCall) { images, scratch in
+        engine.forEachPiece(of: n, pieces: (n + perCall - 1) / perCall) { images, scratch in
             _ = convolutions[scratch.index].run(source.data + images.lowerBound * sourceCount, count: images.count, height: height,
                                                 width: width, kept: nil, panels: panels,
                                                 out: destination.data + images.lowerBound * destinationCount,
-                                                bias: bias, cap: nil, residual: nil, split: false)
+                                                bias: bias, cap: nil, residual: nil, engine: engine, split: false)
         }
     }
 
@@ -199,9 +200,9 @@ public final class Conv2d: Layer {
     /// `body(first image, images, im2col buffer, product buffer, what perShare returned)`.
     private func forEachChunk<Share>(of n: Int, perShare: (Range<Int>, Workspace) -> Share,
                                      _ body: (Int, Int, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Share) -> Void) {
-        let hw = outH * outW, rows = rowsPerGroup, outputs = outChannels / groups, threads = Engine.shared.threads
+        let hw = outH * outW, rows = rowsPerGroup, outputs = outChannels / groups, threads = engine.threads
         let chunk = max(1, min((n + threads - 1) / threads, Conv2d.columnBudget / max(rows * hw, 1)))
-        Engine.shared.forEachShare(of: n) { share, scratch in
+        engine.forEachShare(of: n) { share, scratch in
             let state = perShare(share, scratch)
             for n0 in Swift.stride(from: share.lowerBound, to: share.upperBound, by: chunk) {
                 let nb = min(chunk, share.upperBound - n0)
@@ -266,7 +267,7 @@ public final class Conv2d: Layer {
                      beta: 1, c: dW + wOffset, ldc: rows)
             }
         }
-        Engine.shared.sumWeightGradients(into: weight.grad.data, count: weightCount, shares: min(n, Engine.shared.threads))
+        engine.sumWeightGradients(into: weight.grad.data, count: weightCount, shares: min(n, engine.threads))
     }
 
     /// dx += col2im(W^T x dy), into a zeroed `dx`, each core on its share of the images.
@@ -343,14 +344,14 @@ public final class Conv2d: Layer {
         let c = inChannels, k = kernel
         let src = input.data, dst = out.data, w = weight.value.data, bias = self.bias?.value.data
         let (ih, iw, oh, ow, s, p) = (inH, inW, outH, outW, stride, padding)
-        let paddedCount = depthwisePaddedCount(inHeight: ih, inWidth: iw, padding: p)
-        Engine.shared.forEachShare(of: input.shape[0] * c) { planes, scratch in
+        let paddedCount = depthwisePaddedCount(inHeight: ih, inWidth: iw, padding: p), isa = engine.isa
+        engine.forEachShare(of: input.shape[0] * c) { planes, scratch in
             let padded = scratch.columns(paddedCount)
             padded.update(repeating: 0, count: paddedCount)  // the border stays zero across planes
             for plane in planes {
                 depthwisePlane(input: src + plane * ih * iw, weights: w + (plane % c) * k * k, bias: bias?[plane % c] ?? 0,
                                inHeight: ih, inWidth: iw, kernel: k, stride: s, padding: p, outHeight: oh, outWidth: ow,
-                               padded: padded, out: dst + plane * oh * ow)
+                               padded: padded, out: dst + plane * oh * ow, isa: isa)
             }
         }
     }
@@ -359,19 +360,19 @@ public final class Conv2d: Layer {
         let n = input.shape[0], c = inChannels, k = kernel
         let (ih, iw, oh, ow, s, p) = (inH, inW, outH, outW, stride, padding)
         let src = input.data, d = dy.data, gx = dx.data, w = weight.value.data, gw = weight.grad.data
-        let paddedCount = depthwisePaddedCount(inHeight: ih, inWidth: iw, padding: p)
+        let paddedCount = depthwisePaddedCount(inHeight: ih, inWidth: iw, padding: p), isa = engine.isa
         // Split over channels: each share owns its channels' weight gradients and planes of dx.
-        Engine.shared.forEachShare(of: c) { channels, scratch in
+        engine.forEachShare(of: c) { channels, scratch in
             let padded = scratch.columns(2 * paddedCount), paddedGradient = padded + paddedCount
             padded.update(repeating: 0, count: paddedCount)  // the border stays zero across planes
             for ch in channels {
                 for i in 0..<n {
                     let plane = i * c + ch
-                    copyIntoBorderedPlane(src + plane * ih * iw, padded, height: ih, width: iw, padding: p)
+                    copyIntoBorderedPlane(src + plane * ih * iw, padded, height: ih, width: iw, padding: p, isa: isa)
                     paddedGradient.update(repeating: 0, count: paddedCount)
-                    isp_depthwise_plane_backward(padded, paddedGradient, Int32(iw + 2 * p), w + ch * k * k, gw + ch * k * k,
+                    isp_depthwise_plane_backward(isa.kernel, padded, paddedGradient, Int32(iw + 2 * p), w + ch * k * k, gw + ch * k * k,
                                                  Int32(k), Int32(s), Int32(oh), Int32(ow), d + plane * oh * ow)
-                    copyOutOfBorderedPlane(paddedGradient, gx + plane * ih * iw, height: ih, width: iw, padding: p)
+                    copyOutOfBorderedPlane(paddedGradient, gx + plane * ih * iw, height: ih, width: iw, padding: p, isa: isa)
                 }
             }
         }

@@ -9,8 +9,8 @@ public enum ConvolutionPath: String, CaseIterable {
 }
 
 /// How one convolution runs, per direction: the single place that decides, from the shape alone,
-/// for training, batched evaluation and batch-1 inference alike. (The instruction set is chosen
-/// inside the kernels, per call: `ConvolutionKernel`.)
+/// for training, batched evaluation and batch-1 inference alike. (The instruction set is the
+/// engine's: `Engine.isa`.)
 public struct ConvolutionPlan: Equatable {
     public var forward: ConvolutionPath
     /// dL/dx: on the micro-kernel it is the forward convolution of dy with the weights

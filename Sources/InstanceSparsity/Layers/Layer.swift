@@ -28,6 +28,13 @@ public protocol Layer: AnyObject {
     var lastOutputShape: [Int] { get }
 }
 
+/// A layer whose loops run on an engine (its threads, workspaces and instruction set). Made on its
+/// own it runs on `Engine.default`; a `Network` hands it the network's engine when it is built,
+/// before any pass (per-thread state is sized by the engine's threads on first use).
+public protocol RunsOnEngine: AnyObject {
+    var engine: Engine { get set }
+}
+
 public extension Layer {
     var parameters: [(name: String, parameter: Parameter)] { [] }
     var buffers: [(name: String, tensor: Tensor)] { [] }

@@ -1,6 +1,7 @@
 /// Max pooling with a square window; positions in the padding never win (PyTorch pads with
 /// -infinity). Remembers the winner of each window.
-public final class MaxPool2d: Layer {
+public final class MaxPool2d: Layer, RunsOnEngine {
+    public var engine = Engine.default
     public let kernel: Int, stride: Int, padding: Int
     private var y: Tensor?
     private var dx: Tensor?
@@ -23,7 +24,7 @@ public final class MaxPool2d: Layer {
         let src = UnsafePointer(x.data), dst = out.data
         argmax.withUnsafeMutableBufferPointer { am in
             let am = am.baseAddress!
-            Engine.shared.forEachShare(of: planes, minimumPerShare: 16) { r, _ in pool(src, planes: r, height: ih, width: iw, into: dst, winners: am) }
+            engine.forEachShare(of: planes, minimumPerShare: 16) { r, _ in pool(src, planes: r, height: ih, width: iw, into: dst, winners: am) }
         }
         return out
     }
@@ -90,7 +91,7 @@ public final class MaxPool2d: Layer {
         let planes = inputShape[0] * inputShape[1], inPlane = inputShape[2] * inputShape[3]
         let outPlane = dy.count / planes, d = dy.data, gx = g.data
         argmax.withUnsafeBufferPointer { am in
-            Engine.shared.forEachShare(of: planes, minimumPerShare: 16) { r, _ in
+            engine.forEachShare(of: planes, minimumPerShare: 16) { r, _ in
                 (gx + r.lowerBound * inPlane).update(repeating: 0, count: r.count * inPlane)
                 for pl in r {
                     for o in 0..<outPlane { gx[pl * inPlane + Int(am[pl * outPlane + o])] += d[pl * outPlane + o] }

@@ -3,7 +3,8 @@
 ///
 /// `branchName` nil puts the branch's children directly under this block (ResNet: `conv1`, `bn1`,
 /// ...); a name nests them (MobileNetV2: `conv.0.0`, ...). The shortcut is named `downsample`.
-public final class Residual: Layer {
+public final class Residual: Layer, RunsOnEngine {
+    public var engine = Engine.default
     public let branch: Sequential
     public let branchName: String?
     public let shortcut: Sequential?
@@ -23,7 +24,7 @@ public final class Residual: Layer {
         let s = Tensor.reuse(sum, shape: main.shape)
         sum = s
         let a = main.data, b = side.data, o = s.data
-        Engine.shared.forEachShare(of: s.count, minimumPerShare: 1 << 15) { r, _ in for i in r { o[i] = a[i] + b[i] } }
+        engine.forEachShare(of: s.count, minimumPerShare: 1 << 15) { r, _ in for i in r { o[i] = a[i] + b[i] } }
         return activation?.forward(s, training: training) ?? s
     }
 
@@ -34,7 +35,7 @@ public final class Residual: Layer {
         let g = Tensor.reuse(dx, shape: dMain.shape)
         dx = g
         let a = dMain.data, b = dSide.data, o = g.data
-        Engine.shared.forEachShare(of: g.count, minimumPerShare: 1 << 15) { r, _ in for i in r { o[i] = a[i] + b[i] } }
+        engine.forEachShare(of: g.count, minimumPerShare: 1 << 15) { r, _ in for i in r { o[i] = a[i] + b[i] } }
         return g
     }
 

@@ -5,10 +5,14 @@ public final class Network {
     public let root: Sequential
     /// Every feature map that feeds a convolution, in network order.
     public let gates: [ChannelGate]
+    /// What its layers, its executors and its optimiser run on.
+    public let engine: Engine
 
-    init(spec: ModelSpec, root: Sequential) {
+    init(spec: ModelSpec, root: Sequential, engine: Engine) {
         self.spec = spec
         self.root = root
+        self.engine = engine
+        root.visit { _, layer in (layer as? RunsOnEngine)?.engine = engine }
         var found: [ChannelGate] = []
         root.visit { _, layer in if let g = layer as? ChannelGate { found.append(g) } }
         gates = found
@@ -17,16 +21,16 @@ public final class Network {
         (first as? Conv2d)?.propagatesGradient = false
     }
 
-    /// Builds a freshly initialised network; weights depend only on `seed`.
-    public static func make(_ spec: ModelSpec, seed: UInt64 = 0) throws -> Network {
-        let network = try build(spec, seed: seed)
+    /// Builds a freshly initialised network running on `engine`; weights depend only on `seed`.
+    public static func make(_ spec: ModelSpec, seed: UInt64 = 0, engine: Engine = .default) throws -> Network {
+        let network = try build(spec, seed: seed, engine: engine)
         try network.checkRecordedChannels(naming: spec.architecture)
         return network
     }
 
     /// `make` without checking the recorded channel counts (`Checkpoint.load` builds at smaller
     /// widths first, where the width's counts cap the recorded ones).
-    static func build(_ spec: ModelSpec, seed: UInt64) throws -> Network {
+    static func build(_ spec: ModelSpec, seed: UInt64, engine: Engine) throws -> Network {
         var rng = SeededGenerator(seed: seed)
         switch spec.architecture {
         case "vgg16":
@@ -34,9 +38,9 @@ public final class Network {
             guard spec.inputSize >= 32 else {
                 throw InputError(spec.architecture, "needs images of at least 32x32 (it halves them five times), got \(spec.inputSize)x\(spec.inputSize)")
             }
-            return Network(spec: spec, root: VGG16.make(spec, rng: &rng))
-        case "resnet18": return Network(spec: spec, root: ResNet18.make(spec, rng: &rng))
-        case "mobilenetv2": return Network(spec: spec, root: MobileNetV2.make(spec, rng: &rng))
+            return Network(spec: spec, root: VGG16.make(spec, rng: &rng), engine: engine)
+        case "resnet18": return Network(spec: spec, root: ResNet18.make(spec, rng: &rng), engine: engine)
+        case "mobilenetv2": return Network(spec: spec, root: MobileNetV2.make(spec, rng: &rng), engine: engine)
         default:
             throw InputError(spec.architecture, "unknown model (expected \(ModelSpec.architectures.joined(separator: ", ")))")
         }

@@ -174,7 +174,7 @@ extension Network {
             for path in layout.outputLayers { rows[path] = keep }
             columns[layout.reader] = keep
         }
-        let slim = try Network.make(slimSpec)
+        let slim = try Network.make(slimSpec, engine: engine)
         let source = Dictionary(uniqueKeysWithValues: Checkpoint.stateDict(self).floats.map { ($0.name, $0.tensor) })
         for (name, target) in Checkpoint.stateDict(slim).floats {
             let layer = String(name[..<name.lastIndex(of: ".")!])

@@ -8,7 +8,8 @@ import CKernels
 /// training only with feature decay, the one use there). With a
 /// feature-decay coefficient lambda it adds lambda * sum_c s_c per instance to the loss (averaged
 /// over the batch) and the matching gradient F_c / (sqrt(HW) ||F_c||) to the backward pass.
-public final class ChannelGate: Layer {
+public final class ChannelGate: Layer, RunsOnEngine {
+    public var engine = Engine.default
     /// The convolution this map feeds, e.g. "features.3" (the first one where it feeds several,
     /// e.g. "layer2.0.conv1" for the map that also feeds "layer2.0.downsample.0"); names the layer in reports.
     public let label: String
@@ -42,7 +43,7 @@ public final class ChannelGate: Layer {
         guard !training || featureDecay > 0 else { return out }
         saliency.resize([n, c])
         let s = saliency.data, src = UnsafePointer(out.data)
-        Engine.shared.forEachShare(of: n * c, minimumPerShare: 64) { r, _ in ChannelGate.measure(src, planes: r, pixels: hw, into: s) }
+        engine.forEachShare(of: n * c, minimumPerShare: 64) { r, _ in ChannelGate.measure(src, planes: r, pixels: hw, into: s) }
         return out
     }
 
@@ -69,7 +70,7 @@ public final class ChannelGate: Layer {
         dx = g
         let coefficient = featureDecay / Float(n) / Float(hw).squareRoot()
         let s = saliency.data, m = mask?.data, fp = f.data, d = dy.data, gp = g.data
-        Engine.shared.forEachShare(of: n * c, minimumPerShare: 64) { r, _ in
+        engine.forEachShare(of: n * c, minimumPerShare: 64) { r, _ in
             for plane in r {
                 let keep = m?[plane] ?? 1
                 // ||F_c|| = s_c * sqrt(HW); an all-zero channel gets the zero subgradient. Without

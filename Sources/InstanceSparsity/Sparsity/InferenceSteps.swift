@@ -17,7 +17,8 @@ final class RunContext {
     var macs = 0
     /// Split large convolutions across cores (batch-1 latency); off when each core runs its own image.
     var useAllCores = true
-    let pool = Engine.shared
+    /// The kernels' instruction set and the threads a split runs on.
+    let engine: Engine
     var decide: ((Int, UnsafePointer<Float>, Int, UnsafeMutablePointer<Int32>) -> Int)? = nil
     /// The gates `decide` is asked about; the others keep every channel without measuring.
     var decidedGates: Set<Int> = []
@@ -35,7 +36,8 @@ final class RunContext {
         return y
     }
 
-    init(maxChannels: Int, gates: Int) {
+    init(maxChannels: Int, gates: Int, engine: Engine) {
+        self.engine = engine
         kept = .allocate(capacity: maxChannels)
         skippedConstant = .allocate(capacity: maxChannels)
         keptPerGate = [Int](repeating: 0, count: gates)
@@ -85,7 +87,8 @@ final class FusedConv: InferenceStep {
     /// Depthwise: which channels this image keeps.
     private let keptMask: UnsafeMutablePointer<Bool>
 
-    init(conv: Conv2d, bn: BatchNorm2d?, cap: Float?) {
+    /// `engine`: the executor's, which re-arranges the weights into panels.
+    init(conv: Conv2d, bn: BatchNorm2d?, cap: Float?, engine: Engine) {
         inChannels = conv.inChannels; outChannels = conv.outChannels; kernel = conv.kernel
         stride = conv.stride; padding = conv.padding; groups = conv.groups; self.cap = cap
         let rows = conv.inChannels / conv.groups * conv.kernel * conv.kernel
@@ -99,7 +102,7 @@ final class FusedConv: InferenceStep {
         }
         weight = w; bias = Tensor(shape: [outChannels], values: b); imageBias = bias.copy()
         let tileable = groups == 1 && stride <= 2
-        panels = tileable ? WeightPanels(weights: w, outChannels: outChannels, rows: rows) : nil
+        panels = tileable ? WeightPanels(weights: w, outChannels: outChannels, rows: rows, engine: engine) : nil
         forcedPlan = conv.forcedPlan
         if groups == 1 && kernel == 1 {
             let t = UnsafeMutablePointer<Float>.allocate(capacity: inChannels * outChannels)
@@ -166,7 +169,7 @@ final class FusedConv: InferenceStep {
                        _ ctx: RunContext) {
         ctx.macs += convolution!.run(x.data, height: ih, width: iw, kept: ctx.keptCount.map { (UnsafePointer(ctx.kept), $0) },
                                     panels: panels, out: out.data, bias: bias, cap: cap,
-                                    residual: residual.map { UnsafePointer($0.data) }, split: ctx.useAllCores)
+                                    residual: residual.map { UnsafePointer($0.data) }, engine: ctx.engine, split: ctx.useAllCores)
     }
 
     /// im2col and one OpenBLAS GEMM per group: grouped (not depthwise) convolutions, strides above
@@ -228,18 +231,18 @@ final class FusedConv: InferenceStep {
             for ch in 0..<c where !isKept[ch] { ctx.skippedConstant[ch] = activate(bias[ch], cap) }
         }
         let src = x.data, dst = out.data, padded = staging.data, b = bias.data, list = ctx.kept, pruned = ctx.keptCount != nil
-        let (low, high) = clampBounds(cap)
+        let (low, high) = clampBounds(cap), isa = ctx.engine.isa
         weight.withUnsafeBufferPointer { w in
             let work = { (r: Range<Int>) in
                 for i in r {
                     let ch = pruned ? Int(list[i]) : i
                     depthwisePlane(input: src + ch * ih * iw, weights: w.baseAddress! + ch * k * k, bias: b[ch],
                                    inHeight: ih, inWidth: iw, kernel: k, stride: s, padding: pad, outHeight: oh, outWidth: ow,
-                                   low: low, high: high, padded: padded + ch * plane, out: dst + ch * hw)
+                                   low: low, high: high, padded: padded + ch * plane, out: dst + ch * hw, isa: isa)
                 }
             }
             if ctx.useAllCores && kept * hw * k * k >= TiledConvolution.parallelThreshold / 4 {
-                ctx.pool.forEachPiece(of: kept) { r, _ in work(r) }
+                ctx.engine.forEachPiece(of: kept) { r, _ in work(r) }
             } else {
                 work(0..<kept)
             }
@@ -272,7 +275,7 @@ final class GateStep: InferenceStep {
         let planes = UnsafePointer(x.data), s = saliency.data
         let measure = { (r: Range<Int>) in ChannelGate.measure(planes, planes: r, pixels: hw, into: s) }
         if ctx.useAllCores && c * hw >= TiledConvolution.parallelPassThreshold {
-            ctx.pool.forEachPiece(of: c) { r, _ in measure(r) }
+            ctx.engine.forEachPiece(of: c) { r, _ in measure(r) }
         } else {
             measure(0..<c)
         }
@@ -296,7 +299,7 @@ final class MaxPoolStep: InferenceStep {
         let src = UnsafePointer(x.data), dst = out.data, pool = pool
         let planes = { (r: Range<Int>) in pool.pool(src, planes: r, height: ih, width: iw, into: dst, winners: nil) }
         if ctx.useAllCores && c * ih * iw >= TiledConvolution.parallelPassThreshold {
-            ctx.pool.forEachPiece(of: c) { r, _ in planes(r) }
+            ctx.engine.forEachPiece(of: c) { r, _ in planes(r) }
         } else {
             planes(0..<c)
         }
@@ -354,7 +357,7 @@ final class LinearStep: InferenceStep {
             for o in r { y[o] = activate(y[o], cap) }
         }
         if ctx.useAllCores && inputs * outputs >= TiledConvolution.parallelThreshold {
-            ctx.pool.forEachPiece(of: outputs) { r, _ in rows(r) }
+            ctx.engine.forEachPiece(of: outputs) { r, _ in rows(r) }
         } else {
             rows(0..<outputs)
         }

@@ -54,16 +54,16 @@ public enum PrunedEvaluator {
     /// Several processes each take a contiguous part of the images and gather the results.
     public static func run(_ network: Network, on data: some DataSplit, plan: PruningPlan?, progress: Progress? = nil,
                            processes: ProcessGroup = SingleProcess()) throws -> Pass {
-        let pool = Engine.shared, mine = processes.share(of: data.count)
+        let engine = network.engine, mine = processes.share(of: data.count)
         var pass = Pass(correct: [Bool](repeating: false, count: data.count), macs: [Int](repeating: 0, count: data.count),
                         dropped: [Double](repeating: 0, count: data.count))
         let maker = BatchMaker(spec: network.spec)
-        var failures = [Error?](repeating: nil, count: pool.threads)
+        var failures = [Error?](repeating: nil, count: engine.threads)
         failures.withUnsafeMutableBufferPointer { failures in
         pass.correct.withUnsafeMutableBufferPointer { correct in
         pass.macs.withUnsafeMutableBufferPointer { macs in
         pass.dropped.withUnsafeMutableBufferPointer { dropped in
-            pool.forEachShare(of: mine.count) { share, scratch in
+            engine.forEachShare(of: mine.count) { share, scratch in
                 let e = SparseExecutor(network), image = Tensor(shape: [0])
                 e.useAllCores = false
                 plan?.apply(to: e)

@@ -1,7 +1,7 @@
 /// Runs a trained network one image at a time with instance-wise channel pruning: at each selected
 /// gate the policy picks the channels to keep for this image, and the next convolution only reads
 /// those. With no policy it is the dense inference path (same code, nothing dropped), so measured
-/// speedups compare like with like.
+/// speedups compare like with like. It runs on the network's engine.
 public final class SparseExecutor {
     public let spec: ModelSpec
     public let gateLabels: [String]
@@ -48,7 +48,7 @@ public final class SparseExecutor {
                         let bn = i + 1 < children.count ? children[i + 1] as? BatchNorm2d : nil
                         let reluIndex = i + (bn == nil ? 1 : 2)
                         let relu = reluIndex < children.count ? children[reluIndex] as? ReLU : nil
-                        result.append(named(FusedConv(conv: conv, bn: bn, cap: relu?.cap), child(names[i])))
+                        result.append(named(FusedConv(conv: conv, bn: bn, cap: relu?.cap, engine: network.engine), child(names[i])))
                         i = reluIndex + (relu == nil ? 0 : 1)
                     } else if let linear = children[i] as? Linear {
                         let relu = i + 1 < children.count ? children[i + 1] as? ReLU : nil
@@ -79,7 +79,7 @@ public final class SparseExecutor {
         steps = compile(network.root, "")
         allSteps = all
         gateSteps = gates
-        context = RunContext(maxChannels: maxChannels, gates: gates.count)
+        context = RunContext(maxChannels: maxChannels, gates: gates.count, engine: network.engine)
     }
 
     public struct Result {

@@ -22,7 +22,8 @@ public func gemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: 
 /// die with SIGILL elsewhere).
 ///
 /// `ISP_ISA=avx2` runs everything as on an AVX2-only machine: OpenBLAS's Haswell kernels and the
-/// engine's AVX2 kernels (how figures for both kinds of machine come from one AVX-512 machine).
+/// engine's AVX2 kernels (how figures for both kinds of machine come from one AVX-512 machine);
+/// `ensureFastKernels` returns the instruction set for the program's `Engine`.
 public enum BLASRuntime {
     public static var coreName: String { String(cString: openblas_get_corename()) }
 
@@ -37,44 +38,48 @@ public enum BLASRuntime {
     }
 
     /// The instruction set `ISP_ISA` asks for: nil when unset (the best the CPU has).
-    public static func requestedISA() throws -> String? {
+    public static func requestedISA() throws -> InstructionSet? {
         guard let raw = getenv("ISP_ISA") else { return nil }
-        let isa = String(cString: raw)
-        guard ["avx2", "avx512"].contains(isa) else { throw InputError("ISP_ISA", "'\(isa)' is not an instruction set; use avx2 or avx512") }
-        guard isa == "avx2" || cpuHasAVX512 else { throw InputError("ISP_ISA", "avx512 asked for, but this CPU has no AVX-512") }
+        let name = String(cString: raw)
+        guard let isa = InstructionSet(rawValue: name) else {
+            throw InputError("ISP_ISA", "'\(name)' is not an instruction set; use avx2 or avx512")
+        }
+        guard isa == .avx2 || InstructionSet.best == .avx512 else { throw InputError("ISP_ISA", "avx512 asked for, but this CPU has no AVX-512") }
         return isa
     }
 
-    /// Call first thing in `main`. Returns only if no re-exec was needed or it failed; throws when
-    /// `ISP_ISA` is malformed. Also makes BLAS single-threaded: the engine splits work across
+    /// Call first thing in `main`. Returns only if no re-exec was needed or it failed, with the
+    /// instruction set the program's engine runs (`ISP_ISA`'s, else the best the CPU has); throws
+    /// when `ISP_ISA` is malformed. Also makes BLAS single-threaded: the engine splits work across
     /// cores itself (`Engine`).
-    public static func ensureFastKernels() throws {
+    @discardableResult
+    public static func ensureFastKernels() throws -> InstructionSet {
         openblas_set_num_threads(1)
         let isa = try requestedISA()
-        if isa == "avx2" { ConvolutionKernel.allowAVX512(false) }
-        guard getenv("OPENBLAS_CORETYPE") == nil, cpuHasAVX512 else { return }
-        if isa == "avx2" {
-            guard coreUsesAVX512 else { return }
+        guard getenv("OPENBLAS_CORETYPE") == nil, cpuHasAVX512 else { return isa ?? .best }
+        if isa == .avx2 {
+            guard coreUsesAVX512 else { return .avx2 }
             setenv("OPENBLAS_CORETYPE", "Haswell", 1)
         } else {
-            guard !coreUsesAVX512 else { return }
+            guard !coreUsesAVX512 else { return isa ?? .best }
             setenv("OPENBLAS_CORETYPE", "SkylakeX", 1)
         }
         let args = CommandLine.unsafeArgv
         execv("/proc/self/exe", args)
         // execv only returns on failure; keep running with the default kernels.
+        return isa ?? .best
     }
 
-    public static var summary: String {
+    /// OpenBLAS's kernels and how they were chosen, and what `engine` runs.
+    public static func summary(engine: Engine) -> String {
         let reason: String
         if let forced = getenv("OPENBLAS_CORETYPE") {
             reason = "OPENBLAS_CORETYPE=\(String(cString: forced))" + (getenv("ISP_ISA").map { ", ISP_ISA=\(String(cString: $0))" } ?? "")
         } else {
             reason = cpuHasAVX512 ? "auto-detected" : "auto-detected; CPU has no AVX-512, so SkylakeX kernels are not used"
         }
-        let threads = Engine.shared.threads
-        return "OpenBLAS kernel \(coreName) (\(reason)) for training, single-threaded on each of \(threads) cores; "
-            + "batch-1 convolution kernel \(ConvolutionKernel.isa) on \(threads) threads"
+        return "OpenBLAS kernel \(coreName) (\(reason)) for training, single-threaded on each of \(engine.threads) cores; "
+            + "batch-1 convolution kernel \(engine.isa.rawValue) on \(engine.threads) threads"
     }
 }
 

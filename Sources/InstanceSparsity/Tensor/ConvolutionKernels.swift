@@ -43,16 +43,18 @@ func im2col(image: UnsafePointer<Float>, inHeight ih: Int, inWidth iw: Int, kern
 /// Copies an ih x iw plane into the interior of a zero-bordered plane (row pitch iw + 2p) whose
 /// border the caller keeps zero.
 @inline(__always)
-func copyIntoBorderedPlane(_ from: UnsafePointer<Float>, _ to: UnsafeMutablePointer<Float>, height ih: Int, width iw: Int, padding p: Int) {
+func copyIntoBorderedPlane(_ from: UnsafePointer<Float>, _ to: UnsafeMutablePointer<Float>, height ih: Int, width iw: Int, padding p: Int,
+                           isa: InstructionSet) {
     let wp = iw + 2 * p
-    isp_copy_rows(from, Int32(iw), to + p * wp + p, Int32(wp), Int32(ih), Int32(iw))
+    isp_copy_rows(isa.kernel, from, Int32(iw), to + p * wp + p, Int32(wp), Int32(ih), Int32(iw))
 }
 
 /// The inverse of `copyIntoBorderedPlane`: the interior of a bordered plane back to an ih x iw plane.
 @inline(__always)
-func copyOutOfBorderedPlane(_ from: UnsafePointer<Float>, _ to: UnsafeMutablePointer<Float>, height ih: Int, width iw: Int, padding p: Int) {
+func copyOutOfBorderedPlane(_ from: UnsafePointer<Float>, _ to: UnsafeMutablePointer<Float>, height ih: Int, width iw: Int, padding p: Int,
+                            isa: InstructionSet) {
     let wp = iw + 2 * p
-    isp_copy_rows(from + p * wp + p, Int32(wp), to, Int32(iw), Int32(ih), Int32(iw))
+    isp_copy_rows(isa.kernel, from + p * wp + p, Int32(wp), to, Int32(iw), Int32(ih), Int32(iw))
 }
 
 /// Floats of the zero-bordered plane `depthwisePlane` copies its input into (with the slack a
@@ -67,7 +69,7 @@ func depthwisePaddedCount(inHeight ih: Int, inWidth iw: Int, padding p: Int) -> 
 func depthwisePlane(input xin: UnsafePointer<Float>, weights wk: UnsafePointer<Float>, bias: Float,
                     inHeight ih: Int, inWidth iw: Int, kernel k: Int, stride s: Int, padding p: Int,
                     outHeight oh: Int, outWidth ow: Int, low: Float = -.infinity, high: Float = .infinity,
-                    padded: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
-    copyIntoBorderedPlane(xin, padded, height: ih, width: iw, padding: p)
-    isp_depthwise_plane(padded, Int32(iw + 2 * p), wk, Int32(k), Int32(s), Int32(oh), Int32(ow), bias, low, high, out)
+                    padded: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, isa: InstructionSet) {
+    copyIntoBorderedPlane(xin, padded, height: ih, width: iw, padding: p, isa: isa)
+    isp_depthwise_plane(isa.kernel, padded, Int32(iw + 2 * p), wk, Int32(k), Int32(s), Int32(oh), Int32(ow), bias, low, high, out)
 }

@@ -25,11 +25,31 @@ public final class Workspace {
     var weightGradientSums: UnsafePointer<Float> { UnsafePointer(gradientBuffer.data) }
 }
 
-/// How the engine runs: the threads that split its work, with one `Workspace` each. The threads
-/// are the caller and the persistent workers of `isp_parallel`, one pool for training and
-/// inference alike: its workers spin between jobs (batch-1 inference hands out a dozen jobs of
-/// 50-200 microseconds per image, and waking a sleeping thread for each would cost more than the
-/// split saves) and sleep after 2 ms idle.
+/// The instruction set the engine's kernels run.
+public enum InstructionSet: String, CaseIterable {
+    case avx2, avx512
+
+    /// The best this CPU runs.
+    public static var best: InstructionSet { isp_cpu_isa() == ISP_AVX512 ? .avx512 : .avx2 }
+    /// Every one this CPU runs (tests check each).
+    public static var supported: [InstructionSet] { best == .avx512 ? [.avx2, .avx512] : [.avx2] }
+
+    /// As the C kernels take it.
+    var kernel: isp_isa { self == .avx512 ? ISP_AVX512 : ISP_AVX2 }
+}
+
+/// How the engine runs: the instruction set of its kernels and the threads that split its work,
+/// with one `Workspace` each. One value, made once and passed down: a `Network` hands its engine
+/// to its layers, a `SparseExecutor` runs on its network's. `isp` makes its engine in `main`
+/// (`ISP_ISA` picks the instruction set); a library user who does not care gets `Engine.default`,
+/// the best instruction set on every usable core.
+///
+/// The threads are the caller and the persistent workers of `isp_parallel`, one pool for the
+/// process, for training and inference alike: its workers spin between jobs (batch-1 inference
+/// hands out a dozen jobs of 50-200 microseconds per image, and waking a sleeping thread for each
+/// would cost more than the split saves) and sleep after 2 ms idle. Engines share those workers;
+/// each has its own workspaces, which training passes use, so one engine trains one network at a
+/// time. (Data loading, which runs no kernel and uses no workspace, splits on `Engine.default`.)
 ///
 /// Two ways to split 0..<n, and every parallel loop of the engine is one of them:
 /// - `forEachShare`: contiguous shares, share t always the same range with workspace t, so a
@@ -44,12 +64,17 @@ public final class Engine {
     /// Threads that run a split, the caller included: those this process may use (its affinity
     /// mask, which `taskset` and mpirun narrow).
     public let threads: Int
+    public let isa: InstructionSet
     /// One per thread: a task uses the workspace of its share or of its slot, never another's.
     let workspaces: [Workspace]
 
-    public static let shared = Engine()
+    /// For library users who do not choose: the best instruction set, every usable core.
+    public static let `default` = Engine()
 
-    private init() {
+    /// An engine whose kernels run `isa` (one the CPU has) on every core this process may use.
+    public init(isa: InstructionSet = .best) {
+        precondition(isa == .avx2 || InstructionSet.best == .avx512, "this CPU has no AVX-512")
+        self.isa = isa
         threads = Int(isp_parallel_threads())
         workspaces = (0..<threads).map { Workspace(index: $0) }
     }

@@ -8,8 +8,6 @@ import CKernels
 /// call on small maps when `batched`).
 final class TiledConvolution {
     let inChannels: Int, kernel: Int, stride: Int, padding: Int, batched: Bool
-    /// Splits a call across threads when `run` is asked to.
-    private let pool = Engine.shared
     private var layout: TiledLayout?
     private let staging = Tensor(shape: [0])
     /// Several images as one row per channel: the kernel's output before it goes to each image's
@@ -62,7 +60,7 @@ final class TiledConvolution {
     /// for the kernel (in `staging` unless the kernel reads the planes in place), sets `xOffset`,
     /// and returns the kernel's input.
     private func stage(_ x: UnsafePointer<Float>, count: Int, imageStride: Int, height ih: Int, width iw: Int,
-                       kept: (UnsafePointer<Int32>, Int)?, layout l: TiledLayout, split: Bool) -> UnsafePointer<Float> {
+                       kept: (UnsafePointer<Int32>, Int)?, layout l: TiledLayout, engine: Engine, split: Bool) -> UnsafePointer<Float> {
         precondition(count >= 1 && count <= l.images, "\(count) images for a layout of \(l.images)")
         let kc = kept?.1 ?? inChannels
         for i in 0..<kc { weightChannel[i] = kept.map { $0.0[i] } ?? Int32(i) }
@@ -73,24 +71,24 @@ final class TiledConvolution {
         // Copy each kept plane into its bordered plane, or unroll it, channels split across cores
         // when there is enough to copy.
         let pad = padding, keptChannel = weightChannel, stagingData = staging.data
-        let pixels = l.rows * l.outputWidth, taps = kernel * kernel, rowLength = pixels * l.images
+        let pixels = l.rows * l.outputWidth, taps = kernel * kernel, rowLength = pixels * l.images, isa = engine.isa
         let copy = { (r: Range<Int>) in
             l.gather.withUnsafeBufferPointer { gather in
                 for i in r {
                     let plane = x + Int(keptChannel[i]) * ih * iw, staged = stagingData + i * l.plane
                     guard l.mode == .unrolled else {
-                        copyIntoBorderedPlane(plane, staged, height: ih, width: iw, padding: pad)
+                        copyIntoBorderedPlane(plane, staged, height: ih, width: iw, padding: pad, isa: isa)
                         continue
                     }
                     for b in 0..<count {
-                        isp_unroll_plane(plane + b * imageStride, Int32(ih * iw), gather.baseAddress, Int32(taps), Int32(pixels),
+                        isp_unroll_plane(isa.kernel, plane + b * imageStride, Int32(ih * iw), gather.baseAddress, Int32(taps), Int32(pixels),
                                          Int32(rowLength), staged + b * pixels)
                     }
                 }
             }
         }
         let floats = count * kc * (l.mode == .unrolled ? l.plane / l.images : ih * iw)
-        if split && floats >= TiledConvolution.parallelPassThreshold { pool.forEachPiece(of: kc) { r, _ in copy(r) } } else { copy(0..<kc) }
+        if split && floats >= TiledConvolution.parallelPassThreshold { engine.forEachPiece(of: kc) { r, _ in copy(r) } } else { copy(0..<kc) }
         for i in 0..<kc { xOffset[i] = Int32(i * l.plane) }
         return UnsafePointer(stagingData)
     }
@@ -98,12 +96,13 @@ final class TiledConvolution {
     /// Adds the weight gradient of `count` images (`imagesPerCall` at most) into `gradient`, laid
     /// out as `isp_conv_weight_gradient` says (tiles of 16 output channels, then weight rows (input
     /// channel, tap), then 16 lanes), from their input planes `x` and output gradients `dy`
-    /// (outChannels planes), one image after another. Single-threaded: in training each core has
-    /// its own images.
+    /// (outChannels planes), one image after another, with the kernels of `engine`. Single-threaded:
+    /// in training each thread has its own images.
     func accumulateWeightGradient(_ x: UnsafePointer<Float>, count: Int, height ih: Int, width iw: Int, dy: UnsafePointer<Float>,
-                                  outChannels: Int, into gradient: UnsafeMutablePointer<Float>) {
-        let l = prepare(height: ih, width: iw), kk = kernel * kernel, weightRows = inChannels * kk
-        let source = stage(x, count: count, imageStride: inChannels * ih * iw, height: ih, width: iw, kept: nil, layout: l, split: false)
+                                  outChannels: Int, into gradient: UnsafeMutablePointer<Float>, engine: Engine) {
+        let l = prepare(height: ih, width: iw), kk = kernel * kernel, weightRows = inChannels * kk, isa = engine.isa.kernel
+        let source = stage(x, count: count, imageStride: inChannels * ih * iw, height: ih, width: iw, kept: nil, layout: l,
+                           engine: engine, split: false)
         let imagePixels = l.rows * l.outputWidth, pixels = count * imagePixels
         let tiles = (outChannels + WeightPanels.tile - 1) / WeightPanels.tile
         // Lanes past the last channel are never written: they only feed gradient entries of
@@ -112,17 +111,17 @@ final class TiledConvolution {
         for c in 0..<inChannels { for t in 0..<kk { rowOffset[c * kk + t] = xOffset[c] + l.tapOffset[t] } }
         let dyT = transposedDy.data
         if count == 1 {
-            isp_transpose_tiles(dy, Int32(outChannels), Int32(pixels), dyT)
+            isp_transpose_tiles(isa, dy, Int32(outChannels), Int32(pixels), dyT)
         } else {  // each channel's pixels of all the images in one row first, as the input has them
             channelRows.resize([outChannels * pixels])
             TiledConvolution.swapBlocks(dy, channelRows.data, outer: count, inner: outChannels, pixels: imagePixels)
-            isp_transpose_tiles(channelRows.data, Int32(outChannels), Int32(pixels), dyT)
+            isp_transpose_tiles(isa, channelRows.data, Int32(outChannels), Int32(pixels), dyT)
         }
         var args = isp_weight_gradient_args(x: source, rowOffset: rowOffset, weightRows: Int32(weightRows),
                                             outputRows: Int32(count * l.rows), rowPitch: Int32(l.rowPitch),
                                             outputWidth: Int32(l.outputWidth), pixelStride: Int32(l.pixelStride),
                                             dyT: dyT, pixels: Int32(pixels), gradient: gradient)
-        isp_conv_weight_gradient(&args, 0, Int32(tiles))
+        isp_conv_weight_gradient(isa, &args, 0, Int32(tiles))
     }
 
     /// `to` = the blocks of `pixels` floats of `from`, from order (outer, inner) to (inner, outer):
@@ -135,18 +134,19 @@ final class TiledConvolution {
 
     /// out = clamp(conv(x) + bias (+ residual), 0 if `cap` is set, cap) over the input channels
     /// `kept` (list and count, ascending; nil: all), for `count` consecutive images
-    /// (`imagesPerCall` at most; more than one only without a residual). `split`: spread the work
-    /// over the cores. Returns the MACs executed.
+    /// (`imagesPerCall` at most; more than one only without a residual), with the kernels of
+    /// `engine`. `split`: spread the work over the engine's threads. Returns the MACs executed.
     func run(_ x: UnsafePointer<Float>, count: Int = 1, height ih: Int, width iw: Int, kept: (UnsafePointer<Int32>, Int)?,
              panels: WeightPanels, out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?,
-             residual: UnsafePointer<Float>?, split: Bool) -> Int {
+             residual: UnsafePointer<Float>?, engine: Engine, split: Bool) -> Int {
         precondition(count == 1 || residual == nil, "a residual is added one image at a time")
         let l = prepare(height: ih, width: iw), kc = kept?.1 ?? inChannels, kk = kernel * kernel
-        let source = stage(x, count: count, imageStride: inChannels * ih * iw, height: ih, width: iw, kept: kept, layout: l, split: split)
+        let source = stage(x, count: count, imageStride: inChannels * ih * iw, height: ih, width: iw, kept: kept, layout: l,
+                           engine: engine, split: split)
         let oh = l.rows * count, ow = l.outputWidth, outChannels = panels.outChannels
         let macs = outChannels * oh * ow * kc * kk
         let (low, high) = clampBounds(cap)
-        let tiles = panels.tiles, grid = l.grid(images: count), block = Int(isp_conv_block())
+        let tiles = panels.tiles, grid = l.grid(images: count), isa = engine.isa.kernel, block = Int(isp_conv_block(isa))
         // Several images: the kernel writes one row per channel, spread to the images' planes below.
         if count > 1 { channelRows.resize([outChannels * oh * ow]) }
         l.tapOffset.withUnsafeBufferPointer { taps in
@@ -155,7 +155,7 @@ final class TiledConvolution {
             var output = isp_conv_output(out: count > 1 ? channelRows.data : out, plane: Int32(oh * ow), bias: bias,
                                          low: low, high: high, residual: residual)
             let run = { (t: Range<Int>, q: Range<Int>, shift: Int) in
-                isp_conv_tiles(&input, panels.data, Int32(panels.rows), Int32(outChannels), Int32(t.lowerBound),
+                isp_conv_tiles(isa, &input, panels.data, Int32(panels.rows), Int32(outChannels), Int32(t.lowerBound),
                                Int32(t.upperBound), Int32(q.lowerBound), Int32(q.upperBound), Int32(shift), &output)
             }
             // Work along the grid comes in units: output rows (bordered planes, whose row y starts at
@@ -170,10 +170,10 @@ final class TiledConvolution {
             }
             if !split || macs < TiledConvolution.parallelThreshold {
                 runUnits(0..<tiles, 0..<units)
-            } else if units >= 4 * pool.threads {
-                pool.forEachPiece(of: units) { r, _ in runUnits(0..<tiles, r) }
+            } else if units >= 4 * engine.threads {
+                engine.forEachPiece(of: units) { r, _ in runUnits(0..<tiles, r) }
             } else {  // small maps: split the output channels instead
-                pool.forEachPiece(of: tiles) { r, _ in runUnits(r, 0..<units) }
+                engine.forEachPiece(of: tiles) { r, _ in runUnits(r, 0..<units) }
             }
         }
         if count > 1 {

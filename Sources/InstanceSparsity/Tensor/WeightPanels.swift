@@ -13,9 +13,9 @@ final class WeightPanels {
     var tiles: Int { (outChannels + WeightPanels.tile - 1) / WeightPanels.tile }
 
     /// From row-major weights outChannels x rows (padding outputs to a multiple of 16 with zeros).
-    convenience init(weights w: [Float], outChannels: Int, rows: Int) {
+    convenience init(weights w: [Float], outChannels: Int, rows: Int, engine: Engine) {
         self.init(outChannels: outChannels, rows: rows)
-        w.withUnsafeBufferPointer { load($0.baseAddress!) }
+        w.withUnsafeBufferPointer { load($0.baseAddress!, engine: engine) }
     }
 
     /// All zero until `load`.
@@ -27,42 +27,35 @@ final class WeightPanels {
     }
 
     /// Re-arranges row-major weights outChannels x rows into the panels (training changes them every step).
-    func load(_ w: UnsafePointer<Float>) {
-        let rows = rows, data = data
-        WeightPanels.splitTiles(outChannels: outChannels, rows: rows) { first, count in
-            isp_transpose_tiles(w + first * rows, Int32(count), Int32(rows), data + first * rows)
+    func load(_ w: UnsafePointer<Float>, engine: Engine) {
+        let rows = rows, data = data, isa = engine.isa.kernel
+        WeightPanels.splitTiles(outChannels: outChannels, rows: rows, engine: engine) { first, count in
+            isp_transpose_tiles(isa, w + first * rows, Int32(count), Int32(rows), data + first * rows)
         }
     }
 
     /// The panels of the convolution that gives a stride-1 layer's input gradient, from the layer's
     /// weights w (layer outputs x `outChannels` x taps): their input and output channels swapped
     /// and the taps flipped, so row (o, t) of channel c's tile holds w[o][c][taps - 1 - t].
-    func loadFlipped(_ w: UnsafePointer<Float>, layerOutputs: Int, taps: Int) {
+    func loadFlipped(_ w: UnsafePointer<Float>, layerOutputs: Int, taps: Int, engine: Engine) {
         let data = data, inputs = outChannels
-        WeightPanels.splitTiles(outChannels: outChannels, rows: rows) { first, count in
+        WeightPanels.splitTiles(outChannels: outChannels, rows: rows, engine: engine) { first, count in
             isp_flipped_panels(w, Int32(layerOutputs), Int32(inputs), Int32(taps), Int32(first), Int32(count), data)
         }
     }
 
     /// Runs `body(first channel, channels)` over ranges of whole tiles of `outChannels`, split across
-    /// the cores when the weights are large enough to be worth it: in training the re-arrangements
-    /// run every step, between the layers' parallel passes.
-    static func splitTiles(outChannels: Int, rows: Int, _ body: (Int, Int) -> Void) {
+    /// the engine's threads when the weights are large enough to be worth it: in training the
+    /// re-arrangements run every step, between the layers' parallel passes.
+    static func splitTiles(outChannels: Int, rows: Int, engine: Engine, _ body: (Int, Int) -> Void) {
         let tiles = (outChannels + tile - 1) / tile
-        Engine.shared.forEachShare(of: tiles, minimumPerShare: max(1, (1 << 15) / (rows * tile))) { r, _ in
+        engine.forEachShare(of: tiles, minimumPerShare: max(1, (1 << 15) / (rows * tile))) { r, _ in
             let first = r.lowerBound * tile
             body(first, min(outChannels, r.upperBound * tile) - first)
         }
     }
 
     deinit { data.deallocate() }
-}
-
-/// The convolution micro-kernel's instruction set: AVX-512 where the CPU has it, else AVX2.
-public enum ConvolutionKernel {
-    public static var isa: String { String(cString: isp_conv_isa()) }
-    /// Tests turn AVX-512 off to check the AVX2 kernel on the same machine.
-    public static func allowAVX512(_ allow: Bool) { isp_conv_set_avx512(allow ? 1 : 0) }
 }
 
 /// How the tiled kernel sees a convolution's input. The kernel computes "grid positions" q and

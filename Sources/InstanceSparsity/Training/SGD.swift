@@ -7,9 +7,11 @@ public final class SGD {
     /// Velocity per parameter, in the order of `parameters`.
     public let velocity: [Tensor]
     private let parameters: [Parameter]
+    private let engine: Engine
 
-    public init(parameters: [Parameter], momentum: Float, nesterov: Bool, weightDecay: Float) {
-        self.parameters = parameters
+    /// `engine`: whose threads update the parameters (the network's).
+    public init(parameters: [Parameter], momentum: Float, nesterov: Bool, weightDecay: Float, engine: Engine = .default) {
+        self.parameters = parameters; self.engine = engine
         self.momentum = momentum; self.nesterov = nesterov; self.weightDecay = weightDecay
         velocity = parameters.map { Tensor(shape: $0.value.shape) }
     }
@@ -18,7 +20,7 @@ public final class SGD {
         for (p, v) in zip(parameters, velocity) {
             let w = p.value.data, g = p.grad.data, vel = v.data
             let wd = p.decays ? weightDecay : 0, mu = momentum, nesterov = nesterov
-            Engine.shared.forEachShare(of: p.value.count, minimumPerShare: 1 << 14) { r, _ in
+            engine.forEachShare(of: p.value.count, minimumPerShare: 1 << 14) { r, _ in
                 for i in r {
                     let grad = g[i] + wd * w[i]
                     vel[i] = mu * vel[i] + grad

@@ -149,7 +149,7 @@ public final class Trainer {
         self.network = network; self.train = train; self.test = test; self.options = options
         self.processes = processes
         optimizer = SGD(parameters: network.parameters.map(\.parameter), momentum: options.momentum,
-                        nesterov: options.nesterov, weightDecay: options.weightDecay)
+                        nesterov: options.nesterov, weightDecay: options.weightDecay, engine: network.engine)
         let chosen = options.decayLayers.map(Set.init)
         regularized = network.gates.filter { chosen?.contains($0.label) ?? true }
         for gate in network.gates { gate.featureDecay = 0 }
