@@ -17,17 +17,18 @@
 
 enum { MAX_WORKERS = 63, SPINS_BEFORE_SLEEP = 2000, TASK_BITS = 16 };
 static const long JOB_MASK = 0x7fffffffL;      // job numbers wrap in the claims word
-// Idle spinning before a worker sleeps, after a short task (batch-1 inference: the next job comes
-// within microseconds). After a task longer than LONG_TASK_NANOSECONDS (training's shares of a
-// batch) a worker sleeps at once, and a caller waiting for the others sleeps after
-// SPINS_BEFORE_SLEEP pauses: waking costs tens of microseconds, little next to such a task, and
-// a thread spinning through the serial parts of a training step takes the core from whoever
-// else has work there. VGG16 w0.5 training, images/s, against Dispatch's sleeping threads
-// alternately (isp bench --train-steps 20, 2 cores shared with other jobs, AVX-512, 2026-11-30):
-// spinning as for inference (callers yielding in a loop, workers spinning 2 ms after every task)
-// 176-180 against 206-212; sleeping after tasks over 1 ms 193-196 against 207-212; over 100 us
-// 202-204 against 206.
-static const long SPIN_NANOSECONDS = 2000000, LONG_TASK_NANOSECONDS = 100000;
+// After a job that asked to keep the pool warm (batch-1 inference: the next job comes within
+// microseconds) a worker spins this long before it sleeps; after any other job (training's shares
+// of a batch, data loading) it sleeps at once, and a caller waiting for the others sleeps after
+// SPINS_BEFORE_SLEEP pauses: waking costs tens of microseconds, little next to such tasks, while a
+// thread spinning through the serial parts of a training step takes the core from whoever else
+// has work there. VGG16 w0.5, against main's Dispatch threads for training, alternately (isp
+// bench, 2 cores shared with other jobs, AVX-512, 2026-11-30): training spinning as inference does
+// (callers yielding in a loop, workers spinning 2 ms after every task) 176-180 images/s against
+// 206-212; sleeping after tasks over 1 ms 193-196 against 207-212, over 100 us 202-204 against
+// 206. Deciding by task length cannot serve both: sleeping after tasks over 100 us took VGG16's
+// batch-1 latency from 1.8 to 3.7 ms.
+static const long SPIN_NANOSECONDS = 2000000;
 
 typedef struct {
     _Atomic long job;        // last job number published to this worker
@@ -42,6 +43,7 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static atomic_flag busy = ATOMIC_FLAG_INIT;
 static isp_task current_task;
 static void *current_context;
+static _Atomic int current_warm;  // the current job's keepWarm
 static _Atomic long claims;      // job << 2*TASK_BITS | tasks << TASK_BITS | next unclaimed task
 static _Atomic int32_t finished;  // tasks of the current job completed
 static long job_number;
@@ -76,7 +78,7 @@ static long now_ns(void) {
 
 static void *worker_main(void *arg) {
     worker *w = arg;
-    long seen = 0, spin = SPIN_NANOSECONDS;
+    long seen = 0, spin = 0;
     for (;;) {
         long job, since = now_ns();
         unsigned spins = 0;
@@ -89,9 +91,8 @@ static void *worker_main(void *arg) {
             pthread_mutex_unlock(&w->lock);
         }
         seen = job;
-        long start = now_ns();
+        spin = atomic_load(&current_warm) ? SPIN_NANOSECONDS : 0;
         run_tasks(job);
-        spin = now_ns() - start > LONG_TASK_NANOSECONDS ? 0 : SPIN_NANOSECONDS;
     }
     return NULL;
 }
@@ -120,7 +121,7 @@ int32_t isp_parallel_threads(void) {
     return worker_count + 1;
 }
 
-void isp_parallel(int32_t tasks, isp_task task, void *context) {
+void isp_parallel(int32_t tasks, isp_task task, void *context, int32_t keepWarm) {
     pthread_once(&once, start);
     if (tasks <= 1 || tasks >= (1 << TASK_BITS) || atomic_flag_test_and_set(&busy)) {
         for (int32_t i = 0; i < tasks; i++) task(context, i);
@@ -128,6 +129,7 @@ void isp_parallel(int32_t tasks, isp_task task, void *context) {
     }
     long job = ++job_number;
     current_task = task;
+    atomic_store(&current_warm, keepWarm);
     current_context = context;
     atomic_store(&finished, 0);
     atomic_store(&claims, (job & JOB_MASK) << (2 * TASK_BITS) | (long)tasks << TASK_BITS);

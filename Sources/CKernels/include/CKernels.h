@@ -82,13 +82,15 @@ void isp_flipped_panels(const float *w, int32_t outputs, int32_t inputs, int32_t
 void isp_untile_add(isp_isa isa, const float *tiles, int32_t channels, int32_t length, float *x);
 
 
-/// Runs task(context, i) for i in 0..<tasks on the calling thread and persistent worker threads
-/// that spin between jobs (then sleep after 2 ms idle): the engine's one thread pool, for training
-/// and inference. Batch-1 inference hands out a dozen jobs of 50-200 microseconds per image;
-/// waking a sleeping thread for each would cost more than the split saves. Not re-entrant: a call
-/// made while the pool is busy (from a task, or from another thread) runs its tasks serially.
+/// Runs task(context, i) for i in 0..<tasks on the calling thread and persistent worker threads:
+/// the engine's one thread pool, for training and inference. `keepWarm`: the workers spin for the
+/// next job (up to 2 ms, then sleep), for a caller that makes one within microseconds: batch-1
+/// inference hands out a dozen jobs of 50-200 microseconds per image, and waking a sleeping
+/// thread for each would cost more than the split saves. Otherwise they sleep when done. Not
+/// re-entrant: a call made while the pool is busy (from a task, or from another thread) runs its
+/// tasks serially.
 typedef void (*isp_task)(void *context, int32_t index);
-void isp_parallel(int32_t tasks, isp_task task, void *context);
+void isp_parallel(int32_t tasks, isp_task task, void *context, int32_t keepWarm);
 /// Threads isp_parallel can use, the caller included: the logical CPUs this process may run on
 /// (its affinity mask, which taskset and mpirun narrow) when the pool starts, on first use.
 int32_t isp_parallel_threads(void);

@@ -242,7 +242,7 @@ final class FusedConv: InferenceStep {
                 }
             }
             if ctx.useAllCores && kept * hw * k * k >= TiledConvolution.parallelThreshold / 4 {
-                ctx.engine.forEachPiece(of: kept) { r, _ in work(r) }
+                ctx.engine.forEachPiece(of: kept, keepWarm: true) { r, _ in work(r) }
             } else {
                 work(0..<kept)
             }
@@ -275,7 +275,7 @@ final class GateStep: InferenceStep {
         let planes = UnsafePointer(x.data), s = saliency.data
         let measure = { (r: Range<Int>) in ChannelGate.measure(planes, planes: r, pixels: hw, into: s) }
         if ctx.useAllCores && c * hw >= TiledConvolution.parallelPassThreshold {
-            ctx.engine.forEachPiece(of: c) { r, _ in measure(r) }
+            ctx.engine.forEachPiece(of: c, keepWarm: true) { r, _ in measure(r) }
         } else {
             measure(0..<c)
         }
@@ -299,7 +299,7 @@ final class MaxPoolStep: InferenceStep {
         let src = UnsafePointer(x.data), dst = out.data, pool = pool
         let planes = { (r: Range<Int>) in pool.pool(src, planes: r, height: ih, width: iw, into: dst, winners: nil) }
         if ctx.useAllCores && c * ih * iw >= TiledConvolution.parallelPassThreshold {
-            ctx.engine.forEachPiece(of: c) { r, _ in planes(r) }
+            ctx.engine.forEachPiece(of: c, keepWarm: true) { r, _ in planes(r) }
         } else {
             planes(0..<c)
         }
@@ -357,7 +357,7 @@ final class LinearStep: InferenceStep {
             for o in r { y[o] = activate(y[o], cap) }
         }
         if ctx.useAllCores && inputs * outputs >= TiledConvolution.parallelThreshold {
-            ctx.engine.forEachPiece(of: outputs) { r, _ in rows(r) }
+            ctx.engine.forEachPiece(of: outputs, keepWarm: true) { r, _ in rows(r) }
         } else {
             rows(0..<outputs)
         }

@@ -45,9 +45,10 @@ public enum InstructionSet: String, CaseIterable {
 /// the best instruction set on every usable core.
 ///
 /// The threads are the caller and the persistent workers of `isp_parallel`, one pool for the
-/// process, for training and inference alike: its workers spin between jobs (batch-1 inference
-/// hands out a dozen jobs of 50-200 microseconds per image, and waking a sleeping thread for each
-/// would cost more than the split saves) and sleep after 2 ms idle. Engines share those workers;
+/// process, for training and inference alike. Between batch-1 inference's splits they spin
+/// (`keepWarm`): it hands out a dozen jobs of 50-200 microseconds per image, and waking a sleeping
+/// thread for each would cost more than the split saves; after other splits they sleep, so that
+/// they do not take the cores from others through training's serial parts. Engines share them;
 /// each has its own workspaces, which training passes use, so one engine trains one network at a
 /// time. (Data loading, which runs no kernel and uses no workspace, splits on `Engine.default`.)
 ///
@@ -84,18 +85,20 @@ public final class Engine {
     /// with `workspaces[t]`, whatever the timing.
     public func forEachShare(of n: Int, minimumPerShare: Int = 1, _ body: (Range<Int>, Workspace) -> Void) {
         let shares = max(1, min(threads, n / max(minimumPerShare, 1)))
-        run(tasks: shares) { t in body((n * t / shares)..<(n * (t + 1) / shares), workspaces[t]) }
+        run(tasks: shares, keepWarm: false) { t in body((n * t / shares)..<(n * (t + 1) / shares), workspaces[t]) }
     }
 
     /// Runs `body(piece, workspace)` on 0..<n cut into `pieces` contiguous pieces of near-equal size
     /// (at most n), each claimed by the next free thread, which passes its own workspace. By default
     /// two pieces per thread: when another program takes a core, the threads still running claim
     /// most of the work instead of waiting for a half that is stuck behind the scheduler.
-    public func forEachPiece(of n: Int, pieces: Int? = nil, _ body: (Range<Int>, Workspace) -> Void) {
+    /// `keepWarm`: the caller splits again within microseconds (batch-1 inference), so the threads
+    /// spin for it instead of sleeping.
+    public func forEachPiece(of n: Int, pieces: Int? = nil, keepWarm: Bool = false, _ body: (Range<Int>, Workspace) -> Void) {
         let pieces = min(pieces ?? 2 * threads, n)
         if pieces <= 1 { if n > 0 { body(0..<n, workspaces[0]) }; return }
         let next = Atomic<Int>(0)
-        run(tasks: min(threads, pieces)) { t in
+        run(tasks: min(threads, pieces), keepWarm: keepWarm) { t in
             while true {
                 let piece = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 guard piece < pieces else { return }
@@ -105,14 +108,14 @@ public final class Engine {
     }
 
     /// Runs `task(t)` for t in 0..<tasks on the pool (the caller takes part).
-    private func run(tasks: Int, _ task: (Int) -> Void) {
+    private func run(tasks: Int, keepWarm: Bool, _ task: (Int) -> Void) {
         if tasks == 1 { task(0); return }
         withoutActuallyEscaping(task) { task in
             var call = task
             withUnsafeMutablePointer(to: &call) { context in
                 isp_parallel(Int32(tasks), { context, t in
                     context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(t))
-                }, context)
+                }, context, keepWarm ? 1 : 0)
             }
         }
     }

@@ -88,7 +88,7 @@ final class TiledConvolution {
             }
         }
         let floats = count * kc * (l.mode == .unrolled ? l.plane / l.images : ih * iw)
-        if split && floats >= TiledConvolution.parallelPassThreshold { engine.forEachPiece(of: kc) { r, _ in copy(r) } } else { copy(0..<kc) }
+        if split && floats >= TiledConvolution.parallelPassThreshold { engine.forEachPiece(of: kc, keepWarm: true) { r, _ in copy(r) } } else { copy(0..<kc) }
         for i in 0..<kc { xOffset[i] = Int32(i * l.plane) }
         return UnsafePointer(stagingData)
     }
@@ -135,7 +135,8 @@ final class TiledConvolution {
     /// out = clamp(conv(x) + bias (+ residual), 0 if `cap` is set, cap) over the input channels
     /// `kept` (list and count, ascending; nil: all), for `count` consecutive images
     /// (`imagesPerCall` at most; more than one only without a residual), with the kernels of
-    /// `engine`. `split`: spread the work over the engine's threads. Returns the MACs executed.
+    /// `engine`. `split`: spread the work over the engine's threads, kept warm for the next step
+    /// (batch-1 inference). Returns the MACs executed.
     func run(_ x: UnsafePointer<Float>, count: Int = 1, height ih: Int, width iw: Int, kept: (UnsafePointer<Int32>, Int)?,
              panels: WeightPanels, out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?,
              residual: UnsafePointer<Float>?, engine: Engine, split: Bool) -> Int {
@@ -171,9 +172,9 @@ final class TiledConvolution {
             if !split || macs < TiledConvolution.parallelThreshold {
                 runUnits(0..<tiles, 0..<units)
             } else if units >= 4 * engine.threads {
-                engine.forEachPiece(of: units) { r, _ in runUnits(0..<tiles, r) }
+                engine.forEachPiece(of: units, keepWarm: true) { r, _ in runUnits(0..<tiles, r) }
             } else {  // small maps: split the output channels instead
-                engine.forEachPiece(of: tiles) { r, _ in runUnits(r, 0..<units) }
+                engine.forEachPiece(of: tiles, keepWarm: true) { r, _ in runUnits(r, 0..<units) }
             }
         }
         if count > 1 {
