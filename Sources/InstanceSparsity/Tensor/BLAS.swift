@@ -93,8 +93,8 @@ public enum BLASRuntime {
         guard getenv("OPENBLAS_CORETYPE") == nil else { return }  // the user's choice stands
         let kernels: String
         if isa == "avx2" {
-            // Haswell's, not whatever else OpenBLAS detected: on this Zen 4 that is Prescott (SSE3),
-            // which made training under ISP_ISA=avx2 half as fast as with Haswell's AVX2 kernels.
+            // Haswell's, as an AVX2 machine would run, not whatever else OpenBLAS detected: on an
+            // Intel Xeon of family 6 model 207 (Emerald Rapids) that is Prescott's SSE3 kernels.
             guard coreName != "Haswell" else { return }
             kernels = "Haswell"
         } else {
