@@ -514,6 +514,12 @@ final class OperatingPointTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(report["layers"] as? [String], point.layers)
         XCTAssertEqual(report["layer_selection"] as? String, "stored")
         XCTAssertFalse(e.stderr.contains("calibration"), "a stored point needs no calibration images")
+        // info shows it (and says when a model has none).
+        let i = try isp(["info", tuned, "--json"])
+        let shown = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(i.stdout.utf8)) as? [String: Any])?["operating_point"] as? [String: Any])
+        XCTAssertEqual(shown["policy"] as? String, point.policy.kind.rawValue)
+        XCTAssertEqual(shown["maps"] as? [String], point.layers)
+        XCTAssertTrue(try isp(["info", model]).stdout.contains("stored operating point: none"))
         // demo uses it without being told; contradicting flags are usage errors.
         let d = try isp(["demo", tuned, "--out", "\(directory)/report", "--sweep-limit", "16", "--json"])
         XCTAssertEqual(d.status, 0, d.stderr)
