@@ -8,16 +8,7 @@ import Glibc
 /// What `isp` prints and does is what was asked, on the real binary: resume continues the stored
 /// run, checkpoints remember their data, nothing is filled in silently or overwritten, long work
 /// shows progress on stderr, help matches every command, and the demo finds its model from anywhere.
-final class CLITruthTests: TemporaryDirectoryTestCase {
-    private var data = ""
-
-    override func setUpWithError() throws {
-        try super.setUpWithError()
-        _ = try ISP.requireBinary()
-        data = directory + "/data"
-        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-        try SyntheticFashionMNIST.write(to: data)
-    }
+final class CLITruthTests: SyntheticDataTestCase {
 
     private func isp(_ arguments: [String], environment: [String: String] = [:], in cwd: String? = nil,
                      file: StaticString = #filePath, line: UInt = #line) throws -> ISP.Result {
