@@ -439,6 +439,8 @@ final class CLITruthTests: SyntheticDataTestCase {
         XCTAssertEqual(fine.width, 0.125)
         let e = try isp(["eval", tuned, "--prune", "mean", "--alpha", "0.5", "--layers", "all", "--latency-images", "2", "--json"])
         XCTAssertEqual(e.status, 0, e.stderr)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any], e.stdout)
+        XCTAssertEqual(report["channels"] as? [String: Int], fine.channels, "eval says which channel counts it ran")
     }
 }
 
