@@ -38,6 +38,7 @@ enum EvalCommand: Command {
             progress.finish()
             if json {
                 printJSON(["model": model.path, "architecture": network.spec.architecture, "width": jsonNumber(network.spec.width),
+                           "channels": network.spec.channels,
                            "accuracy": r.accuracy, "loss": r.loss, "images": r.images, "images_per_s": r.imagesPerSecond]
                     .merging(model.dataJSON) { a, _ in a })
             } else {
@@ -87,7 +88,7 @@ struct PruningReport {
     var json: [String: Any] {
         let e = evaluation
         return ["model": model.path, "architecture": network.spec.architecture, "width": jsonNumber(network.spec.width),
-                "dataset": model.data.dataset, "data_dir": model.data.directory ?? NSNull(),
+                "channels": network.spec.channels, "dataset": model.data.dataset, "data_dir": model.data.directory ?? NSNull(),
                 "policy": plan.policy.kind.rawValue, "alpha": jsonNumber(plan.policy.alpha), "layers": prunedLabels,
                 "layer_selection": pruning.layerRule, "operating_point_from": pruning.choice.origin,
                 "images": e.images, "accuracy_dense": e.accuracyDense, "accuracy_pruned": e.accuracyPruned,

@@ -6,7 +6,8 @@ enum InfoCommand: Command {
     static let synopsis = "(MODEL | --model vgg16|resnet18|mobilenetv2 [--width W] [--stem imagenet|cifar] [--input-size S] [--input-channels C] [--classes K])"
     static let abstract = """
     Per-layer table of a network: output shape, parameters and MACs per image, with totals, the
-    prunable maps, the data recorded in a MODEL file, and the kernels in use.
+    prunable maps, the data and the stored operating point ('isp tune') of a MODEL file, and the
+    kernels in use.
     """
     static let options = [
         Option("--model", "vgg16|resnet18|mobilenetv2", "describe a freshly built network (required without MODEL)"),
@@ -32,8 +33,11 @@ enum InfoCommand: Command {
         }
 
         let network: Network
+        var point: OperatingPoint?
         if let path {
-            network = try Checkpoint.load(path: path, engine: engine).network
+            let loaded = try Checkpoint.load(path: path, engine: engine)
+            network = loaded.network
+            point = try OperatingPoint(metadata: loaded.metadata, network: network, path: path)
         } else if let modelName {
             guard ModelSpec.architectures.contains(modelName) else {
                 throw UsageError(message: "unknown model '\(modelName)' (expected \(ModelSpec.architectures.joined(separator: ", ")))")
@@ -61,7 +65,9 @@ enum InfoCommand: Command {
                        "dataset": network.spec.dataset, "data_dir": network.spec.dataDirectory ?? NSNull(),
                        "stem": network.spec.stem.rawValue, "input_size": network.spec.inputSize,
                        "params": network.parameterCount, "macs": totalMACs, "layers": layers,
-                       "prunable_maps": network.gates.map(\.label), "slimmable_maps": slimmable, "blas": BLASRuntime.summary(engine: engine)])
+                       "prunable_maps": network.gates.map(\.label), "slimmable_maps": slimmable, "blas": BLASRuntime.summary(engine: engine),
+                       "operating_point": point.map { ["policy": $0.policy.kind.rawValue, "alpha": jsonNumber($0.policy.alpha),
+                                                       "maps": $0.layers, "measured": $0.measured] as [String: Any] } ?? NSNull()])
         } else {
             print(BLASRuntime.summary(engine: engine))
             print("\(network.spec.summary), \(network.spec.stem.rawValue) stem, \(network.spec.inputChannels)x\(network.spec.inputSize)x\(network.spec.inputSize) input")
@@ -70,7 +76,16 @@ enum InfoCommand: Command {
             print("prunable maps (inputs of): \(network.gates.map(\.label).joined(separator: ", "))")
             print("slimmable maps (channels\(network.spec.channels.isEmpty ? "" : ", * recorded by isp slim")): "
                   + network.slimmableMaps.map { "\($0.label)=\($0.layout!.channels)\(network.spec.channels[$0.label] == nil ? "" : "*")" }.joined(separator: ", "))
-            if path != nil { print("data: \(network.spec.dataset) from \(network.spec.dataDirectory ?? "its default place (not recorded)")") }
+            if path != nil {
+                print("data: \(network.spec.dataset) from \(network.spec.dataDirectory ?? "its default place (not recorded)")")
+                if let point {
+                    let measured = point.measured.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                    print("stored operating point ('--prune stored'): \(point.policy.kind.rawValue) alpha \(jsonNumber(point.policy.alpha)) "
+                          + "at \(point.layers.count) maps (\(point.layers.joined(separator: ", ")))\(measured.isEmpty ? "" : "; measured: " + measured)")
+                } else {
+                    print("stored operating point: none ('isp tune' stores one)")
+                }
+            }
         }
     }
 }

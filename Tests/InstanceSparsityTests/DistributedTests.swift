@@ -9,16 +9,7 @@ import Glibc
 /// to the order of float sums), evaluation and analysis give one process's numbers exactly,
 /// a checkpoint resumes with another process count, and a failing process stops the job naming
 /// itself. CI installs Open MPI (`make deps`), so a missing mpirun is a failure, not a skip.
-final class DistributedTests: TemporaryDirectoryTestCase {
-    private var data = ""
-
-    override func setUpWithError() throws {
-        try super.setUpWithError()
-        _ = try ISP.requireBinary()
-        data = directory + "/data"
-        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-        try SyntheticFashionMNIST.write(to: data)
-    }
+final class DistributedTests: SyntheticDataTestCase {
 
     private func isp(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> ISP.Result {
         try ISP.run(arguments, in: directory, timeout: 120, file: file, line: line)

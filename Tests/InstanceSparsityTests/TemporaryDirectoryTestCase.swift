@@ -34,3 +34,17 @@ class TemporaryDirectoryTestCase: XCTestCase {
         }
     }
 }
+
+/// Tests of the real `isp` binary on the synthetic Fashion-MNIST, written to `data` in the
+/// temporary directory.
+class SyntheticDataTestCase: TemporaryDirectoryTestCase {
+    var data = ""
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        _ = try ISP.requireBinary()
+        data = directory + "/data"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        try SyntheticFashionMNIST.write(to: data)
+    }
+}

@@ -56,14 +56,18 @@ public enum BLASRuntime {
     public static func ensureFastKernels() throws -> InstructionSet {
         openblas_set_num_threads(1)
         let isa = try requestedISA()
-        guard getenv("OPENBLAS_CORETYPE") == nil, cpuHasAVX512 else { return isa ?? .best }
+        guard getenv("OPENBLAS_CORETYPE") == nil else { return isa ?? .best }  // the user's choice stands
+        let kernels: String
         if isa == .avx2 {
-            guard coreUsesAVX512 else { return .avx2 }
-            setenv("OPENBLAS_CORETYPE", "Haswell", 1)
+            // Haswell's, as an AVX2 machine would run, not whatever else OpenBLAS detected: on an
+            // Intel Xeon of family 6 model 207 (Emerald Rapids) that is Prescott's SSE3 kernels.
+            guard coreName != "Haswell" else { return .avx2 }
+            kernels = "Haswell"
         } else {
-            guard !coreUsesAVX512 else { return isa ?? .best }
-            setenv("OPENBLAS_CORETYPE", "SkylakeX", 1)
+            guard cpuHasAVX512, !coreUsesAVX512 else { return isa ?? .best }
+            kernels = "SkylakeX"
         }
+        setenv("OPENBLAS_CORETYPE", kernels, 1)
         let args = CommandLine.unsafeArgv
         execv("/proc/self/exe", args)
         // execv only returns on failure; keep running with the default kernels.
