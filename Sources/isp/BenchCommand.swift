@@ -131,6 +131,7 @@ enum BenchCommand: Command {
         let peakMB = try peakResidentMegabytes()
 
         let steps = profile ? executor.profile(images.data, runs: max(20, runs / 5)) : []
+        let peak = profile ? engine.measureMultiplyAddPeak() : 0
         if json {
             var object: [String: Any] = [
                 "architecture": spec.architecture, "width": jsonNumber(spec.width), "stem": spec.stem.rawValue,
@@ -139,7 +140,10 @@ enum BenchCommand: Command {
                 "train_images_per_s": trainRate, "peak_rss_mb": peakMB, "runs": runs, "blas": BLASRuntime.summary(engine: engine),
             ]
             if let plan { object["policy"] = plan.policy.kind.rawValue; object["alpha"] = jsonNumber(plan.policy.alpha); object["layers"] = layerRule }
-            if profile { object["profile_ms"] = steps.map { ["step": $0.label, "ms": 1000 * $0.seconds] } }
+            if profile {
+                object["profile_ms"] = steps.map { ["step": $0.label, "ms": 1000 * $0.seconds, "macs": $0.macs] }
+                object["multiply_add_peak_per_s"] = peak
+            }
             printJSON(object)
             return
         }
@@ -152,9 +156,14 @@ enum BenchCommand: Command {
         ]])
         if profile {
             let total = steps.filter { !$0.label.hasSuffix("(add)") }.reduce(0) { $0 + $1.seconds }
-            print("\nbatch-1 profile (ms per image; residual '(add)' rows include their branch):")
-            printTable(["step", "ms", "share"], steps.map { [$0.label, String(format: "%.4f", 1000 * $0.seconds),
-                                                                String(format: "%.1f%%", 100 * $0.seconds / total)] })
+            print("\nbatch-1 profile (medians, ms per image; residual '(add)' rows include their branch; peak: "
+                  + String(format: "%.1f", peak / 1e9) + " G multiply-adds/s on \(engine.threads) threads, \(engine.isa.rawValue), measured now):")
+            printTable(["step", "ms", "share", "MACs", "GMAC/s", "of peak"], steps.map { step in
+                let rate = Double(step.macs) / step.seconds
+                return [step.label, String(format: "%.4f", 1000 * step.seconds), String(format: "%.1f%%", 100 * step.seconds / total),
+                        step.macs > 0 ? formatCount(step.macs) : "-", step.macs > 0 ? String(format: "%.1f", rate / 1e9) : "-",
+                        step.macs > 0 ? String(format: "%.0f%%", 100 * rate / peak) : "-"]
+            })
         }
     }
 

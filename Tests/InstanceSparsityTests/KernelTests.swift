@@ -91,6 +91,26 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The 2x2 stride-2 max pool of inference (the vector kernel: 16-, 8- and 4-wide steps, then a scalar
+    /// tail) against training's window-by-window loop that records winners, on widths and heights
+    /// with vectors, tails and an odd last row or column left out; a NaN wins its window.
+    func testMaxPoolVectorKernelMatchesWindowLoop() {
+        var rng = SeededGenerator(seed: 9)
+        for isa in InstructionSet.supported {
+            for (height, width) in [(32, 32), (4, 4), (2, 2), (5, 7), (4, 12), (6, 34), (3, 66), (8, 17)] {
+                let pool = MaxPool2d()
+                pool.engine = Engine(isa: isa)
+                let x = Tensor(shape: [1, 3, height, width])
+                for i in 0..<x.count { x[i] = rng.normal() }
+                x[width + 1] = .nan  // channel 0, window (0, 0)
+                let fast = pool.forward(x, training: false).copy(), windows = pool.forward(x, training: true)
+                XCTAssertEqual(fast.shape, [1, 3, height / 2, width / 2])
+                XCTAssertTrue(fast[0].isNaN, "\(isa) \(height)x\(width): NaN must win")
+                for i in 1..<fast.count { XCTAssertEqual(fast[i], windows[i], "\(isa) \(height)x\(width) at \(i)") }
+            }
+        }
+    }
+
     func check(channels c: Int, height ih: Int, width iw: Int, kernel k: Int, stride s: Int, isa: InstructionSet) {
         var rng = SeededGenerator(seed: 5)
         let conv = Conv2d(inChannels: c, outChannels: c, kernel: k, stride: s, padding: k / 2, groups: c, bias: true, rng: &rng)

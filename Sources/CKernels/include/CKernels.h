@@ -148,6 +148,14 @@ float isp_energy_cut(const float *s, int32_t n, float share, float *scratch);
 /// a plane into the interior of a zero-bordered plane, or back.
 void isp_copy_rows(isp_isa isa, const float *from, int32_t fromPitch, float *to, int32_t toPitch, int32_t rows, int32_t width);
 
+/// Runs `rounds` rounds of independent multiply-adds with `isa` on the calling thread and returns
+/// the multiply-adds done (the core's peak rate, timed by the caller); the result goes to `sink`.
+int64_t isp_fma_peak_run(isp_isa isa, int64_t rounds, float *sink);
+
+/// Max pooling, window 2x2, stride 2, no padding, of `planes` planes of ih x iw into planes of
+/// (ih / 2) x (iw / 2) (a last odd row or column is left out, as in PyTorch). NaN wins.
+void isp_max_pool_2x2(isp_isa isa, const float *x, int32_t planes, int32_t ih, int32_t iw, float *out);
+
 /// The gradient of ReLU with cap `cap` (infinite for plain ReLU) from its output y:
 /// dx = dy where 0 < y < cap, else 0.
 void isp_relu_backward(const float *y, const float *dy, float *dx, int64_t n, float cap);

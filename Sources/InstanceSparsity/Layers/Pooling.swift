@@ -1,5 +1,8 @@
+import CKernels
+
 /// Max pooling with a square window; positions in the padding never win (PyTorch pads with
-/// -infinity). Remembers the winner of each window.
+/// -infinity). In training, remembers the winner of each window for the backward pass (in
+/// evaluation mode, backward finds them from the input it keeps).
 public final class MaxPool2d: Layer, RunsOnEngine {
     public var engine = Engine.default
     public let kernel: Int, stride: Int, padding: Int
@@ -7,6 +10,8 @@ public final class MaxPool2d: Layer, RunsOnEngine {
     private var dx: Tensor?
     private var argmax: [Int32] = []
     private var inputShape: [Int] = []
+    private var hasWinners = false
+    private var input: Tensor?
 
     public init(kernel: Int = 2, stride: Int = 2, padding: Int = 0) {
         precondition(padding <= kernel / 2, "a window must overlap the input (padding at most half the kernel)")
@@ -17,16 +22,25 @@ public final class MaxPool2d: Layer, RunsOnEngine {
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         inputShape = x.shape
-        let planes = x.shape[0] * x.shape[1], ih = x.shape[2], iw = x.shape[3]
-        let out = Tensor.reuse(y, shape: [x.shape[0], x.shape[1], outputSize(ih), outputSize(iw)])
+        let out = Tensor.reuse(y, shape: [x.shape[0], x.shape[1], outputSize(x.shape[2]), outputSize(x.shape[3])])
         y = out
         if argmax.count < out.count { argmax = [Int32](repeating: 0, count: out.count) }
-        let src = UnsafePointer(x.data), dst = out.data
-        argmax.withUnsafeMutableBufferPointer { am in
-            let am = am.baseAddress!
-            engine.forEachShare(of: planes, minimumPerShare: 16) { r, _ in pool(src, planes: r, height: ih, width: iw, into: dst, winners: am) }
-        }
+        input = x
+        run(x, into: out, winners: training)
         return out
+    }
+
+    /// Pools x into out on the engine's threads, with the winners for backward or without (faster).
+    private func run(_ x: Tensor, into out: Tensor, winners: Bool) {
+        let planes = x.shape[0] * x.shape[1], ih = x.shape[2], iw = x.shape[3]
+        let src = UnsafePointer(x.data), dst = out.data, isa = engine.isa.kernel
+        argmax.withUnsafeMutableBufferPointer { am in
+            let am = winners ? am.baseAddress! : nil
+            engine.forEachShare(of: planes, minimumPerShare: 16) { r, _ in
+                pool(src, planes: r, height: ih, width: iw, into: dst, winners: am, isa: isa)
+            }
+        }
+        hasWinners = winners
     }
 
     /// Pools the planes `planes` of x (each ih x iw) into `out`, the pooling of training and of
@@ -35,16 +49,23 @@ public final class MaxPool2d: Layer, RunsOnEngine {
     /// maximum over its columns of each column's maximum: first the window's rows into one
     /// (contiguous, vectorised), then along it. ResNet-18's 3x3 stride-2 pool at 112x112 (isp bench
     /// --profile, a loaded machine): 6.8 ms window by window, 1.1-2.0 ms this way.
+    /// VGG16's 2x2 stride-2 pools without winners run on the vector kernel `isp_max_pool_2x2` with
+    /// `isa`.
     func pool(_ x: UnsafePointer<Float>, planes: Range<Int>, height ih: Int, width iw: Int, into out: UnsafeMutablePointer<Float>,
-              winners: UnsafeMutablePointer<Int32>?) {
+              winners: UnsafeMutablePointer<Int32>?, isa: isp_isa) {
         let k = kernel, s = stride, p = padding, oh = outputSize(ih), ow = outputSize(iw)
+        if winners == nil && k == 2 && s == 2 && p == 0 {
+            isp_max_pool_2x2(isa, x + planes.lowerBound * ih * iw, Int32(planes.count), Int32(ih), Int32(iw),
+                             out + planes.lowerBound * oh * ow)
+            return
+        }
         withUnsafeTemporaryAllocation(of: Float.self, capacity: iw) { column in
             let column = column.baseAddress!
             for pl in planes {
                 let xin = x + pl * ih * iw, o = out + pl * oh * ow, won = winners.map { $0 + pl * oh * ow }
                 for oy in 0..<oh {
                     let line = o + oy * ow
-                    if k == 2 && s == 2 && p == 0 {  // VGG16's pools: two rows at a time, no inner loops
+                    if k == 2 && s == 2 && p == 0 {  // VGG16's pools in training: no inner loops
                         for ox in 0..<ow {
                             let i = 2 * oy * iw + 2 * ox
                             var best = xin[i], bestIndex = i
@@ -86,6 +107,8 @@ public final class MaxPool2d: Layer, RunsOnEngine {
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
+        // An evaluation-mode forward pass skipped the winners: find them now, from the same input.
+        if !hasWinners, let input, let y { run(input, into: y, winners: true) }
         let g = Tensor.reuse(dx, shape: inputShape)
         dx = g
         let planes = inputShape[0] * inputShape[1], inPlane = inputShape[2] * inputShape[3]

@@ -23,16 +23,17 @@ final class RunContext {
     /// The gates `decide` is asked about; the others keep every channel without measuring.
     var decidedGates: Set<Int> = []
     var keptPerGate: [Int]
-    /// Seconds spent in each step when profiling (indexed by `InferenceStep.id`).
-    var profile: [Double]? = nil
+    /// Seconds spent and MACs executed in each step when profiling (indexed by `InferenceStep.id`).
+    var profile: [(seconds: Double, macs: Int)]? = nil
 
     /// Runs one step, timing it when profiling.
     @inline(__always)
     func execute(_ step: InferenceStep, _ x: Tensor) -> Tensor {
         guard profile != nil else { return step.run(x, self) }
-        let start = DispatchTime.now().uptimeNanoseconds
+        let start = DispatchTime.now().uptimeNanoseconds, macsBefore = macs
         let y = step.run(x, self)
-        profile![step.id] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        profile![step.id].seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        profile![step.id].macs += macs - macsBefore
         return y
     }
 
@@ -296,8 +297,8 @@ final class MaxPoolStep: InferenceStep {
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
         let c = x.shape[1], ih = x.shape[2], iw = x.shape[3]
         out.resize([1, c, pool.outputSize(ih), pool.outputSize(iw)])
-        let src = UnsafePointer(x.data), dst = out.data, pool = pool
-        let planes = { (r: Range<Int>) in pool.pool(src, planes: r, height: ih, width: iw, into: dst, winners: nil) }
+        let src = UnsafePointer(x.data), dst = out.data, pool = pool, isa = ctx.engine.isa.kernel
+        let planes = { (r: Range<Int>) in pool.pool(src, planes: r, height: ih, width: iw, into: dst, winners: nil, isa: isa) }
         if ctx.useAllCores && c * ih * iw >= TiledConvolution.parallelPassThreshold {
             ctx.engine.forEachPiece(of: c, keepWarm: true) { r, _ in planes(r) }
         } else {
