@@ -3,6 +3,7 @@
 // which is several times faster and no less exact (batch norm adds the per-plane results in double).
 #include "CKernels.h"
 #include <stddef.h>
+#include <immintrin.h>
 #pragma clang diagnostic ignored "-Wpsabi"  // lanes() is always inlined into its callers
 
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
@@ -79,24 +80,111 @@ AVX2 void isp_normalize_backward(const float *dy, const float *x, float *dx, int
     }
 }
 
-// Saliency: one call per gate, not per channel, and eight lanes rather than sixteen, because the
-// planes are small (VGG16's last gates: 2x2): with batch norm's sums called per channel, pruned
-// VGG16 inference spent twice as long measuring saliency (perf samples). In C because Swift's
-// SIMD8 addingProduct, compiled without a CPU target, calls fmaf once per lane (pruned
-// MobileNetV2 inference took 4.8x longer).
+// Saliency: one call per gate, not per channel, because the planes are small (VGG16's last gates:
+// 2x2): with batch norm's sums called per channel, pruned VGG16 inference spent twice as long
+// measuring saliency (perf samples). In C because Swift's SIMD8 addingProduct, compiled without a
+// CPU target, calls fmaf once per lane (pruned MobileNetV2 inference took 4.8x longer).
+//
+// Each plane's arithmetic is fixed, whatever the ISA or path: eight running sums, sum k taking
+// values k, k + 8, k + 16, ... (each a fused multiply-add), added in order 0..7, then the values
+// past the last multiple of 8 fused in one by one. Planes of 64 values or more run plane by plane
+// with the eight sums in one vector. Smaller planes (8x8 maps and below, where VGG16 and
+// MobileNetV2 have most of their gates) left too little to vectorise in a plane, and the lane
+// sum and square root came once per plane: 2.5 us for VGG16's 256 planes of 4x4 (isp bench
+// --profile, one thread, Intel Xeon AVX-512). There the planes go side by side, one per lane,
+// their values gathered column by column: the same operations in the same order, bit for bit.
 typedef float v8 __attribute__((vector_size(32), aligned(4)));
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+typedef int i8 __attribute__((vector_size(32)));
+typedef int i16 __attribute__((vector_size(64)));
 
-AVX2 void isp_plane_norms(const float *x, int32_t planes, int64_t n, float scale, float *norms) {
+#define FMA(a, b, c) __builtin_elementwise_fma(a, b, c)
+
+AVX2 static void norms_plane_by_plane(const float *x, int32_t planes, int64_t n, float scale, float *norms) {
     for (int32_t c = 0; c < planes; c++) {
         const float *p = x + (size_t)c * n;
         v8 acc = {0};
         int64_t i = 0;
-        for (; i + 8 <= n; i += 8) { v8 v = *(const v8 *)(p + i); acc = __builtin_elementwise_fma(v, v, acc); }
+        for (; i + 8 <= n; i += 8) { v8 v = *(const v8 *)(p + i); acc = FMA(v, v, acc); }
         float sum = 0;
         for (int lane = 0; lane < 8; lane++) sum += acc[lane];
-        for (; i < n; i++) sum += p[i] * p[i];
+        for (; i < n; i++) sum = __builtin_fmaf(p[i], p[i], sum);
         norms[c] = __builtin_sqrtf(sum) * scale;
     }
+}
+
+// LANES planes at a time (V of float, I of int), column j of them gathered from x + lane * n + j.
+#define SIDE_BY_SIDE(name, attr, V, I, LANES, GATHER) \
+    attr static int32_t name(const float *x, int32_t planes, int64_t n, float scale, float *norms) { \
+        I lane; \
+        for (int k = 0; k < LANES; k++) lane[k] = k * (int)n; \
+        int32_t c = 0; \
+        for (; c + LANES <= planes; c += LANES) { \
+            const float *p = x + (size_t)c * n; \
+            V acc[8] = {{0}}; \
+            int64_t i = 0; \
+            for (; i + 8 <= n; i += 8) \
+                for (int k = 0; k < 8; k++) { V v = GATHER(p + i + k, lane); acc[k] = FMA(v, v, acc[k]); } \
+            V sum = (V){0}; \
+            for (int k = 0; k < 8; k++) sum += acc[k]; \
+            for (; i < n; i++) { V v = GATHER(p + i, lane); sum = FMA(v, v, sum); } \
+            *(V *)(norms + c) = __builtin_elementwise_sqrt(sum) * scale; \
+        } \
+        return c; \
+    }
+
+#define GATHER16(base, index) ((v16)_mm512_i32gather_ps((__m512i)(index), (base), 4))
+#define GATHER8(base, index) ((v8)_mm256_i32gather_ps((base), (__m256i)(index), 4))
+SIDE_BY_SIDE(norms_side_by_side_avx512, __attribute__((target("avx512f"))), v16, i16, 16, GATHER16)
+SIDE_BY_SIDE(norms_side_by_side_avx2, AVX2, v8, i8, 8, GATHER8)
+
+void isp_plane_norms(isp_isa isa, const float *x, int32_t planes, int64_t n, float scale, float *norms) {
+    int32_t done = 0;
+    if (n < 64)
+        done = isa == ISP_AVX512 ? norms_side_by_side_avx512(x, planes, n, scale, norms)
+                                 : norms_side_by_side_avx2(x, planes, n, scale, norms);
+    norms_plane_by_plane(x + (size_t)done * n, planes - done, n, scale, norms + done);
+}
+
+// A gate's kept channels: every index whose saliency (squared for the energy policy) reaches the
+// cut and is not zero, ascending. Which channels pass is unpredictable, so the scalar form is
+// branch-free (each index written, kept by moving on); AVX-512 compresses 16 indices a step.
+// Together with the maximum below: a gate on VGG16's 256 channels of 2x2 spent 1.3 us deciding
+// in Swift (a mispredicted branch and a dependent max a channel; isp bench --profile, one thread).
+__attribute__((target("avx512f"))) static int32_t select_avx512(const float *s, int32_t n, float cut, int squared, int32_t *kept) {
+    int32_t count = 0, i = 0;
+    __m512i index = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 vcut = _mm512_set1_ps(cut), zero = _mm512_setzero_ps();
+    for (; i + 16 <= n; i += 16, index = _mm512_add_epi32(index, _mm512_set1_epi32(16))) {
+        __m512 v = _mm512_loadu_ps(s + i), measure = squared ? _mm512_mul_ps(v, v) : v;
+        __mmask16 pass = _mm512_cmp_ps_mask(measure, vcut, _CMP_GE_OQ) & _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
+        _mm512_mask_compressstoreu_epi32(kept + count, pass, index);
+        count += __builtin_popcount(pass);
+    }
+    for (; i < n; i++) { kept[count] = i; count += ((squared ? s[i] * s[i] : s[i]) >= cut) & (s[i] > 0); }
+    return count;
+}
+
+AVX2 static int32_t select_avx2(const float *s, int32_t n, float cut, int squared, int32_t *kept) {
+    int32_t count = 0;
+    for (int32_t i = 0; i < n; i++) { kept[count] = i; count += ((squared ? s[i] * s[i] : s[i]) >= cut) & (s[i] > 0); }
+    return count;
+}
+
+int32_t isp_select_channels(isp_isa isa, const float *s, int32_t n, float cut, int32_t squared, int32_t *kept) {
+    return isa == ISP_AVX512 ? select_avx512(s, n, cut, squared, kept) : select_avx2(s, n, cut, squared, kept);
+}
+
+// The largest saliency (0 for none), NaNs passed over (maxNum). Eight independent maxima instead
+// of one chain of n dependent ones.
+AVX2 float isp_max_saliency(const float *s, int32_t n) {
+    v8 m = {0};
+    int32_t i = 0;
+    for (; i + 8 <= n; i += 8) m = __builtin_elementwise_max(m, *(const v8 *)(s + i));
+    float best = 0;
+    for (int lane = 0; lane < 8; lane++) best = __builtin_elementwise_max(best, m[lane]);
+    for (; i < n; i++) best = __builtin_elementwise_max(best, s[i]);
+    return best;
 }
 
 // The energy policy's cut: the smallest squared saliency among the fewest largest channels whose

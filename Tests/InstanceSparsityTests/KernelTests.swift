@@ -111,6 +111,36 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Saliency (`isp_plane_norms`) bit for bit against its definition written out in Swift: eight
+    /// fused running sums, added in order, the rest fused one by one, on plane sizes below 64
+    /// (planes side by side, gathered; 37 planes leave some for the plane-by-plane path) and above,
+    /// on both instruction sets. Training and the executor share it, so they decide alike.
+    func testSaliencyIsTheSameArithmeticOnEveryPath() {
+        var rng = SeededGenerator(seed: 13)
+        for isa in InstructionSet.supported {
+            for pixels in [1, 3, 4, 8, 9, 16, 17, 49, 63, 64, 100] {
+                let gate = ChannelGate(label: "g")
+                gate.engine = Engine(isa: isa)
+                gate.featureDecay = 1
+                let x = Tensor(shape: [1, 37, 1, pixels])
+                for i in 0..<x.count { x[i] = rng.normal() }
+                _ = gate.forward(x, training: true)
+                for c in 0..<37 {
+                    var sums = [Float](repeating: 0, count: 8), i = 0
+                    while i + 8 <= pixels {
+                        for k in 0..<8 { sums[k] = sums[k].addingProduct(x[c * pixels + i + k], x[c * pixels + i + k]) }
+                        i += 8
+                    }
+                    var sum: Float = 0
+                    for k in 0..<8 { sum += sums[k] }
+                    for j in i..<pixels { sum = sum.addingProduct(x[c * pixels + j], x[c * pixels + j]) }
+                    XCTAssertEqual(gate.saliency[c], sum.squareRoot() * (1 / Float(pixels).squareRoot()),
+                                   "\(isa) \(pixels) pixels, plane \(c)")
+                }
+            }
+        }
+    }
+
     func check(channels c: Int, height ih: Int, width iw: Int, kernel k: Int, stride s: Int, isa: InstructionSet) {
         var rng = SeededGenerator(seed: 5)
         let conv = Conv2d(inChannels: c, outChannels: c, kernel: k, stride: s, padding: k / 2, groups: c, bias: true, rng: &rng)

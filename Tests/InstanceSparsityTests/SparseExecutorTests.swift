@@ -153,33 +153,44 @@ final class SparseExecutorTests: XCTestCase {
         let s: [Float] = [0.1, 2.0, 0.0, 1.0, 0.5]
         let kept = UnsafeMutablePointer<Int32>.allocate(capacity: 5)
         defer { kept.deallocate() }
-        func select(_ p: ThresholdPolicy, ranking: [Int32]? = nil) -> [Int32] {
-            let n = s.withUnsafeBufferPointer { p.select(saliency: $0.baseAddress!, channels: 5, ranking: ranking, into: kept) }
-            return Array(UnsafeBufferPointer(start: kept, count: n))
+        for isa in InstructionSet.supported {
+            func select(_ p: ThresholdPolicy, ranking: [Int32]? = nil) -> [Int32] {
+                let n = s.withUnsafeBufferPointer { p.select(saliency: $0.baseAddress!, channels: 5, ranking: ranking, into: kept, isa: isa) }
+                return Array(UnsafeBufferPointer(start: kept, count: n))
+            }
+            XCTAssertEqual(select(.init(.mean, alpha: 1)), [1, 3])         // mean 0.72
+            XCTAssertEqual(select(.init(.max, alpha: 0.4)), [1, 3])        // 0.8
+            XCTAssertEqual(select(.init(.absolute, alpha: 0.3)), [1, 3, 4])
+            // Squared saliencies 4, 1, 0.25, 0.01, 0 (total 5.26): 4 alone is 76%.
+            XCTAssertEqual(select(.init(.energy, alpha: 0.7)), [1])
+            XCTAssertEqual(select(.init(.energy, alpha: 0.8)), [1, 3])
+            XCTAssertEqual(select(.init(.staticTopK, alpha: 0.4), ranking: [3, 4, 1, 0, 2]), [3, 4])
+            XCTAssertEqual(select(.init(.mean, alpha: 100)), [1], "at least one channel is kept")
         }
-        XCTAssertEqual(select(.init(.mean, alpha: 1)), [1, 3])         // mean 0.72
-        XCTAssertEqual(select(.init(.max, alpha: 0.4)), [1, 3])        // 0.8
-        XCTAssertEqual(select(.init(.absolute, alpha: 0.3)), [1, 3, 4])
-        // Squared saliencies 4, 1, 0.25, 0.01, 0 (total 5.26): 4 alone is 76%.
-        XCTAssertEqual(select(.init(.energy, alpha: 0.7)), [1])
-        XCTAssertEqual(select(.init(.energy, alpha: 0.8)), [1, 3])
-        XCTAssertEqual(select(.init(.staticTopK, alpha: 0.4), ranking: [3, 4, 1, 0, 2]), [3, 4])
-        XCTAssertEqual(select(.init(.mean, alpha: 100)), [1], "at least one channel is kept")
     }
 
     /// The energy cut is a selection, not a sort: it must keep exactly the set the definition
     /// gives (the fewest largest channels reaching the share; ties at the cut all kept), on
-    /// random saliencies with zeros and repeated values, every size from 1 to 600 channels.
+    /// random saliencies with zeros and repeated values, every size from 1 to 600 channels (the
+    /// 16-wide selection and its tail), on both instruction sets; the max policy on the same.
     func testEnergyKeepsTheFewestLargestChannelsReachingTheShare() {
         var rng = SeededGenerator(seed: 7)
         let kept = UnsafeMutablePointer<Int32>.allocate(capacity: 600)
         defer { kept.deallocate() }
         for c in 1...600 {
+            let isa = InstructionSet.supported[c % InstructionSet.supported.count]
             // Quantised values: many exact ties; a third of the channels silent.
             let s = (0..<c).map { _ in Float.random(in: 0...1, using: &rng) < 0.33 ? 0 : Float(Int.random(in: 1...40, using: &rng)) / 8 }
             let alpha = Float.random(in: 0.5...0.9999, using: &rng)
-            let n = s.withUnsafeBufferPointer { ThresholdPolicy(.energy, alpha: alpha).select(saliency: $0.baseAddress!, channels: c, ranking: nil, into: kept) }
-            let got = Array(UnsafeBufferPointer(start: kept, count: n))
+            func select(_ kind: ThresholdPolicy.Kind) -> [Int32] {
+                let n = s.withUnsafeBufferPointer {
+                    ThresholdPolicy(kind, alpha: alpha).select(saliency: $0.baseAddress!, channels: c, ranking: nil, into: kept, isa: isa)
+                }
+                return Array(UnsafeBufferPointer(start: kept, count: n))
+            }
+            let got = select(.energy), largest = s.max()!
+            let expectedMax = largest == 0 ? [0] : (0..<c).filter { s[$0] >= alpha * largest && s[$0] > 0 }.map { Int32($0) }
+            XCTAssertEqual(select(.max), expectedMax, "max policy, \(c) channels, alpha \(alpha)")
             // Reference: squares in decreasing order, summed in double until the share is reached.
             let squares = s.map { Double($0 * $0) }, total = squares.reduce(0, +)
             var expected: [Int32]

@@ -140,7 +140,12 @@ void isp_resample_vertical(const uint8_t *src, int64_t src_stride, const int32_t
                            int64_t dst_stride, int32_t *sums);
 
 /// Saliency of `planes` consecutive planes of n values: norms[c] = sqrt(sum of x^2 over plane c) * scale.
-void isp_plane_norms(const float *x, int32_t planes, int64_t n, float scale, float *norms);
+void isp_plane_norms(isp_isa isa, const float *x, int32_t planes, int64_t n, float scale, float *norms);
+/// A gate's kept channels, ascending, into kept (n slots): the i with s[i] >= cut (s[i]^2 >= cut
+/// when `squared`) and s[i] > 0. Returns how many.
+int32_t isp_select_channels(isp_isa isa, const float *s, int32_t n, float cut, int32_t squared, int32_t *kept);
+/// max(0, s[0], ..., s[n-1]), NaNs passed over.
+float isp_max_saliency(const float *s, int32_t n);
 /// The energy policy's cut: keep the channels whose squared saliency is at least this (scratch: n floats).
 float isp_energy_cut(const float *s, int32_t n, float share, float *scratch);
 

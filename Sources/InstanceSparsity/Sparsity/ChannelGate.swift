@@ -42,16 +42,17 @@ public final class ChannelGate: Layer, RunsOnEngine {
         // Training without feature decay has no use for it (it is one more pass over the map).
         guard !training || featureDecay > 0 else { return out }
         saliency.resize([n, c])
-        let s = saliency.data, src = UnsafePointer(out.data)
-        engine.forEachShare(of: n * c, minimumPerShare: 64) { r, _ in ChannelGate.measure(src, planes: r, pixels: hw, into: s) }
+        let s = saliency.data, src = UnsafePointer(out.data), isa = engine.isa
+        engine.forEachShare(of: n * c, minimumPerShare: 64) { r, _ in ChannelGate.measure(src, planes: r, pixels: hw, into: s, isa: isa) }
         return out
     }
 
     /// s[p] = ||plane p||_2 / sqrt(pixels) for the planes in `planes` of x: the saliency of the
     /// method, one computation for training and for the sparse executor, so both round alike and
-    /// decide alike right at a threshold.
-    static func measure(_ x: UnsafePointer<Float>, planes: Range<Int>, pixels hw: Int, into s: UnsafeMutablePointer<Float>) {
-        isp_plane_norms(x + planes.lowerBound * hw, Int32(planes.count), Int64(hw), 1 / Float(hw).squareRoot(), s + planes.lowerBound)
+    /// decide alike right at a threshold (and alike on either instruction set: `isp_plane_norms`).
+    static func measure(_ x: UnsafePointer<Float>, planes: Range<Int>, pixels hw: Int, into s: UnsafeMutablePointer<Float>,
+                        isa: InstructionSet) {
+        isp_plane_norms(isa.kernel, x + planes.lowerBound * hw, Int32(planes.count), Int64(hw), 1 / Float(hw).squareRoot(), s + planes.lowerBound)
     }
 
     /// lambda / N * sum over instances and channels of s: this gate's share of the batch loss.

@@ -273,8 +273,8 @@ final class GateStep: InferenceStep {
             return x
         }
         saliency.resize([c])
-        let planes = UnsafePointer(x.data), s = saliency.data
-        let measure = { (r: Range<Int>) in ChannelGate.measure(planes, planes: r, pixels: hw, into: s) }
+        let planes = UnsafePointer(x.data), s = saliency.data, isa = ctx.engine.isa
+        let measure = { (r: Range<Int>) in ChannelGate.measure(planes, planes: r, pixels: hw, into: s, isa: isa) }
         if ctx.useAllCores && c * hw >= TiledConvolution.parallelPassThreshold {
             ctx.engine.forEachPiece(of: c, keepWarm: true) { r, _ in measure(r) }
         } else {

@@ -135,9 +135,9 @@ public final class SparseExecutor {
             }
         }
         guard let policy else { return nil }
-        let ranking = ranking
+        let ranking = ranking, isa = context.engine.isa
         return { gate, s, c, kept in
-            policy.select(saliency: s, channels: c, ranking: ranking?[gate], into: kept)
+            policy.select(saliency: s, channels: c, ranking: ranking?[gate], into: kept, isa: isa)
         }
     }
 }

@@ -20,7 +20,7 @@ public struct ThresholdPolicy: Equatable {
     /// `ranking` is the calibration order (most salient first) used by `static-topk`.
     /// At least one channel is always kept, so a layer never goes silent by rule.
     public func select(saliency s: UnsafePointer<Float>, channels c: Int, ranking: [Int32]?,
-                       into kept: UnsafeMutablePointer<Int32>) -> Int {
+                       into kept: UnsafeMutablePointer<Int32>, isa: InstructionSet) -> Int {
         var count = 0
         switch kind {
         case .mean, .max, .absolute, .energy:
@@ -28,14 +28,14 @@ public struct ThresholdPolicy: Equatable {
             var cut: Float = 0, squared = false
             switch kind {
             case .mean: for i in 0..<c { cut += s[i] }; cut = alpha * cut / Float(c)
-            case .max: for i in 0..<c { cut = Swift.max(cut, s[i]) }; cut *= alpha
+            case .max: cut = alpha * isp_max_saliency(s, Int32(c))
             case .energy:
                 // The fewest largest channels whose squared saliencies reach alpha of the total.
                 cut = withUnsafeTemporaryAllocation(of: Float.self, capacity: c) { isp_energy_cut(s, Int32(c), alpha, $0.baseAddress!) }
                 squared = true
             default: cut = alpha
             }
-            for i in 0..<c where (squared ? s[i] * s[i] : s[i]) >= cut && s[i] > 0 { kept[count] = Int32(i); count += 1 }
+            count = Int(isp_select_channels(isa.kernel, s, Int32(c), cut, squared ? 1 : 0, kept))
             if count == 0 {
                 var best = 0
                 for i in 1..<c where s[i] > s[best] { best = i }
