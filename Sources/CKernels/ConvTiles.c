@@ -7,6 +7,7 @@
 // every weight vector loaded is used PIXELS times and every input value broadcast TILES times.
 #include "CKernels.h"
 #include <stddef.h>
+#include <immintrin.h>
 #pragma clang diagnostic ignored "-Wpsabi"  // block() is always inlined into its callers
 
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
@@ -15,73 +16,43 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
 #define splat(v) ((v16){0} + (float)(v))  // outside the inner loop only: it costs an add
 #define load16(p) (*(const v16 *)(p))
 
-static inline __attribute__((always_inline))
-void block(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_input *in, const float *panels, int32_t rows,
-           int32_t outChannels, int32_t tile, int32_t tileEnd, int32_t q, int32_t shift, const isp_conv_output *out) {
-    v16 acc[2][24];
-    _Pragma("clang loop unroll(full)")
-    for (int t = 0; t < TILES; t++) _Pragma("clang loop unroll(full)") for (int p = 0; p < PIXELS; p++) acc[t][p] = (v16){0};
-    const float *tilePanel = panels + (size_t)tile * rows * 16;
-    // The next tiles' weights are fetched into L2 while these compute. With few grid positions
-    // the weights dominate the traffic, and one stream from memory cannot keep the FMAs busy:
-    // measured on a 4x4 map, 256 -> 256 channels, weights not in cache, 240 -> 175 us.
-    // Only tiles of this call's range: past it they are another core's, or past the panels' end.
-    const int32_t ahead = tileEnd - tile - TILES;
-    const float *nextPanel = ahead > 0 ? tilePanel + (size_t)TILES * rows * 16 : tilePanel;
-    const int32_t taps = in->taps;
-    for (int32_t i = 0; i < in->channels; i++) {
-        const float *xc = in->x + in->xOffset[i] + (size_t)q * STRIDE;
-        const size_t row = (size_t)in->weightChannel[i] * taps * 16;
-        const float *w = tilePanel + row, *next = nextPanel + row;
-        for (int32_t k = 0; k < taps; k++) {
-            const float *xt = xc + in->tapOffset[k];
-            _Pragma("clang loop unroll(full)")
-            for (int t = 0; t < TILES; t++) __builtin_prefetch(next + (size_t)(t < ahead ? t : 0) * rows * 16 + k * 16, 0, 2);
-            v16 w0 = load16(w + k * 16);
-            v16 w1 = TILES > 1 ? load16(w + (size_t)rows * 16 + k * 16) : w0;
-            _Pragma("clang loop unroll(full)")
-            for (int p = 0; p < PIXELS; p++) {
-                float b = xt[p * STRIDE];  // vector * scalar broadcasts the scalar
-                acc[0][p] += w0 * b;
-                if (TILES > 1) acc[1][p] += w1 * b;
-            }
+// r[p] lane c -> r[c] lane p: four stages, each swapping the off-diagonal B x B blocks between
+// rows i and i + B (two-source shuffles); after the stage of size 1 every block is transposed.
+// LOWB and HIGHB pick the lanes of the new rows i and i + B from (r[i], r[i + B]).
+#define LOW8 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23
+#define HIGH8 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31
+#define LOW4 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27
+#define HIGH4 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31
+#define LOW2 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29
+#define HIGH2 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31
+#define LOW1 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30
+#define HIGH1 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31
+#define SWAP_BLOCKS(B) \
+    _Pragma("clang loop unroll(full)") \
+    for (int i = 0; i < 16; i++) \
+        if (!(i & B)) { \
+            v16 a = r[i], b = r[i + B]; \
+            r[i] = __builtin_shufflevector(a, b, LOW##B); \
+            r[i + B] = __builtin_shufflevector(a, b, HIGH##B); \
         }
-    }
-    // Bias, clamp, then a transpose through a small buffer: each output channel's pixels are
-    // written as one run instead of 16 lane extracts per pixel. A residual is added (and the
-    // clamp applied) during the transpose, where each value meets its output pixel.
-    for (int t = 0; t < TILES; t++) {
-        int32_t o0 = (tile + t) * 16;
-        int32_t n = outChannels - o0 < 16 ? outChannels - o0 : 16;
-        float bias[16] = {0};
-        for (int j = 0; j < n; j++) bias[j] = out->bias[o0 + j];
-        v16 vb = load16(bias), lo = splat(out->low), hi = splat(out->high);
-        float buffer[PIXELS][16];
-        float *dst = out->out + (size_t)o0 * out->plane + q + shift;
-        if (out->residual) {
-            const float *res = out->residual + (size_t)o0 * out->plane + q + shift;
-            _Pragma("clang loop unroll(full)")
-            for (int p = 0; p < PIXELS; p++) *(v16 *)buffer[p] = acc[t][p] + vb;
-            for (int j = 0; j < n; j++, dst += out->plane, res += out->plane)
-                _Pragma("clang loop unroll(full)")
-                for (int p = 0; p < PIXELS; p++) {
-                    float v = buffer[p][j] + res[p];
-                    v = v < out->low ? out->low : v;
-                    dst[p] = v > out->high ? out->high : v;
-                }
-        } else {
-            _Pragma("clang loop unroll(full)")
-            for (int p = 0; p < PIXELS; p++)
-                *(v16 *)buffer[p] = __builtin_elementwise_minimum(__builtin_elementwise_maximum(acc[t][p] + vb, lo), hi);
-            for (int j = 0; j < n; j++, dst += out->plane)
-                _Pragma("clang loop unroll(full)")
-                for (int p = 0; p < PIXELS; p++) dst[p] = buffer[p][j];
-        }
-    }
+static inline __attribute__((always_inline)) void transpose16(v16 r[16]) {
+    SWAP_BLOCKS(8) SWAP_BLOCKS(4) SWAP_BLOCKS(2) SWAP_BLOCKS(1)
 }
 
+#define BLOCK block_avx512
+#define BLOCK_TARGET __attribute__((target("avx512f,avx512vl,fma")))
+#define TRANSPOSE_EPILOGUE 1
+#include "ConvBlock.h"
+#undef BLOCK
+#undef BLOCK_TARGET
+#undef TRANSPOSE_EPILOGUE
+#define BLOCK block_avx2
+#define BLOCK_TARGET __attribute__((target("avx2,fma")))
+#define TRANSPOSE_EPILOGUE 0
+#include "ConvBlock.h"
+
 // One block of TILES x PIXELS at pixel stride S, with the arguments every call passes.
-#define CALL(TILES, PIXELS, S) block(TILES, PIXELS, S, in, panels, rows, outChannels, tile, tile1, q, shift, out)
+#define CALL(TILES, PIXELS, S) BLOCK_OF_KERNEL(TILES, PIXELS, S, in, panels, rows, outChannels, tile, tile1, q, shift, out)
 
 #define SMALL_CASES(T, S) \
     switch (n) { \
@@ -140,7 +111,11 @@ void block(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
         } \
     }
 
+// CALL names BLOCK_OF_KERNEL, the block of the kernel being defined.
+#define BLOCK_OF_KERNEL block_avx512
 KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 12, 2, 24)
+#undef BLOCK_OF_KERNEL
+#define BLOCK_OF_KERNEL block_avx2
 KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 6)
 
 isp_isa isp_cpu_isa(void) {

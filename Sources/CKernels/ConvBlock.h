@@ -1,0 +1,93 @@
+// The body of the micro-kernel's block, included by ConvTiles.c once per instruction set with
+// BLOCK (its name), BLOCK_TARGET (its target attribute) and TRANSPOSE_EPILOGUE (1: the AVX-512
+// epilogue, which needs AVX-512 intrinsics for its masked stores) defined.
+static inline __attribute__((always_inline)) BLOCK_TARGET
+void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_input *in, const float *panels, int32_t rows,
+           int32_t outChannels, int32_t tile, int32_t tileEnd, int32_t q, int32_t shift, const isp_conv_output *out) {
+    v16 acc[2][24];
+    _Pragma("clang loop unroll(full)")
+    for (int t = 0; t < TILES; t++) _Pragma("clang loop unroll(full)") for (int p = 0; p < PIXELS; p++) acc[t][p] = (v16){0};
+    const float *tilePanel = panels + (size_t)tile * rows * 16;
+    // The next tiles' weights are fetched into L2 while these compute. With few grid positions
+    // the weights dominate the traffic, and one stream from memory cannot keep the FMAs busy:
+    // measured on a 4x4 map, 256 -> 256 channels, weights not in cache, 240 -> 175 us.
+    // Only tiles of this call's range: past it they are another core's, or past the panels' end.
+    const int32_t ahead = tileEnd - tile - TILES;
+    const float *nextPanel = ahead > 0 ? tilePanel + (size_t)TILES * rows * 16 : tilePanel;
+    const int32_t taps = in->taps;
+    for (int32_t i = 0; i < in->channels; i++) {
+        const float *xc = in->x + in->xOffset[i] + (size_t)q * STRIDE;
+        const size_t row = (size_t)in->weightChannel[i] * taps * 16;
+        const float *w = tilePanel + row, *next = nextPanel + row;
+        for (int32_t k = 0; k < taps; k++) {
+            const float *xt = xc + in->tapOffset[k];
+            _Pragma("clang loop unroll(full)")
+            for (int t = 0; t < TILES; t++) __builtin_prefetch(next + (size_t)(t < ahead ? t : 0) * rows * 16 + k * 16, 0, 2);
+            v16 w0 = load16(w + k * 16);
+            v16 w1 = TILES > 1 ? load16(w + (size_t)rows * 16 + k * 16) : w0;
+            _Pragma("clang loop unroll(full)")
+            for (int p = 0; p < PIXELS; p++) {
+                float b = xt[p * STRIDE];  // vector * scalar broadcasts the scalar
+                acc[0][p] += w0 * b;
+                if (TILES > 1) acc[1][p] += w1 * b;
+            }
+        }
+    }
+    // Bias, clamp, then from one vector per pixel (16 channels) to runs of pixels per channel.
+    // With AVX-512 (TRANSPOSE) in registers: a 16 x 16 transpose, then one masked store per
+    // channel. This epilogue costs the same whatever input channels were skipped, so it decided
+    // how much of the pruning a layer keeps: through a buffer, one scalar store per value, it took
+    // 0.7 ns per output value on two threads (VGG16 w0.5's first convolution, 1 input channel,
+    // 23 us: isp bench --profile, Intel Xeon AVX-512).
+    // Otherwise through a small buffer, each output channel's pixels written as one run.
+    // A residual is added (and the clamp applied) where each value meets its output pixel.
+    for (int t = 0; t < TILES; t++) {
+        int32_t o0 = (tile + t) * 16;
+        int32_t n = outChannels - o0 < 16 ? outChannels - o0 : 16;
+        float bias[16] = {0};
+        for (int j = 0; j < n; j++) bias[j] = out->bias[o0 + j];
+        v16 vb = load16(bias), lo = splat(out->low), hi = splat(out->high);
+        float *dst = out->out + (size_t)o0 * out->plane + q + shift;
+        const float *res = out->residual ? out->residual + (size_t)o0 * out->plane + q + shift : 0;
+#if TRANSPOSE_EPILOGUE
+        _Pragma("clang loop unroll(full)")
+        for (int h = 0; h < (PIXELS + 15) / 16; h++) {  // pixels 0-15, then 16-23
+            const int count = PIXELS - 16 * h < 16 ? PIXELS - 16 * h : 16;
+            v16 r[16];
+            _Pragma("clang loop unroll(full)")
+            for (int p = 0; p < 16; p++) r[p] = p < count ? acc[t][16 * h + p] + vb : (v16){0};
+            transpose16(r);
+            const __mmask16 lanes = (__mmask16)((1u << count) - 1);
+            for (int j = 0; j < n; j++) {
+                v16 v = r[j];
+                if (res) v += (v16)_mm512_maskz_loadu_ps(lanes, res + (size_t)j * out->plane + 16 * h);
+                // vmaxps/vminps return their second operand when either is NaN: a NaN passes, in
+                // two instructions (llvm.maximum's compare-and-blend took eight per clamp).
+                __m512 clamped = _mm512_min_ps((__m512)hi, _mm512_max_ps((__m512)lo, (__m512)v));
+                _mm512_mask_storeu_ps(dst + (size_t)j * out->plane + 16 * h, lanes, clamped);
+            }
+        }
+#else
+        float buffer[PIXELS][16];
+        if (res) {
+            _Pragma("clang loop unroll(full)")
+            for (int p = 0; p < PIXELS; p++) *(v16 *)buffer[p] = acc[t][p] + vb;
+            for (int j = 0; j < n; j++, dst += out->plane, res += out->plane)
+                _Pragma("clang loop unroll(full)")
+                for (int p = 0; p < PIXELS; p++) {
+                    float v = buffer[p][j] + res[p];
+                    v = v < out->low ? out->low : v;
+                    dst[p] = v > out->high ? out->high : v;
+                }
+        } else {
+            _Pragma("clang loop unroll(full)")
+            for (int p = 0; p < PIXELS; p++)
+                *(v16 *)buffer[p] = __builtin_elementwise_minimum(__builtin_elementwise_maximum(acc[t][p] + vb, lo), hi);
+            for (int j = 0; j < n; j++, dst += out->plane)
+                _Pragma("clang loop unroll(full)")
+                for (int p = 0; p < PIXELS; p++) dst[p] = buffer[p][j];
+        }
+#endif
+    }
+}
+
