@@ -100,16 +100,32 @@ typedef int i16 __attribute__((vector_size(64)));
 
 #define FMA(a, b, c) __builtin_elementwise_fma(a, b, c)
 
-AVX2 static void norms_plane_by_plane(const float *x, int32_t planes, int64_t n, float scale, float *norms) {
-    for (int32_t c = 0; c < planes; c++) {
-        const float *p = x + (size_t)c * n;
-        v8 acc = {0};
-        int64_t i = 0;
-        for (; i + 8 <= n; i += 8) { v8 v = *(const v8 *)(p + i); acc = FMA(v, v, acc); }
+// Planes in groups of four: each plane's sums form one chain of dependent multiply-adds, and four
+// independent chains keep the FMA units busy (one chain: 96 planes of 32x32 took 10 us on two
+// threads, MobileNetV2's first expanded gate, Intel Xeon AVX-512). K (constant when inlined):
+// planes in the group.
+static inline __attribute__((always_inline)) AVX2 void norms_group(const float *p, int K, int64_t n, float scale, float *norms) {
+    v8 acc[4] = {{0}};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < K; k++) { v8 v = *(const v8 *)(p + k * n + i); acc[k] = FMA(v, v, acc[k]); }
+    for (int k = 0; k < K; k++) {
         float sum = 0;
-        for (int lane = 0; lane < 8; lane++) sum += acc[lane];
-        for (; i < n; i++) sum = __builtin_fmaf(p[i], p[i], sum);
-        norms[c] = __builtin_sqrtf(sum) * scale;
+        for (int lane = 0; lane < 8; lane++) sum += acc[k][lane];
+        for (int64_t j = i; j < n; j++) sum = __builtin_fmaf(p[k * n + j], p[k * n + j], sum);
+        norms[k] = __builtin_sqrtf(sum) * scale;
+    }
+}
+
+AVX2 static void norms_plane_by_plane(const float *x, int32_t planes, int64_t n, float scale, float *norms) {
+    for (int32_t c = 0; c < planes; c += 4) {
+        const float *p = x + (size_t)c * n;
+        switch (planes - c) {
+        case 1: norms_group(p, 1, n, scale, norms + c); break;
+        case 2: norms_group(p, 2, n, scale, norms + c); break;
+        case 3: norms_group(p, 3, n, scale, norms + c); break;
+        default: norms_group(p, 4, n, scale, norms + c); break;
+        }
     }
 }
 
@@ -188,32 +204,59 @@ AVX2 float isp_max_saliency(const float *s, int32_t n) {
 }
 
 // The energy policy's cut: the smallest squared saliency among the fewest largest channels whose
-// squared saliencies reach `share` of the total. A selection (quickselect with running sums), not
-// a sort: sorting MobileNetV2's 480 channel indices with a comparison closure took 10-15 us per
-// gate, 10% of a pruned batch-1 pass (perf, isp bench --prune stored on mobilenetv2-fd).
-// `scratch` holds n floats. Sums in double, so a total of a thousand squares rounds the same
-// whichever order the partitions visit them in. Returns +infinity when every saliency is zero.
-float isp_energy_cut(const float *s, int32_t n, float share, float *scratch) {
-    double total = 0;
-    for (int32_t i = 0; i < n; i++) { scratch[i] = s[i] * s[i]; total += scratch[i]; }
-    if (total == 0) return __builtin_inff();
-    double need = share * total;
-    int32_t lo = 0, hi = n;  // the candidates, all below the values already counted in
-    while (hi > lo) {
-        // Three-way partition of [lo, hi) around the pivot: greater | equal | less.
-        float pivot = scratch[lo + (hi - lo) / 2];
-        int32_t gt = lo, i = lo, lt = hi;
-        double above = 0;
-        while (i < lt) {
-            float v = scratch[i];
-            if (v > pivot) { scratch[i] = scratch[gt]; scratch[gt++] = v; above += v; i++; }
-            else if (v < pivot) { scratch[i] = scratch[--lt]; scratch[lt] = v; }
-            else i++;
+// squared saliencies reach `share` of the total (ties at the cut all kept). A selection, not a
+// sort: around a pivot, one branch-free pass sums and counts the squares above it and counts the
+// equal ones, then the side that holds the cut is compacted (branch-free) and searched again.
+// Sorting MobileNetV2's 480 channel indices with a comparison closure took 10-15 us per gate;
+// quickselect with a branch per value 4.8 us (a mispredicted branch on most values); this, about
+// 1 us (one core, Intel Xeon, 480 random values, share 0.999). Sums in double: a float square is
+// exact there, and the order of the adds moves a sum by parts in 10^16. `scratch` holds n floats.
+// Returns +infinity when no square is positive and finite (nothing to keep by energy).
+typedef float v4f __attribute__((vector_size(16), aligned(4)));
+typedef double v4d __attribute__((vector_size(32)));
+typedef int v4i __attribute__((vector_size(16)));
+typedef long long v4l __attribute__((vector_size(32)));
+
+// Sum of the values above `pivot` (four vectors of four running sums: one chain of dependent adds
+// would make the pass latency-bound), with how many are above and how many equal.
+static inline __attribute__((always_inline)) AVX2 double sum_above(const float *v, int32_t n, float pivot, int32_t *above,
+                                                                    int32_t *equal) {
+    v4d sums[4] = {{0}};
+    v4i countAbove = {0}, countEqual = {0};
+    int32_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 4; k++) {
+            v4f x = *(const v4f *)(v + i + 4 * k);
+            v4i greater = x > pivot, same = x == pivot;  // -1 (all ones) where true
+            sums[k] += (v4d)((v4l)__builtin_convertvector(x, v4d) & __builtin_convertvector(greater, v4l));
+            countAbove -= greater; countEqual -= same;
         }
-        if (above >= need) { hi = gt; continue; }                // the cut lies among the greater
-        double withPivot = above + (double)pivot * (lt - gt);
-        if (withPivot >= need || lt == hi) return pivot;         // the pivot completes the share
-        need -= withPivot; lo = lt;                              // keep all of these, look below
+    v4d all = (sums[0] + sums[1]) + (sums[2] + sums[3]);
+    double sum = (all[0] + all[1]) + (all[2] + all[3]);
+    int32_t a = countAbove[0] + countAbove[1] + countAbove[2] + countAbove[3];
+    int32_t e = countEqual[0] + countEqual[1] + countEqual[2] + countEqual[3];
+    for (; i < n; i++) { sum += v[i] > pivot ? (double)v[i] : 0.0; a += v[i] > pivot; e += v[i] == pivot; }
+    *above = a; *equal = e;
+    return sum;
+}
+
+AVX2 float isp_energy_cut(const float *s, int32_t n, float share, float *scratch) {
+    for (int32_t i = 0; i < n; i++) scratch[i] = s[i] * s[i];
+    int32_t unused, none;
+    const double total = sum_above(scratch, n, -1, &unused, &none);
+    if (!(total > 0) || total > __DBL_MAX__) return __builtin_inff();
+    double need = share * total;
+    int32_t m = n;  // the candidates, scratch[0..<m], all below the values already counted in
+    while (1) {
+        const float pivot = scratch[m / 2];
+        int32_t above, equal;
+        const double sum = sum_above(scratch, m, pivot, &above, &equal);
+        const int below = sum < need && sum + (double)pivot * equal < need;  // the cut lies below the pivot
+        if (!below && sum + (double)pivot * equal >= need && !(sum >= need)) return pivot;  // the pivot completes it
+        if (below) need -= sum + (double)pivot * equal;
+        int32_t kept = 0;
+        for (int32_t i = 0; i < m; i++) { float x = scratch[i]; scratch[kept] = x; kept += below ? x < pivot : x > pivot; }
+        if (kept == 0) return pivot;  // rounding left `need` unmet: the smallest value counted in
+        m = kept;
     }
-    return scratch[lo > 0 ? lo - 1 : 0];  // rounding left `need` unmet: the smallest value seen
 }
