@@ -3,7 +3,8 @@
 // epilogue, which needs AVX-512 intrinsics for its masked stores) defined.
 static inline __attribute__((always_inline)) BLOCK_TARGET
 void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_input *in, const float *panels, int32_t rows,
-           int32_t outChannels, int32_t tile, int32_t tileEnd, int32_t q, int32_t shift, const isp_conv_output *out) {
+           int32_t outChannels, int32_t tile, int32_t tileEnd, int32_t q, int32_t shift, const isp_conv_output *out,
+           float *into, size_t intoPitch) {
     v16 acc[2][24];
     _Pragma("clang loop unroll(full)")
     for (int t = 0; t < TILES; t++) _Pragma("clang loop unroll(full)") for (int p = 0; p < PIXELS; p++) acc[t][p] = (v16){0};
@@ -41,13 +42,23 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
     // 23 us: isp bench --profile, Intel Xeon AVX-512).
     // Otherwise through a small buffer, each output channel's pixels written as one run.
     // A residual is added (and the clamp applied) where each value meets its output pixel.
+    // Channel j of tile t goes to into + (16 t + j) * intoPitch: the output planes, or the
+    // caller's row buffer (see KERNEL).
     for (int t = 0; t < TILES; t++) {
         int32_t o0 = (tile + t) * 16;
         int32_t n = outChannels - o0 < 16 ? outChannels - o0 : 16;
-        float bias[16] = {0};
-        for (int j = 0; j < n; j++) bias[j] = out->bias[o0 + j];
-        v16 vb = load16(bias), lo = splat(out->low), hi = splat(out->high);
-        float *dst = out->out + (size_t)o0 * out->plane + q + shift;
+        // A whole tile's bias is one load; gathering it into a local array first made the vector
+        // load wait on 16 scalar stores (no store forwarding) in every block.
+        v16 vb;
+        if (n == 16) {
+            vb = load16(out->bias + o0);
+        } else {
+            float bias[16] = {0};
+            for (int j = 0; j < n; j++) bias[j] = out->bias[o0 + j];
+            vb = load16(bias);
+        }
+        v16 lo = splat(out->low), hi = splat(out->high);
+        float *dst = into + (size_t)t * 16 * intoPitch;
         const float *res = out->residual ? out->residual + (size_t)o0 * out->plane + q + shift : 0;
 #if TRANSPOSE_EPILOGUE
         _Pragma("clang loop unroll(full)")
@@ -64,7 +75,7 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
                 // vmaxps/vminps return their second operand when either is NaN: a NaN passes, in
                 // two instructions (llvm.maximum's compare-and-blend took eight per clamp).
                 __m512 clamped = _mm512_min_ps((__m512)hi, _mm512_max_ps((__m512)lo, (__m512)v));
-                _mm512_mask_storeu_ps(dst + (size_t)j * out->plane + 16 * h, lanes, clamped);
+                _mm512_mask_storeu_ps(dst + (size_t)j * intoPitch + 16 * h, lanes, clamped);
             }
         }
 #else
@@ -72,7 +83,7 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
         if (res) {
             _Pragma("clang loop unroll(full)")
             for (int p = 0; p < PIXELS; p++) *(v16 *)buffer[p] = acc[t][p] + vb;
-            for (int j = 0; j < n; j++, dst += out->plane, res += out->plane)
+            for (int j = 0; j < n; j++, dst += intoPitch, res += out->plane)
                 _Pragma("clang loop unroll(full)")
                 for (int p = 0; p < PIXELS; p++) {
                     float v = buffer[p][j] + res[p];
@@ -83,7 +94,7 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
             _Pragma("clang loop unroll(full)")
             for (int p = 0; p < PIXELS; p++)
                 *(v16 *)buffer[p] = __builtin_elementwise_minimum(__builtin_elementwise_maximum(acc[t][p] + vb, lo), hi);
-            for (int j = 0; j < n; j++, dst += out->plane)
+            for (int j = 0; j < n; j++, dst += intoPitch)
                 _Pragma("clang loop unroll(full)")
                 for (int p = 0; p < PIXELS; p++) dst[p] = buffer[p][j];
         }

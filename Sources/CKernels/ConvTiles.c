@@ -52,7 +52,8 @@ static inline __attribute__((always_inline)) void transpose16(v16 r[16]) {
 #include "ConvBlock.h"
 
 // One block of TILES x PIXELS at pixel stride S, with the arguments every call passes.
-#define CALL(TILES, PIXELS, S) BLOCK_OF_KERNEL(TILES, PIXELS, S, in, panels, rows, outChannels, tile, tile1, q, shift, out)
+#define CALL(TILES, PIXELS, S) BLOCK_OF_KERNEL(TILES, PIXELS, S, in, panels, rows, outChannels, tile, tile1, q, shift, out, \
+                                              into, intoPitch)
 
 #define SMALL_CASES(T, S) \
     switch (n) { \
@@ -95,6 +96,76 @@ static inline __attribute__((always_inline)) void transpose16(v16 r[16]) {
 #define DISPATCH(S, MAXTILES, WHOLE) \
     if (WHOLE > 12 && n > 12) { WHOLE_CASES(S) } else if (MAXTILES > 1 && two) { SMALL_CASES(2, S) } else { SMALL_CASES(1, S) }
 
+// Convolutions with a short reduction (input channels x taps <= SHORT_REDUCTION: the first
+// convolution of a network, 1-3 input channels) run pixel-major instead: one vector holds 16
+// pixels of one output channel, each weight is broadcast, and the outputs are stored as they are,
+// with no transpose. With 9 multiply-adds per output the tiled blocks spent most of their time in
+// the epilogue (VGG16 w0.5's first convolution 24 us of which 16 us epilogue on one thread, isp
+// bench --profile, Intel Xeon AVX-512). Stride 1, rows of a multiple of 16 pixels.
+#define SHORT_REDUCTION 27
+#define GROUP 4  // output channels a pass: GROUP x 2 accumulators, 2 + GROUP loads per 2 GROUP FMAs
+
+static inline __attribute__((always_inline)) void pixel_major(const isp_conv_input *in, const float *panels, int32_t rows,
+                                                              int32_t outChannels, int32_t tile0, int32_t tile1, int32_t q0,
+                                                              int32_t q1, int32_t shift, const isp_conv_output *out) {
+    const int32_t o1 = tile1 * 16 < outChannels ? tile1 * 16 : outChannels;
+    const v16 lo = splat(out->low), hi = splat(out->high);
+    for (int32_t q = q0; q < q1; q += 32) {
+        const int two = q + 32 <= q1;  // 32 pixels, or the last 16
+        for (int32_t o = tile0 * 16; o < o1; o += GROUP) {
+            const int g = o1 - o < GROUP ? o1 - o : GROUP;
+            v16 acc[GROUP][2] = {{{0}}};
+            for (int32_t i = 0; i < in->channels; i++) {
+                const float *x = in->x + in->xOffset[i] + q;
+                for (int32_t k = 0; k < in->taps; k++) {
+                    const float *xt = x + in->tapOffset[k];
+                    const v16 a = load16(xt), b = two ? load16(xt + 16) : a;
+                    const size_t row = (size_t)in->weightChannel[i] * in->taps + k;
+                    for (int j = 0; j < GROUP; j++) {
+                        if (j >= g) break;
+                        const float w = panels[((size_t)((o + j) / 16) * rows + row) * 16 + (o + j) % 16];
+                        acc[j][0] += a * w;
+                        acc[j][1] += b * w;
+                    }
+                }
+            }
+            for (int j = 0; j < g; j++) {
+                float *to = out->out + (size_t)(o + j) * out->plane + q + shift;
+                const float *res = out->residual ? out->residual + (size_t)(o + j) * out->plane + q + shift : 0;
+                for (int h = 0; h < 1 + two; h++) {
+                    v16 v = acc[j][h] + out->bias[o + j];
+                    if (res) v += load16(res + 16 * h);
+                    // A NaN passes (llvm.maximum / minimum), as in the tiled blocks.
+                    v = __builtin_elementwise_minimum(__builtin_elementwise_maximum(v, lo), hi);
+                    *(v16 *)(to + 16 * h) = v;
+                }
+            }
+        }
+    }
+}
+
+#define ROW_BUFFER 64
+
+// The row buffer's channels [16 * tile, 16 * (tile + tiles)) to the output planes at pixel `at`.
+static inline __attribute__((always_inline)) void copy_rows_out(const float *rowBuffer, const isp_conv_output *out,
+                                                                int32_t tile, int tiles, int32_t outChannels, int32_t at,
+                                                                int32_t length) {
+    int32_t end = (tile + tiles) * 16 < outChannels ? (tile + tiles) * 16 : outChannels;
+    for (int32_t o = tile * 16; o < end; o++) {
+        const float *from = rowBuffer + (size_t)(o - tile * 16) * ROW_BUFFER;
+        float *to = out->out + (size_t)o * out->plane + at;
+        int32_t x = 0;
+        for (; x + 16 <= length; x += 16) *(v16 *)(to + x) = load16(from + x);
+        for (; x < length; x++) to[x] = from[x];
+    }
+}
+
+// Runs of 16 to ROW_BUFFER positions (the rows of 16- to 64-wide maps) are computed into a row
+// buffer and then copied out, whole rows of whole cache lines. Written block by block, each block
+// stored a part of a line in every channel plane; on a 32x32 map the planes are 4096 bytes apart,
+// so all those lines share one L1 set, and with 32 channels a line was evicted before the next
+// block completed it, then fetched again (benchmarks/store_aliasing.c: 17.0 us for 32 planes of
+// 32x32 written in runs of 11, 6.1 us in line-aligned runs of 16).
 #define KERNEL(name, attr, MAXPIX, MAXTILES, WHOLE) \
     attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, \
                           int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out) { \
@@ -102,12 +173,21 @@ static inline __attribute__((always_inline)) void transpose16(v16 r[16]) {
         /* equal blocks: 10 positions as 5 + 5, not 6 + a weight-bound 4 */ \
         int32_t blocks = whole ? 1 : (q1 - q0 + MAXPIX - 1) / MAXPIX; \
         int32_t step = blocks ? (q1 - q0 + blocks - 1) / blocks : 1; \
+        if (in->channels * in->taps <= SHORT_REDUCTION && in->pixelStride == 1 && (q1 - q0) % 16 == 0) { \
+            pixel_major(in, panels, rows, outChannels, tile0, tile1, q0, q1, shift, out); \
+            return; \
+        } \
+        const int buffered = !whole && q1 - q0 >= 16 && q1 - q0 <= ROW_BUFFER; \
+        float rowBuffer[MAXTILES * 16 * ROW_BUFFER] __attribute__((aligned(64))); \
         for (int32_t tile = tile0; tile < tile1; tile += (whole ? 1 : MAXTILES)) { \
             int two = !whole && MAXTILES > 1 && tile + 1 < tile1; \
             for (int32_t q = q0; q < q1; q += step) { \
                 int32_t n = q1 - q < step ? q1 - q : step; \
+                float *into = buffered ? rowBuffer + (q - q0) : out->out + (size_t)tile * 16 * out->plane + q + shift; \
+                size_t intoPitch = buffered ? ROW_BUFFER : (size_t)out->plane; \
                 if (in->pixelStride == 2) { DISPATCH(2, MAXTILES, WHOLE) } else { DISPATCH(1, MAXTILES, WHOLE) } \
             } \
+            if (buffered) copy_rows_out(rowBuffer, out, tile, two ? 2 : 1, outChannels, q0 + shift, q1 - q0); \
         } \
     }
 

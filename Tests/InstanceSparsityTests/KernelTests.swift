@@ -141,6 +141,40 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Convolutions with a short reduction (1-3 input channels, 3x3) run pixel-major on rows of a
+    /// multiple of 16 pixels and on the tiled blocks otherwise: both against plain loops, with
+    /// output channels that fill a group of four and that do not, on both instruction sets.
+    func testShortReductionConvolutionsMatchPlainLoops() {
+        var rng = SeededGenerator(seed: 21)
+        for isa in InstructionSet.supported {
+            for (cin, cout, size) in [(1, 32, 32), (3, 7, 16), (2, 20, 48), (1, 5, 12)] {
+                let conv = Conv2d(inChannels: cin, outChannels: cout, kernel: 3, padding: 1, bias: true, rng: &rng)
+                conv.engine = Engine(isa: isa)
+                let x = Tensor(shape: [1, cin, size, size])
+                for i in 0..<x.count { x[i] = rng.normal() }
+                let y = conv.forward(x, training: false)
+                for o in 0..<cout {
+                    for oy in 0..<size {
+                        for ox in 0..<size {
+                            var expected = conv.bias!.value[o]
+                            for c in 0..<cin {
+                                for ky in 0..<3 {
+                                    for kx in 0..<3 {
+                                        let iy = oy + ky - 1, ix = ox + kx - 1
+                                        guard iy >= 0 && iy < size && ix >= 0 && ix < size else { continue }
+                                        expected += conv.weight.value[((o * cin + c) * 3 + ky) * 3 + kx] * x[(c * size + iy) * size + ix]
+                                    }
+                                }
+                            }
+                            XCTAssertEqual(y[(o * size + oy) * size + ox], expected, accuracy: 1e-4,
+                                           "\(isa) \(cin) -> \(cout) at \(size)x\(size), (\(o), \(oy), \(ox))")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func check(channels c: Int, height ih: Int, width iw: Int, kernel k: Int, stride s: Int, isa: InstructionSet) {
         var rng = SeededGenerator(seed: 5)
         let conv = Conv2d(inChannels: c, outChannels: c, kernel: k, stride: s, padding: k / 2, groups: c, bias: true, rng: &rng)
