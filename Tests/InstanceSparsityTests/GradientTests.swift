@@ -150,7 +150,7 @@ final class GradientTests: XCTestCase {
             let fused = BatchNorm2d(channels: 2), alone = BatchNorm2d(channels: 2)
             for bn in [fused, alone] { for c in 0..<2 { bn.weight.value[c] = 5 } }
             let layer = Sequential([fused, ReLU(cap: cap)])
-            XCTAssertEqual(fused.fusedCap, cap)
+            XCTAssertEqual(fused.cap, cap)
             let x = Tensor(shape: [2, 2, 2, 2])
             for c in 0..<2 {
                 let values = [Float]([-2.5, -1.5, -1, -0.5, 0.5, 1, 1.5, 2.5]).shuffled(using: &rng)

@@ -1,7 +1,7 @@
 import CKernels
 
 /// ReLU, or ReLU6 when `cap` is 6 (MobileNetV2). The gradient passes where 0 < y < cap.
-/// When fused into the batch norm before it (`BatchNorm2d.fusedCap`), it passes values and
+/// When fused into the batch norm before it (`BatchNorm2d.cap`), it passes values and
 /// gradients through unchanged: the norm has already applied it.
 public final class ReLU: Layer, RunsOnEngine {
     public var engine = Engine.default

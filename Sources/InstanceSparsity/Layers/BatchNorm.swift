@@ -2,7 +2,7 @@ import CKernels
 
 /// Batch normalisation over (N, H, W) per channel. Training uses batch statistics and updates
 /// the running ones (momentum 0.1, unbiased variance, as PyTorch); evaluation uses the running ones.
-/// A ReLU that follows it in a `Sequential` runs inside it (`fusedCap`).
+/// A ReLU that follows it in a `Sequential` runs inside it (`cap`).
 public final class BatchNorm2d: Layer, RunsOnEngine {
     public var engine = Engine.default
     public let weight: Parameter  // gamma
@@ -41,13 +41,10 @@ public final class BatchNorm2d: Layer, RunsOnEngine {
     /// ReLU's two passes over memory and its output tensor. The fusion is for good: the norm
     /// clamps its output even when called on its own. (A NaN output lets the gradient through,
     /// where a separate ReLU would block it; either way the loss is already NaN.)
-    public private(set) var fusedCap: Float? = nil
-
-    /// What the output is clamped to: 0...cap with a fused ReLU, nothing without.
-    private var clampBounds: (Float, Float) { fusedCap.map { (0, $0) } ?? (-.infinity, .infinity) }
+    public private(set) var cap: Float? = nil
 
     func fuse(_ relu: ReLU) {
-        fusedCap = relu.cap
+        cap = relu.cap
         relu.isFused = true
     }
 
@@ -76,7 +73,7 @@ public final class BatchNorm2d: Layer, RunsOnEngine {
         let gamma = weight.value.data, beta = bias.value.data
         let rm = runningMean.data, rv = runningVar.data, eps = eps, momentum = momentum
         let istd = invStd.data, means = usedMean.data, scales = usedScale.data, offsets = usedOffset.data
-        let (low, high) = clampBounds
+        let (low, high) = clampBounds(cap)
         // Per channel, the batch mean and the sum of squared deviations from it.
         let means64 = sums.baseAddress!, squares64 = means64 + c
         var m = n * hw
@@ -153,7 +150,7 @@ public final class BatchNorm2d: Layer, RunsOnEngine {
         let batchStats = usedBatchStatistics
         let istd = invStd.data, means = usedMean.data, scales = usedScale.data, offsets = usedOffset.data
         // With a fused ReLU, dy reaches the norm only where its output lies strictly inside 0...cap.
-        let (low, high) = clampBounds
+        let (low, high) = clampBounds(cap)
         // Per channel, the sums of dy and of dy * (x - mean) over this process's batch.
         let sums = sums.baseAddress!
         engine.forEachPiece(of: c, pieces: c) { items, _ in

@@ -72,7 +72,7 @@ public final class Sequential: Layer {
     public let children: [(name: String, layer: Layer)]
     private var outputShape: [Int] = []
 
-    /// A ReLU directly after a batch norm is fused into it (`BatchNorm2d.fusedCap`).
+    /// A ReLU directly after a batch norm is fused into it (`BatchNorm2d.cap`).
     public init(_ named: [(String, Layer)]) {
         children = named.map { (name: $0.0, layer: $0.1) }
         for (a, b) in zip(children, children.dropFirst()) {

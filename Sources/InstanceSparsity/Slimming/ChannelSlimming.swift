@@ -225,7 +225,7 @@ extension Network {
                 case let bn as BatchNorm2d:
                     let scale = bn.weight.value[c] / (bn.runningVar[c] + bn.eps).squareRoot()
                     value = (value - bn.runningMean[c]) * scale + bn.bias.value[c]
-                    if let cap = bn.fusedCap { value = min(max(value, 0), cap) }
+                    if let cap = bn.cap { value = min(max(value, 0), cap) }
                 default: preconditionFailure("carrier \(type(of: carrier)) is neither a convolution nor a batch norm")
                 }
             }
