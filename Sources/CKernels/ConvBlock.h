@@ -64,13 +64,13 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
         _Pragma("clang loop unroll(full)")
         for (int h = 0; h < (PIXELS + 15) / 16; h++) {  // pixels 0-15, then 16-23
             const int count = PIXELS - 16 * h < 16 ? PIXELS - 16 * h : 16;
-            v16 r[16];
+            __m512 r[16];
             _Pragma("clang loop unroll(full)")
-            for (int p = 0; p < 16; p++) r[p] = p < count ? acc[t][16 * h + p] + vb : (v16){0};
-            transpose16(r);
+            for (int p = 0; p < 16; p++) r[p] = (__m512)(p < count ? acc[t][16 * h + p] + vb : (v16){0});
+            transpose16x16(r);
             const __mmask16 lanes = (__mmask16)((1u << count) - 1);
             for (int j = 0; j < n; j++) {
-                v16 v = r[j];
+                v16 v = (v16)r[j];
                 if (res) v += (v16)_mm512_maskz_loadu_ps(lanes, res + (size_t)j * out->plane + 16 * h);
                 // vmaxps/vminps return their second operand when either is NaN: a NaN passes, in
                 // two instructions (llvm.maximum's compare-and-blend took eight per clamp).

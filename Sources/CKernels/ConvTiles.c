@@ -6,6 +6,7 @@
 // Register blocking: TILES x 16 output channels (one vector each) by PIXELS grid positions, so
 // every weight vector loaded is used PIXELS times and every input value broadcast TILES times.
 #include "CKernels.h"
+#include "Transpose.h"
 #include <stddef.h>
 #include <immintrin.h>
 #pragma clang diagnostic ignored "-Wpsabi"  // block() is always inlined into its callers
@@ -15,29 +16,6 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
 // Macros, not functions: a v16 passed by value outside an AVX-512 function changes the ABI.
 #define splat(v) ((v16){0} + (float)(v))  // outside the inner loop only: it costs an add
 #define load16(p) (*(const v16 *)(p))
-
-// r[p] lane c -> r[c] lane p: four stages, each swapping the off-diagonal B x B blocks between
-// rows i and i + B (two-source shuffles); after the stage of size 1 every block is transposed.
-// LOWB and HIGHB pick the lanes of the new rows i and i + B from (r[i], r[i + B]).
-#define LOW8 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23
-#define HIGH8 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31
-#define LOW4 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27
-#define HIGH4 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31
-#define LOW2 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29
-#define HIGH2 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31
-#define LOW1 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30
-#define HIGH1 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31
-#define SWAP_BLOCKS(B) \
-    _Pragma("clang loop unroll(full)") \
-    for (int i = 0; i < 16; i++) \
-        if (!(i & B)) { \
-            v16 a = r[i], b = r[i + B]; \
-            r[i] = __builtin_shufflevector(a, b, LOW##B); \
-            r[i + B] = __builtin_shufflevector(a, b, HIGH##B); \
-        }
-static inline __attribute__((always_inline)) void transpose16(v16 r[16]) {
-    SWAP_BLOCKS(8) SWAP_BLOCKS(4) SWAP_BLOCKS(2) SWAP_BLOCKS(1)
-}
 
 #define BLOCK block_avx512
 #define BLOCK_TARGET __attribute__((target("avx512f,avx512vl,fma")))

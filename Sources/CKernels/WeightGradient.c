@@ -3,6 +3,7 @@
 // of dy times the input value under that tap stay in registers, so each dy vector loaded is used
 // by every row of the block and each input value broadcast to both channel tiles.
 #include "CKernels.h"
+#include "Transpose.h"
 #include <stddef.h>
 #include <immintrin.h>
 #pragma clang diagnostic ignored "-Wpsabi"  // gblock() is always inlined into its callers
@@ -80,46 +81,17 @@ void isp_conv_weight_gradient(isp_isa isa, const isp_weight_gradient_args *a, in
     else gradient_avx2(a, tile0, tile1);
 }
 
-// Transposes of 16-lane tiles, sixteen rows by sixteen lanes at a time in registers (three
-// rounds of shuffles) on AVX-512: 3.5x faster than a scalar loop over this layout, which was 2-3%
+// Transposes of 16-lane tiles, sixteen rows by sixteen lanes at a time in registers
+// (`transpose16x16`) on AVX-512: 3.5x faster than a scalar loop over this layout, which was 2-3%
 // of VGG16 training. Partial tiles, the last rows, and AVX2 CPUs go one value at a time.
-// Every loop is unrolled by pragma: at -O2 clang left some rolled, with the rows on the stack,
-// and the transposes took 15% longer than at -O3 (perf samples, ResNet-18 w0.5 training).
 
 /// dst[j * dstStride + i] (+)= src[i * srcStride + j] for i, j < 16.
 __attribute__((target("avx512f"))) static inline void transpose16(const float *src, size_t srcStride, float *dst,
                                                                  size_t dstStride, int accumulate) {
-    __m512 r[16], t[16];
+    __m512 r[16];
     _Pragma("clang loop unroll(full)")
     for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * srcStride);
-    _Pragma("clang loop unroll(full)")
-    for (int i = 0; i < 16; i += 2) {  // pairs of rows interleaved
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    _Pragma("clang loop unroll(full)")
-    for (int i = 0; i < 16; i += 4) {  // then pairs of pairs
-        __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
-        __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
-        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-    }
-    _Pragma("clang loop unroll(full)")
-    for (int i = 0; i < 4; i++) {  // then 128-bit lanes, twice
-        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
-        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
-        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
-        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
-    }
-    _Pragma("clang loop unroll(full)")
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
-        r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
-        r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
-    }
+    transpose16x16(r);
     _Pragma("clang loop unroll(full)")
     for (int i = 0; i < 16; i++) {
         float *d = dst + i * dstStride;
