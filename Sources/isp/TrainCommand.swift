@@ -3,7 +3,7 @@ import InstanceSparsity
 
 enum TrainCommand: Command {
     static let name = "train"
-    static let synopsis = "--out FILE (--model vgg16|resnet18|mobilenetv2 | --resume)"
+    static let synopsis = "--out FILE (--model vgg16|resnet18|mobilenetv2 | --init FILE | --resume)"
     static let abstract = """
     Trains a network with SGD (momentum 0.9, Nesterov) and a cosine learning rate after a linear
     warm-up, with random crop (pad 4) and horizontal flip (class folders above 64 pixels:
@@ -23,7 +23,7 @@ enum TrainCommand: Command {
     """
     static let options = [
         Option("--out", "FILE", "the checkpoint, rewritten atomically after every epoch (required)"),
-        Option("--model", "vgg16|resnet18|mobilenetv2", "the network (required unless --resume)"),
+        Option("--model", "vgg16|resnet18|mobilenetv2", "the network (default: the --init file's; required without --init or --resume)"),
         Option("--resume", "continue FILE from its last completed epoch, with its stored options (default: a new run)"),
         Option("--force", "replace an existing FILE with a new run (default: refuse to)"),
         Option("--width", "W", "channel multiplier; 0.5 halves every layer (default: the --init file's, else 1)"),
@@ -142,7 +142,9 @@ enum TrainCommand: Command {
         if let model = request.model, !ModelSpec.architectures.contains(model) {
             throw UsageError(message: "unknown model '\(model)' (expected \(ModelSpec.architectures.joined(separator: ", ")))")
         }
-        if !resume && request.model == nil { throw UsageError(message: "--model is required (vgg16, resnet18 or mobilenetv2)") }
+        if !resume && request.model == nil && request.initPath == nil {
+            throw UsageError(message: "--model is required (vgg16, resnet18 or mobilenetv2), or --init FILE to start from")
+        }
         // Progress lines are part of the table output; with --json they must not mix into stdout.
         let log = commentary(json: json)
 
@@ -194,7 +196,11 @@ enum TrainCommand: Command {
                 throw UsageError(message: "--mean and --std need \(train.channels) values (the images' channels), got \(mean.count) and \(r.std!.count)")
             }
             let stats = try r.mean.map { (mean: $0, std: r.std!) } ?? train.channelStatistics()
-            var spec = ModelSpec(architecture: r.model!, width: r.width ?? initial?.network.spec.width ?? 1,
+            let architecture = r.model ?? initial!.network.spec.architecture
+            if let initial, architecture != initial.network.spec.architecture {
+                throw InputError(r.initPath!, "holds a \(initial.network.spec.architecture), not the --model \(architecture)")
+            }
+            var spec = ModelSpec(architecture: architecture, width: r.width ?? initial?.network.spec.width ?? 1,
                                  stem: r.stem ?? initial?.network.spec.stem, inputChannels: train.channels,
                                  inputSize: train.height, classes: train.classes, mean: stats.mean,
                                  std: stats.std.map { max($0, 1e-6) }, dataset: data.dataset, classNames: train.classNames,

@@ -189,7 +189,8 @@ final class ImageNetVariantTests: XCTestCase {
     }
 
     /// `isp train --init` with feature decay: fine-tunes a 5-class checkpoint on the 10 classes of
-    /// Fashion-MNIST, records where it started, and `isp info` shows the stem it kept.
+    /// Fashion-MNIST (network and width taken from the file), records where it started, and `isp
+    /// info` shows the stem it kept; another stem or network than the file's is refused.
     func testTrainFromInitialWeights() throws {
         guard FileManager.default.fileExists(atPath: FashionMNIST.defaultDirectory + "/t10k-images-idx3-ubyte.gz") else {
             throw XCTSkip("Fashion-MNIST is not installed (make deps)")
@@ -201,7 +202,7 @@ final class ImageNetVariantTests: XCTestCase {
         let initial = "\(directory)/initial.safetensors", out = "\(directory)/tuned.safetensors"
         try Checkpoint.save(try Network.make(ModelSpec(architecture: "resnet18", width: 0.0625, stem: .imagenet,
                                                        inputChannels: 1, inputSize: size, classes: 5)), to: initial)
-        let r = try ISP.run(["train", "--model", "resnet18", "--width", "0.0625", "--init", initial, "--feature-decay", "1e-4",
+        let r = try ISP.run(["train", "--init", initial, "--feature-decay", "1e-4",
                              "--epochs", "1", "--train-limit", "64", "--test-limit", "32", "--batch-size", "32", "--out", out],
                             in: directory, timeout: 120)
         XCTAssertEqual(r.status, 0, r.stderr)
@@ -220,6 +221,11 @@ final class ImageNetVariantTests: XCTestCase {
         XCTAssertEqual(refused.status, 1, refused.stderr)
         XCTAssertEqual(refused.stderrLines.count, 1, refused.stderr)
         XCTAssertTrue(refused.stderr.contains(initial) && refused.stderr.contains("cifar stem"), refused.stderr)
+        let otherNetwork = try ISP.run(["train", "--model", "vgg16", "--init", initial, "--epochs", "1", "--train-limit", "64",
+                                        "--test-limit", "32", "--out", "\(directory)/y.safetensors"], in: directory, timeout: 60)
+        XCTAssertEqual(otherNetwork.status, 1, otherNetwork.stderr)
+        XCTAssertEqual(otherNetwork.stderrLines.count, 1, otherNetwork.stderr)
+        XCTAssertTrue(otherNetwork.stderr.contains(initial) && otherNetwork.stderr.contains("resnet18"), otherNetwork.stderr)
     }
 
     func stateDict(_ network: Network) -> [(String, Tensor)] {
