@@ -35,7 +35,7 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
         }
     }
     // Bias, clamp, then from one vector per pixel (16 channels) to runs of pixels per channel.
-    // With AVX-512 (TRANSPOSE) in registers: a 16 x 16 transpose, then one masked store per
+    // With AVX-512 (TRANSPOSE_EPILOGUE) in registers: a 16 x 16 transpose, then one masked store per
     // channel. This epilogue costs the same whatever input channels were skipped, so it decided
     // how much of the pruning a layer keeps: through a buffer, one scalar store per value, it took
     // 0.7 ns per output value on two threads (VGG16 w0.5's first convolution, 1 input channel,

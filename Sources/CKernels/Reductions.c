@@ -94,7 +94,6 @@ AVX2 void isp_normalize_backward(const float *dy, const float *x, float *dx, int
 // --profile, one thread, Intel Xeon AVX-512). There the planes go side by side, one per lane,
 // their values gathered column by column: the same operations in the same order, bit for bit.
 typedef float v8 __attribute__((vector_size(32), aligned(4)));
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
 typedef int i8 __attribute__((vector_size(32)));
 typedef int i16 __attribute__((vector_size(64)));
 
@@ -167,6 +166,13 @@ void isp_plane_norms(isp_isa isa, const float *x, int32_t planes, int64_t n, flo
 // branch-free (each index written, kept by moving on); AVX-512 compresses 16 indices a step.
 // Together with the maximum below: a gate on VGG16's 256 channels of 2x2 spent 1.3 us deciding
 // in Swift (a mispredicted branch and a dependent max a channel; isp bench --profile, one thread).
+// Channels i..<n, after `count` kept ones, one at a time.
+static inline __attribute__((always_inline)) int32_t select_from(const float *s, int32_t i, int32_t n, float cut, int squared,
+                                                                 int32_t *kept, int32_t count) {
+    for (; i < n; i++) { kept[count] = i; count += ((squared ? s[i] * s[i] : s[i]) >= cut) & (s[i] > 0); }
+    return count;
+}
+
 __attribute__((target("avx512f"))) static int32_t select_avx512(const float *s, int32_t n, float cut, int squared, int32_t *kept) {
     int32_t count = 0, i = 0;
     __m512i index = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -177,14 +183,11 @@ __attribute__((target("avx512f"))) static int32_t select_avx512(const float *s, 
         _mm512_mask_compressstoreu_epi32(kept + count, pass, index);
         count += __builtin_popcount(pass);
     }
-    for (; i < n; i++) { kept[count] = i; count += ((squared ? s[i] * s[i] : s[i]) >= cut) & (s[i] > 0); }
-    return count;
+    return select_from(s, i, n, cut, squared, kept, count);
 }
 
 AVX2 static int32_t select_avx2(const float *s, int32_t n, float cut, int squared, int32_t *kept) {
-    int32_t count = 0;
-    for (int32_t i = 0; i < n; i++) { kept[count] = i; count += ((squared ? s[i] * s[i] : s[i]) >= cut) & (s[i] > 0); }
-    return count;
+    return select_from(s, 0, n, cut, squared, kept, 0);
 }
 
 int32_t isp_select_channels(isp_isa isa, const float *s, int32_t n, float cut, int32_t squared, int32_t *kept) {
@@ -208,8 +211,8 @@ AVX2 float isp_max_saliency(const float *s, int32_t n) {
 // sort: around a pivot, one branch-free pass sums and counts the squares above it and counts the
 // equal ones, then the side that holds the cut is compacted (branch-free) and searched again.
 // Sorting MobileNetV2's 480 channel indices with a comparison closure took 10-15 us per gate;
-// quickselect with a branch per value 4.8 us (a mispredicted branch on most values); this, about
-// 1 us (one core, Intel Xeon, 480 random values, share 0.999). Sums in double: a float square is
+// quickselect with a branch per value 4.8 us (a mispredicted branch on most values); this, 1.1 us
+// (one core, Intel Xeon, 480 random values, share 0.999). Sums in double: a float square is
 // exact there, and the order of the adds moves a sum by parts in 10^16. `scratch` holds n floats.
 // Returns +infinity when no square is positive and finite (nothing to keep by energy).
 typedef float v4f __attribute__((vector_size(16), aligned(4)));
@@ -218,44 +221,45 @@ typedef int v4i __attribute__((vector_size(16)));
 typedef long long v4l __attribute__((vector_size(32)));
 
 // Sum of the values above `pivot` (four vectors of four running sums: one chain of dependent adds
-// would make the pass latency-bound), with how many are above and how many equal.
-static inline __attribute__((always_inline)) AVX2 double sum_above(const float *v, int32_t n, float pivot, int32_t *above,
-                                                                    int32_t *equal) {
+// would make the pass latency-bound), and how many equal it.
+static inline __attribute__((always_inline)) AVX2 double sum_above(const float *v, int32_t n, float pivot, int32_t *equal) {
     v4d sums[4] = {{0}};
-    v4i countAbove = {0}, countEqual = {0};
+    v4i same = {0};
     int32_t i = 0;
     for (; i + 16 <= n; i += 16)
         for (int k = 0; k < 4; k++) {
             v4f x = *(const v4f *)(v + i + 4 * k);
-            v4i greater = x > pivot, same = x == pivot;  // -1 (all ones) where true
+            v4i greater = x > pivot;  // -1 (all ones) where true
             sums[k] += (v4d)((v4l)__builtin_convertvector(x, v4d) & __builtin_convertvector(greater, v4l));
-            countAbove -= greater; countEqual -= same;
+            same -= x == pivot;
         }
     v4d all = (sums[0] + sums[1]) + (sums[2] + sums[3]);
     double sum = (all[0] + all[1]) + (all[2] + all[3]);
-    int32_t a = countAbove[0] + countAbove[1] + countAbove[2] + countAbove[3];
-    int32_t e = countEqual[0] + countEqual[1] + countEqual[2] + countEqual[3];
-    for (; i < n; i++) { sum += v[i] > pivot ? (double)v[i] : 0.0; a += v[i] > pivot; e += v[i] == pivot; }
-    *above = a; *equal = e;
+    int32_t e = same[0] + same[1] + same[2] + same[3];
+    for (; i < n; i++) { sum += v[i] > pivot ? (double)v[i] : 0.0; e += v[i] == pivot; }
+    *equal = e;
     return sum;
 }
 
 AVX2 float isp_energy_cut(const float *s, int32_t n, float share, float *scratch) {
     for (int32_t i = 0; i < n; i++) scratch[i] = s[i] * s[i];
-    int32_t unused, none;
-    const double total = sum_above(scratch, n, -1, &unused, &none);
+    int32_t none;
+    const double total = sum_above(scratch, n, -1, &none);
     if (!(total > 0) || total > __DBL_MAX__) return __builtin_inff();
     double need = share * total;
     int32_t m = n;  // the candidates, scratch[0..<m], all below the values already counted in
     while (1) {
         const float pivot = scratch[m / 2];
-        int32_t above, equal;
-        const double sum = sum_above(scratch, m, pivot, &above, &equal);
-        const int below = sum < need && sum + (double)pivot * equal < need;  // the cut lies below the pivot
-        if (!below && sum + (double)pivot * equal >= need && !(sum >= need)) return pivot;  // the pivot completes it
-        if (below) need -= sum + (double)pivot * equal;
+        int32_t equal;
+        const double above = sum_above(scratch, m, pivot, &equal), withPivot = above + (double)pivot * equal;
+        if (above < need && withPivot >= need) return pivot;  // the pivot completes the share
         int32_t kept = 0;
-        for (int32_t i = 0; i < m; i++) { float x = scratch[i]; scratch[kept] = x; kept += below ? x < pivot : x > pivot; }
+        if (withPivot < need) {  // keep looking below the pivot, these all counted in
+            need -= withPivot;
+            for (int32_t i = 0; i < m; i++) { float x = scratch[i]; scratch[kept] = x; kept += x < pivot; }
+        } else {                 // the cut lies among the greater
+            for (int32_t i = 0; i < m; i++) { float x = scratch[i]; scratch[kept] = x; kept += x > pivot; }
+        }
         if (kept == 0) return pivot;  // rounding left `need` unmet: the smallest value counted in
         m = kept;
     }
