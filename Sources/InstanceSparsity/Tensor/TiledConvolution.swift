@@ -185,16 +185,17 @@ final class TiledConvolution {
             if !split || macs < TiledConvolution.parallelThreshold {
                 runUnits(0..<tiles, 0..<units)
             } else if units >= 4 * engine.threads {
-                // Rows of bordered planes in one contiguous share per core, as their staging was
-                // copied: each core then reads mostly what it just wrote, instead of half its
-                // input from the other core's cache (the caller claims the first share and a
-                // worker the next, so usually, not always, a core keeps its rows from layer to
-                // layer). Quiet machine, 3 alternations, against
-                // two pieces a core claimed in turn: VGG16 w0.5 dense 1.007-1.013 -> 0.969-0.997
-                // ms, pruned 0.555-0.562 -> 0.528-0.539 ms; ResNet-18 w0.25 dense 0.559-0.567 ->
-                // 0.525-0.535 ms (Intel Xeon AVX-512). The price: a preempted core's share is not
+                // One contiguous share of rows (or grid positions) per core, as bordered planes'
+                // staging was copied: each core then reads mostly what it just wrote, instead of
+                // half its input from the other core's cache (the caller claims the first share and
+                // a worker the next, so usually, not always, a core keeps its rows from layer to
+                // layer). Quiet machine, 3 alternations, against two pieces a core claimed in turn:
+                // VGG16 w0.5 dense 1.007-1.013 -> 0.969-0.997 ms, pruned 0.555-0.562 -> 0.528-0.539
+                // ms; ResNet-18 w0.25 dense 0.559-0.567 -> 0.525-0.535 ms; then for MobileNetV2's
+                // pointwise grids too: dense 0.936-1.000 -> 0.905-0.925 ms, pruned 0.891-0.943 ->
+                // 0.861-0.887 ms (Intel Xeon AVX-512). The price: a preempted core's share is not
                 // taken over by the other.
-                engine.forEachPiece(of: units, pieces: l.rowByRow ? engine.threads : nil, keepWarm: true) { r, _ in runUnits(0..<tiles, r) }
+                engine.forEachPiece(of: units, pieces: engine.threads, keepWarm: true) { r, _ in runUnits(0..<tiles, r) }
             } else {  // small maps: split the output channels instead
                 engine.forEachPiece(of: tiles, keepWarm: true) { r, _ in runUnits(r, 0..<units) }
             }
