@@ -5,13 +5,14 @@
 //
 //   clang -O2 -I Sources/CKernels/include benchmarks/conv_kernel_bench.c Sources/CKernels/ConvTiles.c \
 //       -o /tmp/conv_kernel_bench
-//   /tmp/conv_kernel_bench IN OUT SIZE [REPS] [COPIES] [LAYOUT]
+//   /tmp/conv_kernel_bench IN OUT SIZE [REPS] [COPIES] [LAYOUT]    (ISP_ISA=avx2 forces the AVX2 kernel)
 //
 // LAYOUT 0: zero-bordered planes run row by row (how maps 8 and more wide run); 1: unrolled rows
 // (im2col of the bordered planes, how smaller maps run). Prints microseconds per pass and GMAC/s.
 #include "CKernels.h"
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static double seconds(void) {
@@ -48,22 +49,24 @@ int main(int argc, char **argv) {
     for (int t = 0; t < 9; t++) taps[t] = unrolled ? t * pixels : (t / 3) * pitch + t % 3;
     isp_conv_input input = {inputs, xOffset, weightChannel, in, taps, 9, 1};
     isp_conv_output output = {out, pixels, bias, -1e30f, 1e30f, NULL};
+    const char *forced = getenv("ISP_ISA");
+    isp_isa isa = forced && strcmp(forced, "avx2") == 0 ? ISP_AVX2 : isp_cpu_isa();
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
         input.x = inputs + (size_t)(r % copies) * inputFloats;
         const float *w = panels + (size_t)(r % copies) * panelFloats;
         double start = seconds();
         if (unrolled) {
-            isp_conv_tiles(&input, w, rows, outChannels, 0, tiles, 0, pixels, 0, &output);
+            isp_conv_tiles(isa, &input, w, rows, outChannels, 0, tiles, 0, pixels, 0, &output);
         } else {
             for (int y = 0; y < size; y++)
-                isp_conv_tiles(&input, w, rows, outChannels, 0, tiles, y * pitch, y * pitch + size, y * (size - pitch), &output);
+                isp_conv_tiles(isa, &input, w, rows, outChannels, 0, tiles, y * pitch, y * pitch + size, y * (size - pitch), &output);
         }
         double t = seconds() - start;
         if (t < best) best = t;
     }
     double macs = (double)in * outChannels * pixels * 9;
-    printf("%d -> %d channels, %dx%d, %s, %d weight cop%s: %.1f us, %.1f GMAC/s\n", in, outChannels, size, size,
+    printf("%s: %d -> %d channels, %dx%d, %s, %d weight cop%s: %.1f us, %.1f GMAC/s\n", isa == ISP_AVX512 ? "avx512" : "avx2", in, outChannels, size, size,
            unrolled ? "unrolled" : "bordered rows", copies, copies == 1 ? "y" : "ies", best * 1e6, macs / best / 1e9);
     return 0;
 }

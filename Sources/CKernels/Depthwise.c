@@ -1,4 +1,4 @@
-// Depthwise convolution, one channel plane at a time, sixteen output pixels per vector, forward
+// Depthwise convolution, one channel plane at a time, sixteen output positions per vector, forward
 // and backward. Compiled for AVX-512 and AVX2 like the tiled kernel (see ConvTiles.c), picked at
 // run time.
 #include "CKernels.h"
@@ -8,60 +8,139 @@
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 typedef float v32 __attribute__((vector_size(128), aligned(4)));
 
+// Forward, for "same" padding (k odd, padding k / 2, so that oh = ceil(ih / s), ow = ceil(iw / s)):
+// the input plane is first split into its s x s phases, phase (a, b) holding x[s r + a][s c + b]
+// at row r, column c, in rows exactly ow wide with zero rows above and below, so that every tap
+// reads one phase at stride 1 and the output plane's positions y * ow + x run straight through
+// it: sixteen outputs a vector whatever the map's width, stored as they are. A tap's lanes whose
+// column falls outside the map (they read the neighbouring row) are masked to zero. One output row
+// of 16 at a time instead, maps under 16 wide ran scalar: MobileNetV2 w0.5's 8x8 depthwise layers
+// took 24 us each for 110K multiply-adds (isp bench --profile, one thread, Intel Xeon AVX-512).
+typedef int32_t i16 __attribute__((vector_size(64), aligned(4)));
+
+typedef struct {
+    int32_t above, below;  // zero rows around each phase's oh rows
+    int32_t phasePlane;    // floats per phase: (above + oh + below) * ow
+} geometry;
+
+static geometry geometry_of(const isp_depthwise_args *a) {
+    const int32_t s = a->stride, p = a->padding;
+    geometry g;
+    g.above = (p + s - 1) / s;  // rows read above row 0: ceil(p / s)
+    g.below = p / s;            // and below the last
+    g.phasePlane = (g.above + a->oh + g.below) * a->ow;
+    return g;
+}
+
+// 16 floats of slack, the phases, 16 more: a tap reads up to one position before its phase and a
+// vector up to 15 after.
+int64_t isp_depthwise_scratch(const isp_depthwise_args *a) {
+    return 32 + (int64_t)a->stride * a->stride * geometry_of(a).phasePlane;
+}
+
+// Phase (a, b)'s first row (after its zero rows).
 static inline __attribute__((always_inline))
-void plane(const float *in, int32_t pitch, const float *w, int32_t k, int32_t stride,
-           int32_t oh, int32_t ow, float bias, float low, float high, float *out) {
-    const v16 lo = (v16){0} + low, hi = (v16){0} + high;
-    for (int32_t y = 0; y < oh; y++) {
-        const float *row = in + (size_t)y * stride * pitch;
-        int32_t x = 0;
-        for (; x + 16 <= ow; x += 16) {
-            v16 acc = (v16){0} + bias;
-            for (int32_t ky = 0; ky < k; ky++)
-                for (int32_t kx = 0; kx < k; kx++) {
-                    const float *p = row + ky * pitch + x * stride + kx;
-                    v16 v;
-                    if (stride == 1) {
-                        v = *(const v16 *)p;
-                    } else {  // every other of 32 consecutive values
-                        v32 pair = *(const v32 *)p;
-                        v = __builtin_shufflevector(pair, pair, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-                    }
-                    acc += v * w[ky * k + kx];
-                }
-            *(v16 *)(out + y * ow + x) = __builtin_elementwise_minimum(__builtin_elementwise_maximum(acc, lo), hi);
-        }
-        for (; x < ow; x++) {
-            float acc = bias;
-            for (int32_t ky = 0; ky < k; ky++)
-                for (int32_t kx = 0; kx < k; kx++) acc += w[ky * k + kx] * row[ky * pitch + x * stride + kx];
-            acc = acc < low ? low : acc;
-            out[y * ow + x] = acc > high ? high : acc;
-        }
+float *phase_row0(float *phases, const isp_depthwise_args *a, const int32_t s, geometry g, int32_t pa, int32_t pb) {
+    return phases + (size_t)(pa * s + pb) * g.phasePlane + (size_t)g.above * a->ow;
+}
+
+// Plane x into the phases (whose zero rows stay zero).
+static inline __attribute__((always_inline))
+void stage(isp_isa isa, const float *x, const isp_depthwise_args *a, const int32_t s, geometry g, float *phases) {
+    const int32_t ih = a->ih, iw = a->iw, ow = a->ow;
+    if (s == 1) {  // the plane itself, between zero rows
+        isp_copy_rows(isa, x, ih * iw, phase_row0(phases, a, 1, g, 0, 0), ih * iw, 1, ih * iw);
+    } else if (s == 2) {  // the rows of each parity, split into their even and odd values
+        for (int32_t pa = 0; pa < 2 && pa < ih; pa++)
+            isp_split_rows(isa, x + (size_t)pa * iw, 2 * iw, phase_row0(phases, a, 2, g, pa, 0), phase_row0(phases, a, 2, g, pa, 1),
+                           ow, (ih - pa + 1) / 2, iw);
+    } else {
+        for (int32_t iy = 0; iy < ih; iy++)
+            for (int32_t ix = 0; ix < iw; ix++)
+                phase_row0(phases, a, s, g, iy % s, ix % s)[(size_t)(iy / s) * ow + ix / s] = x[(size_t)iy * iw + ix];
     }
 }
 
-// MobileNetV2's 3x3 at stride 1 and 2 get their taps unrolled (and no stride test per tap): at
-// stride 2 the generic loop ran torchvision's features.2.conv.1 (96 channels, 112x112 -> 56x56)
-// at 1.5 ms of a 224x224 pass (isp bench --profile, medians).
-#define PLANE(name, attr) \
-    attr static void name(const float *in, int32_t pitch, const float *w, int32_t k, int32_t stride, \
-                          int32_t oh, int32_t ow, float bias, float low, float high, float *out) { \
-        if (k == 3 && stride == 1) plane(in, pitch, w, 3, 1, oh, ow, bias, low, high, out); \
-        else if (k == 3 && stride == 2) plane(in, pitch, w, 3, 2, oh, ow, bias, low, high, out); \
-        else plane(in, pitch, w, k, stride, oh, ow, bias, low, high, out); \
+// floor(n / s) for any sign of n.
+static inline __attribute__((always_inline)) int32_t floor_div(int32_t n, int32_t s) { return n >= 0 ? n / s : -((-n + s - 1) / s); }
+
+// One plane from the staged phases into `out`.
+static inline __attribute__((always_inline))
+void convolve(const float *phases, const float *w, float bias, const isp_depthwise_args *a, const int32_t k, const int32_t s,
+              const int32_t p, geometry g, i16 firstColumn, float *out) {
+    const int32_t ow = a->ow, pixels = a->oh * a->ow;
+    const float *tap[ISP_DEPTHWISE_MAX_TAPS];
+    int32_t dx[ISP_DEPTHWISE_MAX_TAPS];  // the column offset each tap reads, in phase columns
+    for (int32_t ky = 0; ky < k; ky++)
+        for (int32_t kx = 0; kx < k; kx++) {
+            const int32_t t = ky * k + kx, dy = floor_div(ky - p, s);
+            dx[t] = floor_div(kx - p, s);
+            tap[t] = phase_row0((float *)phases, a, s, g, ky - p - s * dy, kx - p - s * dx[t]) + dy * ow + dx[t];
+        }
+    const v16 lo = (v16){0} + a->low, hi = (v16){0} + a->high;
+    i16 column = firstColumn;  // each lane's output column
+    const int32_t step = 16 % ow;
+    for (int32_t q = 0; q < pixels; q += 16) {
+        v16 acc = (v16){0} + bias;
+        _Pragma("clang loop unroll(full)")
+        for (int32_t t = 0; t < k * k; t++) {
+            v16 v = *(const v16 *)(tap[t] + q);
+            if (dx[t] != 0) {
+                const i16 c = column + dx[t];
+                v = (v16)((i16)v & ((c >= 0) & (c < ow)));
+            }
+            acc += v * w[t];
+        }
+        // A NaN passes: each comparison with it is false. (llvm.maximum and minimum, the same
+        // but for the sign of a zero, took eight instructions a clamp here, a third of the loop.)
+        const i16 below = acc < lo, above = acc > hi;
+        acc = (v16)(((i16)acc & ~below) | ((i16)lo & below));
+        acc = (v16)(((i16)acc & ~above) | ((i16)hi & above));
+        if (q + 16 <= pixels) {
+            *(v16 *)(out + q) = acc;
+        } else {
+            for (int32_t lane = 0; lane < pixels - q; lane++) out[q + lane] = acc[lane];
+        }
+        column += step;
+        column -= (column >= ow) & ow;
     }
-
-PLANE(plane_avx512, __attribute__((target("avx512f,avx512vl,fma"))))
-PLANE(plane_avx2, __attribute__((target("avx2,fma"))))
-
-void isp_depthwise_plane(isp_isa isa, const float *in, int32_t pitch, const float *w, int32_t k, int32_t stride,
-                         int32_t oh, int32_t ow, float bias, float low, float high, float *out) {
-    if (isa == ISP_AVX512) plane_avx512(in, pitch, w, k, stride, oh, ow, bias, low, high, out);
-    else plane_avx2(in, pitch, w, k, stride, oh, ow, bias, low, high, out);
 }
 
-// Backward of plane(): each output gradient vector meets the sixteen (stride 2: thirty-two) input
+static inline __attribute__((always_inline))
+void depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int32_t end, float *scratch, const int32_t k,
+               const int32_t s) {
+    const geometry g = geometry_of(a);
+    const size_t floats = (size_t)isp_depthwise_scratch(a);
+    for (size_t i = 0; i < floats; i++) scratch[i] = 0;
+    float *phases = scratch + 16;
+    i16 firstColumn;  // the output column of each of the first 16 positions
+    for (int32_t lane = 0; lane < 16; lane++) firstColumn[lane] = lane % a->ow;
+    const size_t inPlane = (size_t)a->ih * a->iw, outPlane = (size_t)a->oh * a->ow;
+    for (int32_t i = first; i < end; i++) {
+        const int32_t j = a->channels ? a->channels[i] : i, ch = j % a->perImage;
+        stage(isa, a->x + j * inPlane, a, s, g, phases);
+        convolve(phases, a->w + (size_t)ch * k * k, a->bias ? a->bias[ch] : 0, a, k, s, k / 2, g, firstColumn,
+                 a->out + j * outPlane);
+    }
+}
+
+// MobileNetV2's 3x3 at stride 1 and 2 with their taps unrolled.
+#define DEPTHWISE(name, attr, isa) \
+    attr static void name(const isp_depthwise_args *a, int32_t first, int32_t end, float *scratch) { \
+        if (a->k == 3 && a->stride == 1) depthwise(isa, a, first, end, scratch, 3, 1); \
+        else if (a->k == 3 && a->stride == 2) depthwise(isa, a, first, end, scratch, 3, 2); \
+        else depthwise(isa, a, first, end, scratch, a->k, a->stride); \
+    }
+
+DEPTHWISE(depthwise_avx512, __attribute__((target("avx512f,avx512vl,fma"))), ISP_AVX512)
+DEPTHWISE(depthwise_avx2, __attribute__((target("avx2,fma"))), ISP_AVX2)
+
+void isp_depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int32_t end, float *scratch) {
+    if (isa == ISP_AVX512) depthwise_avx512(a, first, end, scratch);
+    else depthwise_avx2(a, first, end, scratch);
+}
+
+// Backward over one zero-bordered plane: each output gradient vector meets the sixteen (stride 2: thirty-two) input
 // values under every tap once, feeding both the tap's weight gradient (kept in a vector per tap,
 // summed across lanes at the end) and the input gradient.
 static inline __attribute__((always_inline))

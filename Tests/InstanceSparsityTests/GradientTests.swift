@@ -62,7 +62,7 @@ final class GradientTests: XCTestCase {
         for (cin, cout, k, stride, pad, groups, bias) in [(3, 4, 3, 1, 1, 1, false), (2, 6, 3, 2, 1, 1, true),
                                                           (4, 4, 1, 1, 0, 1, true), (4, 6, 3, 1, 1, 2, false),
                                                           (6, 6, 3, 1, 1, 6, false), (6, 6, 3, 2, 1, 6, true),
-                                                          (3, 5, 1, 2, 0, 1, false)] {
+                                                          (3, 5, 1, 2, 0, 1, false), (6, 6, 3, 1, 0, 6, true)] {
             let conv = Conv2d(inChannels: cin, outChannels: cout, kernel: k, stride: stride, padding: pad,
                               groups: groups, bias: bias, rng: &rng)
             check(conv, input: randomTensor([3, cin, 7, 6], &rng))
@@ -117,6 +117,8 @@ final class GradientTests: XCTestCase {
         XCTAssertEqual(conv(3, 4, 3, 1, 1).plan(outputWidth: 1), ConvolutionPlan(forward: .gemm, inputGradient: .gemm, weightGradient: .gemm))
         XCTAssertEqual(conv(4, 6, 3, 1, 1, groups: 2).plan(outputWidth: 8).forward, .gemm)
         XCTAssertEqual(conv(4, 4, 3, 1, 1, groups: 4).plan(outputWidth: 8), ConvolutionPlan(forward: .depthwise, inputGradient: .depthwise, weightGradient: .depthwise))
+        // Depthwise without "same" padding: grouped GEMM.
+        XCTAssertEqual(conv(4, 4, 3, 1, 0, groups: 4).plan(outputWidth: 8), ConvolutionPlan(forward: .gemm, inputGradient: .gemm, weightGradient: .gemm))
         for (cin, cout, k, stride, pad, size) in [(3, 4, 3, 1, 1, 8), (4, 5, 3, 2, 1, 9), (4, 6, 1, 1, 0, 5), (3, 18, 3, 1, 1, 4)] {
             let layer = conv(cin, cout, k, stride, pad)
             for forward in [ConvolutionPath.tiled, .gemm] {

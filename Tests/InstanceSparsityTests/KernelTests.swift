@@ -39,12 +39,14 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Maps narrower than a vector (a vector of grid positions then spans several output rows),
+    /// as wide as one, wider, and odd sizes at stride 2 (phases of unequal size).
     func testDepthwiseMatchesPlainLoops() {
         for isa in InstructionSet.supported {
-            for width in [16, 17, 31, 33] {
+            for (height, width) in [(5, 1), (2, 2), (4, 4), (7, 7), (8, 8), (5, 16), (5, 17), (3, 31), (5, 33), (6, 40)] {
                 for stride in [1, 2] {
                     for k in [3, 5] {
-                        check(channels: 3, height: 5, width: width, kernel: k, stride: stride, isa: isa)
+                        check(channels: 3, height: height, width: width, kernel: k, stride: stride, isa: isa)
                     }
                 }
             }
@@ -196,7 +198,7 @@ final class KernelTests: XCTestCase {
                             }
                         }
                         let got = y[((n * c + ch) * oh + oy) * ow + ox]
-                        XCTAssertEqual(got, expected, accuracy: 1e-4, "\(isa) width \(iw) stride \(s) k \(k) at (\(oy), \(ox))")
+                        XCTAssertEqual(got, expected, accuracy: 1e-4, "\(isa) \(ih)x\(iw) stride \(s) k \(k) at (\(oy), \(ox))")
                     }
                 }
             }

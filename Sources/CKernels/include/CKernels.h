@@ -95,19 +95,30 @@ void isp_parallel(int32_t tasks, isp_task task, void *context, int32_t keepWarm)
 /// (its affinity mask, which taskset and mpirun narrow) when the pool starts, on first use.
 int32_t isp_parallel_threads(void);
 
-/// One channel of a depthwise k x k convolution over a zero-bordered plane with row pitch `pitch`:
-/// out[y * ow + x] = clamp(bias + sum_{ky,kx} w[ky * k + kx] * in[(y * stride + ky) * pitch +
-/// x * stride + kx], low, high), for stride 1 or 2. With stride 2 it may read one float past the
-/// last one it uses.
-void isp_depthwise_plane(isp_isa isa, const float *in, int32_t pitch, const float *w, int32_t k, int32_t stride,
-                         int32_t oh, int32_t ow, float bias, float low, float high, float *out);
+/// A depthwise k x k convolution with "same" padding (k odd, padding k / 2) at stride `stride` of
+/// whole planes: for i in first..<end, plane j = channels ? channels[i] : i of x (ih x iw) gives
+/// plane j of out (oh x ow), with c = j % perImage (the channel whose weights and bias it uses):
+/// out = clamp(bias[c] + sum over ky, kx in order of w[c * k * k + ky * k + kx] * x[y * stride +
+/// ky - padding][x * stride + kx - padding], low, high), each term a fused multiply-add, zero
+/// outside the plane, bias NULL: zero. k * k <= ISP_DEPTHWISE_MAX_TAPS.
+typedef struct {
+    const float *x;
+    float *out;
+    const int32_t *channels;
+    const float *w, *bias;
+    int32_t perImage, k, stride, padding, ih, iw, oh, ow;
+    float low, high;
+} isp_depthwise_args;
+/// Floats of `scratch` an isp_depthwise call needs (one per thread; it need not be zeroed).
+int64_t isp_depthwise_scratch(const isp_depthwise_args *args);
+void isp_depthwise(isp_isa isa, const isp_depthwise_args *args, int32_t first, int32_t end, float *scratch);
 
 /// Largest k * k the depthwise backward kernel handles (7 x 7).
 #define ISP_DEPTHWISE_MAX_TAPS 49
 
-/// Backward of isp_depthwise_plane without the clamp: with `in` the zero-bordered input plane and
-/// dy the oh x ow output gradient, adds the input gradient into `din` (same bordered layout; the
-/// border receives the gradient of padding, which the caller ignores) and the weight gradient into
+/// Backward of a depthwise convolution (stride 1 or 2) without the clamp: with `in` the
+/// zero-bordered input plane (row pitch `pitch`) and dy the oh x ow output gradient, adds the input
+/// gradient into `din` (same bordered layout; the border receives the gradient of padding, which the caller ignores) and the weight gradient into
 /// gw[k * k]. k * k <= ISP_DEPTHWISE_MAX_TAPS. With stride 2 it may touch one float past the last
 /// one it uses (adding zero).
 void isp_depthwise_plane_backward(isp_isa isa, const float *in, float *din, int32_t pitch, const float *w, float *gw,
@@ -152,6 +163,10 @@ float isp_energy_cut(const float *s, int32_t n, float share, float *scratch);
 /// Copies `rows` rows of `width` floats from rows `fromPitch` floats apart to rows `toPitch` apart:
 /// a plane into the interior of a zero-bordered plane, or back.
 void isp_copy_rows(isp_isa isa, const float *from, int32_t fromPitch, float *to, int32_t toPitch, int32_t rows, int32_t width);
+/// Splits `rows` rows of `width` floats (rows `fromPitch` apart) into their values at even
+/// positions, to `evens`, and at odd positions, to `odds` (both with rows `toPitch` apart).
+void isp_split_rows(isp_isa isa, const float *from, int32_t fromPitch, float *evens, float *odds, int32_t toPitch, int32_t rows,
+                    int32_t width);
 
 /// Runs `rounds` rounds of independent multiply-adds with `isa` on the calling thread and returns
 /// the multiply-adds done (the core's peak rate, timed by the caller); the result goes to `sink`.

@@ -341,18 +341,12 @@ public final class Conv2d: Layer, RunsOnEngine {
     // MARK: Depthwise path
 
     private func depthwiseForward(_ input: Tensor, _ out: Tensor) {
-        let c = inChannels, k = kernel
-        let src = input.data, dst = out.data, w = weight.value.data, bias = self.bias?.value.data
-        let (ih, iw, oh, ow, s, p) = (inH, inW, outH, outW, stride, padding)
-        let paddedCount = depthwisePaddedCount(inHeight: ih, inWidth: iw, padding: p), isa = engine.isa
-        engine.forEachShare(of: input.shape[0] * c) { planes, scratch in
-            let padded = scratch.columns(paddedCount)
-            padded.update(repeating: 0, count: paddedCount)  // the border stays zero across planes
-            for plane in planes {
-                depthwisePlane(input: src + plane * ih * iw, weights: w + (plane % c) * k * k, bias: bias?[plane % c] ?? 0,
-                               inHeight: ih, inWidth: iw, kernel: k, stride: s, padding: p, outHeight: oh, outWidth: ow,
-                               padded: padded, out: dst + plane * oh * ow, isa: isa)
-            }
+        var args = depthwiseArguments(x: input.data, out: out.data, weights: weight.value.data, bias: bias?.value.data,
+                                      kernel: kernel, stride: stride, padding: padding, inHeight: inH, inWidth: inW,
+                                      outHeight: outH, outWidth: outW, channels: inChannels, cap: nil)
+        let isa = engine.isa.kernel, scratchCount = Int(isp_depthwise_scratch(&args))
+        engine.forEachShare(of: input.shape[0] * inChannels) { planes, workspace in
+            isp_depthwise(isa, &args, Int32(planes.lowerBound), Int32(planes.upperBound), workspace.columns(scratchCount))
         }
     }
 

@@ -1,10 +1,12 @@
+import CKernels
+
 /// The algorithms a convolution can run on.
 public enum ConvolutionPath: String, CaseIterable {
     /// The micro-kernel (`TiledConvolution`, `isp_conv_tiles`): dense convolutions at stride 1 or 2.
     case tiled
     /// im2col and OpenBLAS GEMM: anything, the fallback.
     case gemm
-    /// Direct loops per channel plane (`isp_depthwise_plane`): groups == channels.
+    /// Direct loops per channel plane (`isp_depthwise`): groups == channels.
     case depthwise
 }
 
@@ -27,7 +29,10 @@ public struct ConvolutionPlan: Equatable {
     public static let narrowestTiledOutput = 2
 
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int, outputWidth: Int) {
-        if groups > 1 && groups == inChannels && groups == outChannels {
+        // The depthwise kernel runs "same" padding (all MobileNetV2 has); other depthwise shapes
+        // run as grouped GEMM.
+        if groups > 1 && groups == inChannels && groups == outChannels && kernel % 2 == 1 && padding == kernel / 2
+            && kernel * kernel <= Int(ISP_DEPTHWISE_MAX_TAPS) {
             self.init(forward: .depthwise, inputGradient: .depthwise, weightGradient: .depthwise)
             return
         }

@@ -82,9 +82,8 @@ final class FusedConv: InferenceStep {
     private let imageBias: Tensor
     /// Dense convolutions: the tiled kernel with its input staging.
     private let convolution: TiledConvolution?
-    /// Depthwise: zero-bordered copies of the input planes.
-    private let staging = Tensor(shape: [0])
-    private var stagedPlane = 0  // floats per plane in `staging`
+    /// Depthwise: the kernel's scratch (`isp_depthwise_scratch`), one part per thread.
+    private let scratch = Tensor(shape: [0])
     /// Depthwise: which channels this image keeps.
     private let keptMask: UnsafeMutablePointer<Bool>
 
@@ -215,40 +214,33 @@ final class FusedConv: InferenceStep {
     /// Depthwise: only kept channels are convolved. A skipped channel's input is zero, so its output
     /// is the constant activation(bias); the 1x1 convolution that follows reads only the kept
     /// channels and takes the constants as a bias correction, so skipped planes are never written.
-    /// Kept planes are copied into zero-bordered planes so the kernel needs no bounds checks.
     private func depthwise(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ ctx: RunContext) {
-        let k = kernel, s = stride, pad = padding, hw = oh * ow, c = inChannels
-        let plane = depthwisePaddedCount(inHeight: ih, inWidth: iw, padding: pad)
-        if stagedPlane != plane {
-            stagedPlane = plane
-            staging.resize([c * plane])
-            staging.zero()  // borders stay zero: only interiors are written
-        }
-        let kept = ctx.keptCount ?? c
+        let c = inChannels, kept = ctx.keptCount ?? c, pruned = ctx.keptCount != nil
         if let kc = ctx.keptCount {
             let isKept = keptMask
             isKept.update(repeating: false, count: c)
             for i in 0..<kc { isKept[Int(ctx.kept[i])] = true }
             for ch in 0..<c where !isKept[ch] { ctx.skippedConstant[ch] = activate(bias[ch], cap) }
         }
-        let src = x.data, dst = out.data, padded = staging.data, b = bias.data, list = ctx.kept, pruned = ctx.keptCount != nil
-        let (low, high) = clampBounds(cap), isa = ctx.engine.isa
         weight.withUnsafeBufferPointer { w in
-            let work = { (r: Range<Int>) in
-                for i in r {
-                    let ch = pruned ? Int(list[i]) : i
-                    depthwisePlane(input: src + ch * ih * iw, weights: w.baseAddress! + ch * k * k, bias: b[ch],
-                                   inHeight: ih, inWidth: iw, kernel: k, stride: s, padding: pad, outHeight: oh, outWidth: ow,
-                                   low: low, high: high, padded: padded + ch * plane, out: dst + ch * hw, isa: isa)
-                }
+            var args = depthwiseArguments(x: x.data, out: out.data, weights: w.baseAddress!, bias: bias.data, kernel: kernel,
+                                          stride: stride, padding: padding, inHeight: ih, inWidth: iw, outHeight: oh,
+                                          outWidth: ow, channels: c, cap: cap, list: pruned ? UnsafePointer(ctx.kept) : nil)
+            // Scratch of this executor's own (executors may run side by side on one engine), one
+            // part per thread, a cache line apart: threads writing one line slowed each other down
+            // more than the split saved.
+            let isa = ctx.engine.isa.kernel, part = Int(isp_depthwise_scratch(&args)) + 16
+            scratch.resize([ctx.engine.threads * part])
+            let work = { (r: Range<Int>, thread: Int) in
+                isp_depthwise(isa, &args, Int32(r.lowerBound), Int32(r.upperBound), self.scratch.data + thread * part)
             }
-            if ctx.useAllCores && kept * hw * k * k >= TiledConvolution.parallelThreshold / 4 {
-                ctx.engine.forEachPiece(of: kept, keepWarm: true) { r, _ in work(r) }
+            if ctx.useAllCores && kept * oh * ow * kernel * kernel >= TiledConvolution.parallelThreshold / 4 {
+                ctx.engine.forEachPiece(of: kept, keepWarm: true) { r, workspace in work(r, workspace.index) }
             } else {
-                work(0..<kept)
+                work(0..<kept, 0)
             }
         }
-        ctx.macs += kept * hw * k * k
+        ctx.macs += kept * oh * ow * kernel * kernel
         // The kept list stays set: the projection that follows reads only these channels.
         ctx.hasSkippedConstants = pruned
     }

@@ -57,19 +57,21 @@ func copyOutOfBorderedPlane(_ from: UnsafePointer<Float>, _ to: UnsafeMutablePoi
     isp_copy_rows(isa.kernel, from + p * wp + p, Int32(wp), to, Int32(iw), Int32(ih), Int32(iw))
 }
 
-/// Floats of the zero-bordered plane `depthwisePlane` copies its input into (with the slack a
-/// stride-2 vector may read past the end).
+/// Floats of a zero-bordered plane for the depthwise backward kernel (with the slack a stride-2
+/// vector may read past the end).
 @inline(__always)
 func depthwisePaddedCount(inHeight ih: Int, inWidth iw: Int, padding p: Int) -> Int { (ih + 2 * p) * (iw + 2 * p) + 32 }
 
-/// One channel of a depthwise k x k convolution, clamped to low...high: copies the plane into the
-/// interior of `padded` (whose border the caller keeps zero) and runs the vectorised kernel there,
-/// so no tap needs a bounds check. Shared by training and inference.
-@inline(__always)
-func depthwisePlane(input xin: UnsafePointer<Float>, weights wk: UnsafePointer<Float>, bias: Float,
-                    inHeight ih: Int, inWidth iw: Int, kernel k: Int, stride s: Int, padding p: Int,
-                    outHeight oh: Int, outWidth ow: Int, low: Float = -.infinity, high: Float = .infinity,
-                    padded: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, isa: InstructionSet) {
-    copyIntoBorderedPlane(xin, padded, height: ih, width: iw, padding: p, isa: isa)
-    isp_depthwise_plane(isa.kernel, padded, Int32(iw + 2 * p), wk, Int32(k), Int32(s), Int32(oh), Int32(ow), bias, low, high, out)
+/// The arguments of `isp_depthwise` for planes of `channels` channels (plane j uses channel
+/// j % channels), the activation clamped to `cap` (nil: none). Shared by training and inference.
+func depthwiseArguments(x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>,
+                        bias: UnsafePointer<Float>?, kernel k: Int, stride s: Int, padding p: Int, inHeight ih: Int,
+                        inWidth iw: Int, outHeight oh: Int, outWidth ow: Int, channels: Int, cap: Float?,
+                        list: UnsafePointer<Int32>? = nil) -> isp_depthwise_args {
+    precondition(k % 2 == 1 && p == k / 2 && k * k <= Int(ISP_DEPTHWISE_MAX_TAPS),
+                 "the depthwise kernel takes odd sizes up to 7 x 7 with padding k / 2 (see ConvolutionPlan)")
+    let (low, high) = clampBounds(cap)
+    return isp_depthwise_args(x: x, out: out, channels: list, w: weights, bias: bias, perImage: Int32(channels), k: Int32(k),
+                              stride: Int32(s), padding: Int32(p), ih: Int32(ih), iw: Int32(iw), oh: Int32(oh), ow: Int32(ow),
+                              low: low, high: high)
 }
