@@ -3,6 +3,7 @@
 // run time.
 #include "CKernels.h"
 #include <stddef.h>
+#include "Rows.h"
 #pragma clang diagnostic ignored "-Wpsabi"  // plane() is always inlined into its callers
 
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
@@ -44,16 +45,21 @@ float *phase_row0(float *phases, const isp_depthwise_args *a, const int32_t s, g
     return phases + (size_t)(pa * s + pb) * g.phasePlane + (size_t)g.above * a->ow;
 }
 
+// The instruction set's row moves (Rows.h), inlined into its kernel.
+typedef void (*copy_rows)(const float *, size_t, float *, size_t, int32_t, int32_t);
+typedef void (*split_rows)(const float *, size_t, float *, float *, size_t, int32_t, int32_t);
+
 // Plane x into the phases (whose zero rows stay zero).
 static inline __attribute__((always_inline))
-void stage(isp_isa isa, const float *x, const isp_depthwise_args *a, const int32_t s, geometry g, float *phases) {
+void stage(copy_rows copy, split_rows split, const float *x, const isp_depthwise_args *a, const int32_t s, geometry g,
+           float *phases) {
     const int32_t ih = a->ih, iw = a->iw, ow = a->ow;
     if (s == 1) {  // the plane itself, between zero rows
-        isp_copy_rows(isa, x, ih * iw, phase_row0(phases, a, 1, g, 0, 0), ih * iw, 1, ih * iw);
+        copy(x, 0, phase_row0(phases, a, 1, g, 0, 0), 0, 1, ih * iw);
     } else if (s == 2) {  // the rows of each parity, split into their even and odd values
         for (int32_t pa = 0; pa < 2 && pa < ih; pa++)
-            isp_split_rows(isa, x + (size_t)pa * iw, 2 * iw, phase_row0(phases, a, 2, g, pa, 0), phase_row0(phases, a, 2, g, pa, 1),
-                           ow, (ih - pa + 1) / 2, iw);
+            split(x + (size_t)pa * iw, 2 * (size_t)iw, phase_row0(phases, a, 2, g, pa, 0), phase_row0(phases, a, 2, g, pa, 1),
+                  (size_t)ow, (ih - pa + 1) / 2, iw);
     } else {
         for (int32_t iy = 0; iy < ih; iy++)
             for (int32_t ix = 0; ix < iw; ix++)
@@ -107,8 +113,8 @@ void convolve(const float *phases, const float *w, float bias, const isp_depthwi
 }
 
 static inline __attribute__((always_inline))
-void depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int32_t end, float *scratch, const int32_t k,
-               const int32_t s) {
+void depthwise(copy_rows copy, split_rows split, const isp_depthwise_args *a, int32_t first, int32_t end, float *scratch,
+               const int32_t k, const int32_t s) {
     const geometry g = geometry_of(a);
     const size_t floats = (size_t)isp_depthwise_scratch(a);
     for (size_t i = 0; i < floats; i++) scratch[i] = 0;
@@ -118,22 +124,22 @@ void depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int32_t 
     const size_t inPlane = (size_t)a->ih * a->iw, outPlane = (size_t)a->oh * a->ow;
     for (int32_t i = first; i < end; i++) {
         const int32_t j = a->channels ? a->channels[i] : i, ch = j % a->perImage;
-        stage(isa, a->x + j * inPlane, a, s, g, phases);
+        stage(copy, split, a->x + j * inPlane, a, s, g, phases);
         convolve(phases, a->w + (size_t)ch * k * k, a->bias ? a->bias[ch] : 0, a, k, s, k / 2, g, firstColumn,
                  a->out + j * outPlane);
     }
 }
 
 // MobileNetV2's 3x3 at stride 1 and 2 with their taps unrolled.
-#define DEPTHWISE(name, attr, isa) \
+#define DEPTHWISE(name, attr, copy, split) \
     attr static void name(const isp_depthwise_args *a, int32_t first, int32_t end, float *scratch) { \
-        if (a->k == 3 && a->stride == 1) depthwise(isa, a, first, end, scratch, 3, 1); \
-        else if (a->k == 3 && a->stride == 2) depthwise(isa, a, first, end, scratch, 3, 2); \
-        else depthwise(isa, a, first, end, scratch, a->k, a->stride); \
+        if (a->k == 3 && a->stride == 1) depthwise(copy, split, a, first, end, scratch, 3, 1); \
+        else if (a->k == 3 && a->stride == 2) depthwise(copy, split, a, first, end, scratch, 3, 2); \
+        else depthwise(copy, split, a, first, end, scratch, a->k, a->stride); \
     }
 
-DEPTHWISE(depthwise_avx512, __attribute__((target("avx512f,avx512vl,fma"))), ISP_AVX512)
-DEPTHWISE(depthwise_avx2, __attribute__((target("avx2,fma"))), ISP_AVX2)
+DEPTHWISE(depthwise_avx512, __attribute__((target("avx512f,avx512vl,fma"))), rows_avx512, split_avx512)
+DEPTHWISE(depthwise_avx2, __attribute__((target("avx2,fma"))), rows_avx2, split_avx2)
 
 void isp_depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int32_t end, float *scratch) {
     if (isa == ISP_AVX512) depthwise_avx512(a, first, end, scratch);

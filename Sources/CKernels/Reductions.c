@@ -264,3 +264,18 @@ AVX2 float isp_energy_cut(const float *s, int32_t n, float share, float *scratch
         m = kept;
     }
 }
+
+// Global average pooling, shared by training and inference: each plane's sum in source order, one
+// add at a time as a plain loop forms it, but sixteen planes side by side, so that the adds do not
+// wait on each other (in Swift, one plane after another, MobileNetV2's 640 planes of 16 took
+// 12.5 us of a 0.8 ms batch-1 pass: isp bench --profile, Intel Xeon).
+void isp_plane_means(const float *x, int64_t planes, int64_t n, float *means) {
+    const float scale = 1.0f / (float)n;
+    for (int64_t c0 = 0; c0 < planes; c0 += 16) {
+        const int64_t m = planes - c0 < 16 ? planes - c0 : 16;
+        float acc[16] = {0};
+        for (int64_t j = 0; j < n; j++)
+            for (int64_t c = 0; c < m; c++) acc[c] += x[(c0 + c) * n + j];
+        for (int64_t c = 0; c < m; c++) means[c0 + c] = acc[c] * scale;
+    }
+}

@@ -212,13 +212,7 @@ public final class GlobalAvgPool: Layer {
         let planes = x.shape[0] * x.shape[1], hw = x.shape[2] * x.shape[3]
         let out = Tensor.reuse(y, shape: [x.shape[0], x.shape[1]])
         y = out
-        let scale = 1 / Float(hw)
-        for pl in 0..<planes {
-            var acc: Float = 0
-            let p = x.data + pl * hw
-            for j in 0..<hw { acc += p[j] }
-            out.data[pl] = acc * scale
-        }
+        isp_plane_means(x.data, Int64(planes), Int64(hw), out.data)
         return out
     }
 

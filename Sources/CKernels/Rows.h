@@ -1,0 +1,59 @@
+// Row moves for the kernels that stage planes (Planes.c exports them; Depthwise.c inlines them
+// into its per-plane loop, where a call per plane cost more than the move on small maps).
+// Rows are mostly 2-32 floats, too short for a memcpy call each: each row is one masked vector
+// move per 16 floats instead.
+#include <stddef.h>
+#include <stdint.h>
+#include <immintrin.h>
+
+static inline __attribute__((target("avx512f"))) void rows_avx512(const float *from, size_t fromPitch, float *to, size_t toPitch,
+                                                          int32_t rows, int32_t width) {
+    for (int32_t y = 0; y < rows; y++, from += fromPitch, to += toPitch)
+        for (int32_t x = 0; x < width; x += 16) {
+            __mmask16 lanes = width - x >= 16 ? 0xffff : (__mmask16)((1u << (width - x)) - 1);
+            _mm512_mask_storeu_ps(to + x, lanes, _mm512_maskz_loadu_ps(lanes, from + x));
+        }
+}
+
+static inline __attribute__((target("avx2"))) void rows_avx2(const float *from, size_t fromPitch, float *to, size_t toPitch,
+                                                     int32_t rows, int32_t width) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int32_t y = 0; y < rows; y++, from += fromPitch, to += toPitch)
+        for (int32_t x = 0; x < width; x += 8) {
+            __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(width - x), lane);
+            _mm256_maskstore_ps(to + x, lanes, _mm256_maskload_ps(from + x, lanes));
+        }
+}
+
+// Evens 0, 2, ... and odds 1, 3, ... of 32 values in two vectors, for widths of up to 32 left.
+static inline __attribute__((target("avx512f"))) void split_avx512(const float *from, size_t fromPitch, float *evens, float *odds,
+                                                           size_t toPitch, int32_t rows, int32_t width) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    for (int32_t y = 0; y < rows; y++, from += fromPitch, evens += toPitch, odds += toPitch)
+        for (int32_t x = 0; x < width; x += 32) {
+            const int32_t n = width - x >= 32 ? 32 : width - x;
+            const __mmask32 in = n == 32 ? 0xffffffffu : (__mmask32)((1u << n) - 1);
+            const __m512 a = _mm512_maskz_loadu_ps((__mmask16)in, from + x), b = _mm512_maskz_loadu_ps((__mmask16)(in >> 16), from + x + 16);
+            const int32_t ne = (n + 1) / 2, no = n / 2;
+            _mm512_mask_storeu_ps(evens + x / 2, (__mmask16)((1u << ne) - 1), _mm512_permutex2var_ps(a, even, b));
+            _mm512_mask_storeu_ps(odds + x / 2, (__mmask16)((1u << no) - 1), _mm512_permutex2var_ps(a, odd, b));
+        }
+}
+
+static inline __attribute__((target("avx2"))) void split_avx2(const float *from, size_t fromPitch, float *evens, float *odds,
+                                                      size_t toPitch, int32_t rows, int32_t width) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int32_t y = 0; y < rows; y++, from += fromPitch, evens += toPitch, odds += toPitch)
+        for (int32_t x = 0; x < width; x += 16) {
+            const int32_t n = width - x >= 16 ? 16 : width - x;
+            const __m256 a = _mm256_maskload_ps(from + x, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane));
+            const __m256 b = _mm256_maskload_ps(from + x + 8, _mm256_cmpgt_epi32(_mm256_set1_epi32(n - 8), lane));
+            // Within each 128-bit half, then the halves' 64-bit pairs in order.
+            const __m256 e = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0x88)), 0xd8));
+            const __m256 o = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, 0xdd)), 0xd8));
+            _mm256_maskstore_ps(evens + x / 2, _mm256_cmpgt_epi32(_mm256_set1_epi32((n + 1) / 2), lane), e);
+            _mm256_maskstore_ps(odds + x / 2, _mm256_cmpgt_epi32(_mm256_set1_epi32(n / 2), lane), o);
+        }
+}
+
