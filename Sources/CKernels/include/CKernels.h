@@ -150,8 +150,7 @@ void isp_resample_vertical(const uint8_t *src, int64_t src_stride, const int32_t
                            const int32_t *weights, int32_t taps, int32_t outputs, int32_t bytes, uint8_t *dst,
                            int64_t dst_stride, int32_t *sums);
 
-/// Means of `planes` consecutive planes of n values: means[c] = (x[c][0] + ... + x[c][n - 1]) * (1 / n),
-/// summed in that order.
+/// Means of `planes` consecutive planes of n values: means[c] = (sum of plane c) * (1 / n).
 void isp_plane_means(const float *x, int64_t planes, int64_t n, float *means);
 /// Saliency of `planes` consecutive planes of n values: norms[c] = sqrt(sum of x^2 over plane c) * scale.
 void isp_plane_norms(isp_isa isa, const float *x, int32_t planes, int64_t n, float scale, float *norms);

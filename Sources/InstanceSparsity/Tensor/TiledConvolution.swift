@@ -184,7 +184,7 @@ final class TiledConvolution {
             }
             if !split || macs < TiledConvolution.parallelThreshold {
                 runUnits(0..<tiles, 0..<units)
-            } else if units >= 4 * engine.threads {
+            } else if units >= 4 * engine.threads || tiles < 2 * engine.threads {
                 // One contiguous share of rows (or grid positions) per core, as bordered planes'
                 // staging was copied: each core then reads mostly what it just wrote, instead of
                 // half its input from the other core's cache (the caller claims the first share and
