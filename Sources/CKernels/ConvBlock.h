@@ -93,7 +93,7 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const isp_conv_i
         } else {
             _Pragma("clang loop unroll(full)")
             for (int p = 0; p < PIXELS; p++)
-                *(v16 *)buffer[p] = __builtin_elementwise_minimum(__builtin_elementwise_maximum(acc[t][p] + vb, lo), hi);
+                *(v16 *)buffer[p] = clamp16(acc[t][p] + vb, lo, hi);
             for (int j = 0; j < n; j++, dst += intoPitch)
                 _Pragma("clang loop unroll(full)")
                 for (int p = 0; p < PIXELS; p++) dst[p] = buffer[p][j];

@@ -7,11 +7,10 @@
 // every weight vector loaded is used PIXELS times and every input value broadcast TILES times.
 #include "CKernels.h"
 #include "Transpose.h"
+#include "Clamp.h"
 #include <stddef.h>
 #include <immintrin.h>
 #pragma clang diagnostic ignored "-Wpsabi"  // the blocks are always inlined into their kernels
-
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
 
 // Macros, not functions: a v16 passed by value outside an AVX-512 function changes the ABI.
 #define splat(v) ((v16){0} + (float)(v))  // outside the inner loop only: it costs an add
@@ -74,49 +73,71 @@ typedef float v16 __attribute__((vector_size(64), aligned(4)));
 #define DISPATCH(S, MAXTILES, WHOLE) \
     if (WHOLE > 12 && n > 12) { WHOLE_CASES(S) } else if (MAXTILES > 1 && two) { SMALL_CASES(2, S) } else { SMALL_CASES(1, S) }
 
-// Convolutions with a short reduction (input channels x taps <= SHORT_REDUCTION: the first
-// convolution of a network, 1-3 input channels) run pixel-major instead: one vector holds 16
-// pixels of one output channel, each weight is broadcast, and the outputs are stored as they are,
-// with no transpose. With 9 multiply-adds per output the tiled blocks spent most of their time in
-// the epilogue (VGG16 w0.5's first convolution: 24 us of which 16 us epilogue on one thread; this
-// way 14.5 us; isp bench --profile, Intel Xeon AVX-512). Stride 1, rows of a multiple of 16 pixels.
+// Convolutions with a short reduction over taps (input channels x taps <= SHORT_REDUCTION, taps >
+// 1: the first convolution of a network, 1-3 input channels) run pixel-major instead: one vector
+// holds 16 pixels of one output channel, each weight is broadcast, and the outputs are stored as
+// they are, with no transpose. With 9 multiply-adds per output the tiled blocks spent most of
+// their time in the epilogue (VGG16 w0.5's first convolution: 24 us of which 16 us epilogue on one
+// thread; this way 14.5 us; isp bench --profile, Intel Xeon AVX-512). Stride 1, whole vectors of
+// 16 positions. Not 1x1 convolutions of up to 27 channels: on MobileNetV2's 32x32 maps (planes
+// 4096 bytes apart, so each store aliased the loads of the same offset) they ran 1.6x slower so.
 #define SHORT_REDUCTION 27
-#define GROUP 4  // output channels a pass: GROUP x 2 accumulators, 2 + GROUP loads per 2 GROUP FMAs
 
-static inline __attribute__((always_inline)) void pixel_major(const isp_conv_input *in, const float *panels, int32_t rows,
-                                                              int32_t outChannels, int32_t tile0, int32_t tile1, int32_t q0,
-                                                              int32_t q1, int32_t shift, const isp_conv_output *out) {
-    const int32_t o1 = tile1 * 16 < outChannels ? tile1 * 16 : outChannels;
-    const v16 lo = splat(out->low), hi = splat(out->high);
-    for (int32_t q = q0; q < q1; q += 32) {
-        const int two = q + 32 <= q1;  // 32 pixels, or the last 16
-        for (int32_t o = tile0 * 16; o < o1; o += GROUP) {
-            const int g = o1 - o < GROUP ? o1 - o : GROUP;
-            v16 acc[GROUP][2] = {{{0}}};
-            for (int32_t i = 0; i < in->channels; i++) {
-                const float *x = in->x + in->xOffset[i] + q;
-                for (int32_t k = 0; k < in->taps; k++) {
-                    const float *xt = x + in->tapOffset[k];
-                    const v16 a = load16(xt), b = two ? load16(xt + 16) : a;
-                    const size_t row = (size_t)in->weightChannel[i] * in->taps + k;
-                    for (int j = 0; j < GROUP; j++) {
-                        if (j >= g) break;
-                        const float w = panels[((size_t)((o + j) / 16) * rows + row) * 16 + (o + j) % 16];
-                        acc[j][0] += a * w;
-                        acc[j][1] += b * w;
-                    }
-                }
+// G output channels by P vectors of 16 positions at q: G x P accumulators, P loads and G
+// broadcasts per G x P multiply-adds. g <= G of the channels are real (the last group).
+static inline __attribute__((always_inline)) void pixel_block(const int G, const int P, const isp_conv_input *in,
+                                                              const float *panels, int32_t rows, int32_t o, int32_t g,
+                                                              int32_t q, int32_t shift, const isp_conv_output *out) {
+    v16 acc[8][4];
+    _Pragma("clang loop unroll(full)")
+    for (int j = 0; j < G; j++) _Pragma("clang loop unroll(full)") for (int h = 0; h < P; h++) acc[j][h] = (v16){0};
+    size_t column[8];  // output channel o + j's lane in the panels
+    _Pragma("clang loop unroll(full)")
+    for (int j = 0; j < G; j++) column[j] = (size_t)((o + (j < g ? j : 0)) / 16) * rows * 16 + (o + (j < g ? j : 0)) % 16;
+    for (int32_t i = 0; i < in->channels; i++) {
+        const float *x = in->x + in->xOffset[i] + q;
+        for (int32_t k = 0; k < in->taps; k++) {
+            const float *xt = x + in->tapOffset[k];
+            const size_t row = ((size_t)in->weightChannel[i] * in->taps + k) * 16;
+            v16 a[4];
+            _Pragma("clang loop unroll(full)")
+            for (int h = 0; h < P; h++) a[h] = load16(xt + 16 * h);
+            _Pragma("clang loop unroll(full)")
+            for (int j = 0; j < G; j++) {
+                const float w = panels[column[j] + row];
+                _Pragma("clang loop unroll(full)")
+                for (int h = 0; h < P; h++) acc[j][h] += a[h] * w;
             }
-            for (int j = 0; j < g; j++) {
-                float *to = out->out + (size_t)(o + j) * out->plane + q + shift;
-                const float *res = out->residual ? out->residual + (size_t)(o + j) * out->plane + q + shift : 0;
-                for (int h = 0; h < 1 + two; h++) {
-                    v16 v = acc[j][h] + out->bias[o + j];
-                    if (res) v += load16(res + 16 * h);
-                    // A NaN passes (llvm.maximum / minimum), as in the tiled blocks.
-                    v = __builtin_elementwise_minimum(__builtin_elementwise_maximum(v, lo), hi);
-                    *(v16 *)(to + 16 * h) = v;
-                }
+        }
+    }
+    const v16 lo = splat(out->low), hi = splat(out->high);
+    for (int j = 0; j < g; j++) {
+        float *to = out->out + (size_t)(o + j) * out->plane + q + shift;
+        const float *res = out->residual ? out->residual + (size_t)(o + j) * out->plane + q + shift : 0;
+        _Pragma("clang loop unroll(full)")
+        for (int h = 0; h < P; h++) {
+            v16 v = acc[j][h] + out->bias[o + j];
+            if (res) v += load16(res + 16 * h);
+            *(v16 *)(to + 16 * h) = clamp16(v, lo, hi);
+        }
+    }
+}
+
+// G channels at a time over P vectors at a time, then the last 1..P-1 vectors.
+static inline __attribute__((always_inline)) void pixel_major(const int G, const int P, const isp_conv_input *in,
+                                                              const float *panels, int32_t rows, int32_t outChannels,
+                                                              int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift,
+                                                              const isp_conv_output *out) {
+    const int32_t o1 = tile1 * 16 < outChannels ? tile1 * 16 : outChannels;
+    for (int32_t q = q0; q < q1; q += 16 * P) {
+        const int32_t vectors = (q1 - q) / 16 < P ? (q1 - q) / 16 : P;
+        for (int32_t o = tile0 * 16; o < o1; o += G) {
+            const int32_t g = o1 - o < G ? o1 - o : G;
+            switch (vectors) {
+            case 4: pixel_block(G, P < 4 ? P : 4, in, panels, rows, o, g, q, shift, out); break;
+            case 3: pixel_block(G, P < 3 ? P : 3, in, panels, rows, o, g, q, shift, out); break;
+            case 2: pixel_block(G, P < 2 ? P : 2, in, panels, rows, o, g, q, shift, out); break;
+            default: pixel_block(G, 1, in, panels, rows, o, g, q, shift, out); break;
             }
         }
     }
@@ -144,17 +165,20 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
 // so all those lines share one L1 set, and with 32 channels a line was evicted before the next
 // block completed it, then fetched again (benchmarks/store_aliasing.c: 17.0 us for 32 planes of
 // 32x32 written in runs of 11, 6.1 us in line-aligned runs of 16).
-#define KERNEL(name, attr, MAXPIX, MAXTILES, WHOLE) \
+#define KERNEL(name, attr, MAXPIX, MAXTILES, WHOLE, GROUP, VECTORS) \
     attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, \
                           int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out) { \
+        if (in->taps > 1 && in->channels * in->taps <= SHORT_REDUCTION && in->pixelStride == 1) { \
+            /* whole vectors of 16 positions; a tail of fewer goes through the blocks below */ \
+            const int32_t body = (q1 - q0) / 16 * 16; \
+            pixel_major(GROUP, VECTORS, in, panels, rows, outChannels, tile0, tile1, q0, q0 + body, shift, out); \
+            if (body == q1 - q0) return; \
+            q0 += body; \
+        } \
         int whole = q1 - q0 > MAXPIX && q1 - q0 <= WHOLE; \
         /* equal blocks: 10 positions as 5 + 5, not 6 + a weight-bound 4 */ \
         int32_t blocks = whole ? 1 : (q1 - q0 + MAXPIX - 1) / MAXPIX; \
         int32_t step = blocks ? (q1 - q0 + blocks - 1) / blocks : 1; \
-        if (in->channels * in->taps <= SHORT_REDUCTION && in->pixelStride == 1 && (q1 - q0) % 16 == 0) { \
-            pixel_major(in, panels, rows, outChannels, tile0, tile1, q0, q1, shift, out); \
-            return; \
-        } \
         const int buffered = !whole && q1 - q0 >= 16 && q1 - q0 <= ROW_BUFFER; \
         float rowBuffer[MAXTILES * 16 * ROW_BUFFER] __attribute__((aligned(64))); \
         for (int32_t tile = tile0; tile < tile1; tile += (whole ? 1 : MAXTILES)) { \
@@ -171,10 +195,10 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
 
 // CALL names BLOCK_OF_KERNEL, the block of the kernel being defined.
 #define BLOCK_OF_KERNEL block_avx512
-KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 12, 2, 24)
+KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 12, 2, 24, 8, 2)
 #undef BLOCK_OF_KERNEL
 #define BLOCK_OF_KERNEL block_avx2
-KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 6)
+KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 6, 4, 2)
 
 isp_isa isp_cpu_isa(void) {
     __builtin_cpu_init();

@@ -4,6 +4,7 @@
 #include "CKernels.h"
 #include <stddef.h>
 #include "Rows.h"
+#include "Clamp.h"
 #pragma clang diagnostic ignored "-Wpsabi"  // plane() is always inlined into its callers
 
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
@@ -17,7 +18,6 @@ typedef float v32 __attribute__((vector_size(128), aligned(4)));
 // column falls outside the map (they read the neighbouring row) are masked to zero. One output row
 // of 16 at a time instead, maps under 16 wide ran scalar: MobileNetV2 w0.5's 8x8 depthwise layers
 // took 24 us each for 110K multiply-adds (isp bench --profile, one thread, Intel Xeon AVX-512).
-typedef int32_t i16 __attribute__((vector_size(64), aligned(4)));
 
 typedef struct {
     int32_t above, below;  // zero rows around each phase's oh rows
@@ -88,7 +88,6 @@ void convolve(const float *phases, const float *w, float bias, const isp_depthwi
     const int32_t step = 16 % ow;
     for (int32_t q = 0; q < pixels; q += 16) {
         v16 acc = (v16){0} + bias;
-        _Pragma("clang loop unroll(full)")
         for (int32_t t = 0; t < k * k; t++) {
             v16 v = *(const v16 *)(tap[t] + q);
             if (dx[t] != 0) {
@@ -97,11 +96,7 @@ void convolve(const float *phases, const float *w, float bias, const isp_depthwi
             }
             acc += v * w[t];
         }
-        // A NaN passes: each comparison with it is false. (llvm.maximum and minimum, the same
-        // but for the sign of a zero, took eight instructions a clamp here, a third of the loop.)
-        const i16 below = acc < lo, above = acc > hi;
-        acc = (v16)(((i16)acc & ~below) | ((i16)lo & below));
-        acc = (v16)(((i16)acc & ~above) | ((i16)hi & above));
+        acc = clamp16(acc, lo, hi);
         if (q + 16 <= pixels) {
             *(v16 *)(out + q) = acc;
         } else {

@@ -6,7 +6,7 @@
 #include <immintrin.h>
 #pragma clang diagnostic ignored "-Wpsabi"  // lanes() is always inlined into its callers
 
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
+#include "Clamp.h"
 typedef int32_t vi16 __attribute__((vector_size(64), aligned(4)));
 #define splat16(v) ((v16){0} + (float)(v))
 
@@ -40,8 +40,11 @@ AVX2 void isp_normalize(const float *x, float *y, int64_t n, float scale, float 
     v16 s = splat16(scale), o = splat16(offset), lo = splat16(low), hi = splat16(high);
     int64_t i = 0;
     for (; i + 16 <= n; i += 16)
-        *(v16 *)(y + i) = __builtin_elementwise_minimum(__builtin_elementwise_maximum(NORMALIZED(*(const v16 *)(x + i), s, o), lo), hi);
-    for (; i < n; i++) y[i] = __builtin_elementwise_minimum(__builtin_elementwise_maximum(NORMALIZED(x[i], scale, offset), low), high);
+        *(v16 *)(y + i) = clamp16(NORMALIZED(*(const v16 *)(x + i), s, o), lo, hi);
+    for (; i < n; i++) {
+        const float z = NORMALIZED(x[i], scale, offset), above = z < low ? low : z;  // as clamp16
+        y[i] = above > high ? high : above;
+    }
 }
 
 AVX2 void isp_normalize_sums(const float *dy, const float *x, int64_t n, float scale, float offset, float low, float high,
@@ -95,7 +98,6 @@ AVX2 void isp_normalize_backward(const float *dy, const float *x, float *dx, int
 // their values gathered column by column: the same operations in the same order, bit for bit.
 typedef float v8 __attribute__((vector_size(32), aligned(4)));
 typedef int i8 __attribute__((vector_size(32)));
-typedef int i16 __attribute__((vector_size(64)));
 
 #define FMA(a, b, c) __builtin_elementwise_fma(a, b, c)
 
