@@ -184,7 +184,7 @@ final class TiledConvolution {
             }
             if !split || macs < TiledConvolution.parallelThreshold {
                 runUnits(0..<tiles, 0..<units)
-            } else if units >= 4 * engine.threads || tiles < 2 * engine.threads {
+            } else if units >= 4 * engine.threads || (tiles < 2 * engine.threads && units >= 2 * engine.threads) {
                 // One contiguous share of rows (or grid positions) per core, as bordered planes'
                 // staging was copied: each core then reads mostly what it just wrote, instead of
                 // half its input from the other core's cache (the caller claims the first share and
@@ -194,7 +194,9 @@ final class TiledConvolution {
                 // ms; ResNet-18 w0.25 dense 0.559-0.567 -> 0.525-0.535 ms; then for MobileNetV2's
                 // pointwise grids too: dense 0.936-1.000 -> 0.905-0.925 ms, pruned 0.891-0.943 ->
                 // 0.861-0.887 ms (Intel Xeon AVX-512). The price: a preempted core's share is not
-                // taken over by the other.
+                // taken over by the other. Grids of a few units also split so when there are fewer
+                // than two tiles per core, which would leave each core the one-tile blocks
+                // (MobileNetV2 w0.5's 8x8 projections to 2 tiles: 12.9-24.6 -> 11.0-19.6 us).
                 engine.forEachPiece(of: units, pieces: engine.threads, keepWarm: true) { r, _ in runUnits(0..<tiles, r) }
             } else {  // small maps: split the output channels instead
                 engine.forEachPiece(of: tiles, keepWarm: true) { r, _ in runUnits(r, 0..<units) }
