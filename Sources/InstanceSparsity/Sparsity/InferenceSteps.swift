@@ -267,8 +267,12 @@ final class GateStep: InferenceStep {
         saliency.resize([c])
         let planes = UnsafePointer(x.data), s = saliency.data, isa = ctx.engine.isa
         let measure = { (r: Range<Int>) in ChannelGate.measure(planes, planes: r, pixels: hw, into: s, isa: isa) }
-        if ctx.useAllCores && c * hw >= TiledConvolution.parallelPassThreshold {
-            ctx.engine.forEachPiece(of: c, keepWarm: true) { r, _ in measure(r) }
+        // One contiguous share of the planes per core, as the convolution before split its output
+        // channels: each core then mostly measures what it just wrote instead of reading the other
+        // core's half (MobileNetV2 w0.5 pruned at its stored point, three alternations, together
+        // with that split: 0.767-0.781 -> 0.738-0.758 ms, Intel Xeon AVX-512).
+        if ctx.useAllCores && c * hw >= 1 << 12 {
+            ctx.engine.forEachPiece(of: c, pieces: ctx.engine.threads, keepWarm: true) { r, _ in measure(r) }
         } else {
             measure(0..<c)
         }
