@@ -29,40 +29,40 @@
 #include "ConvBlock.h"
 
 // One block of TILES x PIXELS at pixel stride S, with the arguments every call passes.
-#define CALL(TILES, PIXELS, S) BLOCK_OF_KERNEL(TILES, PIXELS, S, in, panels, rows, outChannels, tile, tile1, q, shift, out, \
+#define CALL(TILES, PIXELS, S, ONE) BLOCK_OF_KERNEL(TILES, PIXELS, S, ONE, in, panels, rows, outChannels, tile, tile1, q, shift, out, \
                                               into, intoPitch)
 
-#define SMALL_CASES(T, S) \
+#define SMALL_CASES(T, S, ONE) \
     switch (n) { \
-    case 12: CALL(T, 12, S); break; \
-    case 11: CALL(T, 11, S); break; \
-    case 10: CALL(T, 10, S); break; \
-    case 9: CALL(T, 9, S); break; \
-    case 8: CALL(T, 8, S); break; \
-    case 7: CALL(T, 7, S); break; \
-    case 6: CALL(T, 6, S); break; \
-    case 5: CALL(T, 5, S); break; \
-    case 4: CALL(T, 4, S); break; \
-    case 3: CALL(T, 3, S); break; \
-    case 2: CALL(T, 2, S); break; \
-    default: CALL(T, 1, S); break; \
+    case 12: CALL(T, 12, S, ONE); break; \
+    case 11: CALL(T, 11, S, ONE); break; \
+    case 10: CALL(T, 10, S, ONE); break; \
+    case 9: CALL(T, 9, S, ONE); break; \
+    case 8: CALL(T, 8, S, ONE); break; \
+    case 7: CALL(T, 7, S, ONE); break; \
+    case 6: CALL(T, 6, S, ONE); break; \
+    case 5: CALL(T, 5, S, ONE); break; \
+    case 4: CALL(T, 4, S, ONE); break; \
+    case 3: CALL(T, 3, S, ONE); break; \
+    case 2: CALL(T, 2, S, ONE); break; \
+    default: CALL(T, 1, S, ONE); break; \
     }
 
 // One tile, 13-24 positions (see `whole` below).
-#define WHOLE_CASES(S) \
+#define WHOLE_CASES(S, ONE) \
     switch (n) { \
-    case 24: CALL(1, 24, S); break; \
-    case 23: CALL(1, 23, S); break; \
-    case 22: CALL(1, 22, S); break; \
-    case 21: CALL(1, 21, S); break; \
-    case 20: CALL(1, 20, S); break; \
-    case 19: CALL(1, 19, S); break; \
-    case 18: CALL(1, 18, S); break; \
-    case 17: CALL(1, 17, S); break; \
-    case 16: CALL(1, 16, S); break; \
-    case 15: CALL(1, 15, S); break; \
-    case 14: CALL(1, 14, S); break; \
-    default: CALL(1, 13, S); break; \
+    case 24: CALL(1, 24, S, ONE); break; \
+    case 23: CALL(1, 23, S, ONE); break; \
+    case 22: CALL(1, 22, S, ONE); break; \
+    case 21: CALL(1, 21, S, ONE); break; \
+    case 20: CALL(1, 20, S, ONE); break; \
+    case 19: CALL(1, 19, S, ONE); break; \
+    case 18: CALL(1, 18, S, ONE); break; \
+    case 17: CALL(1, 17, S, ONE); break; \
+    case 16: CALL(1, 16, S, ONE); break; \
+    case 15: CALL(1, 15, S, ONE); break; \
+    case 14: CALL(1, 14, S, ONE); break; \
+    default: CALL(1, 13, S, ONE); break; \
     }
 
 // Tiles outermost: a pair of weight tiles stays in cache while the grid positions stream past.
@@ -70,8 +70,8 @@
 // (24 accumulators), so the weights, which then dominate the traffic, are read exactly once.
 // The constant conditions on WHOLE and MAXTILES keep the AVX2 build from compiling blocks it
 // can never run.
-#define DISPATCH(S, MAXTILES, WHOLE) \
-    if (WHOLE > 12 && n > 12) { WHOLE_CASES(S) } else if (MAXTILES > 1 && two) { SMALL_CASES(2, S) } else { SMALL_CASES(1, S) }
+#define DISPATCH(S, MAXTILES, WHOLE, ONE) \
+    if (WHOLE > 12 && n > 12) { WHOLE_CASES(S, ONE) } else if (MAXTILES > 1 && two) { SMALL_CASES(2, S, ONE) } else { SMALL_CASES(1, S, ONE) }
 
 // Convolutions with a short reduction over taps (input channels x taps <= SHORT_REDUCTION, taps >
 // 1: the first convolution of a network, 1-3 input channels) run pixel-major instead: one vector
@@ -187,7 +187,8 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
                 int32_t n = q1 - q < step ? q1 - q : step; \
                 float *into = buffered ? rowBuffer + (q - q0) : out->out + (size_t)tile * 16 * out->plane + q + shift; \
                 size_t intoPitch = buffered ? ROW_BUFFER : (size_t)out->plane; \
-                if (in->pixelStride == 2) { DISPATCH(2, MAXTILES, WHOLE) } else { DISPATCH(1, MAXTILES, WHOLE) } \
+                if (in->pixelStride == 2) { DISPATCH(2, MAXTILES, WHOLE, 0) } \
+                else if (in->taps == 1) { DISPATCH(1, MAXTILES, WHOLE, 1) } else { DISPATCH(1, MAXTILES, WHOLE, 0) } \
             } \
             if (buffered) copy_rows_out(rowBuffer, out, tile, two ? 2 : 1, outChannels, q0 + shift, q1 - q0); \
         } \
