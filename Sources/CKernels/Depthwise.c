@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include "Rows.h"
 #include "Clamp.h"
-#pragma clang diagnostic ignored "-Wpsabi"  // plane() is always inlined into its callers
+#pragma clang diagnostic ignored "-Wpsabi"  // the vector helpers are always inlined into their callers
 
 typedef float v16 __attribute__((vector_size(64), aligned(4)));
 typedef float v32 __attribute__((vector_size(128), aligned(4)));
