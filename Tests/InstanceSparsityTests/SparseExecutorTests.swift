@@ -96,6 +96,47 @@ final class SparseExecutorTests: XCTestCase {
         }
     }
 
+    /// With a policy the executor measures each gate's saliency where the convolution writing the
+    /// map splits it by channels (each core its own planes), or in a pass of its own (after a pool,
+    /// a depthwise convolution, a split by rows): either way it must keep the channels the policy
+    /// keeps on the network's own saliency, gate after gate with the gates before masked, and give
+    /// that masked network's logits; on one core and on two.
+    func testPolicyKeepsWhatItKeepsOnTheMaskedNetwork() throws {
+        let policy = ThresholdPolicy(.mean, alpha: 1)
+        for arch in ModelSpec.architectures {
+            let net = try Self.makeTrainedLikeNetwork(arch, width: 0.5, inputChannels: 1, inputSize: 32)
+            var rng = SeededGenerator(seed: 5)
+            let image = Tensor(shape: [1, 1, 32, 32])
+            for i in 0..<image.count { image[i] = rng.normal() }
+            for g in net.gates { g.mask = nil }
+            var expected: [Int] = []
+            for g in net.gates {
+                _ = net.forward(image, training: false)
+                let c = g.saliency.shape[1], kept = UnsafeMutablePointer<Int32>.allocate(capacity: c)
+                defer { kept.deallocate() }
+                let n = policy.select(saliency: g.saliency.data, channels: c, ranking: nil, into: kept, isa: net.engine.isa)
+                var mask = [Float](repeating: 0, count: c)
+                for i in 0..<n { mask[Int(kept[i])] = 1 }
+                g.mask = Tensor(shape: [1, c], values: mask)
+                expected.append(n)
+            }
+            let masked = net.forward(image, training: false).array
+            XCTAssertLessThan(expected.reduce(0, +), net.gates.map { $0.saliency.shape[1] }.reduce(0, +), "\(arch): the policy prunes")
+            let executor = SparseExecutor(net)
+            executor.policy = policy
+            executor.prunedGates = Set(net.gates.indices)
+            for g in net.gates { g.mask = nil }
+            for useAllCores in [true, false] {
+                executor.useAllCores = useAllCores
+                let sparse = executor.run(image.data)
+                XCTAssertEqual(sparse.kept, expected, "\(arch), all cores \(useAllCores)")
+                for (a, b) in zip(sparse.logits, masked) {
+                    XCTAssertEqual(a, b, accuracy: 1e-4 * max(1, abs(b)), "\(arch), all cores \(useAllCores)")
+                }
+            }
+        }
+    }
+
     func testVGGRefusesInputsItWouldPoolAway() {
         XCTAssertThrowsError(try Network.make(ModelSpec(architecture: "vgg16", inputSize: 28)))
     }

@@ -86,6 +86,8 @@ final class FusedConv: InferenceStep {
     private let scratch = Tensor(shape: [0])
     /// Depthwise: which channels this image keeps.
     private let keptMask: UnsafeMutablePointer<Bool>
+    /// The gate on this convolution's output, if any (set by the executor).
+    var gate: GateStep? = nil
 
     /// `engine`: the executor's, which re-arranges the weights into panels.
     init(conv: Conv2d, bn: BatchNorm2d?, cap: Float?, engine: Engine) {
@@ -164,12 +166,14 @@ final class FusedConv: InferenceStep {
         ctx.hasSkippedConstants = false
     }
 
-    /// The tiled micro-kernel over the kept input channels.
+    /// The tiled micro-kernel over the kept input channels, measuring the saliency of the gate on
+    /// its output when that gate decides on this image.
     private func tiled(_ x: Tensor, _ ih: Int, _ iw: Int, _ panels: WeightPanels, _ bias: UnsafePointer<Float>,
                        _ ctx: RunContext) {
         ctx.macs += convolution!.run(x.data, height: ih, width: iw, kept: ctx.keptCount.map { (UnsafePointer(ctx.kept), $0) },
                                     panels: panels, out: out.data, bias: bias, cap: cap,
-                                    residual: residual.map { UnsafePointer($0.data) }, engine: ctx.engine, split: ctx.useAllCores)
+                                    residual: residual.map { UnsafePointer($0.data) },
+                                    saliency: gate?.saliency(of: out, ctx), engine: ctx.engine, split: ctx.useAllCores)
     }
 
     /// im2col and one OpenBLAS GEMM per group: grouped (not depthwise) convolutions, strides above
@@ -246,38 +250,55 @@ final class FusedConv: InferenceStep {
     }
 }
 
+/// A gate's saliency measured by the convolution that writes the gate's map, each core measuring
+/// the planes it wrote while they are in its cache (`TiledConvolution.run`), when each core wrote
+/// whole planes; `map`: the map measured, until the gate has read it.
+final class OutputSaliency {
+    let norms = Tensor(shape: [0])
+    var map: UnsafeMutablePointer<Float>? = nil
+}
+
 /// Where a gate sits: measures each channel's saliency and lets the policy pick what to keep.
 /// The dense path (no policy) and gates the policy does not prune skip the measurement: nothing
 /// would read it (ResNet-18's stored operating point prunes 8 of its 15 maps).
 final class GateStep: InferenceStep {
     var id = 0, label = ""
     let index: Int
-    let saliency = Tensor(shape: [0])
+    private let measured = OutputSaliency()
     private(set) var channels = 0
 
     init(index: Int) { self.index = index }
 
+    /// Where the convolution writing `map` may measure it: this gate's, when the gate decides on
+    /// this image (nil otherwise: nothing would read it).
+    func saliency(of map: Tensor, _ ctx: RunContext) -> OutputSaliency? {
+        guard ctx.decide != nil, ctx.decidedGates.contains(index) else { return nil }
+        measured.norms.resize([map.shape[1]])
+        return measured
+    }
+
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
         let c = x.shape[1], hw = x.shape[2] * x.shape[3]
         channels = c
+        let measuredBefore = measured.map == x.data
+        measured.map = nil
         guard let decide = ctx.decide, ctx.decidedGates.contains(index) else {
             ctx.keptPerGate[index] = c
             return x
         }
-        saliency.resize([c])
-        let planes = UnsafePointer(x.data), s = saliency.data, isa = ctx.engine.isa
-        let measure = { (r: Range<Int>) in ChannelGate.measure(planes, planes: r, pixels: hw, into: s, isa: isa) }
-        // One contiguous share of the planes per core, as the convolution before split its output
-        // channels: each core then mostly measures what it just wrote instead of reading the other
-        // core's half (MobileNetV2 w0.5 pruned at its stored point, three alternations, together
-        // with that split: 0.767-0.781 -> 0.738-0.758 ms, Intel Xeon AVX-512).
-        if ctx.useAllCores && c * hw >= 1 << 12 {
-            ctx.engine.forEachPiece(of: c, pieces: ctx.engine.threads, keepWarm: true) { r, _ in measure(r) }
-        } else {
-            measure(0..<c)
+        let s = measured.norms
+        if !measuredBefore {  // in a pass of its own, one share of the planes per core
+            s.resize([c])
+            let planes = UnsafePointer(x.data), norms = s.data, isa = ctx.engine.isa
+            let measure = { (r: Range<Int>) in ChannelGate.measure(planes, planes: r, pixels: hw, into: norms, isa: isa) }
+            if ctx.useAllCores && c * hw >= 1 << 12 {
+                ctx.engine.forEachPiece(of: c, pieces: ctx.engine.threads, keepWarm: true) { r, _ in measure(r) }
+            } else {
+                measure(0..<c)
+            }
         }
         ctx.macs += c * hw  // measuring saliency is work too
-        let kept = decide(index, saliency.data, c, ctx.kept)
+        let kept = decide(index, s.data, c, ctx.kept)
         ctx.keptPerGate[index] = kept
         ctx.keptCount = kept < c ? kept : nil
         return x
@@ -365,7 +386,8 @@ final class LinearStep: InferenceStep {
 final class ResidualStep: InferenceStep {
     var id = 0, label = ""
     let branch: [InferenceStep], shortcut: [InferenceStep]?
-    private let last: FusedConv
+    /// The branch's last convolution, which writes the block's output.
+    let last: FusedConv
 
     /// `cap`: the block's ReLU (nil: none; .infinity: plain ReLU).
     init(branch: [InferenceStep], shortcut: [InferenceStep]?, cap: Float?) {

@@ -149,11 +149,13 @@ final class TiledConvolution {
     /// `kept` (list and count, ascending; nil: all), for `count` consecutive images
     /// (`imagesPerCall` at most; more than one only without a residual), with the kernels of
     /// `engine`. `split`: spread the work over the engine's threads, kept warm for the next step
-    /// (batch-1 inference). Returns the MACs executed.
+    /// (batch-1 inference). `saliency` (one image): each core also measures the output it wrote,
+    /// while it is in its cache, for the gate this map feeds. Returns the MACs executed.
     func run(_ x: UnsafePointer<Float>, count: Int = 1, height ih: Int, width iw: Int, kept: (UnsafePointer<Int32>, Int)?,
              panels: WeightPanels, out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?,
-             residual: UnsafePointer<Float>?, engine: Engine, split: Bool) -> Int {
+             residual: UnsafePointer<Float>?, saliency: OutputSaliency? = nil, engine: Engine, split: Bool) -> Int {
         precondition(count == 1 || residual == nil, "a residual is added one image at a time")
+        precondition(count == 1 || saliency == nil, "the saliency of one image at a time")
         let l = prepare(height: ih, width: iw), kc = kept?.1 ?? inChannels, kk = kernel * kernel
         let source = stage(x, count: count, imageStride: inChannels * ih * iw, height: ih, width: iw, kept: kept, layout: l,
                            engine: engine, split: split)
@@ -182,9 +184,34 @@ final class TiledConvolution {
                     run(t, (u.lowerBound * block)..<min(grid, u.upperBound * block), 0)
                 }
             }
-            if !split || macs < TiledConvolution.parallelThreshold {
+            // How the work is split across cores (see the comments at each case). A map a gate
+            // measures goes by channels whenever there are two tiles per core, so that each core
+            // measures whole planes it just wrote (see `measure`): measured after a split by rows
+            // instead, each core read half its planes from the other's cache. MobileNetV2 w0.5 at
+            // lambda 1e-3 pruned, three alternations, 0.645-0.653 -> 0.598-0.612 ms; the shipped
+            // models, two: MobileNetV2 0.737 -> 0.695-0.708, ResNet-18 0.487-0.491 -> 0.469-0.475,
+            // VGG16 0.527-0.531 -> 0.513-0.516 ms (isp bench --prune stored, Intel Xeon AVX-512).
+            enum Split { case none, rows, channels }
+            let threads = engine.threads
+            let division: Split = !split || macs < TiledConvolution.parallelThreshold ? .none
+                : saliency != nil && tiles >= 2 * threads ? .channels
+                : units >= 4 * threads || (tiles < 2 * threads && units >= 2 * threads) ? .rows : .channels
+            // The saliency of tiles `t`'s channels, once written, by the core that wrote their
+            // whole planes (the saliency of a plane is one sum over all of it: `isp_plane_norms`).
+            // Against measuring in a pass of its own, with the same shares, after this split:
+            // MobileNetV2 w0.5's gates on 8x8 and 4x4 maps 2.3-3.0 -> 0.2-0.6 us, their
+            // convolutions 0.5-0.8 us slower (isp bench --profile --prune stored).
+            let measure = { (t: Range<Int>) in
+                guard let saliency else { return }
+                let channels = (t.lowerBound * 16)..<min(outChannels, t.upperBound * 16)
+                ChannelGate.measure(out, planes: channels, pixels: oh * ow, into: saliency.norms.data, isa: engine.isa)
+            }
+            if division != .rows { saliency?.map = out }
+            switch division {
+            case .none:
                 runUnits(0..<tiles, 0..<units)
-            } else if units >= 4 * engine.threads || (tiles < 2 * engine.threads && units >= 2 * engine.threads) {
+                measure(0..<tiles)
+            case .rows:
                 // One contiguous share of rows (or grid positions) per core, as bordered planes'
                 // staging was copied: each core then reads mostly what it just wrote, instead of
                 // half its input from the other core's cache (the caller claims the first share and
@@ -198,10 +225,13 @@ final class TiledConvolution {
                 // than two tiles per core, which would leave each core the one-tile blocks
                 // (MobileNetV2 w0.5's 8x8 projections to 2 tiles: 12.9-24.6 -> 11.0-19.6 us).
                 engine.forEachPiece(of: units, pieces: engine.threads, keepWarm: true) { r, _ in runUnits(0..<tiles, r) }
-            } else {  // small maps: split the output channels instead, one share per core (a gate
-                // after it measures the planes with the same shares: see GateStep; dense
-                // MobileNetV2 w0.5, three alternations, 0.774-0.785 -> 0.751-0.761 ms)
-                engine.forEachPiece(of: tiles, pieces: engine.threads, keepWarm: true) { r, _ in runUnits(r, 0..<units) }
+            case .channels:
+                // Small maps: the output channels, one share per core (dense MobileNetV2 w0.5, three
+                // alternations, 0.774-0.785 -> 0.751-0.761 ms).
+                engine.forEachPiece(of: tiles, pieces: engine.threads, keepWarm: true) { r, _ in
+                    runUnits(r, 0..<units)
+                    measure(r)
+                }
             }
         }
         if count > 1 {
