@@ -36,14 +36,14 @@ final class SparseExecutorTests: XCTestCase {
         try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 64, stem: .imagenet)
     }
 
-    /// ResNet-18's block outputs alone: a dropped channel is zero for the next block's conv1, its
-    /// 1x1 downsample and its identity add, in both stems.
+    /// ResNet-18's block outputs (and the stem's) alone: a dropped channel is zero for the next
+    /// block's conv1, its 1x1 downsample and its identity add, in both stems.
     func testResNetBlockOutputsPrunedAloneMatchMaskedDense() throws {
         let net = try Network.make(ModelSpec(architecture: "resnet18", width: 0.25, classes: 10), seed: 1)
         let blocks = (1...4).flatMap { stage in (0...1).map { "layer\(stage).\($0)" } }
-        let outputs = blocks.dropFirst().map { $0 + ".conv1" }, inner = blocks.map { $0 + ".conv2" }
-        XCTAssertEqual(Set(net.gates.map(\.label)), Set(outputs + inner), "old labels kept, one new gate per block output")
-        XCTAssertEqual(net.gates.count, 15)
+        let outputs = blocks.map { $0 + ".conv1" }, inner = blocks.map { $0 + ".conv2" }
+        XCTAssertEqual(Set(net.gates.map(\.label)), Set(outputs + inner), "old labels kept, one gate per block input")
+        XCTAssertEqual(net.gates.count, 16)
         let isOutput = { (g: ChannelGate) in g.label.hasSuffix(".conv1") }
         try checkSparseMatchesMaskedDense(architectures: ["resnet18"], masking: isOutput)
         try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 64, stem: .imagenet,

@@ -260,7 +260,7 @@ final class OutputSaliency {
 
 /// Where a gate sits: measures each channel's saliency and lets the policy pick what to keep.
 /// The dense path (no policy) and gates the policy does not prune skip the measurement: nothing
-/// would read it (ResNet-18's stored operating point prunes 8 of its 15 maps).
+/// would read it (the shipped ResNet-18's stored operating point prunes 8 of its 16 maps).
 final class GateStep: InferenceStep {
     var id = 0, label = ""
     let index: Int
