@@ -49,19 +49,23 @@ float *phase_row0(float *phases, const isp_depthwise_args *a, const int32_t s, g
 typedef void (*copy_rows)(const float *, size_t, float *, size_t, int32_t, int32_t);
 typedef void (*split_rows)(const float *, size_t, float *, float *, size_t, int32_t, int32_t);
 
-// Plane x into the phases (whose zero rows stay zero).
+// Rows [iy0, iy1) of plane x into the phases (whose zero rows stay zero).
 static inline __attribute__((always_inline))
 void stage(copy_rows copy, split_rows split, const float *x, const isp_depthwise_args *a, const int32_t s, geometry g,
-           float *phases) {
-    const int32_t ih = a->ih, iw = a->iw, ow = a->ow;
-    if (s == 1) {  // the plane itself, between zero rows
-        copy(x, 0, phase_row0(phases, a, 1, g, 0, 0), 0, 1, ih * iw);
+           int32_t iy0, int32_t iy1, float *phases) {
+    const int32_t iw = a->iw, ow = a->ow;
+    if (s == 1) {  // the rows themselves, between zero rows
+        copy(x + (size_t)iy0 * iw, 0, phase_row0(phases, a, 1, g, 0, 0) + (size_t)iy0 * ow, 0, 1, (iy1 - iy0) * iw);
     } else if (s == 2) {  // the rows of each parity, split into their even and odd values
-        for (int32_t pa = 0; pa < 2 && pa < ih; pa++)
-            split(x + (size_t)pa * iw, 2 * (size_t)iw, phase_row0(phases, a, 2, g, pa, 0), phase_row0(phases, a, 2, g, pa, 1),
-                  (size_t)ow, (ih - pa + 1) / 2, iw);
+        for (int32_t pa = 0; pa < 2; pa++) {
+            const int32_t first = iy0 + ((iy0 & 1) != pa);
+            if (first >= iy1) continue;
+            const size_t at = (size_t)(first / 2) * ow;
+            split(x + (size_t)first * iw, 2 * (size_t)iw, phase_row0(phases, a, 2, g, pa, 0) + at, phase_row0(phases, a, 2, g, pa, 1) + at,
+                  (size_t)ow, (iy1 - first + 1) / 2, iw);
+        }
     } else {
-        for (int32_t iy = 0; iy < ih; iy++)
+        for (int32_t iy = iy0; iy < iy1; iy++)
             for (int32_t ix = 0; ix < iw; ix++)
                 phase_row0(phases, a, s, g, iy % s, ix % s)[(size_t)(iy / s) * ow + ix / s] = x[(size_t)iy * iw + ix];
     }
@@ -70,11 +74,11 @@ void stage(copy_rows copy, split_rows split, const float *x, const isp_depthwise
 // floor(n / s) for any sign of n.
 static inline __attribute__((always_inline)) int32_t floor_div(int32_t n, int32_t s) { return n >= 0 ? n / s : -((-n + s - 1) / s); }
 
-// One plane from the staged phases into `out`.
+// Output rows [y0, y1) of one plane from the staged phases into `out`.
 static inline __attribute__((always_inline))
 void convolve(const float *phases, const float *w, float bias, const isp_depthwise_args *a, const int32_t k, const int32_t s,
-              const int32_t p, geometry g, i16 firstColumn, float *out) {
-    const int32_t ow = a->ow, pixels = a->oh * a->ow;
+              const int32_t p, geometry g, i16 firstColumn, int32_t y0, int32_t y1, float *out) {
+    const int32_t ow = a->ow, pixels = y1 * a->ow;
     const float *tap[ISP_DEPTHWISE_MAX_TAPS];
     int32_t dx[ISP_DEPTHWISE_MAX_TAPS];  // the column offset each tap reads, in phase columns
     for (int32_t ky = 0; ky < k; ky++)
@@ -86,7 +90,7 @@ void convolve(const float *phases, const float *w, float bias, const isp_depthwi
     const v16 lo = (v16){0} + a->low, hi = (v16){0} + a->high;
     i16 column = firstColumn;  // each lane's output column
     const int32_t step = 16 % ow;
-    for (int32_t q = 0; q < pixels; q += 16) {
+    for (int32_t q = y0 * ow; q < pixels; q += 16) {  // lanes past row y1 read what they may; only rows [y0, y1) are stored
         v16 acc = (v16){0} + bias;
         for (int32_t t = 0; t < k * k; t++) {
             v16 v = *(const v16 *)(tap[t] + q);
@@ -108,8 +112,8 @@ void convolve(const float *phases, const float *w, float bias, const isp_depthwi
 }
 
 static inline __attribute__((always_inline))
-void depthwise(copy_rows copy, split_rows split, const isp_depthwise_args *a, int32_t first, int32_t end, float *scratch,
-               const int32_t k, const int32_t s) {
+void depthwise(copy_rows copy, split_rows split, const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1,
+               float *scratch, const int32_t k, const int32_t s) {
     const geometry g = geometry_of(a);
     const size_t floats = (size_t)isp_depthwise_scratch(a);
     for (size_t i = 0; i < floats; i++) scratch[i] = 0;
@@ -117,28 +121,31 @@ void depthwise(copy_rows copy, split_rows split, const isp_depthwise_args *a, in
     i16 firstColumn;  // the output column of each of the first 16 positions
     for (int32_t lane = 0; lane < 16; lane++) firstColumn[lane] = lane % a->ow;
     const size_t inPlane = (size_t)a->ih * a->iw, outPlane = (size_t)a->oh * a->ow;
+    // The input rows the output rows read: y * s - p + ky for ky < k, inside the plane.
+    const int32_t p = k / 2, below = y0 * s - p, above = (y1 - 1) * s - p + k;
+    const int32_t iy0 = below > 0 ? below : 0, iy1 = above < a->ih ? above : a->ih;
     for (int32_t i = first; i < end; i++) {
         const int32_t j = a->channels ? a->channels[i] : i, ch = j % a->perImage;
-        stage(copy, split, a->x + j * inPlane, a, s, g, phases);
-        convolve(phases, a->w + (size_t)ch * k * k, a->bias ? a->bias[ch] : 0, a, k, s, k / 2, g, firstColumn,
+        stage(copy, split, a->x + j * inPlane, a, s, g, iy0, iy1, phases);
+        convolve(phases, a->w + (size_t)ch * k * k, a->bias ? a->bias[ch] : 0, a, k, s, p, g, firstColumn, y0, y1,
                  a->out + j * outPlane);
     }
 }
 
 // MobileNetV2's 3x3 at stride 1 and 2 with their taps unrolled.
 #define DEPTHWISE(name, attr, copy, split) \
-    attr static void name(const isp_depthwise_args *a, int32_t first, int32_t end, float *scratch) { \
-        if (a->k == 3 && a->stride == 1) depthwise(copy, split, a, first, end, scratch, 3, 1); \
-        else if (a->k == 3 && a->stride == 2) depthwise(copy, split, a, first, end, scratch, 3, 2); \
-        else depthwise(copy, split, a, first, end, scratch, a->k, a->stride); \
+    attr static void name(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1, float *scratch) { \
+        if (a->k == 3 && a->stride == 1) depthwise(copy, split, a, first, end, y0, y1, scratch, 3, 1); \
+        else if (a->k == 3 && a->stride == 2) depthwise(copy, split, a, first, end, y0, y1, scratch, 3, 2); \
+        else depthwise(copy, split, a, first, end, y0, y1, scratch, a->k, a->stride); \
     }
 
 DEPTHWISE(depthwise_avx512, __attribute__((target("avx512f,avx512vl,fma"))), rows_avx512, split_avx512)
 DEPTHWISE(depthwise_avx2, __attribute__((target("avx2,fma"))), rows_avx2, split_avx2)
 
-void isp_depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int32_t end, float *scratch) {
-    if (isa == ISP_AVX512) depthwise_avx512(a, first, end, scratch);
-    else depthwise_avx2(a, first, end, scratch);
+void isp_depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int32_t end, int32_t row0, int32_t row1, float *scratch) {
+    if (isa == ISP_AVX512) depthwise_avx512(a, first, end, row0, row1, scratch);
+    else depthwise_avx2(a, first, end, row0, row1, scratch);
 }
 
 // Backward over one zero-bordered plane: each output gradient vector meets the sixteen (stride 2: thirty-two) input

@@ -36,6 +36,13 @@ final class SparseExecutorTests: XCTestCase {
         try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 64, stem: .imagenet)
     }
 
+    /// MobileNetV2 on maps large enough (192x192 inputs: 96x96 and 48x48 depthwise outputs) that
+    /// its depthwise convolutions split by bands of rows, as the expansions before them, at stride 1
+    /// and 2, with channels dropped.
+    func testDepthwiseByRowsMatchesMaskedDense() throws {
+        try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 192, stem: .imagenet, architectures: ["mobilenetv2"])
+    }
+
     /// ResNet-18's block outputs (and the stem's) alone: a dropped channel is zero for the next
     /// block's conv1, its 1x1 downsample and its identity add, in both stems.
     func testResNetBlockOutputsPrunedAloneMatchMaskedDense() throws {

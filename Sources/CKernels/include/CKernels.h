@@ -95,9 +95,9 @@ void isp_parallel(int32_t tasks, isp_task task, void *context, int32_t keepWarm)
 /// (its affinity mask, which taskset and mpirun narrow) when the pool starts, on first use.
 int32_t isp_parallel_threads(void);
 
-/// A depthwise k x k convolution with "same" padding (k odd, padding k / 2) at stride `stride` of
-/// whole planes: for i in first..<end, plane j = channels ? channels[i] : i of x (ih x iw) gives
-/// plane j of out (oh x ow), with c = j % perImage (the channel whose weights and bias it uses):
+/// A depthwise k x k convolution with "same" padding (k odd, padding k / 2) at stride `stride`:
+/// for i in first..<end, plane j = channels ? channels[i] : i of x (ih x iw) gives rows
+/// [row0, row1) of plane j of out (oh x ow), with c = j % perImage (the channel whose weights and bias it uses):
 /// out = clamp(bias[c] + sum over ky, kx in order of w[c * k * k + ky * k + kx] * x[y * stride +
 /// ky - padding][x * stride + kx - padding], low, high), each term a fused multiply-add, zero
 /// outside the plane, bias NULL: zero. k * k <= ISP_DEPTHWISE_MAX_TAPS.
@@ -111,7 +111,8 @@ typedef struct {
 } isp_depthwise_args;
 /// Floats of `scratch` an isp_depthwise call needs (one per thread; it need not be zeroed).
 int64_t isp_depthwise_scratch(const isp_depthwise_args *args);
-void isp_depthwise(isp_isa isa, const isp_depthwise_args *args, int32_t first, int32_t end, float *scratch);
+void isp_depthwise(isp_isa isa, const isp_depthwise_args *args, int32_t first, int32_t end, int32_t row0, int32_t row1,
+                   float *scratch);
 
 /// Largest k * k the depthwise backward kernel handles (7 x 7).
 #define ISP_DEPTHWISE_MAX_TAPS 49

@@ -346,7 +346,7 @@ public final class Conv2d: Layer, RunsOnEngine {
                                       outHeight: outH, outWidth: outW, channels: inChannels, cap: nil)
         let isa = engine.isa.kernel, scratchCount = Int(isp_depthwise_scratch(&args))
         engine.forEachShare(of: input.shape[0] * inChannels) { planes, workspace in
-            isp_depthwise(isa, &args, Int32(planes.lowerBound), Int32(planes.upperBound), workspace.columns(scratchCount))
+            isp_depthwise(isa, &args, Int32(planes.lowerBound), Int32(planes.upperBound), 0, Int32(self.outH), workspace.columns(scratchCount))
         }
     }
 

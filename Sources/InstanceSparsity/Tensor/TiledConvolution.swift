@@ -28,6 +28,9 @@ final class TiledConvolution {
     /// often, rather than 4 times on a 2x2 map.
     static let batchedPositions = 32
 
+    /// Whether the last `run` split its output across cores by bands of rows.
+    private(set) var splitByRows = false
+
     /// `batched`: calls may take several images (training and batched evaluation).
     init(inChannels: Int, kernel: Int, stride: Int, padding: Int, batched: Bool = false) {
         precondition(stride == 1 || stride == 2, "the micro-kernel reads input at stride 1 or 2")
@@ -207,6 +210,7 @@ final class TiledConvolution {
                 ChannelGate.measure(out, planes: channels, pixels: oh * ow, into: saliency.norms.data, isa: engine.isa)
             }
             if division != .rows { saliency?.map = out }
+            splitByRows = division == .rows
             switch division {
             case .none:
                 runUnits(0..<tiles, 0..<units)
