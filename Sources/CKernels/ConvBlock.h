@@ -11,7 +11,10 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
     const float *tilePanel = panels + (size_t)tile * rows * 16;
     // The next tiles' weights are fetched into L2 while these compute. With few grid positions
     // the weights dominate the traffic, and one stream from memory cannot keep the FMAs busy:
-    // measured on a 4x4 map, 256 -> 256 channels, weights not in cache, 240 -> 175 us.
+    // measured on a 4x4 map, 256 -> 256 channels, weights not in cache, 240 -> 175 us. Not for
+    // blocks of 4 positions or fewer (2x2 maps): there the weights stream at memory speed anyway
+    // and the prefetches only competed with the loads (VGG16 w0.5's 2x2 layers 61-62 -> 54-55 us,
+    // batch 1 0.975-1.036 -> 0.945-0.961 ms; isp bench --profile, Intel Xeon AVX-512).
     // Only tiles of this call's range: past it they are another core's, or past the panels' end.
     const int32_t ahead = tileEnd - tile - TILES;
     const float *nextPanel = ahead > 0 ? tilePanel + (size_t)TILES * rows * 16 : tilePanel;
@@ -26,8 +29,10 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
         const float *w = tilePanel + row, *next = nextPanel + row;
         for (int32_t k = 0; k < taps; k++) {
             const float *xt = ONE_TAP ? xc : xc + in->tapOffset[k];
-            _Pragma("clang loop unroll(full)")
-            for (int t = 0; t < TILES; t++) __builtin_prefetch(next + (size_t)(t < ahead ? t : 0) * rows * 16 + k * 16, 0, 2);
+            if (PIXELS > 4) {
+                _Pragma("clang loop unroll(full)")
+                for (int t = 0; t < TILES; t++) __builtin_prefetch(next + (size_t)(t < ahead ? t : 0) * rows * 16 + k * 16, 0, 2);
+            }
             v16 w0 = load16(w + k * 16);
             v16 w1 = TILES > 1 ? load16(w + (size_t)rows * 16 + k * 16) : w0;
             _Pragma("clang loop unroll(full)")
