@@ -230,8 +230,8 @@ final class TiledConvolution {
                 // (MobileNetV2 w0.5's 8x8 projections to 2 tiles: 12.9-24.6 -> 11.0-19.6 us).
                 engine.forEachPiece(of: units, pieces: engine.threads, keepWarm: true) { r, _ in runUnits(0..<tiles, r) }
             case .channels:
-                // Small maps: the output channels, one share per core (dense MobileNetV2 w0.5, three
-                // alternations, 0.774-0.785 -> 0.751-0.761 ms).
+                // The output channels, one share per core: maps a gate measures (above), and small
+                // maps (dense MobileNetV2 w0.5, three alternations, 0.774-0.785 -> 0.751-0.761 ms).
                 engine.forEachPiece(of: tiles, pieces: engine.threads, keepWarm: true) { r, _ in
                     runUnits(r, 0..<units)
                     measure(r)
