@@ -310,7 +310,7 @@ final class GateStep: InferenceStep {
             s.resize([c])
             let planes = UnsafePointer(x.data), norms = s.data, isa = ctx.engine.isa
             let measure = { (r: Range<Int>) in ChannelGate.measure(planes, planes: r, pixels: hw, into: norms, isa: isa) }
-            if ctx.useAllCores && c * hw >= 1 << 12 {
+            if ctx.useAllCores && c * hw >= TiledConvolution.parallelSaliencyThreshold {
                 ctx.engine.forEachPiece(of: c, pieces: ctx.engine.threads, keepWarm: true) { r, _ in measure(r) }
             } else {
                 measure(0..<c)

@@ -22,8 +22,11 @@ final class TiledConvolution {
 
     /// MACs above which a batch-1 convolution is split across cores (measured with `isp bench`).
     static let parallelThreshold = 1 << 18
-    /// Floats above which a memory-bound pass (padded copy, saliency) is split across cores.
+    /// Floats above which a memory-bound pass (padded copy, pooling) is split across cores.
     static let parallelPassThreshold = 1 << 14
+    /// Floats above which a gate's own saliency pass is split, one share of the planes per core: a
+    /// map written by both cores is half in the other core's cache, so it pays from fewer values.
+    static let parallelSaliencyThreshold = 1 << 12
     /// Grid positions a batched call on an unrolled map aims at: each weight loaded is used this
     /// often, rather than 4 times on a 2x2 map.
     static let batchedPositions = 32
