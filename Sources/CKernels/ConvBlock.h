@@ -3,21 +3,18 @@
 // epilogue, which needs AVX-512 intrinsics for its masked stores) defined.
 static inline __attribute__((always_inline)) BLOCK_TARGET
 void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TAP, const isp_conv_input *in, const float *panels, int32_t rows,
-           int32_t outChannels, int32_t tile, int32_t tileEnd, int32_t q, int32_t shift, const isp_conv_output *out,
+           int32_t outChannels, int32_t tile, int32_t q, int32_t shift, const isp_conv_output *out,
            float *into, size_t intoPitch) {
-    v16 acc[2][24];
+    v16 acc[2][14];
     _Pragma("clang loop unroll(full)")
     for (int t = 0; t < TILES; t++) _Pragma("clang loop unroll(full)") for (int p = 0; p < PIXELS; p++) acc[t][p] = (v16){0};
     const float *tilePanel = panels + (size_t)tile * rows * 16;
-    // The next tiles' weights are fetched into L2 while these compute. With few grid positions
-    // the weights dominate the traffic, and one stream from memory cannot keep the FMAs busy:
-    // measured on a 4x4 map, 256 -> 256 channels, weights not in cache, 240 -> 175 us. Not for
-    // blocks of 4 positions or fewer (2x2 maps): there the weights stream at memory speed anyway
-    // and the prefetches only competed with the loads (VGG16 w0.5's 2x2 layers 61-62 -> 54-55 us,
-    // batch 1 0.975-1.036 -> 0.945-0.961 ms; isp bench --profile, Intel Xeon AVX-512).
-    // Only tiles of this call's range: past it they are another core's, or past the panels' end.
-    const int32_t ahead = tileEnd - tile - TILES;
-    const float *nextPanel = ahead > 0 ? tilePanel + (size_t)TILES * rows * 16 : tilePanel;
+    // No software prefetch of the weights. Fetching the next tiles' panels into L2 while these
+    // computed once paid on 4x4 maps (one block per tile), but with blocks of up to 14 positions
+    // it cost more than it gave everywhere we measured: a 512 -> 512 channel 7x7 map 51 -> 71
+    // GMAC/s without (its next panel, 590 KB, pushed the current one and the input out of L2), 8x8
+    // maps 69-54 -> 76-62, weights from memory or not; prefetching the current panel 8 or 32 rows
+    // ahead was within noise of none (benchmarks/conv_kernel_bench.c, one core, Intel Xeon AVX-512).
     // ONE_TAP (1x1 convolutions): the tap loop disappears and the channel loop is the inner one.
     // Entered once per channel, the tap loop's setup and exit cost 1x1 convolutions 8-18% (one
     // thread, Intel Xeon AVX-512: 144 -> 24 channels at 56x56 282 -> 259 us, 96 -> 24 195 -> 166
@@ -26,13 +23,9 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
     for (int32_t i = 0; i < in->channels; i++) {
         const float *xc = in->x + in->xOffset[i] + (size_t)q * STRIDE;
         const size_t row = (size_t)in->weightChannel[i] * taps * 16;
-        const float *w = tilePanel + row, *next = nextPanel + row;
+        const float *w = tilePanel + row;
         for (int32_t k = 0; k < taps; k++) {
             const float *xt = ONE_TAP ? xc : xc + in->tapOffset[k];
-            if (PIXELS > 4) {
-                _Pragma("clang loop unroll(full)")
-                for (int t = 0; t < TILES; t++) __builtin_prefetch(next + (size_t)(t < ahead ? t : 0) * rows * 16 + k * 16, 0, 2);
-            }
             v16 w0 = load16(w + k * 16);
             v16 w1 = TILES > 1 ? load16(w + (size_t)rows * 16 + k * 16) : w0;
             _Pragma("clang loop unroll(full)")

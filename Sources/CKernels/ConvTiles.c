@@ -5,6 +5,9 @@
 //
 // Register blocking: TILES x 16 output channels (one vector each) by PIXELS grid positions, so
 // every weight vector loaded is used PIXELS times and every input value broadcast TILES times.
+// With AVX-512, 2 x 14 (28 accumulators of its 32 registers): blocks of up to 12 ran rows 28 wide
+// as 10 + 10 + 8 and 14 wide as 7 + 7; as 14 + 14 and 14 they went 71 -> 112 and 59 -> 105 GMAC/s,
+// 56 wide 72 -> 95, a 7x7 map 66 -> 89 (one core, Intel Xeon AVX-512, benchmarks/conv_kernel_bench.c).
 #include "CKernels.h"
 #include "Transpose.h"
 #include "Clamp.h"
@@ -29,11 +32,13 @@
 #include "ConvBlock.h"
 
 // One block of TILES x PIXELS at pixel stride S, with the arguments every call passes.
-#define CALL(TILES, PIXELS, S, ONE) BLOCK_OF_KERNEL(TILES, PIXELS, S, ONE, in, panels, rows, outChannels, tile, tile1, q, shift, out, \
-                                              into, intoPitch)
+#define CALL(TILES, PIXELS, S, ONE) BLOCK_OF_KERNEL(TILES, PIXELS, S, ONE, in, panels, rows, outChannels, tile, q, shift, out, into, \
+                                              intoPitch)
 
 #define SMALL_CASES(T, S, ONE) \
     switch (n) { \
+    case 14: CALL(T, 14, S, ONE); break; \
+    case 13: CALL(T, 13, S, ONE); break; \
     case 12: CALL(T, 12, S, ONE); break; \
     case 11: CALL(T, 11, S, ONE); break; \
     case 10: CALL(T, 10, S, ONE); break; \
@@ -48,30 +53,14 @@
     default: CALL(T, 1, S, ONE); break; \
     }
 
-// One tile, 13-24 positions (see `whole` below).
-#define WHOLE_CASES(S, ONE) \
-    switch (n) { \
-    case 24: CALL(1, 24, S, ONE); break; \
-    case 23: CALL(1, 23, S, ONE); break; \
-    case 22: CALL(1, 22, S, ONE); break; \
-    case 21: CALL(1, 21, S, ONE); break; \
-    case 20: CALL(1, 20, S, ONE); break; \
-    case 19: CALL(1, 19, S, ONE); break; \
-    case 18: CALL(1, 18, S, ONE); break; \
-    case 17: CALL(1, 17, S, ONE); break; \
-    case 16: CALL(1, 16, S, ONE); break; \
-    case 15: CALL(1, 15, S, ONE); break; \
-    case 14: CALL(1, 14, S, ONE); break; \
-    default: CALL(1, 13, S, ONE); break; \
-    }
-
 // Tiles outermost: a pair of weight tiles stays in cache while the grid positions stream past.
-// Grids of 13-24 positions (an unrolled 4x4 map: 16) run as one block of one tile
-// (24 accumulators), so the weights, which then dominate the traffic, are read exactly once.
-// The constant conditions on WHOLE and MAXTILES keep the AVX2 build from compiling blocks it
-// can never run.
-#define DISPATCH(S, MAXTILES, WHOLE, ONE) \
-    if (WHOLE > 12 && n > 12) { WHOLE_CASES(S, ONE) } else if (MAXTILES > 1 && two) { SMALL_CASES(2, S, ONE) } else { SMALL_CASES(1, S, ONE) }
+// Two tiles at a time whenever there are two, also on maps of 13-24 positions: those once ran as one
+// block of one tile, each weight read once, but then every multiply-add had its own broadcast load
+// and the loads, not the FMAs, set the pace (16-wide rows 63 -> 71-73 GMAC/s, 24-wide 67 -> 81,
+// 4x4 maps 57 -> 63 with the weights in cache, 56 -> 54 from memory; one core, Intel Xeon AVX-512).
+// The constant condition on MAXTILES keeps the AVX2 build from compiling blocks it can never run.
+#define DISPATCH(S, MAXTILES, ONE) \
+    if (MAXTILES > 1 && two) { SMALL_CASES(2, S, ONE) } else { SMALL_CASES(1, S, ONE) }
 
 // Convolutions with a short reduction over taps (input channels x taps <= SHORT_REDUCTION, taps >
 // 1: the first convolution of a network, 1-3 input channels) run pixel-major instead: one vector
@@ -165,7 +154,7 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
 // so all those lines share one L1 set, and with 32 channels a line was evicted before the next
 // block completed it, then fetched again (benchmarks/store_aliasing.c: 17.0 us for 32 planes of
 // 32x32 written in runs of 11, 6.1 us in line-aligned runs of 16).
-#define KERNEL(name, attr, MAXPIX, MAXTILES, WHOLE, GROUP, VECTORS) \
+#define KERNEL(name, attr, MAXPIX, MAXTILES, GROUP, VECTORS) \
     attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, \
                           int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out) { \
         if (in->taps > 1 && in->channels * in->taps <= SHORT_REDUCTION && in->pixelStride == 1) { \
@@ -175,20 +164,19 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
             if (body == q1 - q0) return; \
             q0 += body; \
         } \
-        int whole = q1 - q0 > MAXPIX && q1 - q0 <= WHOLE; \
         /* equal blocks: 10 positions as 5 + 5, not 6 + a weight-bound 4 */ \
-        int32_t blocks = whole ? 1 : (q1 - q0 + MAXPIX - 1) / MAXPIX; \
+        int32_t blocks = (q1 - q0 + MAXPIX - 1) / MAXPIX; \
         int32_t step = blocks ? (q1 - q0 + blocks - 1) / blocks : 1; \
-        const int buffered = !whole && q1 - q0 >= 16 && q1 - q0 <= ROW_BUFFER; \
+        const int buffered = q1 - q0 >= 16 && q1 - q0 <= ROW_BUFFER; \
         float rowBuffer[MAXTILES * 16 * ROW_BUFFER] __attribute__((aligned(64))); \
-        for (int32_t tile = tile0; tile < tile1; tile += (whole ? 1 : MAXTILES)) { \
-            int two = !whole && MAXTILES > 1 && tile + 1 < tile1; \
+        for (int32_t tile = tile0; tile < tile1; tile += MAXTILES) { \
+            int two = MAXTILES > 1 && tile + 1 < tile1; \
             for (int32_t q = q0; q < q1; q += step) { \
                 int32_t n = q1 - q < step ? q1 - q : step; \
                 float *into = buffered ? rowBuffer + (q - q0) : out->out + (size_t)tile * 16 * out->plane + q + shift; \
                 size_t intoPitch = buffered ? ROW_BUFFER : (size_t)out->plane; \
-                if (in->pixelStride == 2) { DISPATCH(2, MAXTILES, WHOLE, 0) } \
-                else if (in->taps == 1) { DISPATCH(1, MAXTILES, WHOLE, 1) } else { DISPATCH(1, MAXTILES, WHOLE, 0) } \
+                if (in->pixelStride == 2) { DISPATCH(2, MAXTILES, 0) } \
+                else if (in->taps == 1) { DISPATCH(1, MAXTILES, 1) } else { DISPATCH(1, MAXTILES, 0) } \
             } \
             if (buffered) copy_rows_out(rowBuffer, out, tile, two ? 2 : 1, outChannels, q0 + shift, q1 - q0); \
         } \
@@ -198,10 +186,10 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
 // x 2 vectors with AVX-512's 32 registers (VGG16 w0.5's first convolution 9.4-11.1 us against
 // 10.9-11.1 with 4 x 2: no clear change), 4 x 2 with AVX2's 16.
 #define BLOCK_OF_KERNEL block_avx512
-KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 12, 2, 24, 8, 2)
+KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2)
 #undef BLOCK_OF_KERNEL
 #define BLOCK_OF_KERNEL block_avx2
-KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 6, 4, 2)
+KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 4, 2)
 
 isp_isa isp_cpu_isa(void) {
     __builtin_cpu_init();
@@ -214,4 +202,4 @@ void isp_conv_tiles(isp_isa isa, const isp_conv_input *in, const float *panels, 
     else conv_avx2(in, panels, rows, outChannels, tile0, tile1, q0, q1, shift, out);
 }
 
-int32_t isp_conv_block(isp_isa isa) { return isa == ISP_AVX512 ? 12 : 6; }
+int32_t isp_conv_block(isp_isa isa) { return isa == ISP_AVX512 ? 14 : 6; }

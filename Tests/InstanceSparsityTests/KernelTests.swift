@@ -150,28 +150,45 @@ final class KernelTests: XCTestCase {
         var rng = SeededGenerator(seed: 21)
         for isa in InstructionSet.supported {
             for (cin, cout, size) in [(1, 32, 32), (3, 7, 16), (2, 20, 48), (1, 5, 12)] {
-                let conv = Conv2d(inChannels: cin, outChannels: cout, kernel: 3, padding: 1, bias: true, rng: &rng)
-                conv.engine = Engine(isa: isa)
-                let x = Tensor(shape: [1, cin, size, size])
-                for i in 0..<x.count { x[i] = rng.normal() }
-                let y = conv.forward(x, training: false)
-                for o in 0..<cout {
-                    for oy in 0..<size {
-                        for ox in 0..<size {
-                            var expected = conv.bias!.value[o]
-                            for c in 0..<cin {
-                                for ky in 0..<3 {
-                                    for kx in 0..<3 {
-                                        let iy = oy + ky - 1, ix = ox + kx - 1
-                                        guard iy >= 0 && iy < size && ix >= 0 && ix < size else { continue }
-                                        expected += conv.weight.value[((o * cin + c) * 3 + ky) * 3 + kx] * x[(c * size + iy) * size + ix]
-                                    }
-                                }
+                assertMatchesPlainLoops(cin, cout, size: size, stride: 1, isa: isa, rng: &rng)
+            }
+        }
+    }
+
+    /// The micro-kernel's blocks of every width (1 to 14 positions, one tile and two, stride 1 and
+    /// 2; rows of bordered planes from 8 wide, unrolled maps below) against plain loops.
+    func testEveryBlockWidthMatchesPlainLoops() {
+        var rng = SeededGenerator(seed: 22)
+        for isa in InstructionSet.supported {
+            for size in [3, 4, 7, 8, 11, 13, 14, 15, 19, 28, 29] {
+                assertMatchesPlainLoops(5, 40, size: size, stride: 1, isa: isa, rng: &rng)
+            }
+            for size in [9, 16, 28, 31] { assertMatchesPlainLoops(5, 40, size: size, stride: 2, isa: isa, rng: &rng) }
+        }
+    }
+
+    /// A 3x3 convolution with padding 1 on one random image, against plain loops.
+    func assertMatchesPlainLoops(_ cin: Int, _ cout: Int, size: Int, stride s: Int, isa: InstructionSet, rng: inout SeededGenerator) {
+        let conv = Conv2d(inChannels: cin, outChannels: cout, kernel: 3, stride: s, padding: 1, bias: true, rng: &rng)
+        conv.engine = Engine(isa: isa)
+        let x = Tensor(shape: [1, cin, size, size])
+        for i in 0..<x.count { x[i] = rng.normal() }
+        let y = conv.forward(x, training: false), out = y.shape[2]
+        for o in 0..<cout {
+            for oy in 0..<out {
+                for ox in 0..<out {
+                    var expected = conv.bias!.value[o]
+                    for c in 0..<cin {
+                        for ky in 0..<3 {
+                            for kx in 0..<3 {
+                                let iy = oy * s + ky - 1, ix = ox * s + kx - 1
+                                guard iy >= 0 && iy < size && ix >= 0 && ix < size else { continue }
+                                expected += conv.weight.value[((o * cin + c) * 3 + ky) * 3 + kx] * x[(c * size + iy) * size + ix]
                             }
-                            XCTAssertEqual(y[(o * size + oy) * size + ox], expected, accuracy: 1e-4,
-                                           "\(isa) \(cin) -> \(cout) at \(size)x\(size), (\(o), \(oy), \(ox))")
                         }
                     }
+                    XCTAssertEqual(y[(o * out + oy) * out + ox], expected, accuracy: 1e-4,
+                                   "\(isa) \(cin) -> \(cout) at \(size)x\(size) stride \(s), (\(o), \(oy), \(ox))")
                 }
             }
         }
