@@ -93,22 +93,27 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// The 2x2 stride-2 max pool of inference (the vector kernel: 16-, 8- and 4-wide steps, then a scalar
-    /// tail) against training's window-by-window loop that records winners, on widths and heights
-    /// with vectors, tails and an odd last row or column left out; a NaN wins its window.
+    /// The max pools of inference (the vector kernels, 2x2 and 3x3 windows at stride 2: 16-, 8- and
+    /// 4-wide steps, then a scalar tail) against training's window-by-window loop that records
+    /// winners, on widths and heights with vectors, tails and an odd last row or column; a NaN wins
+    /// its windows (the loop's comparisons never pick it, so those outputs are not compared).
     func testMaxPoolVectorKernelMatchesWindowLoop() {
         var rng = SeededGenerator(seed: 9)
         for isa in InstructionSet.supported {
-            for (height, width) in [(32, 32), (4, 4), (2, 2), (5, 7), (4, 12), (6, 34), (3, 66), (8, 17)] {
-                let pool = MaxPool2d()
-                pool.engine = Engine(isa: isa)
-                let x = Tensor(shape: [1, 3, height, width])
-                for i in 0..<x.count { x[i] = rng.normal() }
-                x[width + 1] = .nan  // channel 0, window (0, 0)
-                let fast = pool.forward(x, training: false).copy(), windows = pool.forward(x, training: true)
-                XCTAssertEqual(fast.shape, [1, 3, height / 2, width / 2])
-                XCTAssertTrue(fast[0].isNaN, "\(isa) \(height)x\(width): NaN must win")
-                for i in 1..<fast.count { XCTAssertEqual(fast[i], windows[i], "\(isa) \(height)x\(width) at \(i)") }
+            for (kernel, stride, padding) in [(2, 2, 0), (3, 2, 1)] {
+                for (height, width) in [(32, 32), (4, 4), (2, 2), (5, 7), (4, 12), (6, 34), (3, 66), (8, 17), (1, 1), (112, 112), (9, 41)] {
+                    let pool = MaxPool2d(kernel: kernel, stride: stride, padding: padding)
+                    guard pool.outputSize(height) > 0 && pool.outputSize(width) > 0 else { continue }
+                    pool.engine = Engine(isa: isa)
+                    let x = Tensor(shape: [1, 3, height, width])
+                    for i in 0..<x.count { x[i] = rng.normal() }
+                    x[min(height - 1, 1) * width + min(width - 1, 1)] = .nan  // channel 0, in window (0, 0)
+                    let what = "\(isa) \(kernel)x\(kernel) stride \(stride) on \(height)x\(width)"
+                    let fast = pool.forward(x, training: false).copy(), windows = pool.forward(x, training: true)
+                    XCTAssertEqual(fast.shape, [1, 3, pool.outputSize(height), pool.outputSize(width)], what)
+                    XCTAssertTrue(fast[0].isNaN, "\(what): NaN must win")
+                    for i in 1..<fast.count where !fast[i].isNaN { XCTAssertEqual(fast[i], windows[i], "\(what) at \(i)") }
+                }
             }
         }
     }

@@ -178,6 +178,8 @@ int64_t isp_fma_peak_run(isp_isa isa, int64_t rounds, float *sink);
 /// Max pooling, window 2x2, stride 2, no padding, of `planes` planes of ih x iw into planes of
 /// (ih / 2) x (iw / 2) (a last odd row or column is left out, as in PyTorch). NaN wins.
 void isp_max_pool_2x2(isp_isa isa, const float *x, int32_t planes, int32_t ih, int32_t iw, float *out);
+/// 3x3 windows at stride 2 with padding 1 (ResNet's stem), the same way.
+void isp_max_pool_3x3_stride2(isp_isa isa, const float *x, int32_t planes, int32_t ih, int32_t iw, float *out);
 
 /// The gradient of ReLU with cap `cap` (infinite for plain ReLU) from its output y:
 /// dx = dy where 0 < y < cap, else 0.

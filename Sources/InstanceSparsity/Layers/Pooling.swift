@@ -18,7 +18,8 @@ public final class MaxPool2d: Layer, RunsOnEngine {
         self.kernel = kernel; self.stride = stride; self.padding = padding
     }
 
-    public func outputSize(_ size: Int) -> Int { (size + 2 * padding - kernel) / stride + 1 }
+    /// Windows along a side of `size` (0 when not even one fits, as PyTorch's floor division says).
+    public func outputSize(_ size: Int) -> Int { size + 2 * padding < kernel ? 0 : (size + 2 * padding - kernel) / stride + 1 }
 
     public func forward(_ x: Tensor, training: Bool) -> Tensor {
         inputShape = x.shape
@@ -44,63 +45,47 @@ public final class MaxPool2d: Layer, RunsOnEngine {
     }
 
     /// Pools the planes `planes` of x (each ih x iw) into `out`, the pooling of training and of
-    /// batch-1 inference alike. With `winners`, each window's winning input index too (for the
-    /// backward pass), which takes the window-by-window loop; without, a window's maximum is the
-    /// maximum over its columns of each column's maximum: first the window's rows into one
-    /// (contiguous, vectorised), then along it. ResNet-18's 3x3 stride-2 pool at 112x112 (isp bench
-    /// --profile, a loaded machine): 6.8 ms window by window, 1.1-2.0 ms this way.
-    /// VGG16's 2x2 stride-2 pools without winners run on the vector kernel `isp_max_pool_2x2` with
-    /// `isa`.
+    /// batch-1 inference alike. Without `winners`, VGG16's 2x2 stride-2 pools and ResNet's 3x3
+    /// stride-2 stem pool run on the vector kernels (`isp_max_pool_2x2`, `isp_max_pool_3x3_stride2`)
+    /// with `isa`; with `winners` (for the backward pass), or any other window, window by window,
+    /// each window's winning input index stored when asked for.
     func pool(_ x: UnsafePointer<Float>, planes: Range<Int>, height ih: Int, width iw: Int, into out: UnsafeMutablePointer<Float>,
               winners: UnsafeMutablePointer<Int32>?, isa: isp_isa) {
         let k = kernel, s = stride, p = padding, oh = outputSize(ih), ow = outputSize(iw)
+        let from = x + planes.lowerBound * ih * iw, to = out + planes.lowerBound * oh * ow
         if winners == nil && k == 2 && s == 2 && p == 0 {
-            isp_max_pool_2x2(isa, x + planes.lowerBound * ih * iw, Int32(planes.count), Int32(ih), Int32(iw),
-                             out + planes.lowerBound * oh * ow)
+            isp_max_pool_2x2(isa, from, Int32(planes.count), Int32(ih), Int32(iw), to)
             return
         }
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: iw) { column in
-            let column = column.baseAddress!
-            for pl in planes {
-                let xin = x + pl * ih * iw, o = out + pl * oh * ow, won = winners.map { $0 + pl * oh * ow }
-                for oy in 0..<oh {
-                    let line = o + oy * ow
-                    if k == 2 && s == 2 && p == 0 {  // VGG16's pools in training: no inner loops
-                        for ox in 0..<ow {
-                            let i = 2 * oy * iw + 2 * ox
-                            var best = xin[i], bestIndex = i
-                            if xin[i + 1] > best { best = xin[i + 1]; bestIndex = i + 1 }
-                            if xin[i + iw] > best { best = xin[i + iw]; bestIndex = i + iw }
-                            if xin[i + iw + 1] > best { best = xin[i + iw + 1]; bestIndex = i + iw + 1 }
-                            line[ox] = best
-                            won?[oy * ow + ox] = Int32(bestIndex)
-                        }
-                        continue
-                    }
-                    let rows = poolingWindow(oy, kernel: k, stride: s, padding: p, size: ih)
-                    if let won {
-                        for ox in 0..<ow {
-                            let columns = poolingWindow(ox, kernel: k, stride: s, padding: p, size: iw)
-                            var best = -Float.infinity, bestIndex = rows.lowerBound * iw + columns.lowerBound
-                            for iy in rows {
-                                for ix in columns where xin[iy * iw + ix] > best { best = xin[iy * iw + ix]; bestIndex = iy * iw + ix }
-                            }
-                            line[ox] = best
-                            won[oy * ow + ox] = Int32(bestIndex)
-                        }
-                        continue
-                    }
-                    column.update(from: xin + rows.lowerBound * iw, count: iw)
-                    for iy in rows.dropFirst() {
-                        let row = xin + iy * iw
-                        for ix in 0..<iw { column[ix] = Swift.max(column[ix], row[ix]) }
-                    }
+        if winners == nil && k == 3 && s == 2 && p == 1 {
+            isp_max_pool_3x3_stride2(isa, from, Int32(planes.count), Int32(ih), Int32(iw), to)
+            return
+        }
+        for pl in planes {
+            let xin = x + pl * ih * iw, o = out + pl * oh * ow, won = winners.map { $0 + pl * oh * ow }
+            for oy in 0..<oh {
+                let line = o + oy * ow
+                if k == 2 && s == 2 && p == 0 {  // VGG16's pools in training: no inner loops
                     for ox in 0..<ow {
-                        let columns = poolingWindow(ox, kernel: k, stride: s, padding: p, size: iw)
-                        var best = column[columns.lowerBound]
-                        for ix in columns.dropFirst() { best = Swift.max(best, column[ix]) }
+                        let i = 2 * oy * iw + 2 * ox
+                        var best = xin[i], bestIndex = i
+                        if xin[i + 1] > best { best = xin[i + 1]; bestIndex = i + 1 }
+                        if xin[i + iw] > best { best = xin[i + iw]; bestIndex = i + iw }
+                        if xin[i + iw + 1] > best { best = xin[i + iw + 1]; bestIndex = i + iw + 1 }
                         line[ox] = best
+                        won?[oy * ow + ox] = Int32(bestIndex)
                     }
+                    continue
+                }
+                let rows = poolingWindow(oy, kernel: k, stride: s, padding: p, size: ih)
+                for ox in 0..<ow {
+                    let columns = poolingWindow(ox, kernel: k, stride: s, padding: p, size: iw)
+                    var best = -Float.infinity, bestIndex = rows.lowerBound * iw + columns.lowerBound
+                    for iy in rows {
+                        for ix in columns where xin[iy * iw + ix] > best { best = xin[iy * iw + ix]; bestIndex = iy * iw + ix }
+                    }
+                    line[ox] = best
+                    won?[oy * ow + ox] = Int32(bestIndex)
                 }
             }
         }
