@@ -2,19 +2,21 @@
 // BLOCK (its name), BLOCK_TARGET (its target attribute) and TRANSPOSE_EPILOGUE (1: the AVX-512
 // epilogue, which needs AVX-512 intrinsics for its masked stores) defined.
 static inline __attribute__((always_inline)) BLOCK_TARGET
-void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TAP, const isp_conv_input *in, const float *panels, int32_t rows,
+void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TAP, const int PREFETCH, const isp_conv_input *in, const float *panels, int32_t rows,
            int32_t outChannels, int32_t tile, int32_t q, int32_t shift, const isp_conv_output *out,
            float *into, size_t intoPitch) {
     v16 acc[2][14];
     _Pragma("clang loop unroll(full)")
     for (int t = 0; t < TILES; t++) _Pragma("clang loop unroll(full)") for (int p = 0; p < PIXELS; p++) acc[t][p] = (v16){0};
     const float *tilePanel = panels + (size_t)tile * rows * 16;
-    // No software prefetch of the weights. Fetching the next tiles' panels into L2 while these
-    // computed once paid on 4x4 maps (one block per tile), but with blocks of up to 14 positions
-    // it cost more than it gave everywhere we measured: a 512 -> 512 channel 7x7 map 51 -> 71
-    // GMAC/s without (its next panel, 590 KB, pushed the current one and the input out of L2), 8x8
-    // maps 69-54 -> 76-62, weights from memory or not; prefetching the current panel 8 or 32 rows
-    // ahead was within noise of none (benchmarks/conv_kernel_bench.c, one core, Intel Xeon AVX-512).
+    // PREFETCH (see KERNEL): the weights 64 rows (4 KB) ahead are fetched into L1 while these
+    // compute. Big weight sets stream from memory, and the hardware prefetchers, which stop at
+    // each 4 KB page, do not keep up: ResNet-18's 7x7 layers (512 -> 512 channels, 9.4 MB of
+    // weights each) 1.17-1.28 -> 1.00-1.12 ms, 14x14 ones 0.87-1.02 -> 0.78-0.83 (torchvision
+    // resnet18 at 224, isp bench --profile, Intel Xeon AVX-512). Small panels stay in L2 from row
+    // to row, and there the extra loads cost VGG16 w0.5's 32x32 and 16x16 layers 2-5%. (Fetching
+    // the next tiles' panels into L2 instead pushed the current panel and the input out of L2:
+    // the 7x7 layers ran 25% slower.)
     // ONE_TAP (1x1 convolutions): the tap loop disappears and the channel loop is the inner one.
     // Entered once per channel, the tap loop's setup and exit cost 1x1 convolutions 8-18% (one
     // thread, Intel Xeon AVX-512: 144 -> 24 channels at 56x56 282 -> 259 us, 96 -> 24 195 -> 166
@@ -26,6 +28,10 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
         const float *w = tilePanel + row;
         for (int32_t k = 0; k < taps; k++) {
             const float *xt = ONE_TAP ? xc : xc + in->tapOffset[k];
+            if (PREFETCH) {
+                _Pragma("clang loop unroll(full)")
+                for (int t = 0; t < TILES; t++) __builtin_prefetch(w + (size_t)t * rows * 16 + (k + 64) * 16, 0, 3);
+            }
             v16 w0 = load16(w + k * 16);
             v16 w1 = TILES > 1 ? load16(w + (size_t)rows * 16 + k * 16) : w0;
             _Pragma("clang loop unroll(full)")

@@ -31,26 +31,27 @@
 #define TRANSPOSE_EPILOGUE 0
 #include "ConvBlock.h"
 
-// One block of TILES x PIXELS at pixel stride S, with the arguments every call passes.
-#define CALL(TILES, PIXELS, S, ONE) BLOCK_OF_KERNEL(TILES, PIXELS, S, ONE, in, panels, rows, outChannels, tile, q, shift, out, into, \
+// One block of TILES x PIXELS at pixel stride S (ONE: 1x1; PF: prefetch the weights), with the
+// arguments every call passes.
+#define CALL(TILES, PIXELS, S, ONE, PF) BLOCK_OF_KERNEL(TILES, PIXELS, S, ONE, PF, in, panels, rows, outChannels, tile, q, shift, out, into, \
                                               intoPitch)
 
-#define SMALL_CASES(T, S, ONE) \
+#define SMALL_CASES(T, S, ONE, PF) \
     switch (n) { \
-    case 14: CALL(T, 14, S, ONE); break; \
-    case 13: CALL(T, 13, S, ONE); break; \
-    case 12: CALL(T, 12, S, ONE); break; \
-    case 11: CALL(T, 11, S, ONE); break; \
-    case 10: CALL(T, 10, S, ONE); break; \
-    case 9: CALL(T, 9, S, ONE); break; \
-    case 8: CALL(T, 8, S, ONE); break; \
-    case 7: CALL(T, 7, S, ONE); break; \
-    case 6: CALL(T, 6, S, ONE); break; \
-    case 5: CALL(T, 5, S, ONE); break; \
-    case 4: CALL(T, 4, S, ONE); break; \
-    case 3: CALL(T, 3, S, ONE); break; \
-    case 2: CALL(T, 2, S, ONE); break; \
-    default: CALL(T, 1, S, ONE); break; \
+    case 14: CALL(T, 14, S, ONE, PF); break; \
+    case 13: CALL(T, 13, S, ONE, PF); break; \
+    case 12: CALL(T, 12, S, ONE, PF); break; \
+    case 11: CALL(T, 11, S, ONE, PF); break; \
+    case 10: CALL(T, 10, S, ONE, PF); break; \
+    case 9: CALL(T, 9, S, ONE, PF); break; \
+    case 8: CALL(T, 8, S, ONE, PF); break; \
+    case 7: CALL(T, 7, S, ONE, PF); break; \
+    case 6: CALL(T, 6, S, ONE, PF); break; \
+    case 5: CALL(T, 5, S, ONE, PF); break; \
+    case 4: CALL(T, 4, S, ONE, PF); break; \
+    case 3: CALL(T, 3, S, ONE, PF); break; \
+    case 2: CALL(T, 2, S, ONE, PF); break; \
+    default: CALL(T, 1, S, ONE, PF); break; \
     }
 
 // Tiles outermost: a pair of weight tiles stays in cache while the grid positions stream past.
@@ -59,8 +60,13 @@
 // and the loads, not the FMAs, set the pace (16-wide rows 63 -> 71-73 GMAC/s, 24-wide 67 -> 81,
 // 4x4 maps 57 -> 63 with the weights in cache, 56 -> 54 from memory; one core, Intel Xeon AVX-512).
 // The constant condition on MAXTILES keeps the AVX2 build from compiling blocks it can never run.
-#define DISPATCH(S, MAXTILES, ONE) \
-    if (MAXTILES > 1 && two) { SMALL_CASES(2, S, ONE) } else { SMALL_CASES(1, S, ONE) }
+#define DISPATCH(S, MAXTILES, ONE, PF) \
+    if (MAXTILES > 1 && two) { SMALL_CASES(2, S, ONE, PF) } else { SMALL_CASES(1, S, ONE, PF) }
+
+// Weight rows above which the blocks prefetch the weights (see ConvBlock.h): a pair of tiles' panel
+// of more than 256 KB, an eighth of L2 (ResNet-18's and VGG16's layers of 256 and 512 channels).
+// 1x1 convolutions never have that many rows in our networks (MobileNetV2's most: 1280).
+#define PREFETCH_ROWS 2048
 
 // Convolutions with a short reduction over taps (input channels x taps <= SHORT_REDUCTION, taps >
 // 1: the first convolution of a network, 1-3 input channels) run pixel-major instead: one vector
@@ -154,7 +160,7 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
 // so all those lines share one L1 set, and with 32 channels a line was evicted before the next
 // block completed it, then fetched again (benchmarks/store_aliasing.c: 17.0 us for 32 planes of
 // 32x32 written in runs of 11, 6.1 us in line-aligned runs of 16).
-#define KERNEL(name, attr, MAXPIX, MAXTILES, GROUP, VECTORS) \
+#define KERNEL(name, attr, MAXPIX, MAXTILES, GROUP, VECTORS, PF) \
     attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, \
                           int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out) { \
         if (in->taps > 1 && in->channels * in->taps <= SHORT_REDUCTION && in->pixelStride == 1) { \
@@ -175,8 +181,8 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
                 int32_t n = q1 - q < step ? q1 - q : step; \
                 float *into = buffered ? rowBuffer + (q - q0) : out->out + (size_t)tile * 16 * out->plane + q + shift; \
                 size_t intoPitch = buffered ? ROW_BUFFER : (size_t)out->plane; \
-                if (in->pixelStride == 2) { DISPATCH(2, MAXTILES, 0) } \
-                else if (in->taps == 1) { DISPATCH(1, MAXTILES, 1) } else { DISPATCH(1, MAXTILES, 0) } \
+                if (in->pixelStride == 2) { DISPATCH(2, MAXTILES, 0, PF) } \
+                else if (in->taps == 1) { DISPATCH(1, MAXTILES, 1, PF) } else { DISPATCH(1, MAXTILES, 0, PF) } \
             } \
             if (buffered) copy_rows_out(rowBuffer, out, tile, two ? 2 : 1, outChannels, q0 + shift, q1 - q0); \
         } \
@@ -186,10 +192,12 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
 // x 2 vectors with AVX-512's 32 registers (VGG16 w0.5's first convolution 9.4-11.1 us against
 // 10.9-11.1 with 4 x 2: no clear change), 4 x 2 with AVX2's 16.
 #define BLOCK_OF_KERNEL block_avx512
-KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2)
+KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 0)
+KERNEL(conv_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 1)
 #undef BLOCK_OF_KERNEL
 #define BLOCK_OF_KERNEL block_avx2
-KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 4, 2)
+KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 0)
+KERNEL(conv_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 1)
 
 isp_isa isp_cpu_isa(void) {
     __builtin_cpu_init();
@@ -198,8 +206,11 @@ isp_isa isp_cpu_isa(void) {
 
 void isp_conv_tiles(isp_isa isa, const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels,
                     int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out) {
-    if (isa == ISP_AVX512) conv_avx512(in, panels, rows, outChannels, tile0, tile1, q0, q1, shift, out);
-    else conv_avx2(in, panels, rows, outChannels, tile0, tile1, q0, q1, shift, out);
+    // A kernel of its own for big weight sets: the prefetches in the same function, even where
+    // they did not run, moved the other blocks' code and cost VGG16 w0.5's layers 4-5%.
+    const int far = rows > PREFETCH_ROWS;
+    if (isa == ISP_AVX512) (far ? conv_avx512_prefetching : conv_avx512)(in, panels, rows, outChannels, tile0, tile1, q0, q1, shift, out);
+    else (far ? conv_avx2_prefetching : conv_avx2)(in, panels, rows, outChannels, tile0, tile1, q0, q1, shift, out);
 }
 
 int32_t isp_conv_block(isp_isa isa) { return isa == ISP_AVX512 ? 14 : 6; }

@@ -161,7 +161,8 @@ final class KernelTests: XCTestCase {
     }
 
     /// The micro-kernel's blocks of every width (1 to 14 positions, one tile and two, stride 1 and
-    /// 2; rows of bordered planes from 8 wide, unrolled maps below) against plain loops.
+    /// 2; rows of bordered planes from 8 wide, unrolled maps below), with and without the weight
+    /// prefetches, against plain loops.
     func testEveryBlockWidthMatchesPlainLoops() {
         var rng = SeededGenerator(seed: 22)
         for isa in InstructionSet.supported {
@@ -169,6 +170,8 @@ final class KernelTests: XCTestCase {
                 assertMatchesPlainLoops(5, 40, size: size, stride: 1, isa: isa, rng: &rng)
             }
             for size in [9, 16, 28, 31] { assertMatchesPlainLoops(5, 40, size: size, stride: 2, isa: isa, rng: &rng) }
+            // More than 2048 weight rows (input channels x taps): the kernel that prefetches weights.
+            for (size, stride) in [(7, 1), (14, 1), (14, 2)] { assertMatchesPlainLoops(240, 40, size: size, stride: stride, isa: isa, rng: &rng) }
         }
     }
 
