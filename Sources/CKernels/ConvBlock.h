@@ -9,28 +9,35 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
     _Pragma("clang loop unroll(full)")
     for (int t = 0; t < TILES; t++) _Pragma("clang loop unroll(full)") for (int p = 0; p < PIXELS; p++) acc[t][p] = (v16){0};
     const float *tilePanel = panels + (size_t)tile * rows * 16;
-    // PREFETCH (see KERNEL): the weights 64 rows (4 KB) ahead are fetched into L1 while these
-    // compute. Big weight sets stream from memory, and the hardware prefetchers, which stop at
-    // each 4 KB page, do not keep up: ResNet-18's 7x7 layers (512 -> 512 channels, 9.4 MB of
+    // PREFETCH (see KERNEL): the weights about 64 rows (4 KB) ahead are fetched into L1 while
+    // these compute. Big weight sets stream from memory, and the hardware prefetchers, which stop
+    // at each 4 KB page, do not keep up: ResNet-18's 7x7 layers (512 -> 512 channels, 9.4 MB of
     // weights each) 1.17-1.28 -> 1.00-1.12 ms, 14x14 ones 0.87-1.02 -> 0.78-0.83 (torchvision
-    // resnet18 at 224, isp bench --profile, Intel Xeon AVX-512). Small panels stay in L2 from row
-    // to row, and there the extra loads cost VGG16 w0.5's 32x32 and 16x16 layers 2-5%. (Fetching
-    // the next tiles' panels into L2 instead pushed the current panel and the input out of L2:
-    // the 7x7 layers ran 25% slower.)
+    // resnet18 at 224, isp bench --profile, Intel Xeon AVX-512). Not in blocks of 4 positions or
+    // fewer: on 2x2 maps the weights stream at memory speed anyway and the prefetches only
+    // competed with the loads (VGG16 w0.5 pruned, its 2x2 layers 17-25 -> 23-33 us with them).
+    // Small panels stay in L2 from row to row, and there the extra loads cost VGG16 w0.5's 32x32
+    // and 16x16 layers 2-5%. (Fetching the next tiles' panels into L2 instead pushed the current
+    // panel and the input out of L2: the 7x7 layers ran 25% slower.)
     // ONE_TAP (1x1 convolutions): the tap loop disappears and the channel loop is the inner one.
     // Entered once per channel, the tap loop's setup and exit cost 1x1 convolutions 8-18% (one
     // thread, Intel Xeon AVX-512: 144 -> 24 channels at 56x56 282 -> 259 us, 96 -> 24 195 -> 166
     // us, 960 -> 160 at 4x4 48.7 -> 41.3 us).
     const int32_t taps = ONE_TAP ? 1 : in->taps;
+    const int32_t channelsAhead = 64 / taps > 1 ? 64 / taps : 1;
     for (int32_t i = 0; i < in->channels; i++) {
         const float *xc = in->x + in->xOffset[i] + (size_t)q * STRIDE;
         const size_t row = (size_t)in->weightChannel[i] * taps * 16;
         const float *w = tilePanel + row;
+        // The rows of the kept channel about 64 rows ahead: with channels dropped, the rows in
+        // between may never be read.
+        const int32_t ahead = i + channelsAhead < in->channels ? i + channelsAhead : in->channels - 1;
+        const float *next = tilePanel + (size_t)in->weightChannel[ahead] * taps * 16;
         for (int32_t k = 0; k < taps; k++) {
             const float *xt = ONE_TAP ? xc : xc + in->tapOffset[k];
-            if (PREFETCH) {
+            if (PREFETCH && PIXELS > 4) {
                 _Pragma("clang loop unroll(full)")
-                for (int t = 0; t < TILES; t++) __builtin_prefetch(w + (size_t)t * rows * 16 + (k + 64) * 16, 0, 3);
+                for (int t = 0; t < TILES; t++) __builtin_prefetch(next + (size_t)t * rows * 16 + k * 16, 0, 3);
             }
             v16 w0 = load16(w + k * 16);
             v16 w1 = TILES > 1 ? load16(w + (size_t)rows * 16 + k * 16) : w0;
