@@ -102,10 +102,12 @@ public final class Engine {
 
     /// Runs `body(share, workspace)` on contiguous shares of 0..<n, one per thread but each of at
     /// least `minimumPerShare` (at least one share): share t is n * t / shares..<n * (t + 1) / shares
-    /// with `workspaces[t]`, whatever the timing.
-    public func forEachShare(of n: Int, minimumPerShare: Int = 1, _ body: (Range<Int>, Workspace) -> Void) {
+    /// with `workspaces[t]`, whatever the timing. The caller runs share 0 and, unless a worker is
+    /// late, worker t - 1 share t, so a split by the same shares step after step keeps each share's
+    /// data on one core.
+    public func forEachShare(of n: Int, minimumPerShare: Int = 1, keepWarm: Bool = false, _ body: (Range<Int>, Workspace) -> Void) {
         let shares = max(1, min(threads, n / max(minimumPerShare, 1)))
-        run(tasks: shares, keepWarm: false) { t in body((n * t / shares)..<(n * (t + 1) / shares), workspaces[t]) }
+        run(tasks: shares, keepWarm: keepWarm) { t in body((n * t / shares)..<(n * (t + 1) / shares), workspaces[t]) }
     }
 
     /// Runs `body(piece, workspace)` on 0..<n cut into `pieces` contiguous pieces of near-equal size

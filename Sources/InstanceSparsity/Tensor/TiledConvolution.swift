@@ -17,6 +17,10 @@ final class TiledConvolution {
     /// dy transposed into tiles of 16 channels.
     private let rowOffset: UnsafeMutablePointer<Int32>
     private let transposedDy = Tensor(shape: [0])
+    /// A split by rows of bordered planes: per share, bordered planes of just the rows it reads
+    /// (`sharePlane` floats per channel), so that each core fills its own (see `run`).
+    private var shareStaging: [Tensor] = []
+    private var sharePlane = 0
     /// Per kept input channel: where its values start in the kernel's input, and its weight rows.
     private let xOffset: UnsafeMutablePointer<Int32>, weightChannel: UnsafeMutablePointer<Int32>
 
@@ -57,6 +61,7 @@ final class TiledConvolution {
             // padded: the bordered planes; unrolled: the unrolled rows.
             staging.resize([l.readsInPlace ? 0 : inChannels * (l.mode == .unrolled ? l.plane : l.paddedPlane)])
             staging.zero()  // bordered planes: the borders stay zero, only interiors are ever written
+            shareStaging = []
             layout = l
         }
         return layout!
@@ -68,15 +73,14 @@ final class TiledConvolution {
     private func stage(_ x: UnsafePointer<Float>, count: Int, imageStride: Int, height ih: Int, width iw: Int,
                        kept: (UnsafePointer<Int32>, Int)?, layout l: TiledLayout, engine: Engine, split: Bool) -> UnsafePointer<Float> {
         precondition(count >= 1 && count <= l.images, "\(count) images for a layout of \(l.images)")
-        let kc = kept?.1 ?? inChannels
-        for i in 0..<kc { weightChannel[i] = kept.map { $0.0[i] } ?? Int32(i) }
+        let kc = listChannels(kept)
         if l.readsInPlace {
             for i in 0..<kc { xOffset[i] = weightChannel[i] * Int32(l.plane) }
             return x
         }
         // Copy each kept plane into its bordered plane, or unroll it, split across cores when there
-        // is enough to copy: bordered planes by rows, each core the rows it will compute (see
-        // `run`), unrolled ones by channels.
+        // is enough to copy: bordered planes by rows, unrolled ones by channels. (A convolution
+        // split by rows stages its shares' rows itself: `stageShare`.)
         let pad = padding, keptChannel = weightChannel, stagingData = staging.data
         let pixels = l.rows * l.outputWidth, taps = kernel * kernel, rowLength = pixels * l.images, isa = engine.isa
         let copy = { (r: Range<Int>) in
@@ -110,6 +114,42 @@ final class TiledConvolution {
         }
         for i in 0..<kc { xOffset[i] = Int32(i * l.plane) }
         return UnsafePointer(stagingData)
+    }
+
+    /// Lists the kept input channels (all when `kept` is nil) in `weightChannel`; returns how many.
+    private func listChannels(_ kept: (UnsafePointer<Int32>, Int)?) -> Int {
+        let kc = kept?.1 ?? inChannels
+        for i in 0..<kc { weightChannel[i] = kept.map { $0.0[i] } ?? Int32(i) }
+        return kc
+    }
+
+    /// Bordered planes for `shares` shares of the output rows (`Engine.forEachShare`'s), each
+    /// with the rows its share reads, made (borders zeroed) when the layout or the shares change.
+    private func prepareShares(_ l: TiledLayout, shares: Int) {
+        guard shareStaging.count != shares else { return }
+        let rows = (0..<shares).map { t in
+            let first = l.rows * t / shares, end = l.rows * (t + 1) / shares
+            return (end - first - 1) * stride + kernel
+        }.max()!
+        sharePlane = rows * (l.inputWidth + 2 * padding)
+        shareStaging = (0..<shares).map { _ in Tensor(shape: [inChannels * sharePlane]) }  // zeroed
+    }
+
+    /// Copies the input rows that output rows `rows` read, of the `kc` channels `weightChannel`
+    /// lists, into the bordered planes of `share`, whose first row is the bordered row output row
+    /// `rows.lowerBound` starts at; returns them.
+    private func stageShare(_ x: UnsafePointer<Float>, rows: Range<Int>, height ih: Int, width iw: Int, kept kc: Int,
+                            share: Int, isa: InstructionSet) -> UnsafePointer<Float> {
+        let first = rows.lowerBound * stride, end = (rows.upperBound - 1) * stride + kernel  // bordered rows
+        let from = max(first - padding, 0), to = min(end - padding, ih)  // input rows
+        let wp = iw + 2 * padding, planes = shareStaging[share].data
+        if to > from {
+            for i in 0..<kc {
+                isp_copy_rows(isa.kernel, x + Int(weightChannel[i]) * ih * iw + from * iw, Int32(iw),
+                              planes + i * sharePlane + (from + padding - first) * wp + padding, Int32(wp), Int32(to - from), Int32(iw))
+            }
+        }
+        return UnsafePointer(planes)
     }
 
     /// Adds the weight gradient of `count` images (`imagesPerCall` at most) into `gradient`, laid
@@ -163,45 +203,65 @@ final class TiledConvolution {
         precondition(count == 1 || residual == nil, "a residual is added one image at a time")
         precondition(count == 1 || saliency == nil, "the saliency of one image at a time")
         let l = prepare(height: ih, width: iw), kc = kept?.1 ?? inChannels, kk = kernel * kernel
-        let source = stage(x, count: count, imageStride: inChannels * ih * iw, height: ih, width: iw, kept: kept, layout: l,
-                           engine: engine, split: split)
         let oh = l.rows * count, ow = l.outputWidth, outChannels = panels.outChannels
         let macs = outChannels * oh * ow * kc * kk
         let (low, high) = clampBounds(cap)
         let tiles = panels.tiles, grid = l.grid(images: count), isa = engine.isa.kernel, block = Int(isp_conv_block(isa))
+        // Work along the grid comes in units: output rows (bordered planes, whose row y starts at
+        // grid position y * rowPitch and output pixel y * outputWidth) or blocks of positions.
+        let units = l.rowByRow ? l.rows : (grid + block - 1) / block
+        // How the work is split across cores (see the comments at each case). A map a gate
+        // measures goes by channels whenever there are two tiles per core, so that each core
+        // measures whole planes it just wrote (see `measure`): measured after a split by rows
+        // instead, each core read half its planes from the other's cache. MobileNetV2 w0.5 at
+        // lambda 1e-3 pruned, three alternations, 0.645-0.653 -> 0.598-0.612 ms; the shipped
+        // models, two: MobileNetV2 0.737 -> 0.695-0.708, ResNet-18 0.487-0.491 -> 0.469-0.475,
+        // VGG16 0.527-0.531 -> 0.513-0.516 ms (isp bench --profile --prune stored, Intel Xeon AVX-512).
+        enum Split { case none, rows, channels }
+        let threads = engine.threads
+        let division: Split = !split || macs < TiledConvolution.parallelThreshold ? .none
+            : saliency != nil && tiles >= 2 * threads ? .channels
+            : units >= 4 * threads || (tiles < 2 * threads && units >= 2 * threads) ? .rows : .channels
+        // Bordered planes split by rows: each core copies the rows its share reads into bordered
+        // planes of its own, inside the split, instead of all cores filling shared planes in a split
+        // before it. ResNet-18 w0.5's 32x32 convolutions on two cores: the shared copy took 13-14 us
+        // against 8.3 on one core, and the compute split waited for it. With this and the caller's
+        // fixed share (`Engine.forEachShare`), three alternations, dense: ResNet-18 w0.5 1.41-1.46
+        // -> 1.29-1.33 ms, VGG16 w0.5 0.885-0.903 -> 0.848-0.879 ms, MobileNetV2 unchanged; pruned
+        // at their stored points, two: VGG16 0.497-0.524 -> 0.484-0.511, ResNet-18 0.591-0.612 ->
+        // 0.571-0.594 ms (isp bench, Intel Xeon AVX-512).
+        let stagesPerShare = division == .rows && l.mode == .padded && !l.readsInPlace
+        let source: UnsafePointer<Float>
+        if stagesPerShare {
+            prepareShares(l, shares: min(threads, units))
+            for i in 0..<listChannels(kept) { xOffset[i] = Int32(i * sharePlane) }
+            source = UnsafePointer(shareStaging[0].data)  // each share reads its own
+        } else {
+            source = stage(x, count: count, imageStride: inChannels * ih * iw, height: ih, width: iw, kept: kept, layout: l,
+                           engine: engine, split: split)
+        }
         // Several images: the kernel writes one row per channel, spread to the images' planes below.
         if count > 1 { channelRows.resize([outChannels * oh * ow]) }
         l.tapOffset.withUnsafeBufferPointer { taps in
-            var input = isp_conv_input(x: source, xOffset: xOffset, weightChannel: weightChannel, channels: Int32(kc),
+            let input = isp_conv_input(x: source, xOffset: xOffset, weightChannel: weightChannel, channels: Int32(kc),
                                        tapOffset: taps.baseAddress, taps: Int32(kk), pixelStride: Int32(l.pixelStride))
             var output = isp_conv_output(out: count > 1 ? channelRows.data : out, plane: Int32(oh * ow), bias: bias,
                                          low: low, high: high, residual: residual)
-            let run = { (t: Range<Int>, q: Range<Int>, shift: Int) in
-                isp_conv_tiles(isa, &input, panels.data, Int32(panels.rows), Int32(outChannels), Int32(t.lowerBound),
+            let run = { (input: UnsafePointer<isp_conv_input>, t: Range<Int>, q: Range<Int>, shift: Int) in
+                isp_conv_tiles(isa, input, panels.data, Int32(panels.rows), Int32(outChannels), Int32(t.lowerBound),
                                Int32(t.upperBound), Int32(q.lowerBound), Int32(q.upperBound), Int32(shift), &output)
             }
-            // Work along the grid comes in units: output rows (bordered planes, whose row y starts at
-            // grid position y * rowPitch and output pixel y * outputWidth) or blocks of positions.
-            let units = l.rowByRow ? l.rows : (grid + block - 1) / block
-            let runUnits = { (t: Range<Int>, u: Range<Int>) in
+            // Output rows `u` from bordered planes whose first row is the one output row `first` starts at.
+            let runUnits = { (input: UnsafePointer<isp_conv_input>, t: Range<Int>, u: Range<Int>, first: Int) in
                 if l.rowByRow {
-                    for y in u { run(t, (y * l.rowPitch)..<(y * l.rowPitch + l.outputWidth), y * (l.outputWidth - l.rowPitch)) }
+                    for y in u {
+                        let q = (y - first) * l.rowPitch
+                        run(input, t, q..<(q + l.outputWidth), y * l.outputWidth - q)
+                    }
                 } else {
-                    run(t, (u.lowerBound * block)..<min(grid, u.upperBound * block), 0)
+                    run(input, t, (u.lowerBound * block)..<min(grid, u.upperBound * block), 0)
                 }
             }
-            // How the work is split across cores (see the comments at each case). A map a gate
-            // measures goes by channels whenever there are two tiles per core, so that each core
-            // measures whole planes it just wrote (see `measure`): measured after a split by rows
-            // instead, each core read half its planes from the other's cache. MobileNetV2 w0.5 at
-            // lambda 1e-3 pruned, three alternations, 0.645-0.653 -> 0.598-0.612 ms; the shipped
-            // models, two: MobileNetV2 0.737 -> 0.695-0.708, ResNet-18 0.487-0.491 -> 0.469-0.475,
-            // VGG16 0.527-0.531 -> 0.513-0.516 ms (isp bench --prune stored, Intel Xeon AVX-512).
-            enum Split { case none, rows, channels }
-            let threads = engine.threads
-            let division: Split = !split || macs < TiledConvolution.parallelThreshold ? .none
-                : saliency != nil && tiles >= 2 * threads ? .channels
-                : units >= 4 * threads || (tiles < 2 * threads && units >= 2 * threads) ? .rows : .channels
             // The saliency of tiles `t`'s channels, once written, by the core that wrote their
             // whole planes (the saliency of a plane is one sum over all of it: `isp_plane_norms`).
             // Against measuring in a pass of its own, with the same shares, after this split:
@@ -214,30 +274,36 @@ final class TiledConvolution {
             }
             if division != .rows { saliency?.map = out }
             splitByRows = division == .rows
-            switch division {
-            case .none:
-                runUnits(0..<tiles, 0..<units)
-                measure(0..<tiles)
-            case .rows:
-                // One contiguous share of rows (or grid positions) per core, as bordered planes'
-                // staging was copied: each core then reads mostly what it just wrote, instead of
-                // half its input from the other core's cache (the caller claims the first share and
-                // a worker the next, so usually, not always, a core keeps its rows from layer to
-                // layer). Quiet machine, 3 alternations, against two pieces a core claimed in turn:
-                // VGG16 w0.5 dense 1.007-1.013 -> 0.969-0.997 ms, pruned 0.555-0.562 -> 0.528-0.539
-                // ms; ResNet-18 w0.25 dense 0.559-0.567 -> 0.525-0.535 ms; then for MobileNetV2's
-                // pointwise grids too: dense 0.936-1.000 -> 0.905-0.925 ms, pruned 0.891-0.943 ->
-                // 0.861-0.887 ms (Intel Xeon AVX-512). The price: a preempted core's share is not
-                // taken over by the other. Grids of a few units also split so when there are fewer
-                // than two tiles per core, which would leave each core the one-tile blocks
-                // (MobileNetV2 w0.5's 8x8 projections to 2 tiles: 12.9-24.6 -> 11.0-19.6 us).
-                engine.forEachPiece(of: units, pieces: engine.threads, keepWarm: true) { r, _ in runUnits(0..<tiles, r) }
-            case .channels:
-                // The output channels, one share per core: maps a gate measures (above), and small
-                // maps (dense MobileNetV2 w0.5, three alternations, 0.774-0.785 -> 0.751-0.761 ms).
-                engine.forEachPiece(of: tiles, pieces: engine.threads, keepWarm: true) { r, _ in
-                    runUnits(r, 0..<units)
-                    measure(r)
+            withUnsafePointer(to: input) { input in
+                switch division {
+                case .none:
+                    runUnits(input, 0..<tiles, 0..<units, 0)
+                    measure(0..<tiles)
+                case .rows:
+                    // One contiguous share of rows (or grid positions) per core, the caller's the
+                    // first: each core then reads mostly what it wrote the step before, instead of
+                    // half its input from the other core's cache. Quiet machine, 3 alternations,
+                    // against two pieces a core claimed in turn: VGG16 w0.5 dense 1.007-1.013 ->
+                    // 0.969-0.997 ms, pruned 0.555-0.562 -> 0.528-0.539 ms; ResNet-18 w0.25 dense
+                    // 0.559-0.567 -> 0.525-0.535 ms; then for MobileNetV2's pointwise grids too: dense
+                    // 0.936-1.000 -> 0.905-0.925 ms, pruned 0.891-0.943 -> 0.861-0.887 ms (Intel Xeon
+                    // AVX-512). The price: a preempted core's share is not taken over by the other.
+                    // Grids of a few units also split so when there are fewer than two tiles per
+                    // core, which would leave each core the one-tile blocks (MobileNetV2 w0.5's 8x8
+                    // projections to 2 tiles: 12.9-24.6 -> 11.0-19.6 us).
+                    engine.forEachShare(of: units, keepWarm: true) { rows, workspace in
+                        guard stagesPerShare else { return runUnits(input, 0..<tiles, rows, 0) }
+                        var own = input.pointee
+                        own.x = stageShare(x, rows: rows, height: ih, width: iw, kept: kc, share: workspace.index, isa: engine.isa)
+                        runUnits(&own, 0..<tiles, rows, rows.lowerBound)
+                    }
+                case .channels:
+                    // The output channels, one share per core: maps a gate measures (above), and small
+                    // maps (dense MobileNetV2 w0.5, three alternations, 0.774-0.785 -> 0.751-0.761 ms).
+                    engine.forEachPiece(of: tiles, pieces: engine.threads, keepWarm: true) { r, _ in
+                        runUnits(input, r, 0..<units, 0)
+                        measure(r)
+                    }
                 }
             }
         }
