@@ -217,10 +217,16 @@ final class TiledConvolution {
         // lambda 1e-3 pruned, three alternations, 0.645-0.653 -> 0.598-0.612 ms; the shipped
         // models, two: MobileNetV2 0.737 -> 0.695-0.708, ResNet-18 0.487-0.491 -> 0.469-0.475,
         // VGG16 0.527-0.531 -> 0.513-0.516 ms (isp bench --profile --prune stored, Intel Xeon AVX-512).
+        // 1x1 convolutions on maps under 2048 positions go by channels too: split by rows, the
+        // second share of MobileNetV2 w0.5's 32x32 expansions took 40% longer than the first (each
+        // half alone ran in the same time; the depthwise after them splits by channels there).
+        // Dense, three alternations: MobileNetV2 w0.5 0.744-0.762 -> 0.692-0.709 ms, mobilenet_v2
+        // at 224 (whose larger maps stay split by rows, as the depthwise after them is) 4.70-4.80
+        // -> 4.42-4.71 ms; pruned at its stored point unchanged (isp bench, Intel Xeon AVX-512).
         enum Split { case none, rows, channels }
         let threads = engine.threads
         let division: Split = !split || macs < TiledConvolution.parallelThreshold ? .none
-            : saliency != nil && tiles >= 2 * threads ? .channels
+            : (saliency != nil || (l.mode == .pointwise && grid < 2048)) && tiles >= 2 * threads ? .channels
             : units >= 4 * threads || (tiles < 2 * threads && units >= 2 * threads) ? .rows : .channels
         // Bordered planes split by rows: each core copies the rows its share reads into bordered
         // planes of its own, inside the split, instead of all cores filling shared planes in a split
