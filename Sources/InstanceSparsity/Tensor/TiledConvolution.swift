@@ -297,6 +297,11 @@ final class TiledConvolution {
                     // Grids of a few units also split so when there are fewer than two tiles per
                     // core, which would leave each core the one-tile blocks (MobileNetV2 w0.5's 8x8
                     // projections to 2 tiles: 12.9-24.6 -> 11.0-19.6 us).
+                    // A grid run straight through splits into equal runs of positions, not of whole
+                    // blocks: a 64-position map's 5 blocks of 13 went 2 and 3 to the cores.
+                    guard l.rowByRow else {
+                        return engine.forEachShare(of: grid, keepWarm: true) { q, _ in run(input, 0..<tiles, q, 0) }
+                    }
                     engine.forEachShare(of: units, keepWarm: true) { rows, workspace in
                         guard stagesPerShare else { return runUnits(input, 0..<tiles, rows, 0) }
                         var own = input.pointee
