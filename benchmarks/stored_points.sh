@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Models at their stored operating points (issue 17): accuracy dense and pruned on the test split,
+# MACs saved, batch-1 latency dense and pruned (`isp eval MODEL --prune stored --latency-images N
+# --json`, which alternates dense and pruned in blocks of 25 images), with the best instruction set
+# and, on an AVX-512 machine, with ISP_ISA=avx2. Writes one JSON per model and ISA, machine.txt and
+# summary.md. The cores must be free.
+#   benchmarks/stored_points.sh OUT_DIR MODEL...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:?usage: benchmarks/stored_points.sh OUT_DIR MODEL...}
+shift
+[ $# -gt 0 ] || { echo "benchmarks/stored_points.sh: no MODEL given" >&2; exit 2; }
+isp=.build/release/isp
+mkdir -p "$out"
+{ date -u; grep -m1 "model name" /proc/cpuinfo; grep -o -m1 avx512f /proc/cpuinfo || echo "no avx512f (AVX2)"; nproc; git rev-parse --short HEAD; } > "$out/machine.txt"
+isas=(native)
+grep -q avx512f /proc/cpuinfo && isas+=(avx2)
+for model in "$@"; do
+    name=$(basename "$model" .safetensors)
+    for isa in "${isas[@]}"; do
+        env=(); [ "$isa" = avx2 ] && env=(ISP_ISA=avx2)
+        env "${env[@]}" "$isp" eval "$model" --prune stored --latency-images 1000 --json > "$out/$isa-$name.json"
+    done
+done
+python3 - "$out" <<'PY'
+import glob, json, os, sys
+out = sys.argv[1]
+rows = {}
+for f in sorted(glob.glob(os.path.join(out, "*.json"))):
+    isa, name = os.path.basename(f)[:-5].split("-", 1)
+    rows.setdefault(name, {})[isa] = json.load(open(f))
+def cell(d):
+    if d is None:
+        return ""
+    return (f"{d['latency_ms_dense']:.3f} -> {d['latency_ms_sparse']:.3f} ms, "
+            f"{d['speedup']:.2f}x, {d['speedup_over_ideal']:.2f} of ideal")
+with open(os.path.join(out, "summary.md"), "w") as s:
+    s.write("| model | accuracy dense -> pruned | MACs saved | ideal | best ISA: dense -> pruned, speedup | ISP_ISA=avx2 |\n")
+    s.write("|---|---|---|---|---|---|\n")
+    for name, by in rows.items():
+        d = by["native"]
+        s.write(f"| {name} | {100 * d['accuracy_dense']:.2f}% -> {100 * d['accuracy_pruned']:.2f}% | "
+                f"{100 * d['flops_reduction']:.1f}% | {d['ideal_speedup']:.2f}x | {cell(d)} | {cell(by.get('avx2'))} |\n")
+print(open(os.path.join(out, "summary.md")).read())
+PY
