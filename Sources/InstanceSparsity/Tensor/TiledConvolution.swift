@@ -293,7 +293,8 @@ final class TiledConvolution {
                     // 0.969-0.997 ms, pruned 0.555-0.562 -> 0.528-0.539 ms; ResNet-18 w0.25 dense
                     // 0.559-0.567 -> 0.525-0.535 ms; then for MobileNetV2's pointwise grids too: dense
                     // 0.936-1.000 -> 0.905-0.925 ms, pruned 0.891-0.943 -> 0.861-0.887 ms (Intel Xeon
-                    // AVX-512). The price: a preempted core's share is not taken over by the other.
+                    // AVX-512). The price: a share whose core was preempted after starting it is not
+                    // taken over by the other.
                     // Grids of a few units also split so when there are fewer than two tiles per
                     // core, which would leave each core the one-tile blocks (MobileNetV2 w0.5's 8x8
                     // projections to 2 tiles: 12.9-24.6 -> 11.0-19.6 us).
@@ -325,13 +326,13 @@ final class TiledConvolution {
                     engine.forEachShare(of: tiles * grid, keepWarm: true) { r, _ in
                         var at = r.lowerBound
                         while at < r.upperBound {
-                            let tile = at / grid, q = at % grid, end = min(r.upperBound, (tile + 1) * grid)
-                            // whole tiles from here on go in one call
-                            let lastTile = q == 0 ? (end == (tile + 1) * grid ? (r.upperBound / grid) : tile) : tile
-                            if lastTile > tile {
-                                run(input, tile..<lastTile, 0..<grid, 0)
-                                at = lastTile * grid
-                            } else {
+                            let tile = at / grid, q = at % grid
+                            if q == 0 && r.upperBound >= (tile + 1) * grid {  // whole tiles, in one call
+                                let whole = r.upperBound / grid
+                                run(input, tile..<whole, 0..<grid, 0)
+                                at = whole * grid
+                            } else {  // part of a tile
+                                let end = min(r.upperBound, (tile + 1) * grid)
                                 run(input, tile..<(tile + 1), q..<(end - tile * grid), 0)
                                 at = end
                             }
