@@ -23,9 +23,8 @@ final class RunContext {
     /// The gates `decide` is asked about; the others keep every channel without measuring.
     var decidedGates: Set<Int> = []
     var keptPerGate: [Int]
-    /// Whether the last convolution split its output map across the cores by bands of rows (each
-    /// core every channel of its rows), rather than by channels.
-    var mapByRows = false
+    /// How the last convolution left its output map in the cores' caches.
+    var mapSplit = MapSplit.mixed
     /// Seconds spent and MACs executed in each step when profiling (indexed by `InferenceStep.id`).
     var profile: [(seconds: Double, macs: Int)]? = nil
 
@@ -176,8 +175,9 @@ final class FusedConv: InferenceStep {
         let conv = convolution!
         ctx.macs += conv.run(x.data, height: ih, width: iw, kept: ctx.keptCount.map { (UnsafePointer(ctx.kept), $0) },
                              panels: panels, out: out.data, bias: bias, cap: cap, residual: residual.map { UnsafePointer($0.data) },
-                             saliency: gate?.saliency(of: out, ctx), engine: ctx.engine, split: ctx.useAllCores)
-        ctx.mapByRows = conv.splitByRows
+                             saliency: gate?.saliency(of: out, ctx), inputSplit: ctx.mapSplit, engine: ctx.engine,
+                             split: ctx.useAllCores)
+        ctx.mapSplit = conv.outputSplit
     }
 
     /// im2col and one OpenBLAS GEMM per group: grouped (not depthwise) convolutions, strides above
@@ -208,7 +208,7 @@ final class FusedConv: InferenceStep {
             }
         }
         ctx.macs += outChannels * hw * rows
-        ctx.mapByRows = false
+        ctx.mapSplit = .mixed
         let o = out.data, cap = cap, side = residual?.data
         for c in 0..<outChannels {
             let p = o + c * hw, v = b[c]
@@ -231,6 +231,7 @@ final class FusedConv: InferenceStep {
             for i in 0..<kc { isKept[Int(ctx.kept[i])] = true }
             for ch in 0..<c where !isKept[ch] { ctx.skippedConstant[ch] = activate(bias[ch], cap) }
         }
+        var split = MapSplit.mixed
         weight.withUnsafeBufferPointer { w in
             var args = depthwiseArguments(x: x.data, out: out.data, weights: w.baseAddress!, bias: bias.data, kernel: kernel,
                                           stride: stride, padding: padding, inHeight: ih, inWidth: iw, outHeight: oh,
@@ -246,7 +247,7 @@ final class FusedConv: InferenceStep {
             }
             if !ctx.useAllCores || kept * oh * ow * kernel * kernel < TiledConvolution.parallelThreshold / 4 {
                 work(0..<kept, 0..<oh, 0)
-            } else if ctx.mapByRows && oh * ow >= 2048 {
+            } else if ctx.mapSplit == .rows && oh * ow >= 2048 {
                 // The convolution before wrote its map in bands of rows, one per core: each core
                 // convolves its band (and the rows around it), reading what it wrote, and leaves
                 // bands for the projection after it, which splits by rows too. By channels, each
@@ -259,13 +260,16 @@ final class FusedConv: InferenceStep {
                     work(0..<kept, r, workspace.index)
                 }
             } else {
-                ctx.engine.forEachPiece(of: kept, keepWarm: true) { r, workspace in work(r, 0..<oh, workspace.index) }
+                // Fixed shares of the channels, so that the projection after it can sum each share
+                // on the core that holds it (`TiledConvolution.run`).
+                ctx.engine.forEachShare(of: kept, keepWarm: true) { r, workspace in work(r, 0..<oh, workspace.index) }
+                split = .channelShares
             }
         }
         ctx.macs += kept * oh * ow * kernel * kernel
         // The kept list stays set: the projection that follows reads only these channels.
         ctx.hasSkippedConstants = pruned
-        ctx.mapByRows = false
+        ctx.mapSplit = split
     }
 }
 

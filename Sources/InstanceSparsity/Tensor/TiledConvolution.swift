@@ -1,5 +1,10 @@
 import CKernels
 
+/// How a step's output map lies in the cores' caches after a split: `rows`, each core a band of
+/// rows of every channel; `channelShares`, each core the channels of its `Engine.forEachShare`
+/// share; `mixed` otherwise (one core, or pieces claimed by whichever core was free).
+enum MapSplit { case mixed, rows, channelShares }
+
 /// One dense convolution of one image on the tiled micro-kernel (`isp_conv_tiles`), reading any
 /// subset of the input channels. It lays the input out as `TiledLayout` says (zero-bordered planes
 /// or unrolled rows, in its own staging buffer) and writes NCHW output directly, bias and
@@ -35,8 +40,12 @@ final class TiledConvolution {
     /// often, rather than 4 times on a 2x2 map.
     static let batchedPositions = 32
 
-    /// Whether the last `run` split its output across cores by bands of rows.
-    private(set) var splitByRows = false
+    /// How the last `run` left its output in the cores' caches.
+    private(set) var outputSplit = MapSplit.mixed
+    /// A split by input channels: the sums of shares 1, 2, ... (`outChannels` planes each), and a
+    /// zero bias for them.
+    private var partialSums: [Tensor] = []
+    private let zeroBias = Tensor(shape: [0])
 
     /// `batched`: calls may take several images (training and batched evaluation).
     init(inChannels: Int, kernel: Int, stride: Int, padding: Int, batched: Bool = false) {
@@ -183,6 +192,42 @@ final class TiledConvolution {
         isp_conv_weight_gradient(isa, &args, 0, Int32(tiles))
     }
 
+    /// A 1x1 convolution of one image split by input channels, share t of the `kc` listed channels
+    /// on the core that holds them (`Engine.forEachShare`'s shares): share 0 writes bias + its sum
+    /// (+ residual) to `out`, the others their sums to `partialSums`; then the caller adds them
+    /// and applies the activation, and measures the gate's saliency if one asks.
+    private func sumInputChannelShares(_ input: UnsafePointer<isp_conv_input>, kept kc: Int, grid: Int, panels: WeightPanels,
+                                       out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?,
+                                       residual: UnsafePointer<Float>?, saliency: OutputSaliency?, engine: Engine) {
+        let outChannels = panels.outChannels, floats = outChannels * grid, isa = engine.isa.kernel
+        let shares = min(engine.threads, kc)
+        if partialSums.count != shares - 1 || partialSums.first?.count != floats {
+            partialSums = (1..<shares).map { _ in Tensor(shape: [floats]) }
+        }
+        if zeroBias.count < outChannels { zeroBias.resize([outChannels]); zeroBias.zero() }
+        engine.forEachShare(of: kc, keepWarm: true) { channels, workspace in
+            var own = input.pointee
+            own.xOffset += channels.lowerBound; own.weightChannel += channels.lowerBound
+            own.channels = Int32(channels.count)
+            let first = channels.lowerBound == 0
+            var output = isp_conv_output(out: first ? out : partialSums[workspace.index - 1].data, plane: Int32(grid),
+                                         bias: first ? bias : UnsafePointer(zeroBias.data), low: -.infinity, high: .infinity,
+                                         residual: first ? residual : nil)
+            isp_conv_tiles(isa, &own, panels.data, Int32(panels.rows), Int32(outChannels), 0, Int32(panels.tiles), 0,
+                           Int32(grid), 0, &output)
+        }
+        let (low, high) = clampBounds(cap)
+        for partial in partialSums {
+            let p = partial.data
+            for j in 0..<floats { out[j] += p[j] }
+        }
+        if cap != nil { for j in 0..<floats { out[j] = min(max(out[j], low), high) } }
+        if let saliency {
+            ChannelGate.measure(out, planes: 0..<outChannels, pixels: grid, into: saliency.norms.data, isa: engine.isa)
+            saliency.map = out
+        }
+    }
+
     /// `to` = the blocks of `pixels` floats of `from`, from order (outer, inner) to (inner, outer):
     /// between one plane per image and channel and one row per channel for all the images.
     private static func swapBlocks(_ from: UnsafePointer<Float>, _ to: UnsafeMutablePointer<Float>, outer: Int, inner: Int, pixels: Int) {
@@ -196,10 +241,12 @@ final class TiledConvolution {
     /// (`imagesPerCall` at most; more than one only without a residual), with the kernels of
     /// `engine`. `split`: spread the work over the engine's threads, kept warm for the next step
     /// (batch-1 inference). `saliency` (one image): each core also measures the output it wrote,
-    /// while it is in its cache, for the gate this map feeds. Returns the MACs executed.
+    /// while it is in its cache, for the gate this map feeds. `inputSplit`: how the step before
+    /// left `x` in the cores' caches. Returns the MACs executed.
     func run(_ x: UnsafePointer<Float>, count: Int = 1, height ih: Int, width iw: Int, kept: (UnsafePointer<Int32>, Int)?,
              panels: WeightPanels, out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?,
-             residual: UnsafePointer<Float>?, saliency: OutputSaliency? = nil, engine: Engine, split: Bool) -> Int {
+             residual: UnsafePointer<Float>?, saliency: OutputSaliency? = nil, inputSplit: MapSplit = .mixed, engine: Engine,
+             split: Bool) -> Int {
         precondition(count == 1 || residual == nil, "a residual is added one image at a time")
         precondition(count == 1 || saliency == nil, "the saliency of one image at a time")
         let l = prepare(height: ih, width: iw), kc = kept?.1 ?? inChannels, kk = kernel * kernel
@@ -223,9 +270,16 @@ final class TiledConvolution {
         // Dense, three alternations: MobileNetV2 w0.5 0.744-0.762 -> 0.692-0.709 ms, mobilenet_v2
         // at 224 (whose larger maps stay split by rows, as the depthwise after them is) 4.70-4.80
         // -> 4.42-4.71 ms; pruned at its stored point unchanged (isp bench, Intel Xeon AVX-512).
-        enum Split { case none, rows, channels }
+        // A 1x1 convolution on a small map whose input channels the cores hold in shares (the
+        // depthwise convolution before it split so) splits by those input channels: each core sums
+        // over the planes in its own cache, and the sums are added after. Split by output channels
+        // or positions, each core read half its input from the other's cache, and MobileNetV2
+        // w0.5's projections on 8x8 and 16x16 maps ran slower on two cores than on one (6.5 -> 10.0
+        // and 8.7 -> 10.3 us; isp bench --profile, one core by taskset, Intel Xeon AVX-512).
+        enum Split { case none, rows, channels, inputChannels }
         let threads = engine.threads
         let division: Split = !split || macs < TiledConvolution.parallelThreshold ? .none
+            : inputSplit == .channelShares && l.mode == .pointwise && grid < 1024 && count == 1 && kc >= 2 * threads ? .inputChannels
             : (saliency != nil || (l.mode == .pointwise && grid < 2048)) && tiles >= 2 * threads ? .channels
             : units >= 4 * threads || (tiles < 2 * threads && units >= 2 * threads) ? .rows : .channels
         // Bordered planes split by rows: each core copies the rows its share reads into bordered
@@ -278,8 +332,8 @@ final class TiledConvolution {
                 let channels = (t.lowerBound * 16)..<min(outChannels, t.upperBound * 16)
                 ChannelGate.measure(out, planes: channels, pixels: oh * ow, into: saliency.norms.data, isa: engine.isa)
             }
-            if division != .rows { saliency?.map = out }
-            splitByRows = division == .rows
+            if division != .rows && division != .inputChannels { saliency?.map = out }
+            outputSplit = division == .rows ? .rows : .mixed
             withUnsafePointer(to: input) { input in
                 switch division {
                 case .none:
@@ -309,6 +363,9 @@ final class TiledConvolution {
                         own.x = stageShare(x, rows: rows, height: ih, width: iw, kept: kc, share: workspace.index, isa: engine.isa)
                         runUnits(&own, 0..<tiles, rows, rows.lowerBound)
                     }
+                case .inputChannels:
+                    sumInputChannelShares(input, kept: kc, grid: grid, panels: panels, out: out, bias: bias, cap: cap,
+                                          residual: residual, saliency: saliency, engine: engine)
                 case .channels:
                     // The output channels, one share per core: maps a gate measures (above), and small
                     // maps (dense MobileNetV2 w0.5, three alternations, 0.774-0.785 -> 0.751-0.761 ms).
