@@ -275,7 +275,10 @@ final class TiledConvolution {
         // over the planes in its own cache, and the sums are added after. Split by output channels
         // or positions, each core read half its input from the other's cache, and MobileNetV2
         // w0.5's projections on 8x8 and 16x16 maps ran slower on two cores than on one (6.5 -> 10.0
-        // and 8.7 -> 10.3 us; isp bench --profile, one core by taskset, Intel Xeon AVX-512).
+        // and 8.7 -> 10.3 us; isp bench --profile, one core by taskset, Intel Xeon AVX-512). So,
+        // three alternations: MobileNetV2 w0.5 0.674-0.687 -> 0.625-0.643 ms, mobilenet_v2 at 224
+        // 4.28-4.36 -> 4.06-4.26 ms. Not from 1024 positions: on 32x32 maps adding the sums cost
+        // more than the split saved (14.2 -> 18.5 us).
         enum Split { case none, rows, channels, inputChannels }
         let threads = engine.threads
         let division: Split = !split || macs < TiledConvolution.parallelThreshold ? .none
