@@ -59,21 +59,23 @@ final class DistributedTests: SyntheticDataTestCase {
     }
 
     func testTwoProcessesTrainAndEvaluateAsOne() throws {
-        // ResNet-18, 4 steps of 16 images: 8 per process.
-        let one = "\(directory)/one.safetensors", two = "\(directory)/two.safetensors", apart = "\(directory)/apart.safetensors"
-        let alone = try isp(train("resnet18", images: 64, out: one))
+        // ResNet-18, 1 step of 16 images: 8 per process. One step, not more: later steps amplify
+        // rounding (2 processes against 1, --sync-bn, velocity, on a Zen 5 with OpenBLAS's Haswell
+        // kernels: 1.4e-6 after 1 step, 4.4e-4 after 2, 0.18 after 4), while the mistakes this
+        // test is for show at the first (per-process statistics: 0.84).
+        let alone = try isp(train("resnet18", images: 16, out: one))
         XCTAssertEqual(alone.status, 0, alone.stderr)
-        let together = try mpirun(train("resnet18", images: 64, out: two))
+        let together = try mpirun(train("resnet18", images: 16, out: two))
         XCTAssertEqual(together.status, 0, together.stderr)
         // Process 0 alone prints: each step's line once, with the process count.
-        XCTAssertEqual(together.stdout.components(separatedBy: "step 4/4 ").count - 1, 1, together.stdout)
+        XCTAssertEqual(together.stdout.components(separatedBy: "step 1/1 ").count - 1, 1, together.stdout)
         XCTAssertTrue(together.stdout.contains("(2 processes, allreduce"), together.stdout)
         let synchronized = try differences(one, two)
         // Without --sync-bn each process normalises its own 8 images: another computation.
-        let perProcess = try mpirun(train("resnet18", images: 64, out: apart).filter { $0 != "--sync-bn" })
+        let perProcess = try mpirun(train("resnet18", images: 16, out: apart).filter { $0 != "--sync-bn" })
         XCTAssertEqual(perProcess.status, 0, perProcess.stderr)
         let unsynchronized = try differences(one, apart)
-        print("resnet18, 2 processes vs 1 after 4 steps, relative difference of the weight change and of the velocity: --sync-bn \(synchronized.weights), \(synchronized.velocity); per-process batch norm \(unsynchronized.weights), \(unsynchronized.velocity)")
+        print("resnet18, 2 processes vs 1 after 1 step, relative difference of the weight change and of the velocity: --sync-bn \(synchronized.weights), \(synchronized.velocity); per-process batch norm \(unsynchronized.weights), \(unsynchronized.velocity)")
         // Float sums in another order (two halves, one thread each) give about 1e-5 (measured);
         // a wrong loss scale gives about 1, per-process statistics 0.7.
         XCTAssertLessThan(synchronized.weights, 1e-3)
