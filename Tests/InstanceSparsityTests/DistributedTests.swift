@@ -63,6 +63,7 @@ final class DistributedTests: SyntheticDataTestCase {
         // rounding (2 processes against 1, --sync-bn, velocity, on a Zen 5 with OpenBLAS's Haswell
         // kernels: 1.4e-6 after 1 step, 4.4e-4 after 2, 0.18 after 4), while the mistakes this
         // test is for show at the first (per-process statistics: 0.84).
+        let one = "\(directory)/one.safetensors", two = "\(directory)/two.safetensors", apart = "\(directory)/apart.safetensors"
         let alone = try isp(train("resnet18", images: 16, out: one))
         XCTAssertEqual(alone.status, 0, alone.stderr)
         let together = try mpirun(train("resnet18", images: 16, out: two))
