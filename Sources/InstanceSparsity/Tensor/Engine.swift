@@ -84,7 +84,8 @@ public final class Engine {
     /// Multiply-adds per second that all threads reach together with this ISA when nothing limits
     /// them but the FMA units: the ceiling a profile compares each step with. Measured (about 20 ms),
     /// since the clock under AVX-512 differs by CPU: 88 G per core AVX-512 and 47 G AVX2 on an
-    /// Intel Xeon (Emerald Rapids) 2-vCPU VM, 2026-11-30.
+    /// Intel Xeon (Emerald Rapids) 2-vCPU VM, 2026-11-30; 144 G per core AVX-512 on an AMD EPYC
+    /// Zen 5 2-vCPU VM, 2026-12-01.
     public func measureMultiplyAddPeak() -> Double {
         let rounds: Int64 = 200_000
         var best = 0.0
