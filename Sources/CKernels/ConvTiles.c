@@ -74,8 +74,9 @@
 // they are, with no transpose. With 9 multiply-adds per output the tiled blocks spent most of
 // their time in the epilogue (VGG16 w0.5's first convolution: 24 us of which 16 us epilogue on one
 // thread; this way 14.5 us; isp bench --profile, Intel Xeon AVX-512). Stride 1, whole vectors of
-// 16 positions. Not 1x1 convolutions of up to 27 channels: on MobileNetV2's 32x32 maps (planes
-// 4096 bytes apart, so each store aliased the loads of the same offset) they ran 1.6x slower so.
+// 16 positions. Not 1x1 convolutions of up to 27 channels read in place: on MobileNetV2's 32x32
+// maps (planes 4096 bytes apart, so each store aliased the loads of the same offset) they ran 1.6x
+// slower so; from a copy of their inputs they run pixel-major too (STAGED_CHANNELS).
 #define SHORT_REDUCTION 27
 
 // G output channels by P vectors of 16 positions at q: G x P accumulators, P loads and G
@@ -161,14 +162,57 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
 // block completed it, then fetched again (benchmarks/store_aliasing.c: 17.0 us for 32 planes of
 // 32x32 written in runs of 11, 6.1 us in line-aligned runs of 16).
 // Longer runs (1x1 convolutions run straight through the map) go through it in runs of
-// ROW_BUFFER when their planes are a multiple of ALIASED_PLANE floats (2 KB: at most two L1 sets
-// for all the planes' lines): MobileNetV2 w0.5's 16 -> 96 channels at 32x32 48 -> 33 us, the
-// whole network 0.503-0.516 -> 0.461-0.491 ms on one core, two alternations; on two cores
-// 0.313 -> 0.309-0.318 ms, three (isp bench --profile, AMD Zen 5 AVX-512). Not on other planes: at 16x16 (1 KB apart, four sets) the copy and the 13-wide
-// blocks of a 64-run cost 6.2 -> 7.7 us. Copying the inputs of short reductions (16 planes 4 KB
-// apart) into a contiguous buffer as well made them slower (33 -> 37 us).
+// ROW_BUFFER when their planes are a multiple of ALIASED_PLANE floats (2 KB apart: all the planes'
+// lines in at most two L1 sets). Not on other planes: at 16x16 (1 KB apart, four sets) the copy
+// and the 13-wide blocks of a 64-run cost 6.2 -> 7.7 us.
 #define ALIASED_PLANE 512
-#define KERNEL(name, attr, MAXPIX, MAXTILES, GROUP, VECTORS, PF) \
+
+// Short 1x1 reductions on such planes (at most STAGED_CHANNELS input channels: MobileNetV2's
+// expansions) run pixel-major, POINTWISE_GROUP channels by 4 vectors, from a contiguous copy of
+// each run's inputs made once for all the output channels: the tiled blocks spent most of their
+// time in the transposing epilogue (16 multiply-adds per output), and in place the inputs' planes
+// 4 KB apart shared an L1 set too. MobileNetV2 w0.5's 16 -> 96 channels at 32x32, one core (isp
+// bench --profile, AMD Zen 5 AVX-512): 48 us in blocks written to the planes, 33 through the row
+// buffer, 26 so (8 x 2 vectors: 29-31; blocks from the copy: 35). Not with AVX2: its 16 registers
+// hold too few accumulators (4 x 2 vectors: 59 -> 103 us), POINTWISE_GROUP 0.
+#define STAGED_CHANNELS 32
+
+// Positions [r0, r1) (whole vectors) of every input channel of `in` copied into `stage`
+// (ROW_BUFFER floats a channel), and `staged` made to read them there.
+static inline __attribute__((always_inline)) void stage_run(const isp_conv_input *in, int32_t r0, int32_t r1, float *stage,
+                                                            int32_t *offset, isp_conv_input *staged) {
+    for (int32_t i = 0; i < in->channels; i++) {
+        const float *from = in->x + in->xOffset[i] + r0;
+        float *to = stage + (size_t)i * ROW_BUFFER;
+        for (int32_t x = 0; x < r1 - r0; x += 16) *(v16 *)(to + x) = load16(from + x);
+        offset[i] = i * ROW_BUFFER - r0;
+    }
+    *staged = *in;
+    staged->x = stage;
+    staged->xOffset = offset;
+}
+
+// Tiles `tile` (and the next if `two`) at positions [FROM, TO) in equal blocks (10 positions as 5
+// + 5, not 6 + a weight-bound 4), through the row buffer when `buffered`.
+#define RUN_BLOCKS(MAXPIX, MAXTILES, PF, FROM, TO) \
+    do { \
+        const int32_t from = FROM, to = TO; \
+        int32_t blocks = (to - from + MAXPIX - 1) / MAXPIX; \
+        int32_t step = blocks ? (to - from + blocks - 1) / blocks : 1; \
+        for (int32_t q = from; q < to; q += step) { \
+            int32_t n = to - q < step ? to - q : step; \
+            float *into = buffered ? rowBuffer + (q - from) : out->out + (size_t)tile * 16 * out->plane + q + shift; \
+            size_t intoPitch = buffered ? ROW_BUFFER : (size_t)out->plane; \
+            if (in->pixelStride == 2) { DISPATCH(2, MAXTILES, 0, PF) } \
+            else if (in->taps == 1) { DISPATCH(1, MAXTILES, 1, PF) } else { DISPATCH(1, MAXTILES, 0, PF) } \
+        } \
+        if (buffered) copy_rows_out(rowBuffer, out, tile, two ? 2 : 1, outChannels, from + shift, to - from); \
+    } while (0)
+
+// Run r of `runs` equal runs of [q0, q1).
+#define RUN_START(r) (q0 + (int32_t)((int64_t)(q1 - q0) * (r) / runs))
+
+#define KERNEL(name, attr, MAXPIX, MAXTILES, GROUP, VECTORS, POINTWISE_GROUP, PF) \
     attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, \
                           int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out) { \
         if (in->taps > 1 && in->channels * in->taps <= SHORT_REDUCTION && in->pixelStride == 1) { \
@@ -181,22 +225,21 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
         const int buffered = q1 - q0 >= 16 && (q1 - q0 <= ROW_BUFFER || out->plane % ALIASED_PLANE == 0); \
         const int32_t runs = buffered ? (q1 - q0 + ROW_BUFFER - 1) / ROW_BUFFER : 1; \
         float rowBuffer[MAXTILES * 16 * ROW_BUFFER] __attribute__((aligned(64))); \
-        for (int32_t tile = tile0; tile < tile1; tile += MAXTILES) { \
-            int two = MAXTILES > 1 && tile + 1 < tile1; \
+        if (POINTWISE_GROUP && runs > 1 && (q1 - q0) % (16 * runs) == 0 && in->taps == 1 && in->pixelStride == 1 \
+            && in->channels <= STAGED_CHANNELS) { /* runs of whole vectors */ \
+            float stage[STAGED_CHANNELS * ROW_BUFFER] __attribute__((aligned(64))); \
+            int32_t offset[STAGED_CHANNELS]; \
+            isp_conv_input staged; \
             for (int32_t r = 0; r < runs; r++) { \
-                const int32_t r0 = q0 + (int32_t)((int64_t)(q1 - q0) * r / runs), r1 = q0 + (int32_t)((int64_t)(q1 - q0) * (r + 1) / runs); \
-                /* equal blocks: 10 positions as 5 + 5, not 6 + a weight-bound 4 */ \
-                int32_t blocks = (r1 - r0 + MAXPIX - 1) / MAXPIX; \
-                int32_t step = blocks ? (r1 - r0 + blocks - 1) / blocks : 1; \
-                for (int32_t q = r0; q < r1; q += step) { \
-                    int32_t n = r1 - q < step ? r1 - q : step; \
-                    float *into = buffered ? rowBuffer + (q - r0) : out->out + (size_t)tile * 16 * out->plane + q + shift; \
-                    size_t intoPitch = buffered ? ROW_BUFFER : (size_t)out->plane; \
-                    if (in->pixelStride == 2) { DISPATCH(2, MAXTILES, 0, PF) } \
-                    else if (in->taps == 1) { DISPATCH(1, MAXTILES, 1, PF) } else { DISPATCH(1, MAXTILES, 0, PF) } \
-                } \
-                if (buffered) copy_rows_out(rowBuffer, out, tile, two ? 2 : 1, outChannels, r0 + shift, r1 - r0); \
+                const int32_t r0 = RUN_START(r), r1 = RUN_START(r + 1); \
+                stage_run(in, r0, r1, stage, offset, &staged); \
+                pixel_major(POINTWISE_GROUP, 4, &staged, panels, rows, outChannels, tile0, tile1, r0, r1, shift, out); \
             } \
+            return; \
+        } \
+        for (int32_t tile = tile0; tile < tile1; tile += MAXTILES) { \
+            const int two = MAXTILES > 1 && tile + 1 < tile1; \
+            for (int32_t r = 0; r < runs; r++) RUN_BLOCKS(MAXPIX, MAXTILES, PF, RUN_START(r), RUN_START(r + 1)); \
         } \
     }
 
@@ -204,12 +247,12 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
 // x 2 vectors with AVX-512's 32 registers (VGG16 w0.5's first convolution 9.4-11.1 us against
 // 10.9-11.1 with 4 x 2: no clear change), 4 x 2 with AVX2's 16.
 #define BLOCK_OF_KERNEL block_avx512
-KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 0)
-KERNEL(conv_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 1)
+KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 0)
+KERNEL(conv_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 1)
 #undef BLOCK_OF_KERNEL
 #define BLOCK_OF_KERNEL block_avx2
-KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 0)
-KERNEL(conv_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 1)
+KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 0, 0)
+KERNEL(conv_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 0, 1)
 
 isp_isa isp_cpu_isa(void) {
     __builtin_cpu_init();

@@ -175,28 +175,46 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// A 3x3 convolution with padding 1 on one random image, against plain loops.
+    /// 1x1 convolutions on maps whose planes are a multiple of 2 KB (32x32, 16x32), where the
+    /// kernel goes through its row buffer in runs, and from a copy of the inputs pixel-major when
+    /// the reduction is short (up to 32 input channels): against plain loops, with output channels
+    /// that fill the pixel-major groups and that do not, on both instruction sets.
+    func testPointwiseConvolutionsOnAliasedPlanesMatchPlainLoops() {
+        var rng = SeededGenerator(seed: 23)
+        for isa in InstructionSet.supported {
+            for (cin, cout, height, width) in [(16, 96, 32, 32), (3, 18, 32, 32), (32, 20, 16, 32), (40, 24, 32, 32)] {
+                assertMatchesPlainLoops(cin, cout, height: height, width: width, kernel: 1, stride: 1, isa: isa, rng: &rng)
+            }
+        }
+    }
+
+    /// A k x k convolution (k odd, padding k / 2) on one random image, against plain loops.
     func assertMatchesPlainLoops(_ cin: Int, _ cout: Int, size: Int, stride s: Int, isa: InstructionSet, rng: inout SeededGenerator) {
-        let conv = Conv2d(inChannels: cin, outChannels: cout, kernel: 3, stride: s, padding: 1, bias: true, rng: &rng)
+        assertMatchesPlainLoops(cin, cout, height: size, width: size, kernel: 3, stride: s, isa: isa, rng: &rng)
+    }
+
+    func assertMatchesPlainLoops(_ cin: Int, _ cout: Int, height: Int, width: Int, kernel k: Int, stride s: Int, isa: InstructionSet,
+                                 rng: inout SeededGenerator) {
+        let conv = Conv2d(inChannels: cin, outChannels: cout, kernel: k, stride: s, padding: k / 2, bias: true, rng: &rng)
         conv.engine = Engine(isa: isa)
-        let x = Tensor(shape: [1, cin, size, size])
+        let x = Tensor(shape: [1, cin, height, width])
         for i in 0..<x.count { x[i] = rng.normal() }
-        let y = conv.forward(x, training: false), out = y.shape[2]
+        let y = conv.forward(x, training: false), oh = y.shape[2], ow = y.shape[3]
         for o in 0..<cout {
-            for oy in 0..<out {
-                for ox in 0..<out {
+            for oy in 0..<oh {
+                for ox in 0..<ow {
                     var expected = conv.bias!.value[o]
                     for c in 0..<cin {
-                        for ky in 0..<3 {
-                            for kx in 0..<3 {
-                                let iy = oy * s + ky - 1, ix = ox * s + kx - 1
-                                guard iy >= 0 && iy < size && ix >= 0 && ix < size else { continue }
-                                expected += conv.weight.value[((o * cin + c) * 3 + ky) * 3 + kx] * x[(c * size + iy) * size + ix]
+                        for ky in 0..<k {
+                            for kx in 0..<k {
+                                let iy = oy * s + ky - k / 2, ix = ox * s + kx - k / 2
+                                guard iy >= 0 && iy < height && ix >= 0 && ix < width else { continue }
+                                expected += conv.weight.value[((o * cin + c) * k + ky) * k + kx] * x[(c * height + iy) * width + ix]
                             }
                         }
                     }
-                    XCTAssertEqual(y[(o * out + oy) * out + ox], expected, accuracy: 1e-4,
-                                   "\(isa) \(cin) -> \(cout) at \(size)x\(size) stride \(s), (\(o), \(oy), \(ox))")
+                    XCTAssertEqual(y[(o * oh + oy) * ow + ox], expected, accuracy: 1e-4,
+                                   "\(isa) \(cin) -> \(cout) \(k)x\(k) at \(height)x\(width) stride \(s), (\(o), \(oy), \(ox))")
                 }
             }
         }
