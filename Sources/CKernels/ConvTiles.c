@@ -168,13 +168,13 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
 #define ALIASED_PLANE 512
 
 // Short 1x1 reductions on such planes (at most STAGED_CHANNELS input channels: MobileNetV2's
-// expansions) run pixel-major, POINTWISE_GROUP channels by 4 vectors, from a contiguous copy of
-// each run's inputs made once for all the output channels: the tiled blocks spent most of their
-// time in the transposing epilogue (16 multiply-adds per output), and in place the inputs' planes
-// 4 KB apart shared an L1 set too. MobileNetV2 w0.5's 16 -> 96 channels at 32x32, one core (isp
-// bench --profile, AMD Zen 5 AVX-512): 48 us in blocks written to the planes, 33 through the row
-// buffer, 26 so (8 x 2 vectors: 29-31; blocks from the copy: 35). Not with AVX2: its 16 registers
-// hold too few accumulators (4 x 2 vectors: 59 -> 103 us), POINTWISE_GROUP 0.
+// expansions) run pixel-major, POINTWISE_GROUP channels by POINTWISE_VECTORS vectors, from a
+// contiguous copy of each run's inputs made once for all the output channels: the tiled blocks
+// spent most of their time in the transposing epilogue (16 multiply-adds per output), and in place
+// the inputs' planes 4 KB apart shared an L1 set too. MobileNetV2 w0.5's 16 -> 96 channels at
+// 32x32, one core (isp bench --profile, AMD Zen 5): AVX-512 48 us in blocks written to the planes,
+// 33 through the row buffer, 26 so with 4 x 4 vectors (8 x 2: 29-31; blocks from the copy: 35);
+// AVX2 (a vector is two registers there) 55.5 -> 42.7 us with 2 x 2 (4 x 2 spilled: 103).
 #define STAGED_CHANNELS 32
 
 // Positions [r0, r1) (whole vectors) of every input channel of `in` copied into `stage`
@@ -212,7 +212,7 @@ static inline __attribute__((always_inline)) void stage_run(const isp_conv_input
 // Run r of `runs` equal runs of [q0, q1).
 #define RUN_START(r) (q0 + (int32_t)((int64_t)(q1 - q0) * (r) / runs))
 
-#define KERNEL(name, attr, MAXPIX, MAXTILES, GROUP, VECTORS, POINTWISE_GROUP, PF) \
+#define KERNEL(name, attr, MAXPIX, MAXTILES, GROUP, VECTORS, POINTWISE_GROUP, POINTWISE_VECTORS, PF) \
     attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, \
                           int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out) { \
         if (in->taps > 1 && in->channels * in->taps <= SHORT_REDUCTION && in->pixelStride == 1) { \
@@ -233,7 +233,7 @@ static inline __attribute__((always_inline)) void stage_run(const isp_conv_input
             for (int32_t r = 0; r < runs; r++) { \
                 const int32_t r0 = RUN_START(r), r1 = RUN_START(r + 1); \
                 stage_run(in, r0, r1, stage, offset, &staged); \
-                pixel_major(POINTWISE_GROUP, 4, &staged, panels, rows, outChannels, tile0, tile1, r0, r1, shift, out); \
+                pixel_major(POINTWISE_GROUP, POINTWISE_VECTORS, &staged, panels, rows, outChannels, tile0, tile1, r0, r1, shift, out); \
             } \
             return; \
         } \
@@ -247,12 +247,12 @@ static inline __attribute__((always_inline)) void stage_run(const isp_conv_input
 // x 2 vectors with AVX-512's 32 registers (VGG16 w0.5's first convolution 9.4-11.1 us against
 // 10.9-11.1 with 4 x 2: no clear change), 4 x 2 with AVX2's 16.
 #define BLOCK_OF_KERNEL block_avx512
-KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 0)
-KERNEL(conv_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 1)
+KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 4, 0)
+KERNEL(conv_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 4, 1)
 #undef BLOCK_OF_KERNEL
 #define BLOCK_OF_KERNEL block_avx2
-KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 0, 0)
-KERNEL(conv_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 0, 1)
+KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 0)
+KERNEL(conv_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 1)
 
 isp_isa isp_cpu_isa(void) {
     __builtin_cpu_init();
