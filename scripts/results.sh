@@ -12,7 +12,7 @@ set -euo pipefail
 # Paths as given, relative to where the script was started (it then works from the repository).
 model=$(realpath "$1") out=$(realpath -m "$2")
 cd "$(dirname "$0")/.."
-isp=.build/release/isp
+isp=${ISP:-.build/release/isp}  # ISP: another build of isp
 mkdir -p "$out"
 "$isp" sweep "$model" --on train --test-limit 2000 --layers all --out "$out/tune-all"
 read -r policy alpha < <(python3 benchmarks/ablations.py choose "$out/tune-all/sweep.json")

@@ -176,16 +176,25 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
 // 33 through the row buffer, 26 so with 4 x 4 vectors (8 x 2: 29-31; blocks from the copy: 35);
 // AVX2 (a vector is two registers there) 55.5 -> 42.7 us with 2 x 2 (4 x 2 spilled: 103).
 #define STAGED_CHANNELS 32
+// Expansions (1x1, at most LONG_STAGED_CHANNELS inputs, at least twice as many outputs) on grids
+// of LONG_RUN positions or more run pixel-major too, from a copy of each run of LONG_RUN: in
+// blocks, each block wrote a part of a line in every output plane of its tiles (mobilenet_v2 at
+// 224, 16 -> 96 channels at 112x112: 96 planes of 49 KB). One core (isp bench --profile, AMD Zen 5
+// AVX-512): that layer 0.69-0.89 -> 0.57-0.61 ms, 32 -> 192 at 28x28 0.098-0.111 -> 0.087 ms; the
+// whole pass, three alternations, 6.33-6.45 -> 6.04-6.21 ms (two cores 3.27-3.56 -> 3.02-3.52).
+// Each group of channels over the whole run before the next group (longer bursts per plane): 0.65.
+#define LONG_STAGED_CHANNELS 32
+#define LONG_RUN 256
 
 // Positions [r0, r1) (whole vectors) of every input channel of `in` copied into `stage`
 // (ROW_BUFFER floats a channel), and `staged` made to read them there.
 static inline __attribute__((always_inline)) void stage_run(const isp_conv_input *in, int32_t r0, int32_t r1, float *stage,
-                                                            int32_t *offset, isp_conv_input *staged) {
+                                                            int32_t pitch, int32_t *offset, isp_conv_input *staged) {
     for (int32_t i = 0; i < in->channels; i++) {
         const float *from = in->x + in->xOffset[i] + r0;
-        float *to = stage + (size_t)i * ROW_BUFFER;
+        float *to = stage + (size_t)i * pitch;
         for (int32_t x = 0; x < r1 - r0; x += 16) *(v16 *)(to + x) = load16(from + x);
-        offset[i] = i * ROW_BUFFER - r0;
+        offset[i] = i * pitch - r0;
     }
     *staged = *in;
     staged->x = stage;
@@ -222,6 +231,20 @@ static inline __attribute__((always_inline)) void stage_run(const isp_conv_input
             if (body == q1 - q0) return; \
             q0 += body; \
         } \
+        if (POINTWISE_GROUP && in->taps == 1 && in->pixelStride == 1 && in->channels <= LONG_STAGED_CHANNELS \
+            && q1 - q0 >= LONG_RUN && outChannels >= 2 * in->channels) { \
+            float stage[LONG_STAGED_CHANNELS * LONG_RUN] __attribute__((aligned(64))); \
+            int32_t offset[LONG_STAGED_CHANNELS]; \
+            isp_conv_input staged; \
+            const int32_t body = q0 + (q1 - q0) / 16 * 16; \
+            for (int32_t r0 = q0; r0 < body; r0 += LONG_RUN) { \
+                const int32_t r1 = body - r0 < LONG_RUN ? body : r0 + LONG_RUN; \
+                stage_run(in, r0, r1, stage, LONG_RUN, offset, &staged); \
+                pixel_major(POINTWISE_GROUP, POINTWISE_VECTORS, &staged, panels, rows, outChannels, tile0, tile1, r0, r1, shift, out); \
+            } \
+            if (body == q1) return; \
+            q0 = body; \
+        } \
         const int buffered = q1 - q0 >= 16 && (q1 - q0 <= ROW_BUFFER || out->plane % ALIASED_PLANE == 0); \
         const int32_t runs = buffered ? (q1 - q0 + ROW_BUFFER - 1) / ROW_BUFFER : 1; \
         float rowBuffer[MAXTILES * 16 * ROW_BUFFER] __attribute__((aligned(64))); \
@@ -232,7 +255,7 @@ static inline __attribute__((always_inline)) void stage_run(const isp_conv_input
             isp_conv_input staged; \
             for (int32_t r = 0; r < runs; r++) { \
                 const int32_t r0 = RUN_START(r), r1 = RUN_START(r + 1); \
-                stage_run(in, r0, r1, stage, offset, &staged); \
+                stage_run(in, r0, r1, stage, ROW_BUFFER, offset, &staged); \
                 pixel_major(POINTWISE_GROUP, POINTWISE_VECTORS, &staged, panels, rows, outChannels, tile0, tile1, r0, r1, shift, out); \
             } \
             return; \

@@ -179,10 +179,14 @@ final class KernelTests: XCTestCase {
     /// kernel goes through its row buffer in runs, and from a copy of the inputs pixel-major when
     /// the reduction is short (up to 32 input channels): against plain loops, with output channels
     /// that fill the pixel-major groups and that do not, on both instruction sets.
-    func testPointwiseConvolutionsOnAliasedPlanesMatchPlainLoops() {
+    /// The staged pixel-major paths of 1x1 convolutions: runs on planes 2 KB apart (32x32), and
+    /// expansions of up to 32 channels on long grids of any size, with a tail of less than a vector
+    /// (37 x 41 = 1517 positions) and a last run shorter than the others (20 x 20 = 400).
+    func testPointwiseConvolutionsOnAliasedPlanesAndLongRunsMatchPlainLoops() {
         var rng = SeededGenerator(seed: 23)
         for isa in InstructionSet.supported {
-            for (cin, cout, height, width) in [(16, 96, 32, 32), (3, 18, 32, 32), (32, 20, 16, 32), (40, 24, 32, 32)] {
+            for (cin, cout, height, width) in [(16, 96, 32, 32), (3, 18, 32, 32), (32, 20, 16, 32), (40, 24, 32, 32),
+                                               (16, 96, 37, 41), (24, 144, 20, 20), (32, 64, 19, 19), (32, 40, 30, 30)] {
                 assertMatchesPlainLoops(cin, cout, height: height, width: width, kernel: 1, stride: 1, isa: isa, rng: &rng)
             }
         }
