@@ -90,22 +90,16 @@ final class TiledConvolution {
         // Copy each kept plane into its bordered plane, or unroll it, split across cores when there
         // is enough to copy: bordered planes by rows, unrolled ones by channels. (A convolution
         // split by rows stages its shares' rows itself: `stageShare`.)
-        let pad = padding, keptChannel = weightChannel, stagingData = staging.data
-        let pixels = l.rows * l.outputWidth, taps = kernel * kernel, rowLength = pixels * l.images, isa = engine.isa
+        let pad = padding, keptChannel = weightChannel, stagingData = staging.data, isa = engine.isa
         let copy = { (r: Range<Int>) in
-            l.gather.withUnsafeBufferPointer { gather in
+            guard l.mode == .unrolled else {
                 for i in r {
-                    let plane = x + Int(keptChannel[i]) * ih * iw, staged = stagingData + i * l.plane
-                    guard l.mode == .unrolled else {
-                        copyIntoBorderedPlane(plane, staged, height: ih, width: iw, padding: pad, isa: isa)
-                        continue
-                    }
-                    for b in 0..<count {
-                        isp_unroll_plane(isa.kernel, plane + b * imageStride, Int32(ih * iw), gather.baseAddress, Int32(taps), Int32(pixels),
-                                         Int32(rowLength), staged + b * pixels)
-                    }
+                    copyIntoBorderedPlane(x + Int(keptChannel[i]) * ih * iw, stagingData + i * l.plane, height: ih, width: iw,
+                                          padding: pad, isa: isa)
                 }
+                return
             }
+            self.unroll(x, count: count, imageStride: imageStride, channels: r, layout: l, into: stagingData, isa: isa)
         }
         let floats = count * kc * (l.mode == .unrolled ? l.plane / l.images : ih * iw)
         if !split || floats < TiledConvolution.parallelPassThreshold {
@@ -132,15 +126,32 @@ final class TiledConvolution {
         return kc
     }
 
-    /// Bordered planes for `shares` shares of the output rows (`Engine.forEachShare`'s), each
-    /// with the rows its share reads, made (borders zeroed) when the layout or the shares change.
+    /// Unrolls channels `r` of the lists in `weightChannel` of `count` images (`imageStride` floats
+    /// apart) into `staging`, `l.plane` floats per listed channel.
+    private func unroll(_ x: UnsafePointer<Float>, count: Int, imageStride: Int, channels r: Range<Int>, layout l: TiledLayout,
+                        into staging: UnsafeMutablePointer<Float>, isa: InstructionSet) {
+        let planeSize = l.inputHeight * l.inputWidth, pixels = l.rows * l.outputWidth
+        l.gather.withUnsafeBufferPointer { gather in
+            for i in r {
+                let plane = x + Int(weightChannel[i]) * planeSize, staged = staging + i * l.plane
+                for b in 0..<count {
+                    isp_unroll_plane(isa.kernel, plane + b * imageStride, Int32(planeSize), gather.baseAddress, Int32(kernel * kernel),
+                                     Int32(pixels), Int32(pixels * l.images), staged + b * pixels)
+                }
+            }
+        }
+    }
+
+    /// Per share of a split: bordered planes with the rows its share of the output rows
+    /// (`Engine.forEachShare`'s) reads, borders zeroed; or, unrolled, a whole unrolled copy of the
+    /// input. Made when the layout or the shares change.
     private func prepareShares(_ l: TiledLayout, shares: Int) {
         guard shareStaging.count != shares else { return }
         let rows = (0..<shares).map { t in
             let first = l.rows * t / shares, end = l.rows * (t + 1) / shares
             return (end - first - 1) * stride + kernel
         }.max()!
-        sharePlane = rows * (l.inputWidth + 2 * padding)
+        sharePlane = l.mode == .unrolled ? l.plane : rows * (l.inputWidth + 2 * padding)
         shareStaging = (0..<shares).map { _ in Tensor(shape: [inChannels * sharePlane]) }  // zeroed
     }
 
@@ -293,10 +304,20 @@ final class TiledConvolution {
         // -> 1.29-1.33 ms, VGG16 w0.5 0.885-0.903 -> 0.848-0.879 ms, MobileNetV2 unchanged; pruned
         // at their stored points, two: VGG16 0.497-0.524 -> 0.484-0.511, ResNet-18 0.591-0.612 ->
         // 0.571-0.594 ms (isp bench, Intel Xeon AVX-512).
-        let stagesPerShare = division == .rows && l.mode == .padded && !l.readsInPlace
+        // Unrolled maps split by output channels: each core unrolls the whole input into a copy of
+        // its own, inside the split, and reads that, instead of half of a shared copy from the
+        // other core's cache. When the VM's two vCPUs were far apart (ping-pong round trip 360-410
+        // ns), VGG16 w0.5's 4x4 and 2x2 layers ran no faster on two cores than on one (2x2: 28.5
+        // us on both; ONNX Runtime 20). Alternating, that phase (AMD Zen 5 AVX-512, isp bench):
+        // dense VGG16 w0.5 0.545-0.584 -> 0.489-0.502 ms (12 rounds), ResNet-18 w0.5 0.872-0.882 ->
+        // 0.823-0.830 (4); at the stored points ResNet-18 0.650-0.665 -> 0.637-0.648, VGG16 the same
+        // (0.349-0.355 against 0.350-0.363); with the vCPUs close (115-145 ns) no change (VGG16
+        // 0.390-0.399 against 0.392-0.400).
+        let unrollsPerShare = division == .channels && l.mode == .unrolled && count == 1
+        let stagesPerShare = division == .rows && l.mode == .padded && !l.readsInPlace || unrollsPerShare
         let source: UnsafePointer<Float>
         if stagesPerShare {
-            prepareShares(l, shares: min(threads, units))
+            prepareShares(l, shares: unrollsPerShare ? threads : min(threads, units))
             for i in 0..<listChannels(kept) { xOffset[i] = Int32(i * sharePlane) }
             source = UnsafePointer(shareStaging[0].data)  // each share reads its own
         } else {
@@ -372,9 +393,19 @@ final class TiledConvolution {
                 case .channels:
                     // The output channels, one share per core: maps a gate measures (above), and small
                     // maps (dense MobileNetV2 w0.5, three alternations, 0.774-0.785 -> 0.751-0.761 ms).
+                    let shareInput = { (share: Int) -> isp_conv_input in
+                        var own = input.pointee
+                        if unrollsPerShare {
+                            let staged = self.shareStaging[share].data
+                            self.unroll(x, count: 1, imageStride: 0, channels: 0..<kc, layout: l, into: staged, isa: engine.isa)
+                            own.x = UnsafePointer(staged)
+                        }
+                        return own
+                    }
                     guard saliency == nil && tiles % threads != 0 && !l.rowByRow else {
-                        return engine.forEachPiece(of: tiles, pieces: engine.threads, keepWarm: true) { r, _ in
-                            runUnits(input, r, 0..<units, 0)
+                        return engine.forEachPiece(of: tiles, pieces: engine.threads, keepWarm: true) { r, workspace in
+                            var own = shareInput(workspace.index)
+                            runUnits(&own, r, 0..<units, 0)
                             measure(r)
                         }
                     }
@@ -383,17 +414,18 @@ final class TiledConvolution {
                     // the tile on the boundary split between them. MobileNetV2 w0.5 (its 80-channel
                     // layers), three alternations: 0.684-0.692 -> 0.680-0.682 ms (isp bench, Intel
                     // Xeon AVX-512).
-                    engine.forEachShare(of: tiles * grid, keepWarm: true) { r, _ in
+                    engine.forEachShare(of: tiles * grid, keepWarm: true) { r, workspace in
+                        var own = shareInput(workspace.index)
                         var at = r.lowerBound
                         while at < r.upperBound {
                             let tile = at / grid, q = at % grid
                             if q == 0 && r.upperBound >= (tile + 1) * grid {  // whole tiles, in one call
                                 let whole = r.upperBound / grid
-                                run(input, tile..<whole, 0..<grid, 0)
+                                run(&own, tile..<whole, 0..<grid, 0)
                                 at = whole * grid
                             } else {  // part of a tile
                                 let end = min(r.upperBound, (tile + 1) * grid)
-                                run(input, tile..<(tile + 1), q..<(end - tile * grid), 0)
+                                run(&own, tile..<(tile + 1), q..<(end - tile * grid), 0)
                                 at = end
                             }
                         }
