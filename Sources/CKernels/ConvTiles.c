@@ -187,7 +187,7 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
 #define LONG_RUN 256
 
 // Positions [r0, r1) (whole vectors) of every input channel of `in` copied into `stage`
-// (ROW_BUFFER floats a channel), and `staged` made to read them there.
+// (`pitch` floats a channel), and `staged` made to read them there.
 static inline __attribute__((always_inline)) void stage_run(const isp_conv_input *in, int32_t r0, int32_t r1, float *stage,
                                                             int32_t pitch, int32_t *offset, isp_conv_input *staged) {
     for (int32_t i = 0; i < in->channels; i++) {

@@ -177,11 +177,11 @@ final class KernelTests: XCTestCase {
 
     /// 1x1 convolutions on maps whose planes are a multiple of 2 KB (32x32, 16x32), where the
     /// kernel goes through its row buffer in runs, and from a copy of the inputs pixel-major when
-    /// the reduction is short (up to 32 input channels): against plain loops, with output channels
-    /// that fill the pixel-major groups and that do not, on both instruction sets.
-    /// The staged pixel-major paths of 1x1 convolutions: runs on planes 2 KB apart (32x32), and
-    /// expansions of up to 32 channels on long grids of any size, with a tail of less than a vector
-    /// (37 x 41 = 1517 positions) and a last run shorter than the others (20 x 20 = 400).
+    /// the reduction is short (up to 32 input channels); and expansions of up to 32 channels on
+    /// grids of 256 positions or more of any size, pixel-major from copies of runs of 256, with a
+    /// tail of less than a vector (37x41, 19x19) and a last run shorter than the others (20x20);
+    /// a reduction on such a grid (32 -> 40 at 30x30) stays in blocks. Against plain loops, with
+    /// output channels that fill the pixel-major groups and that do not, on both instruction sets.
     func testPointwiseConvolutionsOnAliasedPlanesAndLongRunsMatchPlainLoops() {
         var rng = SeededGenerator(seed: 23)
         for isa in InstructionSet.supported {
