@@ -221,7 +221,9 @@ DEPTHWISE(depthwise_avx2, __attribute__((target("avx2,fma"))), rows_avx2, split_
 // Staging the phases cost most of a small plane's time: MobileNetV2 w0.5's stride-2 layers, one
 // core, 11.8 -> 7.9 us (32x32 -> 16x16), 5.2 -> 4.0 (16x16 -> 8x8), 8.7 -> 6.2 (8x8 -> 4x4); the
 // whole pass, six alternations, 0.445-0.460 -> 0.442-0.451 ms (isp bench --profile, AMD Zen 5).
-// AVX2 keeps the staged path (its 16-lane permutes are several instructions).
+// AVX2 keeps the staged path (its 16-lane permutes are several instructions). Stride 1 the same
+// way (three masked loads at columns c - 1, c, c + 1 per row) was slower than staging: 32x32
+// 12.8 -> 19.4 us, 16x16 7.0 -> 10.5, mobilenet_v2's 56x56 at 224 0.19 -> 0.28-0.32 ms.
 static __attribute__((target("avx512f,avx512vl,fma"))) void stride2_rows_avx512(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
     const int32_t ih = a->ih, iw = a->iw, oh = a->oh, ow = a->ow;
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
