@@ -176,29 +176,34 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
 // 33 through the row buffer, 26 so with 4 x 4 vectors (8 x 2: 29-31; blocks from the copy: 35);
 // AVX2 (a vector is two registers there) 55.5 -> 42.7 us with 2 x 2 (4 x 2 spilled: 103).
 #define STAGED_CHANNELS 32
-// Expansions (1x1, at most LONG_STAGED_CHANNELS inputs, at least twice as many outputs) on grids
+// Expansions (1x1, at most STAGED_CHANNELS inputs, at least twice as many outputs) on grids
 // of LONG_RUN positions or more run pixel-major too, from a copy of each run of LONG_RUN: in
 // blocks, each block wrote a part of a line in every output plane of its tiles (mobilenet_v2 at
 // 224, 16 -> 96 channels at 112x112: 96 planes of 49 KB). One core (isp bench --profile, AMD Zen 5
 // AVX-512): that layer 0.69-0.89 -> 0.57-0.61 ms, 32 -> 192 at 28x28 0.098-0.111 -> 0.087 ms; the
 // whole pass, three alternations, 6.33-6.45 -> 6.04-6.21 ms (two cores 3.27-3.56 -> 3.02-3.52).
 // Each group of channels over the whole run before the next group (longer bursts per plane): 0.65.
-#define LONG_STAGED_CHANNELS 32
 #define LONG_RUN 256
 
-// Positions [r0, r1) (whole vectors) of every input channel of `in` copied into `stage`
-// (`pitch` floats a channel), and `staged` made to read them there.
-static inline __attribute__((always_inline)) void stage_run(const isp_conv_input *in, int32_t r0, int32_t r1, float *stage,
-                                                            int32_t pitch, int32_t *offset, isp_conv_input *staged) {
+// Positions [r0, r1) (whole vectors) of every input channel of `in` (at most STAGED_CHANNELS)
+// copied into `stage` (`pitch` floats a channel), then computed pixel-major from there, G
+// channels by P vectors a block.
+static inline __attribute__((always_inline)) void staged_pixel_major(const int G, const int P, const isp_conv_input *in,
+                                                                     int32_t r0, int32_t r1, float *stage, int32_t pitch,
+                                                                     const float *panels, int32_t rows, int32_t outChannels,
+                                                                     int32_t tile0, int32_t tile1, int32_t shift,
+                                                                     const isp_conv_output *out) {
+    int32_t offset[STAGED_CHANNELS];
     for (int32_t i = 0; i < in->channels; i++) {
         const float *from = in->x + in->xOffset[i] + r0;
         float *to = stage + (size_t)i * pitch;
         for (int32_t x = 0; x < r1 - r0; x += 16) *(v16 *)(to + x) = load16(from + x);
         offset[i] = i * pitch - r0;
     }
-    *staged = *in;
-    staged->x = stage;
-    staged->xOffset = offset;
+    isp_conv_input staged = *in;
+    staged.x = stage;
+    staged.xOffset = offset;
+    pixel_major(G, P, &staged, panels, rows, outChannels, tile0, tile1, r0, r1, shift, out);
 }
 
 // Tiles `tile` (and the next if `two`) at positions [FROM, TO) in equal blocks (10 positions as 5
@@ -231,16 +236,14 @@ static inline __attribute__((always_inline)) void stage_run(const isp_conv_input
             if (body == q1 - q0) return; \
             q0 += body; \
         } \
-        if (POINTWISE_GROUP && in->taps == 1 && in->pixelStride == 1 && in->channels <= LONG_STAGED_CHANNELS \
+        if (POINTWISE_GROUP && in->taps == 1 && in->pixelStride == 1 && in->channels <= STAGED_CHANNELS \
             && q1 - q0 >= LONG_RUN && outChannels >= 2 * in->channels) { \
-            float stage[LONG_STAGED_CHANNELS * LONG_RUN] __attribute__((aligned(64))); \
-            int32_t offset[LONG_STAGED_CHANNELS]; \
-            isp_conv_input staged; \
+            float stage[STAGED_CHANNELS * LONG_RUN] __attribute__((aligned(64))); \
             const int32_t body = q0 + (q1 - q0) / 16 * 16; \
             for (int32_t r0 = q0; r0 < body; r0 += LONG_RUN) { \
                 const int32_t r1 = body - r0 < LONG_RUN ? body : r0 + LONG_RUN; \
-                stage_run(in, r0, r1, stage, LONG_RUN, offset, &staged); \
-                pixel_major(POINTWISE_GROUP, POINTWISE_VECTORS, &staged, panels, rows, outChannels, tile0, tile1, r0, r1, shift, out); \
+                staged_pixel_major(POINTWISE_GROUP, POINTWISE_VECTORS, in, r0, r1, stage, LONG_RUN, panels, rows, outChannels, \
+                                   tile0, tile1, shift, out); \
             } \
             if (body == q1) return; \
             q0 = body; \
@@ -251,13 +254,9 @@ static inline __attribute__((always_inline)) void stage_run(const isp_conv_input
         if (POINTWISE_GROUP && runs > 1 && (q1 - q0) % (16 * runs) == 0 && in->taps == 1 && in->pixelStride == 1 \
             && in->channels <= STAGED_CHANNELS) { /* runs of whole vectors */ \
             float stage[STAGED_CHANNELS * ROW_BUFFER] __attribute__((aligned(64))); \
-            int32_t offset[STAGED_CHANNELS]; \
-            isp_conv_input staged; \
-            for (int32_t r = 0; r < runs; r++) { \
-                const int32_t r0 = RUN_START(r), r1 = RUN_START(r + 1); \
-                stage_run(in, r0, r1, stage, ROW_BUFFER, offset, &staged); \
-                pixel_major(POINTWISE_GROUP, POINTWISE_VECTORS, &staged, panels, rows, outChannels, tile0, tile1, r0, r1, shift, out); \
-            } \
+            for (int32_t r = 0; r < runs; r++) \
+                staged_pixel_major(POINTWISE_GROUP, POINTWISE_VECTORS, in, RUN_START(r), RUN_START(r + 1), stage, ROW_BUFFER, panels, \
+                                   rows, outChannels, tile0, tile1, shift, out); \
             return; \
         } \
         for (int32_t tile = tile0; tile < tile1; tile += MAXTILES) { \
