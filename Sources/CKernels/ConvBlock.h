@@ -83,6 +83,9 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
         v16 lo = splat(out->low), hi = splat(out->high);
         float *dst = into + (size_t)t * 16 * intoPitch;
         const float *res = out->residual ? out->residual + (size_t)o0 * out->plane + q + shift : 0;
+        // Big output planes (from L3 or memory): each channel's line a little ahead is fetched for
+        // writing while the block stores (see STORE_AHEAD_PLANE).
+        const int storeAhead = intoPitch >= STORE_AHEAD_PLANE;
 #if TRANSPOSE_EPILOGUE
         _Pragma("clang loop unroll(full)")
         for (int h = 0; h < (PIXELS + 15) / 16; h++) {  // pixels 0-15, then 16-23
@@ -99,6 +102,7 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
                 // two instructions (llvm.maximum's compare-and-blend took eight per clamp).
                 __m512 clamped = _mm512_min_ps((__m512)hi, _mm512_max_ps((__m512)lo, (__m512)v));
                 _mm512_mask_storeu_ps(dst + (size_t)j * intoPitch + 16 * h, lanes, clamped);
+                if (storeAhead) __builtin_prefetch(dst + (size_t)j * intoPitch + 16 * h + 32, 1, 3);
             }
         }
 #else
@@ -106,20 +110,24 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
         if (res) {
             _Pragma("clang loop unroll(full)")
             for (int p = 0; p < PIXELS; p++) *(v16 *)buffer[p] = acc[t][p] + vb;
-            for (int j = 0; j < n; j++, dst += intoPitch, res += out->plane)
+            for (int j = 0; j < n; j++, dst += intoPitch, res += out->plane) {
                 _Pragma("clang loop unroll(full)")
                 for (int p = 0; p < PIXELS; p++) {
                     float v = buffer[p][j] + res[p];
                     v = v < out->low ? out->low : v;
                     dst[p] = v > out->high ? out->high : v;
                 }
+                if (storeAhead) __builtin_prefetch(dst + 32, 1, 3);
+            }
         } else {
             _Pragma("clang loop unroll(full)")
             for (int p = 0; p < PIXELS; p++)
                 *(v16 *)buffer[p] = clamp16(acc[t][p] + vb, lo, hi);
-            for (int j = 0; j < n; j++, dst += intoPitch)
+            for (int j = 0; j < n; j++, dst += intoPitch) {
                 _Pragma("clang loop unroll(full)")
                 for (int p = 0; p < PIXELS; p++) dst[p] = buffer[p][j];
+                if (storeAhead) __builtin_prefetch(dst + 32, 1, 3);
+            }
         }
 #endif
     }

@@ -19,6 +19,14 @@
 #define splat(v) ((v16){0} + (float)(v))  // outside the inner loop only: it costs an add
 #define load16(p) (*(const v16 *)(p))
 
+// Output planes of at least STORE_AHEAD_PLANE floats (64x64 and up) do not stay in L2 from one
+// image to the next, so the lines a block stores into came from L3 or memory on demand, and the
+// stores waited for them. Each block fetches, for writing, every channel's line 32 floats past
+// what it stored. One core (isp bench --profile, AMD Zen 5 AVX-512), three alternations:
+// torchvision resnet18 at 224, its first convolution (64 planes of 112x112) 1.46-1.55 -> 1.10-1.11
+// ms; mobilenet_v2's (32 planes of 112x112) 0.33-0.34 -> 0.21 ms.
+#define STORE_AHEAD_PLANE 4096
+
 #define BLOCK block_avx512
 #define BLOCK_TARGET __attribute__((target("avx512f,avx512vl,fma")))
 #define TRANSPOSE_EPILOGUE 1
@@ -81,7 +89,8 @@
 
 // G output channels by P vectors of 16 positions at q: G x P accumulators, P loads and G
 // broadcasts per G x P multiply-adds. g <= G of the channels are real (the last group).
-static inline __attribute__((always_inline)) void pixel_block(const int G, const int P, const isp_conv_input *in,
+static inline __attribute__((always_inline)) void pixel_block(const int G, const int P, const int32_t ahead,
+                                                              const isp_conv_input *in,
                                                               const float *panels, int32_t rows, int32_t o, int32_t g,
                                                               int32_t q, int32_t shift, const isp_conv_output *out) {
     v16 acc[8][4];
@@ -115,12 +124,13 @@ static inline __attribute__((always_inline)) void pixel_block(const int G, const
             v16 v = acc[j][h] + out->bias[o + j];
             if (res) v += load16(res + 16 * h);
             *(v16 *)(to + 16 * h) = clamp16(v, lo, hi);
+            if (ahead) __builtin_prefetch(to + 16 * h + ahead, 1, 3);
         }
     }
 }
 
 // G channels at a time over P vectors at a time, then the last 1..P-1 vectors.
-static inline __attribute__((always_inline)) void pixel_major(const int G, const int P, const isp_conv_input *in,
+static inline __attribute__((always_inline)) void pixel_major(const int G, const int P, const int32_t ahead, const isp_conv_input *in,
                                                               const float *panels, int32_t rows, int32_t outChannels,
                                                               int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift,
                                                               const isp_conv_output *out) {
@@ -130,10 +140,10 @@ static inline __attribute__((always_inline)) void pixel_major(const int G, const
         for (int32_t o = tile0 * 16; o < o1; o += G) {
             const int32_t g = o1 - o < G ? o1 - o : G;
             switch (vectors) {
-            case 4: pixel_block(G, P < 4 ? P : 4, in, panels, rows, o, g, q, shift, out); break;
-            case 3: pixel_block(G, P < 3 ? P : 3, in, panels, rows, o, g, q, shift, out); break;
-            case 2: pixel_block(G, P < 2 ? P : 2, in, panels, rows, o, g, q, shift, out); break;
-            default: pixel_block(G, 1, in, panels, rows, o, g, q, shift, out); break;
+            case 4: pixel_block(G, P < 4 ? P : 4, ahead, in, panels, rows, o, g, q, shift, out); break;
+            case 3: pixel_block(G, P < 3 ? P : 3, ahead, in, panels, rows, o, g, q, shift, out); break;
+            case 2: pixel_block(G, P < 2 ? P : 2, ahead, in, panels, rows, o, g, q, shift, out); break;
+            default: pixel_block(G, 1, ahead, in, panels, rows, o, g, q, shift, out); break;
             }
         }
     }
@@ -183,12 +193,18 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
 // AVX-512): that layer 0.69-0.89 -> 0.57-0.61 ms, 32 -> 192 at 28x28 0.098-0.111 -> 0.087 ms; the
 // whole pass, three alternations, 6.33-6.45 -> 6.04-6.21 ms (two cores 3.27-3.56 -> 3.02-3.52).
 // Each group of channels over the whole run before the next group (longer bursts per plane): 0.65.
+// Each run also fetches the next run's input (for reading) and, as it stores, the output lines the
+// next run will store to (for writing): both came from L3 on demand, as many streams as planes.
+// One core, two alternations: 16 -> 96 at 112x112 0.611-0.615 -> 0.349-0.351 ms, 24 -> 144 at
+// 56x56 0.245 -> 0.169, 32 -> 192 at 28x28 0.089-0.091 -> 0.075-0.077; the whole pass 5.93-5.99 ->
+// 5.46-5.60 ms.
 #define LONG_RUN 256
 
 // Positions [r0, r1) (whole vectors) of every input channel of `in` (at most STAGED_CHANNELS)
 // copied into `stage` (`pitch` floats a channel), then computed pixel-major from there, G
 // channels by P vectors a block.
-static inline __attribute__((always_inline)) void staged_pixel_major(const int G, const int P, const isp_conv_input *in,
+static inline __attribute__((always_inline)) void staged_pixel_major(const int G, const int P, const int32_t ahead,
+                                                                     const isp_conv_input *in,
                                                                      int32_t r0, int32_t r1, float *stage, int32_t pitch,
                                                                      const float *panels, int32_t rows, int32_t outChannels,
                                                                      int32_t tile0, int32_t tile1, int32_t shift,
@@ -197,13 +213,16 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
     for (int32_t i = 0; i < in->channels; i++) {
         const float *from = in->x + in->xOffset[i] + r0;
         float *to = stage + (size_t)i * pitch;
-        for (int32_t x = 0; x < r1 - r0; x += 16) *(v16 *)(to + x) = load16(from + x);
+        for (int32_t x = 0; x < r1 - r0; x += 16) {
+            *(v16 *)(to + x) = load16(from + x);
+            if (ahead) __builtin_prefetch(from + x + ahead, 0, 3);
+        }
         offset[i] = i * pitch - r0;
     }
     isp_conv_input staged = *in;
     staged.x = stage;
     staged.xOffset = offset;
-    pixel_major(G, P, &staged, panels, rows, outChannels, tile0, tile1, r0, r1, shift, out);
+    pixel_major(G, P, ahead, &staged, panels, rows, outChannels, tile0, tile1, r0, r1, shift, out);
 }
 
 // Tiles `tile` (and the next if `two`) at positions [FROM, TO) in equal blocks (10 positions as 5
@@ -232,7 +251,7 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
         if (in->taps > 1 && in->channels * in->taps <= SHORT_REDUCTION && in->pixelStride == 1) { \
             /* whole vectors of 16 positions; a tail of fewer goes through the blocks below */ \
             const int32_t body = (q1 - q0) / 16 * 16; \
-            pixel_major(GROUP, VECTORS, in, panels, rows, outChannels, tile0, tile1, q0, q0 + body, shift, out); \
+            pixel_major(GROUP, VECTORS, 0, in, panels, rows, outChannels, tile0, tile1, q0, q0 + body, shift, out); \
             if (body == q1 - q0) return; \
             q0 += body; \
         } \
@@ -242,7 +261,7 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
             const int32_t body = q0 + (q1 - q0) / 16 * 16; \
             for (int32_t r0 = q0; r0 < body; r0 += LONG_RUN) { \
                 const int32_t r1 = body - r0 < LONG_RUN ? body : r0 + LONG_RUN; \
-                staged_pixel_major(POINTWISE_GROUP, POINTWISE_VECTORS, in, r0, r1, stage, LONG_RUN, panels, rows, outChannels, \
+                staged_pixel_major(POINTWISE_GROUP, POINTWISE_VECTORS, LONG_RUN, in, r0, r1, stage, LONG_RUN, panels, rows, outChannels, \
                                    tile0, tile1, shift, out); \
             } \
             if (body == q1) return; \
@@ -255,7 +274,7 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
             && in->channels <= STAGED_CHANNELS) { /* runs of whole vectors */ \
             float stage[STAGED_CHANNELS * ROW_BUFFER] __attribute__((aligned(64))); \
             for (int32_t r = 0; r < runs; r++) \
-                staged_pixel_major(POINTWISE_GROUP, POINTWISE_VECTORS, in, RUN_START(r), RUN_START(r + 1), stage, ROW_BUFFER, panels, \
+                staged_pixel_major(POINTWISE_GROUP, POINTWISE_VECTORS, 0, in, RUN_START(r), RUN_START(r + 1), stage, ROW_BUFFER, panels, \
                                    rows, outChannels, tile0, tile1, shift, out); \
             return; \
         } \

@@ -19,6 +19,17 @@ typedef float v32 __attribute__((vector_size(128), aligned(4)));
 // of 16 at a time instead, maps under 16 wide ran scalar: MobileNetV2 w0.5's 8x8 depthwise layers
 // took 24 us each for 110K multiply-adds (isp bench --profile, one thread, Intel Xeon AVX-512).
 
+// Input planes of at least PREFETCHED_PLANE floats (mobilenet_v2's at 224 down to 56x56) come from
+// L3, and the kernels waited on their loads (perf annotate: most samples on the loads), so they
+// fetch ahead: the staged path the first PREFETCHED_BYTES of the next plane while it convolves
+// this one (all of a 112x112 plane at once was slower), the stride-2 rows path the two input rows
+// of the output row ROWS_AHEAD on. torchvision mobilenet_v2 at 224, one core (isp bench --profile,
+// AMD Zen 5 AVX-512), alternating: the 3x3 at stride 2 from 112x112 0.31-0.40 -> 0.12 ms, from
+// 56x56 0.072-0.110 -> 0.054-0.059 ms; at stride 1 on 56x56 0.17-0.19 -> 0.14-0.15 ms.
+#define PREFETCHED_PLANE 2048
+#define ROWS_AHEAD 8
+#define PREFETCHED_BYTES 16384
+
 typedef struct {
     int32_t above, below;  // zero rows around each phase's oh rows
     int32_t phasePlane;    // floats per phase: (above + oh + below) * ow
@@ -195,6 +206,11 @@ void depthwise(copy_rows copy, split_rows split, const isp_depthwise_args *a, in
     for (int32_t i = first; i < end; i++) {
         const int32_t j = a->channels ? a->channels[i] : i, ch = j % a->perImage;
         stage(copy, split, a->x + j * inPlane, a, s, g, iy0, iy1, phases);
+        if (inPlane >= PREFETCHED_PLANE && i + 1 < end) {  // the next plane's rows, while this one is convolved
+            const char *next = (const char *)(a->x + (a->channels ? a->channels[i + 1] : i + 1) * inPlane + (size_t)iy0 * a->iw);
+            const size_t bytes = (size_t)(iy1 - iy0) * a->iw * 4;
+            for (size_t b = 0; b < (bytes < PREFETCHED_BYTES ? bytes : PREFETCHED_BYTES); b += 64) _mm_prefetch(next + b, _MM_HINT_T0);
+        }
         convolve(tap, dx, a->w + (size_t)ch * k * k, a->bias ? a->bias[ch] : 0, a, k, firstColumn, y0, y1, a->out + j * outPlane);
     }
 }
@@ -229,12 +245,17 @@ static __attribute__((target("avx512f,avx512vl,fma"))) void stride2_rows_avx512(
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     const __m512 lo = _mm512_set1_ps(a->low), hi = _mm512_set1_ps(a->high);
+    const int ahead = ih * iw >= PREFETCHED_PLANE;
     for (int32_t i = first; i < end; i++) {
         const int32_t j = a->channels ? a->channels[i] : i, ch = j % a->perImage;
         const float *x = a->x + (size_t)j * ih * iw, *w = a->w + (size_t)ch * 9;
         float *out = a->out + (size_t)j * oh * ow;
         const float bias = a->bias ? a->bias[ch] : 0;
         for (int32_t y = y0; y < y1; y++) {
+            if (ahead) {  // the two input rows output row y + ROWS_AHEAD starts on
+                const char *rows = (const char *)(x + (size_t)(2 * (y + ROWS_AHEAD) + 1) * iw);
+                for (int32_t b = 0; b < 2 * iw * 4; b += 64) _mm_prefetch(rows + b, _MM_HINT_T0);
+            }
             for (int32_t x0 = 0; x0 < ow; x0 += 16) {
                 const int32_t c0 = 2 * x0, left = iw - c0;  // input columns from c0 inside the plane
                 const __mmask16 m0 = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
