@@ -75,6 +75,13 @@
 // of more than 256 KB, an eighth of L2 (ResNet-18's and VGG16's layers of 256 and 512 channels).
 // 1x1 convolutions never have that many rows in our networks (MobileNetV2's most: 1280).
 #define PREFETCH_ROWS 2048
+// Or weight sets of more than PREFETCH_WEIGHTS floats (512 KB, half of a Zen 5 core's L2): they do
+// not stay in L2 from one image to the next, and come from L3 on demand. mobilenet_v2 at 224, one
+// core, alternating (isp bench --profile, AMD Zen 5 AVX-512): 320 -> 1280 at 7x7 261-283 -> 215-228
+// us, 960 -> 320 174-191 -> 133-142, 160 -> 960 124-129 -> 100-112, 960 -> 160 97-101 -> 71-76; the
+// whole pass 4.93-5.31 -> 4.87-5.17 ms. VGG16 and ResNet-18 w0.5's layers of 128 channels and more
+// within noise (one core).
+#define PREFETCH_WEIGHTS (1 << 17)
 
 // Convolutions with a short reduction over taps (input channels x taps <= SHORT_REDUCTION, taps >
 // 1: the first convolution of a network, 1-3 input channels) run pixel-major instead: one vector
@@ -321,7 +328,7 @@ void isp_conv_tiles(isp_isa isa, const isp_conv_input *in, const float *panels, 
                     int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out) {
     // A kernel of its own for big weight sets: the prefetches in the same function, even where
     // they did not run, moved the other blocks' code and cost VGG16 w0.5's layers 4-5%.
-    const int far = rows > PREFETCH_ROWS;
+    const int far = rows > PREFETCH_ROWS || (int64_t)rows * outChannels > PREFETCH_WEIGHTS;
     if (isa == ISP_AVX512) (far ? conv_avx512_prefetching : conv_avx512)(in, panels, rows, outChannels, tile0, tile1, q0, q1, shift, out);
     else (far ? conv_avx2_prefetching : conv_avx2)(in, panels, rows, outChannels, tile0, tile1, q0, q1, shift, out);
 }
