@@ -95,7 +95,9 @@
 #define SHORT_REDUCTION 27
 
 // G output channels by P vectors of 16 positions at q: G x P accumulators, P loads and G
-// broadcasts per G x P multiply-adds. g <= G of the channels are real (the last group).
+// broadcasts per G x P multiply-adds. g <= G of the channels are real (the last group). With
+// `ahead` (positions; 0: none), each line stored is fetched again `ahead` positions on, for
+// writing (see LONG_RUN).
 static inline __attribute__((always_inline)) void pixel_block(const int G, const int P, const int32_t ahead,
                                                               const isp_conv_input *in,
                                                               const float *panels, int32_t rows, int32_t o, int32_t g,
