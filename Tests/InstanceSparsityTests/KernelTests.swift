@@ -43,7 +43,8 @@ final class KernelTests: XCTestCase {
     /// as wide as one, wider, and odd sizes at stride 2 (phases of unequal size).
     func testDepthwiseMatchesPlainLoops() {
         for isa in InstructionSet.supported {
-            for (height, width) in [(5, 1), (2, 2), (4, 4), (7, 7), (8, 8), (5, 16), (5, 17), (3, 31), (5, 33), (6, 40)] {
+            // 46x50: planes of 2048+ floats, whose kernels fetch the next plane or rows ahead.
+            for (height, width) in [(5, 1), (2, 2), (4, 4), (7, 7), (8, 8), (5, 16), (5, 17), (3, 31), (5, 33), (6, 40), (46, 50)] {
                 for stride in [1, 2] {
                     for k in [3, 5] {
                         check(channels: 3, height: height, width: width, kernel: k, stride: stride, isa: isa)
@@ -172,6 +173,8 @@ final class KernelTests: XCTestCase {
             for size in [9, 16, 28, 31] { assertMatchesPlainLoops(5, 40, size: size, stride: 2, isa: isa, rng: &rng) }
             // More than 2048 weight rows (input channels x taps): the kernel that prefetches weights.
             for (size, stride) in [(7, 1), (14, 1), (14, 2)] { assertMatchesPlainLoops(240, 40, size: size, stride: stride, isa: isa, rng: &rng) }
+            // Output planes of 4096+ floats, whose blocks fetch the lines ahead they will store to.
+            for (size, stride) in [(65, 1), (130, 2)] { assertMatchesPlainLoops(3, 20, size: size, stride: stride, isa: isa, rng: &rng) }
         }
     }
 
@@ -180,13 +183,17 @@ final class KernelTests: XCTestCase {
     /// the reduction is short (up to 32 input channels); and expansions of up to 32 channels on
     /// grids of 256 positions or more of any size, pixel-major from copies of runs of 256, with a
     /// tail of less than a vector (37x41, 19x19) and a last run shorter than the others (20x20);
-    /// a reduction on such a grid (32 -> 40 at 30x30) stays in blocks. Against plain loops, with
-    /// output channels that fill the pixel-major groups and that do not, on both instruction sets.
+    /// a reduction on such a grid (32 -> 40 at 30x30) stays in blocks; expansions of up to 64
+    /// channels to 4x as many on grids of 128-255 positions, pixel-major in place with a tail (48 ->
+    /// 192 at 14x14, 16 -> 64 at 13x13); a weight set over 512 KB, on the kernel that prefetches the
+    /// weights (320 -> 480 at 7x7). Against plain loops, with output channels that fill the
+    /// pixel-major groups and that do not, on both instruction sets.
     func testPointwiseConvolutionsOnAliasedPlanesAndLongRunsMatchPlainLoops() {
         var rng = SeededGenerator(seed: 23)
         for isa in InstructionSet.supported {
             for (cin, cout, height, width) in [(16, 96, 32, 32), (3, 18, 32, 32), (32, 20, 16, 32), (40, 24, 32, 32),
-                                               (16, 96, 37, 41), (24, 144, 20, 20), (32, 64, 19, 19), (32, 40, 30, 30)] {
+                                               (16, 96, 37, 41), (24, 144, 20, 20), (32, 64, 19, 19), (32, 40, 30, 30),
+                                               (48, 192, 14, 14), (16, 64, 13, 13), (320, 480, 7, 7)] {
                 assertMatchesPlainLoops(cin, cout, height: height, width: width, kernel: 1, stride: 1, isa: isa, rng: &rng)
             }
         }
