@@ -30,6 +30,11 @@ typedef float v32 __attribute__((vector_size(128), aligned(4)));
 #define ROWS_AHEAD 8
 #define PREFETCHED_BYTES 16384
 
+// Every cache line of [p, p + bytes) fetched into L1.
+static inline __attribute__((always_inline)) void prefetch_lines(const void *p, size_t bytes) {
+    for (size_t b = 0; b < bytes; b += 64) _mm_prefetch((const char *)p + b, _MM_HINT_T0);
+}
+
 typedef struct {
     int32_t above, below;  // zero rows around each phase's oh rows
     int32_t phasePlane;    // floats per phase: (above + oh + below) * ow
@@ -207,9 +212,9 @@ void depthwise(copy_rows copy, split_rows split, const isp_depthwise_args *a, in
         const int32_t j = a->channels ? a->channels[i] : i, ch = j % a->perImage;
         stage(copy, split, a->x + j * inPlane, a, s, g, iy0, iy1, phases);
         if (inPlane >= PREFETCHED_PLANE && i + 1 < end) {  // the next plane's rows, while this one is convolved
-            const char *next = (const char *)(a->x + (a->channels ? a->channels[i + 1] : i + 1) * inPlane + (size_t)iy0 * a->iw);
-            const size_t bytes = (size_t)(iy1 - iy0) * a->iw * 4;
-            for (size_t b = 0; b < (bytes < PREFETCHED_BYTES ? bytes : PREFETCHED_BYTES); b += 64) _mm_prefetch(next + b, _MM_HINT_T0);
+            const size_t bytes = (size_t)(iy1 - iy0) * a->iw * sizeof(float);
+            prefetch_lines(a->x + (a->channels ? a->channels[i + 1] : i + 1) * inPlane + (size_t)iy0 * a->iw,
+                           bytes < PREFETCHED_BYTES ? bytes : PREFETCHED_BYTES);
         }
         convolve(tap, dx, a->w + (size_t)ch * k * k, a->bias ? a->bias[ch] : 0, a, k, firstColumn, y0, y1, a->out + j * outPlane);
     }
@@ -252,10 +257,8 @@ static __attribute__((target("avx512f,avx512vl,fma"))) void stride2_rows_avx512(
         float *out = a->out + (size_t)j * oh * ow;
         const float bias = a->bias ? a->bias[ch] : 0;
         for (int32_t y = y0; y < y1; y++) {
-            if (ahead) {  // the two input rows output row y + ROWS_AHEAD starts on
-                const char *rows = (const char *)(x + (size_t)(2 * (y + ROWS_AHEAD) + 1) * iw);
-                for (int32_t b = 0; b < 2 * iw * 4; b += 64) _mm_prefetch(rows + b, _MM_HINT_T0);
-            }
+            // The two input rows output row y + ROWS_AHEAD starts on.
+            if (ahead) prefetch_lines(x + (size_t)(2 * (y + ROWS_AHEAD) + 1) * iw, 2 * (size_t)iw * sizeof(float));
             for (int32_t x0 = 0; x0 < ow; x0 += 16) {
                 const int32_t c0 = 2 * x0, left = iw - c0;  // input columns from c0 inside the plane
                 const __mmask16 m0 = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
