@@ -94,6 +94,7 @@ struct PruningReport {
                 "images": e.images, "accuracy_dense": e.accuracyDense, "accuracy_pruned": e.accuracyPruned,
                 "macs_dense": e.macsDense, "macs_executed_mean": e.macsExecutedMean,
                 "macs_executed_p10": e.macsPercentile(0.1), "macs_executed_p90": e.macsPercentile(0.9),
+                "dropped_at_gate": Dictionary(uniqueKeysWithValues: e.droppedAtGate.map { (network.gates[$0.key].label, $0.value) }),
                 "flops_reduction": e.flopsReduction, "latency_ms_dense": latencyDense.median,
                 "latency_ms_dense_p90": latencyDense.p90, "latency_ms_sparse": latencySparse.median,
                 "latency_ms_sparse_p90": latencySparse.p90, "speedup": speedup, "ideal_speedup": idealSpeedup,

@@ -495,6 +495,14 @@ final class OperatingPointTests: TemporaryDirectoryTestCase {
         let point = try XCTUnwrap(try OperatingPoint(metadata: loaded.metadata, network: loaded.network, path: tuned))
         XCTAssertEqual(point.policy.kind.rawValue, summary["policy"] as? String)
         XCTAssertEqual(point.layers, summary["layers"] as? [String])
+        // Each stored gate's share of channels dropped is reported; gates left out as idle
+        // dropped under 1% and are not stored.
+        let dropped = try XCTUnwrap(summary["dropped_at_gate"] as? [String: Double])
+        XCTAssertEqual(Set(dropped.keys), Set(point.layers))
+        for share in dropped.values { XCTAssert(share >= 0 && share <= 1, "\(dropped)") }
+        let leftOut = try XCTUnwrap(summary["idle_gates_left_out"] as? [String])
+        XCTAssertTrue(Set(leftOut).isDisjoint(with: point.layers))
+        if !leftOut.isEmpty { XCTAssert(dropped.values.allSatisfy { $0 >= 0.01 }, "\(dropped)") }
         XCTAssertEqual(loaded.velocity.count, loaded.network.parameters.count, "training state carried over")
         XCTAssertEqual(loaded.metadata["train.epochs_completed"], "2")
 
@@ -505,6 +513,7 @@ final class OperatingPointTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(report["policy"] as? String, point.policy.kind.rawValue)
         XCTAssertEqual(report["alpha"] as? Double, Double("\(point.policy.alpha)"))
         XCTAssertEqual(report["layers"] as? [String], point.layers)
+        XCTAssertEqual(Set(try XCTUnwrap(report["dropped_at_gate"] as? [String: Double]).keys), Set(point.layers))
         XCTAssertEqual(report["layer_selection"] as? String, "stored")
         XCTAssertFalse(e.stderr.contains("calibration"), "a stored point needs no calibration images")
         // info shows it (and says when a model has none).

@@ -145,6 +145,32 @@ final class SparseExecutorTests: XCTestCase {
         }
     }
 
+    /// The evaluator's share of channels dropped at each pruned gate (what `isp tune` leaves idle
+    /// gates out by) is the mean of what the executor keeps image by image.
+    func testEvaluatorReportsTheSharesDroppedAtEachGate() throws {
+        let net = try Self.makeTrainedLikeNetwork("vgg16", width: 0.25, inputChannels: 1, inputSize: 32)
+        var rng = SeededGenerator(seed: 6)
+        let images = Tensor(shape: [6, 1, 32, 32])
+        for i in 0..<images.count { images[i] = rng.normal() }
+        let data = Dataset(images: images, labels: [0, 1, 2, 3, 4, 5], classes: 10, name: "random")
+        let plan = PruningPlan(policy: ThresholdPolicy(.mean, alpha: 1), gates: Set(stride(from: 0, to: net.gates.count, by: 2)), ranking: nil)
+        let e = try PrunedEvaluator.evaluate(net, on: data, plan: plan)
+        XCTAssertEqual(Set(e.droppedAtGate.keys), plan.gates)
+        let executor = SparseExecutor(net)
+        plan.apply(to: executor)
+        var kept = [Double](repeating: 0, count: net.gates.count), labels: [Int32] = []
+        let maker = BatchMaker(spec: net.spec), image = Tensor(shape: [0])
+        for i in 0..<data.count {
+            try maker.fill(image, labels: &labels, from: data, indices: [i][...], augmentation: nil)
+            for (g, k) in executor.run(image.data).kept.enumerated() { kept[g] += Double(k) }
+        }
+        for (g, share) in e.droppedAtGate {
+            let expected = 1 - kept[g] / Double(data.count * executor.channels(atGate: g))
+            XCTAssertEqual(share, expected, accuracy: 1e-12, "gate \(g)")
+        }
+        XCTAssert(e.droppedAtGate.values.contains { $0 > 0 }, "the policy drops channels somewhere")
+    }
+
     func testVGGRefusesInputsItWouldPoolAway() {
         XCTAssertThrowsError(try Network.make(ModelSpec(architecture: "vgg16", inputSize: 28)))
     }

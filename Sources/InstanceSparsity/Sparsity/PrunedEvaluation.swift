@@ -25,8 +25,8 @@ public struct PrunedEvaluation {
     public var macsDense: Int
     /// MACs executed per image with pruning.
     public var macsExecuted: [Int]
-    /// Share of channels dropped per image over the pruned gates.
-    public var channelsDropped: [Double]
+    /// Per pruned gate: the mean share of its channels dropped.
+    public var droppedAtGate: [Int: Double]
     /// Per image: correct under pruning.
     public var correctPruned: [Bool]
 
@@ -41,13 +41,17 @@ public struct PrunedEvaluation {
 }
 
 public enum PrunedEvaluator {
-    /// What one pass over the test images gives: per image, correct or not, MACs executed, and
-    /// the share of channels dropped at the pruned gates.
+    /// What one pass over the test images gives: per image, correct or not, and MACs executed;
+    /// per gate, its channels kept and its channels, each summed over the images.
     public struct Pass {
         public var correct: [Bool]
         public var macs: [Int]
-        public var dropped: [Double]
+        public var keptAtGate: [Double]
+        public var channelsAtGate: [Double]
         public var accuracy: Double { Double(correct.filter { $0 }.count) / Double(max(correct.count, 1)) }
+
+        /// The mean share of channels dropped at gate `g`.
+        public func dropped(atGate g: Int) -> Double { 1 - keptAtGate[g] / max(channelsAtGate[g], 1) }
     }
 
     /// Runs every image through the executor (dense when `plan` is nil), one executor per thread.
@@ -55,14 +59,18 @@ public enum PrunedEvaluator {
     public static func run(_ network: Network, on data: some DataSplit, plan: PruningPlan?, progress: Progress? = nil,
                            processes: ProcessGroup = SingleProcess()) throws -> Pass {
         let engine = network.engine, mine = processes.share(of: data.count)
-        var pass = Pass(correct: [Bool](repeating: false, count: data.count), macs: [Int](repeating: 0, count: data.count),
-                        dropped: [Double](repeating: 0, count: data.count))
+        var correct = [Bool](repeating: false, count: data.count), macs = [Int](repeating: 0, count: data.count)
+        // Per thread: at each gate, the channels kept and the channels, summed over its images.
+        let gates = network.gates.count
+        var keptSums = [[Double]](repeating: [Double](repeating: 0, count: gates), count: engine.threads)
+        var channelSums = keptSums
         let maker = BatchMaker(spec: network.spec)
         var failures = [Error?](repeating: nil, count: engine.threads)
         failures.withUnsafeMutableBufferPointer { failures in
-        pass.correct.withUnsafeMutableBufferPointer { correct in
-        pass.macs.withUnsafeMutableBufferPointer { macs in
-        pass.dropped.withUnsafeMutableBufferPointer { dropped in
+        keptSums.withUnsafeMutableBufferPointer { keptSums in
+        channelSums.withUnsafeMutableBufferPointer { channelSums in
+        correct.withUnsafeMutableBufferPointer { correct in
+        macs.withUnsafeMutableBufferPointer { macs in
             engine.forEachShare(of: mine.count) { share, scratch in
                 let e = SparseExecutor(network), image = Tensor(shape: [0])
                 e.useAllCores = false
@@ -76,22 +84,24 @@ public enum PrunedEvaluator {
                     let r = e.run(image.data)
                     correct[i] = argmax(r.logits) == Int(labels[0])
                     macs[i] = r.macs
-                    if let plan, !plan.gates.isEmpty {
-                        var total = 0, kept = 0
-                        for g in plan.gates { total += e.channels(atGate: g); kept += r.kept[g] }
-                        dropped[i] = 1 - Double(kept) / Double(max(total, 1))
+                    for (g, k) in r.kept.enumerated() {
+                        keptSums[scratch.index][g] += Double(k)
+                        channelSums[scratch.index][g] += Double(e.channels(atGate: g))
                     }
                     progress?.advance(processes.size)  // process 0's part is the smallest
                 }
             }
-        } } } }
+        } } } } }
         if let failure = failures.first(where: { $0 != nil }) { throw failure! }
-        guard processes.size > 1 else { return pass }
-        var correct = pass.correct.map { $0 ? 1.0 : 0 }, macs = pass.macs.map(Double.init)
-        processes.gather(&correct)
-        processes.gather(&macs)
-        processes.gather(&pass.dropped)
-        return Pass(correct: correct.map { $0 == 1 }, macs: macs.map { Int($0) }, dropped: pass.dropped)
+        var kept = (0..<gates).map { g in keptSums.reduce(0) { $0 + $1[g] } }
+        var channels = (0..<gates).map { g in channelSums.reduce(0) { $0 + $1[g] } }
+        guard processes.size > 1 else { return Pass(correct: correct, macs: macs, keptAtGate: kept, channelsAtGate: channels) }
+        var correctValues = correct.map { $0 ? 1.0 : 0 }, macValues = macs.map(Double.init)
+        processes.gather(&correctValues)
+        processes.gather(&macValues)
+        processes.sumAll(&kept)
+        processes.sumAll(&channels)
+        return Pass(correct: correctValues.map { $0 == 1 }, macs: macValues.map { Int($0) }, keptAtGate: kept, channelsAtGate: channels)
     }
 
     /// Dense and pruned passes combined into the method's measures.
@@ -100,7 +110,8 @@ public enum PrunedEvaluator {
         let d = try dense ?? run(network, on: data, plan: nil, progress: progress, processes: processes)
         let p = try run(network, on: data, plan: plan, progress: progress, processes: processes)
         return PrunedEvaluation(images: data.count, accuracyDense: d.accuracy, accuracyPruned: p.accuracy,
-                                macsDense: d.macs.first ?? 0, macsExecuted: p.macs, channelsDropped: p.dropped,
+                                macsDense: d.macs.first ?? 0, macsExecuted: p.macs,
+                                droppedAtGate: Dictionary(uniqueKeysWithValues: plan.gates.map { ($0, p.dropped(atGate: $0)) }),
                                 correctPruned: p.correct)
     }
 
