@@ -81,6 +81,11 @@ public final class ClassificationServer {
             metrics.count(error: reason)
             return Answer(status: status, body: Self.json(["error": message, "reason": reason]))
         }
+        // HEAD wherever GET (HTTP requires it; libmicrohttpd sends a HEAD answer's headers only).
+        func refuseUnlessGet() -> Answer? {
+            guard method != "GET" && method != "HEAD" else { return nil }
+            var a = fail(405, "method_not_allowed", "\(method) \(path): use GET"); a.allow = "GET, HEAD"; return a
+        }
         switch path {
         case "/v1/classify":
             guard method == "POST" else {
@@ -114,10 +119,10 @@ public final class ClassificationServer {
                 return fail(400, "bad_image", "\(error)")
             }
         case "/healthz":
-            guard method == "GET" else { var a = fail(405, "method_not_allowed", "\(method) \(path): use GET"); a.allow = "GET"; return a }
+            if let refusal = refuseUnlessGet() { return refusal }
             return Answer(status: 200, body: Self.json(["status": "ok"]))
         case "/metrics":
-            guard method == "GET" else { var a = fail(405, "method_not_allowed", "\(method) \(path): use GET"); a.allow = "GET"; return a }
+            if let refusal = refuseUnlessGet() { return refusal }
             return Answer(status: 200, body: Array(metrics.text().utf8), contentType: "text/plain; version=0.0.4")
         default:
             return fail(404, "not_found", "\(method) \(path): no such endpoint (POST /v1/classify, GET /healthz, GET /metrics)")

@@ -14,7 +14,8 @@ enum AnalyzeCommand: Command {
     --top-k. Calibration uses --calibration training images of the data recorded in MODEL.
     Under mpirun the processes split the images and gather the sums: the same figures as one process.
     """
-    static let options = LayerSelection.calibrationOptions + LoadedModel.options + [Option.json]
+    /// No --test-limit: only training images are read.
+    static let options = LayerSelection.calibrationOptions + [DataSource.datasetOption, DataSource.directoryOption, Option.json]
 
     static func run(_ a: inout Arguments, engine: Engine) throws { try run(&a, processes: SingleProcess(), engine: engine) }
 
@@ -22,8 +23,8 @@ enum AnalyzeCommand: Command {
         let json = try a.flag("--json")
         let selection = try LayerSelection(&a, readLayers: false)
         let model = try LoadedModel(&a, engine: engine)
-        let (stats, chosen) = try selection.select(model.network, calibration: model.calibrationSet(selection.calibration),
-                                                   processes: processes)
+        let calibration = try model.calibrationSet(selection.calibration)
+        let (stats, chosen) = try selection.select(model.network, calibration: calibration, processes: processes)
         let selected = chosen
         var convMACs: [String: Int] = [:]  // each map is named after the convolution it feeds
         model.network.root.visit { path, layer in if layer is Conv2d { convMACs[path] = layer.macsPerImage } }
@@ -31,7 +32,7 @@ enum AnalyzeCommand: Command {
         let deadShare = deadMACs / Double(model.network.macsPerImage)
         let dead = stats.reduce(0) { $0 + $1.deadChannels }, channels = stats.reduce(0) { $0 + $1.channels }
         if json {
-            printJSON(["model": model.path, "calibration_images": selection.calibration, "dead_macs_share": deadShare,
+            printJSON(["model": model.path, "calibration_images": calibration.count, "dead_macs_share": deadShare,
                        "dataset": model.data.dataset, "data_dir": model.data.directory ?? NSNull(), "selection": selection.rule,
                        "selected": selected.sorted().map { stats[$0].label },
                        "layers": stats.enumerated().map { i, s in
@@ -49,7 +50,7 @@ enum AnalyzeCommand: Command {
                         String(format: "%.1f%%", 100 * s.belowHalfMean), String(format: "%.1f%%", 100 * s.belowMean),
                         "\(s.deadChannels)", selected.contains(i) ? "yes" : ""]
                    })
-        print(String(format: "dead (silent on all %d calibration images): %d of %d channels, %.1f%% of the MACs", selection.calibration,
+        print(String(format: "dead (silent on all %d calibration images): %d of %d channels, %.1f%% of the MACs", calibration.count,
                      dead, channels, 100 * deadShare))
     }
 }

@@ -137,7 +137,7 @@ enum BenchCommand: Command {
                 "architecture": spec.architecture, "width": jsonNumber(spec.width), "stem": spec.stem.rawValue,
                 "input_size": spec.inputSize, "macs": macs,
                 "latency_ms_median": median, "latency_ms_p90": p90, "throughput_images_per_s": throughput,
-                "train_images_per_s": trainRate, "peak_rss_mb": peakMB, "runs": runs, "blas": BLASRuntime.summary(engine: engine),
+                "train_images_per_s": skipTraining ? NSNull() : trainRate as Any, "peak_rss_mb": peakMB, "runs": runs, "blas": BLASRuntime.summary(engine: engine),
             ]
             if let plan { object["policy"] = plan.policy.kind.rawValue; object["alpha"] = jsonNumber(plan.policy.alpha); object["layers"] = layerRule }
             if profile {

@@ -25,8 +25,9 @@ enum EvalCommand: Command {
     static func run(_ a: inout Arguments, processes: ProcessGroup, engine: Engine) throws {
         let json = try a.flag("--json")
         let batchSize = try a.number("--batch-size", default: 256, in: 1...4096)
-        let latencyImages = try a.number("--latency-images", default: 200, in: 1...100_000)
+        let latencyGiven: Int? = try a.optionalNumber("--latency-images", in: 1...100_000), latencyImages = latencyGiven ?? 200
         let request = try PruningRequest.read(&a)
+        if request == nil && latencyGiven != nil { throw UsageError(message: "--latency-images needs --prune (it times dense against pruned)") }
         let selection = try LayerSelection(&a)
         let model = try LoadedModel(&a, engine: engine)
         let network = model.network

@@ -14,7 +14,7 @@ enum PredictCommand: Command {
     others are still classified, and the exit status is 1.
     """
     static let options = PruningRequest.options + [
-        LayerSelection.layersOption,
+        LayerSelection.uncalibratedLayersOption,
         Option("--dense", "run every channel even if MODEL has a stored operating point (default: the stored point if any)"),
         Option("--top", "K", "classes listed per image (default 5)"),
         Option.json,

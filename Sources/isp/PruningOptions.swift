@@ -38,6 +38,9 @@ enum PruningRequest {
             throw UsageError(message: "--prune must be one of stored, \(ThresholdPolicy.Kind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
         }
         guard let alpha else { throw UsageError(message: "--prune \(name) needs --alpha A (no default: it decides how much is pruned)") }
+        if (kind == .energy || kind == .staticTopK) && alpha > 1 {
+            throw UsageError(message: "--alpha for \(name) is a share, at most 1, got \(alpha)")
+        }
         return .given(PolicyChoice(kind: kind, alpha: alpha))
     }
 }
@@ -122,6 +125,9 @@ struct LayerSelection {
 
     static let layersOption = Option("--layers", "auto|all|lowest-cv|LIST",
                                      "maps to prune: auto (selected by CV on the calibration images), all, lowest-cv (the lowest CVs, a control) or comma-separated map names from 'isp info' (default auto)")
+    /// For commands that read no calibration images (predict, serve): no auto or lowest-cv.
+    static let uncalibratedLayersOption = Option("--layers", "all|LIST",
+                                                 "with --prune POLICY (required there): the maps to prune, all or comma-separated map names from 'isp info'")
     static let calibrationOptions = [
         Option("--calibration", "N", "N training images (the first N; class folders: N evenly spaced) for CV and the static ranking; never test images (default 1000)"),
         Option("--cv-min", "KAPPA", "select the maps with CV >= KAPPA (default: by --top-k)"),

@@ -21,7 +21,7 @@ enum ServeCommand: Command {
         Option("--host", "ADDRESS", "IPv4 address to listen on (default 127.0.0.1)"),
         Option("--port", "PORT", "TCP port; 0 picks a free one, printed on stderr (default 8080)"),
     ] + PruningRequest.options + [
-        LayerSelection.layersOption,
+        LayerSelection.uncalibratedLayersOption,
         Option("--dense", "run every channel even if MODEL has a stored operating point (default: the stored point if any)"),
         Option("--workers", "N", "executors answering in parallel, each on one core when more than one (default: one per core)"),
         Option("--queue", "N", "requests that may wait for a worker before 503 (default 16)"),

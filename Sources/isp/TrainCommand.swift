@@ -31,8 +31,8 @@ enum TrainCommand: Command {
         Option("--init", "FILE", "start from FILE's weights (fine-tuning), with its width and, for a slimmed FILE ('isp slim'), its channel counts; a classifier with another class count is replaced by a fresh one (default: random initialisation)"),
         Option("--dataset", DatasetLoader.names.joined(separator: "|"), "the dataset (default fashion-mnist)"),
         Option("--data-dir", "DIR", "where the dataset's files are, recorded in FILE (default: \(FashionMNIST.defaultDirectory) for fashion-mnist; the others have none; folder: DIR/train/<class>/ and DIR/val/<class>/ or test/)"),
-        Option("--input-size", "S", "folder images become S x S: torchvision's RandomResizedCrop + flip for training, Resize(S/0.875) + CenterCrop for evaluation; up to 64 the CIFAR recipe (default 224)"),
-        Option("--input-channels", "C", "folder images as gray (1) or RGB (3) (default 3)"),
+        Option("--input-size", "S", "folder images become S x S: torchvision's RandomResizedCrop + flip for training, Resize(S/0.875) + CenterCrop for evaluation; up to 64 the CIFAR recipe (default: the --init file's, else 224)"),
+        Option("--input-channels", "C", "folder images as gray (1) or RGB (3) (default: the --init file's, else 3)"),
         Option("--mean", "LIST", "per-channel normalisation mean, comma-separated, e.g. 0.485,0.456,0.406 for ImageNet statistics (default: computed from the training split)"),
         Option("--std", "LIST", "per-channel standard deviation, given with --mean (default: computed from the training split)"),
         Option("--skip-bad", "decode every folder image first and skip those that fail, saying how many (default: an undecodable file is an error)"),
@@ -182,15 +182,18 @@ enum TrainCommand: Command {
 
         init(starting r: Request, engine: Engine, log: (String) -> Void) throws {
             options = r.applied(to: TrainingOptions())
+            let initial = try r.initPath.map { try Checkpoint.load(path: $0, engine: engine) }
             data = DataSource(dataset: r.dataset ?? "fashion-mnist", directory: r.dataDirectory)
             if data.dataset == "folder" {
-                data.folder = .init(preprocessing: Preprocessing(inputSize: r.inputSize ?? 224, channels: r.inputChannels ?? 3),
-                                    skipBad: options.skipBad)
+                // Fine-tuning keeps the file's input size and channels unless told otherwise, as it
+                // keeps its width and stem: a 32x32 CIFAR-stem file trained at 224 ran 49 times its MACs.
+                let size = r.inputSize ?? initial?.network.spec.inputSize ?? 224
+                let channels = r.inputChannels ?? initial?.network.spec.inputChannels ?? 3
+                data.folder = .init(preprocessing: Preprocessing(inputSize: size, channels: channels), skipBad: options.skipBad)
             }
             train = try data.open(.train, limit: options.trainLimit)
             test = try data.open(.test, limit: options.testLimit)
             log("data: \(data.description)")
-            let initial = try r.initPath.map { try Checkpoint.load(path: $0, engine: engine) }
             // Given statistics must fit the images; else the training split's own.
             if let mean = r.mean, mean.count != train.channels || r.std!.count != train.channels {
                 throw UsageError(message: "--mean and --std need \(train.channels) values (the images' channels), got \(mean.count) and \(r.std!.count)")

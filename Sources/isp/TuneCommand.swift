@@ -42,8 +42,8 @@ enum TuneCommand: Command {
         let selection = try LayerSelection(&a)
         let request = try LoadedModel.Request(&a)
         let sameFile = DataSource.absolute(out) == DataSource.absolute(request.path)
-        if FileManager.default.fileExists(atPath: out) && !sameFile && !force { throw InputError(out, "exists: pass --force to replace it") }
         try checkOutputFile(out)
+        if FileManager.default.fileExists(atPath: out) && !sameFile && !force { throw InputError(out, "exists: pass --force to replace it") }
         let model = try request.load(engine: engine)
         let loaded = try Checkpoint.load(path: request.path, engine: engine)  // for the metadata and any training state to carry over
         let train = try model.data.open(.train, limit: nil)

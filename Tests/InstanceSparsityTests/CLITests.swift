@@ -168,12 +168,17 @@ final class CLITests: TemporaryDirectoryTestCase {
             (["info", "--model", "vgg16", "--no-such-flag"], "--no-such-flag"),
             (["info", garbage, "--no-such-flag"], "--no-such-flag"),
             (["analyze", garbage, "--no-such-flag"], "--no-such-flag"),
+            (["analyze", garbage, "--test-limit", "5"], "--test-limit"),  // it reads no test images
             (["sweep", garbage, "--out", "\(directory)/sweep", "--no-such-flag"], "--no-such-flag"),
             (["bench", garbage, "--no-such-flag"], "--no-such-flag"),
             (["bench", "--model", "vgg16", "--no-such-flag"], "--no-such-flag"),
         ]
         for c in cases { try assertUsageError(c.args, mentions: "unknown option \(c.flag)") }
         try assertUsageError(["eval", garbage, "extra-positional"], mentions: "unexpected argument 'extra-positional'")
+        // Options that would otherwise do nothing, or mean nothing.
+        try assertUsageError(["eval", garbage, "--latency-images", "5"], mentions: "--latency-images needs --prune")
+        try assertUsageError(["eval", garbage, "--prune", "energy", "--alpha", "1.5"], mentions: "--alpha for energy is a share, at most 1")
+        try assertUsageError(["eval", garbage, "--prune", "static-topk", "--alpha", "2"], mentions: "--alpha for static-topk is a share")
         if try commandNames.contains("demo") {
             try assertUsageError(["demo", garbage, "--no-such-flag"], mentions: "unknown option --no-such-flag")
         }
@@ -326,6 +331,19 @@ final class CLITests: TemporaryDirectoryTestCase {
         XCTAssertEqual(metadata["input_size"], "32")
         XCTAssertEqual(metadata["input_channels"], "3")
         XCTAssertEqual(metadata["dataset"], "folder")
+        // Fine-tuning keeps the file's input size and channels (a 224 default ran this 32x32 model
+        // at 49 times its MACs).
+        let tuned = try isp(["train", "--init", directory + "/pets.safetensors", "--dataset", "folder", "--data-dir", root, "--epochs", "1",
+                             "--batch-size", "4", "--out", directory + "/ft.safetensors"])
+        XCTAssertEqual(tuned.status, 0, tuned.stderr)
+        let tunedMetadata = try SafeTensors.read(path: directory + "/ft.safetensors").metadata
+        XCTAssertEqual(tunedMetadata["input_size"], "32")
+        XCTAssertEqual(tunedMetadata["input_channels"], "3")
+        // A model of other classes is refused on the folder, not scored against its folders' order.
+        let other = directory + "/ten-classes.safetensors"
+        try Checkpoint.save(try Network.make(ModelSpec(architecture: "resnet18", width: 0.0625, inputChannels: 3, inputSize: 32, classes: 10)),
+                            to: other)
+        try assertInputFailure(["eval", other, "--dataset", "folder", "--data-dir", root], names: other)
 
         let broken = root + "/train/dog/d.jpg"
         let jpeg = try Data(contentsOf: URL(fileURLWithPath: ImageTests.fixtures + "/jpeg_baseline.jpg"))

@@ -121,6 +121,11 @@ final class ServeTests: TemporaryDirectoryTestCase {
         XCTAssertTrue((json(huge)["error"] as? String ?? "").contains("more than the limit of 30000000"), "\(json(huge))")
         let executed = metrics.split(separator: "\n").first { $0.hasPrefix("isp_macs_executed_total ") }
         XCTAssertEqual(executed.map(String.init), "isp_macs_executed_total \(2 * (answer["macs_executed"] as? Int ?? -1))")
+        // HEAD wherever GET: the status and headers, no body.
+        let head = request(base + "/healthz", method: "HEAD")
+        XCTAssertEqual(head?.status, 200)
+        XCTAssertEqual(head?.body.count, 0)
+        XCTAssertEqual(request(base + "/metrics", method: "POST")?.headers["allow"], "GET, HEAD")
 
         kill(server.processIdentifier, SIGTERM)
         let r = ISP.finish(server, stdout: stdout, stderr: stderr, timeout: 30)
