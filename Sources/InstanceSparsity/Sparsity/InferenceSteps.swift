@@ -80,6 +80,8 @@ final class FusedConv: InferenceStep {
     /// 1x1 convolutions: the weights transposed (inChannels x outChannels), for the bias correction
     /// of skipped depthwise channels.
     private let weightByInput: UnsafeMutablePointer<Float>?
+    /// 1x1 convolutions: the skipped depthwise channels with a nonzero constant, per image.
+    private let skipped: UnsafeMutablePointer<Int32>?
     private let out = Tensor(shape: [0]), col = Tensor(shape: [0])
     private let imageBias: Tensor
     /// Dense convolutions: the tiled kernel with its input staging.
@@ -112,14 +114,16 @@ final class FusedConv: InferenceStep {
             let t = UnsafeMutablePointer<Float>.allocate(capacity: inChannels * outChannels)
             for o in 0..<outChannels { for c in 0..<inChannels { t[c * outChannels + o] = w[o * inChannels + c] } }
             weightByInput = t
+            skipped = .allocate(capacity: inChannels)
         } else {
             weightByInput = nil
+            skipped = nil
         }
         convolution = tileable ? TiledConvolution(inChannels: inChannels, kernel: kernel, stride: stride, padding: padding) : nil
         keptMask = .allocate(capacity: inChannels)
     }
 
-    deinit { keptMask.deallocate(); weightByInput?.deallocate() }
+    deinit { keptMask.deallocate(); weightByInput?.deallocate(); skipped?.deallocate() }
 
     var isDepthwise: Bool { groups == inChannels && groups == outChannels && groups > 1 }
 
@@ -144,19 +148,16 @@ final class FusedConv: InferenceStep {
         // contiguous column of the transposed weights per skipped channel.
         var biasPointer = bias.data
         if ctx.hasSkippedConstants, let kc = ctx.keptCount {
-            guard let byInput = weightByInput else { preconditionFailure("only a 1x1 convolution may follow a pruned depthwise one") }
+            guard let byInput = weightByInput, let skipped else { preconditionFailure("only a 1x1 convolution may follow a pruned depthwise one") }
             imageBias.copy(from: bias)
-            let ib = imageBias.data, n = outChannels
-            var k = 0
+            var k = 0, count = 0
             for c in 0..<inChannels {
                 if k < kc && Int(ctx.kept[k]) == c { k += 1; continue }
-                let v = ctx.skippedConstant[c]
-                guard v != 0 else { continue }
-                let column = byInput + c * n
-                for o in 0..<n { ib[o] += column[o] * v }
-                ctx.macs += n
+                if ctx.skippedConstant[c] != 0 { skipped[count] = Int32(c); count += 1 }
             }
-            biasPointer = ib
+            isp_skipped_channel_bias(byInput, Int32(outChannels), ctx.skippedConstant, skipped, Int32(count), imageBias.data)
+            ctx.macs += count * outChannels
+            biasPointer = imageBias.data
         }
         if path == .tiled, let panels {
             tiled(x, ih, iw, panels, biasPointer, ctx)
