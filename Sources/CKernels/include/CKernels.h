@@ -163,11 +163,11 @@ float isp_max_saliency(const float *s, int32_t n);
 /// The energy policy's cut: keep the channels whose squared saliency is at least this (scratch: n floats).
 float isp_energy_cut(const float *s, int32_t n, float share, float *scratch);
 
-/// bias[o] += columns[c * outputs + o] * constants[c] for each channel c of `skipped` (`count` of
-/// them) and o < outputs: a 1x1 convolution's bias from the constant planes of the channels a
-/// pruned depthwise convolution skipped (columns: its weights transposed, inputs x outputs).
-void isp_skipped_channel_bias(const float *columns, int32_t outputs, const float *constants, const int32_t *skipped, int32_t count,
-                              float *bias);
+/// bias[o] += sign * columns[c * outputs + o] * constants[c] for each of the `count` `channels` c
+/// and o < outputs: a 1x1 convolution's bias from the constant planes of the channels a pruned
+/// depthwise convolution skipped (columns: its weights transposed, inputs x outputs).
+void isp_constant_channels_bias(const float *columns, int32_t outputs, const float *constants, const int32_t *channels, int32_t count,
+                                float sign, float *bias);
 
 /// Copies `rows` rows of `width` floats from rows `fromPitch` floats apart to rows `toPitch` apart:
 /// a plane into the interior of a zero-bordered plane, or back.

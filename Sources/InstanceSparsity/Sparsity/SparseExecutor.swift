@@ -34,6 +34,9 @@ public final class SparseExecutor {
         // the order the steps run: a gate on that map takes its saliency from it.
         var producer: FusedConv? = nil
         func named(_ step: InferenceStep, _ label: String) -> InferenceStep {
+            if let conv = step as? FusedConv, let depthwise = all.last as? FusedConv, depthwise.isDepthwise {
+                conv.follow(depthwise: depthwise)
+            }
             step.id = all.count; step.label = label
             all.append(step)
             switch step {

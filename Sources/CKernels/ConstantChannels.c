@@ -10,10 +10,10 @@
 #include "CKernels.h"
 #include <stddef.h>
 
-__attribute__((target("avx2,fma"))) void isp_skipped_channel_bias(const float *columns, int32_t outputs, const float *constants,
-                                                                const int32_t *skipped, int32_t count, float *bias) {
+__attribute__((target("avx2,fma"))) void isp_constant_channels_bias(const float *columns, int32_t outputs, const float *constants,
+                                                                  const int32_t *channels, int32_t count, float sign, float *bias) {
     for (int32_t i = 0; i < count; i++) {
-        const float *column = columns + (size_t)skipped[i] * outputs, v = constants[skipped[i]];
+        const float *column = columns + (size_t)channels[i] * outputs, v = sign * constants[channels[i]];
         for (int32_t o = 0; o < outputs; o++) bias[o] += column[o] * v;
     }
 }
