@@ -82,10 +82,10 @@ enum TuneCommand: Command {
         }
         // Gates that drop under `idleShare` of their channels cost a saliency pass and a decision
         // each and save next to nothing: left out, and the point measured again without them (it
-        // stays the point only if still within budget). MobileNetV2 w0.5's 16 block-input maps at
-        // the shipped model's point (0-6% dropped): without them 24.4% -> 24.6% fewer MACs, one
-        // core, alternating, 1.02-1.06x -> 1.07-1.08x (isp eval --prune stored --latency-images
-        // 1000, AMD Zen 5 AVX-512).
+        // stays the point only if still within budget). The shipped MobileNetV2 w0.5's point at
+        // all 32 maps: 15 of its 16 block-input maps dropped under 1%; without them 24.6% -> 24.8%
+        // fewer MACs at the same accuracy, and on two cores, alternating, 1.05-1.14x -> 1.11-1.15x
+        // (isp eval --prune stored --latency-images 1000, AMD Zen 5 AVX-512).
         let idle = best.plan.gates.filter { (best.evaluation.droppedAtGate[$0] ?? 0) < TuneCommand.idleShare }
         if !idle.isEmpty && idle.count < best.plan.gates.count {
             var plan = best.plan

@@ -161,13 +161,13 @@ final class FusedConv: InferenceStep {
 
     private func dense(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ path: ConvolutionPath, _ ctx: RunContext) {
         // Constants of skipped depthwise channels reach this 1x1 convolution as an extra bias: one
-        // contiguous column of the transposed weights per skipped channel.
+        // contiguous column of the transposed weights per channel, whichever list is shorter: the
+        // skipped constant channels added to the bias, or the kept ones taken from the bias with
+        // every constant channel added. MobileNetV2 w0.5's 4x4 maps keep about a fifth of their
+        // channels; its projections there, one core, medians of eight alternations against adding
+        // the skipped ones always: 480 -> 80 channels 7.7 -> 6.0 us, 480 -> 160 14.5 -> 9.7 us
+        // (isp bench --profile --prune stored, AMD Zen 5).
         var biasPointer = bias.data
-        // Whichever is shorter: the skipped constant channels added to the bias, or the kept ones
-        // taken from the bias with every constant channel added. MobileNetV2 w0.5's 4x4 maps keep
-        // about a fifth of their channels; its projections there, one core, medians of eight
-        // alternations against adding the skipped ones always: 480 -> 80 channels 7.7 -> 6.0 us,
-        // 480 -> 160 14.5 -> 9.7 us (isp bench --profile --prune stored, AMD Zen 5).
         if ctx.hasSkippedConstants, let kc = ctx.keptCount {
             guard let byInput = weightByInput, let list = constantChannels, !depthwiseConstants.isEmpty else {
                 preconditionFailure("only a 1x1 convolution may follow a pruned depthwise one")
