@@ -41,11 +41,22 @@ static enum MHD_Result answer(isp_http_server *server, struct MHD_Connection *co
     return result;
 }
 
+// Keeps the first query parameter not named "top" (MHD stops at MHD_NO).
+static enum MHD_Result first_unknown(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    (void)kind; (void)value;
+    if (key && strcmp(key, "top") != 0) {
+        *(const char **)cls = key;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
 static void call_handler(isp_http_server *server, struct MHD_Connection *connection, const char *method, const char *url,
                          request *req, isp_http_response *out) {
-    const char *top = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "top");
+    const char *top = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "top"), *unknown = NULL;
+    MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, first_unknown, &unknown);
     memset(out, 0, sizeof *out);
-    server->handler(server->context, method, url, top, req ? req->body : NULL, req ? req->length : 0,
+    server->handler(server->context, method, url, top, unknown, req ? req->body : NULL, req ? req->length : 0,
                     req ? req->too_large : 0, out);
 }
 

@@ -44,16 +44,18 @@ func handleStopSignals(_ react: @escaping @Sendable (Int32) -> Void) {
     }
 }
 
-/// Training: the first SIGINT or SIGTERM asks `stop` to end the run between two steps, so the
-/// checkpoint on disk is never the one being written; a second ends the process at once (the
-/// atomic write still leaves the previous checkpoint intact).
-func catchStopSignals(_ stop: StopRequest) {
+/// The first SIGINT or SIGTERM is recorded in `stop` and handed to `first`; a second ends the
+/// process at once. Training checks `stop` between two steps, so the checkpoint on disk is never
+/// the one being written (a second signal still leaves the previous checkpoint intact: the write
+/// is atomic); serving drains, which an upload stalled mid-body holds up to libmicrohttpd's
+/// 30-second timeout.
+func catchStopSignals(_ stop: StopRequest, first: @escaping @Sendable (Int32) -> Void) {
     handleStopSignals { number in
         if stop.signal != nil {
             note("isp: second signal, stopping at once")
             exit(128 + number)
         }
-        note("isp: \(number == SIGINT ? "SIGINT" : "SIGTERM") received, stopping after the current step (again to stop at once)")
         stop.request(signal: number)
+        first(number)
     }
 }

@@ -15,7 +15,8 @@ enum ServeCommand: Command {
     prunes per image; requests beyond the workers wait in a queue of --queue, and past it get 503
     with Retry-After. Bad requests get a JSON error (400 not an image, 404, 405, 413 over
     --max-body) and the server stays up. SIGTERM or SIGINT: stop accepting, answer what is in
-    flight, exit 0.
+    flight (an upload that stalls is dropped after 30 s without data), exit 0; a second signal
+    exits at once (130 or 143). Unknown query parameters get 400.
     """
     static let options = [
         Option("--host", "ADDRESS", "IPv4 address to listen on (default 127.0.0.1)"),
@@ -33,6 +34,10 @@ enum ServeCommand: Command {
     static func run(_ a: inout Arguments, engine: Engine) throws {
         var configuration = ClassificationServer.Configuration()
         configuration.host = try a.option("--host") ?? configuration.host
+        var address = in_addr()
+        guard inet_pton(AF_INET, configuration.host, &address) == 1 else {
+            throw UsageError(message: "--host must be an IPv4 address such as 127.0.0.1 or 0.0.0.0, got '\(configuration.host)'")
+        }
         configuration.port = UInt16(try a.number("--port", default: 8080, in: 0...65535) as Int)
         configuration.workers = try a.number("--workers", default: engine.threads, in: 1...256)
         configuration.queue = try a.number("--queue", default: 16, in: 0...100_000)
@@ -50,11 +55,11 @@ enum ServeCommand: Command {
         let classifier = try PredictCommand.makeClassifier(path: path, request: request, layers: layers, defaultStored: !dense,
                                                            splitAcrossCores: true, engine: engine)
         let stop = DispatchSemaphore(value: 0)
-        handleStopSignals { _ in stop.signal() }
+        catchStopSignals(StopRequest()) { _ in stop.signal() }
         let server = try ClassificationServer(classifier: classifier, configuration: configuration)
         note("isp serve: listening on http://\(configuration.host):\(server.port) (\(configuration.workers) workers, queue \(configuration.queue)); POST /v1/classify, GET /healthz, GET /metrics")
         stop.wait()
-        note("isp serve: stopping: no new connections, finishing the requests in flight")
+        note("isp serve: stopping: no new connections, finishing the requests in flight (again to stop at once)")
         server.shutDown()
         note("isp serve: stopped")
     }

@@ -296,7 +296,9 @@ enum TrainCommand: Command {
                 log("data parallel: \(processes.size) processes, each with its share of every batch of \(options.batchSize) and \(network.engine.threads) threads (process 0); batch norm \(options.syncBatchNorm ? "over the whole batch (--sync-bn)" : "per process")")
             }
             let stop = StopRequest()
-            catchStopSignals(stop)
+            catchStopSignals(stop) { number in
+                note("isp: \(number == SIGINT ? "SIGINT" : "SIGTERM") received, stopping after the current step (again to stop at once)")
+            }
             var saved = startEpoch
             var last: EvaluationResult?
             let start = Date()

@@ -126,6 +126,11 @@ final class ServeTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(head?.status, 200)
         XCTAssertEqual(head?.body.count, 0)
         XCTAssertEqual(request(base + "/metrics", method: "POST")?.headers["allow"], "GET, HEAD")
+        // A misspelt parameter is refused, not answered with the default.
+        let misspelt = request(base + "/v1/classify?tpo=3", method: "POST", body: image)
+        XCTAssertEqual(misspelt?.status, 400)
+        XCTAssertEqual(json(misspelt)["reason"] as? String, "bad_parameter")
+        XCTAssertTrue((json(misspelt)["error"] as? String ?? "").contains("'tpo'"), "\(json(misspelt))")
 
         kill(server.processIdentifier, SIGTERM)
         let r = ISP.finish(server, stdout: stdout, stderr: stderr, timeout: 30)
@@ -171,5 +176,36 @@ final class ServeTests: TemporaryDirectoryTestCase {
         let r = ISP.finish(server, stdout: stdout, stderr: stderr, timeout: 30)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(inFlight.values.allSatisfy { [200, 503, -1].contains($0) }, "\(inFlight.values)")  // -1: connection refused after quiesce
+    }
+
+    /// An upload that stalls mid-body holds the drain (up to libmicrohttpd's 30 s without data);
+    /// a second signal ends the server at once.
+    func testSecondSignalStopsAStalledDrainAtOnce() throws {
+        let (model, _) = try fixture(width: 0.0625)
+        let (server, base, stdout, stderr) = try start([model, "--dense"])
+        let port = UInt16(base.split(separator: ":").last!)!
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(socket, 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        XCTAssertEqual(connected, 0)
+        let head = "POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc"
+        XCTAssertEqual(head.withCString { send(socket, $0, strlen($0), 0) }, head.utf8.count)
+        usleep(300_000)  // the server has the headers and part of the body
+        kill(server.processIdentifier, SIGTERM)
+        usleep(500_000)
+        XCTAssertTrue(server.isRunning, "the first signal drains: the stalled upload is still in flight")
+        let start = Date()
+        kill(server.processIdentifier, SIGTERM)
+        let r = ISP.finish(server, stdout: stdout, stderr: stderr, timeout: 30)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 5, "a second signal stops at once")
+        XCTAssertEqual(r.status, 128 + SIGTERM, r.stderr)
+        XCTAssertTrue(r.stderr.contains("second signal, stopping at once"), r.stderr)
     }
 }

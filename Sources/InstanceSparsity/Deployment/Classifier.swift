@@ -29,8 +29,8 @@ public struct Classification {
 ///     let result = try classifier.classify(path: "shoe.png")
 ///     print(result.label, result.probability, result.macsExecuted)
 ///
-/// One classifier runs one image at a time; `copy()` gives another over the same weights for
-/// another thread.
+/// One classifier runs one image at a time; `copy(splitAcrossCores:)` gives another over the same
+/// weights for another thread.
 public final class Classifier {
     public enum Pruning {
         /// Every channel, every image.

@@ -99,6 +99,9 @@ public enum TrainingError: Error, CustomStringConvertible {
         case let .nonFinite(epoch, step, what):
             return "training diverged at epoch \(epoch) step \(step): \(what); the last good checkpoint is kept (try a lower --lr)"
         case let .batchSmallerThanProcesses(images, processes, trainImages, batchSize):
+            guard batchSize >= processes else {
+                return "--batch-size \(batchSize) is smaller than the \(processes) processes (each needs at least one image of every batch): give at least \(processes)"
+            }
             return "\(trainImages) training images in batches of \(batchSize) give a batch of \(images) images, fewer than the \(processes) processes (each needs at least one image of every batch): choose a --batch-size or --train-limit that leaves none or at least \(processes) for the last batch"
         case let .weightsDiffer(rank, when):
             return "rank \(rank) holds other weights than rank 0 \(when): every process must start from the same files (the same --init or --resume checkpoint on every machine)"
