@@ -84,8 +84,9 @@ enum TuneCommand: Command {
         // each and save next to nothing: left out, and the point measured again without them (it
         // stays the point only if still within budget). The shipped MobileNetV2 w0.5's point at
         // all 32 maps: 15 of its 16 block-input maps dropped under 1%; without them 24.6% -> 24.8%
-        // fewer MACs at the same accuracy, and on two cores, alternating, 1.05-1.14x -> 1.11-1.15x
-        // (isp eval --prune stored --latency-images 1000, AMD Zen 5 AVX-512).
+        // fewer MACs at the same accuracy, and on one core, alternating, 1.02-1.06x -> 1.07-1.08x
+        // (two cores: within noise; isp eval --prune stored --latency-images 1000, AMD Zen 5
+        // AVX-512).
         let idle = best.plan.gates.filter { (best.evaluation.droppedAtGate[$0] ?? 0) < TuneCommand.idleShare }
         if !idle.isEmpty && idle.count < best.plan.gates.count {
             var plan = best.plan
