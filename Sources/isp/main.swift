@@ -8,6 +8,11 @@ do {
     FileHandle.standardError.write("isp: \(error)\n".data(using: .utf8)!)
     exit(2)
 }
+// A test hook, but never silently ignored: a value that is not a number of seconds is refused.
+if let text = ProcessInfo.processInfo.environment["ISP_PROGRESS_AFTER"], !(Double(text).map { $0 >= 0 && $0.isFinite } ?? false) {
+    FileHandle.standardError.write("isp: ISP_PROGRESS_AFTER must be a number of seconds, got '\(text)'\n".data(using: .utf8)!)
+    exit(2)
+}
 setvbuf(stdout, nil, _IOLBF, 0)
 let launch = Launch()
 

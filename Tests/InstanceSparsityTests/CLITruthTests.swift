@@ -233,6 +233,10 @@ final class CLITruthTests: SyntheticDataTestCase {
                             "\(arguments): no progress line '\(label)' in \(r.stderr)")
             XCTAssertNoThrow(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)), "\(arguments): stdout is not clean JSON: \(r.stdout)")
         }
+        // The hook is never silently ignored.
+        let bad = try isp(["info", out], environment: ["ISP_PROGRESS_AFTER": "soon"])
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertEqual(bad.stderr, "isp: ISP_PROGRESS_AFTER must be a number of seconds, got 'soon'\n")
         // Without the override, short work prints no progress at all.
         XCTAssertFalse(try isp(["eval", out]).stderr.contains("eval: "))
     }
