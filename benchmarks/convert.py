@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from typing import Dict, List, Optional, Tuple
 
@@ -521,6 +522,8 @@ def cmd_checksum(a: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    # Output piped into `head` that stops reading ends the program quietly, as for other tools.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
 

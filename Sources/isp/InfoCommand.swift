@@ -67,7 +67,7 @@ enum InfoCommand: Command {
                        "params": network.parameterCount, "macs": totalMACs, "layers": layers,
                        "prunable_maps": network.gates.map(\.label), "slimmable_maps": slimmable, "blas": BLASRuntime.summary(engine: engine),
                        "operating_point": point.map { ["policy": $0.policy.kind.rawValue, "alpha": jsonNumber($0.policy.alpha),
-                                                       "maps": $0.layers, "measured": $0.measured] as [String: Any] } ?? NSNull()])
+                                                       "maps": $0.layers, "measured": $0.measured.mapValues(InfoCommand.measuredValue)] as [String: Any] } ?? NSNull()])
         } else {
             print(BLASRuntime.summary(engine: engine))
             print("\(network.spec.summary), \(network.spec.stem.rawValue) stem, \(network.spec.inputChannels)x\(network.spec.inputSize)x\(network.spec.inputSize) input")
@@ -87,5 +87,12 @@ enum InfoCommand: Command {
                 }
             }
         }
+    }
+
+    /// A measured value as JSON: a number when it is one (accuracies, the FLOPs reduction), else
+    /// the text (which images).
+    private static func measuredValue(_ text: String) -> Any {
+        if let number = Double(text), number.isFinite { return number }
+        return text
     }
 }

@@ -525,6 +525,9 @@ final class OperatingPointTests: TemporaryDirectoryTestCase {
         let shown = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(i.stdout.utf8)) as? [String: Any])?["operating_point"] as? [String: Any])
         XCTAssertEqual(shown["policy"] as? String, point.policy.kind.rawValue)
         XCTAssertEqual(shown["maps"] as? [String], point.layers)
+        let measured = try XCTUnwrap(shown["measured"] as? [String: Any])
+        XCTAssertEqual(measured["accuracy_pruned"] as? Double, Double(try XCTUnwrap(point.measured["accuracy_pruned"])), "numbers as numbers")
+        XCTAssertEqual(measured["images"] as? String, point.measured["images"])
         XCTAssertTrue(try isp(["info", model]).stdout.contains("stored operating point: none"))
         // demo uses it without being told; contradicting flags are usage errors.
         let d = try isp(["demo", tuned, "--out", "\(directory)/report", "--sweep-limit", "16", "--json"])

@@ -225,6 +225,19 @@ final class DataIOTests: TemporaryDirectoryTestCase {
 
     // MARK: safetensors
 
+    /// Batch norm's step counters survive a save and a load (so `isp export` and `convert.py
+    /// to-torch` pass them on), above 2^32 too.
+    func testBatchCountersSurviveSaveAndLoad() throws {
+        let network = try Network.make(ModelSpec(architecture: "vgg16", width: 0.0625, inputChannels: 1, inputSize: 32, classes: 10))
+        var counters: [Int64] = []
+        for (_, bn) in network.batchNorms { bn.batchesTracked = (1 << 33) + Int64(counters.count); counters.append(bn.batchesTracked) }
+        let p = path("counted.safetensors")
+        try Checkpoint.save(network, to: p)
+        let loaded = try Checkpoint.load(path: p).network.batchNorms.map { $0.layer.batchesTracked }
+        XCTAssertFalse(counters.isEmpty)
+        XCTAssertEqual(loaded, counters)
+    }
+
     func testSafeTensorsRoundTrip() throws {
         let p = path("model.safetensors")
         let a = Tensor(shape: [2, 3], values: [1, -2, 3.5, 4, 5, .pi])
@@ -246,6 +259,7 @@ final class DataIOTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(contents.tensors["s"]?.shape, [])
         XCTAssertEqual(contents.tensors["s"]?.array, [42])
         XCTAssertNil(contents.tensors["bn.num_batches_tracked"])
+        XCTAssertEqual(contents.counters, ["bn.num_batches_tracked": 123])
         XCTAssertEqual(contents.metadata, ["arch": "resnet \"x\"\n", "epoch": "3"])
         XCTAssertEqual(try leftovers(), [])
 

@@ -169,6 +169,10 @@ float isp_energy_cut(const float *s, int32_t n, float share, float *scratch);
 void isp_constant_channels_bias(const float *columns, int32_t outputs, const float *constants, const int32_t *channels, int32_t count,
                                 float sign, float *bias);
 
+/// y[o] += sum over k < inputs of w[o * inputs + k] * x[k], for rows o in [row0, row1): a
+/// matrix-vector product reading each weight once (AVX2 and FMA).
+void isp_matrix_vector(const float *w, const float *x, int32_t inputs, int32_t row0, int32_t row1, float *y);
+
 /// Copies `rows` rows of `width` floats from rows `fromPitch` floats apart to rows `toPitch` apart:
 /// a plane into the interior of a zero-bordered plane, or back.
 void isp_copy_rows(isp_isa isa, const float *from, int32_t fromPitch, float *to, int32_t toPitch, int32_t rows, int32_t width);

@@ -19,10 +19,13 @@ public enum Checkpoint {
             func full(_ n: String) -> String { path.isEmpty ? n : path + "." + n }
             for (n, p) in layer.parameters { floats.append((full(n), p.value)) }
             for (n, t) in layer.buffers { floats.append((full(n), t)) }
-            if let bn = layer as? BatchNorm2d { counters.append((full("num_batches_tracked"), [], [bn.batchesTracked])) }
         }
+        for (path, bn) in network.batchNorms { counters.append((counterName(path), [], [bn.batchesTracked])) }
         return (floats, counters)
     }
+
+    /// The name of a batch norm's step counter.
+    static func counterName(_ path: String) -> String { path.isEmpty ? "num_batches_tracked" : path + ".num_batches_tracked" }
 
     /// `velocity`: optimizer state by parameter name (a training checkpoint), written in parameter order.
     public static func save(_ network: Network, to path: String, metadata extra: [String: String] = [:],
@@ -61,6 +64,7 @@ public enum Checkpoint {
             }
             target.copy(from: source)
         }
+        for (path, bn) in network.batchNorms { bn.batchesTracked = contents.counters[counterName(path)] ?? 0 }  // PyTorch's default when missing
         var velocity: [String: Tensor] = [:]
         for name in contents.order where !expected.contains(name) {
             if name.hasPrefix(optimizerPrefix) {

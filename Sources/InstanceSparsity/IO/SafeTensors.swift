@@ -15,6 +15,8 @@ public enum SafeTensors {
         public var metadata: [String: String]
         /// Tensor names in the order of their data in the file.
         public var order: [String]
+        /// Batch norm's step counters (`num_batches_tracked`, int64 scalars) by name.
+        public var counters: [String: Int64]
     }
 
     static let maximumHeaderLength: UInt64 = 100_000_000
@@ -86,7 +88,12 @@ public enum SafeTensors {
             tensors[entry.name] = tensor
             order.append(entry.name)
         }
-        return Contents(tensors: tensors, metadata: metadata, order: order)
+        var counters: [String: Int64] = [:]
+        for entry in byOffset where entry.dtype == "I64" && entry.end - entry.begin == 8 {
+            let bytes = try file.readBytes(at: dataStart + entry.begin, count: 8)
+            counters[entry.name] = bytes.reversed().reduce(0) { $0 << 8 | Int64($1) }  // little-endian
+        }
+        return Contents(tensors: tensors, metadata: metadata, order: order, counters: counters)
     }
 
     private static func parseEntry(path: String, name: String, value: Any, dataSize: Int) throws -> Entry {
@@ -107,7 +114,7 @@ public enum SafeTensors {
         let elementSize: Int
         switch dtype {
         case "F32": elementSize = 4
-        // PyTorch stores BatchNorm's step counter as int64; it is not a weight, so it is skipped.
+        // PyTorch stores BatchNorm's step counter as int64: read as a counter, not a weight.
         case "I64" where name.hasSuffix("num_batches_tracked"): elementSize = 8
         default: throw InputError(path, "tensor '\(name)' has dtype \(dtype); only F32 is supported")
         }

@@ -1,3 +1,5 @@
+import CKernels
+
 /// y = x W^T + b on a batch of feature vectors (N x in); inputs of rank 4 are flattened.
 public final class Linear: Layer {
     public let weight: Parameter  // out x in
@@ -32,13 +34,13 @@ public final class Linear: Layer {
 
     /// y[i][o] = b[o] + sum over j of x[i][j] W[o][j], for the outputs `outputs` of `images` feature
     /// vectors: the arithmetic of training and of batch-1 inference (which splits the outputs
-    /// across cores). One image is a matrix-vector product, weights as the GEMM's rows.
+    /// across cores). One image is a matrix-vector product (`isp_matrix_vector`, which reads each
+    /// weight once; sgemm with one column packed the whole matrix first).
     static func affine(_ x: UnsafePointer<Float>, images n: Int, weight w: UnsafePointer<Float>, bias b: UnsafePointer<Float>,
                        inFeatures: Int, outFeatures: Int, outputs r: Range<Int>, into y: UnsafeMutablePointer<Float>) {
         for i in 0..<n { (y + i * outFeatures + r.lowerBound).update(from: b + r.lowerBound, count: r.count) }
         if n == 1 {
-            gemm(m: r.count, n: 1, k: inFeatures, a: w + r.lowerBound * inFeatures, lda: inFeatures, b: x, ldb: 1,
-                 beta: 1, c: y + r.lowerBound, ldc: 1)
+            isp_matrix_vector(w, x, Int32(inFeatures), Int32(r.lowerBound), Int32(r.upperBound), y)
         } else {
             gemm(transB: true, m: n, n: r.count, k: inFeatures, a: x, lda: inFeatures, b: w + r.lowerBound * inFeatures,
                  ldb: inFeatures, beta: 1, c: y + r.lowerBound, ldc: outFeatures)
