@@ -41,23 +41,41 @@ static enum MHD_Result answer(isp_http_server *server, struct MHD_Connection *co
     return result;
 }
 
-// Keeps the first query parameter not named "top" (MHD stops at MHD_NO).
-static enum MHD_Result first_unknown(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
-    (void)kind; (void)value;
-    if (key && strcmp(key, "top") != 0) {
-        *(const char **)cls = key;
-        return MHD_NO;
+// The query, checked whole: at most one `top`, with a value, no other names; empty pieces (a
+// trailing or doubled '&') are ignored. MHD decodes each value in place, so a %00 in it shows as
+// a value shorter than its size. (MHD stops at MHD_NO.)
+typedef struct query {
+    const char *top;
+    char problem[160];
+} query;
+
+static enum MHD_Result check_parameter(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size, const char *value,
+                                       size_t value_size) {
+    (void)kind;
+    query *q = cls;
+    if (key_size == 0 && (value == NULL || value_size == 0)) return MHD_YES;
+    if (key_size != 3 || memcmp(key, "top", 3) != 0) {
+        snprintf(q->problem, sizeof q->problem, "unknown query parameter '%.64s': the only one is top", key);
+    } else if (q->top) {
+        snprintf(q->problem, sizeof q->problem, "top given more than once");
+    } else if (value == NULL) {
+        snprintf(q->problem, sizeof q->problem, "top needs a value: top=K");
+    } else if (strlen(value) != value_size) {
+        snprintf(q->problem, sizeof q->problem, "top's value holds a NUL byte");
+    } else {
+        q->top = value;
+        return MHD_YES;
     }
-    return MHD_YES;
+    return MHD_NO;
 }
 
 static void call_handler(isp_http_server *server, struct MHD_Connection *connection, const char *method, const char *url,
                          request *req, isp_http_response *out) {
-    const char *top = MHD_lookup_connection_value(connection, MHD_GET_ARGUMENT_KIND, "top"), *unknown = NULL;
-    MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, first_unknown, &unknown);
+    query q = {NULL, {0}};
+    MHD_get_connection_values_n(connection, MHD_GET_ARGUMENT_KIND, check_parameter, &q);
     memset(out, 0, sizeof *out);
-    server->handler(server->context, method, url, top, unknown, req ? req->body : NULL, req ? req->length : 0,
-                    req ? req->too_large : 0, out);
+    server->handler(server->context, method, url, q.problem[0] ? NULL : q.top, q.problem[0] ? q.problem : NULL,
+                    req ? req->body : NULL, req ? req->length : 0, req ? req->too_large : 0, out);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url, const char *method,

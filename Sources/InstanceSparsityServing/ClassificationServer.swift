@@ -76,7 +76,7 @@ public final class ClassificationServer {
         var allow: StaticString? = nil
     }
 
-    func route(method: String, path: String, top: String?, unknown: String?, body: [UInt8]?, tooLarge: Bool) -> Answer {
+    func route(method: String, path: String, top: String?, badQuery: String?, body: [UInt8]?, tooLarge: Bool) -> Answer {
         func fail(_ status: Int32, _ reason: String, _ message: String) -> Answer {
             metrics.count(error: reason)
             return Answer(status: status, body: Self.json(["error": message, "reason": reason]))
@@ -94,8 +94,8 @@ public final class ClassificationServer {
             metrics.countRequest()
             let start = DispatchTime.now().uptimeNanoseconds
             if tooLarge { return fail(413, "too_large", "request body is over \(configuration.maxBody) bytes") }
-            // A misspelt parameter (?tpo=3) would otherwise answer with the default silently.
-            if let unknown { return fail(400, "bad_parameter", "unknown query parameter '\(unknown)': the only one is top") }
+            // A misspelt (?tpo=3), repeated or empty parameter would otherwise answer with a default silently.
+            if let badQuery { return fail(400, "bad_parameter", badQuery) }
             guard let body, !body.isEmpty else { return fail(400, "empty", "request body is empty: send a PNG or JPEG image") }
             var k = configuration.top
             if let top {
@@ -138,13 +138,13 @@ public final class ClassificationServer {
 
 /// The C server's callback: the whole request in, one answer out (body malloc'ed for the server to free).
 private func handle(_ context: UnsafeMutableRawPointer?, _ method: UnsafePointer<CChar>?, _ url: UnsafePointer<CChar>?,
-                    _ top: UnsafePointer<CChar>?, _ unknown: UnsafePointer<CChar>?, _ body: UnsafePointer<UInt8>?, _ length: Int, _ tooLarge: Int32,
+                    _ top: UnsafePointer<CChar>?, _ badQuery: UnsafePointer<CChar>?, _ body: UnsafePointer<UInt8>?, _ length: Int, _ tooLarge: Int32,
                     _ response: UnsafeMutablePointer<isp_http_response>?) {
     guard let context, let response else { return }
     let server = Unmanaged<ClassificationServer>.fromOpaque(context).takeUnretainedValue()
     let bytes = body.map { Array(UnsafeBufferPointer(start: $0, count: length)) }
     let answer = server.route(method: method.map { String(cString: $0) } ?? "", path: url.map { String(cString: $0) } ?? "",
-                              top: top.map { String(cString: $0) }, unknown: unknown.map { String(cString: $0) }, body: bytes,
+                              top: top.map { String(cString: $0) }, badQuery: badQuery.map { String(cString: $0) }, body: bytes,
                               tooLarge: tooLarge != 0)
     let copy = malloc(max(answer.body.count, 1))!.assumingMemoryBound(to: UInt8.self)
     answer.body.withUnsafeBufferPointer { copy.update(from: $0.baseAddress!, count: $0.count) }

@@ -69,20 +69,20 @@ struct ResolvedPruning {
             guard let point = model.operatingPoint else {
                 throw InputError(model.path, "has no stored operating point: run 'isp tune \(model.path) --out FILE' or give --prune POLICY --alpha A")
             }
-            return stored(point, network: model.network, path: model.path)
+            return try stored(point, network: model.network, path: model.path)
         case .given(let choice):
             let (stats, gates) = try selection.select(model.network, calibration: model.calibrationSet(selection.calibration),
                                                       processes: processes)
-            return ResolvedPruning(plan: LayerSelection.plan(choice.kind, alpha: choice.alpha, stats: stats, gates: gates),
+            return ResolvedPruning(plan: try LayerSelection.plan(choice.kind, alpha: choice.alpha, stats: stats, gates: gates),
                                    choice: choice, layerRule: selection.rule, stats: stats)
         }
     }
 }
 
 extension ResolvedPruning {
-    static func stored(_ point: OperatingPoint, network: Network, path: String) -> ResolvedPruning {
+    static func stored(_ point: OperatingPoint, network: Network, path: String) throws -> ResolvedPruning {
         let on = point.measured["images"].map { " on \($0)" } ?? ""
-        return ResolvedPruning(plan: point.plan(for: network),
+        return ResolvedPruning(plan: try point.plan(for: network),
                                choice: PolicyChoice(kind: point.policy.kind, alpha: point.policy.alpha, origin: "stored in \(path), tuned\(on)"),
                                layerRule: "stored", stats: nil)
     }
@@ -98,15 +98,17 @@ extension ResolvedPruning {
             guard let point = try OperatingPoint(metadata: metadata, network: network, path: path) else {
                 throw InputError(path, "has no stored operating point: run 'isp tune \(path) --out FILE' or give --prune POLICY --alpha A --layers all")
             }
-            return stored(point, network: network, path: path)
+            return try stored(point, network: network, path: path)
         case .given(let choice):
             let labels = network.gates.map(\.label)
             let wanted = selection.layers == "all" ? labels : selection.layers.split(separator: ",").map(String.init)
-            guard choice.kind != .staticTopK, selection.layers != "auto", selection.layers != "lowest-cv",
-                  wanted.allSatisfy(labels.contains) else {
+            if !["auto", "lowest-cv"].contains(selection.layers) {
+                for label in wanted { try LayerSelection.checkPrunable(label, among: labels) }
+            }
+            guard choice.kind != .staticTopK, selection.layers != "auto", selection.layers != "lowest-cv" else {
                 throw UsageError(message: "without calibration images, prune with --layers all or a list of maps (\(labels.joined(separator: ","))) and a policy other than static-topk, or use --prune stored")
             }
-            return ResolvedPruning(plan: PruningPlan(policy: ThresholdPolicy(choice.kind, alpha: choice.alpha),
+            return ResolvedPruning(plan: try PruningPlan(policy: ThresholdPolicy(choice.kind, alpha: choice.alpha),
                                                      gates: Set(wanted.compactMap { labels.firstIndex(of: $0) }), ranking: nil),
                                    choice: choice, layerRule: selection.layers, stats: nil)
         }
@@ -167,12 +169,16 @@ struct LayerSelection {
         default:
             var chosen = Set<Int>()
             for label in layers.split(separator: ",").map(String.init) {
-                guard let i = stats.firstIndex(where: { $0.label == label }) else {
-                    throw UsageError(message: "--layers: '\(label)' is not a prunable map; valid: \(stats.map(\.label).joined(separator: ","))")
-                }
-                chosen.insert(i)
+                try LayerSelection.checkPrunable(label, among: stats.map(\.label))
+                chosen.insert(stats.firstIndex { $0.label == label }!)
             }
             return (stats, chosen)
+        }
+    }
+
+    static func checkPrunable(_ label: String, among labels: [String]) throws {
+        guard labels.contains(label) else {
+            throw UsageError(message: "--layers: '\(label)' is not a prunable map; valid: \(labels.joined(separator: ","))")
         }
     }
 
@@ -185,8 +191,8 @@ struct LayerSelection {
         }
     }
 
-    static func plan(_ kind: ThresholdPolicy.Kind, alpha: Float, stats: [LayerSaliency], gates: Set<Int>) -> PruningPlan {
-        PruningPlan(policy: ThresholdPolicy(kind, alpha: alpha), gates: gates,
+    static func plan(_ kind: ThresholdPolicy.Kind, alpha: Float, stats: [LayerSaliency], gates: Set<Int>) throws -> PruningPlan {
+        try PruningPlan(policy: ThresholdPolicy(kind, alpha: alpha), gates: gates,
                     ranking: kind == .staticTopK ? stats.map(\.ranking) : nil)
     }
 }

@@ -57,7 +57,7 @@ enum ServeCommand: Command {
         let stop = DispatchSemaphore(value: 0)
         catchStopSignals(StopRequest()) { _ in stop.signal() }
         let server = try ClassificationServer(classifier: classifier, configuration: configuration)
-        note("isp serve: listening on http://\(configuration.host):\(server.port) (\(configuration.workers) workers, queue \(configuration.queue)); POST /v1/classify, GET /healthz, GET /metrics")
+        note("isp serve: listening on http://\(configuration.host):\(server.port) (\(configuration.workers) worker\(configuration.workers == 1 ? "" : "s"), queue \(configuration.queue)); POST /v1/classify, GET /healthz, GET /metrics")
         stop.wait()
         note("isp serve: stopping: no new connections, finishing the requests in flight (again to stop at once)")
         server.shutDown()

@@ -78,12 +78,12 @@ enum SweepCommand: Command {
         let dense = try PrunedEvaluator.run(network, on: images, plan: nil, progress: progress, processes: processes)
         log(String(format: "dense: accuracy %.2f%%, %@ MACs/image, %d %@ images; pruning %d of %d maps (%@)",
                    100 * dense.accuracy, formatCount(dense.macs.first ?? 0), images.count, split, gates.count, stats.count, selection.rule))
-        func plan(_ kind: ThresholdPolicy.Kind, _ alpha: Float) -> PruningPlan {
-            LayerSelection.plan(kind, alpha: alpha, stats: stats, gates: gates)
+        func plan(_ kind: ThresholdPolicy.Kind, _ alpha: Float) throws -> PruningPlan {
+            try LayerSelection.plan(kind, alpha: alpha, stats: stats, gates: gates)
         }
         // Channels silent on the image (saliency exactly 0) are dropped by every instance-wise
         // policy at any alpha, with no change to the output: where those curves start.
-        let silent = try PrunedEvaluator.evaluate(network, on: images, plan: plan(.absolute, 0), dense: dense, progress: progress,
+        let silent = try PrunedEvaluator.evaluate(network, on: images, plan: try plan(.absolute, 0), dense: dense, progress: progress,
                                                   processes: processes)
 
         var rows: [[String: Any]] = []
@@ -93,7 +93,7 @@ enum SweepCommand: Command {
         for kind in kinds {
             var line: [(x: Double, y: Double)] = []
             for alpha in grids[kind] ?? [] {
-                let e = try PrunedEvaluator.evaluate(network, on: images, plan: plan(kind, alpha), dense: dense, progress: progress,
+                let e = try PrunedEvaluator.evaluate(network, on: images, plan: try plan(kind, alpha), dense: dense, progress: progress,
                                                      processes: processes)
                 log(String(format: "%-12@ alpha %-6g accuracy %.2f%% (dense %.2f%%)  FLOPs reduction %.1f%%",
                            kind.rawValue, alpha, 100 * e.accuracyPruned, 100 * e.accuracyDense, 100 * e.flopsReduction))
@@ -119,7 +119,7 @@ enum SweepCommand: Command {
         } else {
             chosen = (.max, 0, "no swept point within 1 point of dense: only channels silent on the image are dropped")
         }
-        let operating = stored?.plan ?? plan(chosen.kind, chosen.alpha)
+        let operating = try stored?.plan ?? plan(chosen.kind, chosen.alpha)
         let e = try PrunedEvaluator.evaluate(network, on: images, plan: operating, dense: dense, progress: progress,
                                              processes: processes)
         log(String(format: "operating point: %@ alpha %g (%@): accuracy %.2f%%, FLOPs reduction %.1f%%",

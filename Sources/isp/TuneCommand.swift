@@ -65,7 +65,7 @@ enum TuneCommand: Command {
         var rows: [[String]] = []
         for kind in kinds {
             for alpha in SweepCommand.grids[kind] ?? [] {
-                let plan = LayerSelection.plan(kind, alpha: alpha, stats: stats, gates: gates)
+                let plan = try LayerSelection.plan(kind, alpha: alpha, stats: stats, gates: gates)
                 let e = try PrunedEvaluator.evaluate(model.network, on: tail.test, plan: plan, dense: dense, progress: progress)
                 let within = 100 * (e.accuracyDense - e.accuracyPruned) <= maxDrop
                 rows.append([kind.rawValue, "\(alpha)", String(format: "%.2f%%", 100 * e.accuracyPruned),

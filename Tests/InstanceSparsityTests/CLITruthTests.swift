@@ -550,7 +550,7 @@ final class OperatingPointTests: TemporaryDirectoryTestCase {
                                    ranking: ranking, measured: ["images": "test"])
         XCTAssertEqual(try OperatingPoint(metadata: point.metadata, network: network, path: "m"), point)
         XCTAssertNil(try OperatingPoint(metadata: [:], network: network, path: "m"))
-        XCTAssertEqual(point.plan(for: network).gates, [0, 1], "the maps feeding features.3 and features.7 are the first two gates")
+        XCTAssertEqual(try point.plan(for: network).gates, [0, 1], "the maps feeding features.3 and features.7 are the first two gates")
         let hostile: [(String, String)] = [
             ("prune.policy", "median"), ("prune.alpha", "-1"), ("prune.alpha", "nan"), ("prune.layers", "features.99"),
             ("prune.ranking", "[[0]]"), ("prune.ranking", "not json"), ("prune.ranking", "[" + channels.map { _ in "[0,0]" }.joined(separator: ",") + "]"),

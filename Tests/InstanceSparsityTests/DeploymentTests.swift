@@ -47,8 +47,7 @@ final class DeploymentTests: TemporaryDirectoryTestCase {
         try BatchMaker(spec: network.spec).fill(batch, labels: &labels, from: data, indices: [0, 1, 2][...], augmentation: nil)
         for (i, result) in results.enumerated() {
             let expected = executor.run(batch.data + i * 32 * 32).logits
-            // isp picks OpenBLAS's AVX-512 kernels at start (re-executing itself), this test process
-            // may run another kernel in the classifier's GEMV: equal up to float rounding.
+            // The same kernels run in both processes; compared up to float rounding all the same.
             let logits = try XCTUnwrap(result["logits"] as? [Double]).map(Float.init)
             XCTAssertEqual(logits.count, expected.count)
             for (a, b) in zip(logits, expected) { XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b)), "image \(i)") }
@@ -62,6 +61,15 @@ final class DeploymentTests: TemporaryDirectoryTestCase {
         let classifier = try Classifier(path: model, pruning: .dense)
         let direct = try classifier.classify(path: images[0], top: 3)
         XCTAssertEqual(direct.logits, executor.run(batch.data).logits)
+        // A prepared input must be exactly C x S x S values.
+        XCTAssertEqual(try classifier.classify(input: Array(UnsafeBufferPointer(start: batch.data, count: 32 * 32))).logits, direct.logits)
+        XCTAssertThrowsError(try classifier.classify(input: [Float](repeating: 0, count: 10))) { error in
+            XCTAssertTrue("\(error)".contains("has 10 values; the model takes 1 x 32 x 32 = 1024"), "\(error)")
+        }
+        // An unknown map in --layers is named.
+        let unknown = try ISP.run(["predict", model, images[0], "--prune", "max", "--alpha", "0.1", "--layers", "bogus"], in: directory)
+        XCTAssertEqual(unknown.status, 2)
+        XCTAssertTrue(unknown.stderr.contains("--layers: 'bogus' is not a prunable map"), unknown.stderr)
     }
 
     func testPredictRefusesBadImagesOneLineEach() throws {

@@ -131,6 +131,18 @@ final class ServeTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(misspelt?.status, 400)
         XCTAssertEqual(json(misspelt)["reason"] as? String, "bad_parameter")
         XCTAssertTrue((json(misspelt)["error"] as? String ?? "").contains("'tpo'"), "\(json(misspelt))")
+        // So is a repeated top, one without a value, or a value cut short by a NUL byte; empty
+        // pieces of the query ('&' at either end) are not parameters.
+        for query in ["top=3&top=4", "top", "top=2%00junk"] {
+            let bad = request(base + "/v1/classify?" + query, method: "POST", body: image)
+            XCTAssertEqual(bad?.status, 400, query)
+            XCTAssertEqual(json(bad)["reason"] as? String, "bad_parameter", query)
+        }
+        for query in ["top=2&", "&top=2"] {
+            let fine = request(base + "/v1/classify?" + query, method: "POST", body: image)
+            XCTAssertEqual(fine?.status, 200, query)
+            XCTAssertEqual((json(fine)["top"] as? [Any])?.count, 2, query)
+        }
 
         kill(server.processIdentifier, SIGTERM)
         let r = ISP.finish(server, stdout: stdout, stderr: stderr, timeout: 30)

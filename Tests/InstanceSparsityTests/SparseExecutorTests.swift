@@ -153,9 +153,12 @@ final class SparseExecutorTests: XCTestCase {
         let images = Tensor(shape: [6, 1, 32, 32])
         for i in 0..<images.count { images[i] = rng.normal() }
         let data = Dataset(images: images, labels: [0, 1, 2, 3, 4, 5], classes: 10, name: "random")
-        let plan = PruningPlan(policy: ThresholdPolicy(.mean, alpha: 1), gates: Set(stride(from: 0, to: net.gates.count, by: 2)), ranking: nil)
+        let plan = try PruningPlan(policy: ThresholdPolicy(.mean, alpha: 1), gates: Set(stride(from: 0, to: net.gates.count, by: 2)), ranking: nil)
         let e = try PrunedEvaluator.evaluate(net, on: data, plan: plan)
         XCTAssertEqual(Set(e.droppedAtGate.keys), plan.gates)
+        // static-topk without its ranking would keep channels by index: refused.
+        XCTAssertThrowsError(try PruningPlan(policy: ThresholdPolicy(.staticTopK, alpha: 0.5), gates: [0], ranking: nil))
+        XCTAssertThrowsError(try PruningPlan(policy: ThresholdPolicy(.staticTopK, alpha: 0.5), gates: [1], ranking: [[0, 1]]))
         let executor = SparseExecutor(net)
         plan.apply(to: executor)
         var kept = [Double](repeating: 0, count: net.gates.count), labels: [Int32] = []

@@ -61,8 +61,8 @@ public final class Classifier {
         case .dense: plan = nil
         case .stored:
             guard let stored else { throw InputError(path, "has no stored operating point (run 'isp tune')") }
-            plan = stored.plan(for: loaded.network)
-        case .storedIfAny: plan = stored?.plan(for: loaded.network)
+            plan = try stored.plan(for: loaded.network)
+        case .storedIfAny: plan = try stored?.plan(for: loaded.network)
         case .plan(let given): plan = given
         }
         try self.init(network: loaded.network, plan: plan, input: ImageInput(spec: loaded.network.spec, path: path),
@@ -96,11 +96,19 @@ public final class Classifier {
     /// PNG or JPEG bytes; `name` names the image in errors.
     public func classify(encoded bytes: [UInt8], name: String, top k: Int = 5) throws -> Classification {
         try input.prepare(encoded: bytes, name: name, into: buffer.data)
-        return classify(input: buffer.data, top: k)
+        return classify(prepared: buffer.data, top: k)
     }
 
-    /// An already normalised C x S x S input.
-    public func classify(input x: UnsafePointer<Float>, top k: Int = 5) -> Classification {
+    /// An already normalised C x S x S input (channels, then rows).
+    public func classify(input x: [Float], top k: Int = 5) throws -> Classification {
+        guard x.count == buffer.count else {
+            let s = network.spec
+            throw InputError("input", "has \(x.count) values; the model takes \(s.inputChannels) x \(s.inputSize) x \(s.inputSize) = \(buffer.count)")
+        }
+        return x.withUnsafeBufferPointer { classify(prepared: $0.baseAddress!, top: k) }
+    }
+
+    private func classify(prepared x: UnsafePointer<Float>, top k: Int) -> Classification {
         let start = DispatchTime.now().uptimeNanoseconds
         let r = executor.run(x)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9

@@ -58,8 +58,8 @@ public struct OperatingPoint: Equatable {
     }
 
     /// The executor's form: gate indices instead of names.
-    public func plan(for network: Network) -> PruningPlan {
+    public func plan(for network: Network) throws -> PruningPlan {
         let labels = network.gates.map(\.label)
-        return PruningPlan(policy: policy, gates: Set(layers.compactMap { labels.firstIndex(of: $0) }), ranking: ranking)
+        return try PruningPlan(policy: policy, gates: Set(layers.compactMap { labels.firstIndex(of: $0) }), ranking: ranking)
     }
 }

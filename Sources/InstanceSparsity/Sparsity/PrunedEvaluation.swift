@@ -6,7 +6,14 @@ public struct PruningPlan {
     public var gates: Set<Int>
     public var ranking: [[Int32]]?
 
-    public init(policy: ThresholdPolicy, gates: Set<Int>, ranking: [[Int32]]?) {
+    /// `ranking`: per gate, its channels in calibration order (most salient first); static-topk
+    /// keeps the first ones and needs it for every pruned gate.
+    public init(policy: ThresholdPolicy, gates: Set<Int>, ranking: [[Int32]]?) throws {
+        if policy.kind == .staticTopK {
+            guard let ranking, gates.allSatisfy({ $0 < ranking.count }) else {
+                throw InputError("pruning plan", "static-topk needs a channel ranking (calibration order) for every pruned map")
+            }
+        }
         self.policy = policy; self.gates = gates; self.ranking = ranking
     }
 

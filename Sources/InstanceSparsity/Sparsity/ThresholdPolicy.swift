@@ -42,7 +42,7 @@ public struct ThresholdPolicy: Equatable {
                 kept[0] = Int32(best); count = 1
             }
         case .staticTopK:
-            let ranking = ranking ?? (0..<c).map { Int32($0) }
+            guard let ranking else { preconditionFailure("static-topk needs the calibration's channel ranking (PruningPlan checks)") }
             count = Swift.max(1, Swift.min(c, Int((alpha * Float(c)).rounded())))
             for i in 0..<count { kept[i] = ranking[i] }
             sortAscending(kept, count)
