@@ -9,7 +9,7 @@ func classify(_ arguments: [String]) throws {
     // The model with its preprocessing and (if stored) its operating point.
     let classifier = try Classifier(path: arguments[0], pruning: .storedIfAny)
     for image in arguments.dropFirst() {
-        // Also: classify(encoded: bytes, name:) for PNG/JPEG bytes, classify(input:) for a normalised buffer.
+        // Also: classify(encoded: bytes, name:) for PNG/JPEG bytes, classify(input:) for a normalised C x S x S array.
         let result = try classifier.classify(path: image, top: 3)
         let others = result.top.dropFirst().map { "\($0.label) \(String(format: "%.1f%%", 100 * $0.probability))" }
         print("\(image): \(result.label) \(String(format: "%.1f%%", 100 * result.probability)) (then \(others.joined(separator: ", "))), "
