@@ -9,7 +9,7 @@ enum PredictCommand: Command {
     model's data was (Fashion-MNIST models: 28x28 gray images padded to 32x32; CIFAR-10: 32x32 RGB;
     class-folder and torchvision models: their resize and centre crop). Per image: the --top
     classes by name with their probabilities, and the MACs executed against the dense network's;
-    the JSON adds the logits. Pruning: the operating point stored in MODEL when it has one, else
+    the JSON adds the logits, and lists each image that failed with its problem. Pruning: the operating point stored in MODEL when it has one, else
     dense (said which on stderr). An image that cannot be read is a one-line error naming it; the
     others are still classified, and the exit status is 1.
     """
@@ -35,7 +35,7 @@ enum PredictCommand: Command {
 
         let classifier = try makeClassifier(path: path, request: request, layers: layers, defaultStored: !dense,
                                             splitAcrossCores: true, engine: engine)
-        var results: [[String: Any]] = [], rows: [[String]] = [], failed = 0
+        var results: [[String: Any]] = [], rows: [[String]] = [], failed: [[String: Any]] = []
         for image in images {
             do {
                 let r = try classifier.classify(path: image, top: top)
@@ -45,15 +45,15 @@ enum PredictCommand: Command {
                              formatCount(r.macsExecuted), String(format: "%.0f%%", 100 * Double(r.macsExecuted) / Double(r.macsDense))])
             } catch let error as InputError {
                 note("isp predict: \(error)")
-                failed += 1
+                failed.append(["image": image, "error": error.problem])
             }
         }
         if json {
-            printJSON(["model": path, "images": results, "failed": failed])
+            printJSON(["model": path, "images": results, "failed": failed.count, "errors": failed])
         } else if !rows.isEmpty {
             printTable(["image", "class", "probability", "next", "MACs", "of dense"], rows)
         }
-        if failed > 0 { throw ExitError(message: "\(failed) of \(images.count) images could not be classified", status: 1) }
+        if !failed.isEmpty { throw ExitError(message: "\(failed.count) of \(images.count) images could not be classified", status: 1) }
     }
 
     /// The classifier for `path` with the pruning the flags ask for; without flags the stored

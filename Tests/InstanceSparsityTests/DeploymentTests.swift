@@ -86,6 +86,14 @@ final class DeploymentTests: TemporaryDirectoryTestCase {
         XCTAssertTrue(errors[1].contains("\(wrongSize): is 30 x 28; this model takes 28 x 28 gray"), errors[1])
         XCTAssertTrue(errors[2].contains("missing.png: no such file"), errors[2])
         XCTAssertEqual(errors[3], "isp predict: 3 of 4 images could not be classified")
+        // The JSON lists each failed image with its problem.
+        let j = try ISP.run(["predict", model, images[0], text, "--json"], in: directory)
+        XCTAssertEqual(j.status, 1)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(object["failed"] as? Int, 1)
+        let listed = try XCTUnwrap(object["errors"] as? [[String: String]])
+        XCTAssertEqual(listed.map { $0["image"] }, [text])
+        XCTAssertTrue(listed[0]["error"]?.contains("not a PNG or JPEG file") ?? false, "\(listed)")
         // Usage: no image, contradicting flags, a policy without maps it can choose without data.
         XCTAssertEqual(try ISP.run(["predict", model], in: directory).status, 2)
         XCTAssertEqual(try ISP.run(["predict", model, images[0], "--dense", "--prune", "stored"], in: directory).status, 2)
