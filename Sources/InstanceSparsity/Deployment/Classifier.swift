@@ -87,16 +87,16 @@ public final class Classifier {
         return Classifier(network: network, plan: plan, input: input, splitAcrossCores: splitAcrossCores, macsDense: macsDense)
     }
 
+    /// `top`: how many classes the answer lists (at least 1).
     public func classify(path: String, top k: Int = 5) throws -> Classification {
-        let file = try InputFile(path)
-        guard file.size > 0 else { throw InputError(path, "empty file (0 bytes)") }
-        return try classify(encoded: try file.readAll(), name: path, top: k)
+        try classify(encoded: try InputFile(path).readAll(), name: path, top: k)
     }
 
     /// PNG or JPEG bytes; `name` names the image in errors.
     public func classify(encoded bytes: [UInt8], name: String, top k: Int = 5) throws -> Classification {
+        guard !bytes.isEmpty else { throw InputError(name, "empty file (0 bytes)") }
         try input.prepare(encoded: bytes, name: name, into: buffer.data)
-        return classify(prepared: buffer.data, top: k)
+        return try classify(prepared: buffer.data, top: k)
     }
 
     /// An already normalised C x S x S input (channels, then rows).
@@ -105,16 +105,17 @@ public final class Classifier {
             let s = network.spec
             throw InputError("input", "has \(x.count) values; the model takes \(s.inputChannels) x \(s.inputSize) x \(s.inputSize) = \(buffer.count)")
         }
-        return x.withUnsafeBufferPointer { classify(prepared: $0.baseAddress!, top: k) }
+        return try x.withUnsafeBufferPointer { try classify(prepared: $0.baseAddress!, top: k) }
     }
 
-    private func classify(prepared x: UnsafePointer<Float>, top k: Int) -> Classification {
+    private func classify(prepared x: UnsafePointer<Float>, top k: Int) throws -> Classification {
+        guard k >= 1 else { throw InputError("top", "must be at least 1, got \(k)") }
         let start = DispatchTime.now().uptimeNanoseconds
         let r = executor.run(x)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let names = network.spec.labelNames
         let probabilities = Self.softmax(r.logits)
-        let order = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }.prefix(max(1, k))
+        let order = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }.prefix(k)
         return Classification(top: order.map { ($0, names[$0], probabilities[$0]) }, logits: r.logits,
                               macsExecuted: r.macs, macsDense: macsDense, seconds: seconds)
     }
