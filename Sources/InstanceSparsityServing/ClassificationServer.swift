@@ -118,7 +118,10 @@ public final class ClassificationServer {
                 object["logits"] = nil
                 return Answer(status: 200, body: Self.json(object))
             } catch {
-                return fail(400, "bad_image", "\(error)")
+                // `curl -F file=@x.png` sends a multipart form, the image inside it.
+                let form = body.starts(with: Array("--".utf8))
+                    && String(decoding: body.prefix(512), as: UTF8.self).lowercased().contains("content-disposition: form-data")
+                return fail(400, "bad_image", "\(error)" + (form ? "; this is a multipart form: send the image's bytes as the body (curl --data-binary @FILE)" : ""))
             }
         case "/healthz":
             if let refusal = refuseUnlessGet() { return refusal }

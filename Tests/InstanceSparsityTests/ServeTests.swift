@@ -138,6 +138,13 @@ final class ServeTests: TemporaryDirectoryTestCase {
             XCTAssertEqual(bad?.status, 400, query)
             XCTAssertEqual(json(bad)["reason"] as? String, "bad_parameter", query)
         }
+        // A multipart form (curl -F) gets a hint.
+        var form = Data("--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.png\"\r\n\r\n".utf8)
+        form.append(image)
+        form.append(Data("\r\n--XyZ--\r\n".utf8))
+        let multipart = request(base + "/v1/classify", method: "POST", body: form)
+        XCTAssertEqual(multipart?.status, 400)
+        XCTAssertTrue((json(multipart)["error"] as? String ?? "").contains("curl --data-binary"), "\(json(multipart))")
         for query in ["top=2&", "&top=2"] {
             let fine = request(base + "/v1/classify?" + query, method: "POST", body: image)
             XCTAssertEqual(fine?.status, 200, query)
