@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <microhttpd.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -169,7 +170,11 @@ isp_http_server *isp_http_start(const char *host, uint16_t port, size_t max_body
                                       MHD_OPTION_NOTIFY_CONNECTION, on_connection, server,
                                       MHD_OPTION_END);
     if (!server->daemon) {
-        snprintf(error, error_size, "cannot listen here (address in use, or not allowed)");
+        // MHD leaves bind's errno in place.
+        const int e = errno;
+        if (e == EADDRINUSE) snprintf(error, error_size, "port %u on %s is already in use", (unsigned)port, host);
+        else if (e == EACCES) snprintf(error, error_size, "not allowed to listen on port %u (ports below 1024 need privileges)", (unsigned)port);
+        else snprintf(error, error_size, "cannot listen on %s:%u (%s)", host, (unsigned)port, e ? strerror(e) : "unknown reason");
         free(server);
         return NULL;
     }

@@ -72,6 +72,11 @@ final class ServeTests: TemporaryDirectoryTestCase {
         let (model, image) = try fixture(width: 0.125)
         let (server, base, stdout, stderr) = try start([model, "--max-body", "5000", "--top", "3", "--max-pixels", "30000000"])
         XCTAssertEqual(request(base + "/healthz")?.status, 200)
+        // A second server on the same port says so.
+        let port = String(base.split(separator: ":").last!)
+        let taken = try ISP.run(["serve", model, "--port", port], in: directory)
+        XCTAssertEqual(taken.status, 1)
+        XCTAssertTrue(taken.stderr.contains("port \(port) on 127.0.0.1 is already in use"), taken.stderr)
 
         let ok = request(base + "/v1/classify", method: "POST", body: image)
         XCTAssertEqual(ok?.status, 200)
