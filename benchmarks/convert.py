@@ -348,7 +348,10 @@ def logits_checksum(model: nn.Module, in_channels: int, size: int) -> Dict[str, 
 def print_checksum(c: Dict[str, object]) -> None:
     print(f"logits checksum: sum={c['sum']:.6e} abs_sum={c['abs_sum']:.6e} "
           f"weighted_sum={c['weighted_sum']:.6e} argmax={c['argmax']}")
-    print("logits: " + " ".join(f"{v:.6g}" for v in c["logits"]))
+    logits = c["logits"]
+    shown = " ".join(f"{v:.6g}" for v in logits[:20])
+    # An ImageNet model's 1000 logits would be one unreadable line: the first 20; `checksum --json` has all.
+    print("logits: " + shown + (f" ... ({len(logits) - 20} more: checksum --json lists all)" if len(logits) > 20 else ""))
 
 
 # ----------------------------------------------------------------- commands
