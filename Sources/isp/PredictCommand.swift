@@ -9,9 +9,10 @@ enum PredictCommand: Command {
     model's data was (Fashion-MNIST models: 28x28 gray images padded to 32x32; CIFAR-10: 32x32 RGB;
     class-folder and torchvision models: their resize and centre crop). Per image: the --top
     classes by name with their probabilities, and the MACs executed against the dense network's;
-    the JSON adds the logits, and lists each image that failed with its problem. Pruning: the operating point stored in MODEL when it has one, else
-    dense (said which on stderr). An image that cannot be read is a one-line error naming it; the
-    others are still classified, and the exit status is 1.
+    the JSON adds the logits, and lists each image that failed with its problem. Pruning: the
+    operating point stored in MODEL when it has one, else dense (said which on stderr). An image
+    that cannot be read is a one-line error naming it; the others are still classified, and the
+    exit status is 1.
     """
     static let options = PruningRequest.options + [
         LayerSelection.uncalibratedLayersOption,
