@@ -56,10 +56,17 @@ protocol InferenceStep: AnyObject {
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor
 }
 
+/// A step that writes its result to a buffer (the others return their input, or a step's they
+/// ran): one the executor shares with steps whose results are no longer needed when it runs
+/// (`SparseExecutor.shareBuffers`).
+protocol WritingStep: InferenceStep {
+    var out: Tensor { get set }
+}
+
 /// Convolution + folded batch norm + optional ReLU/ReLU6. When the preceding gate dropped input
 /// channels, the kernel reads only the kept ones: their weight rows and input planes are never
 /// touched, so a dropped channel costs nothing but its entry missing from a list.
-final class FusedConv: InferenceStep {
+final class FusedConv: WritingStep {
     var id = 0, label = ""
     let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int
     /// The activation's cap (nil: none; .infinity: ReLU), applied last: after the residual when
@@ -86,7 +93,8 @@ final class FusedConv: InferenceStep {
     private var depthwiseConstants: [Float] = [], constantCount = 0
     private let allConstantsBias = Tensor(shape: [0])
     private let constantChannels: UnsafeMutablePointer<Int32>?
-    private let out = Tensor(shape: [0]), col = Tensor(shape: [0])
+    var out = Tensor(shape: [0])
+    private let col = Tensor(shape: [0])
     private let imageBias: Tensor
     /// Dense convolutions: the tiled kernel with its input staging.
     private let convolution: TiledConvolution?
@@ -352,10 +360,10 @@ final class GateStep: InferenceStep {
     }
 }
 
-final class MaxPoolStep: InferenceStep {
+final class MaxPoolStep: WritingStep {
     var id = 0, label = ""
     let pool: MaxPool2d
-    private let out = Tensor(shape: [0])
+    var out = Tensor(shape: [0])
     init(_ pool: MaxPool2d) { self.pool = pool }
 
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
@@ -372,9 +380,9 @@ final class MaxPoolStep: InferenceStep {
     }
 }
 
-final class GlobalAvgPoolStep: InferenceStep {
+final class GlobalAvgPoolStep: WritingStep {
     var id = 0, label = ""
-    private let out = Tensor(shape: [0])
+    var out = Tensor(shape: [0])
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
         let c = x.shape[1], hw = x.shape[2] * x.shape[3]
         out.resize([1, c])
@@ -393,10 +401,10 @@ final class GlobalAvgPoolStep: InferenceStep {
     }
 }
 
-final class AdaptiveAvgPoolStep: InferenceStep {
+final class AdaptiveAvgPoolStep: WritingStep {
     var id = 0, label = ""
     let size: Int
-    private let out = Tensor(shape: [0])
+    var out = Tensor(shape: [0])
     init(size: Int) { self.size = size }
 
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
@@ -407,10 +415,10 @@ final class AdaptiveAvgPoolStep: InferenceStep {
 }
 
 /// y = activation(W x + b), with the ReLU that directly follows the layer, if any.
-final class LinearStep: InferenceStep {
+final class LinearStep: WritingStep {
     var id = 0, label = ""
     let weight: Tensor, bias: Tensor, inFeatures: Int, outFeatures: Int, cap: Float?
-    private let out = Tensor(shape: [0])
+    var out = Tensor(shape: [0])
     init(_ l: Linear, cap: Float?) {
         weight = l.weight.value.copy(); bias = l.bias.value.copy()
         inFeatures = l.weight.value.shape[1]; outFeatures = l.weight.value.shape[0]; self.cap = cap
