@@ -1,5 +1,5 @@
 // The batch-1 convolution micro-kernel alone (`isp_conv_tiles`), on one core: one 3x3 convolution
-// with padding 1, best of REPS passes, with its weights (and inputs) either reused every pass, so
+// with padding 1 (or a 1x1 one), best of REPS passes, with its weights (and inputs) either reused every pass, so
 // they stay in cache, or cycled through COPIES copies so each pass reads them from memory, as a
 // whole network does. Not part of the tests.
 //
@@ -8,7 +8,8 @@
 //   /tmp/conv_kernel_bench IN OUT SIZE [REPS] [COPIES] [LAYOUT]    (ISP_ISA=avx2 forces the AVX2 kernel)
 //
 // LAYOUT 0: zero-bordered planes run row by row (how maps 8 and more wide run); 1: unrolled rows
-// (im2col of the bordered planes, how smaller maps run). Prints microseconds per pass and GMAC/s.
+// (im2col of the bordered planes, how smaller maps run); 2: a 1x1 convolution reading its input
+// planes in place (how 1x1 convolutions run). Prints microseconds per pass and GMAC/s.
 #include "CKernels.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,20 +35,20 @@ int main(int argc, char **argv) {
     }
     int in = atoi(argv[1]), outChannels = atoi(argv[2]), size = atoi(argv[3]);
     int reps = argc > 4 ? atoi(argv[4]) : 300, copies = argc > 5 ? atoi(argv[5]) : 1;
-    int unrolled = argc > 6 ? atoi(argv[6]) : 0;
+    int layout = argc > 6 ? atoi(argv[6]) : 0, unrolled = layout == 1, pointwise = layout == 2, k = pointwise ? 1 : 9;
     if (in < 1 || outChannels < 1 || size < 1 || reps < 1 || copies < 1) {
         fprintf(stderr, "%s: IN, OUT, SIZE, REPS and COPIES must be positive\n", argv[0]);
         return 2;
     }
-    int pitch = size + 2, pixels = size * size, plane = unrolled ? 9 * pixels : (size + 2) * pitch;
-    int tiles = (outChannels + 15) / 16, rows = in * 9;
+    int pitch = size + 2, pixels = size * size, plane = unrolled ? 9 * pixels : pointwise ? pixels : (size + 2) * pitch;
+    int tiles = (outChannels + 15) / 16, rows = in * k;
     size_t panelFloats = (size_t)tiles * rows * 16, inputFloats = (size_t)in * plane + 64;
     float *panels = filled(panelFloats * copies, 5, 0.01f), *inputs = filled(inputFloats * copies, 7, 0.1f);
     float *out = filled((size_t)outChannels * pixels, 1, 0), *bias = filled(outChannels, 1, 0);
     int32_t *xOffset = malloc(sizeof(int32_t) * in), *weightChannel = malloc(sizeof(int32_t) * in), taps[9];
     for (int i = 0; i < in; i++) { xOffset[i] = i * plane; weightChannel[i] = i; }
-    for (int t = 0; t < 9; t++) taps[t] = unrolled ? t * pixels : (t / 3) * pitch + t % 3;
-    isp_conv_input input = {inputs, xOffset, weightChannel, in, taps, 9, 1};
+    for (int t = 0; t < k; t++) taps[t] = unrolled ? t * pixels : pointwise ? 0 : (t / 3) * pitch + t % 3;
+    isp_conv_input input = {inputs, xOffset, weightChannel, in, taps, k, 1};
     isp_conv_output output = {out, pixels, bias, -1e30f, 1e30f, NULL};
     const char *forced = getenv("ISP_ISA");
     isp_isa isa = forced && strcmp(forced, "avx2") == 0 ? ISP_AVX2 : isp_cpu_isa();
@@ -56,7 +57,7 @@ int main(int argc, char **argv) {
         input.x = inputs + (size_t)(r % copies) * inputFloats;
         const float *w = panels + (size_t)(r % copies) * panelFloats;
         double start = seconds();
-        if (unrolled) {
+        if (unrolled || pointwise) {
             isp_conv_tiles(isa, &input, w, rows, outChannels, 0, tiles, 0, pixels, 0, &output);
         } else {
             for (int y = 0; y < size; y++)
@@ -65,8 +66,8 @@ int main(int argc, char **argv) {
         double t = seconds() - start;
         if (t < best) best = t;
     }
-    double macs = (double)in * outChannels * pixels * 9;
+    double macs = (double)in * outChannels * pixels * k;
     printf("%s: %d -> %d channels, %dx%d, %s, %d weight cop%s: %.1f us, %.1f GMAC/s\n", isa == ISP_AVX512 ? "avx512" : "avx2", in, outChannels, size, size,
-           unrolled ? "unrolled" : "bordered rows", copies, copies == 1 ? "y" : "ies", best * 1e6, macs / best / 1e9);
+           unrolled ? "unrolled" : pointwise ? "1x1 in place" : "bordered rows", copies, copies == 1 ? "y" : "ies", best * 1e6, macs / best / 1e9);
     return 0;
 }

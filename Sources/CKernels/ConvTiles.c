@@ -98,7 +98,16 @@
 // broadcasts per G x P multiply-adds. g <= G of the channels are real (the last group). With
 // `ahead` (positions; 0: none), each line stored is fetched again `ahead` positions on, for
 // writing (see LONG_RUN).
-static inline __attribute__((always_inline)) void pixel_block(const int G, const int P, const int32_t ahead,
+// ONE_TAP (1x1 convolutions), as in the tiled blocks: with a tap loop that ran once, the compiler
+// kept the accumulators in one set of registers across channels and another inside the loop, and
+// moved all of them back and forth for every channel (16 register moves per 16 multiply-adds, perf
+// annotate). One core, in cache (benchmarks/conv_kernel_bench.c, layout 2), three alternations,
+// GMAC/s: 16 -> 96 channels at 28x28 59-60 -> 70-72, 24 -> 144 66-70 -> 82-84, 32 -> 192 73-74 ->
+// 88-92, 64 -> 384 at 14x14 76-77 -> 104-107, 16 -> 96 at 112x112 58-59 -> 70-72; AVX2 (16-32
+// inputs at 28x28) 33-38 -> 48-54 (AMD Zen 5). In mobilenet_v2 at 224, one core (isp bench
+// --profile), two alternations: its expansions at 112x112 556-586 -> 375-398 us, at 56x56 275-287 ->
+// 173-183, at 28x28 120-127 -> 75-80, at 14x14 116-123 -> 72-80.
+static inline __attribute__((always_inline)) void pixel_block(const int G, const int P, const int ONE_TAP, const int32_t ahead,
                                                               const isp_conv_input *in,
                                                               const float *panels, int32_t rows, int32_t o, int32_t g,
                                                               int32_t q, int32_t shift, const isp_conv_output *out) {
@@ -108,11 +117,12 @@ static inline __attribute__((always_inline)) void pixel_block(const int G, const
     size_t column[8];  // output channel o + j's lane in the panels
     _Pragma("clang loop unroll(full)")
     for (int j = 0; j < G; j++) column[j] = (size_t)((o + (j < g ? j : 0)) / 16) * rows * 16 + (o + (j < g ? j : 0)) % 16;
+    const int32_t taps = ONE_TAP ? 1 : in->taps;
     for (int32_t i = 0; i < in->channels; i++) {
         const float *x = in->x + in->xOffset[i] + q;
-        for (int32_t k = 0; k < in->taps; k++) {
-            const float *xt = x + in->tapOffset[k];
-            const size_t row = ((size_t)in->weightChannel[i] * in->taps + k) * 16;
+        for (int32_t k = 0; k < taps; k++) {
+            const float *xt = ONE_TAP ? x : x + in->tapOffset[k];
+            const size_t row = ((size_t)in->weightChannel[i] * taps + k) * 16;
             v16 a[4];
             _Pragma("clang loop unroll(full)")
             for (int h = 0; h < P; h++) a[h] = load16(xt + 16 * h);
@@ -139,7 +149,8 @@ static inline __attribute__((always_inline)) void pixel_block(const int G, const
 }
 
 // G channels at a time over P vectors at a time, then the last 1..P-1 vectors.
-static inline __attribute__((always_inline)) void pixel_major(const int G, const int P, const int32_t ahead, const isp_conv_input *in,
+static inline __attribute__((always_inline)) void pixel_major(const int G, const int P, const int ONE_TAP, const int32_t ahead,
+                                                              const isp_conv_input *in,
                                                               const float *panels, int32_t rows, int32_t outChannels,
                                                               int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift,
                                                               const isp_conv_output *out) {
@@ -149,10 +160,10 @@ static inline __attribute__((always_inline)) void pixel_major(const int G, const
         for (int32_t o = tile0 * 16; o < o1; o += G) {
             const int32_t g = o1 - o < G ? o1 - o : G;
             switch (vectors) {
-            case 4: pixel_block(G, P < 4 ? P : 4, ahead, in, panels, rows, o, g, q, shift, out); break;
-            case 3: pixel_block(G, P < 3 ? P : 3, ahead, in, panels, rows, o, g, q, shift, out); break;
-            case 2: pixel_block(G, P < 2 ? P : 2, ahead, in, panels, rows, o, g, q, shift, out); break;
-            default: pixel_block(G, 1, ahead, in, panels, rows, o, g, q, shift, out); break;
+            case 4: pixel_block(G, P < 4 ? P : 4, ONE_TAP, ahead, in, panels, rows, o, g, q, shift, out); break;
+            case 3: pixel_block(G, P < 3 ? P : 3, ONE_TAP, ahead, in, panels, rows, o, g, q, shift, out); break;
+            case 2: pixel_block(G, P < 2 ? P : 2, ONE_TAP, ahead, in, panels, rows, o, g, q, shift, out); break;
+            default: pixel_block(G, 1, ONE_TAP, ahead, in, panels, rows, o, g, q, shift, out); break;
             }
         }
     }
@@ -241,7 +252,7 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
     isp_conv_input staged = *in;
     staged.x = stage;
     staged.xOffset = offset;
-    pixel_major(G, P, ahead, &staged, panels, rows, outChannels, tile0, tile1, r0, r1, shift, out);
+    pixel_major(G, P, 1, ahead, &staged, panels, rows, outChannels, tile0, tile1, r0, r1, shift, out);
 }
 
 // Tiles `tile` (and the next if `two`) at positions [FROM, TO) in equal blocks (10 positions as 5
@@ -270,7 +281,7 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
         if (in->taps > 1 && in->channels * in->taps <= SHORT_REDUCTION && in->pixelStride == 1) { \
             /* whole vectors of 16 positions; a tail of fewer goes through the blocks below */ \
             const int32_t body = (q1 - q0) / 16 * 16; \
-            pixel_major(GROUP, VECTORS, 0, in, panels, rows, outChannels, tile0, tile1, q0, q0 + body, shift, out); \
+            pixel_major(GROUP, VECTORS, 0, 0, in, panels, rows, outChannels, tile0, tile1, q0, q0 + body, shift, out); \
             if (body == q1 - q0) return; \
             q0 += body; \
         } \
@@ -289,7 +300,8 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
         if (WIDE && in->taps == 1 && in->pixelStride == 1 && in->channels <= WIDE_EXPANSION_CHANNELS \
             && outChannels >= 4 * in->channels && q1 - q0 >= WIDE_EXPANSION_GRID) { \
             const int32_t body = (q1 - q0) / 16 * 16; \
-            pixel_major(POINTWISE_GROUP, POINTWISE_VECTORS, 0, in, panels, rows, outChannels, tile0, tile1, q0, q0 + body, shift, out); \
+            pixel_major(POINTWISE_GROUP, POINTWISE_VECTORS, 1, 0, in, panels, rows, outChannels, tile0, tile1, q0, q0 + body, shift, \
+                        out); \
             if (body == q1 - q0) return; \
             q0 += body; \
         } \
