@@ -5,11 +5,13 @@
 //
 //   clang -O2 -I Sources/CKernels/include benchmarks/conv_kernel_bench.c Sources/CKernels/ConvTiles.c \
 //       -o /tmp/conv_kernel_bench
-//   /tmp/conv_kernel_bench IN OUT SIZE [REPS] [COPIES] [LAYOUT]    (ISP_ISA=avx2 forces the AVX2 kernel)
+//   /tmp/conv_kernel_bench IN OUT SIZE [REPS] [COPIES] [LAYOUT] [OUTPUTS]    (ISP_ISA=avx2 forces the AVX2 kernel)
 //
 // LAYOUT 0: zero-bordered planes run row by row (how maps 8 and more wide run); 1: unrolled rows
 // (im2col of the bordered planes, how smaller maps run); 2: a 1x1 convolution reading its input
-// planes in place (how 1x1 convolutions run). Prints microseconds per pass and GMAC/s.
+// planes in place (how 1x1 convolutions run). OUTPUTS 1: the output cycles through COPIES copies
+// too (as in a network whose steps each write a buffer of their own). Prints microseconds per pass
+// and GMAC/s.
 #include "CKernels.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +38,7 @@ int main(int argc, char **argv) {
     int in = atoi(argv[1]), outChannels = atoi(argv[2]), size = atoi(argv[3]);
     int reps = argc > 4 ? atoi(argv[4]) : 300, copies = argc > 5 ? atoi(argv[5]) : 1;
     int layout = argc > 6 ? atoi(argv[6]) : 0, unrolled = layout == 1, pointwise = layout == 2, k = pointwise ? 1 : 9;
+    int outputCopies = argc > 7 && atoi(argv[7]) ? copies : 1;
     if (in < 1 || outChannels < 1 || size < 1 || reps < 1 || copies < 1) {
         fprintf(stderr, "%s: IN, OUT, SIZE, REPS and COPIES must be positive\n", argv[0]);
         return 2;
@@ -44,7 +47,7 @@ int main(int argc, char **argv) {
     int tiles = (outChannels + 15) / 16, rows = in * k;
     size_t panelFloats = (size_t)tiles * rows * 16, inputFloats = (size_t)in * plane + 64;
     float *panels = filled(panelFloats * copies, 5, 0.01f), *inputs = filled(inputFloats * copies, 7, 0.1f);
-    float *out = filled((size_t)outChannels * pixels, 1, 0), *bias = filled(outChannels, 1, 0);
+    float *out = filled((size_t)outChannels * pixels * outputCopies, 1, 0), *bias = filled(outChannels, 1, 0);
     int32_t *xOffset = malloc(sizeof(int32_t) * in), *weightChannel = malloc(sizeof(int32_t) * in), taps[9];
     for (int i = 0; i < in; i++) { xOffset[i] = i * plane; weightChannel[i] = i; }
     for (int t = 0; t < k; t++) taps[t] = unrolled ? t * pixels : pointwise ? 0 : (t / 3) * pitch + t % 3;
@@ -55,6 +58,7 @@ int main(int argc, char **argv) {
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
         input.x = inputs + (size_t)(r % copies) * inputFloats;
+        output.out = out + (size_t)(r % outputCopies) * outChannels * pixels;
         const float *w = panels + (size_t)(r % copies) * panelFloats;
         double start = seconds();
         if (unrolled || pointwise) {

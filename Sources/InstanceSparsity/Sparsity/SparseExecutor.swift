@@ -99,9 +99,9 @@ public final class SparseExecutor {
     /// needed when it runs, the one freed last first: it was read just before, so it is the
     /// likeliest still in cache. With a buffer of its own, each step's stores found lines last
     /// touched a whole image earlier and fetched them from L3 or memory: a 1x1 convolution of 96
-    /// -> 576 channels at 14x14 (mobilenet_v2 at 224), one core, ran 116 us with its output in
-    /// cache and 154-159 us without (benchmarks/conv_kernel_bench.c's 1x1 layout, with inputs,
-    /// weights and outputs cycled through 40 copies or the output kept; AMD Zen 5 AVX-512). In the
+    /// -> 576 channels at 14x14 (mobilenet_v2 at 224), one core, ran 119-122 us with its output in
+    /// cache and 163-164 us without (`conv_kernel_bench 96 576 14 300 40 2 [1]`: inputs and
+    /// weights through 40 copies, the output kept or cycled too; AMD Zen 5 AVX-512). In the
     /// network, one core: mobilenet_v2 at 224 5.44-5.48 -> 4.55-4.83 ms, peak memory 213 -> 180 MB.
     /// A residual block's input lives until its branch has added it (or its shortcut's output
     /// has been added), so it is not handed out before.
