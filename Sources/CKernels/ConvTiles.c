@@ -223,12 +223,17 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
 // Expansions of up to WIDE_EXPANSION_CHANNELS inputs to at least four times as many outputs, on
 // grids of WIDE_EXPANSION_GRID positions or more too short for LONG_RUN, run pixel-major in place
 // (whole vectors; the tail in blocks). mobilenet_v2 at 224, 64 -> 384 at 14x14, one core: 89-93
-// -> 70-74 us (isp bench --profile, AMD Zen 5 AVX-512, alternating). Not with more inputs (96 ->
-// 576 at 14x14 156-159 -> 160-162, 160 -> 960 at 7x7 127 -> 148, 320 -> 1280 277 -> 452 us), nor
-// on 8x8 grids (MobileNetV2 w0.5's 48 -> 288: 10.7 -> 11.2 us), nor with AVX2 (its 2 x 2 blocks:
-// 107-111 -> 118-121 us). WIDE (a KERNEL argument) turns it on.
+// -> 70-74 us (isp bench --profile, AMD Zen 5 AVX-512, alternating). Since the pixel-major blocks
+// lost their tap loop (ONE_TAP above) also on 8x8 grids and with AVX2: one core, in cache
+// (benchmarks/conv_kernel_bench.c, layout 2), three alternations, GMAC/s: MobileNetV2 w0.5's 48 ->
+// 288 at 8x8 88-89 -> 110-111, 24 -> 144 66 -> 86-95, 32 -> 192 75-76 -> 95-103; AVX2 48 -> 60
+// and 37-38 -> 57-58; AVX2 at 14x14, 48 -> 192 41-49 -> 54-57, 64 -> 384 48-51 -> 47-57 (AMD Zen
+// 5). In MobileNetV2 w0.5 (isp bench --profile, one core, alternating), its 8x8 expansions 6.0-6.1
+// -> 4.5-4.8 us and 11.3-11.5 -> 8.9-9.4 us; with AVX2 10.3-10.6 -> 7.5-8.1 and 20.0-20.4 ->
+// 15.9-17.2 us. Not on 4x4 grids (48 -> 288: 64-76 -> 54-56), nor with more inputs (96 -> 576 at 14x14,
+// 160 -> 960 at 7x7: 105-116 either way; 80 -> 480 at 4x4 87-90 -> 57-59).
 #define WIDE_EXPANSION_CHANNELS 64
-#define WIDE_EXPANSION_GRID 128
+#define WIDE_EXPANSION_GRID 64
 
 // Positions [r0, r1) (whole vectors) of every input channel of `in` (at most STAGED_CHANNELS)
 // copied into `stage` (`pitch` floats a channel), then computed pixel-major from there, G
@@ -275,7 +280,7 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
 // Run r of `runs` equal runs of [q0, q1).
 #define RUN_START(r) (q0 + (int32_t)((int64_t)(q1 - q0) * (r) / runs))
 
-#define KERNEL(name, attr, MAXPIX, MAXTILES, GROUP, VECTORS, POINTWISE_GROUP, POINTWISE_VECTORS, WIDE, PF) \
+#define KERNEL(name, attr, MAXPIX, MAXTILES, GROUP, VECTORS, POINTWISE_GROUP, POINTWISE_VECTORS, PF) \
     attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, \
                           int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out) { \
         if (in->taps > 1 && in->channels * in->taps <= SHORT_REDUCTION && in->pixelStride == 1) { \
@@ -297,7 +302,7 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
             if (body == q1) return; \
             q0 = body; \
         } \
-        if (WIDE && in->taps == 1 && in->pixelStride == 1 && in->channels <= WIDE_EXPANSION_CHANNELS \
+        if (in->taps == 1 && in->pixelStride == 1 && in->channels <= WIDE_EXPANSION_CHANNELS \
             && outChannels >= 4 * in->channels && q1 - q0 >= WIDE_EXPANSION_GRID) { \
             const int32_t body = (q1 - q0) / 16 * 16; \
             pixel_major(POINTWISE_GROUP, POINTWISE_VECTORS, 1, 0, in, panels, rows, outChannels, tile0, tile1, q0, q0 + body, shift, \
@@ -326,12 +331,12 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
 // x 2 vectors with AVX-512's 32 registers (VGG16 w0.5's first convolution 9.4-11.1 us against
 // 10.9-11.1 with 4 x 2: no clear change), 4 x 2 with AVX2's 16.
 #define BLOCK_OF_KERNEL block_avx512
-KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 4, 1, 0)
-KERNEL(conv_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 4, 1, 1)
+KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 4, 0)
+KERNEL(conv_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 4, 1)
 #undef BLOCK_OF_KERNEL
 #define BLOCK_OF_KERNEL block_avx2
-KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 0, 0)
-KERNEL(conv_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 0, 1)
+KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 0)
+KERNEL(conv_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 1)
 
 isp_isa isp_cpu_isa(void) {
     __builtin_cpu_init();
