@@ -234,6 +234,18 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
 // 160 -> 960 at 7x7: 105-116 either way; 80 -> 480 at 4x4 87-90 -> 57-59).
 #define WIDE_EXPANSION_CHANNELS 64
 #define WIDE_EXPANSION_GRID 64
+// Projections to at most NARROW_PROJECTION channels on such grids too, from any number of inputs:
+// in blocks of two tiles, 24 outputs filled 24 of 32 lanes, and each block's transposing epilogue
+// served 16-24 channels. One core, in cache (benchmarks/conv_kernel_bench.c, layout 2), two
+// alternations, GMAC/s: MobileNetV2 w0.5's 16 -> 8 at 32x32 54 -> 72-74, 48 -> 16 61-63 -> 88-91,
+// 96 -> 16 at 16x16 77-83 -> 111-112; mobilenet_v2's 32 -> 16 at 112x112 66-68 -> 85-86, 96 -> 24
+// at 56x56 80 -> 102-106, 144 -> 24 83-84 -> 106-108, 144 -> 24 at 28x28 85 -> 107-112 (AMD Zen 5
+// AVX-512). Not to 32 outputs (144 -> 32 and 192 -> 32 at 28x28: 113-118 -> 107-114) or more (192
+// -> 64 at 14x14 116 -> 81-105). In the networks, one core (isp bench --profile), three
+// alternations: MobileNetV2 w0.5's projections together 130-136 -> 113-117 us (its 32x32 maps'
+// 48 -> 16 13.1-13.4 -> 9.2-9.5 us; their planes 4 KB apart did not hurt), mobilenet_v2 at 224's
+// 96 -> 24 at 56x56 94.5-95.0 -> 71.3-71.6 us, 144 -> 24 140 -> 126-128 us.
+#define NARROW_PROJECTION 24
 
 // Positions [r0, r1) (whole vectors) of every input channel of `in` (at most STAGED_CHANNELS)
 // copied into `stage` (`pitch` floats a channel), then computed pixel-major from there, G
@@ -302,8 +314,8 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
             if (body == q1) return; \
             q0 = body; \
         } \
-        if (in->taps == 1 && in->pixelStride == 1 && in->channels <= WIDE_EXPANSION_CHANNELS \
-            && outChannels >= 4 * in->channels && q1 - q0 >= WIDE_EXPANSION_GRID) { \
+        if (in->taps == 1 && in->pixelStride == 1 && q1 - q0 >= WIDE_EXPANSION_GRID \
+            && ((in->channels <= WIDE_EXPANSION_CHANNELS && outChannels >= 4 * in->channels) || outChannels <= NARROW_PROJECTION)) { \
             const int32_t body = (q1 - q0) / 16 * 16; \
             pixel_major(POINTWISE_GROUP, POINTWISE_VECTORS, 1, 0, in, panels, rows, outChannels, tile0, tile1, q0, q0 + body, shift, \
                         out); \
