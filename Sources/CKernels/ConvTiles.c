@@ -244,7 +244,10 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
 // -> 64 at 14x14 116 -> 81-105). In the networks, one core (isp bench --profile), three
 // alternations: MobileNetV2 w0.5's projections together 130-136 -> 113-117 us (its 32x32 maps'
 // 48 -> 16 13.1-13.4 -> 9.2-9.5 us; their planes 4 KB apart did not hurt), mobilenet_v2 at 224's
-// 96 -> 24 at 56x56 94.5-95.0 -> 71.3-71.6 us, 144 -> 24 140 -> 126-128 us.
+// 96 -> 24 at 56x56 94.5-95.0 -> 71.3-71.6 us, 144 -> 24 140 -> 126-128 us. With AVX2 (its 2 x 2
+// blocks) not on planes a multiple of ALIASED_PLANE (the row buffer's): MobileNetV2 w0.5's
+// projections on 32x32 maps lost there (3.5-3.7 -> 4.0-4.4, 21 -> 26, 43-44 -> 51-52 us) while
+// those on 16x16 maps gained (9.0-9.2 -> 7.9-8.1 us); NARROW_ALIASED (a KERNEL argument) says so.
 #define NARROW_PROJECTION 24
 
 // Positions [r0, r1) (whole vectors) of every input channel of `in` (at most STAGED_CHANNELS)
@@ -292,7 +295,7 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
 // Run r of `runs` equal runs of [q0, q1).
 #define RUN_START(r) (q0 + (int32_t)((int64_t)(q1 - q0) * (r) / runs))
 
-#define KERNEL(name, attr, MAXPIX, MAXTILES, GROUP, VECTORS, POINTWISE_GROUP, POINTWISE_VECTORS, PF) \
+#define KERNEL(name, attr, MAXPIX, MAXTILES, GROUP, VECTORS, POINTWISE_GROUP, POINTWISE_VECTORS, NARROW_ALIASED, PF) \
     attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, \
                           int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out) { \
         if (in->taps > 1 && in->channels * in->taps <= SHORT_REDUCTION && in->pixelStride == 1) { \
@@ -315,7 +318,8 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
             q0 = body; \
         } \
         if (in->taps == 1 && in->pixelStride == 1 && q1 - q0 >= WIDE_EXPANSION_GRID \
-            && ((in->channels <= WIDE_EXPANSION_CHANNELS && outChannels >= 4 * in->channels) || outChannels <= NARROW_PROJECTION)) { \
+            && ((in->channels <= WIDE_EXPANSION_CHANNELS && outChannels >= 4 * in->channels) \
+                || (outChannels <= NARROW_PROJECTION && (NARROW_ALIASED || out->plane % ALIASED_PLANE != 0)))) { \
             const int32_t body = (q1 - q0) / 16 * 16; \
             pixel_major(POINTWISE_GROUP, POINTWISE_VECTORS, 1, 0, in, panels, rows, outChannels, tile0, tile1, q0, q0 + body, shift, \
                         out); \
@@ -343,12 +347,12 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
 // x 2 vectors with AVX-512's 32 registers (VGG16 w0.5's first convolution 9.4-11.1 us against
 // 10.9-11.1 with 4 x 2: no clear change), 4 x 2 with AVX2's 16.
 #define BLOCK_OF_KERNEL block_avx512
-KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 4, 0)
-KERNEL(conv_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 4, 1)
+KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 4, 1, 0)
+KERNEL(conv_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 4, 1, 1)
 #undef BLOCK_OF_KERNEL
 #define BLOCK_OF_KERNEL block_avx2
-KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 0)
-KERNEL(conv_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 1)
+KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 0, 0)
+KERNEL(conv_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 0, 1)
 
 isp_isa isp_cpu_isa(void) {
     __builtin_cpu_init();
