@@ -305,7 +305,7 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
             if (body == q1 - q0) return; \
             q0 += body; \
         } \
-        if (POINTWISE_GROUP && in->taps == 1 && in->pixelStride == 1 && in->channels <= STAGED_CHANNELS \
+        if (in->taps == 1 && in->pixelStride == 1 && in->channels <= STAGED_CHANNELS \
             && q1 - q0 >= LONG_RUN && outChannels >= 2 * in->channels) { \
             float stage[STAGED_CHANNELS * LONG_RUN] __attribute__((aligned(64))); \
             const int32_t body = q0 + (q1 - q0) / 16 * 16; \
@@ -329,7 +329,7 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
         const int buffered = q1 - q0 >= 16 && (q1 - q0 <= ROW_BUFFER || out->plane % ALIASED_PLANE == 0); \
         const int32_t runs = buffered ? (q1 - q0 + ROW_BUFFER - 1) / ROW_BUFFER : 1; \
         float rowBuffer[MAXTILES * 16 * ROW_BUFFER] __attribute__((aligned(64))); \
-        if (POINTWISE_GROUP && runs > 1 && (q1 - q0) % (16 * runs) == 0 && in->taps == 1 && in->pixelStride == 1 \
+        if (runs > 1 && (q1 - q0) % (16 * runs) == 0 && in->taps == 1 && in->pixelStride == 1 \
             && in->channels <= STAGED_CHANNELS) { /* runs of whole vectors */ \
             float stage[STAGED_CHANNELS * ROW_BUFFER] __attribute__((aligned(64))); \
             for (int32_t r = 0; r < runs; r++) \

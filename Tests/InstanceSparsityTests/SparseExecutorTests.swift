@@ -95,13 +95,13 @@ final class SparseExecutorTests: XCTestCase {
     /// forced on every dense convolution: it too reads only the kept input channels, and adds a
     /// residual branch's shortcut in its epilogue.
     func testGEMMInferencePathMatchesMaskedDense() throws {
-        try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 36) { net in
+        try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 36, prepare: { net in
             net.root.visit { _, layer in
                 guard let conv = layer as? Conv2d, !conv.isDepthwise else { return }
                 conv.forcedPlan = ConvolutionPlan(forward: .gemm, inputGradient: .gemm, weightGradient: .gemm)
             }
             return net
-        }
+        })
     }
 
     /// With a policy the executor measures each gate's saliency where the convolution writing the
