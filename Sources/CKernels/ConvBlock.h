@@ -57,6 +57,14 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
             }
         }
     }
+    // No output (`isp_conv_products`): the sums as they are, pixel-major, pixel p of tile t at
+    // into + p * intoPitch + 16 t.
+    if (!out) {
+        _Pragma("clang loop unroll(full)")
+        for (int t = 0; t < TILES; t++) _Pragma("clang loop unroll(full)") for (int p = 0; p < PIXELS; p++)
+            *(v16 *)(into + (size_t)p * intoPitch + 16 * t) = acc[t][p];
+        return;
+    }
     // Bias, clamp, then from one vector per pixel (16 channels) to runs of pixels per channel.
     // With AVX-512 (TRANSPOSE_EPILOGUE) in registers: a 16 x 16 transpose, then one masked store per
     // channel. This epilogue costs the same whatever input channels were skipped, so it decided

@@ -353,6 +353,50 @@ KERNEL(conv_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))),
 #define BLOCK_OF_KERNEL block_avx2
 KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 0, 0)
 KERNEL(conv_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 0, 1)
+#undef BLOCK_OF_KERNEL
+
+// The products of Winograd's transforms (isp_conv_products): every tile, blocks of up to MAXPIX
+// positions, the sums stored as they are (no output: see ConvBlock.h). Through the epilogue that
+// writes channel planes, these 1x1 convolutions of 64 channels on 28 tiles ran at 60-75 GMAC/s,
+// against 116 for the direct 3x3 convolution with its 576 multiply-adds per output (one core, in
+// cache, benchmarks/conv_kernel_bench.c, AMD Zen 5 AVX-512).
+#define PRODUCTS_PREFETCH_FLOATS (1 << 19)
+#define PRODUCTS(name, attr, MAXPIX, MAXTILES, PF) \
+    attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, int32_t q0, int32_t q1, \
+                          float *products, int32_t pitch) { \
+        const isp_conv_output *out = 0; \
+        const int32_t shift = 0, tiles = (outChannels + 15) / 16, blocks = (q1 - q0 + MAXPIX - 1) / MAXPIX; \
+        const int32_t step = blocks ? (q1 - q0 + blocks - 1) / blocks : 1; \
+        const size_t intoPitch = (size_t)pitch; \
+        for (int32_t tile = 0; tile < tiles; tile += MAXTILES) { \
+            const int two = MAXTILES > 1 && tile + 1 < tiles; \
+            for (int32_t q = q0; q < q1; q += step) { \
+                const int32_t n = q1 - q < step ? q1 - q : step; \
+                float *into = products + (size_t)q * pitch + 16 * tile; \
+                DISPATCH(1, MAXTILES, 1, PF) \
+            } \
+        } \
+    }
+
+#define BLOCK_OF_KERNEL block_avx512
+PRODUCTS(products_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 0)
+PRODUCTS(products_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 1)
+#undef BLOCK_OF_KERNEL
+#define BLOCK_OF_KERNEL block_avx2
+PRODUCTS(products_avx2, __attribute__((target("avx2,fma"))), 6, 1, 0)
+PRODUCTS(products_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 1)
+#undef BLOCK_OF_KERNEL
+
+void isp_conv_products(isp_isa isa, const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, int32_t q0,
+                       int32_t q1, float *products, int32_t pitch) {
+    // All 16 products' weights (U) over 2 MB come from memory, and the blocks prefetch them: one
+    // core, the transformed weights cycled through 4-8 copies (benchmarks/winograd_bench.c, AMD Zen 5
+    // AVX-512), two alternations: 256 -> 256 channels at 14x14 798-811 -> 656-705 us, 512 -> 512 at
+    // 7x7 1195-1236 -> 986-1095 us; 128 -> 128 at 28x28 (1 MB) 588-599 against 482-602 us.
+    const int far = (int64_t)16 * rows * outChannels > PRODUCTS_PREFETCH_FLOATS;
+    if (isa == ISP_AVX512) (far ? products_avx512_prefetching : products_avx512)(in, panels, rows, outChannels, q0, q1, products, pitch);
+    else (far ? products_avx2_prefetching : products_avx2)(in, panels, rows, outChannels, q0, q1, products, pitch);
+}
 
 isp_isa isp_cpu_isa(void) {
     __builtin_cpu_init();

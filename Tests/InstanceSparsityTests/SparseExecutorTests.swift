@@ -104,6 +104,27 @@ final class SparseExecutorTests: XCTestCase {
         })
     }
 
+    /// Winograd's F(2x2, 3x3) forced on every 3x3 convolution at stride 1 that batch-1 inference
+    /// runs, whatever its size: odd maps (a last tile row and column half outside: 9x9, 5x5 at 36x36
+    /// inputs, the stems' 33x33 at 64x64 inputs), tile rows of fewer and more than 16 tiles, maps
+    /// in several bands, the kept input channels only, a residual branch's shortcut and the block
+    /// activation in its output transform; on one core and on two, on both instruction sets.
+    func testWinogradInferencePathMatchesMaskedDense() throws {
+        let winogradWherever = { (net: Network) -> Network in
+            net.root.visit { _, layer in
+                guard let conv = layer as? Conv2d, conv.kernel == 3, conv.stride == 1, conv.padding == 1, conv.groups == 1 else { return }
+                conv.forcedPlan = ConvolutionPlan(forward: .tiled, inputGradient: .tiled, weightGradient: .tiled, inference: .winograd)
+            }
+            return net
+        }
+        for isa in InstructionSet.supported {
+            try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 36, architectures: ["vgg16", "resnet18"],
+                                              engine: Engine(isa: isa), prepare: winogradWherever)
+        }
+        try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 64, stem: .imagenet, architectures: ["resnet18"],
+                                          prepare: winogradWherever)
+    }
+
     /// With a policy the executor measures each gate's saliency where the convolution writing the
     /// map splits it by channels (each core its own planes), or in a pass of its own (after a pool,
     /// a depthwise convolution, a split by rows): either way it must keep the channels the policy

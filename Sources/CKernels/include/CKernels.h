@@ -46,6 +46,12 @@ void isp_conv_tiles(isp_isa isa, const isp_conv_input *in, const float *panels, 
                     int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift,
                     const isp_conv_output *out);
 
+/// The sums of isp_conv_tiles for all output channels at positions [q0, q1) (1x1: in->taps == 1,
+/// pixelStride 1), without bias or clamp, position-major: products[q * pitch + o] (pitch >= the
+/// output channels rounded up to 16; the lanes past the last channel hold zero weights' sums).
+void isp_conv_products(isp_isa isa, const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, int32_t q0,
+                       int32_t q1, float *products, int32_t pitch);
+
 /// The weight gradient of one image, accumulated: for output channels [16 * tile0, 16 * tile1)
 /// and weight row r (input channel, tap) of `weightRows`,
 ///   gradient[(tile * weightRows + r) * 16 + lane] += sum over output pixels (y, i) of
@@ -80,6 +86,25 @@ void isp_flipped_panels(const float *w, int32_t outputs, int32_t inputs, int32_t
                         float *panels);
 /// The inverse, added: x[(tile * 16 + lane) * length + p] += tiles[(tile * length + p) * 16 + lane].
 void isp_untile_add(isp_isa isa, const float *tiles, int32_t channels, int32_t length, float *x);
+
+/// Winograd F(2x2, 3x3) (Winograd.c): a 3x3 convolution at stride 1 and padding 1 of one image as
+/// 16 products U[xi] V[xi] over the input channels (xi: the positions of a 4x4 window), for tiles
+/// of 2x2 output pixels, isp_winograd_tiles(width) to a tile row, isp_winograd_tiles(height) rows.
+int32_t isp_winograd_tiles(int32_t length);
+/// V of kept input channels i < channels (plane channel[i] of x, height x width) for tile rows
+/// [row0, row1): v[xi * vStride + i * vPitch + (ty - row0) * tilesPerRow + tx]. Writes up to 16
+/// floats past each channel's last tile: vPitch >= (row1 - row0) * tilesPerRow + 16.
+void isp_winograd_input(isp_isa isa, const float *x, const int32_t *channel, int32_t channels, int32_t height, int32_t width,
+                        int32_t row0, int32_t row1, float *v, int64_t vStride, int32_t vPitch);
+/// Output channels [0, outChannels) of tile rows [row0, row1) from the products m, position-major
+/// as isp_conv_products leaves them: m[xi * mStride + ((ty - row0) * tilesPerRow + tx) * mPitch + o]:
+/// out->out[o * out->plane + y * width + x] = clamp(bias[o] + (A^T m A)[y][x] + residual, low,
+/// high) for the pixels of those tiles inside the map. Reads whole vectors of 16 channels.
+void isp_winograd_output(isp_isa isa, const float *m, int64_t mStride, int32_t mPitch, int32_t outChannels, int32_t height,
+                         int32_t width, int32_t row0, int32_t row1, const isp_conv_output *out);
+/// The weights' transforms: u[xi * outputs * inputs + o * inputs + c] = (G w[o][c] G^T)[xi] for
+/// w outputs x inputs x 3 x 3.
+void isp_winograd_weights(const float *w, int32_t outputs, int32_t inputs, float *u);
 
 
 /// Runs task(context, i) for i in 0..<tasks on the calling thread and persistent worker threads:

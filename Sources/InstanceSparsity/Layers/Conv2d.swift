@@ -104,6 +104,7 @@ public final class Conv2d: Layer, RunsOnEngine {
         case .tiled: tiledForward(input, out)
         case .gemm: gemmForward(input, out)
         case .depthwise: depthwiseForward(input, out)
+        case .winograd: preconditionFailure("Winograd's transforms run batch-1 inference only (ConvolutionPlan.inference)")
         }
         return out
     }

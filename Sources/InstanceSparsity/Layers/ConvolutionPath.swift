@@ -8,13 +8,19 @@ public enum ConvolutionPath: String, CaseIterable {
     case gemm
     /// Direct loops per channel plane (`isp_depthwise`): groups == channels.
     case depthwise
+    /// Winograd's F(2x2, 3x3) (`WinogradConvolution`): 3x3 convolutions at stride 1 and padding 1
+    /// in batch-1 inference.
+    case winograd
 }
 
 /// How one convolution runs, per direction: the single place that decides, from the shape alone,
 /// for training, batched evaluation and batch-1 inference alike. (The instruction set is the
 /// engine's: `Engine.isa`.)
 public struct ConvolutionPlan: Equatable {
+    /// The forward pass in training and batched evaluation.
     public var forward: ConvolutionPath
+    /// The forward pass of one image (`SparseExecutor`).
+    public var inference: ConvolutionPath
     /// dL/dx: on the micro-kernel it is the forward convolution of dy with the weights
     /// transposed and flipped, which exists only at stride 1 (and padding below the kernel size).
     public var inputGradient: ConvolutionPath
@@ -27,6 +33,8 @@ public struct ConvolutionPlan: Equatable {
     /// two cores; the 2x2 weight gradients followed once calls took 8 images each (one core: each
     /// 2x2 backward pass 21 -> 15 ms a step). 1-wide outputs were never measured there.
     public static let narrowestTiledOutput = 2
+    /// Narrowest output batch-1 inference runs on Winograd's F(2x2, 3x3).
+    public static let narrowestWinogradOutput = 7
 
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int, outputWidth: Int) {
         // The depthwise kernel runs "same" padding (all MobileNetV2 has); other depthwise shapes
@@ -37,13 +45,19 @@ public struct ConvolutionPlan: Equatable {
             return
         }
         let tiled = groups == 1 && stride <= 2 && outputWidth >= ConvolutionPlan.narrowestTiledOutput
+        let winograd = groups == 1 && kernel == 3 && stride == 1 && padding == 1
+            && outputWidth >= ConvolutionPlan.narrowestWinogradOutput
         self.init(forward: tiled ? .tiled : .gemm,
                   inputGradient: tiled && stride == 1 && padding < kernel ? .tiled : .gemm,
-                  weightGradient: tiled && kernel > 1 ? .tiled : .gemm)
+                  weightGradient: tiled && kernel > 1 ? .tiled : .gemm,
+                  inference: winograd ? .winograd : tiled ? .tiled : .gemm)
     }
 
     /// A plan given path by path (tests force each one; a path must be able to run the shape).
-    public init(forward: ConvolutionPath, inputGradient: ConvolutionPath, weightGradient: ConvolutionPath) {
+    /// `inference`: the forward path unless given.
+    public init(forward: ConvolutionPath, inputGradient: ConvolutionPath, weightGradient: ConvolutionPath,
+                inference: ConvolutionPath? = nil) {
         self.forward = forward; self.inputGradient = inputGradient; self.weightGradient = weightGradient
+        self.inference = inference ?? forward
     }
 }

@@ -98,6 +98,9 @@ final class FusedConv: WritingStep {
     private let imageBias: Tensor
     /// Dense convolutions: the tiled kernel with its input staging.
     private let convolution: TiledConvolution?
+    /// 3x3 convolutions on Winograd's F(2x2, 3x3), made when a plan first takes them there.
+    private lazy var winograd = WinogradConvolution(weights: weight, outChannels: outChannels, inChannels: inChannels, engine: engine)
+    private let engine: Engine
     /// Depthwise: the kernel's scratch (`isp_depthwise_scratch`), one part per thread.
     private let scratch = Tensor(shape: [0])
     /// The gate on this convolution's output, if any (set by the executor).
@@ -130,6 +133,7 @@ final class FusedConv: WritingStep {
             constantChannels = nil
         }
         convolution = tileable ? TiledConvolution(inChannels: inChannels, kernel: kernel, stride: stride, padding: padding) : nil
+        self.engine = engine
     }
 
     deinit { weightByInput?.deallocate(); constantChannels?.deallocate() }
@@ -163,7 +167,7 @@ final class FusedConv: WritingStep {
         out.resize([1, outChannels, oh, ow])
         let plan = forcedPlan ?? ConvolutionPlan(inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride,
                                                  padding: padding, groups: groups, outputWidth: ow)
-        if plan.forward == .depthwise { depthwise(x, ih, iw, oh, ow, ctx) } else { dense(x, ih, iw, oh, ow, plan.forward, ctx) }
+        if plan.inference == .depthwise { depthwise(x, ih, iw, oh, ow, ctx) } else { dense(x, ih, iw, oh, ow, plan.inference, ctx) }
         return out
     }
 
@@ -198,6 +202,12 @@ final class FusedConv: WritingStep {
         }
         if path == .tiled, let panels {
             tiled(x, ih, iw, panels, biasPointer, ctx)
+        } else if path == .winograd {
+            precondition(kernel == 3 && stride == 1 && padding == 1 && groups == 1, "a winograd plan for a convolution that cannot run on it")
+            ctx.macs += winograd.run(x.data, height: ih, width: iw, kept: ctx.keptCount.map { (UnsafePointer(ctx.kept), $0) },
+                                     out: out.data, bias: biasPointer, cap: cap, residual: residual.map { UnsafePointer($0.data) },
+                                     engine: ctx.engine, split: ctx.useAllCores)
+            ctx.mapSplit = ctx.useAllCores ? .rows : .mixed
         } else {
             precondition(path == .gemm, "a \(path) plan for a convolution that cannot run on it")
             gemm(x, ih, iw, oh, ow, biasPointer, ctx)

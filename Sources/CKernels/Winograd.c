@@ -1,0 +1,226 @@
+// Winograd's minimal filtering F(2x2, 3x3) for 3x3 convolutions at stride 1 with padding 1 (Lavin
+// and Gray, "Fast Algorithms for Convolutional Neural Networks", 2016): each 2x2 block of output
+// pixels (a tile) comes from the 4x4 input window around it as
+//     Y = A^T [ (G g G^T) . (B^T d B) ] A
+// (. elementwise), 16 multiplications per input channel instead of 36. Summed over the input
+// channels, the 16 elementwise products are 16 matrix products, one per position xi of the 4x4
+// transformed window, U[xi] (outputs x inputs) times V[xi] (inputs x tiles): the tiled kernel's
+// 1x1 convolutions (isp_conv_tiles), with the tiles as grid positions. These functions are the
+// transforms around them. The input transform takes sixteen tiles a vector: a tile row's inputs
+// are read as the even and odd columns of each bordered input row.
+// The transforms have only additions and halvings, so the result stays within a few units in the
+// last place of the direct convolution's.
+#include "CKernels.h"
+#include <stddef.h>
+#include <string.h>
+#include "Clamp.h"
+#pragma clang diagnostic ignored "-Wpsabi"  // the vector helpers are always inlined into their callers
+
+#define even16(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+#define odd16(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31)
+#define low_pairs(a, b) __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define high_pairs(a, b) __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+
+static inline __attribute__((always_inline)) v16 load16(const float *p) { return *(const v16 *)p; }
+
+// The first n (0-16) floats at p; the rest zero. Only at a row's end: a whole vector there could
+// read past the end of the last plane.
+static inline __attribute__((always_inline)) v16 load_part(const float *p, int32_t n) {
+    if (n >= 16) return load16(p);
+    v16 v = {0};
+    for (int32_t k = 0; k < n; k++) v[k] = p[k];
+    return v;
+}
+
+static inline __attribute__((always_inline)) void store_part(float *p, v16 v, int32_t n) {
+    if (n >= 16) { *(v16 *)p = v; return; }
+    for (int32_t k = 0; k < n; k++) p[k] = v[k];
+}
+
+int32_t isp_winograd_tiles(int32_t length) { return (length + 1) / 2; }
+
+// Row y of a plane as a bordered row: row[k] = plane[y][k - 1] for k in 1...width, zero at k = 0
+// and for the 32 after (the vectors' reach past the last tile), or all zero outside the plane.
+// Copied a vector at a time (memcpy and memset calls, four a tile row, took two thirds of the
+// transform's time on 56x56 maps), whole vectors past the row's end except on the plane's last row.
+static inline __attribute__((always_inline)) void bordered_row(const float *plane, int32_t height, int32_t width, int32_t y,
+                                                               float *row) {
+    if (y < 0 || y >= height) {
+        for (int32_t k = 0; k < width + 33; k += 16) *(v16 *)(row + k) = (v16){0};
+        return;
+    }
+    const float *from = plane + (size_t)y * width;
+    const int32_t whole = y + 1 < height ? width : width / 16 * 16;
+    int32_t k = 0;
+    for (; k < whole; k += 16) *(v16 *)(row + 1 + k) = load16(from + k);
+    for (; k < width; k++) row[1 + k] = from[k];
+    row[0] = 0;
+    *(v16 *)(row + 1 + width) = (v16){0};
+    *(v16 *)(row + 17 + width) = (v16){0};
+}
+
+static inline __attribute__((always_inline)) void input_transform(const float *x, const int32_t *channel, int32_t channels,
+                                                                  int32_t height, int32_t width, int32_t row0, int32_t row1,
+                                                                  float *v, int64_t vStride, int32_t vPitch) {
+    const int32_t tw = isp_winograd_tiles(width);
+    // Bordered rows 2 row0 - 1 to 2 row1 of a channel: each vector of 16 tiles reads columns 2 j0
+    // to 2 j0 + 33 of four of them, and a row copied past its end writes up to 15 floats beyond.
+    const int32_t pitch = (width + 33 + 15) / 16 * 16 + 16, rows = 2 * (row1 - row0) + 2;
+    float border[rows * pitch] __attribute__((aligned(64)));
+    for (int32_t i = 0; i < channels; i++) {
+        const float *plane = x + (size_t)channel[i] * height * width;
+        for (int32_t r = 0; r < rows; r++) bordered_row(plane, height, width, 2 * row0 - 1 + r, border + (size_t)r * pitch);
+        for (int32_t ty = row0; ty < row1; ty++) {
+            float *to = v + (size_t)i * vPitch + (size_t)(ty - row0) * tw;
+            for (int32_t j0 = 0; j0 < tw; j0 += 16) {
+                // t[k][r]: row r of the window times B, for the 16 tiles j0..j0+15; their window
+                // columns are d0 = border[2j], d1 = border[2j + 1], d2 = border[2j + 2], d3 = border[2j + 3].
+                v16 t[4][4];
+                for (int r = 0; r < 4; r++) {
+                    const float *row = border + (size_t)(2 * (ty - row0) + r) * pitch + 2 * j0;
+                    const v16 a = load16(row), b = load16(row + 16), a2 = load16(row + 2), b2 = load16(row + 18);
+                    const v16 d0 = even16(a, b), d1 = odd16(a, b), d2 = even16(a2, b2), d3 = odd16(a2, b2);
+                    t[0][r] = d0 - d2;
+                    t[1][r] = d1 + d2;
+                    t[2][r] = d2 - d1;
+                    t[3][r] = d1 - d3;
+                }
+                // B^T on the left, column by column: xi = 4 ky + kx. A vector reaching past the
+                // tile row writes the next one's tiles (written after it) or the vector of slack.
+                for (int kx = 0; kx < 4; kx++) {
+                    *(v16 *)(to + (size_t)(0 + kx) * vStride + j0) = t[kx][0] - t[kx][2];
+                    *(v16 *)(to + (size_t)(4 + kx) * vStride + j0) = t[kx][1] + t[kx][2];
+                    *(v16 *)(to + (size_t)(8 + kx) * vStride + j0) = t[kx][2] - t[kx][1];
+                    *(v16 *)(to + (size_t)(12 + kx) * vStride + j0) = t[kx][1] - t[kx][3];
+                }
+            }
+        }
+    }
+}
+
+// r[i] lane j -> r[j] lane i, by swapping ever smaller blocks: the 8x8 blocks off the diagonal,
+// then the 4x4 ones inside each, and so on (one vpermt2ps a row and round with AVX-512).
+#define LOW8(a, b) __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23)
+#define HIGH8(a, b) __builtin_shufflevector(a, b, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31)
+#define LOW4(a, b) __builtin_shufflevector(a, b, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27)
+#define HIGH4(a, b) __builtin_shufflevector(a, b, 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31)
+#define LOW2(a, b) __builtin_shufflevector(a, b, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29)
+#define HIGH2(a, b) __builtin_shufflevector(a, b, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31)
+#define LOW1(a, b) __builtin_shufflevector(a, b, 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30)
+#define HIGH1(a, b) __builtin_shufflevector(a, b, 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31)
+#define SWAP_BLOCKS(r, D) \
+    for (int i = 0; i < 16; i++) \
+        if (!(i & D)) { const v16 a = r[i], b = r[i + D]; r[i] = LOW##D(a, b); r[i + D] = HIGH##D(a, b); }
+
+static inline __attribute__((always_inline)) void transpose16(v16 r[16]) {
+    _Pragma("clang loop unroll(full)") SWAP_BLOCKS(r, 8)
+    _Pragma("clang loop unroll(full)") SWAP_BLOCKS(r, 4)
+    _Pragma("clang loop unroll(full)") SWAP_BLOCKS(r, 2)
+    _Pragma("clang loop unroll(full)") SWAP_BLOCKS(r, 1)
+}
+
+// The products come position-major (isp_conv_products: 16 output channels a vector), so the
+// transform runs on 16 channels of one tile at a time; each of its four outputs is then turned
+// around for 16 tiles at once, to 16 tiles of one channel, and stored into the rows.
+static inline __attribute__((always_inline)) void output_transform(const float *m, int64_t mStride, int32_t mPitch,
+                                                                   int32_t outChannels, int32_t height, int32_t width,
+                                                                   int32_t row0, int32_t row1, const isp_conv_output *out) {
+    const int32_t tw = isp_winograd_tiles(width);
+    const v16 lo = (v16){0} + out->low, hi = (v16){0} + out->high;
+    for (int32_t ty = row0; ty < row1; ty++) {
+        for (int32_t j0 = 0; j0 < tw; j0 += 16) {
+            const int32_t tiles = tw - j0 < 16 ? tw - j0 : 16;
+            const int32_t n = width - 2 * j0 < 32 ? width - 2 * j0 : 32;  // output columns 2 j0 on
+            for (int32_t o0 = 0; o0 < outChannels; o0 += 16) {
+                v16 y[4][16];  // output (dy, dx) = y[2 dy + dx], tile k (then, turned, channel k)
+                _Pragma("clang loop unroll(full)")
+                for (int k = 0; k < 16; k++) {
+                    if (k >= tiles) { y[0][k] = y[1][k] = y[2][k] = y[3][k] = (v16){0}; continue; }
+                    const float *from = m + (size_t)((ty - row0) * tw + j0 + k) * mPitch + o0;
+                    v16 p[16];
+                    _Pragma("clang loop unroll(full)")
+                    for (int xi = 0; xi < 16; xi++) p[xi] = load16(from + (size_t)xi * mStride);
+                    // A^T on the left (rows [1 1 1 0] and [0 1 -1 -1]), then A on the right.
+                    v16 s0[4], s1[4];
+                    _Pragma("clang loop unroll(full)")
+                    for (int kx = 0; kx < 4; kx++) {
+                        s0[kx] = p[kx] + p[4 + kx] + p[8 + kx];
+                        s1[kx] = p[4 + kx] - p[8 + kx] - p[12 + kx];
+                    }
+                    y[0][k] = s0[0] + s0[1] + s0[2];
+                    y[1][k] = s0[1] - s0[2] - s0[3];
+                    y[2][k] = s1[0] + s1[1] + s1[2];
+                    y[3][k] = s1[1] - s1[2] - s1[3];
+                }
+                _Pragma("clang loop unroll(full)")
+                for (int d = 0; d < 4; d++) transpose16(y[d]);
+                const int32_t channels = outChannels - o0 < 16 ? outChannels - o0 : 16;
+                for (int32_t c = 0; c < channels; c++) {
+                    const v16 bias = (v16){0} + out->bias[o0 + c];
+                    // Output rows 2 ty and 2 ty + 1: 32 values each, each tile's pair interleaved.
+                    for (int dy = 0; dy < 2 && 2 * ty + dy < height; dy++) {
+                        const v16 left = y[2 * dy][c] + bias, right = y[2 * dy + 1][c] + bias;
+                        const v16 half[2] = {low_pairs(left, right), high_pairs(left, right)};
+                        const size_t at = (size_t)(o0 + c) * out->plane + (size_t)(2 * ty + dy) * width + 2 * j0;
+                        for (int h = 0; h < 2 && n > 16 * h; h++) {
+                            v16 value = half[h];
+                            if (out->residual) value += load_part(out->residual + at + 16 * h, n - 16 * h);
+                            store_part(out->out + at + 16 * h, clamp16(value, lo, hi), n - 16 * h);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+__attribute__((target("avx512f,avx512vl,fma"))) static void input_avx512(const float *x, const int32_t *channel, int32_t channels,
+                                                                         int32_t height, int32_t width, int32_t row0, int32_t row1,
+                                                                         float *v, int64_t vStride, int32_t vPitch) {
+    input_transform(x, channel, channels, height, width, row0, row1, v, vStride, vPitch);
+}
+__attribute__((target("avx2,fma"))) static void input_avx2(const float *x, const int32_t *channel, int32_t channels, int32_t height,
+                                                           int32_t width, int32_t row0, int32_t row1, float *v, int64_t vStride,
+                                                           int32_t vPitch) {
+    input_transform(x, channel, channels, height, width, row0, row1, v, vStride, vPitch);
+}
+__attribute__((target("avx512f,avx512vl,fma"))) static void output_avx512(const float *m, int64_t mStride, int32_t mPitch,
+                                                                          int32_t outChannels, int32_t height, int32_t width,
+                                                                          int32_t row0, int32_t row1, const isp_conv_output *out) {
+    output_transform(m, mStride, mPitch, outChannels, height, width, row0, row1, out);
+}
+__attribute__((target("avx2,fma"))) static void output_avx2(const float *m, int64_t mStride, int32_t mPitch, int32_t outChannels,
+                                                            int32_t height, int32_t width, int32_t row0, int32_t row1,
+                                                            const isp_conv_output *out) {
+    output_transform(m, mStride, mPitch, outChannels, height, width, row0, row1, out);
+}
+
+void isp_winograd_input(isp_isa isa, const float *x, const int32_t *channel, int32_t channels, int32_t height, int32_t width,
+                        int32_t row0, int32_t row1, float *v, int64_t vStride, int32_t vPitch) {
+    (isa == ISP_AVX512 ? input_avx512 : input_avx2)(x, channel, channels, height, width, row0, row1, v, vStride, vPitch);
+}
+
+void isp_winograd_output(isp_isa isa, const float *m, int64_t mStride, int32_t mPitch, int32_t outChannels, int32_t height,
+                         int32_t width, int32_t row0, int32_t row1, const isp_conv_output *out) {
+    (isa == ISP_AVX512 ? output_avx512 : output_avx2)(m, mStride, mPitch, outChannels, height, width, row0, row1, out);
+}
+
+void isp_winograd_weights(const float *w, int32_t outputs, int32_t inputs, float *u) {
+    const size_t matrix = (size_t)outputs * inputs;
+    for (size_t oc = 0; oc < matrix; oc++) {
+        const float *g = w + oc * 9;
+        float gg[4][3];  // G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2
+        for (int c = 0; c < 3; c++) {
+            gg[0][c] = g[c];
+            gg[1][c] = 0.5f * (g[c] + g[3 + c] + g[6 + c]);
+            gg[2][c] = 0.5f * (g[c] - g[3 + c] + g[6 + c]);
+            gg[3][c] = g[6 + c];
+        }
+        for (int r = 0; r < 4; r++) {  // (G g) G^T, the same combinations along the row
+            u[(size_t)(4 * r + 0) * matrix + oc] = gg[r][0];
+            u[(size_t)(4 * r + 1) * matrix + oc] = 0.5f * (gg[r][0] + gg[r][1] + gg[r][2]);
+            u[(size_t)(4 * r + 2) * matrix + oc] = 0.5f * (gg[r][0] - gg[r][1] + gg[r][2]);
+            u[(size_t)(4 * r + 3) * matrix + oc] = gg[r][2];
+        }
+    }
+}
