@@ -110,11 +110,13 @@ final class GradientTests: XCTestCase {
         func conv(_ cin: Int, _ cout: Int, _ k: Int, _ stride: Int, _ pad: Int, groups: Int = 1) -> Conv2d {
             Conv2d(inChannels: cin, outChannels: cout, kernel: k, stride: stride, padding: pad, groups: groups, bias: true, rng: &rng)
         }
-        // 3x3 at stride 1 and padding 1: batch-1 inference on Winograd's transforms from 7 wide.
-        XCTAssertEqual(conv(3, 4, 3, 1, 1).plan(outputWidth: 8),
+        XCTAssertEqual(conv(3, 4, 3, 1, 1).plan(outputWidth: 8), ConvolutionPlan(forward: .tiled, inputGradient: .tiled, weightGradient: .tiled))
+        // 3x3 at stride 1 and padding 1 from 16 input channels: batch-1 inference on Winograd's transforms from 14 wide.
+        XCTAssertEqual(conv(16, 4, 3, 1, 1).plan(outputWidth: 14),
                        ConvolutionPlan(forward: .tiled, inputGradient: .tiled, weightGradient: .tiled, inference: .winograd))
-        XCTAssertEqual(conv(3, 4, 3, 1, 1).plan(outputWidth: 6), ConvolutionPlan(forward: .tiled, inputGradient: .tiled, weightGradient: .tiled))
-        XCTAssertEqual(conv(3, 4, 3, 1, 2).plan(outputWidth: 8).inference, .tiled)
+        XCTAssertEqual(conv(16, 4, 3, 1, 1).plan(outputWidth: 13).inference, .tiled)
+        XCTAssertEqual(conv(15, 4, 3, 1, 1).plan(outputWidth: 14).inference, .tiled)
+        XCTAssertEqual(conv(16, 4, 3, 1, 2).plan(outputWidth: 14).inference, .tiled)
         XCTAssertEqual(conv(3, 4, 1, 1, 0).plan(outputWidth: 8), ConvolutionPlan(forward: .tiled, inputGradient: .tiled, weightGradient: .gemm))
         XCTAssertEqual(conv(3, 4, 3, 2, 1).plan(outputWidth: 8), ConvolutionPlan(forward: .tiled, inputGradient: .gemm, weightGradient: .tiled))
         XCTAssertEqual(conv(3, 4, 3, 3, 1).plan(outputWidth: 8), ConvolutionPlan(forward: .gemm, inputGradient: .gemm, weightGradient: .gemm))

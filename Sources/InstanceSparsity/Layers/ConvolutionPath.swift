@@ -33,8 +33,16 @@ public struct ConvolutionPlan: Equatable {
     /// two cores; the 2x2 weight gradients followed once calls took 8 images each (one core: each
     /// 2x2 backward pass 21 -> 15 ms a step). 1-wide outputs were never measured there.
     public static let narrowestTiledOutput = 2
-    /// Narrowest output batch-1 inference runs on Winograd's F(2x2, 3x3).
-    public static let narrowestWinogradOutput = 7
+    /// Narrowest output batch-1 inference runs on Winograd's F(2x2, 3x3). One core, alternating
+    /// (isp bench --profile, AMD Zen 5 AVX-512): torchvision resnet18 at 224, its 3x3 layers at
+    /// 56x56 1.21-1.52 -> 0.67-0.94 ms, 28x28 1.15-1.33 -> 0.72-0.97, 14x14 1.13-1.26 -> 0.78-1.22
+    /// (the whole network 19.4-21.7 -> 17.4-19.8 ms); VGG16 w0.5's 32x32 and 16x16 layers 0.12-0.13
+    /// -> 0.09-0.12 ms, but its 8x8 ones 0.07-0.13 -> 0.09-0.20 ms (a tile row of 4 tiles fills a
+    /// quarter of the transforms' vectors; U, 16/9 the direct weights, is read for 16 tiles).
+    public static let narrowestWinogradOutput = 14
+    /// And only with this many input channels: the products sum over them, and with one (VGG16
+    /// w0.5's first convolution) the transforms were all the work: 15-20 -> 45-52 us.
+    public static let fewestWinogradInputs = 16
 
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int, outputWidth: Int) {
         // The depthwise kernel runs "same" padding (all MobileNetV2 has); other depthwise shapes
@@ -46,7 +54,7 @@ public struct ConvolutionPlan: Equatable {
         }
         let tiled = groups == 1 && stride <= 2 && outputWidth >= ConvolutionPlan.narrowestTiledOutput
         let winograd = groups == 1 && kernel == 3 && stride == 1 && padding == 1
-            && outputWidth >= ConvolutionPlan.narrowestWinogradOutput
+            && outputWidth >= ConvolutionPlan.narrowestWinogradOutput && inChannels >= ConvolutionPlan.fewestWinogradInputs
         self.init(forward: tiled ? .tiled : .gemm,
                   inputGradient: tiled && stride == 1 && padding < kernel ? .tiled : .gemm,
                   weightGradient: tiled && kernel > 1 ? .tiled : .gemm,
