@@ -8,7 +8,8 @@ import CKernels
 ///
 /// The map goes in bands of tile rows whose V and M (the products) take about `bandFloats`, so
 /// that the products read V and the output transform reads M from L2; split across cores, each
-/// core takes a share of the tile rows with a band buffer of its own.
+/// core takes a share of the tile rows with a band buffer of its own, or, when one band holds the
+/// whole map, a share of each step.
 final class WinogradConvolution {
     let inChannels: Int, outChannels: Int
     /// U[xi] (outputs x inputs) as the tiled kernel's panels, one row per input channel.
@@ -69,7 +70,7 @@ final class WinogradConvolution {
 
     /// out = clamp(conv(x) + bias (+ residual), 0 if `cap` is set, cap) over the input channels
     /// `kept` (list and count, ascending; nil: all) of x (inChannels planes of height x width).
-    /// `split`: tile rows shared across the engine's threads. Returns the MACs of the direct
+    /// `split`: the work shared across the engine's threads. Returns the MACs of the direct
     /// convolution it stands for (the measure of work all paths report).
     func run(_ x: UnsafePointer<Float>, height: Int, width: Int, kept: (UnsafePointer<Int32>, Int)?,
              out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?, residual: UnsafePointer<Float>?,
@@ -87,27 +88,51 @@ final class WinogradConvolution {
         let tap: Int32 = 0
         withUnsafePointer(to: final) { final in
             withUnsafePointer(to: tap) { tap in
-                // One band: V, the 16 products into M, the output transform.
-                let band = { (rows: Range<Int>, buffer: UnsafeMutablePointer<Float>) in
-                    let v = buffer, m = buffer + 16 * vStride, tiles = rows.count * tilesPerRow
-                    isp_winograd_input(isa, x, channels, Int32(kc), Int32(height), Int32(width), Int32(rows.lowerBound),
-                                       Int32(rows.upperBound), v, Int64(vStride), Int32(pitch))
-                    for xi in 0..<16 {
+                // The three steps on the tile rows `rows` of a band whose V and M start at `v`, `m`:
+                // V of the listed channels `c`, the products `xis`, the output channels `o` (whole vectors).
+                let transformInput = { (rows: Range<Int>, c: Range<Int>, v: UnsafeMutablePointer<Float>) in
+                    isp_winograd_input(isa, x, channels + c.lowerBound, Int32(c.count), Int32(height), Int32(width),
+                                       Int32(rows.lowerBound), Int32(rows.upperBound), v + c.lowerBound * pitch, Int64(vStride),
+                                       Int32(pitch))
+                }
+                let multiply = { (rows: Range<Int>, xis: Range<Int>, v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>) in
+                    for xi in xis {
                         var input = isp_conv_input(x: v + xi * vStride, xOffset: offset, weightChannel: channels, channels: Int32(kc),
                                                    tapOffset: tap, taps: 1, pixelStride: 1)
                         isp_conv_products(isa, &input, self.panels[xi].data, Int32(self.inChannels), Int32(self.outChannels), 0,
-                                          Int32(tiles), m + xi * mStride, Int32(productPitch))
+                                          Int32(rows.count * tilesPerRow), m + xi * mStride, Int32(productPitch))
                     }
-                    isp_winograd_output(isa, m, Int64(mStride), Int32(productPitch), Int32(self.outChannels), Int32(height), Int32(width),
-                                        Int32(rows.lowerBound), Int32(rows.upperBound), final)
+                }
+                let transformOutput = { (rows: Range<Int>, o: Range<Int>, m: UnsafeMutablePointer<Float>) in
+                    var part = final.pointee
+                    part.out += o.lowerBound * height * width
+                    part.bias += o.lowerBound
+                    part.residual = part.residual.map { $0 + o.lowerBound * height * width }
+                    isp_winograd_output(isa, m + o.lowerBound, Int64(mStride), Int32(productPitch), Int32(o.count), Int32(height),
+                                        Int32(width), Int32(rows.lowerBound), Int32(rows.upperBound), &part)
+                }
+                let all = 0..<tileRows, v = bands[0].data, m = bands[0].data + 16 * vStride
+                if threads > 1 && bandRows >= tileRows {
+                    // The map in one band: each step split across the cores, so that each reads half
+                    // of U (a split by tile rows had each stream all of it: resnet18 at 224, two cores,
+                    // its 14x14 layers (U 4 MB) 0.58-0.62 -> 0.73-0.79 ms against the direct convolution).
+                    let groups = (outChannels + 15) / 16
+                    engine.forEachShare(of: kc, keepWarm: true) { c, _ in transformInput(all, c, v) }
+                    engine.forEachShare(of: 16, keepWarm: true) { xis, _ in multiply(all, xis, v, m) }
+                    engine.forEachShare(of: groups, keepWarm: true) { g, _ in
+                        transformOutput(all, (g.lowerBound * 16)..<min(self.outChannels, g.upperBound * 16), m)
+                    }
+                    return
                 }
                 engine.forEachShare(of: tileRows, minimumPerShare: tileRows / threads, keepWarm: split) { share, workspace in
-                    let buffer = self.bands[workspace.index].data
+                    let v = self.bands[workspace.index].data, m = v + 16 * vStride
                     var first = share.lowerBound
                     while first < share.upperBound {
-                        let end = min(share.upperBound, first + bandRows)
-                        band(first..<end, buffer)
-                        first = end
+                        let rows = first..<min(share.upperBound, first + bandRows)
+                        transformInput(rows, 0..<kc, v)
+                        multiply(rows, 0..<16, v, m)
+                        transformOutput(rows, 0..<self.outChannels, m)
+                        first = rows.upperBound
                     }
                 }
             }
