@@ -207,7 +207,7 @@ final class FusedConv: WritingStep {
             ctx.macs += winograd.run(x.data, height: ih, width: iw, kept: ctx.keptCount.map { (UnsafePointer(ctx.kept), $0) },
                                      out: out.data, bias: biasPointer, cap: cap, residual: residual.map { UnsafePointer($0.data) },
                                      engine: ctx.engine, split: ctx.useAllCores)
-            ctx.mapSplit = ctx.useAllCores ? .rows : .mixed
+            ctx.mapSplit = winograd.outputSplit
         } else {
             precondition(path == .gemm, "a \(path) plan for a convolution that cannot run on it")
             gemm(x, ih, iw, oh, ow, biasPointer, ctx)

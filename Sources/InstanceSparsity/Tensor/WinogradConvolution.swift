@@ -21,6 +21,8 @@ final class WinogradConvolution {
     private let productPitch: Int
     /// Row i of V starts at offset[i] = i * pitch; allChannels[i] = i (no channel dropped).
     private let offset: UnsafeMutablePointer<Int32>, allChannels: UnsafeMutablePointer<Int32>
+    /// How the last `run` left its output in the cores' caches.
+    private(set) var outputSplit = MapSplit.mixed
     /// Floats added to the distance between the 16 parts of V and of M: a multiple of 4 KB apart,
     /// as 64 channels of a 56x56 map's tile row were, the input transform's 16 stores of a vector
     /// all went to one L1 set (benchmarks/winograd_bench.c, one core, AMD Zen 5 AVX-512: 64 -> 64
@@ -112,7 +114,9 @@ final class WinogradConvolution {
                                         Int32(width), Int32(rows.lowerBound), Int32(rows.upperBound), &part)
                 }
                 let all = 0..<tileRows, v = bands[0].data, m = bands[0].data + 16 * vStride
-                if threads > 1 && bandRows >= tileRows {
+                let phased = threads > 1 && bandRows >= tileRows
+                outputSplit = threads > 1 && !phased ? .rows : .mixed
+                if phased {
                     // The map in one band: each step split across the cores, so that each reads half
                     // of U (a split by tile rows had each stream all of it: resnet18 at 224, two cores,
                     // its 14x14 layers (U 4 MB) 0.58-0.62 -> 0.73-0.79 ms against the direct convolution).
