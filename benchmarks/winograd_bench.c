@@ -7,11 +7,18 @@
 //   clang -O2 -I Sources/CKernels/include benchmarks/winograd_bench.c Sources/CKernels/ConvTiles.c \
 //       Sources/CKernels/Winograd.c -o /tmp/winograd_bench
 //   /tmp/winograd_bench IN OUT SIZE [BAND] [REPS] [COPIES]    (ISP_ISA=avx2 forces the AVX2 kernels)
+//
+// V's and M's 16 parts lie SKEW floats more than a multiple of their size apart, as in
+// WinogradConvolution (-DSKEW=0 shows what the skew is for).
 #include "CKernels.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#ifndef SKEW
+#define SKEW 16
+#endif
 
 static double seconds(void) {
     struct timespec t;
