@@ -16,13 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
+#include "seconds.h"
 
 static float *filled(size_t n, int period, float step) {
     float *p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);

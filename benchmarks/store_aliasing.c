@@ -10,16 +10,10 @@
 #include <immintrin.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
+#include "seconds.h"
 #ifndef BLOCK
 #define BLOCK 11
 #endif
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 __attribute__((target("avx512f"), noinline)) static void store_blocks(float *out, long pitch, int planes, int pixels) {
     __m512 v = _mm512_set1_ps(1.0f);
@@ -36,9 +30,9 @@ int main(void) {
     for (long pitch = 1024; pitch <= 1040; pitch += 16) {
         double best = 1e9;
         for (int r = 0; r < 200; r++) {
-            double t = now();
+            double t = seconds();
             store_blocks(buffer, pitch, 32, 1024);
-            double d = now() - t;
+            double d = seconds() - t;
             if (d < best) best = d;
         }
         printf("runs of %d floats, planes %ld floats apart: %.2f us\n", BLOCK, pitch, best * 1e6);
