@@ -105,7 +105,7 @@ void tap_positions(const float *phases, const isp_depthwise_args *a, const int32
 
 // Output rows [y0, y1) of one plane from the staged phases (read through `tap`) into `out`.
 static inline __attribute__((always_inline))
-void convolve(const float *const *tap, const int32_t *dx, const float *w, float bias, const isp_depthwise_args *a, const int32_t k,
+void convolve(const float *const *tap, const int32_t *dx, const float *w, float bias, float shift, const isp_depthwise_args *a, const int32_t k,
               i16 firstColumn, int32_t y0, int32_t y1, float *out) {
     const int32_t ow = a->ow, pixels = y1 * a->ow;
     const v16 lo = (v16){0} + a->low, hi = (v16){0} + a->high;
@@ -121,7 +121,7 @@ void convolve(const float *const *tap, const int32_t *dx, const float *w, float 
             }
             acc += v * w[t];
         }
-        acc = clamp16(acc, lo, hi);
+        acc = clamp16(acc, lo, hi) - shift;
         if (q + 16 <= pixels) {
             *(v16 *)(out + q) = acc;
         } else {
@@ -177,11 +177,11 @@ void direct(load_lanes load, const isp_depthwise_args *a, int32_t first, int32_t
         const int32_t j = a->channels ? a->channels[i] : i, ch = j % a->perImage;
         const float *x = a->x + (size_t)j * pixels, *wc = a->w + (size_t)ch * k * k;
         float *out = a->out + (size_t)j * pixels;
-        const float bias = a->bias ? a->bias[ch] : 0;
+        const float bias = a->bias ? a->bias[ch] : 0, shift = a->shift ? a->shift[ch] : 0;
         for (int32_t v = 0; v < vectors; v++) {
             v16 acc = (v16){0} + bias;
             for (int32_t t = 0; t < k * k; t++) acc += load(x + 16 * v + offset[t], lanes[v][t]) * wc[t];
-            acc = clamp16(acc, lo, hi);
+            acc = clamp16(acc, lo, hi) - shift;
             const int32_t q = 16 * v;
             if (q + 16 <= pixels) {
                 *(v16 *)(out + q) = acc;
@@ -216,7 +216,7 @@ void depthwise(copy_rows copy, split_rows split, const isp_depthwise_args *a, in
             prefetch_lines(a->x + (a->channels ? a->channels[i + 1] : i + 1) * inPlane + (size_t)iy0 * a->iw,
                            bytes < PREFETCHED_BYTES ? bytes : PREFETCHED_BYTES);
         }
-        convolve(tap, dx, a->w + (size_t)ch * k * k, a->bias ? a->bias[ch] : 0, a, k, firstColumn, y0, y1, a->out + j * outPlane);
+        convolve(tap, dx, a->w + (size_t)ch * k * k, a->bias ? a->bias[ch] : 0, a->shift ? a->shift[ch] : 0, a, k, firstColumn, y0, y1, a->out + j * outPlane);
     }
 }
 
@@ -256,6 +256,7 @@ static __attribute__((target("avx512f,avx512vl,fma"))) void stride2_rows_avx512(
         const float *x = a->x + (size_t)j * ih * iw, *w = a->w + (size_t)ch * 9;
         float *out = a->out + (size_t)j * oh * ow;
         const float bias = a->bias ? a->bias[ch] : 0;
+        const __m512 shift = _mm512_set1_ps(a->shift ? a->shift[ch] : 0);
         for (int32_t y = y0; y < y1; y++) {
             // The two input rows output row y + ROWS_AHEAD starts on.
             if (ahead) prefetch_lines(x + (size_t)(2 * (y + ROWS_AHEAD) + 1) * iw, 2 * (size_t)iw * sizeof(float));
@@ -280,7 +281,7 @@ static __attribute__((target("avx512f,avx512vl,fma"))) void stride2_rows_avx512(
                     acc += (v16)odds * w[3 * ky + 2];
                 }
                 // As clamp16 does: a NaN passes (vmaxps and vminps return their second operand then).
-                const __m512 clamped = _mm512_min_ps(hi, _mm512_max_ps(lo, (__m512)acc));
+                const __m512 clamped = _mm512_sub_ps(_mm512_min_ps(hi, _mm512_max_ps(lo, (__m512)acc)), shift);
                 const int32_t n = ow - x0 < 16 ? ow - x0 : 16;
                 _mm512_mask_storeu_ps(out + (size_t)y * ow + x0, (__mmask16)((1u << n) - 1), clamped);
             }

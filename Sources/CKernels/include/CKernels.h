@@ -125,12 +125,13 @@ int32_t isp_parallel_threads(void);
 /// [row0, row1) of plane j of out (oh x ow), with c = j % perImage (the channel whose weights and bias it uses):
 /// out = clamp(bias[c] + sum over ky, kx in order of w[c * k * k + ky * k + kx] * x[y * stride +
 /// ky - padding][x * stride + kx - padding], low, high), each term a fused multiply-add, zero
-/// outside the plane, bias NULL: zero. k * k <= ISP_DEPTHWISE_MAX_TAPS.
+/// outside the plane, bias NULL: zero; then shift[c] subtracted (shift NULL: nothing).
+/// k * k <= ISP_DEPTHWISE_MAX_TAPS.
 typedef struct {
     const float *x;
     float *out;
     const int32_t *channels;
-    const float *w, *bias;
+    const float *w, *bias, *shift;
     int32_t perImage, k, stride, padding, ih, iw, oh, ow;
     float low, high;
 } isp_depthwise_args;
@@ -187,12 +188,6 @@ int32_t isp_select_channels(isp_isa isa, const float *s, int32_t n, float cut, i
 float isp_max_saliency(const float *s, int32_t n);
 /// The energy policy's cut: keep the channels whose squared saliency is at least this (scratch: n floats).
 float isp_energy_cut(const float *s, int32_t n, float share, float *scratch);
-
-/// bias[o] += sign * columns[c * outputs + o] * constants[c] for each of the `count` `channels` c
-/// and o < outputs: a 1x1 convolution's bias from the constant planes of the channels a pruned
-/// depthwise convolution skipped (columns: its weights transposed, inputs x outputs).
-void isp_constant_channels_bias(const float *columns, int32_t outputs, const float *constants, const int32_t *channels, int32_t count,
-                                float sign, float *bias);
 
 /// y[o] += sum over k < inputs of w[o * inputs + k] * x[k], for rows o in [row0, row1): a
 /// matrix-vector product reading each weight once (AVX2 and FMA).

@@ -154,7 +154,6 @@ public final class SparseExecutor {
         input.data.update(from: image, count: input.count)
         context.macs = 0
         context.keptCount = nil
-        context.hasSkippedConstants = false
         context.decide = makeDecision()
         context.decidedGates = forcedMasks != nil ? Set(gateSteps.indices) : policy != nil ? prunedGates : []
         return steps.reduce(input) { context.execute($1, $0) }
