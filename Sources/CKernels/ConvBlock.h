@@ -13,9 +13,11 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
     // these compute. Big weight sets stream from memory, and the hardware prefetchers, which stop
     // at each 4 KB page, do not keep up: ResNet-18's 7x7 layers (512 -> 512 channels, 9.4 MB of
     // weights each) 1.17-1.28 -> 1.00-1.12 ms, 14x14 ones 0.87-1.02 -> 0.78-0.83 (torchvision
-    // resnet18 at 224, isp bench --profile, Intel Xeon AVX-512). Not in blocks of 4 positions or
-    // fewer: on 2x2 maps the weights stream at memory speed anyway and the prefetches only
-    // competed with the loads (VGG16 w0.5 pruned, its 2x2 layers 17-25 -> 23-33 us with them).
+    // resnet18 at 224, isp bench --profile, Intel Xeon AVX-512). Also in blocks of 4 positions
+    // (2x2 maps), though on the Intel Xeon the prefetches only competed with the loads there
+    // (VGG16 w0.5 pruned, its 2x2 layers 17-25 -> 23-33 us with them): on AMD Zen 5, whose L3 the
+    // VM's neighbours share, VGG16 w0.5's 2x2 layers ran 0.79-0.80x dense and 0.28-0.87x pruned,
+    // its 4x4 ones level (one core, isp bench --profile, 3-6 alternations). Not below 4 positions.
     // Small panels stay in L2 from row to row, and there the extra loads cost VGG16 w0.5's 32x32
     // and 16x16 layers 2-5%. (Fetching the next tiles' panels into L2 instead pushed the current
     // panel and the input out of L2: the 7x7 layers ran 25% slower.)
@@ -43,7 +45,7 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
         if (ONE_TAP && PIXELS > 4) _mm_prefetch((const char *)(xc + 32), _MM_HINT_T1);
         for (int32_t k = 0; k < taps; k++) {
             const float *xt = ONE_TAP ? xc : xc + in->tapOffset[k];
-            if (PREFETCH && PIXELS > 4) {
+            if (PREFETCH && PIXELS >= 4) {
                 _Pragma("clang loop unroll(full)")
                 for (int t = 0; t < TILES; t++) __builtin_prefetch(next + (size_t)t * rows * 16 + k * 16, 0, 3);
             }
