@@ -122,16 +122,14 @@ public enum PrunedEvaluator {
                                 correctPruned: p.correct)
     }
 
-    /// Batch-1 latency (median, p90 in ms) of the dense network and of `plan`, over the first
-    /// `images` test images, `repeats` times each. Dense and pruned runs alternate in blocks of 25
-    /// images on one executor (the policy switched off and on): a machine whose speed drifts during
-    /// the measurement (this VM's does, by up to 40%) moves both alike, while each block runs
-    /// warm, as a deployment running only one of them would. (Alternating image by image makes
-    /// each dense pass evict the weights the pruned pass keeps in cache, and two executors each
-    /// evict the other's copy: measured 1.5x and 1.3x instead of about 1.9x on the shipped model.)
+    /// Batch-1 latency of the dense network and of `plan`, over the first `images` test images,
+    /// `repeats` times each. Dense and pruned runs alternate in blocks of 25 images on one executor
+    /// (the policy switched off and on), each block running warm, as a deployment running only one
+    /// of them would. (Alternating image by image makes each dense pass evict the weights the
+    /// pruned pass keeps in cache, and two executors each evict the other's copy: measured 1.5x and
+    /// 1.3x instead of about 1.9x on the shipped model.)
     public static func latencies(_ network: Network, on data: some DataSplit, plan: PruningPlan, images: Int, repeats: Int = 3,
-                                 progress: Progress? = nil)
-        throws -> (dense: (median: Double, p90: Double), sparse: (median: Double, p90: Double)) {
+                                 progress: Progress? = nil) throws -> LatencyComparison {
         let e = SparseExecutor(network)
         let maker = BatchMaker(spec: network.spec)
         let n = min(images, data.count)
@@ -146,12 +144,13 @@ public enum PrunedEvaluator {
             return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         }
         for i in 0..<50 { _ = time(pruned: false, i % n); _ = time(pruned: true, i % n) }  // warm caches and the thread pool
-        var denseTimes: [Double] = [], sparseTimes: [Double] = []
+        var denseTimes: [Double] = [], sparseTimes: [Double] = [], blockRatios: [Double] = []
         for _ in 0..<repeats {
             for start in stride(from: 0, to: n, by: 25) {
                 let block = start..<min(start + 25, n)
-                for i in block { denseTimes.append(time(pruned: false, i)) }
-                for i in block { sparseTimes.append(time(pruned: true, i)) }
+                let dense = block.map { time(pruned: false, $0) }, sparse = block.map { time(pruned: true, $0) }
+                denseTimes += dense; sparseTimes += sparse
+                blockRatios.append(median(dense) / median(sparse))
                 progress?.advance(2 * block.count)
             }
         }
@@ -159,8 +158,23 @@ public enum PrunedEvaluator {
             let sorted = t.sorted()
             return (sorted[sorted.count / 2], sorted[min(sorted.count - 1, Int(0.9 * Double(sorted.count)))])
         }
-        return (summary(denseTimes), summary(sparseTimes))
+        return LatencyComparison(dense: summary(denseTimes), sparse: summary(sparseTimes), speedup: median(blockRatios))
     }
 
+    private static func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+
     static func argmax(_ v: [Float]) -> Int { v.indices.max { v[$0] < v[$1] } ?? 0 }
+}
+
+/// Batch-1 latencies (ms, median and p90 over every run) of a dense network and its pruned plan,
+/// and the speedup: the median over blocks of (dense block median / pruned block median). On a
+/// machine whose speed changes from second to second (this VM's by up to 2x, with its neighbours'
+/// load), the ratio of the two overall medians also moved with which speed each median fell in;
+/// each pair of adjacent blocks (about 25 ms) runs at one speed. What remains is the ratio's own
+/// change with the machine's speed: in its slow phases the pruned passes slow down more than the
+/// dense ones (the shipped VGG16, three runs within five minutes, AMD Zen 5: 2.01x, 1.88x, 1.60x).
+public struct LatencyComparison: Sendable {
+    public let dense: (median: Double, p90: Double)
+    public let sparse: (median: Double, p90: Double)
+    public let speedup: Double
 }
