@@ -125,8 +125,8 @@ final class FusedConv: WritingStep {
     /// nothing, so the kept channels alone give the exact result: no per-image bias correction.
     /// That correction, its lists built over all the input channels, took 6% of a pruned
     /// MobileNetV2's time (width 1.0, 17 gates, one core: `perf record`, AMD Zen 5). Without it,
-    /// four alternations of `isp bench --profile --prune stored`, the quietest: its projections on
-    /// 4x4 maps 10 -> 5 us, the whole pass 0.943 -> 0.882 ms.
+    /// four alternations of `isp bench --profile --prune stored`, the quietest: the projections of
+    /// features.12-17 8-18 -> 4-12 us, the whole pass 0.943 -> 0.882 ms.
     func follow(depthwise: FusedConv) {
         guard groups == 1 && kernel == 1 && padding == 0 else { return }
         let constants = (0..<inChannels).map { activate(depthwise.bias[$0], depthwise.cap) }
