@@ -34,9 +34,6 @@ public final class SparseExecutor {
         // the order the steps run: a gate on that map takes its saliency from it.
         var producer: FusedConv? = nil
         func named(_ step: InferenceStep, _ label: String) -> InferenceStep {
-            if let conv = step as? FusedConv, let depthwise = all.last as? FusedConv, depthwise.isDepthwise {
-                conv.follow(depthwise: depthwise)
-            }
             step.id = all.count; step.label = label
             all.append(step)
             switch step {
@@ -60,7 +57,12 @@ public final class SparseExecutor {
                         let bn = i + 1 < children.count ? children[i + 1] as? BatchNorm2d : nil
                         let reluIndex = i + (bn == nil ? 1 : 2)
                         let relu = reluIndex < children.count ? children[reluIndex] as? ReLU : nil
-                        result.append(named(FusedConv(conv: conv, bn: bn, cap: relu?.cap, engine: network.engine), child(names[i])))
+                        let fused = FusedConv(conv: conv, bn: bn, cap: relu?.cap, engine: network.engine)
+                        // Only in one sequence is the depthwise convolution's output read by this
+                        // convolution alone (a residual block's first convolution shares its input
+                        // with the shortcut).
+                        if let depthwise = result.last as? FusedConv, depthwise.isDepthwise { fused.follow(depthwise: depthwise) }
+                        result.append(named(fused, child(names[i])))
                         i = reluIndex + (relu == nil ? 0 : 1)
                     } else if let linear = children[i] as? Linear {
                         let relu = i + 1 < children.count ? children[i + 1] as? ReLU : nil
