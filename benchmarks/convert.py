@@ -414,19 +414,20 @@ def cmd_export_torch(a: argparse.Namespace) -> None:
             randomize_bn(model)
             src += ", random BatchNorm statistics"
 
-    def json_list(option: str, text: Optional[str]) -> Optional[List[float]]:
+    def number_list(option: str, text: Optional[str]) -> Optional[List[float]]:
+        """Comma-separated numbers, as `isp train --mean` takes them, or a JSON list."""
         if text is None:
             return None
         try:
-            values = json.loads(text)
+            values = json.loads(text) if text.strip().startswith("[") else [float(v) for v in text.split(",")]
         except ValueError:
             values = None
         if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            sys.exit(f"export-torch: {option} should be a JSON list of numbers, e.g. \"[0.5]\", not {text!r}")
+            sys.exit(f"export-torch: {option} should be comma-separated numbers, e.g. 0.485,0.456,0.406, not {text!r}")
         return values
 
-    mean = json_list("--mean", a.mean) if a.mean else like.get("mean")
-    std = json_list("--std", a.std) if a.std else like.get("std")
+    mean = number_list("--mean", a.mean) if a.mean else like.get("mean")
+    std = number_list("--std", a.std) if a.std else like.get("std")
     dataset = a.dataset or like.get("dataset")
     if mean is None or std is None or dataset is None:
         sys.exit("export-torch: give --mean, --std and --dataset (what the model was trained with), "
@@ -539,8 +540,8 @@ def main() -> None:
     e.add_argument("--classes", type=int, default=10)
     e.add_argument("--input-size", type=int, default=32)
     e.add_argument("--state-dict", help="torch .pt state_dict; omit for a freshly initialised model")
-    e.add_argument("--mean", help='JSON list the model was trained with, e.g. "[0.2190]" (padded Fashion-MNIST)')
-    e.add_argument("--std", help='JSON list, e.g. "[0.3318]"')
+    e.add_argument("--mean", help="per-channel mean the model was trained with, comma-separated as isp train takes it, e.g. 0.2190 (padded Fashion-MNIST)")
+    e.add_argument("--std", help="per-channel standard deviation, e.g. 0.3318")
     e.add_argument("--dataset", help="fashion-mnist, cifar10, ...")
     e.add_argument("--like", metavar="FILE",
                    help="an isp checkpoint trained on the same data: take from it what describes the data and "
