@@ -38,9 +38,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
-from typing import Dict, List, Optional, Tuple
+import tempfile
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -96,7 +98,7 @@ class InputError(ValueError):
 
 
 def first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip().splitlines()  # without terminal colours
     return text[0] if text else type(e).__name__
 
 
@@ -200,13 +202,35 @@ def input_file(path: str) -> None:
         raise InputError(path, "is a directory, not a file")
 
 
-def output_file(path: str) -> None:
-    """A file to write can be: its directory exists (checked before any work)."""
+def output_file(path: str, inputs: List[Optional[str]], force: bool) -> None:
+    """A file to write can be (checked before any work): its directory exists, it is none of the
+    files the command reads, and it does not exist yet unless --force."""
     parent = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise InputError(path, "is a directory (give the output file's name)")
     if not os.path.isdir(parent):
         raise InputError(path, f"cannot be written: no directory {parent}")
+    if os.path.exists(path):
+        if any(p and os.path.exists(p) and os.path.samefile(p, path) for p in inputs):
+            raise InputError(path, "is also an input of this command: give another -o")
+        if not force:
+            raise InputError(path, "exists: give --force to replace it")
+
+
+def write_atomically(path: str, write: Callable[[str], None]) -> None:
+    """Calls write(temporary) on a file next to `path`, then renames it to `path`: a failed or
+    interrupted write leaves whatever `path` held."""
+    fd, temporary = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=os.path.dirname(os.path.abspath(path)))
+    os.close(fd)
+    try:
+        write(temporary)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # as open() would have made it, not mkstemp's 0600
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
 
 
 def load_torch_state_dict(path: str) -> Dict[str, torch.Tensor]:
@@ -216,6 +240,9 @@ def load_torch_state_dict(path: str) -> Dict[str, torch.Tensor]:
     except OSError as e:
         raise InputError(path, e.strerror or first_line(e))
     except Exception as e:  # torch.load fails on a bad file in many ways (UnpicklingError, RuntimeError, EOFError, KeyError, ...)
+        if "Weights only load failed" in str(e):  # a pickled object, such as a whole nn.Module: never unpickled here
+            raise InputError(path, "holds pickled Python objects, not only tensors (a whole model saved with "
+                                   "torch.save(model)?): save model.state_dict() and convert that")
         raise InputError(path, f"not a torch state_dict file ({type(e).__name__}: {first_line(e)})")
     for key in ("state_dict", "model_state_dict", "model"):
         if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
@@ -270,7 +297,7 @@ def save_safetensors(model: nn.Module, path: str, metadata: Dict[str, str],
             continue
         tensors[k] = v.detach().to(torch.float32).contiguous().clone()
     try:
-        save_file(tensors, path, metadata=metadata)
+        write_atomically(path, lambda temporary: save_file(tensors, temporary, metadata=metadata))
     except (OSError, SafetensorError) as e:
         raise InputError(path, f"cannot be written ({first_line(e)})")
     return len(tensors)
@@ -397,7 +424,7 @@ def like_data_metadata(path: str, raw: Dict[str, str], like: Dict[str, object], 
 def cmd_export_torch(a: argparse.Namespace) -> None:
     torch.manual_seed(a.seed)
     a.stem = a.stem or standard_stem(a.input_size)
-    output_file(a.output)
+    output_file(a.output, [a.state_dict, a.like], a.force)
     like_raw: Dict[str, str] = {}
     like: Dict[str, object] = {}
     if a.like:  # read first: a bad --like fails before any other work
@@ -458,7 +485,7 @@ def torchvision_classifier(arch: str) -> str:
 
 def cmd_from_torchvision(a: argparse.Namespace) -> None:
     arch = {v: k for k, v in TORCHVISION_NAMES.items()}[a.arch]
-    output_file(a.output)
+    output_file(a.output, [a.weights, a.classes_file], a.force)
     sd = load_torch_state_dict(a.weights)
     head = torchvision_classifier(arch) + ".weight"
     if head not in sd or sd[head].dim() != 2:
@@ -493,14 +520,14 @@ def cmd_from_torchvision(a: argparse.Namespace) -> None:
 
 def cmd_to_torch(a: argparse.Namespace) -> None:
     out = a.output or os.path.splitext(a.checkpoint)[0] + ".pt"
-    output_file(out)
+    output_file(out, [a.checkpoint], a.force)
     model, info = model_from_safetensors(a.checkpoint)
     if a.torchvision_only and not is_torchvision(model):
         raise InputError(a.checkpoint, f"{info['arch']} width {info['width']} with the {info['stem']} stem and "
                                        f"{info['in_channels']} input channels is not a network torchvision's own "
                                        "model can load (use to-torch)")
     try:
-        torch.save(model.state_dict(), out)
+        write_atomically(out, lambda temporary: torch.save(model.state_dict(), temporary))
     except (OSError, RuntimeError) as e:
         raise InputError(out, f"cannot be written ({first_line(e)})")
     dropped = info.pop("optimizer_tensors")
@@ -557,12 +584,14 @@ def main() -> None:
     e.add_argument("--keep-num-batches-tracked", action="store_true",
                    help="also write the int64 num_batches_tracked scalars")
     e.add_argument("-o", "--output", required=True)
+    e.add_argument("--force", action="store_true", help="replace an existing OUTPUT (never an input)")
     e.set_defaults(func=cmd_export_torch)
 
     f = sub.add_parser("from-torchvision", help="torchvision state_dict -> safetensors (ImageNet stem)")
     f.add_argument("arch", choices=sorted(TORCHVISION_NAMES.values()))
     f.add_argument("weights", help="state_dict .pth, e.g. torchvision's resnet18-f37072fd.pth")
     f.add_argument("-o", "--output", required=True)
+    f.add_argument("--force", action="store_true", help="replace an existing OUTPUT (never an input)")
     f.add_argument("--classes-file", help="class names, one a line (as many as the weights have classes)")
     f.add_argument("--width", type=float, default=1.0, help="mobilenet_v2's width_mult (default 1)")
     f.add_argument("--input-size", type=int, default=IMAGENET_SIZE)
@@ -574,6 +603,7 @@ def main() -> None:
                            + (", torchvision's own model only" if only else ""))
         t.add_argument("checkpoint")
         t.add_argument("-o", "--output", help="default: CHECKPOINT with .pt")
+        t.add_argument("--force", action="store_true", help="replace an existing OUTPUT (never the input)")
         t.add_argument("--json", action="store_true")
         t.set_defaults(func=cmd_to_torch, torchvision_only=only)
 

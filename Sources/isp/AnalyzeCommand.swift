@@ -33,7 +33,7 @@ enum AnalyzeCommand: Command {
         let dead = stats.reduce(0) { $0 + $1.deadChannels }, channels = stats.reduce(0) { $0 + $1.channels }
         if json {
             printJSON(["model": model.path, "calibration_images": calibration.count, "dead_macs_share": deadShare,
-                       "dataset": model.data.dataset, "data_dir": model.data.directory ?? NSNull(), "selection": selection.rule,
+                       "dataset": model.data.dataset, "data_dir": model.data.directory, "selection": selection.rule,
                        "selected": selected.sorted().map { stats[$0].label },
                        "layers": stats.enumerated().map { i, s in
                            ["layer": s.label, "channels": s.channels, "cv": s.cv, "dispersion": s.dispersion,

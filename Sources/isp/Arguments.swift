@@ -132,8 +132,13 @@ struct Arguments {
 
     mutating func optionalNumber<T: LosslessStringConvertible & Comparable>(_ name: String, in range: ClosedRange<T>) throws -> T? {
         guard let text = try option(name) else { return nil }
-        guard let v = T(text) else { throw UsageError(message: "\(name) expects a number, got '\(text)'") }
-        guard range.contains(v) else { throw UsageError(message: "\(name) must be in \(range.lowerBound)...\(range.upperBound), got \(text)") }
+        let whole = T.self is any BinaryInteger.Type
+        guard let v = T(text) else { throw UsageError(message: "\(name) expects a \(whole ? "whole number" : "number"), got '\(text)'") }
+        guard range.contains(v) else {
+            // Int.max stands for "no upper bound": say only the lower one.
+            let bounds = "\(range.upperBound)" == "\(Int.max)" ? "at least \(range.lowerBound)" : "in \(range.lowerBound)...\(range.upperBound)"
+            throw UsageError(message: "\(name) must be \(bounds), got \(text)")
+        }
         return v
     }
 
@@ -206,6 +211,16 @@ func printTable(_ header: [String], _ rows: [[String]]) {
     print(line(header))
     print(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  "))
     for r in rows { print(line(r)) }
+}
+
+/// Checks, before any work, the --out FILE of a command that writes a new file from MODEL: not
+/// MODEL itself (even through a link: the command would replace what it read), writable, and new
+/// unless --force.
+func checkNewOutput(_ out: String, force: Bool, model: String) throws {
+    let resolved = { (path: String) in URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path }
+    if resolved(out) == resolved(model) { throw UsageError(message: "--out must not be MODEL itself") }
+    try checkOutputFile(out)
+    if FileManager.default.fileExists(atPath: out) && !force { throw InputError(out, "exists: pass --force to replace it") }
 }
 
 func formatCount(_ n: Int) -> String {

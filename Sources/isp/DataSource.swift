@@ -5,8 +5,8 @@ import InstanceSparsity
 /// the checkpoint, else the dataset's default place, and always said on stderr.
 struct DataSource {
     let dataset: String
-    /// Absolute; nil only for a dataset with no default place (then loading names the problem).
-    let directory: String?
+    /// Absolute.
+    let directory: String
     /// Where the choice came from, for the note: "--data-dir", "stored in m.safetensors", ...
     let origin: String
     /// Class folders only: how images become inputs, and whether undecodable files are skipped.
@@ -20,13 +20,23 @@ struct DataSource {
     static func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
 
     /// For a new training run.
-    init(dataset: String, directory: String?) {
+    init(dataset: String, directory: String?) throws {
         self.dataset = dataset
         if let directory {
             self.directory = DataSource.absolute(directory); origin = "--data-dir"
         } else {
-            self.directory = DatasetLoader.defaultDirectory(for: dataset); origin = "default"
+            self.directory = try DataSource.defaultDirectory(for: dataset); origin = "default"
         }
+    }
+
+    /// Where a dataset is when nothing names a directory; a usage error for those with no
+    /// standard place (the user must say where the files are).
+    private static func defaultDirectory(for dataset: String) throws -> String {
+        guard let place = DatasetLoader.defaultDirectory(for: dataset) else {
+            throw UsageError(message: "--dataset \(dataset) needs --data-dir DIR: it has no standard place"
+                             + (dataset == "folder" ? " (DIR/train/<class>/ and DIR/val/<class>/)" : " (the CIFAR-10 binary version's .bin files)"))
+        }
+        return place
     }
 
     /// For a command on a checkpoint: the flags override what the checkpoint recorded. A recorded
@@ -45,7 +55,7 @@ struct DataSource {
             }
             directory = stored; origin = "recorded in \(path)"
         } else {
-            directory = DatasetLoader.defaultDirectory(for: dataset); origin = "default for \(dataset)"
+            directory = try DataSource.defaultDirectory(for: dataset); origin = "default for \(dataset)"
         }
         // Class folders are read as the model was trained: its input size, channels and recipe.
         if dataset == "folder" {
@@ -64,5 +74,5 @@ struct DataSource {
         return data
     }
 
-    var description: String { "\(dataset) from \(directory ?? "(no directory)") (\(origin))" }
+    var description: String { "\(dataset) from \(directory) (\(origin))" }
 }

@@ -20,8 +20,7 @@ enum ExportCommand: Command {
         let force = try a.flag("--force"), json = try a.flag("--json")
         guard let path = a.positional() else { throw UsageError(message: "MODEL is required") }
         try a.finish()
-        try checkOutputFile(out)
-        if FileManager.default.fileExists(atPath: out) && !force { throw InputError(out, "exists: pass --force to replace it") }
+        try checkNewOutput(out, force: force, model: path)
         let loaded = try Checkpoint.load(path: path, engine: engine)
         try Checkpoint.save(loaded.network, to: out, metadata: loaded.metadata)
         if json {

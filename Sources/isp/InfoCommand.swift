@@ -77,7 +77,7 @@ enum InfoCommand: Command {
             print("slimmable maps (channels\(network.spec.channels.isEmpty ? "" : ", * recorded by isp slim")): "
                   + network.slimmableMaps.map { "\($0.label)=\($0.layout!.channels)\(network.spec.channels[$0.label] == nil ? "" : "*")" }.joined(separator: ", "))
             if path != nil {
-                print("data: \(network.spec.dataset) from \(network.spec.dataDirectory ?? "its default place (not recorded)")")
+                print("data: \(InfoCommand.dataLine(network.spec))")
                 if let point {
                     let measured = point.measured.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
                     print("stored operating point ('--prune stored'): \(point.policy.kind.rawValue) alpha \(jsonNumber(point.policy.alpha)) "
@@ -87,6 +87,16 @@ enum InfoCommand: Command {
                 }
             }
         }
+    }
+
+    /// Where the data of a MODEL file is, as the data commands would find it.
+    private static func dataLine(_ spec: ModelSpec) -> String {
+        if let directory = spec.dataDirectory { return "\(spec.dataset) from \(directory)" }
+        guard DatasetLoader.names.contains(spec.dataset) else {
+            return "\(spec.dataset) (isp cannot read it: eval and sweep need --dataset and --data-dir)"
+        }
+        if let place = DatasetLoader.defaultDirectory(for: spec.dataset) { return "\(spec.dataset) from \(place) (not recorded: the default)" }
+        return "\(spec.dataset), directory not recorded (eval and sweep need --data-dir)"
     }
 
     /// A measured value as JSON: a number when it is one (accuracies, the FLOPs reduction), else

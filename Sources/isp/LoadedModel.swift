@@ -103,5 +103,5 @@ struct LoadedModel {
     }
 
     /// For JSON results: which data the figures are on.
-    var dataJSON: [String: Any] { ["dataset": data.dataset, "data_dir": data.directory ?? NSNull()] }
+    var dataJSON: [String: Any] { ["dataset": data.dataset, "data_dir": data.directory] }
 }

@@ -41,9 +41,9 @@ enum PredictCommand: Command {
             do {
                 let r = try classifier.classify(path: image, top: top)
                 results.append(r.jsonObject.merging(["image": image]) { a, _ in a })
-                rows.append([image, r.label, String(format: "%.1f%%", 100 * r.probability),
-                             r.top.dropFirst().map { "\($0.label) \(String(format: "%.1f%%", 100 * $0.probability))" }.joined(separator: ", "),
-                             formatCount(r.macsExecuted), String(format: "%.0f%%", 100 * Double(r.macsExecuted) / Double(r.macsDense))])
+                let next = r.top.dropFirst().map { "\($0.label) \(String(format: "%.1f%%", 100 * $0.probability))" }.joined(separator: ", ")
+                rows.append([image, r.label, String(format: "%.1f%%", 100 * r.probability)] + (top > 1 ? [next] : [])
+                            + [formatCount(r.macsExecuted), String(format: "%.0f%%", 100 * Double(r.macsExecuted) / Double(r.macsDense))])
             } catch let error as InputError {
                 note("isp predict: \(error)")
                 failed.append(["image": image, "error": error.problem])
@@ -52,7 +52,7 @@ enum PredictCommand: Command {
         if json {
             printJSON(["model": path, "images": results, "failed": failed.count, "errors": failed])
         } else if !rows.isEmpty {
-            printTable(["image", "class", "probability", "next", "MACs", "of dense"], rows)
+            printTable(["image", "class", "probability"] + (top > 1 ? ["next"] : []) + ["MACs", "of dense"], rows)
         }
         if !failed.isEmpty { throw ExitError(message: "\(failed.count) of \(images.count) images could not be classified", status: 1) }
     }

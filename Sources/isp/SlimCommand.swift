@@ -38,9 +38,7 @@ enum SlimCommand: Command {
         if criterion == "silent" && target != nil { throw UsageError(message: "--macs-target is for --by bn-scale") }
         if criterion == "bn-scale" && calibration != nil { throw UsageError(message: "--calibration is for --by silent") }
         if criterion == "bn-scale" && target == nil { throw UsageError(message: "--by bn-scale needs --macs-target F") }
-        if DataSource.absolute(out) == DataSource.absolute(request.path) { throw UsageError(message: "--out must not be MODEL itself") }
-        try checkOutputFile(out)
-        if FileManager.default.fileExists(atPath: out) && !force { throw InputError(out, "exists: pass --force to replace it") }
+        try checkNewOutput(out, force: force, model: request.path)
         let log = commentary(json: json)
 
         let model = try request.load(engine: engine)

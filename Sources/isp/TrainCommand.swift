@@ -183,7 +183,7 @@ enum TrainCommand: Command {
         init(starting r: Request, engine: Engine, log: (String) -> Void) throws {
             options = r.applied(to: TrainingOptions())
             let initial = try r.initPath.map { try Checkpoint.load(path: $0, engine: engine) }
-            data = DataSource(dataset: r.dataset ?? "fashion-mnist", directory: r.dataDirectory)
+            data = try DataSource(dataset: r.dataset ?? "fashion-mnist", directory: r.dataDirectory)
             if data.dataset == "folder" {
                 // Fine-tuning keeps the file's input size and channels unless told otherwise, as it
                 // keeps its width and stem: a 32x32 CIFAR-stem file trained at 224 ran 49 times its MACs.
@@ -324,7 +324,7 @@ enum TrainCommand: Command {
             if json, let last {
                 let seconds = Date().timeIntervalSince(start)
                 printJSON(["out": out, "architecture": network.spec.architecture, "width": jsonNumber(network.spec.width),
-                           "dataset": data.dataset, "data_dir": data.directory ?? NSNull(),
+                           "dataset": data.dataset, "data_dir": data.directory,
                            "epochs": options.epochs, "epochs_trained": options.epochs - startEpoch,
                            "test_accuracy": last.accuracy, "test_loss": last.loss, "test_images": last.images,
                            "train_images": train.count, "seconds": seconds,

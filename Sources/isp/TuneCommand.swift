@@ -104,7 +104,7 @@ enum TuneCommand: Command {
             measured: ["images": on, "accuracy_dense": String(format: "%.4f", e.accuracyDense),
                        "accuracy_pruned": String(format: "%.4f", e.accuracyPruned),
                        "flops_reduction": String(format: "%.4f", e.flopsReduction), "max_drop_points": "\(maxDrop)",
-                       "layer_selection": selection.rule, "idle_gates_left_out": leftOut.joined(separator: ",")])
+                       "layer_selection": selection.rule, "idle_gates_left_out": leftOut.isEmpty ? "none" : leftOut.joined(separator: ",")])
         var metadata = loaded.metadata.filter { !$0.key.hasPrefix(OperatingPoint.prefix) }
         metadata.merge(point.metadata) { _, new in new }
         try Checkpoint.save(loaded.network, to: out, metadata: metadata, velocity: loaded.velocity)

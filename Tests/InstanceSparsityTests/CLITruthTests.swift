@@ -180,6 +180,14 @@ final class CLITruthTests: SyntheticDataTestCase {
         XCTAssertEqual(refused.status, 1)
         XCTAssertTrue(refused.stderr.contains("\(copy): exists: pass --force"), refused.stderr)
         XCTAssertEqual(try isp(["export", out, "--out", copy, "--force"]).status, 0)
+        // Not even --force writes an inference-only copy over the training checkpoint it reads,
+        // nor through a link to it.
+        let link = "\(directory)/link.safetensors"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: out)
+        for target in [out, link] {
+            assertUsage(try isp(["export", out, "--out", target, "--force"]), mentions: ["--out must not be MODEL itself"])
+        }
+        XCTAssertNotNil(try Checkpoint.load(path: out).velocity.first, "the optimizer state is still there")
     }
 
     /// SIGINT or SIGTERM: the run stops between steps, says where and what the file holds, and

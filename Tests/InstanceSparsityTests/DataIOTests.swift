@@ -238,6 +238,18 @@ final class DataIOTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(loaded, counters)
     }
 
+    /// A checkpoint without one of its network's tensors is refused by that tensor's name, also
+    /// when the weights that are left would be too few for the network (the count check comes first).
+    func testCheckpointMissingATensorNamesIt() throws {
+        let network = try Network.make(ModelSpec(architecture: "vgg16", width: 0.0625, inputChannels: 1, inputSize: 32, classes: 10))
+        let full = path("full.safetensors"), cut = path("cut.safetensors")
+        try Checkpoint.save(network, to: full)
+        let contents = try SafeTensors.read(path: full)
+        let kept = contents.order.filter { $0 != "features.0.weight" }.map { (name: $0, tensor: contents.tensors[$0]!) }
+        try SafeTensors.write(path: cut, tensors: kept, metadata: contents.metadata)
+        assertInputError(cut, "missing tensor 'features.0.weight' needed by vgg16 width 0.0625") { _ = try Checkpoint.load(path: cut) }
+    }
+
     func testSafeTensorsRoundTrip() throws {
         let p = path("model.safetensors")
         let a = Tensor(shape: [2, 3], values: [1, -2, 3.5, 4, 5, .pi])
@@ -326,6 +338,11 @@ final class DataIOTests: TemporaryDirectoryTestCase {
         for (i, c) in cases.enumerated() {
             let p = try rawSafeTensors(c.header, data: c.data, declared: c.declared, headerBytes: c.bytes, name: "case\(i).safetensors")
             assertInputError(p, c.problem) { _ = try SafeTensors.read(path: p) }
+        }
+        // What torch.save writes (a zip archive; a pickle before PyTorch 1.6) is named as such.
+        for (i, start) in [[UInt8]([0x50, 0x4b, 0x03, 0x04]), [0x80, 0x02, 0x8a, 0x0a]].enumerated() {
+            let p = try write(start + [UInt8](repeating: 0, count: 60), to: "torch\(i).pt")
+            assertInputError(p, "is a PyTorch file (torch.save), not safetensors: convert it with benchmarks/convert.py") { _ = try SafeTensors.read(path: p) }
         }
         let tiny = try write([1, 2, 3], to: "tiny.safetensors")
         assertInputError(tiny, "too short for a safetensors file") { _ = try SafeTensors.read(path: tiny) }

@@ -66,6 +66,13 @@ final class DeploymentTests: TemporaryDirectoryTestCase {
         XCTAssertThrowsError(try classifier.classify(input: [Float](repeating: 0, count: 10))) { error in
             XCTAssertTrue("\(error)".contains("has 10 values; the model takes 1 x 32 x 32 = 1024"), "\(error)")
         }
+        // The table lists the next classes only when --top asks for more than one.
+        for (top, header) in [("1", ["image", "class", "probability", "MACs", "of", "dense"]),
+                              ("2", ["image", "class", "probability", "next", "MACs", "of", "dense"])] {
+            let table = try ISP.run(["predict", model, "--dense", "--top", top, images[0]], in: directory)
+            XCTAssertEqual(table.status, 0, table.stderr)
+            XCTAssertEqual(table.stdout.split(separator: "\n").first?.split(separator: " ").map(String.init), header, table.stdout)
+        }
         // An unknown map in --layers is named.
         let unknown = try ISP.run(["predict", model, images[0], "--prune", "max", "--alpha", "0.1", "--layers", "bogus"], in: directory)
         XCTAssertEqual(unknown.status, 2)

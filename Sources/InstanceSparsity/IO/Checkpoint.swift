@@ -90,8 +90,13 @@ public enum Checkpoint {
             var smaller = spec
             smaller.width = trial
             let network = try Network.build(smaller, seed: 0, engine: engine)
-            let needed = stateDict(network).floats.reduce(0) { $0 + $1.tensor.count }
+            let floats = stateDict(network).floats
+            let needed = floats.reduce(0) { $0 + $1.tensor.count }
             guard needed <= available else {
+                // The names do not depend on the width: a missing tensor is the clearer diagnosis.
+                if let missing = floats.first(where: { contents.tensors[$0.name] == nil }) {
+                    throw InputError(path, "missing tensor '\(missing.name)' needed by \(spec.summary)")
+                }
                 throw InputError(path, "holds \(available) weights, but \(spec.summary) with \(spec.classes) classes needs \(trial < spec.width ? "more than " : "")\(needed)")
             }
             if trial >= spec.width {

@@ -35,6 +35,11 @@ public enum SafeTensors {
             throw InputError(path, "too short for a safetensors file (\(file.size) bytes, need at least 8)")
         }
         let prefix = try file.readBytes(at: 0, count: 8)
+        // torch.save writes a zip archive ("PK\u{3}\u{4}"), older versions a pickle (0x80, protocol).
+        if prefix.starts(with: [0x50, 0x4b, 0x03, 0x04]) || (prefix[0] == 0x80 && (2...5).contains(prefix[1])) {
+            throw InputError(path, "is a PyTorch file (torch.save), not safetensors: convert it with benchmarks/convert.py "
+                                   + "(from-torchvision for torchvision's models, export-torch for the others)")
+        }
         let headerLength = prefix.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         guard headerLength <= UInt64(file.size - 8) else {
             throw InputError(path, "header length \(headerLength) is larger than the \(file.size - 8) bytes after the length field (not a safetensors file?)")
