@@ -12,7 +12,7 @@ enum PredictCommand: Command {
     the JSON adds the logits, and lists each image that failed with its problem. Pruning: the
     operating point stored in MODEL when it has one, else dense (said which on stderr). An image
     that cannot be read is a one-line error naming it; the others are still classified, and the
-    exit status is 1.
+    exit status is 1. An IMAGE of - is read from standard input.
     """
     static let options = PruningRequest.options + [
         LayerSelection.uncalibratedLayersOption,
@@ -31,6 +31,7 @@ enum PredictCommand: Command {
         while let image = a.positional() { images.append(image) }
         try a.finish()
         guard !images.isEmpty else { throw UsageError(message: "give at least one IMAGE") }
+        if images.filter({ $0 == "-" }).count > 1 { throw UsageError(message: "- (standard input) can be given once") }
         if dense && request != nil { throw UsageError(message: "--dense and --prune contradict each other") }
         if layers != nil && request == nil { throw UsageError(message: "--layers needs --prune POLICY") }
 
@@ -39,7 +40,9 @@ enum PredictCommand: Command {
         var results: [[String: Any]] = [], rows: [[String]] = [], failed: [[String: Any]] = []
         for image in images {
             do {
-                let r = try classifier.classify(path: image, top: top)
+                let r = image == "-"
+                    ? try classifier.classify(encoded: [UInt8](FileHandle.standardInput.readDataToEndOfFile()), name: "standard input", top: top)
+                    : try classifier.classify(path: image, top: top)
                 results.append(r.jsonObject.merging(["image": image]) { a, _ in a })
                 let next = r.top.dropFirst().map { "\($0.label) \(String(format: "%.1f%%", 100 * $0.probability))" }.joined(separator: ", ")
                 rows.append([image, r.label, String(format: "%.1f%%", 100 * r.probability)] + (top > 1 ? [next] : [])

@@ -40,9 +40,10 @@ enum ISP {
     }
 
     /// Starts `isp arguments` (or `executable`) with stdout and stderr going to files in
-    /// `directory`; `environment` adds to the inherited variables.
+    /// `directory` and standard input read from the file `input` (default: empty); `environment`
+    /// adds to the inherited variables.
     static func start(_ arguments: [String], in directory: String, tag: String = "run", environment: [String: String] = [:],
-                      executable: String? = nil) throws -> (Process, stdout: String, stderr: String) {
+                      executable: String? = nil, input: String? = nil) throws -> (Process, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try executable ?? requireBinary())
         process.arguments = arguments
@@ -54,7 +55,7 @@ enum ISP {
         for p in [out, err] { _ = FileManager.default.createFile(atPath: p, contents: nil) }
         process.standardOutput = FileHandle(forWritingAtPath: out)
         process.standardError = FileHandle(forWritingAtPath: err)
-        process.standardInput = FileHandle.nullDevice
+        process.standardInput = try input.map { try FileHandle(forReadingFrom: URL(fileURLWithPath: $0)) } ?? FileHandle.nullDevice
         try process.run()
         return (process, out, err)
     }
@@ -74,8 +75,8 @@ enum ISP {
     }
 
     static func run(_ arguments: [String], in directory: String, environment: [String: String] = [:], executable: String? = nil,
-                    timeout: TimeInterval = 120, file: StaticString = #filePath, line: UInt = #line) throws -> Result {
-        let (process, out, err) = try start(arguments, in: directory, environment: environment, executable: executable)
+                    input: String? = nil, timeout: TimeInterval = 120, file: StaticString = #filePath, line: UInt = #line) throws -> Result {
+        let (process, out, err) = try start(arguments, in: directory, environment: environment, executable: executable, input: input)
         return finish(process, stdout: out, stderr: err, timeout: timeout, file: file, line: line)
     }
 }

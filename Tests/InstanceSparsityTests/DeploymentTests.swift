@@ -66,6 +66,14 @@ final class DeploymentTests: TemporaryDirectoryTestCase {
         XCTAssertThrowsError(try classifier.classify(input: [Float](repeating: 0, count: 10))) { error in
             XCTAssertTrue("\(error)".contains("has 10 values; the model takes 1 x 32 x 32 = 1024"), "\(error)")
         }
+        // "-" reads the image from standard input: the same answer as from the file; nothing there is an error naming it.
+        let piped = try ISP.run(["predict", model, "--dense", "--json", "--top", "3", "-"], in: directory, input: images[0])
+        XCTAssertEqual(piped.status, 0, piped.stderr)
+        let pipedImages = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(piped.stdout.utf8)) as? [String: Any])?["images"] as? [[String: Any]])
+        XCTAssertEqual(pipedImages.first?["logits"] as? [Double], results[0]["logits"] as? [Double])
+        let empty = try ISP.run(["predict", model, "--dense", "-"], in: directory)
+        XCTAssertEqual(empty.status, 1)
+        XCTAssertTrue(empty.stderr.contains("standard input: empty file (0 bytes)"), empty.stderr)
         // The table lists the next classes only when --top asks for more than one.
         for (top, header) in [("1", ["image", "class", "probability", "MACs", "of", "dense"]),
                               ("2", ["image", "class", "probability", "next", "MACs", "of", "dense"])] {
