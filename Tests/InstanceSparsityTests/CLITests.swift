@@ -227,6 +227,7 @@ final class CLITests: TemporaryDirectoryTestCase {
             (train + ["--dataset", "mnist"], "--dataset must be one of"),
             (train + ["--dataset", "folder"], "--dataset folder needs --data-dir DIR"),
             (train + ["--dataset", "cifar10"], "--dataset cifar10 needs --data-dir DIR"),
+            (train + ["--dataset", "folder", "--data-dir", directory, "--input-size", "16"], "--input-size 16 is too small for vgg16: it needs at least 32"),
             (["eval", garbage, "--alpha", "-1"], "--alpha must be in 0.0...1000.0, got -1"),
             (["eval", garbage, "--prune", "mean", "--alpha", "-1"], "--alpha must be in"),
             (["eval", garbage, "--prune", "median"], "--prune must be one of"),

@@ -28,14 +28,17 @@ public final class Network {
         return network
     }
 
+    /// The smallest input side `architecture` takes: VGG16's five 2x2 pools leave nothing of a map
+    /// under 32x32; the others end in an adaptive pool.
+    public static func smallestInput(for architecture: String) -> Int { architecture == "vgg16" ? 32 : 1 }
+
     /// `make` without checking the recorded channel counts (`Checkpoint.load` builds at smaller
     /// widths first, where the width's counts cap the recorded ones).
     static func build(_ spec: ModelSpec, seed: UInt64, engine: Engine) throws -> Network {
         var rng = SeededGenerator(seed: seed)
         switch spec.architecture {
         case "vgg16":
-            // Five 2x2 pools: anything smaller than 32x32 ends in an empty map.
-            guard spec.inputSize >= 32 else {
+            guard spec.inputSize >= smallestInput(for: "vgg16") else {
                 throw InputError(spec.architecture, "needs images of at least 32x32 (it halves them five times), got \(spec.inputSize)x\(spec.inputSize)")
             }
             return Network(spec: spec, root: VGG16.make(spec, rng: &rng), engine: engine)
