@@ -38,8 +38,9 @@ public final class Network {
         var rng = SeededGenerator(seed: seed)
         switch spec.architecture {
         case "vgg16":
-            guard spec.inputSize >= smallestInput(for: "vgg16") else {
-                throw InputError(spec.architecture, "needs images of at least 32x32 (it halves them five times), got \(spec.inputSize)x\(spec.inputSize)")
+            let smallest = smallestInput(for: "vgg16")
+            guard spec.inputSize >= smallest else {
+                throw InputError(spec.architecture, "needs images of at least \(smallest)x\(smallest) (it halves them five times), got \(spec.inputSize)x\(spec.inputSize)")
             }
             return Network(spec: spec, root: VGG16.make(spec, rng: &rng), engine: engine)
         case "resnet18": return Network(spec: spec, root: ResNet18.make(spec, rng: &rng), engine: engine)
