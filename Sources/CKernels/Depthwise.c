@@ -174,7 +174,7 @@ void direct(load_lanes load, const isp_depthwise_args *a, int32_t first, int32_t
     }
     const v16 lo = (v16){0} + a->low, hi = (v16){0} + a->high;
     for (int32_t i = first; i < end; i++) {
-        const int32_t j = a->channels ? a->channels[i] : i, ch = j % a->perImage;
+        const int32_t j = a->planes ? a->planes[i] : i, ch = j % a->perImage;
         const float *x = a->x + (size_t)j * pixels, *wc = a->w + (size_t)ch * k * k;
         float *out = a->out + (size_t)j * pixels;
         const float bias = a->bias ? a->bias[ch] : 0, shift = a->shift ? a->shift[ch] : 0;
@@ -209,11 +209,11 @@ void depthwise(copy_rows copy, split_rows split, const isp_depthwise_args *a, in
     int32_t dx[ISP_DEPTHWISE_MAX_TAPS];
     tap_positions(phases, a, k, s, p, g, tap, dx);
     for (int32_t i = first; i < end; i++) {
-        const int32_t j = a->channels ? a->channels[i] : i, ch = j % a->perImage;
+        const int32_t j = a->planes ? a->planes[i] : i, ch = j % a->perImage;
         stage(copy, split, a->x + j * inPlane, a, s, g, iy0, iy1, phases);
         if (inPlane >= PREFETCHED_PLANE && i + 1 < end) {  // the next plane's rows, while this one is convolved
             const size_t bytes = (size_t)(iy1 - iy0) * a->iw * sizeof(float);
-            prefetch_lines(a->x + (a->channels ? a->channels[i + 1] : i + 1) * inPlane + (size_t)iy0 * a->iw,
+            prefetch_lines(a->x + (a->planes ? a->planes[i + 1] : i + 1) * inPlane + (size_t)iy0 * a->iw,
                            bytes < PREFETCHED_BYTES ? bytes : PREFETCHED_BYTES);
         }
         convolve(tap, dx, a->w + (size_t)ch * k * k, a->bias ? a->bias[ch] : 0, a->shift ? a->shift[ch] : 0, a, k, firstColumn, y0, y1, a->out + j * outPlane);
@@ -252,7 +252,7 @@ static __attribute__((target("avx512f,avx512vl,fma"))) void stride2_rows_avx512(
     const __m512 lo = _mm512_set1_ps(a->low), hi = _mm512_set1_ps(a->high);
     const int ahead = ih * iw >= PREFETCHED_PLANE;
     for (int32_t i = first; i < end; i++) {
-        const int32_t j = a->channels ? a->channels[i] : i, ch = j % a->perImage;
+        const int32_t j = a->planes ? a->planes[i] : i, ch = j % a->perImage;
         const float *x = a->x + (size_t)j * ih * iw, *w = a->w + (size_t)ch * 9;
         float *out = a->out + (size_t)j * oh * ow;
         const float bias = a->bias ? a->bias[ch] : 0;

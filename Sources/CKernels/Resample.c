@@ -6,14 +6,12 @@
 #include "CKernels.h"
 #include <stdlib.h>
 
-enum { precision_bits = 22 };
-
 #define AVX2 __attribute__((target("avx2")))
 
 AVX2 static inline uint8_t clip8(int32_t v) {
-    if (v >= (1 << precision_bits) << 8) return 255;
+    if (v >= (1 << ISP_RESAMPLE_PRECISION_BITS) << 8) return 255;
     if (v <= 0) return 0;
-    return (uint8_t)(v >> precision_bits);
+    return (uint8_t)(v >> ISP_RESAMPLE_PRECISION_BITS);
 }
 
 AVX2 static inline __attribute__((always_inline)) void horizontal(const uint8_t *src, int64_t src_stride, int32_t rows,
@@ -26,8 +24,8 @@ AVX2 static inline __attribute__((always_inline)) void horizontal(const uint8_t 
         for (int32_t o = 0; o < outputs; o++) {
             const uint8_t *p = row + (int64_t)first[o] * C;
             const int32_t *k = weights + (int64_t)o * taps;
-            int32_t sum[4] = {1 << (precision_bits - 1), 1 << (precision_bits - 1), 1 << (precision_bits - 1),
-                              1 << (precision_bits - 1)};
+            int32_t sum[4] = {1 << (ISP_RESAMPLE_PRECISION_BITS - 1), 1 << (ISP_RESAMPLE_PRECISION_BITS - 1), 1 << (ISP_RESAMPLE_PRECISION_BITS - 1),
+                              1 << (ISP_RESAMPLE_PRECISION_BITS - 1)};
             for (int32_t x = 0; x < count[o]; x++) {
                 for (int32_t c = 0; c < C; c++) sum[c] += (int32_t)p[x * C + c] * k[x];
             }
@@ -52,7 +50,7 @@ AVX2 void isp_resample_vertical(const uint8_t *src, int64_t src_stride, const in
                            int64_t dst_stride, int32_t *sums) {
     for (int32_t o = 0; o < outputs; o++) {
         const int32_t *k = weights + (int64_t)o * taps;
-        for (int32_t b = 0; b < bytes; b++) sums[b] = 1 << (precision_bits - 1);
+        for (int32_t b = 0; b < bytes; b++) sums[b] = 1 << (ISP_RESAMPLE_PRECISION_BITS - 1);
         for (int32_t y = 0; y < count[o]; y++) {
             const uint8_t *row = src + (int64_t)(first[o] + y) * src_stride;
             const int32_t w = k[y];

@@ -5,16 +5,16 @@ enum BenchCommand: Command {
     static let name = "bench"
     static let synopsis = "(MODEL [--random-inputs] | --model vgg16|resnet18|mobilenetv2 [--width W])"
     static let abstract = """
-    Speed on this machine: batch-1 latency (median and p90 over --runs passes after warm-up, both
-    cores on each image), batched throughput (one image stream per core), and training images/s
-    (batch 128, SGD step included), with MACs per image and peak memory. With a MODEL file, its
-    test images are the inputs and --prune measures the sparse executor; with --model, random
-    inputs and weights.
+    Speed on this machine: batch-1 latency (median and p90 over --runs passes after warm-up,
+    every core this process may run on working on each image), batched throughput (one image
+    stream per core), and training images/s (batch 128, SGD step included), with MACs per image
+    and peak memory. With a MODEL file, its test images are the inputs and --prune measures the
+    sparse executor; with --model, random inputs and weights.
     """
     static let options = [
         Option("--model", "vgg16|resnet18|mobilenetv2", "measure a randomly initialised network (required without MODEL)"),
         Option("--width", "W", "channel multiplier with --model (default 1)"),
-        Option("--random-inputs", "a MODEL file without its data (converted torchvision weights) on random inputs; --prune then needs stored, or a policy other than static-topk with --layers all (default: its test images)"),
+        Option("--random-inputs", "a MODEL file without its data (converted torchvision weights) on random inputs; --prune then needs stored, or a policy other than static-topk with --layers all or a list of maps (default: its test images)"),
         Option("--runs", "N", "timed batch-1 passes (default 300)"),
         Option("--train-steps", "N", "timed training steps at batch 128 (default 5)"),
         Option("--no-train", "skip the training measurement (default: measure it)"),

@@ -65,7 +65,7 @@ enum DemoCommand: Command {
         if !json { report.printReport() }
 
         let subset = model.withTestImages(sweepLimit)
-        log("\nsweep over alpha on the first \(subset.test.count) test images:")
+        log("\nsweep over alpha on \(LoadedModel.describeSample(model.test, sweepLimit, tail: false)) test images:")
         let sweep = try SweepCommand.sweep(subset, operating: given ?? .stored, selection: selection, kinds: [.mean, .max, .energy, .staticTopK],
                                            out: out, log: log)
         var results = report.json

@@ -98,6 +98,12 @@ struct LoadedModel {
         return (0..<k).map { i in tail ? ((2 * i + 1) * count) / (2 * k) : (i * count) / k }
     }
 
+    /// How `sample` picks `n` of `data`, for messages: "the first 1000", "1000 evenly spaced".
+    static func describeSample(_ data: any DataSplit, _ n: Int, tail: Bool) -> String {
+        let k = min(n, data.count)
+        return data is ImageFolder ? "\(k) evenly spaced" : "the \(tail ? "last" : "first") \(k)"
+    }
+
     func calibrationSet(_ count: Int) throws -> any DataSplit {
         try data.open(.train, limit: count)
     }

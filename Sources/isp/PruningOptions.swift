@@ -129,7 +129,7 @@ struct LayerSelection {
                                      "maps to prune: auto (selected by CV on the calibration images), all, lowest-cv (the lowest CVs, a control) or comma-separated map names from 'isp info' (default auto)")
     /// For commands that read no calibration images (predict, serve): the same values, but auto
     /// and lowest-cv, which rank maps on calibration images, are refused there.
-    static let uncalibratedLayersOption = Option("--layers", "auto|all|lowest-cv|LIST",
+    static let uncalibratedLayersOption = Option("--layers", "all|LIST",
                                                  "with --prune POLICY (required there): the maps to prune, all or comma-separated map names from 'isp info' (auto and lowest-cv need calibration images, which this command does not read)")
     static let calibrationOptions = [
         Option("--calibration", "N", "N training images (the first N; class folders: N evenly spaced) for CV and the static ranking; never test images (default 1000)"),
@@ -145,6 +145,10 @@ struct LayerSelection {
         cvMin = try a.optionalNumber("--cv-min", in: 0...1000)
         topK = try a.optionalNumber("--top-k", in: 1...10_000)
         if cvMin != nil && topK != nil { throw UsageError(message: "--cv-min and --top-k are two selection rules: give one") }
+        // A rule the chosen maps do not use is refused, not ignored.
+        if layers != "auto" && (cvMin != nil || (topK != nil && layers != "lowest-cv")) {
+            throw UsageError(message: "\(cvMin != nil ? "--cv-min" : "--top-k") selects maps by CV: it needs --layers auto\(cvMin != nil ? "" : " or lowest-cv"), not --layers \(layers)")
+        }
     }
 
     /// Only `--layers` (commands without calibration images); nil means not given ("auto").
@@ -182,7 +186,7 @@ struct LayerSelection {
         }
     }
 
-    /// How the maps were chosen, for tables and JSON: "auto (top 6 of 12 by CV)", "all", ...
+    /// How the maps were chosen, for tables and JSON: "auto (top 6 by CV)", "all", ...
     var rule: String {
         switch layers {
         case "auto": return cvMin.map { "auto (CV >= \($0))" } ?? "auto (top \(topK.map(String.init) ?? "half") by CV)"

@@ -11,9 +11,9 @@ enum SlimCommand: Command {
     benchmarks/convert.py loads it into PyTorch. Slimmable maps are those whose channels can be
     removed one by one: every VGG16 map between convolutions, the map inside each ResNet-18 block
     (its block outputs are tied across a stage by the residual adds), MobileNetV2's expanded maps.
-    --by silent removes the channels that are zero on every one of the first --calibration
-    training images: the slimmed model computes the same logits on those images, and on other
-    images wherever those channels stay zero. --by bn-scale is Network Slimming (Liu et al.,
+    --by silent removes the channels that are zero on every one of --calibration training
+    images (the first ones; class folders: evenly spaced ones): the slimmed model computes the
+    same logits on those images, and on other images wherever those channels stay zero. --by bn-scale is Network Slimming (Liu et al.,
     ICCV 2017; train with --bn-l1 first): the channels with the smallest batch-norm scales across
     all slimmable maps go until the MACs are at most --macs-target of the original's, keeping at
     least a tenth of each map's channels. Prints the channels of each map and the MACs before and
@@ -55,7 +55,7 @@ enum SlimCommand: Command {
             kept = try ChannelSlimming.nonSilent(original, calibration: set, count: set.count, progress: progress)
             progress.finish()
             provenance["slim.calibration_images"] = "\(set.count)"
-            log("calibration: the first \(set.count) training images")
+            log("calibration: \(LoadedModel.describeSample(set, set.count, tail: false)) training images")
         }
         let slim = try original.slimmed(keeping: kept)
         let macs = (original: original.macsPerImage, slimmed: slim.macsPerImage)

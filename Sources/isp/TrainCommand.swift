@@ -232,7 +232,8 @@ enum TrainCommand: Command {
                 throw InputError(out, "has no optimizer state for \(loaded.network.parameters.count - loaded.velocity.count) of its \(loaded.network.parameters.count) weights (an inference copy from 'isp export'?): resume the training checkpoint")
             }
             let spec = loaded.network.spec
-            // Anything given must agree with the stored run; only --epochs may change (to extend it).
+            // Anything given must agree with the stored run; only --epochs may change (to extend it),
+            // and --data-dir when the recorded directory is gone (the data moved).
             func conflict(_ flag: String, _ given: String, _ stored: String) -> UsageError {
                 UsageError(message: "\(flag) \(given) conflicts with \(stored) stored in \(out); --resume continues the stored run (start a new one with --force or another --out)")
             }

@@ -55,7 +55,7 @@ enum TuneCommand: Command {
         let folder = train is ImageFolder
         let heldOut = !folder && (trained.map { ($0.trainLimit ?? trainCount) <= trainCount - tail.test.count } ?? false)
         let seen = heldOut ? "not trained on" : folder && trained?.trainLimit != nil ? "some may have been trained on" : "seen in training"
-        let on = "\(folder ? "\(tail.test.count) evenly spaced" : "the last \(tail.test.count)") training images (\(seen))"
+        let on = "\(LoadedModel.describeSample(train, images, tail: true)) training images (\(seen))"
 
         let (stats, gates) = try selection.select(model.network, calibration: model.calibrationSet(selection.calibration))
         let points = kinds.reduce(0) { $0 + (SweepCommand.grids[$1]?.count ?? 0) }
@@ -82,8 +82,8 @@ enum TuneCommand: Command {
         }
         // Gates that drop under `idleShare` of their channels cost a saliency pass and a decision
         // each and save next to nothing: left out, and the point measured again without them (it
-        // stays the point only if still within budget). The shipped MobileNetV2 w0.5's point at
-        // all 32 maps: 15 of its 16 block-input maps dropped under 1%; without them 24.6% -> 24.8%
+        // stays the point only if still within budget). The MobileNetV2 w0.5 shipped until stop 37,
+        // its point at all 32 maps: 15 of its 16 block-input maps dropped under 1%; without them 24.6% -> 24.8%
         // fewer MACs at the same accuracy, and on one core, alternating, 1.02-1.06x -> 1.07-1.08x
         // (two cores: within noise; isp eval --prune stored --latency-images 1000, AMD Zen 5
         // AVX-512).

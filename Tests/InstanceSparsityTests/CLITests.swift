@@ -237,6 +237,10 @@ final class CLITests: TemporaryDirectoryTestCase {
             (["analyze", garbage, "--calibration", "0"], "--calibration must be in"),
             (["sweep", garbage, "--out", "\(directory)/s", "--alpha", "-1"], "--alpha must be in"),
             (["bench", "--model", "vgg16", "--runs", "1"], "--runs must be in"),
+            (["sweep", garbage, "--out", "\(directory)/s", "--layers", "all", "--top-k", "3"],
+             "--top-k selects maps by CV: it needs --layers auto or lowest-cv, not --layers all"),
+            (["sweep", garbage, "--out", "\(directory)/s", "--layers", "lowest-cv", "--cv-min", "0.5"],
+             "--cv-min selects maps by CV: it needs --layers auto, not --layers lowest-cv"),
         ]
         for c in cases { try assertUsageError(c.args, mentions: c.mentions) }
         XCTAssertFalse(FileManager.default.fileExists(atPath: out), "a usage error must not create the output")

@@ -120,8 +120,11 @@ void isp_parallel(int32_t tasks, isp_task task, void *context, int32_t keepWarm)
 /// (its affinity mask, which taskset and mpirun narrow) when the pool starts, on first use.
 int32_t isp_parallel_threads(void);
 
+/// Largest k * k the depthwise kernels (forward and backward) handle (7 x 7).
+#define ISP_DEPTHWISE_MAX_TAPS 49
+
 /// A depthwise k x k convolution with "same" padding (k odd, padding k / 2) at stride `stride`:
-/// for i in first..<end, plane j = channels ? channels[i] : i of x (ih x iw) gives rows
+/// for i in first..<end, plane j = planes ? planes[i] : i of x (ih x iw) gives rows
 /// [row0, row1) of plane j of out (oh x ow), with c = j % perImage (the channel whose weights and bias it uses):
 /// out = clamp(bias[c] + sum over ky, kx in order of w[c * k * k + ky * k + kx] * x[y * stride +
 /// ky - padding][x * stride + kx - padding], low, high), each term a fused multiply-add, zero
@@ -130,7 +133,7 @@ int32_t isp_parallel_threads(void);
 typedef struct {
     const float *x;
     float *out;
-    const int32_t *channels;
+    const int32_t *planes;
     const float *w, *bias, *shift;
     int32_t perImage, k, stride, padding, ih, iw, oh, ow;
     float low, high;
@@ -140,8 +143,6 @@ int64_t isp_depthwise_scratch(const isp_depthwise_args *args);
 void isp_depthwise(isp_isa isa, const isp_depthwise_args *args, int32_t first, int32_t end, int32_t row0, int32_t row1,
                    float *scratch);
 
-/// Largest k * k the depthwise backward kernel handles (7 x 7).
-#define ISP_DEPTHWISE_MAX_TAPS 49
 
 /// Backward of a depthwise convolution (stride 1 or 2) without the clamp: with `in` the
 /// zero-bordered input plane (row pitch `pitch`) and dy the oh x ow output gradient, adds the input
@@ -165,6 +166,9 @@ void isp_normalize_sums(const float *dy, const float *x, int64_t n, float scale,
                         float shift, float *sum, float *centred);
 void isp_normalize_backward(const float *dy, const float *x, float *dx, int64_t n, float scale, float offset,
                             float low, float high, float meanDy, float mean, float slope);
+
+/// Bits after the point of PIL's fixed-point resampling weights (and of the sums' rounding).
+#define ISP_RESAMPLE_PRECISION_BITS 22
 
 /// One pass of PIL's 8-bit resampling with precomputed fixed-point weights (`taps` per output).
 /// Horizontal: for each of `rows` rows, output pixel o (of `outputs`, `channels` interleaved)
@@ -196,10 +200,6 @@ void isp_matrix_vector(const float *w, const float *x, int32_t inputs, int32_t r
 /// Copies `rows` rows of `width` floats from rows `fromPitch` floats apart to rows `toPitch` apart:
 /// a plane into the interior of a zero-bordered plane, or back.
 void isp_copy_rows(isp_isa isa, const float *from, int32_t fromPitch, float *to, int32_t toPitch, int32_t rows, int32_t width);
-/// Splits `rows` rows of `width` floats (rows `fromPitch` apart) into their values at even
-/// positions, to `evens`, and at odd positions, to `odds` (both with rows `toPitch` apart).
-void isp_split_rows(isp_isa isa, const float *from, int32_t fromPitch, float *evens, float *odds, int32_t toPitch, int32_t rows,
-                    int32_t width);
 
 /// Runs `rounds` rounds of independent multiply-adds with `isa` on the calling thread and returns
 /// the multiply-adds done (the core's peak rate, timed by the caller); the result goes to `sink`.

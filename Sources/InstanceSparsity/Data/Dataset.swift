@@ -124,13 +124,13 @@ public enum DatasetLoader {
             }
             return try CIFAR10.load(directory: directory, split: split, limit: limit)
         case "folder":
-            throw InputError(directory ?? name, "class folders are streamed from disk, not loaded whole; this command cannot read them yet")
+            throw InputError(directory ?? name, "class folders are streamed from disk, not loaded whole: open them with DatasetLoader.open")
         default:
             throw InputError(name, "unknown dataset (expected \(names.joined(separator: ", ")))")
         }
     }
 
     private static func check(limit: Int?) throws {
-        if let limit, limit < 1 { throw InputError("--limit", "must be at least 1, got \(limit)") }
+        if let limit, limit < 1 { throw InputError("image limit", "must be at least 1, got \(limit)") }
     }
 }

@@ -8,8 +8,6 @@ import CKernels
 /// is PIL's byte for byte (Pillow 13.0, checked against it in ImageTests). The passes themselves
 /// run in C (CKernels/Resample.c).
 public enum Resample {
-    static let precisionBits = 22
-
     /// Per output pixel: the first input pixel, how many follow, and their fixed-point weights
     /// (`taps` slots per output pixel).
     struct Weights {
@@ -41,7 +39,7 @@ public enum Resample {
             }
             for x in 0..<max(xmax, 0) {
                 let v = sum != 0 ? k[x] / sum : k[x]
-                let fixed = v * Double(1 << precisionBits)
+                let fixed = v * Double(1 << ISP_RESAMPLE_PRECISION_BITS)
                 w.values[xx * taps + x] = Int32(fixed < 0 ? fixed - 0.5 : fixed + 0.5)
             }
             w.first.append(xmin)

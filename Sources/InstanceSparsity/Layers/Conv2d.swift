@@ -344,7 +344,7 @@ public final class Conv2d: Layer, RunsOnEngine {
     private func depthwiseForward(_ input: Tensor, _ out: Tensor) {
         var args = depthwiseArguments(x: input.data, out: out.data, weights: weight.value.data, bias: bias?.value.data,
                                       kernel: kernel, stride: stride, padding: padding, inHeight: inH, inWidth: inW,
-                                      outHeight: outH, outWidth: outW, channels: inChannels, cap: nil)
+                                      outHeight: outH, outWidth: outW, perImage: inChannels, cap: nil)
         let isa = engine.isa.kernel, scratchCount = Int(isp_depthwise_scratch(&args))
         engine.forEachShare(of: input.shape[0] * inChannels) { planes, workspace in
             isp_depthwise(isa, &args, Int32(planes.lowerBound), Int32(planes.upperBound), 0, Int32(self.outH), workspace.columns(scratchCount))

@@ -152,8 +152,8 @@ public struct ModelSpec: Equatable {
             }
         }
         guard std.allSatisfy({ $0 > 0 }) else { throw InputError(path, "metadata 'std' must be positive") }
-        guard arch != "vgg16" || inputSize >= 32 else {
-            throw InputError(path, "metadata 'input_size' \(inputSize) is too small for vgg16 (needs at least 32)")
+        guard inputSize >= Network.smallestInput(for: arch) else {
+            throw InputError(path, "metadata 'input_size' \(inputSize) is too small for \(arch) (needs at least \(Network.smallestInput(for: arch)))")
         }
     }
 }

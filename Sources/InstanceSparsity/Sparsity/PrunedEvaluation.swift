@@ -34,8 +34,6 @@ public struct PrunedEvaluation {
     public var macsExecuted: [Int]
     /// Per pruned gate: the mean share of its channels dropped.
     public var droppedAtGate: [Int: Double]
-    /// Per image: correct under pruning.
-    public var correctPruned: [Bool]
 
     public var macsExecutedMean: Double { Double(macsExecuted.reduce(0, +)) / Double(max(images, 1)) }
     public var flopsReduction: Double { 1 - macsExecutedMean / Double(macsDense) }
@@ -118,8 +116,7 @@ public enum PrunedEvaluator {
         let p = try run(network, on: data, plan: plan, progress: progress, processes: processes)
         return PrunedEvaluation(images: data.count, accuracyDense: d.accuracy, accuracyPruned: p.accuracy,
                                 macsDense: d.macs.first ?? 0, macsExecuted: p.macs,
-                                droppedAtGate: Dictionary(uniqueKeysWithValues: plan.gates.map { ($0, p.dropped(atGate: $0)) }),
-                                correctPruned: p.correct)
+                                droppedAtGate: Dictionary(uniqueKeysWithValues: plan.gates.map { ($0, p.dropped(atGate: $0)) }))
     }
 
     /// Batch-1 latency of the dense network and of `plan`, over the first `images` test images,

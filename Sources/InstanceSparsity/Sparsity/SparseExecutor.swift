@@ -4,7 +4,6 @@
 /// speedups compare like with like. It runs on the network's engine.
 public final class SparseExecutor {
     public let spec: ModelSpec
-    public let gateLabels: [String]
     private let steps: [InferenceStep]
     private let allSteps: [InferenceStep]
     private let gateSteps: [GateStep]
@@ -26,7 +25,6 @@ public final class SparseExecutor {
 
     public init(_ network: Network) {
         spec = network.spec
-        gateLabels = network.gates.map(\.label)
         var gates: [GateStep] = []
         var maxChannels = 1
         var all: [InferenceStep] = []

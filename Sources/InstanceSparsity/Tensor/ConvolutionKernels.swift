@@ -62,17 +62,17 @@ func copyOutOfBorderedPlane(_ from: UnsafePointer<Float>, _ to: UnsafeMutablePoi
 @inline(__always)
 func depthwisePaddedCount(inHeight ih: Int, inWidth iw: Int, padding p: Int) -> Int { (ih + 2 * p) * (iw + 2 * p) + 32 }
 
-/// The arguments of `isp_depthwise` for planes of `channels` channels (plane j uses channel
-/// j % channels), the activation clamped to `cap` (nil: none), then `shift` of the channel
-/// subtracted (nil: none). Shared by training and inference.
+/// The arguments of `isp_depthwise` for images of `perImage` channels (plane j uses channel
+/// j % perImage), over the listed `planes` (nil: all), the activation clamped to `cap` (nil:
+/// none), then `shift` of the channel subtracted (nil: none). Shared by training and inference.
 func depthwiseArguments(x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>,
                         bias: UnsafePointer<Float>?, kernel k: Int, stride s: Int, padding p: Int, inHeight ih: Int,
-                        inWidth iw: Int, outHeight oh: Int, outWidth ow: Int, channels: Int, cap: Float?,
-                        list: UnsafePointer<Int32>? = nil, shift: UnsafePointer<Float>? = nil) -> isp_depthwise_args {
+                        inWidth iw: Int, outHeight oh: Int, outWidth ow: Int, perImage: Int, cap: Float?,
+                        planes: UnsafePointer<Int32>? = nil, shift: UnsafePointer<Float>? = nil) -> isp_depthwise_args {
     precondition(k % 2 == 1 && p == k / 2 && k * k <= Int(ISP_DEPTHWISE_MAX_TAPS),
                  "the depthwise kernel takes odd sizes up to 7 x 7 with padding k / 2 (see ConvolutionPlan)")
     let (low, high) = clampBounds(cap)
-    return isp_depthwise_args(x: x, out: out, channels: list, w: weights, bias: bias, shift: shift, perImage: Int32(channels), k: Int32(k),
+    return isp_depthwise_args(x: x, out: out, planes: planes, w: weights, bias: bias, shift: shift, perImage: Int32(perImage), k: Int32(k),
                               stride: Int32(s), padding: Int32(p), ih: Int32(ih), iw: Int32(iw), oh: Int32(oh), ow: Int32(ow),
                               low: low, high: high)
 }
