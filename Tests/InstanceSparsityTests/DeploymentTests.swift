@@ -66,6 +66,16 @@ final class DeploymentTests: TemporaryDirectoryTestCase {
         XCTAssertThrowsError(try classifier.classify(input: [Float](repeating: 0, count: 10))) { error in
             XCTAssertTrue("\(error)".contains("has 10 values; the model takes 1 x 32 x 32 = 1024"), "\(error)")
         }
+        // .stored needs the operating point this model lacks; .plan runs the given plan, as the executor does.
+        XCTAssertThrowsError(try Classifier(path: model, pruning: .stored)) { error in
+            XCTAssertTrue("\(error)".contains("\(model): has no stored operating point"), "\(error)")
+        }
+        let plan = try PruningPlan(policy: ThresholdPolicy(.max, alpha: 0.5), gates: Set(network.gates.indices), ranking: nil)
+        let pruned = SparseExecutor(network)
+        plan.apply(to: pruned)
+        let expectedPruned = pruned.run(batch.data)
+        XCTAssertLessThan(expectedPruned.macs, classifier.macsDense, "alpha 0.5 of the max drops channels")
+        XCTAssertEqual(try Classifier(path: model, pruning: .plan(plan)).classify(path: images[0], top: 3).logits, expectedPruned.logits)
         // "-" reads the image from standard input: the same answer as from the file; nothing there is an error naming it.
         let piped = try ISP.run(["predict", model, "--dense", "--json", "--top", "3", "-"], in: directory, input: images[0])
         XCTAssertEqual(piped.status, 0, piped.stderr)
