@@ -129,7 +129,7 @@ struct LayerSelection {
                                      "maps to prune: auto (selected by CV on the calibration images), all, lowest-cv (the lowest CVs, a control) or comma-separated map names from 'isp info' (default auto)")
     /// For commands that read no calibration images (predict, serve): the same values, but auto
     /// and lowest-cv, which rank maps on calibration images, are refused there.
-    static let uncalibratedLayersOption = Option("--layers", "all|LIST",
+    static let uncalibratedLayersOption = Option("--layers", "auto|all|lowest-cv|LIST",
                                                  "with --prune POLICY (required there): the maps to prune, all or comma-separated map names from 'isp info' (auto and lowest-cv need calibration images, which this command does not read)")
     static let calibrationOptions = [
         Option("--calibration", "N", "N training images (the first N; class folders: N evenly spaced) for CV and the static ranking; never test images (default 1000)"),
