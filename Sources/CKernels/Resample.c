@@ -24,8 +24,8 @@ AVX2 static inline __attribute__((always_inline)) void horizontal(const uint8_t 
         for (int32_t o = 0; o < outputs; o++) {
             const uint8_t *p = row + (int64_t)first[o] * C;
             const int32_t *k = weights + (int64_t)o * taps;
-            int32_t sum[4] = {1 << (ISP_RESAMPLE_PRECISION_BITS - 1), 1 << (ISP_RESAMPLE_PRECISION_BITS - 1), 1 << (ISP_RESAMPLE_PRECISION_BITS - 1),
-                              1 << (ISP_RESAMPLE_PRECISION_BITS - 1)};
+            const int32_t half = 1 << (ISP_RESAMPLE_PRECISION_BITS - 1);
+            int32_t sum[4] = {half, half, half, half};
             for (int32_t x = 0; x < count[o]; x++) {
                 for (int32_t c = 0; c < C; c++) sum[c] += (int32_t)p[x * C + c] * k[x];
             }

@@ -143,7 +143,6 @@ int64_t isp_depthwise_scratch(const isp_depthwise_args *args);
 void isp_depthwise(isp_isa isa, const isp_depthwise_args *args, int32_t first, int32_t end, int32_t row0, int32_t row1,
                    float *scratch);
 
-
 /// Backward of a depthwise convolution (stride 1 or 2) without the clamp: with `in` the
 /// zero-bordered input plane (row pitch `pitch`) and dy the oh x ow output gradient, adds the input
 /// gradient into `din` (same bordered layout; the border receives the gradient of padding, which the caller ignores) and the weight gradient into
