@@ -11,6 +11,7 @@ after taking that off.
 import argparse
 import collections
 import json
+import os
 import time
 
 import numpy as np
@@ -28,30 +29,26 @@ def session(path, threads, profile):
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--runs", type=int, default=1000)
-    parser.add_argument("--warmup", type=int, default=300)
-    args = parser.parse_args()
-
-    plain = session(args.model, args.threads, profile=False)
+def node_times(path, threads, runs, warmup):
+    """The unprofiled median pass (ms) and, in graph order, (node, operator, median us) over
+    `runs` profiled passes after `warmup` ones."""
+    plain = session(path, threads, profile=False)
     spec = plain.get_inputs()[0]
     x = np.random.default_rng(0).random([d if isinstance(d, int) else 1 for d in spec.shape], dtype=np.float32)
-    for _ in range(args.warmup):
+    for _ in range(warmup):
         plain.run(None, {spec.name: x})
     times = []
-    for _ in range(args.runs):
+    for _ in range(runs):
         start = time.perf_counter()
         plain.run(None, {spec.name: x})
         times.append(time.perf_counter() - start)
-    print(f"median {sorted(times)[len(times) // 2] * 1e3:.3f} ms unprofiled, {args.threads} thread(s)")
 
-    profiled = session(args.model, args.threads, profile=True)
-    for _ in range(args.warmup + args.runs):
+    profiled = session(path, threads, profile=True)
+    for _ in range(warmup + runs):
         profiled.run(None, {spec.name: x})
-    events = json.load(open(profiled.end_profiling()))
+    profile = profiled.end_profiling()
+    events = json.load(open(profile))
+    os.remove(profile)
     durations, kinds, order = collections.defaultdict(list), {}, []
     for e in events:
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
@@ -60,13 +57,25 @@ def main():
                 order.append(name)
                 kinds[name] = e["args"].get("op_name", "")
             durations[name].append(e["dur"])
-    total = 0
+    nodes = []
     for name in order:
-        d = sorted(durations[name][args.warmup:])
-        median = d[len(d) // 2]
-        total += median
-        print(f"{name:70s} {kinds[name]:18s} {median:6d} us")
-    print(f"sum of the nodes' medians {total} us")
+        d = sorted(durations[name][warmup:])
+        nodes.append((name, kinds[name], d[len(d) // 2]))
+    return sorted(times)[len(times) // 2] * 1e3, nodes
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=300)
+    args = parser.parse_args()
+    median, nodes = node_times(args.model, args.threads, args.runs, args.warmup)
+    print(f"median {median:.3f} ms unprofiled, {args.threads} thread(s)")
+    for name, kind, us in nodes:
+        print(f"{name:70s} {kind:18s} {us:6d} us")
+    print(f"sum of the nodes' medians {sum(us for _, _, us in nodes)} us")
 
 
 if __name__ == "__main__":
