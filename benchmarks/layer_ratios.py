@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from convert import make_metadata, randomize_bn, save_safetensors  # noqa: E402
 from ort_profile import node_times  # noqa: E402
 from peers import export_onnx  # noqa: E402
-from torch_models import ARCHS, STEMS, build, standard_stem  # noqa: E402
+from torch_models import add_model_arguments, build, standard_stem  # noqa: E402
 
 
 def isp_block(label: str) -> str:
@@ -73,12 +73,7 @@ def ort_round(path: str, threads: int, runs: int) -> Tuple[float, Dict[str, floa
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--arch", choices=ARCHS, required=True)
-    ap.add_argument("--width", type=float, default=1.0)
-    ap.add_argument("--in-channels", type=int, default=1)
-    ap.add_argument("--classes", type=int, default=10)
-    ap.add_argument("--input-size", type=int, default=32)
-    ap.add_argument("--stem", choices=STEMS, help="default: imagenet above 64x64 inputs")
+    add_model_arguments(ap)
     ap.add_argument("--isp", required=True, metavar="PATH", help="the isp binary")
     ap.add_argument("--threads", type=int, default=2, help="ONNX Runtime's threads (default 2)")
     ap.add_argument("--runs", type=int, default=300, help="passes per engine and round (default 300)")

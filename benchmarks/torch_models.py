@@ -347,14 +347,20 @@ def summary(arch: str, width: float, in_channels: int = 1, classes: int = 10,
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_model_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options that name a network for `build`: --arch (required), --width, --in-channels,
+    --classes, --input-size and --stem."""
     ap.add_argument("--arch", required=True, choices=ARCHS)
     ap.add_argument("--width", type=float, default=1.0)
     ap.add_argument("--in-channels", type=int, default=1)
     ap.add_argument("--classes", type=int, default=10)
     ap.add_argument("--input-size", type=int, default=32)
     ap.add_argument("--stem", choices=STEMS, help="default: imagenet above 64x64 inputs")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_arguments(ap)
     ap.add_argument("--names", action="store_true", help="also list state_dict names and shapes")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
