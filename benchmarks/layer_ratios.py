@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,22 @@ def ort_round(path: str, threads: int, runs: int) -> Tuple[float, Dict[str, floa
     return median, blocks
 
 
+def alternate(a: argparse.Namespace, weights: str, onnx: str):
+    """Per engine, the unprofiled pass of each round and each block's times over the rounds."""
+    passes: Dict[str, List[float]] = {"isp": [], "onnxruntime": []}
+    rounds: Dict[str, Dict[str, List[float]]] = {"isp": defaultdict(list), "onnxruntime": defaultdict(list)}
+    for r in range(a.rounds):
+        for engine, run in (("onnxruntime", lambda: ort_round(onnx, a.threads, a.runs)),
+                            ("isp", lambda: isp_round(a.isp, weights, a.runs))):
+            median, blocks = run()
+            passes[engine].append(median)
+            for name, ms in blocks.items():
+                rounds[engine][name].append(ms)
+        print(f"round {r + 1}/{a.rounds}: isp {passes['isp'][-1]:.3f} ms, ONNX Runtime {passes['onnxruntime'][-1]:.3f} ms",
+              file=sys.stderr)
+    return passes, rounds
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_arguments(ap)
@@ -91,17 +108,10 @@ def main() -> None:
                                                    [0.0] * a.in_channels, [1.0] * a.in_channels, "none (random weights)", stem=stem))
     export_onnx(model, torch.randn(1, a.in_channels, a.input_size, a.input_size), onnx)
 
-    passes: Dict[str, List[float]] = {"isp": [], "onnxruntime": []}
-    rounds: Dict[str, Dict[str, List[float]]] = {"isp": defaultdict(list), "onnxruntime": defaultdict(list)}
-    for r in range(a.rounds):
-        for engine, run in (("onnxruntime", lambda: ort_round(onnx, a.threads, a.runs)),
-                            ("isp", lambda: isp_round(a.isp, weights, a.runs))):
-            median, blocks = run()
-            passes[engine].append(median)
-            for name, ms in blocks.items():
-                rounds[engine][name].append(ms)
-        print(f"round {r + 1}/{a.rounds}: isp {passes['isp'][-1]:.3f} ms, ONNX Runtime {passes['onnxruntime'][-1]:.3f} ms",
-              file=sys.stderr)
+    try:
+        passes, rounds = alternate(a, weights, onnx)
+    finally:
+        shutil.rmtree(work)
 
     # isp's blocks in the order it runs them, then the ones only ONNX Runtime has.
     order = list(rounds["isp"]) + [b for b in rounds["onnxruntime"] if b not in rounds["isp"]]
