@@ -34,8 +34,12 @@ enum ISP {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }()
 
+    /// The binary, or a skip for a plain `swift test` that did not build it; under CI (`CI` set,
+    /// as `.ci/run` runs `make test`, which builds it) a missing binary is a failure.
     static func requireBinary() throws -> String {
-        guard let binary else { throw XCTSkip("isp binary not found next to the test bundle or in .build/release") }
+        let missing = "isp binary not found next to the test bundle or in .build/release"
+        if ProcessInfo.processInfo.environment["CI"] != nil { return try XCTUnwrap(binary, missing) }
+        guard let binary else { throw XCTSkip(missing) }
         return binary
     }
 
@@ -315,7 +319,6 @@ final class CLITests: TemporaryDirectoryTestCase {
         }
     }
 
-    /// A repeated option is named as such, not reported as unknown.
     /// `train --dataset folder`: PNG and JPEG files of several kinds train a model that records
     /// its classes and preprocessing; an undecodable file stops the run with one line naming it,
     /// and --skip-bad skips it and says so.
@@ -368,6 +371,7 @@ final class CLITests: TemporaryDirectoryTestCase {
                                 directory + "/none.safetensors"], names: directory + "/train")
     }
 
+    /// A repeated option is named as such, not reported as unknown.
     func testRepeatedOptions() throws {
         try assertUsageError(["train", "--model", "vgg16", "--out", "x.safetensors", "--epochs", "2", "--epochs", "3"],
                              mentions: "--epochs is given more than once")

@@ -271,6 +271,11 @@ final class GradientTests: XCTestCase {
         gate.featureDecay = 0.7
         let x = randomTensor([3, 4, 3, 3], &rng)
         check(gate, input: x, extraLoss: { gate.penalty })
+        // With a mask (the masked dense network of the exactness tests): dropped planes pass no
+        // gradient of the output, the regulariser's still.
+        gate.mask = Tensor(shape: [3, 4], values: (0..<12).map { $0 % 3 == 0 ? 0 : 1 })
+        check(gate, input: randomTensor([3, 4, 3, 3], &rng), extraLoss: { gate.penalty })
+        gate.mask = nil
         // An all-zero channel: the regulariser's gradient there must be zero, not NaN.
         for j in 0..<9 { x[(1 * 4 + 2) * 9 + j] = 0 }
         gate.featureDecay = 0.7

@@ -21,14 +21,14 @@ final class ImageNetVariantTests: XCTestCase {
         ((entry as! [String: Any])["logits"] as! [NSNumber]).map(\.floatValue)
     }
 
-    /// Within 1e-3 + 1e-3 |torchvision's| (torch.allclose with rtol = atol = 1e-3): the
+    /// Within 1e-3 + 1e-4 |torchvision's| (torch.allclose with atol = 1e-3, rtol = 1e-4): the
     /// generated ResNet-18's logits reach 220, where float sums in another order differ by 1e-4.
     func assertClose(_ ours: [Float], _ theirs: [Float], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(ours.count, theirs.count, what, file: file, line: line)
         var worst: Float = 0
         for (a, b) in zip(ours, theirs) {
             worst = max(worst, abs(a - b))
-            XCTAssertLessThanOrEqual(abs(a - b), 1e-3 + 1e-3 * abs(b), "\(what): \(a) vs torchvision's \(b)", file: file, line: line)
+            XCTAssertLessThanOrEqual(abs(a - b), 1e-3 + 1e-4 * abs(b), "\(what): \(a) vs torchvision's \(b)", file: file, line: line)
         }
         print("\(what): max |logit difference| vs torchvision \(worst)")
     }
@@ -75,6 +75,7 @@ final class ImageNetVariantTests: XCTestCase {
         let data = try Data(contentsOf: Self.fixtures.appendingPathComponent("slimmed_logits.json"))
         let models = try XCTUnwrap((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["models"] as? [[String: Any]])
         XCTAssertEqual(models.count, 4)
+        XCTAssertTrue(models.contains { $0["file"] is String }, "no converted file to load")
         for entry in models {
             let arch = entry["arch"] as! String, stem = ModelSpec.Stem(rawValue: entry["stem"] as! String)!
             let size = entry["input_size"] as! Int, channels = entry["channels"] as! [String: Int]

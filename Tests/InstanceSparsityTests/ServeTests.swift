@@ -56,16 +56,16 @@ final class ServeTests: TemporaryDirectoryTestCase {
     private func start(_ arguments: [String]) throws -> (Process, base: String, stdout: String, stderr: String) {
         let (process, stdout, stderr) = try ISP.start(["serve"] + arguments + ["--port", "0"], in: directory, tag: "serve-\(UUID().uuidString)")
         let deadline = Date().addingTimeInterval(60)
+        var base: String? = nil
         while Date() < deadline {
             let text = (try? String(contentsOfFile: stderr, encoding: .utf8)) ?? ""
-            if let range = text.range(of: #"http://127\.0\.0\.1:\d+"#, options: .regularExpression) {
-                return (process, String(text[range]), stdout, stderr)
-            }
+            if let range = text.range(of: #"http://127\.0\.0\.1:\d+"#, options: .regularExpression) { base = String(text[range]); break }
             guard process.isRunning else { break }
             usleep(20_000)
         }
-        kill(process.processIdentifier, SIGKILL)
-        throw XCTSkip("server did not start: \((try? String(contentsOfFile: stderr, encoding: .utf8)) ?? "")")
+        if base == nil { kill(process.processIdentifier, SIGKILL) }
+        return (process, try XCTUnwrap(base, "server did not start: \((try? String(contentsOfFile: stderr, encoding: .utf8)) ?? "")"),
+                stdout, stderr)
     }
 
     func testClassifyHealthMetricsAndEveryBadRequest() throws {
@@ -86,6 +86,14 @@ final class ServeTests: TemporaryDirectoryTestCase {
         }
         XCTAssertEqual((answer["top"] as? [Any])?.count, 3)
         XCTAssertEqual(answer["label"] as? String, FashionMNIST.classNames[answer["class"] as? Int ?? 0])
+        // The answer is the library's on the same bytes (the model has no stored point: dense).
+        let expected = try Classifier(path: model, pruning: .dense).classify(encoded: [UInt8](image), name: "image.png", top: 3)
+        let top = try XCTUnwrap(answer["top"] as? [[String: Any]])
+        XCTAssertEqual(top.map { $0["class"] as? Int }, expected.top.map(\.index))
+        for (entry, want) in zip(top, expected.top) {
+            XCTAssertEqual(try XCTUnwrap(entry["probability"] as? Double), want.probability, accuracy: 1e-6)
+        }
+        XCTAssertEqual(answer["macs_executed"] as? Int, expected.macsExecuted)
         XCTAssertEqual((json(request(base + "/v1/classify?top=1", method: "POST", body: image))["top"] as? [Any])?.count, 1)
 
         // A PNG whose header declares 36 megapixels (over --max-pixels) with a few bytes of data.

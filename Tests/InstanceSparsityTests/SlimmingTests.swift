@@ -25,11 +25,6 @@ final class SlimmingTests: TemporaryDirectoryTestCase {
         return net.forward(data.images, training: false).array
     }
 
-    func assertClose(_ a: [Float], _ b: [Float], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(a.count, b.count, what, file: file, line: line)
-        for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: 1e-4 * max(1, abs(y)), what, file: file, line: line) }
-    }
-
     /// Channels made silent on purpose (a batch-norm offset of -1000 before the ReLU) are exactly
     /// the ones removed; the others (offset 2, statistics re-estimated) are active. On the calibration images
     /// (and any other, since these are silent everywhere) the slimmed network gives the same logits.

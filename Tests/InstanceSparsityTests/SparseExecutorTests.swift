@@ -159,9 +159,7 @@ final class SparseExecutorTests: XCTestCase {
                 executor.useAllCores = useAllCores
                 let sparse = executor.run(image.data)
                 XCTAssertEqual(sparse.kept, expected, "\(arch), all cores \(useAllCores)")
-                for (a, b) in zip(sparse.logits, masked) {
-                    XCTAssertEqual(a, b, accuracy: 1e-4 * max(1, abs(b)), "\(arch), all cores \(useAllCores)")
-                }
+                assertClose(sparse.logits, masked, "\(arch), all cores \(useAllCores)")
             }
         }
     }
@@ -225,7 +223,7 @@ final class SparseExecutorTests: XCTestCase {
                 let dense = executor.run(image.data)
                 for g in net.gates { g.mask = nil }
                 let reference = net.forward(image, training: false).array
-                for (a, b) in zip(dense.logits, reference) { XCTAssertEqual(a, b, accuracy: 1e-4 * max(1, abs(b)), "\(arch) dense") }
+                assertClose(dense.logits, reference, "\(arch) dense")
 
                 // Random masks keeping 0%..100% of channels (trial 0 drops every channel somewhere).
                 var masks: [[Float]] = []
@@ -238,9 +236,7 @@ final class SparseExecutorTests: XCTestCase {
                 executor.forcedMasks = masks
                 let sparse = executor.run(image.data)
                 let masked = net.forward(image, training: false).array
-                for (a, b) in zip(sparse.logits, masked) {
-                    XCTAssertEqual(a, b, accuracy: 1e-4 * max(1, abs(b)), "\(arch) trial \(trial)")
-                }
+                assertClose(sparse.logits, masked, "\(arch) trial \(trial)")
                 XCTAssertLessThan(sparse.macs, dense.macs, "\(arch): dropping channels must remove work")
                 XCTAssertEqual(sparse.kept, masks.map { Int($0.reduce(0, +)) })
             }
