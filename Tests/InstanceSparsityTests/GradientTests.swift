@@ -23,9 +23,10 @@ final class GradientTests: XCTestCase {
         return Tensor(shape: shape, values: values)
     }
 
-    /// Compares analytic gradients with central differences at up to `samples` entries of each tensor.
+    /// Compares analytic gradients with central differences at up to `samples` entries of each tensor
+    /// (the input and every parameter; `checksInput` false: the parameters only).
     func check(_ layer: Layer, input: Tensor, training: Bool = true, samples: Int = 40, eps: Float = 1e-2,
-               prepare: () -> Void = {}, extraLoss: () -> Float = { 0 },
+               prepare: () -> Void = {}, extraLoss: () -> Float = { 0 }, checksInput: Bool = true,
                file: StaticString = #filePath, line: UInt = #line) {
         var rng = SeededGenerator(seed: 99)
         prepare()
@@ -41,7 +42,7 @@ final class GradientTests: XCTestCase {
         for (_, p) in layer.namedParameters { p.grad.zero() }
         _ = loss()
         let dx = layer.backward(r).copy()
-        var targets: [(String, Tensor, Tensor)] = [("input", input, dx)]
+        var targets: [(String, Tensor, Tensor)] = checksInput ? [("input", input, dx)] : []
         for (name, p) in layer.namedParameters { targets.append((name, p.value, p.grad.copy())) }
         for (name, value, analytic) in targets {
             let stride = max(1, value.count / samples)
@@ -66,6 +67,14 @@ final class GradientTests: XCTestCase {
             let conv = Conv2d(inChannels: cin, outChannels: cout, kernel: k, stride: stride, padding: pad,
                               groups: groups, bias: bias, rng: &rng)
             check(conv, input: randomTensor([3, cin, 7, 6], &rng))
+        }
+        // A network's first convolution (`propagatesGradient` false): its parameters' gradients
+        // alone, on the tiled path and on GEMM (stride 3); its input's gradient is not computed.
+        for (cin, cout, k, stride, pad, size) in [(1, 4, 3, 1, 1, 8), (3, 5, 7, 2, 3, 10), (2, 3, 3, 3, 1, 7)] {
+            let conv = Conv2d(inChannels: cin, outChannels: cout, kernel: k, stride: stride, padding: pad, bias: true, rng: &rng)
+            conv.propagatesGradient = false
+            check(conv, input: randomTensor([3, cin, size, size], &rng), checksInput: false)
+            XCTAssertEqual(conv.backward(Tensor(shape: conv.forward(randomTensor([3, cin, size, size], &rng), training: true).shape)).count, 0)
         }
         // The GEMM path of dense convolutions: outputs 1 wide, and stride 3.
         for (cin, cout, k, stride, pad, size) in [(3, 4, 3, 1, 0, 3), (2, 5, 3, 3, 1, 7)] {
