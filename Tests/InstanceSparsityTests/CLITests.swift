@@ -13,6 +13,11 @@ enum ISP {
         var stdout: String
         var stderr: String
         var stderrLines: [String] { stderr.split(separator: "\n", omittingEmptySubsequences: true).map(String.init) }
+        /// Standard output as the JSON object a `--json` run prints (a failure if it is not one).
+        func json(file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+            try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(stdout.utf8)) as? [String: Any], "not a JSON object: \(stdout)",
+                          file: file, line: line)
+        }
     }
 
     /// The `isp` built with the tests: next to the test bundle, else `.build/release/isp` above

@@ -99,9 +99,9 @@ final class CLITruthTests: SyntheticDataTestCase {
             XCTAssertTrue(r.stderr.contains("data: fashion-mnist from \(recorded) (recorded in \(out))"), "\(arguments): \(r.stderr)")
         }
         let eval = try isp(["eval", out, "--json"])
-        let object = try JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as? [String: Any]
-        XCTAssertEqual(object?["images"] as? Int, SyntheticFashionMNIST.testCount, "the recorded data, not the 10000 default images")
-        XCTAssertEqual(object?["data_dir"] as? String, recorded)
+        let object = try eval.json()
+        XCTAssertEqual(object["images"] as? Int, SyntheticFashionMNIST.testCount, "the recorded data, not the 10000 default images")
+        XCTAssertEqual(object["data_dir"] as? String, recorded)
 
         // Moved away: a one-line error naming the directory, never the default Fashion-MNIST.
         let moved = directory + "/moved"
@@ -133,7 +133,7 @@ final class CLITruthTests: SyntheticDataTestCase {
         XCTAssertTrue(r.stdout.contains("policy max, alpha 0.1, at 12 of 12 maps, layers all"), r.stdout)
         let j = try isp(["eval", out, "--prune", "max", "--alpha", "0.1", "--latency-images", "4", "--calibration", "16", "--json"])
         XCTAssertTrue(j.stdout.contains("\"alpha\" : 0.1,"), "alpha as written, not 0.10000000149: \(j.stdout)")
-        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any])
+        let object = try j.json()
         XCTAssertEqual(object["policy"] as? String, "max")
         XCTAssertEqual(object["layer_selection"] as? String, "auto (top half by CV)")
         XCTAssertEqual((object["layers"] as? [String])?.count, 6)
@@ -299,7 +299,7 @@ final class CLITruthTests: SyntheticDataTestCase {
     func testTrainJSONSummary() throws {
         let r = try train("\(directory)/j.safetensors", extra: ["--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+        let object = try r.json()
         XCTAssertEqual(object["epochs"] as? Int, 1)
         XCTAssertEqual(object["train_images"] as? Int, 128)
         XCTAssertNotNil(object["test_accuracy"] as? Double)
@@ -312,7 +312,7 @@ final class CLITruthTests: SyntheticDataTestCase {
         let args = ["bench", "--model", "vgg16", "--width", "0.125", "--runs", "10", "--no-train", "--json"]
         let r = try ISP.run(args, in: directory, environment: ["ISP_ISA": "avx2"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+        let object = try r.json()
         let blas = try XCTUnwrap(object["blas"] as? String)
         XCTAssertTrue(blas.contains("batch-1 convolution kernel avx2"), blas)
         XCTAssertTrue(blas.contains("OpenBLAS kernel Haswell"), blas)
@@ -415,7 +415,7 @@ final class CLITruthTests: SyntheticDataTestCase {
 
         let r = try isp(["slim", model, "--out", silent, "--calibration", "64", "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        let s = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+        let s = try r.json()
         let maps = try XCTUnwrap(s["maps"] as? [[String: Any]])
         XCTAssertEqual(maps.count, 12)
         let slimmed = try Checkpoint.load(path: silent)
@@ -437,7 +437,7 @@ final class CLITruthTests: SyntheticDataTestCase {
 
         let b = try isp(["slim", model, "--out", scaled, "--by", "bn-scale", "--macs-target", "0.5", "--json"])
         XCTAssertEqual(b.status, 0, b.stderr)
-        let bs = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(b.stdout.utf8)) as? [String: Any], b.stdout)
+        let bs = try b.json()
         XCTAssertLessThanOrEqual(Double(try XCTUnwrap(bs["macs_after"] as? Int)), 0.5 * Double(try XCTUnwrap(bs["macs_before"] as? Int)))
         XCTAssertTrue(try isp(["info", scaled]).stdout.contains("slimmed to its recorded channels"))
 
@@ -451,7 +451,7 @@ final class CLITruthTests: SyntheticDataTestCase {
         XCTAssertEqual(fine.width, 0.125)
         let e = try isp(["eval", tuned, "--prune", "mean", "--alpha", "0.5", "--layers", "all", "--latency-images", "2", "--json"])
         XCTAssertEqual(e.status, 0, e.stderr)
-        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any], e.stdout)
+        let report = try e.json()
         XCTAssertEqual(report["channels"] as? [String: Int], fine.channels, "eval says which channel counts it ran")
     }
 }
@@ -499,7 +499,7 @@ final class OperatingPointTests: TemporaryDirectoryTestCase {
 
         let r = try isp(["tune", model, "--out", tuned, "--images", "64", "--calibration", "32", "--max-drop", "2", "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let summary = try r.json()
         XCTAssertEqual(summary["held_out"] as? Bool, true, "the last 64 of 256 images were not in the first 192")
         let accuracyDense = try XCTUnwrap(summary["accuracy_dense"] as? Double), accuracyPruned = try XCTUnwrap(summary["accuracy_pruned"] as? Double)
         XCTAssertLessThanOrEqual(100 * (accuracyDense - accuracyPruned), 2 + 1e-9)
@@ -521,7 +521,7 @@ final class OperatingPointTests: TemporaryDirectoryTestCase {
         // --prune stored: the same policy, alpha and maps, no calibration.
         let e = try isp(["eval", tuned, "--prune", "stored", "--latency-images", "4", "--json"])
         XCTAssertEqual(e.status, 0, e.stderr)
-        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any])
+        let report = try e.json()
         XCTAssertEqual(report["policy"] as? String, point.policy.kind.rawValue)
         XCTAssertEqual(report["alpha"] as? Double, Double("\(point.policy.alpha)"))
         XCTAssertEqual(report["layers"] as? [String], point.layers)
@@ -530,7 +530,7 @@ final class OperatingPointTests: TemporaryDirectoryTestCase {
         XCTAssertFalse(e.stderr.contains("calibration"), "a stored point needs no calibration images")
         // info shows it (and says when a model has none).
         let i = try isp(["info", tuned, "--json"])
-        let shown = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(i.stdout.utf8)) as? [String: Any])?["operating_point"] as? [String: Any])
+        let shown = try XCTUnwrap(try i.json()["operating_point"] as? [String: Any])
         XCTAssertEqual(shown["policy"] as? String, point.policy.kind.rawValue)
         XCTAssertEqual(shown["maps"] as? [String], point.layers)
         let measured = try XCTUnwrap(shown["measured"] as? [String: Any])
@@ -540,7 +540,7 @@ final class OperatingPointTests: TemporaryDirectoryTestCase {
         // demo uses it without being told; contradicting flags are usage errors.
         let d = try isp(["demo", tuned, "--out", "\(directory)/report", "--sweep-limit", "16", "--json"])
         XCTAssertEqual(d.status, 0, d.stderr)
-        XCTAssertEqual((try JSONSerialization.jsonObject(with: Data(d.stdout.utf8)) as? [String: Any])?["policy"] as? String, point.policy.kind.rawValue)
+        XCTAssertEqual(try d.json()["policy"] as? String, point.policy.kind.rawValue)
         for extra in [["--alpha", "0.1"], ["--layers", "all"], ["--calibration", "10"]] {
             let u = try isp(["eval", tuned, "--prune", "stored"] + extra)
             XCTAssertEqual(u.status, 2, "\(extra): \(u.stderr)")

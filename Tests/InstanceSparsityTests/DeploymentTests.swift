@@ -37,7 +37,7 @@ final class DeploymentTests: TemporaryDirectoryTestCase {
         let r = try ISP.run(["predict", model, "--dense", "--json", "--top", "3"] + images, in: directory)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("pruning: none (dense)"), r.stderr)
-        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let object = try r.json()
         let results = try XCTUnwrap(object["images"] as? [[String: Any]])
         XCTAssertEqual(results.count, 3)
         let network = try Checkpoint.load(path: model).network
@@ -79,7 +79,7 @@ final class DeploymentTests: TemporaryDirectoryTestCase {
         // "-" reads the image from standard input: the same answer as from the file; nothing there is an error naming it.
         let piped = try ISP.run(["predict", model, "--dense", "--json", "--top", "3", "-"], in: directory, input: images[0])
         XCTAssertEqual(piped.status, 0, piped.stderr)
-        let pipedImages = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(piped.stdout.utf8)) as? [String: Any])?["images"] as? [[String: Any]])
+        let pipedImages = try XCTUnwrap(try piped.json()["images"] as? [[String: Any]])
         XCTAssertEqual(pipedImages.first?["logits"] as? [Double], results[0]["logits"] as? [Double])
         let empty = try ISP.run(["predict", model, "--dense", "-"], in: directory)
         XCTAssertEqual(empty.status, 1)
@@ -114,7 +114,7 @@ final class DeploymentTests: TemporaryDirectoryTestCase {
         // The JSON lists each failed image with its problem.
         let j = try ISP.run(["predict", model, images[0], text, "--json"], in: directory)
         XCTAssertEqual(j.status, 1)
-        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any])
+        let object = try j.json()
         XCTAssertEqual(object["failed"] as? Int, 1)
         let listed = try XCTUnwrap(object["errors"] as? [[String: String]])
         XCTAssertEqual(listed.map { $0["image"] }, [text])

@@ -101,8 +101,8 @@ final class DistributedTests: SyntheticDataTestCase {
             let alone = try isp(command), together = try mpirun(command)
             XCTAssertEqual(alone.status, 0, alone.stderr)
             XCTAssertEqual(together.status, 0, together.stderr)
-            var a = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(alone.stdout.utf8)) as? [String: Any])
-            var b = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(together.stdout.utf8)) as? [String: Any])
+            var a = try alone.json()
+            var b = try together.json()
             a["images_per_s"] = nil; b["images_per_s"] = nil
             XCTAssertEqual(NSDictionary(dictionary: a), NSDictionary(dictionary: b), command[0])
         }
