@@ -237,24 +237,36 @@ final class KernelTests: XCTestCase {
         conv.engine = Engine(isa: isa)
         let x = Tensor(shape: [1, cin, height, width])
         for i in 0..<x.count { x[i] = rng.normal() }
-        let y = conv.forward(x, training: false), oh = y.shape[2], ow = y.shape[3]
-        for o in 0..<cout {
-            for oy in 0..<oh {
-                for ox in 0..<ow {
-                    var expected = conv.bias!.value[o]
-                    for c in 0..<cin {
-                        for ky in 0..<k {
-                            for kx in 0..<k {
-                                let iy = oy * s + ky - k / 2, ix = ox * s + kx - k / 2
-                                guard iy >= 0 && iy < height && ix >= 0 && ix < width else { continue }
-                                expected += conv.weight.value[((o * cin + c) * k + ky) * k + kx] * x[(c * height + iy) * width + ix]
-                            }
-                        }
-                    }
-                    XCTAssertEqual(y[(o * oh + oy) * ow + ox], expected, accuracy: 1e-4,
-                                   "\(isa) \(cin) -> \(cout) \(k)x\(k) at \(height)x\(width) stride \(s), (\(o), \(oy), \(ox))")
-                }
+        assertClose(conv.forward(x, training: false), plainLoops(conv, x), "\(isa) \(cin) -> \(cout) \(k)x\(k) at \(height)x\(width) stride \(s)")
+    }
+
+    /// `conv` (any groups) of `x` by plain loops, in the order the reference sums: bias, then
+    /// input channel, row and column of the kernel.
+    func plainLoops(_ conv: Conv2d, _ x: Tensor) -> Tensor {
+        let n = x.shape[0], ih = x.shape[2], iw = x.shape[3], k = conv.kernel, s = conv.stride, p = conv.padding
+        let oh = (ih + 2 * p - k) / s + 1, ow = (iw + 2 * p - k) / s + 1
+        let cig = conv.inChannels / conv.groups, cog = conv.outChannels / conv.groups
+        let y = Tensor(shape: [n, conv.outChannels, oh, ow])
+        for b in 0..<n { for o in 0..<conv.outChannels { for oy in 0..<oh { for ox in 0..<ow {
+            var sum = conv.bias?.value[o] ?? 0
+            for ci in 0..<cig {
+                let c = o / cog * cig + ci
+                for ky in 0..<k { for kx in 0..<k {
+                    let iy = oy * s + ky - p, ix = ox * s + kx - p
+                    guard iy >= 0 && iy < ih && ix >= 0 && ix < iw else { continue }
+                    sum += conv.weight.value[((o * cig + ci) * k + ky) * k + kx] * x[((b * conv.inChannels + c) * ih + iy) * iw + ix]
+                } }
             }
+            y[((b * conv.outChannels + o) * oh + oy) * ow + ox] = sum
+        } } } }
+        return y
+    }
+
+    /// The same shape and every value within 1e-4.
+    func assertClose(_ got: Tensor, _ expected: Tensor, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(got.shape, expected.shape, what, file: file, line: line)
+        for i in 0..<min(got.count, expected.count) {
+            XCTAssertEqual(got[i], expected[i], accuracy: 1e-4, "\(what), value \(i)", file: file, line: line)
         }
     }
 
@@ -266,24 +278,7 @@ final class KernelTests: XCTestCase {
         for i in 0..<x.count { x[i] = rng.normal() }
         let y = conv.forward(x, training: false)
         let oh = y.shape[2], ow = y.shape[3], p = k / 2
-        for n in 0..<2 {
-            for ch in 0..<c {
-                for oy in 0..<oh {
-                    for ox in 0..<ow {
-                        var expected = conv.bias!.value[ch]
-                        for ky in 0..<k {
-                            for kx in 0..<k {
-                                let iy = oy * s + ky - p, ix = ox * s + kx - p
-                                guard iy >= 0 && iy < ih && ix >= 0 && ix < iw else { continue }
-                                expected += conv.weight.value[(ch * k + ky) * k + kx] * x[((n * c + ch) * ih + iy) * iw + ix]
-                            }
-                        }
-                        let got = y[((n * c + ch) * oh + oy) * ow + ox]
-                        XCTAssertEqual(got, expected, accuracy: 1e-4, "\(isa) \(ih)x\(iw) stride \(s) k \(k) at (\(oy), \(ox))")
-                    }
-                }
-            }
-        }
+        assertClose(y, plainLoops(conv, x), "\(isa) \(ih)x\(iw) stride \(s) k \(k)")
 
         let dy = Tensor(shape: y.shape)
         for i in 0..<dy.count { dy[i] = rng.normal() }
