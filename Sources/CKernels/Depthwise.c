@@ -133,19 +133,37 @@ void convolve(const float *const *tap, const int32_t *dx, const float *w, float 
 }
 
 // 16 floats from p, lane l only where bit l of `lanes` is set (zero elsewhere, and not read: a
-// lane outside the plane may lie outside the allocation).
+// lane outside the plane may lie outside the allocation); and stored to p the same way.
 typedef v16 (*load_lanes)(const float *, uint32_t);
+typedef void (*store_lanes)(float *, v16, uint32_t);
 
 static inline __attribute__((always_inline, target("avx512f"))) v16 lanes_avx512(const float *p, uint32_t lanes) {
     return (v16)_mm512_maskz_loadu_ps((__mmask16)lanes, p);
 }
 
-static inline __attribute__((always_inline, target("avx2"))) v16 lanes_avx2(const float *p, uint32_t lanes) {
+static inline __attribute__((always_inline, target("avx512f"))) void store_lanes_avx512(float *p, v16 v, uint32_t lanes) {
+    _mm512_mask_storeu_ps(p, (__mmask16)lanes, (__m512)v);
+}
+
+// AVX2's masks for lanes 0-7 and 8-15: all ones where the lane's bit is set.
+static inline __attribute__((always_inline, target("avx2"))) void masks_avx2(uint32_t lanes, __m256i *low, __m256i *high) {
     const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    const __m256i low = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)lanes), bit), bit);
-    const __m256i high = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)(lanes >> 8)), bit), bit);
+    *low = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)lanes), bit), bit);
+    *high = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)(lanes >> 8)), bit), bit);
+}
+
+static inline __attribute__((always_inline, target("avx2"))) v16 lanes_avx2(const float *p, uint32_t lanes) {
+    __m256i low, high;
+    masks_avx2(lanes, &low, &high);
     const __m256 a = _mm256_maskload_ps(p, low), b = _mm256_maskload_ps(p + 8, high);
     return __builtin_shufflevector((v8)a, (v8)b, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+}
+
+static inline __attribute__((always_inline, target("avx2"))) void store_lanes_avx2(float *p, v16 v, uint32_t lanes) {
+    __m256i low, high;
+    masks_avx2(lanes, &low, &high);
+    _mm256_maskstore_ps(p, low, (__m256)__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_maskstore_ps(p + 8, high, (__m256)__builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
 }
 
 // Maps of at most DIRECT_PIXELS outputs at stride 1, whole planes: each tap's values are read from
@@ -242,9 +260,7 @@ DEPTHWISE(depthwise_avx2, __attribute__((target("avx2,fma"))), rows_avx2, split_
 // Staging the phases cost most of a small plane's time: MobileNetV2 w0.5's stride-2 layers, one
 // core, 11.8 -> 7.9 us (32x32 -> 16x16), 5.2 -> 4.0 (16x16 -> 8x8), 8.7 -> 6.2 (8x8 -> 4x4); the
 // whole pass, six alternations, 0.445-0.460 -> 0.442-0.451 ms (isp bench --profile, AMD Zen 5).
-// AVX2 keeps the staged path (its 16-lane permutes are several instructions). Stride 1 the same
-// way (three masked loads at columns c - 1, c, c + 1 per row) was slower than staging: 32x32
-// 12.8 -> 19.4 us, 16x16 7.0 -> 10.5, mobilenet_v2's 56x56 at 224 0.19 -> 0.28-0.32 ms.
+// AVX2 keeps the staged path (its 16-lane permutes are several instructions).
 static __attribute__((target("avx512f,avx512vl,fma"))) void stride2_rows_avx512(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
     const int32_t ih = a->ih, iw = a->iw, oh = a->oh, ow = a->ow;
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -289,8 +305,81 @@ static __attribute__((target("avx512f,avx512vl,fma"))) void stride2_rows_avx512(
     }
 }
 
+// 3x3 at stride 1 on rows at least 16 wide (AVX2: STRIDE1_ROWS_AVX2): each output row from its
+// three input rows read in place, 16 columns a vector. Each input vector is loaded once per output row (lanes past the row
+// not read), and shifted a lane against the vectors before and after it (zero beyond the row's
+// ends) gives the kx = 0 and kx = 2 taps. Rows outside the plane read a zero row, so every output
+// is the staged path's sum in the same order. The staged path loads each tap unaligned (six of
+// nine splitting a cache line), broadcasts its weight from memory and copies the plane first.
+// One core, AMD Zen 5, both kernels alternating in one process, input from memory: AVX-512, 32
+// planes of 112x112 173 -> 101 us, 144 of 56x56 157 -> 124, 192 of 28x28 47 -> 44, 96 of 40x40
+// 65 -> 55; AVX2 (whose lane shifts across two 8-float halves take more shuffles), 112x112 247 ->
+// 172, 56x56 211 -> 176, 40x40 67 -> 64, but 28x28 71 -> 71-80 and 16x16 3.4 -> 3.9, so there it
+// starts at 40. Narrower rows, which waste lanes, stay staged: 576 planes of 14x14 41 -> 47 us.
+// (Three unaligned masked loads a row instead, tried before, were slower than staging: 56x56
+// 0.19 -> 0.28-0.32 ms.) Input planes from L3 fetch the row ROWS_AHEAD below, as the stride-2
+// kernel does. benchmarks/depthwise_bench.c measures both builds side by side.
+#define STRIDE1_ROWS_AVX2 40
+static inline __attribute__((always_inline))
+void stride1_rows(load_lanes load, store_lanes store, const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1,
+                  float *scratch) {
+    const int32_t ih = a->ih, iw = a->iw, vectors = (iw + 15) / 16;
+    const uint32_t tail = (1u << (iw - 16 * (vectors - 1))) - 1;  // the last vector's lanes
+    const v16 lo = (v16){0} + a->low, hi = (v16){0} + a->high, zero = (v16){0};
+    const int ahead = ih * iw >= PREFETCHED_PLANE;
+    for (int32_t c = 0; c < 16 * vectors; c++) scratch[c] = 0;  // the row above or below the plane
+    for (int32_t i = first; i < end; i++) {
+        const int32_t j = a->planes ? a->planes[i] : i, ch = j % a->perImage;
+        const float *x = a->x + (size_t)j * ih * iw, *w = a->w + (size_t)ch * 9;
+        float *out = a->out + (size_t)j * ih * iw;
+        v16 wt[9];
+        for (int t = 0; t < 9; t++) wt[t] = (v16){0} + w[t];
+        const v16 bias = (v16){0} + (a->bias ? a->bias[ch] : 0), shift = (v16){0} + (a->shift ? a->shift[ch] : 0);
+        for (int32_t y = y0; y < y1; y++) {
+            // Past the plane's last row this fetches the next plane's first ones.
+            if (ahead) prefetch_lines(x + (size_t)(y + 1 + ROWS_AHEAD) * iw, (size_t)iw * sizeof(float));
+            const float *row[3];
+            v16 before[3], centre[3];
+            for (int ky = 0; ky < 3; ky++) {
+                const int32_t iy = y - 1 + ky;
+                row[ky] = iy >= 0 && iy < ih ? x + (size_t)iy * iw : scratch;
+                before[ky] = zero;
+                centre[ky] = vectors == 1 ? load(row[ky], tail) : *(const v16 *)row[ky];
+            }
+            for (int32_t v = 0; v < vectors; v++) {
+                v16 acc = bias;
+                for (int ky = 0; ky < 3; ky++) {
+                    const float *next = row[ky] + 16 * v + 16;
+                    const v16 after = v + 2 < vectors ? *(const v16 *)next : v + 2 == vectors ? load(next, tail) : zero;
+                    acc += __builtin_shufflevector(before[ky], centre[ky], 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30) * wt[3 * ky];
+                    acc += centre[ky] * wt[3 * ky + 1];
+                    acc += __builtin_shufflevector(centre[ky], after, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16) * wt[3 * ky + 2];
+                    before[ky] = centre[ky];
+                    centre[ky] = after;
+                }
+                acc = clamp16(acc, lo, hi) - shift;
+                float *o = out + (size_t)y * iw + 16 * v;
+                if (v + 1 < vectors) *(v16 *)o = acc;
+                else store(o, acc, tail);
+            }
+        }
+    }
+}
+
+static __attribute__((target("avx512f,avx512vl,fma")))
+void stride1_rows_avx512(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1, float *scratch) {
+    stride1_rows(lanes_avx512, store_lanes_avx512, a, first, end, y0, y1, scratch);
+}
+
+static __attribute__((target("avx2,fma")))
+void stride1_rows_avx2(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1, float *scratch) {
+    stride1_rows(lanes_avx2, store_lanes_avx2, a, first, end, y0, y1, scratch);
+}
+
 void isp_depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int32_t end, int32_t row0, int32_t row1, float *scratch) {
     if (isa == ISP_AVX512 && a->k == 3 && a->stride == 2) stride2_rows_avx512(a, first, end, row0, row1);
+    else if (a->k == 3 && a->stride == 1 && a->iw >= (isa == ISP_AVX512 ? 16 : STRIDE1_ROWS_AVX2) && a->ih * a->iw > DIRECT_PIXELS)
+        (isa == ISP_AVX512 ? stride1_rows_avx512 : stride1_rows_avx2)(a, first, end, row0, row1, scratch);
     else if (isa == ISP_AVX512) depthwise_avx512(a, first, end, row0, row1, scratch);
     else depthwise_avx2(a, first, end, row0, row1, scratch);
 }
