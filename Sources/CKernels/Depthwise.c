@@ -253,62 +253,74 @@ void depthwise(copy_rows copy, split_rows split, const isp_depthwise_args *a, in
 DEPTHWISE(depthwise_avx512, __attribute__((target("avx512f,avx512vl,fma"))), rows_avx512, split_avx512, lanes_avx512)
 DEPTHWISE(depthwise_avx2, __attribute__((target("avx2,fma"))), rows_avx2, split_avx2, lanes_avx2)
 
-// 3x3 at stride 2 with AVX-512: each output row straight from its three input rows, 16 outputs a
-// vector, with no staged phases: a vector of 32 input columns gives the even (kx = 1) and odd
-// (kx = 2) columns by two-source permutes, and the odd ones moved up a lane, the column before
-// in lane 0, give kx = 0. Taps outside the plane add zeros, in the same order as the staged path.
-// Staging the phases cost most of a small plane's time: MobileNetV2 w0.5's stride-2 layers, one
-// core, 11.8 -> 7.9 us (32x32 -> 16x16), 5.2 -> 4.0 (16x16 -> 8x8), 8.7 -> 6.2 (8x8 -> 4x4); the
-// whole pass, six alternations, 0.445-0.460 -> 0.442-0.451 ms (isp bench --profile, AMD Zen 5).
-// AVX2 keeps the staged path (its 16-lane permutes are several instructions).
-static __attribute__((target("avx512f,avx512vl,fma"))) void stride2_rows_avx512(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
+// 3x3 at stride 2: each output row straight from its three input rows, 16 outputs a vector, with
+// no staged phases: a vector of 32 input columns gives the even (kx = 1) and odd (kx = 2) columns
+// by two-source shuffles, and the odd ones moved up a lane, the column before in lane 0, give
+// kx = 0. Taps outside the plane add zeros, in the same order as the staged path. With AVX-512
+// (permutes of two registers) on every map: staging the phases cost most of a small plane's time,
+// MobileNetV2 w0.5's stride-2 layers, one core, 11.8 -> 7.9 us (32x32 -> 16x16), 5.2 -> 4.0
+// (16x16 -> 8x8), 8.7 -> 6.2 (8x8 -> 4x4); the whole pass, six alternations, 0.445-0.460 ->
+// 0.442-0.451 ms (isp bench --profile, AMD Zen 5; written with intrinsics then, 3-7% faster on
+// these small maps than this one body for both instruction sets). With AVX2 the shuffles of two
+// 8-float halves take several instructions, and only input rows of STRIDE2_ROWS_AVX2 or more
+// gain (one core, AMD Zen 5 with `ISP_ISA=avx2`, depthwise_bench.c, best of the pairs): 96 planes
+// 112x112 824 -> 281 us, 144 of 56x56 109 -> 103; 28x28 level; 14x14 30 -> 48, 16x16 4.9 -> 9.1.
+#define STRIDE2_ROWS_AVX2 56
+static inline __attribute__((always_inline))
+void stride2_rows(load_lanes load, store_lanes store, const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
     const int32_t ih = a->ih, iw = a->iw, oh = a->oh, ow = a->ow;
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-    const __m512 lo = _mm512_set1_ps(a->low), hi = _mm512_set1_ps(a->high);
+    const v16 lo = (v16){0} + a->low, hi = (v16){0} + a->high, zero = (v16){0};
     const int ahead = ih * iw >= PREFETCHED_PLANE;
     for (int32_t i = first; i < end; i++) {
         const int32_t j = a->planes ? a->planes[i] : i, ch = j % a->perImage;
         const float *x = a->x + (size_t)j * ih * iw, *w = a->w + (size_t)ch * 9;
         float *out = a->out + (size_t)j * oh * ow;
         const float bias = a->bias ? a->bias[ch] : 0;
-        const __m512 shift = _mm512_set1_ps(a->shift ? a->shift[ch] : 0);
+        const v16 shift = (v16){0} + (a->shift ? a->shift[ch] : 0);
         for (int32_t y = y0; y < y1; y++) {
             // The two input rows output row y + ROWS_AHEAD starts on.
             if (ahead) prefetch_lines(x + (size_t)(2 * (y + ROWS_AHEAD) + 1) * iw, 2 * (size_t)iw * sizeof(float));
             for (int32_t x0 = 0; x0 < ow; x0 += 16) {
                 const int32_t c0 = 2 * x0, left = iw - c0;  // input columns from c0 inside the plane
-                const __mmask16 m0 = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
-                const __mmask16 m1 = left >= 32 ? 0xffff : left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
+                const uint32_t m0 = left >= 16 ? 0xffff : (1u << left) - 1;
+                const uint32_t m1 = left >= 32 ? 0xffff : left <= 16 ? 0 : (1u << (left - 16)) - 1;
                 v16 acc = (v16){0} + bias;
                 for (int32_t ky = 0; ky < 3; ky++) {
                     const int32_t iy = 2 * y - 1 + ky;
-                    __m512 evens = _mm512_setzero_ps(), odds = evens, before = evens;
+                    v16 evens = zero, odds = zero, before = zero;
                     if (iy >= 0 && iy < ih) {
                         const float *row = x + (size_t)iy * iw + c0;
-                        const __m512 v0 = _mm512_maskz_loadu_ps(m0, row), v1 = _mm512_maskz_loadu_ps(m1, row + 16);
-                        evens = _mm512_permutex2var_ps(v0, even, v1);
-                        odds = _mm512_permutex2var_ps(v0, odd, v1);
-                        const __m512 previous = _mm512_set1_ps(c0 > 0 ? row[-1] : 0);
-                        before = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(odds), _mm512_castps_si512(previous), 15));
+                        const v16 v0 = load(row, m0), v1 = load(row + 16, m1);
+                        evens = __builtin_shufflevector(v0, v1, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+                        odds = __builtin_shufflevector(v0, v1, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+                        const v16 previous = (v16){0} + (c0 > 0 ? row[-1] : 0);
+                        before = __builtin_shufflevector(previous, odds, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30);
                     }
-                    acc += (v16)before * w[3 * ky];
-                    acc += (v16)evens * w[3 * ky + 1];
-                    acc += (v16)odds * w[3 * ky + 2];
+                    acc += before * w[3 * ky];
+                    acc += evens * w[3 * ky + 1];
+                    acc += odds * w[3 * ky + 2];
                 }
-                // As clamp16 does: a NaN passes (vmaxps and vminps return their second operand then).
-                const __m512 clamped = _mm512_sub_ps(_mm512_min_ps(hi, _mm512_max_ps(lo, (__m512)acc)), shift);
                 const int32_t n = ow - x0 < 16 ? ow - x0 : 16;
-                _mm512_mask_storeu_ps(out + (size_t)y * ow + x0, (__mmask16)((1u << n) - 1), clamped);
+                store(out + (size_t)y * ow + x0, clamp16(acc, lo, hi) - shift, (1u << n) - 1);
             }
         }
     }
 }
 
+static __attribute__((target("avx512f,avx512vl,fma")))
+void stride2_rows_avx512(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
+    stride2_rows(lanes_avx512, store_lanes_avx512, a, first, end, y0, y1);
+}
+
+static __attribute__((target("avx2,fma")))
+void stride2_rows_avx2(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
+    stride2_rows(lanes_avx2, store_lanes_avx2, a, first, end, y0, y1);
+}
+
 // 3x3 at stride 1 on rows at least 16 wide (AVX2: STRIDE1_ROWS_AVX2): each output row from its
-// three input rows read in place, 16 columns a vector. Each input vector is loaded once per output row (lanes past the row
-// not read), and shifted a lane against the vectors before and after it (zero beyond the row's
-// ends) gives the kx = 0 and kx = 2 taps. Rows outside the plane read a zero row, so every output
+// three input rows read in place, 16 columns a vector. Each input vector is loaded once per output
+// row (lanes past the row not read), and shifted a lane against the vectors before and after it
+// (zero beyond the row's ends) gives the kx = 0 and kx = 2 taps. Rows outside the plane read a zero row, so every output
 // is the staged path's sum in the same order. The staged path loads each tap unaligned (six of
 // nine splitting a cache line), broadcasts its weight from memory and copies the plane first.
 // One core, AMD Zen 5, both kernels alternating in one process, input from memory: AVX-512, 32
@@ -377,7 +389,8 @@ void stride1_rows_avx2(const isp_depthwise_args *a, int32_t first, int32_t end, 
 }
 
 void isp_depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int32_t end, int32_t row0, int32_t row1, float *scratch) {
-    if (isa == ISP_AVX512 && a->k == 3 && a->stride == 2) stride2_rows_avx512(a, first, end, row0, row1);
+    if (a->k == 3 && a->stride == 2 && (isa == ISP_AVX512 || a->iw >= STRIDE2_ROWS_AVX2))
+        (isa == ISP_AVX512 ? stride2_rows_avx512 : stride2_rows_avx2)(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 1 && a->iw >= (isa == ISP_AVX512 ? 16 : STRIDE1_ROWS_AVX2) && a->ih * a->iw > DIRECT_PIXELS)
         (isa == ISP_AVX512 ? stride1_rows_avx512 : stride1_rows_avx2)(a, first, end, row0, row1, scratch);
     else if (isa == ISP_AVX512) depthwise_avx512(a, first, end, row0, row1, scratch);

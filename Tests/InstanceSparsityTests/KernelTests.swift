@@ -43,8 +43,9 @@ final class KernelTests: XCTestCase {
     /// as wide as one, wider, and odd sizes at stride 2 (phases of unequal size).
     func testDepthwiseMatchesPlainLoops() {
         for isa in InstructionSet.supported {
-            // 46x50: planes of 2048+ floats, whose kernels fetch the next plane or rows ahead.
-            for (height, width) in [(5, 1), (2, 2), (4, 4), (7, 7), (8, 8), (5, 16), (5, 17), (3, 31), (5, 33), (6, 40), (46, 50)] {
+            // 46x50: planes of 2048+ floats, whose kernels fetch the next plane or rows ahead;
+            // 9x57: rows wide enough for AVX2's stride-2 rows kernel.
+            for (height, width) in [(5, 1), (2, 2), (4, 4), (7, 7), (8, 8), (5, 16), (5, 17), (3, 31), (5, 33), (6, 40), (46, 50), (9, 57)] {
                 for stride in [1, 2] {
                     for k in [3, 5] {
                         check(channels: 3, height: height, width: width, kernel: k, stride: stride, isa: isa)
