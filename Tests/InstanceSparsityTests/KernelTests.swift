@@ -44,7 +44,8 @@ final class KernelTests: XCTestCase {
     func testDepthwiseMatchesPlainLoops() {
         for isa in InstructionSet.supported {
             // 46x50: planes of 2048+ floats, whose kernels fetch the next plane or rows ahead;
-            // 9x57: rows wide enough for AVX2's stride-2 rows kernel.
+            // 9x57: rows wide enough for AVX2's stride-2 rows kernel; up to 5x16 at stride 2 two
+            // output rows a vector with AVX-512 (an odd last row alone).
             for (height, width) in [(5, 1), (2, 2), (4, 4), (7, 7), (8, 8), (5, 16), (5, 17), (3, 31), (5, 33), (6, 40), (46, 50), (9, 57)] {
                 for stride in [1, 2] {
                     for k in [3, 5] {
@@ -95,12 +96,12 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// A linear layer on one feature vector (`isp_matrix_vector`: 16-wide steps, a scalar tail,
-    /// rows four at a time, then one at a time) against sums in double precision, and against the
+    /// A linear layer on one feature vector (`isp_matrix_vector`: 8-wide steps, a scalar tail,
+    /// rows eight at a time, then one at a time) against sums in double precision, and against the
     /// same vector as one row of a batch (sgemm).
     func testOneVectorLinearMatchesSumsAndTheBatchPath() {
         var rng = SeededGenerator(seed: 11)
-        for (inputs, outputs) in [(1, 1), (7, 3), (16, 4), (17, 5), (33, 9), (1280, 1000)] {
+        for (inputs, outputs) in [(1, 1), (7, 3), (7, 8), (16, 4), (17, 5), (33, 9), (1280, 1000)] {
             let linear = Linear(inFeatures: inputs, outFeatures: outputs, rng: &rng)
             let x = Tensor(shape: [2, inputs])
             for i in 0..<x.count { x[i] = rng.normal() }
