@@ -210,31 +210,39 @@ void direct(load_lanes load, const isp_depthwise_args *a, int32_t first, int32_t
     }
 }
 
-// 3x3 at stride 1 on whole planes whose rows are 4 or 8 wide and whose size is a whole number of
-// vectors (MobileNetV2's 8x8 and 4x4 layers at 32x32 input): 16 / w rows a vector, each vector of
-// the plane loaded once. The rows above and below are the vectors before and after shifted w lanes
-// in (zero beyond the plane), the side taps those shifted a lane with the row's end lanes zeroed:
-// the direct path's taps, added in its order, without its nine loads a vector (six of them split
-// across cache lines). Bit-identical to it; one core, AMD Zen 5, depthwise_bench.c, best of the
-// pairs, input in cache: AVX-512 192 planes of 8x8 6.6 -> 2.4 us, 288 of 8x8 9.4 -> 3.7, 480 of
-// 4x4 4.0 -> 2.5; AVX2 8.3 -> 3.6, 11.6 -> 5.4, 5.0 -> 3.7 (ONNX Runtime's nodes, one core: about
-// 4, 5 and 3 us).
-static inline __attribute__((always_inline)) v16 rows_above(v16 before, v16 v, const int32_t w) {
-    return w == 8 ? __builtin_shufflevector(before, v, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23)
-                  : __builtin_shufflevector(before, v, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27);
-}
-
-static inline __attribute__((always_inline)) v16 rows_below(v16 v, v16 after, const int32_t w) {
-    return w == 8 ? __builtin_shufflevector(v, after, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23)
-                  : __builtin_shufflevector(v, after, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19);
-}
+// 3x3 at stride 1 on whole planes with rows of FLAT_WIDTHS (MobileNetV2's 8x8 and 4x4 layers at
+// 32x32 input, 14x14 and 7x7 at 224): the plane as one run of positions, 16 a vector across row
+// ends, each vector loaded once. Every tap is the vector before, this one and the one after
+// (zero beyond the plane) shifted by the tap's distance in positions, the side taps' lanes at a
+// row's end zeroed: the sums of the direct and staged paths, bit for bit, without the direct
+// path's nine loads a vector (six split across cache lines) or the staged path's copy. One core,
+// AMD Zen 5, depthwise_bench.c, best of the pairs, input in cache: AVX-512 192 planes of 8x8 6.1
+// -> 2.7 us, 480 of 4x4 3.7 -> 2.7, 960 of 7x7 25.7 -> 14.2, 576 of 14x14 39.1 -> 26.2 (ONNX
+// Runtime's nodes, one core: about 4, 3, 20 and 40 us); AVX2 7.7 -> 4.9, 4.7 -> 4.5, 33.9 -> 24.6,
+// 48.8 -> 48.3. (Shifting zeros in where a row's ends fall on a vector's ends, as when W divides
+// 16, was 1.5x slower with AVX-512 and 1.1x faster with AVX2.)
+#define SHIFTED(a, b, n) __builtin_shufflevector(a, b, n, n + 1, n + 2, n + 3, n + 4, n + 5, n + 6, n + 7, n + 8, n + 9, n + 10, n + 11, \
+                                                 n + 12, n + 13, n + 14, n + 15)
+#define FLAT_WIDTHS(w) ((w) == 4 || (w) == 7 || (w) == 8 || (w) == 14)
+// The nine taps on rows W wide, in the direct path's order: tap (ky, kx) reads the position
+// (ky - 1) W + kx - 1 away, in the vector before (`before`), this one (`v`) or the one after.
+#define FLAT_TAPS(W)                                                                  \
+    acc += (v16)((i16)SHIFTED(before, v, 16 - W - 1) & notFirst) * wt[0];             \
+    acc += SHIFTED(before, v, 16 - W) * wt[1];                                        \
+    acc += (v16)((i16)SHIFTED(before, v, 16 - W + 1) & notLast) * wt[2];              \
+    acc += (v16)((i16)SHIFTED(before, v, 15) & notFirst) * wt[3];                     \
+    acc += v * wt[4];                                                                 \
+    acc += (v16)((i16)SHIFTED(v, after, 1) & notLast) * wt[5];                        \
+    acc += (v16)((i16)SHIFTED(v, after, W - 1) & notFirst) * wt[6];                   \
+    acc += SHIFTED(v, after, W) * wt[7];                                              \
+    acc += (v16)((i16)SHIFTED(v, after, W + 1) & notLast) * wt[8];
 
 static inline __attribute__((always_inline))
-void stride1_packed(const isp_depthwise_args *a, int32_t first, int32_t end, const int32_t w) {
-    const int32_t pixels = a->ih * w, vectors = pixels / 16;
-    i16 column;
-    for (int32_t lane = 0; lane < 16; lane++) column[lane] = lane % w;
-    const i16 notFirst = column != 0, notLast = column != w - 1;  // all ones where the lane has a left / right neighbour
+void stride1_flat(load_lanes load, store_lanes store, const isp_depthwise_args *a, int32_t first, int32_t end, const int32_t w) {
+    const int32_t pixels = a->ih * w, vectors = (pixels + 15) / 16;
+    const uint32_t tail = (1u << (pixels - 16 * (vectors - 1))) - 1;  // the last vector's lanes
+    i16 firstColumn;
+    for (int32_t lane = 0; lane < 16; lane++) firstColumn[lane] = lane % w;
     const v16 lo = (v16){0} + a->low, hi = (v16){0} + a->high, zero = (v16){0};
     for (int32_t i = first; i < end; i++) {
         const int32_t j = a->planes ? a->planes[i] : i, ch = j % a->perImage;
@@ -243,19 +251,25 @@ void stride1_packed(const isp_depthwise_args *a, int32_t first, int32_t end, con
         v16 wt[9];
         for (int t = 0; t < 9; t++) wt[t] = (v16){0} + wc[t];
         const v16 bias = (v16){0} + (a->bias ? a->bias[ch] : 0), shift = (v16){0} + (a->shift ? a->shift[ch] : 0);
-        v16 before = zero, v = *(const v16 *)x;
+        i16 column = firstColumn;  // each lane's column
+        v16 before = zero, v = vectors == 1 ? load(x, tail) : *(const v16 *)x;
         for (int32_t q = 0; q < vectors; q++) {
-            const v16 after = q + 1 < vectors ? *(const v16 *)(x + 16 * (q + 1)) : zero;
-            const v16 rows[3] = {rows_above(before, v, w), v, rows_below(v, after, w)};
+            const v16 after = q + 2 < vectors ? *(const v16 *)(x + 16 * (q + 1)) : q + 2 == vectors ? load(x + 16 * (q + 1), tail) : zero;
+            const i16 notFirst = column != 0, notLast = column != w - 1;  // all ones where the lane has a left / right neighbour
             v16 acc = bias;
-            for (int ky = 0; ky < 3; ky++) {
-                acc += (v16)((i16)__builtin_shufflevector(zero, rows[ky], 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30) & notFirst) * wt[3 * ky];
-                acc += rows[ky] * wt[3 * ky + 1];
-                acc += (v16)((i16)__builtin_shufflevector(rows[ky], zero, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16) & notLast) * wt[3 * ky + 2];
+            switch (w) {
+            case 4: FLAT_TAPS(4) break;
+            case 7: FLAT_TAPS(7) break;
+            case 8: FLAT_TAPS(8) break;
+            default: FLAT_TAPS(14) break;
             }
-            *(v16 *)(out + 16 * q) = clamp16(acc, lo, hi) - shift;
+            acc = clamp16(acc, lo, hi) - shift;
+            if (q + 1 < vectors) *(v16 *)(out + 16 * q) = acc;
+            else store(out + 16 * q, acc, tail);
             before = v;
             v = after;
+            column += 16 % w;
+            column -= (column >= w) & w;
         }
     }
 }
@@ -289,11 +303,13 @@ void depthwise(copy_rows copy, split_rows split, const isp_depthwise_args *a, in
 }
 
 // MobileNetV2's 3x3 at stride 1 and 2 with their taps unrolled.
-#define DEPTHWISE(name, attr, copy, split, load) \
+#define DEPTHWISE(name, attr, copy, split, load, store) \
     attr static void name(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1, float *scratch) { \
-        if (a->k == 3 && a->stride == 1 && (a->iw == 8 || a->iw == 4) && a->ih * a->iw % 16 == 0 && y0 == 0 && y1 == a->oh) { \
-            if (a->iw == 8) stride1_packed(a, first, end, 8); \
-            else stride1_packed(a, first, end, 4); \
+        if (a->k == 3 && a->stride == 1 && FLAT_WIDTHS(a->iw) && y0 == 0 && y1 == a->oh) { \
+            if (a->iw == 4) stride1_flat(load, store, a, first, end, 4); \
+            else if (a->iw == 7) stride1_flat(load, store, a, first, end, 7); \
+            else if (a->iw == 8) stride1_flat(load, store, a, first, end, 8); \
+            else stride1_flat(load, store, a, first, end, 14); \
         } \
         else if (a->stride == 1 && a->oh * a->ow <= DIRECT_PIXELS && y0 == 0 && y1 == a->oh) { \
             if (a->k == 3) direct(load, a, first, end, 3); \
@@ -304,8 +320,8 @@ void depthwise(copy_rows copy, split_rows split, const isp_depthwise_args *a, in
         else depthwise(copy, split, a, first, end, y0, y1, scratch, a->k, a->stride); \
     }
 
-DEPTHWISE(depthwise_avx512, __attribute__((target("avx512f,avx512vl,fma"))), rows_avx512, split_avx512, lanes_avx512)
-DEPTHWISE(depthwise_avx2, __attribute__((target("avx2,fma"))), rows_avx2, split_avx2, lanes_avx2)
+DEPTHWISE(depthwise_avx512, __attribute__((target("avx512f,avx512vl,fma"))), rows_avx512, split_avx512, lanes_avx512, store_lanes_avx512)
+DEPTHWISE(depthwise_avx2, __attribute__((target("avx2,fma"))), rows_avx2, split_avx2, lanes_avx2, store_lanes_avx2)
 
 // 3x3 at stride 2: each output row straight from its three input rows, 16 outputs a vector, with
 // no staged phases: a vector of 32 input columns gives the even (kx = 1) and odd (kx = 2) columns
