@@ -250,7 +250,7 @@ final class FusedConv: WritingStep {
             // Split from 32K multiply-adds: on one core, MobileNetV2 w0.5's stride-2 layers to 8x8
             // and 4x4 (55K and 41K) read the expansion's channels from both cores' caches, 2.9 and
             // 4.3 us; split by channels 1.9 and 2.5 (isp bench --profile, two cores, Zen 5, stop 41).
-            if !ctx.useAllCores || kept * oh * ow * kernel * kernel < TiledConvolution.parallelThreshold / 8 {
+            if !ctx.useAllCores || kept * oh * ow * kernel * kernel < TiledConvolution.parallelThreshold / 4 {
                 work(0..<kept, 0..<oh, 0)
             } else if ctx.mapSplit == .rows && oh * ow >= 2048 {
                 // The convolution before wrote its map in bands of rows, one per core: each core

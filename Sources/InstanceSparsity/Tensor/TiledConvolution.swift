@@ -30,7 +30,11 @@ final class TiledConvolution {
     private let xOffset: UnsafeMutablePointer<Int32>, weightChannel: UnsafeMutablePointer<Int32>
 
     /// MACs above which a batch-1 convolution is split across cores (measured with `isp bench`).
-    static let parallelThreshold = 1 << 18
+    /// 128K rather than 256K since stop 41: MobileNetV2 w0.5's stem (147K) and first projection
+    /// (131K) on two cores 3.9-4.1 -> 3.0-3.1 us and 2.7 -> 2.2-2.3 us (`--profile`), the pass
+    /// 0.260-0.282 -> 0.254-0.257 ms (four alternations, `isp bench`); the shipped models at their
+    /// stored points level (Zen 5, AVX-512).
+    static let parallelThreshold = 1 << 17
     /// Floats above which a memory-bound pass (padded copy, pooling) is split across cores.
     static let parallelPassThreshold = 1 << 14
     /// Floats above which a gate's own saliency pass is split, one share of the planes per core: a
