@@ -80,15 +80,23 @@ struct UsageError: Error {
     let message: String
 }
 
-/// The command line after the command name: `--flag value` options, `--switch` flags, positionals.
-/// Every option read is removed; `finish()` rejects whatever is left, so typos never pass silently.
+/// The command line after the command name: `--flag value` (or `--flag=value`) options, `--switch`
+/// flags, positionals; after `--`, positionals only (a file named like an option). Every option
+/// read is removed; `finish()` rejects whatever is left, so typos never pass silently.
 struct Arguments {
     private var items: [String]
+    /// What followed `--`.
+    private var trailing: [String]
     private let declared: Set<String>?
 
     /// `declared`: the flags the command documents; reading any other is a programming error.
     init(_ items: [String], declared: [Option]? = nil) {
-        self.items = items
+        let end = items.firstIndex(of: "--") ?? items.endIndex
+        self.items = items[..<end].flatMap { item -> [String] in
+            guard item.hasPrefix("--"), let equals = item.firstIndex(of: "=") else { return [item] }
+            return [String(item[..<equals]), String(item[item.index(after: equals)...])]
+        }
+        trailing = end < items.endIndex ? Array(items[(end + 1)...]) : []
         self.declared = declared.map { Set($0.map(\.flag)) }
     }
 
@@ -125,6 +133,18 @@ struct Arguments {
         return value
     }
 
+    /// A comma-separated list (nil when not given): one that names nothing, has an empty item or
+    /// names something twice is refused, not read as fewer names.
+    mutating func list(_ name: String) throws -> [String]? {
+        guard let text = try option(name) else { return nil }
+        let names = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        if names.contains("") { throw UsageError(message: "\(name): an empty name in '\(text)'") }
+        if let twice = names.indices.first(where: { names[..<$0].contains(names[$0]) }) {
+            throw UsageError(message: "\(name): '\(names[twice])' is given twice")
+        }
+        return names
+    }
+
     mutating func number<T: LosslessStringConvertible & Comparable>(_ name: String, default value: T,
                                                                       in range: ClosedRange<T>) throws -> T {
         try optionalNumber(name, in: range) ?? value
@@ -152,9 +172,9 @@ struct Arguments {
         return v
     }
 
-    /// The next positional argument (not starting with "--"), if any.
+    /// The next positional argument (not starting with "--", or after `--`), if any.
     mutating func positional() -> String? {
-        guard let i = items.firstIndex(where: { !$0.hasPrefix("--") }) else { return nil }
+        guard let i = items.firstIndex(where: { !$0.hasPrefix("--") }) else { return trailing.isEmpty ? nil : trailing.removeFirst() }
         return items.remove(at: i)
     }
 
@@ -171,6 +191,7 @@ struct Arguments {
         if let extra = items.first {
             throw UsageError(message: extra.hasPrefix("--") ? "unknown option \(extra)" : "unexpected argument '\(extra)'")
         }
+        if let extra = trailing.first { throw UsageError(message: "unexpected argument '\(extra)'") }
     }
 }
 
@@ -217,10 +238,15 @@ func printTable(_ header: [String], _ rows: [[String]]) {
 /// MODEL itself (even through a link: the command would replace what it read), writable, and new
 /// unless --force.
 func checkNewOutput(_ out: String, force: Bool, model: String) throws {
-    let resolved = { (path: String) in URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path }
-    if resolved(out) == resolved(model) { throw UsageError(message: "--out must not be MODEL itself") }
+    if sameFile(out, model) { throw UsageError(message: "--out must not be MODEL itself") }
     try checkOutputFile(out)
     if FileManager.default.fileExists(atPath: out) && !force { throw InputError(out, "exists: pass --force to replace it") }
+}
+
+/// Whether two paths name one file, even through links.
+func sameFile(_ a: String, _ b: String) -> Bool {
+    let resolved = { (path: String) in URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path }
+    return resolved(a) == resolved(b)
 }
 
 func formatCount(_ n: Int) -> String {

@@ -25,7 +25,7 @@ enum PredictCommand: Command {
         let json = try a.flag("--json"), dense = try a.flag("--dense")
         let top = try a.number("--top", default: 5, in: 1...100_000)
         let request = try PruningRequest.read(&a)
-        let layers = try a.option("--layers")
+        let layers = try a.list("--layers")?.joined(separator: ",")
         guard let path = a.positional() else { throw UsageError(message: "MODEL (a .safetensors checkpoint) is required") }
         var images: [String] = []
         while let image = a.positional() { images.append(image) }

@@ -140,7 +140,7 @@ struct LayerSelection {
 
     init(_ a: inout Arguments, readLayers: Bool = true) throws {
         given = Set(LayerSelection.options.map(\.flag).filter(a.contains))
-        layers = readLayers ? try a.option("--layers") ?? "auto" : "auto"
+        layers = readLayers ? try a.list("--layers")?.joined(separator: ",") ?? "auto" : "auto"
         calibration = try a.number("--calibration", default: 1000, in: 1...1_000_000)
         cvMin = try a.optionalNumber("--cv-min", in: 0...1000)
         topK = try a.optionalNumber("--top-k", in: 1...10_000)

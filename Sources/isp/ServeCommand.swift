@@ -47,7 +47,7 @@ enum ServeCommand: Command {
         configuration.maxPixels = try a.number("--max-pixels", default: 25_000_000, in: 1...ImageDecoder.maxPixels)
         let dense = try a.flag("--dense")
         let request = try PruningRequest.read(&a)
-        let layers = try a.option("--layers")
+        let layers = try a.list("--layers")?.joined(separator: ",")
         guard let path = a.positional() else { throw UsageError(message: "MODEL (a .safetensors checkpoint) is required") }
         try a.finish()
         if dense && request != nil { throw UsageError(message: "--dense and --prune contradict each other") }

@@ -40,13 +40,13 @@ enum SweepCommand: Command {
     static func run(_ a: inout Arguments, processes: ProcessGroup, engine: Engine) throws {
         let json = try a.flag("--json")
         guard let out = try a.option("--out") else { throw UsageError(message: "--out DIR is required") }
-        let policyList = try a.option("--policies") ?? "mean,max,energy,static-topk"
+        let policyList = try a.list("--policies") ?? ["mean", "max", "energy", "static-topk"]
         let on = try a.choice("--on", default: "test", from: ["test", "train"])
         let pruning = try PruningRequest.read(&a)
         let selection = try LayerSelection(&a)
         var kinds: [ThresholdPolicy.Kind] = []
-        for name in policyList.split(separator: ",") {
-            guard let k = ThresholdPolicy.Kind(rawValue: String(name)) else { throw UsageError(message: "--policies: unknown policy '\(name)'") }
+        for name in policyList {
+            guard let k = ThresholdPolicy.Kind(rawValue: name) else { throw UsageError(message: "--policies: unknown policy '\(name)'") }
             kinds.append(k)
         }
         let request = try LoadedModel.Request(&a)

@@ -114,7 +114,7 @@ enum TrainCommand: Command {
         request.seed = try a.optionalNumber("--seed", in: 0...UInt64.max)
         request.warmup = try a.optionalNumber("--warmup", in: 0...1000)
         request.featureDecay = try a.optionalNumber("--feature-decay", in: 0...100)
-        request.decayLayers = try a.option("--decay-layers")
+        request.decayLayers = try a.list("--decay-layers")?.joined(separator: ",")
         request.scaleSparsity = try a.optionalNumber("--bn-l1", in: 0...100)
         if try a.flag("--no-augment") { request.augment = false }
         request.trainLimit = try a.optionalNumber("--train-limit", in: 1...Int.max)
@@ -144,6 +144,9 @@ enum TrainCommand: Command {
         if let std = request.std, !std.allSatisfy({ $0 > 0 }) { throw UsageError(message: "--std values must be positive") }
         if let model = request.model, !ModelSpec.architectures.contains(model) {
             throw UsageError(message: "unknown model '\(model)' (expected \(ModelSpec.architectures.joined(separator: ", ")))")
+        }
+        if let initPath = request.initPath, sameFile(out, initPath) {
+            throw UsageError(message: "--out must not be the --init file: the run would replace what it starts from")
         }
         if !resume && request.model == nil && request.initPath == nil {
             throw UsageError(message: "--model is required (vgg16, resnet18 or mobilenetv2), or --init FILE to start from")

@@ -35,8 +35,8 @@ enum TuneCommand: Command {
         let maxDrop = try a.number("--max-drop", default: 0.5, in: 0...100)
         let images = try a.number("--images", default: 2000, in: 1...10_000_000)
         var kinds: [ThresholdPolicy.Kind] = []
-        for name in (try a.option("--policies") ?? "mean,max,energy").split(separator: ",") {
-            guard let k = ThresholdPolicy.Kind(rawValue: String(name)) else { throw UsageError(message: "--policies: unknown policy '\(name)'") }
+        for name in try a.list("--policies") ?? ["mean", "max", "energy"] {
+            guard let k = ThresholdPolicy.Kind(rawValue: name) else { throw UsageError(message: "--policies: unknown policy '\(name)'") }
             kinds.append(k)
         }
         let selection = try LayerSelection(&a)

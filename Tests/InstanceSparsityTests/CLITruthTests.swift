@@ -190,6 +190,36 @@ final class CLITruthTests: SyntheticDataTestCase {
         XCTAssertNotNil(try Checkpoint.load(path: out).velocity.first, "the optimizer state is still there")
     }
 
+    /// Lists that name nothing, name something twice or have an empty item are usage errors, not
+    /// fewer names (an empty --layers once ran dense under --prune); `--flag=value` reads as
+    /// `--flag value`; after `--` everything is a positional; train will not replace its --init.
+    func testArgumentListsAndConventions() throws {
+        let out = "\(directory)/m.safetensors"
+        XCTAssertEqual(try train(out).status, 0)
+        let image = "\(directory)/-image.png"
+        try PNG.write(path: image, width: 28, height: 28, channels: 1, pixels: [UInt8](repeating: 128, count: 28 * 28))
+        let prune = ["--prune", "max", "--alpha", "0.1"]
+        for (list, complaint) in [("", "an empty name in ''"), (",", "an empty name in ','"),
+                                  ("features.3,", "an empty name"), ("features.3,features.3", "'features.3' is given twice")] {
+            assertUsage(try isp(["predict", out, "./-image.png"] + prune + ["--layers", list]), mentions: ["--layers: " + complaint])
+        }
+        assertUsage(try isp(["tune", out, "--out", "\(directory)/t.safetensors", "--policies", ""]), mentions: ["--policies: an empty name"])
+        assertUsage(try isp(["sweep", out, "--out", "\(directory)/s", "--policies", "max,max"]), mentions: ["'max' is given twice"])
+        assertUsage(try isp(["train", "--init", out, "--out", out, "--force"]), mentions: ["--out must not be the --init file"])
+
+        let spaced = try isp(["predict", out, "--top", "2", "--json", "--", "-image.png"])
+        XCTAssertEqual(spaced.status, 0, spaced.stderr)
+        let joined = try isp(["predict", out, "--top=2", "--json", "--", "-image.png"])
+        XCTAssertEqual(joined.status, 0, joined.stderr)
+        let tops = try [spaced, joined].map { r -> [[String: Any]] in
+            let images = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["images"] as? [[String: Any]])
+            XCTAssertEqual(images.first?["image"] as? String, "-image.png")
+            return try XCTUnwrap(images.first?["top"] as? [[String: Any]])
+        }
+        XCTAssertEqual(tops.map(\.count), [2, 2])
+        XCTAssertEqual(tops[0].map { $0["class"] as? Int }, tops[1].map { $0["class"] as? Int })
+    }
+
     /// SIGINT or SIGTERM: the run stops between steps, says where and what the file holds, and
     /// exits 128 + the signal; the checkpoint on disk loads and matches the message.
     func testSignalsStopTrainingCleanly() throws {
