@@ -243,6 +243,12 @@ func checkNewOutput(_ out: String, force: Bool, model: String) throws {
     if FileManager.default.fileExists(atPath: out) && !force { throw InputError(out, "exists: pass --force to replace it") }
 }
 
+/// `--input-size` for building `model` (a usage error when the network would pool it away).
+func checkInputSize(_ size: Int, for model: String) throws {
+    let smallest = Network.smallestInput(for: model)
+    if size < smallest { throw UsageError(message: "--input-size \(size) is too small for \(model): it needs at least \(smallest)") }
+}
+
 /// Whether two paths name one file, even through links.
 func sameFile(_ a: String, _ b: String) -> Bool {
     let resolved = { (path: String) in URL(fileURLWithPath: path).resolvingSymlinksInPath().standardizedFileURL.path }

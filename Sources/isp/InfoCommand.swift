@@ -42,6 +42,7 @@ enum InfoCommand: Command {
             guard ModelSpec.architectures.contains(modelName) else {
                 throw UsageError(message: "unknown model '\(modelName)' (expected \(ModelSpec.architectures.joined(separator: ", ")))")
             }
+            if let size { try checkInputSize(size, for: modelName) }
             network = try Network.make(ModelSpec(architecture: modelName, width: width ?? 1, stem: stem, inputChannels: channels ?? 1,
                                                  inputSize: size ?? 32, classes: classes ?? 10), engine: engine)
         } else {

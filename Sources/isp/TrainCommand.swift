@@ -130,9 +130,7 @@ enum TrainCommand: Command {
         let logEvery = try a.number("--log-every", default: 50, in: 1...1_000_000)
         try a.finish()
         if request.inputChannels == 2 { throw UsageError(message: "--input-channels must be 1 or 3") }
-        if let size = request.inputSize, let model = request.model, size < Network.smallestInput(for: model) {
-            throw UsageError(message: "--input-size \(size) is too small for \(model): it needs at least \(Network.smallestInput(for: model))")
-        }
+        if let size = request.inputSize, let model = request.model { try checkInputSize(size, for: model) }
         if request.dataset != "folder" && (request.inputSize != nil || request.inputChannels != nil || request.skipBad != nil) && !resume {
             throw UsageError(message: "--input-size, --input-channels and --skip-bad apply to --dataset folder only")
         }

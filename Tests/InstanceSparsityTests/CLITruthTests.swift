@@ -192,7 +192,8 @@ final class CLITruthTests: SyntheticDataTestCase {
 
     /// Lists that name nothing, name something twice or have an empty item are usage errors, not
     /// fewer names (an empty --layers once ran dense under --prune); `--flag=value` reads as
-    /// `--flag value`; after `--` everything is a positional; train will not replace its --init.
+    /// `--flag value`; after `--` everything is a positional; train will not replace its --init;
+    /// info refuses a size the network would pool away as train does.
     func testArgumentListsAndConventions() throws {
         let out = "\(directory)/m.safetensors"
         XCTAssertEqual(try train(out).status, 0)
@@ -206,6 +207,7 @@ final class CLITruthTests: SyntheticDataTestCase {
         assertUsage(try isp(["tune", out, "--out", "\(directory)/t.safetensors", "--policies", ""]), mentions: ["--policies: an empty name"])
         assertUsage(try isp(["sweep", out, "--out", "\(directory)/s", "--policies", "max,max"]), mentions: ["'max' is given twice"])
         assertUsage(try isp(["train", "--init", out, "--out", out, "--force"]), mentions: ["--out must not be the --init file"])
+        assertUsage(try isp(["info", "--model", "vgg16", "--input-size", "16"]), mentions: ["--input-size 16 is too small for vgg16"])
 
         let spaced = try isp(["predict", out, "--top", "2", "--json", "--", "-image.png"])
         XCTAssertEqual(spaced.status, 0, spaced.stderr)
