@@ -397,6 +397,7 @@ final class DataIOTests: TemporaryDirectoryTestCase {
         try checkOutputFile(out, bytesNeeded: 1)
         assertInputError(out, "free, but its file system has") { try checkOutputFile(out, bytesNeeded: 1 << 60) }
         assertInputError(path("missing/x"), "the directory must exist and be writable") { try checkOutputFile(path("missing/x")) }
+        assertInputError("/proc/x.safetensors", "its directory exists but takes no new files") { try checkOutputFile("/proc/x.safetensors") }
 
         let nested = path("a/b/report")
         try prepareOutputDirectory(nested)

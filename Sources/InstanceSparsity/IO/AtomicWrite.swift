@@ -96,7 +96,11 @@ public func checkOutputFile(_ path: String, bytesNeeded: Int = 0) throws {
     do {
         try probeWritable(temporary, reportAs: path)
     } catch let error as InputError {
-        throw InputError(path, "\(error.problem) (the directory must exist and be writable)")
+        // A directory that exists and still takes no file (/proc, a read-only mount) is not "missing".
+        let directory = path.contains("/") ? String(path[...path.lastIndex(of: "/")!]) : "."
+        var st = stat()
+        let exists = stat(directory, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR
+        throw InputError(path, "\(error.problem) (\(exists ? "its directory exists but takes no new files" : "the directory must exist and be writable"))")
     }
     guard bytesNeeded > 0 else { return }
     var fs = statvfs()
