@@ -19,10 +19,12 @@ enum BenchCommand: Command {
         Option("--train-steps", "N", "timed training steps at batch 128 (default 5)"),
         Option("--no-train", "skip the training measurement (default: measure it)"),
         Option("--profile", "print where the batch-1 time goes, step by step (default: off)"),
+        Option("--always-split", "split every batch-1 pass across the cores (default: each pass splits or runs on one core, whichever the last passes found faster; the logits are the same)"),
     ] + PruningRequest.options + LayerSelection.options + LoadedModel.options + [Option.json]
 
     static func run(_ a: inout Arguments, engine: Engine) throws {
         let json = try a.flag("--json"), profile = try a.flag("--profile"), skipTraining = try a.flag("--no-train")
+        let alwaysSplit = try a.flag("--always-split")
         let runs = try a.number("--runs", default: 300, in: 10...1_000_000)
         let trainSteps = try a.number("--train-steps", default: 5, in: 1...10_000)
         let modelName = try a.option("--model"), randomInputs = try a.flag("--random-inputs")
@@ -76,8 +78,10 @@ enum BenchCommand: Command {
 
         // Batch-1 latency.
         let executor = SparseExecutor(network)
+        executor.choosesSplit = !alwaysSplit
         plan?.apply(to: executor)
         for i in 0..<30 { executor.forward(images.data + (i % count) * size) }
+        let passesBefore = executor.passes, onCallerBefore = executor.passesOnCaller
         var times: [Double] = []
         var macs = 0
         let latencyProgress = Progress("batch-1 latency", total: runs, unit: "runs", style: Output.progress)
@@ -89,6 +93,7 @@ enum BenchCommand: Command {
             if i < count { macs += executor.run(images.data + i * size).macs }
         }
         latencyProgress.finish()
+        let onCaller = Double(executor.passesOnCaller - onCallerBefore) / Double(executor.passes - passesBefore)
         macs /= min(runs, count)
         times.sort()
         let median = times[times.count / 2], p90 = times[Int(0.9 * Double(times.count - 1))]
@@ -136,7 +141,8 @@ enum BenchCommand: Command {
             var object: [String: Any] = [
                 "architecture": spec.architecture, "width": jsonNumber(spec.width), "stem": spec.stem.rawValue,
                 "input_size": spec.inputSize, "macs": macs,
-                "latency_ms_median": median, "latency_ms_p90": p90, "throughput_images_per_s": throughput,
+                "latency_ms_median": median, "latency_ms_p90": p90, "latency_passes_on_one_core": onCaller,
+                "throughput_images_per_s": throughput,
                 "train_images_per_s": skipTraining ? NSNull() : trainRate as Any, "peak_rss_mb": peakMB, "runs": runs, "blas": BLASRuntime.summary(engine: engine),
             ]
             if let plan { object["policy"] = plan.policy.kind.rawValue; object["alpha"] = jsonNumber(plan.policy.alpha); object["layers"] = layerRule }
@@ -148,9 +154,9 @@ enum BenchCommand: Command {
             return
         }
         print(BLASRuntime.summary(engine: engine))
-        printTable(["model", "MACs/image", "batch-1 median", "batch-1 p90", "throughput", "training", "peak memory"], [[
+        printTable(["model", "MACs/image", "batch-1 median", "batch-1 p90", "on one core", "throughput", "training", "peak memory"], [[
             "\(spec.architecture) w\(spec.width) \(spec.stem.rawValue) \(spec.inputSize)px" + (plan.map { " \($0.policy.kind.rawValue) \($0.policy.alpha)" } ?? ""),
-            formatCount(macs), String(format: "%.3f ms", median), String(format: "%.3f ms", p90),
+            formatCount(macs), String(format: "%.3f ms", median), String(format: "%.3f ms", p90), String(format: "%.0f%%", 100 * onCaller),
             String(format: "%.0f img/s", throughput), skipTraining ? "-" : String(format: "%.0f img/s", trainRate),
             String(format: "%.0f MB", peakMB),
         ]])

@@ -66,6 +66,8 @@ struct PruningReport {
     let latencySparse: (median: Double, p90: Double)
     /// The median of paired blocks' ratios (see `LatencyComparison`), not the medians' ratio.
     let speedup: Double
+    /// The shares of dense and of pruned timed passes that ran on one core (`SplitChoice`).
+    let onOneCore: (dense: Double, sparse: Double)
 
     var network: Network { model.network }
 
@@ -83,7 +85,7 @@ struct PruningReport {
         let latency = try PrunedEvaluator.latencies(model.network, on: model.test, plan: plan, images: n, progress: timing)
         timing.finish()
         let report = PruningReport(model: model, pruning: pruning, evaluation: r, latencyDense: latency.dense, latencySparse: latency.sparse,
-                                   speedup: latency.speedup)
+                                   speedup: latency.speedup, onOneCore: latency.onOneCore)
         // The pruned pass runs fewer MACs on the same kernels; well above the ideal speedup, the
         // timing saw the machine change speed (2.68x against an ideal 2.13x, VGG16 beside a
         // training, 2026-12-02; on a quiet machine 0.75-0.94 of ideal).
@@ -109,7 +111,8 @@ struct PruningReport {
                 "dropped_at_gate": Dictionary(uniqueKeysWithValues: e.droppedAtGate.map { (network.gates[$0.key].label, $0.value) }),
                 "flops_reduction": e.flopsReduction, "latency_ms_dense": latencyDense.median,
                 "latency_ms_dense_p90": latencyDense.p90, "latency_ms_sparse": latencySparse.median,
-                "latency_ms_sparse_p90": latencySparse.p90, "speedup": speedup, "ideal_speedup": idealSpeedup,
+                "latency_ms_sparse_p90": latencySparse.p90, "latency_passes_on_one_core_dense": onOneCore.dense,
+                "latency_passes_on_one_core_sparse": onOneCore.sparse, "speedup": speedup, "ideal_speedup": idealSpeedup,
                 "speedup_over_ideal": speedup / idealSpeedup, "blas": BLASRuntime.summary(engine: network.engine)]
     }
 
@@ -117,12 +120,14 @@ struct PruningReport {
         let e = evaluation
         print("\(network.spec.architecture) width \(network.spec.width), \(e.images) test images of \(model.data.dataset)")
         print("policy \(plan.policy.kind.rawValue), alpha \(plan.policy.alpha), at \(plan.gates.count) of \(network.gates.count) maps, layers \(pruning.layerRule): \(prunedLabels.joined(separator: ", ")) (\(pruning.choice.origin))")
-        printTable(["", "accuracy", "MACs/image (mean)", "p10", "p90", "latency median", "latency p90"], [
+        printTable(["", "accuracy", "MACs/image (mean)", "p10", "p90", "latency median", "latency p90", "on one core"], [
             ["dense", String(format: "%.2f%%", 100 * e.accuracyDense), formatCount(e.macsDense), "", "",
-             String(format: "%.3f ms", latencyDense.median), String(format: "%.3f ms", latencyDense.p90)],
+             String(format: "%.3f ms", latencyDense.median), String(format: "%.3f ms", latencyDense.p90),
+             String(format: "%.0f%%", 100 * onOneCore.dense)],
             ["pruned", String(format: "%.2f%%", 100 * e.accuracyPruned), formatCount(Int(e.macsExecutedMean)),
              formatCount(e.macsPercentile(0.1)), formatCount(e.macsPercentile(0.9)),
-             String(format: "%.3f ms", latencySparse.median), String(format: "%.3f ms", latencySparse.p90)],
+             String(format: "%.3f ms", latencySparse.median), String(format: "%.3f ms", latencySparse.p90),
+             String(format: "%.0f%%", 100 * onOneCore.sparse)],
         ])
         print(String(format: "FLOPs reduction %.1f%%, accuracy change %+.2f points, speedup %.2fx measured vs %.2fx ideal (%.0f%% of ideal)",
                      100 * e.flopsReduction, 100 * (e.accuracyPruned - e.accuracyDense), speedup, idealSpeedup,

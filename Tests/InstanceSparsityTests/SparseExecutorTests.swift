@@ -193,6 +193,76 @@ final class SparseExecutorTests: XCTestCase {
         XCTAssert(e.droppedAtGate.values.contains { $0 > 0 }, "the policy drops channels somewhere")
     }
 
+    /// A pass whose splits all run on the calling thread (`SplitChoice`'s other way) gives the
+    /// logits and kept channels of one split across the cores bit for bit: every network, pruned,
+    /// on the micro-kernel, depthwise and Winograd paths, and on both instruction sets. The first
+    /// passes of a choosing executor alternate between the two ways.
+    func testPassesOnOneCoreGiveTheLogitsOfSplitPasses() throws {
+        let winogradWherever = { (net: Network) in
+            net.root.visit { _, layer in
+                guard let conv = layer as? Conv2d, conv.kernel == 3, conv.stride == 1, conv.padding == 1, conv.groups == 1 else { return }
+                conv.forcedPlan = ConvolutionPlan(forward: .tiled, inputGradient: .tiled, weightGradient: .tiled, inference: .winograd)
+            }
+        }
+        for isa in InstructionSet.supported {
+            for (arch, winograd) in ModelSpec.architectures.map({ ($0, false) }) + [("resnet18", true)] {
+                let net = try Self.makeTrainedLikeNetwork(arch, width: 0.5, inputChannels: 3, inputSize: 40, engine: Engine(isa: isa))
+                if winograd { winogradWherever(net) }
+                let split = SparseExecutor(net), choosing = SparseExecutor(net)
+                split.choosesSplit = false
+                for e in [split, choosing] {
+                    e.policy = ThresholdPolicy(.mean, alpha: 1)
+                    e.prunedGates = Set(net.gates.indices)
+                }
+                var rng = SeededGenerator(seed: 21)
+                let image = Tensor(shape: [1, 3, 40, 40])
+                for i in 0..<image.count { image[i] = rng.normal() }
+                let expected = split.run(image.data)
+                for pass in 0..<4 * SplitChoice.burst {
+                    let r = choosing.run(image.data)
+                    XCTAssertEqual(r.logits, expected.logits, "\(arch) \(isa) winograd \(winograd), pass \(pass)")
+                    XCTAssertEqual(r.kept, expected.kept, "\(arch) \(isa), pass \(pass)")
+                }
+                XCTAssertEqual(split.passesOnCaller, 0)
+                if net.engine.threads > 1 {
+                    XCTAssert((1..<4 * SplitChoice.burst).contains(choosing.passesOnCaller), "\(arch): both ways were taken")
+                }
+            }
+        }
+    }
+
+    /// The split goes the way whose median time per multiply-add over its last scored passes is
+    /// 10% below the other's; the last `burst` passes of every `probeInterval` try the other way,
+    /// and the first pass after a change of way is not scored.
+    func testSplitChoiceFollowsTheFasterWay() {
+        var choice = SplitChoice()
+        func passes(_ n: Int, pool: Double, caller: Double, firstAfterChange: Double = 100) -> [Bool] {
+            var last: Bool? = nil
+            return (0..<n).map { _ in
+                let way = choice.next()
+                let seconds = way ? pool : caller
+                choice.record(usesPool: way, seconds: last == way ? seconds : seconds * firstAfterChange, macs: 1000)
+                last = way
+                return way
+            }
+        }
+        let start = passes(4 * SplitChoice.burst, pool: 1, caller: 2)
+        XCTAssertEqual(Array(start.prefix(3 * SplitChoice.burst)), (0..<3).flatMap { [Bool](repeating: $0 % 2 == 0, count: SplitChoice.burst) },
+                       "bursts alternate first")
+        XCTAssertTrue(choice.usesPool)
+        let quiet = passes(4 * SplitChoice.probeInterval, pool: 1, caller: 2)
+        XCTAssertEqual(quiet.filter { !$0 }.count, 4 * SplitChoice.burst, "one burst in probeInterval on the caller")
+        XCTAssertTrue(choice.usesPool)
+        _ = passes(3 * SplitChoice.probeInterval, pool: 1.5, caller: 1.4)
+        XCTAssertTrue(choice.usesPool, "7% faster is within the margin")
+        _ = passes(3 * SplitChoice.probeInterval, pool: 2, caller: 1)
+        XCTAssertFalse(choice.usesPool, "the pool became twice as slow; the cold first passes did not hide it")
+        let far = passes(2 * SplitChoice.probeInterval, pool: 2, caller: 1)
+        XCTAssertEqual(far.filter { $0 }.count, 2 * SplitChoice.burst, "the pool is still tried")
+        _ = passes(3 * SplitChoice.probeInterval, pool: 1, caller: 2)
+        XCTAssertTrue(choice.usesPool, "and taken back when it is faster again")
+    }
+
     func testVGGRefusesInputsItWouldPoolAway() {
         XCTAssertThrowsError(try Network.make(ModelSpec(architecture: "vgg16", inputSize: 28)))
     }

@@ -134,13 +134,17 @@ public enum PrunedEvaluator {
         var labels: [Int32] = []
         try maker.fill(batch, labels: &labels, from: data, indices: Array(0..<n)[...], augmentation: nil)
         let size = batch.count / n
+        var onOneCore = [0, 0]  // timed passes whose splits ran on the calling thread alone, dense and pruned
         func time(pruned: Bool, _ i: Int) -> Double {
             if pruned { plan.apply(to: e) } else { e.policy = nil }  // both cheap: no recompilation
-            let start = DispatchTime.now().uptimeNanoseconds
+            let before = e.passesOnCaller, start = DispatchTime.now().uptimeNanoseconds
             e.forward(batch.data + i * size)
-            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+            onOneCore[pruned ? 1 : 0] += e.passesOnCaller - before
+            return ms
         }
         for i in 0..<50 { _ = time(pruned: false, i % n); _ = time(pruned: true, i % n) }  // warm caches and the thread pool
+        onOneCore = [0, 0]
         var denseTimes: [Double] = [], sparseTimes: [Double] = [], blockRatios: [Double] = []
         for _ in 0..<repeats {
             for start in stride(from: 0, to: n, by: 25) {
@@ -155,7 +159,9 @@ public enum PrunedEvaluator {
             let sorted = t.sorted()
             return (sorted[sorted.count / 2], sorted[min(sorted.count - 1, Int(0.9 * Double(sorted.count)))])
         }
-        return LatencyComparison(dense: summary(denseTimes), sparse: summary(sparseTimes), speedup: median(blockRatios))
+        let timed = Double(denseTimes.count)
+        return LatencyComparison(dense: summary(denseTimes), sparse: summary(sparseTimes), speedup: median(blockRatios),
+                                 onOneCore: (Double(onOneCore[0]) / timed, Double(onOneCore[1]) / timed))
     }
 
     private static func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
@@ -174,4 +180,6 @@ public struct LatencyComparison: Sendable {
     public let dense: (median: Double, p90: Double)
     public let sparse: (median: Double, p90: Double)
     public let speedup: Double
+    /// The shares of dense and of pruned passes that ran on one core (`SplitChoice`).
+    public let onOneCore: (dense: Double, sparse: Double)
 }

@@ -1,3 +1,5 @@
+import Dispatch
+
 /// Runs a trained network one image at a time with instance-wise channel pruning: at each selected
 /// gate the policy picks the channels to keep for this image, and the next convolution only reads
 /// those. With no policy it is the dense inference path (same code, nothing dropped), so measured
@@ -22,6 +24,16 @@ public final class SparseExecutor {
         get { context.useAllCores }
         set { context.useAllCores = newValue }
     }
+    /// With `useAllCores`, let each pass split across the cores or run its splits on the calling
+    /// thread, whichever the last passes found faster (`SplitChoice`; the logits are the same
+    /// either way). False: always split.
+    public var choosesSplit = true
+    /// Passes run so far, and how many of them ran their splits on the calling thread alone.
+    public private(set) var passes = 0, passesOnCaller = 0
+    /// For dense passes and for pruned ones (`PrunedEvaluator.latencies` alternates them on one
+    /// executor): they gain from the second core by different amounts.
+    private var splitChoices = [SplitChoice(), SplitChoice()]
+    private let engine: Engine, callerEngine: Engine
 
     public init(_ network: Network) {
         spec = network.spec
@@ -93,6 +105,8 @@ public final class SparseExecutor {
         allSteps = all
         gateSteps = gates
         context = RunContext(maxChannels: maxChannels, gates: gates.count, engine: network.engine)
+        engine = network.engine
+        callerEngine = network.engine.onCaller
     }
 
     /// Gives each writing step an output buffer shared with steps whose results are no longer
@@ -156,7 +170,19 @@ public final class SparseExecutor {
         context.keptCount = nil
         context.decide = makeDecision()
         context.decidedGates = forcedMasks != nil ? Set(gateSteps.indices) : policy != nil ? prunedGates : []
-        return steps.reduce(input) { context.execute($1, $0) }
+        let choosing = choosesSplit && context.useAllCores && engine.threads > 1 && context.profile == nil
+        let kind = context.decidedGates.isEmpty ? 0 : 1
+        let usesPool = choosing ? splitChoices[kind].next() : true
+        context.engine = usesPool ? engine : callerEngine
+        let start = DispatchTime.now().uptimeNanoseconds
+        let logits = steps.reduce(input) { context.execute($1, $0) }
+        if choosing {
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            splitChoices[kind].record(usesPool: usesPool, seconds: seconds, macs: context.macs)
+        }
+        passes += 1
+        if !usesPool { passesOnCaller += 1 }
+        return logits
     }
 
     /// Times `runs` forward passes of `image` and returns, for every step, the median of its

@@ -69,17 +69,29 @@ public final class Engine {
     public let isa: InstructionSet
     /// One per thread: a task uses the workspace of its share or of its slot, never another's.
     let workspaces: [Workspace]
+    /// False: every task of a split runs on the calling thread, one after another (`onCaller`).
+    public let usesPool: Bool
 
     /// For library users who do not choose: the best instruction set, every usable core.
     public static let `default` = Engine()
 
     /// An engine whose kernels run `isa` (one the CPU has) on every core this process may use.
-    public init(isa: InstructionSet = .best) {
+    public convenience init(isa: InstructionSet = .best) {
         precondition(isa == .avx2 || InstructionSet.best == .avx512, "this CPU has no AVX-512")
-        self.isa = isa
-        threads = Int(isp_parallel_threads())
-        workspaces = (0..<threads).map { Workspace(index: $0) }
+        let threads = Int(isp_parallel_threads())
+        self.init(isa: isa, threads: threads, workspaces: (0..<threads).map { Workspace(index: $0) }, usesPool: true)
     }
+
+    private init(isa: InstructionSet, threads: Int, workspaces: [Workspace], usesPool: Bool) {
+        self.isa = isa; self.threads = threads; self.workspaces = workspaces; self.usesPool = usesPool
+    }
+
+    /// This engine with the pool left out: the same shares, pieces and workspaces, every task run
+    /// on the calling thread in order. Its results are bit for bit this engine's (each share sums
+    /// what it sums here, and pieces do not depend on who runs them); only the cores differ. For
+    /// batch-1 inference when exchanging data between the cores costs more than splitting saves
+    /// (`SplitChoice`). Not for use beside this engine's own splits: it shares their workspaces.
+    public var onCaller: Engine { Engine(isa: isa, threads: threads, workspaces: workspaces, usesPool: false) }
 
     /// Multiply-adds per second that all threads reach together with this ISA when nothing limits
     /// them but the FMA units: the ceiling a profile compares each step with. Measured (about 20 ms),
@@ -132,7 +144,7 @@ public final class Engine {
 
     /// Runs `task(t)` for t in 0..<tasks on the pool (the caller takes part).
     private func run(tasks: Int, keepWarm: Bool, _ task: (Int) -> Void) {
-        if tasks == 1 { task(0); return }
+        if tasks == 1 || !usesPool { for t in 0..<tasks { task(t) }; return }
         withoutActuallyEscaping(task) { task in
             var call = task
             withUnsafeMutablePointer(to: &call) { context in
