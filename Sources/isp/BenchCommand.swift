@@ -81,7 +81,7 @@ enum BenchCommand: Command {
         executor.choosesSplit = !alwaysSplit
         plan?.apply(to: executor)
         for i in 0..<30 { executor.forward(images.data + (i % count) * size) }
-        let passesBefore = executor.passes, onCallerBefore = executor.passesOnCaller
+        let passesBefore = executor.passes, onOneCoreBefore = executor.passesOnOneCore
         var times: [Double] = []
         var macs = 0
         let latencyProgress = Progress("batch-1 latency", total: runs, unit: "runs", style: Output.progress)
@@ -93,7 +93,7 @@ enum BenchCommand: Command {
             if i < count { macs += executor.run(images.data + i * size).macs }
         }
         latencyProgress.finish()
-        let onCaller = Double(executor.passesOnCaller - onCallerBefore) / Double(executor.passes - passesBefore)
+        let onOneCore = Double(executor.passesOnOneCore - onOneCoreBefore) / Double(executor.passes - passesBefore)
         macs /= min(runs, count)
         times.sort()
         let median = times[times.count / 2], p90 = times[Int(0.9 * Double(times.count - 1))]
@@ -141,7 +141,7 @@ enum BenchCommand: Command {
             var object: [String: Any] = [
                 "architecture": spec.architecture, "width": jsonNumber(spec.width), "stem": spec.stem.rawValue,
                 "input_size": spec.inputSize, "macs": macs,
-                "latency_ms_median": median, "latency_ms_p90": p90, "latency_passes_on_one_core": onCaller,
+                "latency_ms_median": median, "latency_ms_p90": p90, "latency_passes_on_one_core": onOneCore,
                 "throughput_images_per_s": throughput,
                 "train_images_per_s": skipTraining ? NSNull() : trainRate as Any, "peak_rss_mb": peakMB, "runs": runs, "blas": BLASRuntime.summary(engine: engine),
             ]
@@ -156,7 +156,7 @@ enum BenchCommand: Command {
         print(BLASRuntime.summary(engine: engine))
         printTable(["model", "MACs/image", "batch-1 median", "batch-1 p90", "on one core", "throughput", "training", "peak memory"], [[
             "\(spec.architecture) w\(spec.width) \(spec.stem.rawValue) \(spec.inputSize)px" + (plan.map { " \($0.policy.kind.rawValue) \($0.policy.alpha)" } ?? ""),
-            formatCount(macs), String(format: "%.3f ms", median), String(format: "%.3f ms", p90), String(format: "%.0f%%", 100 * onCaller),
+            formatCount(macs), String(format: "%.3f ms", median), String(format: "%.3f ms", p90), String(format: "%.0f%%", 100 * onOneCore),
             String(format: "%.0f img/s", throughput), skipTraining ? "-" : String(format: "%.0f img/s", trainRate),
             String(format: "%.0f MB", peakMB),
         ]])

@@ -223,9 +223,9 @@ final class SparseExecutorTests: XCTestCase {
                     XCTAssertEqual(r.logits, expected.logits, "\(arch) \(isa) winograd \(winograd), pass \(pass)")
                     XCTAssertEqual(r.kept, expected.kept, "\(arch) \(isa), pass \(pass)")
                 }
-                XCTAssertEqual(split.passesOnCaller, 0)
+                XCTAssertEqual(split.passesOnOneCore, 0)
                 if net.engine.threads > 1 {
-                    XCTAssert((1..<4 * SplitChoice.burst).contains(choosing.passesOnCaller), "\(arch): both ways were taken")
+                    XCTAssert((1..<4 * SplitChoice.burst).contains(choosing.passesOnOneCore), "\(arch): both ways were taken")
                 }
             }
         }

@@ -137,10 +137,10 @@ public enum PrunedEvaluator {
         var onOneCore = [0, 0]  // timed passes whose splits ran on the calling thread alone, dense and pruned
         func time(pruned: Bool, _ i: Int) -> Double {
             if pruned { plan.apply(to: e) } else { e.policy = nil }  // both cheap: no recompilation
-            let before = e.passesOnCaller, start = DispatchTime.now().uptimeNanoseconds
+            let before = e.passesOnOneCore, start = DispatchTime.now().uptimeNanoseconds
             e.forward(batch.data + i * size)
             let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-            onOneCore[pruned ? 1 : 0] += e.passesOnCaller - before
+            onOneCore[pruned ? 1 : 0] += e.passesOnOneCore - before
             return ms
         }
         for i in 0..<50 { _ = time(pruned: false, i % n); _ = time(pruned: true, i % n) }  // warm caches and the thread pool

@@ -29,11 +29,11 @@ public final class SparseExecutor {
     /// either way). False: always split.
     public var choosesSplit = true
     /// Passes run so far, and how many of them ran their splits on the calling thread alone.
-    public private(set) var passes = 0, passesOnCaller = 0
+    public private(set) var passes = 0, passesOnOneCore = 0
     /// For dense passes and for pruned ones (`PrunedEvaluator.latencies` alternates them on one
     /// executor): they gain from the second core by different amounts.
     private var splitChoices = [SplitChoice(), SplitChoice()]
-    private let engine: Engine, callerEngine: Engine
+    private let engine: Engine, oneCoreEngine: Engine
 
     public init(_ network: Network) {
         spec = network.spec
@@ -106,7 +106,7 @@ public final class SparseExecutor {
         gateSteps = gates
         context = RunContext(maxChannels: maxChannels, gates: gates.count, engine: network.engine)
         engine = network.engine
-        callerEngine = network.engine.onCaller
+        oneCoreEngine = network.engine.onOneCore
     }
 
     /// Gives each writing step an output buffer shared with steps whose results are no longer
@@ -173,7 +173,7 @@ public final class SparseExecutor {
         let choosing = choosesSplit && context.useAllCores && engine.threads > 1 && context.profile == nil
         let kind = context.decidedGates.isEmpty ? 0 : 1
         let usesPool = choosing ? splitChoices[kind].next() : true
-        context.engine = usesPool ? engine : callerEngine
+        context.engine = usesPool ? engine : oneCoreEngine
         let start = DispatchTime.now().uptimeNanoseconds
         let logits = steps.reduce(input) { context.execute($1, $0) }
         if choosing {
@@ -181,7 +181,7 @@ public final class SparseExecutor {
             splitChoices[kind].record(usesPool: usesPool, seconds: seconds, macs: context.macs)
         }
         passes += 1
-        if !usesPool { passesOnCaller += 1 }
+        if !usesPool { passesOnOneCore += 1 }
         return logits
     }
 

@@ -69,7 +69,7 @@ public final class Engine {
     public let isa: InstructionSet
     /// One per thread: a task uses the workspace of its share or of its slot, never another's.
     let workspaces: [Workspace]
-    /// False: every task of a split runs on the calling thread, one after another (`onCaller`).
+    /// False: every task of a split runs on the calling thread, one after another (`onOneCore`).
     public let usesPool: Bool
 
     /// For library users who do not choose: the best instruction set, every usable core.
@@ -91,7 +91,7 @@ public final class Engine {
     /// what it sums here, and pieces do not depend on who runs them); only the cores differ. For
     /// batch-1 inference when exchanging data between the cores costs more than splitting saves
     /// (`SplitChoice`). Not for use beside this engine's own splits: it shares their workspaces.
-    public var onCaller: Engine { Engine(isa: isa, threads: threads, workspaces: workspaces, usesPool: false) }
+    public var onOneCore: Engine { Engine(isa: isa, threads: threads, workspaces: workspaces, usesPool: false) }
 
     /// Multiply-adds per second that all threads reach together with this ISA when nothing limits
     /// them but the FMA units: the ceiling a profile compares each step with. Measured (about 20 ms),
