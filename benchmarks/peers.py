@@ -40,7 +40,8 @@ from convert import make_metadata, model_from_safetensors, randomize_bn, save_sa
 from torch_models import ARCHS, STEMS, build, count_macs, count_params, standard_stem  # noqa: E402
 from torch_train_bench import set_threads, train_throughput  # noqa: E402
 
-ISP_KEYS = ("latency_ms_median", "latency_ms_p90", "throughput_images_per_s", "train_images_per_s")
+ISP_KEYS = ("latency_ms_median", "latency_ms_p90", "latency_passes_on_one_core", "throughput_images_per_s",
+            "train_images_per_s")
 
 
 def stats_ms(times_s: List[float]) -> Dict[str, float]:
@@ -245,7 +246,8 @@ def main() -> None:
         ort_r, isp = ort_now, isp_now
         if ort_r and isp:
             rounds.append({"onnxruntime_ms": ort_r["latency_ms_median"], "isp_ms": isp["latency_ms_median"],
-                           "ratio": isp["latency_ms_median"] / ort_r["latency_ms_median"]})
+                           "ratio": isp["latency_ms_median"] / ort_r["latency_ms_median"],
+                           "isp_passes_on_one_core": isp.get("latency_passes_on_one_core")})
         if a.train:
             torch_train = train_throughput(arch, width, a.train_batch_size, a.train_steps, 2, in_ch, classes,
                                            size, threads=a.threads, stem=stem)
@@ -306,7 +308,9 @@ def main() -> None:
           f"{out['python_peak_rss_mb_after_onnxruntime']:.0f} MB after ONNX Runtime too")
     if len(rounds) > 1:
         print("isp / ORT per round (the table shows the last): "
-              + ", ".join(f"{r['ratio']:.2f} ({r['isp_ms']:.3f} / {r['onnxruntime_ms']:.3f} ms)" for r in rounds)
+              + ", ".join(f"{r['ratio']:.2f} ({r['isp_ms']:.3f} / {r['onnxruntime_ms']:.3f} ms"
+                          + (f", isp {100 * r['isp_passes_on_one_core']:.0f}% on one core" if r["isp_passes_on_one_core"] is not None else "")
+                          + ")" for r in rounds)
               + f"; median {out['median_ratio_isp_vs_onnxruntime']:.2f}")
     if "train" in out:
         tr = out["train"]

@@ -218,7 +218,7 @@ final class SparseExecutorTests: XCTestCase {
                 let image = Tensor(shape: [1, 3, 40, 40])
                 for i in 0..<image.count { image[i] = rng.normal() }
                 let expected = split.run(image.data)
-                for pass in 0..<4 * SplitChoice.burst {
+                for pass in 0..<SplitChoice.warmUp + 4 * SplitChoice.burst {
                     let r = choosing.run(image.data)
                     XCTAssertEqual(r.logits, expected.logits, "\(arch) \(isa) winograd \(winograd), pass \(pass)")
                     XCTAssertEqual(r.kept, expected.kept, "\(arch) \(isa), pass \(pass)")
@@ -231,14 +231,16 @@ final class SparseExecutorTests: XCTestCase {
         }
     }
 
-    /// The split goes the way whose median time per multiply-add over its last scored passes is
-    /// 10% below the other's; the last `burst` passes of every `probeInterval` try the other way,
-    /// and the first pass after a change of way is not scored.
+    /// The split goes the other way when that way's median time per multiply-add over its last
+    /// `probeWindow` scored passes is 10% below the median of the chosen way's last `window`; the
+    /// last `burst` passes of every `probeInterval` try the other way, and the first pass after a
+    /// change of way is not scored.
     func testSplitChoiceFollowsTheFasterWay() {
         var choice = SplitChoice()
+        var last: Bool? = nil
+        // The first pass after a change of way takes `firstAfterChange` times as long (a cold cache).
         func passes(_ n: Int, pool: Double, caller: Double, firstAfterChange: Double = 100) -> [Bool] {
-            var last: Bool? = nil
-            return (0..<n).map { _ in
+            (0..<n).map { _ in
                 let way = choice.next()
                 let seconds = way ? pool : caller
                 choice.record(usesPool: way, seconds: last == way ? seconds : seconds * firstAfterChange, macs: 1000)
@@ -246,6 +248,8 @@ final class SparseExecutorTests: XCTestCase {
                 return way
             }
         }
+        XCTAssertEqual(passes(SplitChoice.warmUp, pool: 1, caller: 2), [Bool](repeating: true, count: SplitChoice.warmUp),
+                       "the first passes split")
         let start = passes(4 * SplitChoice.burst, pool: 1, caller: 2)
         XCTAssertEqual(Array(start.prefix(3 * SplitChoice.burst)), (0..<3).flatMap { [Bool](repeating: $0 % 2 == 0, count: SplitChoice.burst) },
                        "bursts alternate first")
@@ -253,6 +257,8 @@ final class SparseExecutorTests: XCTestCase {
         let quiet = passes(4 * SplitChoice.probeInterval, pool: 1, caller: 2)
         XCTAssertEqual(quiet.filter { !$0 }.count, 4 * SplitChoice.burst, "one burst in probeInterval on the caller")
         XCTAssertTrue(choice.usesPool)
+        _ = passes(SplitChoice.window / 2, pool: 3, caller: 2)
+        XCTAssertTrue(choice.usesPool, "a short stretch of slow passes does not switch")
         _ = passes(3 * SplitChoice.probeInterval, pool: 1.5, caller: 1.4)
         XCTAssertTrue(choice.usesPool, "7% faster is within the margin")
         _ = passes(3 * SplitChoice.probeInterval, pool: 2, caller: 1)

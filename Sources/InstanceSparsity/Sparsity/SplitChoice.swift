@@ -23,8 +23,19 @@ public struct SplitChoice {
     /// Passes in a cycle whose last `burst` go the way not chosen.
     public static let probeInterval = 128
     public static let burst = 4
-    /// Scores kept of each way: their median decides, so one preempted pass cannot.
-    public static let window = 5
+    /// Scores whose median stands for each way: the way chosen, its last `window`; the other, its
+    /// last `probeWindow` (from two bursts at least). A stretch of slow passes shorter than half
+    /// the window does not switch: single split passes of 0.46-2.3 ms turned up among 0.26 ms ones
+    /// (MobileNetV2 w0.5, the vCPUs close), the VM taking the second core away for a moment.
+    public static let window = 15, probeWindow = 5
+    /// The first passes all split, unscored: the pool and the caches are still warming up.
+    /// MobileNetV2 w0.5 split its first four passes in 7.1, 0.67, 0.47 and 0.42 ms, its 9th to 12th
+    /// in 0.41, 0.41, 4.6 and 0.45 (0.26 later; 0.41 on one core). Scored from the first pass, the
+    /// choice went to one core and stayed there for about 250 passes: 23-45% of the timed passes
+    /// on one core in three of 18 rounds of `benchmarks/split_choice.py` with the vCPUs close
+    /// (0.292 ms against 0.255 always split, at worst); with the warm-up, 4% in each of 12 (the
+    /// probes).
+    public static let warmUp = 64
 
     /// The way the next passes go (true: the pool).
     public private(set) var usesPool = true
@@ -34,24 +45,25 @@ public struct SplitChoice {
 
     public init() {}
 
-    /// The way of the next pass. Until each way has its window of scores, bursts alternate.
+    /// The way of the next pass. Until the other way has its `probeWindow` of scores, bursts alternate.
     public mutating func next() -> Bool {
-        let cycle = scores[!usesPool]!.count < SplitChoice.window ? 2 * SplitChoice.burst : SplitChoice.probeInterval
+        if passes < SplitChoice.warmUp { passes += 1; return true }
+        let cycle = scores[!usesPool]!.count < SplitChoice.probeWindow ? 2 * SplitChoice.burst : SplitChoice.probeInterval
         defer { passes += 1 }
-        return passes % cycle < cycle - SplitChoice.burst ? usesPool : !usesPool
+        return (passes - SplitChoice.warmUp) % cycle < cycle - SplitChoice.burst ? usesPool : !usesPool
     }
 
     /// Records how long a pass that went `way` took for `macs` multiply-adds, and goes the other way
     /// from now on if that has been faster by 10% (the margin keeps two equal ways from flapping).
     public mutating func record(usesPool way: Bool, seconds: Double, macs: Int) {
         defer { lastWay = way }
-        guard lastWay == way else { return }
+        guard lastWay == way, passes > SplitChoice.warmUp else { return }
         scores[way]!.append(seconds / Double(max(macs, 1)))
         if scores[way]!.count > SplitChoice.window { scores[way]!.removeFirst() }
-        guard let mine = median(scores[usesPool]!), let other = median(scores[!usesPool]!),
-              scores[!usesPool]!.count == SplitChoice.window else { return }
-        if other < 0.9 * mine { usesPool.toggle() }
+        let other = scores[!usesPool]!.suffix(SplitChoice.probeWindow)
+        guard other.count == SplitChoice.probeWindow, let mine = median(scores[usesPool]![...]) else { return }
+        if median(other)! < 0.9 * mine { usesPool.toggle() }
     }
 
-    private func median(_ xs: [Double]) -> Double? { xs.isEmpty ? nil : xs.sorted()[xs.count / 2] }
+    private func median(_ xs: ArraySlice<Double>) -> Double? { xs.isEmpty ? nil : xs.sorted()[xs.count / 2] }
 }
