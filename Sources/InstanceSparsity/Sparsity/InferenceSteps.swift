@@ -349,6 +349,7 @@ final class MaxPoolStep: WritingStep {
         } else {
             planes(0..<c)
         }
+        ctx.mapSplit = .mixed  // not the split of the convolution before it
         return out
     }
 }
