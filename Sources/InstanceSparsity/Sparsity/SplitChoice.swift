@@ -8,9 +8,10 @@
 /// `benchmarks/pingpong.c`), or share one core (1000 ns, and both threads together reach one
 /// core's multiply-add peak), and then a pass that hands dozens of small steps and their maps
 /// from core to core runs slower on two cores than on one. MobileNetV2 w0.5 at 32x32, far apart
-/// (AMD EPYC Zen 5, AVX-512, 2026-12-03, three rounds): always split 0.537-0.542 ms, choosing
-/// 0.407-0.410 (on one core 86-97% of the passes), ONNX Runtime on two threads 0.570-0.589; close:
-/// 0.265-0.276 against 0.263-0.268, ONNX Runtime 0.264-0.276 (`benchmarks/split_choice.py`).
+/// (AMD EPYC Zen 5, AVX-512, 2026-12-03): always split 0.537-0.542 ms, choosing 0.400-0.411 (on
+/// one core 69-97% of the passes), ONNX Runtime on two threads 0.547-0.589; close: the same as
+/// always split (0.249-0.259 ms), ONNX Runtime 0.250-0.315 (`benchmarks/split_choice.py`,
+/// `benchmarks/peers.py`).
 ///
 /// The last `burst` passes of every `probeInterval` go the other way, so that the choice follows
 /// the machine: 4 in 128, so the slower way costs the median and the 90th percentile nothing.
