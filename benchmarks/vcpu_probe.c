@@ -1,0 +1,77 @@
+// What state the VM's two vCPUs are in, every 200 ms: the multiply-add rate of a thread on cpu 0
+// alone, then of threads on cpu 0 and cpu 1 together, and a cache line's round trip between them
+// (as pingpong.c). Seen on a 2-vCPU AMD EPYC Zen 5 VM (2026-12-03): round trips of 82-145 ns
+// (close) or 365-482 ns (far apart) for seconds to minutes; one vCPU's rate alone at times a
+// quarter below the other's. AVX-512.
+//   gcc -O2 -pthread benchmarks/vcpu_probe.c -o /tmp/vcpu_probe && /tmp/vcpu_probe 20   # seconds
+#define _GNU_SOURCE
+#include <immintrin.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+static void pin(int cpu) { cpu_set_t s; CPU_ZERO(&s); CPU_SET(cpu, &s); pthread_setaffinity_np(pthread_self(), sizeof s, &s); }
+
+/// G multiply-adds per second of eight independent FMA chains over `rounds` rounds.
+__attribute__((target("avx512f"))) static double fma_rate(long rounds) {
+    __m512 a[8];
+    for (int i = 0; i < 8; i++) a[i] = _mm512_set1_ps(1.0f + i * 1e-3f);
+    const __m512 m = _mm512_set1_ps(0.9999f), b = _mm512_set1_ps(1e-4f);
+    double start = now();
+    for (long k = 0; k < rounds; k++)
+        for (int i = 0; i < 8; i++) a[i] = _mm512_fmadd_ps(a[i], m, b);
+    double seconds = now() - start;
+    float sink = 0;
+    for (int i = 0; i < 8; i++) sink += _mm512_reduce_add_ps(a[i]);
+    if (sink == 12345.0f) puts("");  // keeps the chains
+    return rounds * 8 * 16 / seconds / 1e9;
+}
+
+static _Atomic int go, stop;
+static _Alignas(64) _Atomic long ball;
+static double rate_b;
+
+/// cpu 1: measures its rate when told to, and returns the ball while waiting.
+static void *partner(void *unused) {
+    (void)unused;
+    pin(1);
+    for (;;) {
+        while (!atomic_load(&go)) {
+            if (atomic_load(&stop)) return NULL;
+            long v = atomic_load(&ball);
+            if (v & 1) atomic_store(&ball, v + 1);
+        }
+        rate_b = fma_rate(200000);
+        atomic_store(&go, 0);
+    }
+}
+
+int main(int argc, char **argv) {
+    double end = now() + (argc > 1 ? atof(argv[1]) : 20);
+    pin(0);
+    pthread_t thread;
+    pthread_create(&thread, NULL, partner, NULL);
+    while (now() < end) {
+        double alone = fma_rate(200000);
+        atomic_store(&go, 1);
+        double together = fma_rate(200000);
+        while (atomic_load(&go)) {}
+        double start = now();
+        for (int i = 0; i < 2000; i++) {
+            long v = atomic_load(&ball);
+            atomic_store(&ball, v + 1);
+            while (atomic_load(&ball) == v + 1) {}
+        }
+        printf("%.1f s: cpu 0 alone %.0f G/s | together cpu 0 %.0f, cpu 1 %.0f G/s | round trip %.0f ns\n", now(), alone,
+               together, rate_b, (now() - start) / 2000 * 1e9);
+        fflush(stdout);
+        nanosleep(&(struct timespec){0, 200000000}, NULL);
+    }
+    atomic_store(&stop, 1);
+    pthread_join(thread, NULL);
+    return 0;
+}
