@@ -295,11 +295,17 @@ final class TiledConvolution {
         // and 8.7 -> 10.3 us; isp bench --profile, one core by taskset, Intel Xeon AVX-512). So,
         // three alternations: MobileNetV2 w0.5 0.674-0.687 -> 0.625-0.643 ms, mobilenet_v2 at 224
         // 4.28-4.36 -> 4.06-4.26 ms. Not from 1024 positions: on 32x32 maps adding the sums cost
-        // more than the split saved (14.2 -> 18.5 us).
+        // more than the split saved (14.2 -> 18.5 us). Since stop 43 not from 128 positions either:
+        // mobilenet_v2 at 224's projections on 28x28 and 14x14 maps to 32 and 64 channels ran 6-11
+        // us faster each split by output channels (26 -> 18, 31-36 -> 24-25, 29-32 -> 24-26 us;
+        // all projections 661-692 -> 607-652 us; three alternations of isp bench --profile, AMD
+        // Zen 5 AVX-512, vCPUs close); MobileNetV2 w0.5's (16x16 and smaller) level (projections
+        // 78-81 us either way). Under 128 positions (7x7 at 224, 8x8 at 32x32) the input-channel
+        // split stays: by output channels the 7x7 ones gained 1-6 us each, but the 8x8 ones lost 0.5.
         enum Split { case none, rows, channels, inputChannels }
         let threads = engine.threads
         let division: Split = !split || macs < TiledConvolution.parallelThreshold ? .none
-            : inputSplit == .channelShares && l.mode == .pointwise && grid < 1024 && count == 1 && kc >= 2 * threads ? .inputChannels
+            : inputSplit == .channelShares && l.mode == .pointwise && grid < 128 && count == 1 && kc >= 2 * threads ? .inputChannels
             : (saliency != nil || (l.mode == .pointwise && grid < 2048)) && tiles >= 2 * threads ? .channels
             : units >= 4 * threads || (tiles < 2 * threads && units >= 2 * threads) ? .rows : .channels
         // Bordered planes split by rows: each core copies the rows its share reads into bordered
