@@ -16,7 +16,7 @@ final class RunContext {
     /// Split large convolutions across cores (batch-1 latency); off when each core runs its own image.
     var useAllCores = true
     /// The kernels' instruction set and the threads a split runs on (this pass's: the executor's
-    /// engine or the same on the caller alone, see `SplitChoice`).
+    /// engine or its `onOneCore` twin, see `SplitChoice`).
     var engine: Engine
     var decide: ((Int, UnsafePointer<Float>, Int, UnsafeMutablePointer<Int32>) -> Int)? = nil
     /// The gates `decide` is asked about; the others keep every channel without measuring.
