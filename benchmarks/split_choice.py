@@ -13,21 +13,19 @@ import argparse
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 
 import numpy as np
-import onnxruntime as ort
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from ort_profile import session as onnxruntime_session  # noqa: E402
 
 
 def onnxruntime_ms(path: str, runs: int) -> float:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 2
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    session = onnxruntime_session(path, 2, profile=False)
     feed = session.get_inputs()[0]
     x = np.random.rand(*[d if isinstance(d, int) else 1 for d in feed.shape]).astype(np.float32)
     for _ in range(50):
