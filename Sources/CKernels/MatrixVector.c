@@ -1,56 +1,79 @@
-// y += W x for one feature vector: the batch-1 classifier. OpenBLAS's sgemm with one column, with
-// its Haswell kernel (what it runs on AVX2 machines, and wherever OPENBLAS_CORETYPE=Haswell, as on
-// the development machine), first packs the whole weight matrix: mobilenet_v2's classifier (1000 x
-// 1280, 5 MB) took 0.46-0.54 ms of a 5.7-6.0 ms pass on one core, and here 0.17-0.22 ms (the pass
-// 5.45-5.92 ms; isp bench --profile, AMD Zen 5, alternating). With OpenBLAS's AVX-512 kernel the
-// two are level (one core 0.16-0.22 ms either way, two cores 0.08-0.15 ms). Eight rows at a time,
-// each weight read once: weight-bandwidth bound, so AVX2 with FMA suffices on every CPU. Against
-// four rows (two accumulators a row), one core, weights from memory, alternating in one process,
-// AMD Zen 5: 1000 x 1280 145 -> 123 us best, with the prefetch 111-115 (ONNX Runtime's Gemm node
-// 123 us); resnet18's 1000 x 512 from memory 52-58 -> 53-54, but from L3 30-39 -> 35-43.
+// y += W x for one feature vector: the batch-1 classifier, on the weights as 16-output panels
+// (`WeightPanels`: tile p holds rows 16p..16p+15 as `inputs` runs of 16 floats), so each tile is one
+// sequential stream that every step reads a whole cache line of. Weight-bandwidth bound: the 5 MB
+// of mobilenet_v2's classifier (1000 x 1280) come from L3 or memory every pass.
+//
+// Measured against reading the row-major matrix eight rows at a time (eight streams, each advancing
+// half a cache line a step, which the version before this one did; its own measurements replaced
+// sgemm, which packed the whole matrix each call), AMD Zen 5 AVX-512, 1000 x 1280, medians of 200
+// calls with 2-24 MB of other data read between calls (a C harness, alternating, noisy VM): one
+// core 59-74 -> 45-50 us (2 MB between), 124-188 -> 95-127 us (24 MB); two cores 67-135 -> 47-106
+// us. Inside the pass (isp bench --profile, torchvision mobilenet_v2 at 224, two cores), see
+// LinearStep.
 #include "CKernels.h"
 #include <immintrin.h>
 #include <stddef.h>
 
-__attribute__((target("avx2,fma"))) static inline float sum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
+// Floats ahead of the loads that each step prefetches (1 KB): level with 4 KB in the harness above,
+// better than none.
+#define PREFETCH_AHEAD 256
+
+// Four independent sums per lane (steps k = 0, 1, 2, 3 mod 4), added at the end: one chain of
+// multiply-adds would wait on its own latency.
+__attribute__((target("avx512f"))) static void panels_avx512(const float *panels, const float *x, int32_t inputs, int32_t outputs,
+                                                             int32_t tile0, int32_t tile1, float *y) {
+    for (int32_t t = tile0; t < tile1; t++) {
+        const float *w = panels + (size_t)t * inputs * 16;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        int32_t k = 0;
+        for (; k + 4 <= inputs; k += 4) {
+            const float *r = w + (size_t)k * 16;
+            for (int j = 0; j < 4; j++) _mm_prefetch((const char *)(r + PREFETCH_AHEAD + 16 * j), _MM_HINT_T0);
+            a0 = _mm512_fmadd_ps(_mm512_load_ps(r), _mm512_set1_ps(x[k]), a0);
+            a1 = _mm512_fmadd_ps(_mm512_load_ps(r + 16), _mm512_set1_ps(x[k + 1]), a1);
+            a2 = _mm512_fmadd_ps(_mm512_load_ps(r + 32), _mm512_set1_ps(x[k + 2]), a2);
+            a3 = _mm512_fmadd_ps(_mm512_load_ps(r + 48), _mm512_set1_ps(x[k + 3]), a3);
+        }
+        for (; k < inputs; k++) a0 = _mm512_fmadd_ps(_mm512_load_ps(w + (size_t)k * 16), _mm512_set1_ps(x[k]), a0);
+        const __m512 sum = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+        const int32_t o = 16 * t, lanes = outputs - o < 16 ? outputs - o : 16;
+        const __mmask16 m = (__mmask16)((1u << lanes) - 1);
+        _mm512_mask_storeu_ps(y + o, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + o), sum));
+    }
 }
 
-// Rows ahead of the loads, in floats: the eight row streams come from memory (5 MB does not stay
-// in cache between passes), and the hardware's prefetch alone left them waiting.
-#define PREFETCH_AHEAD 512
-
-__attribute__((target("avx2,fma"))) void isp_matrix_vector(const float *w, const float *x, int32_t inputs, int32_t row0, int32_t row1,
-                                                         float *y) {
-    const int32_t body = inputs / 8 * 8;
-    int32_t o = row0;
-    for (; o + 8 <= row1; o += 8) {
-        const float *r = w + (size_t)o * inputs;
+// The same sums in the same order, each 16-lane vector as two halves.
+__attribute__((target("avx2,fma"))) static void panels_avx2(const float *panels, const float *x, int32_t inputs, int32_t outputs,
+                                                          int32_t tile0, int32_t tile1, float *y) {
+    for (int32_t t = tile0; t < tile1; t++) {
+        const float *w = panels + (size_t)t * inputs * 16;
         __m256 a[8];
         for (int j = 0; j < 8; j++) a[j] = _mm256_setzero_ps();
-        for (int32_t k = 0; k < body; k += 8) {
-            const __m256 xk = _mm256_loadu_ps(x + k);
-            for (int j = 0; j < 8; j++) {
-                const float *rj = r + (size_t)j * inputs + k;
-                if ((k & 15) == 0) _mm_prefetch((const char *)(rj + PREFETCH_AHEAD), _MM_HINT_T0);
-                a[j] = _mm256_fmadd_ps(_mm256_loadu_ps(rj), xk, a[j]);
+        int32_t k = 0;
+        for (; k + 4 <= inputs; k += 4) {
+            const float *r = w + (size_t)k * 16;
+            for (int j = 0; j < 4; j++) {
+                _mm_prefetch((const char *)(r + PREFETCH_AHEAD + 16 * j), _MM_HINT_T0);
+                const __m256 xk = _mm256_set1_ps(x[k + j]);
+                a[2 * j] = _mm256_fmadd_ps(_mm256_load_ps(r + 16 * j), xk, a[2 * j]);
+                a[2 * j + 1] = _mm256_fmadd_ps(_mm256_load_ps(r + 16 * j + 8), xk, a[2 * j + 1]);
             }
         }
-        for (int j = 0; j < 8; j++) {
-            float s = sum8(a[j]);
-            for (int32_t k = body; k < inputs; k++) s += r[(size_t)j * inputs + k] * x[k];
-            y[o + j] += s;
+        for (; k < inputs; k++) {
+            const __m256 xk = _mm256_set1_ps(x[k]);
+            a[0] = _mm256_fmadd_ps(_mm256_load_ps(w + (size_t)k * 16), xk, a[0]);
+            a[1] = _mm256_fmadd_ps(_mm256_load_ps(w + (size_t)k * 16 + 8), xk, a[1]);
         }
+        float sum[16];
+        _mm256_storeu_ps(sum, _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[4], a[6])));
+        _mm256_storeu_ps(sum + 8, _mm256_add_ps(_mm256_add_ps(a[1], a[3]), _mm256_add_ps(a[5], a[7])));
+        const int32_t o = 16 * t, lanes = outputs - o < 16 ? outputs - o : 16;
+        for (int32_t l = 0; l < lanes; l++) y[o + l] += sum[l];
     }
-    for (; o < row1; o++) {
-        const float *r = w + (size_t)o * inputs;
-        __m256 a = _mm256_setzero_ps();
-        for (int32_t k = 0; k < body; k += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(r + k), _mm256_loadu_ps(x + k), a);
-        float s = sum8(a);
-        for (int32_t k = body; k < inputs; k++) s += r[k] * x[k];
-        y[o] += s;
-    }
+}
+
+void isp_matrix_vector(isp_isa isa, const float *panels, const float *x, int32_t inputs, int32_t outputs, int32_t tile0, int32_t tile1,
+                       float *y) {
+    if (isa == ISP_AVX512) panels_avx512(panels, x, inputs, outputs, tile0, tile1, y);
+    else panels_avx2(panels, x, inputs, outputs, tile0, tile1, y);
 }

@@ -98,28 +98,6 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// A linear layer on one feature vector (`isp_matrix_vector`: 8-wide steps, a scalar tail,
-    /// rows eight at a time, then one at a time) against sums in double precision, and against the
-    /// same vector as one row of a batch (sgemm).
-    func testOneVectorLinearMatchesSumsAndTheBatchPath() {
-        var rng = SeededGenerator(seed: 11)
-        for (inputs, outputs) in [(1, 1), (7, 3), (7, 8), (16, 4), (17, 5), (33, 9), (1280, 1000)] {
-            let linear = Linear(inFeatures: inputs, outFeatures: outputs, rng: &rng)
-            let x = Tensor(shape: [2, inputs])
-            for i in 0..<x.count { x[i] = rng.normal() }
-            let batch = linear.forward(x, training: false).copy()
-            let one = linear.forward(Tensor(shape: [1, inputs], values: (0..<inputs).map { x[$0] }), training: false)
-            XCTAssertEqual(one.shape, [1, outputs])
-            for o in 0..<outputs {
-                var sum = Double(linear.bias.value[o])
-                for k in 0..<inputs { sum += Double(linear.weight.value[o * inputs + k]) * Double(x[k]) }
-                let what = "\(inputs) -> \(outputs), output \(o)"
-                XCTAssertEqual(Double(one[o]), sum, accuracy: 1e-5 * (1 + abs(sum)), what)
-                XCTAssertEqual(one[o], batch[o], accuracy: 1e-5 * (1 + abs(batch[o])), what)
-            }
-        }
-    }
-
     /// The max pools of inference (the vector kernels, 2x2 and 3x3 windows at stride 2: 16-, 8- and
     /// 4-wide steps, then a scalar tail) against training's window-by-window loop that records
     /// winners, on widths and heights with vectors, tails and an odd last row or column; a NaN wins

@@ -192,9 +192,11 @@ float isp_max_saliency(const float *s, int32_t n);
 /// The energy policy's cut: keep the channels whose squared saliency is at least this (scratch: n floats).
 float isp_energy_cut(const float *s, int32_t n, float share, float *scratch);
 
-/// y[o] += sum over k < inputs of w[o * inputs + k] * x[k], for rows o in [row0, row1): a
-/// matrix-vector product reading each weight once (AVX2 and FMA).
-void isp_matrix_vector(const float *w, const float *x, int32_t inputs, int32_t row0, int32_t row1, float *y);
+/// y[o] += sum over k < inputs of W[o][k] * x[k] for the outputs o < `outputs` of tiles [tile0, tile1):
+/// a matrix-vector product on W as `WeightPanels` (tile t: `inputs` rows of 16 floats, 64-byte
+/// aligned), reading each weight once. Both instruction sets add in the same order.
+void isp_matrix_vector(isp_isa isa, const float *panels, const float *x, int32_t inputs, int32_t outputs, int32_t tile0, int32_t tile1,
+                       float *y);
 
 /// Copies `rows` rows of `width` floats from rows `fromPitch` floats apart to rows `toPitch` apart:
 /// a plane into the interior of a zero-bordered plane, or back.

@@ -1,5 +1,3 @@
-import CKernels
-
 /// y = x W^T + b on a batch of feature vectors (N x in); inputs of rank 4 are flattened.
 public final class Linear: Layer {
     public let weight: Parameter  // out x in
@@ -27,24 +25,10 @@ public final class Linear: Layer {
         x = input
         let out = Tensor.reuse(y, shape: [n, outFeatures])
         y = out
-        Linear.affine(input.data, images: n, weight: weight.value.data, bias: bias.value.data, inFeatures: inFeatures,
-                      outFeatures: outFeatures, outputs: 0..<outFeatures, into: out.data)
+        for i in 0..<n { (out.data + i * outFeatures).update(from: bias.value.data, count: outFeatures) }
+        gemm(transB: true, m: n, n: outFeatures, k: inFeatures, a: input.data, lda: inFeatures, b: weight.value.data,
+             ldb: inFeatures, beta: 1, c: out.data, ldc: outFeatures)
         return out
-    }
-
-    /// y[i][o] = b[o] + sum over j of x[i][j] W[o][j], for the outputs `outputs` of `images` feature
-    /// vectors: the arithmetic of training and of batch-1 inference (which splits the outputs
-    /// across cores). One image is a matrix-vector product (`isp_matrix_vector`, which reads each
-    /// weight once; sgemm with one column packed the whole matrix first).
-    static func affine(_ x: UnsafePointer<Float>, images n: Int, weight w: UnsafePointer<Float>, bias b: UnsafePointer<Float>,
-                       inFeatures: Int, outFeatures: Int, outputs r: Range<Int>, into y: UnsafeMutablePointer<Float>) {
-        for i in 0..<n { (y + i * outFeatures + r.lowerBound).update(from: b + r.lowerBound, count: r.count) }
-        if n == 1 {
-            isp_matrix_vector(w, x, Int32(inFeatures), Int32(r.lowerBound), Int32(r.upperBound), y)
-        } else {
-            gemm(transB: true, m: n, n: r.count, k: inFeatures, a: x, lda: inFeatures, b: w + r.lowerBound * inFeatures,
-                 ldb: inFeatures, beta: 1, c: y + r.lowerBound, ldc: outFeatures)
-        }
     }
 
     public func backward(_ dy: Tensor) -> Tensor {

@@ -391,30 +391,34 @@ final class AdaptiveAvgPoolStep: WritingStep {
 /// y = activation(W x + b), with the ReLU that directly follows the layer, if any.
 final class LinearStep: WritingStep {
     var id = 0, label = ""
-    let weight: Tensor, bias: Tensor, inFeatures: Int, outFeatures: Int, cap: Float?
+    /// W as 16-output panels: each core streams whole tiles (`isp_matrix_vector`).
+    let panels: WeightPanels
+    let bias: Tensor, cap: Float?
     var out = Tensor(shape: [0])
-    init(_ l: Linear, cap: Float?) {
-        weight = l.weight.value.copy(); bias = l.bias.value.copy()
-        inFeatures = l.weight.value.shape[1]; outFeatures = l.weight.value.shape[0]; self.cap = cap
+    init(_ l: Linear, cap: Float?, engine: Engine) {
+        panels = WeightPanels(outChannels: l.outFeatures, rows: l.inFeatures)
+        panels.load(l.weight.value.data, engine: engine)
+        bias = l.bias.value.copy(); self.cap = cap
     }
 
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
-        precondition(x.count == inFeatures, "linear expects \(inFeatures) features, got shape \(x.shape)")
-        out.resize([1, outFeatures])
-        let w = UnsafePointer(weight.data), b = UnsafePointer(bias.data), input = UnsafePointer(x.data), y = out.data
-        let inputs = inFeatures, outputs = outFeatures, cap = cap
-        // Ranges of outputs on both cores: VGG16's ImageNet classifier reads 400 MB of weights per
-        // image, which two cores stream faster than one.
-        let rows = { (r: Range<Int>) in
-            Linear.affine(input, images: 1, weight: w, bias: b, inFeatures: inputs, outFeatures: outputs, outputs: r, into: y)
-            for o in r { y[o] = activate(y[o], cap) }
+        let inputs = panels.rows, outputs = panels.outChannels
+        precondition(x.count == inputs, "linear expects \(inputs) features, got shape \(x.shape)")
+        out.resize([1, outputs])
+        let w = UnsafePointer(panels.data), input = UnsafePointer(x.data), y = out.data, cap = cap, isa = ctx.engine.isa.kernel
+        y.update(from: bias.data, count: outputs)
+        let tiles = { (t: Range<Int>) in
+            isp_matrix_vector(isa, w, input, Int32(inputs), Int32(outputs), Int32(t.lowerBound), Int32(t.upperBound), y)
+            for o in (16 * t.lowerBound)..<min(outputs, 16 * t.upperBound) { y[o] = activate(y[o], cap) }
         }
+        // Tiles on both cores: VGG16's ImageNet classifier reads 400 MB of weights per image, which
+        // two cores stream faster than one.
         if ctx.useAllCores && inputs * outputs >= TiledConvolution.parallelThreshold {
-            ctx.engine.forEachPiece(of: outputs, keepWarm: true) { r, _ in rows(r) }
+            ctx.engine.forEachPiece(of: panels.tiles, keepWarm: true) { t, _ in tiles(t) }
         } else {
-            rows(0..<outputs)
+            tiles(0..<panels.tiles)
         }
-        ctx.macs += inFeatures * outFeatures
+        ctx.macs += inputs * outputs
         return out
     }
 }

@@ -76,7 +76,7 @@ public final class SparseExecutor {
                         i = reluIndex + (relu == nil ? 0 : 1)
                     } else if let linear = children[i] as? Linear {
                         let relu = i + 1 < children.count ? children[i + 1] as? ReLU : nil
-                        result.append(named(LinearStep(linear, cap: relu?.cap), child(names[i])))
+                        result.append(named(LinearStep(linear, cap: relu?.cap, engine: network.engine), child(names[i])))
                         i += relu == nil ? 1 : 2
                     } else {
                         result += compile(children[i], child(names[i]))
@@ -95,7 +95,7 @@ public final class SparseExecutor {
             case let pool as MaxPool2d: return [named(MaxPoolStep(pool), path)]
             case is GlobalAvgPool: return [named(GlobalAvgPoolStep(), path)]
             case let pool as AdaptiveAvgPool2d: return [named(AdaptiveAvgPoolStep(size: pool.size), path)]
-            case let linear as Linear: return [named(LinearStep(linear, cap: nil), path)]
+            case let linear as Linear: return [named(LinearStep(linear, cap: nil, engine: network.engine), path)]
             case is Dropout: return []
             default: preconditionFailure("no inference form for \(type(of: layer))")
             }
