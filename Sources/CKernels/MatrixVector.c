@@ -3,19 +3,20 @@
 // sequential stream that every step reads a whole cache line of. Weight-bandwidth bound: the 5 MB
 // of mobilenet_v2's classifier (1000 x 1280) come from L3 or memory every pass.
 //
-// Measured against reading the row-major matrix eight rows at a time (eight streams, each advancing
-// half a cache line a step, which the version before this one did; its own measurements replaced
-// sgemm, which packed the whole matrix each call), AMD Zen 5 AVX-512, 1000 x 1280, medians of 200
-// calls with 2-24 MB of other data read between calls (a C harness, alternating, noisy VM): one
-// core 59-74 -> 45-50 us (2 MB between), 124-188 -> 95-127 us (24 MB); two cores 67-135 -> 47-106
-// us. Inside the pass (isp bench --profile, torchvision mobilenet_v2 at 224, two cores), see
-// LinearStep.
+// Against reading the row-major matrix eight rows at a time (eight streams, each advancing half a
+// cache line a step: the kernel before this one, which had replaced sgemm, whose packing of the
+// whole matrix each call cost more than the product), 1000 x 1280, benchmarks/matrix_vector_bench.c,
+// AMD Zen 5, 2026-12-03: one core, 2 MB read between calls, 77 -> 45 us (AVX2 kernel 78 -> 48);
+// 24 MB between (the weights from memory) 155 -> 108 us; two cores 80 -> 57 us (AVX2 87 -> 61). In
+// the pass (isp bench --profile, torchvision mobilenet_v2 at 224, the classifier step,
+// alternating, a VM slow throughout): one core 157-182 -> 118-169 us (lower in 4 rounds of 5), two
+// cores 109-206 -> 120-155 us (lower in 4 of 6).
 #include "CKernels.h"
 #include <immintrin.h>
 #include <stddef.h>
 
-// Floats ahead of the loads that each step prefetches (1 KB): level with 4 KB in the harness above,
-// better than none.
+// Floats ahead of the loads that each step prefetches (1 KB): level with 4 KB in the harness, and
+// mostly better than none.
 #define PREFETCH_AHEAD 256
 
 // Four independent sums per lane (steps k = 0, 1, 2, 3 mod 4), added at the end: one chain of
