@@ -5,13 +5,16 @@
 //
 //   clang -O2 -I Sources/CKernels/include benchmarks/conv_kernel_bench.c Sources/CKernels/ConvTiles.c \
 //       -o /tmp/conv_kernel_bench
-//   /tmp/conv_kernel_bench IN OUT SIZE [REPS] [COPIES] [LAYOUT] [OUTPUTS]    (ISP_ISA=avx2 forces the AVX2 kernel)
+//   /tmp/conv_kernel_bench IN OUT SIZE [REPS] [COPIES] [LAYOUT] [OUTPUTS] [STRIDE] [CHUNK]
+//   (ISP_ISA=avx2 forces the AVX2 kernel)
 //
 // LAYOUT 0: zero-bordered planes run row by row (how maps 8 and more wide run); 1: unrolled rows
 // (im2col of the bordered planes, how smaller maps run); 2: a 1x1 convolution reading its input
 // planes in place (how 1x1 convolutions run). OUTPUTS 1: the output cycles through COPIES copies
-// too (as in a network whose steps each write a buffer of their own). Prints microseconds per pass
-// and GMAC/s.
+// too (as in a network whose steps each write a buffer of their own). STRIDE 2: a stride-2 3x3
+// convolution of bordered rows (SIZE is the output's side). CHUNK N: the input channels N at a
+// time, each chunk added to the output the one before wrote (as `TiledConvolution` runs big
+// unrolled maps; LAYOUT 1 or 2). Prints microseconds per pass and GMAC/s.
 #include "CKernels.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,18 +29,21 @@ static float *filled(size_t n, int period, float step) {
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s IN OUT SIZE [REPS] [COPIES] [LAYOUT]\n", argv[0]);
+        fprintf(stderr, "usage: %s IN OUT SIZE [REPS] [COPIES] [LAYOUT] [OUTPUTS] [STRIDE] [CHUNK]\n", argv[0]);
         return 2;
     }
     int in = atoi(argv[1]), outChannels = atoi(argv[2]), size = atoi(argv[3]);
     int reps = argc > 4 ? atoi(argv[4]) : 300, copies = argc > 5 ? atoi(argv[5]) : 1;
     int layout = argc > 6 ? atoi(argv[6]) : 0, unrolled = layout == 1, pointwise = layout == 2, k = pointwise ? 1 : 9;
     int outputCopies = argc > 7 && atoi(argv[7]) ? copies : 1;
-    if (in < 1 || outChannels < 1 || size < 1 || reps < 1 || copies < 1) {
-        fprintf(stderr, "%s: IN, OUT, SIZE, REPS and COPIES must be positive\n", argv[0]);
+    int stride = argc > 8 ? atoi(argv[8]) : 1, chunk = argc > 9 ? atoi(argv[9]) : 0;
+    if (in < 1 || outChannels < 1 || size < 1 || reps < 1 || copies < 1 || (stride != 1 && stride != 2) || chunk < 0
+        || (stride == 2 && layout != 0) || (chunk && layout == 0)) {
+        fprintf(stderr, "%s: IN, OUT, SIZE, REPS and COPIES must be positive, STRIDE 1 or 2 (2 with LAYOUT 0), CHUNK >= 0 (not with LAYOUT 0)\n",
+                argv[0]);
         return 2;
     }
-    int pitch = size + 2, pixels = size * size, plane = unrolled ? 9 * pixels : pointwise ? pixels : (size + 2) * pitch;
+    int pitch = stride * size + 2, pixels = size * size, plane = unrolled ? 9 * pixels : pointwise ? pixels : (stride * size + 2) * pitch;
     int tiles = (outChannels + 15) / 16, rows = in * k;
     size_t panelFloats = (size_t)tiles * rows * 16, inputFloats = (size_t)in * plane + 64;
     float *panels = filled(panelFloats * copies, 5, 0.01f), *inputs = filled(inputFloats * copies, 7, 0.1f);
@@ -45,8 +51,9 @@ int main(int argc, char **argv) {
     int32_t *xOffset = malloc(sizeof(int32_t) * in), *weightChannel = malloc(sizeof(int32_t) * in), taps[9];
     for (int i = 0; i < in; i++) { xOffset[i] = i * plane; weightChannel[i] = i; }
     for (int t = 0; t < k; t++) taps[t] = unrolled ? t * pixels : pointwise ? 0 : (t / 3) * pitch + t % 3;
-    isp_conv_input input = {inputs, xOffset, weightChannel, in, taps, k, 1};
+    isp_conv_input input = {inputs, xOffset, weightChannel, in, taps, k, stride};
     isp_conv_output output = {out, pixels, bias, -1e30f, 1e30f, NULL};
+    float *zero = calloc(outChannels, sizeof(float));  // the bias of every chunk after the first
     const char *forced = getenv("ISP_ISA");
     isp_isa isa = forced && strcmp(forced, "avx2") == 0 ? ISP_AVX2 : isp_cpu_isa();
     double best = 1e30;
@@ -55,7 +62,14 @@ int main(int argc, char **argv) {
         output.out = out + (size_t)(r % outputCopies) * outChannels * pixels;
         const float *w = panels + (size_t)(r % copies) * panelFloats;
         double start = seconds();
-        if (unrolled || pointwise) {
+        if (chunk) {
+            for (int first = 0; first < in; first += chunk) {
+                isp_conv_input part = input; isp_conv_output po = output;
+                part.xOffset += first; part.weightChannel += first; part.channels = in - first < chunk ? in - first : chunk;
+                if (first) { po.bias = zero; po.residual = output.out; }
+                isp_conv_tiles(isa, &part, w, rows, outChannels, 0, tiles, 0, pixels, 0, &po);
+            }
+        } else if (unrolled || pointwise) {
             isp_conv_tiles(isa, &input, w, rows, outChannels, 0, tiles, 0, pixels, 0, &output);
         } else {
             for (int y = 0; y < size; y++)
@@ -65,7 +79,8 @@ int main(int argc, char **argv) {
         if (t < best) best = t;
     }
     double macs = (double)in * outChannels * pixels * k;
-    printf("%s: %d -> %d channels, %dx%d, %s, %d weight cop%s: %.1f us, %.1f GMAC/s\n", isa == ISP_AVX512 ? "avx512" : "avx2", in, outChannels, size, size,
-           unrolled ? "unrolled" : pointwise ? "1x1 in place" : "bordered rows", copies, copies == 1 ? "y" : "ies", best * 1e6, macs / best / 1e9);
+    printf("%s: %d -> %d channels, %dx%d, %s%s, chunks of %d channels, %d weight cop%s: %.1f us, %.1f GMAC/s\n",
+           isa == ISP_AVX512 ? "avx512" : "avx2", in, outChannels, size, size, unrolled ? "unrolled" : pointwise ? "1x1 in place" : "bordered rows",
+           stride == 2 ? " at stride 2" : "", chunk ? chunk : in, copies, copies == 1 ? "y" : "ies", best * 1e6, macs / best / 1e9);
     return 0;
 }

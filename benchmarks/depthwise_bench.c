@@ -39,7 +39,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: CHANNELS, SIZE, STRIDE must be positive, PASSES at least 4, COPIES 1-64\n", argv[0]);
         return 2;
     }
-    const isp_isa isa = getenv("ISP_ISA") && !strcmp(getenv("ISP_ISA"), "avx2") ? ISP_AVX2 : ISP_AVX512;
+    const isp_isa isa = getenv("ISP_ISA") && !strcmp(getenv("ISP_ISA"), "avx2") ? ISP_AVX2 : isp_cpu_isa();
     const int o = (size + stride - 1) / stride;
     const size_t in = (size_t)channels * size * size, out = (size_t)channels * o * o;
     float *x[64], *y[2][64];
