@@ -4,10 +4,12 @@
 static inline __attribute__((always_inline)) BLOCK_TARGET
 void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TAP, const int PREFETCH, const isp_conv_input *in, const float *panels, int32_t rows,
            int32_t outChannels, int32_t tile, int32_t q, int32_t shift, const isp_conv_output *out,
-           float *into, size_t intoPitch) {
+           float *into, size_t intoPitch, const float *sums, size_t sumsPitch) {
+    // The sums so far (`sums`: pixel p of tile t at sums + p * sumsPitch + 16 t), or none.
     v16 acc[2][14];
     _Pragma("clang loop unroll(full)")
-    for (int t = 0; t < TILES; t++) _Pragma("clang loop unroll(full)") for (int p = 0; p < PIXELS; p++) acc[t][p] = (v16){0};
+    for (int t = 0; t < TILES; t++) _Pragma("clang loop unroll(full)") for (int p = 0; p < PIXELS; p++)
+        acc[t][p] = sums ? load16(sums + (size_t)p * sumsPitch + 16 * t) : (v16){0};
     const float *tilePanel = panels + (size_t)tile * rows * 16;
     // PREFETCH (see KERNEL): the weights about 64 rows (4 KB) ahead are fetched into L1 while
     // these compute. Big weight sets stream from memory, and the hardware prefetchers, which stop

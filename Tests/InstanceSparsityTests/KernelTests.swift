@@ -167,7 +167,7 @@ final class KernelTests: XCTestCase {
 
     /// The micro-kernel's blocks of every width (1 to 14 positions, one tile and two, stride 1 and
     /// 2; rows of bordered planes from 8 wide, unrolled maps below), with and without the weight
-    /// prefetches, against plain loops.
+    /// prefetches, reductions whole and in chunks, against plain loops.
     func testEveryBlockWidthMatchesPlainLoops() {
         var rng = SeededGenerator(seed: 22)
         for isa in InstructionSet.supported {
@@ -177,6 +177,11 @@ final class KernelTests: XCTestCase {
             for size in [9, 16, 28, 31] { assertMatchesPlainLoops(5, 40, size: size, stride: 2, isa: isa, rng: &rng) }
             // More than 2048 weight rows (input channels x taps): the kernel that prefetches weights.
             for (size, stride) in [(7, 1), (14, 1), (14, 2)] { assertMatchesPlainLoops(240, 40, size: size, stride: stride, isa: isa, rng: &rng) }
+            // A tile's weights and input over 512 KB on a grid of at most 64 positions (7x7, 4x4): the AVX2
+            // kernel sums them in chunks of 16 input channels, here with a shorter last chunk.
+            for (cin, size, stride) in [(300, 7, 1), (300, 13, 2), (460, 4, 1)] {
+                assertMatchesPlainLoops(cin, 40, size: size, stride: stride, isa: isa, rng: &rng)
+            }
             // Output planes of 4096+ floats, whose blocks fetch the lines ahead they will store to.
             for (size, stride) in [(65, 1), (130, 2)] { assertMatchesPlainLoops(3, 20, size: size, stride: stride, isa: isa, rng: &rng) }
         }

@@ -13,6 +13,10 @@ isp_isa isp_cpu_isa(void);
 /// Grid positions a kernel call handles at once with `isa`; split work in multiples of this.
 int32_t isp_conv_block(isp_isa isa);
 
+/// 1 when isp_conv_tiles with `isa` sums long reductions over small grids in chunks of input
+/// channels itself (ResNet-18's 7x7 layers); 0 when the caller should (see ConvTiles.c).
+int32_t isp_conv_chunks(isp_isa isa);
+
 /// Where a convolution reads its input: for kept input channel i (of `channels`), the values under
 /// kernel tap t for output grid position q are at x[xOffset[i] + tapOffset[t] + q * pixelStride]
 /// (pixelStride 1 or 2). Weights of channel weightChannel[i] are rows weightChannel[i] * taps + t

@@ -339,8 +339,13 @@ final class TiledConvolution {
         // Several images: the kernel writes one row per channel, spread to the images' planes below.
         if count > 1 { channelRows.resize([outChannels * oh * ow]) }
         // Unrolled inputs of more than two chunks go through every tile in chunks of input channels
-        // (see `runInChunks`).
-        let chunkChannels = l.mode == .unrolled && count == 1 && kc * kk * grid > 2 * TiledConvolution.chunkFloats
+        // (see `runInChunks`), unless the kernel chunks them itself. With AVX2 it does, and these
+        // chunks on top of its own did not help: torchvision resnet18 at 224 on AMD Zen 3, its 7x7
+        // layers' convolutions, one core, 16.6-18.8 ms with them, 14.7-18.4 without (isp bench
+        // --profile, two alternations); whole passes on two cores against neither, six order-flipped
+        // pairs, 1.085 with them and 1.002 without (medians).
+        let chunkChannels = isp_conv_chunks(isa) == 0 && l.mode == .unrolled && count == 1
+            && kc * kk * grid > 2 * TiledConvolution.chunkFloats
             ? max(1, TiledConvolution.chunkFloats / (kk * grid)) : nil
         if chunkChannels != nil && zeroBias.count < outChannels { zeroBias.resize([outChannels]); zeroBias.zero() }
         l.tapOffset.withUnsafeBufferPointer { taps in
