@@ -302,11 +302,18 @@ final class TiledConvolution {
         // Zen 5 AVX-512, vCPUs close); MobileNetV2 w0.5's (16x16 and smaller) level (projections
         // 78-81 us either way). Under 128 positions (7x7 at 224, 8x8 at 32x32) the input-channel
         // split stays: by output channels the 7x7 ones gained 1-6 us each, but the 8x8 ones lost 0.5.
+        // Unrolled maps go by output channels where the kernel sums in chunks (AVX2): each core then
+        // runs all of a tile's blocks on each chunk of its weights, and reads half the weights. By
+        // positions (a 7x7 grid is 9 units of 6), each core ran 4-5 blocks a chunk and read all of
+        // them: torchvision resnet18 at 224's 7x7 convolutions together, two cores, 9.5-14.0 ms
+        // (median 9.9) against 10.3-12.7 (median 11.3), lower in six alternations of seven (isp
+        // bench --profile, AMD Zen 3). Without chunks, stop 45 found no difference (2.9-3.3 ms a layer).
         enum Split { case none, rows, channels, inputChannels }
         let threads = engine.threads
         let division: Split = !split || macs < TiledConvolution.parallelThreshold ? .none
             : inputSplit == .channelShares && l.mode == .pointwise && grid < 128 && count == 1 && kc >= 2 * threads ? .inputChannels
-            : (saliency != nil || (l.mode == .pointwise && grid < 2048)) && tiles >= 2 * threads ? .channels
+            : (saliency != nil || (l.mode == .pointwise && grid < 2048) || (l.mode == .unrolled && count == 1 && isp_conv_chunks(isa) != 0))
+                && tiles >= 2 * threads ? .channels
             : units >= 4 * threads || (tiles < 2 * threads && units >= 2 * threads) ? .rows : .channels
         // Bordered planes split by rows: each core copies the rows its share reads into bordered
         // planes of its own, inside the split, instead of all cores filling shared planes in a split
