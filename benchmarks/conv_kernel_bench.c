@@ -14,7 +14,8 @@
 // too (as in a network whose steps each write a buffer of their own). STRIDE 2: a stride-2 3x3
 // convolution of bordered rows (SIZE is the output's side). CHUNK N: the input channels N at a
 // time, each chunk added to the output the one before wrote (as `TiledConvolution` runs big
-// unrolled maps; LAYOUT 1 or 2). Prints microseconds per pass and GMAC/s.
+// unrolled maps for the AVX-512 kernel; the AVX2 kernel chunks them itself, see ConvTiles.c;
+// LAYOUT 1 or 2). Prints microseconds per pass and GMAC/s.
 #include "CKernels.h"
 #include <stdio.h>
 #include <stdlib.h>
