@@ -2,7 +2,8 @@
 // BLOCK (its name), BLOCK_TARGET (its target attribute) and TRANSPOSE_EPILOGUE (1: the AVX-512
 // epilogue, which needs AVX-512 intrinsics for its masked stores) defined.
 static inline __attribute__((always_inline)) BLOCK_TARGET
-void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TAP, const int PREFETCH, const isp_conv_input *in, const float *panels, int32_t rows,
+void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TAP, const int PREFETCH, const int CONTIGUOUS,
+           const isp_conv_input *in, const float *panels, int32_t rows,
            int32_t outChannels, int32_t tile, int32_t q, int32_t shift, const isp_conv_output *out,
            float *into, size_t intoPitch, const float *sums, size_t sumsPitch) {
     // The sums so far (`sums`: pixel p of tile t at sums + p * sumsPitch + 16 t), or none.
@@ -29,14 +30,19 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
     // us, 960 -> 160 at 4x4 48.7 -> 41.3 us).
     const int32_t taps = ONE_TAP ? 1 : in->taps;
     const int32_t channelsAhead = 64 / taps > 1 ? 64 / taps : 1;
+    // CONTIGUOUS (see contiguous_step): channel i's plane and weight rows follow from the first's,
+    // with no table to read.
+    // (A chunk of them may hold one channel, or none: see RUN_BLOCKS.)
+    const size_t step = CONTIGUOUS && in->channels > 1 ? (size_t)(in->xOffset[1] - in->xOffset[0]) : 0;
+    const float *x0 = CONTIGUOUS && in->channels > 0 ? in->x + in->xOffset[0] + (size_t)q * STRIDE : 0;
+    const float *w0 = CONTIGUOUS && in->channels > 0 ? tilePanel + (size_t)in->weightChannel[0] * taps * 16 : 0;
     for (int32_t i = 0; i < in->channels; i++) {
-        const float *xc = in->x + in->xOffset[i] + (size_t)q * STRIDE;
-        const size_t row = (size_t)in->weightChannel[i] * taps * 16;
-        const float *w = tilePanel + row;
+        const float *xc = CONTIGUOUS ? x0 + i * step : in->x + in->xOffset[i] + (size_t)q * STRIDE;
+        const float *w = CONTIGUOUS ? w0 + (size_t)i * taps * 16 : tilePanel + (size_t)in->weightChannel[i] * taps * 16;
         // The rows of the kept channel about 64 rows ahead: with channels dropped, the rows in
         // between may never be read.
         const int32_t ahead = i + channelsAhead < in->channels ? i + channelsAhead : in->channels - 1;
-        const float *next = tilePanel + (size_t)in->weightChannel[ahead] * taps * 16;
+        const float *next = CONTIGUOUS ? w0 + (size_t)ahead * taps * 16 : tilePanel + (size_t)in->weightChannel[ahead] * taps * 16;
         // 1x1 convolutions read their input planes in place, and on big maps each block reads a
         // little of every input plane: 144 planes 12.5 KB apart on a 56x56 map, more streams than
         // the hardware prefetchers follow, so each line came from memory on demand. Fetching the

@@ -297,10 +297,26 @@ final class SparseExecutorTests: XCTestCase {
         try checkSparseMatchesMaskedDense(engine: Engine(isa: .avx2))
     }
 
-    /// Random masks at the gates `masking` accepts (the others keep every channel).
+    /// Masks keeping one run of consecutive channels that starts past the first and may end before
+    /// the last, at every gate: the kernels then step from plane to plane and weight row to row
+    /// instead of reading their tables (`contiguous_channels` in ConvTiles.c), from a first channel
+    /// other than 0. On both instruction sets.
+    func testSparseMatchesMaskedDenseForRunsOfChannels() throws {
+        for isa in InstructionSet.supported {
+            try checkSparseMatchesMaskedDense(architectures: ["mobilenetv2", "resnet18"], engine: Engine(isa: isa),
+                                              mask: { channels, trial in
+                                                  let first = 1 + trial % 2, end = channels - trial / 2
+                                                  return (0..<channels).map { $0 >= first && $0 < end ? 1 : 0 }
+                                              })
+        }
+    }
+
+    /// Random masks at the gates `masking` accepts (the others keep every channel), or the masks
+    /// `mask` gives for a gate's channel count and the trial.
     func checkSparseMatchesMaskedDense(width: Float = 0.25, inputChannels: Int = 1, inputSize: Int = 32,
                                        stem: ModelSpec.Stem? = nil, architectures: [String] = ModelSpec.architectures,
                                        masking: (ChannelGate) -> Bool = { _ in true }, engine: Engine = .default,
+                                       mask: ((Int, Int) -> [Float])? = nil,
                                        prepare: (Network) throws -> Network = { $0 }) throws {
         for arch in architectures {
             let net = try prepare(Self.makeTrainedLikeNetwork(arch, width: width, inputChannels: inputChannels, inputSize: inputSize, stem: stem,
@@ -326,7 +342,7 @@ final class SparseExecutorTests: XCTestCase {
                 for (gi, g) in net.gates.enumerated() {
                     let channels = g.saliency.shape[1]
                     let keepProbability: Float = !masking(g) ? 1 : trial == 0 && gi == 1 ? 0 : rng.uniform()
-                    masks.append((0..<channels).map { _ in rng.uniform() < keepProbability ? 1 : 0 })
+                    masks.append(mask?(channels, trial) ?? (0..<channels).map { _ in rng.uniform() < keepProbability ? 1 : 0 })
                     g.mask = Tensor(shape: [1, channels], values: masks.last!)
                 }
                 executor.forcedMasks = masks
