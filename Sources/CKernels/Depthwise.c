@@ -310,7 +310,7 @@ void depthwise(copy_rows copy, split_rows split, const isp_depthwise_args *a, in
     }
 }
 
-// MobileNetV2's 3x3 at stride 1 and 2 with their taps unrolled.
+// MobileNetV2's 3x3 at stride 1 with its taps unrolled (at stride 2 the rows kernels below run it).
 #define DEPTHWISE(name, attr, copy, split, load, store) \
     attr static void name(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1, float *scratch) { \
         if (a->k == 3 && a->stride == 1 && FLAT_WIDTHS(a->iw) && y0 == 0 && y1 == a->oh) { \
@@ -324,7 +324,6 @@ void depthwise(copy_rows copy, split_rows split, const isp_depthwise_args *a, in
             else direct(load, a, first, end, a->k); \
         } \
         else if (a->k == 3 && a->stride == 1) depthwise(copy, split, a, first, end, y0, y1, scratch, 3, 1); \
-        else if (a->k == 3 && a->stride == 2) depthwise(copy, split, a, first, end, y0, y1, scratch, 3, 2); \
         else depthwise(copy, split, a, first, end, y0, y1, scratch, a->k, a->stride); \
     }
 
@@ -339,11 +338,7 @@ DEPTHWISE(depthwise_avx2, __attribute__((target("avx2,fma"))), rows_avx2, split_
 // MobileNetV2 w0.5's stride-2 layers, one core, 11.8 -> 7.9 us (32x32 -> 16x16), 5.2 -> 4.0
 // (16x16 -> 8x8), 8.7 -> 6.2 (8x8 -> 4x4); the whole pass, six alternations, 0.445-0.460 ->
 // 0.442-0.451 ms (isp bench --profile, AMD Zen 5; written with intrinsics then, 3-7% faster on
-// these small maps than this one body for both instruction sets). With AVX2 the shuffles of two
-// 8-float halves take several instructions, and only input rows of STRIDE2_ROWS_AVX2 or more
-// gain (one core, AMD Zen 5 with `ISP_ISA=avx2`, depthwise_bench.c, best of the pairs): 96 planes
-// 112x112 824 -> 281 us, 144 of 56x56 109 -> 103; 28x28 level; 14x14 30 -> 48, 16x16 4.9 -> 9.1.
-#define STRIDE2_ROWS_AVX2 56
+// these small maps than this one body for both instruction sets). AVX2 has its own below.
 static inline __attribute__((always_inline))
 void stride2_rows(load_lanes load, store_lanes store, const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
     const int32_t ih = a->ih, iw = a->iw, oh = a->oh, ow = a->ow;
@@ -390,9 +385,71 @@ void stride2_rows_avx512(const isp_depthwise_args *a, int32_t first, int32_t end
     stride2_rows(lanes_avx512, store_lanes_avx512, a, first, end, y0, y1);
 }
 
+// 3x3 at stride 2 with AVX2's own 8-float vectors: each output row from its three input rows, 8
+// outputs a vector. The 16 input columns under them load as two vectors, whose evens (kx = 1) and
+// odds (kx = 2) come out by one in-lane shuffle and one 64-bit permute each; the odds rotated up a
+// lane, with the column before in lane 0, give kx = 0. The 16-float body above, built for AVX2,
+// spent several instructions on each shuffle across the two halves of a 16-float value and ran
+// only on input rows of 56 or more; narrower maps were staged, whose rows' tails were stored value
+// by value and then loaded by the taps as vectors, which waited for them. Taps outside the plane
+// add zeros in the staged path's order, so the outputs are the same bit for bit. One core, AMD Zen
+// 3 AVX2, depthwise_bench.c against those (both in one process, best of 200-300 passes): 576 planes
+// of 14x14 94 -> 48 us, 192 of 28x28 82 -> 51, 192 of 8x8 27 -> 15, 960 of 4x4 48 -> 23, 96 of
+// 32x32 49-51 -> 45-46, 96 of 112x112 448-626 -> 339-548; 16x16, 56x56 and 64x64 level (0.89-1.02).
+static inline __attribute__((always_inline, target("avx2,fma"))) __m256 columns_avx2(const float *row, int32_t left) {
+    if (left >= 8) return _mm256_loadu_ps(row);
+    if (left <= 0) return _mm256_setzero_ps();
+    return _mm256_maskload_ps(row, _mm256_cmpgt_epi32(_mm256_set1_epi32(left), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+}
+
+// The first n (1-8) lanes of v to p, without AVX2's masked stores (see store_lanes_avx2).
+static inline __attribute__((always_inline, target("avx2"))) void store_first_avx2(float *p, __m256 v, int32_t n) {
+    if (n == 8) { _mm256_storeu_ps(p, v); return; }
+    __m128 half = _mm256_castps256_ps128(v);
+    if (n >= 4) { _mm_storeu_ps(p, half); p += 4; n -= 4; half = _mm256_extractf128_ps(v, 1); }
+    if (n >= 2) { _mm_storel_pi((__m64 *)p, half); p += 2; n -= 2; half = _mm_movehl_ps(half, half); }
+    if (n == 1) _mm_store_ss(p, half);
+}
+
 static __attribute__((target("avx2,fma")))
-void stride2_rows_avx2(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
-    stride2_rows(lanes_avx2, store_lanes_avx2, a, first, end, y0, y1);
+void stride2_rows8_avx2(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
+    const int32_t ih = a->ih, iw = a->iw, oh = a->oh, ow = a->ow;
+    const __m256 lo = _mm256_set1_ps(a->low), hi = _mm256_set1_ps(a->high), zero = _mm256_setzero_ps();
+    const __m256i up = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
+    const int ahead = ih * iw >= PREFETCHED_PLANE;
+    for (int32_t i = first; i < end; i++) {
+        const int32_t j = a->planes ? a->planes[i] : i, ch = j % a->perImage;
+        const float *x = a->x + (size_t)j * ih * iw, *w = a->w + (size_t)ch * 9;
+        float *out = a->out + (size_t)j * oh * ow;
+        const __m256 bias = _mm256_set1_ps(a->bias ? a->bias[ch] : 0), shift = _mm256_set1_ps(a->shift ? a->shift[ch] : 0);
+        __m256 wt[9];
+        for (int t = 0; t < 9; t++) wt[t] = _mm256_set1_ps(w[t]);
+        for (int32_t y = y0; y < y1; y++) {
+            if (ahead) prefetch_lines(x + (size_t)(2 * (y + ROWS_AHEAD) + 1) * iw, 2 * (size_t)iw * sizeof(float));
+            for (int32_t x0 = 0; x0 < ow; x0 += 8) {
+                const int32_t c0 = 2 * x0, left = iw - c0;  // input columns from c0 inside the plane
+                __m256 acc = bias;
+                for (int32_t ky = 0; ky < 3; ky++) {
+                    const int32_t iy = 2 * y - 1 + ky;
+                    __m256 evens = zero, odds = zero, before = zero;
+                    if (iy >= 0 && iy < ih) {
+                        const float *row = x + (size_t)iy * iw + c0;
+                        const __m256 v0 = columns_avx2(row, left), v1 = columns_avx2(row + 8, left - 8);
+                        evens = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0x88)), 0xd8));
+                        odds = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0xdd)), 0xd8));
+                        before = _mm256_blend_ps(_mm256_permutevar8x32_ps(odds, up), _mm256_set1_ps(c0 > 0 ? row[-1] : 0), 1);
+                    }
+                    acc = _mm256_fmadd_ps(before, wt[3 * ky], acc);
+                    acc = _mm256_fmadd_ps(evens, wt[3 * ky + 1], acc);
+                    acc = _mm256_fmadd_ps(odds, wt[3 * ky + 2], acc);
+                }
+                // clamp16's clamp, a NaN passed through (both comparisons false)
+                acc = _mm256_blendv_ps(acc, lo, _mm256_cmp_ps(acc, lo, _CMP_LT_OQ));
+                acc = _mm256_blendv_ps(acc, hi, _mm256_cmp_ps(acc, hi, _CMP_GT_OQ));
+                store_first_avx2(out + (size_t)y * ow + x0, _mm256_sub_ps(acc, shift), ow - x0 < 8 ? ow - x0 : 8);
+            }
+        }
+    }
 }
 
 // 3x3 at stride 2 to output rows of at most 8 (input rows of at most 16), AVX-512: two output
@@ -517,8 +574,8 @@ void stride1_rows_avx2(const isp_depthwise_args *a, int32_t first, int32_t end, 
 void isp_depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int32_t end, int32_t row0, int32_t row1, float *scratch) {
     if (a->k == 3 && a->stride == 2 && isa == ISP_AVX512 && a->ow <= STRIDE2_ROW_PAIRS)
         stride2_row_pairs_avx512(a, first, end, row0, row1);
-    else if (a->k == 3 && a->stride == 2 && (isa == ISP_AVX512 || a->iw >= STRIDE2_ROWS_AVX2))
-        (isa == ISP_AVX512 ? stride2_rows_avx512 : stride2_rows_avx2)(a, first, end, row0, row1);
+    else if (a->k == 3 && a->stride == 2 && isa == ISP_AVX512) stride2_rows_avx512(a, first, end, row0, row1);
+    else if (a->k == 3 && a->stride == 2) stride2_rows8_avx2(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 1 && a->iw >= (isa == ISP_AVX512 ? 16 : STRIDE1_ROWS_AVX2) && a->ih * a->iw > DIRECT_PIXELS)
         (isa == ISP_AVX512 ? stride1_rows_avx512 : stride1_rows_avx2)(a, first, end, row0, row1, scratch);
     else if (isa == ISP_AVX512) depthwise_avx512(a, first, end, row0, row1, scratch);
