@@ -51,7 +51,7 @@
 // AVX2 1x1 block's loop (12 FMAs a channel), and a bare loop ran 1.06-1.25x as fast (one core, in
 // cache, AMD Zen 3 AVX2: 960 -> 160 channels at 7x7 28.4 -> 35.2 GMAC/s, 576 -> 96 at 14x14 29.1 ->
 // 36.2, 384 -> 64 40.3 -> 47.8). The kernel so, against the tables, in one process
-// (kernel-ab-chunks.c in docs/results/speed/engine-ratios-2026-12-03-stop47-zen3-avx2/): 0.78-0.90x
+// (docs/results/speed/engine-ratios-2026-12-03-stop46-zen3-avx2/kernel-ab-chunks.c): 0.76-0.92x
 // the time on mobilenet_v2's 1x1 shapes at 224, outputs bit for bit the same; 3x3 blocks (nine taps
 // a channel) 0.93-1.06x, so they keep the tables.
 static inline __attribute__((always_inline)) int contiguous_channels(const isp_conv_input *in) {
