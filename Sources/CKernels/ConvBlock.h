@@ -30,9 +30,9 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
     // us, 960 -> 160 at 4x4 48.7 -> 41.3 us).
     const int32_t taps = ONE_TAP ? 1 : in->taps;
     const int32_t channelsAhead = 64 / taps > 1 ? 64 / taps : 1;
-    // CONTIGUOUS (see contiguous_step): channel i's plane and weight rows follow from the first's,
-    // with no table to read.
-    // (A chunk of them may hold one channel, or none: see RUN_BLOCKS.)
+    // CONTIGUOUS (see contiguous_channels in ConvTiles.c): channel i's plane and weight rows follow
+    // from the first's, with no table to read. A chunk of the channels may hold one, or none (see
+    // RUN_BLOCKS).
     const size_t step = CONTIGUOUS && in->channels > 1 ? (size_t)(in->xOffset[1] - in->xOffset[0]) : 0;
     const float *x0 = CONTIGUOUS && in->channels > 0 ? in->x + in->xOffset[0] + (size_t)q * STRIDE : 0;
     const float *w0 = CONTIGUOUS && in->channels > 0 ? tilePanel + (size_t)in->weightChannel[0] * taps * 16 : 0;

@@ -1,5 +1,5 @@
-// Depthwise convolution, one channel plane at a time, sixteen output positions per vector, forward
-// and backward. Compiled for AVX-512 and AVX2 like the tiled kernel (see ConvTiles.c), picked at
+// Depthwise convolution, one channel plane at a time, sixteen output positions per vector (eight
+// in AVX2's stride-2 kernel), forward and backward. Compiled for AVX-512 and AVX2 like the tiled kernel (see ConvTiles.c), picked at
 // run time.
 #include "CKernels.h"
 #include <stddef.h>
@@ -385,17 +385,7 @@ void stride2_rows_avx512(const isp_depthwise_args *a, int32_t first, int32_t end
     stride2_rows(lanes_avx512, store_lanes_avx512, a, first, end, y0, y1);
 }
 
-// 3x3 at stride 2 with AVX2's own 8-float vectors: each output row from its three input rows, 8
-// outputs a vector. The 16 input columns under them load as two vectors, whose evens (kx = 1) and
-// odds (kx = 2) come out by one in-lane shuffle and one 64-bit permute each; the odds rotated up a
-// lane, with the column before in lane 0, give kx = 0. The 16-float body above, built for AVX2,
-// spent several instructions on each shuffle across the two halves of a 16-float value and ran
-// only on input rows of 56 or more; narrower maps were staged, whose rows' tails were stored value
-// by value and then loaded by the taps as vectors, which waited for them. Taps outside the plane
-// add zeros in the staged path's order, so the outputs are the same bit for bit. One core, AMD Zen
-// 3 AVX2, depthwise_bench.c against those (both in one process, best of 200-300 passes): 576 planes
-// of 14x14 94 -> 48 us, 192 of 28x28 82 -> 51, 192 of 8x8 27 -> 15, 960 of 4x4 48 -> 23, 96 of
-// 32x32 49-51 -> 45-46, 96 of 112x112 448-626 -> 339-548; 16x16, 56x56 and 64x64 level (0.89-1.02).
+// Input columns [0, 8) of `row`, those from `left` on zero (and not read).
 static inline __attribute__((always_inline, target("avx2,fma"))) __m256 columns_avx2(const float *row, int32_t left) {
     if (left >= 8) return _mm256_loadu_ps(row);
     if (left <= 0) return _mm256_setzero_ps();
@@ -411,6 +401,17 @@ static inline __attribute__((always_inline, target("avx2"))) void store_first_av
     if (n == 1) _mm_store_ss(p, half);
 }
 
+// 3x3 at stride 2 with AVX2's own 8-float vectors: each output row from its three input rows, 8
+// outputs a vector. The 16 input columns under them load as two vectors, whose evens (kx = 1) and
+// odds (kx = 2) come out by one in-lane shuffle and one 64-bit permute each; the odds rotated up a
+// lane, with the column before in lane 0, give kx = 0. The 16-float body above (AVX-512's), which
+// AVX2 ran on input rows of 56 or more, spent several instructions on each shuffle across the
+// two halves of a 16-float value; narrower maps were staged, whose rows' tails were stored value
+// by value and then loaded by the taps as vectors, which waited for them. Taps outside the plane
+// add zeros in the staged path's order, so the outputs are the same bit for bit. One core, AMD Zen
+// 3 AVX2, depthwise_bench.c against those (both in one process, best of 200-300 passes): 576 planes
+// of 14x14 94 -> 48 us, 192 of 28x28 82 -> 51, 192 of 8x8 27 -> 15, 960 of 4x4 48 -> 23, 96 of
+// 32x32 49-51 -> 45-46, 96 of 112x112 448-626 -> 339-548; 16x16, 56x56 and 64x64 level (0.89-1.02).
 static __attribute__((target("avx2,fma")))
 void stride2_rows8_avx2(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
     const int32_t ih = a->ih, iw = a->iw, oh = a->oh, ow = a->ow;
