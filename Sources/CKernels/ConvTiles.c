@@ -283,6 +283,14 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
 // projections on 32x32 maps lost there (3.5-3.7 -> 4.0-4.4, 21 -> 26, 43-44 -> 51-52 us) while
 // those on 16x16 maps gained (9.0-9.2 -> 7.9-8.1 us); NARROW_ALIASED (a KERNEL argument) says so.
 #define NARROW_PROJECTION 24
+// Their blocks are PROJECTION_GROUP channels by PROJECTION_VECTORS vectors when the group divides
+// the outputs (a KERNEL argument; else the expansions' shape). AVX2's 2 x 2 read each block's input
+// (up to 144 planes' runs of 32 floats, lines 12.5 KB apart that share L1 sets) once for every 2
+// outputs; 6 x 1 (12 accumulators, as many as 2 x 2's 8 plus the broadcasts allow) once for 6.
+// One core, in one process (kernel-ab-chunks.c, AMD Zen 3): 144 -> 24 at 56x56 0.78x the time,
+// 96 -> 24 0.85-0.93x; 5 x 1 and 4 x 1 gained less, 3 x 2 spilled (1.3-1.6x). Not to 16 outputs
+// (32 -> 16 at 112x112: 6 x 1 1.01-1.06x, 4 x 1 1.03-1.08x), nor wider projections in blocks
+// (to 32-96 outputs at 28x28 and 14x14: 0.98-1.15x).
 
 // Positions [r0, r1) (whole vectors) of every input channel of `in` (at most STAGED_CHANNELS)
 // copied into `stage` (`pitch` floats a channel), then computed pixel-major from there, G
@@ -358,7 +366,7 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
 // Run r of `runs` equal runs of [q0, q1).
 #define RUN_START(r) (q0 + (int32_t)((int64_t)(q1 - q0) * (r) / runs))
 
-#define KERNEL(name, attr, MAXPIX, MAXTILES, GROUP, VECTORS, POINTWISE_GROUP, POINTWISE_VECTORS, NARROW_ALIASED, CHUNKED, PF, CONTIGUOUS) \
+#define KERNEL(name, attr, MAXPIX, MAXTILES, GROUP, VECTORS, POINTWISE_GROUP, POINTWISE_VECTORS, PROJECTION_GROUP, PROJECTION_VECTORS, NARROW_ALIASED, CHUNKED, PF, CONTIGUOUS) \
     attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, \
                           int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out) { \
         if (CONTIGUOUS && (in->taps != 1 || in->pixelStride != 1)) __builtin_unreachable(); /* see isp_conv_tiles */ \
@@ -385,8 +393,12 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
             && ((in->channels <= WIDE_EXPANSION_CHANNELS && outChannels >= 4 * in->channels) \
                 || (outChannels <= NARROW_PROJECTION && (NARROW_ALIASED || out->plane % ALIASED_PLANE != 0)))) { \
             const int32_t body = (q1 - q0) / 16 * 16; \
-            pixel_major(POINTWISE_GROUP, POINTWISE_VECTORS, 1, CONTIGUOUS, 0, in, panels, rows, outChannels, tile0, tile1, q0, q0 + body, \
-                        shift, out); \
+            if (outChannels >= 4 * in->channels || outChannels % PROJECTION_GROUP != 0) \
+                pixel_major(POINTWISE_GROUP, POINTWISE_VECTORS, 1, CONTIGUOUS, 0, in, panels, rows, outChannels, tile0, tile1, q0, \
+                            q0 + body, shift, out); \
+            else \
+                pixel_major(PROJECTION_GROUP, PROJECTION_VECTORS, 1, CONTIGUOUS, 0, in, panels, rows, outChannels, tile0, tile1, q0, \
+                            q0 + body, shift, out); \
             if (body == q1 - q0) return; \
             q0 += body; \
         } \
@@ -413,14 +425,14 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
 // x 2 vectors with AVX-512's 32 registers (VGG16 w0.5's first convolution 9.4-11.1 us against
 // 10.9-11.1 with 4 x 2: no clear change), 4 x 2 with AVX2's 16.
 #define BLOCK_OF_KERNEL block_avx512
-KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 4, 1, AVX512_CHUNKS, 0, 0)
-KERNEL(conv_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 4, 1, AVX512_CHUNKS, 1, 0)
+KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 4, 4, 4, 1, AVX512_CHUNKS, 0, 0)
+KERNEL(conv_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 4, 4, 4, 1, AVX512_CHUNKS, 1, 0)
 #undef BLOCK_OF_KERNEL
 #define BLOCK_OF_KERNEL block_avx2
-KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 0, AVX2_CHUNKS, 0, 0)
-KERNEL(conv_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 0, AVX2_CHUNKS, 1, 0)
-KERNEL(conv_avx2_contiguous, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 0, AVX2_CHUNKS, 0, 1)
-KERNEL(conv_avx2_contiguous_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 0, AVX2_CHUNKS, 1, 1)
+KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, 0, 0)
+KERNEL(conv_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, 1, 0)
+KERNEL(conv_avx2_contiguous, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, 0, 1)
+KERNEL(conv_avx2_contiguous_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, 1, 1)
 #undef BLOCK_OF_KERNEL
 
 // The products of Winograd's transforms (isp_conv_products): every tile, blocks of up to MAXPIX
