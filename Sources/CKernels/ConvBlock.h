@@ -3,9 +3,11 @@
 // epilogue, which needs AVX-512 intrinsics for its masked stores) defined.
 static inline __attribute__((always_inline)) BLOCK_TARGET
 void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TAP, const int PREFETCH, const int CONTIGUOUS,
-           const isp_conv_input *in, const float *panels, int32_t rows,
+           const isp_conv_input *in, const float *xq, const float *panels, int32_t rows,
            int32_t outChannels, int32_t tile, int32_t q, int32_t shift, const isp_conv_output *out,
            float *into, size_t intoPitch, const float *sums, size_t sumsPitch) {
+    // Channel i's input for position q at xq + in->xOffset[i] (in->x + q * STRIDE, or a packed copy of
+    // the block: see PACKED_FLOATS in ConvTiles.c).
     // The sums so far (`sums`: pixel p of tile t at sums + p * sumsPitch + 16 t), or none.
     v16 acc[2][14];
     _Pragma("clang loop unroll(full)")
@@ -34,10 +36,10 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
     // from the first's, with no table to read. A chunk of the channels may hold one, or none (see
     // RUN_BLOCKS).
     const size_t step = CONTIGUOUS && in->channels > 1 ? (size_t)(in->xOffset[1] - in->xOffset[0]) : 0;
-    const float *x0 = CONTIGUOUS && in->channels > 0 ? in->x + in->xOffset[0] + (size_t)q * STRIDE : 0;
+    const float *x0 = CONTIGUOUS && in->channels > 0 ? xq + in->xOffset[0] : 0;
     const float *w0 = CONTIGUOUS && in->channels > 0 ? tilePanel + (size_t)in->weightChannel[0] * taps * 16 : 0;
     for (int32_t i = 0; i < in->channels; i++) {
-        const float *xc = CONTIGUOUS ? x0 + i * step : in->x + in->xOffset[i] + (size_t)q * STRIDE;
+        const float *xc = CONTIGUOUS ? x0 + i * step : xq + in->xOffset[i];
         const float *w = CONTIGUOUS ? w0 + (size_t)i * taps * 16 : tilePanel + (size_t)in->weightChannel[i] * taps * 16;
         // The rows of the kept channel about 64 rows ahead: with channels dropped, the rows in
         // between may never be read.

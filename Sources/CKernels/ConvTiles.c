@@ -18,6 +18,7 @@
 // Macros, not functions: a v16 passed by value outside an AVX-512 function changes the ABI.
 #define splat(v) ((v16){0} + (float)(v))  // outside the inner loop only: it costs an add
 #define load16(p) (*(const v16 *)(p))
+typedef float v8 __attribute__((vector_size(32), aligned(4)));  // for pack_blocks
 
 // Output planes of at least STORE_AHEAD_PLANE floats (64x64 and up) do not stay in L2 from one
 // image to the next, so the lines a block stores into came from L3 or memory on demand, and the
@@ -41,7 +42,7 @@
 
 // One block of TILES x PIXELS at pixel stride S (ONE: 1x1; PF: prefetch the weights), with the
 // arguments every call passes.
-#define CALL(TILES, PIXELS, S, ONE, PF, C) BLOCK_OF_KERNEL(TILES, PIXELS, S, ONE, PF, C, blockIn, panels, rows, outChannels, tile, q, \
+#define CALL(TILES, PIXELS, S, ONE, PF, C) BLOCK_OF_KERNEL(TILES, PIXELS, S, ONE, PF, C, blockIn, blockX, panels, rows, outChannels, tile, q, \
                                                  shift, blockOut, into, intoPitch, blockSums, sumsPitch)
 
 // Whether every input channel's plane lies the same distance after the one before and its weight
@@ -317,6 +318,45 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
     pixel_major(G, P, 1, CONTIGUOUS, ahead, &staged, panels, rows, outChannels, tile0, tile1, r0, r1, shift, out);
 }
 
+// 1x1 convolutions on grids of one run (up to ROW_BUFFER positions, such as 7x7 maps) in more than
+// one block read their input from a copy packed block by block: block b's channel i at
+// packed[(b * channels + i) * PACKED_SLOT], its positions in the first lanes. In place, each block
+// read a few floats of every input plane, 24 of the 64 bytes of one or two lines a channel, and
+// with 160-960 channels those lines did not stay in L1 from one block to the next; packed, a
+// block's input is one run (960 channels: 30 KB) read in order. Packed once per call for all its
+// tiles, so only for PACKED_TILES or more, and on grids of more than PACKED_GRID positions (on a
+// 4x4 map each plane is one line, read whole). The kernel against the unpacked one, in one
+// process (kernel-ab-chunks.c, one core, AMD Zen 3 AVX2), outputs the same bit for bit: 160 ->
+// 960 at 7x7 0.87-0.89x the time, 320 -> 1280 0.84-0.86 (half the channels kept 0.81-0.85), 960 ->
+// 320 0.84-0.86, 960 -> 160 0.88-0.90, 576 -> 160 0.89-0.94, 160 -> 960 at 8x8 0.87-0.88; 960 ->
+// 80 (5 tiles) 0.91-1.02; lost with 2-3 tiles (960 -> 48 0.95-1.15, 192 -> 32 at 8x8 1.30) and on
+// 4x4 maps (480 -> 160 1.16-1.20, 480 -> 80 1.35). Up to PACKED_FLOATS floats (320 KB of the
+// kernel's stack: 960 channels at 7x7); AVX2's blocks of 6 only (AVX-512's 14 not measured so).
+#define PACKED_SLOT 8
+#define PACKED_FLOATS 81920
+#define PACKED_TILES 5
+#define PACKED_GRID 16
+
+// Channel i's positions [q0, q1) of `in` in blocks of ceil((q1 - q0) / ceil((q1 - q0) / maxPixels))
+// (RUN_BLOCKS's), packed as above; offset[i] = i * PACKED_SLOT.
+static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_input *in, int32_t q0, int32_t q1, int32_t maxPixels,
+                                                              float *packed, int32_t *offset) {
+    const int32_t n = q1 - q0, blocks = (n + maxPixels - 1) / maxPixels, step = (n + blocks - 1) / blocks;
+    for (int32_t i = 0; i < in->channels; i++) {
+        const float *from = in->x + in->xOffset[i] + q0;
+        for (int32_t b = 0; b < blocks; b++) {
+            float *to = packed + ((size_t)b * in->channels + i) * PACKED_SLOT;
+            const int32_t p0 = b * step;
+            if (p0 + PACKED_SLOT <= n) {
+                *(v8 *)to = *(const v8 *)(from + p0);
+            } else {
+                for (int32_t p = p0; p < n && p < p0 + step; p++) to[p - p0] = from[p];
+            }
+        }
+        offset[i] = i * PACKED_SLOT;
+    }
+}
+
 // Tiles `tile` (and the next if `two`) at positions [FROM, TO) in equal blocks (10 positions as 5
 // + 5, not 6 + a weight-bound 4), through the row buffer when `buffered`. With CHUNKED, runs of
 // at most ROW_BUFFER positions in more than one block whose tile's weights and input together are
@@ -344,6 +384,7 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
         int32_t c0 = 0; \
         do { /* once with no kept channels: the output is then the bias (and residual) */ \
             isp_conv_input part = *in; \
+            if (packed) part.xOffset = packedOffset; \
             part.xOffset += c0; part.weightChannel += c0; \
             part.channels = in->channels - c0 < perChunk ? in->channels - c0 : perChunk; \
             const isp_conv_input *blockIn = &part; \
@@ -355,6 +396,8 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
                             : buffered ? rowBuffer + (q - from) : out->out + (size_t)tile * 16 * out->plane + q + shift; \
                 size_t intoPitch = !last ? sumsPitch : buffered ? ROW_BUFFER : (size_t)out->plane; \
                 const float *blockSums = c0 ? sums + (q - from) * sumsPitch : 0; \
+                const float *blockX = packed ? packed + (size_t)((q - from) / step) * in->channels * PACKED_SLOT \
+                                             : in->x + (size_t)q * in->pixelStride; \
                 if (in->pixelStride == 2) { DISPATCH(2, MAXTILES, 0, PF, 0) } \
                 else if (in->taps == 1) { DISPATCH(1, MAXTILES, 1, PF, CONTIGUOUS) } else { DISPATCH(1, MAXTILES, 0, PF, 0) } \
             } \
@@ -415,6 +458,15 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
                                    rows, outChannels, tile0, tile1, shift, out); \
             return; \
         } \
+        float packedBlocks[MAXPIX <= PACKED_SLOT ? PACKED_FLOATS : 1] __attribute__((aligned(64))); \
+        int32_t packedOffset[MAXPIX <= PACKED_SLOT ? PACKED_FLOATS / (2 * PACKED_SLOT) : 1]; \
+        const float *packed = 0; \
+        if (MAXPIX <= PACKED_SLOT && in->taps == 1 && in->pixelStride == 1 && runs == 1 && q1 - q0 > PACKED_GRID \
+            && q1 - q0 <= ROW_BUFFER && tile1 - tile0 >= PACKED_TILES \
+            && (int64_t)in->channels * ((q1 - q0 + MAXPIX - 1) / MAXPIX) * PACKED_SLOT <= PACKED_FLOATS) { \
+            pack_blocks(in, q0, q1, MAXPIX, packedBlocks, packedOffset); \
+            packed = packedBlocks; \
+        } \
         for (int32_t tile = tile0; tile < tile1; tile += MAXTILES) { \
             const int two = MAXTILES > 1 && tile + 1 < tile1; \
             for (int32_t r = 0; r < runs; r++) RUN_BLOCKS(MAXPIX, MAXTILES, PF, CHUNKED, CONTIGUOUS, RUN_START(r), RUN_START(r + 1)); \
@@ -446,6 +498,7 @@ KERNEL(conv_avx2_contiguous_prefetching, __attribute__((target("avx2,fma"))), 6,
                           float *products, int32_t pitch) { \
         const isp_conv_input *blockIn = in; \
         const isp_conv_output *blockOut = 0; \
+        const float *blockX; \
         const float *blockSums = 0; \
         const size_t sumsPitch = 0; \
         const int32_t shift = 0, tiles = (outChannels + 15) / 16, blocks = (q1 - q0 + MAXPIX - 1) / MAXPIX; \
@@ -456,6 +509,7 @@ KERNEL(conv_avx2_contiguous_prefetching, __attribute__((target("avx2,fma"))), 6,
             for (int32_t q = q0; q < q1; q += step) { \
                 const int32_t n = q1 - q < step ? q1 - q : step; \
                 float *into = products + (size_t)q * pitch + 16 * tile; \
+                blockX = in->x + q; \
                 DISPATCH(1, MAXTILES, 1, PF, 0) \
             } \
         } \

@@ -198,9 +198,10 @@ final class KernelTests: XCTestCase {
     /// 4x4 grid in blocks (32 -> 128); projections to up to 24 channels from any number, pixel-major
     /// in place on such grids (96 -> 24 at 28x28, 144 -> 16 at 9x9, 16 -> 8 at 32x32, 48 -> 20 at
     /// 8x8; AVX2 in groups of 6 when 6 divides the outputs: 96 -> 24, 144 -> 18 at 9x9), not from
-    /// 4x4 (72 -> 24); a weight set over 512 KB, on the kernel that prefetches the
-    /// weights (320 -> 480 at 7x7), and one whose tile's weights and input pass 512 KB, which the
-    /// AVX2 kernel sums in chunks of input channels (2100 -> 20 at 7x7). Against plain loops, with
+    /// 4x4 (72 -> 24); a weight set over 512 KB, on the kernel that prefetches the weights (320 ->
+    /// 480 at 7x7; with AVX2 from a block-major packed copy of the input), and one whose tile's
+    /// weights and input pass 512 KB, which the AVX2 kernel sums in chunks of input channels (2100 ->
+    /// 20 at 7x7). Against plain loops, with
     /// output channels that fill the pixel-major groups and that do not, on both instruction sets.
     func testPointwiseConvolutionsOnAliasedPlanesAndLongRunsMatchPlainLoops() {
         var rng = SeededGenerator(seed: 23)

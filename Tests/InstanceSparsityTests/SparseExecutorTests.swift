@@ -293,8 +293,12 @@ final class SparseExecutorTests: XCTestCase {
         XCTAssertThrowsError(try Network.make(ModelSpec(architecture: "vgg16", inputSize: 28)))
     }
 
+    /// The AVX2 kernels, also on MobileNetV2's 6x6 maps at 192x192 input, whose 1x1 convolutions to
+    /// 5 tiles or more read their kept input channels from a block-major packed copy.
     func testAVX2KernelMatchesMaskedDense() throws {
         try checkSparseMatchesMaskedDense(engine: Engine(isa: .avx2))
+        try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 192, stem: .imagenet, architectures: ["mobilenetv2"],
+                                          engine: Engine(isa: .avx2))
     }
 
     /// Masks keeping one run of consecutive channels that starts past the first and may end before
