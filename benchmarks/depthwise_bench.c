@@ -8,7 +8,7 @@
 //   git show REV:Sources/CKernels/Depthwise.c > /tmp/DepthwiseBase.c
 //   I=Sources/CKernels; R="-Disp_depthwise=base_depthwise -Disp_depthwise_scratch=base_depthwise_scratch"
 //   clang -O3 -I $I/include -I $I $R -Disp_depthwise_plane_backward=base_plane_backward -c /tmp/DepthwiseBase.c -o /tmp/base.o
-//   clang -O3 -I $I/include -I $I benchmarks/depthwise_bench.c $I/Depthwise.c /tmp/base.o -o /tmp/depthwise_bench
+//   clang -O3 -I $I/include -I $I benchmarks/depthwise_bench.c $I/Depthwise.c $I/ConvTiles.c /tmp/base.o -o /tmp/depthwise_bench
 //   taskset -c 1 /tmp/depthwise_bench CHANNELS SIZE STRIDE [PASSES] [COPIES]   (ISP_ISA=avx2: the AVX2 kernels)
 #include "CKernels.h"
 #include <stdio.h>
