@@ -390,14 +390,16 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
             const isp_conv_input *blockIn = &part; \
             const int last = c0 + perChunk >= in->channels; \
             const isp_conv_output *blockOut = last ? out : 0; \
-            for (int32_t q = from; q < to; q += step) { \
-                int32_t n = to - q < step ? to - q : step; \
+            for (int32_t q = from, n; q < to; q += n) { \
+                n = in->blockPitch ? MAXPIX - q % MAXPIX : step; /* packed: the packing's blocks, cut to [from, to) */ \
+                n = to - q < n ? to - q : n; \
                 float *into = !last ? sums + (q - from) * sumsPitch \
                             : buffered ? rowBuffer + (q - from) : out->out + (size_t)tile * 16 * out->plane + q + shift; \
                 size_t intoPitch = !last ? sumsPitch : buffered ? ROW_BUFFER : (size_t)out->plane; \
                 const float *blockSums = c0 ? sums + (q - from) * sumsPitch : 0; \
                 const float *blockX = packed ? packed + (size_t)((q - from) / step) * in->channels * PACKED_SLOT \
-                                             : in->x + (size_t)q * in->pixelStride; \
+                                    : in->blockPitch ? in->x + (size_t)(q / MAXPIX) * in->blockPitch + q % MAXPIX \
+                                    : in->x + (size_t)q * in->pixelStride; \
                 if (in->pixelStride == 2) { DISPATCH(2, MAXTILES, 0, PF, 0) } \
                 else if (in->taps == 1) { DISPATCH(1, MAXTILES, 1, PF, CONTIGUOUS) } else { DISPATCH(1, MAXTILES, 0, PF, 0) } \
             } \
@@ -413,14 +415,15 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
     attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, \
                           int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out) { \
         if (CONTIGUOUS && (in->taps != 1 || in->pixelStride != 1)) __builtin_unreachable(); /* see isp_conv_tiles */ \
-        if (in->taps > 1 && in->channels * in->taps <= SHORT_REDUCTION && in->pixelStride == 1) { \
+        const int unpacked = in->blockPitch == 0; /* the paths before the blocks read positions in place */ \
+        if (unpacked && in->taps > 1 && in->channels * in->taps <= SHORT_REDUCTION && in->pixelStride == 1) { \
             /* whole vectors of 16 positions; a tail of fewer goes through the blocks below */ \
             const int32_t body = (q1 - q0) / 16 * 16; \
             pixel_major(GROUP, VECTORS, 0, 0, 0, in, panels, rows, outChannels, tile0, tile1, q0, q0 + body, shift, out); \
             if (body == q1 - q0) return; \
             q0 += body; \
         } \
-        if (in->taps == 1 && in->pixelStride == 1 && in->channels <= STAGED_CHANNELS \
+        if (unpacked && in->taps == 1 && in->pixelStride == 1 && in->channels <= STAGED_CHANNELS \
             && q1 - q0 >= LONG_RUN && outChannels >= 2 * in->channels) { \
             float stage[STAGED_CHANNELS * LONG_RUN] __attribute__((aligned(64))); \
             const int32_t body = q0 + (q1 - q0) / 16 * 16; \
@@ -432,7 +435,7 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
             if (body == q1) return; \
             q0 = body; \
         } \
-        if (in->taps == 1 && in->pixelStride == 1 && q1 - q0 >= WIDE_EXPANSION_GRID \
+        if (unpacked && in->taps == 1 && in->pixelStride == 1 && q1 - q0 >= WIDE_EXPANSION_GRID \
             && ((in->channels <= WIDE_EXPANSION_CHANNELS && outChannels >= 4 * in->channels) \
                 || (outChannels <= NARROW_PROJECTION && (NARROW_ALIASED || out->plane % ALIASED_PLANE != 0)))) { \
             const int32_t body = (q1 - q0) / 16 * 16; \
@@ -450,7 +453,7 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
         float rowBuffer[MAXTILES * 16 * ROW_BUFFER] __attribute__((aligned(64))); \
         float sums[ROW_BUFFER * 16 * MAXTILES] __attribute__((aligned(64))); /* see RUN_BLOCKS */ \
         const size_t sumsPitch = 16 * MAXTILES; \
-        if (runs > 1 && (q1 - q0) % (16 * runs) == 0 && in->taps == 1 && in->pixelStride == 1 \
+        if (unpacked && runs > 1 && (q1 - q0) % (16 * runs) == 0 && in->taps == 1 && in->pixelStride == 1 \
             && in->channels <= STAGED_CHANNELS) { /* runs of whole vectors */ \
             float stage[STAGED_CHANNELS * ROW_BUFFER] __attribute__((aligned(64))); \
             for (int32_t r = 0; r < runs; r++) \
@@ -461,7 +464,7 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
         float packedBlocks[MAXPIX <= PACKED_SLOT ? PACKED_FLOATS : 1] __attribute__((aligned(64))); \
         int32_t packedOffset[MAXPIX <= PACKED_SLOT ? PACKED_FLOATS / (2 * PACKED_SLOT) : 1]; \
         const float *packed = 0; \
-        if (MAXPIX <= PACKED_SLOT && in->taps == 1 && in->pixelStride == 1 && runs == 1 && q1 - q0 > PACKED_GRID \
+        if (MAXPIX <= PACKED_SLOT && unpacked && in->taps == 1 && in->pixelStride == 1 && q1 - q0 > PACKED_GRID \
             && q1 - q0 <= ROW_BUFFER && tile1 - tile0 >= PACKED_TILES \
             && (int64_t)in->channels * ((q1 - q0 + MAXPIX - 1) / MAXPIX) * PACKED_SLOT <= PACKED_FLOATS) { \
             pack_blocks(in, q0, q1, MAXPIX, packedBlocks, packedOffset); \
@@ -557,3 +560,19 @@ void isp_conv_tiles(isp_isa isa, const isp_conv_input *in, const float *panels, 
 int32_t isp_conv_block(isp_isa isa) { return isa == ISP_AVX512 ? 14 : 6; }
 
 int32_t isp_conv_chunks(isp_isa isa) { return isa == ISP_AVX512 ? AVX512_CHUNKS : AVX2_CHUNKS; }
+
+// Unrolled inputs (maps under 8 wide: torchvision resnet18's 7x7 layers at 224) packed by the
+// blocks (isp_conv_input.blockPitch) rather than in rows of all positions: a block of 6 positions
+// read 6 floats of each of 4608 rows 196 bytes apart (512 channels x 9 taps at 7x7), an input of
+// 0.9 MB that stays in no core's L2, and the blocks ran at half the FMA peak; packed, each block's
+// input is one run read in order. A bare 6 x 16 loop over those rows, one core: 36 GMAC/s in rows,
+// 41 packed (AMD Zen 3 AVX2). The kernel, in one process against the unpacked one (outputs bit
+// for bit the same), one core: 512 -> 512 at 7x7 0.85-0.91x the time (half the channels kept
+// 0.80-0.86), 256 -> 512 0.88-0.89, 6x6 0.80-0.81, 4x4 0.97-0.99 (half kept 0.76-0.87), 2x2
+// 0.92-0.95, 3x3 0.97-0.99. torchvision resnet18 at 224, its 7x7 convolutions (isp bench
+// --profile, one core, three alternations): 5.1-5.4 -> 3.8-5.0 ms each, the pass isp / ONNX
+// Runtime 1.11 and 1.13 -> 1.05 and 1.09 (benchmarks/peers.py --threads 1, alternating runs).
+// Packed inputs skip the pixel-major paths above, which read positions in place: a reduction of
+// up to SHORT_REDUCTION rows on such a map (2 -> 64 channels at 7x7, in no network here) 1.26x.
+// Not with AVX-512 (blocks of 14): not measured.
+int32_t isp_conv_packed_block(isp_isa isa) { return isa == ISP_AVX512 ? 0 : 6; }

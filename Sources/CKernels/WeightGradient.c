@@ -156,12 +156,42 @@ __attribute__((target("avx512f"))) static void unroll_avx512(const float *plane,
     }
 }
 
+// Packed by blocks of up to 8 positions (rowLength == block): each tap's row of a block is one
+// masked gather, stored 8 lanes wide (the lanes past the block land in the next tap's row, written
+// after it; the last tap's row is stored lane by lane, as the next channel's values may belong to
+// another thread). The scalar loop below took 6 cycles a value: 128 channels of 28x28 unrolled for
+// a stride-2 3x3 (14x14 outputs), one core, 0.46 ms against 1.8 ms for the convolution after it.
+__attribute__((target("avx2"))) static void unroll_blocks_avx2(const float *plane, const int32_t *index, int32_t taps, int32_t pixels,
+                                                             int32_t block, int64_t blockPitch, float *rows) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), none = _mm256_set1_epi32(-1);
+    for (int32_t j = 0; j < pixels; j += block, rows += blockPitch) {
+        const __m256i real = _mm256_cmpgt_epi32(_mm256_set1_epi32(pixels - j < block ? pixels - j : block), lane);
+        for (int32_t t = 0; t < taps; t++) {
+            const __m256i at = _mm256_maskload_epi32(index + (size_t)t * pixels + j, real);
+            const __m256i inside = _mm256_and_si256(real, _mm256_cmpgt_epi32(at, none));
+            const __m256 v = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), plane, at, _mm256_castsi256_ps(inside), 4);
+            if (t + 1 < taps) {
+                _mm256_storeu_ps(rows + t * block, v);
+            } else {
+                float last[8];
+                _mm256_storeu_ps(last, v);
+                for (int32_t p = 0; p < block; p++) rows[t * block + p] = last[p];
+            }
+        }
+    }
+}
+
 void isp_unroll_plane(isp_isa isa, const float *plane, int32_t planeSize, const int32_t *index, int32_t taps,
-                      int32_t pixels, int32_t rowLength, float *rows) {
-    if (isa == ISP_AVX512) {
+                      int32_t pixels, int32_t rowLength, int32_t block, int64_t blockPitch, float *rows) {
+    if (isa == ISP_AVX512 && block >= pixels) {
         unroll_avx512(plane, planeSize, index, taps, pixels, rowLength, rows);
         return;
     }
+    if (block < pixels && block <= 8 && rowLength == block) {
+        unroll_blocks_avx2(plane, index, taps, pixels, block, blockPitch, rows);
+        return;
+    }
     for (int32_t t = 0; t < taps; t++, rows += rowLength, index += pixels)
-        for (int32_t j = 0; j < pixels; j++) rows[j] = index[j] >= 0 ? plane[index[j]] : 0;
+        for (int32_t j = 0; j < pixels; j++)
+            rows[(j / block) * blockPitch + j % block] = index[j] >= 0 ? plane[index[j]] : 0;
 }

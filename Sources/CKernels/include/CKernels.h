@@ -17,10 +17,17 @@ int32_t isp_conv_block(isp_isa isa);
 /// channels itself (ResNet-18's 7x7 layers); 0 when the caller should (see ConvTiles.c).
 int32_t isp_conv_chunks(isp_isa isa);
 
+/// Positions per block of an input packed by blocks (isp_conv_input.blockPitch) that isp_conv_tiles
+/// with `isa` reads faster than the unrolled rows; 0: none (see ConvTiles.c).
+int32_t isp_conv_packed_block(isp_isa isa);
+
 /// Where a convolution reads its input: for kept input channel i (of `channels`), the values under
 /// kernel tap t for output grid position q are at x[xOffset[i] + tapOffset[t] + q * pixelStride]
 /// (pixelStride 1 or 2). Weights of channel weightChannel[i] are rows weightChannel[i] * taps + t
 /// of the panels.
+/// Packed by blocks (blockPitch > 0, pixelStride 1): positions come in blocks of B =
+/// isp_conv_packed_block(isa), and position q's values are at x[(q / B) * blockPitch + xOffset[i] +
+/// tapOffset[t] + q % B] instead.
 typedef struct {
     const float *x;
     const int32_t *xOffset;
@@ -29,6 +36,7 @@ typedef struct {
     const int32_t *tapOffset;
     int32_t taps;
     int32_t pixelStride;
+    int32_t blockPitch;
 } isp_conv_input;
 
 /// Output of a convolution: with q written at pixel j = q + shift (`shift` is an argument of
@@ -77,11 +85,12 @@ void isp_conv_weight_gradient(isp_isa isa, const isp_weight_gradient_args *args,
 /// dy that isp_conv_weight_gradient reads, and of weight panels. Lanes past the last row are
 /// left as they are.
 void isp_transpose_tiles(isp_isa isa, const float *x, int32_t channels, int32_t length, float *tiles);
-/// One plane of `planeSize` values unrolled for the micro-kernel: rows[t * rowLength + j] =
-/// plane[index[t * pixels + j]], or 0 where that index is -1 (padding), for every tap t < taps
-/// and output pixel j < pixels.
+/// One plane of `planeSize` values unrolled for the micro-kernel: rows[(j / block) * blockPitch +
+/// t * rowLength + j % block] = plane[index[t * pixels + j]], or 0 where that index is -1
+/// (padding), for every tap t < taps and output pixel j < pixels. Unrolled rows: block >= pixels,
+/// rows[t * rowLength + j]; packed by blocks (isp_conv_input.blockPitch): block B, rowLength B.
 void isp_unroll_plane(isp_isa isa, const float *plane, int32_t planeSize, const int32_t *index, int32_t taps,
-                      int32_t pixels, int32_t rowLength, float *rows);
+                      int32_t pixels, int32_t rowLength, int32_t block, int64_t blockPitch, float *rows);
 /// Panels (the layout above) of the weights of a stride-1 layer's input-gradient convolution, for
 /// its input channels first..<first+count: from the layer's weights w (outputs x inputs x taps),
 /// row (o, t) of input channel c holds w[o][c][taps - 1 - t]. Lanes past the last channel are left

@@ -153,7 +153,7 @@ public final class Conv2d: Layer, RunsOnEngine {
         let convolutions = tiledPerThread
         engine.forEachShare(of: n) { images, scratch in
             let sums = scratch.weightGradient(count), convolution = convolutions[scratch.index]
-            let perCall = convolution.imagesPerCall(height: inH, width: inW)
+            let perCall = convolution.imagesPerCall(height: inH, width: inW, isa: engine.isa)
             for i in Swift.stride(from: images.lowerBound, to: images.upperBound, by: perCall) {
                 convolution.accumulateWeightGradient(input.data + i * inCount, count: min(perCall, images.upperBound - i),
                                                      height: inH, width: inW, dy: dy.data + i * outCount,
@@ -179,7 +179,7 @@ public final class Conv2d: Layer, RunsOnEngine {
     private func convolveEachImage(_ source: Tensor, height: Int, width: Int, into destination: Tensor,
                                    _ convolutions: [TiledConvolution], _ panels: WeightPanels, bias: UnsafePointer<Float>) {
         let n = source.shape[0], sourceCount = source.count / n, destinationCount = destination.count / n
-        let perCall = convolutions[0].imagesPerCall(height: height, width: width)
+        let perCall = convolutions[0].imagesPerCall(height: height, width: width, isa: engine.isa)
         engine.forEachPiece(of: n, pieces: (n + perCall - 1) / perCall) { images, scratch in
             _ = convolutions[scratch.index].run(source.data + images.lowerBound * sourceCount, count: images.count, height: height,
                                                 width: width, kept: nil, panels: panels,

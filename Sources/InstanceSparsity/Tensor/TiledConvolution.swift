@@ -65,14 +65,18 @@ final class TiledConvolution {
     deinit { xOffset.deallocate(); weightChannel.deallocate(); rowOffset.deallocate() }
 
     /// How many images one call takes for inputs of this size.
-    func imagesPerCall(height ih: Int, width iw: Int) -> Int { prepare(height: ih, width: iw).images }
+    func imagesPerCall(height ih: Int, width iw: Int, isa: InstructionSet) -> Int { prepare(height: ih, width: iw, isa: isa).images }
 
-    /// The layout for this input size (made on first use, with its staging buffer).
-    private func prepare(height ih: Int, width iw: Int) -> TiledLayout {
-        if layout == nil || layout!.inputHeight != ih || layout!.inputWidth != iw {
+    /// The layout for this input size and the kernels of `isa` (made on first use, with its
+    /// staging buffer). One image at a time, unrolled inputs are packed by the kernel's blocks
+    /// where it reads them so faster (`isp_conv_packed_block`).
+    private func prepare(height ih: Int, width iw: Int, isa: InstructionSet) -> TiledLayout {
+        let packedBlock = batched ? 0 : Int(isp_conv_packed_block(isa.kernel))
+        if layout == nil || layout!.inputHeight != ih || layout!.inputWidth != iw || layout!.packedBlock != packedBlock {
             let outputPixels = ((ih + 2 * padding - kernel) / stride + 1) * ((iw + 2 * padding - kernel) / stride + 1)
             let images = batched ? max(1, TiledConvolution.batchedPositions / max(outputPixels, 1)) : 1
-            let l = TiledLayout(kernel: kernel, stride: stride, padding: padding, inputHeight: ih, inputWidth: iw, images: images)
+            let l = TiledLayout(kernel: kernel, stride: stride, padding: padding, inputHeight: ih, inputWidth: iw, images: images,
+                                packedBlock: packedBlock)
             // padded: the bordered planes; unrolled: the unrolled rows.
             staging.resize([l.readsInPlace ? 0 : inChannels * (l.mode == .unrolled ? l.plane : l.paddedPlane)])
             staging.zero()  // bordered planes: the borders stay zero, only interiors are ever written
@@ -105,7 +109,7 @@ final class TiledConvolution {
                 }
                 return
             }
-            self.unroll(x, count: count, imageStride: imageStride, channels: r, layout: l, into: stagingData, isa: isa)
+            self.unroll(x, count: count, imageStride: imageStride, channels: r, of: kc, layout: l, into: stagingData, isa: isa)
         }
         let floats = count * kc * (l.mode == .unrolled ? l.plane / l.images : ih * iw)
         if !split || floats < TiledConvolution.parallelPassThreshold {
@@ -121,7 +125,7 @@ final class TiledConvolution {
         } else {
             engine.forEachPiece(of: kc, keepWarm: true) { r, _ in copy(r) }
         }
-        for i in 0..<kc { xOffset[i] = Int32(i * l.plane) }
+        for i in 0..<kc { xOffset[i] = Int32(i * l.channelPitch) }
         return UnsafePointer(stagingData)
     }
 
@@ -132,17 +136,19 @@ final class TiledConvolution {
         return kc
     }
 
-    /// Unrolls channels `r` of the lists in `weightChannel` of `count` images (`imageStride` floats
-    /// apart) into `staging`, `l.plane` floats per listed channel.
-    private func unroll(_ x: UnsafePointer<Float>, count: Int, imageStride: Int, channels r: Range<Int>, layout l: TiledLayout,
-                        into staging: UnsafeMutablePointer<Float>, isa: InstructionSet) {
+    /// Unrolls channels `r` of the `kc` listed in `weightChannel` of `count` images (`imageStride`
+    /// floats apart) into `staging`, as `l` lays them out.
+    private func unroll(_ x: UnsafePointer<Float>, count: Int, imageStride: Int, channels r: Range<Int>, of kc: Int,
+                        layout l: TiledLayout, into staging: UnsafeMutablePointer<Float>, isa: InstructionSet) {
         let planeSize = l.inputHeight * l.inputWidth, pixels = l.rows * l.outputWidth
+        // Rows of all positions, or blocks of packedBlock positions (see TiledLayout).
+        let block = l.packedBlock > 0 ? l.packedBlock : pixels, rowLength = l.packedBlock > 0 ? l.packedBlock : pixels * l.images
         l.gather.withUnsafeBufferPointer { gather in
             for i in r {
-                let plane = x + Int(weightChannel[i]) * planeSize, staged = staging + i * l.plane
+                let plane = x + Int(weightChannel[i]) * planeSize, staged = staging + i * l.channelPitch
                 for b in 0..<count {
                     isp_unroll_plane(isa.kernel, plane + b * imageStride, Int32(planeSize), gather.baseAddress, Int32(kernel * kernel),
-                                     Int32(pixels), Int32(pixels * l.images), staged + b * pixels)
+                                     Int32(pixels), Int32(rowLength), Int32(block), Int64(l.blockPitch(kept: kc)), staged + b * pixels)
                 }
             }
         }
@@ -185,7 +191,8 @@ final class TiledConvolution {
     /// in training each thread has its own images.
     func accumulateWeightGradient(_ x: UnsafePointer<Float>, count: Int, height ih: Int, width iw: Int, dy: UnsafePointer<Float>,
                                   outChannels: Int, into gradient: UnsafeMutablePointer<Float>, engine: Engine) {
-        let l = prepare(height: ih, width: iw), kk = kernel * kernel, weightRows = inChannels * kk, isa = engine.isa.kernel
+        let l = prepare(height: ih, width: iw, isa: engine.isa), kk = kernel * kernel, weightRows = inChannels * kk, isa = engine.isa.kernel
+        precondition(l.packedBlock == 0, "weight gradients read unrolled rows")
         let source = stage(x, count: count, imageStride: inChannels * ih * iw, height: ih, width: iw, kept: nil, layout: l,
                            engine: engine, split: false)
         let imagePixels = l.rows * l.outputWidth, pixels = count * imagePixels
@@ -266,7 +273,7 @@ final class TiledConvolution {
              split: Bool) -> Int {
         precondition(count == 1 || residual == nil, "a residual is added one image at a time")
         precondition(count == 1 || saliency == nil, "the saliency of one image at a time")
-        let l = prepare(height: ih, width: iw), kc = kept?.1 ?? inChannels, kk = kernel * kernel
+        let l = prepare(height: ih, width: iw, isa: engine.isa), kc = kept?.1 ?? inChannels, kk = kernel * kernel
         let oh = l.rows * count, ow = l.outputWidth, outChannels = panels.outChannels
         let macs = outChannels * oh * ow * kc * kk
         let (low, high) = clampBounds(cap)
@@ -337,7 +344,7 @@ final class TiledConvolution {
         let source: UnsafePointer<Float>
         if stagesPerShare {
             prepareShares(l, shares: unrollsPerShare ? threads : min(threads, units))
-            for i in 0..<listChannels(kept) { xOffset[i] = Int32(i * sharePlane) }
+            for i in 0..<listChannels(kept) { xOffset[i] = Int32(i * (unrollsPerShare ? l.channelPitch : sharePlane)) }
             source = UnsafePointer(shareStaging[0].data)  // each share reads its own
         } else {
             source = stage(x, count: count, imageStride: inChannels * ih * iw, height: ih, width: iw, kept: kept, layout: l,
@@ -357,7 +364,8 @@ final class TiledConvolution {
         if chunkChannels != nil && zeroBias.count < outChannels { zeroBias.resize([outChannels]); zeroBias.zero() }
         l.tapOffset.withUnsafeBufferPointer { taps in
             let input = isp_conv_input(x: source, xOffset: xOffset, weightChannel: weightChannel, channels: Int32(kc),
-                                       tapOffset: taps.baseAddress, taps: Int32(kk), pixelStride: Int32(l.pixelStride))
+                                       tapOffset: taps.baseAddress, taps: Int32(kk), pixelStride: Int32(l.pixelStride),
+                                       blockPitch: Int32(l.blockPitch(kept: kc)))
             var output = isp_conv_output(out: count > 1 ? channelRows.data : out, plane: Int32(oh * ow), bias: bias,
                                          low: low, high: high, residual: residual)
             let run = { (input: UnsafePointer<isp_conv_input>, t: Range<Int>, q: Range<Int>, shift: Int) in
@@ -452,7 +460,7 @@ final class TiledConvolution {
                         var own = input.pointee
                         if unrollsPerShare {
                             let staged = self.shareStaging[share].data
-                            self.unroll(x, count: 1, imageStride: 0, channels: 0..<kc, layout: l, into: staged, isa: engine.isa)
+                            self.unroll(x, count: 1, imageStride: 0, channels: 0..<kc, of: kc, layout: l, into: staged, isa: engine.isa)
                             own.x = UnsafePointer(staged)
                         }
                         return own

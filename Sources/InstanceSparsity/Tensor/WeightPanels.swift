@@ -70,12 +70,19 @@ final class WeightPanels {
 ///   than four weight-bound rows of 4. Up to `images` images share one kernel call, their pixels
 ///   one after another in every row (as if stacked into one taller image): a 2x2 map alone has 4
 ///   positions per weight loaded, eight of them 32.
+///   Or, one image at a time, packed by the kernel's blocks of `packedBlock` positions
+///   (`isp_conv_input.blockPitch`): block b holds, channel after channel and tap after tap, the
+///   values of its positions, so each block of the kernel reads one run in order.
 struct TiledLayout {
     enum Mode { case pointwise, padded, unrolled }
     let mode: Mode
     let inputHeight: Int, inputWidth: Int
     /// Floats per kept channel in the kernel's input.
     let plane: Int
+    /// Floats from one kept channel's values to the next's (`plane` unless packed).
+    let channelPitch: Int
+    /// `unrolled`, packed by blocks of this many positions; 0: unrolled rows.
+    let packedBlock: Int
     /// Floats of one zero-bordered input plane (`padded`).
     let paddedPlane: Int
     /// Grid positions per output row and output rows (the grid is rows * rowPitch, less the tail).
@@ -98,8 +105,14 @@ struct TiledLayout {
     /// 5-12% faster on VGG16 and ResNet-18.
     var rowByRow: Bool { mode == .padded }
 
-    /// `images`: how many images an `unrolled` call should take at most.
-    init(kernel k: Int, stride s: Int, padding p: Int, inputHeight ih: Int, inputWidth iw: Int, images: Int = 1) {
+    /// The kernel input's `blockPitch` with `kept` channels listed.
+    func blockPitch(kept: Int) -> Int { packedBlock > 0 ? kept * channelPitch : 0 }
+
+    /// `images`: how many images an `unrolled` call should take at most. `packedBlock`: pack an
+    /// `unrolled` input (one image) by blocks of this many positions (0: no).
+    init(kernel k: Int, stride s: Int, padding p: Int, inputHeight ih: Int, inputWidth iw: Int, images: Int = 1,
+         packedBlock: Int = 0) {
+        precondition(packedBlock == 0 || images == 1, "a layout packed by blocks holds one image")
         inputHeight = ih; inputWidth = iw
         let oh = (ih + 2 * p - k) / s + 1, ow = (iw + 2 * p - k) / s + 1, hw = oh * ow
         let wp = iw + 2 * p
@@ -108,15 +121,23 @@ struct TiledLayout {
         if k == 1 && s == 1 && p == 0 {
             mode = .pointwise; plane = ih * iw; rowPitch = ow; pixelStride = 1; tapOffset = [0]; gather = []
             readsInPlace = true; self.images = 1
+            channelPitch = plane; self.packedBlock = 0
         } else if ow >= 8 {
             mode = .padded; plane = paddedPlane; rowPitch = wp; pixelStride = s; gather = []
             readsInPlace = p == 0  // a border of width 0 is the plane itself
             self.images = 1
             tapOffset = (0..<(k * k)).map { Int32(($0 / k) * wp + $0 % k) }
+            channelPitch = plane; self.packedBlock = 0
         } else {
-            mode = .unrolled; plane = k * k * hw * images; rowPitch = ow; pixelStride = 1
-            readsInPlace = false; self.images = images
-            tapOffset = (0..<(k * k)).map { Int32($0 * hw * images) }
+            mode = .unrolled; rowPitch = ow; pixelStride = 1
+            readsInPlace = false; self.images = images; self.packedBlock = packedBlock
+            if packedBlock > 0 {
+                channelPitch = k * k * packedBlock; plane = (hw + packedBlock - 1) / packedBlock * channelPitch
+                tapOffset = (0..<(k * k)).map { Int32($0 * packedBlock) }
+            } else {
+                plane = k * k * hw * images; channelPitch = plane
+                tapOffset = (0..<(k * k)).map { Int32($0 * hw * images) }
+            }
             gather = (0..<(k * k * hw)).map { j in
                 let t = j / hw, y = (j % hw) / ow * s + t / k - p, x = j % ow * s + t % k - p
                 return y >= 0 && y < ih && x >= 0 && x < iw ? Int32(y * iw + x) : -1
