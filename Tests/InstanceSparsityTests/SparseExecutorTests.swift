@@ -293,11 +293,15 @@ final class SparseExecutorTests: XCTestCase {
         XCTAssertThrowsError(try Network.make(ModelSpec(architecture: "vgg16", inputSize: 28)))
     }
 
-    /// The AVX2 kernels, also on MobileNetV2's 6x6 maps at 192x192 input, whose 1x1 convolutions to
-    /// 5 tiles or more read their kept input channels from a block-major packed copy.
+    /// The AVX2 kernels, whose unrolled inputs (maps under 8 wide) are packed by blocks of 6
+    /// positions; also on MobileNetV2's 6x6 maps at 192x192 input, whose 1x1 convolutions to 5 tiles
+    /// or more read their kept input channels from a block-major packed copy, and on ResNet-18's 7x7
+    /// maps at 224x224 input, whose unrolled inputs (154 channels) the cores pack together.
     func testAVX2KernelMatchesMaskedDense() throws {
         try checkSparseMatchesMaskedDense(engine: Engine(isa: .avx2))
         try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 192, stem: .imagenet, architectures: ["mobilenetv2"],
+                                          engine: Engine(isa: .avx2))
+        try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 224, stem: .imagenet, architectures: ["resnet18"],
                                           engine: Engine(isa: .avx2))
     }
 

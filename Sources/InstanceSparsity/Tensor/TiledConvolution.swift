@@ -40,6 +40,9 @@ final class TiledConvolution {
     /// Floats above which a gate's own saliency pass is split, one share of the planes per core: a
     /// map written by both cores is half in the other core's cache, so it pays from fewer values.
     static let parallelSaliencyThreshold = 1 << 12
+    /// Floats of unrolled input (256 KB) above which the cores of a split unroll it together (see
+    /// `unrollsPerShare` in `run`).
+    static let sharedUnrollFloats = 1 << 16
     /// Floats of unrolled input a chunk of input channels holds (128 KB; see `runInChunks`).
     static let chunkFloats = 1 << 15
     /// Grid positions a batched call on an unrolled map aims at: each weight loaded is used this
@@ -339,7 +342,12 @@ final class TiledConvolution {
         // 0.823-0.830 (4); at the stored points ResNet-18 0.650-0.665 -> 0.637-0.648, VGG16 the same
         // (0.349-0.355 against 0.350-0.363); with the vCPUs close (115-145 ns) no change (VGG16
         // 0.390-0.399 against 0.392-0.400).
+        // Not inputs of more than `sharedUnrollFloats`: the copy is a pass over all of it, and the
+        // cores share it (each unrolls a part; half of what each reads is the other's). torchvision
+        // resnet18 at 224, its 7x7 layers' four 3x3 convolutions on two cores (AMD Zen 3 AVX2, isp
+        // bench --profile, four alternations): 6.8-9.7 ms each core its copy, 6.6-8.8 shared.
         let unrollsPerShare = division == .channels && l.mode == .unrolled && count == 1
+            && kc * l.plane <= TiledConvolution.sharedUnrollFloats
         let stagesPerShare = division == .rows && l.mode == .padded && !l.readsInPlace || unrollsPerShare
         let source: UnsafePointer<Float>
         if stagesPerShare {
