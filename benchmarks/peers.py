@@ -37,6 +37,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from convert import make_metadata, model_from_safetensors, randomize_bn, save_safetensors  # noqa: E402
+from interleave import PassServer, alternate, timed_passes  # noqa: E402
 from torch_models import ARCHS, STEMS, build, count_macs, count_params, standard_stem  # noqa: E402
 from torch_train_bench import set_threads, train_throughput  # noqa: E402
 
@@ -100,19 +101,21 @@ def onnxruntime_session(model: torch.nn.Module, x: torch.Tensor, threads: int, k
                                                  max_abs_diff_vs_torch=float(np.abs(out - ref).max()))
 
 
+def isp_model_args(a: argparse.Namespace) -> List[str]:
+    """isp bench's model, pruning and extra arguments."""
+    args = [a.checkpoint] if a.checkpoint else [a.weights_file, "--random-inputs"]
+    if a.prune:
+        args += ["--prune", a.prune]
+    if a.alpha is not None:
+        args += ["--alpha", repr(a.alpha)]
+    return args + shlex.split(a.isp_args)
+
+
 def run_isp(a: argparse.Namespace, arch: str, width: float) -> Dict[str, object]:
     """Run `isp bench ... --json`; returns a result dict, or one with an "error" key."""
-    cmd = [a.isp, "bench"]
-    cmd += [a.checkpoint] if a.checkpoint else [a.weights_file, "--random-inputs"]
-    cmd.append("--json")
+    cmd = [a.isp, "bench", *isp_model_args(a), "--json"]
     if not a.train:
         cmd.append("--no-train")
-    if a.prune:
-        cmd += ["--prune", a.prune]
-    if a.alpha is not None:
-        cmd += ["--alpha", repr(a.alpha)]
-    if a.isp_args:
-        cmd += shlex.split(a.isp_args)
     res: Dict[str, object] = {"engine": "isp" + (f" ({a.prune}, alpha {a.alpha})" if a.prune else ""),
                               "command": " ".join(shlex.quote(c) for c in cmd)}
     try:
@@ -183,10 +186,15 @@ def main() -> None:
                     help="measure ONNX Runtime, isp (and with --train, torch training) this many times, "
                          "alternating; reports each round's ratios and their medians (the machine's "
                          "speed drifts)")
+    ap.add_argument("--interleave", type=int, metavar="K",
+                    help="also alternate blocks of K passes of ONNX Runtime and isp (--runs passes each; "
+                         "benchmarks/interleave.py): the fair figure on a machine whose speed drifts")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     if a.runs < 200:
         ap.error("--runs must be >= 200")
+    if a.interleave is not None and not (1 <= a.interleave <= a.runs // 2 and a.isp and not a.no_onnx):
+        ap.error("--interleave K needs --isp, ONNX Runtime and 1 <= K <= --runs / 2")
     if not a.checkpoint and not a.arch:
         ap.error("give --arch (with --width) or --checkpoint")
 
@@ -255,6 +263,16 @@ def main() -> None:
                 train_rounds.append({"torch_images_per_s": torch_train["train_images_per_s"],
                                      "isp_images_per_s": isp["train_images_per_s"],
                                      "ratio": isp["train_images_per_s"] / torch_train["train_images_per_s"]})
+    if a.interleave and ort_run:
+        server = PassServer(a.isp, isp_model_args(a))
+        blocks = max(2, a.runs // a.interleave)
+        alternate(timed_passes(ort_run), server.passes, max(2, a.warmup // a.interleave), a.interleave, "warm-up ")
+        r = alternate(timed_passes(ort_run), server.passes, blocks, a.interleave, "ONNX Runtime (a) / isp (b) ")
+        server.close()
+        out["interleaved"] = {"onnxruntime_ms_median": r["a_ms_median"], "isp_ms_median": r["b_ms_median"],
+                              "ratio_isp_vs_onnxruntime": r["ratio_b_vs_a"], "blocks": r["blocks"],
+                              "passes_per_block": r["passes_per_block"],
+                              "block_ratio_quartiles": r["block_ratio_quartiles"]}
     out["python_peak_rss_mb_after_onnxruntime"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if ort_r:
         results.append(ort_r)
@@ -312,6 +330,12 @@ def main() -> None:
                           + (f", isp {100 * r['isp_passes_on_one_core']:.0f}% on one core" if r["isp_passes_on_one_core"] is not None else "")
                           + ")" for r in rounds)
               + f"; median {out['median_ratio_isp_vs_onnxruntime']:.2f}")
+    if "interleaved" in out:
+        r = out["interleaved"]
+        q = r["block_ratio_quartiles"]
+        print(f"interleaved ({r['blocks']} blocks of {r['passes_per_block']} passes each): isp {r['isp_ms_median']:.3f} ms, "
+              f"ONNX Runtime {r['onnxruntime_ms_median']:.3f} ms, isp / ORT {r['ratio_isp_vs_onnxruntime']:.2f} "
+              f"(per block {q[0]:.2f} / {q[1]:.2f} / {q[2]:.2f}, quartiles)")
     if "train" in out:
         tr = out["train"]
         line = f"train (batch {tr['batch_size']}): torch {tr['torch_train_images_per_s']:.1f} img/s"

@@ -19,14 +19,18 @@ enum BenchCommand: Command {
         Option("--train-steps", "N", "timed training steps at batch 128 (default 5)"),
         Option("--no-train", "skip the training measurement (default: measure it)"),
         Option("--profile", "print where the batch-1 time goes, step by step (default: off)"),
+        Option("--passes-on-request", "after warm-up print 'ready', then for each line of standard input holding a count N run N batch-1 passes and print their times in ms on one line, until end of input (another program alternates them with a peer's passes: benchmarks/peers.py --interleave); nothing else is measured (default: off)"),
         Option("--always-split", "split every batch-1 pass across the cores (default: each pass splits or runs on one core, whichever the last passes found faster; the logits are the same)"),
     ] + PruningRequest.options + LayerSelection.options + LoadedModel.options + [Option.json]
 
     static func run(_ a: inout Arguments, engine: Engine) throws {
         let json = try a.flag("--json"), profile = try a.flag("--profile"), skipTraining = try a.flag("--no-train")
-        let alwaysSplit = try a.flag("--always-split")
+        let alwaysSplit = try a.flag("--always-split"), onRequest = try a.flag("--passes-on-request")
         let runs = try a.number("--runs", default: 300, in: 10...1_000_000)
         let trainSteps = try a.number("--train-steps", default: 5, in: 1...10_000)
+        if onRequest && (json || profile) {
+            throw UsageError(message: "--passes-on-request answers in its own form on standard output; \(json ? "--json" : "--profile") does not apply")
+        }
         let modelName = try a.option("--model"), randomInputs = try a.flag("--random-inputs")
         let width: Float? = try a.optionalNumber("--width", in: 0.0625...4)
         let pruningRequest = try PruningRequest.read(&a)
@@ -81,6 +85,7 @@ enum BenchCommand: Command {
         executor.choosesSplit = !alwaysSplit
         plan?.apply(to: executor)
         for i in 0..<30 { executor.forward(images.data + (i % count) * size) }
+        if onRequest { return try runPassesOnRequest(executor, images: images) }
         let passesBefore = executor.passes, onOneCoreBefore = executor.passesOnOneCore
         var times: [Double] = []
         var macs = 0
@@ -170,6 +175,31 @@ enum BenchCommand: Command {
                         step.macs > 0 ? formatCount(step.macs) : "-", step.macs > 0 ? String(format: "%.1f", rate / 1e9) : "-",
                         step.macs > 0 ? String(format: "%.0f%%", 100 * rate / peak) : "-"]
             })
+        }
+    }
+
+    /// Batch-1 passes in the counts standard input asks for, each count answered with one line of
+    /// times (ms). This VM's speed moves by up to 1.4x within seconds (docs/RESULTS.md, stop 51), so
+    /// two engines compare fairly only when their passes alternate in short blocks; separate runs,
+    /// each of hundreds of passes, measured the phase as much as the engine.
+    static func runPassesOnRequest(_ executor: SparseExecutor, images: Tensor) throws {
+        let size = images.count / images.shape[0], count = images.shape[0]
+        var next = 0
+        print("ready")
+        fflush(stdout)
+        while let line = readLine() {
+            guard let n = Int(line.trimmingCharacters(in: .whitespaces)), (1...100_000).contains(n) else {
+                throw InputError("standard input", "'\(line)' is not a count of passes from 1 to 100000")
+            }
+            var times: [String] = []
+            for _ in 0..<n {
+                let start = DispatchTime.now().uptimeNanoseconds
+                executor.forward(images.data + next * size)
+                times.append(String(format: "%.4f", Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6))
+                next = (next + 1) % count
+            }
+            print(times.joined(separator: " "))
+            fflush(stdout)
         }
     }
 

@@ -353,6 +353,31 @@ final class CLITruthTests: SyntheticDataTestCase {
         XCTAssertEqual(bad.stderrLines, ["isp: ISP_ISA: 'sse9' is not an instruction set; use avx2 or avx512"])
     }
 
+    /// `bench --passes-on-request` (benchmarks/interleave.py's partner): 'ready', then one line of
+    /// that many positive times for each count read; a line that is no count is a one-line error
+    /// naming standard input; --json does not combine with it.
+    func testBenchRunsPassesOnRequest() throws {
+        let args = ["bench", "--model", "vgg16", "--width", "0.125", "--passes-on-request"]
+        func counts(_ text: String) throws -> String {
+            let path = "\(directory)/counts-\(text.count).txt"
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let r = try ISP.run(args, in: directory, input: counts("3\n2\n"))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n").map { $0.split(separator: " ").map { Double($0) } }
+        XCTAssertEqual(lines.count, 3, r.stdout)
+        XCTAssertEqual(r.stdout.split(separator: "\n").first, "ready")
+        XCTAssertEqual(lines.dropFirst().map(\.count), [3, 2], r.stdout)
+        XCTAssertTrue(lines.dropFirst().joined().allSatisfy { ($0 ?? 0) > 0 }, r.stdout)
+        let bad = try ISP.run(args, in: directory, input: counts("2\nmany\n"))
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertEqual(bad.stderrLines, ["isp bench: standard input: 'many' is not a count of passes from 1 to 100000"])
+        let json = try ISP.run(args + ["--json"], in: directory, input: counts("1\n"))
+        XCTAssertEqual(json.status, 2)
+        XCTAssertTrue(json.stderr.contains("--json does not apply"), json.stderr)
+    }
+
     // MARK: demo from anywhere
 
     /// An installed isp (PREFIX/bin/isp with PREFIX/share/isp/models, the layout `make install`

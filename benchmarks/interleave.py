@@ -1,0 +1,122 @@
+"""Batch-1 passes of two engines alternated in short blocks, so both see the same machine.
+
+These VMs change speed by up to 1.4x within seconds (docs/RESULTS.md, stop 51): two runs of a
+few hundred passes each, one after the other, measure the phase as much as the engine. Here each
+engine runs `--block` passes (after a pause and an untimed pass), then the other, in flipped order every block, for `--blocks` blocks;
+isp answers from a running `isp bench ... --passes-on-request` process. Reported: each engine's
+median pass, the ratio of those medians, and the quartiles of the per-block ratios.
+
+A/B of two isp builds on one model:
+  python benchmarks/interleave.py A/isp B/isp [--blocks N] [--block K] -- MODEL --random-inputs [--prune ...]
+(benchmarks/peers.py --interleave K pairs isp with ONNX Runtime the same way.)
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, List, Sequence
+
+
+# Both engines keep their worker threads spinning for a while after a pass (isp 2 ms, SpinPool.c;
+# ONNX Runtime's pool too), which took a core from whichever engine ran next: ONNX Runtime then
+# isp in blocks of 20 without a pause, MobileNetV2 w0.5 isp / ORT 1.31 against 1.14 in separate
+# runs (stop 51). So each block starts after a pause and one untimed pass.
+SETTLE_SECONDS = 0.02
+
+
+class PassServer:
+    """An `isp bench ARGS --passes-on-request` process: passes(n) runs n batch-1 passes, returns ms."""
+
+    def __init__(self, isp: str, bench_args: Sequence[str]):
+        self.command = [isp, "bench", *bench_args, "--no-train", "--passes-on-request"]
+        self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True, bufsize=1)
+        line = self.process.stdout.readline().strip()
+        if line != "ready":
+            self.fail(f"answered '{line}' instead of 'ready'")
+
+    def fail(self, problem: str) -> None:
+        self.process.kill()
+        tail = self.process.stderr.read().strip().splitlines()[-3:]
+        sys.exit(f"interleave: {' '.join(self.command)}: {problem}: {' | '.join(tail)}")
+
+    def passes(self, n: int) -> List[float]:
+        self.process.stdin.write(f"{n}\n")
+        self.process.stdin.flush()
+        times = [float(t) for t in self.process.stdout.readline().split()]
+        if len(times) != n:
+            self.fail(f"answered {len(times)} times for {n} passes")
+        return times
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+def timed_passes(run: Callable[[], object]) -> Callable[[int], List[float]]:
+    """A function running `run` n times in this process, returning each call's time in ms."""
+    def passes(n: int) -> List[float]:
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            run()
+            times.append(1000 * (time.perf_counter() - t0))
+        return times
+    return passes
+
+
+def alternate(a: Callable[[int], List[float]], b: Callable[[int], List[float]], blocks: int,
+              block: int, label: str = "") -> Dict[str, object]:
+    """`blocks` blocks of `block` passes of a and of b (b first in odd blocks); b/a figures."""
+    times_a: List[float] = []
+    times_b: List[float] = []
+    ratios: List[float] = []
+    def settled(run: Callable[[int], List[float]]) -> List[float]:
+        time.sleep(SETTLE_SECONDS)
+        return run(block + 1)[1:]
+    for i in range(blocks):
+        if i % 2:
+            tb = settled(b); ta = settled(a)
+        else:
+            ta = settled(a); tb = settled(b)
+        times_a += ta
+        times_b += tb
+        ratios.append(statistics.median(tb) / statistics.median(ta))
+        print(f"\r{label}block {i + 1}/{blocks}: b/a {ratios[-1]:.3f}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+    return {"blocks": blocks, "passes_per_block": block,
+            "a_ms_median": statistics.median(times_a), "b_ms_median": statistics.median(times_b),
+            "ratio_b_vs_a": statistics.median(times_b) / statistics.median(times_a),
+            "block_ratio_quartiles": [quartiles[0], quartiles[1], quartiles[2]]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("isp_a")
+    ap.add_argument("isp_b")
+    ap.add_argument("--blocks", type=int, default=40)
+    ap.add_argument("--block", type=int, default=20, help="passes per block")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed blocks first")
+    argv = sys.argv[1:]
+    if "--" not in argv or argv.index("--") == len(argv) - 1:
+        ap.error("give isp bench's arguments after --")
+    a = ap.parse_args(argv[:argv.index("--")])
+    args = argv[argv.index("--") + 1:]
+    if a.blocks < 2 or a.block < 1:
+        ap.error("--blocks must be >= 2 and --block >= 1")
+    servers = [PassServer(a.isp_a, args), PassServer(a.isp_b, args)]
+    alternate(servers[0].passes, servers[1].passes, a.warmup, a.block, "warm-up ")
+    r = alternate(servers[0].passes, servers[1].passes, a.blocks, a.block)
+    for s in servers:
+        s.close()
+    q = r["block_ratio_quartiles"]
+    print(f"A {r['a_ms_median']:.3f} ms, B {r['b_ms_median']:.3f} ms (medians of {a.blocks} x {a.block} passes each): "
+          f"B/A {r['ratio_b_vs_a']:.3f}; per block {q[0]:.3f} / {q[1]:.3f} / {q[2]:.3f} (quartiles)")
+
+
+if __name__ == "__main__":
+    main()
