@@ -4,7 +4,11 @@
 # torchvision's resnet18 and mobilenet_v2 at 224x224, and training isp / PyTorch at batch 128 for
 # the 32x32 ones; once with the best instruction set the CPU has and once with ISP_ISA=avx2 (isp's
 # kernels and OpenBLAS as on an AVX2-only machine; ONNX Runtime and PyTorch unchanged).
-# Needs the peers' venv (benchmarks/README.md). About 25 minutes on 2 cores; the cores must be free.
+# Latency twice: separate runs of each engine in alternating rounds, and both engines' passes
+# interleaved in short blocks in one run (`peers.py --interleave`, the fair figure where the
+# machine's speed drifts: separate rounds of one network ranged 0.84-1.37 on one Zen 3 VM in an
+# hour, stop 51).
+# Needs the peers' venv (benchmarks/README.md). About 30 minutes on 2 cores; the cores must be free.
 #   benchmarks/engine_ratios.sh OUT_DIR [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,11 +23,11 @@ for isa in "${isas[@]}"; do
     env=(); [ "$isa" = avx2 ] && env=(ISP_ISA=avx2)
     for arch in vgg16 resnet18 mobilenetv2; do
         env "${env[@]}" "$py" benchmarks/peers.py --arch "$arch" --width 0.5 --isp .build/release/isp --rounds "$rounds" \
-            --runs 300 --train --train-steps 10 --json > "$out/$isa-$arch-w0.5-32.json"
+            --runs 300 --train --train-steps 10 --interleave 20 --json > "$out/$isa-$arch-w0.5-32.json"
     done
     for arch in resnet18 mobilenetv2; do
         env "${env[@]}" "$py" benchmarks/peers.py --arch "$arch" --input-size 224 --in-channels 3 --classes 1000 \
-            --isp .build/release/isp --rounds "$rounds" --runs 200 --warmup 20 --json > "$out/$isa-$arch-224.json"
+            --isp .build/release/isp --rounds "$rounds" --runs 200 --warmup 20 --interleave 10 --json > "$out/$isa-$arch-224.json"
     done
 done
 "$py" - "$out" <<'PY'
@@ -33,10 +37,13 @@ for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
     d = json.load(open(f))
     name = os.path.basename(f)[:-5]
     train = d.get("train", {}).get("median_ratio_isp_vs_torch")
-    rows.append((name, d.get("median_ratio_isp_vs_onnxruntime"), train))
+    inter = d.get("interleaved", {})
+    rows.append((name, d.get("median_ratio_isp_vs_onnxruntime"), inter.get("ratio_isp_vs_onnxruntime"),
+                 inter.get("block_ratio_quartiles"), train))
 with open(os.path.join(sys.argv[1], "summary.md"), "w") as s:
-    s.write("| run | batch-1 isp / ONNX Runtime (median of rounds; below 1 is faster) | training isp / PyTorch (above 1 is faster) |\n|---|---|---|\n")
-    for name, lat, train in rows:
-        s.write(f"| {name} | {lat:.2f} | {'' if train is None else f'{train:.2f}'} |\n")
+    s.write("| run | batch-1 isp / ONNX Runtime, separate rounds (median) | interleaved (per-block quartiles) | training isp / PyTorch (above 1 is faster) |\n|---|---|---|---|\n")
+    for name, lat, inter, q, train in rows:
+        spread = "" if q is None else f" ({q[0]:.2f} / {q[1]:.2f} / {q[2]:.2f})"
+        s.write(f"| {name} | {lat:.2f} | {'-' if inter is None else f'{inter:.2f}'}{spread} | {'' if train is None else f'{train:.2f}'} |\n")
 print(open(os.path.join(sys.argv[1], "summary.md")).read())
 PY
