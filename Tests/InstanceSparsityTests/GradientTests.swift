@@ -120,12 +120,19 @@ final class GradientTests: XCTestCase {
             Conv2d(inChannels: cin, outChannels: cout, kernel: k, stride: stride, padding: pad, groups: groups, bias: true, rng: &rng)
         }
         XCTAssertEqual(conv(3, 4, 3, 1, 1).plan(outputWidth: 8), ConvolutionPlan(forward: .tiled, inputGradient: .tiled, weightGradient: .tiled))
-        // 3x3 at stride 1 and padding 1 from 16 input channels: batch-1 inference on Winograd's transforms from 14 wide.
-        XCTAssertEqual(conv(16, 4, 3, 1, 1).plan(outputWidth: 14),
-                       ConvolutionPlan(forward: .tiled, inputGradient: .tiled, weightGradient: .tiled, inference: .winograd))
-        XCTAssertEqual(conv(16, 4, 3, 1, 1).plan(outputWidth: 13).inference, .tiled)
-        XCTAssertEqual(conv(15, 4, 3, 1, 1).plan(outputWidth: 14).inference, .tiled)
-        XCTAssertEqual(conv(16, 4, 3, 1, 2).plan(outputWidth: 14).inference, .tiled)
+        // 3x3 at stride 1 and padding 1 from 16 input channels: batch-1 inference on Winograd's
+        // transforms from 14 wide with AVX-512, from 8 wide with AVX2.
+        func plan(_ cin: Int, padding: Int = 1, width: Int, _ isa: InstructionSet) -> ConvolutionPlan {
+            ConvolutionPlan(inChannels: cin, outChannels: 4, kernel: 3, stride: 1, padding: padding, groups: 1, outputWidth: width, isa: isa)
+        }
+        for (isa, narrowest) in [(InstructionSet.avx512, 14), (.avx2, 8)] {
+            XCTAssertEqual(plan(16, width: narrowest, isa),
+                           ConvolutionPlan(forward: .tiled, inputGradient: .tiled, weightGradient: .tiled, inference: .winograd))
+            XCTAssertEqual(plan(16, width: narrowest - 1, isa).inference, .tiled)
+            XCTAssertEqual(plan(15, width: narrowest, isa).inference, .tiled)
+            XCTAssertEqual(plan(16, padding: 2, width: narrowest, isa).inference, .tiled)
+        }
+        XCTAssertEqual(conv(16, 4, 3, 1, 1).plan(outputWidth: 14).inference, .winograd)
         XCTAssertEqual(conv(3, 4, 1, 1, 0).plan(outputWidth: 8), ConvolutionPlan(forward: .tiled, inputGradient: .tiled, weightGradient: .gemm))
         XCTAssertEqual(conv(3, 4, 3, 2, 1).plan(outputWidth: 8), ConvolutionPlan(forward: .tiled, inputGradient: .gemm, weightGradient: .tiled))
         XCTAssertEqual(conv(3, 4, 3, 3, 1).plan(outputWidth: 8), ConvolutionPlan(forward: .gemm, inputGradient: .gemm, weightGradient: .gemm))
