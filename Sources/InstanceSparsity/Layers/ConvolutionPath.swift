@@ -42,9 +42,11 @@ public struct ConvolutionPlan: Equatable {
     /// read for 16 tiles). AVX2 (8-float vectors, half filled), AMD Zen 3: VGG16 w0.5's 8x8 layers
     /// 0.195 -> 0.142 and 0.395 -> 0.253 ms (one core, isp bench --profile, two alternations), the
     /// whole pass 0.886x one core and 0.924x two, ResNet-18 w0.5 0.931x and 0.919x
-    /// (benchmarks/interleave.py, 30 blocks of 20 passes, upper quartiles 0.95-0.97). From 4 wide
-    /// (the 4x4 layers too) 0.94-0.99x of that, within the VM's noise: not taken.
-    public static func narrowestWinogradOutput(_ isa: InstructionSet) -> Int { isa == .avx512 ? 14 : 8 }
+    /// (benchmarks/interleave.py, 30 blocks of 20 passes, upper quartiles 0.95-0.97); from 7 wide,
+    /// torchvision resnet18 at 224's 7x7 layers 3.83-4.06 -> 3.36-3.39 ms each, the pass 0.939x one
+    /// core and 0.889x two (20 blocks of 10). From 4 wide (the 4x4 layers too) 0.94-0.99x of the
+    /// 8-wide rule on VGG16 and ResNet-18 w0.5, within the VM's noise: not taken.
+    public static func narrowestWinogradOutput(_ isa: InstructionSet) -> Int { isa == .avx512 ? 14 : 7 }
     /// And only with this many input channels: the products sum over them, and with one (VGG16
     /// w0.5's first convolution) the transforms were all the work: 15-20 -> 45-52 us.
     public static let fewestWinogradInputs = 16
