@@ -12,6 +12,7 @@
 #include "Transpose.h"
 #include "Clamp.h"
 #include <stddef.h>
+#include <cpuid.h>
 #include <immintrin.h>
 #pragma clang diagnostic ignored "-Wpsabi"  // the blocks are always inlined into their kernels
 
@@ -541,6 +542,19 @@ void isp_conv_products(isp_isa isa, const isp_conv_input *in, const float *panel
 isp_isa isp_cpu_isa(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") ? ISP_AVX512 : ISP_AVX2;
+}
+
+int32_t isp_cpu_datapath_floats(isp_isa isa) {
+    if (isa == ISP_AVX2) return 8;
+    // AMD family 19h with AVX-512 is Zen 4 (Zen 3, the same family, has none). Read from CPUID:
+    // __builtin_cpu_is("znver4") answers from the runtime library, and Debian 12's libgcc (GCC 12.2)
+    // calls every family-19h CPU znver3.
+    unsigned int eax, ebx, ecx, edx;
+    if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx) || ebx != signature_AMD_ebx) return 16;
+    __get_cpuid(1, &eax, &ebx, &ecx, &edx);
+    unsigned int family = (eax >> 8) & 0xf;
+    if (family == 0xf) family += (eax >> 20) & 0xff;
+    return family == 0x19 ? 8 : 16;
 }
 
 void isp_conv_tiles(isp_isa isa, const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels,

@@ -121,16 +121,17 @@ final class GradientTests: XCTestCase {
         }
         XCTAssertEqual(conv(3, 4, 3, 1, 1).plan(outputWidth: 8), ConvolutionPlan(forward: .tiled, inputGradient: .tiled, weightGradient: .tiled))
         // 3x3 at stride 1 and padding 1 from 16 input channels: batch-1 inference on Winograd's
-        // transforms from 14 wide with AVX-512, from 7 wide with AVX2.
-        func plan(_ cin: Int, padding: Int = 1, width: Int, _ isa: InstructionSet) -> ConvolutionPlan {
-            ConvolutionPlan(inChannels: cin, outChannels: 4, kernel: 3, stride: 1, padding: padding, groups: 1, outputWidth: width, isa: isa)
+        // transforms from 14 wide with 16-float FMA units, from 7 wide with 8-float ones.
+        func plan(_ cin: Int, padding: Int = 1, width: Int, _ floats: Int) -> ConvolutionPlan {
+            ConvolutionPlan(inChannels: cin, outChannels: 4, kernel: 3, stride: 1, padding: padding, groups: 1, outputWidth: width,
+                            datapathFloats: floats)
         }
-        for (isa, narrowest) in [(InstructionSet.avx512, 14), (.avx2, 7)] {
-            XCTAssertEqual(plan(16, width: narrowest, isa),
+        for (floats, narrowest) in [(16, 14), (8, 7)] {
+            XCTAssertEqual(plan(16, width: narrowest, floats),
                            ConvolutionPlan(forward: .tiled, inputGradient: .tiled, weightGradient: .tiled, inference: .winograd))
-            XCTAssertEqual(plan(16, width: narrowest - 1, isa).inference, .tiled)
-            XCTAssertEqual(plan(15, width: narrowest, isa).inference, .tiled)
-            XCTAssertEqual(plan(16, padding: 2, width: narrowest, isa).inference, .tiled)
+            XCTAssertEqual(plan(16, width: narrowest - 1, floats).inference, .tiled)
+            XCTAssertEqual(plan(15, width: narrowest, floats).inference, .tiled)
+            XCTAssertEqual(plan(16, padding: 2, width: narrowest, floats).inference, .tiled)
         }
         XCTAssertEqual(conv(16, 4, 3, 1, 1).plan(outputWidth: 14).inference, .winograd)
         XCTAssertEqual(conv(3, 4, 1, 1, 0).plan(outputWidth: 8), ConvolutionPlan(forward: .tiled, inputGradient: .tiled, weightGradient: .gemm))

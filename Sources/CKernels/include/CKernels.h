@@ -10,6 +10,10 @@ typedef enum { ISP_AVX2 = 0, ISP_AVX512 = 1 } isp_isa;
 /// The best instruction set this CPU runs.
 isp_isa isp_cpu_isa(void);
 
+/// Floats this CPU's FMA units take per instruction with `isa`: 8 with AVX2; with AVX-512 16, but 8
+/// on AMD Zen 4, which runs a 512-bit instruction as two 256-bit halves.
+int32_t isp_cpu_datapath_floats(isp_isa isa);
+
 /// Grid positions a kernel call handles at once with `isa`; split work in multiples of this.
 int32_t isp_conv_block(isp_isa isa);
 

@@ -86,7 +86,7 @@ public final class Conv2d: Layer, RunsOnEngine {
     /// How this convolution runs at output width `outputWidth`.
     public func plan(outputWidth: Int) -> ConvolutionPlan {
         forcedPlan ?? ConvolutionPlan(inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride,
-                                      padding: padding, groups: groups, outputWidth: outputWidth, isa: engine.isa)
+                                      padding: padding, groups: groups, outputWidth: outputWidth, datapathFloats: engine.datapathFloats)
     }
 
     public func outputSize(_ size: Int) -> Int { (size + 2 * padding - kernel) / stride + 1 }

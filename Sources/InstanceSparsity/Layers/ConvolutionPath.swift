@@ -14,8 +14,8 @@ public enum ConvolutionPath: String, CaseIterable {
 }
 
 /// How one convolution runs, per direction: the single place that decides, from the shape and the
-/// engine's instruction set (`Engine.isa`), for training, batched evaluation and batch-1 inference
-/// alike.
+/// width of the engine's vectors (`Engine.datapathFloats`), for training, batched evaluation and
+/// batch-1 inference alike.
 public struct ConvolutionPlan: Equatable {
     /// The forward pass in training and batched evaluation.
     public var forward: ConvolutionPath
@@ -33,26 +33,29 @@ public struct ConvolutionPlan: Equatable {
     /// two cores; the 2x2 weight gradients followed once calls took 8 images each (one core: each
     /// 2x2 backward pass 21 -> 15 ms a step). 1-wide outputs were never measured there.
     public static let narrowestTiledOutput = 2
-    /// Narrowest output batch-1 inference runs on Winograd's F(2x2, 3x3) with the kernels of `isa`.
-    /// AVX-512, one core, alternating (isp bench --profile, AMD Zen 5): torchvision resnet18 at 224,
-    /// its 3x3 layers at 56x56 1.21-1.52 -> 0.67-0.94 ms, 28x28 1.15-1.33 -> 0.72-0.97, 14x14
+    /// Narrowest output batch-1 inference runs on Winograd's F(2x2, 3x3), by the floats the FMA
+    /// units take per instruction (`Engine.datapathFloats`): a tile row of 4 tiles fills a quarter
+    /// of a 16-float vector and half of an 8-float one, while the direct kernel gains the full width.
+    /// 16 (AVX-512, AMD Zen 5), one core, alternating (isp bench --profile): torchvision resnet18 at
+    /// 224, its 3x3 layers at 56x56 1.21-1.52 -> 0.67-0.94 ms, 28x28 1.15-1.33 -> 0.72-0.97, 14x14
     /// 1.13-1.26 -> 0.78-1.22 (the whole network 19.4-21.7 -> 17.4-19.8 ms); VGG16 w0.5's 32x32 and
-    /// 16x16 layers 0.12-0.13 -> 0.09-0.12 ms, but its 8x8 ones 0.07-0.13 -> 0.09-0.20 ms (a tile row
-    /// of 4 tiles fills a quarter of the transforms' 16-float vectors; U, 16/9 the direct weights, is
-    /// read for 16 tiles). AVX2 (8-float vectors, half filled), AMD Zen 3: VGG16 w0.5's 8x8 layers
-    /// 0.195 -> 0.142 and 0.395 -> 0.253 ms (one core, isp bench --profile, two alternations), the
-    /// whole pass 0.886x one core and 0.924x two, ResNet-18 w0.5 0.931x and 0.919x
+    /// 16x16 layers 0.12-0.13 -> 0.09-0.12 ms, but its 8x8 ones 0.07-0.13 -> 0.09-0.20 ms (U, 16/9
+    /// the direct weights, is read for 16 tiles). 8 (AVX2, AMD Zen 3): VGG16 w0.5's 8x8 layers 0.195
+    /// -> 0.142 and 0.395 -> 0.253 ms (one core, isp bench --profile, two alternations), the whole
+    /// pass 0.886x one core and 0.924x two, ResNet-18 w0.5 0.931x and 0.919x
     /// (benchmarks/interleave.py, 30 blocks of 20 passes, upper quartiles 0.95-0.97); from 7 wide,
     /// torchvision resnet18 at 224's 7x7 layers 3.83-4.06 -> 3.36-3.39 ms each, the pass 0.939x one
     /// core and 0.889x two (20 blocks of 10). From 4 wide (the 4x4 layers too) 0.94-0.99x of the
-    /// 8-wide rule on VGG16 and ResNet-18 w0.5, within the VM's noise: not taken.
-    public static func narrowestWinogradOutput(_ isa: InstructionSet) -> Int { isa == .avx512 ? 14 : 7 }
+    /// 8-wide rule on VGG16 and ResNet-18 w0.5, within the VM's noise: not taken. 8 too on AMD Zen 4
+    /// with AVX-512 (two 256-bit halves), from 7 instead of 14 wide: VGG16 w0.5 0.910, 0.988, 0.949
+    /// two cores, 0.984 one; ResNet-18 w0.5 0.966 two, 0.979 one (interleave.py, 30 blocks of 20).
+    public static func narrowestWinogradOutput(datapathFloats: Int) -> Int { datapathFloats >= 16 ? 14 : 7 }
     /// And only with this many input channels: the products sum over them, and with one (VGG16
     /// w0.5's first convolution) the transforms were all the work: 15-20 -> 45-52 us.
     public static let fewestWinogradInputs = 16
 
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int, outputWidth: Int,
-                isa: InstructionSet) {
+                datapathFloats: Int) {
         // The depthwise kernel runs "same" padding (all MobileNetV2 has); other depthwise shapes
         // run as grouped GEMM.
         if groups > 1 && groups == inChannels && groups == outChannels && kernel % 2 == 1 && padding == kernel / 2
@@ -62,7 +65,7 @@ public struct ConvolutionPlan: Equatable {
         }
         let tiled = groups == 1 && stride <= 2 && outputWidth >= ConvolutionPlan.narrowestTiledOutput
         let winograd = groups == 1 && kernel == 3 && stride == 1 && padding == 1
-            && outputWidth >= ConvolutionPlan.narrowestWinogradOutput(isa) && inChannels >= ConvolutionPlan.fewestWinogradInputs
+            && outputWidth >= ConvolutionPlan.narrowestWinogradOutput(datapathFloats: datapathFloats) && inChannels >= ConvolutionPlan.fewestWinogradInputs
         self.init(forward: tiled ? .tiled : .gemm,
                   inputGradient: tiled && stride == 1 && padding < kernel ? .tiled : .gemm,
                   weightGradient: tiled && kernel > 1 ? .tiled : .gemm,

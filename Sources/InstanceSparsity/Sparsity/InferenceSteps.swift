@@ -153,7 +153,7 @@ final class FusedConv: WritingStep {
         let oh = (ih + 2 * padding - kernel) / stride + 1, ow = (iw + 2 * padding - kernel) / stride + 1
         out.resize([1, outChannels, oh, ow])
         let plan = forcedPlan ?? ConvolutionPlan(inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride,
-                                                 padding: padding, groups: groups, outputWidth: ow, isa: ctx.engine.isa)
+                                                 padding: padding, groups: groups, outputWidth: ow, datapathFloats: ctx.engine.datapathFloats)
         if plan.inference == .depthwise { depthwise(x, ih, iw, oh, ow, ctx) } else { dense(x, ih, iw, oh, ow, plan.inference, ctx) }
         return out
     }

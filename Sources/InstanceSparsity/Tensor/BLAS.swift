@@ -83,7 +83,7 @@ public enum BLASRuntime {
             reason = cpuHasAVX512 ? "auto-detected" : "auto-detected; CPU has no AVX-512, so SkylakeX kernels are not used"
         }
         return "OpenBLAS kernel \(coreName) (\(reason)) for training, single-threaded on each of \(engine.threads) cores; "
-            + "batch-1 convolution kernel \(engine.isa.rawValue) on \(engine.threads) threads"
+            + "batch-1 convolution kernel \(engine.isa.rawValue) (\(engine.datapathFloats * 32)-bit datapath) on \(engine.threads) threads"
     }
 }
 

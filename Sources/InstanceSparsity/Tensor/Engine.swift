@@ -67,6 +67,11 @@ public final class Engine {
     /// mask, which `taskset` and mpirun narrow).
     public let threads: Int
     public let isa: InstructionSet
+    /// Floats the CPU's FMA units take per instruction with `isa`: 8 with AVX2, 16 with AVX-512
+    /// except on AMD Zen 4, which runs 512-bit instructions as two 256-bit halves (8). Where the
+    /// batch-1 3x3 convolutions start on Winograd's transforms depends on it
+    /// (`ConvolutionPlan.narrowestWinogradOutput`).
+    public let datapathFloats: Int
     /// One per thread: a task uses the workspace of its share or of its slot, never another's.
     let workspaces: [Workspace]
     /// False: every task of a split runs on the calling thread, one after another (`onOneCore`).
@@ -84,6 +89,7 @@ public final class Engine {
 
     private init(isa: InstructionSet, threads: Int, workspaces: [Workspace], usesPool: Bool) {
         self.isa = isa; self.threads = threads; self.workspaces = workspaces; self.usesPool = usesPool
+        datapathFloats = Int(isp_cpu_datapath_floats(isa.kernel))
     }
 
     /// This engine with the pool left out: the same shares, pieces and workspaces, every task run
