@@ -47,8 +47,11 @@ public struct ConvolutionPlan: Equatable {
     /// torchvision resnet18 at 224's 7x7 layers 3.83-4.06 -> 3.36-3.39 ms each, the pass 0.939x one
     /// core and 0.889x two (20 blocks of 10). From 4 wide (the 4x4 layers too) 0.94-0.99x of the
     /// 8-wide rule on VGG16 and ResNet-18 w0.5, within the VM's noise: not taken. 8 too on AMD Zen 4
-    /// with AVX-512 (two 256-bit halves), from 7 instead of 14 wide: VGG16 w0.5 0.910, 0.988, 0.949
-    /// two cores, 0.984 one; ResNet-18 w0.5 0.966 two, 0.979 one (interleave.py, 30 blocks of 20).
+    /// with AVX-512 (two 256-bit halves), from 7 instead of 14 wide, with the direct kernel as fast
+    /// as it runs there (see the epilogue in ConvBlock.h): VGG16 w0.5 0.928 two cores, 0.970 one;
+    /// ResNet-18 w0.5 1.005 two, 0.916 one; torchvision resnet18 at 224 0.946 two (interleave.py,
+    /// 30 blocks of 20; 224: 20 of 10). (The Zen 5 figures above are from before that fix, which
+    /// can only have made its direct kernel faster, so 14 stays.)
     public static func narrowestWinogradOutput(datapathFloats: Int) -> Int { datapathFloats >= 16 ? 14 : 7 }
     /// And only with this many input channels: the products sum over them, and with one (VGG16
     /// w0.5's first convolution) the transforms were all the work: 15-20 -> 45-52 us.
