@@ -84,12 +84,13 @@ public final class Engine {
     public convenience init(isa: InstructionSet = .best) {
         precondition(isa == .avx2 || InstructionSet.best == .avx512, "this CPU has no AVX-512")
         let threads = Int(isp_parallel_threads())
-        self.init(isa: isa, threads: threads, workspaces: (0..<threads).map { Workspace(index: $0) }, usesPool: true)
+        self.init(isa: isa, datapathFloats: Int(isp_cpu_datapath_floats(isa.kernel)), threads: threads,
+                  workspaces: (0..<threads).map { Workspace(index: $0) }, usesPool: true)
     }
 
-    private init(isa: InstructionSet, threads: Int, workspaces: [Workspace], usesPool: Bool) {
-        self.isa = isa; self.threads = threads; self.workspaces = workspaces; self.usesPool = usesPool
-        datapathFloats = Int(isp_cpu_datapath_floats(isa.kernel))
+    private init(isa: InstructionSet, datapathFloats: Int, threads: Int, workspaces: [Workspace], usesPool: Bool) {
+        self.isa = isa; self.datapathFloats = datapathFloats; self.threads = threads; self.workspaces = workspaces
+        self.usesPool = usesPool
     }
 
     /// This engine with the pool left out: the same shares, pieces and workspaces, every task run
@@ -97,7 +98,9 @@ public final class Engine {
     /// what it sums here, and pieces do not depend on who runs them); only the cores differ. For
     /// batch-1 inference when exchanging data between the cores costs more than splitting saves
     /// (`SplitChoice`). Not for use beside this engine's own splits: it shares their workspaces.
-    public var onOneCore: Engine { Engine(isa: isa, threads: threads, workspaces: workspaces, usesPool: false) }
+    public var onOneCore: Engine {
+        Engine(isa: isa, datapathFloats: datapathFloats, threads: threads, workspaces: workspaces, usesPool: false)
+    }
 
     /// Multiply-adds per second that all threads reach together with this ISA when nothing limits
     /// them but the FMA units: the ceiling a profile compares each step with. Measured (about 20 ms),
