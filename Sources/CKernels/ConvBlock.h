@@ -5,10 +5,12 @@ static inline __attribute__((always_inline)) BLOCK_TARGET
 void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TAP, const int PREFETCH, const int CONTIGUOUS,
            const isp_conv_input *in, const float *xq, const float *panels, int32_t rows,
            int32_t outChannels, int32_t tile, int32_t q, int32_t shift, const isp_conv_output *out,
-           float *into, size_t intoPitch, const float *sums, size_t sumsPitch) {
+           float *into, size_t intoPitch, const float *sums, size_t sumsPitch, int32_t prefetchChannels) {
     // Channel i's input for position q at xq + in->xOffset[i] (in->x + q * STRIDE, or a packed copy of
     // the block: see PACKED_FLOATS in ConvTiles.c).
     // The sums so far (`sums`: pixel p of tile t at sums + p * sumsPitch + 16 t), or none.
+    // `prefetchChannels` (>= in->channels): the channels from in's first on whose weight rows
+    // PREFETCH may run ahead, past a chunk's last (see RUN_BLOCKS in ConvTiles.c).
     v16 acc[2][14];
     _Pragma("clang loop unroll(full)")
     for (int t = 0; t < TILES; t++) _Pragma("clang loop unroll(full)") for (int p = 0; p < PIXELS; p++)
@@ -42,8 +44,9 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
         const float *xc = CONTIGUOUS ? x0 + i * step : xq + in->xOffset[i];
         const float *w = CONTIGUOUS ? w0 + (size_t)i * taps * 16 : tilePanel + (size_t)in->weightChannel[i] * taps * 16;
         // The rows of the kept channel about 64 rows ahead: with channels dropped, the rows in
-        // between may never be read.
-        const int32_t ahead = i + channelsAhead < in->channels ? i + channelsAhead : in->channels - 1;
+        // between may never be read. In a chunk's last channels, the next chunk's first: stopped
+        // at the chunk's end, the prefetches left the start of every chunk to demand misses.
+        const int32_t ahead = i + channelsAhead < prefetchChannels ? i + channelsAhead : prefetchChannels - 1;
         const float *next = CONTIGUOUS ? w0 + (size_t)ahead * taps * 16 : tilePanel + (size_t)in->weightChannel[ahead] * taps * 16;
         // 1x1 convolutions read their input planes in place, and on big maps each block reads a
         // little of every input plane: 144 planes 12.5 KB apart on a 56x56 map, more streams than

@@ -44,7 +44,8 @@ typedef float v8 __attribute__((vector_size(32), aligned(4)));  // for pack_bloc
 // One block of TILES x PIXELS at pixel stride S (ONE: 1x1; PF: prefetch the weights), with the
 // arguments every call passes.
 #define CALL(TILES, PIXELS, S, ONE, PF, C) BLOCK_OF_KERNEL(TILES, PIXELS, S, ONE, PF, C, blockIn, blockX, panels, rows, outChannels, tile, q, \
-                                                 shift, blockOut, into, intoPitch, blockSums, sumsPitch)
+                                                 shift, blockOut, into, intoPitch, blockSums, sumsPitch, \
+                                                 prefetchChannels)
 
 // Whether every input channel's plane lies the same distance after the one before and its weight
 // rows right after the one before's (a run of consecutive channels, as in a dense network): then
@@ -360,9 +361,9 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
 
 // Tiles `tile` (and the next if `two`) at positions [FROM, TO) in equal blocks (10 positions as 5
 // + 5, not 6 + a weight-bound 4), through the row buffer when `buffered`. With CHUNKED, runs of
-// at most ROW_BUFFER positions in more than one block whose tile's weights and input together are
-// more than CHUNK_FOOTPRINT floats go through their input channels in chunks of CHUNK_ROWS weight
-// rows: every block of the run sums one chunk into `sums` (position-major, as the accumulators
+// at most ROW_BUFFER positions in more than one block, of convolutions with taps or whose tile's
+// weights and input together are more than CHUNK_FOOTPRINT floats, go through their input
+// channels in chunks of CHUNK_ROWS weight rows: every block of the run sums one chunk into `sums` (position-major, as the accumulators
 // hold them) before the next chunk, and the last chunk's blocks start from those sums and write
 // the output. Each block of the whole reduction streamed all its tile's weights (ResNet-18's 7x7
 // layers: 295 KB a tile, with an input of 0.9 MB) from L3; a chunk's weights (9 KB) stay in L1
@@ -374,13 +375,21 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
 // its 7x7 layers' convolutions together: one core 19.3-20.8 -> 14.7-18.6 ms (medians 20.5 -> 18.1,
 // lower in five rounds of five); two cores 9.9-13.2 -> 10.0-12.9 ms (medians 12.5 -> 11.2, lower in
 // five of seven). Whole passes and two-stream throughput: within these VMs' noise.
+// Those losses were measured while the blocks' weight prefetches stopped at each chunk's end (see
+// ConvBlock.h); since they run on into the next chunk, every 3x3 convolution chunks: one core, in
+// one process, alternating (benchmarks/conv_kernel_bench.c, AMD Zen 4, AVX2 forced), GMAC/s: 64 ->
+// 64 at 32x32 44.0 -> 49.9-50.0, at 56x56 43.6 -> 51.5, 128 -> 128 at 28x28 43.1-43.3 -> 49.5-50.0,
+// at 16x16 46.6-46.7 -> 49.8-49.9, 256 -> 256 at 8x8 40.1-40.2 -> 42.6-42.7, at 14x14 41.9-42.0 ->
+// 44.0-44.1; stride 2, 64 -> 128 at 16x16 32.7-42.3 -> 48.4-48.8, 256 -> 256 at 14x14 38.4 ->
+// 42.9-43.1; unrolled 256 -> 256 at 4x4 from memory 32.9-33.1 -> 35.7-36.2, at 2x2 level. 1x1
+// convolutions keep the footprint rule (960 -> 160 and 160 -> 960 at 7x7: 2-3% slower chunked).
 #define RUN_BLOCKS(MAXPIX, MAXTILES, PF, CHUNKED, CONTIGUOUS, FROM, TO) \
     do { \
         const int32_t from = FROM, to = TO; \
         int32_t blocks = (to - from + MAXPIX - 1) / MAXPIX; \
         int32_t step = blocks ? (to - from + blocks - 1) / blocks : 1; \
         const int32_t perChunk = CHUNKED && blocks > 1 && to - from <= ROW_BUFFER \
-                                         && (int64_t)in->channels * in->taps * (16 + to - from) > CHUNK_FOOTPRINT \
+                                         && (in->taps > 1 || (int64_t)in->channels * in->taps * (16 + to - from) > CHUNK_FOOTPRINT) \
                                      ? (CHUNK_ROWS / in->taps > 1 ? CHUNK_ROWS / in->taps : 1) : in->channels; \
         int32_t c0 = 0; \
         do { /* once with no kept channels: the output is then the bias (and residual) */ \
@@ -389,6 +398,7 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
             part.xOffset += c0; part.weightChannel += c0; \
             part.channels = in->channels - c0 < perChunk ? in->channels - c0 : perChunk; \
             const isp_conv_input *blockIn = &part; \
+            const int32_t prefetchChannels = in->channels - c0; \
             const int last = c0 + perChunk >= in->channels; \
             const isp_conv_output *blockOut = last ? out : 0; \
             for (int32_t q = from, n; q < to; q += n) { \
@@ -501,6 +511,7 @@ KERNEL(conv_avx2_contiguous_prefetching, __attribute__((target("avx2,fma"))), 6,
     attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, int32_t q0, int32_t q1, \
                           float *products, int32_t pitch) { \
         const isp_conv_input *blockIn = in; \
+        const int32_t prefetchChannels = in->channels; \
         const isp_conv_output *blockOut = 0; \
         const float *blockX; \
         const float *blockSums = 0; \

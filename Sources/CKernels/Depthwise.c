@@ -501,7 +501,7 @@ void stride2_row_pairs_avx512(const isp_depthwise_args *a, int32_t first, int32_
     }
 }
 
-// 3x3 at stride 1 on rows at least 16 wide (AVX2: STRIDE1_ROWS_AVX2): each output row from its
+// 3x3 at stride 1 on rows at least 16 wide, AVX-512 (AVX2 has its own below): each output row from its
 // three input rows read in place, 16 columns a vector. Each input vector is loaded once per output
 // row (lanes past the row not read), and shifted a lane against the vectors before and after it
 // (zero beyond the row's ends) gives the kx = 0 and kx = 2 taps. Rows outside the plane read a zero row, so every output
@@ -509,13 +509,10 @@ void stride2_row_pairs_avx512(const isp_depthwise_args *a, int32_t first, int32_
 // nine splitting a cache line), broadcasts its weight from memory and copies the plane first.
 // One core, AMD Zen 5, both kernels alternating in one process, input from memory: AVX-512, 32
 // planes of 112x112 173 -> 101 us, 144 of 56x56 157 -> 124, 192 of 28x28 47 -> 44, 96 of 40x40
-// 65 -> 55; AVX2 (whose lane shifts across two 8-float halves take more shuffles), 112x112 247 ->
-// 172, 56x56 211 -> 176, 40x40 67 -> 64, but 28x28 71 -> 71-80 and 16x16 3.4 -> 3.9, so there it
-// starts at 40. Narrower rows, which waste lanes, stay staged: 576 planes of 14x14 41 -> 47 us.
+// 65 -> 55. Narrower rows, which waste lanes, stay staged: 576 planes of 14x14 41 -> 47 us.
 // (Three unaligned masked loads a row instead, tried before, were slower than staging: 56x56
 // 0.19 -> 0.28-0.32 ms.) Input planes from L3 fetch the row ROWS_AHEAD below, as the stride-2
 // kernel does. benchmarks/depthwise_bench.c measures both builds side by side.
-#define STRIDE1_ROWS_AVX2 40
 static inline __attribute__((always_inline))
 void stride1_rows(load_lanes load, store_lanes store, const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1,
                   float *scratch) {
@@ -567,9 +564,67 @@ void stride1_rows_avx512(const isp_depthwise_args *a, int32_t first, int32_t end
     stride1_rows(lanes_avx512, store_lanes_avx512, a, first, end, y0, y1, scratch);
 }
 
+// 3x3 at stride 1 with AVX2's own 8-float vectors, on rows at least 8 wide: each output row from
+// its three input rows read in place (a row outside the plane reads a zero row), 8 outputs a
+// vector, every tap one unaligned load, except at the row's ends: the first vector's kx = 0 tap
+// is its centre rotated up a lane with a zero in lane 0, the last's kx = 2 tap its centre rotated
+// down with a zero in lane 7. The last vector ends at the row's end, overlapping the one before
+// when the width is no multiple of 8 (those outputs are computed twice, the same). Taps outside
+// the plane add zeros, so every output is the staged path's sum in the same order. Before, AVX2
+// ran rows of 40 and more through stride1_rows above (16-float lane shifts, several shuffles
+// each across the two 8-float halves) and narrower ones staged (each tap's lanes masked by
+// column). One core, AMD Zen 4 with AVX2 forced, depthwise_bench.c against those (one process,
+// alternating, input in cache; best of 300 passes, us): 96 planes of 32x32 48.6 -> 30.2, 96 of
+// 16x16 12.2 -> 9.1, 192 of 28x28 76.8 -> 58.2, 576 of 14x14 69.3 -> 58.2, 64 of 13x13 6.3 -> 5.0,
+// 96 of 40x40 95.3 -> 45.1, 144 of 56x56 253 -> 130, 32 of 112x112 186 -> 112; input from memory,
+// 56x56 265 -> 144, 112x112 195 -> 121; 9x9 level. (The same kernel in place of AVX-512's, same
+// core: 0.89-1.43x, so not there.)
+static inline __attribute__((always_inline, target("avx2,fma")))
+__m256 row8_avx2(const int FIRST, const int LAST, const float *const *row, int32_t x0, __m256 bias, const __m256 *wt) {
+    const __m256i up = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6), down = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0);
+    __m256 acc = bias;
+    for (int ky = 0; ky < 3; ky++) {
+        const float *r = row[ky] + x0;
+        const __m256 centre = _mm256_loadu_ps(r);
+        const __m256 before = FIRST ? _mm256_blend_ps(_mm256_permutevar8x32_ps(centre, up), _mm256_setzero_ps(), 0x01) : _mm256_loadu_ps(r - 1);
+        const __m256 after = LAST ? _mm256_blend_ps(_mm256_permutevar8x32_ps(centre, down), _mm256_setzero_ps(), 0x80) : _mm256_loadu_ps(r + 1);
+        acc = _mm256_fmadd_ps(before, wt[3 * ky], acc);
+        acc = _mm256_fmadd_ps(centre, wt[3 * ky + 1], acc);
+        acc = _mm256_fmadd_ps(after, wt[3 * ky + 2], acc);
+    }
+    return acc;
+}
+
 static __attribute__((target("avx2,fma")))
-void stride1_rows_avx2(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1, float *scratch) {
-    stride1_rows(lanes_avx2, store_lanes_avx2, a, first, end, y0, y1, scratch);
+void stride1_rows8_avx2(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1, float *scratch) {
+    const int32_t ih = a->ih, iw = a->iw;
+    const __m256 lo = _mm256_set1_ps(a->low), hi = _mm256_set1_ps(a->high);
+    const int ahead = ih * iw >= PREFETCHED_PLANE;
+    for (int32_t c = 0; c < iw; c++) scratch[c] = 0;  // the row above or below the plane
+    for (int32_t i = first; i < end; i++) {
+        const int32_t j = a->planes ? a->planes[i] : i, ch = j % a->perImage;
+        const float *x = a->x + (size_t)j * ih * iw, *w = a->w + (size_t)ch * 9;
+        float *out = a->out + (size_t)j * ih * iw;
+        const __m256 bias = _mm256_set1_ps(a->bias ? a->bias[ch] : 0), shift = _mm256_set1_ps(a->shift ? a->shift[ch] : 0);
+        __m256 wt[9];
+        for (int t = 0; t < 9; t++) wt[t] = _mm256_set1_ps(w[t]);
+        for (int32_t y = y0; y < y1; y++) {
+            if (ahead) prefetch_lines(x + (size_t)(y + 1 + ROWS_AHEAD) * iw, (size_t)iw * sizeof(float));
+            const float *row[3];
+            for (int ky = 0; ky < 3; ky++) row[ky] = y - 1 + ky >= 0 && y - 1 + ky < ih ? x + (size_t)(y - 1 + ky) * iw : scratch;
+            float *o = out + (size_t)y * iw;
+            for (int32_t x0 = 0;; x0 = x0 + 16 <= iw ? x0 + 8 : iw - 8) {
+                const int last = x0 == iw - 8;
+                __m256 acc = x0 == 0 ? (last ? row8_avx2(1, 1, row, x0, bias, wt) : row8_avx2(1, 0, row, x0, bias, wt))
+                                     : (last ? row8_avx2(0, 1, row, x0, bias, wt) : row8_avx2(0, 0, row, x0, bias, wt));
+                // clamp16's clamp, a NaN passed through (both comparisons false)
+                acc = _mm256_blendv_ps(acc, lo, _mm256_cmp_ps(acc, lo, _CMP_LT_OQ));
+                acc = _mm256_blendv_ps(acc, hi, _mm256_cmp_ps(acc, hi, _CMP_GT_OQ));
+                _mm256_storeu_ps(o + x0, _mm256_sub_ps(acc, shift));
+                if (last) break;
+            }
+        }
+    }
 }
 
 void isp_depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int32_t end, int32_t row0, int32_t row1, float *scratch) {
@@ -577,8 +632,8 @@ void isp_depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int3
         stride2_row_pairs_avx512(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 2 && isa == ISP_AVX512) stride2_rows_avx512(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 2) stride2_rows8_avx2(a, first, end, row0, row1);
-    else if (a->k == 3 && a->stride == 1 && a->iw >= (isa == ISP_AVX512 ? 16 : STRIDE1_ROWS_AVX2) && a->ih * a->iw > DIRECT_PIXELS)
-        (isa == ISP_AVX512 ? stride1_rows_avx512 : stride1_rows_avx2)(a, first, end, row0, row1, scratch);
+    else if (a->k == 3 && a->stride == 1 && a->iw >= (isa == ISP_AVX512 ? 16 : 8) && a->ih * a->iw > DIRECT_PIXELS)
+        (isa == ISP_AVX512 ? stride1_rows_avx512 : stride1_rows8_avx2)(a, first, end, row0, row1, scratch);
     else if (isa == ISP_AVX512) depthwise_avx512(a, first, end, row0, row1, scratch);
     else depthwise_avx2(a, first, end, row0, row1, scratch);
 }

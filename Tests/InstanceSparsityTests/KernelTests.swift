@@ -47,8 +47,10 @@ final class KernelTests: XCTestCase {
             // 9x57: rows wide enough for AVX2's stride-2 rows kernel; up to 5x16 at stride 2 two
             // output rows a vector with AVX-512 (an odd last row alone).
             // 6x8, 12x4, 3x14: whole planes as runs of vectors at stride 1, like 8x8, 4x4 and 7x7.
-            for (height, width) in [(5, 1), (2, 2), (4, 4), (7, 7), (8, 8), (6, 8), (12, 4), (3, 14), (5, 16), (5, 17), (3, 31), (5, 33), (6, 40), (46, 50),
-                                    (9, 57)] {
+            // AVX2's stride-1 rows kernel: 9x8 one vector a row (first and last), 5x16 two, 5x17
+            // and 3x31 a last vector overlapping the one before.
+            for (height, width) in [(5, 1), (2, 2), (4, 4), (7, 7), (8, 8), (6, 8), (12, 4), (3, 14), (9, 8), (5, 16), (5, 17), (3, 31), (5, 33), (6, 40),
+                                    (46, 50), (9, 57)] {
                 for stride in [1, 2] {
                     for k in [3, 5] {
                         check(channels: 3, height: height, width: width, kernel: k, stride: stride, isa: isa)
