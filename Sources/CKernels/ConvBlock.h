@@ -28,12 +28,20 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
     // Small panels stay in L2 from row to row, and there the extra loads cost VGG16 w0.5's 32x32
     // and 16x16 layers 2-5%. (Fetching the next tiles' panels into L2 instead pushed the current
     // panel and the input out of L2: the 7x7 layers ran 25% slower.)
+    // Since then also about 256 rows (16 KB) ahead into L2. One core, weights from memory,
+    // alternating (benchmarks/conv_kernel_bench.c, AMD Zen 4), GMAC/s: 256 -> 256 at 4x4 AVX2
+    // 36.3-36.8 -> 42.0-43.3, AVX-512 47.5-47.6 -> 49.9-50.9; 128 -> 256 at 4x4 AVX2 35.8-37.8 ->
+    // 41.3-42.0, AVX-512 49.1-50.2 -> 50.0-51.7; 512 -> 512 at 7x7 level. Whole passes, one core,
+    // alternating (benchmarks/interleave.py): VGG16 w0.5 0.934x the time with AVX-512, 0.926x with
+    // AVX2, ResNet-18 w0.5 0.978x with AVX2; VGG16 w0.5 at its stored operating point 0.928x. Only
+    // the far prefetch (into L2, 256 rows ahead), the dense passes gained as much, but the pruned
+    // ones lost 1.13x: their kept channels' rows are no stream the L1 prefetcher follows.
     // ONE_TAP (1x1 convolutions): the tap loop disappears and the channel loop is the inner one.
     // Entered once per channel, the tap loop's setup and exit cost 1x1 convolutions 8-18% (one
     // thread, Intel Xeon AVX-512: 144 -> 24 channels at 56x56 282 -> 259 us, 96 -> 24 195 -> 166
     // us, 960 -> 160 at 4x4 48.7 -> 41.3 us).
     const int32_t taps = ONE_TAP ? 1 : in->taps;
-    const int32_t channelsAhead = 64 / taps > 1 ? 64 / taps : 1;
+    const int32_t channelsAhead = 64 / taps > 1 ? 64 / taps : 1, channelsFarAhead = 256 / taps > 1 ? 256 / taps : 1;
     // CONTIGUOUS (see contiguous_channels in ConvTiles.c): channel i's plane and weight rows follow
     // from the first's, with no table to read. A chunk of the channels may hold one, or none (see
     // RUN_BLOCKS).
@@ -43,11 +51,13 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
     for (int32_t i = 0; i < in->channels; i++) {
         const float *xc = CONTIGUOUS ? x0 + i * step : xq + in->xOffset[i];
         const float *w = CONTIGUOUS ? w0 + (size_t)i * taps * 16 : tilePanel + (size_t)in->weightChannel[i] * taps * 16;
-        // The rows of the kept channel about 64 rows ahead: with channels dropped, the rows in
+        // The rows of the kept channels about 64 and 256 rows ahead: with channels dropped, the rows in
         // between may never be read. In a chunk's last channels, the next chunk's first: stopped
         // at the chunk's end, the prefetches left the start of every chunk to demand misses.
         const int32_t ahead = i + channelsAhead < prefetchChannels ? i + channelsAhead : prefetchChannels - 1;
+        const int32_t farAhead = i + channelsFarAhead < prefetchChannels ? i + channelsFarAhead : prefetchChannels - 1;
         const float *next = CONTIGUOUS ? w0 + (size_t)ahead * taps * 16 : tilePanel + (size_t)in->weightChannel[ahead] * taps * 16;
+        const float *far = CONTIGUOUS ? w0 + (size_t)farAhead * taps * 16 : tilePanel + (size_t)in->weightChannel[farAhead] * taps * 16;
         // 1x1 convolutions read their input planes in place, and on big maps each block reads a
         // little of every input plane: 144 planes 12.5 KB apart on a 56x56 map, more streams than
         // the hardware prefetchers follow, so each line came from memory on demand. Fetching the
@@ -60,7 +70,10 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
             const float *xt = ONE_TAP ? xc : xc + in->tapOffset[k];
             if (PREFETCH && PIXELS >= 4) {
                 _Pragma("clang loop unroll(full)")
-                for (int t = 0; t < TILES; t++) __builtin_prefetch(next + (size_t)t * rows * 16 + k * 16, 0, 3);
+                for (int t = 0; t < TILES; t++) {
+                    __builtin_prefetch(next + (size_t)t * rows * 16 + k * 16, 0, 3);
+                    __builtin_prefetch(far + (size_t)t * rows * 16 + k * 16, 0, 2);
+                }
             }
             v16 w0 = load16(w + k * 16);
             v16 w1 = TILES > 1 ? load16(w + (size_t)rows * 16 + k * 16) : w0;
