@@ -489,16 +489,20 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
 
 // CALL names BLOCK_OF_KERNEL, the block of the kernel being defined. Pixel-major blocks: 8 channels
 // x 2 vectors with AVX-512's 32 registers (VGG16 w0.5's first convolution 9.4-11.1 us against
-// 10.9-11.1 with 4 x 2: no clear change), 4 x 2 with AVX2's 16.
+// 10.9-11.1 with 4 x 2: no clear change), 2 x 2 with AVX2's 16 (a vector is two registers there,
+// and 4 x 2's 16 accumulators spilled): one core, in cache, alternating
+// (benchmarks/conv_kernel_bench.c, AMD Zen 4, AVX2 forced), 1 -> 32 channels at 32x32 27.4 ->
+// 10.8 us, 3 -> 32 55.2 -> 23.9, 3 -> 64 110 -> 49 (AVX-512's 8 x 2: 11.3, 22.0, 54.7; 6 x 1
+// 21.2, 51.4, 96.1; 4 x 1 13.1, 25.9, 67.7).
 #define BLOCK_OF_KERNEL block_avx512
 KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 4, 4, 4, 1, AVX512_CHUNKS, 0, 0)
 KERNEL(conv_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 4, 4, 4, 1, AVX512_CHUNKS, 1, 0)
 #undef BLOCK_OF_KERNEL
 #define BLOCK_OF_KERNEL block_avx2
-KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, 0, 0)
-KERNEL(conv_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, 1, 0)
-KERNEL(conv_avx2_contiguous, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, 0, 1)
-KERNEL(conv_avx2_contiguous_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, 1, 1)
+KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, 0, 0)
+KERNEL(conv_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, 1, 0)
+KERNEL(conv_avx2_contiguous, __attribute__((target("avx2,fma"))), 6, 1, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, 0, 1)
+KERNEL(conv_avx2_contiguous_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, 1, 1)
 #undef BLOCK_OF_KERNEL
 
 // The products of Winograd's transforms (isp_conv_products): every tile, blocks of up to MAXPIX
