@@ -33,9 +33,9 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
     // 36.3-36.8 -> 42.0-43.3, AVX-512 47.5-47.6 -> 49.9-50.9; 128 -> 256 at 4x4 AVX2 35.8-37.8 ->
     // 41.3-42.0, AVX-512 49.1-50.2 -> 50.0-51.7; 512 -> 512 at 7x7 level. Whole passes, one core,
     // alternating (benchmarks/interleave.py): VGG16 w0.5 0.934x the time with AVX-512, 0.926x with
-    // AVX2, ResNet-18 w0.5 0.978x with AVX2; VGG16 w0.5 at its stored operating point 0.928x. Only
-    // the far prefetch (into L2, 256 rows ahead), the dense passes gained as much, but the pruned
-    // ones lost 1.13x: their kept channels' rows are no stream the L1 prefetcher follows.
+    // AVX2, ResNet-18 w0.5 0.978x with AVX2; VGG16 w0.5 at its stored operating point 0.928x. With
+    // the far prefetch alone (none into L1), the dense passes gained as much but the pruned ones
+    // took 1.13x the time: their kept channels' rows are no stream the L1 prefetcher follows.
     // ONE_TAP (1x1 convolutions): the tap loop disappears and the channel loop is the inner one.
     // Entered once per channel, the tap loop's setup and exit cost 1x1 convolutions 8-18% (one
     // thread, Intel Xeon AVX-512: 144 -> 24 channels at 56x56 282 -> 259 us, 96 -> 24 195 -> 166

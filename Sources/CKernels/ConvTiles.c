@@ -363,9 +363,9 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
 // + 5, not 6 + a weight-bound 4), through the row buffer when `buffered`. With CHUNKED, runs of
 // at most ROW_BUFFER positions in more than one block, of convolutions with taps or whose tile's
 // weights and input together are more than CHUNK_FOOTPRINT floats, go through their input
-// channels in chunks of CHUNK_ROWS weight rows: every block of the run sums one chunk into `sums` (position-major, as the accumulators
-// hold them) before the next chunk, and the last chunk's blocks start from those sums and write
-// the output. Each block of the whole reduction streamed all its tile's weights (ResNet-18's 7x7
+// channels in chunks of CHUNK_ROWS weight rows: every block of the run sums one chunk into `sums`
+// (position-major, as the accumulators hold them) before the next chunk, and the last chunk's
+// blocks start from those sums and write the output. Each block of the whole reduction streamed all its tile's weights (ResNet-18's 7x7
 // layers: 295 KB a tile, with an input of 0.9 MB) from L3; a chunk's weights (9 KB) stay in L1
 // for all the run's blocks. The sums are the same, added in the same order. One core, in one
 // process, alternating (AMD Zen 3 AVX2, 512 KB L2): 512 -> 512 channels at 7x7 0.81-0.83x the

@@ -401,6 +401,28 @@ static inline __attribute__((always_inline, target("avx2"))) void store_first_av
     if (n == 1) _mm_store_ss(p, half);
 }
 
+// What AVX2's 3x3 rows kernels need of plane i: its index j among the planes, and its channel's
+// bias, shift and nine weights, each broadcast.
+typedef struct {
+    int32_t j;
+    __m256 bias, shift, wt[9];
+} plane3x3_avx2;
+static inline __attribute__((always_inline, target("avx2"))) plane3x3_avx2 plane_avx2(const isp_depthwise_args *a, int32_t i) {
+    plane3x3_avx2 p;
+    p.j = a->planes ? a->planes[i] : i;
+    const int32_t ch = p.j % a->perImage;
+    p.bias = _mm256_set1_ps(a->bias ? a->bias[ch] : 0), p.shift = _mm256_set1_ps(a->shift ? a->shift[ch] : 0);
+    for (int t = 0; t < 9; t++) p.wt[t] = _mm256_set1_ps(a->w[(size_t)ch * 9 + t]);
+    return p;
+}
+
+// clamp16's clamp (a NaN passed through: both comparisons false), then the shift subtracted.
+static inline __attribute__((always_inline, target("avx2"))) __m256 clamp_shift_avx2(__m256 acc, __m256 lo, __m256 hi, __m256 shift) {
+    acc = _mm256_blendv_ps(acc, lo, _mm256_cmp_ps(acc, lo, _CMP_LT_OQ));
+    acc = _mm256_blendv_ps(acc, hi, _mm256_cmp_ps(acc, hi, _CMP_GT_OQ));
+    return _mm256_sub_ps(acc, shift);
+}
+
 // 3x3 at stride 2 with AVX2's own 8-float vectors: each output row from its three input rows, 8
 // outputs a vector. The 16 input columns under them load as two vectors, whose evens (kx = 1) and
 // odds (kx = 2) come out by one in-lane shuffle and one 64-bit permute each; the odds rotated up a
@@ -419,17 +441,14 @@ void stride2_rows8_avx2(const isp_depthwise_args *a, int32_t first, int32_t end,
     const __m256i up = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
     const int ahead = ih * iw >= PREFETCHED_PLANE;
     for (int32_t i = first; i < end; i++) {
-        const int32_t j = a->planes ? a->planes[i] : i, ch = j % a->perImage;
-        const float *x = a->x + (size_t)j * ih * iw, *w = a->w + (size_t)ch * 9;
-        float *out = a->out + (size_t)j * oh * ow;
-        const __m256 bias = _mm256_set1_ps(a->bias ? a->bias[ch] : 0), shift = _mm256_set1_ps(a->shift ? a->shift[ch] : 0);
-        __m256 wt[9];
-        for (int t = 0; t < 9; t++) wt[t] = _mm256_set1_ps(w[t]);
+        const plane3x3_avx2 p = plane_avx2(a, i);
+        const float *x = a->x + (size_t)p.j * ih * iw;
+        float *out = a->out + (size_t)p.j * oh * ow;
         for (int32_t y = y0; y < y1; y++) {
             if (ahead) prefetch_lines(x + (size_t)(2 * (y + ROWS_AHEAD) + 1) * iw, 2 * (size_t)iw * sizeof(float));
             for (int32_t x0 = 0; x0 < ow; x0 += 8) {
                 const int32_t c0 = 2 * x0, left = iw - c0;  // input columns from c0 inside the plane
-                __m256 acc = bias;
+                __m256 acc = p.bias;
                 for (int32_t ky = 0; ky < 3; ky++) {
                     const int32_t iy = 2 * y - 1 + ky;
                     __m256 evens = zero, odds = zero, before = zero;
@@ -440,14 +459,11 @@ void stride2_rows8_avx2(const isp_depthwise_args *a, int32_t first, int32_t end,
                         odds = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0xdd)), 0xd8));
                         before = _mm256_blend_ps(_mm256_permutevar8x32_ps(odds, up), _mm256_set1_ps(c0 > 0 ? row[-1] : 0), 1);
                     }
-                    acc = _mm256_fmadd_ps(before, wt[3 * ky], acc);
-                    acc = _mm256_fmadd_ps(evens, wt[3 * ky + 1], acc);
-                    acc = _mm256_fmadd_ps(odds, wt[3 * ky + 2], acc);
+                    acc = _mm256_fmadd_ps(before, p.wt[3 * ky], acc);
+                    acc = _mm256_fmadd_ps(evens, p.wt[3 * ky + 1], acc);
+                    acc = _mm256_fmadd_ps(odds, p.wt[3 * ky + 2], acc);
                 }
-                // clamp16's clamp, a NaN passed through (both comparisons false)
-                acc = _mm256_blendv_ps(acc, lo, _mm256_cmp_ps(acc, lo, _CMP_LT_OQ));
-                acc = _mm256_blendv_ps(acc, hi, _mm256_cmp_ps(acc, hi, _CMP_GT_OQ));
-                store_first_avx2(out + (size_t)y * ow + x0, _mm256_sub_ps(acc, shift), ow - x0 < 8 ? ow - x0 : 8);
+                store_first_avx2(out + (size_t)y * ow + x0, clamp_shift_avx2(acc, lo, hi, p.shift), ow - x0 < 8 ? ow - x0 : 8);
             }
         }
     }
@@ -602,12 +618,9 @@ void stride1_rows8_avx2(const isp_depthwise_args *a, int32_t first, int32_t end,
     const int ahead = ih * iw >= PREFETCHED_PLANE;
     for (int32_t c = 0; c < iw; c++) scratch[c] = 0;  // the row above or below the plane
     for (int32_t i = first; i < end; i++) {
-        const int32_t j = a->planes ? a->planes[i] : i, ch = j % a->perImage;
-        const float *x = a->x + (size_t)j * ih * iw, *w = a->w + (size_t)ch * 9;
-        float *out = a->out + (size_t)j * ih * iw;
-        const __m256 bias = _mm256_set1_ps(a->bias ? a->bias[ch] : 0), shift = _mm256_set1_ps(a->shift ? a->shift[ch] : 0);
-        __m256 wt[9];
-        for (int t = 0; t < 9; t++) wt[t] = _mm256_set1_ps(w[t]);
+        const plane3x3_avx2 p = plane_avx2(a, i);
+        const float *x = a->x + (size_t)p.j * ih * iw;
+        float *out = a->out + (size_t)p.j * ih * iw;
         for (int32_t y = y0; y < y1; y++) {
             if (ahead) prefetch_lines(x + (size_t)(y + 1 + ROWS_AHEAD) * iw, (size_t)iw * sizeof(float));
             const float *row[3];
@@ -615,12 +628,9 @@ void stride1_rows8_avx2(const isp_depthwise_args *a, int32_t first, int32_t end,
             float *o = out + (size_t)y * iw;
             for (int32_t x0 = 0;; x0 = x0 + 16 <= iw ? x0 + 8 : iw - 8) {
                 const int last = x0 == iw - 8;
-                __m256 acc = x0 == 0 ? (last ? row8_avx2(1, 1, row, x0, bias, wt) : row8_avx2(1, 0, row, x0, bias, wt))
-                                     : (last ? row8_avx2(0, 1, row, x0, bias, wt) : row8_avx2(0, 0, row, x0, bias, wt));
-                // clamp16's clamp, a NaN passed through (both comparisons false)
-                acc = _mm256_blendv_ps(acc, lo, _mm256_cmp_ps(acc, lo, _CMP_LT_OQ));
-                acc = _mm256_blendv_ps(acc, hi, _mm256_cmp_ps(acc, hi, _CMP_GT_OQ));
-                _mm256_storeu_ps(o + x0, _mm256_sub_ps(acc, shift));
+                const __m256 acc = x0 == 0 ? (last ? row8_avx2(1, 1, row, x0, p.bias, p.wt) : row8_avx2(1, 0, row, x0, p.bias, p.wt))
+                                           : (last ? row8_avx2(0, 1, row, x0, p.bias, p.wt) : row8_avx2(0, 0, row, x0, p.bias, p.wt));
+                _mm256_storeu_ps(o + x0, clamp_shift_avx2(acc, lo, hi, p.shift));
                 if (last) break;
             }
         }
