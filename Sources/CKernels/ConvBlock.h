@@ -35,7 +35,9 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
     // alternating (benchmarks/interleave.py): VGG16 w0.5 0.934x the time with AVX-512, 0.926x with
     // AVX2, ResNet-18 w0.5 0.978x with AVX2; VGG16 w0.5 at its stored operating point 0.928x. With
     // the far prefetch alone (none into L1), the dense passes gained as much but the pruned ones
-    // took 1.13x the time: their kept channels' rows are no stream the L1 prefetcher follows.
+    // took 1.13x the time: their kept channels' rows are no stream the L1 prefetcher follows. Not
+    // for 1x1 convolutions (one row a channel, so twice the prefetches per multiply-add):
+    // mobilenet_v2 at 224 with AVX-512, one core, 1.060x the time with it (interleaved).
     // ONE_TAP (1x1 convolutions): the tap loop disappears and the channel loop is the inner one.
     // Entered once per channel, the tap loop's setup and exit cost 1x1 convolutions 8-18% (one
     // thread, Intel Xeon AVX-512: 144 -> 24 channels at 56x56 282 -> 259 us, 96 -> 24 195 -> 166
@@ -72,7 +74,7 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
                 _Pragma("clang loop unroll(full)")
                 for (int t = 0; t < TILES; t++) {
                     __builtin_prefetch(next + (size_t)t * rows * 16 + k * 16, 0, 3);
-                    __builtin_prefetch(far + (size_t)t * rows * 16 + k * 16, 0, 2);
+                    if (!ONE_TAP) __builtin_prefetch(far + (size_t)t * rows * 16 + k * 16, 0, 2);
                 }
             }
             v16 w0 = load16(w + k * 16);
