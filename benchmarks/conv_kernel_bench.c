@@ -8,7 +8,7 @@
 //   /tmp/conv_kernel_bench IN OUT SIZE [REPS] [COPIES] [LAYOUT] [OUTPUTS] [STRIDE] [CHUNK]
 //   (ISP_ISA=avx2 forces the AVX2 kernel)
 //
-// LAYOUT 0: zero-bordered planes run row by row (how maps 8 and more wide run); 1: unrolled rows
+// LAYOUT 0: zero-bordered planes in whole rows (how maps 8 and more wide run); 1: unrolled rows
 // (im2col of the bordered planes, how smaller maps run); 2: a 1x1 convolution reading its input
 // planes in place (how 1x1 convolutions run). OUTPUTS 1: the output cycles through COPIES copies
 // too (as in a network whose steps each write a buffer of their own). STRIDE 2: a stride-2 3x3
@@ -72,9 +72,9 @@ int main(int argc, char **argv) {
             }
         } else if (unrolled || pointwise) {
             isp_conv_tiles(isa, &input, w, rows, outChannels, 0, tiles, 0, pixels, 0, &output);
-        } else {
-            for (int y = 0; y < size; y++)
-                isp_conv_tiles(isa, &input, w, rows, outChannels, 0, tiles, y * pitch, y * pitch + size, y * (size - pitch), &output);
+        } else {  // whole rows, as TiledConvolution runs bordered planes
+            input.rowWidth = size; input.rowPitch = pitch;
+            isp_conv_tiles(isa, &input, w, rows, outChannels, 0, tiles, 0, pixels, 0, &output);
         }
         double t = seconds() - start;
         if (t < best) best = t;

@@ -3,14 +3,16 @@
 // epilogue, which needs AVX-512 intrinsics for its masked stores) defined.
 static inline __attribute__((always_inline)) BLOCK_TARGET
 void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TAP, const int PREFETCH, const int CONTIGUOUS,
-           const isp_conv_input *in, const float *xq, const float *panels, int32_t rows,
+           const int SPLIT, const isp_conv_input *in, const float *xq, const float *panels, int32_t rows,
            int32_t outChannels, int32_t tile, int32_t q, int32_t shift, const isp_conv_output *out,
-           float *into, size_t intoPitch, const float *sums, size_t sumsPitch, int32_t prefetchChannels) {
+           float *into, size_t intoPitch, const float *sums, size_t sumsPitch, int32_t prefetchChannels, int32_t gap) {
     // Channel i's input for position q at xq + in->xOffset[i] (in->x + q * STRIDE, or a packed copy of
     // the block: see PACKED_FLOATS in ConvTiles.c).
     // The sums so far (`sums`: pixel p of tile t at sums + p * sumsPitch + 16 t), or none.
     // `prefetchChannels` (>= in->channels): the channels from in's first on whose weight rows
     // PREFETCH may run ahead, past a chunk's last (see RUN_BLOCKS in ConvTiles.c).
+    // SPLIT (0: none): the block runs across the end of an output row (see BANDS in ConvTiles.c),
+    // and its pixels from SPLIT on lie `gap` grid positions further on.
     v16 acc[2][14];
     _Pragma("clang loop unroll(full)")
     for (int t = 0; t < TILES; t++) _Pragma("clang loop unroll(full)") for (int p = 0; p < PIXELS; p++)
@@ -81,7 +83,7 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
             v16 w1 = TILES > 1 ? load16(w + (size_t)rows * 16 + k * 16) : w0;
             _Pragma("clang loop unroll(full)")
             for (int p = 0; p < PIXELS; p++) {
-                float b = xt[p * STRIDE];  // vector * scalar broadcasts the scalar
+                float b = xt[(p + (SPLIT && p >= SPLIT ? gap : 0)) * STRIDE];  // vector * scalar broadcasts the scalar
                 acc[0][p] += w0 * b;
                 if (TILES > 1) acc[1][p] += w1 * b;
             }

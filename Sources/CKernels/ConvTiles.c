@@ -41,11 +41,11 @@ typedef float v8 __attribute__((vector_size(32), aligned(4)));  // for pack_bloc
 #define TRANSPOSE_EPILOGUE 0
 #include "ConvBlock.h"
 
-// One block of TILES x PIXELS at pixel stride S (ONE: 1x1; PF: prefetch the weights), with the
-// arguments every call passes.
-#define CALL(TILES, PIXELS, S, ONE, PF, C) BLOCK_OF_KERNEL(TILES, PIXELS, S, ONE, PF, C, blockIn, blockX, panels, rows, outChannels, tile, q, \
-                                                 shift, blockOut, into, intoPitch, blockSums, sumsPitch, \
-                                                 prefetchChannels)
+// One block of TILES x PIXELS at pixel stride S (ONE: 1x1; PF: prefetch the weights; SPLIT: across
+// a row's end after SPLIT pixels), with the arguments every call passes.
+#define CALL(TILES, PIXELS, S, ONE, PF, C, SPLIT) BLOCK_OF_KERNEL(TILES, PIXELS, S, ONE, PF, C, SPLIT, blockIn, blockX, panels, rows, \
+                                                        outChannels, tile, q, shift, blockOut, into, intoPitch, blockSums, \
+                                                        sumsPitch, prefetchChannels, gap)
 
 // Whether every input channel's plane lies the same distance after the one before and its weight
 // rows right after the one before's (a run of consecutive channels, as in a dense network): then
@@ -67,20 +67,20 @@ static inline __attribute__((always_inline)) int contiguous_channels(const isp_c
 
 #define SMALL_CASES(T, S, ONE, PF, C) \
     switch (n) { \
-    case 14: CALL(T, 14, S, ONE, PF, C); break; \
-    case 13: CALL(T, 13, S, ONE, PF, C); break; \
-    case 12: CALL(T, 12, S, ONE, PF, C); break; \
-    case 11: CALL(T, 11, S, ONE, PF, C); break; \
-    case 10: CALL(T, 10, S, ONE, PF, C); break; \
-    case 9: CALL(T, 9, S, ONE, PF, C); break; \
-    case 8: CALL(T, 8, S, ONE, PF, C); break; \
-    case 7: CALL(T, 7, S, ONE, PF, C); break; \
-    case 6: CALL(T, 6, S, ONE, PF, C); break; \
-    case 5: CALL(T, 5, S, ONE, PF, C); break; \
-    case 4: CALL(T, 4, S, ONE, PF, C); break; \
-    case 3: CALL(T, 3, S, ONE, PF, C); break; \
-    case 2: CALL(T, 2, S, ONE, PF, C); break; \
-    default: CALL(T, 1, S, ONE, PF, C); break; \
+    case 14: CALL(T, 14, S, ONE, PF, C, 0); break; \
+    case 13: CALL(T, 13, S, ONE, PF, C, 0); break; \
+    case 12: CALL(T, 12, S, ONE, PF, C, 0); break; \
+    case 11: CALL(T, 11, S, ONE, PF, C, 0); break; \
+    case 10: CALL(T, 10, S, ONE, PF, C, 0); break; \
+    case 9: CALL(T, 9, S, ONE, PF, C, 0); break; \
+    case 8: CALL(T, 8, S, ONE, PF, C, 0); break; \
+    case 7: CALL(T, 7, S, ONE, PF, C, 0); break; \
+    case 6: CALL(T, 6, S, ONE, PF, C, 0); break; \
+    case 5: CALL(T, 5, S, ONE, PF, C, 0); break; \
+    case 4: CALL(T, 4, S, ONE, PF, C, 0); break; \
+    case 3: CALL(T, 3, S, ONE, PF, C, 0); break; \
+    case 2: CALL(T, 2, S, ONE, PF, C, 0); break; \
+    default: CALL(T, 1, S, ONE, PF, C, 0); break; \
     }
 
 // Tiles outermost: a pair of weight tiles stays in cache while the grid positions stream past.
@@ -89,8 +89,11 @@ static inline __attribute__((always_inline)) int contiguous_channels(const isp_c
 // and the loads, not the FMAs, set the pace (16-wide rows 63 -> 71-73 GMAC/s, 24-wide 67 -> 81,
 // 4x4 maps 57 -> 63 with the weights in cache, 56 -> 54 from memory; one core, Intel Xeon AVX-512).
 // The constant condition on MAXTILES keeps the AVX2 build from compiling blocks it can never run.
+// Blocks across a row's end (`split`, see BANDS) only where the kernel runs bands (`bands`).
 #define DISPATCH(S, MAXTILES, ONE, PF, C) \
-    if (MAXTILES > 1 && two) { SMALL_CASES(2, S, ONE, PF, C) } else { SMALL_CASES(1, S, ONE, PF, C) }
+    if (bands && split == 2) { CALL(1, BAND_BLOCK, S, ONE, PF, C, 2); } \
+    else if (bands && split == 4) { CALL(1, BAND_BLOCK, S, ONE, PF, C, 4); } \
+    else if (MAXTILES > 1 && two) { SMALL_CASES(2, S, ONE, PF, C) } else { SMALL_CASES(1, S, ONE, PF, C) }
 
 // Weight rows above which the blocks prefetch the weights (see ConvBlock.h): a pair of tiles' panel
 // of more than 256 KB, an eighth of L2 (ResNet-18's and VGG16's layers of 256 and 512 channels).
@@ -207,6 +210,24 @@ static inline __attribute__((always_inline)) void pixel_major(const int G, const
 // positions) not measured so; the caller chunks for it (`isp_conv_chunks`).
 #define AVX2_CHUNKS 1
 #define AVX512_CHUNKS 0
+
+// Bordered planes come in whole output rows (isp_conv_input.rowWidth). AVX-512's blocks of up to
+// 14 take a row of up to 14 (8-wide maps: one block of 8) and run row by row. AVX2's blocks of 6
+// cut most rows short: an 8-wide row ran as two blocks of 4, 16 as 6 + 5 + 5, 32 as five of 6 and
+// one of 2, each block's loop overhead the same. With BANDS the rows run straight on in blocks of
+// BAND_BLOCK, a block that crosses a row's end reading its last pixels `gap` positions on (the
+// bordered row's ends): on rows of even width every block starts at an even column, so it crosses
+// after 2 or 4 pixels, and those two are compiled (others end at the row's end). One core, in
+// cache, alternating (benchmarks/conv_kernel_bench.c, AMD Zen 4, AVX2 forced), GMAC/s: 128 -> 128
+// channels at 8x8 39.9 -> 52.3, 256 -> 256 at 8x8 39.7 -> 52.5, at 14x14 43.4 -> 51.5, 64 -> 64 at
+// 16x16 51 -> 54.4, 32 -> 32 at 32x32 49.1 -> 51.8, 128 -> 128 at 28x28 48.4 -> 52.4; stride 2, 64 ->
+// 128 at 16x16 48.6 -> 53.3, at 8x8 34.8 -> 40.4. Batch-1 inference runs most such layers on
+// Winograd (see ConvolutionPlan); training runs them all so: with AVX2, VGG16 w0.5 285-295 ->
+// 325-336 images/s, ResNet-18 w0.5 153-166 -> 174-182 (isp bench, two cores, alternating; with the
+// AVX2 unrolling in WeightGradient.c). AVX-512 at 8x8 57.7 either way: not for its blocks of 14.
+#define AVX2_BANDS 1
+#define AVX512_BANDS 0
+#define BAND_BLOCK 6
 
 // The row buffer's channels [16 * tile, 16 * (tile + tiles)) to the output planes at pixel `at`.
 static inline __attribute__((always_inline)) void copy_rows_out(const float *rowBuffer, const isp_conv_output *out,
@@ -387,7 +408,8 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
     do { \
         const int32_t from = FROM, to = TO; \
         int32_t blocks = (to - from + MAXPIX - 1) / MAXPIX; \
-        int32_t step = blocks ? (to - from + blocks - 1) / blocks : 1; \
+        int32_t step = in->rowWidth ? MAXPIX : blocks ? (to - from + blocks - 1) / blocks : 1; /* bands: whole blocks */ \
+        const int32_t gap = in->rowPitch - in->rowWidth; \
         const int32_t perChunk = CHUNKED && blocks > 1 && to - from <= ROW_BUFFER \
                                          && (in->taps > 1 || (int64_t)in->channels * in->taps * (16 + to - from) > CHUNK_FOOTPRINT) \
                                      ? (CHUNK_ROWS / in->taps > 1 ? CHUNK_ROWS / in->taps : 1) : in->channels; \
@@ -404,13 +426,17 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
             for (int32_t q = from, n; q < to; q += n) { \
                 n = in->blockPitch ? MAXPIX - q % MAXPIX : step; /* packed: the packing's blocks, cut to [from, to) */ \
                 n = to - q < n ? to - q : n; \
+                /* In rows: a block across a row's end runs as one where it can (BANDS), else up to the end. */ \
+                const int32_t column = in->rowWidth ? q % in->rowWidth : 0; \
+                int32_t split = in->rowWidth && column + n > in->rowWidth ? in->rowWidth - column : 0; \
+                if (split && !(bands && n == BAND_BLOCK && (split == 2 || split == 4))) { n = split; split = 0; } \
                 float *into = !last ? sums + (q - from) * sumsPitch \
                             : buffered ? rowBuffer + (q - from) : out->out + (size_t)tile * 16 * out->plane + q + shift; \
                 size_t intoPitch = !last ? sumsPitch : buffered ? ROW_BUFFER : (size_t)out->plane; \
                 const float *blockSums = c0 ? sums + (q - from) * sumsPitch : 0; \
                 const float *blockX = packed ? packed + (size_t)((q - from) / step) * in->channels * PACKED_SLOT \
                                     : in->blockPitch ? in->x + (size_t)(q / MAXPIX) * in->blockPitch + q % MAXPIX \
-                                    : in->x + (size_t)q * in->pixelStride; \
+                                    : in->x + (size_t)(in->rowWidth ? q / in->rowWidth * in->rowPitch + column : q) * in->pixelStride; \
                 if (in->pixelStride == 2) { DISPATCH(2, MAXTILES, 0, PF, 0) } \
                 else if (in->taps == 1) { DISPATCH(1, MAXTILES, 1, PF, CONTIGUOUS) } else { DISPATCH(1, MAXTILES, 0, PF, 0) } \
             } \
@@ -419,14 +445,27 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
         if (buffered) copy_rows_out(rowBuffer, out, tile, two ? 2 : 1, outChannels, from + shift, to - from); \
     } while (0)
 
-// Run r of `runs` equal runs of [q0, q1).
-#define RUN_START(r) (q0 + (int32_t)((int64_t)(q1 - q0) * (r) / runs))
+// Run r of `runs` equal runs of [q0, q1); in bands, of whole blocks.
+#define RUN_START(r) (in->rowWidth ? (q0 + (int32_t)((int64_t)bandBlocks * (r) / runs) * bandPixels < q1 \
+                                          ? q0 + (int32_t)((int64_t)bandBlocks * (r) / runs) * bandPixels : q1) \
+                               : q0 + (int32_t)((int64_t)(q1 - q0) * (r) / runs))
 
-#define KERNEL(name, attr, MAXPIX, MAXTILES, GROUP, VECTORS, POINTWISE_GROUP, POINTWISE_VECTORS, PROJECTION_GROUP, PROJECTION_VECTORS, NARROW_ALIASED, CHUNKED, PF, CONTIGUOUS) \
+#define KERNEL(name, attr, MAXPIX, MAXTILES, GROUP, VECTORS, POINTWISE_GROUP, POINTWISE_VECTORS, PROJECTION_GROUP, PROJECTION_VECTORS, NARROW_ALIASED, CHUNKED, BANDS, PF, CONTIGUOUS) \
     attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, \
                           int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out) { \
         if (CONTIGUOUS && (in->taps != 1 || in->pixelStride != 1)) __builtin_unreachable(); /* see isp_conv_tiles */ \
-        const int unpacked = in->blockPitch == 0; /* the paths before the blocks read positions in place */ \
+        const int bands = BANDS; \
+        if (in->rowWidth && (!BANDS || (in->taps > 1 && in->channels * in->taps <= SHORT_REDUCTION && in->pixelStride == 1))) { \
+            /* Row by row: each row's grid positions straight through, from its own origin. */ \
+            isp_conv_input row = *in; \
+            row.rowWidth = 0; \
+            for (int32_t r0 = q0; r0 < q1; r0 += in->rowWidth) { \
+                row.x = in->x + (size_t)(r0 / in->rowWidth) * (in->rowPitch - in->rowWidth) * in->pixelStride; \
+                name(&row, panels, rows, outChannels, tile0, tile1, r0, r0 + in->rowWidth, shift, out); \
+            } \
+            return; \
+        } \
+        const int unpacked = in->blockPitch == 0 && in->rowWidth == 0; /* the paths before the blocks read positions in place */ \
         if (unpacked && in->taps > 1 && in->channels * in->taps <= SHORT_REDUCTION && in->pixelStride == 1) { \
             /* whole vectors of 16 positions; a tail of fewer goes through the blocks below */ \
             const int32_t body = (q1 - q0) / 16 * 16; \
@@ -459,8 +498,11 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
             if (body == q1 - q0) return; \
             q0 += body; \
         } \
-        const int buffered = q1 - q0 >= 16 && (q1 - q0 <= ROW_BUFFER || out->plane % ALIASED_PLANE == 0); \
-        const int32_t runs = buffered ? (q1 - q0 + ROW_BUFFER - 1) / ROW_BUFFER : 1; \
+        /* Bands go in runs of at most ROW_BUFFER positions in whole blocks, each through the row buffer. */ \
+        const int32_t bandPixels = MAXPIX, bandBlocks = (q1 - q0 + MAXPIX - 1) / MAXPIX, bandRun = ROW_BUFFER / MAXPIX; \
+        const int buffered = q1 - q0 >= 16 && (q1 - q0 <= ROW_BUFFER || out->plane % ALIASED_PLANE == 0 || in->rowWidth); \
+        const int32_t runs = in->rowWidth ? (bandBlocks + bandRun - 1) / bandRun \
+                           : buffered ? (q1 - q0 + ROW_BUFFER - 1) / ROW_BUFFER : 1; \
         float rowBuffer[MAXTILES * 16 * ROW_BUFFER] __attribute__((aligned(64))); \
         float sums[ROW_BUFFER * 16 * MAXTILES] __attribute__((aligned(64))); /* see RUN_BLOCKS */ \
         const size_t sumsPitch = 16 * MAXTILES; \
@@ -495,14 +537,14 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
 // 10.8 us, 3 -> 32 55.2 -> 23.9, 3 -> 64 110 -> 49 (AVX-512's 8 x 2: 11.3, 22.0, 54.7; 6 x 1
 // 21.2, 51.4, 96.1; 4 x 1 13.1, 25.9, 67.7).
 #define BLOCK_OF_KERNEL block_avx512
-KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 4, 4, 4, 1, AVX512_CHUNKS, 0, 0)
-KERNEL(conv_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 4, 4, 4, 1, AVX512_CHUNKS, 1, 0)
+KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 4, 4, 4, 1, AVX512_CHUNKS, AVX512_BANDS, 0, 0)
+KERNEL(conv_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 4, 4, 4, 1, AVX512_CHUNKS, AVX512_BANDS, 1, 0)
 #undef BLOCK_OF_KERNEL
 #define BLOCK_OF_KERNEL block_avx2
-KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, 0, 0)
-KERNEL(conv_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, 1, 0)
-KERNEL(conv_avx2_contiguous, __attribute__((target("avx2,fma"))), 6, 1, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, 0, 1)
-KERNEL(conv_avx2_contiguous_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, 1, 1)
+KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, 0, 0)
+KERNEL(conv_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, 1, 0)
+KERNEL(conv_avx2_contiguous, __attribute__((target("avx2,fma"))), 6, 1, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, 0, 1)
+KERNEL(conv_avx2_contiguous_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, 1, 1)
 #undef BLOCK_OF_KERNEL
 
 // The products of Winograd's transforms (isp_conv_products): every tile, blocks of up to MAXPIX
@@ -515,7 +557,8 @@ KERNEL(conv_avx2_contiguous_prefetching, __attribute__((target("avx2,fma"))), 6,
     attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, int32_t q0, int32_t q1, \
                           float *products, int32_t pitch) { \
         const isp_conv_input *blockIn = in; \
-        const int32_t prefetchChannels = in->channels; \
+        const int32_t prefetchChannels = in->channels, gap = 0, split = 0; \
+        const int bands = 0; \
         const isp_conv_output *blockOut = 0; \
         const float *blockX; \
         const float *blockSums = 0; \

@@ -181,10 +181,41 @@ __attribute__((target("avx2"))) static void unroll_blocks_avx2(const float *plan
     }
 }
 
+// The same for AVX2: planes of up to 16 values in two registers, each tap row two permutes and a
+// blend (an index's bit 3 picks the register), larger ones gathered 8 at a time. The scalar loop
+// below was 8.4% of VGG16 w0.5's training step with AVX2 (perf, AMD Zen 4: unrolling its 4x4 and
+// 2x2 maps, 128 images a call), against 1.4% for the AVX-512 version above.
+__attribute__((target("avx2"))) static void unroll_avx2(const float *plane, int32_t planeSize, const int32_t *index, int32_t taps,
+                                                       int32_t pixels, int32_t rowLength, float *rows) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), none = _mm256_set1_epi32(-1), seven = _mm256_set1_epi32(7);
+    const int small = planeSize <= 16;
+    const __m256i lowLanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(planeSize), lane);
+    const __m256i highLanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(planeSize - 8), lane);
+    const __m256 low = small ? _mm256_maskload_ps(plane, lowLanes) : _mm256_setzero_ps();
+    const __m256 high = small ? _mm256_maskload_ps(plane + 8, highLanes) : _mm256_setzero_ps();
+    for (int32_t t = 0; t < taps; t++, rows += rowLength, index += pixels) {
+        for (int32_t j = 0; j < pixels; j += 8) {
+            const __m256i real = _mm256_cmpgt_epi32(_mm256_set1_epi32(pixels - j), lane);
+            const __m256i at = _mm256_maskload_epi32(index + j, real);
+            const __m256i inside = _mm256_and_si256(real, _mm256_cmpgt_epi32(at, none));
+            __m256 v;
+            if (small) {
+                const __m256 fromHigh = _mm256_castsi256_ps(_mm256_cmpgt_epi32(at, seven));
+                v = _mm256_blendv_ps(_mm256_permutevar8x32_ps(low, at), _mm256_permutevar8x32_ps(high, at), fromHigh);
+                v = _mm256_and_ps(v, _mm256_castsi256_ps(inside));
+            } else {
+                v = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), plane, at, _mm256_castsi256_ps(inside), 4);
+            }
+            if (pixels - j >= 8) _mm256_storeu_ps(rows + j, v);
+            else _mm256_maskstore_ps(rows + j, real, v);
+        }
+    }
+}
+
 void isp_unroll_plane(isp_isa isa, const float *plane, int32_t planeSize, const int32_t *index, int32_t taps,
                       int32_t pixels, int32_t rowLength, int32_t block, int64_t blockPitch, float *rows) {
-    if (isa == ISP_AVX512 && block >= pixels) {
-        unroll_avx512(plane, planeSize, index, taps, pixels, rowLength, rows);
+    if (block >= pixels) {
+        (isa == ISP_AVX512 ? unroll_avx512 : unroll_avx2)(plane, planeSize, index, taps, pixels, rowLength, rows);
         return;
     }
     if (block < pixels && block <= 8 && rowLength == block) {

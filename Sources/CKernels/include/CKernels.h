@@ -32,6 +32,9 @@ int32_t isp_conv_packed_block(isp_isa isa);
 /// Packed by blocks (blockPitch > 0, pixelStride 1): positions come in blocks of B =
 /// isp_conv_packed_block(isa), and position q's values are at x[(q / B) * blockPitch + xOffset[i] +
 /// tapOffset[t] + q % B] instead.
+/// In rows (rowWidth > 0; bordered planes, blockPitch 0): q = row * rowWidth + column counts the
+/// positions of whole output rows, and its values are those of grid position row * rowPitch +
+/// column (the grid position q above).
 typedef struct {
     const float *x;
     const int32_t *xOffset;
@@ -41,6 +44,8 @@ typedef struct {
     int32_t taps;
     int32_t pixelStride;
     int32_t blockPitch;
+    int32_t rowWidth;
+    int32_t rowPitch;
 } isp_conv_input;
 
 /// Output of a convolution: with q written at pixel j = q + shift (`shift` is an argument of

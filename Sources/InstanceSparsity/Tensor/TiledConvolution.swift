@@ -373,7 +373,8 @@ final class TiledConvolution {
         l.tapOffset.withUnsafeBufferPointer { taps in
             let input = isp_conv_input(x: source, xOffset: xOffset, weightChannel: weightChannel, channels: Int32(kc),
                                        tapOffset: taps.baseAddress, taps: Int32(kk), pixelStride: Int32(l.pixelStride),
-                                       blockPitch: Int32(l.blockPitch(kept: kc)))
+                                       blockPitch: Int32(l.blockPitch(kept: kc)), rowWidth: Int32(l.rowByRow ? ow : 0),
+                                       rowPitch: Int32(l.rowPitch))
             var output = isp_conv_output(out: count > 1 ? channelRows.data : out, plane: Int32(oh * ow), bias: bias,
                                          low: low, high: high, residual: residual)
             let run = { (input: UnsafePointer<isp_conv_input>, t: Range<Int>, q: Range<Int>, shift: Int) in
@@ -409,10 +410,7 @@ final class TiledConvolution {
                     return runInChunks(input, t, chunk)
                 }
                 if l.rowByRow {
-                    for y in u {
-                        let q = (y - first) * l.rowPitch
-                        run(input, t, q..<(q + l.outputWidth), y * l.outputWidth - q)
-                    }
+                    run(input, t, ((u.lowerBound - first) * ow)..<((u.upperBound - first) * ow), first * ow)
                 } else {
                     run(input, t, (u.lowerBound * block)..<min(grid, u.upperBound * block), 0)
                 }
