@@ -156,20 +156,40 @@ __attribute__((target("avx512f"))) static void unroll_avx512(const float *plane,
     }
 }
 
+// The values of `plane` at the 8 indices `at` (lanes outside `inside` zero), with AVX2: a plane of
+// up to 16 values (`small`) sits in two registers, `low` and `high`, and the lookup is two permutes
+// and a blend (an index's bit 3 picks the register); a larger one is gathered.
+__attribute__((target("avx2"))) static inline __m256 lookup_avx2(const float *plane, int small, __m256 low, __m256 high, __m256i at,
+                                                                __m256i inside) {
+    if (!small) return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), plane, at, _mm256_castsi256_ps(inside), 4);
+    const __m256 fromHigh = _mm256_castsi256_ps(_mm256_cmpgt_epi32(at, _mm256_set1_epi32(7)));
+    const __m256 v = _mm256_blendv_ps(_mm256_permutevar8x32_ps(low, at), _mm256_permutevar8x32_ps(high, at), fromHigh);
+    return _mm256_and_ps(v, _mm256_castsi256_ps(inside));
+}
+
+// `plane`'s first 16 values (zero past planeSize) in two registers, for lookup_avx2.
+#define SMALL_PLANE_AVX2(plane, planeSize, lane, low, high) \
+    const int small = planeSize <= 16; \
+    const __m256 low = small ? _mm256_maskload_ps(plane, _mm256_cmpgt_epi32(_mm256_set1_epi32(planeSize), lane)) : _mm256_setzero_ps(); \
+    const __m256 high = small ? _mm256_maskload_ps(plane + 8, _mm256_cmpgt_epi32(_mm256_set1_epi32(planeSize - 8), lane)) : _mm256_setzero_ps()
+
 // Packed by blocks of up to 8 positions (rowLength == block): each tap's row of a block is one
-// masked gather, stored 8 lanes wide (the lanes past the block land in the next tap's row, written
-// after it; the last tap's row is stored lane by lane, as the next channel's values may belong to
-// another thread). The scalar loop below took 6 cycles a value, this about 4: one core, 128
-// channels of 28x28 unrolled for a stride-2 3x3 (14x14 outputs), 0.46 -> 0.32 ms (AMD Zen 3).
-__attribute__((target("avx2"))) static void unroll_blocks_avx2(const float *plane, const int32_t *index, int32_t taps, int32_t pixels,
-                                                             int32_t block, int64_t blockPitch, float *rows) {
+// lookup (lookup_avx2), stored 8 lanes wide (the lanes past the block land in the next tap's row,
+// written after it; the last tap's row is stored lane by lane, as the next channel's values may
+// belong to another thread). The scalar loop below took 6 cycles a value, gathers about 4: one
+// core, 128 channels of 28x28 unrolled for a stride-2 3x3 (14x14 outputs), 0.46 -> 0.32 ms (AMD
+// Zen 3). Planes of up to 16 values (4x4 and 2x2 maps) by permutes instead: VGG16 w0.5's 4x4
+// layers at batch 1, AVX2, one core, three alternations (isp bench --profile, AMD Zen 4): 256 ->
+// 256 channels 0.225-0.229 -> 0.213-0.221 ms, 128 -> 256 0.116-0.119 -> 0.110-0.113; 2x2 level.
+__attribute__((target("avx2"))) static void unroll_blocks_avx2(const float *plane, int32_t planeSize, const int32_t *index, int32_t taps,
+                                                             int32_t pixels, int32_t block, int64_t blockPitch, float *rows) {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), none = _mm256_set1_epi32(-1);
+    SMALL_PLANE_AVX2(plane, planeSize, lane, low, high);
     for (int32_t j = 0; j < pixels; j += block, rows += blockPitch) {
         const __m256i real = _mm256_cmpgt_epi32(_mm256_set1_epi32(pixels - j < block ? pixels - j : block), lane);
         for (int32_t t = 0; t < taps; t++) {
             const __m256i at = _mm256_maskload_epi32(index + (size_t)t * pixels + j, real);
-            const __m256i inside = _mm256_and_si256(real, _mm256_cmpgt_epi32(at, none));
-            const __m256 v = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), plane, at, _mm256_castsi256_ps(inside), 4);
+            const __m256 v = lookup_avx2(plane, small, low, high, at, _mm256_and_si256(real, _mm256_cmpgt_epi32(at, none)));
             if (t + 1 < taps) {
                 _mm256_storeu_ps(rows + t * block, v);
             } else {
@@ -181,31 +201,18 @@ __attribute__((target("avx2"))) static void unroll_blocks_avx2(const float *plan
     }
 }
 
-// The same for AVX2: planes of up to 16 values in two registers, each tap row two permutes and a
-// blend (an index's bit 3 picks the register), larger ones gathered 8 at a time. The scalar loop
-// below was 8.4% of VGG16 w0.5's training step with AVX2 (perf, AMD Zen 4: unrolling its 4x4 and
-// 2x2 maps, 128 images a call), against 1.4% for the AVX-512 version above.
+// Unrolled rows with AVX2, by the same lookups. The scalar loop below was 8.4% of VGG16 w0.5's
+// training step with AVX2 (perf, AMD Zen 4: unrolling its 4x4 and 2x2 maps, 128 images a call),
+// this 3.2% (the AVX-512 version above 1.4%).
 __attribute__((target("avx2"))) static void unroll_avx2(const float *plane, int32_t planeSize, const int32_t *index, int32_t taps,
                                                        int32_t pixels, int32_t rowLength, float *rows) {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), none = _mm256_set1_epi32(-1), seven = _mm256_set1_epi32(7);
-    const int small = planeSize <= 16;
-    const __m256i lowLanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(planeSize), lane);
-    const __m256i highLanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(planeSize - 8), lane);
-    const __m256 low = small ? _mm256_maskload_ps(plane, lowLanes) : _mm256_setzero_ps();
-    const __m256 high = small ? _mm256_maskload_ps(plane + 8, highLanes) : _mm256_setzero_ps();
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), none = _mm256_set1_epi32(-1);
+    SMALL_PLANE_AVX2(plane, planeSize, lane, low, high);
     for (int32_t t = 0; t < taps; t++, rows += rowLength, index += pixels) {
         for (int32_t j = 0; j < pixels; j += 8) {
             const __m256i real = _mm256_cmpgt_epi32(_mm256_set1_epi32(pixels - j), lane);
             const __m256i at = _mm256_maskload_epi32(index + j, real);
-            const __m256i inside = _mm256_and_si256(real, _mm256_cmpgt_epi32(at, none));
-            __m256 v;
-            if (small) {
-                const __m256 fromHigh = _mm256_castsi256_ps(_mm256_cmpgt_epi32(at, seven));
-                v = _mm256_blendv_ps(_mm256_permutevar8x32_ps(low, at), _mm256_permutevar8x32_ps(high, at), fromHigh);
-                v = _mm256_and_ps(v, _mm256_castsi256_ps(inside));
-            } else {
-                v = _mm256_mask_i32gather_ps(_mm256_setzero_ps(), plane, at, _mm256_castsi256_ps(inside), 4);
-            }
+            const __m256 v = lookup_avx2(plane, small, low, high, at, _mm256_and_si256(real, _mm256_cmpgt_epi32(at, none)));
             if (pixels - j >= 8) _mm256_storeu_ps(rows + j, v);
             else _mm256_maskstore_ps(rows + j, real, v);
         }
@@ -219,7 +226,7 @@ void isp_unroll_plane(isp_isa isa, const float *plane, int32_t planeSize, const 
         return;
     }
     if (block < pixels && block <= 8 && rowLength == block) {
-        unroll_blocks_avx2(plane, index, taps, pixels, block, blockPitch, rows);
+        unroll_blocks_avx2(plane, planeSize, index, taps, pixels, block, blockPitch, rows);
         return;
     }
     for (int32_t t = 0; t < taps; t++, rows += rowLength, index += pixels)
