@@ -178,22 +178,28 @@ __attribute__((target("avx512f"))) static void unroll_avx512(const float *plane,
     }
 }
 
-// The values of `plane` at the 8 indices `at` (lanes outside `inside` zero), with AVX2: a plane of
-// up to 16 values (`small`) sits in two registers, `low` and `high`, and the lookup is two permutes
-// and a blend (an index's bit 3 picks the register); a larger one is gathered.
-__attribute__((target("avx2"))) static inline __m256 lookup_avx2(const float *plane, int small, __m256 low, __m256 high, __m256i at,
-                                                                __m256i inside) {
-    if (!small) return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), plane, at, _mm256_castsi256_ps(inside), 4);
-    const __m256 fromHigh = _mm256_castsi256_ps(_mm256_cmpgt_epi32(at, _mm256_set1_epi32(7)));
-    const __m256 v = _mm256_blendv_ps(_mm256_permutevar8x32_ps(low, at), _mm256_permutevar8x32_ps(high, at), fromHigh);
-    return _mm256_and_ps(v, _mm256_castsi256_ps(inside));
+// A plane of up to 16 values (`small`) in two AVX2 registers, zero past its end; larger planes are
+// read in place (`lookup_avx2`).
+typedef struct { int small; __m256 low, high; } plane16_avx2;
+
+__attribute__((target("avx2"))) static inline plane16_avx2 load_plane16_avx2(const float *plane, int32_t planeSize) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    plane16_avx2 p = {planeSize <= 16, _mm256_setzero_ps(), _mm256_setzero_ps()};
+    if (p.small) {
+        p.low = _mm256_maskload_ps(plane, _mm256_cmpgt_epi32(_mm256_set1_epi32(planeSize), lane));
+        p.high = _mm256_maskload_ps(plane + 8, _mm256_cmpgt_epi32(_mm256_set1_epi32(planeSize - 8), lane));
+    }
+    return p;
 }
 
-// `plane`'s first 16 values (zero past planeSize) in two registers, for lookup_avx2.
-#define SMALL_PLANE_AVX2(plane, planeSize, lane, low, high) \
-    const int small = planeSize <= 16; \
-    const __m256 low = small ? _mm256_maskload_ps(plane, _mm256_cmpgt_epi32(_mm256_set1_epi32(planeSize), lane)) : _mm256_setzero_ps(); \
-    const __m256 high = small ? _mm256_maskload_ps(plane + 8, _mm256_cmpgt_epi32(_mm256_set1_epi32(planeSize - 8), lane)) : _mm256_setzero_ps()
+// The values of `plane` at the 8 indices `at` (lanes outside `inside` zero): for a small plane two
+// permutes and a blend (an index's bit 3 picks the register), else a gather.
+__attribute__((target("avx2"))) static inline __m256 lookup_avx2(const float *plane, const plane16_avx2 *p, __m256i at, __m256i inside) {
+    if (!p->small) return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), plane, at, _mm256_castsi256_ps(inside), 4);
+    const __m256 fromHigh = _mm256_castsi256_ps(_mm256_cmpgt_epi32(at, _mm256_set1_epi32(7)));
+    const __m256 v = _mm256_blendv_ps(_mm256_permutevar8x32_ps(p->low, at), _mm256_permutevar8x32_ps(p->high, at), fromHigh);
+    return _mm256_and_ps(v, _mm256_castsi256_ps(inside));
+}
 
 // Packed by blocks of up to 8 positions (rowLength == block): each tap's row of a block is one
 // lookup (lookup_avx2), stored 8 lanes wide (the lanes past the block land in the next tap's row,
@@ -206,12 +212,12 @@ __attribute__((target("avx2"))) static inline __m256 lookup_avx2(const float *pl
 __attribute__((target("avx2"))) static void unroll_blocks_avx2(const float *plane, int32_t planeSize, const int32_t *index, int32_t taps,
                                                              int32_t pixels, int32_t block, int64_t blockPitch, float *rows) {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), none = _mm256_set1_epi32(-1);
-    SMALL_PLANE_AVX2(plane, planeSize, lane, low, high);
+    const plane16_avx2 small = load_plane16_avx2(plane, planeSize);
     for (int32_t j = 0; j < pixels; j += block, rows += blockPitch) {
         const __m256i real = _mm256_cmpgt_epi32(_mm256_set1_epi32(pixels - j < block ? pixels - j : block), lane);
         for (int32_t t = 0; t < taps; t++) {
             const __m256i at = _mm256_maskload_epi32(index + (size_t)t * pixels + j, real);
-            const __m256 v = lookup_avx2(plane, small, low, high, at, _mm256_and_si256(real, _mm256_cmpgt_epi32(at, none)));
+            const __m256 v = lookup_avx2(plane, &small, at, _mm256_and_si256(real, _mm256_cmpgt_epi32(at, none)));
             if (t + 1 < taps) {
                 _mm256_storeu_ps(rows + t * block, v);
             } else {
@@ -229,12 +235,12 @@ __attribute__((target("avx2"))) static void unroll_blocks_avx2(const float *plan
 __attribute__((target("avx2"))) static void unroll_avx2(const float *plane, int32_t planeSize, const int32_t *index, int32_t taps,
                                                        int32_t pixels, int32_t rowLength, float *rows) {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), none = _mm256_set1_epi32(-1);
-    SMALL_PLANE_AVX2(plane, planeSize, lane, low, high);
+    const plane16_avx2 small = load_plane16_avx2(plane, planeSize);
     for (int32_t t = 0; t < taps; t++, rows += rowLength, index += pixels) {
         for (int32_t j = 0; j < pixels; j += 8) {
             const __m256i real = _mm256_cmpgt_epi32(_mm256_set1_epi32(pixels - j), lane);
             const __m256i at = _mm256_maskload_epi32(index + j, real);
-            const __m256 v = lookup_avx2(plane, small, low, high, at, _mm256_and_si256(real, _mm256_cmpgt_epi32(at, none)));
+            const __m256 v = lookup_avx2(plane, &small, at, _mm256_and_si256(real, _mm256_cmpgt_epi32(at, none)));
             if (pixels - j >= 8) _mm256_storeu_ps(rows + j, v);
             else _mm256_maskstore_ps(rows + j, real, v);
         }

@@ -99,10 +99,11 @@ struct TiledLayout {
 
     /// Grid positions of the other modes, whose grid runs straight through, for `count` images.
     func grid(images count: Int = 1) -> Int { (rows * count - 1) * rowPitch + outputWidth }
-    /// Bordered planes run row by row: the stride-2 grid is only valid that way, and a stride-1 grid
-    /// run straight through would also compute each row's 2p border positions (6% of a 32x32 map,
-    /// 12% of a 16x16 one). Row by row, and 8x8 maps padded instead of unrolled, measured 3% and
-    /// 5-12% faster on VGG16 and ResNet-18.
+    /// Bordered planes run by output rows (`isp_conv_input.rowWidth`: the kernel skips each row's
+    /// border, with AVX2 inside its blocks): the stride-2 grid is only valid that way, and a
+    /// stride-1 grid run straight through would also compute each row's 2p border positions (6% of
+    /// a 32x32 map, 12% of a 16x16 one). Row by row, and 8x8 maps padded instead of unrolled,
+    /// measured 3% and 5-12% faster on VGG16 and ResNet-18.
     var rowByRow: Bool { mode == .padded }
 
     /// The kernel input's `blockPitch` with `kept` channels listed.
