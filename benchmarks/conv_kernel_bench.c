@@ -9,13 +9,15 @@
 //   (ISP_ISA=avx2 forces the AVX2 kernel)
 //
 // LAYOUT 0: zero-bordered planes in whole rows (how maps 8 and more wide run); 1: unrolled rows
-// (im2col of the bordered planes, how smaller maps run); 2: a 1x1 convolution reading its input
-// planes in place (how 1x1 convolutions run). OUTPUTS 1: the output cycles through COPIES copies
-// too (as in a network whose steps each write a buffer of their own). STRIDE 2: a stride-2 3x3
-// convolution of bordered rows (SIZE is the output's side). CHUNK N: the input channels N at a
-// time, each chunk added to the output the one before wrote (as `TiledConvolution` runs big
-// unrolled maps for the AVX-512 kernel; the AVX2 kernel chunks them itself, see ConvTiles.c;
-// LAYOUT 1 or 2). Prints microseconds per pass and GMAC/s.
+// (im2col of the bordered planes, how other maps under 8 wide run); 2: a 1x1 convolution reading
+// its input planes in place (how 1x1 convolutions run); 3: a 3x3 convolution reading its input
+// planes in place, the border's products left out (isp_conv_input.mapWidth: how 2x2 and 4x4 maps
+// run in batch-1 inference). OUTPUTS 1: the output cycles through COPIES copies too (as in a
+// network whose steps each write a buffer of their own). STRIDE 2: a stride-2 3x3 convolution of
+// bordered rows (SIZE is the output's side). CHUNK N: the input channels N at a time, each chunk
+// added to the output the one before wrote (as `TiledConvolution` runs big unrolled maps for the
+// AVX-512 kernel; the AVX2 kernel chunks them itself, see ConvTiles.c; LAYOUT 1 or 2). Prints
+// microseconds per pass and GMAC/s (the multiply-adds of the unrolled rows, border included).
 #include "CKernels.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,16 +37,18 @@ int main(int argc, char **argv) {
     }
     int in = atoi(argv[1]), outChannels = atoi(argv[2]), size = atoi(argv[3]);
     int reps = argc > 4 ? atoi(argv[4]) : 300, copies = argc > 5 ? atoi(argv[5]) : 1;
-    int layout = argc > 6 ? atoi(argv[6]) : 0, unrolled = layout == 1, pointwise = layout == 2, k = pointwise ? 1 : 9;
+    int layout = argc > 6 ? atoi(argv[6]) : 0, unrolled = layout == 1, pointwise = layout == 2, map = layout == 3;
+    int k = pointwise ? 1 : 9;
     int outputCopies = argc > 7 && atoi(argv[7]) ? copies : 1;
     int stride = argc > 8 ? atoi(argv[8]) : 1, chunk = argc > 9 ? atoi(argv[9]) : 0;
     if (in < 1 || outChannels < 1 || size < 1 || reps < 1 || copies < 1 || (stride != 1 && stride != 2) || chunk < 0
-        || (stride == 2 && layout != 0) || (chunk && layout == 0)) {
-        fprintf(stderr, "%s: IN, OUT, SIZE, REPS and COPIES must be positive, STRIDE 1 or 2 (2 with LAYOUT 0), CHUNK >= 0 (not with LAYOUT 0)\n",
-                argv[0]);
+        || (stride == 2 && layout != 0) || (chunk && layout == 0) || layout < 0 || layout > 3 || (map && !isp_conv_reads_map(size))) {
+        fprintf(stderr, "%s: IN, OUT, SIZE, REPS and COPIES must be positive, STRIDE 1 or 2 (2 with LAYOUT 0), CHUNK >= 0 (not with LAYOUT 0), "
+                "LAYOUT 0-3 (3: a SIZE the kernel reads in place)\n", argv[0]);
         return 2;
     }
-    int pitch = stride * size + 2, pixels = size * size, plane = unrolled ? 9 * pixels : pointwise ? pixels : (stride * size + 2) * pitch;
+    int pitch = stride * size + 2, pixels = size * size;
+    int plane = unrolled ? 9 * pixels : pointwise || map ? pixels : (stride * size + 2) * pitch;
     int tiles = (outChannels + 15) / 16, rows = in * k;
     size_t panelFloats = (size_t)tiles * rows * 16, inputFloats = (size_t)in * plane + 64;
     float *panels = filled(panelFloats * copies, 5, 0.01f), *inputs = filled(inputFloats * copies, 7, 0.1f);
@@ -53,6 +57,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < in; i++) { xOffset[i] = i * plane; weightChannel[i] = i; }
     for (int t = 0; t < k; t++) taps[t] = unrolled ? t * pixels : pointwise ? 0 : (t / 3) * pitch + t % 3;
     isp_conv_input input = {inputs, xOffset, weightChannel, in, taps, k, stride};
+    if (map) input.mapWidth = size;
     isp_conv_output output = {out, pixels, bias, -1e30f, 1e30f, NULL};
     float *zero = calloc(outChannels, sizeof(float));  // the bias of every chunk after the first
     const char *forced = getenv("ISP_ISA");
@@ -70,7 +75,7 @@ int main(int argc, char **argv) {
                 if (first) { po.bias = zero; po.residual = output.out; }
                 isp_conv_tiles(isa, &part, w, rows, outChannels, 0, tiles, 0, pixels, 0, &po);
             }
-        } else if (unrolled || pointwise) {
+        } else if (unrolled || pointwise || map) {
             isp_conv_tiles(isa, &input, w, rows, outChannels, 0, tiles, 0, pixels, 0, &output);
         } else {  // whole rows, as TiledConvolution runs bordered planes
             input.rowWidth = size; input.rowPitch = pitch;
@@ -81,7 +86,7 @@ int main(int argc, char **argv) {
     }
     double macs = (double)in * outChannels * pixels * k;
     printf("%s: %d -> %d channels, %dx%d, %s%s, chunks of %d channels, %d weight cop%s: %.1f us, %.1f GMAC/s\n",
-           isa == ISP_AVX512 ? "avx512" : "avx2", in, outChannels, size, size, unrolled ? "unrolled" : pointwise ? "1x1 in place" : "bordered rows",
+           isa == ISP_AVX512 ? "avx512" : "avx2", in, outChannels, size, size, unrolled ? "unrolled" : pointwise ? "1x1 in place" : map ? "read in place" : "bordered rows",
            stride == 2 ? " at stride 2" : "", chunk ? chunk : in, copies, copies == 1 ? "y" : "ies", best * 1e6, macs / best / 1e9);
     return 0;
 }

@@ -3,7 +3,7 @@
 // epilogue, which needs AVX-512 intrinsics for its masked stores) defined.
 static inline __attribute__((always_inline)) BLOCK_TARGET
 void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TAP, const int PREFETCH, const int CONTIGUOUS,
-           const int SPLIT, const isp_conv_input *in, const float *xq, const float *panels, int32_t rows,
+           const int SPLIT, const int MAP, const int Y0, const isp_conv_input *in, const float *xq, const float *panels, int32_t rows,
            int32_t outChannels, int32_t tile, int32_t q, int32_t shift, const isp_conv_output *out,
            float *into, size_t intoPitch, const float *sums, size_t sumsPitch, int32_t prefetchChannels, int32_t gap) {
     // Channel i's input for position q at xq + in->xOffset[i] (in->x + q * STRIDE, or a packed copy of
@@ -13,6 +13,9 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
     // PREFETCH may run ahead, past a chunk's last (see RUN_BLOCKS in ConvTiles.c).
     // SPLIT (0: none): the block runs across the end of an output row (see BANDS in ConvTiles.c),
     // and its pixels from SPLIT on lie `gap` grid positions further on.
+    // MAP (0: none): a 3x3 convolution at stride 1 and padding 1 on maps MAP wide, read in place
+    // (isp_conv_input.mapWidth); the block is output rows Y0 to Y0 + PIXELS / MAP - 1 (see SMALL_MAPS
+    // in ConvTiles.c).
     v16 acc[2][14];
     _Pragma("clang loop unroll(full)")
     for (int t = 0; t < TILES; t++) _Pragma("clang loop unroll(full)") for (int p = 0; p < PIXELS; p++)
@@ -44,48 +47,72 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
     // Entered once per channel, the tap loop's setup and exit cost 1x1 convolutions 8-18% (one
     // thread, Intel Xeon AVX-512: 144 -> 24 channels at 56x56 282 -> 259 us, 96 -> 24 195 -> 166
     // us, 960 -> 160 at 4x4 48.7 -> 41.3 us).
-    const int32_t taps = ONE_TAP ? 1 : in->taps;
-    const int32_t channelsAhead = 64 / taps > 1 ? 64 / taps : 1, channelsFarAhead = 256 / taps > 1 ? 256 / taps : 1;
-    // CONTIGUOUS (see contiguous_channels in ConvTiles.c): channel i's plane and weight rows follow
-    // from the first's, with no table to read. A chunk of the channels may hold one, or none (see
-    // RUN_BLOCKS).
-    const size_t step = CONTIGUOUS && in->channels > 1 ? (size_t)(in->xOffset[1] - in->xOffset[0]) : 0;
-    const float *x0 = CONTIGUOUS && in->channels > 0 ? xq + in->xOffset[0] : 0;
-    const float *w0 = CONTIGUOUS && in->channels > 0 ? tilePanel + (size_t)in->weightChannel[0] * taps * 16 : 0;
-    for (int32_t i = 0; i < in->channels; i++) {
-        const float *xc = CONTIGUOUS ? x0 + i * step : xq + in->xOffset[i];
-        const float *w = CONTIGUOUS ? w0 + (size_t)i * taps * 16 : tilePanel + (size_t)in->weightChannel[i] * taps * 16;
-        // The rows of the kept channels about 64 and 256 rows ahead: with channels dropped, the rows in
-        // between may never be read. In a chunk's last channels, the next chunk's first: stopped
-        // at the chunk's end, the prefetches left the start of every chunk to demand misses.
-        const int32_t ahead = i + channelsAhead < prefetchChannels ? i + channelsAhead : prefetchChannels - 1;
-        const int32_t farAhead = i + channelsFarAhead < prefetchChannels ? i + channelsFarAhead : prefetchChannels - 1;
-        const float *next = CONTIGUOUS ? w0 + (size_t)ahead * taps * 16 : tilePanel + (size_t)in->weightChannel[ahead] * taps * 16;
-        const float *far = CONTIGUOUS ? w0 + (size_t)farAhead * taps * 16 : tilePanel + (size_t)in->weightChannel[farAhead] * taps * 16;
-        // 1x1 convolutions read their input planes in place, and on big maps each block reads a
-        // little of every input plane: 144 planes 12.5 KB apart on a 56x56 map, more streams than
-        // the hardware prefetchers follow, so each line came from memory on demand. Fetching the
-        // line two ahead into L2 (into L1 it crowded out what the block was reading): one core,
-        // input not in cache, 144 -> 24 channels 827 -> 359 us, 96 -> 24 545 -> 211 us; in cache,
-        // or on 14x14 and 7x7 maps, no change (Intel Xeon AVX-512, a 1x1 variant of
-        // benchmarks/conv_kernel_bench.c).
-        if (ONE_TAP && PIXELS > 4) _mm_prefetch((const char *)(xc + 32), _MM_HINT_T1);
-        for (int32_t k = 0; k < taps; k++) {
-            const float *xt = ONE_TAP ? xc : xc + in->tapOffset[k];
-            if (PREFETCH && PIXELS >= 4) {
+    if (MAP) {
+        // Each tap's weight rows once for all the block's pixels it reaches; the products over the
+        // zero border, which the unrolled rows carry, are left out (see SMALL_MAPS in ConvTiles.c).
+        for (int32_t i = 0; i < in->channels; i++) {
+            const float *xc = xq + in->xOffset[i];
+            const float *w = tilePanel + (size_t)in->weightChannel[i] * 9 * 16;
+            _Pragma("clang loop unroll(full)")
+            for (int k = 0; k < 9; k++) {
+                const int ky = k / 3, kx = k % 3;
+                if (Y0 + ky - 1 + PIXELS / MAP <= 0 || Y0 + ky - 1 >= MAP) continue;  // no row of the block reaches this tap
+                v16 w0 = load16(w + k * 16);
+                v16 w1 = TILES > 1 ? load16(w + (size_t)rows * 16 + k * 16) : w0;
                 _Pragma("clang loop unroll(full)")
-                for (int t = 0; t < TILES; t++) {
-                    __builtin_prefetch(next + (size_t)t * rows * 16 + k * 16, 0, 3);
-                    if (!ONE_TAP) __builtin_prefetch(far + (size_t)t * rows * 16 + k * 16, 0, 2);
+                for (int p = 0; p < PIXELS; p++) {
+                    const int y = Y0 + p / MAP + ky - 1, x = p % MAP + kx - 1;
+                    if (y < 0 || y >= MAP || x < 0 || x >= MAP) continue;
+                    float b = xc[y * MAP + x];
+                    acc[0][p] += w0 * b;
+                    if (TILES > 1) acc[1][p] += w1 * b;
                 }
             }
-            v16 w0 = load16(w + k * 16);
-            v16 w1 = TILES > 1 ? load16(w + (size_t)rows * 16 + k * 16) : w0;
-            _Pragma("clang loop unroll(full)")
-            for (int p = 0; p < PIXELS; p++) {
-                float b = xt[(p + (SPLIT && p >= SPLIT ? gap : 0)) * STRIDE];  // vector * scalar broadcasts the scalar
-                acc[0][p] += w0 * b;
-                if (TILES > 1) acc[1][p] += w1 * b;
+        }
+    } else {
+        const int32_t taps = ONE_TAP ? 1 : in->taps;
+        const int32_t channelsAhead = 64 / taps > 1 ? 64 / taps : 1, channelsFarAhead = 256 / taps > 1 ? 256 / taps : 1;
+        // CONTIGUOUS (see contiguous_channels in ConvTiles.c): channel i's plane and weight rows follow
+        // from the first's, with no table to read. A chunk of the channels may hold one, or none (see
+        // RUN_BLOCKS).
+        const size_t step = CONTIGUOUS && in->channels > 1 ? (size_t)(in->xOffset[1] - in->xOffset[0]) : 0;
+        const float *x0 = CONTIGUOUS && in->channels > 0 ? xq + in->xOffset[0] : 0;
+        const float *w0 = CONTIGUOUS && in->channels > 0 ? tilePanel + (size_t)in->weightChannel[0] * taps * 16 : 0;
+        for (int32_t i = 0; i < in->channels; i++) {
+            const float *xc = CONTIGUOUS ? x0 + i * step : xq + in->xOffset[i];
+            const float *w = CONTIGUOUS ? w0 + (size_t)i * taps * 16 : tilePanel + (size_t)in->weightChannel[i] * taps * 16;
+            // The rows of the kept channels about 64 and 256 rows ahead: with channels dropped, the rows in
+            // between may never be read. In a chunk's last channels, the next chunk's first: stopped
+            // at the chunk's end, the prefetches left the start of every chunk to demand misses.
+            const int32_t ahead = i + channelsAhead < prefetchChannels ? i + channelsAhead : prefetchChannels - 1;
+            const int32_t farAhead = i + channelsFarAhead < prefetchChannels ? i + channelsFarAhead : prefetchChannels - 1;
+            const float *next = CONTIGUOUS ? w0 + (size_t)ahead * taps * 16 : tilePanel + (size_t)in->weightChannel[ahead] * taps * 16;
+            const float *far = CONTIGUOUS ? w0 + (size_t)farAhead * taps * 16 : tilePanel + (size_t)in->weightChannel[farAhead] * taps * 16;
+            // 1x1 convolutions read their input planes in place, and on big maps each block reads a
+            // little of every input plane: 144 planes 12.5 KB apart on a 56x56 map, more streams than
+            // the hardware prefetchers follow, so each line came from memory on demand. Fetching the
+            // line two ahead into L2 (into L1 it crowded out what the block was reading): one core,
+            // input not in cache, 144 -> 24 channels 827 -> 359 us, 96 -> 24 545 -> 211 us; in cache,
+            // or on 14x14 and 7x7 maps, no change (Intel Xeon AVX-512, a 1x1 variant of
+            // benchmarks/conv_kernel_bench.c).
+            if (ONE_TAP && PIXELS > 4) _mm_prefetch((const char *)(xc + 32), _MM_HINT_T1);
+            for (int32_t k = 0; k < taps; k++) {
+                const float *xt = ONE_TAP ? xc : xc + in->tapOffset[k];
+                if (PREFETCH && PIXELS >= 4) {
+                    _Pragma("clang loop unroll(full)")
+                    for (int t = 0; t < TILES; t++) {
+                        __builtin_prefetch(next + (size_t)t * rows * 16 + k * 16, 0, 3);
+                        if (!ONE_TAP) __builtin_prefetch(far + (size_t)t * rows * 16 + k * 16, 0, 2);
+                    }
+                }
+                v16 w0 = load16(w + k * 16);
+                v16 w1 = TILES > 1 ? load16(w + (size_t)rows * 16 + k * 16) : w0;
+                _Pragma("clang loop unroll(full)")
+                for (int p = 0; p < PIXELS; p++) {
+                    float b = xt[(p + (SPLIT && p >= SPLIT ? gap : 0)) * STRIDE];  // vector * scalar broadcasts the scalar
+                    acc[0][p] += w0 * b;
+                    if (TILES > 1) acc[1][p] += w1 * b;
+                }
             }
         }
     }

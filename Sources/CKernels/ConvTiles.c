@@ -43,7 +43,7 @@ typedef float v8 __attribute__((vector_size(32), aligned(4)));  // for pack_bloc
 
 // One block of TILES x PIXELS at pixel stride S (ONE: 1x1; PF: prefetch the weights; SPLIT: across
 // a row's end after SPLIT pixels), with the arguments every call passes.
-#define CALL(TILES, PIXELS, S, ONE, PF, C, SPLIT) BLOCK_OF_KERNEL(TILES, PIXELS, S, ONE, PF, C, SPLIT, blockIn, blockX, panels, rows, \
+#define CALL(TILES, PIXELS, S, ONE, PF, C, SPLIT) BLOCK_OF_KERNEL(TILES, PIXELS, S, ONE, PF, C, SPLIT, 0, 0, blockIn, blockX, panels, rows, \
                                                         outChannels, tile, q, shift, blockOut, into, intoPitch, blockSums, \
                                                         sumsPitch, prefetchChannels, gap)
 
@@ -445,15 +445,59 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
         if (buffered) copy_rows_out(rowBuffer, out, tile, two ? 2 : 1, outChannels, from + shift, to - from); \
     } while (0)
 
+// 3x3 convolutions at stride 1 and padding 1 on maps of SMALL_MAP_WIDTHS (2x2 and 4x4: VGG16's and
+// ResNet-18's last layers at 32x32) read their planes in place (isp_conv_input.mapWidth), each block
+// whole output rows, and leave out the products over the zero border: unrolled, a 2x2 map's rows
+// carry 36 products a channel of which 16 are not zero, a 4x4 map's 144 of which 100 (and the rows
+// had to be unrolled first). The same sums in the same order (a product left out was a zero). One
+// core, against the unrolled rows, outputs bit for bit the same, weights from L3 (a prototype of
+// these blocks beside isp_conv_tiles, AMD Zen 4), 256 -> 256 channels: 2x2 AVX2 55.0 -> 25.0 us,
+// AVX-512 43.3 -> 25.7; 4x4 AVX2 199.7 -> 138.7, AVX-512 163.8 -> 113.5. Without weight prefetches:
+// with them (those of ConvBlock.h, every tap's row ahead) 2x2 took 35.4-35.6 us, 4x4 with AVX2 147.4.
+// Blocks of MAP_PIXELS positions at most: AVX2 a row of a 4x4 map (8 registers of sums), AVX-512
+// two rows (16).
+#define SMALL_MAP_WIDTHS(w) ((w) == 2 || (w) == 4)
+#define CALL_MAP(TILES, W, R, Y0) BLOCK_OF_KERNEL(TILES, (W) * (R), 1, 0, 0, 0, 0, W, Y0, in, in->x, panels, rows, outChannels, tile, \
+                                                  (Y0) * (W), shift, out, out->out + (size_t)tile * 16 * out->plane + (Y0) * (W) + shift, \
+                                                  (size_t)out->plane, 0, 0, in->channels, 0)
+#define MAP_BLOCK(MAXTILES, W, R, Y0) \
+    do { if (MAXTILES > 1 && two) CALL_MAP(2, W, R, Y0); else CALL_MAP(1, W, R, Y0); } while (0)
+// Rows [q0 / W, q1 / W) of tiles [tile0, tile1): as many rows a block as MAP_PIXELS allows from an
+// even row, single rows otherwise (a split by rows may start or end at any row).
+#define SMALL_MAPS(MAXTILES, MAP_PIXELS) \
+    do { \
+        const int32_t width = in->mapWidth; \
+        for (int32_t tile = tile0; tile < tile1; tile += MAXTILES) { \
+            const int two = MAXTILES > 1 && tile + 1 < tile1; \
+            for (int32_t y = q0 / width; y < q1 / width;) { \
+                const int whole = y % 2 == 0 && y + 1 < q1 / width && MAP_PIXELS >= 2 * width; \
+                if (width == 2) { \
+                    if (whole) MAP_BLOCK(MAXTILES, 2, 2, 0); else if (y == 0) MAP_BLOCK(MAXTILES, 2, 1, 0); else MAP_BLOCK(MAXTILES, 2, 1, 1); \
+                } else if (whole) { \
+                    if (y == 0) MAP_BLOCK(MAXTILES, 4, 2, 0); else MAP_BLOCK(MAXTILES, 4, 2, 2); \
+                } else { \
+                    switch (y) { \
+                    case 0: MAP_BLOCK(MAXTILES, 4, 1, 0); break; \
+                    case 1: MAP_BLOCK(MAXTILES, 4, 1, 1); break; \
+                    case 2: MAP_BLOCK(MAXTILES, 4, 1, 2); break; \
+                    default: MAP_BLOCK(MAXTILES, 4, 1, 3); break; \
+                    } \
+                } \
+                y += whole ? 2 : 1; \
+            } \
+        } \
+    } while (0)
+
 // Run r of `runs` equal runs of [q0, q1); in bands, of whole blocks.
 #define RUN_START(r) (in->rowWidth ? (q0 + (int32_t)((int64_t)bandBlocks * (r) / runs) * bandPixels < q1 \
                                           ? q0 + (int32_t)((int64_t)bandBlocks * (r) / runs) * bandPixels : q1) \
                                : q0 + (int32_t)((int64_t)(q1 - q0) * (r) / runs))
 
-#define KERNEL(name, attr, MAXPIX, MAXTILES, GROUP, VECTORS, POINTWISE_GROUP, POINTWISE_VECTORS, PROJECTION_GROUP, PROJECTION_VECTORS, NARROW_ALIASED, CHUNKED, BANDS, PF, CONTIGUOUS) \
+#define KERNEL(name, attr, MAXPIX, MAXTILES, MAP_PIXELS, GROUP, VECTORS, POINTWISE_GROUP, POINTWISE_VECTORS, PROJECTION_GROUP, PROJECTION_VECTORS, NARROW_ALIASED, CHUNKED, BANDS, PF, CONTIGUOUS) \
     attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, \
                           int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out) { \
         if (CONTIGUOUS && (in->taps != 1 || in->pixelStride != 1)) __builtin_unreachable(); /* see isp_conv_tiles */ \
+        if (!CONTIGUOUS && in->mapWidth) { SMALL_MAPS(MAXTILES, MAP_PIXELS); return; } \
         const int bands = BANDS; \
         if (in->rowWidth && (!BANDS || (in->taps > 1 && in->channels * in->taps <= SHORT_REDUCTION && in->pixelStride == 1))) { \
             /* Row by row: each row's grid positions straight through, from its own origin. */ \
@@ -539,16 +583,16 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
 // and 4 x 2's 16 accumulators spilled): one core, in cache, alternating
 // (benchmarks/conv_kernel_bench.c, AMD Zen 4, AVX2 forced), 1 -> 32 channels at 32x32 27.4 ->
 // 10.8 us, 3 -> 32 55.2 -> 23.9, 3 -> 64 110 -> 49 (AVX-512's 8 x 2: 11.3, 22.0, 54.7; 6 x 1
-// 21.2, 51.4, 96.1; 4 x 1 13.1, 25.9, 67.7).
+// 21.2, 51.4, 96.1; 4 x 1 13.1, 25.9, 67.7). Small maps' blocks: MAP_PIXELS (see SMALL_MAPS).
 #define BLOCK_OF_KERNEL block_avx512
-KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 4, 4, 4, 1, AVX512_CHUNKS, AVX512_BANDS, 0, 0)
-KERNEL(conv_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 4, 4, 4, 4, 1, AVX512_CHUNKS, AVX512_BANDS, 1, 0)
+KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 8, 2, 4, 4, 4, 4, 1, AVX512_CHUNKS, AVX512_BANDS, 0, 0)
+KERNEL(conv_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 8, 2, 4, 4, 4, 4, 1, AVX512_CHUNKS, AVX512_BANDS, 1, 0)
 #undef BLOCK_OF_KERNEL
 #define BLOCK_OF_KERNEL block_avx2
-KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, 0, 0)
-KERNEL(conv_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, 1, 0)
-KERNEL(conv_avx2_contiguous, __attribute__((target("avx2,fma"))), 6, 1, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, 0, 1)
-KERNEL(conv_avx2_contiguous_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, 1, 1)
+KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, 0, 0)
+KERNEL(conv_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, 1, 0)
+KERNEL(conv_avx2_contiguous, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, 0, 1)
+KERNEL(conv_avx2_contiguous_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, 1, 1)
 #undef BLOCK_OF_KERNEL
 
 // The products of Winograd's transforms (isp_conv_products): every tile, blocks of up to MAXPIX
@@ -634,6 +678,8 @@ void isp_conv_tiles(isp_isa isa, const isp_conv_input *in, const float *panels, 
 }
 
 int32_t isp_conv_block(isp_isa isa) { return isa == ISP_AVX512 ? 14 : 6; }
+
+int32_t isp_conv_reads_map(int32_t width) { return SMALL_MAP_WIDTHS(width); }
 
 int32_t isp_conv_chunks(isp_isa isa) { return isa == ISP_AVX512 ? AVX512_CHUNKS : AVX2_CHUNKS; }
 

@@ -29,6 +29,13 @@ final class SparseExecutorTests: XCTestCase {
         try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 36)
     }
 
+    /// VGG16 so narrow (width 0.09: 46 channels, 3 tiles, on its 4x4 maps) that its 4x4 layers split
+    /// across two cores by rows, which the kernel reads in place as small maps, a row or two a block.
+    func testSmallMapsSplitByRowsMatchMaskedDense() throws {
+        try checkSparseMatchesMaskedDense(width: 0.09, architectures: ["vgg16"])
+        try checkSparseMatchesMaskedDense(width: 0.09, architectures: ["vgg16"], engine: Engine(isa: .avx2))
+    }
+
     /// torchvision's variants: ResNet-18's 7x7 stride-2 stem and padded max pool, MobileNetV2's
     /// stride-2 stem and second stage, VGG16's adaptive 7x7 pool (here from 2x2 maps, repeating
     /// pixels) and its classifier with fused ReLUs; 64x64 inputs, odd channel counts at width 0.3.
@@ -293,8 +300,8 @@ final class SparseExecutorTests: XCTestCase {
         XCTAssertThrowsError(try Network.make(ModelSpec(architecture: "vgg16", inputSize: 28)))
     }
 
-    /// The AVX2 kernels, whose unrolled inputs (maps under 8 wide) are packed by blocks of 6
-    /// positions; also on MobileNetV2's 6x6 maps at 192x192 input, whose 1x1 convolutions to 5 tiles
+    /// The AVX2 kernels, whose unrolled inputs (maps under 8 wide but the 2x2 and 4x4 ones of 3x3
+    /// convolutions at stride 1, read in place) are packed by blocks of 6 positions; also on MobileNetV2's 6x6 maps at 192x192 input, whose 1x1 convolutions to 5 tiles
     /// or more read their kept input channels from a block-major packed copy, and on ResNet-18's 7x7
     /// maps at 224x224 input, whose unrolled inputs (154 channels) the cores pack together.
     func testAVX2KernelMatchesMaskedDense() throws {

@@ -17,6 +17,9 @@ int32_t isp_cpu_datapath_floats(isp_isa isa);
 /// Grid positions a kernel call handles at once with `isa`; split work in multiples of this.
 int32_t isp_conv_block(isp_isa isa);
 
+/// 1 when isp_conv_tiles reads maps `width` x `width` in place (isp_conv_input.mapWidth).
+int32_t isp_conv_reads_map(int32_t width);
+
 /// 1 when isp_conv_tiles with `isa` sums long reductions over small grids in chunks of input
 /// channels itself (ResNet-18's 7x7 layers); 0 when the caller should (see ConvTiles.c).
 int32_t isp_conv_chunks(isp_isa isa);
@@ -35,6 +38,9 @@ int32_t isp_conv_packed_block(isp_isa isa);
 /// In rows (rowWidth > 0; bordered planes, blockPitch 0): q = row * rowWidth + column counts the
 /// positions of whole output rows, and its values are those of grid position row * rowPitch +
 /// column (the grid position q above).
+/// A small map (mapWidth > 0, where isp_conv_reads_map(mapWidth); blockPitch and rowWidth 0): a 3x3
+/// convolution at stride 1 and padding 1 (taps 9) of kept input channel i's plain plane, mapWidth x
+/// mapWidth floats at x + xOffset[i]; q = row * mapWidth + column, and q0, q1 are whole rows.
 typedef struct {
     const float *x;
     const int32_t *xOffset;
@@ -46,6 +52,7 @@ typedef struct {
     int32_t blockPitch;
     int32_t rowWidth;
     int32_t rowPitch;
+    int32_t mapWidth;
 } isp_conv_input;
 
 /// Output of a convolution: with q written at pixel j = q + shift (`shift` is an argument of

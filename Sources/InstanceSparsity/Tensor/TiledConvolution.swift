@@ -71,15 +71,16 @@ final class TiledConvolution {
     func imagesPerCall(height ih: Int, width iw: Int, isa: InstructionSet) -> Int { prepare(height: ih, width: iw, isa: isa).images }
 
     /// The layout for this input size and the kernels of `isa` (made on first use, with its
-    /// staging buffer). One image at a time, unrolled inputs are packed by the kernel's blocks
-    /// where it reads them so faster (`isp_conv_packed_block`).
+    /// staging buffer). One image at a time, the small maps the kernel takes are read in place, and
+    /// other unrolled inputs packed by the kernel's blocks where it reads them so faster
+    /// (`isp_conv_packed_block`).
     private func prepare(height ih: Int, width iw: Int, isa: InstructionSet) -> TiledLayout {
         let packedBlock = batched ? 0 : Int(isp_conv_packed_block(isa.kernel))
         if layout == nil || layout!.inputHeight != ih || layout!.inputWidth != iw || layout!.packedBlock != packedBlock {
             let outputPixels = ((ih + 2 * padding - kernel) / stride + 1) * ((iw + 2 * padding - kernel) / stride + 1)
             let images = batched ? max(1, TiledConvolution.batchedPositions / max(outputPixels, 1)) : 1
             let l = TiledLayout(kernel: kernel, stride: stride, padding: padding, inputHeight: ih, inputWidth: iw, images: images,
-                                packedBlock: packedBlock)
+                                packedBlock: packedBlock, smallMaps: !batched)
             // padded: the bordered planes; unrolled: the unrolled rows.
             staging.resize([l.readsInPlace ? 0 : inChannels * (l.mode == .unrolled ? l.plane : l.paddedPlane)])
             staging.zero()  // bordered planes: the borders stay zero, only interiors are ever written
@@ -283,7 +284,7 @@ final class TiledConvolution {
         let tiles = panels.tiles, grid = l.grid(images: count), isa = engine.isa.kernel, block = Int(isp_conv_block(isa))
         // Work along the grid comes in units: output rows (bordered planes, whose row y starts at
         // grid position y * rowPitch and output pixel y * outputWidth) or blocks of positions.
-        let units = l.rowByRow ? l.rows : (grid + block - 1) / block
+        let units = l.unitsAreRows ? l.rows : (grid + block - 1) / block
         // How the work is split across cores (see the comments at each case). A map a gate
         // measures goes by channels whenever there are two tiles per core, so that each core
         // measures whole planes it just wrote (see `measure`): measured after a split by rows
@@ -374,7 +375,7 @@ final class TiledConvolution {
             let input = isp_conv_input(x: source, xOffset: xOffset, weightChannel: weightChannel, channels: Int32(kc),
                                        tapOffset: taps.baseAddress, taps: Int32(kk), pixelStride: Int32(l.pixelStride),
                                        blockPitch: Int32(l.blockPitch(kept: kc)), rowWidth: Int32(l.rowByRow ? ow : 0),
-                                       rowPitch: Int32(l.rowPitch))
+                                       rowPitch: Int32(l.rowPitch), mapWidth: Int32(l.mode == .smallMap ? ow : 0))
             var output = isp_conv_output(out: count > 1 ? channelRows.data : out, plane: Int32(oh * ow), bias: bias,
                                          low: low, high: high, residual: residual)
             let run = { (input: UnsafePointer<isp_conv_input>, t: Range<Int>, q: Range<Int>, shift: Int) in
@@ -409,7 +410,7 @@ final class TiledConvolution {
                 if let chunk = chunkChannels, u == 0..<units {
                     return runInChunks(input, t, chunk)
                 }
-                if l.rowByRow {
+                if l.unitsAreRows {
                     run(input, t, ((u.lowerBound - first) * ow)..<((u.upperBound - first) * ow), first * ow)
                 } else {
                     run(input, t, (u.lowerBound * block)..<min(grid, u.upperBound * block), 0)
@@ -447,7 +448,7 @@ final class TiledConvolution {
                     // projections to 2 tiles: 12.9-24.6 -> 11.0-19.6 us).
                     // A grid run straight through splits into equal runs of positions, not of whole
                     // blocks: a 64-position map's 5 blocks of 13 went 2 and 3 to the cores.
-                    guard l.rowByRow else {
+                    guard l.unitsAreRows else {
                         return engine.forEachShare(of: grid, keepWarm: true) { q, _ in run(input, 0..<tiles, q, 0) }
                     }
                     engine.forEachShare(of: units, keepWarm: true) { rows, workspace in
@@ -471,7 +472,7 @@ final class TiledConvolution {
                         }
                         return own
                     }
-                    guard saliency == nil && tiles % threads != 0 && !l.rowByRow else {
+                    guard saliency == nil && tiles % threads != 0 && !l.unitsAreRows else {
                         return engine.forEachPiece(of: tiles, pieces: engine.threads, keepWarm: true) { r, workspace in
                             var own = shareInput(workspace.index)
                             runUnits(&own, r, 0..<units, 0)

@@ -73,8 +73,11 @@ final class WeightPanels {
 ///   Or, one image at a time, packed by the kernel's blocks of `packedBlock` positions
 ///   (`isp_conv_input.blockPitch`): block b holds, channel after channel and tap after tap, the
 ///   values of its positions, so each block of the kernel reads one run in order.
+/// - `smallMap` (one image at a time, 3x3 at stride 1 and padding 1 on the square maps the kernel
+///   takes so: `isp_conv_reads_map`): the input planes themselves, grid = pixels; the kernel
+///   leaves out the products over the border instead of reading unrolled zeros.
 struct TiledLayout {
-    enum Mode { case pointwise, padded, unrolled }
+    enum Mode { case pointwise, padded, unrolled, smallMap }
     let mode: Mode
     let inputHeight: Int, inputWidth: Int
     /// Floats per kept channel in the kernel's input.
@@ -105,14 +108,17 @@ struct TiledLayout {
     /// a 32x32 map, 12% of a 16x16 one). Row by row, and 8x8 maps padded instead of unrolled,
     /// measured 3% and 5-12% faster on VGG16 and ResNet-18.
     var rowByRow: Bool { mode == .padded }
+    /// Work along the grid comes in output rows (else in blocks of positions).
+    var unitsAreRows: Bool { mode == .padded || mode == .smallMap }
 
     /// The kernel input's `blockPitch` with `kept` channels listed.
     func blockPitch(kept: Int) -> Int { packedBlock > 0 ? kept * channelPitch : 0 }
 
     /// `images`: how many images an `unrolled` call should take at most. `packedBlock`: pack an
-    /// `unrolled` input (one image) by blocks of this many positions (0: no).
+    /// `unrolled` input (one image) by blocks of this many positions (0: no). `smallMaps`: read the
+    /// maps the kernel takes in place as `smallMap` (one image).
     init(kernel k: Int, stride s: Int, padding p: Int, inputHeight ih: Int, inputWidth iw: Int, images: Int = 1,
-         packedBlock: Int = 0) {
+         packedBlock: Int = 0, smallMaps: Bool = false) {
         precondition(packedBlock == 0 || images == 1, "a layout packed by blocks holds one image")
         inputHeight = ih; inputWidth = iw
         let oh = (ih + 2 * p - k) / s + 1, ow = (iw + 2 * p - k) / s + 1, hw = oh * ow
@@ -121,6 +127,11 @@ struct TiledLayout {
         paddedPlane = (ih + 2 * p) * wp
         if k == 1 && s == 1 && p == 0 {
             mode = .pointwise; plane = ih * iw; rowPitch = ow; pixelStride = 1; tapOffset = [0]; gather = []
+            readsInPlace = true; self.images = 1
+            channelPitch = plane; self.packedBlock = 0
+        } else if smallMaps && images == 1 && k == 3 && s == 1 && p == 1 && ih == iw && isp_conv_reads_map(Int32(iw)) != 0 {
+            mode = .smallMap; plane = ih * iw; rowPitch = ow; pixelStride = 1; gather = []
+            tapOffset = (0..<9).map { Int32($0 / 3 * iw + $0 % 3) }  // unused: the kernel knows the map
             readsInPlace = true; self.images = 1
             channelPitch = plane; self.packedBlock = 0
         } else if ow >= 8 {
