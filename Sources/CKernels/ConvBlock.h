@@ -53,8 +53,16 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
         for (int32_t i = 0; i < in->channels; i++) {
             const float *xc = xq + in->xOffset[i];
             const float *w = tilePanel + (size_t)in->weightChannel[i] * 9 * 16;
+            // PREFETCH (kept channels that are not one run): the weight rows of the kept channel 7 on,
+            // which no hardware prefetcher foresees across the dropped channels' rows.
+            const int32_t ahead = i + 7 < prefetchChannels ? i + 7 : prefetchChannels - 1;
+            const float *next = tilePanel + (size_t)in->weightChannel[ahead] * 9 * 16;
             _Pragma("clang loop unroll(full)")
             for (int k = 0; k < 9; k++) {
+                if (PREFETCH) {
+                    _Pragma("clang loop unroll(full)")
+                    for (int t = 0; t < TILES; t++) __builtin_prefetch(next + (size_t)t * rows * 16 + k * 16, 0, 3);
+                }
                 const int ky = k / 3, kx = k % 3;
                 if (Y0 + ky - 1 + PIXELS / MAP <= 0 || Y0 + ky - 1 >= MAP) continue;  // no row of the block reaches this tap
                 v16 w0 = load16(w + k * 16);

@@ -457,20 +457,27 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
 // Blocks of MAP_PIXELS positions at most: AVX2 a row of a 4x4 map (8 registers of sums), AVX-512
 // two rows (16).
 #define SMALL_MAP_WIDTHS(w) ((w) == 2 || (w) == 4)
-#define CALL_MAP(TILES, W, R, Y0) BLOCK_OF_KERNEL(TILES, (W) * (R), 1, 0, 0, 0, 0, W, Y0, in, in->x, panels, rows, outChannels, tile, \
-                                                  (Y0) * (W), shift, out, out->out + (size_t)tile * 16 * out->plane + (Y0) * (W) + shift, \
+#define CALL_MAP(TILES, W, R, Y0, PF) BLOCK_OF_KERNEL(TILES, (W) * (R), 1, 0, PF, 0, 0, W, Y0, in, image, panels, rows, outChannels, tile, \
+                                                  g * (W), shift, out, out->out + (size_t)tile * 16 * out->plane + g * (W) + shift, \
                                                   (size_t)out->plane, 0, 0, in->channels, 0)
 #define MAP_BLOCK(MAXTILES, W, R, Y0) \
-    do { if (MAXTILES > 1 && two) CALL_MAP(2, W, R, Y0); else CALL_MAP(1, W, R, Y0); } while (0)
-// Rows [q0 / W, q1 / W) of tiles [tile0, tile1): as many rows a block as MAP_PIXELS allows from an
-// even row, single rows otherwise (a split by rows may start or end at any row).
+    do { \
+        if (gapped) { if (MAXTILES > 1 && two) CALL_MAP(2, W, R, Y0, 1); else CALL_MAP(1, W, R, Y0, 1); } \
+        else { if (MAXTILES > 1 && two) CALL_MAP(2, W, R, Y0, 0); else CALL_MAP(1, W, R, Y0, 0); } \
+    } while (0)
+// Rows [q0 / W, q1 / W) of tiles [tile0, tile1), image after image for each tile (its weights stay
+// in L2 while the images pass): as many rows a block as MAP_PIXELS allows from an even row, single
+// rows otherwise (a split by rows may start or end at any row).
 #define SMALL_MAPS(MAXTILES, MAP_PIXELS) \
     do { \
         const int32_t width = in->mapWidth; \
+        const int gapped = in->channels > 1 && !contiguous_channels(in); \
         for (int32_t tile = tile0; tile < tile1; tile += MAXTILES) { \
             const int two = MAXTILES > 1 && tile + 1 < tile1; \
-            for (int32_t y = q0 / width; y < q1 / width;) { \
-                const int whole = y % 2 == 0 && y + 1 < q1 / width && MAP_PIXELS >= 2 * width; \
+            for (int32_t g = q0 / width; g < q1 / width;) { \
+                const int32_t y = g % width; \
+                const float *image = in->x + (size_t)(g / width) * in->imageStride; \
+                const int whole = y % 2 == 0 && y + 1 < width && g + 1 < q1 / width && MAP_PIXELS >= 2 * width; \
                 if (width == 2) { \
                     if (whole) MAP_BLOCK(MAXTILES, 2, 2, 0); else if (y == 0) MAP_BLOCK(MAXTILES, 2, 1, 0); else MAP_BLOCK(MAXTILES, 2, 1, 1); \
                 } else if (whole) { \
@@ -483,7 +490,7 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
                     default: MAP_BLOCK(MAXTILES, 4, 1, 3); break; \
                     } \
                 } \
-                y += whole ? 2 : 1; \
+                g += whole ? 2 : 1; \
             } \
         } \
     } while (0)

@@ -38,9 +38,10 @@ int32_t isp_conv_packed_block(isp_isa isa);
 /// In rows (rowWidth > 0; bordered planes, blockPitch 0): q = row * rowWidth + column counts the
 /// positions of whole output rows, and its values are those of grid position row * rowPitch +
 /// column (the grid position q above).
-/// A small map (mapWidth > 0, where isp_conv_reads_map(mapWidth); blockPitch and rowWidth 0): a 3x3
-/// convolution at stride 1 and padding 1 (taps 9) of kept input channel i's plain plane, mapWidth x
-/// mapWidth floats at x + xOffset[i]; q = row * mapWidth + column, and q0, q1 are whole rows.
+/// Small maps (mapWidth > 0, where isp_conv_reads_map(mapWidth); blockPitch and rowWidth 0): a 3x3
+/// convolution at stride 1 and padding 1 (taps 9) of maps mapWidth x mapWidth, one image's after
+/// another's: grid position q = (image * mapWidth + row) * mapWidth + column reads kept input channel
+/// i's plain plane at x + image * imageStride + xOffset[i]; q0 and q1 are whole rows.
 typedef struct {
     const float *x;
     const int32_t *xOffset;
@@ -53,6 +54,7 @@ typedef struct {
     int32_t rowWidth;
     int32_t rowPitch;
     int32_t mapWidth;
+    int32_t imageStride;
 } isp_conv_input;
 
 /// Output of a convolution: with q written at pixel j = q + shift (`shift` is an argument of

@@ -13,7 +13,8 @@ enum MapSplit { case mixed, rows, channelShares }
 /// call on small maps when `batched`).
 final class TiledConvolution {
     let inChannels: Int, kernel: Int, stride: Int, padding: Int, batched: Bool
-    private var layout: TiledLayout?
+    /// The layouts of `run` and of weight gradients (which read unrolled rows, never small maps).
+    private var layout: TiledLayout?, gradientLayout: TiledLayout?
     private let staging = Tensor(shape: [0])
     /// Several images as one row per channel: the kernel's output before it goes to each image's
     /// planes, and dy before its transpose for the weight gradient.
@@ -70,24 +71,25 @@ final class TiledConvolution {
     /// How many images one call takes for inputs of this size.
     func imagesPerCall(height ih: Int, width iw: Int, isa: InstructionSet) -> Int { prepare(height: ih, width: iw, isa: isa).images }
 
-    /// The layout for this input size and the kernels of `isa` (made on first use, with its
-    /// staging buffer). One image at a time, the small maps the kernel takes are read in place, and
-    /// other unrolled inputs packed by the kernel's blocks where it reads them so faster
-    /// (`isp_conv_packed_block`).
-    private func prepare(height ih: Int, width iw: Int, isa: InstructionSet) -> TiledLayout {
+    /// The layout of `run` (or, `forGradient`, of weight gradients) for this input size and the
+    /// kernels of `isa`, made on first use with its staging buffer. The small maps the kernel takes
+    /// are read in place; one image at a time, other unrolled inputs are packed by the kernel's
+    /// blocks where it reads them so faster (`isp_conv_packed_block`).
+    private func prepare(height ih: Int, width iw: Int, isa: InstructionSet, forGradient: Bool = false) -> TiledLayout {
         let packedBlock = batched ? 0 : Int(isp_conv_packed_block(isa.kernel))
-        if layout == nil || layout!.inputHeight != ih || layout!.inputWidth != iw || layout!.packedBlock != packedBlock {
-            let outputPixels = ((ih + 2 * padding - kernel) / stride + 1) * ((iw + 2 * padding - kernel) / stride + 1)
-            let images = batched ? max(1, TiledConvolution.batchedPositions / max(outputPixels, 1)) : 1
-            let l = TiledLayout(kernel: kernel, stride: stride, padding: padding, inputHeight: ih, inputWidth: iw, images: images,
-                                packedBlock: packedBlock, smallMaps: !batched)
-            // padded: the bordered planes; unrolled: the unrolled rows.
-            staging.resize([l.readsInPlace ? 0 : inChannels * (l.mode == .unrolled ? l.plane : l.paddedPlane)])
-            staging.zero()  // bordered planes: the borders stay zero, only interiors are ever written
-            shareStaging = []
-            layout = l
+        if let l = forGradient ? gradientLayout : layout, l.inputHeight == ih, l.inputWidth == iw, l.packedBlock == packedBlock {
+            return l
         }
-        return layout!
+        let outputPixels = ((ih + 2 * padding - kernel) / stride + 1) * ((iw + 2 * padding - kernel) / stride + 1)
+        let images = batched ? max(1, TiledConvolution.batchedPositions / max(outputPixels, 1)) : 1
+        let l = TiledLayout(kernel: kernel, stride: stride, padding: padding, inputHeight: ih, inputWidth: iw, images: images,
+                            packedBlock: packedBlock, smallMaps: !forGradient)
+        if !l.readsInPlace {  // padded: the bordered planes; unrolled: the unrolled rows
+            staging.resize([inChannels * (l.mode == .unrolled ? l.plane : l.paddedPlane)])
+            staging.zero()  // bordered planes: the borders stay zero, only interiors are ever written
+        }
+        if forGradient { gradientLayout = l } else { shareStaging = []; layout = l }
+        return l
     }
 
     /// Lists the channels in `weightChannel`, lays out `count` images (`imageStride` floats apart)
@@ -195,8 +197,9 @@ final class TiledConvolution {
     /// in training each thread has its own images.
     func accumulateWeightGradient(_ x: UnsafePointer<Float>, count: Int, height ih: Int, width iw: Int, dy: UnsafePointer<Float>,
                                   outChannels: Int, into gradient: UnsafeMutablePointer<Float>, engine: Engine) {
-        let l = prepare(height: ih, width: iw, isa: engine.isa), kk = kernel * kernel, weightRows = inChannels * kk, isa = engine.isa.kernel
-        precondition(l.packedBlock == 0, "weight gradients read unrolled rows")
+        let l = prepare(height: ih, width: iw, isa: engine.isa, forGradient: true), kk = kernel * kernel, weightRows = inChannels * kk
+        let isa = engine.isa.kernel
+        precondition(l.packedBlock == 0 && l.mode != .smallMap, "weight gradients read unrolled rows")
         let source = stage(x, count: count, imageStride: inChannels * ih * iw, height: ih, width: iw, kept: nil, layout: l,
                            engine: engine, split: false)
         let imagePixels = l.rows * l.outputWidth, pixels = count * imagePixels
@@ -283,8 +286,9 @@ final class TiledConvolution {
         let (low, high) = clampBounds(cap)
         let tiles = panels.tiles, grid = l.grid(images: count), isa = engine.isa.kernel, block = Int(isp_conv_block(isa))
         // Work along the grid comes in units: output rows (bordered planes, whose row y starts at
-        // grid position y * rowPitch and output pixel y * outputWidth) or blocks of positions.
-        let units = l.unitsAreRows ? l.rows : (grid + block - 1) / block
+        // grid position y * rowPitch and output pixel y * outputWidth; small maps, the rows of all
+        // `count` images) or blocks of positions.
+        let units = l.unitsAreRows ? l.rows * count : (grid + block - 1) / block
         // How the work is split across cores (see the comments at each case). A map a gate
         // measures goes by channels whenever there are two tiles per core, so that each core
         // measures whole planes it just wrote (see `measure`): measured after a split by rows
@@ -375,7 +379,8 @@ final class TiledConvolution {
             let input = isp_conv_input(x: source, xOffset: xOffset, weightChannel: weightChannel, channels: Int32(kc),
                                        tapOffset: taps.baseAddress, taps: Int32(kk), pixelStride: Int32(l.pixelStride),
                                        blockPitch: Int32(l.blockPitch(kept: kc)), rowWidth: Int32(l.rowByRow ? ow : 0),
-                                       rowPitch: Int32(l.rowPitch), mapWidth: Int32(l.mode == .smallMap ? ow : 0))
+                                       rowPitch: Int32(l.rowPitch), mapWidth: Int32(l.mode == .smallMap ? ow : 0),
+                                       imageStride: Int32(inChannels * ih * iw))
             var output = isp_conv_output(out: count > 1 ? channelRows.data : out, plane: Int32(oh * ow), bias: bias,
                                          low: low, high: high, residual: residual)
             let run = { (input: UnsafePointer<isp_conv_input>, t: Range<Int>, q: Range<Int>, shift: Int) in

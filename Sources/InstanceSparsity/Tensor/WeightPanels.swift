@@ -73,9 +73,9 @@ final class WeightPanels {
 ///   Or, one image at a time, packed by the kernel's blocks of `packedBlock` positions
 ///   (`isp_conv_input.blockPitch`): block b holds, channel after channel and tap after tap, the
 ///   values of its positions, so each block of the kernel reads one run in order.
-/// - `smallMap` (one image at a time, 3x3 at stride 1 and padding 1 on the square maps the kernel
-///   takes so: `isp_conv_reads_map`): the input planes themselves, grid = pixels; the kernel
-///   leaves out the products over the border instead of reading unrolled zeros.
+/// - `smallMap` (3x3 at stride 1 and padding 1 on the square maps the kernel takes so:
+///   `isp_conv_reads_map`): the input planes themselves, grid = pixels of `images` images one after
+///   another; the kernel leaves out the products over the border instead of reading unrolled zeros.
 struct TiledLayout {
     enum Mode { case pointwise, padded, unrolled, smallMap }
     let mode: Mode
@@ -116,7 +116,7 @@ struct TiledLayout {
 
     /// `images`: how many images an `unrolled` call should take at most. `packedBlock`: pack an
     /// `unrolled` input (one image) by blocks of this many positions (0: no). `smallMaps`: read the
-    /// maps the kernel takes in place as `smallMap` (one image).
+    /// maps the kernel takes in place as `smallMap`.
     init(kernel k: Int, stride s: Int, padding p: Int, inputHeight ih: Int, inputWidth iw: Int, images: Int = 1,
          packedBlock: Int = 0, smallMaps: Bool = false) {
         precondition(packedBlock == 0 || images == 1, "a layout packed by blocks holds one image")
@@ -129,10 +129,10 @@ struct TiledLayout {
             mode = .pointwise; plane = ih * iw; rowPitch = ow; pixelStride = 1; tapOffset = [0]; gather = []
             readsInPlace = true; self.images = 1
             channelPitch = plane; self.packedBlock = 0
-        } else if smallMaps && images == 1 && k == 3 && s == 1 && p == 1 && ih == iw && isp_conv_reads_map(Int32(iw)) != 0 {
+        } else if smallMaps && k == 3 && s == 1 && p == 1 && ih == iw && isp_conv_reads_map(Int32(iw)) != 0 {
             mode = .smallMap; plane = ih * iw; rowPitch = ow; pixelStride = 1; gather = []
             tapOffset = (0..<9).map { Int32($0 / 3 * iw + $0 % 3) }  // unused: the kernel knows the map
-            readsInPlace = true; self.images = 1
+            readsInPlace = true; self.images = images
             channelPitch = plane; self.packedBlock = 0
         } else if ow >= 8 {
             mode = .padded; plane = paddedPlane; rowPitch = wp; pixelStride = s; gather = []
