@@ -42,9 +42,10 @@ int main(int argc, char **argv) {
     int outputCopies = argc > 7 && atoi(argv[7]) ? copies : 1;
     int stride = argc > 8 ? atoi(argv[8]) : 1, chunk = argc > 9 ? atoi(argv[9]) : 0;
     if (in < 1 || outChannels < 1 || size < 1 || reps < 1 || copies < 1 || (stride != 1 && stride != 2) || chunk < 0
-        || (stride == 2 && layout != 0) || (chunk && layout == 0) || layout < 0 || layout > 3 || (map && !isp_conv_reads_map(size))) {
-        fprintf(stderr, "%s: IN, OUT, SIZE, REPS and COPIES must be positive, STRIDE 1 or 2 (2 with LAYOUT 0), CHUNK >= 0 (not with LAYOUT 0), "
-                "LAYOUT 0-3 (3: a SIZE the kernel reads in place)\n", argv[0]);
+        || (stride == 2 && layout != 0) || (chunk && layout == 0) || layout < 0 || layout > 3
+        || (map && !isp_conv_reads_map(size))) {
+        fprintf(stderr, "%s: IN, OUT, SIZE, REPS and COPIES must be positive, STRIDE 1 or 2 (2 with LAYOUT 0), "
+                "CHUNK >= 0 (not with LAYOUT 0), LAYOUT 0-3 (3: a SIZE the kernel reads in place)\n", argv[0]);
         return 2;
     }
     int pitch = stride * size + 2, pixels = size * size;
@@ -86,7 +87,8 @@ int main(int argc, char **argv) {
     }
     double macs = (double)in * outChannels * pixels * k;
     printf("%s: %d -> %d channels, %dx%d, %s%s, chunks of %d channels, %d weight cop%s: %.1f us, %.1f GMAC/s\n",
-           isa == ISP_AVX512 ? "avx512" : "avx2", in, outChannels, size, size, unrolled ? "unrolled" : pointwise ? "1x1 in place" : map ? "read in place" : "bordered rows",
+           isa == ISP_AVX512 ? "avx512" : "avx2", in, outChannels, size, size,
+           unrolled ? "unrolled" : pointwise ? "1x1 in place" : map ? "read in place" : "bordered rows",
            stride == 2 ? " at stride 2" : "", chunk ? chunk : in, copies, copies == 1 ? "y" : "ies", best * 1e6, macs / best / 1e9);
     return 0;
 }

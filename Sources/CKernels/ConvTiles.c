@@ -450,16 +450,19 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
 // whole output rows, and leave out the products over the zero border: unrolled, a 2x2 map's rows
 // carry 36 products a channel of which 16 are not zero, a 4x4 map's 144 of which 100 (and the rows
 // had to be unrolled first). The same sums in the same order (a product left out was a zero). One
-// core, against the unrolled rows, outputs bit for bit the same, weights from L3 (a prototype of
-// these blocks beside isp_conv_tiles, AMD Zen 4), 256 -> 256 channels: 2x2 AVX2 55.0 -> 25.0 us,
-// AVX-512 43.3 -> 25.7; 4x4 AVX2 199.7 -> 138.7, AVX-512 163.8 -> 113.5. Without weight prefetches:
-// with them (those of ConvBlock.h, every tap's row ahead) 2x2 took 35.4-35.6 us, 4x4 with AVX2 147.4.
-// Blocks of MAP_PIXELS positions at most: AVX2 a row of a 4x4 map (8 registers of sums), AVX-512
-// two rows (16).
+// core, weights from L3, against the unrolled rows (benchmarks/conv_kernel_bench.c layouts 1 and 3,
+// AMD Zen 4, two alternations), 256 -> 256 channels: 2x2 AVX2 58.3-59.2 -> 33.8 us, AVX-512
+// 45.1-45.2 -> 34.1-36.4; 4x4 AVX2 201.9-202.3 -> 156.2-157.5, AVX-512 166.4-168.6 -> 114.3-115.1.
+// VGG16 w0.5, one core (benchmarks/interleave.py): 0.852x the time with AVX-512, 0.822x with AVX2.
+// Dense weights are not prefetched (a prototype of these blocks with ConvBlock.h's prefetches, every
+// tap's row ahead: 2x2 35.4-35.6 us against 25.0-25.7 without); kept channels that are not one run
+// are (pruned VGG16 0.981x the time with them, ResNet-18 0.937x, one core, interleave.py).
+// Blocks of MAP_PIXELS positions at most: AVX2 a row of a 4x4 map (8 registers of sums; two rows,
+// 16, spilled: 0.64x as fast), AVX-512 two rows (16).
 #define SMALL_MAP_WIDTHS(w) ((w) == 2 || (w) == 4)
-#define CALL_MAP(TILES, W, R, Y0, PF) BLOCK_OF_KERNEL(TILES, (W) * (R), 1, 0, PF, 0, 0, W, Y0, in, image, panels, rows, outChannels, tile, \
-                                                  g * (W), shift, out, out->out + (size_t)tile * 16 * out->plane + g * (W) + shift, \
-                                                  (size_t)out->plane, 0, 0, in->channels, 0)
+#define CALL_MAP(TILES, W, R, Y0, PF) \
+    BLOCK_OF_KERNEL(TILES, (W) * (R), 1, 0, PF, 0, 0, W, Y0, in, image, panels, rows, outChannels, tile, g * (W), shift, out, \
+                    out->out + (size_t)tile * 16 * out->plane + g * (W) + shift, (size_t)out->plane, 0, 0, in->channels, 0)
 #define MAP_BLOCK(MAXTILES, W, R, Y0) \
     do { \
         if (gapped) { if (MAXTILES > 1 && two) CALL_MAP(2, W, R, Y0, 1); else CALL_MAP(1, W, R, Y0, 1); } \
@@ -479,7 +482,9 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
                 const float *image = in->x + (size_t)(g / width) * in->imageStride; \
                 const int whole = y % 2 == 0 && y + 1 < width && g + 1 < q1 / width && MAP_PIXELS >= 2 * width; \
                 if (width == 2) { \
-                    if (whole) MAP_BLOCK(MAXTILES, 2, 2, 0); else if (y == 0) MAP_BLOCK(MAXTILES, 2, 1, 0); else MAP_BLOCK(MAXTILES, 2, 1, 1); \
+                    if (whole) MAP_BLOCK(MAXTILES, 2, 2, 0); \
+                    else if (y == 0) MAP_BLOCK(MAXTILES, 2, 1, 0); \
+                    else MAP_BLOCK(MAXTILES, 2, 1, 1); \
                 } else if (whole) { \
                     if (y == 0) MAP_BLOCK(MAXTILES, 4, 2, 0); else MAP_BLOCK(MAXTILES, 4, 2, 2); \
                 } else { \

@@ -301,9 +301,10 @@ final class SparseExecutorTests: XCTestCase {
     }
 
     /// The AVX2 kernels, whose unrolled inputs (maps under 8 wide but the 2x2 and 4x4 ones of 3x3
-    /// convolutions at stride 1, read in place) are packed by blocks of 6 positions; also on MobileNetV2's 6x6 maps at 192x192 input, whose 1x1 convolutions to 5 tiles
-    /// or more read their kept input channels from a block-major packed copy, and on ResNet-18's 7x7
-    /// maps at 224x224 input, whose unrolled inputs (154 channels) the cores pack together.
+    /// convolutions at stride 1, read in place) are packed by blocks of 6 positions; also on
+    /// MobileNetV2's 6x6 maps at 192x192 input, whose 1x1 convolutions to 5 tiles or more read their
+    /// kept input channels from a block-major packed copy, and on ResNet-18's 7x7 maps at 224x224
+    /// input, whose unrolled inputs (154 channels) the cores pack together.
     func testAVX2KernelMatchesMaskedDense() throws {
         try checkSparseMatchesMaskedDense(engine: Engine(isa: .avx2))
         try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 192, stem: .imagenet, architectures: ["mobilenetv2"],

@@ -100,7 +100,8 @@ final class WinogradConvolution {
                 let multiply = { (rows: Range<Int>, xis: Range<Int>, v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>) in
                     for xi in xis {
                         var input = isp_conv_input(x: v + xi * vStride, xOffset: offset, weightChannel: channels, channels: Int32(kc),
-                                                   tapOffset: tap, taps: 1, pixelStride: 1, blockPitch: 0, rowWidth: 0, rowPitch: 0, mapWidth: 0, imageStride: 0)
+                                                   tapOffset: tap, taps: 1, pixelStride: 1, blockPitch: 0, rowWidth: 0, rowPitch: 0,
+                                                   mapWidth: 0, imageStride: 0)
                         isp_conv_products(isa, &input, self.panels[xi].data, Int32(self.inChannels), Int32(self.outChannels), 0,
                                           Int32(rows.count * tilesPerRow), m + xi * mStride, Int32(productPitch))
                     }
