@@ -75,7 +75,8 @@ final class WeightPanels {
 ///   values of its positions, so each block of the kernel reads one run in order.
 /// - `smallMap` (3x3 at stride 1 and padding 1 on the square maps the kernel takes so:
 ///   `isp_conv_reads_map`): the input planes themselves, grid = pixels of `images` images one after
-///   another; the kernel leaves out the products over the border instead of reading unrolled zeros.
+///   another; the kernel knows each tap's offset (no `tapOffset`) and leaves out the products over
+///   the border instead of reading unrolled zeros.
 struct TiledLayout {
     enum Mode { case pointwise, padded, unrolled, smallMap }
     let mode: Mode
@@ -131,7 +132,7 @@ struct TiledLayout {
             channelPitch = plane; self.packedBlock = 0
         } else if smallMaps && k == 3 && s == 1 && p == 1 && ih == iw && isp_conv_reads_map(Int32(iw)) != 0 {
             mode = .smallMap; plane = ih * iw; rowPitch = ow; pixelStride = 1; gather = []
-            tapOffset = (0..<9).map { Int32($0 / 3 * iw + $0 % 3) }  // unused: the kernel knows the map
+            tapOffset = []  // the kernel knows which taps reach which pixels
             readsInPlace = true; self.images = images
             channelPitch = plane; self.packedBlock = 0
         } else if ow >= 8 {
