@@ -52,6 +52,10 @@ public final class Conv2d: Layer, RunsOnEngine {
     }
     private lazy var zeroInputBias = Tensor(shape: [inChannels])
 
+    /// The forward pass and the input gradient on Winograd's transforms, their U re-made every pass.
+    private lazy var winograd = WinogradConvolution(outChannels: outChannels, inChannels: inChannels)
+    private lazy var winogradBackward = WinogradConvolution(outChannels: inChannels, inChannels: outChannels)
+
     public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
                 groups: Int = 1, bias: Bool = false, rng: inout SeededGenerator) {
         precondition(inChannels % groups == 0 && outChannels % groups == 0, "channels not divisible by groups")
@@ -104,7 +108,7 @@ public final class Conv2d: Layer, RunsOnEngine {
         case .tiled: tiledForward(input, out)
         case .gemm: gemmForward(input, out)
         case .depthwise: depthwiseForward(input, out)
-        case .winograd: preconditionFailure("Winograd's transforms run batch-1 inference only (ConvolutionPlan.inference)")
+        case .winograd: winogradForward(input, out)
         }
         return out
     }
@@ -125,6 +129,7 @@ public final class Conv2d: Layer, RunsOnEngine {
         guard propagatesGradient else { return g }
         switch plan.inputGradient {
         case .tiled: tiledInputGradient(dy, g)  // writes every value of dx
+        case .winograd: winogradInputGradient(dy, g)  // so does this
         default: g.zero(); gemmInputGradient(dy, g)  // col2im accumulates
         }
         return g
@@ -186,6 +191,20 @@ public final class Conv2d: Layer, RunsOnEngine {
                                                 out: destination.data + images.lowerBound * destinationCount,
                                                 bias: bias, cap: nil, residual: nil, engine: engine, split: false)
         }
+    }
+
+    // MARK: Winograd path
+
+    private func winogradForward(_ input: Tensor, _ out: Tensor) {
+        winograd.load(weight.value.data, engine: engine)
+        winograd.runImages(input.data, count: input.shape[0], height: inH, width: inW, out: out.data,
+                           bias: self.bias?.value.data ?? zeroBias.data, engine: engine)
+    }
+
+    private func winogradInputGradient(_ dy: Tensor, _ dx: Tensor) {
+        winogradBackward.loadFlipped(weight.value.data, engine: engine)
+        winogradBackward.runImages(dy.data, count: dy.shape[0], height: outH, width: outW, out: dx.data, bias: zeroInputBias.data,
+                                   engine: engine)
     }
 
     // MARK: GEMM path

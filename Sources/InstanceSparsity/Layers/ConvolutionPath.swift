@@ -8,8 +8,8 @@ public enum ConvolutionPath: String, CaseIterable {
     case gemm
     /// Direct loops per channel plane (`isp_depthwise`): groups == channels.
     case depthwise
-    /// Winograd's F(2x2, 3x3) (`WinogradConvolution`): 3x3 convolutions at stride 1 and padding 1
-    /// in batch-1 inference.
+    /// Winograd's F(2x2, 3x3) (`WinogradConvolution`): 3x3 convolutions at stride 1 and padding 1,
+    /// forward and input gradient.
     case winograd
 }
 
@@ -67,12 +67,14 @@ public struct ConvolutionPlan: Equatable {
             return
         }
         let tiled = groups == 1 && stride <= 2 && outputWidth >= ConvolutionPlan.narrowestTiledOutput
+        // The input gradient is the same shape of convolution with the channels swapped.
         let winograd = groups == 1 && kernel == 3 && stride == 1 && padding == 1
-            && outputWidth >= ConvolutionPlan.narrowestWinogradOutput(datapathFloats: datapathFloats) && inChannels >= ConvolutionPlan.fewestWinogradInputs
-        self.init(forward: tiled ? .tiled : .gemm,
-                  inputGradient: tiled && stride == 1 && padding < kernel ? .tiled : .gemm,
-                  weightGradient: tiled && kernel > 1 ? .tiled : .gemm,
-                  inference: winograd ? .winograd : tiled ? .tiled : .gemm)
+            && outputWidth >= ConvolutionPlan.narrowestWinogradOutput(datapathFloats: datapathFloats)
+        let forward: ConvolutionPath = winograd && inChannels >= ConvolutionPlan.fewestWinogradInputs ? .winograd : tiled ? .tiled : .gemm
+        self.init(forward: forward,
+                  inputGradient: winograd && outChannels >= ConvolutionPlan.fewestWinogradInputs ? .winograd
+                      : tiled && stride == 1 && padding < kernel ? .tiled : .gemm,
+                  weightGradient: tiled && kernel > 1 ? .tiled : .gemm)
     }
 
     /// A plan given path by path (tests force each one; a path must be able to run the shape).

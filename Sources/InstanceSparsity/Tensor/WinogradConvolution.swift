@@ -1,15 +1,15 @@
 import CKernels
 
-/// One 3x3 convolution at stride 1 and padding 1 of one image by Winograd's F(2x2, 3x3)
-/// (Winograd.c), over any subset of the input channels: the input's transforms V, the 16
-/// products U[xi] V[xi] on the tiled kernel as 1x1 convolutions whose grid positions are tiles,
-/// and the output transform, which adds the bias and residual and applies the activation. 16
-/// multiply-adds per input channel for 4 output pixels instead of 36. Batch-1 inference only.
+/// 3x3 convolutions at stride 1 and padding 1 by Winograd's F(2x2, 3x3) (Winograd.c), over any
+/// subset of the input channels: the input's transforms V, the 16 products U[xi] V[xi] on the
+/// tiled kernel as 1x1 convolutions whose grid positions are tiles, and the output transform,
+/// which adds the bias and residual and applies the activation. 16 multiply-adds per input channel
+/// for 4 output pixels instead of 36. One image split across the cores (`run`, batch-1 inference),
+/// or many, each core taking whole images (`runImages`, training and batched evaluation).
 ///
-/// The map goes in bands of tile rows whose V and M (the products) take about `bandFloats`, so
-/// that the products read V and the output transform reads M from L2; split across cores, each
-/// core takes a share of the tile rows with a band buffer of its own, or, when one band holds the
-/// whole map, a share of each step.
+/// The map goes in bands whose V and M (the products) take about `bandFloats`, so that the
+/// products read V and the output transform reads M from L2: tile rows of one image, or, when a
+/// whole image takes less, several images side by side, each band reading all of U once.
 final class WinogradConvolution {
     let inChannels: Int, outChannels: Int
     /// U[xi] (outputs x inputs) as the tiled kernel's panels, one row per input channel.
@@ -17,10 +17,11 @@ final class WinogradConvolution {
     /// Per thread: a band's V (16 x inChannels rows of `pitch` floats), then its M (16 x the band's
     /// tiles x `productPitch`: each tile's output channels, rounded up to whole vectors).
     private var bands: [Tensor] = []
-    private var pitch = 0, bandRows = 0, geometry = (height: 0, width: 0)
+    private var layout = Layout()
     private let productPitch: Int
-    /// Row i of V starts at offset[i] = i * pitch; allChannels[i] = i (no channel dropped).
-    private let offset: UnsafeMutablePointer<Int32>, allChannels: UnsafeMutablePointer<Int32>
+    /// Row i of V starts at offset[i] = i * pitch; allChannels[i] = i (no channel dropped); the
+    /// products' one tap is at offset 0.
+    private let offset: UnsafeMutablePointer<Int32>, allChannels: UnsafeMutablePointer<Int32>, tap: UnsafeMutablePointer<Int32>
     /// How the last `run` left its output in the cores' caches.
     private(set) var outputSplit = MapSplit.mixed
     /// Floats added to the distance between the 16 parts of V and of M: a multiple of 4 KB apart,
@@ -33,46 +34,111 @@ final class WinogradConvolution {
     /// when U is larger.
     static let bandFloats = 1 << 16
 
-    /// `weights`: outChannels x inChannels x 3 x 3, batch norm folded in.
-    init(weights: [Float], outChannels: Int, inChannels: Int, engine: Engine) {
+    /// How maps of one size are cut into bands: `images` images of `rows` tile rows each (all of
+    /// them when `images` > 1).
+    private struct Layout: Equatable {
+        var height = 0, width = 0, images = 0, rows = 0, pitch = 0
+        var tilesPerRow: Int { Int(isp_winograd_tiles(Int32(width))) }
+        var tileRows: Int { Int(isp_winograd_tiles(Int32(height))) }
+    }
+
+    /// U all zero until `load`.
+    init(outChannels: Int, inChannels: Int) {
         self.inChannels = inChannels; self.outChannels = outChannels
-        let matrix = outChannels * inChannels
-        var u = [Float](repeating: 0, count: 16 * matrix)
-        weights.withUnsafeBufferPointer { w in
-            u.withUnsafeMutableBufferPointer { isp_winograd_weights(w.baseAddress, Int32(outChannels), Int32(inChannels), $0.baseAddress) }
-        }
-        panels = (0..<16).map { xi in
-            let p = WeightPanels(outChannels: outChannels, rows: inChannels)
-            u.withUnsafeBufferPointer { p.load($0.baseAddress! + xi * matrix, engine: engine) }
-            return p
-        }
+        panels = (0..<16).map { _ in WeightPanels(outChannels: outChannels, rows: inChannels) }
         offset = .allocate(capacity: inChannels); allChannels = .allocate(capacity: inChannels)
+        tap = .allocate(capacity: 1); tap.initialize(to: 0)
         for i in 0..<inChannels { allChannels[i] = Int32(i) }
         productPitch = (outChannels + 15) / 16 * 16
     }
 
-    deinit { offset.deallocate(); allChannels.deallocate() }
+    /// `weights`: outChannels x inChannels x 3 x 3, batch norm folded in.
+    convenience init(weights: [Float], outChannels: Int, inChannels: Int, engine: Engine) {
+        self.init(outChannels: outChannels, inChannels: inChannels)
+        weights.withUnsafeBufferPointer { load($0.baseAddress!, engine: engine) }
+    }
 
-    /// Band buffers for this map size and thread count.
-    private func prepare(height: Int, width: Int, threads: Int) {
-        if geometry != (height, width) {
-            let tilesPerRow = Int(isp_winograd_tiles(Int32(width)))
-            // Every band streams all of U again: bands at least as large as U.
-            let target = max(WinogradConvolution.bandFloats, 16 * inChannels * outChannels)
-            bandRows = max(1, target / (16 * (inChannels + productPitch) * tilesPerRow))
-            bandRows = min(bandRows, Int(isp_winograd_tiles(Int32(height))))
-            pitch = (bandRows * tilesPerRow + 16 + 15) / 16 * 16  // a vector of slack (see isp_winograd_input)
-            for i in 0..<inChannels { offset[i] = Int32(i * pitch) }
-            bands = []
-            geometry = (height, width)
+    deinit { offset.deallocate(); allChannels.deallocate(); tap.deallocate() }
+
+    /// U from weights outChannels x inChannels x 3 x 3 (training changes them every step).
+    func load(_ weights: UnsafePointer<Float>, engine: Engine) {
+        let matrix = outChannels * inChannels
+        var u = [Float](repeating: 0, count: 16 * matrix)
+        u.withUnsafeMutableBufferPointer { u in
+            isp_winograd_weights(weights, Int32(outChannels), Int32(inChannels), u.baseAddress)
+            for xi in 0..<16 { panels[xi].load(u.baseAddress! + xi * matrix, engine: engine) }
         }
-        let floats = 16 * (inChannels * pitch + bandRows * Int(isp_winograd_tiles(Int32(width))) * productPitch + 2 * WinogradConvolution.skew)
+    }
+
+    /// U of the convolution that gives a layer's input gradient, from the layer's weights w
+    /// (`inChannels` outputs x `outChannels` inputs x 3 x 3): inputs and outputs swapped, taps flipped.
+    func loadFlipped(_ w: UnsafePointer<Float>, engine: Engine) {
+        var flipped = [Float](repeating: 0, count: outChannels * inChannels * 9)
+        for o in 0..<inChannels {
+            for c in 0..<outChannels {
+                for t in 0..<9 { flipped[(c * inChannels + o) * 9 + t] = w[(o * outChannels + c) * 9 + 8 - t] }
+            }
+        }
+        flipped.withUnsafeBufferPointer { load($0.baseAddress!, engine: engine) }
+    }
+
+    /// Band buffers for `images` images (at most) of this size and `threads` threads.
+    private func prepare(height: Int, width: Int, images: Int, threads: Int) {
+        var l = Layout(height: height, width: width)
+        // Every band streams all of U again: bands at least as large as U.
+        let target = max(WinogradConvolution.bandFloats, 16 * inChannels * outChannels)
+        let tileRow = 16 * (inChannels + productPitch) * l.tilesPerRow
+        l.rows = min(max(1, target / tileRow), l.tileRows)
+        l.images = l.rows == l.tileRows ? min(images, max(1, target / (tileRow * l.tileRows))) : 1
+        l.pitch = (l.images * l.rows * l.tilesPerRow + 16 + 15) / 16 * 16  // a vector of slack (see isp_winograd_input)
+        if l != layout {
+            for i in 0..<inChannels { offset[i] = Int32(i * l.pitch) }
+            bands = []
+            layout = l
+        }
+        let floats = 16 * (vStride + mStride)
         while bands.count < threads { bands.append(Tensor(shape: [floats])) }
     }
 
+    private var vStride: Int { inChannels * layout.pitch + WinogradConvolution.skew }
+    private var mStride: Int { layout.images * layout.rows * layout.tilesPerRow * productPitch + WinogradConvolution.skew }
+
+    /// V of the listed channels `c` (of `channels`) of image `x`, tile rows `rows`, into a band's V
+    /// `tiles` tiles in (the images before it in the band).
+    private func transformInput(_ x: UnsafePointer<Float>, _ channels: UnsafePointer<Int32>, _ c: Range<Int>, rows: Range<Int>,
+                                into v: UnsafeMutablePointer<Float>, tiles: Int, isa: isp_isa) {
+        isp_winograd_input(isa, x, channels + c.lowerBound, Int32(c.count), Int32(layout.height), Int32(layout.width),
+                           Int32(rows.lowerBound), Int32(rows.upperBound), v + c.lowerBound * layout.pitch + tiles, Int64(vStride),
+                           Int32(layout.pitch))
+    }
+
+    /// The products `xis` of a band's first `positions` tiles over the `kept` listed input channels.
+    private func multiply(positions: Int, xis: Range<Int>, _ channels: UnsafePointer<Int32>, kept: Int,
+                          _ v: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>, isa: isp_isa) {
+        for xi in xis {
+            var input = isp_conv_input(x: v + xi * vStride, xOffset: offset, weightChannel: channels, channels: Int32(kept),
+                                       tapOffset: tap, taps: 1, pixelStride: 1, blockPitch: 0, rowWidth: 0, rowPitch: 0,
+                                       mapWidth: 0, imageStride: 0)
+            isp_conv_products(isa, &input, panels[xi].data, Int32(inChannels), Int32(outChannels), 0, Int32(positions),
+                              m + xi * mStride, Int32(productPitch))
+        }
+    }
+
+    /// Output channels `o` of tile rows `rows` of one image from a band's M, `tiles` tiles in.
+    private func transformOutput(_ m: UnsafeMutablePointer<Float>, tiles: Int, _ o: Range<Int>, rows: Range<Int>,
+                                 _ final: isp_conv_output, isa: isp_isa) {
+        let plane = layout.height * layout.width
+        var part = final
+        part.out += o.lowerBound * plane
+        part.bias += o.lowerBound
+        part.residual = part.residual.map { $0 + o.lowerBound * plane }
+        isp_winograd_output(isa, m + tiles * productPitch + o.lowerBound, Int64(mStride), Int32(productPitch), Int32(o.count),
+                            Int32(layout.height), Int32(layout.width), Int32(rows.lowerBound), Int32(rows.upperBound), &part)
+    }
+
     /// out = clamp(conv(x) + bias (+ residual), 0 if `cap` is set, cap) over the input channels
-    /// `kept` (list and count, ascending; nil: all) of x (inChannels planes of height x width).
-    /// `split`: the work shared across the engine's threads. Returns the MACs of the direct
+    /// `kept` (list and count, ascending; nil: all) of one image x (inChannels planes of height x
+    /// width). `split`: the work shared across the engine's threads. Returns the MACs of the direct
     /// convolution it stands for (the measure of work all paths report).
     func run(_ x: UnsafePointer<Float>, height: Int, width: Int, kept: (UnsafePointer<Int32>, Int)?,
              out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?, residual: UnsafePointer<Float>?,
@@ -81,67 +147,84 @@ final class WinogradConvolution {
         let macs = outChannels * height * width * kc * 9
         let tileRows = Int(isp_winograd_tiles(Int32(height))), tilesPerRow = Int(isp_winograd_tiles(Int32(width)))
         let threads = split && macs >= TiledConvolution.parallelThreshold ? min(engine.threads, tileRows) : 1
-        prepare(height: height, width: width, threads: threads)
+        prepare(height: height, width: width, images: 1, threads: threads)
         let (low, high) = clampBounds(cap)
-        let isa = engine.isa.kernel, pitch = pitch, bandRows = bandRows, offset = UnsafePointer(offset)
-        let vStride = inChannels * pitch + WinogradConvolution.skew, productPitch = productPitch
-        let mStride = bandRows * tilesPerRow * productPitch + WinogradConvolution.skew
+        let isa = engine.isa.kernel, bandRows = layout.rows, vStride = vStride
         let final = isp_conv_output(out: out, plane: Int32(height * width), bias: bias, low: low, high: high, residual: residual)
-        let tap: Int32 = 0
-        withUnsafePointer(to: final) { final in
-            withUnsafePointer(to: tap) { tap in
-                // The three steps on the tile rows `rows` of a band whose V and M start at `v`, `m`:
-                // V of the listed channels `c`, the products `xis`, the output channels `o` (whole vectors).
-                let transformInput = { (rows: Range<Int>, c: Range<Int>, v: UnsafeMutablePointer<Float>) in
-                    isp_winograd_input(isa, x, channels + c.lowerBound, Int32(c.count), Int32(height), Int32(width),
-                                       Int32(rows.lowerBound), Int32(rows.upperBound), v + c.lowerBound * pitch, Int64(vStride),
-                                       Int32(pitch))
-                }
-                let multiply = { (rows: Range<Int>, xis: Range<Int>, v: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>) in
-                    for xi in xis {
-                        var input = isp_conv_input(x: v + xi * vStride, xOffset: offset, weightChannel: channels, channels: Int32(kc),
-                                                   tapOffset: tap, taps: 1, pixelStride: 1, blockPitch: 0, rowWidth: 0, rowPitch: 0,
-                                                   mapWidth: 0, imageStride: 0)
-                        isp_conv_products(isa, &input, self.panels[xi].data, Int32(self.inChannels), Int32(self.outChannels), 0,
-                                          Int32(rows.count * tilesPerRow), m + xi * mStride, Int32(productPitch))
-                    }
-                }
-                let transformOutput = { (rows: Range<Int>, o: Range<Int>, m: UnsafeMutablePointer<Float>) in
-                    var part = final.pointee
-                    part.out += o.lowerBound * height * width
-                    part.bias += o.lowerBound
-                    part.residual = part.residual.map { $0 + o.lowerBound * height * width }
-                    isp_winograd_output(isa, m + o.lowerBound, Int64(mStride), Int32(productPitch), Int32(o.count), Int32(height),
-                                        Int32(width), Int32(rows.lowerBound), Int32(rows.upperBound), &part)
-                }
-                let all = 0..<tileRows, v = bands[0].data, m = bands[0].data + 16 * vStride
-                let phased = threads > 1 && bandRows >= tileRows
-                outputSplit = threads > 1 && !phased ? .rows : .mixed
-                if phased {
-                    // The map in one band: each step split across the cores, so that each reads half
-                    // of U (a split by tile rows had each stream all of it: resnet18 at 224, two cores,
-                    // its 14x14 layers (U 4 MB) 0.58-0.62 -> 0.73-0.79 ms against the direct convolution).
-                    let groups = (outChannels + 15) / 16
-                    engine.forEachShare(of: kc, keepWarm: true) { c, _ in transformInput(all, c, v) }
-                    engine.forEachShare(of: 16, keepWarm: true) { xis, _ in multiply(all, xis, v, m) }
-                    engine.forEachShare(of: groups, keepWarm: true) { g, _ in
-                        transformOutput(all, (g.lowerBound * 16)..<min(self.outChannels, g.upperBound * 16), m)
-                    }
-                    return
-                }
-                engine.forEachShare(of: tileRows, minimumPerShare: tileRows / threads, keepWarm: split) { share, workspace in
-                    let v = self.bands[workspace.index].data, m = v + 16 * vStride
-                    var first = share.lowerBound
-                    while first < share.upperBound {
-                        let rows = first..<min(share.upperBound, first + bandRows)
-                        transformInput(rows, 0..<kc, v)
-                        multiply(rows, 0..<16, v, m)
-                        transformOutput(rows, 0..<self.outChannels, m)
-                        first = rows.upperBound
-                    }
-                }
+        let all = 0..<tileRows, v = bands[0].data, m = bands[0].data + 16 * vStride
+        let phased = threads > 1 && bandRows >= tileRows
+        outputSplit = threads > 1 && !phased ? .rows : .mixed
+        if phased {
+            // The map in one band: each step split across the cores, so that each reads half of U
+            // (a split by tile rows had each stream all of it: resnet18 at 224, two cores, its
+            // 14x14 layers (U 4 MB) 0.58-0.62 -> 0.73-0.79 ms against the direct convolution).
+            let groups = (outChannels + 15) / 16, positions = tileRows * tilesPerRow
+            engine.forEachShare(of: kc, keepWarm: true) { c, _ in
+                self.transformInput(x, channels, c, rows: all, into: v, tiles: 0, isa: isa)
+            }
+            engine.forEachShare(of: 16, keepWarm: true) { xis, _ in
+                self.multiply(positions: positions, xis: xis, channels, kept: kc, v, m, isa: isa)
+            }
+            engine.forEachShare(of: groups, keepWarm: true) { g, _ in
+                self.transformOutput(m, tiles: 0, (g.lowerBound * 16)..<min(self.outChannels, g.upperBound * 16), rows: all, final, isa: isa)
+            }
+            return macs
+        }
+        engine.forEachShare(of: tileRows, minimumPerShare: tileRows / threads, keepWarm: split) { share, workspace in
+            let v = self.bands[workspace.index].data, m = v + 16 * vStride
+            var first = share.lowerBound
+            while first < share.upperBound {
+                let rows = first..<min(share.upperBound, first + bandRows)
+                self.transformInput(x, channels, 0..<kc, rows: rows, into: v, tiles: 0, isa: isa)
+                self.multiply(positions: rows.count * tilesPerRow, xis: 0..<16, channels, kept: kc, v, m, isa: isa)
+                self.transformOutput(m, tiles: 0, 0..<self.outChannels, rows: rows, final, isa: isa)
+                first = rows.upperBound
             }
         }
         return macs
+    }
+
+    /// out = conv(x) + bias for `count` images (inChannels planes of height x width each, one after
+    /// another), each core taking whole images: a band of several at once on small maps, one image
+    /// band by band on large ones.
+    func runImages(_ x: UnsafePointer<Float>, count: Int, height: Int, width: Int, out: UnsafeMutablePointer<Float>,
+                   bias: UnsafePointer<Float>, engine: Engine) {
+        prepare(height: height, width: width, images: count, threads: engine.threads)
+        let isa = engine.isa.kernel, l = layout, vStride = vStride
+        let tilesPerImage = l.tileRows * l.tilesPerRow, inCount = inChannels * height * width, outCount = outChannels * height * width
+        let channels = UnsafePointer(allChannels), all = 0..<outChannels
+        let groups = (count + l.images - 1) / l.images
+        engine.forEachPiece(of: count, pieces: max(groups, min(count, 2 * engine.threads))) { images, workspace in
+            let v = self.bands[workspace.index].data, m = v + 16 * vStride
+            func final(_ i: Int) -> isp_conv_output {
+                isp_conv_output(out: out + i * outCount, plane: Int32(height * width), bias: bias, low: -.infinity, high: .infinity,
+                                residual: nil)
+            }
+            if l.rows == l.tileRows {  // whole images side by side in the band
+                var first = images.lowerBound
+                while first < images.upperBound {
+                    let band = first..<min(images.upperBound, first + l.images), rows = 0..<l.tileRows
+                    for (j, i) in band.enumerated() {
+                        self.transformInput(x + i * inCount, channels, 0..<self.inChannels, rows: rows, into: v, tiles: j * tilesPerImage, isa: isa)
+                    }
+                    self.multiply(positions: band.count * tilesPerImage, xis: 0..<16, channels, kept: self.inChannels, v, m, isa: isa)
+                    for (j, i) in band.enumerated() {
+                        self.transformOutput(m, tiles: j * tilesPerImage, all, rows: rows, final(i), isa: isa)
+                    }
+                    first = band.upperBound
+                }
+                return
+            }
+            for i in images {  // each image in bands of tile rows
+                var first = 0
+                while first < l.tileRows {
+                    let rows = first..<min(l.tileRows, first + l.rows)
+                    self.transformInput(x + i * inCount, channels, 0..<self.inChannels, rows: rows, into: v, tiles: 0, isa: isa)
+                    self.multiply(positions: rows.count * l.tilesPerRow, xis: 0..<16, channels, kept: self.inChannels, v, m, isa: isa)
+                    self.transformOutput(m, tiles: 0, all, rows: rows, final(i), isa: isa)
+                    first = rows.upperBound
+                }
+            }
+        }
     }
 }
