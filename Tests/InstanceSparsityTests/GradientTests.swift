@@ -120,16 +120,16 @@ final class GradientTests: XCTestCase {
             Conv2d(inChannels: cin, outChannels: cout, kernel: k, stride: stride, padding: pad, groups: groups, bias: true, rng: &rng)
         }
         XCTAssertEqual(conv(3, 4, 3, 1, 1).plan(outputWidth: 8), ConvolutionPlan(forward: .tiled, inputGradient: .tiled, weightGradient: .tiled))
-        // 3x3 at stride 1 and padding 1 with 16 channels in (forward and inference) or out (the
-        // input gradient, the same convolution with the channels swapped): Winograd's transforms
-        // from 14 wide with 16-float FMA units, from 7 wide with 8-float ones.
+        // 3x3 at stride 1 and padding 1 with 16 channels in (forward, inference and the weight
+        // gradient) or out (the input gradient, the same convolution with the channels swapped):
+        // Winograd's transforms from 14 wide with 16-float FMA units, from 7 wide with 8-float ones.
         func plan(_ cin: Int, _ cout: Int, padding: Int = 1, width: Int, _ floats: Int) -> ConvolutionPlan {
             ConvolutionPlan(inChannels: cin, outChannels: cout, kernel: 3, stride: 1, padding: padding, groups: 1, outputWidth: width,
                             datapathFloats: floats)
         }
         for (floats, narrowest) in [(16, 14), (8, 7)] {
-            XCTAssertEqual(plan(16, 16, width: narrowest, floats), ConvolutionPlan(forward: .winograd, inputGradient: .winograd, weightGradient: .tiled))
-            XCTAssertEqual(plan(16, 4, width: narrowest, floats), ConvolutionPlan(forward: .winograd, inputGradient: .tiled, weightGradient: .tiled))
+            XCTAssertEqual(plan(16, 16, width: narrowest, floats), ConvolutionPlan(forward: .winograd, inputGradient: .winograd, weightGradient: .winograd))
+            XCTAssertEqual(plan(16, 4, width: narrowest, floats), ConvolutionPlan(forward: .winograd, inputGradient: .tiled, weightGradient: .winograd))
             XCTAssertEqual(plan(4, 16, width: narrowest, floats), ConvolutionPlan(forward: .tiled, inputGradient: .winograd, weightGradient: .tiled))
             XCTAssertEqual(plan(16, 16, width: narrowest - 1, floats), ConvolutionPlan(forward: .tiled, inputGradient: .tiled, weightGradient: .tiled))
             XCTAssertEqual(plan(15, 15, width: narrowest, floats), ConvolutionPlan(forward: .tiled, inputGradient: .tiled, weightGradient: .tiled))
@@ -150,7 +150,7 @@ final class GradientTests: XCTestCase {
             let winograd = k == 3 && stride == 1 && pad == 1
             for forward in [ConvolutionPath.tiled, .gemm] + (winograd ? [.winograd] : []) {
                 for inputGradient in stride == 1 ? [ConvolutionPath.tiled, .gemm] + (winograd ? [.winograd] : []) : [.gemm] {
-                    for weightGradient in k > 1 ? [ConvolutionPath.tiled, .gemm] : [.gemm] {
+                    for weightGradient in k > 1 ? [ConvolutionPath.tiled, .gemm] + (winograd ? [.winograd] : []) : [.gemm] {
                         layer.forcedPlan = ConvolutionPlan(forward: forward, inputGradient: inputGradient, weightGradient: weightGradient)
                         check(layer, input: randomTensor([3, cin, size, size], &rng))
                     }
@@ -159,8 +159,8 @@ final class GradientTests: XCTestCase {
         }
     }
 
-    /// Winograd's transforms in training against the direct convolution they stand for, forward and
-    /// input gradient, with both instruction sets: maps taken in bands of tile rows (24x24, 16 -> 16
+    /// Winograd's transforms in training against the direct convolution they stand for, forward,
+    /// input gradient and weight gradient, with both instruction sets: maps taken in bands of tile rows (24x24, 16 -> 16
     /// channels), several images to a band (odd sizes, so that the last tiles of each image hang
     /// over its edge), and more images than a band holds.
     func testWinogradTrainingMatchesDirect() {
@@ -170,13 +170,15 @@ final class GradientTests: XCTestCase {
                 let layer = Conv2d(inChannels: cin, outChannels: cout, kernel: 3, padding: 1, bias: true, rng: &rng)
                 layer.engine = Engine(isa: isa)
                 let x = randomTensor([images, cin, size, size], &rng), dy = randomTensor([images, cout, size, size], &rng)
-                var results: [(y: Tensor, dx: Tensor)] = []
+                var results: [(y: Tensor, dx: Tensor, dw: Tensor)] = []
                 for path in [ConvolutionPath.tiled, .winograd] {
-                    layer.forcedPlan = ConvolutionPlan(forward: path, inputGradient: path, weightGradient: .tiled)
+                    layer.forcedPlan = ConvolutionPlan(forward: path, inputGradient: path, weightGradient: path)
+                    layer.weight.grad.zero()
                     let y = layer.forward(x, training: true).copy()
-                    results.append((y, layer.backward(dy).copy()))
+                    results.append((y, layer.backward(dy).copy(), layer.weight.grad.copy()))
                 }
-                for (name, direct, winograd) in [("y", results[0].y, results[1].y), ("dx", results[0].dx, results[1].dx)] {
+                for (name, direct, winograd) in [("y", results[0].y, results[1].y), ("dx", results[0].dx, results[1].dx),
+                                                 ("dW", results[0].dw, results[1].dw)] {
                     var worst: Float = 0, largest: Float = 0
                     for i in 0..<direct.count { worst = max(worst, abs(direct[i] - winograd[i])); largest = max(largest, abs(direct[i])) }
                     XCTAssertLessThan(worst, 1e-5 * largest, "\(isa) \(cin) -> \(cout) at \(size)x\(size), \(images) images: \(name)")

@@ -136,6 +136,15 @@ void isp_winograd_output(isp_isa isa, const float *m, int64_t mStride, int32_t m
 /// The weights' transforms: u[xi * outputs * inputs + o * inputs + c] = (G w[o][c] G^T)[xi] for
 /// w outputs x inputs x 3 x 3.
 void isp_winograd_weights(const float *w, int32_t outputs, int32_t inputs, float *u);
+/// The output gradient's transforms A dy A^T for the weight gradient, of channels o < channels of
+/// dy (height x width planes) for tile rows [row0, row1), in tiles of 16 channels, position-major,
+/// as isp_conv_weight_gradient reads dy: m[xi * xiStride + ((o / 16) * positions + first + (ty -
+/// row0) * tilesPerRow + tx) * 16 + o % 16] (lanes past the last channel zero).
+void isp_winograd_output_gradient(isp_isa isa, const float *dy, int32_t channels, int32_t height, int32_t width, int32_t row0,
+                                  int32_t row1, float *m, int64_t xiStride, int32_t positions, int32_t first);
+/// Adds the weight gradient G^T du[xi] G to w (outputs x inputs x 3 x 3), from du as
+/// isp_conv_weight_gradient leaves it: du[xi * xiStride + ((o / 16) * inputs + c) * 16 + o % 16].
+void isp_winograd_weight_gradient(const float *du, int64_t xiStride, int32_t outputs, int32_t inputs, float *w);
 
 
 /// Runs task(context, i) for i in 0..<tasks on the calling thread and persistent worker threads:

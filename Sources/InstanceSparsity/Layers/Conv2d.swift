@@ -124,6 +124,8 @@ public final class Conv2d: Layer, RunsOnEngine {
         }
         switch plan.weightGradient {
         case .tiled: tiledWeightGradient(input, dy)
+        case .winograd: winograd.accumulateWeightGradient(input.data, dy: dy.data, count: input.shape[0], height: inH, width: inW,
+                                                          into: weight.grad.data, engine: engine)
         default: gemmWeightGradient(input, dy)
         }
         guard propagatesGradient else { return g }

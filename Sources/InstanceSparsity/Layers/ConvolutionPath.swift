@@ -74,7 +74,7 @@ public struct ConvolutionPlan: Equatable {
         self.init(forward: forward,
                   inputGradient: winograd && outChannels >= ConvolutionPlan.fewestWinogradInputs ? .winograd
                       : tiled && stride == 1 && padding < kernel ? .tiled : .gemm,
-                  weightGradient: tiled && kernel > 1 ? .tiled : .gemm)
+                  weightGradient: forward == .winograd ? .winograd : tiled && kernel > 1 ? .tiled : .gemm)
     }
 
     /// A plan given path by path (tests force each one; a path must be able to run the shape).

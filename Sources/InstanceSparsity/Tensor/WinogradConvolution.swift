@@ -185,45 +185,83 @@ final class WinogradConvolution {
     }
 
     /// out = conv(x) + bias for `count` images (inChannels planes of height x width each, one after
-    /// another), each core taking whole images: a band of several at once on small maps, one image
-    /// band by band on large ones.
+    /// another), each core taking whole images.
     func runImages(_ x: UnsafePointer<Float>, count: Int, height: Int, width: Int, out: UnsafeMutablePointer<Float>,
                    bias: UnsafePointer<Float>, engine: Engine) {
         prepare(height: height, width: width, images: count, threads: engine.threads)
-        let isa = engine.isa.kernel, l = layout, vStride = vStride
-        let tilesPerImage = l.tileRows * l.tilesPerRow, inCount = inChannels * height * width, outCount = outChannels * height * width
-        let channels = UnsafePointer(allChannels), all = 0..<outChannels
-        let groups = (count + l.images - 1) / l.images
-        engine.forEachPiece(of: count, pieces: max(groups, min(count, 2 * engine.threads))) { images, workspace in
-            let v = self.bands[workspace.index].data, m = v + 16 * vStride
-            func final(_ i: Int) -> isp_conv_output {
-                isp_conv_output(out: out + i * outCount, plane: Int32(height * width), bias: bias, low: -.infinity, high: .infinity,
-                                residual: nil)
-            }
-            if l.rows == l.tileRows {  // whole images side by side in the band
-                var first = images.lowerBound
-                while first < images.upperBound {
-                    let band = first..<min(images.upperBound, first + l.images), rows = 0..<l.tileRows
-                    for (j, i) in band.enumerated() {
-                        self.transformInput(x + i * inCount, channels, 0..<self.inChannels, rows: rows, into: v, tiles: j * tilesPerImage, isa: isa)
-                    }
-                    self.multiply(positions: band.count * tilesPerImage, xis: 0..<16, channels, kept: self.inChannels, v, m, isa: isa)
-                    for (j, i) in band.enumerated() {
-                        self.transformOutput(m, tiles: j * tilesPerImage, all, rows: rows, final(i), isa: isa)
-                    }
-                    first = band.upperBound
+        let isa = engine.isa.kernel, inCount = inChannels * height * width, outCount = outChannels * height * width
+        let channels = UnsafePointer(allChannels), bands = (count + layout.images - 1) / layout.images
+        engine.forEachPiece(of: count, pieces: max(bands, min(count, 2 * engine.threads))) { images, workspace in
+            self.forEachBand(of: images, workspace) { band, rows, v, m in
+                let tiles = rows.count * self.layout.tilesPerRow
+                for (j, i) in band.enumerated() {
+                    self.transformInput(x + i * inCount, channels, 0..<self.inChannels, rows: rows, into: v, tiles: j * tiles, isa: isa)
                 }
-                return
-            }
-            for i in images {  // each image in bands of tile rows
-                var first = 0
-                while first < l.tileRows {
-                    let rows = first..<min(l.tileRows, first + l.rows)
-                    self.transformInput(x + i * inCount, channels, 0..<self.inChannels, rows: rows, into: v, tiles: 0, isa: isa)
-                    self.multiply(positions: rows.count * l.tilesPerRow, xis: 0..<16, channels, kept: self.inChannels, v, m, isa: isa)
-                    self.transformOutput(m, tiles: 0, all, rows: rows, final(i), isa: isa)
-                    first = rows.upperBound
+                self.multiply(positions: band.count * tiles, xis: 0..<16, channels, kept: self.inChannels, v, m, isa: isa)
+                for (j, i) in band.enumerated() {
+                    let final = isp_conv_output(out: out + i * outCount, plane: Int32(height * width), bias: bias, low: -.infinity,
+                                                high: .infinity, residual: nil)
+                    self.transformOutput(m, tiles: j * tiles, 0..<self.outChannels, rows: rows, final, isa: isa)
                 }
+            }
+        }
+    }
+
+    /// Adds dL/dW (outChannels x inChannels x 3 x 3) of `count` images (`x` as for `runImages`, `dy`
+    /// outChannels planes each) to `gradient`: per band, dU[xi] += (A dy A^T)[xi] V[xi]^T summed
+    /// over the band's tiles on the weight-gradient kernel (a 1x1 convolution's, the tiles as
+    /// pixels), and at the end dW = G^T dU G. Each core sums a fixed share of the images, so the
+    /// result does not depend on timing.
+    func accumulateWeightGradient(_ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, count: Int, height: Int, width: Int,
+                                  into gradient: UnsafeMutablePointer<Float>, engine: Engine) {
+        prepare(height: height, width: width, images: count, threads: engine.threads)
+        let isa = engine.isa.kernel, inCount = inChannels * height * width, outCount = outChannels * height * width
+        let channels = UnsafePointer(allChannels), outputTiles = productPitch / 16, xiStride = outputTiles * inChannels * 16
+        engine.forEachShare(of: count) { images, workspace in
+            let sums = workspace.weightGradient(16 * xiStride)
+            self.forEachBand(of: images, workspace) { band, rows, v, m in
+                let tiles = rows.count * self.layout.tilesPerRow, positions = band.count * tiles
+                for (j, i) in band.enumerated() {
+                    self.transformInput(x + i * inCount, channels, 0..<self.inChannels, rows: rows, into: v, tiles: j * tiles, isa: isa)
+                    isp_winograd_output_gradient(isa, dy + i * outCount, Int32(self.outChannels), Int32(height), Int32(width),
+                                                 Int32(rows.lowerBound), Int32(rows.upperBound), m, Int64(self.mStride),
+                                                 Int32(positions), Int32(j * tiles))
+                }
+                for xi in 0..<16 {
+                    var args = isp_weight_gradient_args(x: v + xi * self.vStride, rowOffset: self.offset, weightRows: Int32(self.inChannels),
+                                                        outputRows: 1, rowPitch: 0, outputWidth: Int32(positions), pixelStride: 1,
+                                                        dyT: m + xi * self.mStride, pixels: Int32(positions),
+                                                        gradient: sums + xi * xiStride)
+                    isp_conv_weight_gradient(isa, &args, 0, Int32(outputTiles))
+                }
+            }
+        }
+        // The shares' sums into the first share's, in share order, then back through G.
+        let total = UnsafeMutablePointer(mutating: engine.workspaces[0].weightGradientSums)
+        engine.sumWeightGradients(into: total, count: 16 * xiStride, shares: min(count, engine.threads))
+        isp_winograd_weight_gradient(total, Int64(xiStride), Int32(outChannels), Int32(inChannels), gradient)
+    }
+
+    /// Runs `body(images, tile rows, V, M)` for each band of `images` on the band buffers of
+    /// `workspace`'s thread: several whole images at a time, or one image's tile rows in parts.
+    private func forEachBand(of images: Range<Int>, _ workspace: Workspace,
+                             _ body: (Range<Int>, Range<Int>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+        let l = layout, v = bands[workspace.index].data, m = v + 16 * vStride
+        if l.rows == l.tileRows {
+            var first = images.lowerBound
+            while first < images.upperBound {
+                let band = first..<min(images.upperBound, first + l.images)
+                body(band, 0..<l.tileRows, v, m)
+                first = band.upperBound
+            }
+            return
+        }
+        for i in images {
+            var first = 0
+            while first < l.tileRows {
+                let rows = first..<min(l.tileRows, first + l.rows)
+                body(i..<(i + 1), rows, v, m)
+                first = rows.upperBound
             }
         }
     }
