@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
         for (int row0 = 0; row0 < th; row0 += band) {
             const int row1 = row0 + band < th ? row0 + band : th, tiles = (row1 - row0) * tw;
             const double t0 = seconds();
-            isp_winograd_input(isa, x, channel, in, size, size, row0, row1, v, vStride, pitch);
+            isp_winograd_input(isa, x, channel, in, size, size, row0, row1, v, vStride, pitch, 0);
             const double t1 = seconds();
             for (int xi = 0; xi < 16; xi++) {
                 isp_conv_input input = {v + xi * vStride, offset, channel, in, &tap, 1, 1};

@@ -124,9 +124,10 @@ void isp_untile_add(isp_isa isa, const float *tiles, int32_t channels, int32_t l
 int32_t isp_winograd_tiles(int32_t length);
 /// V of kept input channels i < channels (plane channel[i] of x, height x width) for tile rows
 /// [row0, row1): v[xi * vStride + i * vPitch + (ty - row0) * tilesPerRow + tx]. Writes up to 16
-/// floats past each channel's last tile: vPitch >= (row1 - row0) * tilesPerRow + 16.
+/// floats past each channel's last tile: vPitch >= (row1 - row0) * tilesPerRow + 16. ahead > 0:
+/// prefetches the rows of the listed channel `ahead` on while transforming one (maps not in cache).
 void isp_winograd_input(isp_isa isa, const float *x, const int32_t *channel, int32_t channels, int32_t height, int32_t width,
-                        int32_t row0, int32_t row1, float *v, int64_t vStride, int32_t vPitch);
+                        int32_t row0, int32_t row1, float *v, int64_t vStride, int32_t vPitch, int32_t ahead);
 /// Output channels [0, outChannels) of tile rows [row0, row1) from the products m, position-major
 /// as isp_conv_products leaves them: m[xi * mStride + ((ty - row0) * tilesPerRow + tx) * mPitch + o]:
 /// out->out[o * out->plane + y * width + x] = clamp(bias[o] + (A^T m A)[y][x] + residual, low,

@@ -14,6 +14,10 @@ import CKernels
 ///   wide matrices; col2im brings the input gradient back.
 /// - depthwise (groups == channels): too little work per channel for GEMM; direct loops per plane,
 ///   forward and one backward pass for both gradients.
+/// - winograd (3x3, stride 1, padding 1; `WinogradConvolution`): F(2x2, 3x3), 16 multiply-adds per
+///   input channel and 2x2 output pixels instead of 36, in all three directions: the forward pass,
+///   the input gradient as the forward convolution of dy with the weights transposed and flipped,
+///   and the weight gradient summed over the tiles in the transformed domain.
 public final class Conv2d: Layer, RunsOnEngine {
     public let weight: Parameter  // outChannels x (inChannels / groups) x k x k
     public let bias: Parameter?

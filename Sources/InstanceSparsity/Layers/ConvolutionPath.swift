@@ -9,7 +9,7 @@ public enum ConvolutionPath: String, CaseIterable {
     /// Direct loops per channel plane (`isp_depthwise`): groups == channels.
     case depthwise
     /// Winograd's F(2x2, 3x3) (`WinogradConvolution`): 3x3 convolutions at stride 1 and padding 1,
-    /// forward and input gradient.
+    /// in every direction.
     case winograd
 }
 
@@ -33,7 +33,7 @@ public struct ConvolutionPlan: Equatable {
     /// two cores; the 2x2 weight gradients followed once calls took 8 images each (one core: each
     /// 2x2 backward pass 21 -> 15 ms a step). 1-wide outputs were never measured there.
     public static let narrowestTiledOutput = 2
-    /// Narrowest output batch-1 inference runs on Winograd's F(2x2, 3x3), by the floats the FMA
+    /// Narrowest output that runs on Winograd's F(2x2, 3x3), by the floats the FMA
     /// units take per instruction (`Engine.datapathFloats`): a tile row of 4 tiles fills a quarter
     /// of a 16-float vector and half of an 8-float one, while the direct kernel gains the full width.
     /// 16 (AVX-512, AMD Zen 5), one core, alternating (isp bench --profile): torchvision resnet18 at
@@ -51,7 +51,11 @@ public struct ConvolutionPlan: Equatable {
     /// as it runs there (see the epilogue in ConvBlock.h): VGG16 w0.5 0.928 two cores, 0.970 one;
     /// ResNet-18 w0.5 1.005 two, 0.916 one; torchvision resnet18 at 224 0.946 two (interleave.py,
     /// 30 blocks of 20; 224: 20 of 10). (The Zen 5 figures above are from before that fix, which
-    /// can only have made its direct kernel faster, so 14 stays.)
+    /// can only have made its direct kernel faster, so 14 stays.) Training takes the same rule, its
+    /// forward pass and input gradient measured on AMD Zen 4 (two cores, `isp bench --train-steps
+    /// 15`, alternating, images/s): against the direct kernel, ResNet-18 w0.5 215-216 -> 250-251,
+    /// VGG16 w0.5 403-422 -> 444-491; from 16 wide instead of 7, 237-241 and 455-457; from 4 wide,
+    /// 232-233 (against 245-247) and 449-456 (445-484).
     public static func narrowestWinogradOutput(datapathFloats: Int) -> Int { datapathFloats >= 16 ? 14 : 7 }
     /// And only with this many input channels: the products sum over them, and with one (VGG16
     /// w0.5's first convolution) the transforms were all the work: 15-20 -> 45-52 us.

@@ -104,12 +104,13 @@ final class WinogradConvolution {
     private var mStride: Int { layout.images * layout.rows * layout.tilesPerRow * productPitch + WinogradConvolution.skew }
 
     /// V of the listed channels `c` (of `channels`) of image `x`, tile rows `rows`, into a band's V
-    /// `tiles` tiles in (the images before it in the band).
+    /// `tiles` tiles in (the images before it in the band). `cold`: x is not in cache (a batch's
+    /// images, written long before), so its rows are prefetched two channels ahead.
     private func transformInput(_ x: UnsafePointer<Float>, _ channels: UnsafePointer<Int32>, _ c: Range<Int>, rows: Range<Int>,
-                                into v: UnsafeMutablePointer<Float>, tiles: Int, isa: isp_isa) {
+                                into v: UnsafeMutablePointer<Float>, tiles: Int, cold: Bool, isa: isp_isa) {
         isp_winograd_input(isa, x, channels + c.lowerBound, Int32(c.count), Int32(layout.height), Int32(layout.width),
                            Int32(rows.lowerBound), Int32(rows.upperBound), v + c.lowerBound * layout.pitch + tiles, Int64(vStride),
-                           Int32(layout.pitch))
+                           Int32(layout.pitch), cold ? 2 : 0)
     }
 
     /// The products `xis` of a band's first `positions` tiles over the `kept` listed input channels.
@@ -160,7 +161,7 @@ final class WinogradConvolution {
             // 14x14 layers (U 4 MB) 0.58-0.62 -> 0.73-0.79 ms against the direct convolution).
             let groups = (outChannels + 15) / 16, positions = tileRows * tilesPerRow
             engine.forEachShare(of: kc, keepWarm: true) { c, _ in
-                self.transformInput(x, channels, c, rows: all, into: v, tiles: 0, isa: isa)
+                self.transformInput(x, channels, c, rows: all, into: v, tiles: 0, cold: false, isa: isa)
             }
             engine.forEachShare(of: 16, keepWarm: true) { xis, _ in
                 self.multiply(positions: positions, xis: xis, channels, kept: kc, v, m, isa: isa)
@@ -175,7 +176,7 @@ final class WinogradConvolution {
             var first = share.lowerBound
             while first < share.upperBound {
                 let rows = first..<min(share.upperBound, first + bandRows)
-                self.transformInput(x, channels, 0..<kc, rows: rows, into: v, tiles: 0, isa: isa)
+                self.transformInput(x, channels, 0..<kc, rows: rows, into: v, tiles: 0, cold: false, isa: isa)
                 self.multiply(positions: rows.count * tilesPerRow, xis: 0..<16, channels, kept: kc, v, m, isa: isa)
                 self.transformOutput(m, tiles: 0, 0..<self.outChannels, rows: rows, final, isa: isa)
                 first = rows.upperBound
@@ -195,7 +196,7 @@ final class WinogradConvolution {
             self.forEachBand(of: images, workspace) { band, rows, v, m in
                 let tiles = rows.count * self.layout.tilesPerRow
                 for (j, i) in band.enumerated() {
-                    self.transformInput(x + i * inCount, channels, 0..<self.inChannels, rows: rows, into: v, tiles: j * tiles, isa: isa)
+                    self.transformInput(x + i * inCount, channels, 0..<self.inChannels, rows: rows, into: v, tiles: j * tiles, cold: true, isa: isa)
                 }
                 self.multiply(positions: band.count * tiles, xis: 0..<16, channels, kept: self.inChannels, v, m, isa: isa)
                 for (j, i) in band.enumerated() {
@@ -222,7 +223,7 @@ final class WinogradConvolution {
             self.forEachBand(of: images, workspace) { band, rows, v, m in
                 let tiles = rows.count * self.layout.tilesPerRow, positions = band.count * tiles
                 for (j, i) in band.enumerated() {
-                    self.transformInput(x + i * inCount, channels, 0..<self.inChannels, rows: rows, into: v, tiles: j * tiles, isa: isa)
+                    self.transformInput(x + i * inCount, channels, 0..<self.inChannels, rows: rows, into: v, tiles: j * tiles, cold: true, isa: isa)
                     isp_winograd_output_gradient(isa, dy + i * outCount, Int32(self.outChannels), Int32(height), Int32(width),
                                                  Int32(rows.lowerBound), Int32(rows.upperBound), m, Int64(self.mStride),
                                                  Int32(positions), Int32(j * tiles))
