@@ -56,7 +56,8 @@ public final class Conv2d: Layer, RunsOnEngine {
     }
     private lazy var zeroInputBias = Tensor(shape: [inChannels])
 
-    /// The forward pass and the input gradient on Winograd's transforms, their U re-made every pass.
+    /// Winograd's transforms: the forward pass and (on the same bands) the weight gradient, and the
+    /// input gradient; U re-made from the weights every pass.
     private lazy var winograd = WinogradConvolution(outChannels: outChannels, inChannels: inChannels)
     private lazy var winogradBackward = WinogradConvolution(outChannels: inChannels, inChannels: outChannels)
 

@@ -5,7 +5,9 @@ import CKernels
 /// tiled kernel as 1x1 convolutions whose grid positions are tiles, and the output transform,
 /// which adds the bias and residual and applies the activation. 16 multiply-adds per input channel
 /// for 4 output pixels instead of 36. One image split across the cores (`run`, batch-1 inference),
-/// or many, each core taking whole images (`runImages`, training and batched evaluation).
+/// or many, each core taking whole images (`runImages`, training and batched evaluation), and the
+/// weight gradient of many, summed over the tiles in the transformed domain
+/// (`accumulateWeightGradient`).
 ///
 /// The map goes in bands whose V and M (the products) take about `bandFloats`, so that the
 /// products read V and the output transform reads M from L2: tile rows of one image, or, when a
