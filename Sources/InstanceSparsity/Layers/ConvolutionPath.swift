@@ -19,13 +19,15 @@ public enum ConvolutionPath: String, CaseIterable {
 public struct ConvolutionPlan: Equatable {
     /// The forward pass in training and batched evaluation.
     public var forward: ConvolutionPath
-    /// The forward pass of one image (`SparseExecutor`).
+    /// The forward pass of one image (`SparseExecutor`): the forward path, unless a test forces
+    /// another (so that the masked dense network it compares with runs a different algorithm).
     public var inference: ConvolutionPath
     /// dL/dx: on the micro-kernel it is the forward convolution of dy with the weights
     /// transposed and flipped, which exists only at stride 1 (and padding below the kernel size).
     public var inputGradient: ConvolutionPath
-    /// dL/dW: the micro-kernel's own weight-gradient kernel over the forward input layout; 1x1
-    /// convolutions stay on GEMM over the image's pixels, which beat transposing dy for them.
+    /// dL/dW: the micro-kernel's own weight-gradient kernel over the forward input layout, or, with
+    /// a Winograd forward pass, the same kernel over the transformed tiles; 1x1 convolutions stay
+    /// on GEMM over the image's pixels, which beat transposing dy for them.
     public var weightGradient: ConvolutionPath
 
     /// Narrowest output the micro-kernel takes. Measured on VGG16 w0.5 (`isp bench --train-steps

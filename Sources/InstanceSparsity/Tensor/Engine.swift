@@ -69,7 +69,7 @@ public final class Engine {
     public let isa: InstructionSet
     /// Floats the CPU's FMA units take per instruction with `isa`: 8 with AVX2, 16 with AVX-512
     /// except on AMD Zen 4, which runs 512-bit instructions as two 256-bit halves (8). Where the
-    /// batch-1 3x3 convolutions start on Winograd's transforms depends on it
+    /// 3x3 convolutions start on Winograd's transforms depends on it
     /// (`ConvolutionPlan.narrowestWinogradOutput`).
     public let datapathFloats: Int
     /// One per thread: a task uses the workspace of its share or of its slot, never another's.
