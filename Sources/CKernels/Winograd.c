@@ -236,7 +236,8 @@ static inline __attribute__((always_inline)) void output_gradient_transform(cons
                 prefetch_rows(dy + (size_t)c * height * width, height, width, 2 * nextRow, 2 * nextRow + 2);
             for (int32_t c = 0; c < n; c++)
                 for (int r = 0; r < 2; r++)
-                    bordered_row(dy + (size_t)(o0 + c) * height * width, height, width, 2 * ty + r, border + (size_t)(2 * c + r) * pitch);
+                    bordered_row(dy + (size_t)(o0 + c) * height * width, height, width, 2 * ty + r,
+                                 border + (size_t)(2 * c + r) * pitch);
             for (int32_t j0 = 0; j0 < tw; j0 += 16) {
                 v16 t[16][16];  // t[xi][channel], lane: tile j0 + lane; then, turned, t[xi][tile], lane: channel
                 _Pragma("clang loop unroll(full)")
@@ -264,14 +265,14 @@ static inline __attribute__((always_inline)) void output_gradient_transform(cons
     }
 }
 
-__attribute__((target("avx512f,avx512vl,fma"))) NO_LIBRARY_COPIES static void input_avx512(const float *x, const int32_t *channel, int32_t channels,
-                                                                         int32_t height, int32_t width, int32_t row0, int32_t row1,
-                                                                         float *v, int64_t vStride, int32_t vPitch, int32_t ahead) {
+__attribute__((target("avx512f,avx512vl,fma"))) NO_LIBRARY_COPIES
+static void input_avx512(const float *x, const int32_t *channel, int32_t channels, int32_t height, int32_t width, int32_t row0,
+                         int32_t row1, float *v, int64_t vStride, int32_t vPitch, int32_t ahead) {
     input_transform(x, channel, channels, height, width, row0, row1, v, vStride, vPitch, ahead);
 }
-__attribute__((target("avx2,fma"))) NO_LIBRARY_COPIES static void input_avx2(const float *x, const int32_t *channel, int32_t channels, int32_t height,
-                                                           int32_t width, int32_t row0, int32_t row1, float *v, int64_t vStride,
-                                                           int32_t vPitch, int32_t ahead) {
+__attribute__((target("avx2,fma"))) NO_LIBRARY_COPIES
+static void input_avx2(const float *x, const int32_t *channel, int32_t channels, int32_t height, int32_t width, int32_t row0,
+                       int32_t row1, float *v, int64_t vStride, int32_t vPitch, int32_t ahead) {
     input_transform(x, channel, channels, height, width, row0, row1, v, vStride, vPitch, ahead);
 }
 __attribute__((target("avx512f,avx512vl,fma"))) static void output_avx512(const float *m, int64_t mStride, int32_t mPitch,
@@ -285,15 +286,14 @@ __attribute__((target("avx2,fma"))) static void output_avx2(const float *m, int6
     output_transform(m, mStride, mPitch, outChannels, height, width, row0, row1, out);
 }
 
-__attribute__((target("avx512f,avx512vl,fma"))) NO_LIBRARY_COPIES static void output_gradient_avx512(const float *dy, int32_t channels,
-                                                                                   int32_t height, int32_t width, int32_t row0,
-                                                                                   int32_t row1, float *m, int64_t xiStride,
-                                                                                   int32_t positions, int32_t first) {
+__attribute__((target("avx512f,avx512vl,fma"))) NO_LIBRARY_COPIES
+static void output_gradient_avx512(const float *dy, int32_t channels, int32_t height, int32_t width, int32_t row0, int32_t row1,
+                                   float *m, int64_t xiStride, int32_t positions, int32_t first) {
     output_gradient_transform(dy, channels, height, width, row0, row1, m, xiStride, positions, first);
 }
-__attribute__((target("avx2,fma"))) NO_LIBRARY_COPIES static void output_gradient_avx2(const float *dy, int32_t channels, int32_t height,
-                                                                     int32_t width, int32_t row0, int32_t row1, float *m,
-                                                                     int64_t xiStride, int32_t positions, int32_t first) {
+__attribute__((target("avx2,fma"))) NO_LIBRARY_COPIES
+static void output_gradient_avx2(const float *dy, int32_t channels, int32_t height, int32_t width, int32_t row0, int32_t row1,
+                                 float *m, int64_t xiStride, int32_t positions, int32_t first) {
     output_gradient_transform(dy, channels, height, width, row0, row1, m, xiStride, positions, first);
 }
 

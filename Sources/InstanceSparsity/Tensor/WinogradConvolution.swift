@@ -169,7 +169,8 @@ final class WinogradConvolution {
                 self.multiply(positions: positions, xis: xis, channels, kept: kc, v, m, isa: isa)
             }
             engine.forEachShare(of: groups, keepWarm: true) { g, _ in
-                self.transformOutput(m, tiles: 0, (g.lowerBound * 16)..<min(self.outChannels, g.upperBound * 16), rows: all, final, isa: isa)
+                let o = (g.lowerBound * 16)..<min(self.outChannels, g.upperBound * 16)
+                self.transformOutput(m, tiles: 0, o, rows: all, final, isa: isa)
             }
             return macs
         }
@@ -198,7 +199,8 @@ final class WinogradConvolution {
             self.forEachBand(of: images, workspace) { band, rows, v, m in
                 let tiles = rows.count * self.layout.tilesPerRow
                 for (j, i) in band.enumerated() {
-                    self.transformInput(x + i * inCount, channels, 0..<self.inChannels, rows: rows, into: v, tiles: j * tiles, cold: true, isa: isa)
+                    self.transformInput(x + i * inCount, channels, 0..<self.inChannels, rows: rows, into: v, tiles: j * tiles,
+                                        cold: true, isa: isa)
                 }
                 self.multiply(positions: band.count * tiles, xis: 0..<16, channels, kept: self.inChannels, v, m, isa: isa)
                 for (j, i) in band.enumerated() {
@@ -225,16 +227,17 @@ final class WinogradConvolution {
             self.forEachBand(of: images, workspace) { band, rows, v, m in
                 let tiles = rows.count * self.layout.tilesPerRow, positions = band.count * tiles
                 for (j, i) in band.enumerated() {
-                    self.transformInput(x + i * inCount, channels, 0..<self.inChannels, rows: rows, into: v, tiles: j * tiles, cold: true, isa: isa)
+                    self.transformInput(x + i * inCount, channels, 0..<self.inChannels, rows: rows, into: v, tiles: j * tiles,
+                                        cold: true, isa: isa)
                     isp_winograd_output_gradient(isa, dy + i * outCount, Int32(self.outChannels), Int32(height), Int32(width),
                                                  Int32(rows.lowerBound), Int32(rows.upperBound), m, Int64(self.mStride),
                                                  Int32(positions), Int32(j * tiles))
                 }
                 for xi in 0..<16 {
-                    var args = isp_weight_gradient_args(x: v + xi * self.vStride, rowOffset: self.offset, weightRows: Int32(self.inChannels),
-                                                        outputRows: 1, rowPitch: 0, outputWidth: Int32(positions), pixelStride: 1,
-                                                        dyT: m + xi * self.mStride, pixels: Int32(positions),
-                                                        gradient: sums + xi * xiStride)
+                    var args = isp_weight_gradient_args(x: v + xi * self.vStride, rowOffset: self.offset,
+                                                        weightRows: Int32(self.inChannels), outputRows: 1, rowPitch: 0,
+                                                        outputWidth: Int32(positions), pixelStride: 1, dyT: m + xi * self.mStride,
+                                                        pixels: Int32(positions), gradient: sums + xi * xiStride)
                     isp_conv_weight_gradient(isa, &args, 0, Int32(outputTiles))
                 }
             }
