@@ -9,7 +9,10 @@
 // transforms around them. The input transform takes sixteen tiles a vector: a tile row's inputs
 // are read as the even and odd columns of each bordered input row. The transforms have only
 // additions and halvings; the exactness tests hold the networks' logits to the masked dense
-// network's (direct convolutions) within 1e-4, relative.
+// network's (forced onto direct convolutions) within 1e-4, relative. Training runs them too
+// (forward, and the input gradient as a forward convolution of dy), and the weight gradient's own
+// transforms below: dy through A (isp_winograd_output_gradient) and dU back through G
+// (isp_winograd_weight_gradient).
 #include "CKernels.h"
 #include <stddef.h>
 #include "Clamp.h"
@@ -307,10 +310,12 @@ void isp_winograd_output(isp_isa isa, const float *m, int64_t mStride, int32_t m
     (isa == ISP_AVX512 ? output_avx512 : output_avx2)(m, mStride, mPitch, outChannels, height, width, row0, row1, out);
 }
 
-void isp_winograd_weights(const float *w, int32_t outputs, int32_t inputs, float *u) {
+void isp_winograd_weights(const float *w, int32_t outputs, int32_t inputs, int32_t flipped, float *u) {
     const size_t matrix = (size_t)outputs * inputs;
     for (size_t oc = 0; oc < matrix; oc++) {
-        const float *g = w + oc * 9;
+        const size_t o = oc / inputs, c = oc % inputs;
+        float g[9];
+        for (int k = 0; k < 9; k++) g[k] = flipped ? w[(c * outputs + o) * 9 + 8 - k] : w[oc * 9 + k];
         float gg[4][3];  // G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2
         for (int c = 0; c < 3; c++) {
             gg[0][c] = g[c];

@@ -160,13 +160,14 @@ final class GradientTests: XCTestCase {
     }
 
     /// Winograd's transforms in training against the direct convolution they stand for, forward,
-    /// input gradient and weight gradient, with both instruction sets: maps taken in bands of tile rows (24x24, 16 -> 16
-    /// channels), several images to a band (odd sizes, so that the last tiles of each image hang
-    /// over its edge), and more images than a band holds.
+    /// input gradient and weight gradient, with both instruction sets: maps taken in bands of tile
+    /// rows (24x24, 16 -> 16 channels), several images to a band (odd sizes, so that the last tiles
+    /// of each image hang over its edge: a band holds 6 images of 7x7 at 5 -> 18 channels, 19 of
+    /// 3x3 at 20 -> 24; with 40 images each core's share of them takes several bands, up to 8 cores).
     func testWinogradTrainingMatchesDirect() {
         var rng = SeededGenerator(seed: 8)
         for isa in InstructionSet.supported {
-            for (cin, cout, size, images) in [(16, 16, 24, 3), (5, 18, 7, 9), (20, 24, 3, 40), (33, 17, 11, 5)] {
+            for (cin, cout, size, images) in [(16, 16, 24, 3), (5, 18, 7, 40), (20, 24, 3, 40), (33, 17, 11, 5)] {
                 let layer = Conv2d(inChannels: cin, outChannels: cout, kernel: 3, padding: 1, bias: true, rng: &rng)
                 layer.engine = Engine(isa: isa)
                 let x = randomTensor([images, cin, size, size], &rng), dy = randomTensor([images, cout, size, size], &rng)
@@ -180,7 +181,11 @@ final class GradientTests: XCTestCase {
                 for (name, direct, winograd) in [("y", results[0].y, results[1].y), ("dx", results[0].dx, results[1].dx),
                                                  ("dW", results[0].dw, results[1].dw)] {
                     var worst: Float = 0, largest: Float = 0
-                    for i in 0..<direct.count { worst = max(worst, abs(direct[i] - winograd[i])); largest = max(largest, abs(direct[i])) }
+                    for i in 0..<direct.count {
+                        let difference = abs(direct[i] - winograd[i])
+                        if !(difference <= worst) { worst = difference.isNaN ? .infinity : difference }  // a NaN fails too
+                        largest = max(largest, abs(direct[i]))
+                    }
                     XCTAssertLessThan(worst, 1e-5 * largest, "\(isa) \(cin) -> \(cout) at \(size)x\(size), \(images) images: \(name)")
                 }
             }

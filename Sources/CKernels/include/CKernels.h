@@ -135,8 +135,10 @@ void isp_winograd_input(isp_isa isa, const float *x, const int32_t *channel, int
 void isp_winograd_output(isp_isa isa, const float *m, int64_t mStride, int32_t mPitch, int32_t outChannels, int32_t height,
                          int32_t width, int32_t row0, int32_t row1, const isp_conv_output *out);
 /// The weights' transforms: u[xi * outputs * inputs + o * inputs + c] = (G w[o][c] G^T)[xi] for
-/// w outputs x inputs x 3 x 3.
-void isp_winograd_weights(const float *w, int32_t outputs, int32_t inputs, float *u);
+/// w outputs x inputs x 3 x 3; flipped: for the convolution that gives the input gradient of a
+/// layer with weights w (inputs x outputs x 3 x 3), whose kernels w[c][o] it takes turned by 180
+/// degrees.
+void isp_winograd_weights(const float *w, int32_t outputs, int32_t inputs, int32_t flipped, float *u);
 /// The output gradient's transforms A dy A^T for the weight gradient, of channels o < channels of
 /// dy (height x width planes) for tile rows [row0, row1), in tiles of 16 channels, position-major,
 /// as isp_conv_weight_gradient reads dy: m[xi * xiStride + ((o / 16) * positions + first + (ty -

@@ -209,7 +209,7 @@ public final class Conv2d: Layer, RunsOnEngine {
     }
 
     private func winogradInputGradient(_ dy: Tensor, _ dx: Tensor) {
-        winogradBackward.loadFlipped(weight.value.data, engine: engine)
+        winogradBackward.load(weight.value.data, flipped: true, engine: engine)
         winogradBackward.runImages(dy.data, count: dy.shape[0], height: outH, width: outW, out: dx.data, bias: zeroInputBias.data,
                                    engine: engine)
     }

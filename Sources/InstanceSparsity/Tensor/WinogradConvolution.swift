@@ -17,7 +17,8 @@ final class WinogradConvolution {
     /// U[xi] (outputs x inputs) as the tiled kernel's panels, one row per input channel.
     private let panels: [WeightPanels]
     /// Per thread: a band's V (16 x inChannels rows of `pitch` floats), then its M (16 x the band's
-    /// tiles x `productPitch`: each tile's output channels, rounded up to whole vectors).
+    /// tiles x `productPitch`: each tile's output channels, rounded up to whole vectors; for the
+    /// weight gradient, the same floats hold A dy A^T in tiles of 16 channels, position-major).
     private var bands: [Tensor] = []
     private var layout = Layout()
     private let productPitch: Int
@@ -62,26 +63,16 @@ final class WinogradConvolution {
 
     deinit { offset.deallocate(); allChannels.deallocate(); tap.deallocate() }
 
-    /// U from weights outChannels x inChannels x 3 x 3 (training changes them every step).
-    func load(_ weights: UnsafePointer<Float>, engine: Engine) {
+    /// U from weights outChannels x inChannels x 3 x 3 (training changes them every step), or with
+    /// `flipped`, for the convolution that gives the input gradient of a layer whose weights are
+    /// inChannels x outChannels x 3 x 3: inputs and outputs swapped, taps turned by 180 degrees.
+    func load(_ weights: UnsafePointer<Float>, flipped: Bool = false, engine: Engine) {
         let matrix = outChannels * inChannels
         var u = [Float](repeating: 0, count: 16 * matrix)
         u.withUnsafeMutableBufferPointer { u in
-            isp_winograd_weights(weights, Int32(outChannels), Int32(inChannels), u.baseAddress)
+            isp_winograd_weights(weights, Int32(outChannels), Int32(inChannels), flipped ? 1 : 0, u.baseAddress)
             for xi in 0..<16 { panels[xi].load(u.baseAddress! + xi * matrix, engine: engine) }
         }
-    }
-
-    /// U of the convolution that gives a layer's input gradient, from the layer's weights w
-    /// (`inChannels` outputs x `outChannels` inputs x 3 x 3): inputs and outputs swapped, taps flipped.
-    func loadFlipped(_ w: UnsafePointer<Float>, engine: Engine) {
-        var flipped = [Float](repeating: 0, count: outChannels * inChannels * 9)
-        for o in 0..<inChannels {
-            for c in 0..<outChannels {
-                for t in 0..<9 { flipped[(c * inChannels + o) * 9 + t] = w[(o * outChannels + c) * 9 + 8 - t] }
-            }
-        }
-        flipped.withUnsafeBufferPointer { load($0.baseAddress!, engine: engine) }
     }
 
     /// Band buffers for `images` images (at most) of this size and `threads` threads.
@@ -192,6 +183,7 @@ final class WinogradConvolution {
     /// another), each core taking whole images.
     func runImages(_ x: UnsafePointer<Float>, count: Int, height: Int, width: Int, out: UnsafeMutablePointer<Float>,
                    bias: UnsafePointer<Float>, engine: Engine) {
+        guard count > 0 else { return }
         prepare(height: height, width: width, images: count, threads: engine.threads)
         let isa = engine.isa.kernel, inCount = inChannels * height * width, outCount = outChannels * height * width
         let channels = UnsafePointer(allChannels), bands = (count + layout.images - 1) / layout.images
@@ -219,6 +211,7 @@ final class WinogradConvolution {
     /// result does not depend on timing.
     func accumulateWeightGradient(_ x: UnsafePointer<Float>, dy: UnsafePointer<Float>, count: Int, height: Int, width: Int,
                                   into gradient: UnsafeMutablePointer<Float>, engine: Engine) {
+        guard count > 0 else { return }
         prepare(height: height, width: width, images: count, threads: engine.threads)
         let isa = engine.isa.kernel, inCount = inChannels * height * width, outCount = outChannels * height * width
         let channels = UnsafePointer(allChannels), outputTiles = productPitch / 16, xiStride = outputTiles * inChannels * 16
