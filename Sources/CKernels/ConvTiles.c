@@ -131,13 +131,25 @@ static inline __attribute__((always_inline)) int contiguous_channels(const isp_c
 // inputs at 28x28) 33-38 -> 48-54 (AMD Zen 5). In mobilenet_v2 at 224, one core (isp bench
 // --profile), two alternations: its expansions at 112x112 556-586 -> 375-398 us, at 56x56 275-287 ->
 // 173-183, at 28x28 120-127 -> 75-80, at 14x14 116-123 -> 72-80.
+// The sums start from the bias: zeroed, the accumulators went through the stack on every block
+// (16 stores of 64 bytes before the channel loop, perf annotate), and the bias cost an add each
+// after it. One core, in cache (conv_kernel_bench.c, layout 2, AMD Zen 4 AVX-512, two
+// alternations), GMAC/s: 16 -> 96 at 28x28 39.9-40.0 -> 44.5, at 112x112 39.5-39.7 -> 44.0-44.1,
+// 24 -> 144 at 56x56 44.3-44.5 -> 47.9, 32 -> 192 at 28x28 46.8 -> 49.7, 64 -> 384 at 14x14
+// 52.0-52.2 -> 54.6-54.8, 32 -> 16 at 112x112 40.7-47.3 -> 50.7-51.3, 96 -> 24 at 56x56 53.9-54.0
+// -> 55.6-55.7; AVX2 level. torchvision mobilenet_v2 at 224 (benchmarks/interleave.py, 20 blocks
+// of 10): 0.986x the time on one core, 0.963x on two.
 static inline __attribute__((always_inline)) void pixel_block(const int G, const int P, const int ONE_TAP, const int CONTIGUOUS,
                                                               const int32_t ahead, const isp_conv_input *in,
                                                               const float *panels, int32_t rows, int32_t o, int32_t g,
                                                               int32_t q, int32_t shift, const isp_conv_output *out) {
     v16 acc[8][4];
     _Pragma("clang loop unroll(full)")
-    for (int j = 0; j < G; j++) _Pragma("clang loop unroll(full)") for (int h = 0; h < P; h++) acc[j][h] = (v16){0};
+    for (int j = 0; j < G; j++) {
+        const v16 bias = splat(out->bias[o + (j < g ? j : 0)]);
+        _Pragma("clang loop unroll(full)")
+        for (int h = 0; h < P; h++) acc[j][h] = bias;
+    }
     size_t column[8];  // output channel o + j's lane in the panels
     _Pragma("clang loop unroll(full)")
     for (int j = 0; j < G; j++) column[j] = (size_t)((o + (j < g ? j : 0)) / 16) * rows * 16 + (o + (j < g ? j : 0)) % 16;
@@ -168,7 +180,7 @@ static inline __attribute__((always_inline)) void pixel_block(const int G, const
         const float *res = out->residual ? out->residual + (size_t)(o + j) * out->plane + q + shift : 0;
         _Pragma("clang loop unroll(full)")
         for (int h = 0; h < P; h++) {
-            v16 v = acc[j][h] + out->bias[o + j];
+            v16 v = acc[j][h];
             if (res) v += load16(res + 16 * h);
             *(v16 *)(to + 16 * h) = clamp16(v, lo, hi);
             if (ahead) __builtin_prefetch(to + 16 * h + ahead, 1, 3);
