@@ -5,7 +5,8 @@ static inline __attribute__((always_inline)) BLOCK_TARGET
 void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TAP, const int PREFETCH, const int CONTIGUOUS,
            const int SPLIT, const int MAP, const int Y0, const isp_conv_input *in, const float *xq, const float *panels, int32_t rows,
            int32_t outChannels, int32_t tile, int32_t q, int32_t shift, const isp_conv_output *out,
-           float *into, size_t intoPitch, const float *sums, size_t sumsPitch, int32_t prefetchChannels, int32_t gap) {
+           float *into, size_t intoPitch, const float *sums, size_t sumsPitch, int32_t prefetchChannels, int32_t gap,
+           const float *nextPanels) {
     // Channel i's input for position q at xq + in->xOffset[i] (in->x + q * STRIDE, or a packed copy of
     // the block: see PACKED_FLOATS in ConvTiles.c).
     // The sums so far (`sums`: pixel p of tile t at sums + p * sumsPitch + 16 t), or none.
@@ -57,6 +58,16 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
             // which no hardware prefetcher foresees across the dropped channels' rows.
             const int32_t ahead = i + 7 < prefetchChannels ? i + 7 : prefetchChannels - 1;
             const float *next = tilePanel + (size_t)in->weightChannel[ahead] * 9 * 16;
+            // The next tiles' rows of this channel into L2, a share of them in each block of the
+            // map (`nextPanels`; the blocks run row after row for one tile, then the next).
+            if (MAP >= 4 && nextPanels) {
+                const int blocks = MAP / (PIXELS / MAP), lines = (9 + blocks - 1) / blocks, first = Y0 / (PIXELS / MAP) * lines;
+                _Pragma("clang loop unroll(full)")
+                for (int t = 0; t < TILES; t++)
+                    _Pragma("clang loop unroll(full)")
+                    for (int l = first; l < first + lines && l < 9; l++)
+                        __builtin_prefetch(nextPanels + (size_t)t * rows * 16 + (size_t)in->weightChannel[i] * 9 * 16 + l * 16, 0, 2);
+            }
             _Pragma("clang loop unroll(full)")
             for (int k = 0; k < 9; k++) {
                 if (PREFETCH) {

@@ -45,7 +45,7 @@ typedef float v8 __attribute__((vector_size(32), aligned(4)));  // for pack_bloc
 // a row's end after SPLIT pixels), with the arguments every call passes.
 #define CALL(TILES, PIXELS, S, ONE, PF, C, SPLIT) BLOCK_OF_KERNEL(TILES, PIXELS, S, ONE, PF, C, SPLIT, 0, 0, blockIn, blockX, panels, rows, \
                                                         outChannels, tile, q, shift, blockOut, into, intoPitch, blockSums, \
-                                                        sumsPitch, prefetchChannels, gap)
+                                                        sumsPitch, prefetchChannels, gap, 0)
 
 // Whether every input channel's plane lies the same distance after the one before and its weight
 // rows right after the one before's (a run of consecutive channels, as in a dense network): then
@@ -471,10 +471,20 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
 // are (pruned VGG16 0.981x the time with them, ResNet-18 0.937x, one core, interleave.py).
 // Blocks of MAP_PIXELS positions at most: AVX2 a row of a 4x4 map (8 registers of sums; two rows,
 // 16, spilled: 0.64x as fast), AVX-512 two rows (16).
+// On 4x4 maps each block also fetches into L2 a share of the next tiles' weight rows (`next`):
+// the blocks run all rows of one tile before the next tile, so only its first block read the
+// tile's weights from memory, and AVX2's, a quarter of the tile's work, could not hide that.
+// One core, weights from memory (conv_kernel_bench.c 256 256 4 2000 16 3, AMD Zen 4, two
+// alternations): AVX2 160-185 -> 140-142 us (in cache 137), AVX-512 116-118 -> 117 (113); 2x2 maps,
+// one block a tile, ran slower so (26 -> 31 us in cache) and do not. ResNet-18 w0.5 with AVX2
+// (benchmarks/interleave.py, 20 blocks of 20): its 4x4 convolutions 0.17-0.21 -> 0.146-0.149 ms,
+// the pass 0.976x one core, 0.963x two; VGG16 w0.5 0.955x and 0.993x; AVX-512 1.013x and 1.005x
+// (noise).
 #define SMALL_MAP_WIDTHS(w) ((w) == 2 || (w) == 4)
 #define CALL_MAP(TILES, W, R, Y0, PF) \
     BLOCK_OF_KERNEL(TILES, (W) * (R), 1, 0, PF, 0, 0, W, Y0, in, image, panels, rows, outChannels, tile, g * (W), shift, out, \
-                    out->out + (size_t)tile * 16 * out->plane + g * (W) + shift, (size_t)out->plane, 0, 0, in->channels, 0)
+                    out->out + (size_t)tile * 16 * out->plane + g * (W) + shift, (size_t)out->plane, 0, 0, in->channels, 0, \
+                    next)
 #define MAP_BLOCK(MAXTILES, W, R, Y0) \
     do { \
         if (gapped) { if (MAXTILES > 1 && two) CALL_MAP(2, W, R, Y0, 1); else CALL_MAP(1, W, R, Y0, 1); } \
@@ -489,6 +499,7 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
         const int gapped = in->channels > 1 && !contiguous_channels(in); \
         for (int32_t tile = tile0; tile < tile1; tile += MAXTILES) { \
             const int two = MAXTILES > 1 && tile + 1 < tile1; \
+            const float *next = !gapped && tile + MAXTILES < tile1 ? panels + (size_t)(tile + MAXTILES) * rows * 16 : 0; \
             for (int32_t g = q0 / width; g < q1 / width;) { \
                 const int32_t y = g % width; \
                 const float *image = in->x + (size_t)(g / width) * in->imageStride; \
