@@ -58,9 +58,9 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
             // which no hardware prefetcher foresees across the dropped channels' rows.
             const int32_t ahead = i + 7 < prefetchChannels ? i + 7 : prefetchChannels - 1;
             const float *next = tilePanel + (size_t)in->weightChannel[ahead] * 9 * 16;
-            // The next tiles' rows of this channel into L2, a share of them in each block of the
-            // map (`nextPanels`; the blocks run row after row for one tile, then the next).
-            if (MAP >= 4 && nextPanels) {
+            // The next tiles' rows of this channel into L2 (`nextPanels`, set on 4x4 maps: see
+            // SMALL_MAPS in ConvTiles.c), a share of them in each of the map's blocks.
+            if (nextPanels) {
                 const int blocks = MAP / (PIXELS / MAP), lines = (9 + blocks - 1) / blocks, first = Y0 / (PIXELS / MAP) * lines;
                 _Pragma("clang loop unroll(full)")
                 for (int t = 0; t < TILES; t++)

@@ -499,7 +499,7 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
         const int gapped = in->channels > 1 && !contiguous_channels(in); \
         for (int32_t tile = tile0; tile < tile1; tile += MAXTILES) { \
             const int two = MAXTILES > 1 && tile + 1 < tile1; \
-            const float *next = !gapped && tile + MAXTILES < tile1 ? panels + (size_t)(tile + MAXTILES) * rows * 16 : 0; \
+            const float *next = width == 4 && !gapped && tile + MAXTILES < tile1 ? panels + (size_t)(tile + MAXTILES) * rows * 16 : 0; \
             for (int32_t g = q0 / width; g < q1 / width;) { \
                 const int32_t y = g % width; \
                 const float *image = in->x + (size_t)(g / width) * in->imageStride; \
