@@ -276,6 +276,14 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
 // 33 through the row buffer, 26 so with 4 x 4 vectors (8 x 2: 29-31; blocks from the copy: 35);
 // AVX2 (a vector is two registers there) 55.5 -> 42.7 us with 2 x 2 (4 x 2 spilled: 103).
 #define STAGED_CHANNELS 32
+// In runs of ROW_BUFFER positions (the row buffer's: see KERNEL), reductions of up to
+// STAGED_RUN_CHANNELS: AVX2's projections to 16 channels on 32x32 maps (whose pixel-major blocks
+// in place alias in L1, NARROW_ALIASED) ran through the tiled blocks and their scalar epilogue.
+// One core, in cache (conv_kernel_bench.c, layout 2, AMD Zen 4, AVX2 forced, two alternations):
+// 48 -> 16 21.1-21.2 -> 18.5-18.6 us, 96 -> 16 40.0-40.1 -> 36.7-37.3 (AVX-512, pixel-major in
+// place, 14.5 and 28.0); MobileNetV2 w0.5 with AVX2 0.979x the time one core, 0.966x two
+// (benchmarks/interleave.py, 20 blocks of 20); with AVX-512 1.005x (the path not taken).
+#define STAGED_RUN_CHANNELS 96
 // Expansions (1x1, at most STAGED_CHANNELS inputs, at least twice as many outputs) on grids
 // of LONG_RUN positions or more run pixel-major too, from a copy of each run of LONG_RUN: in
 // blocks, each block wrote a part of a line in every output plane of its tiles (mobilenet_v2 at
@@ -337,7 +345,7 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
                                                                      const float *panels, int32_t rows, int32_t outChannels,
                                                                      int32_t tile0, int32_t tile1, int32_t shift,
                                                                      const isp_conv_output *out) {
-    int32_t offset[STAGED_CHANNELS];
+    int32_t offset[STAGED_RUN_CHANNELS];
     for (int32_t i = 0; i < in->channels; i++) {
         const float *from = in->x + in->xOffset[i] + r0;
         float *to = stage + (size_t)i * pitch;
@@ -590,8 +598,8 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
         float sums[ROW_BUFFER * 16 * MAXTILES] __attribute__((aligned(64))); /* see RUN_BLOCKS */ \
         const size_t sumsPitch = 16 * MAXTILES; \
         if (unpacked && runs > 1 && (q1 - q0) % (16 * runs) == 0 && in->taps == 1 && in->pixelStride == 1 \
-            && in->channels <= STAGED_CHANNELS) { /* runs of whole vectors */ \
-            float stage[STAGED_CHANNELS * ROW_BUFFER] __attribute__((aligned(64))); \
+            && in->channels <= STAGED_RUN_CHANNELS) { /* runs of whole vectors */ \
+            float stage[STAGED_RUN_CHANNELS * ROW_BUFFER] __attribute__((aligned(64))); \
             for (int32_t r = 0; r < runs; r++) \
                 staged_pixel_major(POINTWISE_GROUP, POINTWISE_VECTORS, CONTIGUOUS, 0, in, RUN_START(r), RUN_START(r + 1), stage, ROW_BUFFER, panels, \
                                    rows, outChannels, tile0, tile1, shift, out); \
