@@ -336,7 +336,7 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
 // (32 -> 16 at 112x112: 6 x 1 1.01-1.06x, 4 x 1 1.03-1.08x), nor wider projections in blocks
 // (to 32-96 outputs at 28x28 and 14x14: 0.98-1.15x).
 
-// Positions [r0, r1) (whole vectors) of every input channel of `in` (at most STAGED_CHANNELS)
+// Positions [r0, r1) (whole vectors) of every input channel of `in` (at most STAGED_RUN_CHANNELS)
 // copied into `stage` (`pitch` floats a channel), then computed pixel-major from there, G
 // channels by P vectors a block.
 static inline __attribute__((always_inline)) void staged_pixel_major(const int G, const int P, const int CONTIGUOUS, const int32_t ahead,
