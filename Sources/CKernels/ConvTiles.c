@@ -112,8 +112,8 @@ static inline __attribute__((always_inline)) int contiguous_channels(const isp_c
 // holds 16 pixels of one output channel, each weight is broadcast, and the outputs are stored as
 // they are, with no transpose. With 9 multiply-adds per output the tiled blocks spent most of
 // their time in the epilogue (VGG16 w0.5's first convolution: 24 us of which 16 us epilogue on one
-// thread; this way 14.5 us; isp bench --profile, Intel Xeon AVX-512). Stride 1, whole vectors of
-// 16 positions. Not 1x1 convolutions of up to 27 channels read in place: on MobileNetV2's 32x32
+// thread; this way 14.5 us; isp bench --profile, Intel Xeon AVX-512). Whole vectors of 16
+// positions, at stride 1 (at stride 2 see PHASE_ROW). Not 1x1 convolutions of up to 27 channels read in place: on MobileNetV2's 32x32
 // maps (planes 4096 bytes apart, so each store aliased the loads of the same offset) they ran 1.6x
 // slower so; from a copy of their inputs they run pixel-major too (STAGED_CHANNELS).
 #define SHORT_REDUCTION 27
@@ -121,7 +121,8 @@ static inline __attribute__((always_inline)) int contiguous_channels(const isp_c
 // G output channels by P vectors of 16 positions at q: G x P accumulators, P loads and G
 // broadcasts per G x P multiply-adds. g <= G of the channels are real (the last group). With
 // `ahead` (positions; 0: none), each line stored is fetched again `ahead` positions on, for
-// writing (see LONG_RUN).
+// writing (see LONG_RUN); with `inputAhead`, each line read `inputAhead` positions on, into L2
+// (see INPUT_AHEAD).
 // ONE_TAP (1x1 convolutions), as in the tiled blocks: with a tap loop that ran once, the compiler
 // kept the accumulators in one set of registers across channels and another inside the loop, and
 // moved all of them back and forth for every channel (16 register moves per 16 multiply-adds, perf
@@ -140,7 +141,7 @@ static inline __attribute__((always_inline)) int contiguous_channels(const isp_c
 // -> 55.6-55.7; AVX2 level. torchvision mobilenet_v2 at 224 (benchmarks/interleave.py, 20 blocks
 // of 10): 0.986x the time on one core, 0.963x on two.
 static inline __attribute__((always_inline)) void pixel_block(const int G, const int P, const int ONE_TAP, const int CONTIGUOUS,
-                                                              const int32_t ahead, const isp_conv_input *in,
+                                                              const int32_t ahead, const int32_t inputAhead, const isp_conv_input *in,
                                                               const float *panels, int32_t rows, int32_t o, int32_t g,
                                                               int32_t q, int32_t shift, const isp_conv_output *out) {
     v16 acc[8][4];
@@ -166,6 +167,10 @@ static inline __attribute__((always_inline)) void pixel_block(const int G, const
             v16 a[4];
             _Pragma("clang loop unroll(full)")
             for (int h = 0; h < P; h++) a[h] = load16(xt + 16 * h);
+            if (inputAhead) {
+                _Pragma("clang loop unroll(full)")
+                for (int h = 0; h < P; h++) _mm_prefetch((const char *)(xt + inputAhead + 16 * h), _MM_HINT_T1);
+            }
             _Pragma("clang loop unroll(full)")
             for (int j = 0; j < G; j++) {
                 const float w = panels[column[j] + row];
@@ -188,9 +193,10 @@ static inline __attribute__((always_inline)) void pixel_block(const int G, const
     }
 }
 
-// G channels at a time over P vectors at a time, then the last 1..P-1 vectors.
+// G channels at a time over P vectors at a time, then the last 1..P-1 vectors; the first group
+// of each P vectors fetches their input `inputAhead` positions on (0: none).
 static inline __attribute__((always_inline)) void pixel_major(const int G, const int P, const int ONE_TAP, const int CONTIGUOUS,
-                                                              const int32_t ahead,
+                                                              const int32_t ahead, const int32_t inputAhead,
                                                               const isp_conv_input *in,
                                                               const float *panels, int32_t rows, int32_t outChannels,
                                                               int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift,
@@ -200,14 +206,78 @@ static inline __attribute__((always_inline)) void pixel_major(const int G, const
         const int32_t vectors = (q1 - q) / 16 < P ? (q1 - q) / 16 : P;
         for (int32_t o = tile0 * 16; o < o1; o += G) {
             const int32_t g = o1 - o < G ? o1 - o : G;
+            if (inputAhead && o == tile0 * 16 && vectors == P) {
+                pixel_block(G, P, ONE_TAP, CONTIGUOUS, ahead, inputAhead, in, panels, rows, o, g, q, shift, out);
+                continue;
+            }
             switch (vectors) {
-            case 4: pixel_block(G, P < 4 ? P : 4, ONE_TAP, CONTIGUOUS, ahead, in, panels, rows, o, g, q, shift, out); break;
-            case 3: pixel_block(G, P < 3 ? P : 3, ONE_TAP, CONTIGUOUS, ahead, in, panels, rows, o, g, q, shift, out); break;
-            case 2: pixel_block(G, P < 2 ? P : 2, ONE_TAP, CONTIGUOUS, ahead, in, panels, rows, o, g, q, shift, out); break;
-            default: pixel_block(G, 1, ONE_TAP, CONTIGUOUS, ahead, in, panels, rows, o, g, q, shift, out); break;
+            case 4: pixel_block(G, P < 4 ? P : 4, ONE_TAP, CONTIGUOUS, ahead, 0, in, panels, rows, o, g, q, shift, out); break;
+            case 3: pixel_block(G, P < 3 ? P : 3, ONE_TAP, CONTIGUOUS, ahead, 0, in, panels, rows, o, g, q, shift, out); break;
+            case 2: pixel_block(G, P < 2 ? P : 2, ONE_TAP, CONTIGUOUS, ahead, 0, in, panels, rows, o, g, q, shift, out); break;
+            default: pixel_block(G, 1, ONE_TAP, CONTIGUOUS, ahead, 0, in, panels, rows, o, g, q, shift, out); break;
             }
         }
     }
+}
+
+// Stride-2 short reductions (mobilenet_v2's first convolution at 224: 3 channels x 9 taps, 112
+// positions a row) run pixel-major too, one output row at a time, from the even and odd columns of
+// the bordered rows it reads, copied apart (PHASE_ROW floats each at most): tap (ky, kx) of output
+// position x reads column x + kx / 2 of row ky's phase kx % 2, whole vectors at stride 1. In the
+// tiled blocks the epilogue, a transpose of each block's outputs (AVX2: scalar stores, 30% of the
+// layer's samples in perf annotate), served only 27 multiply-adds an output. The stores fetch
+// their lines 32 positions on for writing (the planes are 49 KB). One core, 3 -> 32 channels at
+// 112x112 (conv_kernel_bench.c 3 32 112 300 C 0 1 2, AMD Zen 4, two alternations), us: AVX-512
+// in cache 258-259 -> 260-261, input and output from memory 332-371 -> 306-309 (without the
+// write fetches 432-444); AVX2 346-347 -> 270-273, from memory 370-375 -> 282-284 (without them
+// 274-276). In mobilenet_v2 at 224 (isp bench --profile, one core, two alternations) that layer
+// with its staging 347-360 -> 297-336 us, AVX2 419-448 -> 361-380.
+#define PHASE_ROW 256
+static inline __attribute__((always_inline)) int phased_rows(const isp_conv_input *in, int32_t q0, int32_t q1) {
+    return in->pixelStride == 2 && in->taps > 1 && in->channels * in->taps <= SHORT_REDUCTION && q1 - q0 >= 16
+        && q1 - q0 + 8 <= PHASE_ROW && in->rowPitch > 0;
+}
+// Output row positions [q0, q1) (whole vectors of them; returns how many) of a stride-2 input in
+// rows (see phased_rows), G channels by P vectors a block.
+static inline __attribute__((always_inline)) int32_t phased_pixel_major(const int G, const int P, const isp_conv_input *in,
+                                                                       const float *panels, int32_t rows, int32_t outChannels,
+                                                                       int32_t tile0, int32_t tile1, int32_t q0, int32_t q1,
+                                                                       int32_t shift, const isp_conv_output *out) {
+    float stage[SHORT_REDUCTION * 2 * PHASE_ROW] __attribute__((aligned(64)));
+    int32_t offset[SHORT_REDUCTION], tapOffset[SHORT_REDUCTION];
+    const int32_t n = (q1 - q0) / 16 * 16, pitch = in->rowPitch;
+    int32_t height = 0, reach = 0;  // bordered rows and columns past 2 x the row's last position read
+    for (int32_t k = 0; k < in->taps; k++) {
+        const int32_t ky = in->tapOffset[k] / pitch, kx = in->tapOffset[k] % pitch;
+        height = ky + 1 > height ? ky + 1 : height;
+        reach = kx > reach ? kx : reach;
+        tapOffset[k] = (ky * 2 + kx % 2) * PHASE_ROW + kx / 2;
+    }
+    const int32_t columns = 2 * (q1 - q0 - 1) + reach + 1;  // of each bordered row, from the row's first
+    for (int32_t i = 0; i < in->channels; i++) {
+        for (int32_t ky = 0; ky < height; ky++) {
+            const float *from = in->x + in->xOffset[i] + (size_t)q0 * 2 + (size_t)ky * pitch;
+            float *even = stage + ((size_t)(i * height + ky) * 2) * PHASE_ROW, *odd = even + PHASE_ROW;
+            int32_t c = 0;
+            for (; 2 * c + 32 <= columns; c += 16) {
+                const v16 a = load16(from + 2 * c), b = load16(from + 2 * c + 16);
+                *(v16 *)(even + c) = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+                *(v16 *)(odd + c) = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            }
+            for (; 2 * c < columns; c++) {
+                even[c] = from[2 * c];
+                if (2 * c + 1 < columns) odd[c] = from[2 * c + 1];
+            }
+        }
+        offset[i] = i * height * 2 * PHASE_ROW - q0;
+    }
+    isp_conv_input phased = *in;
+    phased.x = stage;
+    phased.xOffset = offset;
+    phased.tapOffset = tapOffset;
+    phased.pixelStride = 1;
+    pixel_major(G, P, 0, 0, 32, 0, &phased, panels, rows, outChannels, tile0, tile1, q0, q0 + n, shift, out);
+    return n;
 }
 
 #define ROW_BUFFER 64
@@ -327,6 +397,18 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
 // projections on 32x32 maps lost there (3.5-3.7 -> 4.0-4.4, 21 -> 26, 43-44 -> 51-52 us) while
 // those on 16x16 maps gained (9.0-9.2 -> 7.9-8.1 us); NARROW_ALIASED (a KERNEL argument) says so.
 #define NARROW_PROJECTION 24
+// Both kinds read their input planes in place, and on big maps (mobilenet_v2's at 224: 32 -> 16
+// at 112x112, 96 and 144 -> 24 at 56x56) those came from L3 or memory on demand, 32-144 streams
+// the hardware prefetchers did not follow. The first group of channels of each block of positions
+// fetches every input line INPUT_AHEAD positions on into L2 (as the tiled blocks fetch theirs:
+// see ConvBlock.h). One core, input and weights from memory (conv_kernel_bench.c, layout 2, 16
+// copies, AMD Zen 4, two alternations), us: 32 -> 16 at 112x112 233-247 -> 149-164, AVX2 304-309
+// -> 188-238; 96 -> 24 at 56x56 204-207 -> 149-175, AVX2 173-178 -> 152-156; 144 -> 24 303-312 ->
+// 231-235, AVX2 261-268 -> 225-251; in cache, and at 28x28 and smaller, level (128 and 512
+// positions ahead alike). In mobilenet_v2 at 224 (isp bench --profile, one core, two
+// alternations): 32 -> 16 at 112x112 156-166 -> 130 us, 96 -> 24 143-148 -> 135, 144 -> 24
+// 262-271 -> 221.
+#define INPUT_AHEAD 256
 // Their blocks are PROJECTION_GROUP channels by PROJECTION_VECTORS vectors when the group divides
 // the outputs (a KERNEL argument; else the expansions' shape). AVX2's 2 x 2 read each block's input
 // (up to 144 planes' runs of 32 floats, lines 12.5 KB apart that share L1 sets) once for every 2
@@ -358,7 +440,7 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
     isp_conv_input staged = *in;
     staged.x = stage;
     staged.xOffset = offset;
-    pixel_major(G, P, 1, CONTIGUOUS, ahead, &staged, panels, rows, outChannels, tile0, tile1, r0, r1, shift, out);
+    pixel_major(G, P, 1, CONTIGUOUS, ahead, 0, &staged, panels, rows, outChannels, tile0, tile1, r0, r1, shift, out);
 }
 
 // 1x1 convolutions on grids of one run (up to ROW_BUFFER positions, such as 7x7 maps) in more than
@@ -542,7 +624,8 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
         if (CONTIGUOUS && (in->taps != 1 || in->pixelStride != 1)) __builtin_unreachable(); /* see isp_conv_tiles */ \
         if (!CONTIGUOUS && in->mapWidth) { SMALL_MAPS(MAXTILES, MAP_PIXELS); return; } \
         const int bands = BANDS; \
-        if (in->rowWidth && (!BANDS || (in->taps > 1 && in->channels * in->taps <= SHORT_REDUCTION && in->pixelStride == 1))) { \
+        if (in->rowWidth && (!BANDS || (in->taps > 1 && in->channels * in->taps <= SHORT_REDUCTION \
+                                        && (in->pixelStride == 1 || phased_rows(in, 0, in->rowWidth))))) { \
             /* Row by row: each row's grid positions straight through, from its own origin. */ \
             isp_conv_input row = *in; \
             row.rowWidth = 0; \
@@ -553,10 +636,14 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
             return; \
         } \
         const int unpacked = in->blockPitch == 0 && in->rowWidth == 0; /* the paths before the blocks read positions in place */ \
+        if (unpacked && phased_rows(in, q0, q1)) { \
+            q0 += phased_pixel_major(GROUP, VECTORS, in, panels, rows, outChannels, tile0, tile1, q0, q1, shift, out); \
+            if (q0 == q1) return; \
+        } \
         if (unpacked && in->taps > 1 && in->channels * in->taps <= SHORT_REDUCTION && in->pixelStride == 1) { \
             /* whole vectors of 16 positions; a tail of fewer goes through the blocks below */ \
             const int32_t body = (q1 - q0) / 16 * 16; \
-            pixel_major(GROUP, VECTORS, 0, 0, 0, in, panels, rows, outChannels, tile0, tile1, q0, q0 + body, shift, out); \
+            pixel_major(GROUP, VECTORS, 0, 0, 0, 0, in, panels, rows, outChannels, tile0, tile1, q0, q0 + body, shift, out); \
             if (body == q1 - q0) return; \
             q0 += body; \
         } \
@@ -577,10 +664,10 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
                 || (outChannels <= NARROW_PROJECTION && (NARROW_ALIASED || out->plane % ALIASED_PLANE != 0)))) { \
             const int32_t body = (q1 - q0) / 16 * 16; \
             if (outChannels >= 4 * in->channels || outChannels % PROJECTION_GROUP != 0) \
-                pixel_major(POINTWISE_GROUP, POINTWISE_VECTORS, 1, CONTIGUOUS, 0, in, panels, rows, outChannels, tile0, tile1, q0, \
+                pixel_major(POINTWISE_GROUP, POINTWISE_VECTORS, 1, CONTIGUOUS, 0, INPUT_AHEAD, in, panels, rows, outChannels, tile0, tile1, q0, \
                             q0 + body, shift, out); \
             else \
-                pixel_major(PROJECTION_GROUP, PROJECTION_VECTORS, 1, CONTIGUOUS, 0, in, panels, rows, outChannels, tile0, tile1, q0, \
+                pixel_major(PROJECTION_GROUP, PROJECTION_VECTORS, 1, CONTIGUOUS, 0, INPUT_AHEAD, in, panels, rows, outChannels, tile0, tile1, q0, \
                             q0 + body, shift, out); \
             if (body == q1 - q0) return; \
             q0 += body; \

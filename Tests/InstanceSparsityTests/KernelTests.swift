@@ -157,13 +157,22 @@ final class KernelTests: XCTestCase {
 
     /// Convolutions with a short reduction (1-3 input channels, 3x3) run pixel-major on rows of a
     /// multiple of 16 pixels and on the tiled blocks otherwise: both against plain loops, with
-    /// output channels that fill a group of four and that do not, on both instruction sets.
+    /// output channels that fill a group of four and that do not, on both instruction sets. At
+    /// stride 2 from each row's even and odd columns copied apart: rows of whole vectors (32 and
+    /// 16 wide, from an input of odd height whose last row is read, and of odd width), with a
+    /// tail in blocks (17 and 33 wide), and a 5x5 kernel (25 taps); rows over 248 wide (256 of
+    /// a 511-wide input) in blocks.
     func testShortReductionConvolutionsMatchPlainLoops() {
         var rng = SeededGenerator(seed: 21)
         for isa in InstructionSet.supported {
             for (cin, cout, size) in [(1, 32, 32), (3, 7, 16), (2, 20, 48), (1, 5, 12)] {
                 assertMatchesPlainLoops(cin, cout, size: size, stride: 1, isa: isa, rng: &rng)
             }
+            for (cin, cout, height, width) in [(3, 32, 64, 64), (3, 20, 31, 32), (2, 8, 40, 31), (1, 5, 34, 34), (3, 9, 20, 65),
+                                               (2, 6, 4, 511)] {
+                assertMatchesPlainLoops(cin, cout, height: height, width: width, kernel: 3, stride: 2, isa: isa, rng: &rng)
+            }
+            assertMatchesPlainLoops(1, 12, height: 40, width: 64, kernel: 5, stride: 2, isa: isa, rng: &rng)
         }
     }
 
