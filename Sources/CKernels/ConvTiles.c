@@ -188,7 +188,7 @@ static inline __attribute__((always_inline)) void pixel_block(const int G, const
             v16 v = acc[j][h];
             if (res) v += load16(res + 16 * h);
             *(v16 *)(to + 16 * h) = clamp16(v, lo, hi);
-            if (ahead) __builtin_prefetch(to + 16 * h + ahead, 1, 3);
+            if (ahead) __builtin_prefetch(to + 16 * h + ahead, 1, 2);
         }
     }
 }
@@ -366,6 +366,11 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
 // One core, two alternations: 16 -> 96 at 112x112 0.611-0.615 -> 0.349-0.351 ms, 24 -> 144 at
 // 56x56 0.245 -> 0.169, 32 -> 192 at 28x28 0.089-0.091 -> 0.075-0.077; the whole pass 5.93-5.99 ->
 // 5.46-5.60 ms.
+// Into L2, not L1: a run's output lines (96 planes' 1 KB) are three times a Zen 4 core's 32 KB
+// L1, and fetched into it they pushed out what the blocks were reading. One core, input and
+// output from memory (conv_kernel_bench.c, layout 2, 16 copies, AMD Zen 4, two alternations),
+// us: 16 -> 96 at 112x112 669 -> 477, AVX2 583-618 -> 504-509; 24 -> 144 at 56x56 242-272 ->
+// 232-237; in cache level (16 -> 96 431-436 against 438, 32 -> 192 at 28x28 96-104 against 96).
 #define LONG_RUN 256
 
 // Expansions of up to WIDE_EXPANSION_CHANNELS inputs to at least four times as many outputs, on
@@ -433,7 +438,7 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
         float *to = stage + (size_t)i * pitch;
         for (int32_t x = 0; x < r1 - r0; x += 16) {
             *(v16 *)(to + x) = load16(from + x);
-            if (ahead) __builtin_prefetch(from + x + ahead, 0, 3);
+            if (ahead) __builtin_prefetch(from + x + ahead, 0, 2);
         }
         offset[i] = i * pitch - r0;
     }
