@@ -9,7 +9,9 @@
 //   I=Sources/CKernels; R="-Disp_depthwise=base_depthwise -Disp_depthwise_scratch=base_depthwise_scratch"
 //   clang -O3 -I $I/include -I $I $R -Disp_depthwise_plane_backward=base_plane_backward -c /tmp/DepthwiseBase.c -o /tmp/base.o
 //   clang -O3 -I $I/include -I $I benchmarks/depthwise_bench.c $I/Depthwise.c $I/ConvTiles.c /tmp/base.o -o /tmp/depthwise_bench
-//   taskset -c 1 /tmp/depthwise_bench CHANNELS SIZE STRIDE [PASSES] [COPIES]   (ISP_ISA=avx2: the AVX2 kernels)
+//   taskset -c 1 /tmp/depthwise_bench CHANNELS SIZE STRIDE [PASSES] [COPIES] [BANDS]   (ISP_ISA=avx2: the AVX2 kernels)
+// BANDS > 1: each pass runs the output rows in that many bands one after another, every band over
+// all the planes, as each core of a batch-1 split by rows runs its own band.
 #include "CKernels.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,17 +32,18 @@ static float *filled(size_t n, unsigned seed) {
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s CHANNELS SIZE STRIDE [PASSES] [COPIES]\n", argv[0]);
+        fprintf(stderr, "usage: %s CHANNELS SIZE STRIDE [PASSES] [COPIES] [BANDS]\n", argv[0]);
         return 2;
     }
     const int channels = atoi(argv[1]), size = atoi(argv[2]), stride = atoi(argv[3]);
-    const int passes = argc > 4 ? atoi(argv[4]) : 300, copies = argc > 5 ? atoi(argv[5]) : 9;
-    if (channels < 1 || size < 1 || stride < 1 || passes < 4 || copies < 1 || copies > 64) {
-        fprintf(stderr, "%s: CHANNELS, SIZE, STRIDE must be positive, PASSES at least 4, COPIES 1-64\n", argv[0]);
+    const int passes = argc > 4 ? atoi(argv[4]) : 300, copies = argc > 5 ? atoi(argv[5]) : 9, bands = argc > 6 ? atoi(argv[6]) : 1;
+    const int o = (size + stride - 1) / stride;
+    if (channels < 1 || size < 1 || stride < 1 || passes < 4 || copies < 1 || copies > 64 || bands < 1 || bands > o) {
+        fprintf(stderr, "%s: CHANNELS, SIZE, STRIDE must be positive, PASSES at least 4, COPIES 1-64, BANDS 1 to the output's rows\n",
+                argv[0]);
         return 2;
     }
     const isp_isa isa = getenv("ISP_ISA") && !strcmp(getenv("ISP_ISA"), "avx2") ? ISP_AVX2 : isp_cpu_isa();
-    const int o = (size + stride - 1) / stride;
     const size_t in = (size_t)channels * size * size, out = (size_t)channels * o * o;
     float *x[64], *y[2][64];
     for (int c = 0; c < copies; c++) {
@@ -59,7 +62,8 @@ int main(int argc, char **argv) {
             a.x = x[c];
             a.out = y[b][c];
             const double t0 = seconds();
-            (b == 0 ? base_depthwise : isp_depthwise)(isa, &a, 0, channels, 0, o, scratch[b]);
+            for (int band = 0; band < bands; band++)
+                (b == 0 ? base_depthwise : isp_depthwise)(isa, &a, 0, channels, o * band / bands, o * (band + 1) / bands, scratch[b]);
             const double t = seconds() - t0;
             best[b] = t < best[b] ? t : best[b];
             if (r >= passes / 4) sum[b] += t;
@@ -71,8 +75,8 @@ int main(int argc, char **argv) {
     }
     const int same = !memcmp(y[0][0], y[1][0], out * sizeof(float));
     const int n = passes - passes / 4;
-    printf("%d planes %dx%d stride %d (%s): base best %.1f us mean %.1f | working tree best %.1f us mean %.1f | ratio %.3f | outputs %s\n",
-           channels, size, size, stride, isa == ISP_AVX2 ? "avx2" : "avx512", best[0] * 1e6, sum[0] / n * 1e6, best[1] * 1e6,
+    printf("%d planes %dx%d stride %d, %d band(s) (%s): base best %.1f us mean %.1f | working tree best %.1f us mean %.1f | ratio %.3f | outputs %s\n",
+           channels, size, size, stride, bands, isa == ISP_AVX2 ? "avx2" : "avx512", best[0] * 1e6, sum[0] / n * 1e6, best[1] * 1e6,
            sum[1] / n * 1e6, sum[1] / sum[0], same ? "identical" : "DIFFER");
     return same ? 0 : 1;
 }

@@ -330,6 +330,23 @@ void depthwise(copy_rows copy, split_rows split, const isp_depthwise_args *a, in
 DEPTHWISE(depthwise_avx512, __attribute__((target("avx512f,avx512vl,fma"))), rows_avx512, split_avx512, lanes_avx512, store_lanes_avx512)
 DEPTHWISE(depthwise_avx2, __attribute__((target("avx2,fma"))), rows_avx2, split_avx2, lanes_avx2, store_lanes_avx2)
 
+// The first of the two input rows output row t of plane i starts on, for t = y + ROWS_AHEAD; past
+// the band of rows [y0, y1) this call convolves, in the next plane (the rows of the band's start),
+// not in this plane's next band, which the other core convolves: split by rows on two cores, each
+// band's first ROWS_AHEAD rows of every plane had come from L3 on demand. NULL after the last plane.
+// One core, both bands of a two-way split one after the other, input from memory
+// (benchmarks/depthwise_bench.c C S 2 300 9 2, AMD Zen 4, two alternations, mean time against
+// the plane's next rows): 96 planes 112x112 0.88-0.89x, AVX2 0.91-0.93x; 144 of 56x56 0.85-0.86x,
+// AVX2 0.84-0.89x; one band (one core) 0.98-1.04x. mobilenet_v2 at 224 on two cores (isp bench
+// --profile): its stride-2 depthwise from 112x112 0.105 -> 0.098 ms.
+static inline __attribute__((always_inline))
+const float *rows_ahead(const isp_depthwise_args *a, const float *x, int32_t i, int32_t end, int32_t t, int32_t y0, int32_t y1) {
+    if (t < y1) return x + (size_t)(2 * t + 1) * a->iw;
+    t += y0 - y1;  // (no division: a row is a few vectors of work, and a division a row cost 12%)
+    if (++i >= end || t >= y1) return 0;
+    return a->x + (size_t)(a->planes ? a->planes[i] : i) * a->ih * a->iw + (size_t)(2 * t + 1) * a->iw;
+}
+
 // 3x3 at stride 2: each output row straight from its three input rows, 16 outputs a vector, with
 // no staged phases: a vector of 32 input columns gives the even (kx = 1) and odd (kx = 2) columns
 // by two-source shuffles, and the odd ones moved up a lane, the column before in lane 0, give
@@ -352,7 +369,8 @@ void stride2_rows(load_lanes load, store_lanes store, const isp_depthwise_args *
         const v16 shift = (v16){0} + (a->shift ? a->shift[ch] : 0);
         for (int32_t y = y0; y < y1; y++) {
             // The two input rows output row y + ROWS_AHEAD starts on.
-            if (ahead) prefetch_lines(x + (size_t)(2 * (y + ROWS_AHEAD) + 1) * iw, 2 * (size_t)iw * sizeof(float));
+            const float *next = ahead ? rows_ahead(a, x, i, end, y + ROWS_AHEAD, y0, y1) : 0;
+            if (next) prefetch_lines(next, 2 * (size_t)iw * sizeof(float));
             for (int32_t x0 = 0; x0 < ow; x0 += 16) {
                 const int32_t c0 = 2 * x0, left = iw - c0;  // input columns from c0 inside the plane
                 const uint32_t m0 = left >= 16 ? 0xffff : (1u << left) - 1;
@@ -445,7 +463,8 @@ void stride2_rows8_avx2(const isp_depthwise_args *a, int32_t first, int32_t end,
         const float *x = a->x + (size_t)p.j * ih * iw;
         float *out = a->out + (size_t)p.j * oh * ow;
         for (int32_t y = y0; y < y1; y++) {
-            if (ahead) prefetch_lines(x + (size_t)(2 * (y + ROWS_AHEAD) + 1) * iw, 2 * (size_t)iw * sizeof(float));
+            const float *next = ahead ? rows_ahead(a, x, i, end, y + ROWS_AHEAD, y0, y1) : 0;
+            if (next) prefetch_lines(next, 2 * (size_t)iw * sizeof(float));
             for (int32_t x0 = 0; x0 < ow; x0 += 8) {
                 const int32_t c0 = 2 * x0, left = iw - c0;  // input columns from c0 inside the plane
                 __m256 acc = p.bias;
