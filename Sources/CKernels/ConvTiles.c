@@ -113,9 +113,10 @@ static inline __attribute__((always_inline)) int contiguous_channels(const isp_c
 // they are, with no transpose. With 9 multiply-adds per output the tiled blocks spent most of
 // their time in the epilogue (VGG16 w0.5's first convolution: 24 us of which 16 us epilogue on one
 // thread; this way 14.5 us; isp bench --profile, Intel Xeon AVX-512). Whole vectors of 16
-// positions, at stride 1 (at stride 2 see PHASE_ROW). Not 1x1 convolutions of up to 27 channels read in place: on MobileNetV2's 32x32
-// maps (planes 4096 bytes apart, so each store aliased the loads of the same offset) they ran 1.6x
-// slower so; from a copy of their inputs they run pixel-major too (STAGED_CHANNELS).
+// positions, at stride 1 (at stride 2 see PHASE_ROW). Not 1x1 convolutions of up to 27 channels
+// read in place: on MobileNetV2's 32x32 maps (planes 4096 bytes apart, so each store aliased the
+// loads of the same offset) they ran 1.6x slower so; from a copy of their inputs they run
+// pixel-major too (STAGED_CHANNELS).
 #define SHORT_REDUCTION 27
 
 // G output channels by P vectors of 16 positions at q: G x P accumulators, P loads and G
