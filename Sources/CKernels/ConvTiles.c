@@ -468,27 +468,37 @@ static inline __attribute__((always_inline)) void staged_pixel_major(const int G
 #define PACKED_TILES 5
 #define PACKED_GRID 16
 
-// Channel i's positions [q0, q1) of `in` in blocks of ceil((q1 - q0) / ceil((q1 - q0) / maxPixels))
-// (RUN_BLOCKS's), packed as above; offset[i] = i * PACKED_SLOT.
+// Where block k of n positions cut into `blocks` blocks starts: the blocks differ by at most one
+// position, the longer first. (Cut ceil(n / blocks) long, 7x7's 49 positions ran as 8 blocks of 6
+// and one of 1, which reloads the weights for two multiply-adds a channel: AVX2 1x1 convolutions at
+// 7x7, and at 14x14 in runs of 49, spent 6% of their samples there (perf annotate); 4 x 6 + 5 x 5
+// instead: see RUN_BLOCKS.)
+static inline __attribute__((always_inline)) int32_t block_start(int32_t k, int32_t n, int32_t blocks) {
+    const int32_t longer = n % blocks;
+    return k * (n / blocks) + (k < longer ? k : longer);
+}
+
+// Channel i's positions [q0, q1) of `in` in RUN_BLOCKS's blocks (block_start), packed as above;
+// offset[i] = i * PACKED_SLOT.
 static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_input *in, int32_t q0, int32_t q1, int32_t maxPixels,
                                                               float *packed, int32_t *offset) {
-    const int32_t n = q1 - q0, blocks = (n + maxPixels - 1) / maxPixels, step = (n + blocks - 1) / blocks;
+    const int32_t n = q1 - q0, blocks = (n + maxPixels - 1) / maxPixels;
     for (int32_t i = 0; i < in->channels; i++) {
         const float *from = in->x + in->xOffset[i] + q0;
         for (int32_t b = 0; b < blocks; b++) {
             float *to = packed + ((size_t)b * in->channels + i) * PACKED_SLOT;
-            const int32_t p0 = b * step;
+            const int32_t p0 = block_start(b, n, blocks), p1 = block_start(b + 1, n, blocks);
             if (p0 + PACKED_SLOT <= n) {
                 *(v8 *)to = *(const v8 *)(from + p0);
             } else {
-                for (int32_t p = p0; p < n && p < p0 + step; p++) to[p - p0] = from[p];
+                for (int32_t p = p0; p < p1; p++) to[p - p0] = from[p];
             }
         }
         offset[i] = i * PACKED_SLOT;
     }
 }
 
-// Tiles `tile` (and the next if `two`) at positions [FROM, TO) in equal blocks (10 positions as 5
+// Tiles `tile` (and the next if `two`) at positions [FROM, TO) in equal blocks (block_start: 10 positions as 5
 // + 5, not 6 + a weight-bound 4), through the row buffer when `buffered`. With CHUNKED, runs of
 // at most ROW_BUFFER positions in more than one block, of convolutions with taps or whose tile's
 // weights and input together are more than CHUNK_FOOTPRINT floats, go through their input
@@ -515,8 +525,7 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
 #define RUN_BLOCKS(MAXPIX, MAXTILES, PF, CHUNKED, CONTIGUOUS, FROM, TO) \
     do { \
         const int32_t from = FROM, to = TO; \
-        int32_t blocks = (to - from + MAXPIX - 1) / MAXPIX; \
-        int32_t step = in->rowWidth ? MAXPIX : blocks ? (to - from + blocks - 1) / blocks : 1; /* bands: whole blocks */ \
+        const int32_t blocks = (to - from + MAXPIX - 1) / MAXPIX; \
         const int32_t gap = in->rowPitch - in->rowWidth; \
         const int32_t perChunk = CHUNKED && blocks > 1 && to - from <= ROW_BUFFER \
                                          && (in->taps > 1 || (int64_t)in->channels * in->taps * (16 + to - from) > CHUNK_FOOTPRINT) \
@@ -531,8 +540,10 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
             const int32_t prefetchChannels = in->channels - c0; \
             const int last = c0 + perChunk >= in->channels; \
             const isp_conv_output *blockOut = last ? out : 0; \
-            for (int32_t q = from, n; q < to; q += n) { \
-                n = in->blockPitch ? MAXPIX - q % MAXPIX : step; /* packed: the packing's blocks, cut to [from, to) */ \
+            for (int32_t q = from, n, k = 0; q < to; q += n, k++) { \
+                /* packed by the caller: its blocks, cut to [from, to); bands: whole blocks */ \
+                n = in->blockPitch ? MAXPIX - q % MAXPIX : in->rowWidth ? MAXPIX \
+                  : block_start(k + 1, to - from, blocks) - block_start(k, to - from, blocks); \
                 n = to - q < n ? to - q : n; \
                 /* In rows: a block across a row's end runs as one where it can (BANDS), else up to the end. */ \
                 const int32_t column = in->rowWidth ? q % in->rowWidth : 0; \
@@ -542,7 +553,7 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
                             : buffered ? rowBuffer + (q - from) : out->out + (size_t)tile * 16 * out->plane + q + shift; \
                 size_t intoPitch = !last ? sumsPitch : buffered ? ROW_BUFFER : (size_t)out->plane; \
                 const float *blockSums = c0 ? sums + (q - from) * sumsPitch : 0; \
-                const float *blockX = packed ? packed + (size_t)((q - from) / step) * in->channels * PACKED_SLOT \
+                const float *blockX = packed ? packed + (size_t)k * in->channels * PACKED_SLOT \
                                     : in->blockPitch ? in->x + (size_t)(q / MAXPIX) * in->blockPitch + q % MAXPIX \
                                     : in->x + (size_t)(in->rowWidth ? q / in->rowWidth * in->rowPitch + column : q) * in->pixelStride; \
                 if (in->pixelStride == 2) { DISPATCH(2, MAXTILES, 0, PF, 0) } \
@@ -748,12 +759,11 @@ KERNEL(conv_avx2_contiguous_prefetching, __attribute__((target("avx2,fma"))), 6,
         const float *blockSums = 0; \
         const size_t sumsPitch = 0; \
         const int32_t shift = 0, tiles = (outChannels + 15) / 16, blocks = (q1 - q0 + MAXPIX - 1) / MAXPIX; \
-        const int32_t step = blocks ? (q1 - q0 + blocks - 1) / blocks : 1; \
         const size_t intoPitch = (size_t)pitch; \
         for (int32_t tile = 0; tile < tiles; tile += MAXTILES) { \
             const int two = MAXTILES > 1 && tile + 1 < tiles; \
-            for (int32_t q = q0; q < q1; q += step) { \
-                const int32_t n = q1 - q < step ? q1 - q : step; \
+            for (int32_t k = 0; k < blocks; k++) { \
+                const int32_t q = q0 + block_start(k, q1 - q0, blocks), n = q0 + block_start(k + 1, q1 - q0, blocks) - q; \
                 float *into = products + (size_t)q * pitch + 16 * tile; \
                 blockX = in->x + q; \
                 DISPATCH(1, MAXTILES, 1, PF, 0) \
