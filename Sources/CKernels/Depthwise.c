@@ -452,16 +452,53 @@ static inline __attribute__((always_inline, target("avx2"))) __m256 clamp_shift_
 // 3 AVX2, depthwise_bench.c against those (both in one process, best of 200-300 passes): 576 planes
 // of 14x14 94 -> 48 us, 192 of 28x28 82 -> 51, 192 of 8x8 27 -> 15, 960 of 4x4 48 -> 23, 96 of
 // 32x32 49-51 -> 45-46, 96 of 112x112 448-626 -> 339-548; 16x16, 56x56 and 64x64 level (0.89-1.02).
+// Input row `row`'s taps under 8 outputs from column c0 (`left` columns from c0 inside the plane):
+// kx = 0, 1, 2 (`taps3_avx2`).
+typedef struct { __m256 kx[3]; } taps3_avx2;
+static inline __attribute__((always_inline, target("avx2,fma"))) taps3_avx2 row_taps_avx2(const float *row, int32_t c0, int32_t left) {
+    const __m256i up = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
+    const __m256 v0 = columns_avx2(row, left), v1 = columns_avx2(row + 8, left - 8);
+    taps3_avx2 t;
+    t.kx[1] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0x88)), 0xd8));
+    t.kx[2] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0xdd)), 0xd8));
+    t.kx[0] = _mm256_blend_ps(_mm256_permutevar8x32_ps(t.kx[2], up), _mm256_set1_ps(c0 > 0 ? row[-1] : 0), 1);
+    return t;
+}
+
+// acc + the taps times their weights w[0], w[1], w[2], in the staged path's order.
+static inline __attribute__((always_inline, target("avx2,fma"))) __m256 fma_taps_avx2(__m256 acc, taps3_avx2 t, const __m256 *w) {
+    acc = _mm256_fmadd_ps(t.kx[0], w[0], acc);
+    acc = _mm256_fmadd_ps(t.kx[1], w[1], acc);
+    return _mm256_fmadd_ps(t.kx[2], w[2], acc);
+}
+
 static __attribute__((target("avx2,fma")))
 void stride2_rows8_avx2(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
     const int32_t ih = a->ih, iw = a->iw, oh = a->oh, ow = a->ow;
     const __m256 lo = _mm256_set1_ps(a->low), hi = _mm256_set1_ps(a->high), zero = _mm256_setzero_ps();
-    const __m256i up = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
+    const taps3_avx2 none = {{zero, zero, zero}};
     const int ahead = ih * iw >= PREFETCHED_PLANE;
     for (int32_t i = first; i < end; i++) {
         const plane3x3_avx2 p = plane_avx2(a, i);
         const float *x = a->x + (size_t)p.j * ih * iw;
         float *out = a->out + (size_t)p.j * oh * ow;
+        if (ow <= 8) {
+            // Rows of one vector (mobilenet_v2's 14x14 -> 7x7 at 224): output row y's last input
+            // row is row y + 1's first, its taps kept rather than shuffled out again. Small
+            // planes: nothing to fetch ahead.
+            taps3_avx2 shared = 2 * y0 - 1 >= 0 ? row_taps_avx2(x + (size_t)(2 * y0 - 1) * iw, 0, iw) : none;
+            for (int32_t y = y0; y < y1; y++) {
+                const taps3_avx2 middle = row_taps_avx2(x + (size_t)(2 * y) * iw, 0, iw);
+                const taps3_avx2 below = 2 * y + 1 < ih ? row_taps_avx2(x + (size_t)(2 * y + 1) * iw, 0, iw) : none;
+                __m256 acc = p.bias;
+                acc = fma_taps_avx2(acc, shared, p.wt);
+                acc = fma_taps_avx2(acc, middle, p.wt + 3);
+                acc = fma_taps_avx2(acc, below, p.wt + 6);
+                store_first_avx2(out + (size_t)y * ow, clamp_shift_avx2(acc, lo, hi, p.shift), ow);
+                shared = below;
+            }
+            continue;
+        }
         for (int32_t y = y0; y < y1; y++) {
             const float *next = ahead ? rows_ahead(a, x, i, end, y + ROWS_AHEAD, y0, y1) : 0;
             if (next) prefetch_lines(next, 2 * (size_t)iw * sizeof(float));
@@ -470,19 +507,50 @@ void stride2_rows8_avx2(const isp_depthwise_args *a, int32_t first, int32_t end,
                 __m256 acc = p.bias;
                 for (int32_t ky = 0; ky < 3; ky++) {
                     const int32_t iy = 2 * y - 1 + ky;
-                    __m256 evens = zero, odds = zero, before = zero;
-                    if (iy >= 0 && iy < ih) {
-                        const float *row = x + (size_t)iy * iw + c0;
-                        const __m256 v0 = columns_avx2(row, left), v1 = columns_avx2(row + 8, left - 8);
-                        evens = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0x88)), 0xd8));
-                        odds = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0xdd)), 0xd8));
-                        before = _mm256_blend_ps(_mm256_permutevar8x32_ps(odds, up), _mm256_set1_ps(c0 > 0 ? row[-1] : 0), 1);
-                    }
-                    acc = _mm256_fmadd_ps(before, p.wt[3 * ky], acc);
-                    acc = _mm256_fmadd_ps(evens, p.wt[3 * ky + 1], acc);
-                    acc = _mm256_fmadd_ps(odds, p.wt[3 * ky + 2], acc);
+                    if (iy >= 0 && iy < ih) acc = fma_taps_avx2(acc, row_taps_avx2(x + (size_t)iy * iw + c0, c0, left), p.wt + 3 * ky);
+                    else acc = fma_taps_avx2(acc, none, p.wt + 3 * ky);
                 }
                 store_first_avx2(out + (size_t)y * ow + x0, clamp_shift_avx2(acc, lo, hi, p.shift), ow - x0 < 8 ? ow - x0 : 8);
+            }
+        }
+    }
+}
+
+// 3x3 at stride 2 to output rows of at most 4 (input rows of at most 8), AVX2: two output rows a
+// vector, the first in lanes 0-3, the second in lanes 4-7. The rows kernel above filled half the
+// lanes or less there. Loaded as the rows kernel's two vectors, the first's input row and the
+// second's (two rows below) give both rows' evens and odds by the same shuffles, and the odds
+// moved up a lane within each half, column -1 (the padding) zero in lanes 0 and 4, give kx = 0.
+// The taps add in the staged path's order, so the outputs are the same bit for bit.
+static __attribute__((target("avx2,fma")))
+void stride2_row_pairs_avx2(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
+    const int32_t ih = a->ih, iw = a->iw, oh = a->oh, ow = a->ow;
+    const __m256 lo = _mm256_set1_ps(a->low), hi = _mm256_set1_ps(a->high), zero = _mm256_setzero_ps();
+    const __m256i up = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
+    for (int32_t i = first; i < end; i++) {
+        const plane3x3_avx2 p = plane_avx2(a, i);
+        const float *x = a->x + (size_t)p.j * ih * iw;
+        float *out = a->out + (size_t)p.j * oh * ow;
+        for (int32_t y = y0; y < y1; y += 2) {
+            const int pair = y + 1 < y1;
+            __m256 acc = p.bias;
+            for (int32_t ky = 0; ky < 3; ky++) {
+                const int32_t iy = 2 * y - 1 + ky;  // the first row's input row; the second's is iy + 2
+                const __m256 r0 = iy >= 0 && iy < ih ? columns_avx2(x + (size_t)iy * iw, iw) : zero;
+                const __m256 r1 = pair && iy + 2 < ih ? columns_avx2(x + (size_t)(iy + 2) * iw, iw) : zero;
+                const __m256 evens = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(r0, r1, 0x88)), 0xd8));
+                const __m256 odds = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(r0, r1, 0xdd)), 0xd8));
+                const __m256 before = _mm256_blend_ps(_mm256_permutevar8x32_ps(odds, up), zero, 0x11);
+                acc = _mm256_fmadd_ps(before, p.wt[3 * ky], acc);
+                acc = _mm256_fmadd_ps(evens, p.wt[3 * ky + 1], acc);
+                acc = _mm256_fmadd_ps(odds, p.wt[3 * ky + 2], acc);
+            }
+            const __m256 v = clamp_shift_avx2(acc, lo, hi, p.shift);
+            if (pair && ow == 4) {
+                _mm256_storeu_ps(out + (size_t)y * ow, v);
+            } else {
+                store_first_avx2(out + (size_t)y * ow, v, ow);
+                if (pair) store_first_avx2(out + (size_t)(y + 1) * ow, _mm256_permute2f128_ps(v, v, 0x01), ow);
             }
         }
     }
@@ -656,11 +724,57 @@ void stride1_rows8_avx2(const isp_depthwise_args *a, int32_t first, int32_t end,
     }
 }
 
+// Input row `row` (`iw` <= 8 wide) as the kx = 0, 1, 2 taps of its output row: the row, and the
+// row moved up and down a lane with a zero at the plane's edge (lanes from iw on load as zeros).
+static inline __attribute__((always_inline, target("avx2,fma"))) taps3_avx2 row_of_one_taps_avx2(const float *row, int32_t iw) {
+    const __m256i up = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6), down = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0);
+    taps3_avx2 t;
+    t.kx[1] = columns_avx2(row, iw);
+    t.kx[0] = _mm256_blend_ps(_mm256_permutevar8x32_ps(t.kx[1], up), _mm256_setzero_ps(), 0x01);
+    t.kx[2] = _mm256_blend_ps(_mm256_permutevar8x32_ps(t.kx[1], down), _mm256_setzero_ps(), 0x80);
+    return t;
+}
+
+// 3x3 at stride 1 on rows of at most 8 (MobileNetV2 w0.5's 8x8 and 4x4 layers, mobilenet_v2's 7x7
+// at 224), AVX2: a row a vector, each input row's three taps made once and used by the three
+// output rows that read it. The whole-plane path above (16-float vectors across row ends) spent
+// most of its instructions on shuffles across the two 8-float halves. The taps add in the staged
+// path's order (rows outside the plane add zeros), so the outputs are the same bit for bit. One
+// core, depthwise_bench.c against the paths before (AMD Zen 4, AVX2 forced, input in cache, best
+// of 2000 passes, us): 192 planes of 8x8 6.9 -> 4.5, 960 of 7x7 35.9 -> 28.2 (two bands 57.8 ->
+// 33.9), 100 of 6x6 5.7 -> 3.8, 3x3 2.4 -> 2.1, 96 of 2x2 1.6 -> 1.0; 4x4 planes lost (480 of them
+// 6.0 -> 7.7 us, half of each vector idle), where the whole-plane path holds a plane in one
+// 16-float value, and stay there.
+static __attribute__((target("avx2,fma")))
+void stride1_rows_of_one_avx2(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
+    const int32_t ih = a->ih, iw = a->iw;
+    const __m256 lo = _mm256_set1_ps(a->low), hi = _mm256_set1_ps(a->high), zero = _mm256_setzero_ps();
+    const taps3_avx2 none = {{zero, zero, zero}};
+    for (int32_t i = first; i < end; i++) {
+        const plane3x3_avx2 p = plane_avx2(a, i);
+        const float *x = a->x + (size_t)p.j * ih * iw;
+        float *out = a->out + (size_t)p.j * ih * iw;
+        taps3_avx2 above = y0 > 0 ? row_of_one_taps_avx2(x + (size_t)(y0 - 1) * iw, iw) : none;
+        taps3_avx2 middle = row_of_one_taps_avx2(x + (size_t)y0 * iw, iw);
+        for (int32_t y = y0; y < y1; y++) {
+            const taps3_avx2 below = y + 1 < ih ? row_of_one_taps_avx2(x + (size_t)(y + 1) * iw, iw) : none;
+            __m256 acc = fma_taps_avx2(p.bias, above, p.wt);
+            acc = fma_taps_avx2(acc, middle, p.wt + 3);
+            acc = fma_taps_avx2(acc, below, p.wt + 6);
+            store_first_avx2(out + (size_t)y * iw, clamp_shift_avx2(acc, lo, hi, p.shift), iw);
+            above = middle;
+            middle = below;
+        }
+    }
+}
+
 void isp_depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int32_t end, int32_t row0, int32_t row1, float *scratch) {
     if (a->k == 3 && a->stride == 2 && isa == ISP_AVX512 && a->ow <= STRIDE2_ROW_PAIRS)
         stride2_row_pairs_avx512(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 2 && isa == ISP_AVX512) stride2_rows_avx512(a, first, end, row0, row1);
+    else if (a->k == 3 && a->stride == 2 && a->ow <= 4) stride2_row_pairs_avx2(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 2) stride2_rows8_avx2(a, first, end, row0, row1);
+    else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw <= 8 && a->iw != 4) stride1_rows_of_one_avx2(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 1 && a->iw >= (isa == ISP_AVX512 ? 16 : 8) && a->ih * a->iw > DIRECT_PIXELS)
         (isa == ISP_AVX512 ? stride1_rows_avx512 : stride1_rows8_avx2)(a, first, end, row0, row1, scratch);
     else if (isa == ISP_AVX512) depthwise_avx512(a, first, end, row0, row1, scratch);

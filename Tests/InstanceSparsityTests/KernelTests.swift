@@ -44,11 +44,13 @@ final class KernelTests: XCTestCase {
     func testDepthwiseMatchesPlainLoops() {
         for isa in InstructionSet.supported {
             // 46x50: planes of 2048+ floats, whose kernels fetch the next plane or rows ahead;
-            // 9x57: rows wide enough for AVX2's stride-2 rows kernel; up to 5x16 at stride 2 two
-            // output rows a vector with AVX-512 (an odd last row alone).
+            // 9x57: rows wide enough for AVX2's stride-2 rows kernel, 3x14 to 5x17 its rows of one
+            // vector and more; up to 5x16 at stride 2 two output rows a vector with AVX-512, up to
+            // 8x8 with AVX2 (an odd last row alone).
             // 6x8, 12x4, 3x14: whole planes as runs of vectors at stride 1, like 8x8, 4x4 and 7x7.
-            // AVX2's stride-1 rows kernel: 9x8 one vector a row (first and last), 5x16 two, 5x17
-            // and 3x31 a last vector overlapping the one before.
+            // AVX2's stride-1 rows kernels: up to 8 wide (not 4) one vector a row, each input row's
+            // taps made once (5x1 to 9x8), 5x16 two, 5x17 and 3x31 a last vector overlapping the
+            // one before.
             for (height, width) in [(5, 1), (2, 2), (4, 4), (7, 7), (8, 8), (6, 8), (12, 4), (3, 14), (9, 8), (5, 16), (5, 17), (3, 31), (5, 33), (6, 40),
                                     (46, 50), (9, 57)] {
                 for stride in [1, 2] {
