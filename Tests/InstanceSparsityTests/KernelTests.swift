@@ -103,14 +103,16 @@ final class KernelTests: XCTestCase {
     }
 
     /// The max pools of inference (the vector kernels, 2x2 and 3x3 windows at stride 2: 16-, 8- and
-    /// 4-wide steps, then a scalar tail) against training's window-by-window loop that records
-    /// winners, on widths and heights with vectors, tails and an odd last row or column; a NaN wins
-    /// its windows (the loop's comparisons never pick it, so those outputs are not compared).
+    /// 4-wide steps, then a scalar tail; rows 2 and 4 wide four row pairs at a time, across planes
+    /// when their height is even) against training's window-by-window loop that records winners, on
+    /// widths and heights with vectors, tails and an odd last row or column; a NaN wins its windows
+    /// (the loop's comparisons never pick it, so those outputs are not compared).
     func testMaxPoolVectorKernelMatchesWindowLoop() {
         var rng = SeededGenerator(seed: 9)
         for isa in InstructionSet.supported {
             for (kernel, stride, padding) in [(2, 2, 0), (3, 2, 1)] {
-                for (height, width) in [(32, 32), (4, 4), (2, 2), (5, 7), (4, 12), (6, 34), (3, 66), (8, 17), (1, 1), (112, 112), (9, 41)] {
+                for (height, width) in [(32, 32), (4, 4), (2, 2), (5, 7), (4, 12), (6, 34), (3, 66), (8, 17), (1, 1), (112, 112), (9, 41),
+                                          (8, 2), (6, 4), (9, 2), (7, 4)] {
                     let pool = MaxPool2d(kernel: kernel, stride: stride, padding: padding)
                     guard pool.outputSize(height) > 0 && pool.outputSize(width) > 0 else { continue }
                     pool.engine = Engine(isa: isa)

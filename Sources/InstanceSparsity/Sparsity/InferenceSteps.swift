@@ -334,6 +334,12 @@ final class GateStep: InferenceStep {
 }
 
 final class MaxPoolStep: WritingStep {
+    /// Maps of at least this many floats pool on every core. A pool is a few microseconds, about
+    /// what a split costs: VGG16 w0.5's pool of 64 planes of 16x16 (16384 floats) took 3.3 us split
+    /// by planes on two cores and 1.9 us on the caller alone, of 32 planes of 32x32 3.0 and 3.1
+    /// (isp bench --profile --prune stored, AMD Zen 4, five alternations); the next convolution
+    /// took no longer for it.
+    static let parallelFloats = 1 << 16
     var id = 0, label = ""
     let pool: MaxPool2d
     var out = Tensor(shape: [0])
@@ -344,7 +350,7 @@ final class MaxPoolStep: WritingStep {
         out.resize([1, c, pool.outputSize(ih), pool.outputSize(iw)])
         let src = UnsafePointer(x.data), dst = out.data, pool = pool, isa = ctx.engine.isa.kernel
         let planes = { (r: Range<Int>) in pool.pool(src, planes: r, height: ih, width: iw, into: dst, winners: nil, isa: isa) }
-        if ctx.useAllCores && c * ih * iw >= TiledConvolution.parallelPassThreshold {
+        if ctx.useAllCores && c * ih * iw >= MaxPoolStep.parallelFloats {
             ctx.engine.forEachPiece(of: c, keepWarm: true) { r, _ in planes(r) }
         } else {
             planes(0..<c)
