@@ -452,16 +452,24 @@ static inline __attribute__((always_inline, target("avx2"))) __m256 clamp_shift_
 // 3 AVX2, depthwise_bench.c against those (both in one process, best of 200-300 passes): 576 planes
 // of 14x14 94 -> 48 us, 192 of 28x28 82 -> 51, 192 of 8x8 27 -> 15, 960 of 4x4 48 -> 23, 96 of
 // 32x32 49-51 -> 45-46, 96 of 112x112 448-626 -> 339-548; 16x16, 56x56 and 64x64 level (0.89-1.02).
-// Input row `row`'s taps under 8 outputs from column c0 (`left` columns from c0 inside the plane):
-// kx = 0, 1, 2 (`taps3_avx2`).
+// The kx = 0, 1, 2 taps of 8 outputs at stride 2 (`taps3_avx2`).
 typedef struct { __m256 kx[3]; } taps3_avx2;
-static inline __attribute__((always_inline, target("avx2,fma"))) taps3_avx2 row_taps_avx2(const float *row, int32_t c0, int32_t left) {
+
+// From 16 input columns in two vectors: their evens (kx = 1) and odds (kx = 2), and the odds moved
+// up a lane (kx = 0), whose lane 0 (the column before, from v1's last lane here) the caller sets.
+static inline __attribute__((always_inline, target("avx2,fma"))) taps3_avx2 stride2_taps_avx2(__m256 v0, __m256 v1) {
     const __m256i up = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
-    const __m256 v0 = columns_avx2(row, left), v1 = columns_avx2(row + 8, left - 8);
     taps3_avx2 t;
     t.kx[1] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0x88)), 0xd8));
     t.kx[2] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(v0, v1, 0xdd)), 0xd8));
-    t.kx[0] = _mm256_blend_ps(_mm256_permutevar8x32_ps(t.kx[2], up), _mm256_set1_ps(c0 > 0 ? row[-1] : 0), 1);
+    t.kx[0] = _mm256_permutevar8x32_ps(t.kx[2], up);
+    return t;
+}
+
+// Input row `row`'s taps under 8 outputs from column c0 (`left` columns from c0 inside the plane).
+static inline __attribute__((always_inline, target("avx2,fma"))) taps3_avx2 row_taps_avx2(const float *row, int32_t c0, int32_t left) {
+    taps3_avx2 t = stride2_taps_avx2(columns_avx2(row, left), columns_avx2(row + 8, left - 8));
+    t.kx[0] = _mm256_blend_ps(t.kx[0], _mm256_set1_ps(c0 > 0 ? row[-1] : 0), 1);
     return t;
 }
 
@@ -526,7 +534,6 @@ static __attribute__((target("avx2,fma")))
 void stride2_row_pairs_avx2(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
     const int32_t ih = a->ih, iw = a->iw, oh = a->oh, ow = a->ow;
     const __m256 lo = _mm256_set1_ps(a->low), hi = _mm256_set1_ps(a->high), zero = _mm256_setzero_ps();
-    const __m256i up = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
     for (int32_t i = first; i < end; i++) {
         const plane3x3_avx2 p = plane_avx2(a, i);
         const float *x = a->x + (size_t)p.j * ih * iw;
@@ -538,12 +545,9 @@ void stride2_row_pairs_avx2(const isp_depthwise_args *a, int32_t first, int32_t 
                 const int32_t iy = 2 * y - 1 + ky;  // the first row's input row; the second's is iy + 2
                 const __m256 r0 = iy >= 0 && iy < ih ? columns_avx2(x + (size_t)iy * iw, iw) : zero;
                 const __m256 r1 = pair && iy + 2 < ih ? columns_avx2(x + (size_t)(iy + 2) * iw, iw) : zero;
-                const __m256 evens = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(r0, r1, 0x88)), 0xd8));
-                const __m256 odds = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(r0, r1, 0xdd)), 0xd8));
-                const __m256 before = _mm256_blend_ps(_mm256_permutevar8x32_ps(odds, up), zero, 0x11);
-                acc = _mm256_fmadd_ps(before, p.wt[3 * ky], acc);
-                acc = _mm256_fmadd_ps(evens, p.wt[3 * ky + 1], acc);
-                acc = _mm256_fmadd_ps(odds, p.wt[3 * ky + 2], acc);
+                taps3_avx2 t = stride2_taps_avx2(r0, r1);
+                t.kx[0] = _mm256_blend_ps(t.kx[0], zero, 0x11);
+                acc = fma_taps_avx2(acc, t, p.wt + 3 * ky);
             }
             const __m256 v = clamp_shift_avx2(acc, lo, hi, p.shift);
             if (pair && ow == 4) {
