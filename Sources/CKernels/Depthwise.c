@@ -686,18 +686,25 @@ void stride1_rows_avx512(const isp_depthwise_args *a, int32_t first, int32_t end
 // 96 of 40x40 95.3 -> 45.1, 144 of 56x56 253 -> 130, 32 of 112x112 186 -> 112; input from memory,
 // 56x56 265 -> 144, 112x112 195 -> 121; 9x9 level. (The same kernel in place of AVX-512's, same
 // core: 0.89-1.43x, so not there.)
+// v moved up a lane, a zero in lane 0 (the kx = 0 tap at a row's start), and down a lane, a zero
+// in lane 7 (kx = 2 at its end).
+static inline __attribute__((always_inline, target("avx2"))) __m256 moved_up_avx2(__m256 v) {
+    return _mm256_blend_ps(_mm256_permutevar8x32_ps(v, _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6)), _mm256_setzero_ps(), 0x01);
+}
+static inline __attribute__((always_inline, target("avx2"))) __m256 moved_down_avx2(__m256 v) {
+    return _mm256_blend_ps(_mm256_permutevar8x32_ps(v, _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0)), _mm256_setzero_ps(), 0x80);
+}
+
 static inline __attribute__((always_inline, target("avx2,fma")))
 __m256 row8_avx2(const int FIRST, const int LAST, const float *const *row, int32_t x0, __m256 bias, const __m256 *wt) {
-    const __m256i up = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6), down = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0);
     __m256 acc = bias;
     for (int ky = 0; ky < 3; ky++) {
         const float *r = row[ky] + x0;
-        const __m256 centre = _mm256_loadu_ps(r);
-        const __m256 before = FIRST ? _mm256_blend_ps(_mm256_permutevar8x32_ps(centre, up), _mm256_setzero_ps(), 0x01) : _mm256_loadu_ps(r - 1);
-        const __m256 after = LAST ? _mm256_blend_ps(_mm256_permutevar8x32_ps(centre, down), _mm256_setzero_ps(), 0x80) : _mm256_loadu_ps(r + 1);
-        acc = _mm256_fmadd_ps(before, wt[3 * ky], acc);
-        acc = _mm256_fmadd_ps(centre, wt[3 * ky + 1], acc);
-        acc = _mm256_fmadd_ps(after, wt[3 * ky + 2], acc);
+        taps3_avx2 t;
+        t.kx[1] = _mm256_loadu_ps(r);
+        t.kx[0] = FIRST ? moved_up_avx2(t.kx[1]) : _mm256_loadu_ps(r - 1);
+        t.kx[2] = LAST ? moved_down_avx2(t.kx[1]) : _mm256_loadu_ps(r + 1);
+        acc = fma_taps_avx2(acc, t, wt + 3 * ky);
     }
     return acc;
 }
@@ -731,11 +738,10 @@ void stride1_rows8_avx2(const isp_depthwise_args *a, int32_t first, int32_t end,
 // Input row `row` (`iw` <= 8 wide) as the kx = 0, 1, 2 taps of its output row: the row, and the
 // row moved up and down a lane with a zero at the plane's edge (lanes from iw on load as zeros).
 static inline __attribute__((always_inline, target("avx2,fma"))) taps3_avx2 row_of_one_taps_avx2(const float *row, int32_t iw) {
-    const __m256i up = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6), down = _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 0);
     taps3_avx2 t;
     t.kx[1] = columns_avx2(row, iw);
-    t.kx[0] = _mm256_blend_ps(_mm256_permutevar8x32_ps(t.kx[1], up), _mm256_setzero_ps(), 0x01);
-    t.kx[2] = _mm256_blend_ps(_mm256_permutevar8x32_ps(t.kx[1], down), _mm256_setzero_ps(), 0x80);
+    t.kx[0] = moved_up_avx2(t.kx[1]);
+    t.kx[2] = moved_down_avx2(t.kx[1]);
     return t;
 }
 
