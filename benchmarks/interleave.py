@@ -2,8 +2,8 @@
 
 These VMs change speed by up to 1.4x within seconds (docs/RESULTS.md, stop 51): two runs of a
 few hundred passes each, one after the other, measure the phase as much as the engine. Here each
-engine runs `--block` passes (after a pause and an untimed pass), then the other, in flipped order every block, for `--blocks` blocks;
-isp answers from a running `isp bench ... --passes-on-request` process. Reported: each engine's
+engine runs `--block` passes (once both processes are quiet, after an untimed pass), then the
+other, in flipped order every block, for `--blocks` blocks; isp answers from a running `isp bench ... --passes-on-request` process. Reported: each engine's
 median pass, the ratio of those medians, and the quartiles of the per-block ratios.
 
 A/B of two isp builds on one model:
@@ -13,6 +13,7 @@ A/B of two isp builds on one model:
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -20,11 +21,42 @@ import time
 from typing import Callable, Dict, List, Sequence
 
 
-# Both engines keep their worker threads spinning for a while after a pass (isp 2 ms, SpinPool.c;
-# ONNX Runtime's pool too), which took a core from whichever engine ran next: ONNX Runtime then
-# isp in blocks of 20 without a pause, MobileNetV2 w0.5 isp / ORT 1.31 against 1.14 in separate
-# runs (stop 51). So each block starts after a pause and one untimed pass.
-SETTLE_SECONDS = 0.02
+# Both engines keep their worker threads spinning for a while after a pass, which takes a core
+# from whichever engine runs next: isp for 2 ms (SpinPool.c), ONNX Runtime 1.x (two threads) for
+# about 45 ms (its process used 43 ms of CPU in the 50 ms after a block of MobileNetV2 passes and
+# 2-5 ms in each 100 ms after that; Zen 4, 2026-12-05). Behind a fixed 20 ms pause, isp's blocks
+# after ONNX Runtime's ran with a spinning thread on the other core: passes of 1.1-1.5 ms and
+# 5-7 ms stalls among 0.5 ms ones (VGG16 w0.5), and its split choice fled to one core. So each
+# block starts once both processes have been quiet (under QUIET_SHARE of a core) for a window,
+# then runs one untimed pass.
+QUIET_WINDOW_SECONDS = 0.01
+QUIET_SHARE = 0.1
+QUIET_LIMIT_SECONDS = 2.0
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """CPU time so far of every thread of these processes (Linux: /proc/PID/task/TID/schedstat, ns)."""
+    total = 0
+    for pid in pids:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except FileNotFoundError:  # the thread ended meanwhile
+                pass
+    return total / 1e9
+
+
+def wait_until_quiet(pids: Sequence[int]) -> bool:
+    """Sleeps until the processes use under QUIET_SHARE of a core over a window; False if they
+    were still busy after QUIET_LIMIT_SECONDS (the block then runs anyway, and is counted)."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < QUIET_LIMIT_SECONDS:
+        before = cpu_seconds(pids)
+        time.sleep(QUIET_WINDOW_SECONDS)
+        if cpu_seconds(pids) - before < QUIET_SHARE * QUIET_WINDOW_SECONDS:
+            return True
+    return False
 
 
 class PassServer:
@@ -69,13 +101,16 @@ def timed_passes(run: Callable[[], object]) -> Callable[[int], List[float]]:
 
 
 def alternate(a: Callable[[int], List[float]], b: Callable[[int], List[float]], blocks: int,
-              block: int, label: str = "") -> Dict[str, object]:
-    """`blocks` blocks of `block` passes of a and of b (b first in odd blocks); b/a figures."""
+              block: int, pids: Sequence[int], label: str = "") -> Dict[str, object]:
+    """`blocks` blocks of `block` passes of a and of b (b first in odd blocks), each once the
+    processes `pids` (those running a and b) are quiet; b/a figures."""
     times_a: List[float] = []
     times_b: List[float] = []
     ratios: List[float] = []
+    busy_starts = 0
     def settled(run: Callable[[int], List[float]]) -> List[float]:
-        time.sleep(SETTLE_SECONDS)
+        nonlocal busy_starts
+        busy_starts += not wait_until_quiet(pids)
         return run(block + 1)[1:]
     for i in range(blocks):
         if i % 2:
@@ -87,11 +122,14 @@ def alternate(a: Callable[[int], List[float]], b: Callable[[int], List[float]], 
         ratios.append(statistics.median(tb) / statistics.median(ta))
         print(f"\r{label}block {i + 1}/{blocks}: b/a {ratios[-1]:.3f}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
+    if busy_starts:
+        print(f"{label}{busy_starts} blocks started with the processes still busy after {QUIET_LIMIT_SECONDS} s",
+              file=sys.stderr)
     quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
     return {"blocks": blocks, "passes_per_block": block,
             "a_ms_median": statistics.median(times_a), "b_ms_median": statistics.median(times_b),
             "ratio_b_vs_a": statistics.median(times_b) / statistics.median(times_a),
-            "block_ratio_quartiles": [quartiles[0], quartiles[1], quartiles[2]]}
+            "block_ratio_quartiles": [quartiles[0], quartiles[1], quartiles[2]], "busy_starts": busy_starts}
 
 
 def main() -> None:
@@ -109,8 +147,9 @@ def main() -> None:
     if a.blocks < 2 or a.block < 1:
         ap.error("--blocks must be >= 2 and --block >= 1")
     servers = [PassServer(a.isp_a, args), PassServer(a.isp_b, args)]
-    alternate(servers[0].passes, servers[1].passes, a.warmup, a.block, "warm-up ")
-    r = alternate(servers[0].passes, servers[1].passes, a.blocks, a.block)
+    pids = [s.process.pid for s in servers]
+    alternate(servers[0].passes, servers[1].passes, a.warmup, a.block, pids, "warm-up ")
+    r = alternate(servers[0].passes, servers[1].passes, a.blocks, a.block, pids)
     for s in servers:
         s.close()
     q = r["block_ratio_quartiles"]

@@ -266,8 +266,9 @@ def main() -> None:
     if a.interleave and ort_run:
         server = PassServer(a.isp, isp_model_args(a))
         blocks = max(2, a.runs // a.interleave)
-        alternate(timed_passes(ort_run), server.passes, max(2, a.warmup // a.interleave), a.interleave, "warm-up ")
-        r = alternate(timed_passes(ort_run), server.passes, blocks, a.interleave, "ONNX Runtime (a) / isp (b) ")
+        pids = [os.getpid(), server.process.pid]
+        alternate(timed_passes(ort_run), server.passes, max(2, a.warmup // a.interleave), a.interleave, pids, "warm-up ")
+        r = alternate(timed_passes(ort_run), server.passes, blocks, a.interleave, pids, "ONNX Runtime (a) / isp (b) ")
         server.close()
         out["interleaved"] = {"onnxruntime_ms_median": r["a_ms_median"], "isp_ms_median": r["b_ms_median"],
                               "ratio_isp_vs_onnxruntime": r["ratio_b_vs_a"], "blocks": r["blocks"],
