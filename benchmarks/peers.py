@@ -273,7 +273,7 @@ def main() -> None:
         out["interleaved"] = {"onnxruntime_ms_median": r["a_ms_median"], "isp_ms_median": r["b_ms_median"],
                               "ratio_isp_vs_onnxruntime": r["ratio_b_vs_a"], "blocks": r["blocks"],
                               "passes_per_block": r["passes_per_block"],
-                              "block_ratio_quartiles": r["block_ratio_quartiles"]}
+                              "block_ratio_quartiles": r["block_ratio_quartiles"], "busy_starts": r["busy_starts"]}
     out["python_peak_rss_mb_after_onnxruntime"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if ort_r:
         results.append(ort_r)
