@@ -61,10 +61,17 @@ protocol WritingStep: InferenceStep {
     var out: Tensor { get set }
 }
 
+/// A step that measures, as it writes its map, the saliency of the gate on that map (set by the
+/// executor): each core the planes it just wrote, in its cache, instead of the gate reading the
+/// whole map again in a pass of its own.
+protocol MeasuringStep: WritingStep {
+    var gate: GateStep? { get set }
+}
+
 /// Convolution + folded batch norm + optional ReLU/ReLU6. When the preceding gate dropped input
 /// channels, the kernel reads only the kept ones: their weight rows and input planes are never
 /// touched, so a dropped channel costs nothing but its entry missing from a list.
-final class FusedConv: WritingStep {
+final class FusedConv: MeasuringStep {
     var id = 0, label = ""
     let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int, groups: Int
     /// The activation's cap (nil: none; .infinity: ReLU), applied last: after the residual when
@@ -166,7 +173,7 @@ final class FusedConv: WritingStep {
             precondition(kernel == 3 && stride == 1 && padding == 1 && groups == 1, "a winograd plan for a convolution that cannot run on it")
             ctx.macs += winograd.run(x.data, height: ih, width: iw, kept: ctx.keptCount.map { (UnsafePointer(ctx.kept), $0) },
                                      out: out.data, bias: biasPointer, cap: cap, residual: residual.map { UnsafePointer($0.data) },
-                                     engine: ctx.engine, split: ctx.useAllCores)
+                                     saliency: gate?.saliency(of: out, ctx), engine: ctx.engine, split: ctx.useAllCores)
             ctx.mapSplit = winograd.outputSplit
         } else {
             precondition(path == .gemm, "a \(path) plan for a convolution that cannot run on it")
@@ -278,9 +285,9 @@ final class FusedConv: WritingStep {
     }
 }
 
-/// A gate's saliency measured by the convolution that writes the gate's map, each core measuring
-/// the planes it wrote while they are in its cache (`TiledConvolution.run`), when each core wrote
-/// whole planes; `map`: the map measured, until the gate has read it.
+/// A gate's saliency measured by the step that writes the gate's map (`MeasuringStep`), each core
+/// measuring the planes it wrote while they are in its cache, when each core wrote whole planes;
+/// `map`: the map measured, until the gate has read it.
 final class OutputSaliency {
     let norms = Tensor(shape: [0])
     var map: UnsafeMutablePointer<Float>? = nil
@@ -297,7 +304,7 @@ final class GateStep: InferenceStep {
 
     init(index: Int) { self.index = index }
 
-    /// Where the convolution writing `map` may measure it: this gate's, when the gate decides on
+    /// Where the step writing `map` may measure it: this gate's, when the gate decides on
     /// this image (nil otherwise: nothing would read it).
     func saliency(of map: Tensor, _ ctx: RunContext) -> OutputSaliency? {
         guard ctx.decide != nil, ctx.decidedGates.contains(index) else { return nil }
@@ -333,7 +340,7 @@ final class GateStep: InferenceStep {
     }
 }
 
-final class MaxPoolStep: WritingStep {
+final class MaxPoolStep: MeasuringStep {
     /// Maps of at least this many floats pool on every core. A pool is a few microseconds, about
     /// what a split costs: VGG16 w0.5's pool of 64 planes of 16x16 (16384 floats) took 3.3 us split
     /// by planes on two cores and 1.9 us on the caller alone, of 32 planes of 32x32 3.0 and 3.1
@@ -341,15 +348,22 @@ final class MaxPoolStep: WritingStep {
     /// took no longer for it.
     static let parallelFloats = 1 << 16
     var id = 0, label = ""
+    var gate: GateStep? = nil
     let pool: MaxPool2d
     var out = Tensor(shape: [0])
     init(_ pool: MaxPool2d) { self.pool = pool }
 
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
-        let c = x.shape[1], ih = x.shape[2], iw = x.shape[3]
-        out.resize([1, c, pool.outputSize(ih), pool.outputSize(iw)])
-        let src = UnsafePointer(x.data), dst = out.data, pool = pool, isa = ctx.engine.isa.kernel
-        let planes = { (r: Range<Int>) in pool.pool(src, planes: r, height: ih, width: iw, into: dst, winners: nil, isa: isa) }
+        let c = x.shape[1], ih = x.shape[2], iw = x.shape[3], oh = pool.outputSize(ih), ow = pool.outputSize(iw)
+        out.resize([1, c, oh, ow])
+        let src = UnsafePointer(x.data), dst = out.data, pool = pool, engine = ctx.engine
+        // Each core measures the planes it pooled for the gate on this map, as a convolution does.
+        let saliency = gate?.saliency(of: out, ctx)
+        saliency?.map = dst
+        let planes = { (r: Range<Int>) in
+            pool.pool(src, planes: r, height: ih, width: iw, into: dst, winners: nil, isa: engine.isa.kernel)
+            if let saliency { ChannelGate.measure(dst, planes: r, pixels: oh * ow, into: saliency.norms.data, isa: engine.isa) }
+        }
         if ctx.useAllCores && c * ih * iw >= MaxPoolStep.parallelFloats {
             ctx.engine.forEachPiece(of: c, keepWarm: true) { r, _ in planes(r) }
         } else {

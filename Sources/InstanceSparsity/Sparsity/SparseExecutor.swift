@@ -40,14 +40,14 @@ public final class SparseExecutor {
         var gates: [GateStep] = []
         var maxChannels = 1
         var all: [InferenceStep] = []
-        // The convolution that wrote the map the next step reads (nil: some other step did), in
-        // the order the steps run: a gate on that map takes its saliency from it.
-        var producer: FusedConv? = nil
+        // The step that wrote the map the next step reads (nil: one that cannot measure it did),
+        // in the order the steps run: a gate on that map takes its saliency from it.
+        var producer: MeasuringStep? = nil
         func named(_ step: InferenceStep, _ label: String) -> InferenceStep {
             step.id = all.count; step.label = label
             all.append(step)
             switch step {
-            case let conv as FusedConv: producer = conv
+            case let writer as MeasuringStep: producer = writer
             case let gate as GateStep: producer?.gate = gate
             case let block as ResidualStep: producer = block.last  // not the downsample, compiled after it
             default: producer = nil

@@ -132,11 +132,13 @@ final class WinogradConvolution {
 
     /// out = clamp(conv(x) + bias (+ residual), 0 if `cap` is set, cap) over the input channels
     /// `kept` (list and count, ascending; nil: all) of one image x (inChannels planes of height x
-    /// width). `split`: the work shared across the engine's threads. Returns the MACs of the direct
-    /// convolution it stands for (the measure of work all paths report).
+    /// width). `split`: the work shared across the engine's threads. `saliency`: the gate this map
+    /// feeds, measured by the core that wrote whole planes while they are in its cache, where one
+    /// did (on one thread, or a map in one band); a split by tile rows leaves it to the gate.
+    /// Returns the MACs of the direct convolution it stands for (the measure of work all paths report).
     func run(_ x: UnsafePointer<Float>, height: Int, width: Int, kept: (UnsafePointer<Int32>, Int)?,
              out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?, residual: UnsafePointer<Float>?,
-             engine: Engine, split: Bool) -> Int {
+             saliency: OutputSaliency?, engine: Engine, split: Bool) -> Int {
         let kc = kept?.1 ?? inChannels, channels = kept?.0 ?? UnsafePointer(allChannels)
         let macs = outChannels * height * width * kc * 9
         let tileRows = Int(isp_winograd_tiles(Int32(height))), tilesPerRow = Int(isp_winograd_tiles(Int32(width)))
@@ -148,6 +150,11 @@ final class WinogradConvolution {
         let all = 0..<tileRows, v = bands[0].data, m = bands[0].data + 16 * vStride
         let phased = threads > 1 && bandRows >= tileRows
         outputSplit = threads > 1 && !phased ? .rows : .mixed
+        let measure = { (o: Range<Int>) in
+            guard let saliency else { return }
+            ChannelGate.measure(out, planes: o, pixels: height * width, into: saliency.norms.data, isa: engine.isa)
+        }
+        if threads == 1 || phased { saliency?.map = out }
         if phased {
             // The map in one band: each step split across the cores, so that each reads half of U
             // (a split by tile rows had each stream all of it: resnet18 at 224, two cores, its
@@ -162,6 +169,7 @@ final class WinogradConvolution {
             engine.forEachShare(of: groups, keepWarm: true) { g, _ in
                 let o = (g.lowerBound * 16)..<min(self.outChannels, g.upperBound * 16)
                 self.transformOutput(m, tiles: 0, o, rows: all, final, isa: isa)
+                measure(o)
             }
             return macs
         }
@@ -176,6 +184,7 @@ final class WinogradConvolution {
                 first = rows.upperBound
             }
         }
+        if threads == 1 { measure(0..<outChannels) }
         return macs
     }
 
