@@ -261,8 +261,8 @@ final class SparseExecutorTests: XCTestCase {
 
     /// The split goes the other way when that way's median time per multiply-add over its last
     /// `probeWindow` scored passes is 10% below the median of the chosen way's last `window`; the
-    /// last `burst` passes of every `probeInterval` try the other way, and the first pass after a
-    /// change of way is not scored.
+    /// last `burst` passes of every `probeInterval` try the other way (sooner right after a change
+    /// of way), and the first pass after a change of way is not scored.
     func testSplitChoiceFollowsTheFasterWay() {
         var choice = SplitChoice()
         var last: Bool? = nil
@@ -295,6 +295,11 @@ final class SparseExecutorTests: XCTestCase {
         XCTAssertEqual(far.filter { $0 }.count, 2 * SplitChoice.burst, "the pool is still tried")
         _ = passes(3 * SplitChoice.probeInterval, pool: 1, caller: 2)
         XCTAssertTrue(choice.usesPool, "and taken back when it is faster again")
+        var slow = 0
+        while choice.usesPool && slow < 2 * SplitChoice.probeInterval { _ = passes(1, pool: 3, caller: 1); slow += 1 }
+        XCTAssertFalse(choice.usesPool, "a stretch of slow split passes (a neighbour spinning on the other core) moves to the caller")
+        _ = passes(2 * SplitChoice.firstInterval, pool: 1, caller: 2)
+        XCTAssertTrue(choice.usesPool, "and once it is over the pool is tried again soon, not a whole probeInterval later")
     }
 
     func testVGGRefusesInputsItWouldPoolAway() {

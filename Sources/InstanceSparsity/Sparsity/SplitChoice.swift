@@ -15,6 +15,13 @@
 ///
 /// The last `burst` passes of every `probeInterval` go the other way, so that the choice follows
 /// the machine: 4 in 128, so the slower way costs the median and the 90th percentile nothing.
+/// After a change of way the cycle starts at `firstInterval` and doubles to `probeInterval`: a
+/// stretch that slows one way for a while (another process's threads spinning on the other core)
+/// must not keep the choice away from it for hundreds of passes once it is over. VGG16 w0.5 in
+/// blocks of 20 passes 20 ms after ONNX Runtime's (whose worker spins about 45 ms after a run:
+/// stop 59's `peers.py --interleave 20`), nine alternating runs: isp / ONNX Runtime 0.83-1.69
+/// (median 1.13) with a fixed cycle, 0.74-1.42 (median 0.81) so; blocks on a quiet machine level
+/// (0.72-0.96 against 0.73) (AMD Zen 4, AVX-512).
 /// Only a pass that went the way of the pass before it is scored: the first after a change finds
 /// the pool asleep and its data in the other core's cache (in the far stretches, another L3).
 /// Scoring the single pass that went the other way every 32 kept the choice where it was: VGG16's
@@ -22,7 +29,7 @@
 /// scored by its time per multiply-add executed, so that images pruned to different sizes compare.
 public struct SplitChoice {
     /// Passes in a cycle whose last `burst` go the way not chosen.
-    public static let probeInterval = 128
+    public static let probeInterval = 128, firstInterval = 16
     public static let burst = 4
     /// Scores whose median stands for each way: the way chosen, its last `window`; the other, its
     /// last `probeWindow` (from two bursts at least). A stretch of slow passes shorter than half
@@ -41,6 +48,8 @@ public struct SplitChoice {
     /// The way the next passes go (true: the pool).
     public private(set) var usesPool = true
     private var passes = 0
+    /// Passes into the current cycle, and the length of a cycle once both ways have their scores.
+    private var inCycle = 0, interval = SplitChoice.probeInterval
     private var scores: [Bool: [Double]] = [true: [], false: []]
     private var lastWay: Bool? = nil
 
@@ -49,9 +58,12 @@ public struct SplitChoice {
     /// The way of the next pass. Until the other way has its `probeWindow` of scores, bursts alternate.
     public mutating func next() -> Bool {
         if passes < SplitChoice.warmUp { passes += 1; return true }
-        let cycle = scores[!usesPool]!.count < SplitChoice.probeWindow ? 2 * SplitChoice.burst : SplitChoice.probeInterval
-        defer { passes += 1 }
-        return (passes - SplitChoice.warmUp) % cycle < cycle - SplitChoice.burst ? usesPool : !usesPool
+        passes += 1
+        let cycle = scores[!usesPool]!.count < SplitChoice.probeWindow ? 2 * SplitChoice.burst : interval
+        let way = inCycle < cycle - SplitChoice.burst ? usesPool : !usesPool
+        inCycle += 1
+        if inCycle == cycle { inCycle = 0; interval = min(2 * interval, SplitChoice.probeInterval) }
+        return way
     }
 
     /// Records how long a pass that went `way` took for `macs` multiply-adds, and goes the other way
@@ -63,7 +75,7 @@ public struct SplitChoice {
         if scores[way]!.count > SplitChoice.window { scores[way]!.removeFirst() }
         let other = scores[!usesPool]!.suffix(SplitChoice.probeWindow)
         guard other.count == SplitChoice.probeWindow, let mine = median(scores[usesPool]![...]) else { return }
-        if median(other)! < 0.9 * mine { usesPool.toggle() }
+        if median(other)! < 0.9 * mine { usesPool.toggle(); inCycle = 0; interval = SplitChoice.firstInterval }
     }
 
     private func median(_ xs: ArraySlice<Double>) -> Double? { xs.isEmpty ? nil : xs.sorted()[xs.count / 2] }
