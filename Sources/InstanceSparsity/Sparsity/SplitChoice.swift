@@ -20,8 +20,8 @@
 /// must not keep the choice away from it for hundreds of passes once it is over. VGG16 w0.5 in
 /// blocks of 20 passes 20 ms after ONNX Runtime's (whose worker spins about 45 ms after a run:
 /// stop 59's `peers.py --interleave 20`), nine alternating runs: isp / ONNX Runtime 0.83-1.69
-/// (median 1.13) with a fixed cycle, 0.74-1.42 (median 0.81) so; blocks on a quiet machine level
-/// (0.72-0.96 against 0.73) (AMD Zen 4, AVX-512).
+/// (median 1.13) with a fixed cycle, 0.74-1.42 (median 0.81) so; with blocks on a quiet machine
+/// 0.72-0.96 and 0.73 in three pairs (AMD Zen 4, AVX-512).
 /// Only a pass that went the way of the pass before it is scored: the first after a change finds
 /// the pool asleep and its data in the other core's cache (in the far stretches, another L3).
 /// Scoring the single pass that went the other way every 32 kept the choice where it was: VGG16's
