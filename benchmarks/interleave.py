@@ -3,8 +3,9 @@
 These VMs change speed by up to 1.4x within seconds (docs/RESULTS.md, stop 51): two runs of a
 few hundred passes each, one after the other, measure the phase as much as the engine. Here each
 engine runs `--block` passes (once both processes are quiet, after an untimed pass), then the
-other, in flipped order every block, for `--blocks` blocks; isp answers from a running `isp bench ... --passes-on-request` process. Reported: each engine's
-median pass, the ratio of those medians, and the quartiles of the per-block ratios.
+other, in flipped order every block, for `--blocks` blocks; isp answers from a running
+`isp bench ... --passes-on-request` process. Reported: each engine's median pass, the ratio of
+those medians, and the quartiles of the per-block ratios.
 
 A/B of two isp builds on one model:
   python benchmarks/interleave.py A/isp B/isp [--blocks N] [--block K] -- MODEL --random-inputs [--prune ...]

@@ -155,9 +155,9 @@ final class SparseExecutorTests: XCTestCase {
     /// With a policy the executor measures each gate's saliency where the step writing the map
     /// leaves each core whole planes (a convolution split by channels or a map in one Winograd
     /// band, a pool), or in a pass of its own (after a depthwise convolution, a split by rows):
-    /// either way it must keep the channels the policy
-    /// keeps on the network's own saliency, gate after gate with the gates before masked, and give
-    /// that masked network's logits; on one core and on two.
+    /// either way it must keep the channels the policy keeps on the network's own saliency, gate
+    /// after gate with the gates before masked, and give that masked network's logits; on one core
+    /// and on two.
     func testPolicyKeepsWhatItKeepsOnTheMaskedNetwork() throws {
         let policy = ThresholdPolicy(.mean, alpha: 1)
         for arch in ModelSpec.architectures {
