@@ -96,6 +96,11 @@ AVX2 void isp_normalize_backward(const float *dy, const float *x, float *dx, int
 // sum and square root came once per plane: 2.5 us for VGG16's 256 planes of 4x4 (isp bench
 // --profile, one thread, Intel Xeon AVX-512). There the planes go side by side, one per lane,
 // their values gathered column by column: the same operations in the same order, bit for bit.
+// (A map two cores wrote by rows, a Winograd convolution's split by tile rows, is measured as each
+// core's rows' sums of squares, added after: isp_plane_square_sums, which can differ from the whole
+// plane's in the last bit. Measured in a pass of their own instead, after the split, ResNet-18's
+// gates on those maps took 1.4-1.9 us each on two cores, summed so 0.2-0.4; its stored point's
+// pruned accuracy and MACs unchanged, `isp eval --prune stored`.)
 typedef float v8 __attribute__((vector_size(32), aligned(4)));
 typedef int i8 __attribute__((vector_size(32)));
 
@@ -105,29 +110,35 @@ typedef int i8 __attribute__((vector_size(32)));
 // independent chains keep the FMA units busy (one chain: 96 planes of 32x32 took 10 us on two
 // threads, MobileNetV2's first expanded gate, Intel Xeon AVX-512). K (constant when inlined):
 // planes in the group.
-static inline __attribute__((always_inline)) AVX2 void norms_group(const float *p, int K, int64_t n, float scale, float *norms) {
+static inline __attribute__((always_inline)) AVX2 void square_sums_group(const float *p, int K, int64_t stride, int64_t n,
+                                                                          float *sums) {
     v8 acc[4] = {{0}};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < K; k++) { v8 v = *(const v8 *)(p + k * n + i); acc[k] = FMA(v, v, acc[k]); }
+        for (int k = 0; k < K; k++) { v8 v = *(const v8 *)(p + k * stride + i); acc[k] = FMA(v, v, acc[k]); }
     for (int k = 0; k < K; k++) {
         float sum = 0;
         for (int lane = 0; lane < 8; lane++) sum += acc[k][lane];
-        for (int64_t j = i; j < n; j++) sum = __builtin_fmaf(p[k * n + j], p[k * n + j], sum);
-        norms[k] = __builtin_sqrtf(sum) * scale;
+        for (int64_t j = i; j < n; j++) sum = __builtin_fmaf(p[k * stride + j], p[k * stride + j], sum);
+        sums[k] = sum;
+    }
+}
+
+AVX2 void isp_plane_square_sums(const float *x, int32_t planes, int64_t stride, int64_t n, float *sums) {
+    for (int32_t c = 0; c < planes; c += 4) {
+        const float *p = x + (size_t)c * stride;
+        switch (planes - c) {
+        case 1: square_sums_group(p, 1, stride, n, sums + c); break;
+        case 2: square_sums_group(p, 2, stride, n, sums + c); break;
+        case 3: square_sums_group(p, 3, stride, n, sums + c); break;
+        default: square_sums_group(p, 4, stride, n, sums + c); break;
+        }
     }
 }
 
 AVX2 static void norms_plane_by_plane(const float *x, int32_t planes, int64_t n, float scale, float *norms) {
-    for (int32_t c = 0; c < planes; c += 4) {
-        const float *p = x + (size_t)c * n;
-        switch (planes - c) {
-        case 1: norms_group(p, 1, n, scale, norms + c); break;
-        case 2: norms_group(p, 2, n, scale, norms + c); break;
-        case 3: norms_group(p, 3, n, scale, norms + c); break;
-        default: norms_group(p, 4, n, scale, norms + c); break;
-        }
-    }
+    isp_plane_square_sums(x, planes, n, n, norms);
+    for (int32_t c = 0; c < planes; c++) norms[c] = __builtin_sqrtf(norms[c]) * scale;
 }
 
 // LANES planes at a time (V of float, I of int), column j of them gathered from x + lane * n + j.

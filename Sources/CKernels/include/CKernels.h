@@ -227,6 +227,9 @@ void isp_resample_vertical(const uint8_t *src, int64_t src_stride, const int32_t
 void isp_plane_means(const float *x, int64_t planes, int64_t n, float *means);
 /// Saliency of `planes` consecutive planes of n values: norms[c] = sqrt(sum of x^2 over plane c) * scale.
 void isp_plane_norms(isp_isa isa, const float *x, int32_t planes, int64_t n, float scale, float *norms);
+/// Sums of squares of n values of `planes` planes `stride` apart: sums[c] = sum of x[c * stride + i]^2,
+/// i < n, as isp_plane_norms sums a plane of 64 values or more (part of a plane: rows of it).
+void isp_plane_square_sums(const float *x, int32_t planes, int64_t stride, int64_t n, float *sums);
 /// A gate's kept channels, ascending, into kept (n slots): the i with s[i] >= cut (s[i]^2 >= cut
 /// when `squared`) and s[i] > 0. Returns how many.
 int32_t isp_select_channels(isp_isa isa, const float *s, int32_t n, float cut, int32_t squared, int32_t *kept);

@@ -291,6 +291,10 @@ final class FusedConv: MeasuringStep {
 final class OutputSaliency {
     let norms = Tensor(shape: [0])
     var map: UnsafeMutablePointer<Float>? = nil
+    /// Or, where each core wrote rows of every plane (`WinogradConvolution.run` split by tile
+    /// rows), each share's sums of squares over its rows, `shares` x channels, for the gate to add.
+    let partials = Tensor(shape: [0])
+    var shares = 0
 }
 
 /// Where a gate sits: measures each channel's saliency and lets the policy pick what to keep.
@@ -322,7 +326,15 @@ final class GateStep: InferenceStep {
             return x
         }
         let s = measured.norms
-        if !measuredBefore {  // in a pass of its own, one share of the planes per core
+        if measuredBefore && measured.shares > 0 {  // the shares' sums of squares, added in order
+            let sums = measured.partials.data, shares = measured.shares, scale = 1 / Float(hw).squareRoot()
+            for i in 0..<c {
+                var sum: Float = 0
+                for t in 0..<shares { sum += sums[t * c + i] }
+                s[i] = sum.squareRoot() * scale
+            }
+            measured.shares = 0
+        } else if !measuredBefore {  // in a pass of its own, one share of the planes per core
             s.resize([c])
             let planes = UnsafePointer(x.data), norms = s.data, isa = ctx.engine.isa
             let measure = { (r: Range<Int>) in ChannelGate.measure(planes, planes: r, pixels: hw, into: norms, isa: isa) }

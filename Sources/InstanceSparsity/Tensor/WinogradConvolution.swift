@@ -133,8 +133,8 @@ final class WinogradConvolution {
     /// out = clamp(conv(x) + bias (+ residual), 0 if `cap` is set, cap) over the input channels
     /// `kept` (list and count, ascending; nil: all) of one image x (inChannels planes of height x
     /// width). `split`: the work shared across the engine's threads. `saliency`: the gate this map
-    /// feeds, measured by the core that wrote whole planes while they are in its cache, where one
-    /// did (on one thread, or a map in one band); a split by tile rows leaves it to the gate.
+    /// feeds, measured by the cores while what they wrote is in their caches: whole planes (on one
+    /// thread, or a map in one band), or each share's rows of every plane (split by tile rows).
     /// Returns the MACs of the direct convolution it stands for (the measure of work all paths report).
     func run(_ x: UnsafePointer<Float>, height: Int, width: Int, kept: (UnsafePointer<Int32>, Int)?,
              out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?, residual: UnsafePointer<Float>?,
@@ -154,7 +154,12 @@ final class WinogradConvolution {
             guard let saliency else { return }
             ChannelGate.measure(out, planes: o, pixels: height * width, into: saliency.norms.data, isa: engine.isa)
         }
-        if threads == 1 || phased { saliency?.map = out }
+        saliency?.map = out
+        if threads > 1 && !phased, let saliency {  // a share per thread at most; the sums of any other stay 0
+            saliency.shares = engine.threads
+            saliency.partials.resize([engine.threads, outChannels])
+            saliency.partials.zero()
+        }
         if phased {
             // The map in one band: each step split across the cores, so that each reads half of U
             // (a split by tile rows had each stream all of it: resnet18 at 224, two cores, its
@@ -182,6 +187,12 @@ final class WinogradConvolution {
                 self.multiply(positions: rows.count * tilesPerRow, xis: 0..<16, channels, kept: kc, v, m, isa: isa)
                 self.transformOutput(m, tiles: 0, 0..<self.outChannels, rows: rows, final, isa: isa)
                 first = rows.upperBound
+            }
+            // The rows this share wrote, of every plane, while they are in its core's cache.
+            if threads > 1, let saliency {
+                let top = 2 * share.lowerBound, bottom = min(height, 2 * share.upperBound)
+                isp_plane_square_sums(out + top * width, Int32(self.outChannels), Int64(height * width), Int64((bottom - top) * width),
+                                      saliency.partials.data + workspace.index * self.outChannels)
             }
         }
         if threads == 1 { measure(0..<outChannels) }
