@@ -157,13 +157,14 @@ final class SparseExecutorTests: XCTestCase {
     /// band, a pool), or in a pass of its own (after a depthwise convolution, a split by rows):
     /// either way it must keep the channels the policy keeps on the network's own saliency, gate
     /// after gate with the gates before masked, and give that masked network's logits; on one core
-    /// and on two.
+    /// and on two; on maps of odd height too (34x34 inputs: the last tile row of a Winograd split
+    /// by rows is half a tile).
     func testPolicyKeepsWhatItKeepsOnTheMaskedNetwork() throws {
         let policy = ThresholdPolicy(.mean, alpha: 1)
-        for arch in ModelSpec.architectures {
-            let net = try Self.makeTrainedLikeNetwork(arch, width: 0.5, inputChannels: 1, inputSize: 32)
+        for (arch, size) in ModelSpec.architectures.flatMap({ arch in [32, 34].map { (arch, $0) } }) {
+            let net = try Self.makeTrainedLikeNetwork(arch, width: 0.5, inputChannels: 1, inputSize: size)
             var rng = SeededGenerator(seed: 5)
-            let image = Tensor(shape: [1, 1, 32, 32])
+            let image = Tensor(shape: [1, 1, size, size])
             for i in 0..<image.count { image[i] = rng.normal() }
             for g in net.gates { g.mask = nil }
             var expected: [Int] = []
@@ -186,8 +187,8 @@ final class SparseExecutorTests: XCTestCase {
             for useAllCores in [true, false] {
                 executor.useAllCores = useAllCores
                 let sparse = executor.run(image.data)
-                XCTAssertEqual(sparse.kept, expected, "\(arch), all cores \(useAllCores)")
-                assertClose(sparse.logits, masked, "\(arch), all cores \(useAllCores)")
+                XCTAssertEqual(sparse.kept, expected, "\(arch) at \(size), all cores \(useAllCores)")
+                assertClose(sparse.logits, masked, "\(arch) at \(size), all cores \(useAllCores)")
             }
         }
     }
