@@ -39,7 +39,11 @@ def cpu_seconds(pids: Sequence[int]) -> float:
     """CPU time so far of every thread of these processes (Linux: /proc/PID/task/TID/schedstat, ns)."""
     total = 0
     for pid in pids:
-        for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except FileNotFoundError:  # the process ended: its next request reports why
+            continue
+        for tid in tids:
             try:
                 with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
                     total += int(f.read().split()[0])
