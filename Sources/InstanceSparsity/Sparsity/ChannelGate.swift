@@ -55,6 +55,19 @@ public final class ChannelGate: Layer, RunsOnEngine {
         isp_plane_norms(isa.kernel, x + planes.lowerBound * hw, Int32(planes.count), Int64(hw), 1 / Float(hw).squareRoot(), s + planes.lowerBound)
     }
 
+    /// The same saliency of `channels` planes of `pixels` from the sums of squares of `shares`
+    /// parts of each (`isp_plane_square_sums`, shares x channels), added in share order: for maps
+    /// the cores wrote by rows. Can differ from `measure` in the last bit.
+    static func measure(squareSums sums: UnsafePointer<Float>, shares: Int, channels c: Int, pixels hw: Int,
+                        into s: UnsafeMutablePointer<Float>) {
+        let scale = 1 / Float(hw).squareRoot()
+        for i in 0..<c {
+            var sum: Float = 0
+            for t in 0..<shares { sum += sums[t * c + i] }
+            s[i] = sum.squareRoot() * scale
+        }
+    }
+
     /// lambda / N * sum over instances and channels of s: this gate's share of the batch loss.
     public var penalty: Float {
         guard featureDecay > 0, saliency.shape[0] > 0 else { return 0 }

@@ -326,13 +326,8 @@ final class GateStep: InferenceStep {
             return x
         }
         let s = measured.norms
-        if measuredBefore && measured.shares > 0 {  // the shares' sums of squares, added in order
-            let sums = measured.partials.data, shares = measured.shares, scale = 1 / Float(hw).squareRoot()
-            for i in 0..<c {
-                var sum: Float = 0
-                for t in 0..<shares { sum += sums[t * c + i] }
-                s[i] = sum.squareRoot() * scale
-            }
+        if measuredBefore && measured.shares > 0 {  // the shares' sums of squares
+            ChannelGate.measure(squareSums: measured.partials.data, shares: measured.shares, channels: c, pixels: hw, into: s.data)
             measured.shares = 0
         } else if !measuredBefore {  // in a pass of its own, one share of the planes per core
             s.resize([c])
