@@ -22,6 +22,7 @@
 #define odd16(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31)
 #define low_pairs(a, b) __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
 #define high_pairs(a, b) __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+#define upper8(a) __builtin_shufflevector(a, a, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15)
 
 static inline __attribute__((always_inline)) v16 load16(const float *p) { return *(const v16 *)p; }
 
@@ -98,38 +99,65 @@ static inline __attribute__((always_inline)) void prefetch_rows(const float *pla
     for (const char *p = from; p < to; p += 64) __builtin_prefetch(p, 0, 3);
 }
 
-static inline __attribute__((always_inline)) void input_transform(const float *x, const int32_t *channel, int32_t channels,
-                                                                  int32_t height, int32_t width, int32_t row0, int32_t row1,
-                                                                  float *v, int64_t vStride, int32_t vPitch, int32_t ahead) {
-    const int32_t tw = isp_winograd_tiles(width);
+// Tile rows a vector of 16 tiles covers: on maps 4 or 8 tiles wide (7-8 and 15-16 pixels), 4 or 2
+// whole rows, so that a vector's lanes are not a half or a quarter empty (tiles are contiguous
+// across rows in V and M, so a vector's loads and stores stay where they were); else one. Only
+// where a tile row's outputs are a whole half or whole vector of the interleaved pairs, so that
+// the output transform takes them with a shuffle (on 14x14 maps, 7 tiles wide, two rows a vector
+// took 1.15x the time: the rows' values went through memory, one vector read across two stores).
+static inline __attribute__((always_inline)) int32_t packed_rows(int32_t tilesPerRow) {
+    return tilesPerRow == 4 ? 4 : tilesPerRow == 8 ? 2 : 1;
+}
+
+static inline __attribute__((always_inline)) void input_transform(const int PACKED, const float *x, const int32_t *channel,
+                                                                  int32_t channels, int32_t height, int32_t width, int32_t row0,
+                                                                  int32_t row1, float *v, int64_t vStride, int32_t vPitch,
+                                                                  int32_t ahead) {
+    const int32_t tw = isp_winograd_tiles(width);  // PACKED: packed_rows(tw)
     // Bordered rows 2 row0 - 1 to 2 row1 of a channel: each vector of 16 tiles reads columns 2 j0
     // to 2 j0 + 33 of four of them, and a row copied past its end writes up to 15 floats beyond.
     // (Copying eight channels' rows before reading any, so that no load waits on the stores it
     // overlaps, measured no faster: 64 -> 64 channels at 56x56 83-114 against 87-96 us.)
     const int32_t pitch = (width + 33 + 15) / 16 * 16 + 16, rows = 2 * (row1 - row0) + 2;
     float border[rows * pitch] __attribute__((aligned(64)));
+    // With several tile rows a vector: per window row r, the columns 0 to 2 tw - 1 of each tile
+    // row's bordered row one after another (left[r]), and the columns 2 to 2 tw + 1 (right[r]).
+    // (Zeroed first: the lanes past a group's tiles then hold numbers copied before, never
+    // uninitialised bits.)
+    float left[4][48] __attribute__((aligned(64))) = {{0}}, right[4][48] __attribute__((aligned(64))) = {{0}};
     for (int32_t i = 0; i < channels; i++) {
         const float *plane = x + (size_t)channel[i] * height * width;
         if (ahead && i + ahead < channels)
             prefetch_rows(x + (size_t)channel[i + ahead] * height * width, height, width, 2 * row0 - 1, 2 * row1 + 1);
         for (int32_t r = 0; r < rows; r++) bordered_row(plane, height, width, 2 * row0 - 1 + r, border + (size_t)r * pitch);
-        for (int32_t ty = row0; ty < row1; ty++) {
+        for (int32_t ty = row0; ty < row1; ty += PACKED) {
+            const int32_t group = row1 - ty < PACKED ? row1 - ty : PACKED;
+            const float *a[4], *b[4];  // window row r of tile j of the group: columns 2 j to 2 j + 1 of a[r], of b[r]
+            for (int r = 0; r < 4; r++) {
+                const float *row = border + (size_t)(2 * (ty - row0) + r) * pitch;
+                if (PACKED == 1) { a[r] = row; b[r] = row + 2; continue; }
+                for (int32_t k = 0; k < group; k++) {  // in order: each copy's spill is overwritten by the next
+                    *(v16 *)(left[r] + 2 * k * tw) = load16(row + (size_t)2 * k * pitch);
+                    *(v16 *)(right[r] + 2 * k * tw) = load16(row + (size_t)2 * k * pitch + 2);
+                }
+                a[r] = left[r]; b[r] = right[r];
+            }
             float *to = v + (size_t)i * vPitch + (size_t)(ty - row0) * tw;
-            for (int32_t j0 = 0; j0 < tw; j0 += 16) {
+            for (int32_t j0 = 0; j0 < group * tw; j0 += 16) {
                 // t[k][r]: row r of the window times B, for the 16 tiles j0..j0+15; their window
-                // columns are d0 = border[2j], d1 = border[2j + 1], d2 = border[2j + 2], d3 = border[2j + 3].
+                // columns are d0 = a[2j], d1 = a[2j + 1], d2 = b[2j], d3 = b[2j + 1].
                 v16 t[4][4];
                 for (int r = 0; r < 4; r++) {
-                    const float *row = border + (size_t)(2 * (ty - row0) + r) * pitch + 2 * j0;
-                    const v16 a = load16(row), b = load16(row + 16), a2 = load16(row + 2), b2 = load16(row + 18);
-                    const v16 d0 = even16(a, b), d1 = odd16(a, b), d2 = even16(a2, b2), d3 = odd16(a2, b2);
+                    const v16 a0 = load16(a[r] + 2 * j0), a1 = load16(a[r] + 2 * j0 + 16);
+                    const v16 b0 = load16(b[r] + 2 * j0), b1 = load16(b[r] + 2 * j0 + 16);
+                    const v16 d0 = even16(a0, a1), d1 = odd16(a0, a1), d2 = even16(b0, b1), d3 = odd16(b0, b1);
                     t[0][r] = d0 - d2;
                     t[1][r] = d1 + d2;
                     t[2][r] = d2 - d1;
                     t[3][r] = d1 - d3;
                 }
                 // B^T on the left, column by column: xi = 4 ky + kx. A vector reaching past the
-                // tile row writes the next one's tiles (written after it) or the vector of slack.
+                // group writes the next one's tiles (written after it) or the vector of slack.
                 for (int kx = 0; kx < 4; kx++) {
                     *(v16 *)(to + (size_t)(0 + kx) * vStride + j0) = t[kx][0] - t[kx][2];
                     *(v16 *)(to + (size_t)(4 + kx) * vStride + j0) = t[kx][1] + t[kx][2];
@@ -165,15 +193,18 @@ static inline __attribute__((always_inline)) void transpose16(v16 r[16]) {
 // The products come position-major (isp_conv_products: 16 output channels a vector), so the
 // transform runs on 16 channels of one tile at a time; each of its four outputs is then turned
 // around for 16 tiles at once, to 16 tiles of one channel, and stored into the rows.
-static inline __attribute__((always_inline)) void output_transform(const float *m, int64_t mStride, int32_t mPitch,
-                                                                   int32_t outChannels, int32_t height, int32_t width,
-                                                                   int32_t row0, int32_t row1, const isp_conv_output *out) {
-    const int32_t tw = isp_winograd_tiles(width);
+static inline __attribute__((always_inline)) void output_transform(const int PACKED, const float *m, int64_t mStride,
+                                                                   int32_t mPitch, int32_t outChannels, int32_t height,
+                                                                   int32_t width, int32_t row0, int32_t row1,
+                                                                   const isp_conv_output *out) {
+    const int32_t tw = isp_winograd_tiles(width);  // PACKED: packed_rows(tw)
     const v16 lo = (v16){0} + out->low, hi = (v16){0} + out->high;
-    for (int32_t ty = row0; ty < row1; ty++) {
-        for (int32_t j0 = 0; j0 < tw; j0 += 16) {
-            const int32_t tiles = tw - j0 < 16 ? tw - j0 : 16;
-            const int32_t n = width - 2 * j0 < 32 ? width - 2 * j0 : 32;  // output columns 2 j0 on
+    for (int32_t ty = row0; ty < row1; ty += PACKED) {
+        const int32_t group = row1 - ty < PACKED ? row1 - ty : PACKED;
+        for (int32_t j0 = 0; j0 < group * tw; j0 += 16) {
+            const int32_t tiles = group * tw - j0 < 16 ? group * tw - j0 : 16;
+            // Output columns 2 j0 on of each tile row of the group (one row, or whole rows).
+            const int32_t n = PACKED > 1 ? width : width - 2 * j0 < 32 ? width - 2 * j0 : 32;
             for (int32_t o0 = 0; o0 < outChannels; o0 += 16) {
                 v16 y[4][16];  // output (dy, dx) = y[2 dy + dx], tile k (then, turned, channel k)
                 _Pragma("clang loop unroll(full)")
@@ -200,15 +231,18 @@ static inline __attribute__((always_inline)) void output_transform(const float *
                 const int32_t channels = outChannels - o0 < 16 ? outChannels - o0 : 16;
                 for (int32_t c = 0; c < channels; c++) {
                     const v16 bias = (v16){0} + out->bias[o0 + c];
-                    // Output rows 2 ty and 2 ty + 1: 32 values each, each tile's pair interleaved.
-                    for (int dy = 0; dy < 2 && 2 * ty + dy < height; dy++) {
+                    for (int dy = 0; dy < 2; dy++) {
+                        // Output rows 2 ty + dy of the group, each tile's pair interleaved: one row
+                        // of 32 values, or tile row g's 2 tw values from lane 2 g tw of the pairs.
                         const v16 left = y[2 * dy][c] + bias, right = y[2 * dy + 1][c] + bias;
                         const v16 half[2] = {low_pairs(left, right), high_pairs(left, right)};
-                        const size_t at = (size_t)(o0 + c) * out->plane + (size_t)(2 * ty + dy) * width + 2 * j0;
-                        for (int h = 0; h < 2 && n > 16 * h; h++) {
-                            v16 value = half[h];
-                            if (out->residual) value += load_part(out->residual + at + 16 * h, n - 16 * h);
-                            store_part(out->out + at + 16 * h, clamp16(value, lo, hi), n - 16 * h);
+                        for (int32_t g = 0; g < group && 2 * (ty + g) + dy < height; g++) {
+                            const size_t at = (size_t)(o0 + c) * out->plane + (size_t)(2 * (ty + g) + dy) * width + 2 * j0;
+                            for (int h = 0; h < 2 && n > 16 * h; h++) {
+                                v16 value = PACKED == 1 ? half[h] : PACKED == 2 ? half[g] : g % 2 ? upper8(half[g / 2]) : half[g / 2];
+                                if (out->residual) value += load_part(out->residual + at + 16 * h, n - 16 * h);
+                                store_part(out->out + at + 16 * h, clamp16(value, lo, hi), n - 16 * h);
+                            }
                         }
                     }
                 }
@@ -271,22 +305,38 @@ static inline __attribute__((always_inline)) void output_gradient_transform(cons
 __attribute__((target("avx512f,avx512vl,fma"))) NO_LIBRARY_COPIES
 static void input_avx512(const float *x, const int32_t *channel, int32_t channels, int32_t height, int32_t width, int32_t row0,
                          int32_t row1, float *v, int64_t vStride, int32_t vPitch, int32_t ahead) {
-    input_transform(x, channel, channels, height, width, row0, row1, v, vStride, vPitch, ahead);
+    switch (packed_rows(isp_winograd_tiles(width))) {  // each a function of its own, its loops fixed
+    case 4: input_transform(4, x, channel, channels, height, width, row0, row1, v, vStride, vPitch, ahead); break;
+    case 2: input_transform(2, x, channel, channels, height, width, row0, row1, v, vStride, vPitch, ahead); break;
+    default: input_transform(1, x, channel, channels, height, width, row0, row1, v, vStride, vPitch, ahead);
+    }
 }
 __attribute__((target("avx2,fma"))) NO_LIBRARY_COPIES
 static void input_avx2(const float *x, const int32_t *channel, int32_t channels, int32_t height, int32_t width, int32_t row0,
                        int32_t row1, float *v, int64_t vStride, int32_t vPitch, int32_t ahead) {
-    input_transform(x, channel, channels, height, width, row0, row1, v, vStride, vPitch, ahead);
+    switch (packed_rows(isp_winograd_tiles(width))) {  // each a function of its own, its loops fixed
+    case 4: input_transform(4, x, channel, channels, height, width, row0, row1, v, vStride, vPitch, ahead); break;
+    case 2: input_transform(2, x, channel, channels, height, width, row0, row1, v, vStride, vPitch, ahead); break;
+    default: input_transform(1, x, channel, channels, height, width, row0, row1, v, vStride, vPitch, ahead);
+    }
 }
 __attribute__((target("avx512f,avx512vl,fma"))) static void output_avx512(const float *m, int64_t mStride, int32_t mPitch,
                                                                           int32_t outChannels, int32_t height, int32_t width,
                                                                           int32_t row0, int32_t row1, const isp_conv_output *out) {
-    output_transform(m, mStride, mPitch, outChannels, height, width, row0, row1, out);
+    switch (packed_rows(isp_winograd_tiles(width))) {
+    case 4: output_transform(4, m, mStride, mPitch, outChannels, height, width, row0, row1, out); break;
+    case 2: output_transform(2, m, mStride, mPitch, outChannels, height, width, row0, row1, out); break;
+    default: output_transform(1, m, mStride, mPitch, outChannels, height, width, row0, row1, out);
+    }
 }
 __attribute__((target("avx2,fma"))) static void output_avx2(const float *m, int64_t mStride, int32_t mPitch, int32_t outChannels,
                                                             int32_t height, int32_t width, int32_t row0, int32_t row1,
                                                             const isp_conv_output *out) {
-    output_transform(m, mStride, mPitch, outChannels, height, width, row0, row1, out);
+    switch (packed_rows(isp_winograd_tiles(width))) {
+    case 4: output_transform(4, m, mStride, mPitch, outChannels, height, width, row0, row1, out); break;
+    case 2: output_transform(2, m, mStride, mPitch, outChannels, height, width, row0, row1, out); break;
+    default: output_transform(1, m, mStride, mPitch, outChannels, height, width, row0, row1, out);
+    }
 }
 
 __attribute__((target("avx512f,avx512vl,fma"))) NO_LIBRARY_COPIES

@@ -163,11 +163,13 @@ final class GradientTests: XCTestCase {
     /// input gradient and weight gradient, with both instruction sets: maps taken in bands of tile
     /// rows (24x24, 16 -> 16 channels), several images to a band (odd sizes, so that the last tiles
     /// of each image hang over its edge: a band holds 6 images of 7x7 at 5 -> 18 channels, 19 of
-    /// 3x3 at 20 -> 24; with 40 images each core's share of them takes several bands, up to 8 cores).
+    /// 3x3 at 20 -> 24; with 40 images each core's share of them takes several bands, up to 8 cores),
+    /// and maps whose vectors take several tile rows, in bands that end inside such a group: 7x7
+    /// (4 tile rows a vector) at 16 -> 320 in bands of 3 tile rows, 15x15 (2) at 90 -> 80 in bands of 5.
     func testWinogradTrainingMatchesDirect() {
         var rng = SeededGenerator(seed: 8)
         for isa in InstructionSet.supported {
-            for (cin, cout, size, images) in [(16, 16, 24, 3), (5, 18, 7, 40), (20, 24, 3, 40), (33, 17, 11, 5)] {
+            for (cin, cout, size, images) in [(16, 16, 24, 3), (5, 18, 7, 40), (20, 24, 3, 40), (33, 17, 11, 5), (16, 320, 7, 2), (90, 80, 15, 3)] {
                 let layer = Conv2d(inChannels: cin, outChannels: cout, kernel: 3, padding: 1, bias: true, rng: &rng)
                 layer.engine = Engine(isa: isa)
                 let x = randomTensor([images, cin, size, size], &rng), dy = randomTensor([images, cout, size, size], &rng)
