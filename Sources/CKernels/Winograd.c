@@ -110,7 +110,7 @@ static inline __attribute__((always_inline)) int32_t packed_rows(int32_t tilesPe
     return tilesPerRow == 4 ? 4 : tilesPerRow == 8 ? 2 : 1;
 }
 
-static inline __attribute__((always_inline)) void input_transform(const int PACKED, const float *x, const int32_t *channel,
+static inline __attribute__((always_inline)) void input_transform_packed(const int PACKED, const float *x, const int32_t *channel,
                                                                   int32_t channels, int32_t height, int32_t width, int32_t row0,
                                                                   int32_t row1, float *v, int64_t vStride, int32_t vPitch,
                                                                   int32_t ahead) {
@@ -170,6 +170,18 @@ static inline __attribute__((always_inline)) void input_transform(const int PACK
     }
 }
 
+// The transform with its tile rows a vector fixed: each count a function of its own, its loops
+// known to the compiler.
+static inline __attribute__((always_inline)) void input_transform(const float *x, const int32_t *channel, int32_t channels,
+                                                                  int32_t height, int32_t width, int32_t row0, int32_t row1,
+                                                                  float *v, int64_t vStride, int32_t vPitch, int32_t ahead) {
+    switch (packed_rows(isp_winograd_tiles(width))) {
+    case 4: input_transform_packed(4, x, channel, channels, height, width, row0, row1, v, vStride, vPitch, ahead); break;
+    case 2: input_transform_packed(2, x, channel, channels, height, width, row0, row1, v, vStride, vPitch, ahead); break;
+    default: input_transform_packed(1, x, channel, channels, height, width, row0, row1, v, vStride, vPitch, ahead);
+    }
+}
+
 // r[i] lane j -> r[j] lane i, by swapping ever smaller blocks: the 8x8 blocks off the diagonal,
 // then the 4x4 ones inside each, and so on (one vpermt2ps a row and round with AVX-512).
 #define LOW8(a, b) __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23)
@@ -194,7 +206,7 @@ static inline __attribute__((always_inline)) void transpose16(v16 r[16]) {
 // The products come position-major (isp_conv_products: 16 output channels a vector), so the
 // transform runs on 16 channels of one tile at a time; each of its four outputs is then turned
 // around for 16 tiles at once, to 16 tiles of one channel, and stored into the rows.
-static inline __attribute__((always_inline)) void output_transform(const int PACKED, const float *m, int64_t mStride,
+static inline __attribute__((always_inline)) void output_transform_packed(const int PACKED, const float *m, int64_t mStride,
                                                                    int32_t mPitch, int32_t outChannels, int32_t height,
                                                                    int32_t width, int32_t row0, int32_t row1,
                                                                    const isp_conv_output *out) {
@@ -252,6 +264,16 @@ static inline __attribute__((always_inline)) void output_transform(const int PAC
     }
 }
 
+static inline __attribute__((always_inline)) void output_transform(const float *m, int64_t mStride, int32_t mPitch,
+                                                                   int32_t outChannels, int32_t height, int32_t width,
+                                                                   int32_t row0, int32_t row1, const isp_conv_output *out) {
+    switch (packed_rows(isp_winograd_tiles(width))) {
+    case 4: output_transform_packed(4, m, mStride, mPitch, outChannels, height, width, row0, row1, out); break;
+    case 2: output_transform_packed(2, m, mStride, mPitch, outChannels, height, width, row0, row1, out); break;
+    default: output_transform_packed(1, m, mStride, mPitch, outChannels, height, width, row0, row1, out);
+    }
+}
+
 // dM = A dy A^T of each tile (its 2x2 output pixels, zero outside the map), the transform the
 // weight gradient takes dy through: with dy = [[a, b], [c, d]], A dy has the rows (a, b),
 // (a + c, b + d), (a - c, b - d), (-c, -d), and each row (p, q) times A^T is (p, p + q, p - q, -q).
@@ -306,38 +328,22 @@ static inline __attribute__((always_inline)) void output_gradient_transform(cons
 __attribute__((target("avx512f,avx512vl,fma"))) NO_LIBRARY_COPIES
 static void input_avx512(const float *x, const int32_t *channel, int32_t channels, int32_t height, int32_t width, int32_t row0,
                          int32_t row1, float *v, int64_t vStride, int32_t vPitch, int32_t ahead) {
-    switch (packed_rows(isp_winograd_tiles(width))) {  // each a function of its own, its loops fixed
-    case 4: input_transform(4, x, channel, channels, height, width, row0, row1, v, vStride, vPitch, ahead); break;
-    case 2: input_transform(2, x, channel, channels, height, width, row0, row1, v, vStride, vPitch, ahead); break;
-    default: input_transform(1, x, channel, channels, height, width, row0, row1, v, vStride, vPitch, ahead);
-    }
+    input_transform(x, channel, channels, height, width, row0, row1, v, vStride, vPitch, ahead);
 }
 __attribute__((target("avx2,fma"))) NO_LIBRARY_COPIES
 static void input_avx2(const float *x, const int32_t *channel, int32_t channels, int32_t height, int32_t width, int32_t row0,
                        int32_t row1, float *v, int64_t vStride, int32_t vPitch, int32_t ahead) {
-    switch (packed_rows(isp_winograd_tiles(width))) {  // each a function of its own, its loops fixed
-    case 4: input_transform(4, x, channel, channels, height, width, row0, row1, v, vStride, vPitch, ahead); break;
-    case 2: input_transform(2, x, channel, channels, height, width, row0, row1, v, vStride, vPitch, ahead); break;
-    default: input_transform(1, x, channel, channels, height, width, row0, row1, v, vStride, vPitch, ahead);
-    }
+    input_transform(x, channel, channels, height, width, row0, row1, v, vStride, vPitch, ahead);
 }
 __attribute__((target("avx512f,avx512vl,fma"))) static void output_avx512(const float *m, int64_t mStride, int32_t mPitch,
                                                                           int32_t outChannels, int32_t height, int32_t width,
                                                                           int32_t row0, int32_t row1, const isp_conv_output *out) {
-    switch (packed_rows(isp_winograd_tiles(width))) {
-    case 4: output_transform(4, m, mStride, mPitch, outChannels, height, width, row0, row1, out); break;
-    case 2: output_transform(2, m, mStride, mPitch, outChannels, height, width, row0, row1, out); break;
-    default: output_transform(1, m, mStride, mPitch, outChannels, height, width, row0, row1, out);
-    }
+    output_transform(m, mStride, mPitch, outChannels, height, width, row0, row1, out);
 }
 __attribute__((target("avx2,fma"))) static void output_avx2(const float *m, int64_t mStride, int32_t mPitch, int32_t outChannels,
                                                             int32_t height, int32_t width, int32_t row0, int32_t row1,
                                                             const isp_conv_output *out) {
-    switch (packed_rows(isp_winograd_tiles(width))) {
-    case 4: output_transform(4, m, mStride, mPitch, outChannels, height, width, row0, row1, out); break;
-    case 2: output_transform(2, m, mStride, mPitch, outChannels, height, width, row0, row1, out); break;
-    default: output_transform(1, m, mStride, mPitch, outChannels, height, width, row0, row1, out);
-    }
+    output_transform(m, mStride, mPitch, outChannels, height, width, row0, row1, out);
 }
 
 __attribute__((target("avx512f,avx512vl,fma"))) NO_LIBRARY_COPIES
