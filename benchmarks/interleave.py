@@ -19,7 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 
 # Both engines keep their worker threads spinning for a while after a pass, which takes a core
@@ -65,10 +65,14 @@ def wait_until_quiet(pids: Sequence[int]) -> bool:
 
 
 class PassServer:
-    """An `isp bench ARGS --passes-on-request` process: passes(n) runs n batch-1 passes, returns ms."""
+    """An `isp bench ARGS --passes-on-request` process: passes(n) runs n batch-1 passes, returns ms.
+    `passes_run` and `passes_on_one_core` count them (the second None from builds before stop 61,
+    which did not report it)."""
 
     def __init__(self, isp: str, bench_args: Sequence[str]):
         self.command = [isp, "bench", *bench_args, "--no-train", "--passes-on-request"]
+        self.passes_run = 0
+        self.passes_on_one_core: Optional[int] = 0
         self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True, bufsize=1)
         line = self.process.stdout.readline().strip()
@@ -83,9 +87,15 @@ class PassServer:
     def passes(self, n: int) -> List[float]:
         self.process.stdin.write(f"{n}\n")
         self.process.stdin.flush()
-        times = [float(t) for t in self.process.stdout.readline().split()]
+        text, bar, count = self.process.stdout.readline().partition("|")
+        times = [float(t) for t in text.split()]
         if len(times) != n:
             self.fail(f"answered {len(times)} times for {n} passes")
+        if bar and not count.strip().isdigit():
+            self.fail(f"answered '{count.strip()}' for the passes on one core")
+        self.passes_run += n
+        if self.passes_on_one_core is not None:
+            self.passes_on_one_core = self.passes_on_one_core + int(count) if bar else None
         return times
 
     def close(self) -> None:
@@ -154,12 +164,28 @@ def main() -> None:
     servers = [PassServer(a.isp_a, args), PassServer(a.isp_b, args)]
     pids = [s.process.pid for s in servers]
     alternate(servers[0].passes, servers[1].passes, a.warmup, a.block, pids, "warm-up ")
+    before = [one_core_count(s) for s in servers]
     r = alternate(servers[0].passes, servers[1].passes, a.blocks, a.block, pids)
+    shares = [one_core_share(s, b) for s, b in zip(servers, before)]
     for s in servers:
         s.close()
     q = r["block_ratio_quartiles"]
     print(f"A {r['a_ms_median']:.3f} ms, B {r['b_ms_median']:.3f} ms (medians of {a.blocks} x {a.block} passes each): "
-          f"B/A {r['ratio_b_vs_a']:.3f}; per block {q[0]:.3f} / {q[1]:.3f} / {q[2]:.3f} (quartiles)")
+          f"B/A {r['ratio_b_vs_a']:.3f}; per block {q[0]:.3f} / {q[1]:.3f} / {q[2]:.3f} (quartiles); passes on one core: "
+          + ", ".join(f"{name} {'not reported' if x is None else f'{100 * x:.0f}%'}" for name, x in zip("AB", shares)))
+
+
+def one_core_count(server: PassServer) -> Optional[List[int]]:
+    """The server's passes so far and how many ran on one core (None if it does not say)."""
+    return None if server.passes_on_one_core is None else [server.passes_run, server.passes_on_one_core]
+
+
+def one_core_share(server: PassServer, before: Optional[List[int]]) -> Optional[float]:
+    """The share of the server's passes since `before` (one_core_count) that ran on one core."""
+    now = one_core_count(server)
+    if now is None or before is None or now[0] == before[0]:
+        return None
+    return (now[1] - before[1]) / (now[0] - before[0])
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from convert import make_metadata, model_from_safetensors, randomize_bn, save_safetensors  # noqa: E402
-from interleave import PassServer, alternate, timed_passes  # noqa: E402
+from interleave import PassServer, alternate, one_core_count, one_core_share, timed_passes  # noqa: E402
 from torch_models import ARCHS, STEMS, build, count_macs, count_params, standard_stem  # noqa: E402
 from torch_train_bench import set_threads, train_throughput  # noqa: E402
 
@@ -268,12 +268,15 @@ def main() -> None:
         blocks = max(2, a.runs // a.interleave)
         pids = [os.getpid(), server.process.pid]
         alternate(timed_passes(ort_run), server.passes, max(2, a.warmup // a.interleave), a.interleave, pids, "warm-up ")
+        before = one_core_count(server)
         r = alternate(timed_passes(ort_run), server.passes, blocks, a.interleave, pids, "ONNX Runtime (a) / isp (b) ")
+        on_one_core = one_core_share(server, before)
         server.close()
         out["interleaved"] = {"onnxruntime_ms_median": r["a_ms_median"], "isp_ms_median": r["b_ms_median"],
                               "ratio_isp_vs_onnxruntime": r["ratio_b_vs_a"], "blocks": r["blocks"],
                               "passes_per_block": r["passes_per_block"],
-                              "block_ratio_quartiles": r["block_ratio_quartiles"], "busy_starts": r["busy_starts"]}
+                              "block_ratio_quartiles": r["block_ratio_quartiles"], "busy_starts": r["busy_starts"],
+                              "isp_passes_on_one_core": on_one_core}
     out["python_peak_rss_mb_after_onnxruntime"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if ort_r:
         results.append(ort_r)
@@ -336,7 +339,8 @@ def main() -> None:
         q = r["block_ratio_quartiles"]
         print(f"interleaved ({r['blocks']} blocks of {r['passes_per_block']} passes each): isp {r['isp_ms_median']:.3f} ms, "
               f"ONNX Runtime {r['onnxruntime_ms_median']:.3f} ms, isp / ORT {r['ratio_isp_vs_onnxruntime']:.2f} "
-              f"(per block {q[0]:.2f} / {q[1]:.2f} / {q[2]:.2f}, quartiles)")
+              f"(per block {q[0]:.2f} / {q[1]:.2f} / {q[2]:.2f}, quartiles)"
+              + ("" if r["isp_passes_on_one_core"] is None else f", isp {100 * r['isp_passes_on_one_core']:.0f}% on one core"))
     if "train" in out:
         tr = out["train"]
         line = f"train (batch {tr['batch_size']}): torch {tr['torch_train_images_per_s']:.1f} img/s"

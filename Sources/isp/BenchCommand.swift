@@ -19,7 +19,7 @@ enum BenchCommand: Command {
         Option("--train-steps", "N", "timed training steps at batch 128 (default 5)"),
         Option("--no-train", "skip the training measurement (default: measure it)"),
         Option("--profile", "print where the batch-1 time goes, step by step (default: off)"),
-        Option("--passes-on-request", "after warm-up print 'ready', then for each line of standard input holding a count N run N batch-1 passes and print their times in ms on one line, until end of input (another program alternates them with a peer's passes: benchmarks/peers.py --interleave); nothing else is measured (default: off)"),
+        Option("--passes-on-request", "after warm-up print 'ready', then for each line of standard input holding a count N run N batch-1 passes and print their times in ms on one line, then '|' and how many of them ran on one core (the split choice), until end of input (another program alternates them with a peer's passes: benchmarks/peers.py --interleave); nothing else is measured (default: off)"),
         Option("--always-split", "split every batch-1 pass across the cores (default: each pass splits or runs on one core, whichever the last passes found faster; the logits are the same)"),
     ] + PruningRequest.options + LayerSelection.options + LoadedModel.options + [Option.json]
 
@@ -179,9 +179,12 @@ enum BenchCommand: Command {
     }
 
     /// Batch-1 passes in the counts standard input asks for, each count answered with one line of
-    /// times (ms). This VM's speed moves by up to 1.4x within seconds (docs/RESULTS.md, stop 51), so
-    /// two engines compare fairly only when their passes alternate in short blocks; separate runs,
-    /// each of hundreds of passes, measured the phase as much as the engine.
+    /// times (ms), then '|' and how many of those passes ran their splits on one core. This VM's
+    /// speed moves by up to 1.4x within seconds (docs/RESULTS.md, stop 51), so two engines compare
+    /// fairly only when their passes alternate in short blocks; separate runs, each of hundreds of
+    /// passes, measured the phase as much as the engine. (The count on one core: stop 61 saw an
+    /// interleaved run's passes take 1.4x those of its separate rounds, and could not tell whether
+    /// the split choice had gone to one core.)
     static func runPassesOnRequest(_ executor: SparseExecutor, images: Tensor) throws {
         let size = images.count / images.shape[0], count = images.shape[0]
         var next = 0
@@ -192,13 +195,14 @@ enum BenchCommand: Command {
                 throw InputError("standard input", "'\(line)' is not a count of passes from 1 to 100000")
             }
             var times: [String] = []
+            let onOneCoreBefore = executor.passesOnOneCore
             for _ in 0..<n {
                 let start = DispatchTime.now().uptimeNanoseconds
                 executor.forward(images.data + next * size)
                 times.append(String(format: "%.4f", Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6))
                 next = (next + 1) % count
             }
-            print(times.joined(separator: " "))
+            print(times.joined(separator: " ") + " | \(executor.passesOnOneCore - onOneCoreBefore)")
             fflush(stdout)
         }
     }

@@ -354,8 +354,9 @@ final class CLITruthTests: SyntheticDataTestCase {
     }
 
     /// `bench --passes-on-request` (benchmarks/interleave.py's partner): 'ready', then one line of
-    /// that many positive times for each count read; a line that is no count is a one-line error
-    /// naming standard input; --json does not combine with it.
+    /// that many positive times for each count read, with '|' and how many of them ran on one core;
+    /// a line that is no count is a one-line error naming standard input; --json does not combine
+    /// with it.
     func testBenchRunsPassesOnRequest() throws {
         let args = ["bench", "--model", "vgg16", "--width", "0.125", "--passes-on-request"]
         func counts(_ text: String) throws -> String {
@@ -365,11 +366,14 @@ final class CLITruthTests: SyntheticDataTestCase {
         }
         let r = try ISP.run(args, in: directory, input: counts("3\n2\n"))
         XCTAssertEqual(r.status, 0, r.stderr)
-        let lines = r.stdout.split(separator: "\n").map { $0.split(separator: " ").map { Double($0) } }
-        XCTAssertEqual(lines.count, 3, r.stdout)
+        let replies = r.stdout.split(separator: "\n").dropFirst().map { $0.split(separator: "|", omittingEmptySubsequences: false) }
         XCTAssertEqual(r.stdout.split(separator: "\n").first, "ready")
-        XCTAssertEqual(lines.dropFirst().map(\.count), [3, 2], r.stdout)
-        XCTAssertTrue(lines.dropFirst().joined().allSatisfy { ($0 ?? 0) > 0 }, r.stdout)
+        XCTAssertEqual(replies.map(\.count), [2, 2], r.stdout)
+        let lines = replies.map { $0[0].split(separator: " ").map { Double($0) } }
+        XCTAssertEqual(lines.map(\.count), [3, 2], r.stdout)
+        XCTAssertTrue(lines.joined().allSatisfy { ($0 ?? 0) > 0 }, r.stdout)
+        let onOneCore = replies.map { Int($0[1].trimmingCharacters(in: .whitespaces)) }
+        XCTAssertTrue(zip(onOneCore, [3, 2]).allSatisfy { count, n in count.map { (0...n).contains($0) } ?? false }, r.stdout)
         let bad = try ISP.run(args, in: directory, input: counts("2\nmany\n"))
         XCTAssertEqual(bad.status, 1)
         XCTAssertEqual(bad.stderrLines, ["isp bench: standard input: 'many' is not a count of passes from 1 to 100000"])
