@@ -147,6 +147,19 @@ def alternate(a: Callable[[int], List[float]], b: Callable[[int], List[float]], 
             "block_ratio_quartiles": [quartiles[0], quartiles[1], quartiles[2]], "busy_starts": busy_starts}
 
 
+def one_core_count(server: PassServer) -> Optional[List[int]]:
+    """The server's passes so far and how many ran on one core (None if it does not say)."""
+    return None if server.passes_on_one_core is None else [server.passes_run, server.passes_on_one_core]
+
+
+def one_core_share(server: PassServer, before: Optional[List[int]]) -> Optional[float]:
+    """The share of the server's passes since `before` (one_core_count) that ran on one core."""
+    now = one_core_count(server)
+    if now is None or before is None or now[0] == before[0]:
+        return None
+    return (now[1] - before[1]) / (now[0] - before[0])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("isp_a")
@@ -173,19 +186,6 @@ def main() -> None:
     print(f"A {r['a_ms_median']:.3f} ms, B {r['b_ms_median']:.3f} ms (medians of {a.blocks} x {a.block} passes each): "
           f"B/A {r['ratio_b_vs_a']:.3f}; per block {q[0]:.3f} / {q[1]:.3f} / {q[2]:.3f} (quartiles); passes on one core: "
           + ", ".join(f"{name} {'not reported' if x is None else f'{100 * x:.0f}%'}" for name, x in zip("AB", shares)))
-
-
-def one_core_count(server: PassServer) -> Optional[List[int]]:
-    """The server's passes so far and how many ran on one core (None if it does not say)."""
-    return None if server.passes_on_one_core is None else [server.passes_run, server.passes_on_one_core]
-
-
-def one_core_share(server: PassServer, before: Optional[List[int]]) -> Optional[float]:
-    """The share of the server's passes since `before` (one_core_count) that ran on one core."""
-    now = one_core_count(server)
-    if now is None or before is None or now[0] == before[0]:
-        return None
-    return (now[1] - before[1]) / (now[0] - before[0])
 
 
 if __name__ == "__main__":
