@@ -77,7 +77,7 @@ final class TiledConvolution {
     /// blocks where it reads them so faster (`isp_conv_packed_block`).
     private func prepare(height ih: Int, width iw: Int, isa: InstructionSet, forGradient: Bool = false) -> TiledLayout {
         let packedBlock = batched ? 0 : Int(isp_conv_packed_block(isa.kernel))
-        if let l = forGradient ? gradientLayout : layout, l.inputHeight == ih, l.inputWidth == iw, l.packedBlock == packedBlock {
+        if let l = forGradient ? gradientLayout : layout, l.isLayout(height: ih, width: iw, packedBlock: packedBlock) {
             return l
         }
         let outputPixels = ((ih + 2 * padding - kernel) / stride + 1) * ((iw + 2 * padding - kernel) / stride + 1)

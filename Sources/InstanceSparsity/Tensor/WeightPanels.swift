@@ -115,6 +115,19 @@ struct TiledLayout {
     /// The kernel input's `blockPitch` with `kept` channels listed.
     func blockPitch(kept: Int) -> Int { packedBlock > 0 ? kept * channelPitch : 0 }
 
+    /// Whether `init` makes this layout for an ih x iw input asked to pack by `requested` (which
+    /// only `unrolled` layouts keep): the test `TiledConvolution` reuses its layout by. Comparing
+    /// `packedBlock` itself, AVX2's 6 never matched the 0 of the other modes: every batch-1 pass
+    /// made those layouts anew, zeroing the padded layers' bordered staging and reallocating each
+    /// core's. With AVX2 (AMD Zen 4, `ISP_ISA=avx2`), so: mobilenet_v2 at 224's first convolution
+    /// (3 x 226 x 226 floats of staging) 192 -> 165 us on two cores (isp bench --profile, two
+    /// alternations); VGG16 w0.5 on one core, its steps 1073 -> 1051 us (three alternations; each
+    /// 2x2 and 4x4 layer 1.5-3.9 us less); whole passes on one core (benchmarks/interleave.py, 20
+    /// blocks of 10) mobilenet_v2 at 224 0.986x (quartiles 0.981-0.999), ResNet-18 w0.5 0.968x.
+    func isLayout(height ih: Int, width iw: Int, packedBlock requested: Int) -> Bool {
+        inputHeight == ih && inputWidth == iw && packedBlock == (mode == .unrolled ? requested : 0)
+    }
+
     /// `images`: how many images an `unrolled` call should take at most. `packedBlock`: pack an
     /// `unrolled` input (one image) by blocks of this many positions (0: no). `smallMaps`: read the
     /// maps the kernel takes in place as `smallMap`.
