@@ -5,7 +5,7 @@
 //
 //   clang -O2 -I Sources/CKernels/include benchmarks/conv_kernel_bench.c Sources/CKernels/ConvTiles.c \
 //       -o /tmp/conv_kernel_bench
-//   /tmp/conv_kernel_bench IN OUT SIZE [REPS] [COPIES] [LAYOUT] [OUTPUTS] [STRIDE] [CHUNK]
+//   /tmp/conv_kernel_bench IN OUT SIZE [REPS] [COPIES] [LAYOUT] [OUTPUTS] [STRIDE] [CHUNK] [KEPT]
 //   (ISP_ISA=avx2 forces the AVX2 kernel)
 //
 // LAYOUT 0: zero-bordered planes in whole rows (how maps 8 and more wide run); 1: unrolled rows
@@ -16,8 +16,10 @@
 // network whose steps each write a buffer of their own). STRIDE 2: a stride-2 3x3 convolution of
 // bordered rows (SIZE is the output's side). CHUNK N: the input channels N at a time, each chunk
 // added to the output the one before wrote (as `TiledConvolution` runs big unrolled maps for the
-// AVX-512 kernel; the AVX2 kernel chunks them itself, see ConvTiles.c; LAYOUT 1 or 2). Prints
-// microseconds per pass and GMAC/s (the multiply-adds of the unrolled rows, border included).
+// AVX-512 kernel; the AVX2 kernel chunks them itself, see ConvTiles.c; LAYOUT 1 or 2). KEPT N:
+// only N of the IN channels, a fixed random subset in order, as a pruned pass lists them. Prints
+// microseconds per pass and GMAC/s (the multiply-adds of the unrolled rows, border included, of
+// the channels read).
 #include "CKernels.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +34,7 @@ static float *filled(size_t n, int period, float step) {
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s IN OUT SIZE [REPS] [COPIES] [LAYOUT] [OUTPUTS] [STRIDE] [CHUNK]\n", argv[0]);
+        fprintf(stderr, "usage: %s IN OUT SIZE [REPS] [COPIES] [LAYOUT] [OUTPUTS] [STRIDE] [CHUNK] [KEPT]\n", argv[0]);
         return 2;
     }
     int in = atoi(argv[1]), outChannels = atoi(argv[2]), size = atoi(argv[3]);
@@ -41,11 +43,13 @@ int main(int argc, char **argv) {
     int k = pointwise ? 1 : 9;
     int outputCopies = argc > 7 && atoi(argv[7]) ? copies : 1;
     int stride = argc > 8 ? atoi(argv[8]) : 1, chunk = argc > 9 ? atoi(argv[9]) : 0;
+    int kept = argc > 10 ? atoi(argv[10]) : in;
     if (in < 1 || outChannels < 1 || size < 1 || reps < 1 || copies < 1 || (stride != 1 && stride != 2) || chunk < 0
         || (stride == 2 && layout != 0) || (chunk && layout == 0) || layout < 0 || layout > 3
-        || (map && !isp_conv_reads_map(size))) {
+        || (map && !isp_conv_reads_map(size)) || kept < 1 || kept > in || (chunk && kept < in)) {
         fprintf(stderr, "%s: IN, OUT, SIZE, REPS and COPIES must be positive, STRIDE 1 or 2 (2 with LAYOUT 0), "
-                "CHUNK >= 0 (not with LAYOUT 0), LAYOUT 0-3 (3: a SIZE the kernel reads in place)\n", argv[0]);
+                "CHUNK >= 0 (not with LAYOUT 0), LAYOUT 0-3 (3: a SIZE the kernel reads in place), 1 <= KEPT <= IN "
+                "(not with CHUNK)\n", argv[0]);
         return 2;
     }
     int pitch = stride * size + 2, pixels = size * size;
@@ -55,9 +59,12 @@ int main(int argc, char **argv) {
     float *panels = filled(panelFloats * copies, 5, 0.01f), *inputs = filled(inputFloats * copies, 7, 0.1f);
     float *out = filled((size_t)outChannels * pixels * outputCopies, 1, 0), *bias = filled(outChannels, 1, 0);
     int32_t *xOffset = malloc(sizeof(int32_t) * in), *weightChannel = malloc(sizeof(int32_t) * in), taps[9];
-    for (int i = 0; i < in; i++) { xOffset[i] = i * plane; weightChannel[i] = i; }
+    char *keep = calloc(in, 1);
+    srand(7);
+    for (int n = 0; n < kept;) { int c = kept == in ? n : rand() % in; if (!keep[c]) { keep[c] = 1; n++; } }
+    for (int c = 0, n = 0; c < in; c++) if (keep[c]) { xOffset[n] = c * plane; weightChannel[n] = c; n++; }
     for (int t = 0; t < k; t++) taps[t] = unrolled ? t * pixels : pointwise ? 0 : (t / 3) * pitch + t % 3;
-    isp_conv_input input = {inputs, xOffset, weightChannel, in, taps, k, stride};
+    isp_conv_input input = {inputs, xOffset, weightChannel, kept, taps, k, stride};
     if (map) input.mapWidth = size;
     isp_conv_output output = {out, pixels, bias, -1e30f, 1e30f, NULL};
     float *zero = calloc(outChannels, sizeof(float));  // the bias of every chunk after the first
@@ -85,9 +92,9 @@ int main(int argc, char **argv) {
         double t = seconds() - start;
         if (t < best) best = t;
     }
-    double macs = (double)in * outChannels * pixels * k;
-    printf("%s: %d -> %d channels, %dx%d, %s%s, chunks of %d channels, %d weight cop%s: %.1f us, %.1f GMAC/s\n",
-           isa == ISP_AVX512 ? "avx512" : "avx2", in, outChannels, size, size,
+    double macs = (double)kept * outChannels * pixels * k;
+    printf("%s: %d (%d kept) -> %d channels, %dx%d, %s%s, chunks of %d channels, %d weight cop%s: %.1f us, %.1f GMAC/s\n",
+           isa == ISP_AVX512 ? "avx512" : "avx2", in, kept, outChannels, size, size,
            unrolled ? "unrolled" : pointwise ? "1x1 in place" : map ? "read in place" : "bordered rows",
            stride == 2 ? " at stride 2" : "", chunk ? chunk : in, copies, copies == 1 ? "y" : "ies", best * 1e6, macs / best / 1e9);
     return 0;
