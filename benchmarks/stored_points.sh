@@ -6,9 +6,9 @@
 # summary.md. The cores must be free.
 # Each run is labelled with the cache-line round trip between the two vCPUs before and after it
 # (benchmarks/pingpong.c): these VMs place them close (50-140 ns) or far apart (320-480 ns) for
-# minutes at a time, and VGG16's pruned pass gains nothing from its second core in the far
-# placement (stop 62: 0.51 ms on two cores, 0.50-0.52 on one, dense 0.73 and 0.96-1.03), so its
-# speedup there reads 0.67-0.68 of ideal against 0.83-0.86 close.
+# minutes at a time, and the pruned passes gain nothing from their second core in the far
+# placement (stop 62, VGG16: 0.51 ms on two cores, 0.50-0.52 on one, dense 0.73 and 0.96-1.03), so
+# VGG16 reads 0.67-0.68 of ideal there against 0.84-0.87 close, ResNet-18 1.28-1.29x against 1.54-1.55x.
 #   benchmarks/stored_points.sh OUT_DIR MODEL...
 set -euo pipefail
 cd "$(dirname "$0")/.."
