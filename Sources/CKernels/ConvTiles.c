@@ -233,6 +233,13 @@ static inline __attribute__((always_inline)) void pixel_major(const int G, const
 // write fetches 432-444); AVX2 346-347 -> 270-273, from memory 370-375 -> 282-284 (without them
 // 274-276). In mobilenet_v2 at 224 (isp bench --profile, one core, two alternations) that layer
 // with its staging 347-360 -> 297-336 us, AVX2 419-448 -> 361-380.
+// Its blocks have the staged 1x1 reductions' shape (POINTWISE_GROUP x POINTWISE_VECTORS; both
+// read a copy made for the block's row): AVX-512's 3 x 4 against the 8 x 2 of the unstaged short
+// reductions, that layer alone (conv_kernel_bench.c 3 32 112 300 4 0 1 2, Zen 4, three
+// alternations) 264-268 -> 234-243 us; AVX2's 2 x 2 is the same shape either way. The whole of
+// mobilenet_v2 at 224 with this and the 3 x 4 expansions (benchmarks/interleave.py, 20 blocks):
+// one core 0.986x the time (quartiles 0.981-0.988), two cores 0.988 (0.954-1.014); MobileNetV2
+// w0.5 one core 0.978x (0.951-0.990).
 #define PHASE_ROW 256
 static inline __attribute__((always_inline)) int phased_rows(const isp_conv_input *in, int32_t q0, int32_t q1) {
     return in->pixelStride == 2 && in->taps > 1 && in->channels * in->taps <= SHORT_REDUCTION && q1 - q0 >= 16
@@ -346,6 +353,13 @@ static inline __attribute__((always_inline)) void copy_rows_out(const float *row
 // 32x32, one core (isp bench --profile, AMD Zen 5): AVX-512 48 us in blocks written to the planes,
 // 33 through the row buffer, 26 so with 4 x 4 vectors (8 x 2: 29-31; blocks from the copy: 35);
 // AVX2 (a vector is two registers there) 55.5 -> 42.7 us with 2 x 2 (4 x 2 spilled: 103).
+// AVX-512 since stop 63: 3 x 4. One core, inputs, weights and output from memory
+// (conv_kernel_bench.c IN OUT SIZE R 8 2 1, AMD Zen 4, three alternations), us, 4 x 4 -> 3 x 4:
+// 16 -> 96 at 112x112 482-491 -> 460-469, 24 -> 144 at 56x56 241-245 -> 229-232, 32 -> 192 at
+// 28x28 96.2-96.7 -> 91.9-92.5; 2 x 4 was between (418-447, 217-225, 94-95), 4 x 3, 5 x 3 and
+// 6 x 2 slower. The 1x1 convolutions with more input channels that use the same shape (see
+// KERNEL) within 1% either way: 64 -> 384 at 14x14 88.5 -> 88.8-89.1, 160 -> 960 at 7x7 143-145
+// -> 144-146.
 #define STAGED_CHANNELS 32
 // In runs of ROW_BUFFER positions (the row buffer's: see KERNEL), reductions of up to
 // STAGED_RUN_CHANNELS: AVX2's projections to 16 channels on 32x32 maps (whose pixel-major blocks
@@ -654,7 +668,7 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
         } \
         const int unpacked = in->blockPitch == 0 && in->rowWidth == 0; /* the paths before the blocks read positions in place */ \
         if (unpacked && phased_rows(in, q0, q1)) { \
-            q0 += phased_pixel_major(GROUP, VECTORS, in, panels, rows, outChannels, tile0, tile1, q0, q1, shift, out); \
+            q0 += phased_pixel_major(POINTWISE_GROUP, POINTWISE_VECTORS, in, panels, rows, outChannels, tile0, tile1, q0, q1, shift, out); \
             if (q0 == q1) return; \
         } \
         if (unpacked && in->taps > 1 && in->channels * in->taps <= SHORT_REDUCTION && in->pixelStride == 1) { \
@@ -732,8 +746,8 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
 // 10.8 us, 3 -> 32 55.2 -> 23.9, 3 -> 64 110 -> 49 (AVX-512's 8 x 2: 11.3, 22.0, 54.7; 6 x 1
 // 21.2, 51.4, 96.1; 4 x 1 13.1, 25.9, 67.7). Small maps' blocks: MAP_PIXELS (see SMALL_MAPS).
 #define BLOCK_OF_KERNEL block_avx512
-KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 8, 2, 4, 4, 4, 4, 1, AVX512_CHUNKS, AVX512_BANDS, 0, 0)
-KERNEL(conv_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 8, 2, 4, 4, 4, 4, 1, AVX512_CHUNKS, AVX512_BANDS, 1, 0)
+KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 8, 2, 3, 4, 4, 4, 1, AVX512_CHUNKS, AVX512_BANDS, 0, 0)
+KERNEL(conv_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 8, 2, 3, 4, 4, 4, 1, AVX512_CHUNKS, AVX512_BANDS, 1, 0)
 #undef BLOCK_OF_KERNEL
 #define BLOCK_OF_KERNEL block_avx2
 KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, 0, 0)
