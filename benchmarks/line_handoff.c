@@ -13,6 +13,9 @@
 //   B writes after     B overwrites the lines it read
 //   A streams          A overwrites them after B read them with non-temporal stores
 //   A writes, alone    A overwrites lines only A touched (the baseline)
+// Seen on the 2-vCPU AMD EPYC Zen 4 VM (2026-12-05, 64 KB, docs/RESULTS.md "Stop 63"): close, B reads
+// 1.0-1.1 ns a line, A writes again 6.8-9.4, A alone 1.1; far apart, B reads 2.5-3.0 and A writes
+// again 27.6-28.7: overwriting lines the other vCPU has read is what a split pass pays far apart.
 #define _GNU_SOURCE
 #include <immintrin.h>
 #include <pthread.h>
