@@ -219,8 +219,8 @@ void direct(load_lanes load, const isp_depthwise_args *a, int32_t first, int32_t
 }
 
 // 3x3 at stride 1 on whole planes with rows of FLAT_WIDTHS (MobileNetV2's 8x8 and 4x4 layers at
-// 32x32 input, 14x14 and 7x7 at 224): the plane as one run of positions, 16 a vector across row
-// ends, each vector loaded once. Every tap is the vector before, this one and the one after
+// 32x32 input, 7x7 at 224; 14x14 until AVX-512's strips kernel below took rows over 8): the
+// plane as one run of positions, 16 a vector across row ends, each vector loaded once. Every tap is the vector before, this one and the one after
 // (zero beyond the plane) shifted by the tap's distance in positions, the side taps' lanes at a
 // row's end zeroed: the sums of the direct and staged paths, bit for bit, without the direct
 // path's nine loads a vector (six split across cache lines) or the staged path's copy. One core,
@@ -231,7 +231,7 @@ void direct(load_lanes load, const isp_depthwise_args *a, int32_t first, int32_t
 // 16, was 1.5x slower with AVX-512 and 1.1x faster with AVX2.)
 #define SHIFTED(a, b, n) __builtin_shufflevector(a, b, n, n + 1, n + 2, n + 3, n + 4, n + 5, n + 6, n + 7, n + 8, n + 9, n + 10, n + 11, \
                                                  n + 12, n + 13, n + 14, n + 15)
-#define FLAT_WIDTHS(w) ((w) == 4 || (w) == 7 || (w) == 8 || (w) == 14)
+#define FLAT_WIDTHS(w) ((w) == 4 || (w) == 7 || (w) == 8)
 // The nine taps on rows W wide, in the direct path's order: tap (ky, kx) reads the position
 // (ky - 1) W + kx - 1 away, in the vector before (`before`), this one (`v`) or the one after.
 #define FLAT_TAPS(W)                                                                  \
@@ -268,8 +268,7 @@ void stride1_flat(load_lanes load, store_lanes store, const isp_depthwise_args *
             switch (w) {
             case 4: FLAT_TAPS(4) break;
             case 7: FLAT_TAPS(7) break;
-            case 8: FLAT_TAPS(8) break;
-            default: FLAT_TAPS(14) break;
+            default: FLAT_TAPS(8) break;
             }
             acc = clamp16(acc, lo, hi) - shift;
             if (q + 1 < vectors) *(v16 *)(out + 16 * q) = acc;
@@ -316,8 +315,7 @@ void depthwise(copy_rows copy, split_rows split, const isp_depthwise_args *a, in
         if (a->k == 3 && a->stride == 1 && FLAT_WIDTHS(a->iw) && y0 == 0 && y1 == a->oh) { \
             if (a->iw == 4) stride1_flat(load, store, a, first, end, 4); \
             else if (a->iw == 7) stride1_flat(load, store, a, first, end, 7); \
-            else if (a->iw == 8) stride1_flat(load, store, a, first, end, 8); \
-            else stride1_flat(load, store, a, first, end, 14); \
+            else stride1_flat(load, store, a, first, end, 8); \
         } \
         else if (a->stride == 1 && a->oh * a->ow <= DIRECT_PIXELS && y0 == 0 && y1 == a->oh) { \
             if (a->k == 3) direct(load, a, first, end, 3); \
@@ -608,26 +606,85 @@ void stride2_row_pairs_avx512(const isp_depthwise_args *a, int32_t first, int32_
     }
 }
 
-// 3x3 at stride 1 on rows at least 16 wide, AVX-512 (AVX2 has its own below): each output row from its
-// three input rows read in place, 16 columns a vector. Each input vector is loaded once per output
-// row (lanes past the row not read), and shifted a lane against the vectors before and after it
-// (zero beyond the row's ends) gives the kx = 0 and kx = 2 taps. Rows outside the plane read a zero row, so every output
-// is the staged path's sum in the same order. The staged path loads each tap unaligned (six of
-// nine splitting a cache line), broadcasts its weight from memory and copies the plane first.
-// One core, AMD Zen 5, both kernels alternating in one process, input from memory: AVX-512, 32
-// planes of 112x112 173 -> 101 us, 144 of 56x56 157 -> 124, 192 of 28x28 47 -> 44, 96 of 40x40
-// 65 -> 55. Narrower rows, which waste lanes, stay staged: 576 planes of 14x14 41 -> 47 us.
-// (Three unaligned masked loads a row instead, tried before, were slower than staging: 56x56
-// 0.19 -> 0.28-0.32 ms.) Input planes from L3 fetch the row ROWS_AHEAD below, as the stride-2
-// kernel does. benchmarks/depthwise_bench.c measures both builds side by side.
+// 3x3 at stride 1 on rows more than 8 wide, AVX-512 (AVX2 has its own below): each plane in
+// strips of up to 4 vectors (64 columns; a wider row in strips of nearly equal width), each strip
+// walked down its rows. Every input row's three taps under a vector (one column left, in place and
+// one right: three unaligned loads, masked only at the row's ends) are loaded once and feed the
+// three output rows that read them: ky = 2 of the row above, which is then complete and stored,
+// ky = 1 of this one and ky = 0 of the row below, so each output still adds its taps in the
+// staged path's order (rows outside the plane add zeros) and is the same bit for bit. Walking down
+// a strip of whole cache lines keeps the reads sequential for the hardware's prefetcher. Before,
+// each output row read its three input rows, and shifted each vector a lane against its
+// neighbours for kx = 0 and kx = 2: six two-register shuffles a vector, and every input row
+// loaded by three output rows. One core, AMD Zen 4 AVX-512, depthwise_bench.c against that kernel
+// (best of 300 passes, input from L3 / memory, us): 32 planes of 112x112 129 -> 77 / 130 -> 106,
+// 144 of 56x56 169 -> 99 / 168 -> 101, 192 of 28x28 61 -> 37, 96 of 32x32 34 -> 20; rows of 14,
+// 13 and 9, which went through the flat or staged paths, 576 planes of 14x14 54 -> 36, 384 of
+// 14x14 35 -> 20, 64 of 13x13 5.6 -> 3.7, 100 of 9x9 5.3 -> 3.7 (in cache); rows of 8 and less
+// stay there (960 of 7x7 27 -> 31, 192 of 8x8 5.3 -> 6.9, 100 of 6x6 3.3 -> 3.6). The same body
+// with AVX2 (two halves a vector, masked loads at the row's ends) was 1.0-1.55x slower than
+// AVX2's own below. torchvision mobilenet_v2 at 224 (benchmarks/interleave.py, 20 blocks):
+// one core 0.951x the time, two cores 0.977x. Software prefetches of the rows ahead (bands of rows walked strip by strip
+// with a line of the next band fetched at each step) were slower from L3 than none.
+#define STRIP_VECTORS 4
+
+// Input row r's kx = 0, 1, 2 taps under vector v (16 output columns from 16 v): its values one
+// column left, in place and one right, zero outside the plane.
 static inline __attribute__((always_inline))
-void stride1_rows(load_lanes load, store_lanes store, const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1,
-                  float *scratch) {
-    const int32_t ih = a->ih, iw = a->iw, vectors = (iw + 15) / 16;
+void row_taps(load_lanes load, const float *x, int32_t r, int32_t ih, int32_t iw, int32_t v, int32_t vectors, uint32_t tail, v16 *t) {
+    const int32_t x0 = 16 * v;
+    if (r < 0 || r >= ih) {
+        t[0] = t[1] = t[2] = (v16){0};
+        return;
+    }
+    const float *p = x + (size_t)r * iw + x0;
+    if (v > 0 && x0 + 17 <= iw) {  // all three inside the row
+        t[0] = *(const v16 *)(p - 1), t[1] = *(const v16 *)p, t[2] = *(const v16 *)(p + 1);
+        return;
+    }
+    const uint32_t centre = v + 1 < vectors ? 0xffff : tail;
+    t[0] = load(p - 1, (centre << 1 | (v > 0)) & 0xffff);
+    t[1] = load(p, centre);
+    t[2] = load(p + 1, x0 + 17 <= iw ? 0xffff : centre >> 1);
+}
+
+// acc + one input row's taps times their weights w[0], w[1], w[2], in order.
+static inline __attribute__((always_inline)) v16 add_row(v16 acc, const v16 *t, const v16 *w) {
+    acc += t[0] * w[0];
+    acc += t[1] * w[1];
+    return acc + t[2] * w[2];
+}
+
+// Output rows [y0, y1) under vectors [v0, v0 + S) of one plane (x in, out out), walking down:
+// `above` holds each vector's output row y with ky = 0 and 1 added, `below` row y + 1 with ky = 0.
+static inline __attribute__((always_inline))
+void strip(load_lanes load, store_lanes store, const float *x, float *out, int32_t ih, int32_t iw, int32_t vectors, uint32_t tail,
+           const v16 *wt, v16 bias, v16 shift, v16 lo, v16 hi, int32_t y0, int32_t y1, int32_t v0, const int S) {
+    v16 above[STRIP_VECTORS], below[STRIP_VECTORS], t[3];
+    for (int s = 0; s < S; s++) {
+        row_taps(load, x, y0 - 1, ih, iw, v0 + s, vectors, tail, t);
+        above[s] = add_row(bias, t, wt);
+        row_taps(load, x, y0, ih, iw, v0 + s, vectors, tail, t);
+        above[s] = add_row(above[s], t, wt + 3);
+        below[s] = add_row(bias, t, wt);
+    }
+    for (int32_t y = y0; y < y1; y++)
+        for (int s = 0; s < S; s++) {
+            row_taps(load, x, y + 1, ih, iw, v0 + s, vectors, tail, t);
+            const v16 done = clamp16(add_row(above[s], t, wt + 6), lo, hi) - shift;
+            above[s] = add_row(below[s], t, wt + 3);
+            below[s] = add_row(bias, t, wt);
+            float *o = out + (size_t)y * iw + 16 * (v0 + s);
+            if (v0 + s + 1 < vectors) *(v16 *)o = done;
+            else store(o, done, tail);
+        }
+}
+
+static inline __attribute__((always_inline))
+void stride1_strips(load_lanes load, store_lanes store, const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
+    const int32_t ih = a->ih, iw = a->iw, vectors = (iw + 15) / 16, strips = (vectors + STRIP_VECTORS - 1) / STRIP_VECTORS;
     const uint32_t tail = (1u << (iw - 16 * (vectors - 1))) - 1;  // the last vector's lanes
-    const v16 lo = (v16){0} + a->low, hi = (v16){0} + a->high, zero = (v16){0};
-    const int ahead = ih * iw >= PREFETCHED_PLANE;
-    for (int32_t c = 0; c < 16 * vectors; c++) scratch[c] = 0;  // the row above or below the plane
+    const v16 lo = (v16){0} + a->low, hi = (v16){0} + a->high;
     for (int32_t i = first; i < end; i++) {
         const int32_t j = a->planes ? a->planes[i] : i, ch = j % a->perImage;
         const float *x = a->x + (size_t)j * ih * iw, *w = a->w + (size_t)ch * 9;
@@ -635,40 +692,22 @@ void stride1_rows(load_lanes load, store_lanes store, const isp_depthwise_args *
         v16 wt[9];
         for (int t = 0; t < 9; t++) wt[t] = (v16){0} + w[t];
         const v16 bias = (v16){0} + (a->bias ? a->bias[ch] : 0), shift = (v16){0} + (a->shift ? a->shift[ch] : 0);
-        for (int32_t y = y0; y < y1; y++) {
-            // Past the plane's last row this fetches the next plane's first ones.
-            if (ahead) prefetch_lines(x + (size_t)(y + 1 + ROWS_AHEAD) * iw, (size_t)iw * sizeof(float));
-            const float *row[3];
-            v16 before[3], centre[3];
-            for (int ky = 0; ky < 3; ky++) {
-                const int32_t iy = y - 1 + ky;
-                row[ky] = iy >= 0 && iy < ih ? x + (size_t)iy * iw : scratch;
-                before[ky] = zero;
-                centre[ky] = vectors == 1 ? load(row[ky], tail) : *(const v16 *)row[ky];
+        for (int32_t k = 0, v0 = 0; k < strips; k++) {
+            const int32_t n = (vectors - v0) / (strips - k);  // the rest of the row's vectors, shared evenly
+            switch (n) {  // the strip's width known when compiled, so that its sums stay in registers
+            case 1: strip(load, store, x, out, ih, iw, vectors, tail, wt, bias, shift, lo, hi, y0, y1, v0, 1); break;
+            case 2: strip(load, store, x, out, ih, iw, vectors, tail, wt, bias, shift, lo, hi, y0, y1, v0, 2); break;
+            case 3: strip(load, store, x, out, ih, iw, vectors, tail, wt, bias, shift, lo, hi, y0, y1, v0, 3); break;
+            default: strip(load, store, x, out, ih, iw, vectors, tail, wt, bias, shift, lo, hi, y0, y1, v0, 4); break;
             }
-            for (int32_t v = 0; v < vectors; v++) {
-                v16 acc = bias;
-                for (int ky = 0; ky < 3; ky++) {
-                    const float *next = row[ky] + 16 * v + 16;
-                    const v16 after = v + 2 < vectors ? *(const v16 *)next : v + 2 == vectors ? load(next, tail) : zero;
-                    acc += __builtin_shufflevector(before[ky], centre[ky], 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30) * wt[3 * ky];
-                    acc += centre[ky] * wt[3 * ky + 1];
-                    acc += __builtin_shufflevector(centre[ky], after, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16) * wt[3 * ky + 2];
-                    before[ky] = centre[ky];
-                    centre[ky] = after;
-                }
-                acc = clamp16(acc, lo, hi) - shift;
-                float *o = out + (size_t)y * iw + 16 * v;
-                if (v + 1 < vectors) *(v16 *)o = acc;
-                else store(o, acc, tail);
-            }
+            v0 += n;
         }
     }
 }
 
 static __attribute__((target("avx512f,avx512vl,fma")))
-void stride1_rows_avx512(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1, float *scratch) {
-    stride1_rows(lanes_avx512, store_lanes_avx512, a, first, end, y0, y1, scratch);
+void stride1_strips_avx512(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
+    stride1_strips(lanes_avx512, store_lanes_avx512, a, first, end, y0, y1);
 }
 
 // 3x3 at stride 1 with AVX2's own 8-float vectors, on rows at least 8 wide: each output row from
@@ -678,7 +717,7 @@ void stride1_rows_avx512(const isp_depthwise_args *a, int32_t first, int32_t end
 // down with a zero in lane 7. The last vector ends at the row's end, overlapping the one before
 // when the width is no multiple of 8 (those outputs are computed twice, the same). Taps outside
 // the plane add zeros, so every output is the staged path's sum in the same order. Before, AVX2
-// ran rows of 40 and more through stride1_rows above (16-float lane shifts, several shuffles
+// ran rows of 40 and more through AVX-512's kernel of then (16-float lane shifts, several shuffles
 // each across the two 8-float halves) and narrower ones staged (each tap's lanes masked by
 // column). One core, AMD Zen 4 with AVX2 forced, depthwise_bench.c against those (one process,
 // alternating, input in cache; best of 300 passes, us): 96 planes of 32x32 48.6 -> 30.2, 96 of
@@ -785,8 +824,8 @@ void isp_depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int3
     else if (a->k == 3 && a->stride == 2 && a->ow <= 4) stride2_row_pairs_avx2(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 2) stride2_rows8_avx2(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw <= 8 && a->iw != 4) stride1_rows_of_one_avx2(a, first, end, row0, row1);
-    else if (a->k == 3 && a->stride == 1 && a->iw >= (isa == ISP_AVX512 ? 16 : 8) && a->ih * a->iw > DIRECT_PIXELS)
-        (isa == ISP_AVX512 ? stride1_rows_avx512 : stride1_rows8_avx2)(a, first, end, row0, row1, scratch);
+    else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX512 && a->iw > 8) stride1_strips_avx512(a, first, end, row0, row1);
+    else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw >= 8 && a->ih * a->iw > DIRECT_PIXELS) stride1_rows8_avx2(a, first, end, row0, row1, scratch);
     else if (isa == ISP_AVX512) depthwise_avx512(a, first, end, row0, row1, scratch);
     else depthwise_avx2(a, first, end, row0, row1, scratch);
 }

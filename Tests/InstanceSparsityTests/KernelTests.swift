@@ -50,9 +50,11 @@ final class KernelTests: XCTestCase {
             // 6x8, 12x4, 3x14: whole planes as runs of vectors at stride 1, like 8x8, 4x4 and 7x7.
             // AVX2's stride-1 rows kernels: up to 8 wide (not 4) one vector a row, each input row's
             // taps made once (5x1 to 9x8), 5x16 two, 5x17 and 3x31 a last vector overlapping the
-            // one before.
-            for (height, width) in [(5, 1), (2, 2), (4, 4), (7, 7), (8, 8), (6, 8), (12, 4), (3, 14), (9, 8), (5, 16), (5, 17), (3, 31), (5, 33), (6, 40),
-                                    (46, 50), (9, 57)] {
+            // one before. AVX-512's stride-1 strips: rows of 9 to 64 one strip (a masked vector
+            // alone in 4x9 and 3x14, a last one of a lane in 5x17), 3x70 two strips (2 and 3
+            // vectors), 2x130 three of 3.
+            for (height, width) in [(5, 1), (2, 2), (4, 4), (7, 7), (8, 8), (6, 8), (12, 4), (4, 9), (3, 14), (9, 8), (5, 16), (5, 17), (3, 31), (5, 33),
+                                    (6, 40), (46, 50), (9, 57), (3, 70), (2, 130)] {
                 for stride in [1, 2] {
                     for k in [3, 5] {
                         check(channels: 3, height: height, width: width, kernel: k, stride: stride, isa: isa)
