@@ -710,10 +710,11 @@ void stride1_strips_avx512(const isp_depthwise_args *a, int32_t first, int32_t e
     stride1_strips(lanes_avx512, store_lanes_avx512, a, first, end, y0, y1);
 }
 
-// 3x3 at stride 1 with AVX2's own 8-float vectors, on rows at least 8 wide: each output row from
-// its three input rows read in place (a row outside the plane reads a zero row), 8 outputs a
-// vector, every tap one unaligned load, except at the row's ends: the first vector's kx = 0 tap
-// is its centre rotated up a lane with a zero in lane 0, the last's kx = 2 tap its centre rotated
+// 3x3 at stride 1 with AVX2's own 8-float vectors, on rows over STRIPS8_WIDTH (narrower ones
+// until the strips kernel below came): each output row from its three input rows read in place
+// (a row outside the plane reads a zero row), 8 outputs a vector, every tap one unaligned load,
+// except at the row's ends: the first vector's kx = 0 tap is its centre rotated up a lane with a
+// zero in lane 0, the last's kx = 2 tap its centre rotated
 // down with a zero in lane 7. The last vector ends at the row's end, overlapping the one before
 // when the width is no multiple of 8 (those outputs are computed twice, the same). Taps outside
 // the plane add zeros, so every output is the staged path's sum in the same order. Before, AVX2
@@ -774,6 +775,74 @@ void stride1_rows8_avx2(const isp_depthwise_args *a, int32_t first, int32_t end,
     }
 }
 
+// 3x3 at stride 1 on rows of 9 to STRIPS8_WIDTH, AVX2: AVX-512's strips (above) with AVX2's own
+// vectors, one a strip: each 8 columns (the last ending at the row's end, as in the rows kernel
+// above) walked down the plane, every input row's three taps loaded once and fed to the three
+// output rows that read them, in the staged path's order (rows outside the plane add zeros). One
+// core, AMD Zen 4 with AVX2 forced, depthwise_bench.c against the rows kernel (best of 300
+// passes, input in cache / from memory, us): 192 planes of 28x28 57 -> 44 / 59 -> 42, 576 of
+// 14x14 55 -> 35 / 55 -> 35, 96 of 32x32 31 -> 24 / 31 -> 24, 96 of 16x16 9.1 -> 6.4, 100 of
+// 10x10 6.1 -> 4.6. Wider rows stay there: walked down 32 bytes at a time, a plane from memory
+// came slower (96 of 40x40 47 -> 41, 48x48 66 -> 93, 144 of 56x56 140 -> 225), and strips of two
+// to four vectors, their ends known only when run, were slower on every map. Whole passes, AVX2
+// forced (benchmarks/interleave.py): mobilenet_v2 at 224 one core 0.983x the time, two cores
+// 0.992x and 1.053x in two runs (block quartiles 0.979-1.008, 0.994-1.033); the shipped
+// MobileNetV2 (32x32) 0.997x (0.975-1.001).
+#define STRIPS8_WIDTH 32
+
+// Input row r's taps under the 8 output columns from x0 (zero outside the plane); the row's first
+// vector (FIRST) has a zero left of column 0, its last (LAST) right of the last column.
+static inline __attribute__((always_inline, target("avx2,fma")))
+taps3_avx2 row_taps8_avx2(const int FIRST, const int LAST, const float *x, int32_t r, int32_t ih, int32_t iw, int32_t x0) {
+    taps3_avx2 t;
+    if (r < 0 || r >= ih) {
+        t.kx[0] = t.kx[1] = t.kx[2] = _mm256_setzero_ps();
+        return t;
+    }
+    const float *p = x + (size_t)r * iw + x0;
+    t.kx[1] = _mm256_loadu_ps(p);
+    t.kx[0] = FIRST ? moved_up_avx2(t.kx[1]) : _mm256_loadu_ps(p - 1);
+    t.kx[2] = LAST ? moved_down_avx2(t.kx[1]) : _mm256_loadu_ps(p + 1);
+    return t;
+}
+
+// Output rows [y0, y1) of columns [x0, x0 + 8) of plane p, walking down: `above` holds output row
+// y with ky = 0 and 1 added, `below` row y + 1 with ky = 0.
+static inline __attribute__((always_inline, target("avx2,fma")))
+void strip8_avx2(const int FIRST, const int LAST, const float *x, float *out, int32_t ih, int32_t iw, const plane3x3_avx2 *p,
+                 __m256 lo, __m256 hi, int32_t y0, int32_t y1, int32_t x0) {
+    taps3_avx2 t = row_taps8_avx2(FIRST, LAST, x, y0 - 1, ih, iw, x0);
+    __m256 above = fma_taps_avx2(p->bias, t, p->wt);
+    t = row_taps8_avx2(FIRST, LAST, x, y0, ih, iw, x0);
+    above = fma_taps_avx2(above, t, p->wt + 3);
+    __m256 below = fma_taps_avx2(p->bias, t, p->wt);
+    for (int32_t y = y0; y < y1; y++) {
+        t = row_taps8_avx2(FIRST, LAST, x, y + 1, ih, iw, x0);
+        const __m256 done = clamp_shift_avx2(fma_taps_avx2(above, t, p->wt + 6), lo, hi, p->shift);
+        above = fma_taps_avx2(below, t, p->wt + 3);
+        below = fma_taps_avx2(p->bias, t, p->wt);
+        _mm256_storeu_ps(out + (size_t)y * iw + x0, done);
+    }
+}
+
+static __attribute__((target("avx2,fma")))
+void stride1_strips8_avx2(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
+    const int32_t ih = a->ih, iw = a->iw;
+    const __m256 lo = _mm256_set1_ps(a->low), hi = _mm256_set1_ps(a->high);
+    for (int32_t i = first; i < end; i++) {
+        const plane3x3_avx2 p = plane_avx2(a, i);
+        const float *x = a->x + (size_t)p.j * ih * iw;
+        float *out = a->out + (size_t)p.j * ih * iw;
+        for (int32_t x0 = 0;; x0 = x0 + 16 <= iw ? x0 + 8 : iw - 8) {
+            const int last = x0 == iw - 8;
+            if (x0 == 0) strip8_avx2(1, 0, x, out, ih, iw, &p, lo, hi, y0, y1, x0);  // (iw > 8: the first is not the last)
+            else if (last) strip8_avx2(0, 1, x, out, ih, iw, &p, lo, hi, y0, y1, x0);
+            else strip8_avx2(0, 0, x, out, ih, iw, &p, lo, hi, y0, y1, x0);
+            if (last) break;
+        }
+    }
+}
+
 // Input row `row` (`iw` <= 8 wide) as the kx = 0, 1, 2 taps of its output row: the row, and the
 // row moved up and down a lane with a zero at the plane's edge (lanes from iw on load as zeros).
 static inline __attribute__((always_inline, target("avx2,fma"))) taps3_avx2 row_of_one_taps_avx2(const float *row, int32_t iw) {
@@ -825,7 +894,8 @@ void isp_depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int3
     else if (a->k == 3 && a->stride == 2) stride2_rows8_avx2(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw <= 8 && a->iw != 4) stride1_rows_of_one_avx2(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX512 && a->iw > 8) stride1_strips_avx512(a, first, end, row0, row1);
-    else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw >= 8 && a->ih * a->iw > DIRECT_PIXELS) stride1_rows8_avx2(a, first, end, row0, row1, scratch);
+    else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw > 8 && a->iw <= STRIPS8_WIDTH) stride1_strips8_avx2(a, first, end, row0, row1);
+    else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw > STRIPS8_WIDTH && a->ih * a->iw > DIRECT_PIXELS) stride1_rows8_avx2(a, first, end, row0, row1, scratch);
     else if (isa == ISP_AVX512) depthwise_avx512(a, first, end, row0, row1, scratch);
     else depthwise_avx2(a, first, end, row0, row1, scratch);
 }
