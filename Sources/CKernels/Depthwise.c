@@ -345,62 +345,6 @@ const float *rows_ahead(const isp_depthwise_args *a, const float *x, int32_t i, 
     return a->x + (size_t)(a->planes ? a->planes[i] : i) * a->ih * a->iw + (size_t)(2 * t + 1) * a->iw;
 }
 
-// 3x3 at stride 2: each output row straight from its three input rows, 16 outputs a vector, with
-// no staged phases: a vector of 32 input columns gives the even (kx = 1) and odd (kx = 2) columns
-// by two-source shuffles, and the odd ones moved up a lane, the column before in lane 0, give
-// kx = 0. Taps outside the plane add zeros, in the same order as the staged path. With AVX-512
-// (permutes of two registers) on every map: staging the phases cost most of a small plane's time,
-// MobileNetV2 w0.5's stride-2 layers, one core, 11.8 -> 7.9 us (32x32 -> 16x16), 5.2 -> 4.0
-// (16x16 -> 8x8), 8.7 -> 6.2 (8x8 -> 4x4); the whole pass, six alternations, 0.445-0.460 ->
-// 0.442-0.451 ms (isp bench --profile, AMD Zen 5; written with intrinsics then, 3-7% faster on
-// these small maps than this one body for both instruction sets). AVX2 has its own below.
-static inline __attribute__((always_inline))
-void stride2_rows(load_lanes load, store_lanes store, const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
-    const int32_t ih = a->ih, iw = a->iw, oh = a->oh, ow = a->ow;
-    const v16 lo = (v16){0} + a->low, hi = (v16){0} + a->high, zero = (v16){0};
-    const int ahead = ih * iw >= PREFETCHED_PLANE;
-    for (int32_t i = first; i < end; i++) {
-        const int32_t j = a->planes ? a->planes[i] : i, ch = j % a->perImage;
-        const float *x = a->x + (size_t)j * ih * iw, *w = a->w + (size_t)ch * 9;
-        float *out = a->out + (size_t)j * oh * ow;
-        const float bias = a->bias ? a->bias[ch] : 0;
-        const v16 shift = (v16){0} + (a->shift ? a->shift[ch] : 0);
-        for (int32_t y = y0; y < y1; y++) {
-            // The two input rows output row y + ROWS_AHEAD starts on.
-            const float *next = ahead ? rows_ahead(a, x, i, end, y + ROWS_AHEAD, y0, y1) : 0;
-            if (next) prefetch_lines(next, 2 * (size_t)iw * sizeof(float));
-            for (int32_t x0 = 0; x0 < ow; x0 += 16) {
-                const int32_t c0 = 2 * x0, left = iw - c0;  // input columns from c0 inside the plane
-                const uint32_t m0 = left >= 16 ? 0xffff : (1u << left) - 1;
-                const uint32_t m1 = left >= 32 ? 0xffff : left <= 16 ? 0 : (1u << (left - 16)) - 1;
-                v16 acc = (v16){0} + bias;
-                for (int32_t ky = 0; ky < 3; ky++) {
-                    const int32_t iy = 2 * y - 1 + ky;
-                    v16 evens = zero, odds = zero, before = zero;
-                    if (iy >= 0 && iy < ih) {
-                        const float *row = x + (size_t)iy * iw + c0;
-                        const v16 v0 = load(row, m0), v1 = load(row + 16, m1);
-                        evens = __builtin_shufflevector(v0, v1, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-                        odds = __builtin_shufflevector(v0, v1, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-                        const v16 previous = (v16){0} + (c0 > 0 ? row[-1] : 0);
-                        before = __builtin_shufflevector(previous, odds, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30);
-                    }
-                    acc += before * w[3 * ky];
-                    acc += evens * w[3 * ky + 1];
-                    acc += odds * w[3 * ky + 2];
-                }
-                const int32_t n = ow - x0 < 16 ? ow - x0 : 16;
-                store(out + (size_t)y * ow + x0, clamp16(acc, lo, hi) - shift, (1u << n) - 1);
-            }
-        }
-    }
-}
-
-static __attribute__((target("avx512f,avx512vl,fma")))
-void stride2_rows_avx512(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
-    stride2_rows(lanes_avx512, store_lanes_avx512, a, first, end, y0, y1);
-}
-
 // Input columns [0, 8) of `row`, those from `left` on zero (and not read).
 static inline __attribute__((always_inline, target("avx2,fma"))) __m256 columns_avx2(const float *row, int32_t left) {
     if (left >= 8) return _mm256_loadu_ps(row);
@@ -710,6 +654,104 @@ void stride1_strips_avx512(const isp_depthwise_args *a, int32_t first, int32_t e
     stride1_strips(lanes_avx512, store_lanes_avx512, a, first, end, y0, y1);
 }
 
+// 3x3 at stride 2, AVX-512 (AVX2 has its own below): each plane in strips of up to 4 output
+// vectors (16 outputs a vector, from 32 input columns), walked down the output rows. A vector of
+// 32 input columns gives the even (kx = 1) and odd (kx = 2) columns by two-source shuffles, and
+// the odd ones moved up a lane, the column before in lane 0, give kx = 0. Output row y reads input
+// rows 2y - 1, 2y and 2y + 1, and row 2y + 1 is row y + 1's first: its taps are made once and feed
+// both (ky = 2 of row y, which is then complete, and ky = 0 of row y + 1), so every output adds
+// its taps in the staged path's order (rows outside the plane add zeros) and is the same bit for
+// bit. Input planes from L3 fetch the two rows of the output row ROWS_AHEAD on, each strip its
+// columns. Before, each output row made the taps of its three input rows (and before that,
+// staging the phases cost most of a small plane's time: MobileNetV2 w0.5's stride-2 layers, one
+// core, AMD Zen 5, 11.8 -> 7.9 us from 32x32, 5.2 -> 4.0 from 16x16). One core, AMD Zen 4,
+// depthwise_bench.c against that row kernel (best of 300 passes, input from L3 / memory, us): 96
+// planes of 112x112 176 -> 130 / 195 -> 206, 144 of 56x56 72 -> 50 / 73 -> 52, 192 of 28x28 25.5
+// -> 16.6 / 25.1 -> 16.6, 96 of 32x32 12.9 -> 9.0, 64 of 57x57 34.5 -> 24.1, 5 of 200x200 28.5 ->
+// 21.4. Whole passes (benchmarks/interleave.py): mobilenet_v2 at 224 two cores 0.969x the time
+// (block quartiles 0.959-0.993), one core 0.997x (0.969-1.048); the shipped MobileNetV2 0.995x.
+
+// Input row r's kx = 0, 1, 2 taps under output vector v at stride 2, zero outside the plane.
+static inline __attribute__((always_inline))
+void stride2_row_taps(load_lanes load, const float *x, int32_t r, int32_t ih, int32_t iw, int32_t v, v16 *t) {
+    if (r < 0 || r >= ih) {
+        t[0] = t[1] = t[2] = (v16){0};
+        return;
+    }
+    const int32_t c0 = 32 * v, left = iw - c0;  // input columns from c0 inside the plane
+    const float *row = x + (size_t)r * iw + c0;
+    const uint32_t m0 = left >= 16 ? 0xffff : (1u << left) - 1;
+    const uint32_t m1 = left >= 32 ? 0xffff : left <= 16 ? 0 : (1u << (left - 16)) - 1;
+    const v16 v0 = load(row, m0), v1 = load(row + 16, m1);
+    t[1] = __builtin_shufflevector(v0, v1, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    t[2] = __builtin_shufflevector(v0, v1, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const v16 previous = (v16){0} + (c0 > 0 ? row[-1] : 0);
+    t[0] = __builtin_shufflevector(previous, t[2], 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30);
+}
+
+// Output rows [y0, y1) under output vectors [v0, v0 + S) of plane i (x in, out out), walking
+// down: `acc` holds each vector's output row y with ky = 0 added.
+static inline __attribute__((always_inline))
+void stride2_strip(load_lanes load, store_lanes store, const isp_depthwise_args *a, int32_t i, int32_t end, const float *x, float *out,
+                   int32_t vectors, uint32_t tail, const v16 *wt, v16 bias, v16 shift, v16 lo, v16 hi, int32_t y0, int32_t y1, int32_t v0,
+                   const int S, int ahead) {
+    const int32_t ih = a->ih, iw = a->iw, ow = a->ow, c0 = 32 * v0;
+    const size_t bytes = (size_t)(iw - c0 < 32 * S ? iw - c0 : 32 * S) * sizeof(float);
+    v16 acc[STRIP_VECTORS], t[3];
+    for (int s = 0; s < S; s++) {
+        stride2_row_taps(load, x, 2 * y0 - 1, ih, iw, v0 + s, t);
+        acc[s] = add_row(bias, t, wt);
+    }
+    for (int32_t y = y0; y < y1; y++) {
+        const float *next = ahead ? rows_ahead(a, x, i, end, y + ROWS_AHEAD, y0, y1) : 0;
+        if (next) {
+            prefetch_lines(next + c0, bytes);
+            prefetch_lines(next + iw + c0, bytes);
+        }
+        for (int s = 0; s < S; s++) {
+            stride2_row_taps(load, x, 2 * y, ih, iw, v0 + s, t);
+            acc[s] = add_row(acc[s], t, wt + 3);
+            stride2_row_taps(load, x, 2 * y + 1, ih, iw, v0 + s, t);
+            const v16 done = clamp16(add_row(acc[s], t, wt + 6), lo, hi) - shift;
+            acc[s] = add_row(bias, t, wt);
+            float *o = out + (size_t)y * ow + 16 * (v0 + s);
+            if (v0 + s + 1 < vectors) *(v16 *)o = done;
+            else store(o, done, tail);
+        }
+    }
+}
+
+static inline __attribute__((always_inline))
+void stride2_strips(load_lanes load, store_lanes store, const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
+    const int32_t ih = a->ih, iw = a->iw, ow = a->ow, vectors = (ow + 15) / 16, strips = (vectors + STRIP_VECTORS - 1) / STRIP_VECTORS;
+    const uint32_t tail = (1u << (ow - 16 * (vectors - 1))) - 1;  // the last vector's lanes
+    const v16 lo = (v16){0} + a->low, hi = (v16){0} + a->high;
+    const int ahead = ih * iw >= PREFETCHED_PLANE;
+    for (int32_t i = first; i < end; i++) {
+        const int32_t j = a->planes ? a->planes[i] : i, ch = j % a->perImage;
+        const float *x = a->x + (size_t)j * ih * iw, *w = a->w + (size_t)ch * 9;
+        float *out = a->out + (size_t)j * a->oh * ow;
+        v16 wt[9];
+        for (int t = 0; t < 9; t++) wt[t] = (v16){0} + w[t];
+        const v16 bias = (v16){0} + (a->bias ? a->bias[ch] : 0), shift = (v16){0} + (a->shift ? a->shift[ch] : 0);
+        for (int32_t k = 0, v0 = 0; k < strips; k++) {
+            const int32_t n = (vectors - v0) / (strips - k);  // the rest of the row's vectors, shared evenly
+            switch (n) {  // known when compiled, as in stride1_strips
+            case 1: stride2_strip(load, store, a, i, end, x, out, vectors, tail, wt, bias, shift, lo, hi, y0, y1, v0, 1, ahead); break;
+            case 2: stride2_strip(load, store, a, i, end, x, out, vectors, tail, wt, bias, shift, lo, hi, y0, y1, v0, 2, ahead); break;
+            case 3: stride2_strip(load, store, a, i, end, x, out, vectors, tail, wt, bias, shift, lo, hi, y0, y1, v0, 3, ahead); break;
+            default: stride2_strip(load, store, a, i, end, x, out, vectors, tail, wt, bias, shift, lo, hi, y0, y1, v0, 4, ahead); break;
+            }
+            v0 += n;
+        }
+    }
+}
+
+static __attribute__((target("avx512f,avx512vl,fma")))
+void stride2_strips_avx512(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
+    stride2_strips(lanes_avx512, store_lanes_avx512, a, first, end, y0, y1);
+}
+
 // 3x3 at stride 1 with AVX2's own 8-float vectors, on rows over STRIPS8_WIDTH (narrower ones
 // until the strips kernel below came): each output row from its three input rows read in place
 // (a row outside the plane reads a zero row), 8 outputs a vector, every tap one unaligned load,
@@ -889,7 +931,7 @@ void stride1_rows_of_one_avx2(const isp_depthwise_args *a, int32_t first, int32_
 void isp_depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int32_t end, int32_t row0, int32_t row1, float *scratch) {
     if (a->k == 3 && a->stride == 2 && isa == ISP_AVX512 && a->ow <= STRIDE2_ROW_PAIRS)
         stride2_row_pairs_avx512(a, first, end, row0, row1);
-    else if (a->k == 3 && a->stride == 2 && isa == ISP_AVX512) stride2_rows_avx512(a, first, end, row0, row1);
+    else if (a->k == 3 && a->stride == 2 && isa == ISP_AVX512) stride2_strips_avx512(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 2 && a->ow <= 4) stride2_row_pairs_avx2(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 2) stride2_rows8_avx2(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw <= 8 && a->iw != 4) stride1_rows_of_one_avx2(a, first, end, row0, row1);
