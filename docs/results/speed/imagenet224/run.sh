@@ -3,9 +3,11 @@
 # against ONNX Runtime and PyTorch with the same random weights, alternating rounds.
 # Dense, then the pruned path with a plan that keeps every channel of nonzero saliency
 # (absolute threshold 0 at every gate): its overhead, since no trained ImageNet weights exist.
+#   docs/results/speed/imagenet224/run.sh [OUT_DIR]   (default: this directory)
 set -euo pipefail
 cd "$(dirname "$0")/../../../.."
-out=docs/results/speed/imagenet224
+out=${1:-docs/results/speed/imagenet224}
+mkdir -p "$out"
 py=${PYTHON:-/work/venv/bin/python}
 common=(--input-size 224 --in-channels 3 --classes 1000 --isp .build/release/isp --rounds 5 --runs 200 --warmup 20)
 { date -u; grep -o -m1 avx512f /proc/cpuinfo || echo "no avx512f (AVX2)"; nproc; } > "$out/machine.txt"
