@@ -386,7 +386,7 @@ static inline __attribute__((always_inline, target("avx2"))) __m256 clamp_shift_
 // 3x3 at stride 2 with AVX2's own 8-float vectors: each output row from its three input rows, 8
 // outputs a vector. The 16 input columns under them load as two vectors, whose evens (kx = 1) and
 // odds (kx = 2) come out by one in-lane shuffle and one 64-bit permute each; the odds rotated up a
-// lane, with the column before in lane 0, give kx = 0. The 16-float body above (AVX-512's), which
+// lane, with the column before in lane 0, give kx = 0. The 16-float body AVX-512 ran then, which
 // AVX2 ran on input rows of 56 or more, spent several instructions on each shuffle across the
 // two halves of a 16-float value; narrower maps were staged, whose rows' tails were stored value
 // by value and then loaded by the taps as vectors, which waited for them. Taps outside the plane
@@ -394,6 +394,14 @@ static inline __attribute__((always_inline, target("avx2"))) __m256 clamp_shift_
 // 3 AVX2, depthwise_bench.c against those (both in one process, best of 200-300 passes): 576 planes
 // of 14x14 94 -> 48 us, 192 of 28x28 82 -> 51, 192 of 8x8 27 -> 15, 960 of 4x4 48 -> 23, 96 of
 // 32x32 49-51 -> 45-46, 96 of 112x112 448-626 -> 339-548; 16x16, 56x56 and 64x64 level (0.89-1.02).
+// Input row 2y + 1 is the last of output row y and the first of row y + 1: its taps are made once,
+// row y + 1's ky = 0 sums kept in `partial` (the scratch) meanwhile, as AVX-512's strips keep theirs
+// in registers. Against making them twice, one core, AMD Zen 4 with AVX2 forced, depthwise_bench.c
+// (best of 300 passes, input from L3 / memory, us): 96 planes of 112x112 204 -> 152 / 238 -> 221,
+// 144 of 56x56 94 -> 69 / 93 -> 69, 192 of 28x28 31 -> 25, 96 of 32x32 16 -> 12, 64 of 57x57 44 -> 34;
+// mobilenet_v2 at 224, one core, its stride-2 depthwise steps 0.76-0.81x (isp bench --profile,
+// best of three), the whole pass 0.994x (benchmarks/interleave.py; two cores in the VM's slow
+// state 1.017x, block quartiles 0.999-1.043: within its noise).
 // The kx = 0, 1, 2 taps of 8 outputs at stride 2 (`taps3_avx2`).
 typedef struct { __m256 kx[3]; } taps3_avx2;
 
@@ -423,7 +431,7 @@ static inline __attribute__((always_inline, target("avx2,fma"))) __m256 fma_taps
 }
 
 static __attribute__((target("avx2,fma")))
-void stride2_rows8_avx2(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
+void stride2_rows8_avx2(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1, float *partial) {
     const int32_t ih = a->ih, iw = a->iw, oh = a->oh, ow = a->ow;
     const __m256 lo = _mm256_set1_ps(a->low), hi = _mm256_set1_ps(a->high), zero = _mm256_setzero_ps();
     const taps3_avx2 none = {{zero, zero, zero}};
@@ -449,17 +457,22 @@ void stride2_rows8_avx2(const isp_depthwise_args *a, int32_t first, int32_t end,
             }
             continue;
         }
+        // Wider rows: `partial` holds output row y's sums with ky = 0 added (bias + the taps of
+        // input row 2y - 1), written as row y - 1 made the same row's taps for its ky = 2.
+        for (int32_t x0 = 0; x0 < ow; x0 += 8) {
+            const int32_t c0 = 2 * x0, left = iw - c0, iy = 2 * y0 - 1;  // input columns from c0 inside the plane
+            _mm256_storeu_ps(partial + x0, fma_taps_avx2(p.bias, iy >= 0 ? row_taps_avx2(x + (size_t)iy * iw + c0, c0, left) : none, p.wt));
+        }
         for (int32_t y = y0; y < y1; y++) {
             const float *next = ahead ? rows_ahead(a, x, i, end, y + ROWS_AHEAD, y0, y1) : 0;
             if (next) prefetch_lines(next, 2 * (size_t)iw * sizeof(float));
+            const float *middle = x + (size_t)(2 * y) * iw, *below = 2 * y + 1 < ih ? middle + iw : 0;
             for (int32_t x0 = 0; x0 < ow; x0 += 8) {
-                const int32_t c0 = 2 * x0, left = iw - c0;  // input columns from c0 inside the plane
-                __m256 acc = p.bias;
-                for (int32_t ky = 0; ky < 3; ky++) {
-                    const int32_t iy = 2 * y - 1 + ky;
-                    if (iy >= 0 && iy < ih) acc = fma_taps_avx2(acc, row_taps_avx2(x + (size_t)iy * iw + c0, c0, left), p.wt + 3 * ky);
-                    else acc = fma_taps_avx2(acc, none, p.wt + 3 * ky);
-                }
+                const int32_t c0 = 2 * x0, left = iw - c0;
+                __m256 acc = fma_taps_avx2(_mm256_loadu_ps(partial + x0), row_taps_avx2(middle + c0, c0, left), p.wt + 3);
+                const taps3_avx2 t = below ? row_taps_avx2(below + c0, c0, left) : none;
+                acc = fma_taps_avx2(acc, t, p.wt + 6);
+                _mm256_storeu_ps(partial + x0, fma_taps_avx2(p.bias, t, p.wt));
                 store_first_avx2(out + (size_t)y * ow + x0, clamp_shift_avx2(acc, lo, hi, p.shift), ow - x0 < 8 ? ow - x0 : 8);
             }
         }
@@ -933,7 +946,7 @@ void isp_depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int3
         stride2_row_pairs_avx512(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 2 && isa == ISP_AVX512) stride2_strips_avx512(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 2 && a->ow <= 4) stride2_row_pairs_avx2(a, first, end, row0, row1);
-    else if (a->k == 3 && a->stride == 2) stride2_rows8_avx2(a, first, end, row0, row1);
+    else if (a->k == 3 && a->stride == 2) stride2_rows8_avx2(a, first, end, row0, row1, scratch);
     else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw <= 8 && a->iw != 4) stride1_rows_of_one_avx2(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX512 && a->iw > 8) stride1_strips_avx512(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw > 8 && a->iw <= STRIPS8_WIDTH) stride1_strips8_avx2(a, first, end, row0, row1);

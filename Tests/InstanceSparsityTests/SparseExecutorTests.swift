@@ -46,9 +46,12 @@ final class SparseExecutorTests: XCTestCase {
     /// MobileNetV2 on maps large enough (192x192 inputs: 96x96 and 48x48 depthwise outputs) that
     /// its depthwise convolutions split by bands of rows, as the expansions before them, at stride 1
     /// and 2, with channels dropped; and on its 12x12 and 6x6 maps split by channel shares, each
-    /// projection summing the shares of its input channels on two cores.
+    /// projection summing the shares of its input channels on two cores. On both instruction sets.
     func testDepthwiseByRowsMatchesMaskedDense() throws {
-        try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 192, stem: .imagenet, architectures: ["mobilenetv2"])
+        for isa in InstructionSet.supported {
+            try checkSparseMatchesMaskedDense(width: 0.3, inputChannels: 3, inputSize: 192, stem: .imagenet, architectures: ["mobilenetv2"],
+                                              engine: Engine(isa: isa))
+        }
     }
 
     /// ResNet-18's block outputs (and the stem's) alone: a dropped channel is zero for the next
