@@ -612,18 +612,11 @@ static inline __attribute__((always_inline)) v16 add_row(v16 acc, const v16 *t, 
     return acc + t[2] * w[2];
 }
 
-// Vector v of an output row (`vectors` a row, the last with the lanes of `tail`).
-static inline __attribute__((always_inline)) void put_vector(store_lanes store, float *row, int32_t v, int32_t vectors, uint32_t tail, v16 value) {
-    if (v + 1 < vectors) *(v16 *)(row + 16 * v) = value;
-    else store(row + 16 * v, value, tail);
-}
-
 // Output rows [y0, y1) under vectors [v0, v0 + S) of one plane (x in, out out), walking down:
 // `above` holds each vector's output row y with ky = 0 and 1 added, `below` row y + 1 with ky = 0.
 static inline __attribute__((always_inline))
-void strip(load_lanes load, store_lanes store, const isp_depthwise_args *a, const float *x, float *out, int32_t vectors, uint32_t tail,
+void strip(load_lanes load, store_lanes store, const float *x, float *out, int32_t ih, int32_t iw, int32_t vectors, uint32_t tail,
            const v16 *wt, v16 bias, v16 shift, v16 lo, v16 hi, int32_t y0, int32_t y1, int32_t v0, const int S) {
-    const int32_t ih = a->ih, iw = a->iw;
     v16 above[STRIP_VECTORS], below[STRIP_VECTORS], t[3];
     for (int s = 0; s < S; s++) {
         row_taps(load, x, y0 - 1, ih, iw, v0 + s, vectors, tail, t);
@@ -635,10 +628,43 @@ void strip(load_lanes load, store_lanes store, const isp_depthwise_args *a, cons
     for (int32_t y = y0; y < y1; y++)
         for (int s = 0; s < S; s++) {
             row_taps(load, x, y + 1, ih, iw, v0 + s, vectors, tail, t);
-            put_vector(store, out + (size_t)y * iw, v0 + s, vectors, tail, clamp16(add_row(above[s], t, wt + 6), lo, hi) - shift);
+            const v16 done = clamp16(add_row(above[s], t, wt + 6), lo, hi) - shift;
             above[s] = add_row(below[s], t, wt + 3);
             below[s] = add_row(bias, t, wt);
+            float *o = out + (size_t)y * iw + 16 * (v0 + s);
+            if (v0 + s + 1 < vectors) *(v16 *)o = done;
+            else store(o, done, tail);
         }
+}
+
+static inline __attribute__((always_inline))
+void stride1_strips(load_lanes load, store_lanes store, const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
+    const int32_t ih = a->ih, iw = a->iw, vectors = (iw + 15) / 16, strips = (vectors + STRIP_VECTORS - 1) / STRIP_VECTORS;
+    const uint32_t tail = (1u << (iw - 16 * (vectors - 1))) - 1;  // the last vector's lanes
+    const v16 lo = (v16){0} + a->low, hi = (v16){0} + a->high;
+    for (int32_t i = first; i < end; i++) {
+        const int32_t j = a->planes ? a->planes[i] : i, ch = j % a->perImage;
+        const float *x = a->x + (size_t)j * ih * iw, *w = a->w + (size_t)ch * 9;
+        float *out = a->out + (size_t)j * ih * iw;
+        v16 wt[9];
+        for (int t = 0; t < 9; t++) wt[t] = (v16){0} + w[t];
+        const v16 bias = (v16){0} + (a->bias ? a->bias[ch] : 0), shift = (v16){0} + (a->shift ? a->shift[ch] : 0);
+        for (int32_t k = 0, v0 = 0; k < strips; k++) {
+            const int32_t n = (vectors - v0) / (strips - k);  // the rest of the row's vectors, shared evenly
+            switch (n) {  // the strip's width known when compiled, so that its sums stay in registers
+            case 1: strip(load, store, x, out, ih, iw, vectors, tail, wt, bias, shift, lo, hi, y0, y1, v0, 1); break;
+            case 2: strip(load, store, x, out, ih, iw, vectors, tail, wt, bias, shift, lo, hi, y0, y1, v0, 2); break;
+            case 3: strip(load, store, x, out, ih, iw, vectors, tail, wt, bias, shift, lo, hi, y0, y1, v0, 3); break;
+            default: strip(load, store, x, out, ih, iw, vectors, tail, wt, bias, shift, lo, hi, y0, y1, v0, 4); break;
+            }
+            v0 += n;
+        }
+    }
+}
+
+static __attribute__((target("avx512f,avx512vl,fma")))
+void stride1_strips_avx512(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
+    stride1_strips(lanes_avx512, store_lanes_avx512, a, first, end, y0, y1);
 }
 
 // 3x3 at stride 2, AVX-512 (AVX2 has its own below): each plane in strips of up to 4 output
@@ -681,9 +707,8 @@ void stride2_row_taps(load_lanes load, const float *x, int32_t r, int32_t ih, in
 static inline __attribute__((always_inline))
 void stride2_strip(load_lanes load, store_lanes store, const isp_depthwise_args *a, int32_t i, int32_t end, const float *x, float *out,
                    int32_t vectors, uint32_t tail, const v16 *wt, v16 bias, v16 shift, v16 lo, v16 hi, int32_t y0, int32_t y1, int32_t v0,
-                   const int S) {
+                   const int S, int ahead) {
     const int32_t ih = a->ih, iw = a->iw, ow = a->ow, c0 = 32 * v0;
-    const int ahead = ih * iw >= PREFETCHED_PLANE;
     const size_t bytes = (size_t)(iw - c0 < 32 * S ? iw - c0 : 32 * S) * sizeof(float);
     v16 acc[STRIP_VECTORS], t[3];
     for (int s = 0; s < S; s++) {
@@ -700,46 +725,44 @@ void stride2_strip(load_lanes load, store_lanes store, const isp_depthwise_args 
             stride2_row_taps(load, x, 2 * y, ih, iw, v0 + s, t);
             acc[s] = add_row(acc[s], t, wt + 3);
             stride2_row_taps(load, x, 2 * y + 1, ih, iw, v0 + s, t);
-            put_vector(store, out + (size_t)y * ow, v0 + s, vectors, tail, clamp16(add_row(acc[s], t, wt + 6), lo, hi) - shift);
+            const v16 done = clamp16(add_row(acc[s], t, wt + 6), lo, hi) - shift;
             acc[s] = add_row(bias, t, wt);
+            float *o = out + (size_t)y * ow + 16 * (v0 + s);
+            if (v0 + s + 1 < vectors) *(v16 *)o = done;
+            else store(o, done, tail);
         }
     }
 }
 
-// Planes [first, end) in strips, at stride 1 or 2 (`strip` or `stride2_strip`).
 static inline __attribute__((always_inline))
-void strips(load_lanes load, store_lanes store, const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1,
-            const int32_t stride) {
-    const int32_t ow = a->ow, vectors = (ow + 15) / 16, strips = (vectors + STRIP_VECTORS - 1) / STRIP_VECTORS;
+void stride2_strips(load_lanes load, store_lanes store, const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
+    const int32_t ih = a->ih, iw = a->iw, ow = a->ow, vectors = (ow + 15) / 16, strips = (vectors + STRIP_VECTORS - 1) / STRIP_VECTORS;
     const uint32_t tail = (1u << (ow - 16 * (vectors - 1))) - 1;  // the last vector's lanes
     const v16 lo = (v16){0} + a->low, hi = (v16){0} + a->high;
+    const int ahead = ih * iw >= PREFETCHED_PLANE;
     for (int32_t i = first; i < end; i++) {
         const int32_t j = a->planes ? a->planes[i] : i, ch = j % a->perImage;
-        const float *x = a->x + (size_t)j * a->ih * a->iw, *w = a->w + (size_t)ch * 9;
+        const float *x = a->x + (size_t)j * ih * iw, *w = a->w + (size_t)ch * 9;
         float *out = a->out + (size_t)j * a->oh * ow;
         v16 wt[9];
         for (int t = 0; t < 9; t++) wt[t] = (v16){0} + w[t];
         const v16 bias = (v16){0} + (a->bias ? a->bias[ch] : 0), shift = (v16){0} + (a->shift ? a->shift[ch] : 0);
-#define STRIP(S) (stride == 1 ? strip(load, store, a, x, out, vectors, tail, wt, bias, shift, lo, hi, y0, y1, v0, S) \
-                              : stride2_strip(load, store, a, i, end, x, out, vectors, tail, wt, bias, shift, lo, hi, y0, y1, v0, S))
         for (int32_t k = 0, v0 = 0; k < strips; k++) {
             const int32_t n = (vectors - v0) / (strips - k);  // the rest of the row's vectors, shared evenly
-            switch (n) {  // the strip's width known when compiled, so that its sums stay in registers
-            case 1: STRIP(1); break;
-            case 2: STRIP(2); break;
-            case 3: STRIP(3); break;
-            default: STRIP(4); break;
+            switch (n) {  // known when compiled, as in stride1_strips
+            case 1: stride2_strip(load, store, a, i, end, x, out, vectors, tail, wt, bias, shift, lo, hi, y0, y1, v0, 1, ahead); break;
+            case 2: stride2_strip(load, store, a, i, end, x, out, vectors, tail, wt, bias, shift, lo, hi, y0, y1, v0, 2, ahead); break;
+            case 3: stride2_strip(load, store, a, i, end, x, out, vectors, tail, wt, bias, shift, lo, hi, y0, y1, v0, 3, ahead); break;
+            default: stride2_strip(load, store, a, i, end, x, out, vectors, tail, wt, bias, shift, lo, hi, y0, y1, v0, 4, ahead); break;
             }
             v0 += n;
         }
-#undef STRIP
     }
 }
 
 static __attribute__((target("avx512f,avx512vl,fma")))
-void strips_avx512(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
-    if (a->stride == 1) strips(lanes_avx512, store_lanes_avx512, a, first, end, y0, y1, 1);
-    else strips(lanes_avx512, store_lanes_avx512, a, first, end, y0, y1, 2);
+void stride2_strips_avx512(const isp_depthwise_args *a, int32_t first, int32_t end, int32_t y0, int32_t y1) {
+    stride2_strips(lanes_avx512, store_lanes_avx512, a, first, end, y0, y1);
 }
 
 // 3x3 at stride 1 with AVX2's own 8-float vectors, on rows over STRIPS8_WIDTH (narrower ones
@@ -921,11 +944,11 @@ void stride1_rows_of_one_avx2(const isp_depthwise_args *a, int32_t first, int32_
 void isp_depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int32_t end, int32_t row0, int32_t row1, float *scratch) {
     if (a->k == 3 && a->stride == 2 && isa == ISP_AVX512 && a->ow <= STRIDE2_ROW_PAIRS)
         stride2_row_pairs_avx512(a, first, end, row0, row1);
-    else if (a->k == 3 && a->stride == 2 && isa == ISP_AVX512) strips_avx512(a, first, end, row0, row1);
+    else if (a->k == 3 && a->stride == 2 && isa == ISP_AVX512) stride2_strips_avx512(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 2 && a->ow <= 4) stride2_row_pairs_avx2(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 2) stride2_rows8_avx2(a, first, end, row0, row1, scratch);
     else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw <= 8 && a->iw != 4) stride1_rows_of_one_avx2(a, first, end, row0, row1);
-    else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX512 && a->iw > 8) strips_avx512(a, first, end, row0, row1);
+    else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX512 && a->iw > 8) stride1_strips_avx512(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw > 8 && a->iw <= STRIPS8_WIDTH) stride1_strips8_avx2(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw > STRIPS8_WIDTH && a->ih * a->iw > DIRECT_PIXELS) stride1_rows8_avx2(a, first, end, row0, row1, scratch);
     else if (isa == ISP_AVX512) depthwise_avx512(a, first, end, row0, row1, scratch);
