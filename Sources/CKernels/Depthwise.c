@@ -219,16 +219,16 @@ void direct(load_lanes load, const isp_depthwise_args *a, int32_t first, int32_t
 }
 
 // 3x3 at stride 1 on whole planes with rows of FLAT_WIDTHS (MobileNetV2's 8x8 and 4x4 layers at
-// 32x32 input, 7x7 at 224; 14x14 until AVX-512's strips kernel below took rows over 8): the
-// plane as one run of positions, 16 a vector across row ends, each vector loaded once. Every tap is the vector before, this one and the one after
-// (zero beyond the plane) shifted by the tap's distance in positions, the side taps' lanes at a
-// row's end zeroed: the sums of the direct and staged paths, bit for bit, without the direct
-// path's nine loads a vector (six split across cache lines) or the staged path's copy. One core,
-// AMD Zen 5, depthwise_bench.c, best of the pairs, input in cache: AVX-512 192 planes of 8x8 6.1
-// -> 2.7 us, 480 of 4x4 3.7 -> 2.7, 960 of 7x7 25.7 -> 14.2, 576 of 14x14 39.1 -> 26.2 (ONNX
-// Runtime's nodes, one core: about 4, 3, 20 and 40 us); AVX2 7.7 -> 4.9, 4.7 -> 4.5, 33.9 -> 24.6,
-// 48.8 -> 48.3. (Shifting zeros in where a row's ends fall on a vector's ends, as when W divides
-// 16, was 1.5x slower with AVX-512 and 1.1x faster with AVX2.)
+// 32x32 input, 7x7 at 224; 14x14 until AVX-512's strips kernel below took rows over 8): the plane
+// as one run of positions, 16 a vector across row ends, each vector loaded once. Every tap is the
+// vector before, this one and the one after (zero beyond the plane) shifted by the tap's distance
+// in positions, the side taps' lanes at a row's end zeroed: the sums of the direct and staged
+// paths, bit for bit, without the direct path's nine loads a vector (six split across cache lines)
+// or the staged path's copy. One core, AMD Zen 5, depthwise_bench.c, best of the pairs, input in
+// cache: AVX-512 192 planes of 8x8 6.1 -> 2.7 us, 480 of 4x4 3.7 -> 2.7, 960 of 7x7 25.7 -> 14.2,
+// 576 of 14x14 39.1 -> 26.2 (ONNX Runtime's nodes, one core: about 4, 3, 20 and 40 us); AVX2 7.7 ->
+// 4.9, 4.7 -> 4.5, 33.9 -> 24.6, 48.8 -> 48.3. (Shifting zeros in where a row's ends fall on a
+// vector's ends, as when W divides 16, was 1.5x slower with AVX-512 and 1.1x faster with AVX2.)
 #define SHIFTED(a, b, n) __builtin_shufflevector(a, b, n, n + 1, n + 2, n + 3, n + 4, n + 5, n + 6, n + 7, n + 8, n + 9, n + 10, n + 11, \
                                                  n + 12, n + 13, n + 14, n + 15)
 #define FLAT_WIDTHS(w) ((w) == 4 || (w) == 7 || (w) == 8)
@@ -461,7 +461,8 @@ void stride2_rows8_avx2(const isp_depthwise_args *a, int32_t first, int32_t end,
         // input row 2y - 1), written as row y - 1 made the same row's taps for its ky = 2.
         for (int32_t x0 = 0; x0 < ow; x0 += 8) {
             const int32_t c0 = 2 * x0, left = iw - c0, iy = 2 * y0 - 1;  // input columns from c0 inside the plane
-            _mm256_storeu_ps(partial + x0, fma_taps_avx2(p.bias, iy >= 0 ? row_taps_avx2(x + (size_t)iy * iw + c0, c0, left) : none, p.wt));
+            const taps3_avx2 above = iy >= 0 ? row_taps_avx2(x + (size_t)iy * iw + c0, c0, left) : none;
+            _mm256_storeu_ps(partial + x0, fma_taps_avx2(p.bias, above, p.wt));
         }
         for (int32_t y = y0; y < y1; y++) {
             const float *next = ahead ? rows_ahead(a, x, i, end, y + ROWS_AHEAD, y0, y1) : 0;
@@ -950,7 +951,8 @@ void isp_depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int3
     else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw <= 8 && a->iw != 4) stride1_rows_of_one_avx2(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX512 && a->iw > 8) stride1_strips_avx512(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw > 8 && a->iw <= STRIPS8_WIDTH) stride1_strips8_avx2(a, first, end, row0, row1);
-    else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw > STRIPS8_WIDTH && a->ih * a->iw > DIRECT_PIXELS) stride1_rows8_avx2(a, first, end, row0, row1, scratch);
+    else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw > STRIPS8_WIDTH && a->ih * a->iw > DIRECT_PIXELS)
+        stride1_rows8_avx2(a, first, end, row0, row1, scratch);
     else if (isa == ISP_AVX512) depthwise_avx512(a, first, end, row0, row1, scratch);
     else depthwise_avx2(a, first, end, row0, row1, scratch);
 }
