@@ -126,9 +126,15 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
                 }
                 v16 w0 = load16(w + k * 16);
                 v16 w1 = TILES > 1 ? load16(w + (size_t)rows * 16 + k * 16) : w0;
+                // At stride 2 the pixels past the split from a base of their own: indexed each from
+                // xt, they took a register each, and the block's 12 sums spilled (AVX2, 128 -> 256
+                // channels to 14x14, one core, in cache, conv_kernel_bench.c, AMD Zen 4: 1337-1347 ->
+                // 1180-1206 us; torchvision resnet18 at 224's layer3.0.conv1 1406 -> 1248 us).
+                const float *xs = xt + (size_t)gap * STRIDE;
                 _Pragma("clang loop unroll(full)")
                 for (int p = 0; p < PIXELS; p++) {
-                    float b = xt[(p + (SPLIT && p >= SPLIT ? gap : 0)) * STRIDE];  // vector * scalar broadcasts the scalar
+                    float b = SPLIT && STRIDE == 2 ? (p >= SPLIT ? xs : xt)[p * STRIDE]
+                                                   : xt[(p + (SPLIT && p >= SPLIT ? gap : 0)) * STRIDE];  // vector * scalar broadcasts the scalar
                     acc[0][p] += w0 * b;
                     if (TILES > 1) acc[1][p] += w1 * b;
                 }

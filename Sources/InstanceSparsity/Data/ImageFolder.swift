@@ -49,7 +49,10 @@ public final class ImageFolder: DataSplit {
             }
             let found = try Self.imageFiles(under: folder)
             guard !found.isEmpty else {
-                throw InputError(folder, "no image files in this class folder (expected names ending in \(ImageDecoder.extensions.joined(separator: " ")))")
+                let others = ImageDecoder.extensions.filter { !ImageDecoder.decodedExtensions.contains($0) }
+                throw InputError(folder, "no image files in this class folder (expected PNG or JPEG files ending in "
+                                 + "\(ImageDecoder.decodedExtensions.joined(separator: " ")); as in torchvision, files ending in "
+                                 + "\(others.joined(separator: " ")) are listed too, but they do not decode)")
             }
             files += found
             labels += repeatElement(label, count: found.count)

@@ -20,9 +20,12 @@ public enum ImageDecoder {
     /// the largest ImageNet image, and a 4-channel image of that size needs 400 MB to decode.
     public static let maxPixels = 100_000_000
 
-    /// torchvision's IMG_EXTENSIONS (matched case-insensitively). Only PNG and JPEG contents are
-    /// decoded; a file with another extension, or whose contents are neither, is an error.
-    public static let extensions = [".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"]
+    /// The extensions of the formats decoded here.
+    public static let decodedExtensions = [".jpg", ".jpeg", ".png"]
+    /// torchvision's IMG_EXTENSIONS (matched case-insensitively): a class folder lists the same
+    /// files as torchvision's ImageFolder. Only PNG and JPEG contents are decoded; a file with
+    /// another extension, or whose contents are neither, is an error.
+    public static let extensions = decodedExtensions + [".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"]
 
     public static func decode(path: String, channels: Int, maxPixels: Int = maxPixels) throws -> Image8 {
         precondition(channels == 1 || channels == 3, "channels must be 1 or 3")
