@@ -497,11 +497,15 @@ static inline __attribute__((always_inline)) int32_t block_start(int32_t k, int3
 static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_input *in, int32_t q0, int32_t q1, int32_t maxPixels,
                                                               float *packed, int32_t *offset) {
     const int32_t n = q1 - q0, blocks = (n + maxPixels - 1) / maxPixels;
+    // The blocks' starts once, not two divisions for every channel's every block (they were 15% of
+    // a 462 -> 96 projection at 8x8).
+    int32_t start[ROW_BUFFER + 1];
+    for (int32_t b = 0; b <= blocks; b++) start[b] = block_start(b, n, blocks);
     for (int32_t i = 0; i < in->channels; i++) {
         const float *from = in->x + in->xOffset[i] + q0;
         for (int32_t b = 0; b < blocks; b++) {
             float *to = packed + ((size_t)b * in->channels + i) * PACKED_SLOT;
-            const int32_t p0 = block_start(b, n, blocks), p1 = block_start(b + 1, n, blocks);
+            const int32_t p0 = start[b], p1 = start[b + 1];
             if (p0 + PACKED_SLOT <= n) {
                 *(v8 *)to = *(const v8 *)(from + p0);
             } else {
@@ -600,7 +604,11 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
 // one block a tile, ran slower so (26 -> 31 us in cache) and do not. ResNet-18 w0.5 with AVX2
 // (benchmarks/interleave.py, 20 blocks of 20): its 4x4 convolutions 0.17-0.21 -> 0.146-0.149 ms,
 // the pass 0.976x one core, 0.963x two; VGG16 w0.5 0.955x and 0.993x; AVX-512 1.013x and 1.005x
-// (noise).
+// (noise). The kept channels of a pruned pass too (the rows of channel weightChannel[i] of the next
+// tiles): 256 -> 256 at 4x4, weights from memory, of the inputs 200 kept AVX-512 142-155 -> 105-107
+// us, AVX2 195-231 -> 124-127; 128 kept 84 -> 67 and 120 -> 82; 77 kept 38-40 -> 38 and 55-56 ->
+// 51; 26 kept level and 18.9 -> 17.9; in cache level (conv_kernel_bench.c 256 256 4 3000 16 3 0 1 0
+// KEPT, AMD Zen 4, two alternations).
 #define SMALL_MAP_WIDTHS(w) ((w) == 2 || (w) == 4)
 #define CALL_MAP(TILES, W, R, Y0, PF) \
     BLOCK_OF_KERNEL(TILES, (W) * (R), 1, 0, PF, 0, 0, W, Y0, in, image, panels, rows, outChannels, tile, g * (W), shift, out, \
@@ -620,7 +628,7 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
         const int gapped = in->channels > 1 && !contiguous_channels(in); \
         for (int32_t tile = tile0; tile < tile1; tile += MAXTILES) { \
             const int two = MAXTILES > 1 && tile + 1 < tile1; \
-            const float *next = width == 4 && !gapped && tile + MAXTILES < tile1 ? panels + (size_t)(tile + MAXTILES) * rows * 16 : 0; \
+            const float *next = width == 4 && tile + MAXTILES < tile1 ? panels + (size_t)(tile + MAXTILES) * rows * 16 : 0; \
             for (int32_t g = q0 / width; g < q1 / width;) { \
                 const int32_t y = g % width; \
                 const float *image = in->x + (size_t)(g / width) * in->imageStride; \
