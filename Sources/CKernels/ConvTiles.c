@@ -608,7 +608,9 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
 // tiles): 256 -> 256 at 4x4, weights from memory, of the inputs 200 kept AVX-512 142-155 -> 105-107
 // us, AVX2 195-231 -> 124-127; 128 kept 84 -> 67 and 120 -> 82; 77 kept 38-40 -> 38 and 55-56 ->
 // 51; 26 kept level and 18.9 -> 17.9; in cache level (conv_kernel_bench.c 256 256 4 3000 16 3 0 1 0
-// KEPT, AMD Zen 4, two alternations).
+// KEPT, AMD Zen 4, two alternations). And so on 2x2 maps, where dense passes do not: 256 -> 256,
+// 128 kept 28-31 -> 21-22 us, AVX2 33-39 -> 24-25; 512 -> 512, 200 kept 140-188 -> 115-132 and
+// 235-277 -> 136-141; 52 kept level.
 #define SMALL_MAP_WIDTHS(w) ((w) == 2 || (w) == 4)
 #define CALL_MAP(TILES, W, R, Y0, PF) \
     BLOCK_OF_KERNEL(TILES, (W) * (R), 1, 0, PF, 0, 0, W, Y0, in, image, panels, rows, outChannels, tile, g * (W), shift, out, \
@@ -628,7 +630,7 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
         const int gapped = in->channels > 1 && !contiguous_channels(in); \
         for (int32_t tile = tile0; tile < tile1; tile += MAXTILES) { \
             const int two = MAXTILES > 1 && tile + 1 < tile1; \
-            const float *next = width == 4 && tile + MAXTILES < tile1 ? panels + (size_t)(tile + MAXTILES) * rows * 16 : 0; \
+            const float *next = (width == 4 || gapped) && tile + MAXTILES < tile1 ? panels + (size_t)(tile + MAXTILES) * rows * 16 : 0; \
             for (int32_t g = q0 / width; g < q1 / width;) { \
                 const int32_t y = g % width; \
                 const float *image = in->x + (size_t)(g / width) * in->imageStride; \
