@@ -58,8 +58,8 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
             // which no hardware prefetcher foresees across the dropped channels' rows.
             const int32_t ahead = i + 7 < prefetchChannels ? i + 7 : prefetchChannels - 1;
             const float *next = tilePanel + (size_t)in->weightChannel[ahead] * 9 * 16;
-            // The next tiles' rows of this channel into L2 (`nextPanels`, set on 4x4 maps and pruned 2x2 ones: see
-            // SMALL_MAPS in ConvTiles.c), a share of them in each of the map's blocks.
+            // The next tiles' rows of this channel into L2 (`nextPanels`, set on 4x4 maps and on pruned
+            // 2x2 ones: see SMALL_MAPS in ConvTiles.c), a share of them in each of the map's blocks.
             if (nextPanels) {
                 const int blocks = MAP / (PIXELS / MAP), lines = (9 + blocks - 1) / blocks, first = Y0 / (PIXELS / MAP) * lines;
                 _Pragma("clang loop unroll(full)")
