@@ -14,7 +14,8 @@
 // planes in place, the border's products left out (isp_conv_input.mapWidth: how 2x2 and 4x4 maps
 // run in batch-1 inference). OUTPUTS 1: the output cycles through COPIES copies too (as in a
 // network whose steps each write a buffer of their own). STRIDE 2: a stride-2 3x3 convolution of
-// bordered rows (SIZE is the output's side). CHUNK N: the input channels N at a time, each chunk
+// bordered rows, or with LAYOUT 2 a 1x1 one reading its planes in place, row by row (as ResNet's
+// shortcuts run; SIZE is the output's side). CHUNK N: the input channels N at a time, each chunk
 // added to the output the one before wrote (as `TiledConvolution` runs big unrolled maps for the
 // AVX-512 kernel; the AVX2 kernel chunks them itself, see ConvTiles.c; LAYOUT 1 or 2). KEPT N:
 // only N of the IN channels, a fixed random subset in order, as a pruned pass lists them. Prints
@@ -45,15 +46,15 @@ int main(int argc, char **argv) {
     int stride = argc > 8 ? atoi(argv[8]) : 1, chunk = argc > 9 ? atoi(argv[9]) : 0;
     int kept = argc > 10 ? atoi(argv[10]) : in;
     if (in < 1 || outChannels < 1 || size < 1 || reps < 1 || copies < 1 || (stride != 1 && stride != 2) || chunk < 0
-        || (stride == 2 && layout != 0) || (chunk && layout == 0) || layout < 0 || layout > 3
+        || (stride == 2 && layout != 0 && layout != 2) || (chunk && layout == 0) || layout < 0 || layout > 3
         || (map && !isp_conv_reads_map(size)) || kept < 1 || kept > in || (chunk && kept < in)) {
-        fprintf(stderr, "%s: IN, OUT, SIZE, REPS and COPIES must be positive, STRIDE 1 or 2 (2 with LAYOUT 0), "
+        fprintf(stderr, "%s: IN, OUT, SIZE, REPS and COPIES must be positive, STRIDE 1 or 2 (2 with LAYOUT 0 or 2), "
                 "CHUNK >= 0 (not with LAYOUT 0), LAYOUT 0-3 (3: a SIZE the kernel reads in place), 1 <= KEPT <= IN "
                 "(not with CHUNK)\n", argv[0]);
         return 2;
     }
-    int pitch = stride * size + 2, pixels = size * size;
-    int plane = unrolled ? 9 * pixels : pointwise || map ? pixels : (stride * size + 2) * pitch;
+    int pitch = pointwise ? stride * size : stride * size + 2, pixels = size * size;
+    int plane = unrolled ? 9 * pixels : (pointwise && stride == 1) || map ? pixels : pitch * pitch;
     int tiles = (outChannels + 15) / 16, rows = in * k;
     size_t panelFloats = (size_t)tiles * rows * 16, inputFloats = (size_t)in * plane + 64;
     float *panels = filled(panelFloats * copies, 5, 0.01f), *inputs = filled(inputFloats * copies, 7, 0.1f);
@@ -83,9 +84,9 @@ int main(int argc, char **argv) {
                 if (first) { po.bias = zero; po.residual = output.out; }
                 isp_conv_tiles(isa, &part, w, rows, outChannels, 0, tiles, 0, pixels, 0, &po);
             }
-        } else if (unrolled || pointwise || map) {
+        } else if (unrolled || (pointwise && stride == 1) || map) {
             isp_conv_tiles(isa, &input, w, rows, outChannels, 0, tiles, 0, pixels, 0, &output);
-        } else {  // whole rows, as TiledConvolution runs bordered planes
+        } else {  // whole rows, as TiledConvolution runs bordered planes (and 1x1 convolutions at stride 2)
             input.rowWidth = size; input.rowPitch = pitch;
             isp_conv_tiles(isa, &input, w, rows, outChannels, 0, tiles, 0, pixels, 0, &output);
         }

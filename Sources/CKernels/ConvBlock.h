@@ -47,7 +47,10 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
     // ONE_TAP (1x1 convolutions): the tap loop disappears and the channel loop is the inner one.
     // Entered once per channel, the tap loop's setup and exit cost 1x1 convolutions 8-18% (one
     // thread, Intel Xeon AVX-512: 144 -> 24 channels at 56x56 282 -> 259 us, 96 -> 24 195 -> 166
-    // us, 960 -> 160 at 4x4 48.7 -> 41.3 us).
+    // us, 960 -> 160 at 4x4 48.7 -> 41.3 us). Also at stride 2 (ResNet's shortcuts, read in place
+    // row by row): AVX2, one core, in cache (conv_kernel_bench.c IN OUT SIZE 3000 1 2 0 2, AMD Zen 4),
+    // 64 -> 128 to 8x8 16.7 -> 15.0 us, 128 -> 256 to 14x14 184 -> 164, 256 -> 512 to 7x7 239 -> 190,
+    // 64 -> 128 to 28x28 230 -> 193; AVX-512 level (11.4, 120, 121, 152).
     if (MAP) {
         // Each tap's weight rows once for all the block's pixels it reaches; the products over the
         // zero border, which the unrolled rows carry, are left out (see SMALL_MAPS in ConvTiles.c).

@@ -574,7 +574,8 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
                 const float *blockX = packed ? packed + (size_t)k * in->channels * PACKED_SLOT \
                                     : in->blockPitch ? in->x + (size_t)(q / MAXPIX) * in->blockPitch + q % MAXPIX \
                                     : in->x + (size_t)(in->rowWidth ? q / in->rowWidth * in->rowPitch + column : q) * in->pixelStride; \
-                if (in->pixelStride == 2) { DISPATCH(2, MAXTILES, 0, PF, 0) } \
+                if (in->pixelStride == 2 && in->taps == 1) { DISPATCH(2, MAXTILES, 1, PF, 0) } \
+                else if (in->pixelStride == 2) { DISPATCH(2, MAXTILES, 0, PF, 0) } \
                 else if (in->taps == 1) { DISPATCH(1, MAXTILES, 1, PF, CONTIGUOUS) } else { DISPATCH(1, MAXTILES, 0, PF, 0) } \
             } \
             c0 += perChunk; \

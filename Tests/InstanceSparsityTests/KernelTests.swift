@@ -183,7 +183,7 @@ final class KernelTests: XCTestCase {
     }
 
     /// The micro-kernel's blocks of every width (1 to 14 positions, one tile and two, stride 1 and
-    /// 2; rows of bordered planes from 8 wide, unrolled maps below), with and without the weight
+    /// 2, 3x3 and 1x1; rows of bordered planes from 8 wide, unrolled maps below), with and without the weight
     /// prefetches, reductions whole and in chunks, against plain loops.
     func testEveryBlockWidthMatchesPlainLoops() {
         var rng = SeededGenerator(seed: 22)
@@ -192,6 +192,10 @@ final class KernelTests: XCTestCase {
                 assertMatchesPlainLoops(5, 40, size: size, stride: 1, isa: isa, rng: &rng)
             }
             for size in [9, 16, 28, 31] { assertMatchesPlainLoops(5, 40, size: size, stride: 2, isa: isa, rng: &rng) }
+            // 1x1 at stride 2 (ResNet's shortcuts): in place row by row from outputs 8 wide, unrolled below.
+            for out in [4, 8, 13, 14, 28] {
+                assertMatchesPlainLoops(20, 40, height: 2 * out, width: 2 * out, kernel: 1, stride: 2, isa: isa, rng: &rng)
+            }
             // More than 2048 weight rows (input channels x taps): the kernel that prefetches weights.
             for (size, stride) in [(7, 1), (14, 1), (14, 2)] { assertMatchesPlainLoops(240, 40, size: size, stride: stride, isa: isa, rng: &rng) }
             // A tile's weights and input over 512 KB on a grid of at most 64 positions (7x7, 4x4): the AVX2
