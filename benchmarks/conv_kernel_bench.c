@@ -17,7 +17,7 @@
 // bordered rows, or with LAYOUT 2 a 1x1 one reading its planes in place, row by row (as ResNet's
 // shortcuts run; SIZE is the output's side). CHUNK N: the input channels N at a time, each chunk
 // added to the output the one before wrote (as `TiledConvolution` runs big unrolled maps for the
-// AVX-512 kernel; the AVX2 kernel chunks them itself, see ConvTiles.c; LAYOUT 1 or 2). KEPT N:
+// AVX-512 kernel; the AVX2 kernel chunks them itself, see ConvTiles.c; LAYOUT 1, or 2 at stride 1). KEPT N:
 // only N of the IN channels, a fixed random subset in order, as a pruned pass lists them. Prints
 // microseconds per pass and GMAC/s (the multiply-adds of the unrolled rows, border included, of
 // the channels read).
@@ -46,10 +46,10 @@ int main(int argc, char **argv) {
     int stride = argc > 8 ? atoi(argv[8]) : 1, chunk = argc > 9 ? atoi(argv[9]) : 0;
     int kept = argc > 10 ? atoi(argv[10]) : in;
     if (in < 1 || outChannels < 1 || size < 1 || reps < 1 || copies < 1 || (stride != 1 && stride != 2) || chunk < 0
-        || (stride == 2 && layout != 0 && layout != 2) || (chunk && layout == 0) || layout < 0 || layout > 3
+        || (stride == 2 && layout != 0 && layout != 2) || (chunk && (layout == 0 || stride == 2)) || layout < 0 || layout > 3
         || (map && !isp_conv_reads_map(size)) || kept < 1 || kept > in || (chunk && kept < in)) {
         fprintf(stderr, "%s: IN, OUT, SIZE, REPS and COPIES must be positive, STRIDE 1 or 2 (2 with LAYOUT 0 or 2), "
-                "CHUNK >= 0 (not with LAYOUT 0), LAYOUT 0-3 (3: a SIZE the kernel reads in place), 1 <= KEPT <= IN "
+                "CHUNK >= 0 (not with LAYOUT 0 or STRIDE 2), LAYOUT 0-3 (3: a SIZE the kernel reads in place), 1 <= KEPT <= IN "
                 "(not with CHUNK)\n", argv[0]);
         return 2;
     }
