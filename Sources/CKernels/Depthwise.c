@@ -174,6 +174,30 @@ static inline __attribute__((always_inline, target("avx2"))) void store_lanes_av
     }
 }
 
+// Stores to output lines the other core has read (in an earlier step: the steps share their
+// output buffers) wait for those lines to come back, and a kernel that spills to the stack stalls
+// once its spill stores queue up behind them (x86 stores leave in order). Owning the lines first,
+// CLAIM_LINES lines ahead, one store a line, lets the kernel's own stores through: rows [y0, y1)
+// of the plane that far ahead, at the first plane every plane up to it. Only in AVX2's stride-2
+// rows kernel, which spills. MobileNetV2 (shipped), two cores, AVX2 forced (AMD Zen 4; isp bench
+// --profile, alternating): 16x16 -> 8x8 8.3-8.5 -> 3.9-4.0 us (AVX-512: 3.2), 32x32 -> 16x16
+// 12.7-13.7 -> 8.3; far apart 34 -> 12 and 50 -> 21; whole passes 0.971x the time, mobilenet_v2
+// at 224 0.991x (benchmarks/interleave.py, 20 blocks of 20). In the other kernels level or slower
+// (4x4 and 8x8 at stride 1: 1-2 us a layer). The stall alone (benchmarks/depthwise_handoff.c 114 16
+// 2, close): one core over outputs the other read half of 11.1 -> 6.0 us (5.4 over unread ones);
+// split between the cores, nothing shared, 2.6 -> 2.9 (the claims' own cost).
+#define CLAIM_LINES 4
+static inline __attribute__((always_inline))
+void claim_output(const isp_depthwise_args *a, int32_t i, int32_t first, int32_t end, int32_t y0, int32_t y1) {
+    const int32_t floats = (y1 - y0) * a->ow;
+    if (floats <= 0) return;
+    const int32_t ahead = (CLAIM_LINES * 16 + floats - 1) / floats;
+    for (int32_t n = i == first ? i : i + ahead; n <= i + ahead && n < end; n++) {
+        float *o = a->out + (size_t)(a->planes ? a->planes[n] : n) * a->oh * a->ow + (size_t)y0 * a->ow;
+        for (float *q = o; q < o + floats; q = (float *)(((uintptr_t)q | 63) + 1)) *(volatile float *)q = 0;
+    }
+}
+
 // Maps of at most DIRECT_PIXELS outputs at stride 1, whole planes: each tap's values are read from
 // the input plane itself, shifted, with the lanes that fall outside the map left out of the load,
 // instead of staging every plane first. Staged, each plane's loads waited for the copy just stored
@@ -437,6 +461,7 @@ void stride2_rows8_avx2(const isp_depthwise_args *a, int32_t first, int32_t end,
     const taps3_avx2 none = {{zero, zero, zero}};
     const int ahead = ih * iw >= PREFETCHED_PLANE;
     for (int32_t i = first; i < end; i++) {
+        claim_output(a, i, first, end, y0, y1);
         const plane3x3_avx2 p = plane_avx2(a, i);
         const float *x = a->x + (size_t)p.j * ih * iw;
         float *out = a->out + (size_t)p.j * oh * ow;
