@@ -967,12 +967,57 @@ void stride1_rows_of_one_avx2(const isp_depthwise_args *a, int32_t first, int32_
     }
 }
 
+// 3x3 at stride 1 on 4x4 planes (MobileNetV2's last blocks at 32x32 input), AVX2: a plane is two
+// vectors, rows 0-1 and rows 2-3, each 128-bit half one row, so that a tap's column shift is a
+// byte shift within each half (zeros shifted in at the row's ends) and its row shift a swap of
+// halves. The flat kernel (stride1_flat) shuffled 16-float values across AVX2's two halves and
+// held its nine weights as pairs of registers, spilling them to the stack every plane; with the
+// other core's reads on its output lines those spill stores queued behind the output stores (see
+// claim_output). Here each weight is broadcast where it is used, for both vectors. The taps add in
+// the staged path's order, so the outputs are the same bit for bit. benchmarks/depthwise_handoff.c
+// 877 4 1 (AMD Zen 4, vCPUs close): split 5.9 -> 3.0 us (AVX-512's flat kernel 4.0), one core over
+// outputs the other read 21.1 -> 6.4, over unread ones 13.6 -> 5.9. The shipped MobileNetV2's
+// 4x4 layers on two cores (isp bench --profile, AVX2 forced): the last 10.0 -> 3.6 us close, 32.4 ->
+// 9.1 far apart; whole passes (benchmarks/interleave.py, 20 blocks of 20) 0.983x the time on one
+// core, on two 0.975x far apart and 1.008x close (block quartiles 0.99-1.02: within the noise).
+static __attribute__((target("avx2,fma")))
+void stride1_4x4_avx2(const isp_depthwise_args *a, int32_t first, int32_t end) {
+    const __m256 lo = _mm256_set1_ps(a->low), hi = _mm256_set1_ps(a->high);
+    for (int32_t i = first; i < end; i++) {
+        const int32_t j = a->planes ? a->planes[i] : i, ch = j % a->perImage;
+        const float *x = a->x + (size_t)j * 16, *w = a->w + (size_t)ch * 9;
+        const __m256 top = _mm256_loadu_ps(x), bottom = _mm256_loadu_ps(x + 8);  // rows 0-1, rows 2-3
+        // Rows r - 1 and r + 1 under each vector's rows r: (none, 0 | 1, 2) and (1, 2 | 3, none).
+        const __m256 middle = _mm256_permute2f128_ps(top, bottom, 0x21);
+        const __m256 rows[2][3] = {{_mm256_permute2f128_ps(top, top, 0x08), top, middle},
+                                   {middle, bottom, _mm256_permute2f128_ps(bottom, bottom, 0x81)}};
+        __m256 acc[2];
+        acc[0] = acc[1] = _mm256_set1_ps(a->bias ? a->bias[ch] : 0);
+        for (int ky = 0; ky < 3; ky++)
+            for (int kx = 0; kx < 3; kx++) {
+                const __m256 wt = _mm256_broadcast_ss(w + 3 * ky + kx);
+                for (int v = 0; v < 2; v++) {
+                    const __m256i r = _mm256_castps_si256(rows[v][ky]);
+                    const __m256 tap = kx == 0 ? _mm256_castsi256_ps(_mm256_slli_si256(r, 4))
+                                     : kx == 2 ? _mm256_castsi256_ps(_mm256_srli_si256(r, 4)) : rows[v][ky];
+                    acc[v] = _mm256_fmadd_ps(tap, wt, acc[v]);
+                }
+            }
+        const __m256 shift = _mm256_set1_ps(a->shift ? a->shift[ch] : 0);
+        float *out = a->out + (size_t)j * 16;
+        _mm256_storeu_ps(out, clamp_shift_avx2(acc[0], lo, hi, shift));
+        _mm256_storeu_ps(out + 8, clamp_shift_avx2(acc[1], lo, hi, shift));
+    }
+}
+
 void isp_depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int32_t end, int32_t row0, int32_t row1, float *scratch) {
     if (a->k == 3 && a->stride == 2 && isa == ISP_AVX512 && a->ow <= STRIDE2_ROW_PAIRS)
         stride2_row_pairs_avx512(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 2 && isa == ISP_AVX512) stride2_strips_avx512(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 2 && a->ow <= 4) stride2_row_pairs_avx2(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 2) stride2_rows8_avx2(a, first, end, row0, row1, scratch);
+    else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->ih == 4 && a->iw == 4 && row0 == 0 && row1 == 4)
+        stride1_4x4_avx2(a, first, end);
     else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw <= 8 && a->iw != 4) stride1_rows_of_one_avx2(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX512 && a->iw > 8) stride1_strips_avx512(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw > 8 && a->iw <= STRIPS8_WIDTH) stride1_strips8_avx2(a, first, end, row0, row1);
