@@ -541,6 +541,41 @@ void stride2_row_pairs_avx2(const isp_depthwise_args *a, int32_t first, int32_t 
     }
 }
 
+// 3x3 at stride 2 from 8x8 planes to 4x4 (MobileNetV2's last stride-2 layer at 32x32 input), AVX2:
+// the row-pairs kernel's vectors and shuffles, its two pairs of output rows side by side and each
+// weight broadcast where both use it, so that nothing is held across the plane but the bounds.
+// Held per plane (plane_avx2), its weights spilled to the stack every plane, and those stores
+// queued behind the output stores where the other core had read the output lines (see
+// claim_output). The taps add in the staged path's order, so the outputs are the same bit for bit.
+// benchmarks/depthwise_handoff.c 437 8 2 (AMD Zen 4, close): split 3.7 -> 2.2 us (AVX-512's row
+// pairs 4.3), one core over outputs the other read 11.5 -> 4.2, over unread ones 7.0 -> 4.1. In the
+// shipped MobileNetV2, two cores, AVX2 forced: that layer 7.8 -> 3.0 us (isp bench --profile, best
+// of four); whole passes 0.979x the time (benchmarks/interleave.py, quartiles 0.968-0.995).
+static __attribute__((target("avx2,fma")))
+void stride2_8x8_avx2(const isp_depthwise_args *a, int32_t first, int32_t end) {
+    const __m256 lo = _mm256_set1_ps(a->low), hi = _mm256_set1_ps(a->high), zero = _mm256_setzero_ps();
+    for (int32_t i = first; i < end; i++) {
+        const int32_t j = a->planes ? a->planes[i] : i, ch = j % a->perImage;
+        const float *x = a->x + (size_t)j * 64, *w = a->w + (size_t)ch * 9;
+        __m256 acc[2];
+        acc[0] = acc[1] = _mm256_set1_ps(a->bias ? a->bias[ch] : 0);
+        for (int ky = 0; ky < 3; ky++) {
+            // Output rows 0 and 1 read input rows ky - 1 and ky + 1; rows 2 and 3, ky + 3 and ky + 5.
+            taps3_avx2 t[2] = {stride2_taps_avx2(ky ? _mm256_loadu_ps(x + 8 * (ky - 1)) : zero, _mm256_loadu_ps(x + 8 * (ky + 1))),
+                               stride2_taps_avx2(_mm256_loadu_ps(x + 8 * (ky + 3)), _mm256_loadu_ps(x + 8 * (ky + 5)))};
+            for (int v = 0; v < 2; v++) t[v].kx[0] = _mm256_blend_ps(t[v].kx[0], zero, 0x11);
+            for (int kx = 0; kx < 3; kx++) {
+                const __m256 wt = _mm256_broadcast_ss(w + 3 * ky + kx);
+                for (int v = 0; v < 2; v++) acc[v] = _mm256_fmadd_ps(t[v].kx[kx], wt, acc[v]);
+            }
+        }
+        const __m256 shift = _mm256_set1_ps(a->shift ? a->shift[ch] : 0);
+        float *out = a->out + (size_t)j * 16;
+        _mm256_storeu_ps(out, clamp_shift_avx2(acc[0], lo, hi, shift));
+        _mm256_storeu_ps(out + 8, clamp_shift_avx2(acc[1], lo, hi, shift));
+    }
+}
+
 // 3x3 at stride 2 to output rows of at most 8 (input rows of at most 16), AVX-512: two output
 // rows a vector. Row by row such a map fills at most half the lanes (7 of 16 for mobilenet_v2's
 // 14x14 -> 7x7 at 224), and the vector's work is the same: for each ky the two input rows the two
@@ -1014,6 +1049,7 @@ void isp_depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int3
     if (a->k == 3 && a->stride == 2 && isa == ISP_AVX512 && a->ow <= STRIDE2_ROW_PAIRS)
         stride2_row_pairs_avx512(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 2 && isa == ISP_AVX512) stride2_strips_avx512(a, first, end, row0, row1);
+    else if (a->k == 3 && a->stride == 2 && a->ih == 8 && a->iw == 8 && row0 == 0 && row1 == 4) stride2_8x8_avx2(a, first, end);
     else if (a->k == 3 && a->stride == 2 && a->ow <= 4) stride2_row_pairs_avx2(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 2) stride2_rows8_avx2(a, first, end, row0, row1, scratch);
     else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->ih == 4 && a->iw == 4 && row0 == 0 && row1 == 4)
