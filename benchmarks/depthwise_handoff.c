@@ -14,14 +14,10 @@
 //   I=Sources/CKernels; clang -O2 -I $I/include -I $I benchmarks/depthwise_handoff.c $I/Depthwise.c $I/ConvTiles.c \
 //       -pthread -o /tmp/depthwise_handoff && /tmp/depthwise_handoff CHANNELS SIZE STRIDE [PASSES]
 #define _GNU_SOURCE
-#include <immintrin.h>
-#include <pthread.h>
-#include <sched.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include "CKernels.h"
+#include "round_trip.h"
 
 enum { SPLIT, ONE_READ, ONE_UNREAD, WAYS };
 static const char *names[WAYS] = {"split", "one, read", "one, unread"};
@@ -32,8 +28,6 @@ static double *times[2][WAYS];
 static _Atomic int arrived, generation;
 static volatile float sink;
 
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e9 + t.tv_nsec; }
-static void pin(int cpu) { cpu_set_t s; CPU_ZERO(&s); CPU_SET(cpu, &s); pthread_setaffinity_np(pthread_self(), sizeof s, &s); }
 static void barrier(void) {
     const int g = atomic_load(&generation);
     if (atomic_fetch_add(&arrived, 1) == 1) { atomic_store(&arrived, 0); atomic_store(&generation, g + 1); }
@@ -51,12 +45,12 @@ static void *run(void *arg) {
         for (int c = t ? written : 0; c < (t ? channels : written); c++)  // the expansion's tiles of 16 channels
             for (int i = 0; i < size * size; i++) x[(size_t)c * size * size + i] = (float)((c + i + p) & 7) * 0.1f;
         barrier();
-        const double start = now();
+        const double start = seconds();
         const int first = way == SPLIT ? (t ? channels / 2 : 0) : (t ? channels : 0);
         const int end = way == SPLIT ? (t ? channels : channels / 2) : (t ? channels : channels);
         if (first < end) isp_depthwise(isa, &a, first, end, 0, out, scratch + t * part);
         barrier();
-        if (t == 0) times[isa][way][p / (2 * WAYS)] = now() - start;
+        if (t == 0) times[isa][way][p / (2 * WAYS)] = (seconds() - start) * 1e9;
         if (way != ONE_UNREAD || t == 0) {  // the projection's halves of the input channels
             float s = 0;
             for (int c = t ? channels / 2 : 0; c < (t ? channels : channels / 2); c++)
@@ -66,25 +60,6 @@ static void *run(void *arg) {
         barrier();
     }
     return NULL;
-}
-
-static _Atomic int ball;
-static void *bounce(void *unused) {
-    (void)unused;
-    pin(1);
-    for (int i = 0; i < 100000; i++) { while (atomic_load(&ball) != 2 * i + 1) _mm_pause(); atomic_store(&ball, 2 * i + 2); }
-    return NULL;
-}
-static double round_trip_ns(void) {
-    pthread_t other;
-    atomic_store(&ball, 0);
-    pthread_create(&other, NULL, bounce, NULL);
-    pin(0);
-    const double t = now();
-    for (int i = 0; i < 100000; i++) { atomic_store(&ball, 2 * i + 1); while (atomic_load(&ball) != 2 * i + 2) _mm_pause(); }
-    const double elapsed = now() - t;
-    pthread_join(other, NULL);
-    return elapsed / 100000;
 }
 
 static int ascending(const void *a, const void *b) { const double d = *(const double *)a - *(const double *)b; return (d > 0) - (d < 0); }

@@ -17,14 +17,10 @@
 // 1.0-1.1 ns a line, A writes again 6.8-9.4, A alone 1.1; far apart, B reads 2.5-3.0 and A writes
 // again 27.6-28.7: overwriting lines the other vCPU has read is what a split pass pays far apart.
 #define _GNU_SOURCE
-#include <immintrin.h>
-#include <pthread.h>
-#include <sched.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include "round_trip.h"
 
 enum { B_READS, B_WRITES, A_WRITES_AGAIN, B_WRITES_AFTER, A_STREAMS, A_ALONE, CASES };
 static const char *names[CASES] = {"B reads", "B writes", "A writes again", "B writes after", "A streams", "A writes, alone"};
@@ -33,11 +29,9 @@ static float *buffer;
 static size_t floats;
 static int reps, current;
 static _Atomic int turn;  // 0: A's first pass, 1: B's pass, 2: A's last pass, 3: B's last pass
-static double seconds;
+static double elapsed;
 static volatile float sink;
 
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
-static void pin(int cpu) { cpu_set_t s; CPU_ZERO(&s); CPU_SET(cpu, &s); pthread_setaffinity_np(pthread_self(), sizeof s, &s); }
 static void wait_for(int t) { while (atomic_load(&turn) != t) _mm_pause(); }
 
 static void write_all(float value) {
@@ -68,10 +62,10 @@ static void *thread_a(void *unused) {
         write_all((float)r);
         atomic_store(&turn, current == A_ALONE ? 2 : 1);
         wait_for(2);
-        double t = now();
+        double t = seconds();
         if (current == A_WRITES_AGAIN || current == A_ALONE) write_all((float)r + 1);
         else if (current == A_STREAMS) stream_all((float)r + 1);
-        if (current == A_WRITES_AGAIN || current == A_ALONE || current == A_STREAMS) seconds += now() - t;
+        if (current == A_WRITES_AGAIN || current == A_ALONE || current == A_STREAMS) elapsed += seconds() - t;
         atomic_store(&turn, 3);
     }
     return NULL;
@@ -83,39 +77,20 @@ static void *thread_b(void *unused) {
     for (int r = 0; r < reps; r++) {
         if (current != A_ALONE) {
             wait_for(1);
-            double t = now();
+            double t = seconds();
             if (current == B_WRITES) write_all((float)r + 2); else sink = read_all();
-            if (current == B_READS || current == B_WRITES) seconds += now() - t;
+            if (current == B_READS || current == B_WRITES) elapsed += seconds() - t;
             atomic_store(&turn, 2);
         }
         wait_for(3);
         if (current == B_WRITES_AFTER) {
-            double t = now();
+            double t = seconds();
             write_all((float)r + 3);
-            seconds += now() - t;
+            elapsed += seconds() - t;
         }
         atomic_store(&turn, 0);
     }
     return NULL;
-}
-
-static _Atomic int ball;
-static void *bounce(void *unused) {
-    (void)unused;
-    pin(1);
-    for (int i = 0; i < 100000; i++) { while (atomic_load(&ball) != 2 * i + 1) _mm_pause(); atomic_store(&ball, 2 * i + 2); }
-    return NULL;
-}
-static double round_trip_ns(void) {
-    pthread_t other;
-    atomic_store(&ball, 0);
-    pthread_create(&other, NULL, bounce, NULL);
-    pin(0);
-    double t = now();
-    for (int i = 0; i < 100000; i++) { atomic_store(&ball, 2 * i + 1); while (atomic_load(&ball) != 2 * i + 2) _mm_pause(); }
-    t = now() - t;
-    pthread_join(other, NULL);
-    return t / 100000 * 1e9;
 }
 
 int main(int argc, char **argv) {
@@ -128,14 +103,14 @@ int main(int argc, char **argv) {
     const double before = round_trip_ns();
     printf("%d KB, %d passes each; ns per line:", kb, reps);
     for (current = 0; current < CASES; current++) {
-        seconds = 0;
+        elapsed = 0;
         atomic_store(&turn, 0);
         pthread_t a, b;
         pthread_create(&a, NULL, thread_a, NULL);
         pthread_create(&b, NULL, thread_b, NULL);
         pthread_join(a, NULL);
         pthread_join(b, NULL);
-        printf(" %s %.1f%s", names[current], seconds / reps * 1e9 / (floats / 16), current + 1 < CASES ? ";" : "");
+        printf(" %s %.1f%s", names[current], elapsed / reps * 1e9 / (floats / 16), current + 1 < CASES ? ";" : "");
     }
     printf(" | round trip %.0f / %.0f ns\n", before, round_trip_ns());
     return 0;
