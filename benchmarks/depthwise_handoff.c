@@ -51,7 +51,7 @@ static void *run(void *arg) {
         if (first < end) isp_depthwise(isa, &a, first, end, 0, out, scratch + t * part);
         barrier();
         if (t == 0) times[isa][way][p / (2 * WAYS)] = (seconds() - start) * 1e9;
-        if (way != ONE_UNREAD || t == 0) {  // the projection's halves of the input channels
+        if ((p + 1) / 2 % WAYS != ONE_UNREAD || t == 0) {  // the projection's halves, unless the next pass is unread
             float s = 0;
             for (int c = t ? channels / 2 : 0; c < (t ? channels : channels / 2); c++)
                 for (int i = 0; i < out * out; i++) s += y[(size_t)c * out * out + i];
