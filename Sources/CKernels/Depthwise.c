@@ -551,6 +551,7 @@ void stride2_row_pairs_avx2(const isp_depthwise_args *a, int32_t first, int32_t 
 // pairs 4.3), one core over outputs the other read 11.5 -> 4.2, over unread ones 7.0 -> 4.1. In the
 // shipped MobileNetV2, two cores, AVX2 forced: that layer 7.8 -> 3.0 us (isp bench --profile, best
 // of four); whole passes 0.979x the time (benchmarks/interleave.py, quartiles 0.968-0.995).
+// With AVX-512 too (see isp_depthwise).
 static __attribute__((target("avx2,fma")))
 void stride2_8x8_avx2(const isp_depthwise_args *a, int32_t first, int32_t end) {
     const __m256 lo = _mm256_set1_ps(a->low), hi = _mm256_set1_ps(a->high), zero = _mm256_setzero_ps();
@@ -1015,6 +1016,7 @@ void stride1_rows_of_one_avx2(const isp_depthwise_args *a, int32_t first, int32_
 // 4x4 layers on two cores (isp bench --profile, AVX2 forced): the last 10.0 -> 3.6 us close, 32.4 ->
 // 9.1 far apart; whole passes (benchmarks/interleave.py, 20 blocks of 20) 0.983x the time on one
 // core, on two 0.975x far apart and 1.008x close (block quartiles 0.99-1.02: within the noise).
+// With AVX-512 too (see isp_depthwise): its flat kernel 4.0 us split, this one 3.0-3.4.
 static __attribute__((target("avx2,fma")))
 void stride1_4x4_avx2(const isp_depthwise_args *a, int32_t first, int32_t end) {
     const __m256 lo = _mm256_set1_ps(a->low), hi = _mm256_set1_ps(a->high);
@@ -1045,15 +1047,19 @@ void stride1_4x4_avx2(const isp_depthwise_args *a, int32_t first, int32_t end) {
     }
 }
 
+// MobileNetV2's 8x8 -> 4x4 and 4x4 layers (32x32 input) run the AVX2 kernels with either instruction
+// set: a 4x4 plane is two of their vectors, where AVX-512's row pairs filled half of each vector and
+// its flat kernel shuffled across all of it. With AVX-512, the shipped MobileNetV2 on two cores (isp
+// bench --profile): 8x8 -> 4x4 5.4 -> 3.1 us, the three 4x4 layers 4.5-5.0 -> 3.6-4.0; whole passes
+// 0.980x the time (benchmarks/interleave.py, quartiles 0.962-1.000), one core 0.989x (0.940-1.068).
 void isp_depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int32_t end, int32_t row0, int32_t row1, float *scratch) {
-    if (a->k == 3 && a->stride == 2 && isa == ISP_AVX512 && a->ow <= STRIDE2_ROW_PAIRS)
+    if (a->k == 3 && a->stride == 2 && a->ih == 8 && a->iw == 8 && row0 == 0 && row1 == 4) stride2_8x8_avx2(a, first, end);
+    else if (a->k == 3 && a->stride == 1 && a->ih == 4 && a->iw == 4 && row0 == 0 && row1 == 4) stride1_4x4_avx2(a, first, end);
+    else if (a->k == 3 && a->stride == 2 && isa == ISP_AVX512 && a->ow <= STRIDE2_ROW_PAIRS)
         stride2_row_pairs_avx512(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 2 && isa == ISP_AVX512) stride2_strips_avx512(a, first, end, row0, row1);
-    else if (a->k == 3 && a->stride == 2 && a->ih == 8 && a->iw == 8 && row0 == 0 && row1 == 4) stride2_8x8_avx2(a, first, end);
     else if (a->k == 3 && a->stride == 2 && a->ow <= 4) stride2_row_pairs_avx2(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 2) stride2_rows8_avx2(a, first, end, row0, row1, scratch);
-    else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->ih == 4 && a->iw == 4 && row0 == 0 && row1 == 4)
-        stride1_4x4_avx2(a, first, end);
     else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw <= 8 && a->iw != 4) stride1_rows_of_one_avx2(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX512 && a->iw > 8) stride1_strips_avx512(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw > 8 && a->iw <= STRIPS8_WIDTH) stride1_strips8_avx2(a, first, end, row0, row1);
