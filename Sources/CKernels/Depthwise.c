@@ -1052,6 +1052,9 @@ void stride1_4x4_avx2(const isp_depthwise_args *a, int32_t first, int32_t end) {
 // its flat kernel shuffled across all of it. With AVX-512, the shipped MobileNetV2 on two cores (isp
 // bench --profile): 8x8 -> 4x4 5.4 -> 3.1 us, the three 4x4 layers 4.5-5.0 -> 3.6-4.0; whole passes
 // 0.980x the time (benchmarks/interleave.py, quartiles 0.962-1.000), one core 0.989x (0.940-1.068).
+// Its 8x8 stride-1 layers too run AVX2's rows of one vector: benchmarks/depthwise_handoff.c, split,
+// 243 planes 3.44 -> 3.12 us, 462 6.46 -> 5.86 (7x7 planes not: 13.6 against 17.2); whole passes on
+// one core 0.985x (0.980-0.993), on two level (0.995x, 0.977-1.011).
 void isp_depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int32_t end, int32_t row0, int32_t row1, float *scratch) {
     if (a->k == 3 && a->stride == 2 && a->ih == 8 && a->iw == 8 && row0 == 0 && row1 == 4) stride2_8x8_avx2(a, first, end);
     else if (a->k == 3 && a->stride == 1 && a->ih == 4 && a->iw == 4 && row0 == 0 && row1 == 4) stride1_4x4_avx2(a, first, end);
@@ -1060,7 +1063,8 @@ void isp_depthwise(isp_isa isa, const isp_depthwise_args *a, int32_t first, int3
     else if (a->k == 3 && a->stride == 2 && isa == ISP_AVX512) stride2_strips_avx512(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 2 && a->ow <= 4) stride2_row_pairs_avx2(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 2) stride2_rows8_avx2(a, first, end, row0, row1, scratch);
-    else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw <= 8 && a->iw != 4) stride1_rows_of_one_avx2(a, first, end, row0, row1);
+    else if (a->k == 3 && a->stride == 1 && (isa == ISP_AVX2 ? a->iw <= 8 && a->iw != 4 : a->iw == 8))
+        stride1_rows_of_one_avx2(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX512 && a->iw > 8) stride1_strips_avx512(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw > 8 && a->iw <= STRIPS8_WIDTH) stride1_strips8_avx2(a, first, end, row0, row1);
     else if (a->k == 3 && a->stride == 1 && isa == ISP_AVX2 && a->iw > STRIPS8_WIDTH && a->ih * a->iw > DIRECT_PIXELS)
