@@ -47,7 +47,9 @@ final class KernelTests: XCTestCase {
             // 9x57: rows wide enough for AVX2's stride-2 rows kernel, 3x14 to 5x17 its rows of one
             // vector and more; up to 5x16 at stride 2 two output rows a vector with AVX-512, up to
             // 8x8 with AVX2 (an odd last row alone).
-            // 6x8, 12x4, 3x14: whole planes as runs of vectors at stride 1, like 8x8, 4x4 and 7x7.
+            // 6x8, 12x4, 3x14: whole planes as runs of vectors at stride 1, like 7x7 (AVX-512). 4x4 at
+            // stride 1 and 8x8 at stride 2: the 256-bit kernels for MobileNetV2's last maps, which both
+            // instruction sets run; 8x8 at stride 1 AVX2's rows of one vector, which both run too.
             // AVX2's stride-1 rows kernels: up to 8 wide (not 4) one vector a row, each input row's
             // taps made once (5x1 to 9x8), 5x16 two, 5x17 and 3x31 a last vector overlapping the
             // one before. AVX-512's stride-1 strips: rows of 9 to 64 one strip (a masked vector
