@@ -771,9 +771,14 @@ KERNEL(conv_avx2_contiguous_prefetching, __attribute__((target("avx2,fma"))), 6,
 // positions, the sums stored as they are (no output: see ConvBlock.h). Through the epilogue that
 // writes channel planes, these 1x1 convolutions of 64 channels on 28 tiles ran at 60-75 GMAC/s,
 // against 116 for the direct 3x3 convolution with its 576 multiply-adds per output (one core, in
-// cache, benchmarks/conv_kernel_bench.c, AMD Zen 5 AVX-512).
+// cache, benchmarks/conv_kernel_bench.c, AMD Zen 5 AVX-512). CONTIGUOUS as for 1x1 convolutions
+// (see contiguous_channels), where no channel is dropped: AVX2, one core, the transformed weights
+// cycled through 4 copies (benchmarks/winograd_bench.c, AMD Zen 4), against the tables: 512 -> 512
+// at 7x7 29.8-30.6 -> 37.1-38.1 GMAC/s, 256 -> 256 at 14x14 33.4-36.3 -> 33.3-43.1 (in cache 39.7-41.1
+// -> 47.4-47.9), 128 -> 128 at 28x28 53.2-54.0 -> 54.8-56.4, 64 -> 64 at 56x56 51.6-53.5 -> 55.9-56.8;
+// AVX-512 (28 multiply-adds a channel) level, 43.4-58.1 either way.
 #define PRODUCTS_PREFETCH_FLOATS (1 << 19)
-#define PRODUCTS(name, attr, MAXPIX, MAXTILES, PF) \
+#define PRODUCTS(name, attr, MAXPIX, MAXTILES, PF, CONTIGUOUS) \
     attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, int32_t q0, int32_t q1, \
                           float *products, int32_t pitch) { \
         const isp_conv_input *blockIn = in; \
@@ -791,18 +796,20 @@ KERNEL(conv_avx2_contiguous_prefetching, __attribute__((target("avx2,fma"))), 6,
                 const int32_t q = q0 + block_start(k, q1 - q0, blocks), n = q0 + block_start(k + 1, q1 - q0, blocks) - q; \
                 float *into = products + (size_t)q * pitch + 16 * tile; \
                 blockX = in->x + q; \
-                DISPATCH(1, MAXTILES, 1, PF, 0) \
+                DISPATCH(1, MAXTILES, 1, PF, CONTIGUOUS) \
             } \
         } \
     }
 
 #define BLOCK_OF_KERNEL block_avx512
-PRODUCTS(products_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 0)
-PRODUCTS(products_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 1)
+PRODUCTS(products_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 0, 0)
+PRODUCTS(products_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 1, 0)
 #undef BLOCK_OF_KERNEL
 #define BLOCK_OF_KERNEL block_avx2
-PRODUCTS(products_avx2, __attribute__((target("avx2,fma"))), 6, 1, 0)
-PRODUCTS(products_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 1)
+PRODUCTS(products_avx2, __attribute__((target("avx2,fma"))), 6, 1, 0, 0)
+PRODUCTS(products_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 1, 0)
+PRODUCTS(products_avx2_contiguous, __attribute__((target("avx2,fma"))), 6, 1, 0, 1)
+PRODUCTS(products_avx2_contiguous_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 1, 1)
 #undef BLOCK_OF_KERNEL
 
 void isp_conv_products(isp_isa isa, const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, int32_t q0,
@@ -813,6 +820,8 @@ void isp_conv_products(isp_isa isa, const isp_conv_input *in, const float *panel
     // 7x7 1195-1236 -> 986-1095 us; 128 -> 128 at 28x28 (1 MB) 588-599 against 482-602 us.
     const int far = (int64_t)16 * rows * outChannels > PRODUCTS_PREFETCH_FLOATS;
     if (isa == ISP_AVX512) (far ? products_avx512_prefetching : products_avx512)(in, panels, rows, outChannels, q0, q1, products, pitch);
+    else if (contiguous_channels(in))
+        (far ? products_avx2_contiguous_prefetching : products_avx2_contiguous)(in, panels, rows, outChannels, q0, q1, products, pitch);
     else (far ? products_avx2_prefetching : products_avx2)(in, panels, rows, outChannels, q0, q1, products, pitch);
 }
 
