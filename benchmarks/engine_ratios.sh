@@ -27,7 +27,8 @@ for isa in "${isas[@]}"; do
     case $isa in
     avx2) env=(ISP_ISA=avx2) ;;
     avx2-all) env=(ISP_ISA=avx2 ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
-                   $(python3 benchmarks/ort_avx2.py "${ORT_AVX2_DIR:-/tmp/ort-avx2}" --python "$py" --env)) ;;
+                   $(python3 benchmarks/ort_avx2.py "${ORT_AVX2_DIR:-/tmp/ort-avx2}" --python "$py" --env))
+              echo "avx2-all: ${env[*]}" >> "$out/machine.txt" ;;
     esac
     for arch in vgg16 resnet18 mobilenetv2; do
         env "${env[@]}" "$py" benchmarks/peers.py --arch "$arch" --width 0.5 --isp .build/release/isp --rounds "$rounds" \

@@ -66,7 +66,7 @@ def bench_torch(model: torch.nn.Module, x: torch.Tensor, runs: int, warmup: int)
     model.eval()
     with torch.inference_mode():
         r = time_fn(lambda: model(x), runs, warmup)
-    r.update(engine="pytorch-eager", version=torch.__version__)
+    r.update(engine="pytorch-eager", version=torch.__version__, cpu_capability=torch.backends.cpu.get_cpu_capability())
     return r
 
 
