@@ -6,8 +6,9 @@
 // (`arch_prctl(ARCH_SET_CPUID)`) that would do it for the whole process.
 //
 // The patched places are listed in the file named by HIDE_AVX512_SITES: the library's file name on
-// the first line, then one "cpuid" or "xgetbv" and its offset in the library per line. A trap
-// anywhere else is a real one: the handler puts the default action back and lets it happen.
+// the first line, then per line "cpuid" or "xgetbv" and its address in the library (hexadecimal,
+// from where the library is loaded). A trap anywhere else is a real one: the handler puts the
+// default action back, and the instruction, run again, ends the process as it would have.
 #define _GNU_SOURCE
 #include <cpuid.h>
 #include <dlfcn.h>
@@ -31,8 +32,8 @@ static const uint32_t edx7 = (1u << 2) | (1u << 3) | (1u << 8) | (1u << 23);
 static const uint32_t eax71 = 1u << 5;
 static const uint64_t zmmState = 0xe0;  // XCR0 bits 5-7: opmask, ZMM_Hi256, Hi16_ZMM
 
-static void trap(int signal, siginfo_t *info, void *context) {
-    (void)info;
+static void trap(int number, siginfo_t *info, void *context) {
+    (void)number; (void)info;
     ucontext_t *uc = context;
     greg_t *r = uc->uc_mcontext.gregs;
     Dl_info where;
@@ -62,7 +63,6 @@ static void trap(int signal, siginfo_t *info, void *context) {
             return;
         }
     }
-    (void)signal;  // not ours: the default action, when the instruction runs again
     struct sigaction deflt = {.sa_handler = SIG_DFL};
     sigaction(SIGILL, &deflt, NULL);
 }
