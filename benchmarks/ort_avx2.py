@@ -8,8 +8,8 @@ benchmarks/hide_avx512.c, which, preloaded, traps those and answers as a CPU wit
 Then on the same cores isp's AVX2 path (`ISP_ISA=avx2`) meets ONNX Runtime's AVX2 path, the
 comparison of an AVX2-only machine (issue 18). Only the copy is patched.
 
-    benchmarks/ort_avx2.py OUT            # prints the environment to run a peer under
-    env $(benchmarks/ort_avx2.py OUT --env) /work/venv/bin/python benchmarks/peers.py ...
+    python benchmarks/ort_avx2.py OUT     # the peers' venv's python; prints the environment to run a peer under
+    env $(python benchmarks/ort_avx2.py OUT --env) python benchmarks/peers.py ...
 """
 import argparse, os, re, shutil, struct, subprocess, sys
 
@@ -43,7 +43,8 @@ def sites(path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out", help="directory for the patched package, the sites file and the preload library")
-    ap.add_argument("--python", default="/work/venv/bin/python", help="the interpreter whose onnxruntime is copied")
+    ap.add_argument("--python", default=sys.executable,
+                    help="the interpreter whose onnxruntime is copied (default: the one running this script)")
     ap.add_argument("--env", action="store_true", help="only print the environment (after making OUT if needed)")
     a = ap.parse_args()
     out = os.path.abspath(a.out)
