@@ -158,7 +158,7 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
     // how much of the pruning a layer keeps: through a buffer, one scalar store per value, it took
     // 0.7 ns per output value on two threads (VGG16 w0.5's first convolution, 1 input channel,
     // 23 us: isp bench --profile, Intel Xeon AVX-512).
-    // Otherwise through a small buffer, each output channel's pixels written as one run.
+    // With AVX2 in registers too (8 x 8 transposes of each half tile; below).
     // A residual is added (and the clamp applied) where each value meets its output pixel.
     // Channel j of tile t goes to into + (16 t + j) * intoPitch: the output planes, or the
     // caller's row buffer (see KERNEL).
@@ -209,27 +209,52 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
             }
         }
 #else
-        float buffer[PIXELS][16];
-        if (res) {
+        // AVX2: each half of the tile (8 channels) by up to 8 of the block's pixels transposed in
+        // registers (pixels past the block zero), then each channel's pixels stored as one run; up
+        // to 4 pixels (maps' blocks) in two channels a vector, half the shuffles. Through a buffer
+        // instead (the block's vectors stored, then read back and stored value by value: 96 scalar
+        // loads and 96 stores for 16 channels by 6 pixels), 1x1 convolutions with few input
+        // channels, whose blocks are short, spent much of their time there. One core, in cache,
+        // alternating (benchmarks/conv_kernel_bench.c, AMD Zen 4, AVX2 forced; best of 3-5), us: 96
+        // -> 576 at 14x14 223.8 -> 208.4, 160 -> 960 at 7x7 156.2 -> 152.0, 128 -> 128 at 16x16
+        // (bordered rows, as training runs it) 729 -> 703, 256 -> 256 at 8x8 762 -> 719; level on
+        // 4x4 and 2x2 maps (136.5 -> 137.0, 102.7 -> 103.2; pruned, weights from memory, 39.8 ->
+        // 38.5, 115 -> 108) and unrolled 7x7 (668 -> 672). Whole passes (benchmarks/interleave.py,
+        // 20 blocks, AVX2 forced): mobilenet_v2 at 224 one core 0.954x the time (block quartiles
+        // 0.944-1.002), two cores 0.853x (0.825-0.989); VGG16 w0.5 one core 1.005x dense, 1.008x
+        // at its stored point; ResNet-18 w0.5's stored point 0.973x.
+        const v8 lo8 = (v8){0} + out->low, hi8 = (v8){0} + out->high;
+        _Pragma("clang loop unroll(full)")
+        for (int g = 0; g < (PIXELS + 7) / 8; g++) {
+            const int count = PIXELS - 8 * g < 8 ? PIXELS - 8 * g : 8;
             _Pragma("clang loop unroll(full)")
-            for (int p = 0; p < PIXELS; p++) *(v16 *)buffer[p] = acc[t][p] + vb;
-            for (int j = 0; j < n; j++, dst += intoPitch, res += out->plane) {
+            for (int half = 0; half < 2; half++) {
+                __m256 r[8];
                 _Pragma("clang loop unroll(full)")
-                for (int p = 0; p < PIXELS; p++) {
-                    float v = buffer[p][j] + res[p];
-                    v = v < out->low ? out->low : v;
-                    dst[p] = v > out->high ? out->high : v;
+                for (int p = 0; p < 8; p++) {
+                    const v16 v = p >= count ? (v16){0} : res ? acc[t][8 * g + p] + vb : clamp16(acc[t][8 * g + p] + vb, lo, hi);
+                    r[p] = half ? (__m256)__builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15)
+                                : (__m256)__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);
                 }
-                if (storeAhead) __builtin_prefetch(dst + 32, 1, 3);
-            }
-        } else {
-            _Pragma("clang loop unroll(full)")
-            for (int p = 0; p < PIXELS; p++)
-                *(v16 *)buffer[p] = clamp16(acc[t][p] + vb, lo, hi);
-            for (int j = 0; j < n; j++, dst += intoPitch) {
-                _Pragma("clang loop unroll(full)")
-                for (int p = 0; p < PIXELS; p++) dst[p] = buffer[p][j];
-                if (storeAhead) __builtin_prefetch(dst + 32, 1, 3);
+                const int pairs = count <= 4;  // r[j]: channels j and j + 4 (else channel j alone)
+                if (pairs) transpose_quads(r); else transpose8x8(r);
+                for (int k = 0; k < (pairs ? 4 : 8); k++) {
+                    const int j = 8 * half + k, j2 = pairs && j + 4 < n ? j + 4 : -1;  // the vector's channels
+                    if (j >= n) break;
+                    v8 v = (v8)r[k];
+                    if (res) {
+                        const __m256i lanes = block_lanes(count);
+                        const __m128i quad = _mm256_castsi256_si128(lanes);
+                        const float *r0 = res + (size_t)j * out->plane + 8 * g, *r2 = res + (size_t)j2 * out->plane + 8 * g;
+                        v = clamp8(v + (v8)(!pairs ? _mm256_maskload_ps(r0, lanes)
+                                                   : _mm256_set_m128(j2 >= 0 ? _mm_maskload_ps(r2, quad) : _mm_setzero_ps(), _mm_maskload_ps(r0, quad))),
+                                   lo8, hi8);
+                    }
+                    store_first_avx2(dst + (size_t)j * intoPitch + 8 * g, (__m256)v, count);
+                    if (j2 >= 0) store_first_avx2(dst + (size_t)j2 * intoPitch + 8 * g, _mm256_permute2f128_ps((__m256)v, (__m256)v, 1), count);
+                    if (storeAhead) __builtin_prefetch(dst + (size_t)j * intoPitch + 8 * g + 32, 1, 3);
+                    if (storeAhead && j2 >= 0) __builtin_prefetch(dst + (size_t)j2 * intoPitch + 8 * g + 32, 1, 3);
+                }
             }
         }
 #endif

@@ -11,6 +11,7 @@
 #include "CKernels.h"
 #include "Transpose.h"
 #include "Clamp.h"
+#include "Rows.h"
 #include <stddef.h>
 #include <cpuid.h>
 #include <immintrin.h>
@@ -19,7 +20,6 @@
 // Macros, not functions: a v16 passed by value outside an AVX-512 function changes the ABI.
 #define splat(v) ((v16){0} + (float)(v))  // outside the inner loop only: it costs an add
 #define load16(p) (*(const v16 *)(p))
-typedef float v8 __attribute__((vector_size(32), aligned(4)));  // for pack_blocks
 
 // Output planes of at least STORE_AHEAD_PLANE floats (64x64 and up) do not stay in L2 from one
 // image to the next, so the lines a block stores into came from L3 or memory on demand, and the
@@ -28,6 +28,9 @@ typedef float v8 __attribute__((vector_size(32), aligned(4)));  // for pack_bloc
 // torchvision resnet18 at 224, its first convolution (64 planes of 112x112) 1.46-1.55 -> 1.10-1.11
 // ms; mobilenet_v2's (32 planes of 112x112) 0.33-0.34 -> 0.21 ms.
 #define STORE_AHEAD_PLANE 4096
+
+// The mask of a vector's first n lanes (AVX2).
+#define block_lanes(n) _mm256_setr_epi32(-(0 < (n)), -(1 < (n)), -(2 < (n)), -(3 < (n)), -(4 < (n)), -(5 < (n)), -(6 < (n)), -(7 < (n)))
 
 #define BLOCK block_avx512
 #define BLOCK_TARGET __attribute__((target("avx512f,avx512vl,fma")))
@@ -225,7 +228,7 @@ static inline __attribute__((always_inline)) void pixel_major(const int G, const
 // positions a row) run pixel-major too, one output row at a time, from the even and odd columns of
 // the bordered rows it reads, copied apart (PHASE_ROW floats each at most): tap (ky, kx) of output
 // position x reads column x + kx / 2 of row ky's phase kx % 2, whole vectors at stride 1. In the
-// tiled blocks the epilogue, a transpose of each block's outputs (AVX2: scalar stores, 30% of the
+// tiled blocks the epilogue, a transpose of each block's outputs (AVX2: then through a buffer, 30% of the
 // layer's samples in perf annotate), served only 27 multiply-adds an output. The stores fetch
 // their lines 32 positions on for writing (the planes are 49 KB). One core, 3 -> 32 channels at
 // 112x112 (conv_kernel_bench.c 3 32 112 300 C 0 1 2, AMD Zen 4, two alternations), us: AVX-512

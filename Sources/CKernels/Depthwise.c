@@ -7,7 +7,6 @@
 #include "Clamp.h"
 #pragma clang diagnostic ignored "-Wpsabi"  // the vector helpers are always inlined into their callers
 
-typedef float v8 __attribute__((vector_size(32), aligned(4)));
 typedef float v32 __attribute__((vector_size(128), aligned(4)));
 
 // Forward, for "same" padding (k odd, padding k / 2, so that oh = ceil(ih / s), ow = ceil(iw / s)):
@@ -374,15 +373,6 @@ static inline __attribute__((always_inline, target("avx2,fma"))) __m256 columns_
     if (left >= 8) return _mm256_loadu_ps(row);
     if (left <= 0) return _mm256_setzero_ps();
     return _mm256_maskload_ps(row, _mm256_cmpgt_epi32(_mm256_set1_epi32(left), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
-}
-
-// The first n (1-8) lanes of v to p, without AVX2's masked stores (see store_lanes_avx2).
-static inline __attribute__((always_inline, target("avx2"))) void store_first_avx2(float *p, __m256 v, int32_t n) {
-    if (n == 8) { _mm256_storeu_ps(p, v); return; }
-    __m128 half = _mm256_castps256_ps128(v);
-    if (n >= 4) { _mm_storeu_ps(p, half); p += 4; n -= 4; half = _mm256_extractf128_ps(v, 1); }
-    if (n >= 2) { _mm_storel_pi((__m64 *)p, half); p += 2; n -= 2; half = _mm_movehl_ps(half, half); }
-    if (n == 1) _mm_store_ss(p, half);
 }
 
 // What AVX2's 3x3 rows kernels need of plane i: its index j among the planes, and its channel's

@@ -101,8 +101,6 @@ AVX2 void isp_normalize_backward(const float *dy, const float *x, float *dx, int
 // plane's in the last bit. Measured in a pass of their own instead, after the split, ResNet-18's
 // gates on those maps took 1.4-1.9 us each on two cores, summed so 0.2-0.4; its stored point's
 // pruned accuracy and MACs unchanged, `isp eval --prune stored`.)
-typedef float v8 __attribute__((vector_size(32), aligned(4)));
-typedef int i8 __attribute__((vector_size(32)));
 
 #define FMA(a, b, c) __builtin_elementwise_fma(a, b, c)
 

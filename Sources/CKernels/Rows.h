@@ -70,3 +70,11 @@ static inline __attribute__((target("avx2"))) void split_avx2(const float *from,
         }
 }
 
+// The first n (1-8) lanes of v to p, without AVX2's masked stores (see above).
+static inline __attribute__((always_inline, target("avx2"))) void store_first_avx2(float *p, __m256 v, int32_t n) {
+    if (n == 8) { _mm256_storeu_ps(p, v); return; }
+    __m128 half = _mm256_castps256_ps128(v);
+    if (n >= 4) { _mm_storeu_ps(p, half); p += 4; n -= 4; half = _mm256_extractf128_ps(v, 1); }
+    if (n >= 2) { _mm_storel_pi((__m64 *)p, half); p += 2; n -= 2; half = _mm_movehl_ps(half, half); }
+    if (n == 1) _mm_store_ss(p, half);
+}

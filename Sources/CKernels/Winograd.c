@@ -31,7 +31,6 @@ static inline __attribute__((always_inline)) v16 load16(const float *p) { return
 // 6.9% of its time in memmove from the input transforms, `perf record`, AMD Zen 4).
 #define NO_LIBRARY_COPIES __attribute__((no_builtin("memmove", "memcpy", "memset")))
 
-typedef float v8 __attribute__((vector_size(32), aligned(4)));
 typedef float v4 __attribute__((vector_size(16), aligned(4)));
 
 // The first n (0-16) floats of `from` to `to`, in pieces of 8, 4, 2 and 1: a loop of single
