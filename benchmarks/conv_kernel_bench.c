@@ -6,7 +6,8 @@
 //   clang -O2 -I Sources/CKernels/include benchmarks/conv_kernel_bench.c Sources/CKernels/ConvTiles.c \
 //       -o /tmp/conv_kernel_bench
 //   /tmp/conv_kernel_bench IN OUT SIZE [REPS] [COPIES] [LAYOUT] [OUTPUTS] [STRIDE] [CHUNK] [KEPT]
-//   (ISP_ISA=avx2 forces the AVX2 kernel)
+//   (ISP_ISA=avx2 forces the AVX2 kernel; FIXED_INPUT=1 reads one input copy every pass, in cache,
+//   as a network's step reads the map the step before wrote, while the weights cycle)
 //
 // LAYOUT 0: zero-bordered planes in whole rows (how maps 8 and more wide run); 1: unrolled rows
 // (im2col of the bordered planes, how other maps under 8 wide run); 2: a 1x1 convolution reading
@@ -71,9 +72,10 @@ int main(int argc, char **argv) {
     float *zero = calloc(outChannels, sizeof(float));  // the bias of every chunk after the first
     const char *forced = getenv("ISP_ISA");
     isp_isa isa = forced && strcmp(forced, "avx2") == 0 ? ISP_AVX2 : isp_cpu_isa();
+    const int fixedInput = getenv("FIXED_INPUT") != NULL;
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
-        input.x = inputs + (size_t)(r % copies) * inputFloats;
+        input.x = inputs + (size_t)(fixedInput ? 0 : r % copies) * inputFloats;
         output.out = out + (size_t)(r % outputCopies) * outChannels * pixels;
         const float *w = panels + (size_t)(r % copies) * panelFloats;
         double start = seconds();
