@@ -1,6 +1,7 @@
 #!/bin/bash
 # mk.sh NAME: harness binary $OUT/NAME (default /tmp/p68) from the working tree's ConvTiles.c and ConvBlock.h (SRC=DIR: another copy)
-# with AVX2's 1x1 kernels only, linked with benchmarks/conv_kernel_bench.c and the other kernels of .build/release (run from the repository)
+# with AVX2's 1x1 kernels only (18 s; ALL2=1 CFLAGS=-DKEEP2: all of AVX2's kernels, 75 s), linked with
+# benchmarks/conv_kernel_bench.c and the other kernels of .build/release (run from the repository)
 set -e
 export REPO=${REPO:-$(git rev-parse --show-toplevel)}
 D=${OUT:-/tmp/p68}/$1.d; mkdir -p $D; cp ${SRC:-$REPO/Sources/CKernels}/ConvBlock.h $D/
@@ -8,7 +9,7 @@ python3 - $D <<'PY'
 import re,sys
 D=sys.argv[1]
 s=open(__import__('os').environ.get('SRC',__import__('os').environ['REPO']+'/Sources/CKernels')+'/ConvTiles.c').read()
-for name in ['conv_avx512,','conv_avx512_prefetching,','conv_avx2,','conv_avx2_prefetching,']:
+for name in (['conv_avx512,','conv_avx512_prefetching,'] if __import__('os').environ.get('ALL2') else ['conv_avx512,','conv_avx512_prefetching,','conv_avx2,','conv_avx2_prefetching,']):
     s=re.sub(r'^KERNEL\('+re.escape(name)+r'.*$', '', s, flags=re.M)
 s=re.sub(r'^PRODUCTS\(products.*$', '', s, flags=re.M)
 stub='''
@@ -16,8 +17,10 @@ static void dummyk(const isp_conv_input *in, const float *panels, int32_t rows, 
 static void dummyp(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, int32_t q0, int32_t q1, float *products, int32_t pitch) { __builtin_trap(); }
 #define conv_avx512 dummyk
 #define conv_avx512_prefetching dummyk
+#ifndef KEEP2
 #define conv_avx2 dummyk
 #define conv_avx2_prefetching dummyk
+#endif
 #define products_avx512 dummyp
 #define products_avx512_prefetching dummyp
 #define products_avx2 dummyp
