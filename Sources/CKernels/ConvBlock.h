@@ -245,10 +245,9 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
                     if (res) {
                         const __m256i lanes = block_lanes(count);
                         const __m128i quad = _mm256_castsi256_si128(lanes);
-                        const float *r0 = res + (size_t)j * out->plane + 8 * g, *r2 = res + (size_t)j2 * out->plane + 8 * g;
-                        v = clamp8(v + (v8)(!pairs ? _mm256_maskload_ps(r0, lanes)
-                                                   : _mm256_set_m128(j2 >= 0 ? _mm_maskload_ps(r2, quad) : _mm_setzero_ps(), _mm_maskload_ps(r0, quad))),
-                                   lo8, hi8);
+                        const float *r0 = res + (size_t)j * out->plane + 8 * g;
+                        const __m128 r2 = j2 >= 0 ? _mm_maskload_ps(res + (size_t)j2 * out->plane + 8 * g, quad) : _mm_setzero_ps();
+                        v = clamp8(v + (v8)(pairs ? _mm256_set_m128(r2, _mm_maskload_ps(r0, quad)) : _mm256_maskload_ps(r0, lanes)), lo8, hi8);
                     }
                     store_first_avx2(dst + (size_t)j * intoPitch + 8 * g, (__m256)v, count);
                     if (j2 >= 0) store_first_avx2(dst + (size_t)j2 * intoPitch + 8 * g, _mm256_permute2f128_ps((__m256)v, (__m256)v, 1), count);
