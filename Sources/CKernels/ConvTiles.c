@@ -142,62 +142,55 @@ static inline __attribute__((always_inline)) int contiguous_channels(const isp_c
 // 52.0-52.2 -> 54.6-54.8, 32 -> 16 at 112x112 40.7-47.3 -> 50.7-51.3, 96 -> 24 at 56x56 53.9-54.0
 // -> 55.6-55.7; AVX2 level. torchvision mobilenet_v2 at 224 (benchmarks/interleave.py, 20 blocks
 // of 10): 0.986x the time on one core, 0.963x on two.
-// With `lines` > 1, the same for each of `lines` output rows, row r's positions `inputPitch` * r
-// on in the input and `outputPitch` * r on in the output (see short_rows).
 static inline __attribute__((always_inline)) void pixel_block(const int G, const int P, const int ONE_TAP, const int CONTIGUOUS,
                                                               const int32_t ahead, const int32_t inputAhead, const isp_conv_input *in,
                                                               const float *panels, int32_t rows, int32_t o, int32_t g,
-                                                              int32_t q, int32_t shift, const isp_conv_output *out,
-                                                              int32_t lines, int32_t inputPitch, int32_t outputPitch) {
-    v16 bias[8];
+                                                              int32_t q, int32_t shift, const isp_conv_output *out) {
+    v16 acc[8][4];
     _Pragma("clang loop unroll(full)")
-    for (int j = 0; j < G; j++) bias[j] = splat(out->bias[o + (j < g ? j : 0)]);
+    for (int j = 0; j < G; j++) {
+        const v16 bias = splat(out->bias[o + (j < g ? j : 0)]);
+        _Pragma("clang loop unroll(full)")
+        for (int h = 0; h < P; h++) acc[j][h] = bias;
+    }
     size_t column[8];  // output channel o + j's lane in the panels
     _Pragma("clang loop unroll(full)")
     for (int j = 0; j < G; j++) column[j] = (size_t)((o + (j < g ? j : 0)) / 16) * rows * 16 + (o + (j < g ? j : 0)) % 16;
+    const int32_t taps = ONE_TAP ? 1 : in->taps;
+    // CONTIGUOUS (1x1 only), as in the tiled blocks (see contiguous_channels).
+    const size_t step = CONTIGUOUS && in->channels > 1 ? (size_t)(in->xOffset[1] - in->xOffset[0]) : 0;
+    const float *x0 = CONTIGUOUS && in->channels > 0 ? in->x + in->xOffset[0] + q : 0;
+    const size_t row0 = CONTIGUOUS && in->channels > 0 ? (size_t)in->weightChannel[0] * 16 : 0;
+    for (int32_t i = 0; i < in->channels; i++) {
+        const float *x = CONTIGUOUS ? x0 + i * step : in->x + in->xOffset[i] + q;
+        for (int32_t k = 0; k < taps; k++) {
+            const float *xt = ONE_TAP ? x : x + in->tapOffset[k];
+            const size_t row = CONTIGUOUS ? row0 + (size_t)i * 16 : ((size_t)in->weightChannel[i] * taps + k) * 16;
+            v16 a[4];
+            _Pragma("clang loop unroll(full)")
+            for (int h = 0; h < P; h++) a[h] = load16(xt + 16 * h);
+            if (inputAhead) {
+                _Pragma("clang loop unroll(full)")
+                for (int h = 0; h < P; h++) _mm_prefetch((const char *)(xt + inputAhead + 16 * h), _MM_HINT_T1);
+            }
+            _Pragma("clang loop unroll(full)")
+            for (int j = 0; j < G; j++) {
+                const float w = panels[column[j] + row];
+                _Pragma("clang loop unroll(full)")
+                for (int h = 0; h < P; h++) acc[j][h] += a[h] * w;
+            }
+        }
+    }
     const v16 lo = splat(out->low), hi = splat(out->high);
-    for (int32_t line = 0; line < lines; line++, q += inputPitch, shift += outputPitch - inputPitch) {
-        v16 acc[8][4];
+    for (int j = 0; j < g; j++) {
+        float *to = out->out + (size_t)(o + j) * out->plane + q + shift;
+        const float *res = out->residual ? out->residual + (size_t)(o + j) * out->plane + q + shift : 0;
         _Pragma("clang loop unroll(full)")
-        for (int j = 0; j < G; j++) {
-            _Pragma("clang loop unroll(full)")
-            for (int h = 0; h < P; h++) acc[j][h] = bias[j];
-        }
-        const int32_t taps = ONE_TAP ? 1 : in->taps;
-        // CONTIGUOUS (1x1 only), as in the tiled blocks (see contiguous_channels).
-        const size_t step = CONTIGUOUS && in->channels > 1 ? (size_t)(in->xOffset[1] - in->xOffset[0]) : 0;
-        const float *x0 = CONTIGUOUS && in->channels > 0 ? in->x + in->xOffset[0] + q : 0;
-        const size_t row0 = CONTIGUOUS && in->channels > 0 ? (size_t)in->weightChannel[0] * 16 : 0;
-        for (int32_t i = 0; i < in->channels; i++) {
-            const float *x = CONTIGUOUS ? x0 + i * step : in->x + in->xOffset[i] + q;
-            for (int32_t k = 0; k < taps; k++) {
-                const float *xt = ONE_TAP ? x : x + in->tapOffset[k];
-                const size_t row = CONTIGUOUS ? row0 + (size_t)i * 16 : ((size_t)in->weightChannel[i] * taps + k) * 16;
-                v16 a[4];
-                _Pragma("clang loop unroll(full)")
-                for (int h = 0; h < P; h++) a[h] = load16(xt + 16 * h);
-                if (inputAhead) {
-                    _Pragma("clang loop unroll(full)")
-                    for (int h = 0; h < P; h++) _mm_prefetch((const char *)(xt + inputAhead + 16 * h), _MM_HINT_T1);
-                }
-                _Pragma("clang loop unroll(full)")
-                for (int j = 0; j < G; j++) {
-                    const float w = panels[column[j] + row];
-                    _Pragma("clang loop unroll(full)")
-                    for (int h = 0; h < P; h++) acc[j][h] += a[h] * w;
-                }
-            }
-        }
-        for (int j = 0; j < g; j++) {
-            float *to = out->out + (size_t)(o + j) * out->plane + q + shift;
-            const float *res = out->residual ? out->residual + (size_t)(o + j) * out->plane + q + shift : 0;
-            _Pragma("clang loop unroll(full)")
-            for (int h = 0; h < P; h++) {
-                v16 v = acc[j][h];
-                if (res) v += load16(res + 16 * h);
-                *(v16 *)(to + 16 * h) = clamp16(v, lo, hi);
-                if (ahead) __builtin_prefetch(to + 16 * h + ahead, 1, 2);
-            }
+        for (int h = 0; h < P; h++) {
+            v16 v = acc[j][h];
+            if (res) v += load16(res + 16 * h);
+            *(v16 *)(to + 16 * h) = clamp16(v, lo, hi);
+            if (ahead) __builtin_prefetch(to + 16 * h + ahead, 1, 2);
         }
     }
 }
@@ -216,38 +209,17 @@ static inline __attribute__((always_inline)) void pixel_major(const int G, const
         for (int32_t o = tile0 * 16; o < o1; o += G) {
             const int32_t g = o1 - o < G ? o1 - o : G;
             if (inputAhead && o == tile0 * 16 && vectors == P) {
-                pixel_block(G, P, ONE_TAP, CONTIGUOUS, ahead, inputAhead, in, panels, rows, o, g, q, shift, out, 1, 0, 0);
+                pixel_block(G, P, ONE_TAP, CONTIGUOUS, ahead, inputAhead, in, panels, rows, o, g, q, shift, out);
                 continue;
             }
             switch (vectors) {
-            case 4: pixel_block(G, P < 4 ? P : 4, ONE_TAP, CONTIGUOUS, ahead, 0, in, panels, rows, o, g, q, shift, out, 1, 0, 0); break;
-            case 3: pixel_block(G, P < 3 ? P : 3, ONE_TAP, CONTIGUOUS, ahead, 0, in, panels, rows, o, g, q, shift, out, 1, 0, 0); break;
-            case 2: pixel_block(G, P < 2 ? P : 2, ONE_TAP, CONTIGUOUS, ahead, 0, in, panels, rows, o, g, q, shift, out, 1, 0, 0); break;
-            default: pixel_block(G, 1, ONE_TAP, CONTIGUOUS, ahead, 0, in, panels, rows, o, g, q, shift, out, 1, 0, 0); break;
+            case 4: pixel_block(G, P < 4 ? P : 4, ONE_TAP, CONTIGUOUS, ahead, 0, in, panels, rows, o, g, q, shift, out); break;
+            case 3: pixel_block(G, P < 3 ? P : 3, ONE_TAP, CONTIGUOUS, ahead, 0, in, panels, rows, o, g, q, shift, out); break;
+            case 2: pixel_block(G, P < 2 ? P : 2, ONE_TAP, CONTIGUOUS, ahead, 0, in, panels, rows, o, g, q, shift, out); break;
+            default: pixel_block(G, 1, ONE_TAP, CONTIGUOUS, ahead, 0, in, panels, rows, o, g, q, shift, out); break;
             }
         }
     }
-}
-
-// Short reductions on bordered rows of 16 or 32 positions (the first convolution of VGG16 and
-// ResNet-18 w0.5 at 32x32: 1 or 3 channels x 9 taps) run each group of G channels down all the
-// rows [q0, q1) at once (whole rows of `in->rowWidth`), setting up its weight columns and bias
-// once. Row by row, each 32-wide row was one block a group, and setting it up took about half the
-// kernel's samples (perf annotate).
-static inline __attribute__((always_inline)) void short_rows(const int G, const int P, const isp_conv_input *in,
-                                                             const float *panels, int32_t rows, int32_t outChannels,
-                                                             int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift,
-                                                             const isp_conv_output *out) {
-    const int32_t o1 = tile1 * 16 < outChannels ? tile1 * 16 : outChannels, w = in->rowWidth;
-    const int32_t q = q0 / w * in->rowPitch;  // the first row's first position in the input
-    for (int32_t o = tile0 * 16; o < o1; o += G) {
-        const int32_t g = o1 - o < G ? o1 - o : G;
-        pixel_block(G, P, 0, 0, 0, 0, in, panels, rows, o, g, q, shift + q0 - q, out, (q1 - q0) / w, in->rowPitch, w);
-    }
-}
-static inline __attribute__((always_inline)) int short_rows_fit(const isp_conv_input *in, int32_t q0, int32_t q1) {
-    return in->pixelStride == 1 && in->taps > 1 && in->channels * in->taps <= SHORT_REDUCTION
-        && (in->rowWidth == 16 || in->rowWidth == 32) && q0 % in->rowWidth == 0 && (q1 - q0) % in->rowWidth == 0;
 }
 
 // Stride-2 short reductions (mobilenet_v2's first convolution at 224: 3 channels x 9 taps, 112
@@ -697,11 +669,6 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
         const int bands = BANDS; \
         if (in->rowWidth && (!BANDS || (in->taps > 1 && in->channels * in->taps <= SHORT_REDUCTION \
                                         && (in->pixelStride == 1 || phased_rows(in, 0, in->rowWidth))))) { \
-            if (short_rows_fit(in, q0, q1)) { \
-                if (in->rowWidth == 32) short_rows(GROUP, 2, in, panels, rows, outChannels, tile0, tile1, q0, q1, shift, out); \
-                else short_rows(GROUP, 1, in, panels, rows, outChannels, tile0, tile1, q0, q1, shift, out); \
-                return; \
-            } \
             /* Row by row: each row's grid positions straight through, from its own origin. */ \
             isp_conv_input row = *in; \
             row.rowWidth = 0; \
