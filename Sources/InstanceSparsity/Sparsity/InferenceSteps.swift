@@ -96,10 +96,6 @@ final class FusedConv: MeasuringStep {
     /// would hold, activation(bias), subtracted from every output value (empty: nothing).
     private let outputShift = Tensor(shape: [0])
     var out = Tensor(shape: [0])
-    /// A 2x2 max pool at stride 2 that follows (VGG16's), whose output `out` then is, and the
-    /// convolution's own output before it (see `follow(pool:)`).
-    private(set) var pool: MaxPool2d? = nil
-    private let unpooled = Tensor(shape: [0])
     private let col = Tensor(shape: [0])
     /// Dense convolutions: the tiled kernel with its input staging.
     private let convolution: TiledConvolution?
@@ -153,72 +149,49 @@ final class FusedConv: MeasuringStep {
 
     var isDepthwise: Bool { groups == inChannels && groups == outChannels && groups > 1 }
 
-    /// Makes `pool` (2x2 at stride 2) part of this convolution, whose cores then pool the output
-    /// each wrote while it is in their caches, and measure the pooled map for the gate on it (see
-    /// `WrittenMap`). As a step of its own the pool read half its input from the other core's
-    /// cache, on one core (below `MaxPoolStep.parallelFloats`), and the convolution after it half
-    /// of the pooled map.
-    func follow(pool: MaxPool2d) {
-        precondition(pool.kernel == 2 && pool.stride == 2 && pool.padding == 0, "only a 2x2 pool at stride 2 joins a convolution")
-        self.pool = pool
-    }
-
     /// Makes this convolution end a residual branch whose block activation is `blockCap`.
     func endResidualBranch(blockCap: Float?) {
         precondition(!isDepthwise && cap == nil, "a residual branch must end in a dense convolution without activation")
         cap = blockCap
     }
 
-    /// Where the convolution writes: `out`, or before the pool.
-    private var written: Tensor { pool == nil ? out : unpooled }
-
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
         let ih = x.shape[2], iw = x.shape[3]
         let oh = (ih + 2 * padding - kernel) / stride + 1, ow = (iw + 2 * padding - kernel) / stride + 1
-        written.resize([1, outChannels, oh, ow])
-        if let pool { out.resize([1, outChannels, pool.outputSize(oh), pool.outputSize(ow)]) }
+        out.resize([1, outChannels, oh, ow])
         let plan = forcedPlan ?? ConvolutionPlan(inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride,
                                                  padding: padding, groups: groups, outputWidth: ow, datapathFloats: ctx.engine.datapathFloats)
-        var pooled = false
-        if plan.inference == .depthwise { depthwise(x, ih, iw, oh, ow, ctx) } else { pooled = dense(x, ih, iw, oh, ow, plan.inference, ctx) }
-        if let pool, !pooled {
-            MaxPoolStep.pool(unpooled, with: pool, into: out, saliency: gate?.saliency(of: out, ctx), ctx)
-        }
+        if plan.inference == .depthwise { depthwise(x, ih, iw, oh, ow, ctx) } else { dense(x, ih, iw, oh, ow, plan.inference, ctx) }
         return out
     }
 
-    /// Returns whether the pool (if any) is done.
-    private func dense(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ path: ConvolutionPath, _ ctx: RunContext) -> Bool {
-        defer { ctx.keptCount = nil }
+    private func dense(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ path: ConvolutionPath, _ ctx: RunContext) {
         let biasPointer = UnsafePointer(bias.data)
         if path == .tiled, let panels = panels {
-            return tiled(x, ih, iw, panels, biasPointer, ctx)
+            tiled(x, ih, iw, panels, biasPointer, ctx)
         } else if path == .winograd {
             precondition(kernel == 3 && stride == 1 && padding == 1 && groups == 1, "a winograd plan for a convolution that cannot run on it")
             ctx.macs += winograd.run(x.data, height: ih, width: iw, kept: ctx.keptCount.map { (UnsafePointer(ctx.kept), $0) },
-                                     out: written.data, bias: biasPointer, cap: cap, residual: residual.map { UnsafePointer($0.data) },
-                                     saliency: gate?.saliency(of: out, ctx), pooled: pool.map { _ in out.data }, engine: ctx.engine,
-                                     split: ctx.useAllCores)
+                                     out: out.data, bias: biasPointer, cap: cap, residual: residual.map { UnsafePointer($0.data) },
+                                     saliency: gate?.saliency(of: out, ctx), engine: ctx.engine, split: ctx.useAllCores)
             ctx.mapSplit = winograd.outputSplit
-            return true
+        } else {
+            precondition(path == .gemm, "a \(path) plan for a convolution that cannot run on it")
+            gemm(x, ih, iw, oh, ow, biasPointer, ctx)
         }
-        precondition(path == .gemm, "a \(path) plan for a convolution that cannot run on it")
-        gemm(x, ih, iw, oh, ow, biasPointer, ctx)
-        return false
+        ctx.keptCount = nil
     }
 
     /// The tiled micro-kernel over the kept input channels, measuring the saliency of the gate on
-    /// its output (pooled, if a pool follows) when that gate decides on this image. Returns whether
-    /// the pool is done.
+    /// its output when that gate decides on this image.
     private func tiled(_ x: Tensor, _ ih: Int, _ iw: Int, _ panels: WeightPanels, _ bias: UnsafePointer<Float>,
-                       _ ctx: RunContext) -> Bool {
+                       _ ctx: RunContext) {
         let conv = convolution!
         ctx.macs += conv.run(x.data, height: ih, width: iw, kept: ctx.keptCount.map { (UnsafePointer(ctx.kept), $0) },
-                             panels: panels, out: written.data, bias: bias, cap: cap, residual: residual.map { UnsafePointer($0.data) },
-                             saliency: gate?.saliency(of: out, ctx), pooled: pool.map { _ in out.data }, inputSplit: ctx.mapSplit,
-                             engine: ctx.engine, split: ctx.useAllCores)
+                             panels: panels, out: out.data, bias: bias, cap: cap, residual: residual.map { UnsafePointer($0.data) },
+                             saliency: gate?.saliency(of: out, ctx), inputSplit: ctx.mapSplit, engine: ctx.engine,
+                             split: ctx.useAllCores)
         ctx.mapSplit = conv.outputSplit
-        return conv.outputPooled
     }
 
     /// im2col and one OpenBLAS GEMM per group: grouped (not depthwise) convolutions, strides above
@@ -245,12 +218,12 @@ final class FusedConv: MeasuringStep {
                                         outHeight: oh, outWidth: ow, channels: ctx.keptCount.map { _ in UnsafePointer(ctx.kept) },
                                         firstChannel: g * cig, count: kept, into: col.data, rowStride: hw)
                 InstanceSparsity.gemm(m: cog, n: hw, k: rows, a: w + g * cog * rows, lda: rows,
-                                      b: col.data, ldb: hw, c: written.data + g * cog * hw, ldc: hw)
+                                      b: col.data, ldb: hw, c: out.data + g * cog * hw, ldc: hw)
             }
         }
         ctx.macs += outChannels * hw * rows
         ctx.mapSplit = .mixed
-        let o = written.data, cap = cap, side = residual?.data
+        let o = out.data, cap = cap, side = residual?.data
         for c in 0..<outChannels {
             let p = o + c * hw, v = b[c]
             if let side {
@@ -269,7 +242,7 @@ final class FusedConv: MeasuringStep {
         precondition(!pruned || outputShift.count == c, "a pruned depthwise convolution must be followed by a 1x1 convolution")
         var split = MapSplit.mixed
         weight.withUnsafeBufferPointer { w in
-            var args = depthwiseArguments(x: x.data, out: written.data, weights: w.baseAddress!, bias: bias.data, kernel: kernel,
+            var args = depthwiseArguments(x: x.data, out: out.data, weights: w.baseAddress!, bias: bias.data, kernel: kernel,
                                           stride: stride, padding: padding, inHeight: ih, inWidth: iw, outHeight: oh,
                                           outWidth: ow, perImage: c, cap: cap, planes: pruned ? UnsafePointer(ctx.kept) : nil,
                                           shift: outputShift.count == c ? UnsafePointer(outputShift.data) : nil)
@@ -322,77 +295,6 @@ final class OutputSaliency {
     /// rows), each share's sums of squares over its rows, `shares` x channels, for the gate to add.
     let partials = Tensor(shape: [0])
     var shares = 0
-
-    /// Before a split by rows of `map`: each of `shares` shares will add its rows' sums of squares.
-    func expectShares(_ shares: Int, of map: UnsafeMutablePointer<Float>, channels: Int) {
-        self.map = map; self.shares = shares
-        partials.resize([shares, channels])
-        partials.zero()
-    }
-
-    /// Share `share`'s sums of squares over `pixels` (a run of positions of every plane of `plane`
-    /// values) of the `channels` planes of `map`, while they are in its core's cache.
-    func addSquareSums(of map: UnsafePointer<Float>, channels: Int, plane: Int, pixels: Range<Int>, share: Int) {
-        isp_plane_square_sums(map + pixels.lowerBound, Int32(channels), Int64(plane), Int64(pixels.count),
-                              partials.data + share * channels)
-    }
-}
-
-/// What the cores do to the map a batch-1 convolution writes, each core to the part it wrote
-/// while that part is in its cache (whole planes, or rows of every plane): pool it, when a 2x2 max
-/// pool at stride 2 follows the convolution (`pooled`: the pool's output planes), and measure the
-/// saliency of the gate on the result (`saliency`).
-struct WrittenMap {
-    let map: UnsafeMutablePointer<Float>
-    let channels: Int, height: Int, width: Int
-    let saliency: OutputSaliency?
-    let pooled: UnsafeMutablePointer<Float>?
-    let isa: InstructionSet
-
-    /// The map the next step reads (and the gate measures), and its sides.
-    private var result: (map: UnsafeMutablePointer<Float>, height: Int, width: Int) {
-        pooled.map { ($0, height / 2, width / 2) } ?? (map, height, width)
-    }
-
-    /// Before the map is written in whole planes.
-    func expectPlanes() { saliency?.map = result.map }
-
-    /// Before the map is written in `shares` shares of rows.
-    func expectRows(shares: Int) { saliency?.expectShares(shares, of: result.map, channels: channels) }
-
-    /// Planes `planes` are written.
-    func planesWritten(_ planes: Range<Int>) {
-        if let pooled {
-            isp_max_pool_2x2(isa.kernel, map + planes.lowerBound * height * width, Int32(planes.count), Int32(height), Int32(width),
-                             pooled + planes.lowerBound * (height / 2) * (width / 2))
-        }
-        if let saliency {
-            let r = result
-            ChannelGate.measure(r.map, planes: planes, pixels: r.height * r.width, into: saliency.norms.data, isa: isa)
-        }
-    }
-
-    /// Share `share` wrote grid positions `positions` (output pixels, not whole rows) of every plane.
-    func positionsWritten(_ positions: Range<Int>, share: Int) {
-        precondition(pooled == nil, "a pool needs whole rows")
-        saliency?.addSquareSums(of: map, channels: channels, plane: height * width, pixels: positions, share: share)
-    }
-
-    /// Share `share` wrote rows `rows` of every plane, starting a pooling window when pooling.
-    func rowsWritten(_ rows: Range<Int>, share: Int) {
-        var measured = rows
-        if let pooled {
-            let windows = (rows.lowerBound / 2)..<(rows.upperBound / 2), side = (height / 2) * (width / 2)
-            for c in 0..<channels {
-                isp_max_pool_2x2(isa.kernel, map + c * height * width + rows.lowerBound * width, 1, Int32(2 * windows.count),
-                                 Int32(width), pooled + c * side + windows.lowerBound * (width / 2))
-            }
-            measured = windows
-        }
-        let r = result
-        saliency?.addSquareSums(of: r.map, channels: channels, plane: r.height * r.width,
-                                pixels: (measured.lowerBound * r.width)..<(measured.upperBound * r.width), share: share)
-    }
 }
 
 /// Where a gate sits: measures each channel's saliency and lets the policy pick what to keep.
@@ -459,16 +361,11 @@ final class MaxPoolStep: MeasuringStep {
     init(_ pool: MaxPool2d) { self.pool = pool }
 
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
-        out.resize([1, x.shape[1], pool.outputSize(x.shape[2]), pool.outputSize(x.shape[3])])
-        MaxPoolStep.pool(x, with: pool, into: out, saliency: gate?.saliency(of: out, ctx), ctx)
-        return out
-    }
-
-    /// out = pool(x) (out sized), with the saliency of the gate on out if one asks.
-    static func pool(_ x: Tensor, with pool: MaxPool2d, into out: Tensor, saliency: OutputSaliency?, _ ctx: RunContext) {
-        let c = x.shape[1], ih = x.shape[2], iw = x.shape[3], oh = out.shape[2], ow = out.shape[3]
-        let src = UnsafePointer(x.data), dst = out.data, engine = ctx.engine
+        let c = x.shape[1], ih = x.shape[2], iw = x.shape[3], oh = pool.outputSize(ih), ow = pool.outputSize(iw)
+        out.resize([1, c, oh, ow])
+        let src = UnsafePointer(x.data), dst = out.data, pool = pool, engine = ctx.engine
         // Each core measures the planes it pooled for the gate on this map, as a convolution does.
+        let saliency = gate?.saliency(of: out, ctx)
         saliency?.map = dst
         let planes = { (r: Range<Int>) in
             pool.pool(src, planes: r, height: ih, width: iw, into: dst, winners: nil, isa: engine.isa.kernel)
@@ -480,6 +377,7 @@ final class MaxPoolStep: MeasuringStep {
             planes(0..<c)
         }
         ctx.mapSplit = .mixed  // not the split of the convolution before it
+        return out
     }
 }
 

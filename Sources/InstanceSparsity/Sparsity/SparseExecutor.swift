@@ -72,15 +72,8 @@ public final class SparseExecutor {
                         // convolution alone (a residual block's first convolution shares its input
                         // with the shortcut).
                         if let depthwise = result.last as? FusedConv, depthwise.isDepthwise { fused.follow(depthwise: depthwise) }
-                        var label = child(names[i])
+                        result.append(named(fused, child(names[i])))
                         i = reluIndex + (relu == nil ? 0 : 1)
-                        if i < children.count, let pool = children[i] as? MaxPool2d, pool.kernel == 2, pool.stride == 2, pool.padding == 0,
-                           !fused.isDepthwise {
-                            fused.follow(pool: pool)
-                            label += " + " + child(names[i])
-                            i += 1
-                        }
-                        result.append(named(fused, label))
                     } else if let linear = children[i] as? Linear {
                         let relu = i + 1 < children.count ? children[i + 1] as? ReLU : nil
                         result.append(named(LinearStep(linear, cap: relu?.cap, engine: network.engine), child(names[i])))

@@ -52,9 +52,6 @@ final class TiledConvolution {
 
     /// How the last `run` left its output in the cores' caches.
     private(set) var outputSplit = MapSplit.mixed
-    /// Whether the last `run` pooled its output as asked (else the caller pools it, and measures
-    /// the pooled map: see `WrittenMap`).
-    private(set) var outputPooled = false
     /// A split by input channels: the sums of shares 1, 2, ... (`outChannels` planes each), and a
     /// zero bias for them.
     private var partialSums: [Tensor] = []
@@ -229,10 +226,10 @@ final class TiledConvolution {
     /// A 1x1 convolution of one image split by input channels, share t of the `kc` listed channels
     /// on the core that holds them (`Engine.forEachShare`'s shares): share 0 writes bias + its sum
     /// (+ residual) to `out`, the others their sums to `partialSums`; then the caller adds them
-    /// and applies the activation.
+    /// and applies the activation, and measures the gate's saliency if one asks.
     private func sumInputChannelShares(_ input: UnsafePointer<isp_conv_input>, kept kc: Int, grid: Int, panels: WeightPanels,
                                        out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?,
-                                       residual: UnsafePointer<Float>?, engine: Engine) {
+                                       residual: UnsafePointer<Float>?, saliency: OutputSaliency?, engine: Engine) {
         let outChannels = panels.outChannels, floats = outChannels * grid, isa = engine.isa.kernel
         let shares = min(engine.threads, kc)
         if partialSums.count != shares - 1 || partialSums.first?.count != floats {
@@ -256,6 +253,10 @@ final class TiledConvolution {
             for j in 0..<floats { out[j] += p[j] }
         }
         if cap != nil { for j in 0..<floats { out[j] = min(max(out[j], low), high) } }
+        if let saliency {
+            ChannelGate.measure(out, planes: 0..<outChannels, pixels: grid, into: saliency.norms.data, isa: engine.isa)
+            saliency.map = out
+        }
     }
 
     /// `to` = the blocks of `pixels` floats of `from`, from order (outer, inner) to (inner, outer):
@@ -270,17 +271,15 @@ final class TiledConvolution {
     /// `kept` (list and count, ascending; nil: all), for `count` consecutive images
     /// (`imagesPerCall` at most; more than one only without a residual), with the kernels of
     /// `engine`. `split`: spread the work over the engine's threads, kept warm for the next step
-    /// (batch-1 inference). `pooled` (one image): a 2x2 max pool at stride 2 follows, into these
-    /// planes, which each core fills from the output it wrote while it is in its cache, where it
-    /// can (`outputPooled`). `saliency` (one image): likewise, the saliency of the gate on the
-    /// resulting map. `inputSplit`: how the step before left `x` in the cores' caches. Returns the
-    /// MACs executed.
+    /// (batch-1 inference). `saliency` (one image): each core also measures the output it wrote,
+    /// while it is in its cache, for the gate this map feeds. `inputSplit`: how the step before
+    /// left `x` in the cores' caches. Returns the MACs executed.
     func run(_ x: UnsafePointer<Float>, count: Int = 1, height ih: Int, width iw: Int, kept: (UnsafePointer<Int32>, Int)?,
              panels: WeightPanels, out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?,
-             residual: UnsafePointer<Float>?, saliency: OutputSaliency? = nil, pooled: UnsafeMutablePointer<Float>? = nil,
-             inputSplit: MapSplit = .mixed, engine: Engine, split: Bool) -> Int {
+             residual: UnsafePointer<Float>?, saliency: OutputSaliency? = nil, inputSplit: MapSplit = .mixed, engine: Engine,
+             split: Bool) -> Int {
         precondition(count == 1 || residual == nil, "a residual is added one image at a time")
-        precondition(count == 1 || (saliency == nil && pooled == nil), "the saliency (and pool) of one image at a time")
+        precondition(count == 1 || saliency == nil, "the saliency of one image at a time")
         let l = prepare(height: ih, width: iw, isa: engine.isa), kc = kept?.1 ?? inChannels, kk = kernel * kernel
         let oh = l.rows * count, ow = l.outputWidth, outChannels = panels.outChannels
         let macs = outChannels * oh * ow * kc * kk
@@ -328,8 +327,7 @@ final class TiledConvolution {
         let threads = engine.threads
         let division: Split = !split || macs < TiledConvolution.parallelThreshold ? .none
             : inputSplit == .channelShares && l.mode == .pointwise && grid < 128 && count == 1 && kc >= 2 * threads ? .inputChannels
-            : (saliency != nil || pooled != nil || (l.mode == .pointwise && grid < 2048)
-               || (l.mode == .unrolled && count == 1 && isp_conv_chunks(isa) != 0))
+            : (saliency != nil || (l.mode == .pointwise && grid < 2048) || (l.mode == .unrolled && count == 1 && isp_conv_chunks(isa) != 0))
                 && tiles >= 2 * threads ? .channels
             : units >= 4 * threads || (tiles < 2 * threads && units >= 2 * threads) ? .rows : .channels
         // Bordered planes split by rows: each core copies the rows its share reads into bordered
@@ -423,34 +421,23 @@ final class TiledConvolution {
                     run(input, t, (u.lowerBound * block)..<min(grid, u.upperBound * block), 0)
                 }
             }
-            // The saliency of tiles `t`'s channels (and the pool after them), once written, by the
-            // core that wrote their whole planes (the saliency of a plane is one sum over all of it:
-            // `isp_plane_norms`). Against measuring in a pass of its own, with the same shares, after
-            // this split: MobileNetV2 w0.5's gates on 8x8 and 4x4 maps 2.3-3.0 -> 0.2-0.6 us, their
+            // The saliency of tiles `t`'s channels, once written, by the core that wrote their
+            // whole planes (the saliency of a plane is one sum over all of it: `isp_plane_norms`).
+            // Against measuring in a pass of its own, with the same shares, after this split:
+            // MobileNetV2 w0.5's gates on 8x8 and 4x4 maps 2.3-3.0 -> 0.2-0.6 us, their
             // convolutions 0.5-0.8 us slower (isp bench --profile --prune stored).
-            // Split by rows (VGG16 w0.5's first convolution, whose 2 tiles do not go by channels),
-            // each core sums its own rows of every plane, as Winograd's tile rows do: measured in a
-            // pass of its own after the split instead, that gate took 1.9 us on two cores, 0.2 on one.
-            // A pool follows the split where its shares are not whole rows starting a window.
-            let rowShares = min(threads, units)
-            let poolsInSplit = pooled == nil || division != .rows
-                || (l.unitsAreRows && (0..<rowShares).allSatisfy { (units * $0 / rowShares) % 2 == 0 })
-            let written = WrittenMap(map: out, channels: outChannels, height: oh, width: ow, saliency: poolsInSplit ? saliency : nil,
-                                     pooled: poolsInSplit ? pooled : nil, isa: engine.isa)
-            let planesWritten = { (t: Range<Int>) in written.planesWritten((t.lowerBound * 16)..<min(outChannels, t.upperBound * 16)) }
-            outputPooled = pooled != nil && poolsInSplit
-            if division == .rows {
-                precondition(written.saliency == nil || l.unitsAreRows || grid == oh * ow, "grid positions are the output pixels")
-                written.expectRows(shares: threads)
-            } else {
-                written.expectPlanes()
+            let measure = { (t: Range<Int>) in
+                guard let saliency else { return }
+                let channels = (t.lowerBound * 16)..<min(outChannels, t.upperBound * 16)
+                ChannelGate.measure(out, planes: channels, pixels: oh * ow, into: saliency.norms.data, isa: engine.isa)
             }
+            if division != .rows && division != .inputChannels { saliency?.map = out }
             outputSplit = division == .rows ? .rows : .mixed
             withUnsafePointer(to: input) { input in
                 switch division {
                 case .none:
                     runUnits(input, 0..<tiles, 0..<units, 0)
-                    planesWritten(0..<tiles)
+                    measure(0..<tiles)
                 case .rows:
                     // One contiguous share of rows (or grid positions) per core, the caller's the
                     // first: each core then reads mostly what it wrote the step before, instead of
@@ -467,25 +454,17 @@ final class TiledConvolution {
                     // A grid run straight through splits into equal runs of positions, not of whole
                     // blocks: a 64-position map's 5 blocks of 13 went 2 and 3 to the cores.
                     guard l.unitsAreRows else {
-                        return engine.forEachShare(of: grid, keepWarm: true) { q, workspace in
-                            run(input, 0..<tiles, q, 0)
-                            written.positionsWritten(q, share: workspace.index)
-                        }
+                        return engine.forEachShare(of: grid, keepWarm: true) { q, _ in run(input, 0..<tiles, q, 0) }
                     }
                     engine.forEachShare(of: units, keepWarm: true) { rows, workspace in
-                        if stagesPerShare {
-                            var own = input.pointee
-                            own.x = stageShare(x, rows: rows, height: ih, width: iw, kept: kc, share: workspace.index, isa: engine.isa)
-                            runUnits(&own, 0..<tiles, rows, rows.lowerBound)
-                        } else {
-                            runUnits(input, 0..<tiles, rows, 0)
-                        }
-                        written.rowsWritten(rows, share: workspace.index)
+                        guard stagesPerShare else { return runUnits(input, 0..<tiles, rows, 0) }
+                        var own = input.pointee
+                        own.x = stageShare(x, rows: rows, height: ih, width: iw, kept: kc, share: workspace.index, isa: engine.isa)
+                        runUnits(&own, 0..<tiles, rows, rows.lowerBound)
                     }
                 case .inputChannels:
                     sumInputChannelShares(input, kept: kc, grid: grid, panels: panels, out: out, bias: bias, cap: cap,
-                                          residual: residual, engine: engine)
-                    planesWritten(0..<tiles)
+                                          residual: residual, saliency: saliency, engine: engine)
                 case .channels:
                     // The output channels, one share per core: maps a gate measures (above), and small
                     // maps (dense MobileNetV2 w0.5, three alternations, 0.774-0.785 -> 0.751-0.761 ms).
@@ -498,11 +477,11 @@ final class TiledConvolution {
                         }
                         return own
                     }
-                    guard saliency == nil && pooled == nil && tiles % threads != 0 && !l.unitsAreRows else {
+                    guard saliency == nil && tiles % threads != 0 && !l.unitsAreRows else {
                         return engine.forEachPiece(of: tiles, pieces: engine.threads, keepWarm: true) { r, workspace in
                             var own = shareInput(workspace.index)
                             runUnits(&own, r, 0..<units, 0)
-                            planesWritten(r)
+                            measure(r)
                         }
                     }
                     // Tiles that do not divide evenly (5 tiles: 2 and 3 a core) are shared by

@@ -132,14 +132,13 @@ final class WinogradConvolution {
 
     /// out = clamp(conv(x) + bias (+ residual), 0 if `cap` is set, cap) over the input channels
     /// `kept` (list and count, ascending; nil: all) of one image x (inChannels planes of height x
-    /// width). `split`: the work shared across the engine's threads. `pooled`: a 2x2 max pool at
-    /// stride 2 follows, into these planes; `saliency`: the gate on the resulting map. The cores
-    /// pool and measure what they wrote while it is in their caches (`WrittenMap`): whole planes (on
-    /// one thread, or a map in one band), or each share's rows of every plane (split by tile rows).
+    /// width). `split`: the work shared across the engine's threads. `saliency`: the gate this map
+    /// feeds, measured by the cores while what they wrote is in their caches: whole planes (on one
+    /// thread, or a map in one band), or each share's rows of every plane (split by tile rows).
     /// Returns the MACs of the direct convolution it stands for (the measure of work all paths report).
     func run(_ x: UnsafePointer<Float>, height: Int, width: Int, kept: (UnsafePointer<Int32>, Int)?,
              out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?, residual: UnsafePointer<Float>?,
-             saliency: OutputSaliency?, pooled: UnsafeMutablePointer<Float>? = nil, engine: Engine, split: Bool) -> Int {
+             saliency: OutputSaliency?, engine: Engine, split: Bool) -> Int {
         let kc = kept?.1 ?? inChannels, channels = kept?.0 ?? UnsafePointer(allChannels)
         let macs = outChannels * height * width * kc * 9
         let tileRows = Int(isp_winograd_tiles(Int32(height))), tilesPerRow = Int(isp_winograd_tiles(Int32(width)))
@@ -151,12 +150,15 @@ final class WinogradConvolution {
         let all = 0..<tileRows, v = bands[0].data, m = bands[0].data + 16 * vStride
         let phased = threads > 1 && bandRows >= tileRows
         outputSplit = threads > 1 && !phased ? .rows : .mixed
-        let written = WrittenMap(map: out, channels: outChannels, height: height, width: width, saliency: saliency, pooled: pooled,
-                                 isa: engine.isa)
-        if threads > 1 && !phased {  // a share per thread at most; the sums of any other stay 0
-            written.expectRows(shares: engine.threads)
-        } else {
-            written.expectPlanes()
+        let measure = { (o: Range<Int>) in
+            guard let saliency else { return }
+            ChannelGate.measure(out, planes: o, pixels: height * width, into: saliency.norms.data, isa: engine.isa)
+        }
+        saliency?.map = out
+        if threads > 1 && !phased, let saliency {  // a share per thread at most; the sums of any other stay 0
+            saliency.shares = engine.threads
+            saliency.partials.resize([engine.threads, outChannels])
+            saliency.partials.zero()
         }
         if phased {
             // The map in one band: each step split across the cores, so that each reads half of U
@@ -172,7 +174,7 @@ final class WinogradConvolution {
             engine.forEachShare(of: groups, keepWarm: true) { g, _ in
                 let o = (g.lowerBound * 16)..<min(self.outChannels, g.upperBound * 16)
                 self.transformOutput(m, tiles: 0, o, rows: all, final, isa: isa)
-                written.planesWritten(o)
+                measure(o)
             }
             return macs
         }
@@ -186,11 +188,14 @@ final class WinogradConvolution {
                 self.transformOutput(m, tiles: 0, 0..<self.outChannels, rows: rows, final, isa: isa)
                 first = rows.upperBound
             }
-            // The rows this share wrote, of every plane, while they are in its core's cache (each
-            // share's first row is even: it starts a pooling window).
-            if threads > 1 { written.rowsWritten((2 * share.lowerBound)..<min(height, 2 * share.upperBound), share: workspace.index) }
+            // The rows this share wrote, of every plane, while they are in its core's cache.
+            if threads > 1, let saliency {
+                let top = 2 * share.lowerBound, bottom = min(height, 2 * share.upperBound)
+                isp_plane_square_sums(out + top * width, Int32(self.outChannels), Int64(height * width), Int64((bottom - top) * width),
+                                      saliency.partials.data + workspace.index * self.outChannels)
+            }
         }
-        if threads == 1 { written.planesWritten(0..<outChannels) }
+        if threads == 1 { measure(0..<outChannels) }
         return macs
     }
 
