@@ -295,6 +295,20 @@ final class OutputSaliency {
     /// rows), each share's sums of squares over its rows, `shares` x channels, for the gate to add.
     let partials = Tensor(shape: [0])
     var shares = 0
+
+    /// Before a split by rows of `map`: each of `shares` shares will add its rows' sums of squares.
+    func expectShares(_ shares: Int, of map: UnsafeMutablePointer<Float>, channels: Int) {
+        self.map = map; self.shares = shares
+        partials.resize([shares, channels])
+        partials.zero()
+    }
+
+    /// Share `share`'s sums of squares over `pixels` (a run of positions of every plane of `plane`
+    /// values) of the `channels` planes of `map`, while they are in its core's cache.
+    func addSquareSums(of map: UnsafePointer<Float>, channels: Int, plane: Int, pixels: Range<Int>, share: Int) {
+        isp_plane_square_sums(map + pixels.lowerBound, Int32(channels), Int64(plane), Int64(pixels.count),
+                              partials.data + share * channels)
+    }
 }
 
 /// Where a gate sits: measures each channel's saliency and lets the policy pick what to keep.

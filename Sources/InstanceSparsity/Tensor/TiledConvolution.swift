@@ -272,7 +272,8 @@ final class TiledConvolution {
     /// (`imagesPerCall` at most; more than one only without a residual), with the kernels of
     /// `engine`. `split`: spread the work over the engine's threads, kept warm for the next step
     /// (batch-1 inference). `saliency` (one image): each core also measures the output it wrote,
-    /// while it is in its cache, for the gate this map feeds. `inputSplit`: how the step before
+    /// while it is in its cache, for the gate this map feeds (whole planes, or its rows' sums of
+    /// squares for the gate to add). `inputSplit`: how the step before
     /// left `x` in the cores' caches. Returns the MACs executed.
     func run(_ x: UnsafePointer<Float>, count: Int = 1, height ih: Int, width iw: Int, kept: (UnsafePointer<Int32>, Int)?,
              panels: WeightPanels, out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?,
@@ -431,7 +432,20 @@ final class TiledConvolution {
                 let channels = (t.lowerBound * 16)..<min(outChannels, t.upperBound * 16)
                 ChannelGate.measure(out, planes: channels, pixels: oh * ow, into: saliency.norms.data, isa: engine.isa)
             }
-            if division != .rows && division != .inputChannels { saliency?.map = out }
+            // Split by rows (VGG16 w0.5's first convolution, whose 2 tiles do not go by channels), each
+            // core adds up its own rows of every plane, as Winograd's tile rows do. Measured in a pass
+            // of its own after the split instead, that gate took 1.8-1.9 us on two cores; the
+            // convolution and its gate together, medians of 12 alternations, 10.95 -> 10.3 us (isp
+            // bench --profile --prune stored, AMD Zen 4 AVX-512).
+            let measureRows = { (pixels: Range<Int>, share: Int) in
+                saliency?.addSquareSums(of: out, channels: outChannels, plane: oh * ow, pixels: pixels, share: share)
+            }
+            if division == .rows, let saliency {
+                precondition(l.unitsAreRows || grid == oh * ow, "grid positions are the output pixels")
+                saliency.expectShares(threads, of: out, channels: outChannels)
+            } else if division != .inputChannels {
+                saliency?.map = out
+            }
             outputSplit = division == .rows ? .rows : .mixed
             withUnsafePointer(to: input) { input in
                 switch division {
@@ -454,13 +468,20 @@ final class TiledConvolution {
                     // A grid run straight through splits into equal runs of positions, not of whole
                     // blocks: a 64-position map's 5 blocks of 13 went 2 and 3 to the cores.
                     guard l.unitsAreRows else {
-                        return engine.forEachShare(of: grid, keepWarm: true) { q, _ in run(input, 0..<tiles, q, 0) }
+                        return engine.forEachShare(of: grid, keepWarm: true) { q, workspace in
+                            run(input, 0..<tiles, q, 0)
+                            measureRows(q, workspace.index)
+                        }
                     }
                     engine.forEachShare(of: units, keepWarm: true) { rows, workspace in
-                        guard stagesPerShare else { return runUnits(input, 0..<tiles, rows, 0) }
-                        var own = input.pointee
-                        own.x = stageShare(x, rows: rows, height: ih, width: iw, kept: kc, share: workspace.index, isa: engine.isa)
-                        runUnits(&own, 0..<tiles, rows, rows.lowerBound)
+                        if stagesPerShare {
+                            var own = input.pointee
+                            own.x = stageShare(x, rows: rows, height: ih, width: iw, kept: kc, share: workspace.index, isa: engine.isa)
+                            runUnits(&own, 0..<tiles, rows, rows.lowerBound)
+                        } else {
+                            runUnits(input, 0..<tiles, rows, 0)
+                        }
+                        measureRows((rows.lowerBound * ow)..<(rows.upperBound * ow), workspace.index)
                     }
                 case .inputChannels:
                     sumInputChannelShares(input, kept: kc, grid: grid, panels: panels, out: out, bias: bias, cap: cap,

@@ -156,9 +156,7 @@ final class WinogradConvolution {
         }
         saliency?.map = out
         if threads > 1 && !phased, let saliency {  // a share per thread at most; the sums of any other stay 0
-            saliency.shares = engine.threads
-            saliency.partials.resize([engine.threads, outChannels])
-            saliency.partials.zero()
+            saliency.expectShares(engine.threads, of: out, channels: outChannels)
         }
         if phased {
             // The map in one band: each step split across the cores, so that each reads half of U
@@ -191,8 +189,8 @@ final class WinogradConvolution {
             // The rows this share wrote, of every plane, while they are in its core's cache.
             if threads > 1, let saliency {
                 let top = 2 * share.lowerBound, bottom = min(height, 2 * share.upperBound)
-                isp_plane_square_sums(out + top * width, Int32(self.outChannels), Int64(height * width), Int64((bottom - top) * width),
-                                      saliency.partials.data + workspace.index * self.outChannels)
+                saliency.addSquareSums(of: out, channels: self.outChannels, plane: height * width, pixels: (top * width)..<(bottom * width),
+                                       share: workspace.index)
             }
         }
         if threads == 1 { measure(0..<outChannels) }
