@@ -273,8 +273,8 @@ final class TiledConvolution {
     /// `engine`. `split`: spread the work over the engine's threads, kept warm for the next step
     /// (batch-1 inference). `saliency` (one image): each core also measures the output it wrote,
     /// while it is in its cache, for the gate this map feeds (whole planes, or its rows' sums of
-    /// squares for the gate to add). `inputSplit`: how the step before
-    /// left `x` in the cores' caches. Returns the MACs executed.
+    /// squares for the gate to add). `inputSplit`: how the step before left `x` in the cores'
+    /// caches. Returns the MACs executed.
     func run(_ x: UnsafePointer<Float>, count: Int = 1, height ih: Int, width iw: Int, kept: (UnsafePointer<Int32>, Int)?,
              panels: WeightPanels, out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?,
              residual: UnsafePointer<Float>?, saliency: OutputSaliency? = nil, inputSplit: MapSplit = .mixed, engine: Engine,
@@ -437,7 +437,7 @@ final class TiledConvolution {
             // of its own after the split instead, that gate took 1.8-1.9 us on two cores; the
             // convolution and its gate together, medians of 12 alternations, 10.95 -> 10.3 us (isp
             // bench --profile --prune stored, AMD Zen 4 AVX-512).
-            let measureRows = { (pixels: Range<Int>, share: Int) in
+            let measureShare = { (pixels: Range<Int>, share: Int) in  // the output pixels share `share` wrote
                 saliency?.addSquareSums(of: out, channels: outChannels, plane: oh * ow, pixels: pixels, share: share)
             }
             if division == .rows, let saliency {
@@ -470,7 +470,7 @@ final class TiledConvolution {
                     guard l.unitsAreRows else {
                         return engine.forEachShare(of: grid, keepWarm: true) { q, workspace in
                             run(input, 0..<tiles, q, 0)
-                            measureRows(q, workspace.index)
+                            measureShare(q, workspace.index)
                         }
                     }
                     engine.forEachShare(of: units, keepWarm: true) { rows, workspace in
@@ -481,7 +481,7 @@ final class TiledConvolution {
                         } else {
                             runUnits(input, 0..<tiles, rows, 0)
                         }
-                        measureRows((rows.lowerBound * ow)..<(rows.upperBound * ow), workspace.index)
+                        measureShare((rows.lowerBound * ow)..<(rows.upperBound * ow), workspace.index)
                     }
                 case .inputChannels:
                     sumInputChannelShares(input, kept: kc, grid: grid, panels: panels, out: out, bias: bias, cap: cap,
