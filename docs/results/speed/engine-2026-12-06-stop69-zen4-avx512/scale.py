@@ -1,10 +1,10 @@
 import json, subprocess, sys, os, collections
-# per-step minima over rounds: one core vs two, for MODEL [args]; prints t1, t2, t1/t2
+# scale.py MODEL ROUNDS [args], from the repository: per-step minima over rounds, one core vs two; prints t1, t2, t1/t2
 model = sys.argv[1]; rounds = int(sys.argv[2]); extra = sys.argv[3:]
 best = {"0": collections.OrderedDict(), "0,1": collections.OrderedDict()}; tot = {"0": [], "0,1": []}
 for r in range(rounds):
     for c in ("0", "0,1"):
-        out = subprocess.run(["taskset", "-c", c, "/work/main/.build/release/isp", "bench", model, "--runs", "400", "--no-train", "--profile", "--json"] + extra,
+        out = subprocess.run(["taskset", "-c", c, ".build/release/isp", "bench", model, "--runs", "400", "--no-train", "--profile", "--json"] + extra,
                              capture_output=True, text=True).stdout
         d = json.loads(out); tot[c].append(d["latency_ms_median"]); seen = collections.Counter()
         for s in d["profile_ms"]:

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Alternates isp eval --prune stored of two binaries (and both ISAs), labelled by the vCPU round trip.
-# sploop.sh OUT SECONDS MODEL BIN_A BIN_B
+# sploop.sh OUT SECONDS MODEL BIN_A BIN_B (from the repository; the round trip from /tmp/pp:
+#   gcc -O2 -pthread benchmarks/pingpong.c -o /tmp/pp)
 out=$1; secs=$2; model=$3; shift 3
 end=$((SECONDS + secs)); n=0
 while [ $SECONDS -lt $end ]; do
