@@ -266,7 +266,8 @@ final class SparseExecutorTests: XCTestCase {
     /// The split goes the other way when that way's median time per multiply-add over its last
     /// `probeWindow` scored passes is 10% below the median of the chosen way's last `window`; the
     /// last `burst` passes of every `probeInterval` try the other way (sooner right after a change
-    /// of way), and the first pass after a change of way is not scored.
+    /// of way; up to `longestInterval` apart while it is `distantRatio` slower), and the first
+    /// pass after a change of way is not scored.
     func testSplitChoiceFollowsTheFasterWay() {
         var choice = SplitChoice()
         var last: Bool? = nil
@@ -286,8 +287,12 @@ final class SparseExecutorTests: XCTestCase {
         XCTAssertEqual(Array(start.prefix(3 * SplitChoice.burst)), (0..<3).flatMap { [Bool](repeating: $0 % 2 == 0, count: SplitChoice.burst) },
                        "bursts alternate first")
         XCTAssertTrue(choice.usesPool)
-        let quiet = passes(4 * SplitChoice.probeInterval, pool: 1, caller: 2)
-        XCTAssertEqual(quiet.filter { !$0 }.count, 4 * SplitChoice.burst, "one burst in probeInterval on the caller")
+        let near = passes(4 * SplitChoice.probeInterval, pool: 1, caller: 1.3)
+        XCTAssertEqual(near.filter { !$0 }.count, 4 * SplitChoice.burst, "within distantRatio, one burst in probeInterval on the caller")
+        _ = passes(4 * SplitChoice.longestInterval, pool: 1, caller: 2)  // the cycle grows
+        let quiet = passes(4 * SplitChoice.longestInterval, pool: 1, caller: 2)
+        XCTAssert((3 * SplitChoice.burst...5 * SplitChoice.burst).contains(quiet.filter { !$0 }.count),
+                  "the caller twice as slow: one burst in longestInterval (\(quiet.filter { !$0 }.count) passes)")
         XCTAssertTrue(choice.usesPool)
         _ = passes(SplitChoice.window / 2, pool: 3, caller: 2)
         XCTAssertTrue(choice.usesPool, "a short stretch of slow passes does not switch")
@@ -295,10 +300,11 @@ final class SparseExecutorTests: XCTestCase {
         XCTAssertTrue(choice.usesPool, "7% faster is within the margin")
         _ = passes(3 * SplitChoice.probeInterval, pool: 2, caller: 1)
         XCTAssertFalse(choice.usesPool, "the pool became twice as slow; the cold first passes did not hide it")
-        let far = passes(2 * SplitChoice.probeInterval, pool: 2, caller: 1)
-        XCTAssertEqual(far.filter { $0 }.count, 2 * SplitChoice.burst, "the pool is still tried")
-        _ = passes(3 * SplitChoice.probeInterval, pool: 1, caller: 2)
-        XCTAssertTrue(choice.usesPool, "and taken back when it is faster again")
+        let far = passes(2 * SplitChoice.longestInterval, pool: 2, caller: 1)
+        XCTAssert((SplitChoice.burst..<(2 * SplitChoice.longestInterval / SplitChoice.probeInterval) * SplitChoice.burst)
+                    .contains(far.filter { $0 }.count), "the pool is still tried, less often than every probeInterval")
+        _ = passes(SplitChoice.longestInterval + 3 * SplitChoice.probeInterval, pool: 1, caller: 2)
+        XCTAssertTrue(choice.usesPool, "and taken back when it is faster again, at the next probe")
         var slow = 0
         while choice.usesPool && slow < 2 * SplitChoice.probeInterval { _ = passes(1, pool: 3, caller: 1); slow += 1 }
         XCTAssertFalse(choice.usesPool, "a stretch of slow split passes (a neighbour spinning on the other core) moves to the caller")

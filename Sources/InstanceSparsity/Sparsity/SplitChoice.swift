@@ -22,6 +22,17 @@
 /// stop 59's `peers.py --interleave 20`), nine alternating runs: isp / ONNX Runtime 0.83-1.69
 /// (median 1.13) with a fixed cycle, 0.74-1.42 (median 0.81) so; with blocks on a quiet machine
 /// 0.72-0.96 and 0.73 in three pairs (AMD Zen 4, AVX-512).
+/// While the other way stays at least `distantRatio` times slower (one core against two on a
+/// network whose steps all gain from the split, with the vCPUs close), the cycle keeps doubling up
+/// to `longestInterval`: at 4 in 128 those probes, each about twice a split pass's time, were the
+/// slowest 3% of the passes and set the 99th percentile. VGG16 w0.5 dense, three alternating runs
+/// of 10,000 passes (`isp bench --passes-on-request`, AMD Zen 4 AVX-512): passes on one core
+/// 3.1-3.7% -> 0.9-1.7% (0.6% without a cut: the rest are cycles cut back to `probeInterval`
+/// when the two ways' medians came within the ratio on this noisy VM); torchvision mobilenet_v2
+/// at 224, two runs of 5,000: 3.2-3.7% -> 0.8-1.5%, 99th percentile 8.45-8.61 -> 7.14-8.58 ms,
+/// mean 4.28-4.70 -> 4.16-4.40 ms. A way within it (a small network with the vCPUs far apart) is still tried every
+/// `probeInterval`, and a chosen way that slows down brings the probes back at once, so the choice
+/// follows the machine where it can change.
 /// Only a pass that went the way of the pass before it is scored: the first after a change finds
 /// the pool asleep and its data in the other core's cache (in the far stretches, another L3).
 /// Scoring the single pass that went the other way every 32 kept the choice where it was: VGG16's
@@ -29,7 +40,9 @@
 /// scored by its time per multiply-add executed, so that images pruned to different sizes compare.
 public struct SplitChoice {
     /// Passes in a cycle whose last `burst` go the way not chosen.
-    public static let probeInterval = 128, firstInterval = 16
+    public static let probeInterval = 128, firstInterval = 16, longestInterval = 1024
+    /// How much slower the other way must be for the cycle to grow past `probeInterval`.
+    public static let distantRatio = 1.5
     public static let burst = 4
     /// Scores whose median stands for each way: the way chosen, its last `window`; the other, its
     /// last `probeWindow` (from two bursts at least). A stretch of slow passes shorter than half
@@ -50,6 +63,8 @@ public struct SplitChoice {
     private var passes = 0
     /// Passes into the current cycle, and the length of a cycle once both ways have their scores.
     private var inCycle = 0, interval = SplitChoice.probeInterval
+    /// The longest cycle for now: `longestInterval` while the other way is `distantRatio` slower.
+    private var cycleLimit = SplitChoice.probeInterval
     private var scores: [Bool: [Double]] = [true: [], false: []]
     private var lastWay: Bool? = nil
 
@@ -62,7 +77,7 @@ public struct SplitChoice {
         let cycle = scores[!usesPool]!.count < SplitChoice.probeWindow ? 2 * SplitChoice.burst : interval
         let way = inCycle < cycle - SplitChoice.burst ? usesPool : !usesPool
         inCycle += 1
-        if inCycle == cycle { inCycle = 0; interval = min(2 * interval, SplitChoice.probeInterval) }
+        if inCycle >= cycle { inCycle = 0; interval = min(2 * interval, cycleLimit) }  // >=: `interval` may have shrunk
         return way
     }
 
@@ -75,7 +90,13 @@ public struct SplitChoice {
         if scores[way]!.count > SplitChoice.window { scores[way]!.removeFirst() }
         let other = scores[!usesPool]!.suffix(SplitChoice.probeWindow)
         guard other.count == SplitChoice.probeWindow, let mine = median(scores[usesPool]![...]) else { return }
-        if median(other)! < 0.9 * mine { usesPool.toggle(); inCycle = 0; interval = SplitChoice.firstInterval }
+        let theirs = median(other)!
+        if theirs < 0.9 * mine {
+            usesPool.toggle(); inCycle = 0; interval = SplitChoice.firstInterval; cycleLimit = SplitChoice.probeInterval
+        } else {
+            cycleLimit = theirs >= SplitChoice.distantRatio * mine ? SplitChoice.longestInterval : SplitChoice.probeInterval
+            interval = min(interval, cycleLimit)
+        }
     }
 
     private func median(_ xs: ArraySlice<Double>) -> Double? { xs.isEmpty ? nil : xs.sorted()[xs.count / 2] }
