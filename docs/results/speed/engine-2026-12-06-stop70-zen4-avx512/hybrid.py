@@ -8,7 +8,7 @@ res = collections.defaultdict(list)
 for r in range(rounds):
     for name, mp, cores in ways:
         env = dict(os.environ, ISP_EXP_MINPIX=mp)
-        args = ["taskset", "-c", cores, "/tmp/isp-exp", "bench", "/work/main/models/vgg16-fd.safetensors", "--runs", "300",
+        args = ["taskset", "-c", cores, "/tmp/isp-exp", "bench", "/work/main/models/vgg16-fd.safetensors", "--runs", "600",
                 "--no-train", "--always-split", "--json"] + ([] if dense else ["--prune", "stored"])
         d = json.loads(subprocess.run(args, env=env, capture_output=True, text=True).stdout)
         rt = int(subprocess.run(["/tmp/pp"], capture_output=True, text=True).stdout.split()[-2])
