@@ -22,17 +22,19 @@
 /// stop 59's `peers.py --interleave 20`), nine alternating runs: isp / ONNX Runtime 0.83-1.69
 /// (median 1.13) with a fixed cycle, 0.74-1.42 (median 0.81) so; with blocks on a quiet machine
 /// 0.72-0.96 and 0.73 in three pairs (AMD Zen 4, AVX-512).
+///
 /// While the other way stays at least `distantRatio` times slower (one core against two on a
 /// network whose steps all gain from the split, with the vCPUs close), the cycle keeps doubling up
 /// to `longestInterval`: at 4 in 128 those probes, each about twice a split pass's time, were the
 /// slowest 3% of the passes and set the 99th percentile. VGG16 w0.5 dense, three alternating runs
 /// of 10,000 passes (`isp bench --passes-on-request`, AMD Zen 4 AVX-512): passes on one core
-/// 3.1-3.7% -> 0.9-1.7% (0.6% without a cut: the rest are cycles cut back to `probeInterval`
-/// when the two ways' medians came within the ratio on this noisy VM); torchvision mobilenet_v2
-/// at 224, two runs of 5,000: 3.2-3.7% -> 0.8-1.5%, 99th percentile 8.45-8.61 -> 7.14-8.58 ms,
-/// mean 4.28-4.70 -> 4.16-4.40 ms. A way within it (a small network with the vCPUs far apart) is still tried every
-/// `probeInterval`, and a chosen way that slows down brings the probes back at once, so the choice
-/// follows the machine where it can change.
+/// 3.1-3.7% -> 0.9-1.7% (0.6% without a cut: the rest are cycles cut back to `probeInterval` when
+/// the two ways' medians came within the ratio on this noisy VM); torchvision mobilenet_v2 at 224,
+/// two runs of 5,000: 3.2-3.7% -> 0.8-1.5%, 99th percentile 8.45-8.61 -> 7.14-8.58 ms, mean
+/// 4.28-4.70 -> 4.16-4.40 ms. A way within the ratio (a small network with the vCPUs far apart) is
+/// still tried every `probeInterval`, and a chosen way that slows down brings the probes back at
+/// once, so the choice follows the machine where it can change.
+///
 /// Only a pass that went the way of the pass before it is scored: the first after a change finds
 /// the pool asleep and its data in the other core's cache (in the far stretches, another L3).
 /// Scoring the single pass that went the other way every 32 kept the choice where it was: VGG16's
