@@ -94,22 +94,23 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
     } else {
         const int32_t taps = ONE_TAP ? 1 : in->taps;
         const int32_t channelsAhead = 64 / taps > 1 ? 64 / taps : 1, channelsFarAhead = 256 / taps > 1 ? 256 / taps : 1;
-        // CONTIGUOUS (see contiguous_channels in ConvTiles.c): channel i's plane and weight rows follow
-        // from the first's, with no table to read. A chunk of the channels may hold one, or none (see
-        // RUN_BLOCKS).
+        // CONTIGUOUS (see contiguous_channels in ConvTiles.c): 1, channel i's plane and weight rows
+        // follow from the first's, with no table to read. A chunk of the channels may hold one, or
+        // none (see RUN_BLOCKS). 2, only its plane does (the listed channels' rows of Winograd's V,
+        // see isp_conv_products); its weight rows come from the table.
         const size_t step = CONTIGUOUS && in->channels > 1 ? (size_t)(in->xOffset[1] - in->xOffset[0]) : 0;
         const float *x0 = CONTIGUOUS && in->channels > 0 ? xq + in->xOffset[0] : 0;
-        const float *w0 = CONTIGUOUS && in->channels > 0 ? tilePanel + (size_t)in->weightChannel[0] * taps * 16 : 0;
+        const float *w0 = CONTIGUOUS == 1 && in->channels > 0 ? tilePanel + (size_t)in->weightChannel[0] * taps * 16 : 0;
         for (int32_t i = 0; i < in->channels; i++) {
             const float *xc = CONTIGUOUS ? x0 + i * step : xq + in->xOffset[i];
-            const float *w = CONTIGUOUS ? w0 + (size_t)i * taps * 16 : tilePanel + (size_t)in->weightChannel[i] * taps * 16;
+            const float *w = CONTIGUOUS == 1 ? w0 + (size_t)i * taps * 16 : tilePanel + (size_t)in->weightChannel[i] * taps * 16;
             // The rows of the kept channels about 64 and 256 rows ahead: with channels dropped, the rows in
             // between may never be read. In a chunk's last channels, the next chunk's first: stopped
             // at the chunk's end, the prefetches left the start of every chunk to demand misses.
             const int32_t ahead = i + channelsAhead < prefetchChannels ? i + channelsAhead : prefetchChannels - 1;
             const int32_t farAhead = i + channelsFarAhead < prefetchChannels ? i + channelsFarAhead : prefetchChannels - 1;
-            const float *next = CONTIGUOUS ? w0 + (size_t)ahead * taps * 16 : tilePanel + (size_t)in->weightChannel[ahead] * taps * 16;
-            const float *far = CONTIGUOUS ? w0 + (size_t)farAhead * taps * 16 : tilePanel + (size_t)in->weightChannel[farAhead] * taps * 16;
+            const float *next = CONTIGUOUS == 1 ? w0 + (size_t)ahead * taps * 16 : tilePanel + (size_t)in->weightChannel[ahead] * taps * 16;
+            const float *far = CONTIGUOUS == 1 ? w0 + (size_t)farAhead * taps * 16 : tilePanel + (size_t)in->weightChannel[farAhead] * taps * 16;
             // 1x1 convolutions read their input planes in place, and on big maps each block reads a
             // little of every input plane: 144 planes 12.5 KB apart on a 56x56 map, more streams than
             // the hardware prefetchers follow, so each line came from memory on demand. Fetching the

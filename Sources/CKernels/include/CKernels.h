@@ -79,6 +79,8 @@ void isp_conv_tiles(isp_isa isa, const isp_conv_input *in, const float *panels, 
 /// The sums of isp_conv_tiles for all output channels at positions [q0, q1) (1x1: in->taps == 1,
 /// pixelStride 1), without bias or clamp, position-major: products[q * pitch + o] (pitch >= the
 /// output channels rounded up to 16; the lanes past the last channel hold zero weights' sums).
+/// The input rows must lie evenly spaced (Winograd's V: in->xOffset[i] = i * (in->xOffset[1] -
+/// in->xOffset[0])); only the weight rows may be listed (in->weightChannel: the kept channels).
 void isp_conv_products(isp_isa isa, const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, int32_t q0,
                        int32_t q1, float *products, int32_t pitch);
 
