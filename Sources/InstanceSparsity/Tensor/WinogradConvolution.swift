@@ -154,9 +154,10 @@ final class WinogradConvolution {
             guard let saliency else { return }
             ChannelGate.measure(out, planes: o, pixels: height * width, into: saliency.norms.data, isa: engine.isa)
         }
-        saliency?.map = out
         if threads > 1 && !phased, let saliency {  // a share per thread at most; the sums of any other stay 0
             saliency.expectShares(engine.threads, of: out, channels: outChannels)
+        } else {
+            saliency?.map = out
         }
         if phased {
             // The map in one band: each step split across the cores, so that each reads half of U
