@@ -1,10 +1,11 @@
-# scale2.py ROUNDS MODEL CONFIG... : configs (';'-separated extra bench args, 'dense' for none) alternated
-# round by round, one core and two; per step and config: minima of step medians; prints lost = two - one/2
-import json, subprocess, sys
+# scale2.py ROUNDS MODEL CONFIG... : each CONFIG ('dense', or extra `isp bench` arguments in one string, where
+# NAME=VALUE words set the environment) runs round by round in turn, on one core (taskset -c 0) and on two; per
+# step and config the minimum over rounds of each round's step median, and lost = two-core - one-core / 2 (us).
+# The binary: $ISP, else .build/release/isp (run from the repository).
+import json, os, subprocess, sys
 rounds, model = int(sys.argv[1]), sys.argv[2]
 configs = sys.argv[3:]
-isp = "/work/main/.build/release/isp"
-import os; isp = os.environ.get("ISP", isp)
+isp = os.environ.get("ISP", ".build/release/isp")
 best = {}; order = []
 for r in range(rounds):
     for c in configs:
