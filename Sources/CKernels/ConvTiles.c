@@ -517,6 +517,33 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
     }
 }
 
+// Share `part` of `parts` of the weight rows of the kept input channels in the `tiles` tiles at
+// `next` (panels of `rows` rows; 1x1 convolutions: a channel's row is its index), fetched into L2.
+// With NEXT_TILE, each block of a tile but the first fetches a share of the next tile's rows, so
+// that the next tile's first block reads its weights from L2, as the tile's other blocks do, not
+// from memory on demand (the blocks' own prefetches run only 64 rows ahead). In mobilenet_v2 at
+// 224 the weights of the 7x7 and 14x14 layers (14 MB in all) come from memory on every pass.
+// AVX2, one core, weights cycled through 64 copies, alternating (benchmarks/conv_kernel_bench.c
+// IN OUT SIZE 200 64 2 0, FIXED_INPUT=1, AMD Zen 4, 5-7 rounds, medians), us: 960 -> 160 at 7x7
+// 221.8 -> 203.0, 160 -> 960 178.8 -> 158.0, 320 -> 1280 592.1 -> 509.9, 96 -> 576 at 14x14
+// level (271.9 against 270.1); the same in a quieter stretch 167-169 -> 166-169, 186-191 ->
+// 167-169, 460-462 -> 427-440, 230-233 -> 223-224. AVX-512 (two tiles by 14 positions, so bursts
+// of a third of the rows): 960 -> 160 147.2 -> 152.0, 160 -> 960 181.8 -> 172.9, 320 -> 1280
+// 427.1 -> 435.7, so not there. Spread over the block's channel loop (a countdown per channel)
+// instead of a burst before the block: no better (960 -> 160 162 against 168, 160 -> 960 179
+// against 168). 3x3 convolutions not measured so. mobilenet_v2 at 224, whole passes
+// (benchmarks/interleave.py, 60 blocks of 10, ISP_ISA=avx2, AMD Zen 4): one core 0.972x and 0.980x
+// the time (AVX-512, whose kernel is unchanged, 0.996x and 0.999x in the same runs), two cores
+// 0.986x and 0.993x (order flipped).
+static inline __attribute__((always_inline)) void fetch_next_tile(const float *next, int tiles, const isp_conv_input *in, int32_t rows,
+                                                                  int32_t part, int32_t parts) {
+    const int32_t first = (int32_t)((int64_t)part * in->channels / parts), end = (int32_t)((int64_t)(part + 1) * in->channels / parts);
+    for (int32_t i = first; i < end; i++)
+        for (int t = 0; t < tiles; t++) __builtin_prefetch(next + ((size_t)t * rows + in->weightChannel[i]) * 16, 0, 2);
+}
+#define AVX2_NEXT_TILE 1
+#define AVX512_NEXT_TILE 0
+
 // Tiles `tile` (and the next if `two`) at positions [FROM, TO) in equal blocks (block_start: 10 positions as 5
 // + 5, not 6 + a weight-bound 4), through the row buffer when `buffered`. With CHUNKED, runs of
 // at most ROW_BUFFER positions in more than one block, of convolutions with taps or whose tile's
@@ -541,7 +568,7 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
 // 44.0-44.1; stride 2, 64 -> 128 at 16x16 32.7-42.3 -> 48.4-48.8, 256 -> 256 at 14x14 38.4 ->
 // 42.9-43.1; unrolled 256 -> 256 at 4x4 from memory 32.9-33.1 -> 35.7-36.2, at 2x2 level. 1x1
 // convolutions keep the footprint rule (960 -> 160 and 160 -> 960 at 7x7: 2-3% slower chunked).
-#define RUN_BLOCKS(MAXPIX, MAXTILES, PF, CHUNKED, CONTIGUOUS, FROM, TO) \
+#define RUN_BLOCKS(MAXPIX, MAXTILES, PF, CHUNKED, NEXT_TILE, CONTIGUOUS, FROM, TO) \
     do { \
         const int32_t from = FROM, to = TO; \
         const int32_t blocks = (to - from + MAXPIX - 1) / MAXPIX; \
@@ -564,6 +591,9 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
                 n = in->blockPitch ? MAXPIX - q % MAXPIX : in->rowWidth ? MAXPIX \
                   : block_start(k + 1, to - from, blocks) - block_start(k, to - from, blocks); \
                 n = to - q < n ? to - q : n; \
+                if (NEXT_TILE && in->taps == 1 && k > 0 && tile + MAXTILES < tile1 && perChunk == in->channels) \
+                    fetch_next_tile(panels + (size_t)(tile + MAXTILES) * rows * 16, tile1 - tile - MAXTILES < MAXTILES ? tile1 - tile - MAXTILES : MAXTILES, \
+                                    in, rows, k - 1, blocks - 1); \
                 /* In rows: a block across a row's end runs as one where it can (BANDS), else up to the end. */ \
                 const int32_t column = in->rowWidth ? q % in->rowWidth : 0; \
                 int32_t split = in->rowWidth && column + n > in->rowWidth ? in->rowWidth - column : 0; \
@@ -661,7 +691,7 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
                                           ? q0 + (int32_t)((int64_t)bandBlocks * (r) / runs) * bandPixels : q1) \
                                : q0 + (int32_t)((int64_t)(q1 - q0) * (r) / runs))
 
-#define KERNEL(name, attr, MAXPIX, MAXTILES, MAP_PIXELS, GROUP, VECTORS, POINTWISE_GROUP, POINTWISE_VECTORS, PROJECTION_GROUP, PROJECTION_VECTORS, NARROW_ALIASED, CHUNKED, BANDS, PF, CONTIGUOUS) \
+#define KERNEL(name, attr, MAXPIX, MAXTILES, MAP_PIXELS, GROUP, VECTORS, POINTWISE_GROUP, POINTWISE_VECTORS, PROJECTION_GROUP, PROJECTION_VECTORS, NARROW_ALIASED, CHUNKED, BANDS, NEXT_TILE, PF, CONTIGUOUS) \
     attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, \
                           int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out) { \
         if (CONTIGUOUS && (in->taps != 1 || in->pixelStride != 1)) __builtin_unreachable(); /* see isp_conv_tiles */ \
@@ -746,7 +776,7 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
         } \
         for (int32_t tile = tile0; tile < tile1; tile += MAXTILES) { \
             const int two = MAXTILES > 1 && tile + 1 < tile1; \
-            for (int32_t r = 0; r < runs; r++) RUN_BLOCKS(MAXPIX, MAXTILES, PF, CHUNKED, CONTIGUOUS, RUN_START(r), RUN_START(r + 1)); \
+            for (int32_t r = 0; r < runs; r++) RUN_BLOCKS(MAXPIX, MAXTILES, PF, CHUNKED, NEXT_TILE, CONTIGUOUS, RUN_START(r), RUN_START(r + 1)); \
         } \
     }
 
@@ -758,14 +788,14 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
 // 10.8 us, 3 -> 32 55.2 -> 23.9, 3 -> 64 110 -> 49 (AVX-512's 8 x 2: 11.3, 22.0, 54.7; 6 x 1
 // 21.2, 51.4, 96.1; 4 x 1 13.1, 25.9, 67.7). Small maps' blocks: MAP_PIXELS (see SMALL_MAPS).
 #define BLOCK_OF_KERNEL block_avx512
-KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 8, 2, 3, 4, 4, 4, 1, AVX512_CHUNKS, AVX512_BANDS, 0, 0)
-KERNEL(conv_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 8, 2, 3, 4, 4, 4, 1, AVX512_CHUNKS, AVX512_BANDS, 1, 0)
+KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 8, 2, 3, 4, 4, 4, 1, AVX512_CHUNKS, AVX512_BANDS, AVX512_NEXT_TILE, 0, 0)
+KERNEL(conv_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 8, 2, 3, 4, 4, 4, 1, AVX512_CHUNKS, AVX512_BANDS, AVX512_NEXT_TILE, 1, 0)
 #undef BLOCK_OF_KERNEL
 #define BLOCK_OF_KERNEL block_avx2
-KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, 0, 0)
-KERNEL(conv_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, 1, 0)
-KERNEL(conv_avx2_contiguous, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, 0, 1)
-KERNEL(conv_avx2_contiguous_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, 1, 1)
+KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, AVX2_NEXT_TILE, 0, 0)
+KERNEL(conv_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, AVX2_NEXT_TILE, 1, 0)
+KERNEL(conv_avx2_contiguous, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, AVX2_NEXT_TILE, 0, 1)
+KERNEL(conv_avx2_contiguous_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, AVX2_NEXT_TILE, 1, 1)
 #undef BLOCK_OF_KERNEL
 
 // The products of Winograd's transforms (isp_conv_products): every tile, blocks of up to MAXPIX
