@@ -6,8 +6,8 @@ public final class Tensor {
     public private(set) var shape: [Int]
     public private(set) var capacity: Int
     public private(set) var data: UnsafeMutablePointer<Float>
-    /// The allocation `data` lies in (see `allocateLines`).
-    private var storage: UnsafeMutableRawPointer
+    /// The allocation `data` lies in (see `allocateLines`); nil when the tensor borrows `data`.
+    private var storage: UnsafeMutableRawPointer?
 
     public var count: Int { shape.reduce(1, *) }
     public var buffer: UnsafeMutableBufferPointer<Float> { .init(start: data, count: count) }
@@ -40,6 +40,17 @@ public final class Tensor {
         return (storage, p)
     }
 
+    /// A tensor of `shape` over floats it neither owns nor frees (and cannot grow): the caller keeps
+    /// them alive and unchanged while the tensor is in use. The batch-1 executor reads its input
+    /// image so (see `SparseExecutor.forward`).
+    init(borrowing data: UnsafeMutablePointer<Float>, shape: [Int]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
+        self.shape = shape
+        capacity = shape.reduce(1, *)
+        self.data = data
+        storage = nil
+    }
+
     public convenience init(shape: [Int], values: [Float]) {
         self.init(shape: shape)
         precondition(values.count == count, "\(values.count) values for shape \(shape)")
@@ -51,7 +62,7 @@ public final class Tensor {
         data.update(repeating: value, count: count)
     }
 
-    deinit { storage.deallocate() }
+    deinit { storage?.deallocate() }
 
     public var array: [Float] { Array(buffer) }
 
@@ -64,7 +75,8 @@ public final class Tensor {
     public func resize(_ newShape: [Int]) {
         let n = newShape.reduce(1, *)
         if n > capacity {
-            storage.deallocate()
+            precondition(storage != nil, "a borrowed tensor cannot grow")
+            storage?.deallocate()
             capacity = n
             (storage, data) = Tensor.allocateLines(n)
         }
