@@ -519,8 +519,9 @@ static inline __attribute__((always_inline)) void pack_blocks(const isp_conv_inp
 
 // Share `part` of `parts` of the weight rows of the kept input channels in the `tiles` tiles at
 // `next` (panels of `rows` rows; 1x1 convolutions: a channel's row is its index), fetched into L2.
-// With NEXT_TILE, each block of a tile but the first fetches a share of the next tile's rows, so
-// that the next tile's first block reads its weights from L2, as the tile's other blocks do, not
+// With NEXT_TILE, each block but the first of a tile's last run (a tile in several runs fetches
+// once, not once a run) fetches a share of the next tile's rows, so that the next tile's first
+// block reads its weights from L2, as the tile's other blocks do, not
 // from memory on demand (the blocks' own prefetches run only 64 rows ahead). In mobilenet_v2 at
 // 224 the weights of the 7x7 and 14x14 layers (14 MB in all) come from memory on every pass.
 // AVX2, one core, weights cycled through 64 copies, alternating (benchmarks/conv_kernel_bench.c
@@ -568,7 +569,7 @@ static inline __attribute__((always_inline)) void fetch_next_tile(const float *n
 // 44.0-44.1; stride 2, 64 -> 128 at 16x16 32.7-42.3 -> 48.4-48.8, 256 -> 256 at 14x14 38.4 ->
 // 42.9-43.1; unrolled 256 -> 256 at 4x4 from memory 32.9-33.1 -> 35.7-36.2, at 2x2 level. 1x1
 // convolutions keep the footprint rule (960 -> 160 and 160 -> 960 at 7x7: 2-3% slower chunked).
-#define RUN_BLOCKS(MAXPIX, MAXTILES, PF, CHUNKED, NEXT_TILE, CONTIGUOUS, FROM, TO) \
+#define RUN_BLOCKS(MAXPIX, MAXTILES, PF, CHUNKED, NEXT_TILE, CONTIGUOUS, FROM, TO, LAST_RUN) \
     do { \
         const int32_t from = FROM, to = TO; \
         const int32_t blocks = (to - from + MAXPIX - 1) / MAXPIX; \
@@ -591,7 +592,7 @@ static inline __attribute__((always_inline)) void fetch_next_tile(const float *n
                 n = in->blockPitch ? MAXPIX - q % MAXPIX : in->rowWidth ? MAXPIX \
                   : block_start(k + 1, to - from, blocks) - block_start(k, to - from, blocks); \
                 n = to - q < n ? to - q : n; \
-                if (NEXT_TILE && in->taps == 1 && k > 0 && tile + MAXTILES < tile1 && perChunk == in->channels) \
+                if (NEXT_TILE && LAST_RUN && in->taps == 1 && k > 0 && tile + MAXTILES < tile1 && perChunk == in->channels) \
                     fetch_next_tile(panels + (size_t)(tile + MAXTILES) * rows * 16, tile1 - tile - MAXTILES < MAXTILES ? tile1 - tile - MAXTILES : MAXTILES, \
                                     in, rows, k - 1, blocks - 1); \
                 /* In rows: a block across a row's end runs as one where it can (BANDS), else up to the end. */ \
@@ -776,7 +777,7 @@ static inline __attribute__((always_inline)) void fetch_next_tile(const float *n
         } \
         for (int32_t tile = tile0; tile < tile1; tile += MAXTILES) { \
             const int two = MAXTILES > 1 && tile + 1 < tile1; \
-            for (int32_t r = 0; r < runs; r++) RUN_BLOCKS(MAXPIX, MAXTILES, PF, CHUNKED, NEXT_TILE, CONTIGUOUS, RUN_START(r), RUN_START(r + 1)); \
+            for (int32_t r = 0; r < runs; r++) RUN_BLOCKS(MAXPIX, MAXTILES, PF, CHUNKED, NEXT_TILE, CONTIGUOUS, RUN_START(r), RUN_START(r + 1), r == runs - 1); \
         } \
     }
 
