@@ -225,8 +225,13 @@ final class TiledConvolution {
 
     /// A 1x1 convolution of one image split by input channels, share t of the `kc` listed channels
     /// on the core that holds them (`Engine.forEachShare`'s shares): share 0 writes bias + its sum
-    /// (+ residual) to `out`, the others their sums to `partialSums`; then the caller adds them
-    /// and applies the activation, and measures the gate's saliency if one asks.
+    /// (+ residual) to `out`, the others their sums to `partialSums`; then the sums are added, the
+    /// activation applied and the gate's saliency measured if one asks: by the caller alone for
+    /// fewer than `parallelPartialFloats` outputs, else each core for its share of the output
+    /// channels (the 28x28 and 14x14 projections of mobilenet_v2 at 224, 12K-25K floats; one
+    /// more split costs about what it saves on MobileNetV2 w0.5's 3K-10K).
+    static let parallelPartialFloats = 8192
+
     private func sumInputChannelShares(_ input: UnsafePointer<isp_conv_input>, kept kc: Int, grid: Int, panels: WeightPanels,
                                        out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?,
                                        residual: UnsafePointer<Float>?, saliency: OutputSaliency?, engine: Engine) {
@@ -247,16 +252,19 @@ final class TiledConvolution {
             isp_conv_tiles(isa, &own, panels.data, Int32(panels.rows), Int32(outChannels), 0, Int32(panels.tiles), 0,
                            Int32(grid), 0, &output)
         }
-        let (low, high) = clampBounds(cap)
-        for partial in partialSums {
-            let p = partial.data
-            for j in 0..<floats { out[j] += p[j] }
+        let (low, high) = clampBounds(cap), partials = partialSums.map(\.data)
+        let finish = { (channels: Range<Int>) in
+            let floats = (channels.lowerBound * grid)..<(channels.upperBound * grid)
+            for p in partials { for j in floats { out[j] += p[j] } }
+            if cap != nil { for j in floats { out[j] = min(max(out[j], low), high) } }
+            if let saliency { ChannelGate.measure(out, planes: channels, pixels: grid, into: saliency.norms.data, isa: engine.isa) }
         }
-        if cap != nil { for j in 0..<floats { out[j] = min(max(out[j], low), high) } }
-        if let saliency {
-            ChannelGate.measure(out, planes: 0..<outChannels, pixels: grid, into: saliency.norms.data, isa: engine.isa)
-            saliency.map = out
+        if floats < TiledConvolution.parallelPartialFloats {
+            finish(0..<outChannels)
+        } else {
+            engine.forEachShare(of: outChannels, keepWarm: true) { channels, _ in finish(channels) }
         }
+        saliency?.map = out
     }
 
     /// `to` = the blocks of `pixels` floats of `from`, from order (outer, inner) to (inner, outer):
@@ -311,13 +319,21 @@ final class TiledConvolution {
         // and 8.7 -> 10.3 us; isp bench --profile, one core by taskset, Intel Xeon AVX-512). So,
         // three alternations: MobileNetV2 w0.5 0.674-0.687 -> 0.625-0.643 ms, mobilenet_v2 at 224
         // 4.28-4.36 -> 4.06-4.26 ms. Not from 1024 positions: on 32x32 maps adding the sums cost
-        // more than the split saved (14.2 -> 18.5 us). Since stop 43 not from 128 positions either:
-        // mobilenet_v2 at 224's projections on 28x28 and 14x14 maps to 32 and 64 channels ran 6-11
-        // us faster each split by output channels (26 -> 18, 31-36 -> 24-25, 29-32 -> 24-26 us;
-        // all projections 661-692 -> 607-652 us; three alternations of isp bench --profile, AMD
-        // Zen 5 AVX-512, vCPUs close); MobileNetV2 w0.5's (16x16 and smaller) level (projections
-        // 78-81 us either way). Under 128 positions (7x7 at 224, 8x8 at 32x32) the input-channel
-        // split stays: by output channels the 7x7 ones gained 1-6 us each, but the 8x8 ones lost 0.5.
+        // more than the split saved (14.2 -> 18.5 us). From 128 positions only when the input is
+        // at least 128 KB: split by output channels, each core reads every input plane, so the
+        // depthwise convolution that next overwrites those planes must first take each line back
+        // from the other core's cache, which costs 7 ns a line with the vCPUs close and 28 far
+        // apart (`benchmarks/line_handoff.c` "A writes again", 1.1 alone). The projections alone
+        // ran 6-11 us faster by output channels (stop 43, AMD Zen 5), but mobilenet_v2 at 224's
+        // stride-1 depthwise steps on 14x14 and 28x28 maps paid it: 15-34 us each close, 72-150
+        // far (one vCPU's whole share, 2352-3528 lines at 28 ns), 14-41 us by input channels (isp
+        // bench --profile). Whole passes, AVX2, alternating blocks in ten pairs of processes, each
+        // pair of blocks labelled by `pingpong.c` (AMD Zen 4, 2026-12-06): mobilenet_v2 at 224
+        // 0.995x close and 0.927x far (4.22 -> 4.20 and 6.42 -> 5.93 ms); the stored MobileNetV2
+        // pruned 1.001x and 1.011x. MobileNetV2 w0.5's 16x16 inputs (24K floats) stay by output
+        // channels: by input channels 1.016x close, 0.964x far. Under 128 positions (7x7 at 224,
+        // 8x8 at 32x32) the input-channel split always: by output channels the 7x7 ones gained 1-6
+        // us each, but the 8x8 ones lost 0.5.
         // Unrolled maps go by output channels where the kernel sums in chunks (AVX2): each core then
         // runs all of a tile's blocks on each chunk of its weights, and reads half the weights. By
         // positions (a 7x7 grid is 9 units of 6), each core ran 4-5 blocks a chunk and read all of
@@ -327,7 +343,7 @@ final class TiledConvolution {
         enum Split { case none, rows, channels, inputChannels }
         let threads = engine.threads
         let division: Split = !split || macs < TiledConvolution.parallelThreshold ? .none
-            : inputSplit == .channelShares && l.mode == .pointwise && grid < 128 && count == 1 && kc >= 2 * threads ? .inputChannels
+            : inputSplit == .channelShares && l.mode == .pointwise && (grid < 128 || grid < 1024 && kc * grid >= 1 << 15) && count == 1 && kc >= 2 * threads ? .inputChannels
             : (saliency != nil || (l.mode == .pointwise && grid < 2048) || (l.mode == .unrolled && count == 1 && isp_conv_chunks(isa) != 0))
                 && tiles >= 2 * threads ? .channels
             : units >= 4 * threads || (tiles < 2 * threads && units >= 2 * threads) ? .rows : .channels
