@@ -1,38 +1,88 @@
-"""Two isp builds A/B, with each pair of blocks labelled by where the VM's two vCPUs were.
+"""Two engines A/B (two isp builds, or isp and ONNX Runtime), with each pair of blocks labelled
+by where the VM's two vCPUs were.
 
-These VMs move their two vCPUs between a close placement (a cache line's round trip 50-130 ns,
-`pingpong.c`) and a far one (310-390 ns) every few seconds, and a split pass runs about 1.5x
-slower far apart (mobilenet_v2 at 224, AVX2: 4.0 against 6.3 ms); a process can also keep a few
-percent of speed of its own for its whole life. So: blocks of `--block` passes of A and B
-alternate (B first every other pair, each once both processes are quiet), `pingpong` runs
+These VMs move their two vCPUs every few seconds between three placements: close (a cache
+line's round trip 50-130 ns), far apart (310-390 ns), and close but on one core's two threads
+(both vCPUs together reach one core's multiply-add rate). A split pass of mobilenet_v2 at 224
+(AVX2, AMD Zen 4) ran about 4.0, 6.3 and 5.8 ms in them; a process can also keep a few percent of
+speed of its own for its whole life. So: blocks of `--block` passes of A and B alternate (B first
+every other pair, each once both processes are quiet), `vcpu_probe.c` samples the placement
 before each pair, and both processes are restarted every `--restart` pairs (B started first every
-other time); the per-pair ratios B/A are reported separately for close and far pairs.
+other time); the per-pair ratios B/A are reported for each placement.
 
-  gcc -O2 -pthread benchmarks/pingpong.c -o /tmp/pingpong
+  gcc -O3 -pthread benchmarks/vcpu_probe.c -o /tmp/vcpu_probe
   python3 benchmarks/placement_ab.py A/isp B/isp [--pairs 80] [--block 20] -- MODEL --random-inputs [--prune stored]
+
+An engine given as `onnxruntime:FILE.onnx` is ONNX Runtime on that model, run in this process
+on a random input with two intra-op threads, as peers.py runs it; peers.py exports MODEL's weights:
+  python3 benchmarks/peers.py --checkpoint MODEL --runs 20 --rounds 1 --keep-onnx /tmp/m.onnx
+  python3 benchmarks/placement_ab.py onnxruntime:/tmp/m.onnx .build/release/isp -- MODEL --random-inputs
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
+from typing import List
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from interleave import PassServer, wait_until_quiet  # noqa: E402
+from interleave import PassServer, timed_passes, wait_until_quiet  # noqa: E402
 
 FAR_NS = 200  # round trips above this are the far placement
+SHARED_CORE = 1.4  # both vCPUs together under this many times one alone: one core's two threads
+
+
+def placement(probe: str) -> str:
+    """close, far or shared core, from one `vcpu_probe` sample."""
+    line = subprocess.run([probe, "0.2"], capture_output=True, text=True, check=True).stdout.splitlines()[-1]
+    m = re.search(r"alone ([\d.]+) G/s \| together cpu 0 ([\d.]+), cpu 1 ([\d.]+) G/s \| round trip ([\d.]+) ns", line)
+    if not m:
+        sys.exit(f"placement_ab: {probe} printed '{line}'")
+    alone, cpu0, cpu1, trip = (float(x) for x in m.groups())
+    return "far" if trip >= FAR_NS else "shared core" if cpu0 + cpu1 < SHARED_CORE * alone else "close"
+ONNX = "onnxruntime:"
+
+
+class OnnxRuntime:
+    """ONNX Runtime on an ONNX file, in this process; passes(n) as PassServer's."""
+
+    def __init__(self, path: str, threads: int = 2):
+        import numpy as np
+        import onnxruntime as ort
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        shape = [d if isinstance(d, int) else 1 for d in self.session.get_inputs()[0].shape]
+        self.feed = {self.session.get_inputs()[0].name: np.random.default_rng(1).standard_normal(shape, dtype=np.float32)}
+        self.passes = timed_passes(lambda: self.session.run(None, self.feed))
+        self.pid = os.getpid()
+
+    def close(self) -> None:
+        pass
+
+
+def start(engine: str, bench_args: List[str]):
+    if engine.startswith(ONNX):
+        return OnnxRuntime(engine[len(ONNX):])
+    server = PassServer(engine, bench_args)
+    server.pid = server.process.pid
+    return server
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("isp_a")
-    ap.add_argument("isp_b")
+    ap.add_argument("engine_a", help="an isp binary, or onnxruntime:FILE.onnx")
+    ap.add_argument("engine_b", help="the same")
     ap.add_argument("--pairs", type=int, default=80)
     ap.add_argument("--block", type=int, default=20, help="passes per block")
     ap.add_argument("--restart", type=int, default=10, help="pairs per pair of processes")
-    ap.add_argument("--pingpong", default="/tmp/pingpong", help="benchmarks/pingpong.c built")
+    ap.add_argument("--probe", default="/tmp/vcpu_probe", help="benchmarks/vcpu_probe.c built")
     argv = sys.argv[1:]
     if "--" not in argv or argv.index("--") == len(argv) - 1:
         ap.error("give isp bench's arguments after --")
@@ -41,27 +91,29 @@ def main() -> None:
     if a.pairs < 1 or a.block < 1 or a.restart < 1:
         ap.error("--pairs, --block and --restart must be >= 1")
     servers = []
-    rows = []  # (round trip ns, A ms, B ms)
+    rows = []  # (placement, A ms, B ms)
     for i in range(a.pairs):
         if i % a.restart == 0:
             for s in servers:
                 s.close()
             first_b = (i // a.restart) % 2 == 1
-            made = {b: PassServer(b, bench_args) for b in ((a.isp_b, a.isp_a) if first_b else (a.isp_a, a.isp_b))}
-            servers = [made[a.isp_a], made[a.isp_b]]
-        trip = float(subprocess.run([a.pingpong], capture_output=True, text=True, check=True).stdout.split()[2])
-        pids = [s.process.pid for s in servers]
+            order = (1, 0) if first_b else (0, 1)
+            made = {k: start((a.engine_a, a.engine_b)[k], bench_args) for k in order}
+            servers = [made[0], made[1]]
+        where = placement(a.probe)
+        pids = sorted({s.pid for s in servers} | {os.getpid()})
         times = [0.0, 0.0]
         for k in ((0, 1) if i % 2 == 0 else (1, 0)):
             wait_until_quiet(pids)
             times[k] = statistics.median(servers[k].passes(a.block + 1)[1:])
-        rows.append((trip, times[0], times[1]))
-        print(f"\rpair {i + 1}/{a.pairs}: round trip {trip:.0f} ns, B/A {times[1] / times[0]:.3f}", end="",
+        rows.append((where, times[0], times[1]))
+        print(f"\rpair {i + 1}/{a.pairs}: {where}, B/A {times[1] / times[0]:.3f}", end="",
               file=sys.stderr, flush=True)
     print(file=sys.stderr)
     for s in servers:
         s.close()
-    for name, chosen in (("close", [r for r in rows if r[0] < FAR_NS]), ("far", [r for r in rows if r[0] >= FAR_NS])):
+    for name in ("close", "far", "shared core"):
+        chosen = [r for r in rows if r[0] == name]
         if not chosen:
             print(f"{name}: no pairs")
             continue
