@@ -4,7 +4,7 @@
 // with the round trip of one line between the vCPUs (as pingpong.c) before and after, so that a
 // figure can be told close (round trip ~50-70 ns) from far apart (~320-350 ns). Not part of the tests.
 //
-//   gcc -O3 -mavx2 -pthread benchmarks/line_handoff.c -o /tmp/line_handoff && /tmp/line_handoff [KB] [REPS]
+//   gcc -O3 -mavx2 -mprfchw -pthread benchmarks/line_handoff.c -o /tmp/line_handoff && /tmp/line_handoff [KB] [REPS]
 //
 // Cases, each timed on the thread that does the last pass:
 //   B reads            B reads what A wrote
@@ -13,17 +13,21 @@
 //   B writes after     B overwrites the lines it read
 //   A streams          A overwrites them after B read them with non-temporal stores
 //   A writes, alone    A overwrites lines only A touched (the baseline)
+//   A prefetchw        as "A writes again", each line prefetched for writing 16 lines ahead
 // Seen on the 2-vCPU AMD EPYC Zen 4 VM (2026-12-05, 64 KB, docs/RESULTS.md "Stop 63"): close, B reads
 // 1.0-1.1 ns a line, A writes again 6.8-9.4, A alone 1.1; far apart, B reads 2.5-3.0 and A writes
 // again 27.6-28.7: overwriting lines the other vCPU has read is what a split pass pays far apart.
+// The reader that overwrites them pays nothing of it (B writes after 0.6-1.1 ns), and prefetching
+// them for writing does not help the writer (256 KB, close: A writes again 9.4-9.7, A prefetchw
+// 9.4-9.7, prefetched 8, 16 or 32 lines ahead; 2026-12-06, stop 73).
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "round_trip.h"
 
-enum { B_READS, B_WRITES, A_WRITES_AGAIN, B_WRITES_AFTER, A_STREAMS, A_ALONE, CASES };
-static const char *names[CASES] = {"B reads", "B writes", "A writes again", "B writes after", "A streams", "A writes, alone"};
+enum { B_READS, B_WRITES, A_WRITES_AGAIN, B_WRITES_AFTER, A_STREAMS, A_ALONE, A_PREFETCHW, CASES };
+static const char *names[CASES] = {"B reads", "B writes", "A writes again", "B writes after", "A streams", "A writes, alone", "A prefetchw"};
 
 static float *buffer;
 static size_t floats;
@@ -42,6 +46,14 @@ static void stream_all(float value) {
     const __m256 v = _mm256_set1_ps(value);
     for (size_t i = 0; i < floats; i += 8) _mm256_stream_ps(buffer + i, v);
     _mm_sfence();
+}
+static void write_all_prefetching(float value) {
+    const __m256 v = _mm256_set1_ps(value);
+    for (size_t i = 0; i < floats; i += 16) {
+        if (i + 16 * 16 < floats) _m_prefetchw(buffer + i + 16 * 16);
+        _mm256_store_ps(buffer + i, v);
+        _mm256_store_ps(buffer + i + 8, v);
+    }
 }
 static float read_all(void) {
     __m256 s0 = _mm256_setzero_ps(), s1 = s0;
@@ -64,8 +76,9 @@ static void *thread_a(void *unused) {
         wait_for(2);
         double t = seconds();
         if (current == A_WRITES_AGAIN || current == A_ALONE) write_all((float)r + 1);
+        else if (current == A_PREFETCHW) write_all_prefetching((float)r + 1);
         else if (current == A_STREAMS) stream_all((float)r + 1);
-        if (current == A_WRITES_AGAIN || current == A_ALONE || current == A_STREAMS) elapsed += seconds() - t;
+        if (current == A_WRITES_AGAIN || current == A_ALONE || current == A_STREAMS || current == A_PREFETCHW) elapsed += seconds() - t;
         atomic_store(&turn, 3);
     }
     return NULL;
