@@ -81,18 +81,25 @@ def export_onnx(model: torch.nn.Module, x: torch.Tensor, path: str) -> None:
         torch.onnx.export(model, (x,), path, **kwargs)
 
 
+def load_onnxruntime(path: str, threads: int):
+    """An ONNX Runtime session on `path` as every benchmark here runs it: `threads` intra-op
+    threads, sequential, every graph optimisation, the CPU provider."""
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
 def onnxruntime_session(model: torch.nn.Module, x: torch.Tensor, threads: int, keep_onnx: Optional[str] = None):
     """The model exported to ONNX and loaded; returns (run, result fields)."""
     import onnxruntime as ort
     with tempfile.TemporaryDirectory() as tmp:
         path = keep_onnx or os.path.join(tmp, "model.onnx")
         export_onnx(model, x, path)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        sess = load_onnxruntime(path, threads)
     feed = {sess.get_inputs()[0].name: x.numpy()}
     out = sess.run(None, feed)[0]
     with torch.inference_mode():

@@ -33,6 +33,7 @@ from interleave import PassServer, timed_passes, wait_until_quiet  # noqa: E402
 
 FAR_NS = 200  # round trips above this are the far placement
 SHARED_CORE = 1.4  # both vCPUs together under this many times one alone: one core's two threads
+ONNX = "onnxruntime:"  # an engine named so is ONNX Runtime on the file after the colon
 
 
 def placement(probe: str) -> str:
@@ -43,7 +44,6 @@ def placement(probe: str) -> str:
         sys.exit(f"placement_ab: {probe} printed '{line}'")
     alone, cpu0, cpu1, trip = (float(x) for x in m.groups())
     return "far" if trip >= FAR_NS else "shared core" if cpu0 + cpu1 < SHARED_CORE * alone else "close"
-ONNX = "onnxruntime:"
 
 
 class OnnxRuntime:
@@ -51,23 +51,19 @@ class OnnxRuntime:
 
     def __init__(self, path: str, threads: int = 2):
         import numpy as np
-        import onnxruntime as ort
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        from peers import load_onnxruntime  # torch and ONNX Runtime: only for this engine
+        self.session = load_onnxruntime(path, threads)
         shape = [d if isinstance(d, int) else 1 for d in self.session.get_inputs()[0].shape]
         self.feed = {self.session.get_inputs()[0].name: np.random.default_rng(1).standard_normal(shape, dtype=np.float32)}
         self.passes = timed_passes(lambda: self.session.run(None, self.feed))
         self.pid = os.getpid()
 
-    def close(self) -> None:
+    def close(self) -> None:  # the session ends with this object
         pass
 
 
 def start(engine: str, bench_args: List[str]):
+    """The engine named `engine` (an isp binary, or ONNX Runtime), ready for passes(n)."""
     if engine.startswith(ONNX):
         return OnnxRuntime(engine[len(ONNX):])
     server = PassServer(engine, bench_args)

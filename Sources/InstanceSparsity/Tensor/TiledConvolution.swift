@@ -326,8 +326,8 @@ final class TiledConvolution {
         // apart (`benchmarks/line_handoff.c` "A writes again", 1.1 alone). The projections alone
         // ran 6-11 us faster by output channels (stop 43, AMD Zen 5), but mobilenet_v2 at 224's
         // stride-1 depthwise steps on 14x14 and 28x28 maps paid it: 15-34 us each close, 72-150
-        // far (one vCPU's whole share, 2352-3528 lines at 28 ns), 14-41 us by input channels (isp
-        // bench --profile). Whole passes, AVX2, alternating blocks in ten pairs of processes, each
+        // far (one vCPU's whole share, 2352-3528 lines at 28 ns); by input channels 14-22 close,
+        // 21-42 far (isp bench --profile, AVX2). Whole passes, AVX2, alternating blocks in ten pairs of processes, each
         // pair of blocks labelled by `pingpong.c` (AMD Zen 4, 2026-12-06): mobilenet_v2 at 224
         // 0.995x close and 0.927x far (4.22 -> 4.20 and 6.42 -> 5.93 ms); the stored MobileNetV2
         // pruned 1.001x and 1.011x. MobileNetV2 w0.5's 16x16 inputs (24K floats) stay by output
