@@ -223,15 +223,19 @@ final class TiledConvolution {
         isp_conv_weight_gradient(isa, &args, 0, Int32(tiles))
     }
 
+    /// Outputs from which both cores add the input-channel shares' sums (`sumInputChannelShares`):
+    /// the 28x28 and 14x14 projections of mobilenet_v2 at 224 (12K-25K floats), where the caller
+    /// alone did as well (AVX2, alternating blocks, one pair of processes: close 0.998x against
+    /// 0.989x, far 0.913x against 0.923x; docs/results/speed/engine-2026-12-06-stop73-zen4-avx512/
+    /// ab-variants.txt); kept as measured in the whole-pass runs. Under it, as on MobileNetV2
+    /// w0.5's 8x8 maps (3K-10K floats), the caller adds them, as before stop 73.
+    static let parallelPartialFloats = 8192
+
     /// A 1x1 convolution of one image split by input channels, share t of the `kc` listed channels
     /// on the core that holds them (`Engine.forEachShare`'s shares): share 0 writes bias + its sum
     /// (+ residual) to `out`, the others their sums to `partialSums`; then the sums are added, the
-    /// activation applied and the gate's saliency measured if one asks: by the caller alone for
-    /// fewer than `parallelPartialFloats` outputs, else each core for its share of the output
-    /// channels (the 28x28 and 14x14 projections of mobilenet_v2 at 224, 12K-25K floats; one
-    /// more split costs about what it saves on MobileNetV2 w0.5's 3K-10K).
-    static let parallelPartialFloats = 8192
-
+    /// activation applied and the gate's saliency measured if one asks, by the caller alone or by
+    /// each core for its share of the output channels (`parallelPartialFloats`).
     private func sumInputChannelShares(_ input: UnsafePointer<isp_conv_input>, kept kc: Int, grid: Int, panels: WeightPanels,
                                        out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?,
                                        residual: UnsafePointer<Float>?, saliency: OutputSaliency?, engine: Engine) {
