@@ -223,19 +223,12 @@ final class TiledConvolution {
         isp_conv_weight_gradient(isa, &args, 0, Int32(tiles))
     }
 
-    /// Outputs from which both cores add the input-channel shares' sums (`sumInputChannelShares`):
-    /// the 28x28 and 14x14 projections of mobilenet_v2 at 224 (12K-25K floats), where the caller
-    /// alone did as well (AVX2, alternating blocks, one pair of processes: close 0.998x against
-    /// 0.989x, far 0.913x against 0.923x; docs/results/speed/engine-2026-12-06-stop73-zen4-avx512/
-    /// ab-variants.txt); kept as measured in the whole-pass runs. Under it, as on MobileNetV2
-    /// w0.5's 8x8 maps (3K-10K floats), the caller adds them, as before stop 73.
-    static let parallelPartialFloats = 8192
-
     /// A 1x1 convolution of one image split by input channels, share t of the `kc` listed channels
     /// on the core that holds them (`Engine.forEachShare`'s shares): share 0 writes bias + its sum
-    /// (+ residual) to `out`, the others their sums to `partialSums`; then the sums are added, the
-    /// activation applied and the gate's saliency measured if one asks, by the caller alone or by
-    /// each core for its share of the output channels (`parallelPartialFloats`).
+    /// (+ residual) to `out`, the others their sums to `partialSums`; then the caller adds them
+    /// and applies the activation, and measures the gate's saliency if one asks. (Both cores
+    /// adding, each its share of the output channels, measured level on mobilenet_v2 at 224's
+    /// 28x28 and 14x14 projections: stop 73, ab-variants.txt.)
     private func sumInputChannelShares(_ input: UnsafePointer<isp_conv_input>, kept kc: Int, grid: Int, panels: WeightPanels,
                                        out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?,
                                        residual: UnsafePointer<Float>?, saliency: OutputSaliency?, engine: Engine) {
@@ -256,19 +249,16 @@ final class TiledConvolution {
             isp_conv_tiles(isa, &own, panels.data, Int32(panels.rows), Int32(outChannels), 0, Int32(panels.tiles), 0,
                            Int32(grid), 0, &output)
         }
-        let (low, high) = clampBounds(cap), partials = partialSums.map(\.data)
-        let finish = { (channels: Range<Int>) in
-            let floats = (channels.lowerBound * grid)..<(channels.upperBound * grid)
-            for p in partials { for j in floats { out[j] += p[j] } }
-            if cap != nil { for j in floats { out[j] = min(max(out[j], low), high) } }
-            if let saliency { ChannelGate.measure(out, planes: channels, pixels: grid, into: saliency.norms.data, isa: engine.isa) }
+        let (low, high) = clampBounds(cap)
+        for partial in partialSums {
+            let p = partial.data
+            for j in 0..<floats { out[j] += p[j] }
         }
-        if floats < TiledConvolution.parallelPartialFloats {
-            finish(0..<outChannels)
-        } else {
-            engine.forEachShare(of: outChannels, keepWarm: true) { channels, _ in finish(channels) }
+        if cap != nil { for j in 0..<floats { out[j] = min(max(out[j], low), high) } }
+        if let saliency {
+            ChannelGate.measure(out, planes: 0..<outChannels, pixels: grid, into: saliency.norms.data, isa: engine.isa)
+            saliency.map = out
         }
-        saliency?.map = out
     }
 
     /// `to` = the blocks of `pixels` floats of `from`, from order (outer, inner) to (inner, outer):
