@@ -19,7 +19,8 @@
 // shortcuts run; SIZE is the output's side). CHUNK N: the input channels N at a time, each chunk
 // added to the output the one before wrote (as `TiledConvolution` runs big unrolled maps for the
 // AVX-512 kernel; the AVX2 kernel chunks them itself, see ConvTiles.c; LAYOUT 1, or 2 at stride 1). KEPT N:
-// only N of the IN channels, a fixed random subset in order, as a pruned pass lists them. Prints
+// only N of the IN channels, a fixed random subset in order, as a pruned pass lists them (KEPT_RUN,
+// below, separates what the gaps in the weight rows and in the input planes cost). Prints
 // microseconds per pass and GMAC/s (the multiply-adds of the unrolled rows, border included, of
 // the channels read).
 #include "CKernels.h"
@@ -64,7 +65,12 @@ int main(int argc, char **argv) {
     char *keep = calloc(in, 1);
     srand(7);
     for (int n = 0; n < kept;) { int c = kept == in ? n : rand() % in; if (!keep[c]) { keep[c] = 1; n++; } }
-    for (int c = 0, n = 0; c < in; c++) if (keep[c]) { xOffset[n] = c * plane; weightChannel[n] = c; n++; }
+    // KEPT_RUN=weights: the kept channels read weight rows 0 to KEPT-1 (one run, as if no channel were
+    // dropped) but their own input planes; KEPT_RUN=planes: the other way round.
+    const char *run = getenv("KEPT_RUN");
+    const int rowsRun = run && strcmp(run, "weights") == 0, planesRun = run && strcmp(run, "planes") == 0;
+    for (int c = 0, n = 0; c < in; c++)
+        if (keep[c]) { xOffset[n] = (planesRun ? n : c) * plane; weightChannel[n] = rowsRun ? n : c; n++; }
     for (int t = 0; t < k; t++) taps[t] = unrolled ? t * pixels : pointwise ? 0 : (t / 3) * pitch + t % 3;
     isp_conv_input input = {inputs, xOffset, weightChannel, kept, taps, k, stride};
     if (map) input.mapWidth = size;

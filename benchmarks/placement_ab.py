@@ -15,7 +15,7 @@ other time); the per-pair ratios B/A are reported for each placement.
 
 An engine given as `onnxruntime:FILE.onnx` is ONNX Runtime on that model, run in this process
 on a random input with two intra-op threads, as peers.py runs it; peers.py exports MODEL's weights:
-  python3 benchmarks/peers.py --checkpoint MODEL --runs 20 --rounds 1 --keep-onnx /tmp/m.onnx
+  python3 benchmarks/peers.py --checkpoint MODEL --runs 200 --rounds 1 --keep-onnx /tmp/m.onnx
   python3 benchmarks/placement_ab.py onnxruntime:/tmp/m.onnx .build/release/isp -- MODEL --random-inputs
 """
 from __future__ import annotations

@@ -30,8 +30,9 @@ static const long JOB_MASK = 0x7fffffffL;      // job numbers wrap in the claims
 // batch-1 latency from 1.8 to 3.7 ms.
 static const long SPIN_NANOSECONDS = 2000000;
 
+// Each worker's line starts with the word it spins on, and no two workers share one.
 typedef struct {
-    _Atomic long job;        // last job number published to this worker
+    _Alignas(64) _Atomic long job;  // last job number published to this worker
     _Atomic int sleeping;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -40,29 +41,38 @@ typedef struct {
 static worker workers[MAX_WORKERS];
 static int worker_count = -1;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-static atomic_flag busy = ATOMIC_FLAG_INIT;
-static isp_task current_task;
-static void *current_context;
-static _Atomic int current_warm;  // the current job's keepWarm
-static _Atomic long claims;      // job << 2*TASK_BITS | tasks << TASK_BITS | next unclaimed task
-static _Atomic int32_t finished;  // tasks of the current job completed
-static long job_number;
+// What a job's caller and workers all touch, on one cache line of its own. A worker that hears of a
+// job reads the task, claims one and counts it done: on one line that is one transfer from the
+// caller's core; spread over two, or beside data another core writes, each is a round trip more.
+// When these were separate statics, their lines were the linker's choice: benchmarks/pool_bench.c
+// (a job of two 2-us tasks, AMD Zen 5, the vCPUs far apart, 411-433 ns round trips, six
+// alternations) got them over two lines, the worker's word on the second, and measured 0.95-1.28 us
+// a job beyond its work; so, 0.59-0.65 us. (isp's binary happened to have them on one line.)
+static struct {
+    _Alignas(64) _Atomic long claims;  // job << 2*TASK_BITS | tasks << TASK_BITS | next unclaimed task
+    _Atomic int32_t finished;           // tasks of the current job completed
+    _Atomic int warm;                   // the current job's keepWarm
+    isp_task task;
+    void *context;
+    long number;                        // the last job's number
+    atomic_flag busy;
+    _Atomic int caller_sleeping;
+} pool = { .busy = ATOMIC_FLAG_INIT };
 // Where the caller sleeps until the last task of its job is finished.
 static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t done = PTHREAD_COND_INITIALIZER;
-static _Atomic int caller_sleeping;
 
 /// Claims and runs tasks of `job` until none are left.
 static void run_tasks(long job) {
     const long mask = (1L << TASK_BITS) - 1;
     for (;;) {
-        long c = atomic_load(&claims);
+        long c = atomic_load(&pool.claims);
         if ((c >> (2 * TASK_BITS)) != (job & JOB_MASK) || (c & mask) >= ((c >> TASK_BITS) & mask)) return;
-        if (!atomic_compare_exchange_weak(&claims, &c, c + 1)) continue;
-        current_task(current_context, (int32_t)(c & mask));
+        if (!atomic_compare_exchange_weak(&pool.claims, &c, c + 1)) continue;
+        pool.task(pool.context, (int32_t)(c & mask));
         // The caller sets caller_sleeping before it last reads `finished`: it sees this task
         // counted or this thread sees it asleep.
-        if (atomic_fetch_add(&finished, 1) + 1 == ((c >> TASK_BITS) & mask) && atomic_load(&caller_sleeping)) {
+        if (atomic_fetch_add(&pool.finished, 1) + 1 == ((c >> TASK_BITS) & mask) && atomic_load(&pool.caller_sleeping)) {
             pthread_mutex_lock(&done_lock);
             pthread_cond_signal(&done);
             pthread_mutex_unlock(&done_lock);
@@ -91,7 +101,7 @@ static void *worker_main(void *arg) {
             pthread_mutex_unlock(&w->lock);
         }
         seen = job;
-        spin = atomic_load(&current_warm) ? SPIN_NANOSECONDS : 0;
+        spin = atomic_load(&pool.warm) ? SPIN_NANOSECONDS : 0;
         run_tasks(job);
     }
     return NULL;
@@ -123,20 +133,20 @@ int32_t isp_parallel_threads(void) {
 
 void isp_parallel(int32_t tasks, isp_task task, void *context, int32_t keepWarm) {
     pthread_once(&once, start);
-    if (tasks <= 1 || tasks >= (1 << TASK_BITS) || atomic_flag_test_and_set(&busy)) {
+    if (tasks <= 1 || tasks >= (1 << TASK_BITS) || atomic_flag_test_and_set(&pool.busy)) {
         for (int32_t i = 0; i < tasks; i++) task(context, i);
         return;
     }
-    long job = ++job_number;
-    current_task = task;
-    atomic_store(&current_warm, keepWarm);
-    current_context = context;
-    atomic_store(&finished, 0);
+    long job = ++pool.number;
+    pool.task = task;
+    atomic_store(&pool.warm, keepWarm);
+    pool.context = context;
+    atomic_store(&pool.finished, 0);
     // Task 0 is the caller's, claimed before the workers hear of the job: a split by shares then
     // runs share 0 on the caller and share 1 on the first worker image after image, so that each
     // core reads the rows it wrote the step before (claimed in a race, the worker took task 0 in
     // about a quarter of ResNet-18's row splits, and each core read its rows from the other's cache).
-    atomic_store(&claims, (job & JOB_MASK) << (2 * TASK_BITS) | (long)tasks << TASK_BITS | 1);
+    atomic_store(&pool.claims, (job & JOB_MASK) << (2 * TASK_BITS) | (long)tasks << TASK_BITS | 1);
     int helpers = tasks - 1 < worker_count ? tasks - 1 : worker_count;
     for (int i = 0; i < helpers; i++) {
         worker *w = &workers[i];
@@ -148,15 +158,15 @@ void isp_parallel(int32_t tasks, isp_task task, void *context, int32_t keepWarm)
         }
     }
     task(context, 0);
-    atomic_fetch_add(&finished, 1);
+    atomic_fetch_add(&pool.finished, 1);
     run_tasks(job);
-    for (int spins = 0; atomic_load(&finished) < tasks; spins++) {
+    for (int spins = 0; atomic_load(&pool.finished) < tasks; spins++) {
         if (spins < SPINS_BEFORE_SLEEP) { _mm_pause(); continue; }
         pthread_mutex_lock(&done_lock);
-        atomic_store(&caller_sleeping, 1);
-        while (atomic_load(&finished) < tasks) pthread_cond_wait(&done, &done_lock);
-        atomic_store(&caller_sleeping, 0);
+        atomic_store(&pool.caller_sleeping, 1);
+        while (atomic_load(&pool.finished) < tasks) pthread_cond_wait(&done, &done_lock);
+        atomic_store(&pool.caller_sleeping, 0);
         pthread_mutex_unlock(&done_lock);
     }
-    atomic_flag_clear(&busy);
+    atomic_flag_clear(&pool.busy);
 }
