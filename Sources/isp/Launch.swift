@@ -30,9 +30,24 @@ struct Launch {
 
     /// Ends this process; under MPI after the others have finished too. Usage errors end so:
     /// every process meets them (all read the same command line), and process 0 says it once.
+    /// A run whose tables or JSON could not all be written to stdout (a full disk, a quota) did not
+    /// succeed: it ends with status 1 and says so, instead of 0 and a short file.
     func exit(_ status: Int32) -> Never {
+        var status = status
+        if let problem = standardOutputProblem() {
+            errors.write("isp: standard output: cannot write: \(problem)\n".data(using: .utf8)!)
+            if status == 0 { status = 1 }
+        }
         if let mpi { mpi.finish(status: status) }
         Foundation.exit(status)
+    }
+
+    /// Why stdout lost output, if it did: the error of flushing what is left, or of an earlier write
+    /// (stdio keeps only that one failed; the reason of that one is gone by now).
+    private func standardOutputProblem() -> String? {
+        errno = 0
+        if fflush(stdout) != 0 { return String(cString: strerror(errno)) }
+        return ferror(stdout) != 0 ? "a write to it failed" : nil
     }
 
     /// A failed run. Under MPI the failing process names itself and ends the whole job (MPI_Abort):

@@ -48,6 +48,20 @@ enum ISP {
         return binary
     }
 
+    /// The temporary files isp's atomic writes of `path` made beside it (`PATH.tmp-XXXXXX`) and left.
+    static func temporaries(beside path: String) -> [String] {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[..<$0]) } ?? ".", prefix = (slash.map { String(path[path.index(after: $0)...]) } ?? path) + ".tmp-"
+        guard let dir = opendir(directory.isEmpty ? "/" : directory) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name.hasPrefix(prefix) { names.append(directory + "/" + name) }
+        }
+        return names
+    }
+
     /// Starts `isp arguments` (or `executable`) with stdout and stderr going to files in
     /// `directory` and standard input read from the file `input` (default: empty); `environment`
     /// adds to the inherited variables.
@@ -312,7 +326,7 @@ final class CLITests: TemporaryDirectoryTestCase {
         var st = stat()
         XCTAssertEqual(stat(fifo, &st), 0)
         XCTAssertEqual(st.st_mode & S_IFMT, S_IFIFO, "the FIFO was replaced")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: fifo + ".tmp"))
+        XCTAssertEqual(ISP.temporaries(beside: fifo), [])
         // Report directories that cannot be made fail before the sweep, in one line naming them.
         if FileManager.default.fileExists(atPath: FashionMNIST.defaultDirectory + "/t10k-images-idx3-ubyte.gz") {
             for out in ["\(good)/report", "/proc/isp-report"] {
@@ -321,6 +335,43 @@ final class CLITests: TemporaryDirectoryTestCase {
                 try assertInputFailure(["demo", good, "--out", out, "--test-limit", "16", "--calibration", "16", "--prune", "max", "--alpha", "0.1"], names: out)
                 XCTAssertLessThan(Date().timeIntervalSince(start), 30)
             }
+        }
+    }
+
+    /// Nothing of the user's is opened to write but OUT itself: not a file of theirs named OUT.tmp,
+    /// nor what a symbolic link of that name points to, whether the write happens or is refused (the
+    /// temporary file has a name of its own). And a run whose tables or JSON stdout cannot take
+    /// ends with status 1 and one line saying so, not 0 and a short file.
+    func testUsersFilesBesideTheOutputAreLeftAloneAndLostStandardOutputFails() throws {
+        let network = try Network.make(ModelSpec(architecture: "vgg16", width: 0.0625))
+        let good = "\(directory)/good.safetensors", kept = "\(directory)/important.txt"
+        try Checkpoint.save(network, to: good)
+        try "important".write(toFile: kept, atomically: false, encoding: .utf8)
+        let written = "\(directory)/written.safetensors", refused = "\(directory)/refused.safetensors"
+        XCTAssertEqual(symlink(kept, written + ".tmp"), 0)
+        try "mine".write(toFile: refused + ".tmp", atomically: false, encoding: .utf8)
+        try Checkpoint.save(network, to: refused)
+        let r = try isp(["export", good, "--out", written])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        try assertInputFailure(["export", good, "--out", refused], names: refused)  // exists: needs --force
+        XCTAssertEqual(try String(contentsOfFile: kept, encoding: .utf8), "important")
+        XCTAssertEqual(try String(contentsOfFile: refused + ".tmp", encoding: .utf8), "mine")
+        XCTAssertEqual(ISP.temporaries(beside: written) + ISP.temporaries(beside: refused), [])
+        XCTAssertNoThrow(try Checkpoint.load(path: written))
+
+        guard let full = FileHandle(forWritingAtPath: "/dev/full") else { throw XCTSkip("no /dev/full") }
+        for arguments in [["info", good, "--json"], ["--version"]] {
+            let process = Process(), err = "\(directory)/full.stderr"
+            _ = FileManager.default.createFile(atPath: err, contents: nil)
+            process.executableURL = URL(fileURLWithPath: try ISP.requireBinary())
+            process.arguments = arguments
+            process.standardOutput = full
+            process.standardError = FileHandle(forWritingAtPath: err)
+            try process.run()
+            process.waitUntilExit()
+            let stderr = try String(contentsOfFile: err, encoding: .utf8)
+            XCTAssertEqual(process.terminationStatus, 1, "\(arguments): \(stderr)")
+            XCTAssertEqual(stderr, "isp: standard output: cannot write: a write to it failed\n", "\(arguments)")
         }
     }
 

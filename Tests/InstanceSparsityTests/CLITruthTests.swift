@@ -247,7 +247,7 @@ final class CLITruthTests: SyntheticDataTestCase {
             } else {
                 XCTAssertTrue(last.hasSuffix("no checkpoint was written (the first comes after epoch 1)"), last)
             }
-            XCTAssertFalse(FileManager.default.fileExists(atPath: out + ".tmp"))
+            XCTAssertEqual(ISP.temporaries(beside: out), [])
         }
     }
 

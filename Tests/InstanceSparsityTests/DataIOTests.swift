@@ -20,7 +20,7 @@ final class DataIOTests: TemporaryDirectoryTestCase {
     }
 
     private func leftovers() throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".tmp") }
+        try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.contains(".tmp-") }
     }
 
     // MARK: gzip and IDX

@@ -55,25 +55,25 @@ final class InterruptionTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         let loaded = try Checkpoint.load(path: out)
         XCTAssertEqual(loaded.metadata["train.epochs_completed"], "\(Self.epochs)")
-        XCTAssertFalse(exists(out + ".tmp"))
+        XCTAssertEqual(ISP.temporaries(beside: out), [])
         return out
     }
 
     // MARK: kill -9 during a checkpoint
 
     private struct Kill {
-        var hit: Bool            // killed while OUT.tmp existed
-        var temporaryBytes: Int  // size of the torn OUT.tmp left behind (-1 if none)
+        var hit: Bool            // killed while a temporary file of OUT existed
+        var temporary: String?   // the torn temporary file left behind (OUT.tmp-XXXXXX), if any
+        var temporaryBytes: Int  // its size (-1 if none)
         var attempts: Int
     }
 
-    /// Starts a fresh run and SIGKILLs it the moment OUT.tmp appears after epoch `epoch`'s test
-    /// accuracy line (so the probe file written at start-up is not mistaken for it).
+    /// Starts a fresh run and SIGKILLs it the moment a temporary file of OUT appears after epoch
+    /// `epoch`'s test accuracy line (so the probe file made at start-up is not mistaken for it).
     private func killDuringCheckpoint(out: String, epoch: Int, maxAttempts: Int = 6) throws -> Kill {
-        let temporary = out + ".tmp"
         for attempt in 1...maxAttempts {
             unlink(out)
-            unlink(temporary)
+            for stale in ISP.temporaries(beside: out) { unlink(stale) }
             let (process, stdout, stderr) = try ISP.start(trainArguments(out: out), in: directory, tag: "kill\(epoch)-\(attempt)")
             let marker = "epoch \(epoch)/\(Self.epochs) test accuracy"
             let deadline = Date().addingTimeInterval(120)
@@ -84,11 +84,12 @@ final class InterruptionTests: TemporaryDirectoryTestCase {
                 usleep(300)
             }
             // ...then spin until the temporary file exists and kill at once.
-            var spins = 0
+            var spins = 0, temporary: String? = nil
             while process.isRunning && Date() < deadline {
-                if access(temporary, F_OK) == 0 {
+                if let found = ISP.temporaries(beside: out).first {
                     kill(process.processIdentifier, SIGKILL)
                     killed = true
+                    temporary = found
                     break
                 }
                 spins += 1
@@ -100,13 +101,13 @@ final class InterruptionTests: TemporaryDirectoryTestCase {
             let r = ISP.finish(process, stdout: stdout, stderr: stderr, timeout: 120)
             if killed && r.signaled && r.status == SIGKILL {
                 var st = stat()
-                let size = stat(temporary, &st) == 0 ? Int(st.st_size) : -1
-                return Kill(hit: true, temporaryBytes: size, attempts: attempt)
+                let size = temporary.map { stat($0, &st) == 0 ? Int(st.st_size) : -1 } ?? -1
+                return Kill(hit: true, temporary: size >= 0 ? temporary : nil, temporaryBytes: size, attempts: attempt)
             }
             if !killed { kill(process.processIdentifier, SIGKILL) }
             print("interruption: attempt \(attempt) at epoch \(epoch) missed the checkpoint window; retrying")
         }
-        return Kill(hit: false, temporaryBytes: -1, attempts: maxAttempts)
+        return Kill(hit: false, temporary: nil, temporaryBytes: -1, attempts: maxAttempts)
     }
 
     /// Killed during the first checkpoint: there is no checkpoint, or (if the kill landed just
@@ -115,7 +116,7 @@ final class InterruptionTests: TemporaryDirectoryTestCase {
         let out = "\(directory)/first.safetensors"
         let k = try killDuringCheckpoint(out: out, epoch: 1)
         guard k.hit else { return XCTFail("could not kill inside the checkpoint window in \(k.attempts) attempts") }
-        print("interruption: killed during checkpoint 1 after \(k.attempts) attempt(s); OUT \(exists(out) ? "present" : "absent"), OUT.tmp \(k.temporaryBytes) bytes")
+        print("interruption: killed during checkpoint 1 after \(k.attempts) attempt(s); OUT \(exists(out) ? "present" : "absent"), its temporary file \(k.temporaryBytes) bytes")
         if exists(out) {
             let loaded = try Checkpoint.load(path: out)
             XCTAssertEqual(loaded.metadata["train.epochs_completed"], "1")
@@ -141,12 +142,14 @@ final class InterruptionTests: TemporaryDirectoryTestCase {
             XCTAssertTrue([epoch - 1, epoch].contains(completed), "epochs_completed \(completed)")
             XCTAssertEqual(loaded.velocity.count, loaded.network.parameters.count, "optimizer state saved")
             let full = bytes(reference)?.count ?? 0
-            print("interruption: killed during checkpoint \(epoch) after \(k.attempts) attempt(s); OUT holds epoch \(completed); torn OUT.tmp \(k.temporaryBytes) of \(full) bytes")
+            print("interruption: killed during checkpoint \(epoch) after \(k.attempts) attempt(s); OUT holds epoch \(completed); torn temporary file \(k.temporaryBytes) of \(full) bytes")
 
             let r = try ISP.run(resumeArguments(out: out), in: directory)
             XCTAssertEqual(r.status, 0, r.stderr)
             XCTAssertTrue(r.stdout.contains("resuming \(out) after epoch \(completed)"), r.stdout)
-            XCTAssertFalse(exists(out + ".tmp"), "resume left the torn temporary file behind")
+            // The killed run's torn temporary file stays (kill -9 gives no chance to remove it, and
+            // no other run can know it is not in use); the resumed run leaves none of its own.
+            XCTAssertEqual(Set(ISP.temporaries(beside: out)), Set([k.temporary].compactMap { $0 }), "resume left a temporary file behind")
             let different = try differences(reference, out)
             XCTAssertEqual(different, [], "resumed weights differ from the uninterrupted run")
             let a = try SafeTensors.read(path: reference).metadata, b = try SafeTensors.read(path: out).metadata
@@ -240,7 +243,7 @@ final class InterruptionTests: TemporaryDirectoryTestCase {
             assertDivergence(r)
             print("interruption: divergence with --train-limit \(trainLimit): \(r.stderr.trimmingCharacters(in: .newlines))")
             XCTAssertTrue(bytes(out) == fileBefore, "the last good checkpoint was modified")
-            XCTAssertFalse(exists(out + ".tmp"))
+            XCTAssertEqual(ISP.temporaries(beside: out), [])
             XCTAssertNoThrow(try Checkpoint.load(path: out))
         }
 
@@ -284,7 +287,7 @@ final class InterruptionTests: TemporaryDirectoryTestCase {
         let d = try ISP.run(trainArguments(out: diverged, extra: ["--lr", "10", "--weight-decay", "1"]), in: directory)
         assertDivergence(d)
         print("interruption: --lr 10 --weight-decay 1: \(d.stderr.trimmingCharacters(in: .newlines))")
-        XCTAssertFalse(exists(diverged) || exists(diverged + ".tmp"), "a diverged first epoch must write nothing")
+        XCTAssertFalse(exists(diverged) || !ISP.temporaries(beside: diverged).isEmpty, "a diverged first epoch must write nothing")
     }
 
     /// Training state in the checkpoint is as untrusted as the rest of it.

@@ -3,11 +3,13 @@ import Glibc
 #endif
 
 /// Writes `path` so that a crash or kill at any moment leaves either the old file or the complete
-/// new one, never a torn mix: `body` writes `path + ".tmp"` (same directory, so the rename cannot
-/// cross file systems), which is then flushed to disk and renamed over `path`.
+/// new one, never a torn mix: `body` writes a temporary file of its own beside `path` (same
+/// directory, so the rename cannot cross file systems), which is then flushed to disk, given the
+/// permissions a new file gets, and renamed over `path`. (A kill -9 in the middle leaves that
+/// temporary file, `PATH.tmp-XXXXXX`, behind.)
 func writeAtomically(to path: String, _ body: (_ temporaryPath: String) throws -> Void) throws {
-    let temporary = path + ".tmp"
     try refuseSpecialFile(path)
+    let temporary = try createTemporaryFile(beside: path)
     do {
         try body(temporary)
         let fd = open(temporary, O_RDONLY | O_CLOEXEC)
@@ -19,7 +21,12 @@ func writeAtomically(to path: String, _ body: (_ temporaryPath: String) throws -
             throw InputError(path, "cannot write: \(text)")
         }
         close(fd)
-        guard rename(temporary, path) == 0 else { throw InputError(path, "cannot write: \(systemErrorText())") }
+        // mkstemp made it 0600; a file written the ordinary way gets 0666 less the umask.
+        let mask = umask(0)
+        umask(mask)
+        guard chmod(temporary, 0o666 & ~mask) == 0, rename(temporary, path) == 0 else {
+            throw InputError(path, "cannot write: \(systemErrorText())")
+        }
     } catch {
         unlink(temporary)
         throw error
@@ -30,6 +37,17 @@ func writeAtomically(to path: String, _ body: (_ temporaryPath: String) throws -
     if dirfd >= 0 { _ = fsync(dirfd); close(dirfd) }
 }
 
+/// Creates an empty file with a name no other file has, `path + ".tmp-XXXXXX"`, and returns its
+/// name. Never a fixed name: `PATH.tmp` could be a file of the user's, or a symbolic link to one,
+/// and opening it to write would have emptied that file.
+private func createTemporaryFile(beside path: String, reportAs name: String? = nil) throws -> String {
+    var template = Array((path + ".tmp-XXXXXX").utf8CString)
+    let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+    guard fd >= 0 else { throw InputError(name ?? path, "cannot write: \(systemErrorText())") }
+    close(fd)
+    return template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+}
+
 /// A file being written with plain POSIX calls; errors are reported against the final path,
 /// which is the one the user knows about.
 final class OutputFile {
@@ -38,7 +56,7 @@ final class OutputFile {
 
     init(_ path: String, reportAs reportedPath: String) throws {
         self.reportedPath = reportedPath
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard fd >= 0 else { throw InputError(reportedPath, "cannot write: \(systemErrorText())") }
     }
 
@@ -92,9 +110,8 @@ private func refuseSpecialFile(_ path: String) throws {
 /// `bytesNeeded` is given) its file system has that much room. The probe leaves nothing behind.
 public func checkOutputFile(_ path: String, bytesNeeded: Int = 0) throws {
     try refuseSpecialFile(path)
-    let temporary = path + ".tmp"
     do {
-        try probeWritable(temporary, reportAs: path)
+        try probeWritable(beside: path, reportAs: path)
     } catch let error as InputError {
         // A directory that exists and still takes no file (/proc, a read-only mount) is not "missing".
         let directory = path.contains("/") ? String(path[...path.lastIndex(of: "/")!]) : "."
@@ -104,7 +121,7 @@ public func checkOutputFile(_ path: String, bytesNeeded: Int = 0) throws {
     }
     guard bytesNeeded > 0 else { return }
     var fs = statvfs()
-    guard statvfs(temporary.contains("/") ? String(temporary[...temporary.lastIndex(of: "/")!]) : ".", &fs) == 0 else { return }
+    guard statvfs(path.contains("/") ? String(path[...path.lastIndex(of: "/")!]) : ".", &fs) == 0 else { return }
     let free = Int(fs.f_bavail) &* Int(fs.f_frsize)
     guard free >= bytesNeeded else {
         throw InputError(path, "cannot write: needs \(megabytes(bytesNeeded)) free, but its file system has \(megabytes(free))")
@@ -127,15 +144,13 @@ public func prepareOutputDirectory(_ directory: String) throws {
     guard stat(directory, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
         throw InputError(directory, "cannot write: is not a directory")
     }
-    try probeWritable(directory + "/.isp-probe.tmp", reportAs: directory)
+    try probeWritable(beside: directory + "/.isp-probe", reportAs: directory)
 }
 
-/// Creates and removes `probe`, so a write that would fail later fails now; leaves nothing behind.
-/// A plain open rather than FileManager.createFile, which writes a hidden file of its own.
-private func probeWritable(_ probe: String, reportAs name: String) throws {
-    defer { unlink(probe) }
-    let file = try OutputFile(probe, reportAs: name)
-    try file.close()
+/// Creates a temporary file beside `path` and removes it, so a write that would fail later fails
+/// now; touches no other file and leaves nothing behind.
+private func probeWritable(beside path: String, reportAs name: String) throws {
+    unlink(try createTemporaryFile(beside: path, reportAs: name))
 }
 
 private func megabytes(_ bytes: Int) -> String {
