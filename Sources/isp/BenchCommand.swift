@@ -27,7 +27,9 @@ enum BenchCommand: Command {
         let json = try a.flag("--json"), profile = try a.flag("--profile"), skipTraining = try a.flag("--no-train")
         let alwaysSplit = try a.flag("--always-split"), onRequest = try a.flag("--passes-on-request")
         let runs = try a.number("--runs", default: 300, in: 10...1_000_000)
-        let trainSteps = try a.number("--train-steps", default: 5, in: 1...10_000)
+        let givenTrainSteps: Int? = try a.optionalNumber("--train-steps", in: 1...10_000)
+        if skipTraining && givenTrainSteps != nil { throw UsageError(message: "--train-steps does not apply with --no-train") }
+        let trainSteps = givenTrainSteps ?? 5
         if onRequest && (json || profile) {
             throw UsageError(message: "--passes-on-request answers in its own form on standard output; \(json ? "--json" : "--profile") does not apply")
         }

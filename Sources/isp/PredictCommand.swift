@@ -17,13 +17,13 @@ enum PredictCommand: Command {
     static let options = PruningRequest.options + [
         LayerSelection.uncalibratedLayersOption,
         Option("--dense", "run every channel even if MODEL has a stored operating point (default: the stored point if any)"),
-        Option("--top", "K", "classes listed per image (default 5)"),
+        Option("--top", "K", "classes listed per image, at most the model's (default 5, or all if it has fewer)"),
         Option.json,
     ]
 
     static func run(_ a: inout Arguments, engine: Engine) throws {
         let json = try a.flag("--json"), dense = try a.flag("--dense")
-        let top = try a.number("--top", default: 5, in: 1...100_000)
+        let givenTop: Int? = try a.optionalNumber("--top", in: 1...100_000)
         let request = try PruningRequest.read(&a)
         let layers = try a.list("--layers")?.joined(separator: ",")
         guard let path = a.positional() else { throw UsageError(message: "MODEL (a .safetensors checkpoint) is required") }
@@ -37,6 +37,9 @@ enum PredictCommand: Command {
 
         let classifier = try makeClassifier(path: path, request: request, layers: layers, defaultStored: !dense,
                                             splitAcrossCores: true, engine: engine)
+        // The default lists up to 5; more than the model has, asked for, is refused rather than cut.
+        let classes = classifier.network.spec.classes, top = givenTop ?? min(5, classes)
+        if top > classes { throw UsageError(message: "--top \(top) is more than the \(classes) classes of \(path)") }
         var results: [[String: Any]] = [], rows: [[String]] = [], failed: [[String: Any]] = []
         for image in images {
             do {

@@ -69,6 +69,9 @@ enum SlimCommand: Command {
         metadata["slim.test_accuracy_original"] = String(format: "%.4f", c.accuracyOriginal)
         metadata["test_accuracy"] = String(format: "%.4f", c.accuracySlimmed)
         try Checkpoint.save(slim, to: out, metadata: metadata)
+        if loaded.metadata.keys.contains(where: { $0.hasPrefix(OperatingPoint.prefix) }) {
+            note("isp slim: \(out) has no stored operating point (\(request.path)'s was for its channels): choose one with 'isp tune \(out)'")
+        }
 
         let maps = original.slimmableMaps.map { (name: $0.label, before: $0.layout!.channels, after: kept[$0.label]!.count) }
         let before = maps.reduce(0) { $0 + $1.before }, after = maps.reduce(0) { $0 + $1.after }

@@ -340,8 +340,9 @@ final class CLITests: TemporaryDirectoryTestCase {
 
     /// Nothing of the user's is opened to write but OUT itself: not a file of theirs named OUT.tmp,
     /// nor what a symbolic link of that name points to, whether the write happens or is refused (the
-    /// temporary file has a name of its own). And a run whose tables or JSON stdout cannot take
-    /// ends with status 1 and one line saying so, not 0 and a short file.
+    /// temporary file has a name of its own). Options that cannot apply are refused. And a run whose
+    /// tables or JSON stdout cannot take ends with status 1 and one line saying so, not 0 and a short
+    /// file.
     func testUsersFilesBesideTheOutputAreLeftAloneAndLostStandardOutputFails() throws {
         let network = try Network.make(ModelSpec(architecture: "vgg16", width: 0.0625))
         let good = "\(directory)/good.safetensors", kept = "\(directory)/important.txt"
@@ -358,6 +359,16 @@ final class CLITests: TemporaryDirectoryTestCase {
         XCTAssertEqual(try String(contentsOfFile: refused + ".tmp", encoding: .utf8), "mine")
         XCTAssertEqual(ISP.temporaries(beside: written) + ISP.temporaries(beside: refused), [])
         XCTAssertNoThrow(try Checkpoint.load(path: written))
+
+        // Options that cannot apply are refused, not ignored.
+        try assertUsageError(["bench", good, "--runs", "10", "--no-train", "--train-steps", "3"], mentions: "--train-steps does not apply with --no-train")
+        let image = "\(directory)/gray.png"
+        try PNG.write(path: image, width: 28, height: 28, channels: 1, pixels: [UInt8](repeating: 128, count: 28 * 28))
+        let tooMany = try isp(["predict", good, image, "--top", "11"])
+        XCTAssertEqual(tooMany.status, 2, tooMany.stderr)
+        XCTAssertTrue(tooMany.stderr.contains("isp predict: --top 11 is more than the 10 classes of \(good)"), tooMany.stderr)
+        let all = try isp(["predict", good, image, "--top", "10", "--json"])
+        XCTAssertEqual(all.status, 0, all.stderr)
 
         guard let full = FileHandle(forWritingAtPath: "/dev/full") else { throw XCTSkip("no /dev/full") }
         for arguments in [["info", good, "--json"], ["--version"]] {

@@ -317,7 +317,7 @@ final class DataIOTests: TemporaryDirectoryTestCase {
         let cases: [(header: String, data: [UInt8], declared: UInt64?, bytes: [UInt8]?, problem: String)] = [
             (f32, [UInt8](repeating: 0, count: 8), 9999, nil, "header length 9999 is larger than the 62 bytes"),
             (f32, [UInt8](repeating: 0, count: 8), 1 << 62, nil, "header length 4611686018427387904 is larger"),
-            (f32, [UInt8](repeating: 0, count: 4), nil, nil, "data_offsets [0, 8] run past the end of the 4-byte data buffer"),
+            (f32, [UInt8](repeating: 0, count: 4), nil, nil, "is truncated: tensor 'w' ends at byte 8 of the data, which holds 4 (data_offsets [0, 8])"),
             ("", [], nil, [0x7b, 0xff, 0xfe, 0x7d], "header is not valid UTF-8"),
             (#"{"w": {"dtype": "F32",}"#, [], nil, nil, "header is not valid JSON"),
             ("[1, 2]", [], nil, nil, "header is not a JSON object"),
@@ -352,7 +352,13 @@ final class DataIOTests: TemporaryDirectoryTestCase {
         try SafeTensors.write(path: p, tensors: [("w", Tensor(shape: [16]))], metadata: [:])
         let full = [UInt8](try Data(contentsOf: URL(fileURLWithPath: p)))
         let cutData = try write(Array(full.dropLast(4)), to: "cut-data.safetensors")
-        assertInputError(cutData, "run past the end of the 60-byte data buffer") { _ = try SafeTensors.read(path: cutData) }
+        assertInputError(cutData, "is truncated: tensor") { _ = try SafeTensors.read(path: cutData) }
+        // An image where a model goes is named as one.
+        for (bytes, kind) in [([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0] as [UInt8], "a PNG image"),
+                              ([0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 0x4a, 0x46, 0x49, 0x46], "a JPEG image")] {
+            let image = try write(bytes, to: "image-\(kind.last!).safetensors")
+            assertInputError(image, "is \(kind), not a safetensors model") { _ = try SafeTensors.read(path: image) }
+        }
         let cutHeader = try write(Array(full.prefix(20)), to: "cut-header.safetensors")
         assertInputError(cutHeader, "is larger than the 12 bytes after the length field") { _ = try SafeTensors.read(path: cutHeader) }
     }

@@ -40,6 +40,11 @@ public enum SafeTensors {
             throw InputError(path, "is a PyTorch file (torch.save), not safetensors: convert it with benchmarks/convert.py "
                                    + "(from-torchvision for torchvision's models, export-torch for the others)")
         }
+        // Images given where a model goes (`isp eval photo.png`) are the usual mistake: say so.
+        for (magic, kind) in [([0x89, 0x50, 0x4e, 0x47] as [UInt8], "a PNG image"), ([0xff, 0xd8, 0xff], "a JPEG image"), ([0x1f, 0x8b], "a gzip file")]
+            where prefix.starts(with: magic) {
+            throw InputError(path, "is \(kind), not a safetensors model")
+        }
         let headerLength = prefix.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         guard headerLength <= UInt64(file.size - 8) else {
             throw InputError(path, "header length \(headerLength) is larger than the \(file.size - 8) bytes after the length field (not a safetensors file?)")
@@ -134,7 +139,7 @@ public enum SafeTensors {
             throw InputError(path, "tensor '\(name)' has shape \(shape) (\(bytes) bytes as \(dtype)) but data_offsets [\(begin), \(end)] span \(end - begin) bytes")
         }
         guard end <= dataSize else {
-            throw InputError(path, "tensor '\(name)' data_offsets [\(begin), \(end)] run past the end of the \(dataSize)-byte data buffer")
+            throw InputError(path, "is truncated: tensor '\(name)' ends at byte \(end) of the data, which holds \(dataSize) (data_offsets [\(begin), \(end)])")
         }
         return Entry(name: name, dtype: dtype, shape: shape, begin: begin, end: end)
     }
