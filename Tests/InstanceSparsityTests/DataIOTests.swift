@@ -142,6 +142,17 @@ final class DataIOTests: TemporaryDirectoryTestCase {
         assertInputError("cifar10", "--data-dir") {
             _ = try DatasetLoader.load(name: "cifar10", directory: nil, split: .train, limit: nil)
         }
+        // A --data-dir that is no directory is named, not the first file looked for in it.
+        let missing = path("no-such-dir"), file = path("a-file")
+        FileManager.default.createFile(atPath: file, contents: Data([1]))
+        for (name, wanted) in [("fashion-mnist", "Fashion-MNIST IDX files"), ("cifar10", "CIFAR-10 binary version's .bin files")] {
+            assertInputError(missing, "no such directory (pass --data-dir with the \(wanted))") {
+                _ = try DatasetLoader.load(name: name, directory: missing, split: .test, limit: nil)
+            }
+            assertInputError(file, "is not a directory") {
+                _ = try DatasetLoader.load(name: name, directory: file, split: .test, limit: nil)
+            }
+        }
     }
 
     // MARK: CIFAR-10

@@ -76,6 +76,16 @@ final class DeploymentTests: TemporaryDirectoryTestCase {
         let expectedPruned = pruned.run(batch.data)
         XCTAssertLessThan(expectedPruned.macs, classifier.macsDense, "alpha 0.5 of the max drops channels")
         XCTAssertEqual(try Classifier(path: model, pruning: .plan(plan)).classify(path: images[0], top: 3).logits, expectedPruned.logits)
+        // A warm-up (every Classifier runs one) leaves no trace: no pass counted, the next image's
+        // logits, MACs and kept channels as on a fresh executor.
+        let warmed = SparseExecutor(network)
+        plan.apply(to: warmed)
+        warmed.warmUp()
+        XCTAssertEqual(warmed.passes, 0)
+        let afterWarmUp = warmed.run(batch.data)
+        XCTAssertEqual(afterWarmUp.logits, expectedPruned.logits)
+        XCTAssertEqual(afterWarmUp.macs, expectedPruned.macs)
+        XCTAssertEqual(afterWarmUp.kept, expectedPruned.kept)
         // "-" reads the image from standard input: the same answer as from the file; nothing there is an error naming it.
         let piped = try ISP.run(["predict", model, "--dense", "--json", "--top", "3", "-"], in: directory, input: images[0])
         XCTAssertEqual(piped.status, 0, piped.stderr)

@@ -115,6 +115,11 @@ public enum DatasetLoader {
     /// `limit` keeps the first `limit` examples of the split (for quick runs).
     public static func load(name: String, directory: String?, split: Split, limit: Int?) throws -> Dataset {
         try check(limit: limit)
+        // A mistyped --data-dir is named as such, not as the first file looked for in it.
+        let files = ["fashion-mnist": "Fashion-MNIST IDX files", "cifar10": "CIFAR-10 binary version's .bin files"]
+        if let directory, let wanted = files[name], !ImageFolder.isDirectory(directory) {
+            throw InputError(directory, "\(InputFile.exists(directory) ? "is not a directory" : "no such directory") (pass --data-dir with the \(wanted))")
+        }
         switch name {
         case "fashion-mnist":
             return try FashionMNIST.load(directory: directory ?? FashionMNIST.defaultDirectory, split: split, limit: limit)

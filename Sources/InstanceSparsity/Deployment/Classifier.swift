@@ -78,6 +78,7 @@ public final class Classifier {
         executor.useAllCores = splitAcrossCores
         plan?.apply(to: executor)
         buffer = Tensor(shape: [network.spec.inputChannels, network.spec.inputSize, network.spec.inputSize])
+        executor.warmUp()  // so that the first image's latency is the model's, not the setup's
     }
 
     /// Another classifier over the same weights and plan, for another thread.
