@@ -11,7 +11,11 @@ before each pair, and both processes are restarted every `--restart` pairs (B st
 other time); the per-pair ratios B/A are reported for each placement.
 
   gcc -O3 -pthread benchmarks/vcpu_probe.c -o /tmp/vcpu_probe
-  python3 benchmarks/placement_ab.py A/isp B/isp [--pairs 80] [--block 20] -- MODEL --random-inputs [--prune stored]
+  python3 benchmarks/placement_ab.py A/isp B/isp [--pairs 80] [--block 20] [--pairs-out FILE] -- MODEL --random-inputs [--prune stored]
+
+--pairs-out lists every pair with its probe sample: on an AVX2-only Zen 3 (2026-12-06, stop 75)
+both engines had fast and slow stretches that the sample did not tell apart (isp 7.2-8.3 ms
+against 4.8-5.7, ONNX Runtime 5.9-6.5 against 4.8-5.5, all at 50-52 G/s and 95-160 ns).
 
 An engine given as `onnxruntime:FILE.onnx` is ONNX Runtime on that model, run in this process
 on a random input with two intra-op threads, as peers.py runs it; peers.py exports MODEL's weights:
@@ -26,7 +30,7 @@ import re
 import statistics
 import subprocess
 import sys
-from typing import List
+from typing import List, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from interleave import PassServer, timed_passes, wait_until_quiet  # noqa: E402
@@ -36,14 +40,15 @@ SHARED_CORE = 1.4  # both vCPUs together under this many times one alone: one co
 ONNX = "onnxruntime:"  # an engine named so is ONNX Runtime on the file after the colon
 
 
-def placement(probe: str) -> str:
-    """close, far or shared core, from one `vcpu_probe` sample."""
+def placement(probe: str) -> Tuple[str, List[float]]:
+    """close, far or shared core, from one `vcpu_probe` sample, and the sample's figures (G
+    multiply-adds/s of cpu 0 alone, of cpu 0 and cpu 1 together, the round trip in ns)."""
     line = subprocess.run([probe, "0.2"], capture_output=True, text=True, check=True).stdout.splitlines()[-1]
     m = re.search(r"alone ([\d.]+) G/s \| together cpu 0 ([\d.]+), cpu 1 ([\d.]+) G/s \| round trip ([\d.]+) ns", line)
     if not m:
         sys.exit(f"placement_ab: {probe} printed '{line}'")
-    alone, cpu0, cpu1, trip = (float(x) for x in m.groups())
-    return "far" if trip >= FAR_NS else "shared core" if cpu0 + cpu1 < SHARED_CORE * alone else "close"
+    alone, cpu0, cpu1, trip = figures = [float(x) for x in m.groups()]
+    return "far" if trip >= FAR_NS else "shared core" if cpu0 + cpu1 < SHARED_CORE * alone else "close", figures
 
 
 class OnnxRuntime:
@@ -79,6 +84,7 @@ def main() -> None:
     ap.add_argument("--block", type=int, default=20, help="passes per block")
     ap.add_argument("--restart", type=int, default=10, help="pairs per pair of processes")
     ap.add_argument("--probe", default="/tmp/vcpu_probe", help="benchmarks/vcpu_probe.c built")
+    ap.add_argument("--pairs-out", metavar="FILE", help="also write each pair's probe sample and both medians, one line a pair")
     argv = sys.argv[1:]
     if "--" not in argv or argv.index("--") == len(argv) - 1:
         ap.error("give isp bench's arguments after --")
@@ -88,6 +94,7 @@ def main() -> None:
         ap.error("--pairs, --block and --restart must be >= 1")
     servers = []
     rows = []  # (placement, A ms, B ms)
+    lines = ["pair\tplacement\tcpu 0 alone G/s\tcpu 0 together\tcpu 1 together\tround trip ns\tA ms\tB ms\tB/A"]
     for i in range(a.pairs):
         if i % a.restart == 0:
             for s in servers:
@@ -96,18 +103,22 @@ def main() -> None:
             order = (1, 0) if first_b else (0, 1)
             made = {k: start((a.engine_a, a.engine_b)[k], bench_args) for k in order}
             servers = [made[0], made[1]]
-        where = placement(a.probe)
+        where, figures = placement(a.probe)
         pids = sorted({s.pid for s in servers} | {os.getpid()})
         times = [0.0, 0.0]
         for k in ((0, 1) if i % 2 == 0 else (1, 0)):
             wait_until_quiet(pids)
             times[k] = statistics.median(servers[k].passes(a.block + 1)[1:])
         rows.append((where, times[0], times[1]))
+        lines.append(f"{i}\t{where}\t" + "\t".join(f"{x:g}" for x in figures) + f"\t{times[0]:.3f}\t{times[1]:.3f}\t{times[1] / times[0]:.3f}")
         print(f"\rpair {i + 1}/{a.pairs}: {where}, B/A {times[1] / times[0]:.3f}", end="",
               file=sys.stderr, flush=True)
     print(file=sys.stderr)
     for s in servers:
         s.close()
+    if a.pairs_out:
+        with open(a.pairs_out, "w") as f:
+            f.write("\n".join(lines) + "\n")
     for name in ("close", "far", "shared core"):
         chosen = [r for r in rows if r[0] == name]
         if not chosen:

@@ -165,7 +165,7 @@ public final class SparseExecutor {
     /// choice's timings), so that the next image is timed as every later one: the first passes of an
     /// executor allocate its buffers, fault in their pages and start the thread pool: `isp predict`
     /// reported the shipped models' first image at 10.9-23.7 ms and the next at 0.7-2.6 (AMD Zen 3,
-    /// 2026-12-07); with `Classifier`'s warm-up, 1.0-2.2 and 0.8-2.1.
+    /// 2026-12-07); with `Classifier`'s warm-up, 1.0-2.2 and 0.8-2.2.
     /// A pruning executor keeps every channel in these passes, so that its buffers reach the sizes
     /// the densest image needs (a blank image keeps none).
     public func warmUp(passes count: Int = 2) {
