@@ -14,8 +14,8 @@ other time); the per-pair ratios B/A are reported for each placement.
   python3 benchmarks/placement_ab.py A/isp B/isp [--pairs 80] [--block 20] [--pairs-out FILE] -- MODEL --random-inputs [--prune stored]
 
 --pairs-out lists every pair with its probe sample: on an AVX2-only Zen 3 (2026-12-06, stop 75)
-both engines had fast and slow stretches that the sample did not tell apart (isp 7.2-8.3 ms
-against 4.8-5.7, ONNX Runtime 5.9-6.5 against 4.8-5.5, all at 50-52 G/s and 95-160 ns).
+both engines had fast and slow stretches that the sample did not tell apart (isp mostly 7.2-8.3
+ms against 4.8-5.7, ONNX Runtime 5.8-6.8 against 4.7-5.6, all at 50-52 G/s and 95-160 ns).
 
 An engine given as `onnxruntime:FILE.onnx` is ONNX Runtime on that model, run in this process
 on a random input with two intra-op threads, as peers.py runs it; peers.py exports MODEL's weights:

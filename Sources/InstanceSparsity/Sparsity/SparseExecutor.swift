@@ -33,6 +33,8 @@ public final class SparseExecutor {
     /// For dense passes and for pruned ones (`PrunedEvaluator.latencies` alternates them on one
     /// executor): they gain from the second core by different amounts.
     private var splitChoices = [SplitChoice(), SplitChoice()]
+    /// During `warmUp`: a pruning executor's gates keep every channel.
+    private var keepsEveryChannel = false
     private let engine: Engine, oneCoreEngine: Engine
 
     public init(_ network: Network) {
@@ -166,6 +168,7 @@ public final class SparseExecutor {
     /// executor allocate its buffers, fault in their pages and start the thread pool: `isp predict`
     /// reported the shipped models' first image at 10.9-23.7 ms and the next at 0.7-2.6 (AMD Zen 3,
     /// 2026-12-07); with `Classifier`'s warm-up, 1.0-2.2 and 0.8-2.2.
+    ///
     /// A pruning executor keeps every channel in these passes, so that its buffers reach the sizes
     /// the densest image needs (a blank image keeps none).
     public func warmUp(passes count: Int = 2) {
@@ -175,7 +178,6 @@ public final class SparseExecutor {
         for _ in 0..<count { forward(blank.data) }
         choosesSplit = chooses; keepsEveryChannel = false; passes = counted
     }
-    private var keepsEveryChannel = false
 
     /// The same without copying results out: for timing.
     @discardableResult
