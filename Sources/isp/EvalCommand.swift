@@ -10,9 +10,11 @@ enum EvalCommand: Command {
     test image through the sparse executor: accuracy dense and pruned, MACs dense and executed
     (mean, p10, p90), FLOPs reduction, and batch-1 latency dense and sparse with measured and
     ideal speedup (dense and pruned alternate in blocks of 25 images; the measured speedup is the
-    median of the blocks' ratios, steady when the machine's speed drifts). The table and JSON state the policy, alpha and maps used. Under mpirun the
-    processes split the images and gather the results: the same figures as one process (the
-    latencies are process 0's, on its share of the cores).
+    median of the blocks' ratios, steady when the machine's speed drifts). The table and JSON
+    state the policy, alpha and maps used; the JSON's "channels" lists the maps whose channel count
+    a slimmed model changed ({} when the width gives every count). Under mpirun the processes split
+    the images and gather the results: the same figures as one process (the latencies are process
+    0's, on its share of the cores).
     """
     static let options = LoadedModel.options + [
         Option("--batch-size", "B", "images per forward pass of the dense evaluation (default 256)"),
