@@ -95,8 +95,9 @@ enum SweepCommand: Command {
             for alpha in grids[kind] ?? [] {
                 let e = try PrunedEvaluator.evaluate(network, on: images, plan: try plan(kind, alpha), dense: dense, progress: progress,
                                                      processes: processes)
-                log(String(format: "%-12@ alpha %-6g accuracy %.2f%% (dense %.2f%%)  FLOPs reduction %.1f%%",
-                           kind.rawValue, alpha, 100 * e.accuracyPruned, 100 * e.accuracyDense, 100 * e.flopsReduction))
+                // Padded here: Foundation on Linux ignores a width given to %@.
+                log(String(format: "%@ alpha %-6g accuracy %.2f%% (dense %.2f%%)  FLOPs reduction %.1f%%",
+                           kind.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0), alpha, 100 * e.accuracyPruned, 100 * e.accuracyDense, 100 * e.flopsReduction))
                 rows.append(["policy": kind.rawValue, "alpha": jsonNumber(alpha), "accuracy": e.accuracyPruned,
                              "accuracy_dense": e.accuracyDense, "flops_reduction": e.flopsReduction,
                              "macs_executed_mean": e.macsExecutedMean, "macs_dense": e.macsDense])

@@ -98,6 +98,11 @@ final class CLITruthTests: SyntheticDataTestCase {
             XCTAssertEqual(r.status, 0, "\(arguments): \(r.stderr)")
             XCTAssertTrue(r.stderr.contains("data: fashion-mnist from \(recorded) (recorded in \(out))"), "\(arguments): \(r.stderr)")
         }
+        // The sweep's rows line up whatever the policy's name (Foundation on Linux ignored %-12@).
+        let sweep = try isp(["sweep", out, "--out", "\(directory)/sweep2", "--policies", "max,energy", "--calibration", "16"])
+        let rows = (sweep.stdout + sweep.stderr).split(separator: "\n").filter { $0.contains(" alpha ") && $0.contains("FLOPs reduction") && !$0.hasPrefix("operating point") }
+        XCTAssertGreaterThan(Set(rows.map { $0.split(separator: " ")[0] }).count, 1, sweep.stderr)
+        XCTAssertEqual(Set(rows.map { $0.distance(from: $0.startIndex, to: $0.range(of: "accuracy")!.lowerBound) }).count, 1, sweep.stderr)
         let eval = try isp(["eval", out, "--json"])
         let object = try eval.json()
         XCTAssertEqual(object["images"] as? Int, SyntheticFashionMNIST.testCount, "the recorded data, not the 10000 default images")
