@@ -153,7 +153,7 @@ final class ImageNetVariantTests: XCTestCase {
             let target = try Network.make(ModelSpec(architecture: arch, width: 0.125, stem: .imagenet, inputChannels: 3,
                                                     inputSize: 32, classes: 10), seed: 2)
             let fresh = Dictionary(uniqueKeysWithValues: stateDict(target).map { ($0.0, $0.1.array) })
-            try target.loadWeights(from: try Checkpoint.load(path: path), replacingClassifier: true)
+            try target.loadWeights(from: try Checkpoint.load(path: path), classifier: .fresh)
             let sourceState = Dictionary(uniqueKeysWithValues: stateDict(source).map { ($0.0, $0.1.array) })
             var copied = 0, kept = 0
             for (name, tensor) in stateDict(target) {
@@ -169,10 +169,39 @@ final class ImageNetVariantTests: XCTestCase {
             XCTAssertEqual(kept, 2, arch)
             XCTAssertGreaterThan(copied, 20, arch)
             // Not allowed to replace it: refused, naming the file.
-            XCTAssertThrowsError(try target.loadWeights(from: try Checkpoint.load(path: path), replacingClassifier: false)) {
+            XCTAssertThrowsError(try target.loadWeights(from: try Checkpoint.load(path: path), classifier: .copied)) {
                 XCTAssertEqual("\($0)", "\(path): has 5 classes, the network 10")
             }
         }
+    }
+
+    /// The same class names in another order (class folders sort by name) reorder the classifier's
+    /// outputs, so each name keeps its logit; other names get a fresh classifier; a file that names
+    /// no classes keeps its classifier for as many classes.
+    func testInitMatchesTheClassifierToTheClassNames() throws {
+        let path = temporaryPath("named.safetensors")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        func spec(_ names: [String], classes: Int? = nil) -> ModelSpec {
+            ModelSpec(architecture: "resnet18", width: 0.125, stem: .imagenet, inputChannels: 3, inputSize: 32,
+                      classes: classes ?? names.count, dataset: "folder", classNames: names)
+        }
+        let was = ["cat", "dog", "bird", "fish"], sorted = ["bird", "cat", "dog", "fish"]
+        XCTAssertEqual(ClassifierTransfer(from: spec(was), to: spec(was)), .copied)
+        XCTAssertEqual(ClassifierTransfer(from: spec(was), to: spec(sorted)), .reordered([2, 0, 1, 3]))
+        XCTAssertEqual(ClassifierTransfer(from: spec(was), to: spec(["cat", "dog", "bird", "frog"])), .fresh)
+        XCTAssertEqual(ClassifierTransfer(from: spec(was), to: spec(["cat", "dog", "bird"])), .fresh)
+        XCTAssertEqual(ClassifierTransfer(from: spec([], classes: 4), to: spec(sorted)), .copied, "no names: class i stays class i")
+        XCTAssertEqual(ClassifierTransfer(from: spec([], classes: 5), to: spec(sorted)), .fresh)
+
+        let source = try Network.make(spec(was), seed: 1)
+        FixtureGenerator.fill(source)
+        try Checkpoint.save(source, to: path)
+        let target = try Network.make(spec(sorted), seed: 2)
+        try target.loadWeights(from: try Checkpoint.load(path: path), classifier: ClassifierTransfer(from: source.spec, to: target.spec))
+        let image = Tensor(shape: [1, 3, 32, 32])
+        for i in 0..<image.count { image.data[i] = Float((i * 37) % 101) / 50 - 1 }
+        let before = source.forward(image, training: false).array, after = target.forward(image, training: false).array
+        for (i, name) in sorted.enumerated() { XCTAssertEqual(after[i], before[was.firstIndex(of: name)!], name) }
     }
 
     /// Weights of the right shapes for another variant are refused, not silently loaded.
@@ -182,11 +211,11 @@ final class ImageNetVariantTests: XCTestCase {
         try Checkpoint.save(try Network.make(ModelSpec(architecture: "mobilenetv2", width: 0.25, stem: .imagenet,
                                                        inputChannels: 3, inputSize: 32)), to: path)
         let cifar = try Network.make(ModelSpec(architecture: "mobilenetv2", width: 0.25, stem: .cifar, inputChannels: 3, inputSize: 32))
-        XCTAssertThrowsError(try cifar.loadWeights(from: try Checkpoint.load(path: path), replacingClassifier: true)) {
+        XCTAssertThrowsError(try cifar.loadWeights(from: try Checkpoint.load(path: path), classifier: .fresh)) {
             XCTAssertEqual("\($0)", "\(path): holds mobilenetv2 width 0.25 with the imagenet stem and 3 input channels, but the network to train is mobilenetv2 width 0.25 with the cifar stem and 3 input channels")
         }
         let wider = try Network.make(ModelSpec(architecture: "mobilenetv2", width: 0.5, stem: .imagenet, inputChannels: 3, inputSize: 32))
-        XCTAssertThrowsError(try wider.loadWeights(from: try Checkpoint.load(path: path), replacingClassifier: true))
+        XCTAssertThrowsError(try wider.loadWeights(from: try Checkpoint.load(path: path), classifier: .fresh))
     }
 
     /// `isp train --init` with feature decay: fine-tunes a 5-class checkpoint on the 10 classes of

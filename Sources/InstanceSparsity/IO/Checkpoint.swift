@@ -108,13 +108,41 @@ public enum Checkpoint {
     }
 }
 
+/// What fine-tuning does with a checkpoint's classifier (its last Linear layer).
+public enum ClassifierTransfer: Equatable {
+    /// Copied as it is: the same classes in the same order (or, where the file names none, as many).
+    case copied
+    /// Not copied: the network keeps its own fresh classifier (other classes).
+    case fresh
+    /// Output i (its weight row and bias) from the file's output `rows[i]`: the same classes in
+    /// another order.
+    case reordered([Int])
+
+    /// How a model trained on `source`'s classes fine-tunes on `target`'s. Kept as it is, a
+    /// classifier for other or reordered classes would silently give each new class the weights
+    /// of the old class at its index (a new user fine-tuned a 7-class file on class folders whose
+    /// sorted order differed: 'cat' became 'bird' with no word said).
+    public init(from source: ModelSpec, to target: ModelSpec) {
+        let was = source.labelNames, now = target.labelNames
+        let named = !source.classNames.isEmpty || was != (0..<source.classes).map(String.init)
+        if was == now || (!named && source.classes == target.classes) {
+            self = .copied
+        } else if was.count == now.count, Set(was) == Set(now), Set(now).count == now.count {
+            let row = Dictionary(uniqueKeysWithValues: was.enumerated().map { ($1, $0) })
+            self = .reordered(now.map { row[$0]! })
+        } else {
+            self = .fresh
+        }
+    }
+}
+
 extension Network {
     /// Starts from the weights of a checkpoint (fine-tuning): every parameter and batch-norm
-    /// statistic is copied from it, except the classifier when the class counts differ and
-    /// `replacingClassifier` allows that (it keeps this network's fresh initialisation). The two
-    /// networks must otherwise be the same: a different stem, width or input would give weights
-    /// of the right shapes a different meaning (MobileNetV2's stems differ only in strides).
-    public func loadWeights(from checkpoint: Checkpoint.Loaded, replacingClassifier: Bool) throws {
+    /// statistic is copied from it, the classifier as `classifier` says (`.copied` needs the same
+    /// class count). The two networks must otherwise be the same: a different stem, width or input
+    /// would give weights of the right shapes a different meaning (MobileNetV2's stems differ only
+    /// in strides).
+    public func loadWeights(from checkpoint: Checkpoint.Loaded, classifier transfer: ClassifierTransfer) throws {
         let source = checkpoint.network.spec
         func describe(_ s: ModelSpec) -> String {
             "\(s.summary) with the \(s.stem.rawValue) stem and \(s.inputChannels) input channels"
@@ -125,13 +153,22 @@ extension Network {
         }
         var classifier = ""
         root.visit { path, layer in if layer is Linear { classifier = path } }
-        if source.classes != spec.classes && !replacingClassifier {
+        if source.classes != spec.classes && transfer != .fresh {
             throw InputError(checkpoint.path, "has \(source.classes) classes, the network \(spec.classes)")
         }
-        let skipped = source.classes == spec.classes ? nil : classifier + "."
         let weights = Dictionary(uniqueKeysWithValues: Checkpoint.stateDict(checkpoint.network).floats.map { ($0.name, $0.tensor) })
-        for (name, target) in Checkpoint.stateDict(self).floats where skipped.map({ !name.hasPrefix($0) }) ?? true {
-            target.copy(from: weights[name]!)  // same architecture, width, stem and input: same names and shapes
+        for (name, target) in Checkpoint.stateDict(self).floats {
+            guard name.hasPrefix(classifier + ".") else {
+                target.copy(from: weights[name]!)  // same architecture, width, stem and input: same names and shapes
+                continue
+            }
+            switch transfer {
+            case .copied: target.copy(from: weights[name]!)
+            case .fresh: break
+            case .reordered(let rows):  // weight [classes, features] or bias [classes]: whole rows
+                let from = weights[name]!, width = target.count / rows.count
+                for (i, r) in rows.enumerated() { (target.data + i * width).update(from: from.data + r * width, count: width) }
+            }
         }
     }
 }
