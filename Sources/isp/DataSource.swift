@@ -45,7 +45,7 @@ struct DataSource {
     init(dataset flagDataset: String?, directory flagDirectory: String?, model spec: ModelSpec, path: String, skipBad: Bool = false) throws {
         dataset = flagDataset ?? spec.dataset
         guard DatasetLoader.names.contains(dataset) else {
-            throw InputError(path, "records dataset '\(dataset)', which isp cannot read; pass --dataset (\(DatasetLoader.names.joined(separator: ", "))) and --data-dir")
+            throw InputError(path, "records dataset '\(dataset)', which isp cannot read; pass --dataset (\(DatasetLoader.names.joined(separator: ", "))) and --data-dir (or time it without data: isp bench MODEL --random-inputs)")
         }
         if let flagDirectory {
             directory = DataSource.absolute(flagDirectory); origin = "--data-dir"

@@ -65,6 +65,14 @@ final class DeploymentTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(try classifier.classify(input: Array(UnsafeBufferPointer(start: batch.data, count: 32 * 32))).logits, direct.logits)
         XCTAssertThrowsError(try classifier.classify(input: [Float](repeating: 0, count: 10))) { error in
             XCTAssertTrue("\(error)".contains("has 10 values; the model takes 1 x 32 x 32 = 1024"), "\(error)")
+            XCTAssertEqual(error.localizedDescription, "\(error)", "an application's message says what is wrong")
+        }
+        var poisoned = [Float](repeating: 0, count: 32 * 32)
+        for bad in [Float.nan, .infinity] {
+            poisoned[7] = bad
+            XCTAssertThrowsError(try classifier.classify(input: poisoned)) { error in
+                XCTAssertEqual("\(error)", "input: value 7 is \(bad); every value must be finite")
+            }
         }
         // .stored needs the operating point this model lacks; .plan runs the given plan, as the executor does.
         XCTAssertThrowsError(try Classifier(path: model, pruning: .stored)) { error in

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 
 /// A problem with a file the user pointed us at. One line, path first, so the CLI can print it
 /// as-is and the user knows which file to fix.
@@ -14,6 +15,12 @@ public struct InputError: Error, CustomStringConvertible {
     }
 
     public var description: String { "\(path): \(problem)" }
+}
+
+/// So that `error.localizedDescription` says it too (it said "The operation could not be completed.
+/// (InstanceSparsity.InputError error 1.)" to a new user's application).
+extension InputError: LocalizedError {
+    public var errorDescription: String? { description }
 }
 
 func systemErrorText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }

@@ -100,12 +100,14 @@ public final class Classifier {
         return try classify(prepared: buffer.data, top: k)
     }
 
-    /// An already normalised C x S x S input (channels, then rows).
+    /// An already normalised C x S x S input (channels, then rows), every value finite.
     public func classify(input x: [Float], top k: Int = 5) throws -> Classification {
         guard x.count == buffer.count else {
             let s = network.spec
             throw InputError("input", "has \(x.count) values; the model takes \(s.inputChannels) x \(s.inputSize) x \(s.inputSize) = \(buffer.count)")
         }
+        // A NaN or infinity would come out as a class with a NaN probability, not as an error.
+        if let i = x.firstIndex(where: { !$0.isFinite }) { throw InputError("input", "value \(i) is \(x[i]); every value must be finite") }
         return try x.withUnsafeBufferPointer { try classify(prepared: $0.baseAddress!, top: k) }
     }
 
