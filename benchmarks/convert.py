@@ -511,6 +511,11 @@ def cmd_from_torchvision(a: argparse.Namespace) -> None:
             raise InputError(a.classes_file, f"not UTF-8 text ({e.reason} at byte {e.start})")
         if len(names) != classes:
             raise InputError(a.classes_file, f"{len(names)} class names, but the weights have {classes} classes")
+        seen = {}
+        for i, name in enumerate(names):
+            if name in seen:  # isp refuses such a file: two outputs of one name cannot be told apart
+                raise InputError(a.classes_file, f"names class {seen[name]} and class {i} both '{name}'")
+            seen[name] = i
         meta[META_CLASS_NAMES] = json.dumps(names)
     n = save_safetensors(model, a.output, meta)
     print(f"wrote {a.output}: {n} tensors from torchvision {a.arch} ({classes} classes, ImageNet stem, "

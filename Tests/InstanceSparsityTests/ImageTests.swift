@@ -362,6 +362,8 @@ final class ImageTests: TemporaryDirectoryTestCase {
         var bad = metadata
         bad["class_names"] = "[\"cat\"]"
         assertInputError("m", "metadata 'class_names' should be a list of 3 strings") { _ = try ModelSpec(metadata: bad, path: "m") }
+        bad["class_names"] = "[\"cat\",\"dog\",\"cat\"]"
+        assertInputError("m", "metadata 'class_names' names class 0 and class 2 both 'cat'") { _ = try ModelSpec(metadata: bad, path: "m") }
         bad = metadata
         bad["preprocessing"] = "zoom"
         assertInputError("m", "metadata 'preprocessing' is 'zoom'") { _ = try ModelSpec(metadata: bad, path: "m") }

@@ -130,6 +130,10 @@ public struct ModelSpec: Equatable {
             guard let names = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String], names.count == classes else {
                 throw InputError(path, "metadata 'class_names' should be a list of \(classes) strings, is '\(text.prefix(200))'")
             }
+            // Two outputs of one name could not be told apart (and fine-tuning matches classes by name).
+            if let twice = names.indices.first(where: { names[..<$0].contains(names[$0]) }) {
+                throw InputError(path, "metadata 'class_names' names class \(names.firstIndex(of: names[twice])!) and class \(twice) both '\(names[twice])'")
+            }
             classNames = names
         }
         if let text = m["preprocessing"] {
