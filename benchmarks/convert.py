@@ -18,8 +18,9 @@ Examples:
   python benchmarks/convert.py from-torchvision resnet18 resnet18-f37072fd.pth -o r18.safetensors --classes-file names.txt
   python benchmarks/convert.py to-torchvision r18.safetensors -o r18.pth
 
-export-torch --like FILE takes from FILE (an isp checkpoint of the same data) every metadata
-entry that describes the data and how images become inputs: mean, std, dataset and, for the same
+export-torch --like FILE takes from FILE (an isp checkpoint of the same data) the input channels,
+input size and class count unless given, and every metadata entry that describes the data and how
+images become inputs: mean, std, dataset and, for the same
 dataset, class_names, preprocessing, preprocessing_summary, data_dir and train.skip_bad (which
 folder images were left out as undecodable). Nothing else: not FILE's training options or
 progress, test accuracy or stored operating point (prune.*), which describe FILE's weights.
@@ -423,12 +424,16 @@ def like_data_metadata(path: str, raw: Dict[str, str], like: Dict[str, object], 
 
 def cmd_export_torch(a: argparse.Namespace) -> None:
     torch.manual_seed(a.seed)
-    a.stem = a.stem or standard_stem(a.input_size)
     output_file(a.output, [a.state_dict, a.like], a.force)
     like_raw: Dict[str, str] = {}
     like: Dict[str, object] = {}
     if a.like:  # read first: a bad --like fails before any other work
         _, like_raw, like = read_checkpoint_metadata(a.like)
+    # Inputs and classes as the --like file's (the same data), unless given; else 1 x 32 x 32, 10.
+    for key, default in (("in_channels", 1), ("input_size", 32), ("classes", 10)):
+        if getattr(a, key) is None:
+            setattr(a, key, like.get(key, default))
+    a.stem = a.stem or standard_stem(a.input_size)
     model = build(a.arch, a.width, a.in_channels, a.classes, a.stem)
     if a.state_dict:
         sd = load_torch_state_dict(a.state_dict)
@@ -568,9 +573,9 @@ def main() -> None:
     e.add_argument("--width", type=float, default=1.0)
     e.add_argument("--stem", choices=STEMS, help="default: imagenet above 64x64 inputs (torchvision's "
                    "own weights: use from-torchvision)")
-    e.add_argument("--in-channels", type=int, default=1)
-    e.add_argument("--classes", type=int, default=10)
-    e.add_argument("--input-size", type=int, default=32)
+    e.add_argument("--in-channels", type=int, help="default: the --like file's, else 1")
+    e.add_argument("--classes", type=int, help="default: the --like file's, else 10")
+    e.add_argument("--input-size", type=int, help="default: the --like file's, else 32")
     e.add_argument("--state-dict", help="torch .pt state_dict; omit for a freshly initialised model")
     e.add_argument("--mean", help="per-channel mean the model was trained with, comma-separated as isp train takes it, e.g. 0.2190 (padded Fashion-MNIST)")
     e.add_argument("--std", help="per-channel standard deviation, e.g. 0.3318")
