@@ -16,8 +16,9 @@ enum ServeCommand: Command {
     with Retry-After. Bad requests get a JSON error (400 not an image, 404, 405, 413 over
     --max-body) and the server stays up. SIGTERM or SIGINT: stop accepting, answer what is in
     flight (an upload that stalls is dropped after 30 s without data), give idle keep-alive
-    connections up to 10 s to close, exit 0; a second signal exits at once (130 or 143). Unknown,
-    repeated or empty query parameters get 400.
+    connections up to 10 s to close, exit 0; a second signal exits at once (130 or 143). Unknown or
+    repeated query parameters, and ones without a name or a value (?=5, ?top=), get 400; a trailing
+    or doubled '&' is ignored.
     """
     static let options = [
         Option("--host", "ADDRESS", "IPv4 address to listen on (default 127.0.0.1)"),
