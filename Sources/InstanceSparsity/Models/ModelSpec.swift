@@ -131,8 +131,10 @@ public struct ModelSpec: Equatable {
                 throw InputError(path, "metadata 'class_names' should be a list of \(classes) strings, is '\(text.prefix(200))'")
             }
             // Two outputs of one name could not be told apart (and fine-tuning matches classes by name).
-            if let twice = names.indices.first(where: { names[..<$0].contains(names[$0]) }) {
-                throw InputError(path, "metadata 'class_names' names class \(names.firstIndex(of: names[twice])!) and class \(twice) both '\(names[twice])'")
+            var first: [String: Int] = [:]
+            for (i, name) in names.enumerated() {
+                if let j = first[name] { throw InputError(path, "metadata 'class_names' names class \(j) and class \(i) both '\(name)'") }
+                first[name] = i
             }
             classNames = names
         }
