@@ -32,11 +32,12 @@ enum EvalCommand: Command {
         let request = try PruningRequest.read(&a)
         if request == nil && latencyGiven != nil { throw UsageError(message: "--latency-images needs --prune (it times dense against pruned)") }
         let selection = try LayerSelection(&a)
+        // Before the model and its data load: a usage error says nothing else first.
+        if request == nil, let flag = selection.given.first { throw UsageError(message: "\(flag) needs --prune (it chooses what to prune)") }
         let model = try LoadedModel(&a, engine: engine)
         let network = model.network
 
         guard let request else {
-            if let flag = selection.given.first { throw UsageError(message: "\(flag) needs --prune (it chooses what to prune)") }
             let progress = Progress("eval", total: model.test.count, style: Output.progress)
             let r = try evaluate(network, on: model.test, batchSize: batchSize, progress: progress, processes: processes)
             progress.finish()

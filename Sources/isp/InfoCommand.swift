@@ -94,10 +94,10 @@ enum InfoCommand: Command {
     private static func dataLine(_ spec: ModelSpec) -> String {
         if let directory = spec.dataDirectory { return "\(spec.dataset) from \(directory)" }
         guard DatasetLoader.names.contains(spec.dataset) else {
-            return "\(spec.dataset) (isp cannot read it: eval, sweep, analyze, tune, demo and bench need --dataset and --data-dir; bench --random-inputs times it without data)"
+            return "\(spec.dataset) (isp cannot read it: eval, sweep, analyze, tune, demo, slim and bench need --dataset and --data-dir; bench --random-inputs times it without data)"
         }
         if let place = DatasetLoader.defaultDirectory(for: spec.dataset) { return "\(spec.dataset) from \(place) (not recorded: the default)" }
-        return "\(spec.dataset), directory not recorded (eval, sweep, analyze, tune, demo and bench need --data-dir)"
+        return "\(spec.dataset), directory not recorded (eval, sweep, analyze, tune, demo, slim and bench need --data-dir)"
     }
 
     /// A measured value as JSON: a number when it is one (accuracies, the FLOPs reduction), else

@@ -28,7 +28,7 @@ enum TrainCommand: Command {
         Option("--force", "replace an existing FILE with a new run (default: refuse to)"),
         Option("--width", "W", "channel multiplier; 0.5 halves every layer (default: the --init file's, else 1)"),
         Option("--stem", "imagenet|cifar", "imagenet: torchvision's strides and pooling; cifar: stride-1 stems for small images (default: the --init file's, else imagenet above 64x64 inputs)"),
-        Option("--init", "FILE", "start from FILE's weights (fine-tuning), with its width and, for a slimmed FILE ('isp slim'), its channel counts; its classifier is kept for the same classes, reordered for the same classes in another order (class folders sort by name), else replaced by a fresh one, as stderr says (default: random initialisation)"),
+        Option("--init", "FILE", "start from FILE's weights (fine-tuning), with its width and, for a slimmed FILE ('isp slim'), its channel counts; its classifier is kept for the same classes, reordered for the same classes in another order (class folders sort by name), else replaced by a fresh one; the run's 'classifier:' line says which (default: random initialisation)"),
         Option("--dataset", DatasetLoader.names.joined(separator: "|"), "the dataset (default fashion-mnist)"),
         Option("--data-dir", "DIR", "where the dataset's files are, recorded in FILE (default: \(FashionMNIST.defaultDirectory) for fashion-mnist; the others have none; folder: DIR/train/<class>/ and DIR/val/<class>/ or test/)"),
         Option("--input-size", "S", "folder images become S x S: torchvision's RandomResizedCrop + flip for training, Resize(S/0.875) + CenterCrop for evaluation; up to 64 the CIFAR recipe (default: the --init file's, else 224)"),
@@ -215,14 +215,14 @@ enum TrainCommand: Command {
             // A slimmed file fine-tunes at its own channels (at another width loadWeights refuses it).
             if let initial, initial.network.spec.width == spec.width { spec.channels = initial.network.spec.channels }
             network = try Network.make(spec, seed: options.seed, engine: engine)
-            // Fine-tuning: every weight from the file; its classifier as the classes allow, said on stderr.
+            // Fine-tuning: every weight from the file; its classifier as the classes allow, and which.
             if let initial {
                 let transfer = ClassifierTransfer(from: initial.network.spec, to: spec)
                 try network.loadWeights(from: initial, classifier: transfer)
                 let was = initial.network.spec.labelNames, now = spec.labelNames
                 func names(_ n: [String]) -> String { n.prefix(4).joined(separator: ", ") + (n.count > 4 ? ", ... (\(n.count))" : "") }
                 switch transfer {
-                case .copied: log("classifier: \(r.initPath!)'s, for the same \(now.count) classes")
+                case .copied: log("classifier: \(r.initPath!)'s, for the same \(now.count) classes\(initial.network.spec.classNames.isEmpty && was != now ? " (the file names none)" : "")")
                 case .reordered: log("classifier: \(r.initPath!)'s, its outputs reordered to the data's class order (\(names(now)); the file's: \(names(was)))")
                 case .fresh: log("classifier: a fresh one: the data's classes (\(names(now))) are not \(r.initPath!)'s (\(names(was)))")
                 }

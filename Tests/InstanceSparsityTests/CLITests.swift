@@ -201,6 +201,7 @@ final class CLITests: TemporaryDirectoryTestCase {
         try assertUsageError(["eval", garbage, "extra-positional"], mentions: "unexpected argument 'extra-positional'")
         // Options that would otherwise do nothing, or mean nothing.
         try assertUsageError(["eval", garbage, "--latency-images", "5"], mentions: "--latency-images needs --prune")
+        try assertUsageError(["eval", garbage, "--layers", "all"], mentions: "--layers needs --prune")  // before MODEL loads
         try assertUsageError(["serve", garbage, "--host", "localhost"], mentions: "--host must be an IPv4 address")
         try assertUsageError(["eval", garbage, "--prune", "energy", "--alpha", "1.5"], mentions: "--alpha for energy is a share, at most 1")
         try assertUsageError(["eval", garbage, "--prune", "static-topk", "--alpha", "2"], mentions: "--alpha for static-topk is a share")

@@ -237,6 +237,12 @@ final class ImageNetVariantTests: XCTestCase {
                             in: directory, timeout: 120)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("imagenet stem"), r.stdout)
+        // The run says what became of the file's classifier: 5 unnamed classes, 10 named ones.
+        XCTAssertTrue(r.stdout.contains("classifier: a fresh one: the data's classes (T-shirt/top, Trouser, Pullover, Dress, ... (10)) are not \(initial)'s (0, 1, 2, 3, ... (5))"), r.stdout)
+        let again = try ISP.run(["train", "--init", out, "--epochs", "1", "--train-limit", "64", "--test-limit", "32", "--batch-size", "32",
+                                 "--out", "\(directory)/again.safetensors"], in: directory, timeout: 120)
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stdout.contains("classifier: \(out)'s, for the same 10 classes\n"), again.stdout)
         let tuned = try Checkpoint.load(path: out)
         XCTAssertEqual(tuned.network.spec.classes, 10)
         XCTAssertEqual(tuned.network.spec.stem, .imagenet)

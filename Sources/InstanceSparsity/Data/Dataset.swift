@@ -115,9 +115,10 @@ public enum DatasetLoader {
     /// `limit` keeps the first `limit` examples of the split (for quick runs).
     public static func load(name: String, directory: String?, split: Split, limit: Int?) throws -> Dataset {
         try check(limit: limit)
-        // A mistyped --data-dir is named as such, not as the first file looked for in it.
+        // A mistyped --data-dir is named as such, not as the first file looked for in it (the
+        // default place's loader says which package to install).
         let files = ["fashion-mnist": "Fashion-MNIST IDX files", "cifar10": "CIFAR-10 binary version's .bin files"]
-        if let directory, let wanted = files[name], !ImageFolder.isDirectory(directory) {
+        if let directory, let wanted = files[name], directory != defaultDirectory(for: name), !ImageFolder.isDirectory(directory) {
             throw InputError(directory, "\(InputFile.exists(directory) ? "is not a directory" : "no such directory") (pass --data-dir with the \(wanted))")
         }
         switch name {

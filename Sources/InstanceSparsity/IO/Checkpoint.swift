@@ -166,6 +166,8 @@ extension Network {
             case .copied: target.copy(from: weights[name]!)
             case .fresh: break
             case .reordered(let rows):  // weight [classes, features] or bias [classes]: whole rows
+                precondition(rows.count == spec.classes && rows.allSatisfy { (0..<source.classes).contains($0) },
+                             "reordered rows \(rows) for \(spec.classes) of \(source.classes) classes")
                 let from = weights[name]!, width = target.count / rows.count
                 for (i, r) in rows.enumerated() { (target.data + i * width).update(from: from.data + r * width, count: width) }
             }

@@ -170,8 +170,9 @@ public final class SparseExecutor {
     /// 2026-12-07); with `Classifier`'s warm-up, 1.0-2.2 and 0.8-2.2.
     ///
     /// A pruning executor keeps every channel in these passes, so that its buffers reach the sizes
-    /// the densest image needs (a blank image keeps none).
+    /// the densest image needs (a blank image keeps few).
     public func warmUp(passes count: Int = 2) {
+        precondition(count >= 0, "warmUp: \(count) passes")
         let blank = Tensor(shape: [spec.inputChannels, spec.inputSize, spec.inputSize])
         let chooses = choosesSplit, counted = passes
         choosesSplit = false; keepsEveryChannel = true
