@@ -42,12 +42,17 @@ ONNX = "onnxruntime:"  # an engine named so is ONNX Runtime on the file after th
 
 def placement(probe: str) -> Tuple[str, List[float]]:
     """close, far or shared core, from one `vcpu_probe` sample, and the sample's figures (G
-    multiply-adds/s of cpu 0 alone, of cpu 0 and cpu 1 together, the round trip in ns)."""
+    multiply-adds/s of cpu 0 alone, of cpu 0 and cpu 1 together, the round trip in ns, G floats/s
+    read from cpu 0's L2 and from the L3)."""
     line = subprocess.run([probe, "0.2"], capture_output=True, text=True, check=True).stdout.splitlines()[-1]
     m = re.search(r"alone ([\d.]+) G/s \| together cpu 0 ([\d.]+), cpu 1 ([\d.]+) G/s \| round trip ([\d.]+) ns", line)
     if not m:
         sys.exit(f"placement_ab: {probe} printed '{line}'")
     alone, cpu0, cpu1, trip = figures = [float(x) for x in m.groups()]
+    reads = re.search(r"reads: L2 ([\d.]+), L3 ([\d.]+) G floats/s", line)
+    if not reads:
+        sys.exit(f"placement_ab: {probe} printed no cache read rates (an old build of vcpu_probe.c?): '{line}'")
+    figures += [float(x) for x in reads.groups()]
     return "far" if trip >= FAR_NS else "shared core" if cpu0 + cpu1 < SHARED_CORE * alone else "close", figures
 
 
@@ -94,7 +99,7 @@ def main() -> None:
         ap.error("--pairs, --block and --restart must be >= 1")
     servers = []
     rows = []  # (placement, A ms, B ms)
-    lines = ["pair\tplacement\tcpu 0 alone G/s\tcpu 0 together\tcpu 1 together\tround trip ns\tA ms\tB ms\tB/A"]
+    lines = ["pair\tplacement\tcpu 0 alone G/s\tcpu 0 together\tcpu 1 together\tround trip ns\tL2 reads G floats/s\tL3 reads\tA ms\tB ms\tB/A"]
     for i in range(a.pairs):
         if i % a.restart == 0:
             for s in servers:

@@ -169,7 +169,7 @@ enum BenchCommand: Command {
         ]])
         if profile {
             let total = steps.filter { !$0.label.hasSuffix("(add)") }.reduce(0) { $0 + $1.seconds }
-            print("\nbatch-1 profile (medians, ms per image; residual '(add)' rows include their branch; peak: "
+            print("\nbatch-1 profile (medians, ms per image; residual '(add)' rows include their branch, '(bands)' rows are blocks run by bands of rows; peak: "
                   + String(format: "%.1f", peak / 1e9) + " G multiply-adds/s on \(engine.threads) threads, \(engine.isa.rawValue), measured now):")
             printTable(["step", "ms", "share", "MACs", "GMAC/s", "of peak"], steps.map { step in
                 let rate = Double(step.macs) / step.seconds

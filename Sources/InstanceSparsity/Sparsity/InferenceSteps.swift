@@ -22,6 +22,9 @@ final class RunContext {
     /// The gates `decide` is asked about; the others keep every channel without measuring.
     var decidedGates: Set<Int> = []
     var keptPerGate: [Int]
+    /// Inverted-residual blocks whose expanded map has at least this many floats run by bands of
+    /// rows (`BandedBlock`; nil: none do).
+    var bandedFloats: Int? = BandedBlock.bandedFloats
     /// How the last convolution left its output map in the cores' caches.
     var mapSplit = MapSplit.mixed
     /// Seconds spent and MACs executed in each step when profiling (indexed by `InferenceStep.id`).
@@ -86,7 +89,7 @@ final class FusedConv: MeasuringStep {
     /// The same weights for the tiled kernel (dense convolutions at stride 1 or 2 only), arranged
     /// when a plan first runs this convolution there: one on Winograd's transforms never needs
     /// them (torchvision resnet18 at 224, `isp bench --random-inputs`: peak memory 410 -> 391 MB).
-    private lazy var panels: WeightPanels? = groups == 1 && stride <= 2
+    private(set) lazy var panels: WeightPanels? = groups == 1 && stride <= 2
         ? WeightPanels(weights: weight, outChannels: outChannels, rows: inChannels * kernel * kernel, engine: engine) : nil
     /// The convolution's forced plan, if a test set one (see `Conv2d.plan`).
     private let forcedPlan: ConvolutionPlan?
@@ -94,7 +97,7 @@ final class FusedConv: MeasuringStep {
     private let keptWeights = Tensor(shape: [0])
     /// Depthwise convolutions followed by a 1x1 one (`follow`): per channel, what a skipped plane
     /// would hold, activation(bias), subtracted from every output value (empty: nothing).
-    private let outputShift = Tensor(shape: [0])
+    let outputShift = Tensor(shape: [0])
     var out = Tensor(shape: [0])
     private let col = Tensor(shape: [0])
     /// Dense convolutions: the tiled kernel with its input staging.
@@ -159,10 +162,15 @@ final class FusedConv: MeasuringStep {
         let ih = x.shape[2], iw = x.shape[3]
         let oh = (ih + 2 * padding - kernel) / stride + 1, ow = (iw + 2 * padding - kernel) / stride + 1
         out.resize([1, outChannels, oh, ow])
-        let plan = forcedPlan ?? ConvolutionPlan(inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride,
-                                                 padding: padding, groups: groups, outputWidth: ow, datapathFloats: ctx.engine.datapathFloats)
-        if plan.inference == .depthwise { depthwise(x, ih, iw, oh, ow, ctx) } else { dense(x, ih, iw, oh, ow, plan.inference, ctx) }
+        let path = inferencePath(outputWidth: ow, engine: ctx.engine)
+        if path == .depthwise { depthwise(x, ih, iw, oh, ow, ctx) } else { dense(x, ih, iw, oh, ow, path, ctx) }
         return out
+    }
+
+    /// How one image runs here at this output width: the forced plan's path, if a test set one.
+    func inferencePath(outputWidth ow: Int, engine: Engine) -> ConvolutionPath {
+        (forcedPlan ?? ConvolutionPlan(inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride,
+                                       padding: padding, groups: groups, outputWidth: ow, datapathFloats: engine.datapathFloats)).inference
     }
 
     private func dense(_ x: Tensor, _ ih: Int, _ iw: Int, _ oh: Int, _ ow: Int, _ path: ConvolutionPath, _ ctx: RunContext) {
@@ -330,6 +338,14 @@ final class GateStep: InferenceStep {
         return measured
     }
 
+    /// The gate's map, of `c` channels, passed through whole without being written where the gate
+    /// could see it (`BandedBlock`, on passes where this gate does not decide).
+    func passes(channels c: Int, _ ctx: RunContext) {
+        channels = c
+        measured.map = nil
+        ctx.keptPerGate[index] = c
+    }
+
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
         let c = x.shape[1], hw = x.shape[2] * x.shape[3]
         channels = c
@@ -475,7 +491,9 @@ final class ResidualStep: InferenceStep {
 
     /// `cap`: the block's ReLU (nil: none; .infinity: plain ReLU).
     init(branch: [InferenceStep], shortcut: [InferenceStep]?, cap: Float?) {
-        guard let last = branch.last as? FusedConv else { preconditionFailure("a residual branch must end in a convolution") }
+        guard let last = branch.last as? FusedConv ?? (branch.last as? BandedBlock)?.projection else {
+            preconditionFailure("a residual branch must end in a convolution")
+        }
         self.branch = branch; self.shortcut = shortcut; self.last = last
         last.endResidualBranch(blockCap: cap)
     }

@@ -24,6 +24,12 @@ public final class SparseExecutor {
         get { context.useAllCores }
         set { context.useAllCores = newValue }
     }
+    /// Inverted-residual blocks whose expanded map has at least this many floats run by bands of
+    /// rows (`BandedBlock`); nil: every block step by step. Both give the same logits.
+    public var bandedFloats: Int? {
+        get { context.bandedFloats }
+        set { context.bandedFloats = newValue }
+    }
     /// With `useAllCores`, let each pass split across the cores or run its splits on the calling
     /// thread, whichever the last passes found faster (`SplitChoice`; the logits are the same
     /// either way). False: always split.
@@ -52,6 +58,7 @@ public final class SparseExecutor {
             case let writer as MeasuringStep: producer = writer
             case let gate as GateStep: producer?.gate = gate
             case let block as ResidualStep: producer = block.last  // not the downsample, compiled after it
+            case let block as BandedBlock: producer = block.projection
             default: producer = nil
             }
             return step
@@ -85,7 +92,7 @@ public final class SparseExecutor {
                         i += 1
                     }
                 }
-                return result
+                return BandedBlock.grouping(result) { named($0, path + " (bands)") }
             case let res as Residual:
                 let branch = compile(res.branch, res.branchName.map(child) ?? path)
                 let shortcut = res.shortcut.map { compile($0, child("downsample")) }
@@ -137,6 +144,8 @@ public final class SparseExecutor {
                     release(current, unless: held)
                     release(side, unless: held)
                     current = result
+                case let block as BandedBlock:  // its steps' buffers, which it writes when it runs them one by one
+                    current = plan(block.steps, current, held: held)
                 case let writer as WritingStep:
                     writer.out = free.popLast() ?? Tensor(shape: [0])
                     release(current, unless: held)
@@ -218,7 +227,7 @@ public final class SparseExecutor {
 
     /// Times `runs` forward passes of `image` and returns, for every step, the median of its
     /// seconds per pass (a residual block's own time includes its branch, which is also listed step
-    /// by step). The median, not the mean: on a shared machine one preempted pass in 60 otherwise
+    /// by step; an inverted-residual block run by bands is one step, "(bands)"). The median, not the mean: on a shared machine one preempted pass in 60 otherwise
     /// made a 0.02 ms step read 0.9 ms. With each step's MACs (the same image every pass).
     public func profile(_ image: UnsafePointer<Float>, runs: Int) -> [(label: String, seconds: Double, macs: Int)] {
         var samples = [[Double]](repeating: [], count: allSteps.count), macs = [Int](repeating: 0, count: allSteps.count)
@@ -228,7 +237,11 @@ public final class SparseExecutor {
             for (i, step) in context.profile!.enumerated() { samples[i].append(step.seconds); macs[i] = step.macs }
         }
         context.profile = nil
-        return allSteps.map { ($0.label, samples[$0.id].sorted()[runs / 2], macs[$0.id]) }
+        // Left out: the steps of a `BandedBlock` that went by bands (they never ran), or the block
+        // itself where its steps ran one by one (they are listed).
+        func ran(_ step: InferenceStep) -> Bool { macs[step.id] > 0 || samples[step.id].contains { $0 > 0 } }
+        return allSteps.filter { step in ran(step) && !((step as? BandedBlock)?.steps.contains(where: ran) ?? false) }
+            .map { ($0.label, samples[$0.id].sorted()[runs / 2], macs[$0.id]) }
     }
 
     /// Channels of the map at gate `g` (known after the first image).
