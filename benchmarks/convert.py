@@ -43,6 +43,7 @@ import re
 import signal
 import sys
 import tempfile
+import unicodedata
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -518,9 +519,13 @@ def cmd_from_torchvision(a: argparse.Namespace) -> None:
             raise InputError(a.classes_file, f"{len(names)} class names, but the weights have {classes} classes")
         seen = {}
         for i, name in enumerate(names):
-            if name in seen:  # isp refuses such a file: two outputs of one name cannot be told apart
-                raise InputError(a.classes_file, f"names class {seen[name]} and class {i} both '{name}'")
-            seen[name] = i
+            # isp refuses such a file: two outputs of one name cannot be told apart. Names compare
+            # as Swift's strings do, by canonical equivalence: an "é" composed and one decomposed
+            # are the same name.
+            key = unicodedata.normalize("NFC", name)
+            if key in seen:
+                raise InputError(a.classes_file, f"names class {seen[key]} and class {i} both '{name}'")
+            seen[key] = i
         meta[META_CLASS_NAMES] = json.dumps(names)
     n = save_safetensors(model, a.output, meta)
     print(f"wrote {a.output}: {n} tensors from torchvision {a.arch} ({classes} classes, ImageNet stem, "

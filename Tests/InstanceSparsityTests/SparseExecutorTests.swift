@@ -445,19 +445,22 @@ final class SparseExecutorTests: XCTestCase {
     }
 }
 
-/// `BandedBlock`: MobileNetV2's blocks run band by band of rows give the logits of the same blocks
-/// run step by step, bit for bit (the same kernels sum in the same order), on one core and on two,
-/// with every instruction set, at stride 1 and 2, maps of odd sizes and bands of one row or many;
-/// and a pass that prunes goes step by step (its gates need whole maps), with the same logits.
+/// `BandedBlock`: MobileNetV2's blocks run band by band of rows on two cores give the logits of the
+/// same blocks run step by step up to rounding, with every instruction set, at stride 1 and 2, on
+/// maps of odd sizes, in bands of one row (windows of one float: at least a row a band) and of
+/// several (the default windows, and windows of 2000 floats: two to six rows on these maps); a
+/// pass on one core, or one that prunes, goes step by step (its gates need whole maps).
 final class BandedBlockTests: XCTestCase {
     func testBandsGiveTheLogitsOfStepByStep() throws {
         for isa in InstructionSet.supported {
-            for (width, size) in [(Float(0.3), 64), (0.5, 36), (1.0, 112)] {
+            for (width, size, window) in [(Float(0.3), 64, Int?(1)), (0.5, 36, 2000), (1.0, 112, 1), (1.0, 112, 2000), (1.0, 112, nil)] {
                 let net = try SparseExecutorTests.makeTrainedLikeNetwork("mobilenetv2", width: width, inputChannels: 3, inputSize: size,
                                                                          stem: .imagenet, engine: Engine(isa: isa))
                 let banded = SparseExecutor(net), stepwise = SparseExecutor(net)
                 banded.bandedFloats = 0
+                if let window { banded.bandWindowFloats = window }
                 stepwise.bandedFloats = nil
+                let what = "\(isa) w\(width) \(size)px, windows of \(banded.bandWindowFloats) floats"
                 var rng = SeededGenerator(seed: 21)
                 let image = Tensor(shape: [1, 3, size, size])
                 for trial in 0..<4 {
@@ -465,23 +468,24 @@ final class BandedBlockTests: XCTestCase {
                     banded.useAllCores = trial % 2 == 0
                     stepwise.useAllCores = banded.useAllCores
                     let a = banded.run(image.data), b = stepwise.run(image.data)
-                    assertClose(a.logits, b.logits, "\(isa) w\(width) \(size)px trial \(trial)")
+                    assertClose(a.logits, b.logits, "\(what) trial \(trial)")
+                    if !banded.useAllCores { XCTAssertEqual(a.logits, b.logits, "\(what): one core goes step by step") }
                     XCTAssertEqual(a.macs, b.macs)
                     XCTAssertEqual(a.kept, b.kept)
-                    assertClose(a.logits, net.forward(image, training: false).array, "\(isa) w\(width) \(size)px: the network")
+                    assertClose(a.logits, net.forward(image, training: false).array, "\(what): the network")
                 }
                 // The bands did run (two threads): the profile lists each block as one step, "(bands)".
                 banded.useAllCores = true; stepwise.useAllCores = true
                 let labels = banded.profile(image.data, runs: 1).map(\.label)
                 if net.engine.threads > 1 {
-                    XCTAssertTrue(labels.contains("features.2.conv (bands)"), "\(labels)")
+                    XCTAssertTrue(labels.contains("features.2.conv (bands)") && labels.contains("features.3.conv (bands)"), "\(labels)")
                     XCTAssertFalse(labels.contains("features.2.conv.1.0"), "a block run by bands lists no step of its own")
                 }
                 // Pruned passes: each gate keeps a random half.
                 let masks = net.gates.map { g in (0..<g.saliency.shape[1]).map { _ in Float(rng.uniform() < 0.5 ? 1 : 0) } }
                 banded.forcedMasks = masks; stepwise.forcedMasks = masks
                 let a = banded.run(image.data), b = stepwise.run(image.data)
-                XCTAssertEqual(a.logits, b.logits, "\(isa) w\(width) \(size)px pruned: step by step both")
+                XCTAssertEqual(a.logits, b.logits, "\(what) pruned: step by step both")
                 XCTAssertEqual(a.macs, b.macs)
             }
         }

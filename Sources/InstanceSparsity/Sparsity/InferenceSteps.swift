@@ -25,6 +25,9 @@ final class RunContext {
     /// Inverted-residual blocks whose expanded map has at least this many floats run by bands of
     /// rows (`BandedBlock`; nil: none do).
     var bandedFloats: Int? = BandedBlock.bandedFloats
+    /// Floats of expanded rows a band's window aims at, and the windows of every such block.
+    var bandWindowFloats = BandedBlock.windowFloats
+    let bandWindows = BandWindows()
     /// How the last convolution left its output map in the cores' caches.
     var mapSplit = MapSplit.mixed
     /// Seconds spent and MACs executed in each step when profiling (indexed by `InferenceStep.id`).
@@ -338,8 +341,8 @@ final class GateStep: InferenceStep {
         return measured
     }
 
-    /// The gate's map, of `c` channels, passed through whole without being written where the gate
-    /// could see it (`BandedBlock`, on passes where this gate does not decide).
+    /// This image keeps every one of the map's `c` channels: the gate does not decide on it (also
+    /// called by a `BandedBlock`, which never writes the gate's map whole).
     func passes(channels c: Int, _ ctx: RunContext) {
         channels = c
         measured.map = nil
@@ -352,7 +355,7 @@ final class GateStep: InferenceStep {
         let measuredBefore = measured.map == x.data
         measured.map = nil
         guard let decide = ctx.decide, ctx.decidedGates.contains(index) else {
-            ctx.keptPerGate[index] = c
+            passes(channels: c, ctx)
             return x
         }
         let s = measured.norms

@@ -25,10 +25,16 @@ public final class SparseExecutor {
         set { context.useAllCores = newValue }
     }
     /// Inverted-residual blocks whose expanded map has at least this many floats run by bands of
-    /// rows (`BandedBlock`); nil: every block step by step. Both give the same logits.
+    /// rows on two cores or more (`BandedBlock`); nil: every block step by step. The logits are
+    /// the same up to rounding.
     public var bandedFloats: Int? {
         get { context.bandedFloats }
         set { context.bandedFloats = newValue }
+    }
+    /// Floats of expanded rows each band's window aims at (at least one output row a band).
+    public var bandWindowFloats: Int {
+        get { context.bandWindowFloats }
+        set { context.bandWindowFloats = newValue }
     }
     /// With `useAllCores`, let each pass split across the cores or run its splits on the calling
     /// thread, whichever the last passes found faster (`SplitChoice`; the logits are the same
