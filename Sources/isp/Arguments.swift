@@ -220,13 +220,14 @@ func commentary(json: Bool) -> (String) -> Void {
     json ? { note($0) } : { print($0) }
 }
 
-/// Writes a table with right-aligned numeric columns.
+/// Writes a table with right-aligned numeric columns, padded by terminal columns (a CJK class
+/// name takes two a character).
 func printTable(_ header: [String], _ rows: [[String]]) {
-    let widths = header.indices.map { c in ([header[c]] + rows.map { $0[c] }).map(\.count).max()! }
+    let widths = header.indices.map { c in ([header[c]] + rows.map { $0[c] }).map(terminalColumns).max()! }
     func line(_ cells: [String]) -> String {
         cells.enumerated().map { c, s in
-            c == 0 ? s.padding(toLength: widths[c], withPad: " ", startingAt: 0)
-                   : String(repeating: " ", count: widths[c] - s.count) + s
+            let pad = String(repeating: " ", count: widths[c] - terminalColumns(s))
+            return c == 0 ? s + pad : pad + s
         }.joined(separator: "  ")
     }
     print(line(header))

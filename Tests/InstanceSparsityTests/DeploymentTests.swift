@@ -115,6 +115,28 @@ final class DeploymentTests: TemporaryDirectoryTestCase {
         XCTAssertTrue(unknown.stderr.contains("--layers: 'bogus' is not a prunable map"), unknown.stderr)
     }
 
+    /// The table lines up in a terminal whatever the class names: CJK names take two columns a
+    /// character (padded by characters, the columns after them came out one per ideograph short).
+    func testPredictTableLinesUpWideClassNames() throws {
+        XCTAssertEqual(terminalColumns("Coat"), 4)
+        XCTAssertEqual(terminalColumns("外套"), 4)
+        XCTAssertEqual(terminalColumns("e\u{301}te\u{301}"), 3, "a letter and its combining mark take one column")
+        XCTAssertEqual(terminalColumns("ｺｰﾄ"), 3, "halfwidth katakana take one")
+        let (model, images, _) = try fixture()
+        var contents = try SafeTensors.read(path: model)
+        let names = ["T恤", "裤子", "套头衫", "连衣裙", "外套", "凉鞋", "衬衫", "运动鞋", "包", "短靴"]
+        contents.metadata["class_names"] = "[" + names.map { "\"\($0)\"" }.joined(separator: ",") + "]"
+        let wide = directory + "/wide.safetensors"
+        try SafeTensors.write(path: wide, tensors: contents.order.map { ($0, contents.tensors[$0]!) },
+                              int64: contents.counters.map { ($0.key, [], [$0.value]) }, metadata: contents.metadata)
+        let r = try ISP.run(["predict", wide, "--dense", "--top", "2"] + images, in: directory)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let table = r.stdout.split(separator: "\n").map(String.init).drop { !$0.hasPrefix("image") }
+        XCTAssertEqual(table.count, 2 + images.count, r.stdout)
+        XCTAssertTrue(table.contains { line in names.contains { line.contains($0) } }, r.stdout)
+        XCTAssertEqual(Set(table.map(terminalColumns)).count, 1, "every line as wide:\n" + table.joined(separator: "\n"))
+    }
+
     func testPredictRefusesBadImagesOneLineEach() throws {
         let (model, images, _) = try fixture()
         let text = "\(directory)/notes.png", wrongSize = "\(directory)/big.png"

@@ -214,6 +214,7 @@ public final class SparseExecutor {
         }
         context.macs = 0
         context.keptCount = nil
+        context.mapSplit = .mixed  // the image is nobody's output: no core holds its rows
         context.decide = makeDecision()
         context.decidedGates = forcedMasks != nil ? Set(gateSteps.indices) : policy != nil ? prunedGates : []
         let choosing = choosesSplit && context.useAllCores && engine.threads > 1 && context.profile == nil
