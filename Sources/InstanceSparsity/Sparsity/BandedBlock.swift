@@ -90,8 +90,9 @@ final class BandedBlock: InferenceStep {
         let out = projection.out
         out.resize([1, projection.outChannels, oh, ow])
         // A band of b output rows reads (b - 1) s + 3 expanded rows (b + 2 at stride 1, 2b + 1 at
-        // stride 2), from row r0 s - 1; its window, which starts a row or two above that, holds b s +
-        // 2, and as a map of its own gives the depthwise kernel (b s + 1) / s + 1 filtered rows.
+        // stride 2), from row r0 s - 1; its window starts there (stride 1) or a row above (stride 2),
+        // holds b s + 2 rows, and as a map of its own gives the depthwise kernel (b s + 1) / s + 1
+        // filtered rows.
         let bandRows = max(1, (ctx.bandWindowFloats / (e * iw) - 2) / s)
         let windowRows = bandRows * s + 2, filteredRows = (windowRows - 1) / s + 1
         let windows = ctx.bandWindows
