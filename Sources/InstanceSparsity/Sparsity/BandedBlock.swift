@@ -128,7 +128,7 @@ final class BandedBlock: InferenceStep {
                           expansionPanels: WeightPanels, projectionPanels: WeightPanels, out: Tensor, isa: isp_isa) {
         let s = depthwise.stride, e = expansion.outChannels
         let expandedWindow = windows.expanded[share].data, filteredWindow = windows.filtered[share].data
-        let windowPlane = windowRows * iw, filteredPlane = filteredRows * ow
+        let windowPlane = windowRows * iw
         // The expanded rows the window holds, from map row `heldStart` at its row 0.
         var held = 0..<0, heldStart = 0
         var r0 = rows.lowerBound
