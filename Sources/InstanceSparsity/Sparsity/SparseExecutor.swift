@@ -234,8 +234,9 @@ public final class SparseExecutor {
 
     /// Times `runs` forward passes of `image` and returns, for every step, the median of its
     /// seconds per pass (a residual block's own time includes its branch, which is also listed step
-    /// by step; an inverted-residual block run by bands is one step, "(bands)"). The median, not the mean: on a shared machine one preempted pass in 60 otherwise
-    /// made a 0.02 ms step read 0.9 ms. With each step's MACs (the same image every pass).
+    /// by step; an inverted-residual block run by bands is one step, "(bands)"). The median, not
+    /// the mean: on a shared machine one preempted pass in 60 otherwise made a 0.02 ms step read
+    /// 0.9 ms. With each step's MACs (the same image every pass).
     public func profile(_ image: UnsafePointer<Float>, runs: Int) -> [(label: String, seconds: Double, macs: Int)] {
         var samples = [[Double]](repeating: [], count: allSteps.count), macs = [Int](repeating: 0, count: allSteps.count)
         for _ in 0..<runs {
