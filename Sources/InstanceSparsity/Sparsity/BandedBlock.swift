@@ -41,6 +41,8 @@ final class BandedBlock: InferenceStep {
     /// The kernels' input lists: where each input channel's plane starts, in the block's input
     /// (`offsets`) and in the filtered window; the weight rows (channel i, row i).
     private var offsets: [Int32] = [], filteredOffsets: [Int32] = [], identity: [Int32] = []
+    /// A 1x1 convolution's one tap.
+    private let tapOffset: [Int32] = [0]
 
     /// The block in `steps` (compiled in this order): the expansion, the depthwise convolution and
     /// the projection, with gates between them.
@@ -179,10 +181,10 @@ final class BandedBlock: InferenceStep {
     /// positions plus `shift` of planes of `plane` floats from `out`.
     private func pointwise(_ conv: FusedConv, input: UnsafePointer<Float>, offsets: [Int32], width: Int, positions: Range<Int>,
                            panels: WeightPanels, out: UnsafeMutablePointer<Float>, plane: Int, shift: Int, isa: isp_isa) {
-        let (low, high) = clampBounds(conv.cap), tap: [Int32] = [0]
+        let (low, high) = clampBounds(conv.cap)
         offsets.withUnsafeBufferPointer { xOffset in
             identity.withUnsafeBufferPointer { channel in
-                tap.withUnsafeBufferPointer { taps in
+                tapOffset.withUnsafeBufferPointer { taps in
                     var input = isp_conv_input(x: input, xOffset: xOffset.baseAddress, weightChannel: channel.baseAddress,
                                                channels: Int32(offsets.count), tapOffset: taps.baseAddress, taps: 1, pixelStride: 1,
                                                blockPitch: 0, rowWidth: 0, rowPitch: Int32(width), mapWidth: 0, imageStride: 0)
