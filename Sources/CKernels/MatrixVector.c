@@ -45,11 +45,14 @@ __attribute__((target("avx512f"))) static void panels_avx512(const float *panels
 
 // AVX2: two tiles at a time, two streams of weights in flight instead of one, each tile's 16
 // lanes as two halves with two sums each (even and odd steps k), added at the end; an odd last
-// tile alone in the same order. One core, 1000 x 1280 (mobilenet_v2's classifier), median of 101
-// calls, seven rounds (a harness of this loop against the one-tile loop, which AVX-512 keeps: four
-// sums a lane, every step prefetching 1 KB ahead; AMD Zen 3, 2026-12-07): 2 MB read between calls
-// 79.5-80.2 -> 70.6-71.9 us, 40 MB between (the weights from memory) 198-262 -> 157-199 us. Four
-// tiles at a time: 74-78 and 176-204 us.
+// tile alone in the same order (AVX-512 keeps one tile and four sums a lane). 1000 x 1280
+// (mobilenet_v2's classifier), benchmarks/matrix_vector_bench.c built with the one-tile loop and
+// with this one, alternating, AMD Zen 3, 2026-12-07: one core, 2 MB read between calls 91.6-93.9
+// -> 67.5-82.9 us, 40 MB between (the weights from memory) 224-234 -> 192-250; two cores 42.8-50.1
+// -> 42.2-47.8 and 122-131 -> 105-120. In the pass (isp bench --profile, torchvision mobilenet_v2
+// at 224, five alternations): one core 0.30-0.37 -> 0.18-0.27 ms (ONNX Runtime's Gemm 0.27-0.29),
+// two cores 0.17-0.23 -> 0.11-0.19. Four tiles at a time were no faster than two in a harness of
+// these loops (74-78 against 71-72 us, 2 MB between).
 static inline __attribute__((always_inline, target("avx2,fma"))) void tiles_avx2(const int TILES, const float *w, const float *x,
                                                                                 int32_t inputs, float *y, int32_t lanes) {
     const size_t pitch = (size_t)inputs * 16;  // from one tile's panel to the next's
