@@ -57,6 +57,7 @@ static struct {
     long number;                        // the last job's number
     atomic_flag busy;
     _Atomic int caller_sleeping;
+    _Atomic int caller_cpu;             // where the current job's caller ran when it published it
 } pool = { .busy = ATOMIC_FLAG_INIT };
 // Where the caller sleeps until the last task of its job is finished.
 static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -86,6 +87,25 @@ static long now_ns(void) {
     return t.tv_sec * 1000000000L + t.tv_nsec;
 }
 
+static cpu_set_t allowed;  // the CPUs this process may use (set by `usable_cores`)
+
+// A spinning worker that finds itself on the CPU its caller published the last job from moves to
+// the process's other CPUs. Linux sometimes wakes the sleeping worker on the caller's CPU and
+// leaves it there for many passes: every task then runs on the caller (which claims what nobody
+// else has), and whenever the scheduler gives the worker its turn it spins out its 2 ms beside the
+// caller. MobileNetV2 w0.5 batch 1 in blocks of 20 passes alternating with ONNX Runtime's (AMD
+// Zen 5, 2026-12-07; docs/results/speed/engine-2026-12-07-stop79-zen5-avx512/, ab-trace.txt):
+// stretches of 360 us passes (one core's time; 225-240 split) broken by passes of 2-4 ms, 10-28
+// of those in each process's 750 split passes; with the move, 1-4 (six alternating pairs).
+// Sleeping there instead was worse: woken beside the caller again by every job, passes took 1.1 ms.
+static void leave_caller(void) {
+    int caller = atomic_load_explicit(&pool.caller_cpu, memory_order_relaxed);
+    if (sched_getcpu() != caller) return;
+    cpu_set_t others = allowed;
+    CPU_CLR(caller, &others);
+    if (CPU_COUNT(&others) > 0) sched_setaffinity(0, sizeof others, &others);
+}
+
 static void *worker_main(void *arg) {
     worker *w = arg;
     long seen = 0, spin = 0;
@@ -93,7 +113,8 @@ static void *worker_main(void *arg) {
         long job, since = now_ns();
         unsigned spins = 0;
         while ((job = atomic_load(&w->job)) == seen) {
-            if (++spins % 256 || now_ns() - since < spin) { _mm_pause(); continue; }
+            if (++spins % 256) { _mm_pause(); continue; }
+            if (now_ns() - since < spin) { leave_caller(); _mm_pause(); continue; }
             pthread_mutex_lock(&w->lock);
             atomic_store(&w->sleeping, 1);
             while (atomic_load(&w->job) == seen) pthread_cond_wait(&w->wake, &w->lock);
@@ -107,9 +128,8 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
-/// Logical CPUs this process may run on (its affinity mask).
+/// Logical CPUs this process may run on (its affinity mask, kept in `allowed`).
 static int32_t usable_cores(void) {
-    cpu_set_t allowed;  // the CPUs this process may use, not all the machine has
     long cores = sched_getaffinity(0, sizeof allowed, &allowed) == 0 ? CPU_COUNT(&allowed) : sysconf(_SC_NPROCESSORS_ONLN);
     return cores > 0 ? (int32_t)cores : 1;
 }
@@ -142,6 +162,7 @@ void isp_parallel(int32_t tasks, isp_task task, void *context, int32_t keepWarm)
     atomic_store(&pool.warm, keepWarm);
     pool.context = context;
     atomic_store(&pool.finished, 0);
+    atomic_store_explicit(&pool.caller_cpu, sched_getcpu(), memory_order_relaxed);
     // Task 0 is the caller's, claimed before the workers hear of the job: a split by shares then
     // runs share 0 on the caller and share 1 on the first worker image after image, so that each
     // core reads the rows it wrote the step before (claimed in a race, the worker took task 0 in
