@@ -96,8 +96,12 @@ static cpu_set_t allowed;  // the CPUs this process may use (set by `usable_core
 // caller. MobileNetV2 w0.5 batch 1 in blocks of 20 passes alternating with ONNX Runtime's (AMD
 // Zen 5, 2026-12-07; docs/results/speed/engine-2026-12-07-stop79-zen5-avx512/, ab-trace.txt):
 // stretches of 360 us passes (one core's time; 225-240 split) broken by passes of 2-4 ms, 10-28
-// of those in each process's 750 split passes; with the move, 1-4 (six alternating pairs).
-// Sleeping there instead was worse: woken beside the caller again by every job, passes took 1.1 ms.
+// of those in each process's 750 split passes; with the move, 1-4 (six alternating pairs). Passes
+// requested one at a time 20 ms apart, as a server at a low rate sees them (the worker asleep
+// before each; benchmarks/sparse_requests.py, four pairs of processes each): 90th percentile
+// ResNet-18 w0.5 3.53-3.58 -> 1.55-2.43 ms, VGG16 w0.5 2.74-3.04 -> 0.76-2.05, the stored
+// MobileNetV2 2.79-3.20 -> 1.23-1.33; medians 0.70-0.93x. Sleeping there instead was worse: woken
+// beside the caller again by every job, passes took 1.1 ms.
 static void leave_caller(void) {
     int caller = atomic_load_explicit(&pool.caller_cpu, memory_order_relaxed);
     if (sched_getcpu() != caller) return;
