@@ -100,7 +100,7 @@ static cpu_set_t allowed;  // the CPUs this process may use (set by `usable_core
 // requested one at a time 20 ms apart, as a server at a low rate sees them (the worker asleep
 // before each; benchmarks/sparse_requests.py, four pairs of processes each): 90th percentile
 // ResNet-18 w0.5 3.53-3.58 -> 1.55-2.43 ms, VGG16 w0.5 2.74-3.04 -> 0.76-2.05, the stored
-// MobileNetV2 2.79-3.20 -> 1.23-1.33; medians 0.70-0.93x. Sleeping there instead was worse: woken
+// MobileNetV2 2.79-3.20 -> 1.23-1.33; medians 0.58-0.93x. Sleeping there instead was worse: woken
 // beside the caller again by every job, passes took 1.1 ms.
 static void leave_caller(void) {
     int caller = atomic_load_explicit(&pool.caller_cpu, memory_order_relaxed);
