@@ -12,8 +12,8 @@
 // LAYOUT 0: zero-bordered planes in whole rows (how maps 8 and more wide run); 1: unrolled rows
 // (im2col of the bordered planes, how other maps under 8 wide run); 2: a 1x1 convolution reading
 // its input planes in place (how 1x1 convolutions run); 3: a 3x3 convolution reading its input
-// planes in place, the border's products left out (isp_conv_input.mapWidth: how 2x2 and 4x4 maps
-// run in batch-1 inference). OUTPUTS 1: the output cycles through COPIES copies too (as in a
+// planes in place, the border's products left out (isp_conv_input.mapWidth: how 2x2 and 4x4 maps,
+// and 8x8 with AVX-512, run). OUTPUTS 1: the output cycles through COPIES copies too (as in a
 // network whose steps each write a buffer of their own). STRIDE 2: a stride-2 3x3 convolution of
 // bordered rows, or with LAYOUT 2 a 1x1 one reading its planes in place, row by row (as ResNet's
 // shortcuts run; SIZE is the output's side). CHUNK N: the input channels N at a time, each chunk
@@ -47,9 +47,11 @@ int main(int argc, char **argv) {
     int outputCopies = argc > 7 && atoi(argv[7]) ? copies : 1;
     int stride = argc > 8 ? atoi(argv[8]) : 1, chunk = argc > 9 ? atoi(argv[9]) : 0;
     int kept = argc > 10 ? atoi(argv[10]) : in;
+    const char *forced = getenv("ISP_ISA");
+    isp_isa isa = forced && strcmp(forced, "avx2") == 0 ? ISP_AVX2 : isp_cpu_isa();
     if (in < 1 || outChannels < 1 || size < 1 || reps < 1 || copies < 1 || (stride != 1 && stride != 2) || chunk < 0
         || (stride == 2 && layout != 0 && layout != 2) || (chunk && (layout == 0 || stride == 2)) || layout < 0 || layout > 3
-        || (map && !isp_conv_reads_map(size)) || kept < 1 || kept > in || (chunk && kept < in)) {
+        || (map && !isp_conv_reads_map(isa, size)) || kept < 1 || kept > in || (chunk && kept < in)) {
         fprintf(stderr, "%s: IN, OUT, SIZE, REPS and COPIES must be positive, STRIDE 1 or 2 (2 with LAYOUT 0 or 2), "
                 "CHUNK >= 0 (not with LAYOUT 0 or STRIDE 2), LAYOUT 0-3 (3: a SIZE the kernel reads in place), 1 <= KEPT <= IN "
                 "(not with CHUNK)\n", argv[0]);
@@ -76,8 +78,6 @@ int main(int argc, char **argv) {
     if (map) input.mapWidth = size;
     isp_conv_output output = {out, pixels, bias, -1e30f, 1e30f, NULL};
     float *zero = calloc(outChannels, sizeof(float));  // the bias of every chunk after the first
-    const char *forced = getenv("ISP_ISA");
-    isp_isa isa = forced && strcmp(forced, "avx2") == 0 ? ISP_AVX2 : isp_cpu_isa();
     const int fixedInput = getenv("FIXED_INPUT") != NULL;
     double best = 1e30;
     for (int r = 0; r < reps; r++) {

@@ -15,8 +15,9 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
     // SPLIT (0: none): the block runs across the end of an output row (see BANDS in ConvTiles.c),
     // and its pixels from SPLIT on lie `gap` grid positions further on.
     // MAP (0: none): a 3x3 convolution at stride 1 and padding 1 on maps MAP wide, read in place
-    // (isp_conv_input.mapWidth); the block is output rows Y0 to Y0 + PIXELS / MAP - 1 (see SMALL_MAPS
-    // in ConvTiles.c).
+    // (isp_conv_input.mapWidth); the block is output rows Y0 to Y0 + PIXELS / MAP - 1, or, on 8-wide
+    // maps, any row between the first and the last with Y0 1 and xq moved to its row above (see
+    // SMALL_MAPS in ConvTiles.c); output position q is the block's first.
     v16 acc[2][14];
     _Pragma("clang loop unroll(full)")
     for (int t = 0; t < TILES; t++) _Pragma("clang loop unroll(full)") for (int p = 0; p < PIXELS; p++)
@@ -54,6 +55,9 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
     if (MAP) {
         // Each tap's weight rows once for all the block's pixels it reaches; the products over the
         // zero border, which the unrolled rows carry, are left out (see SMALL_MAPS in ConvTiles.c).
+        // The share of the next tiles' rows this block fetches (`nextPanels`): by the block's row, which
+        // on 8-wide maps Y0 does not tell.
+        const int shares = MAP / (PIXELS / MAP), lines = (9 + shares - 1) / shares, first = q / MAP % MAP / (PIXELS / MAP) * lines;
         for (int32_t i = 0; i < in->channels; i++) {
             const float *xc = xq + in->xOffset[i];
             const float *w = tilePanel + (size_t)in->weightChannel[i] * 9 * 16;
@@ -61,15 +65,16 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
             // which no hardware prefetcher foresees across the dropped channels' rows.
             const int32_t ahead = i + 7 < prefetchChannels ? i + 7 : prefetchChannels - 1;
             const float *next = tilePanel + (size_t)in->weightChannel[ahead] * 9 * 16;
-            // The next tiles' rows of this channel into L2 (`nextPanels`, set on 4x4 maps and on pruned
-            // 2x2 ones: see SMALL_MAPS in ConvTiles.c), a share of them in each of the map's blocks.
+            // The next tiles' rows of this channel into L2 (`nextPanels`, set on 4x4 maps and on the
+            // pruned ones of other widths: see SMALL_MAPS in ConvTiles.c), a share of them in each of the
+            // map's blocks.
             if (nextPanels) {
-                const int blocks = MAP / (PIXELS / MAP), lines = (9 + blocks - 1) / blocks, first = Y0 / (PIXELS / MAP) * lines;
                 _Pragma("clang loop unroll(full)")
                 for (int t = 0; t < TILES; t++)
                     _Pragma("clang loop unroll(full)")
-                    for (int l = first; l < first + lines && l < 9; l++)
-                        __builtin_prefetch(nextPanels + (size_t)t * rows * 16 + (size_t)in->weightChannel[i] * 9 * 16 + l * 16, 0, 2);
+                    for (int l = 0; l < lines; l++)
+                        if (first + l < 9)
+                            __builtin_prefetch(nextPanels + (size_t)t * rows * 16 + (size_t)in->weightChannel[i] * 9 * 16 + (first + l) * 16, 0, 2);
             }
             _Pragma("clang loop unroll(full)")
             for (int k = 0; k < 9; k++) {

@@ -303,7 +303,7 @@ static inline __attribute__((always_inline)) int32_t phased_pixel_major(const in
 #define AVX512_CHUNKS 0
 
 // Bordered planes come in whole output rows (isp_conv_input.rowWidth). AVX-512's blocks of up to
-// 14 take a row of up to 14 (8-wide maps: one block of 8) and run row by row. AVX2's blocks of 6
+// 14 take a row of up to 14 (8-wide maps at stride 2: one block of 8) and run row by row. AVX2's blocks of 6
 // cut most rows short: an 8-wide row ran as two blocks of 4, 16 as 6 + 5 + 5, 32 as five of 6 and
 // one of 2, each block's loop overhead the same. With BANDS the rows run straight on in blocks of
 // BAND_BLOCK, a block that crosses a row's end reading its last pixels `gap` positions on (the
@@ -629,7 +629,13 @@ static inline __attribute__((always_inline)) void fetch_next_tile(const float *n
 // are (pruned VGG16 0.981x the time with them, ResNet-18 0.937x, one core, interleave.py).
 // Blocks of MAP_PIXELS positions at most: AVX2 a row of a 4x4 map (8 registers of sums; two rows,
 // 16, spilled: 0.64x as fast), AVX-512 two rows (16).
-// On 4x4 maps each block also fetches into L2 a share of the next tiles' weight rows (`next`):
+// With AVX-512 also 8x8 maps (VGG16's and ResNet-18's third stage at 32x32, which run direct where
+// the vectors are 16 wide: see ConvolutionPlan), a row a block by two tiles (16 sums), as their
+// bordered rows ran: 576 products a channel of which 484 are not zero, and no table of tap offsets
+// to read. One core, weights from L3 (conv_kernel_bench.c 128 128 8 3000 8, layouts 0 and 3, AMD
+// Zen 5, two alternations): 128 -> 128 channels 76.4-77.2 -> 61.6-62.9 us, 70 of them kept
+// 47.6-48.0 -> 36.6-36.8. AVX2 keeps its bands (a row of 8 is 16 registers of sums there).
+// On 4x4 and 8x8 maps each block also fetches into L2 a share of the next tiles' weight rows (`next`):
 // the blocks run all rows of one tile before the next tile, so only its first block read the
 // tile's weights from memory, and AVX2's, a quarter of the tile's work, could not hide that.
 // One core, weights from memory (conv_kernel_bench.c 256 256 4 2000 16 3, AMD Zen 4, two
@@ -643,8 +649,9 @@ static inline __attribute__((always_inline)) void fetch_next_tile(const float *n
 // 51; 26 kept level and 18.9 -> 17.9; in cache level (conv_kernel_bench.c 256 256 4 3000 16 3 0 1 0
 // KEPT, AMD Zen 4, two alternations). And so on 2x2 maps, where dense passes do not: 256 -> 256,
 // 128 kept 28-31 -> 21-22 us, AVX2 33-39 -> 24-25; 512 -> 512, 200 kept 140-188 -> 115-132 and
-// 235-277 -> 136-141; 52 kept level.
-#define SMALL_MAP_WIDTHS(w) ((w) == 2 || (w) == 4)
+// 235-277 -> 136-141; 52 kept level. On 8x8 maps (AVX-512, AMD Zen 5, conv_kernel_bench.c as
+// above, three alternations): 256 -> 256 262.9-270.5 -> 244.6-254.8 us, 128 -> 128 level (60.0-63.5).
+#define SMALL_MAP_WIDTHS(isa, w) ((w) == 2 || (w) == 4 || ((isa) == ISP_AVX512 && (w) == 8))
 #define CALL_MAP(TILES, W, R, Y0, PF) \
     BLOCK_OF_KERNEL(TILES, (W) * (R), 1, 0, PF, 0, 0, W, Y0, in, image, panels, rows, outChannels, tile, g * (W), shift, out, \
                     out->out + (size_t)tile * 16 * out->plane + g * (W) + shift, (size_t)out->plane, 0, 0, in->channels, 0, \
@@ -663,10 +670,17 @@ static inline __attribute__((always_inline)) void fetch_next_tile(const float *n
         const int gapped = in->channels > 1 && !contiguous_channels(in); \
         for (int32_t tile = tile0; tile < tile1; tile += MAXTILES) { \
             const int two = MAXTILES > 1 && tile + 1 < tile1; \
-            const float *next = (width == 4 || gapped) && tile + MAXTILES < tile1 ? panels + (size_t)(tile + MAXTILES) * rows * 16 : 0; \
+            const float *next = (width >= 4 || gapped) && tile + MAXTILES < tile1 ? panels + (size_t)(tile + MAXTILES) * rows * 16 : 0; \
             for (int32_t g = q0 / width; g < q1 / width;) { \
                 const int32_t y = g % width; \
                 const float *image = in->x + (size_t)(g / width) * in->imageStride; \
+                if (MAP_PIXELS >= 8 && width == 8) { /* a row a block; the rows between share one */ \
+                    if (y == 0) MAP_BLOCK(MAXTILES, 8, 1, 0); \
+                    else if (y == 7) MAP_BLOCK(MAXTILES, 8, 1, 7); \
+                    else { image += (y - 1) * 8; MAP_BLOCK(MAXTILES, 8, 1, 1); } \
+                    g++; \
+                    continue; \
+                } \
                 const int whole = y % 2 == 0 && y + 1 < width && g + 1 < q1 / width && MAP_PIXELS >= 2 * width; \
                 if (width == 2) { \
                     if (whole) MAP_BLOCK(MAXTILES, 2, 2, 0); \
@@ -897,7 +911,7 @@ void isp_conv_tiles(isp_isa isa, const isp_conv_input *in, const float *panels, 
 
 int32_t isp_conv_block(isp_isa isa) { return isa == ISP_AVX512 ? 14 : 6; }
 
-int32_t isp_conv_reads_map(int32_t width) { return SMALL_MAP_WIDTHS(width); }
+int32_t isp_conv_reads_map(isp_isa isa, int32_t width) { return SMALL_MAP_WIDTHS(isa, width); }
 
 int32_t isp_conv_chunks(isp_isa isa) { return isa == ISP_AVX512 ? AVX512_CHUNKS : AVX2_CHUNKS; }
 

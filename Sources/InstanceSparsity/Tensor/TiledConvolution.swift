@@ -83,7 +83,7 @@ final class TiledConvolution {
         let outputPixels = ((ih + 2 * padding - kernel) / stride + 1) * ((iw + 2 * padding - kernel) / stride + 1)
         let images = batched ? max(1, TiledConvolution.batchedPositions / max(outputPixels, 1)) : 1
         let l = TiledLayout(kernel: kernel, stride: stride, padding: padding, inputHeight: ih, inputWidth: iw, images: images,
-                            packedBlock: packedBlock, smallMaps: !forGradient)
+                            packedBlock: packedBlock, smallMaps: forGradient ? nil : isa.kernel)
         if !l.readsInPlace {  // padded: the bordered planes; unrolled: the unrolled rows
             staging.resize([inChannels * (l.mode == .unrolled ? l.plane : l.paddedPlane)])
             staging.zero()  // bordered planes: the borders stay zero, only interiors are ever written

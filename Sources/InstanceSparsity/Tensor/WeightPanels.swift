@@ -73,8 +73,8 @@ final class WeightPanels {
 ///   Or, one image at a time, packed by the kernel's blocks of `packedBlock` positions
 ///   (`isp_conv_input.blockPitch`): block b holds, channel after channel and tap after tap, the
 ///   values of its positions, so each block of the kernel reads one run in order.
-/// - `smallMap` (3x3 at stride 1 and padding 1 on the square maps the kernel takes so:
-///   `isp_conv_reads_map`): the input planes themselves, grid = pixels of `images` images one after
+/// - `smallMap` (3x3 at stride 1 and padding 1 on the square maps the kernel of the instruction
+///   set takes so: `isp_conv_reads_map`): the input planes themselves, grid = pixels of `images` images one after
 ///   another; the kernel knows each tap's offset (no `tapOffset`) and leaves out the products over
 ///   the border instead of reading unrolled zeros.
 struct TiledLayout {
@@ -130,9 +130,9 @@ struct TiledLayout {
 
     /// `images`: how many images an `unrolled` call should take at most. `packedBlock`: pack an
     /// `unrolled` input (one image) by blocks of this many positions (0: no). `smallMaps`: read the
-    /// maps the kernel takes in place as `smallMap`.
+    /// maps the kernel of this instruction set takes in place as `smallMap` (nil: none).
     init(kernel k: Int, stride s: Int, padding p: Int, inputHeight ih: Int, inputWidth iw: Int, images: Int = 1,
-         packedBlock: Int = 0, smallMaps: Bool = false) {
+         packedBlock: Int = 0, smallMaps: isp_isa? = nil) {
         precondition(packedBlock == 0 || images == 1, "a layout packed by blocks holds one image")
         inputHeight = ih; inputWidth = iw
         let oh = (ih + 2 * p - k) / s + 1, ow = (iw + 2 * p - k) / s + 1, hw = oh * ow
@@ -143,7 +143,7 @@ struct TiledLayout {
             mode = .pointwise; plane = ih * iw; rowPitch = ow; pixelStride = 1; tapOffset = [0]; gather = []
             readsInPlace = true; self.images = 1
             channelPitch = plane; self.packedBlock = 0
-        } else if smallMaps && k == 3 && s == 1 && p == 1 && ih == iw && isp_conv_reads_map(Int32(iw)) != 0 {
+        } else if let isa = smallMaps, k == 3 && s == 1 && p == 1 && ih == iw && isp_conv_reads_map(isa, Int32(iw)) != 0 {
             mode = .smallMap; plane = ih * iw; rowPitch = ow; pixelStride = 1; gather = []
             tapOffset = []  // the kernel knows which taps reach which pixels
             readsInPlace = true; self.images = images
