@@ -6,7 +6,7 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
            const int SPLIT, const int MAP, const int Y0, const isp_conv_input *in, const float *xq, const float *panels, int32_t rows,
            int32_t outChannels, int32_t tile, int32_t q, int32_t shift, const isp_conv_output *out,
            float *into, size_t intoPitch, const float *sums, size_t sumsPitch, int32_t prefetchChannels, int32_t gap,
-           const float *nextPanels) {
+           const float *nextPanels, int nextLines) {
     // Channel i's input for position q at xq + in->xOffset[i] (in->x + q * STRIDE, or a packed copy of
     // the block: see PACKED_FLOATS in ConvTiles.c).
     // The sums so far (`sums`: pixel p of tile t at sums + p * sumsPitch + 16 t), or none.
@@ -17,7 +17,7 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
     // MAP (0: none): a 3x3 convolution at stride 1 and padding 1 on maps MAP wide, read in place
     // (isp_conv_input.mapWidth); the block is output rows Y0 to Y0 + PIXELS / MAP - 1, or, on 8-wide
     // maps, any row between the first and the last with Y0 1 and xq moved to its row above (see
-    // SMALL_MAPS in ConvTiles.c); output position q is the block's first.
+    // SMALL_MAPS in ConvTiles.c).
     v16 acc[2][14];
     _Pragma("clang loop unroll(full)")
     for (int t = 0; t < TILES; t++) _Pragma("clang loop unroll(full)") for (int p = 0; p < PIXELS; p++)
@@ -55,9 +55,6 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
     if (MAP) {
         // Each tap's weight rows once for all the block's pixels it reaches; the products over the
         // zero border, which the unrolled rows carry, are left out (see SMALL_MAPS in ConvTiles.c).
-        // The share of the next tiles' rows this block fetches (`nextPanels`): by the block's row, which
-        // on 8-wide maps Y0 does not tell.
-        const int shares = MAP / (PIXELS / MAP), lines = (9 + shares - 1) / shares, first = q / MAP % MAP / (PIXELS / MAP) * lines;
         for (int32_t i = 0; i < in->channels; i++) {
             const float *xc = xq + in->xOffset[i];
             const float *w = tilePanel + (size_t)in->weightChannel[i] * 9 * 16;
@@ -65,16 +62,14 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
             // which no hardware prefetcher foresees across the dropped channels' rows.
             const int32_t ahead = i + 7 < prefetchChannels ? i + 7 : prefetchChannels - 1;
             const float *next = tilePanel + (size_t)in->weightChannel[ahead] * 9 * 16;
-            // The next tiles' rows of this channel into L2 (`nextPanels`, set on 4x4 maps and on the
-            // pruned ones of other widths: see SMALL_MAPS in ConvTiles.c), a share of them in each of the
-            // map's blocks.
+            // This block's share of the next tiles' rows of this channel into L2: `nextLines` of the
+            // nine from `nextPanels` (set on 4x4 and 8x8 maps and on the pruned ones of 2x2: see
+            // SMALL_MAPS in ConvTiles.c).
             if (nextPanels) {
                 _Pragma("clang loop unroll(full)")
                 for (int t = 0; t < TILES; t++)
-                    _Pragma("clang loop unroll(full)")
-                    for (int l = 0; l < lines; l++)
-                        if (first + l < 9)
-                            __builtin_prefetch(nextPanels + (size_t)t * rows * 16 + (size_t)in->weightChannel[i] * 9 * 16 + (first + l) * 16, 0, 2);
+                    for (int l = 0; l < nextLines; l++)
+                        __builtin_prefetch(nextPanels + (size_t)t * rows * 16 + (size_t)in->weightChannel[i] * 9 * 16 + l * 16, 0, 2);
             }
             _Pragma("clang loop unroll(full)")
             for (int k = 0; k < 9; k++) {
