@@ -42,7 +42,8 @@ public struct ConvolutionPlan: Equatable {
     /// 224, its 3x3 layers at 56x56 1.21-1.52 -> 0.67-0.94 ms, 28x28 1.15-1.33 -> 0.72-0.97, 14x14
     /// 1.13-1.26 -> 0.78-1.22 (the whole network 19.4-21.7 -> 17.4-19.8 ms); VGG16 w0.5's 32x32 and
     /// 16x16 layers 0.12-0.13 -> 0.09-0.12 ms, but its 8x8 ones 0.07-0.13 -> 0.09-0.20 ms (U, 16/9
-    /// the direct weights, is read for 16 tiles). 8 (AVX2, AMD Zen 3): VGG16 w0.5's 8x8 layers 0.195
+    /// the direct weights, is read for 16 tiles; the direct kernel has since read 8x8 maps in place,
+    /// 0.77-0.81x its time there: see SMALL_MAPS in ConvTiles.c). 8 (AVX2, AMD Zen 3): VGG16 w0.5's 8x8 layers 0.195
     /// -> 0.142 and 0.395 -> 0.253 ms (one core, isp bench --profile, two alternations), the whole
     /// pass 0.886x one core and 0.924x two, ResNet-18 w0.5 0.931x and 0.919x
     /// (benchmarks/interleave.py, 30 blocks of 20 passes, upper quartiles 0.95-0.97); from 7 wide,
