@@ -303,8 +303,8 @@ static inline __attribute__((always_inline)) int32_t phased_pixel_major(const in
 #define AVX512_CHUNKS 0
 
 // Bordered planes come in whole output rows (isp_conv_input.rowWidth). AVX-512's blocks of up to
-// 14 take a row of up to 14 (8-wide maps at stride 2: one block of 8) and run row by row. AVX2's blocks of 6
-// cut most rows short: an 8-wide row ran as two blocks of 4, 16 as 6 + 5 + 5, 32 as five of 6 and
+// 14 take a row of up to 14 (8-wide rows not read in place: one block of 8) and run row by row.
+// AVX2's blocks of 6 cut most rows short: an 8-wide row ran as two blocks of 4, 16 as 6 + 5 + 5, 32 as five of 6 and
 // one of 2, each block's loop overhead the same. With BANDS the rows run straight on in blocks of
 // BAND_BLOCK, a block that crosses a row's end reading its last pixels `gap` positions on (the
 // bordered row's ends): on rows of even width every block starts at an even column, so it crosses

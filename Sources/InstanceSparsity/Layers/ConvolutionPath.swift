@@ -43,9 +43,9 @@ public struct ConvolutionPlan: Equatable {
     /// 1.13-1.26 -> 0.78-1.22 (the whole network 19.4-21.7 -> 17.4-19.8 ms); VGG16 w0.5's 32x32 and
     /// 16x16 layers 0.12-0.13 -> 0.09-0.12 ms, but its 8x8 ones 0.07-0.13 -> 0.09-0.20 ms (U, 16/9
     /// the direct weights, is read for 16 tiles; the direct kernel has since read 8x8 maps in place,
-    /// 0.77-0.81x its time there: see SMALL_MAPS in ConvTiles.c). 8 (AVX2, AMD Zen 3): VGG16 w0.5's 8x8 layers 0.195
-    /// -> 0.142 and 0.395 -> 0.253 ms (one core, isp bench --profile, two alternations), the whole
-    /// pass 0.886x one core and 0.924x two, ResNet-18 w0.5 0.931x and 0.919x
+    /// 0.77-0.81x its time there: see SMALL_MAPS in ConvTiles.c). 8 (AVX2, AMD Zen 3): VGG16 w0.5's
+    /// 8x8 layers 0.195 -> 0.142 and 0.395 -> 0.253 ms (one core, isp bench --profile, two
+    /// alternations), the whole pass 0.886x one core and 0.924x two, ResNet-18 w0.5 0.931x and 0.919x
     /// (benchmarks/interleave.py, 30 blocks of 20 passes, upper quartiles 0.95-0.97); from 7 wide,
     /// torchvision resnet18 at 224's 7x7 layers 3.83-4.06 -> 3.36-3.39 ms each, the pass 0.939x one
     /// core and 0.889x two (20 blocks of 10). From 4 wide (the 4x4 layers too) 0.94-0.99x of the

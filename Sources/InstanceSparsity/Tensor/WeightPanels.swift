@@ -74,8 +74,8 @@ final class WeightPanels {
 ///   (`isp_conv_input.blockPitch`): block b holds, channel after channel and tap after tap, the
 ///   values of its positions, so each block of the kernel reads one run in order.
 /// - `smallMap` (3x3 at stride 1 and padding 1 on the square maps the kernel of the instruction
-///   set takes so: `isp_conv_reads_map`): the input planes themselves, grid = pixels of `images` images one after
-///   another; the kernel knows each tap's offset (no `tapOffset`) and leaves out the products over
+///   set takes so: `isp_conv_reads_map`): the input planes themselves, grid = pixels of `images`
+///   images one after another; the kernel knows each tap's offset (no `tapOffset`) and leaves out the products over
 ///   the border instead of reading unrolled zeros.
 struct TiledLayout {
     enum Mode { case pointwise, padded, unrolled, smallMap }
