@@ -708,16 +708,26 @@ static inline __attribute__((always_inline)) void fetch_next_tile(const float *n
         } \
     } while (0)
 
+// Small maps in a function of their own, once per instruction set: inside KERNEL they were compiled
+// into the kernel that prefetches big weight sets too (which 4x4 maps of 256 channels run), and
+// this file took 315 s to compile (clang -O3, one core, AMD Zen 5) against 277 s so. The passes
+// level: VGG16 and ResNet-18 w0.5 dense and at their stored points B/A 0.975-1.004 with AVX-512,
+// VGG16 0.981 and 1.018 with AVX2 (benchmarks/interleave.py, 20 blocks of 20).
+#define SMALL_MAP_KERNEL(name, attr, MAXTILES, MAP_PIXELS) \
+    attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, \
+                          int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out) { \
+        SMALL_MAPS(MAXTILES, MAP_PIXELS); \
+    }
+
 // Run r of `runs` equal runs of [q0, q1); in bands, of whole blocks.
 #define RUN_START(r) (in->rowWidth ? (q0 + (int32_t)((int64_t)bandBlocks * (r) / runs) * bandPixels < q1 \
                                           ? q0 + (int32_t)((int64_t)bandBlocks * (r) / runs) * bandPixels : q1) \
                                : q0 + (int32_t)((int64_t)(q1 - q0) * (r) / runs))
 
-#define KERNEL(name, attr, MAXPIX, MAXTILES, MAP_PIXELS, GROUP, VECTORS, POINTWISE_GROUP, POINTWISE_VECTORS, PROJECTION_GROUP, PROJECTION_VECTORS, NARROW_ALIASED, CHUNKED, BANDS, NEXT_TILE, PF, CONTIGUOUS) \
+#define KERNEL(name, attr, MAXPIX, MAXTILES, GROUP, VECTORS, POINTWISE_GROUP, POINTWISE_VECTORS, PROJECTION_GROUP, PROJECTION_VECTORS, NARROW_ALIASED, CHUNKED, BANDS, NEXT_TILE, PF, CONTIGUOUS) \
     attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, \
                           int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out) { \
         if (CONTIGUOUS && (in->taps != 1 || in->pixelStride != 1)) __builtin_unreachable(); /* see isp_conv_tiles */ \
-        if (!CONTIGUOUS && in->mapWidth) { SMALL_MAPS(MAXTILES, MAP_PIXELS); return; } \
         const int bands = BANDS; \
         if (in->rowWidth && (!BANDS || (in->taps > 1 && in->channels * in->taps <= SHORT_REDUCTION \
                                         && (in->pixelStride == 1 || phased_rows(in, 0, in->rowWidth))))) { \
@@ -808,16 +818,18 @@ static inline __attribute__((always_inline)) void fetch_next_tile(const float *n
 // and 4 x 2's 16 accumulators spilled): one core, in cache, alternating
 // (benchmarks/conv_kernel_bench.c, AMD Zen 4, AVX2 forced), 1 -> 32 channels at 32x32 27.4 ->
 // 10.8 us, 3 -> 32 55.2 -> 23.9, 3 -> 64 110 -> 49 (AVX-512's 8 x 2: 11.3, 22.0, 54.7; 6 x 1
-// 21.2, 51.4, 96.1; 4 x 1 13.1, 25.9, 67.7). Small maps' blocks: MAP_PIXELS (see SMALL_MAPS).
+// 21.2, 51.4, 96.1; 4 x 1 13.1, 25.9, 67.7). Small maps' blocks: MAP_PIXELS (see SMALL_MAP_KERNEL).
 #define BLOCK_OF_KERNEL block_avx512
-KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 8, 2, 3, 4, 4, 4, 1, AVX512_CHUNKS, AVX512_BANDS, AVX512_NEXT_TILE, 0, 0)
-KERNEL(conv_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 8, 2, 3, 4, 4, 4, 1, AVX512_CHUNKS, AVX512_BANDS, AVX512_NEXT_TILE, 1, 0)
+SMALL_MAP_KERNEL(small_maps_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 2, 8)
+KERNEL(conv_avx512, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 3, 4, 4, 4, 1, AVX512_CHUNKS, AVX512_BANDS, AVX512_NEXT_TILE, 0, 0)
+KERNEL(conv_avx512_prefetching, __attribute__((target("avx512f,avx512vl,fma"))), 14, 2, 8, 2, 3, 4, 4, 4, 1, AVX512_CHUNKS, AVX512_BANDS, AVX512_NEXT_TILE, 1, 0)
 #undef BLOCK_OF_KERNEL
 #define BLOCK_OF_KERNEL block_avx2
-KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, AVX2_NEXT_TILE, 0, 0)
-KERNEL(conv_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, AVX2_NEXT_TILE, 1, 0)
-KERNEL(conv_avx2_contiguous, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, AVX2_NEXT_TILE, 0, 1)
-KERNEL(conv_avx2_contiguous_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 4, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, AVX2_NEXT_TILE, 1, 1)
+SMALL_MAP_KERNEL(small_maps_avx2, __attribute__((target("avx2,fma"))), 1, 4)
+KERNEL(conv_avx2, __attribute__((target("avx2,fma"))), 6, 1, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, AVX2_NEXT_TILE, 0, 0)
+KERNEL(conv_avx2_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, AVX2_NEXT_TILE, 1, 0)
+KERNEL(conv_avx2_contiguous, __attribute__((target("avx2,fma"))), 6, 1, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, AVX2_NEXT_TILE, 0, 1)
+KERNEL(conv_avx2_contiguous_prefetching, __attribute__((target("avx2,fma"))), 6, 1, 2, 2, 2, 2, 6, 1, 0, AVX2_CHUNKS, AVX2_BANDS, AVX2_NEXT_TILE, 1, 1)
 #undef BLOCK_OF_KERNEL
 
 // The products of Winograd's transforms (isp_conv_products): every tile, blocks of up to MAXPIX
@@ -909,6 +921,10 @@ void isp_conv_tiles(isp_isa isa, const isp_conv_input *in, const float *panels, 
     // And one for 1x1 convolutions of consecutive channels (see contiguous_channels), for the same
     // reason: in the kernel above they cost its 3x3 blocks 1-6% (the same code, moved). AVX2 only:
     // measured on AMD Zen 3; AVX-512's blocks (28 multiply-adds a channel, not 12) not measured so.
+    if (in->mapWidth) {
+        (isa == ISP_AVX512 ? small_maps_avx512 : small_maps_avx2)(in, panels, rows, outChannels, tile0, tile1, q0, q1, shift, out);
+        return;
+    }
     const int far = rows > PREFETCH_ROWS || (int64_t)rows * outChannels > PREFETCH_WEIGHTS;
     if (isa == ISP_AVX512) (far ? conv_avx512_prefetching : conv_avx512)(in, panels, rows, outChannels, tile0, tile1, q0, q1, shift, out);
     else if (in->taps == 1 && in->pixelStride == 1 && contiguous_channels(in))
