@@ -51,7 +51,7 @@ int main(int argc, char **argv) {
     isp_isa isa = forced && strcmp(forced, "avx2") == 0 ? ISP_AVX2 : isp_cpu_isa();
     if (in < 1 || outChannels < 1 || size < 1 || reps < 1 || copies < 1 || (stride != 1 && stride != 2) || chunk < 0
         || (stride == 2 && layout != 0 && layout != 2) || (chunk && (layout == 0 || stride == 2)) || layout < 0 || layout > 3
-        || (map && !isp_conv_reads_map(isa, size)) || kept < 1 || kept > in || (chunk && kept < in)) {
+        || (map && !isp_conv_reads_map(isa, size, 1)) || kept < 1 || kept > in || (chunk && kept < in)) {
         fprintf(stderr, "%s: IN, OUT, SIZE, REPS and COPIES must be positive, STRIDE 1 or 2 (2 with LAYOUT 0 or 2), "
                 "CHUNK >= 0 (not with LAYOUT 0 or STRIDE 2), LAYOUT 0-3 (3: a SIZE the kernel reads in place), 1 <= KEPT <= IN "
                 "(not with CHUNK)\n", argv[0]);

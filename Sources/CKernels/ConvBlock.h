@@ -14,10 +14,10 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
     // PREFETCH may run ahead, past a chunk's last (see RUN_BLOCKS in ConvTiles.c).
     // SPLIT (0: none): the block runs across the end of an output row (see BANDS in ConvTiles.c),
     // and its pixels from SPLIT on lie `gap` grid positions further on.
-    // MAP (0: none): a 3x3 convolution at stride 1 and padding 1 on maps MAP wide, read in place
-    // (isp_conv_input.mapWidth); the block is output rows Y0 to Y0 + PIXELS / MAP - 1, or, on 8-wide
-    // maps, any row between the first and the last with Y0 1 and xq moved to its row above (see
-    // SMALL_MAPS in ConvTiles.c).
+    // MAP (0: none): a 3x3 convolution at stride STRIDE and padding 1 to maps MAP wide, read in place
+    // (isp_conv_input.mapWidth) from input maps STRIDE * MAP wide; the block is output rows Y0 to Y0 +
+    // PIXELS / MAP - 1, or, on 8-wide maps, any row between the first and the last with Y0 1 and xq
+    // moved to its row above (see SMALL_MAPS in ConvTiles.c).
     v16 acc[2][14];
     _Pragma("clang loop unroll(full)")
     for (int t = 0; t < TILES; t++) _Pragma("clang loop unroll(full)") for (int p = 0; p < PIXELS; p++)
@@ -77,15 +77,18 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
                     _Pragma("clang loop unroll(full)")
                     for (int t = 0; t < TILES; t++) __builtin_prefetch(next + (size_t)t * rows * 16 + k * 16, 0, 3);
                 }
-                const int ky = k / 3, kx = k % 3;
-                if (Y0 + ky - 1 + PIXELS / MAP <= 0 || Y0 + ky - 1 >= MAP) continue;  // no row of the block reaches this tap
+                const int ky = k / 3, kx = k % 3, side = STRIDE * MAP;  // the input map's
+                int reached = 0;  // whether a row of the block reaches this tap (constant once unrolled)
+                _Pragma("clang loop unroll(full)")
+                for (int r = 0; r < PIXELS / MAP; r++) reached |= STRIDE * (Y0 + r) + ky - 1 >= 0 && STRIDE * (Y0 + r) + ky - 1 < side;
+                if (!reached) continue;
                 v16 w0 = load16(w + k * 16);
                 v16 w1 = TILES > 1 ? load16(w + (size_t)rows * 16 + k * 16) : w0;
                 _Pragma("clang loop unroll(full)")
                 for (int p = 0; p < PIXELS; p++) {
-                    const int y = Y0 + p / MAP + ky - 1, x = p % MAP + kx - 1;
-                    if (y < 0 || y >= MAP || x < 0 || x >= MAP) continue;
-                    float b = xc[y * MAP + x];
+                    const int y = STRIDE * (Y0 + p / MAP) + ky - 1, x = STRIDE * (p % MAP) + kx - 1;
+                    if (y < 0 || y >= side || x < 0 || x >= side) continue;
+                    float b = xc[y * side + x];
                     acc[0][p] += w0 * b;
                     if (TILES > 1) acc[1][p] += w1 * b;
                 }

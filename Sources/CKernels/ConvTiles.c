@@ -651,9 +651,19 @@ static inline __attribute__((always_inline)) void fetch_next_tile(const float *n
 // 128 kept 28-31 -> 21-22 us, AVX2 33-39 -> 24-25; 512 -> 512, 200 kept 140-188 -> 115-132 and
 // 235-277 -> 136-141; 52 kept level. On 8x8 maps (AVX-512, AMD Zen 5, conv_kernel_bench.c as
 // above, three alternations): 256 -> 256 262.9-270.5 -> 244.6-254.8 us, 128 -> 128 level (60.0-63.5).
+// The same blocks at stride 2, to maps of these widths from maps twice as wide (ResNet-18's first
+// convolutions of its third and fourth stages at 32x32: 64 -> 128 channels to 8x8, 128 -> 256 to
+// 4x4), which ran on bordered rows and on unrolled rows: 4x4 outputs had 144 products a channel
+// unrolled of which 121 are not zero, and their rows unrolled first. The same sums in the same
+// order (ResNet-18 w0.5's test loss the same to the last digit, either instruction set). Two cores
+// (isp bench --profile, AMD Zen 5, two alternations): 128 -> 256 to 4x4 AVX-512 33.1-34.0 ->
+// 19.7-23.0 us, AVX2 58.4-61.9 -> 38.9-42.3; 64 -> 128 to 8x8 (AVX-512) 24.7-25.1 -> 20.9-21.8.
+// ResNet-18 w0.5 whole passes (benchmarks/interleave.py, 30 blocks of 20, a noisy stretch): 0.989x
+// the time dense and 0.970x at its stored point with AVX-512, 0.972x and 0.945x with AVX2;
+// training level (361-367 -> 365-378 images/s).
 #define SMALL_MAP_WIDTHS(isa, w) ((w) == 2 || (w) == 4 || ((isa) == ISP_AVX512 && (w) == 8))
-#define CALL_MAP(TILES, W, R, Y0, PF) \
-    BLOCK_OF_KERNEL(TILES, (W) * (R), 1, 0, PF, 0, 0, W, Y0, in, image, panels, rows, outChannels, tile, g * (W), shift, out, \
+#define CALL_MAP(TILES, W, R, Y0, PF, S) \
+    BLOCK_OF_KERNEL(TILES, (W) * (R), S, 0, PF, 0, 0, W, Y0, in, image, panels, rows, outChannels, tile, g * (W), shift, out, \
                     out->out + (size_t)tile * 16 * out->plane + g * (W) + shift, (size_t)out->plane, 0, 0, in->channels, 0, \
                     next ? next + NEXT_LINE(g) * 16 : 0, NEXT_LINE(g + (R)) - NEXT_LINE(g))
 // The first of the next tiles' nine weight rows a channel that the block from row g fetches (see
@@ -663,15 +673,17 @@ static inline __attribute__((always_inline)) void fetch_next_tile(const float *n
 // ResNet-18 w0.5 dense and at their stored points level, B/A 0.975-1.015 (benchmarks/interleave.py,
 // 20 blocks of 20, AMD Zen 5 AVX-512).
 #define NEXT_LINE(g) (9 * ((g) - q0 / width) / (q1 / width - q0 / width))
-#define MAP_BLOCK(MAXTILES, W, R, Y0) \
+#define MAP_BLOCK(MAXTILES, W, R, Y0, S) \
     do { \
-        if (gapped) { if (MAXTILES > 1 && two) CALL_MAP(2, W, R, Y0, 1); else CALL_MAP(1, W, R, Y0, 1); } \
-        else { if (MAXTILES > 1 && two) CALL_MAP(2, W, R, Y0, 0); else CALL_MAP(1, W, R, Y0, 0); } \
+        if (gapped) { if (MAXTILES > 1 && two) CALL_MAP(2, W, R, Y0, 1, S); else CALL_MAP(1, W, R, Y0, 1, S); } \
+        else { if (MAXTILES > 1 && two) CALL_MAP(2, W, R, Y0, 0, S); else CALL_MAP(1, W, R, Y0, 0, S); } \
     } while (0)
 // Rows [q0 / W, q1 / W) of tiles [tile0, tile1), image after image for each tile (its weights stay
 // in L2 while the images pass): as many rows a block as MAP_PIXELS allows from an even row, single
-// rows otherwise (a split by rows may start or end at any row).
-#define SMALL_MAPS(MAXTILES, MAP_PIXELS) \
+// rows otherwise (a split by rows may start or end at any row). At stride 2 no row but the first
+// reaches past the input's edge (row 7 reads input rows 13-15 of 16), so on 8-wide maps every
+// other row shares the block of row 1.
+#define SMALL_MAPS(MAXTILES, MAP_PIXELS, S) \
     do { \
         const int32_t width = in->mapWidth; \
         const int gapped = in->channels > 1 && !contiguous_channels(in); \
@@ -682,25 +694,25 @@ static inline __attribute__((always_inline)) void fetch_next_tile(const float *n
                 const int32_t y = g % width; \
                 const float *image = in->x + (size_t)(g / width) * in->imageStride; \
                 if (MAP_PIXELS >= 8 && width == 8) { /* a row a block; the rows between share one */ \
-                    if (y == 0) MAP_BLOCK(MAXTILES, 8, 1, 0); \
-                    else if (y == 7) MAP_BLOCK(MAXTILES, 8, 1, 7); \
-                    else { image += (y - 1) * 8; MAP_BLOCK(MAXTILES, 8, 1, 1); } \
+                    if (y == 0) MAP_BLOCK(MAXTILES, 8, 1, 0, S); \
+                    else if (y == 7 && S == 1) MAP_BLOCK(MAXTILES, 8, 1, 7, S); \
+                    else { image += (y - 1) * S * S * 8; MAP_BLOCK(MAXTILES, 8, 1, 1, S); } \
                     g++; \
                     continue; \
                 } \
                 const int whole = y % 2 == 0 && y + 1 < width && g + 1 < q1 / width && MAP_PIXELS >= 2 * width; \
                 if (width == 2) { \
-                    if (whole) MAP_BLOCK(MAXTILES, 2, 2, 0); \
-                    else if (y == 0) MAP_BLOCK(MAXTILES, 2, 1, 0); \
-                    else MAP_BLOCK(MAXTILES, 2, 1, 1); \
+                    if (whole) MAP_BLOCK(MAXTILES, 2, 2, 0, S); \
+                    else if (y == 0) MAP_BLOCK(MAXTILES, 2, 1, 0, S); \
+                    else MAP_BLOCK(MAXTILES, 2, 1, 1, S); \
                 } else if (whole) { \
-                    if (y == 0) MAP_BLOCK(MAXTILES, 4, 2, 0); else MAP_BLOCK(MAXTILES, 4, 2, 2); \
+                    if (y == 0) MAP_BLOCK(MAXTILES, 4, 2, 0, S); else MAP_BLOCK(MAXTILES, 4, 2, 2, S); \
                 } else { \
                     switch (y) { \
-                    case 0: MAP_BLOCK(MAXTILES, 4, 1, 0); break; \
-                    case 1: MAP_BLOCK(MAXTILES, 4, 1, 1); break; \
-                    case 2: MAP_BLOCK(MAXTILES, 4, 1, 2); break; \
-                    default: MAP_BLOCK(MAXTILES, 4, 1, 3); break; \
+                    case 0: MAP_BLOCK(MAXTILES, 4, 1, 0, S); break; \
+                    case 1: MAP_BLOCK(MAXTILES, 4, 1, 1, S); break; \
+                    case 2: MAP_BLOCK(MAXTILES, 4, 1, 2, S); break; \
+                    default: MAP_BLOCK(MAXTILES, 4, 1, 3, S); break; \
                     } \
                 } \
                 g += whole ? 2 : 1; \
@@ -716,7 +728,7 @@ static inline __attribute__((always_inline)) void fetch_next_tile(const float *n
 #define SMALL_MAP_KERNEL(name, attr, MAXTILES, MAP_PIXELS) \
     attr static void name(const isp_conv_input *in, const float *panels, int32_t rows, int32_t outChannels, \
                           int32_t tile0, int32_t tile1, int32_t q0, int32_t q1, int32_t shift, const isp_conv_output *out) { \
-        SMALL_MAPS(MAXTILES, MAP_PIXELS); \
+        if (in->pixelStride == 2) SMALL_MAPS(MAXTILES, MAP_PIXELS, 2); else SMALL_MAPS(MAXTILES, MAP_PIXELS, 1); \
     }
 
 // Run r of `runs` equal runs of [q0, q1); in bands, of whole blocks.
@@ -934,7 +946,9 @@ void isp_conv_tiles(isp_isa isa, const isp_conv_input *in, const float *panels, 
 
 int32_t isp_conv_block(isp_isa isa) { return isa == ISP_AVX512 ? 14 : 6; }
 
-int32_t isp_conv_reads_map(isp_isa isa, int32_t width) { return SMALL_MAP_WIDTHS(isa, width); }
+int32_t isp_conv_reads_map(isp_isa isa, int32_t width, int32_t stride) {
+    return (stride == 1 || stride == 2) && SMALL_MAP_WIDTHS(isa, width);
+}
 
 int32_t isp_conv_chunks(isp_isa isa) { return isa == ISP_AVX512 ? AVX512_CHUNKS : AVX2_CHUNKS; }
 

@@ -82,11 +82,11 @@ final class GradientTests: XCTestCase {
             check(conv, input: randomTensor([3, cin, size, size], &rng))
         }
         // The micro-kernel paths (forward; stride 1: input and weight gradients): on bordered
-        // planes (outputs 8 and more wide), stride 2, 1x1 read in place, no padding (3x3 read in
-        // place), padding 2 (the input gradient's convolution then has no padding), a partial
-        // tile of output channels (3 -> 20 at 8x8: with AVX-512 read in place, a small map); on
-        // unrolled rows (outputs under 8 wide: 4x4, 2x2, stride 2; 5x5 with a full and a partial
-        // channel tile); three images on two cores, for AVX-512 and AVX2.
+        // planes (outputs 8 and more wide), stride 2 (to 8x8: with AVX-512 a small map), 1x1 read in
+        // place, no padding (3x3 read in place), padding 2 (the input gradient's convolution then
+        // has no padding), a partial tile of output channels (3 -> 20 at 8x8: with AVX-512 read in
+        // place, a small map); small maps (4x4, 2x2, stride 2 to 4x4) and unrolled rows (5x5 with
+        // a full and a partial channel tile); three images on two cores, for AVX-512 and AVX2.
         // ResNet-18's ImageNet stem, 7x7 stride 2 padding 3, on bordered planes (10 wide) and
         // unrolled rows (5 wide).
         // Then maps of 2x2 and 4x4 with enough images that one call takes several (8 and 2 at

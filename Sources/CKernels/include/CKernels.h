@@ -17,8 +17,9 @@ int32_t isp_cpu_datapath_floats(isp_isa isa);
 /// Grid positions a kernel call handles at once with `isa`; split work in multiples of this.
 int32_t isp_conv_block(isp_isa isa);
 
-/// 1 when isp_conv_tiles with `isa` reads maps `width` x `width` in place (isp_conv_input.mapWidth).
-int32_t isp_conv_reads_map(isp_isa isa, int32_t width);
+/// 1 when isp_conv_tiles with `isa` reads in place the input maps of 3x3 convolutions at `stride`
+/// (padding 1) to maps `width` x `width` (isp_conv_input.mapWidth).
+int32_t isp_conv_reads_map(isp_isa isa, int32_t width, int32_t stride);
 
 /// 1 when isp_conv_tiles with `isa` sums long reductions over small grids in chunks of input
 /// channels itself (ResNet-18's 7x7 layers); 0 when the caller should (see ConvTiles.c).
@@ -38,10 +39,11 @@ int32_t isp_conv_packed_block(isp_isa isa);
 /// In rows (rowWidth > 0; bordered planes, blockPitch 0): q = row * rowWidth + column counts the
 /// positions of whole output rows, and its values are those of grid position row * rowPitch +
 /// column (the grid position q above).
-/// Small maps (mapWidth > 0, where isp_conv_reads_map(isa, mapWidth); blockPitch and rowWidth 0): a 3x3
-/// convolution at stride 1 and padding 1 (taps 9) of maps mapWidth x mapWidth, one image's after
-/// another's: grid position q = (image * mapWidth + row) * mapWidth + column reads kept input channel
-/// i's plain plane at x + image * imageStride + xOffset[i]; q0 and q1 are whole rows.
+/// Small maps (mapWidth > 0, where isp_conv_reads_map(isa, mapWidth, pixelStride); blockPitch and
+/// rowWidth 0): a 3x3 convolution at stride pixelStride and padding 1 (taps 9) to maps mapWidth x
+/// mapWidth, one image's after another's: grid position q = (image * mapWidth + row) * mapWidth +
+/// column reads kept input channel i's plain plane, (pixelStride * mapWidth) squared, at x + image *
+/// imageStride + xOffset[i]; q0 and q1 are whole rows.
 typedef struct {
     const float *x;
     const int32_t *xOffset;

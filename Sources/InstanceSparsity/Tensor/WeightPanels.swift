@@ -73,7 +73,7 @@ final class WeightPanels {
 ///   Or, one image at a time, packed by the kernel's blocks of `packedBlock` positions
 ///   (`isp_conv_input.blockPitch`): block b holds, channel after channel and tap after tap, the
 ///   values of its positions, so each block of the kernel reads one run in order.
-/// - `smallMap` (3x3 at stride 1 and padding 1 on the square maps the kernel of the instruction
+/// - `smallMap` (3x3 at stride 1 or 2 and padding 1 to the square maps the kernel of the instruction
 ///   set takes so: `isp_conv_reads_map`): the input planes themselves, grid = pixels of `images`
 ///   images one after another; the kernel knows each tap's offset (no `tapOffset`) and leaves out the products over
 ///   the border instead of reading unrolled zeros.
@@ -143,8 +143,8 @@ struct TiledLayout {
             mode = .pointwise; plane = ih * iw; rowPitch = ow; pixelStride = 1; tapOffset = [0]; gather = []
             readsInPlace = true; self.images = 1
             channelPitch = plane; self.packedBlock = 0
-        } else if let isa = smallMaps, k == 3 && s == 1 && p == 1 && ih == iw && isp_conv_reads_map(isa, Int32(iw)) != 0 {
-            mode = .smallMap; plane = ih * iw; rowPitch = ow; pixelStride = 1; gather = []
+        } else if let isa = smallMaps, k == 3 && p == 1 && ih == iw && ih == s * ow && isp_conv_reads_map(isa, Int32(ow), Int32(s)) != 0 {
+            mode = .smallMap; plane = ih * iw; rowPitch = ow; pixelStride = s; gather = []
             tapOffset = []  // the kernel knows which taps reach which pixels
             readsInPlace = true; self.images = images
             channelPitch = plane; self.packedBlock = 0
