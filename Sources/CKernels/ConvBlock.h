@@ -77,7 +77,7 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
                     _Pragma("clang loop unroll(full)")
                     for (int t = 0; t < TILES; t++) __builtin_prefetch(next + (size_t)t * rows * 16 + k * 16, 0, 3);
                 }
-                const int ky = k / 3, kx = k % 3, side = STRIDE * MAP;  // the input map's
+                const int ky = k / 3, kx = k % 3, side = STRIDE * MAP;  // side: the input map's width and height
                 int reached = 0;  // whether a row of the block reaches this tap (constant once unrolled)
                 _Pragma("clang loop unroll(full)")
                 for (int r = 0; r < PIXELS / MAP; r++) reached |= STRIDE * (Y0 + r) + ky - 1 >= 0 && STRIDE * (Y0 + r) + ky - 1 < side;
