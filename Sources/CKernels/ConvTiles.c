@@ -682,7 +682,7 @@ static inline __attribute__((always_inline)) void fetch_next_tile(const float *n
 // in L2 while the images pass): as many rows a block as MAP_PIXELS allows from an even row, single
 // rows otherwise (a split by rows may start or end at any row). At stride 2 no row but the first
 // reaches past the input's edge (row 7 reads input rows 13-15 of 16), so on 8-wide maps every
-// other row shares the block of row 1.
+// row after the first shares the block of row 1.
 #define SMALL_MAPS(MAXTILES, MAP_PIXELS, S) \
     do { \
         const int32_t width = in->mapWidth; \
