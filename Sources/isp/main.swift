@@ -18,7 +18,7 @@ let launch = Launch()
 
 let commands: [Command.Type] = [TrainCommand.self, EvalCommand.self, InfoCommand.self, AnalyzeCommand.self, SweepCommand.self,
                                  BenchCommand.self, DemoCommand.self, TuneCommand.self, PredictCommand.self, ServeCommand.self,
-                                 ExportCommand.self, SlimCommand.self]
+                                 ExportCommand.self, SlimCommand.self, ReorderCommand.self]
 
 /// The overview goes to stdout when asked for (--help) and to stderr after a usage error.
 func printOverview(toStandardError: Bool = false) {

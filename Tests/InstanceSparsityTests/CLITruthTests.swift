@@ -611,6 +611,30 @@ final class OperatingPointTests: TemporaryDirectoryTestCase {
             let u = try isp(["eval", tuned, "--prune", "stored"] + extra)
             XCTAssertEqual(u.status, 2, "\(extra): \(u.stderr)")
         }
+        // reorder: the same point, accuracy and MACs from channels in another order; a model
+        // without a point, MODEL as --out and an existing FILE without --force are refused.
+        let reordered = "\(directory)/reordered.safetensors"
+        let o = try isp(["reorder", tuned, "--out", reordered, "--calibration", "64", "--json"])
+        XCTAssertEqual(o.status, 0, o.stderr)
+        let ordered = try o.json()
+        let orderedMaps = try XCTUnwrap(ordered["maps"] as? [[String: Any]])
+        XCTAssertEqual(Set(orderedMaps.map { $0["name"] as! String }), Set(point.layers), "every VGG16 map can be reordered")
+        XCTAssertLessThanOrEqual(try XCTUnwrap(ordered["largest_logit_difference"] as? Double),
+                                 1e-4 * max(1, try XCTUnwrap(ordered["largest_logit"] as? Double)))
+        let re = try XCTUnwrap(try OperatingPoint(metadata: try Checkpoint.load(path: reordered).metadata, network: loaded.network, path: reordered))
+        XCTAssertEqual(re.policy, point.policy)
+        XCTAssertEqual(re.layers, point.layers)
+        let f = try isp(["eval", reordered, "--prune", "stored", "--latency-images", "4", "--json"])
+        XCTAssertEqual(f.status, 0, f.stderr)
+        let fromReordered = try f.json()
+        for key in ["accuracy_dense", "accuracy_pruned"] { XCTAssertEqual(fromReordered[key] as? Double, report[key] as? Double, key) }
+        XCTAssertEqual(try XCTUnwrap(fromReordered["macs_executed_mean"] as? Double), try XCTUnwrap(report["macs_executed_mean"] as? Double),
+                       accuracy: 1e-3 * (report["macs_executed_mean"] as! Double))
+        let none = try isp(["reorder", model, "--out", "\(directory)/none.safetensors"])
+        XCTAssertEqual(none.status, 1)
+        XCTAssertTrue(none.stderr.contains("\(model): has no stored operating point"), none.stderr)
+        XCTAssertEqual(try isp(["reorder", tuned, "--out", tuned]).status, 2)
+        XCTAssertEqual(try isp(["reorder", tuned, "--out", reordered, "--calibration", "64"]).status, 1)
         // An existing other file is not replaced without --force; the model itself may be updated.
         XCTAssertEqual(try isp(["tune", model, "--out", tuned, "--images", "64", "--calibration", "32"]).status, 1)
         XCTAssertEqual(try isp(["tune", model, "--out", model, "--images", "64", "--calibration", "32", "--max-drop", "2"]).status, 0)
@@ -625,6 +649,11 @@ final class OperatingPointTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(try OperatingPoint(metadata: point.metadata, network: network, path: "m"), point)
         XCTAssertNil(try OperatingPoint(metadata: [:], network: network, path: "m"))
         XCTAssertEqual(try point.plan(for: network).gates, [0, 1], "the maps feeding features.3 and features.7 are the first two gates")
+        // With every map's channels reversed (`isp reorder`), the reversed ranking names 0, 1, 2, ...
+        let reversed = Dictionary(uniqueKeysWithValues: network.slimmableMaps.map { ($0.label, Array((0..<$0.layout!.channels).reversed())) })
+        XCTAssertEqual(reversed.count, network.gates.count, "every VGG16 map can be reordered")
+        XCTAssertEqual(point.reordered(reversed, in: network).ranking, channels.map { c in (0..<c).map(Int32.init) })
+        XCTAssertEqual(point.reordered([:], in: network), point)
         let hostile: [(String, String)] = [
             ("prune.policy", "median"), ("prune.alpha", "-1"), ("prune.alpha", "nan"), ("prune.layers", "features.99"),
             ("prune.ranking", "[[0]]"), ("prune.ranking", "not json"), ("prune.ranking", "[" + channels.map { _ in "[0,0]" }.joined(separator: ",") + "]"),

@@ -84,6 +84,49 @@ final class SlimmingTests: TemporaryDirectoryTestCase {
         }
     }
 
+    /// Reordering permutes a map's channels everywhere they live: the network gives the same
+    /// logits (to rounding), each gate's saliency moves with its channel, and the pruned executor
+    /// keeps as many channels at every gate, with the same logits.
+    func testReorderedNetworkComputesTheSameAndKeepsTheSameChannels() throws {
+        for (arch, stem) in Self.variants {
+            let net = try network(arch, stem: stem, width: 0.3)
+            var rng = SeededGenerator(seed: 13)
+            var order: ChannelSlimming.Selection = [:]
+            for gate in net.slimmableMaps { order[gate.label] = Array(0..<gate.layout!.channels).shuffled(using: &rng) }
+            let reordered = try net.reordered(order)
+            XCTAssertEqual(reordered.spec, net.spec, arch)
+            let images = randomImages(4, seed: 14)
+            assertClose(logits(reordered, images), logits(net, images), "\(arch) \(stem)")
+            for (a, b) in zip(net.gates, reordered.gates) {
+                let c = a.saliency.shape[1], p = order[a.label] ?? Array(0..<c)
+                for i in 0..<4 {
+                    assertClose((0..<c).map { b.saliency[i * c + $0] }, (0..<c).map { a.saliency[i * c + p[$0]] }, "\(arch) \(a.label) image \(i)")
+                }
+            }
+            let runs = [net, reordered].map { n in
+                let executor = SparseExecutor(n)
+                executor.policy = ThresholdPolicy(.mean, alpha: 1)
+                executor.prunedGates = Set(n.gates.indices)
+                return (0..<4).map { executor.run(images.images.data + $0 * 32 * 32) }
+            }
+            for (x, y) in zip(runs[0], runs[1]) {
+                XCTAssertEqual(y.kept, x.kept, "\(arch) \(stem)")
+                assertClose(y.logits, x.logits, "\(arch) \(stem) pruned")
+            }
+            XCTAssert(runs[0].contains { $0.kept != net.gates.map { $0.saliency.shape[1] } }, "\(arch): the policy prunes")
+        }
+    }
+
+    /// The channels most often kept come first (ties by index), and `meanRuns` counts the runs an
+    /// image's kept channels form in a given order.
+    func testMostOftenKeptChannelsComeFirst() {
+        let rows: [[Bool]] = [[false, true, false, true], [true, true, false, true], [false, true, false, false]]
+        XCTAssertEqual(ChannelOrder.mostOftenKeptFirst(["m": rows, "n": [[false, false], [false, false]]]), ["m": [1, 3, 0, 2], "n": [0, 1]])
+        XCTAssertEqual(ChannelOrder.meanRuns(rows), 5.0 / 3)
+        XCTAssertEqual(ChannelOrder.meanRuns(rows, order: [1, 3, 0, 2]), 1)
+        XCTAssertEqual(ChannelOrder.meanRuns([]), 0)
+    }
+
     /// Network Slimming: the smallest |gamma| go first across maps, down to the MAC target and no
     /// further than the last channel needed, never below a tenth of a map; an unreachable target
     /// is an error.

@@ -161,14 +161,36 @@ extension Network {
     /// the constant the carriers make of a zero plane; it is folded into the running mean of the
     /// reader's batch norm, so the result equals this network with those channels masked to zero.
     public func slimmed(keeping kept: ChannelSlimming.Selection) throws -> Network {
+        for gate in slimmableMaps {
+            guard let keep = kept[gate.label] else { continue }
+            precondition(!keep.isEmpty && zip(keep, keep.dropFirst()).allSatisfy { $0 < $1 } && keep.last! < gate.layout!.channels,
+                         "\(gate.label): kept channels must be ascending indices below \(gate.layout!.channels)")
+        }
+        return try rearranged(kept)
+    }
+
+    /// A new network whose named slimmable maps hold the same channels in the given order (each a
+    /// permutation of the map's channels; maps not named keep theirs): the weights of the layers
+    /// that make, carry and read each map permuted alike. It computes what this network computes,
+    /// but for the order in which the reader sums its input channels (float rounding); the channels
+    /// an image keeps are the same ones, at their new places. See `ChannelOrder`.
+    public func reordered(_ order: ChannelSlimming.Selection) throws -> Network {
+        for gate in slimmableMaps {
+            guard let channels = order[gate.label] else { continue }
+            precondition(channels.sorted() == Array(0..<gate.layout!.channels), "\(gate.label): not a permutation of its \(gate.layout!.channels) channels")
+        }
+        return try rearranged(order)
+    }
+
+    /// The network with the listed channels of each named slimmable map, in the order listed
+    /// (distinct indices), for `slimmed` and `reordered`.
+    private func rearranged(_ kept: ChannelSlimming.Selection) throws -> Network {
         let maps = slimmableMaps
         precondition(Set(kept.keys).isSubset(of: maps.map(\.label)), "not slimmable maps: \(Set(kept.keys).subtracting(maps.map(\.label)))")
         var slimSpec = spec
         var rows: [String: [Int]] = [:], columns: [String: [Int]] = [:]
         for gate in maps {
             let layout = gate.layout!, keep = kept[gate.label] ?? Array(0..<layout.channels)
-            precondition(!keep.isEmpty && zip(keep, keep.dropFirst()).allSatisfy { $0 < $1 } && keep.last! < layout.channels,
-                         "\(gate.label): kept channels must be ascending indices below \(layout.channels)")
             // Recorded where the count changes (or was recorded before): an unchanged map needs no record.
             if keep.count < layout.channels || spec.channels[gate.label] != nil { slimSpec.channels[gate.label] = keep.count }
             for path in layout.outputLayers { rows[path] = keep }

@@ -57,6 +57,19 @@ public struct OperatingPoint: Equatable {
         self.init(policy: ThresholdPolicy(kind, alpha: alpha), layers: labels, ranking: ranking, measured: measured)
     }
 
+    /// This point for `network` with the channels of its maps in `order` (`Network.reordered`): a
+    /// static ranking names channels by index, so each moves with its channel; the rest holds as it is.
+    public func reordered(_ order: ChannelSlimming.Selection, in network: Network) -> OperatingPoint {
+        guard var ranking else { return self }
+        for (g, gate) in network.gates.enumerated() {
+            guard let channels = order[gate.label] else { continue }
+            var place = [Int32](repeating: 0, count: channels.count)
+            for (new, old) in channels.enumerated() { place[old] = Int32(new) }
+            ranking[g] = ranking[g].map { place[Int($0)] }
+        }
+        return OperatingPoint(policy: policy, layers: layers, ranking: ranking, measured: measured)
+    }
+
     /// The executor's form: gate indices instead of names.
     public func plan(for network: Network) throws -> PruningPlan {
         let labels = network.gates.map(\.label)
