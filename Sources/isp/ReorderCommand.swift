@@ -10,8 +10,9 @@ enum ReorderCommand: Command {
     on the most of --calibration training images first, so that the channels an image keeps lie
     in a few runs of the weights and its pruned passes read them faster. FILE computes what MODEL
     computes (up to the order of float sums) and keeps the same channels of every image: the
-    operating point, accuracy and MACs are unchanged. Prints, per map, the runs an image's kept
-    channels form before and after, and how far the two models' logits are apart on those images.
+    operating point, accuracy and MACs are unchanged. FILE holds no optimizer state (as 'isp
+    export' writes). Prints, per map, the runs an image's kept channels form before and after, and
+    how far the two models' logits are apart on those images.
     """
     static let options = [
         Option("--out", "FILE", "the reordered model, written atomically (required; an existing FILE is replaced only with --force)"),
