@@ -35,9 +35,9 @@ enum ReorderCommand: Command {
             throw InputError(request.path, "has no stored operating point to order the channels by: run 'isp tune \(request.path) --out FILE' first")
         }
         let original = model.network, plan = try point.plan(for: original)
-        let set = try model.calibrationSet(calibration)
-        let progress = Progress("calibration", total: min(calibration, set.count), style: Output.progress)
-        let kept = try ChannelOrder.keptChannels(original, plan: plan, on: set, count: calibration, progress: progress)
+        let set = try model.calibrationSet(calibration), images = min(calibration, set.count)
+        let progress = Progress("calibration", total: images, style: Output.progress)
+        let kept = try ChannelOrder.keptChannels(original, plan: plan, on: set, count: images, progress: progress)
         progress.finish()
         log("calibration: \(LoadedModel.describeSample(set, calibration, tail: false)) training images")
         guard !kept.isEmpty else {
@@ -50,7 +50,7 @@ enum ReorderCommand: Command {
         var largest: Float = 0, scale: Float = 0
         let maker = BatchMaker(spec: original.spec), batch = Tensor(shape: [0])
         var labels: [Int32] = []
-        for indices in Array(0..<min(calibration, set.count)).batches(of: 100) {
+        for indices in Array(0..<images).batches(of: 100) {
             try maker.fill(batch, labels: &labels, from: set, indices: indices, augmentation: nil)
             let x = original.forward(batch, training: false).array, y = reordered.forward(batch, training: false).array
             for (u, v) in zip(x, y) { largest = max(largest, abs(u - v)); scale = max(scale, abs(u)) }
@@ -59,7 +59,7 @@ enum ReorderCommand: Command {
         var metadata = loaded.metadata
         metadata.merge(point.reordered(order, in: original).metadata) { _, new in new }
         metadata["reorder.from"] = request.path
-        metadata["reorder.calibration_images"] = "\(min(calibration, set.count))"
+        metadata["reorder.calibration_images"] = "\(images)"
         try Checkpoint.save(reordered, to: out, metadata: metadata)
 
         let maps = original.slimmableMaps.compactMap { gate in
@@ -69,7 +69,7 @@ enum ReorderCommand: Command {
             }
         }
         if json {
-            printJSON(["model": request.path, "out": out, "calibration_images": min(calibration, set.count),
+            printJSON(["model": request.path, "out": out, "calibration_images": images,
                        "maps": maps.map { ["name": $0.name, "channels": $0.channels, "kept_mean": $0.kept, "runs_before": $0.before, "runs_after": $0.after] },
                        "largest_logit_difference": Double(largest), "largest_logit": Double(scale)].merging(model.dataJSON) { a, _ in a })
         } else {
