@@ -16,7 +16,7 @@ void BLOCK(const int TILES, const int PIXELS, const int STRIDE, const int ONE_TA
     // and its pixels from SPLIT on lie `gap` grid positions further on.
     // MAP (0: none): a 3x3 convolution at stride STRIDE and padding 1 to maps MAP wide, read in place
     // (isp_conv_input.mapWidth) from input maps STRIDE * MAP wide; the block is output rows Y0 to Y0 +
-    // PIXELS / MAP - 1, or, on 8-wide maps, any row between the first and the last with Y0 1 and xq
+    // PIXELS / MAP - 1, or, on 7- and 8-wide maps, any row between the first and the last with Y0 1 and xq
     // moved to its row above (see SMALL_MAPS in ConvTiles.c).
     v16 acc[2][14];
     _Pragma("clang loop unroll(full)")

@@ -661,7 +661,13 @@ static inline __attribute__((always_inline)) void fetch_next_tile(const float *n
 // ResNet-18 w0.5 whole passes (benchmarks/interleave.py, 30 blocks of 20, a noisy stretch): 0.989x
 // the time dense and 0.970x at its stored point with AVX-512, 0.972x and 0.945x with AVX2;
 // training level (361-367 -> 365-378 images/s).
-#define SMALL_MAP_WIDTHS(isa, w) ((w) == 2 || (w) == 4 || ((isa) == ISP_AVX512 && (w) == 8))
+// With AVX-512 also 7x7 maps (torchvision resnet18 at 224's last stage, which runs direct where the
+// vectors are 16 wide), as 8x8 ones: a row a block by two tiles (14 sums), 441 products a channel of
+// which 361 are not zero. They ran on unrolled rows in chunks of input channels at 65% of the FMA
+// peak; so, two cores (isp bench --profile, two alternations, AMD Zen 5): 512 -> 512 700-724 ->
+// 476-500 us each, 256 -> 512 at stride 2 359-361 -> 254-260; the pass 0.875x and 0.864x the time,
+// one core 0.855x (benchmarks/interleave.py, 20 blocks of 10).
+#define SMALL_MAP_WIDTHS(isa, w) ((w) == 2 || (w) == 4 || ((isa) == ISP_AVX512 && ((w) == 7 || (w) == 8)))
 #define CALL_MAP(TILES, W, R, Y0, PF, S) \
     BLOCK_OF_KERNEL(TILES, (W) * (R), S, 0, PF, 0, 0, W, Y0, in, image, panels, rows, outChannels, tile, g * (W), shift, out, \
                     out->out + (size_t)tile * 16 * out->plane + g * (W) + shift, (size_t)out->plane, 0, 0, in->channels, 0, \
@@ -697,6 +703,13 @@ static inline __attribute__((always_inline)) void fetch_next_tile(const float *n
                     if (y == 0) MAP_BLOCK(MAXTILES, 8, 1, 0, S); \
                     else if (y == 7 && S == 1) MAP_BLOCK(MAXTILES, 8, 1, 7, S); \
                     else { image += (y - 1) * S * S * 8; MAP_BLOCK(MAXTILES, 8, 1, 1, S); } \
+                    g++; \
+                    continue; \
+                } \
+                if (MAP_PIXELS >= 8 && width == 7) { /* the same for 7-wide maps */ \
+                    if (y == 0) MAP_BLOCK(MAXTILES, 7, 1, 0, S); \
+                    else if (y == 6 && S == 1) MAP_BLOCK(MAXTILES, 7, 1, 6, S); \
+                    else { image += (y - 1) * S * S * 7; MAP_BLOCK(MAXTILES, 7, 1, 1, S); } \
                     g++; \
                     continue; \
                 } \

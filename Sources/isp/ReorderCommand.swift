@@ -19,7 +19,8 @@ enum ReorderCommand: Command {
         Option("--calibration", "N", "the first N training images (class folders: N evenly spaced) (default 1000)"),
         Option("--force", "replace an existing FILE (default: refuse to)"),
         Option.json,
-    ] + LoadedModel.options
+        DataSource.datasetOption, DataSource.directoryOption,  // no test images: reordering looks at none
+    ]
 
     static func run(_ a: inout Arguments, engine: Engine) throws {
         guard let out = try a.option("--out") else { throw UsageError(message: "--out FILE is required") }

@@ -85,7 +85,8 @@ final class GradientTests: XCTestCase {
         // planes (outputs 8 and more wide), stride 2 (to 8x8: with AVX-512 a small map), 1x1 read in
         // place, no padding (3x3 read in place), padding 2 (the input gradient's convolution then
         // has no padding), a partial tile of output channels (3 -> 20 at 8x8: with AVX-512 read in
-        // place, a small map); small maps (4x4, 2x2, stride 2 to 4x4 and to 2x2) and unrolled rows (5x5 with
+        // place, a small map); small maps (4x4, 2x2, stride 2 to 4x4 and to 2x2; with AVX-512 7x7, and
+        // stride 2 to 7x7) and unrolled rows (5x5 with
         // a full and a partial channel tile); three images on two cores, for AVX-512 and AVX2.
         // ResNet-18's ImageNet stem, 7x7 stride 2 padding 3, on bordered planes (10 wide) and
         // unrolled rows (5 wide).
@@ -99,7 +100,7 @@ final class GradientTests: XCTestCase {
                                                             (3, 4, 3, 1, 0, false, 10), (2, 3, 3, 1, 2, true, 6),
                                                             (3, 18, 3, 1, 1, true, 4), (4, 3, 3, 1, 1, false, 2),
                                                             (3, 4, 3, 2, 1, false, 8), (3, 18, 3, 2, 1, true, 4),
-                                                            (2, 17, 3, 1, 1, false, 5),
+                                                            (2, 17, 3, 1, 1, false, 5), (3, 18, 3, 1, 1, true, 7), (4, 5, 3, 2, 1, false, 14),
                                                             (3, 5, 7, 2, 3, false, 20), (3, 4, 7, 2, 3, true, 9)] {
                 let wide = Conv2d(inChannels: cin, outChannels: cout, kernel: k, stride: stride, padding: pad, bias: bias, rng: &rng)
                 wide.engine = engine
