@@ -687,8 +687,16 @@ static inline __attribute__((always_inline)) void fetch_next_tile(const float *n
 // Rows [q0 / W, q1 / W) of tiles [tile0, tile1), image after image for each tile (its weights stay
 // in L2 while the images pass): as many rows a block as MAP_PIXELS allows from an even row, single
 // rows otherwise (a split by rows may start or end at any row). At stride 2 no row but the first
-// reaches past the input's edge (row 7 reads input rows 13-15 of 16), so on 8-wide maps every
+// reaches past the input's edge (row 7 reads input rows 13-15 of 16), so on 7- and 8-wide maps every
 // row after the first shares the block of row 1.
+// Row y of a W-wide map (7 or 8) in a block of its own: the first and (at stride 1) the last
+// reach past the input's edge; every row between runs the block of row 1 from its own rows.
+#define ROW_BLOCK(MAXTILES, W, S) \
+    do { \
+        if (y == 0) MAP_BLOCK(MAXTILES, W, 1, 0, S); \
+        else if (y == (W) - 1 && S == 1) MAP_BLOCK(MAXTILES, W, 1, (W) - 1, S); \
+        else { image += (y - 1) * S * S * (W); MAP_BLOCK(MAXTILES, W, 1, 1, S); } \
+    } while (0)
 #define SMALL_MAPS(MAXTILES, MAP_PIXELS, S) \
     do { \
         const int32_t width = in->mapWidth; \
@@ -699,17 +707,8 @@ static inline __attribute__((always_inline)) void fetch_next_tile(const float *n
             for (int32_t g = q0 / width; g < q1 / width;) { \
                 const int32_t y = g % width; \
                 const float *image = in->x + (size_t)(g / width) * in->imageStride; \
-                if (MAP_PIXELS >= 8 && width == 8) { /* a row a block; the rows between share one */ \
-                    if (y == 0) MAP_BLOCK(MAXTILES, 8, 1, 0, S); \
-                    else if (y == 7 && S == 1) MAP_BLOCK(MAXTILES, 8, 1, 7, S); \
-                    else { image += (y - 1) * S * S * 8; MAP_BLOCK(MAXTILES, 8, 1, 1, S); } \
-                    g++; \
-                    continue; \
-                } \
-                if (MAP_PIXELS >= 8 && width == 7) { /* the same for 7-wide maps */ \
-                    if (y == 0) MAP_BLOCK(MAXTILES, 7, 1, 0, S); \
-                    else if (y == 6 && S == 1) MAP_BLOCK(MAXTILES, 7, 1, 6, S); \
-                    else { image += (y - 1) * S * S * 7; MAP_BLOCK(MAXTILES, 7, 1, 1, S); } \
+                if (MAP_PIXELS >= 8 && width >= 7) { /* a row a block; the rows between share one */ \
+                    if (width == 8) ROW_BLOCK(MAXTILES, 8, S); else ROW_BLOCK(MAXTILES, 7, S); \
                     g++; \
                     continue; \
                 } \

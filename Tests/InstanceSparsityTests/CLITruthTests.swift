@@ -294,7 +294,7 @@ final class CLITruthTests: SyntheticDataTestCase {
         XCTAssertEqual(version.stdout, "isp \(instanceSparsityVersion)\n")
         let overview = try isp(["--help"]).stdout
         let names = overview.split(separator: "\n").compactMap { $0.hasPrefix("  isp ") ? String($0.dropFirst(6).prefix { $0 != " " }) : nil }
-        XCTAssertEqual(names.count, 12, overview)
+        XCTAssertEqual(names.count, 13, overview)
         var valueOf: [String: (String, String)] = [:]  // flag -> (value name, command) across commands
         for name in names {
             let help = try isp(["help", name]), direct = try isp([name, "--help"])
