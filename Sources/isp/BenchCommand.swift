@@ -142,7 +142,7 @@ enum BenchCommand: Command {
         }
         let peakMB = try peakResidentMegabytes()
 
-        let steps = profile ? executor.profile(images.data, runs: max(20, runs / 5)) : []
+        let steps = profile ? executor.profile(images.data, runs: max(20, runs / 5), images: count) : []
         let peak = profile ? engine.measureMultiplyAddPeak() : 0
         if json {
             var object: [String: Any] = [

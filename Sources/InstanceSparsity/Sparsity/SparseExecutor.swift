@@ -237,13 +237,15 @@ public final class SparseExecutor {
     /// by step; an inverted-residual block run by bands is one step, "(bands)"). The median, not
     /// the mean: on a shared machine one preempted pass in 60 otherwise made a 0.02 ms step read
     /// 0.9 ms. With each step's MACs (the same image every pass).
-    public func profile(_ image: UnsafePointer<Float>, runs: Int) -> [(label: String, seconds: Double, macs: Int)] {
+    public func profile(_ image: UnsafePointer<Float>, runs: Int, images: Int = 1) -> [(label: String, seconds: Double, macs: Int)] {
         var samples = [[Double]](repeating: [], count: allSteps.count), macs = [Int](repeating: 0, count: allSteps.count)
-        for _ in 0..<runs {
+        let size = spec.inputChannels * spec.inputSize * spec.inputSize
+        for r in 0..<runs {
             context.profile = [(seconds: Double, macs: Int)](repeating: (0, 0), count: allSteps.count)
-            forward(image)
-            for (i, step) in context.profile!.enumerated() { samples[i].append(step.seconds); macs[i] = step.macs }
+            forward(image + (r % images) * size)
+            for (i, step) in context.profile!.enumerated() { samples[i].append(step.seconds); macs[i] += step.macs }
         }
+        for i in macs.indices { macs[i] /= runs }
         context.profile = nil
         // Left out: the steps of a `BandedBlock` that went by bands (they never ran), or the block
         // itself where its steps ran one by one (they are listed).
