@@ -43,7 +43,7 @@ int main(int argc, char **argv) {
         by_worker.count = 0;
         caller_cpu = sched_getcpu();  // the caller's core, once a round (it may move between rounds)
         const double start = seconds();
-        for (int j = 0; j < jobs; j++) isp_parallel(2, task, NULL, 1);
+        for (int j = 0; j < jobs; j++) isp_parallel(2, task, NULL, 1, NULL);
         const double per_job_ns = (seconds() - start) / jobs * 1e9;
         printf("%.0f ns a job beyond its work; the worker ran the second task in %.0f%% of them\n", per_job_ns - work_ns,
                100.0 * by_worker.count / jobs);

@@ -58,19 +58,35 @@ static struct {
     atomic_flag busy;
     _Atomic int caller_sleeping;
     _Atomic int caller_cpu;             // where the current job's caller ran when it published it
+    isp_split_times *times;             // the current job's caller asked for its times (NULL: no)
+    _Atomic int64_t worker_busy;        // the busiest worker's task time so far in a timed job
 } pool = { .busy = ATOMIC_FLAG_INIT };
 // Where the caller sleeps until the last task of its job is finished.
 static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t done = PTHREAD_COND_INITIALIZER;
 
-/// Claims and runs tasks of `job` until none are left.
-static void run_tasks(long job) {
+static long now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+/// Claims and runs tasks of `job` until none are left. `busy` (a worker in a timed job): adds the
+/// time of each task it runs, and raises `pool.worker_busy` to it before counting the task done,
+/// so that the caller, once every task is done, reads the busiest worker's whole time.
+static void run_tasks(long job, int64_t *busy) {
     const long mask = (1L << TASK_BITS) - 1;
     for (;;) {
         long c = atomic_load(&pool.claims);
         if ((c >> (2 * TASK_BITS)) != (job & JOB_MASK) || (c & mask) >= ((c >> TASK_BITS) & mask)) return;
         if (!atomic_compare_exchange_weak(&pool.claims, &c, c + 1)) continue;
+        const long start = busy ? now_ns() : 0;
         pool.task(pool.context, (int32_t)(c & mask));
+        if (busy) {
+            *busy += now_ns() - start;
+            int64_t most = atomic_load(&pool.worker_busy);
+            while (*busy > most && !atomic_compare_exchange_weak(&pool.worker_busy, &most, *busy)) {}
+        }
         // The caller sets caller_sleeping before it last reads `finished`: it sees this task
         // counted or this thread sees it asleep.
         if (atomic_fetch_add(&pool.finished, 1) + 1 == ((c >> TASK_BITS) & mask) && atomic_load(&pool.caller_sleeping)) {
@@ -79,12 +95,6 @@ static void run_tasks(long job) {
             pthread_mutex_unlock(&done_lock);
         }
     }
-}
-
-static long now_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1000000000L + t.tv_nsec;
 }
 
 static cpu_set_t allowed;  // the CPUs this process may use (set by `usable_cores`)
@@ -127,7 +137,8 @@ static void *worker_main(void *arg) {
         }
         seen = job;
         spin = atomic_load(&pool.warm) ? SPIN_NANOSECONDS : 0;
-        run_tasks(job);
+        int64_t busy = 0;
+        run_tasks(job, pool.times ? &busy : NULL);
     }
     return NULL;
 }
@@ -155,7 +166,7 @@ int32_t isp_parallel_threads(void) {
     return worker_count + 1;
 }
 
-void isp_parallel(int32_t tasks, isp_task task, void *context, int32_t keepWarm) {
+void isp_parallel(int32_t tasks, isp_task task, void *context, int32_t keepWarm, isp_split_times *times) {
     pthread_once(&once, start);
     if (tasks <= 1 || tasks >= (1 << TASK_BITS) || atomic_flag_test_and_set(&pool.busy)) {
         for (int32_t i = 0; i < tasks; i++) task(context, i);
@@ -163,6 +174,8 @@ void isp_parallel(int32_t tasks, isp_task task, void *context, int32_t keepWarm)
     }
     long job = ++pool.number;
     pool.task = task;
+    pool.times = times;
+    atomic_store(&pool.worker_busy, 0);
     atomic_store(&pool.warm, keepWarm);
     pool.context = context;
     atomic_store(&pool.finished, 0);
@@ -182,9 +195,11 @@ void isp_parallel(int32_t tasks, isp_task task, void *context, int32_t keepWarm)
             pthread_mutex_unlock(&w->lock);
         }
     }
+    const long start = times ? now_ns() : 0;
     task(context, 0);
     atomic_fetch_add(&pool.finished, 1);
-    run_tasks(job);
+    run_tasks(job, NULL);
+    const long ownDone = times ? now_ns() : 0;
     for (int spins = 0; atomic_load(&pool.finished) < tasks; spins++) {
         if (spins < SPINS_BEFORE_SLEEP) { _mm_pause(); continue; }
         pthread_mutex_lock(&done_lock);
@@ -192,6 +207,12 @@ void isp_parallel(int32_t tasks, isp_task task, void *context, int32_t keepWarm)
         while (atomic_load(&pool.finished) < tasks) pthread_cond_wait(&done, &done_lock);
         atomic_store(&pool.caller_sleeping, 0);
         pthread_mutex_unlock(&done_lock);
+    }
+    if (times) {
+        times->jobs += 1;
+        times->callerNanoseconds += ownDone - start;
+        times->workerNanoseconds += atomic_load(&pool.worker_busy);
+        times->waitNanoseconds += now_ns() - ownDone;
     }
     atomic_flag_clear(&pool.busy);
 }

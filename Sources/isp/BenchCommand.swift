@@ -154,7 +154,10 @@ enum BenchCommand: Command {
             ]
             if let plan { object["policy"] = plan.policy.kind.rawValue; object["alpha"] = jsonNumber(plan.policy.alpha); object["layers"] = layerRule }
             if profile {
-                object["profile_ms"] = steps.map { ["step": $0.label, "ms": 1000 * $0.seconds, "macs": $0.macs] }
+                object["profile_ms"] = steps.map {
+                    ["step": $0.label, "ms": 1000 * $0.seconds, "macs": $0.macs, "splits": $0.splits, "caller_ms": 1000 * $0.callerSeconds,
+                     "worker_ms": 1000 * $0.workerSeconds, "wait_ms": 1000 * $0.waitSeconds]
+                }
                 object["multiply_add_peak_per_s"] = peak
             }
             printJSON(object)
@@ -170,12 +173,15 @@ enum BenchCommand: Command {
         if profile {
             let total = steps.filter { !$0.label.hasSuffix("(add)") }.reduce(0) { $0 + $1.seconds }
             print("\nbatch-1 profile (medians, ms per image; residual '(add)' rows include their branch, '(bands)' rows are blocks run by bands of rows; peak: "
-                  + String(format: "%.1f", peak / 1e9) + " G multiply-adds/s on \(engine.threads) threads, \(engine.isa.rawValue), measured now):")
-            printTable(["step", "ms", "share", "MACs", "GMAC/s", "of peak"], steps.map { step in
-                let rate = Double(step.macs) / step.seconds
+                  + String(format: "%.1f", peak / 1e9) + " G multiply-adds/s on \(engine.threads) threads, \(engine.isa.rawValue), measured now;"
+                  + " splits: the step's jobs on the pool, the ms the caller and the busiest worker ran their tasks, and the caller then waited):")
+            printTable(["step", "ms", "share", "MACs", "GMAC/s", "of peak", "splits", "caller", "worker", "waited"], steps.map { step in
+                let rate = Double(step.macs) / step.seconds, split = step.splits > 0
                 return [step.label, String(format: "%.4f", 1000 * step.seconds), String(format: "%.1f%%", 100 * step.seconds / total),
                         step.macs > 0 ? formatCount(step.macs) : "-", step.macs > 0 ? String(format: "%.1f", rate / 1e9) : "-",
-                        step.macs > 0 ? String(format: "%.0f%%", 100 * rate / peak) : "-"]
+                        step.macs > 0 ? String(format: "%.0f%%", 100 * rate / peak) : "-", split ? "\(step.splits)" : "-",
+                        split ? String(format: "%.4f", 1000 * step.callerSeconds) : "-", split ? String(format: "%.4f", 1000 * step.workerSeconds) : "-",
+                        split ? String(format: "%.4f", 1000 * step.waitSeconds) : "-"]
             })
         }
     }

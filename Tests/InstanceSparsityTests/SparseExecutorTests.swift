@@ -264,6 +264,42 @@ final class SparseExecutorTests: XCTestCase {
         }
     }
 
+    /// A profile times each step's splits on the pool: the caller's and the busiest worker's tasks
+    /// and the caller's wait, within the step's own time; steps on the calling thread have none.
+    /// Profiled passes give the logits of plain ones, and the MACs are the mean over the images.
+    func testProfileTimesTheSplitsOfEachStep() throws {
+        let net = try Self.makeTrainedLikeNetwork("vgg16", width: 0.5, inputChannels: 3, inputSize: 32, engine: Engine())
+        let executor = SparseExecutor(net)
+        executor.policy = ThresholdPolicy(.max, alpha: 0.5)
+        executor.prunedGates = Set(net.gates.indices)
+        var rng = SeededGenerator(seed: 5)
+        let images = Tensor(shape: [2, 3, 32, 32])
+        for i in 0..<images.count { images[i] = rng.normal() }
+        let size = 3 * 32 * 32
+        let first = executor.run(images.data), second = executor.run(images.data + size)
+        let twoImages = executor.profile(images.data, runs: 2, images: 2)
+        XCTAssertEqual(executor.run(images.data).logits, first.logits, "profiling leaves the passes as they were")
+        XCTAssertEqual(twoImages.reduce(0) { $0 + $1.macs }, (first.macs + second.macs) / 2, accuracy: twoImages.count,
+                       "MACs: the mean of the images'")
+        // One run, so that each step's figures are those of one pass (medians of several need not add up).
+        let steps = executor.profile(images.data, runs: 1)
+        let split = steps.filter { $0.splits > 0 }
+        if net.engine.threads > 1 {
+            XCTAssertFalse(split.isEmpty, "the 32x32 convolutions split: \(steps.map(\.label))")
+        } else {
+            XCTAssertTrue(split.isEmpty, "one thread: nothing splits")
+        }
+        for step in split {
+            XCTAssertGreaterThan(step.callerSeconds, 0, step.label)
+            XCTAssertGreaterThan(step.workerSeconds, 0, step.label)
+            XCTAssertGreaterThanOrEqual(step.waitSeconds, 0, step.label)
+            XCTAssertLessThanOrEqual(step.callerSeconds + step.waitSeconds, step.seconds * 1.0001, "\(step.label): the split is within the step")
+        }
+        for step in steps where step.splits == 0 {
+            XCTAssertEqual(step.callerSeconds + step.workerSeconds + step.waitSeconds, 0, step.label)
+        }
+    }
+
     /// The split goes the other way when that way's median time per multiply-add over its last
     /// `probeWindow` scored passes is 10% below the median of the chosen way's last `window`; the
     /// last `burst` passes of every `probeInterval` try the other way (sooner right after a change

@@ -154,15 +154,23 @@ void isp_winograd_output_gradient(isp_isa isa, const float *dy, int32_t channels
 void isp_winograd_weight_gradient(const float *du, int64_t xiStride, int32_t outputs, int32_t inputs, float *w);
 
 
+/// What the threads of split jobs did, added up over the jobs a profile passes it to: how long
+/// the caller ran tasks, how long the busiest worker did, and how long the caller then waited for
+/// the others (the two-core split's cost in a profile: a worker slowed down by reading what the
+/// caller's core wrote shows as worker time above the caller's, and as waiting).
+typedef struct {
+    int64_t jobs, callerNanoseconds, workerNanoseconds, waitNanoseconds;
+} isp_split_times;
+
 /// Runs task(context, i) for i in 0..<tasks on the calling thread and persistent worker threads:
 /// the engine's one thread pool, for training and inference. `keepWarm`: the workers spin for the
 /// next job (up to 2 ms, then sleep), for a caller that makes one within microseconds: batch-1
 /// inference hands out a dozen jobs of 50-200 microseconds per image, and waking a sleeping
-/// thread for each would cost more than the split saves. Otherwise they sleep when done. Not
-/// re-entrant: a call made while the pool is busy (from a task, or from another thread) runs its
-/// tasks serially.
+/// thread for each would cost more than the split saves. Otherwise they sleep when done. `times`
+/// (NULL: none): adds this job's times to it, if it ran on the pool. Not re-entrant: a call made
+/// while the pool is busy (from a task, or from another thread) runs its tasks serially.
 typedef void (*isp_task)(void *context, int32_t index);
-void isp_parallel(int32_t tasks, isp_task task, void *context, int32_t keepWarm);
+void isp_parallel(int32_t tasks, isp_task task, void *context, int32_t keepWarm, isp_split_times *times);
 /// Threads isp_parallel can use, the caller included: the logical CPUs this process may run on
 /// (its affinity mask, which taskset and mpirun narrow) when the pool starts, on first use.
 int32_t isp_parallel_threads(void);

@@ -30,17 +30,20 @@ final class RunContext {
     let bandWindows = BandWindows()
     /// How the last convolution left its output map in the cores' caches.
     var mapSplit = MapSplit.mixed
-    /// Seconds spent and MACs executed in each step when profiling (indexed by `InferenceStep.id`).
-    var profile: [(seconds: Double, macs: Int)]? = nil
+    /// What each step did in this pass when profiling (indexed by `InferenceStep.id`).
+    var profile: [StepSample]? = nil
+    /// Where a profiling pass's engine (`Engine.timingSplits`) adds what its splits' threads did.
+    let splitTimes: UnsafeMutablePointer<isp_split_times>
 
     /// Runs one step, timing it when profiling.
     @inline(__always)
     func execute(_ step: InferenceStep, _ x: Tensor) -> Tensor {
         guard profile != nil else { return step.run(x, self) }
-        let start = DispatchTime.now().uptimeNanoseconds, macsBefore = macs
+        let start = DispatchTime.now().uptimeNanoseconds, macsBefore = macs, splitsBefore = splitTimes.pointee
         let y = step.run(x, self)
         profile![step.id].seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         profile![step.id].macs += macs - macsBefore
+        profile![step.id].add(splitTimes.pointee, less: splitsBefore)
         return y
     }
 
@@ -48,9 +51,26 @@ final class RunContext {
         self.engine = engine
         kept = .allocate(capacity: maxChannels)
         keptPerGate = [Int](repeating: 0, count: gates)
+        splitTimes = .allocate(capacity: 1)
+        splitTimes.initialize(to: isp_split_times())
     }
 
-    deinit { kept.deallocate() }
+    deinit { kept.deallocate(); splitTimes.deallocate() }
+}
+
+/// One step of one profiled pass: its time, the MACs it executed, and its splits on the pool:
+/// how many, and the seconds the caller ran tasks, the busiest worker ran tasks, and the caller
+/// then waited for the others.
+struct StepSample {
+    var seconds = 0.0, macs = 0
+    var splits = 0, callerSeconds = 0.0, workerSeconds = 0.0, waitSeconds = 0.0
+
+    mutating func add(_ after: isp_split_times, less before: isp_split_times) {
+        splits += Int(after.jobs - before.jobs)
+        callerSeconds += Double(after.callerNanoseconds - before.callerNanoseconds) / 1e9
+        workerSeconds += Double(after.workerNanoseconds - before.workerNanoseconds) / 1e9
+        waitSeconds += Double(after.waitNanoseconds - before.waitNanoseconds) / 1e9
+    }
 }
 
 protocol InferenceStep: AnyObject {

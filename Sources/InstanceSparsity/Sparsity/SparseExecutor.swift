@@ -47,7 +47,8 @@ public final class SparseExecutor {
     private var splitChoices = [SplitChoice(), SplitChoice()]
     /// During `warmUp`: a pruning executor's gates keep every channel.
     private var keepsEveryChannel = false
-    private let engine: Engine, oneCoreEngine: Engine
+    /// The network's engine, it on one core (`SplitChoice`), and it timing its splits (profiles).
+    private let engine: Engine, oneCoreEngine: Engine, timingEngine: Engine
 
     public init(_ network: Network) {
         spec = network.spec
@@ -122,6 +123,7 @@ public final class SparseExecutor {
         context = RunContext(maxChannels: maxChannels, gates: gates.count, engine: network.engine)
         engine = network.engine
         oneCoreEngine = network.engine.onOneCore
+        timingEngine = network.engine.timingSplits(into: context.splitTimes)
     }
 
     /// Gives each writing step an output buffer shared with steps whose results are no longer
@@ -220,7 +222,7 @@ public final class SparseExecutor {
         let choosing = choosesSplit && context.useAllCores && engine.threads > 1 && context.profile == nil
         let kind = context.decidedGates.isEmpty ? 0 : 1
         let usesPool = choosing ? splitChoices[kind].next() : true
-        context.engine = usesPool ? engine : oneCoreEngine
+        context.engine = !usesPool ? oneCoreEngine : context.profile != nil ? timingEngine : engine
         let start = DispatchTime.now().uptimeNanoseconds
         let logits = steps.reduce(x) { context.execute($1, $0) }
         if choosing {
@@ -232,26 +234,46 @@ public final class SparseExecutor {
         return logits
     }
 
-    /// Times `runs` forward passes of `image` and returns, for every step, the median of its
-    /// seconds per pass (a residual block's own time includes its branch, which is also listed step
-    /// by step; an inverted-residual block run by bands is one step, "(bands)"). The median, not
-    /// the mean: on a shared machine one preempted pass in 60 otherwise made a 0.02 ms step read
-    /// 0.9 ms. With each step's MACs (the same image every pass).
-    public func profile(_ image: UnsafePointer<Float>, runs: Int, images: Int = 1) -> [(label: String, seconds: Double, macs: Int)] {
-        var samples = [[Double]](repeating: [], count: allSteps.count), macs = [Int](repeating: 0, count: allSteps.count)
+    /// One step of a profile: medians per pass (see `profile`).
+    public struct StepProfile {
+        public var label: String
+        public var seconds: Double
+        /// The mean over the passes (pruned images keep different channels).
+        public var macs: Int
+        /// Splits on the pool (0: the step ran on the calling thread), the seconds the caller ran
+        /// their tasks, the busiest worker ran them, and the caller then waited.
+        public var splits: Int, callerSeconds: Double, workerSeconds: Double, waitSeconds: Double
+    }
+
+    /// Times `runs` forward passes, of the `images` images (C x H x W each) from `image` in turn,
+    /// and returns for every step the median of its seconds per pass (a residual block's own time
+    /// includes its branch, which is also listed step by step; an inverted-residual block run by
+    /// bands is one step, "(bands)"), and likewise of its splits' threads' times. The median, not
+    /// the mean: on a shared machine one preempted pass in 60 otherwise made a 0.02 ms step read 0.9
+    /// ms. Over several images because a pruned pass's steps depend on the image: VGG16 w0.5's
+    /// stored point on one image summed to 0.169 ms where its passes took 0.193-0.206 (AMD Zen 5).
+    public func profile(_ image: UnsafePointer<Float>, runs: Int, images: Int = 1) -> [StepProfile] {
+        precondition(runs >= 1 && images >= 1, "profile: \(runs) runs of \(images) images")
+        var samples = [[StepSample]](repeating: [], count: allSteps.count)
         let size = spec.inputChannels * spec.inputSize * spec.inputSize
         for r in 0..<runs {
-            context.profile = [(seconds: Double, macs: Int)](repeating: (0, 0), count: allSteps.count)
+            context.profile = [StepSample](repeating: StepSample(), count: allSteps.count)
             forward(image + (r % images) * size)
-            for (i, step) in context.profile!.enumerated() { samples[i].append(step.seconds); macs[i] += step.macs }
+            for (i, step) in context.profile!.enumerated() { samples[i].append(step) }
         }
-        for i in macs.indices { macs[i] /= runs }
         context.profile = nil
+        func median(_ i: Int, _ value: (StepSample) -> Double) -> Double { samples[i].map(value).sorted()[runs / 2] }
+        func macs(_ i: Int) -> Int { samples[i].reduce(0) { $0 + $1.macs } / runs }
         // Left out: the steps of a `BandedBlock` that went by bands (they never ran), or the block
         // itself where its steps ran one by one (they are listed).
-        func ran(_ step: InferenceStep) -> Bool { macs[step.id] > 0 || samples[step.id].contains { $0 > 0 } }
+        func ran(_ step: InferenceStep) -> Bool { macs(step.id) > 0 || samples[step.id].contains { $0.seconds > 0 } }
         return allSteps.filter { step in ran(step) && !((step as? BandedBlock)?.steps.contains(where: ran) ?? false) }
-            .map { ($0.label, samples[$0.id].sorted()[runs / 2], macs[$0.id]) }
+            .map { step in
+                let i = step.id
+                return StepProfile(label: step.label, seconds: median(i, \.seconds), macs: macs(i),
+                                   splits: Int(median(i) { Double($0.splits) }), callerSeconds: median(i, \.callerSeconds),
+                                   workerSeconds: median(i, \.workerSeconds), waitSeconds: median(i, \.waitSeconds))
+            }
     }
 
     /// Channels of the map at gate `g` (known after the first image).

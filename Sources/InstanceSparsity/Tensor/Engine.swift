@@ -76,6 +76,8 @@ public final class Engine {
     let workspaces: [Workspace]
     /// False: every task of a split runs on the calling thread, one after another (`onOneCore`).
     public let usesPool: Bool
+    /// Where the pool adds what each split's threads did (`timingSplits`; nil: nowhere).
+    let splitTimes: UnsafeMutablePointer<isp_split_times>?
 
     /// For library users who do not choose: the best instruction set, every usable core.
     public static let `default` = Engine()
@@ -85,12 +87,13 @@ public final class Engine {
         precondition(isa == .avx2 || InstructionSet.best == .avx512, "this CPU has no AVX-512")
         let threads = Int(isp_parallel_threads())
         self.init(isa: isa, datapathFloats: Int(isp_cpu_datapath_floats(isa.kernel)), threads: threads,
-                  workspaces: (0..<threads).map { Workspace(index: $0) }, usesPool: true)
+                  workspaces: (0..<threads).map { Workspace(index: $0) }, usesPool: true, splitTimes: nil)
     }
 
-    private init(isa: InstructionSet, datapathFloats: Int, threads: Int, workspaces: [Workspace], usesPool: Bool) {
+    private init(isa: InstructionSet, datapathFloats: Int, threads: Int, workspaces: [Workspace], usesPool: Bool,
+                 splitTimes: UnsafeMutablePointer<isp_split_times>?) {
         self.isa = isa; self.datapathFloats = datapathFloats; self.threads = threads; self.workspaces = workspaces
-        self.usesPool = usesPool
+        self.usesPool = usesPool; self.splitTimes = splitTimes
     }
 
     /// This engine with the pool left out: the same shares, pieces and workspaces, every task run
@@ -99,7 +102,14 @@ public final class Engine {
     /// batch-1 inference when exchanging data between the cores costs more than splitting saves
     /// (`SplitChoice`). Not for use beside this engine's own splits: it shares their workspaces.
     public var onOneCore: Engine {
-        Engine(isa: isa, datapathFloats: datapathFloats, threads: threads, workspaces: workspaces, usesPool: false)
+        Engine(isa: isa, datapathFloats: datapathFloats, threads: threads, workspaces: workspaces, usesPool: false, splitTimes: nil)
+    }
+
+    /// This engine with each split on the pool adding what its threads did to `times` (profiles:
+    /// the same splits and results, two clock reads a thread more per split). Not for use beside
+    /// this engine's own splits: it shares their workspaces.
+    func timingSplits(into times: UnsafeMutablePointer<isp_split_times>) -> Engine {
+        Engine(isa: isa, datapathFloats: datapathFloats, threads: threads, workspaces: workspaces, usesPool: usesPool, splitTimes: times)
     }
 
     /// Multiply-adds per second that all threads reach together with this ISA when nothing limits
@@ -159,7 +169,7 @@ public final class Engine {
             withUnsafeMutablePointer(to: &call) { context in
                 isp_parallel(Int32(tasks), { context, t in
                     context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(t))
-                }, context, keepWarm ? 1 : 0)
+                }, context, keepWarm ? 1 : 0, splitTimes)
             }
         }
     }
