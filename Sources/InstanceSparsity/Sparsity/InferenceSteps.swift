@@ -282,7 +282,7 @@ final class FusedConv: MeasuringStep {
             // more than the split saved.
             let isa = ctx.engine.isa.kernel, part = Int(isp_depthwise_scratch(&args)) + 16
             scratch.resize([ctx.engine.threads * part])
-            let work = { (channels: Range<Int>, rows: Range<Int>, thread: Int) in
+            func work(_ channels: Range<Int>, _ rows: Range<Int>, _ thread: Int) {
                 isp_depthwise(isa, &args, Int32(channels.lowerBound), Int32(channels.upperBound), Int32(rows.lowerBound),
                               Int32(rows.upperBound), self.scratch.data + thread * part)
             }
@@ -385,7 +385,7 @@ final class GateStep: InferenceStep {
         } else if !measuredBefore {  // in a pass of its own, one share of the planes per core
             s.resize([c])
             let planes = UnsafePointer(x.data), norms = s.data, isa = ctx.engine.isa
-            let measure = { (r: Range<Int>) in ChannelGate.measure(planes, planes: r, pixels: hw, into: norms, isa: isa) }
+            func measure(_ r: Range<Int>) { ChannelGate.measure(planes, planes: r, pixels: hw, into: norms, isa: isa) }
             if ctx.useAllCores && c * hw >= TiledConvolution.parallelSaliencyThreshold {
                 ctx.engine.forEachPiece(of: c, pieces: ctx.engine.threads, keepWarm: true) { r, _ in measure(r) }
             } else {
@@ -420,7 +420,7 @@ final class MaxPoolStep: MeasuringStep {
         // Each core measures the planes it pooled for the gate on this map, as a convolution does.
         let saliency = gate?.saliency(of: out, ctx)
         saliency?.map = dst
-        let planes = { (r: Range<Int>) in
+        func planes(_ r: Range<Int>) {
             pool.pool(src, planes: r, height: ih, width: iw, into: dst, winners: nil, isa: engine.isa.kernel)
             if let saliency { ChannelGate.measure(dst, planes: r, pixels: oh * ow, into: saliency.norms.data, isa: engine.isa) }
         }
@@ -443,7 +443,7 @@ final class GlobalAvgPoolStep: WritingStep {
         let planes = UnsafePointer(x.data), means = out.data
         // Split by channels on two cores, each core's planes mostly those it wrote: MobileNetV2
         // w0.5's 1280 planes of 16, 8.4 -> 5.5 us (isp bench --profile, Intel Xeon AVX-512).
-        let average = { (r: Range<Int>) in  // as the training layer
+        func average(_ r: Range<Int>) {  // as the training layer
             isp_plane_means(planes + r.lowerBound * hw, Int64(r.count), Int64(hw), means + r.lowerBound)
         }
         if ctx.useAllCores && c * hw >= TiledConvolution.parallelSaliencyThreshold {
@@ -487,7 +487,7 @@ final class LinearStep: WritingStep {
         out.resize([1, outputs])
         let w = UnsafePointer(panels.data), input = UnsafePointer(x.data), y = out.data, cap = cap, isa = ctx.engine.isa.kernel
         y.update(from: bias.data, count: outputs)
-        let tiles = { (t: Range<Int>) in
+        func tiles(_ t: Range<Int>) {
             isp_matrix_vector(isa, w, input, Int32(inputs), Int32(outputs), Int32(t.lowerBound), Int32(t.upperBound), y)
             for o in (16 * t.lowerBound)..<min(outputs, 16 * t.upperBound) { y[o] = activate(y[o], cap) }
         }

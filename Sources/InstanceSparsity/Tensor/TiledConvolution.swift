@@ -394,7 +394,7 @@ final class TiledConvolution {
                                        imageStride: Int32(inChannels * ih * iw))
             var output = isp_conv_output(out: count > 1 ? channelRows.data : out, plane: Int32(oh * ow), bias: bias,
                                          low: low, high: high, residual: residual)
-            let run = { (input: UnsafePointer<isp_conv_input>, t: Range<Int>, q: Range<Int>, shift: Int) in
+            func run(_ input: UnsafePointer<isp_conv_input>, _ t: Range<Int>, _ q: Range<Int>, _ shift: Int) {
                 isp_conv_tiles(isa, input, panels.data, Int32(panels.rows), Int32(outChannels), Int32(t.lowerBound),
                                Int32(t.upperBound), Int32(q.lowerBound), Int32(q.upperBound), Int32(shift), &output)
             }
@@ -407,7 +407,7 @@ final class TiledConvolution {
             // bench --profile, AMD Zen 5 AVX-512, a noisy VM): lower in five rounds of six, such as
             // 1.54-1.60 -> 1.35-1.41 and 1.71-1.74 -> 1.42-1.45 ms; chunks of 256 KB gained less,
             // 64 KB lost. Two cores, lower in two rounds of three (0.96-1.11 -> 0.79-0.89 ms).
-            let runInChunks = { (input: UnsafePointer<isp_conv_input>, t: Range<Int>, chunk: Int) in
+            func runInChunks(_ input: UnsafePointer<isp_conv_input>, _ t: Range<Int>, _ chunk: Int) {
                 var first = 0
                 while first < kc {
                     let end = min(kc, first + chunk)
@@ -422,7 +422,7 @@ final class TiledConvolution {
                 }
             }
             // Output rows `u` from bordered planes whose first row is the one output row `first` starts at.
-            let runUnits = { (input: UnsafePointer<isp_conv_input>, t: Range<Int>, u: Range<Int>, first: Int) in
+            func runUnits(_ input: UnsafePointer<isp_conv_input>, _ t: Range<Int>, _ u: Range<Int>, _ first: Int) {
                 if let chunk = chunkChannels, u == 0..<units {
                     return runInChunks(input, t, chunk)
                 }
@@ -437,7 +437,7 @@ final class TiledConvolution {
             // Against measuring in a pass of its own, with the same shares, after this split:
             // MobileNetV2 w0.5's gates on 8x8 and 4x4 maps 2.3-3.0 -> 0.2-0.6 us, their
             // convolutions 0.5-0.8 us slower (isp bench --profile --prune stored).
-            let measure = { (t: Range<Int>) in
+            func measure(_ t: Range<Int>) {
                 guard let saliency else { return }
                 let channels = (t.lowerBound * 16)..<min(outChannels, t.upperBound * 16)
                 ChannelGate.measure(out, planes: channels, pixels: oh * ow, into: saliency.norms.data, isa: engine.isa)
@@ -447,7 +447,7 @@ final class TiledConvolution {
             // of its own after the split instead, that gate took 1.8-1.9 us on two cores; the
             // convolution and its gate together, medians of 12 alternations, 10.95 -> 10.3 us (isp
             // bench --profile --prune stored, AMD Zen 4 AVX-512).
-            let measureShare = { (pixels: Range<Int>, share: Int) in  // the output pixels share `share` wrote
+            func measureShare(_ pixels: Range<Int>, _ share: Int) {  // the output pixels share `share` wrote
                 saliency?.addSquareSums(of: out, channels: outChannels, plane: oh * ow, pixels: pixels, share: share)
             }
             if division == .rows, let saliency {
@@ -499,7 +499,7 @@ final class TiledConvolution {
                 case .channels:
                     // The output channels, one share per core: maps a gate measures (above), and small
                     // maps (dense MobileNetV2 w0.5, three alternations, 0.774-0.785 -> 0.751-0.761 ms).
-                    let shareInput = { (share: Int) -> isp_conv_input in
+                    func shareInput(_ share: Int) -> isp_conv_input {
                         var own = input.pointee
                         if unrollsPerShare {
                             let staged = self.shareStaging[share].data

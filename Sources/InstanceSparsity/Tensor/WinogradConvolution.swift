@@ -148,9 +148,16 @@ final class WinogradConvolution {
         let isa = engine.isa.kernel, bandRows = layout.rows, vStride = vStride
         let final = isp_conv_output(out: out, plane: Int32(height * width), bias: bias, low: low, high: high, residual: residual)
         let all = 0..<tileRows, v = bands[0].data, m = bands[0].data + 16 * vStride
-        let phased = threads > 1 && bandRows >= tileRows
+        // A map in one band goes in phases only when U is larger than a band; a smaller U each core
+        // streams whole from its L2, and a split by tile rows keeps each core on the rows it wrote
+        // the step before, where the phases hand V and M from core to core twice. ResNet-18 w0.25
+        // (its 16x16 layers in one band, U 64 KB), two cores, always split (benchmarks/interleave.py,
+        // 30 blocks of 25, AMD Zen 5 AVX-512, 2026-12-07): 0.934x the time with the vCPUs far apart
+        // (13 runs, 0.914-0.959; 0.339 -> 0.318 ms), 0.988x close (180 runs); the shipped models,
+        // whose one-band maps all have a larger U, unchanged.
+        let phased = threads > 1 && bandRows >= tileRows && 16 * inChannels * outChannels > WinogradConvolution.bandFloats
         outputSplit = threads > 1 && !phased ? .rows : .mixed
-        let measure = { (o: Range<Int>) in
+        func measure(_ o: Range<Int>) {
             guard let saliency else { return }
             ChannelGate.measure(out, planes: o, pixels: height * width, into: saliency.norms.data, isa: engine.isa)
         }
