@@ -97,8 +97,9 @@ final class WinogradConvolution {
     private var mStride: Int { layout.images * layout.rows * layout.tilesPerRow * productPitch + WinogradConvolution.skew }
 
     /// V of the listed channels `c` (of `channels`) of image `x`, tile rows `rows`, into a band's V
-    /// `tiles` tiles in (the images before it in the band). `cold`: x is not in cache (a batch's
-    /// images, written long before), so its rows are prefetched two channels ahead.
+    /// `tiles` tiles in (the images before it in the band). `cold`: x is not in this core's cache
+    /// (a batch's images, written long before; or a map two cores wrote, see `run`), so its rows
+    /// are prefetched two channels ahead.
     private func transformInput(_ x: UnsafePointer<Float>, _ channels: UnsafePointer<Int32>, _ c: Range<Int>, rows: Range<Int>,
                                 into v: UnsafeMutablePointer<Float>, tiles: Int, cold: Bool, isa: isp_isa) {
         isp_winograd_input(isa, x, channels + c.lowerBound, Int32(c.count), Int32(layout.height), Int32(layout.width),
@@ -189,7 +190,14 @@ final class WinogradConvolution {
             var first = share.lowerBound
             while first < share.upperBound {
                 let rows = first..<min(share.upperBound, first + bandRows)
-                self.transformInput(x, channels, 0..<kc, rows: rows, into: v, tiles: 0, cold: false, isa: isa)
+                // Split, a share's rows of each channel come partly from the other core (the rows
+                // around its band, and all of them after a step split otherwise), a few lines a plane:
+                // prefetched, their fetches overlap. Against none, two cores always split
+                // (benchmarks/interleave.py, 30 blocks of 25, AMD Zen 5 AVX-512, 2026-12-07), the
+                // vCPUs far apart: ResNet-18 w0.5 0.966x the time (8 runs), its stored point 0.969x
+                // (7), VGG16 w0.5 0.977x (7); close 0.994-0.995x (41-42 runs each). Four channels
+                // ahead instead of two gained nothing more (0.988-1.006x).
+                self.transformInput(x, channels, 0..<kc, rows: rows, into: v, tiles: 0, cold: threads > 1, isa: isa)
                 self.multiply(positions: rows.count * tilesPerRow, xis: 0..<16, channels, kept: kc, v, m, isa: isa)
                 self.transformOutput(m, tiles: 0, 0..<self.outChannels, rows: rows, final, isa: isa)
                 first = rows.upperBound
