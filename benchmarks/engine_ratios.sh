@@ -10,7 +10,8 @@
 # Latency twice: separate runs of each engine in alternating rounds, and both engines' passes
 # interleaved in short blocks in one run (`peers.py --interleave`, the fair figure where the
 # machine's speed drifts: separate rounds of one network ranged 0.84-1.37 on one Zen 3 VM in an
-# hour, stop 51).
+# hour, stop 51). Each round and each interleaved run records where the VM put its vCPUs
+# (benchmarks/placement.py), since isp's ratio moves with it (stop 84).
 # Needs the peers' venv (benchmarks/README.md). About 20 minutes on 2 cores; the cores must be free.
 #   benchmarks/engine_ratios.sh OUT_DIR [ROUNDS]
 set -euo pipefail
@@ -47,12 +48,15 @@ for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
     name = os.path.basename(f)[:-5]
     train = d.get("train", {}).get("median_ratio_isp_vs_torch")
     inter = d.get("interleaved", {})
+    trips = lambda t: "" if t is None else "%.0f/%.0f" % tuple(t)  # placement.py: before/after, ns
+    placed = ", ".join(trips(r.get("round_trip_ns")) for r in d.get("rounds", [])) + "; " + trips(inter.get("round_trip_ns"))
+    placed = placed if any(ch.isdigit() for ch in placed) else "-"  # runs from before stop 84 have none
     rows.append((name, d.get("median_ratio_isp_vs_onnxruntime"), inter.get("ratio_isp_vs_onnxruntime"),
-                 inter.get("block_ratio_quartiles"), train))
+                 inter.get("block_ratio_quartiles"), train, placed))
 with open(os.path.join(sys.argv[1], "summary.md"), "w") as s:
-    s.write("| run | batch-1 isp / ONNX Runtime, separate rounds (median) | interleaved (per-block quartiles) | training isp / PyTorch (above 1 is faster) |\n|---|---|---|---|\n")
-    for name, lat, inter, q, train in rows:
+    s.write("| run | batch-1 isp / ONNX Runtime, separate rounds (median) | interleaved (per-block quartiles) | training isp / PyTorch (above 1 is faster) | vCPU round trips before/after, ns: rounds; interleaved |\n|---|---|---|---|---|\n")
+    for name, lat, inter, q, train, placed in rows:
         spread = "" if q is None else f" ({q[0]:.2f} / {q[1]:.2f} / {q[2]:.2f})"
-        s.write(f"| {name} | {lat:.2f} | {'-' if inter is None else f'{inter:.2f}'}{spread} | {'' if train is None else f'{train:.2f}'} |\n")
+        s.write(f"| {name} | {lat:.2f} | {'-' if inter is None else f'{inter:.2f}'}{spread} | {'' if train is None else f'{train:.2f}'} | {placed} |\n")
 print(open(os.path.join(sys.argv[1], "summary.md")).read())
 PY

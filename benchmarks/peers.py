@@ -38,6 +38,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from convert import make_metadata, model_from_safetensors, randomize_bn, save_safetensors  # noqa: E402
 from interleave import PassServer, alternate, one_core_count, one_core_share, timed_passes  # noqa: E402
+from placement import Placement  # noqa: E402
 from torch_models import ARCHS, STEMS, build, count_macs, count_params, standard_stem  # noqa: E402
 from torch_train_bench import set_threads, train_throughput  # noqa: E402
 
@@ -247,7 +248,10 @@ def main() -> None:
     train_rounds: List[Dict[str, float]] = []
     ort_r = None
     torch_train = None
+    # Each round's and the interleaved run's vCPU placement before and after (ns; see placement.py).
+    placement = Placement()
     for _ in range(max(1, a.rounds)):
+        placed_before = placement.round_trip_ns()
         ort_now = None
         if ort_run:
             ort_now = time_fn(ort_run, a.runs, a.warmup)
@@ -262,7 +266,8 @@ def main() -> None:
         if ort_r and isp:
             rounds.append({"onnxruntime_ms": ort_r["latency_ms_median"], "isp_ms": isp["latency_ms_median"],
                            "ratio": isp["latency_ms_median"] / ort_r["latency_ms_median"],
-                           "isp_passes_on_one_core": isp.get("latency_passes_on_one_core")})
+                           "isp_passes_on_one_core": isp.get("latency_passes_on_one_core"),
+                           "round_trip_ns": [placed_before, placement.round_trip_ns()]})
         if a.train:
             torch_train = train_throughput(arch, width, a.train_batch_size, a.train_steps, 2, in_ch, classes,
                                            size, threads=a.threads, stem=stem)
@@ -271,6 +276,7 @@ def main() -> None:
                                      "isp_images_per_s": isp["train_images_per_s"],
                                      "ratio": isp["train_images_per_s"] / torch_train["train_images_per_s"]})
     if a.interleave and ort_run:
+        placed_before = placement.round_trip_ns()
         server = PassServer(a.isp, isp_model_args(a))
         blocks = max(2, a.runs // a.interleave)
         pids = [os.getpid(), server.process.pid]
@@ -283,7 +289,8 @@ def main() -> None:
                               "ratio_isp_vs_onnxruntime": r["ratio_b_vs_a"], "blocks": r["blocks"],
                               "passes_per_block": r["passes_per_block"],
                               "block_ratio_quartiles": r["block_ratio_quartiles"], "busy_starts": r["busy_starts"],
-                              "isp_passes_on_one_core": on_one_core}
+                              "isp_passes_on_one_core": on_one_core,
+                              "round_trip_ns": [placed_before, placement.round_trip_ns()]}
     out["python_peak_rss_mb_after_onnxruntime"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if ort_r:
         results.append(ort_r)
@@ -339,7 +346,7 @@ def main() -> None:
         print("isp / ORT per round (the table shows the last): "
               + ", ".join(f"{r['ratio']:.2f} ({r['isp_ms']:.3f} / {r['onnxruntime_ms']:.3f} ms"
                           + (f", isp {100 * r['isp_passes_on_one_core']:.0f}% on one core" if r["isp_passes_on_one_core"] is not None else "")
-                          + ")" for r in rounds)
+                          + ", vCPUs {:.0f}/{:.0f} ns".format(*r["round_trip_ns"]) + ")" for r in rounds)
               + f"; median {out['median_ratio_isp_vs_onnxruntime']:.2f}")
     if "interleaved" in out:
         r = out["interleaved"]
@@ -347,7 +354,8 @@ def main() -> None:
         print(f"interleaved ({r['blocks']} blocks of {r['passes_per_block']} passes each): isp {r['isp_ms_median']:.3f} ms, "
               f"ONNX Runtime {r['onnxruntime_ms_median']:.3f} ms, isp / ORT {r['ratio_isp_vs_onnxruntime']:.2f} "
               f"(per block {q[0]:.2f} / {q[1]:.2f} / {q[2]:.2f}, quartiles)"
-              + ("" if r["isp_passes_on_one_core"] is None else f", isp {100 * r['isp_passes_on_one_core']:.0f}% on one core"))
+              + ("" if r["isp_passes_on_one_core"] is None else f", isp {100 * r['isp_passes_on_one_core']:.0f}% on one core")
+              + ", vCPUs {:.0f}/{:.0f} ns".format(*r["round_trip_ns"]))
     if "train" in out:
         tr = out["train"]
         line = f"train (batch {tr['batch_size']}): torch {tr['torch_train_images_per_s']:.1f} img/s"

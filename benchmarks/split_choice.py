@@ -5,8 +5,8 @@ beside ONNX Runtime, round after round, each round tagged with where the VM put 
 
 Per round, one after another: ONNX Runtime on two threads, `isp bench FILE --random-inputs` (the
 choice on), the same with `--always-split`, the same on cpu 0 alone (taskset), each the median of
---runs passes; then the cache-line round trip between cpu 0 and cpu 1 (benchmarks/pingpong.c,
-built here): about 70-140 ns when the vCPUs are close, 420-440 ns when far apart. Both files hold
+--runs passes; then the cache-line round trip between cpu 0 and cpu 1 (benchmarks/placement.py):
+about 70-140 ns when the vCPUs are close, 420-440 ns when far apart. Both files hold
 the same weights (as benchmarks/peers.py writes them).
 """
 import argparse
@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -22,6 +21,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from ort_profile import session as onnxruntime_session  # noqa: E402
+from placement import Placement  # noqa: E402
 
 
 def onnxruntime_ms(path: str, runs: int) -> float:
@@ -54,8 +54,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1000)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
-    pingpong = os.path.join(tempfile.gettempdir(), "isp-pingpong")
-    subprocess.run(["gcc", "-O2", "-pthread", os.path.join(HERE, "pingpong.c"), "-o", pingpong], check=True)
+    placement = Placement()
     rows = []
     if not a.json:
         print("round  ONNX Runtime  isp choosing (on one core)  isp always split  isp on cpu 0  choosing / ONNX Runtime  round trip")
@@ -64,8 +63,7 @@ def main() -> None:
         row["isp"] = isp_ms(a.isp, a.safetensors, a.runs, "0,1", [])
         row["isp_always_split"] = isp_ms(a.isp, a.safetensors, a.runs, "0,1", ["--always-split"])
         row["isp_one_core"] = isp_ms(a.isp, a.safetensors, a.runs, "0", [])
-        trip = subprocess.run([pingpong], capture_output=True, text=True, check=True).stdout.split()
-        row["round_trip_ns"] = float(trip[2])
+        row["round_trip_ns"] = placement.round_trip_ns()
         rows.append(row)
         if not a.json:
             print(f"{r:5d}  {row['onnxruntime_ms']:9.3f} ms  {row['isp']['ms']:9.3f} ms ({100 * row['isp']['on_one_core']:3.0f}%)"
