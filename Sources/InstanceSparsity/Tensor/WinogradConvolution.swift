@@ -172,8 +172,11 @@ final class WinogradConvolution {
             // (a split by tile rows had each stream all of it: resnet18 at 224, two cores, its
             // 14x14 layers (U 4 MB) 0.58-0.62 -> 0.73-0.79 ms against the direct convolution).
             let groups = (outChannels + 15) / 16, positions = tileRows * tilesPerRow
+            // Each core's channels, prefetched: the step before may have split otherwise. Against
+            // none (interleave.py, 20 blocks of 10, always split, Zen 5 AVX-512, 2026-12-07): resnet18
+            // at 224 0.991x close (34 runs), 0.995x far (4); ResNet-18 w1.0 at 32x32 0.994x, 0.982x (6).
             engine.forEachShare(of: kc, keepWarm: true) { c, _ in
-                self.transformInput(x, channels, c, rows: all, into: v, tiles: 0, cold: false, isa: isa)
+                self.transformInput(x, channels, c, rows: all, into: v, tiles: 0, cold: true, isa: isa)
             }
             engine.forEachShare(of: 16, keepWarm: true) { xis, _ in
                 self.multiply(positions: positions, xis: xis, channels, kept: kc, v, m, isa: isa)
