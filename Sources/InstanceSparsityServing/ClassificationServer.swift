@@ -23,6 +23,8 @@ public final class ClassificationServer {
     }
 
     public let configuration: Configuration
+    /// The model's classes: the most a request's `?top=K` may ask for.
+    private let classes: Int
     /// The port listened on (the free one picked when the configuration said 0).
     public private(set) var port: UInt16 = 0
     private let pool: WorkerPool
@@ -35,6 +37,7 @@ public final class ClassificationServer {
     /// Starts listening at once; `classifier` is copied for each worker (same weights and plan).
     public init(classifier: Classifier, configuration: Configuration) throws {
         self.configuration = configuration
+        classes = classifier.network.spec.classes
         let oneEach = configuration.workers > 1
         pool = WorkerPool((0..<configuration.workers).map { _ in
                               classifier.copy(splitAcrossCores: !oneEach, maxPixels: configuration.maxPixels) },
@@ -99,7 +102,9 @@ public final class ClassificationServer {
             guard let body, !body.isEmpty else { return fail(400, "empty", "request body is empty: send a PNG or JPEG image") }
             var k = configuration.top
             if let top {
-                guard let n = Int(top), (1...100_000).contains(n) else { return fail(400, "bad_parameter", "top must be a number from 1 to 100000, got '\(top)'") }
+                guard let n = Int(top), (1...classes).contains(n) else {
+                    return fail(400, "bad_parameter", "top must be a number from 1 to \(classes) (the model's classes), got '\(top)'")
+                }
                 k = n
             }
             guard let worker = pool.acquire() else {

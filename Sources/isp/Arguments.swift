@@ -88,14 +88,20 @@ struct Arguments {
     /// What followed `--`.
     private var trailing: [String]
     private let declared: Set<String>?
+    /// Flags written `--flag=value`: a switch so written is refused, not read as the switch and a
+    /// positional `value`.
+    private let givenWithValue: Set<String>
 
     /// `declared`: the flags the command documents; reading any other is a programming error.
     init(_ items: [String], declared: [Option]? = nil) {
         let end = items.firstIndex(of: "--") ?? items.endIndex
+        var givenWithValue: Set<String> = []
         self.items = items[..<end].flatMap { item -> [String] in
             guard item.hasPrefix("--"), let equals = item.firstIndex(of: "=") else { return [item] }
+            givenWithValue.insert(String(item[..<equals]))
             return [String(item[..<equals]), String(item[item.index(after: equals)...])]
         }
+        self.givenWithValue = givenWithValue
         trailing = end < items.endIndex ? Array(items[(end + 1)...]) : []
         self.declared = declared.map { Set($0.map(\.flag)) }
     }
@@ -113,6 +119,7 @@ struct Arguments {
     mutating func flag(_ name: String) throws -> Bool {
         checkDeclared(name)
         guard let i = items.firstIndex(of: name) else { return false }
+        if givenWithValue.contains(name) { throw UsageError(message: "\(name) takes no value (write \(name) alone)") }
         items.remove(at: i)
         try checkOnce(name)
         return true
@@ -172,10 +179,18 @@ struct Arguments {
         return v
     }
 
-    /// The next positional argument (not starting with "--", or after `--`), if any.
+    /// The next positional argument (not an option, or after `--`), if any.
     mutating func positional() -> String? {
-        guard let i = items.firstIndex(where: { !$0.hasPrefix("--") }) else { return trailing.isEmpty ? nil : trailing.removeFirst() }
+        guard let i = items.firstIndex(where: { !Arguments.looksLikeOption($0) }) else {
+            return trailing.isEmpty ? nil : trailing.removeFirst()
+        }
         return items.remove(at: i)
+    }
+
+    /// `--name` or `-x`, not `-` (standard input) or a negative number (an option's value): a
+    /// file named so goes after `--`.
+    private static func looksLikeOption(_ item: String) -> Bool {
+        item.hasPrefix("-") && item != "-" && Double(item) == nil
     }
 
     /// `--stem imagenet|cifar`, nil when not given.
@@ -189,7 +204,7 @@ struct Arguments {
 
     func finish() throws {
         if let extra = items.first {
-            throw UsageError(message: extra.hasPrefix("--") ? "unknown option \(extra)" : "unexpected argument '\(extra)'")
+            throw UsageError(message: Arguments.looksLikeOption(extra) ? "unknown option \(extra)" : "unexpected argument '\(extra)'")
         }
         if let extra = trailing.first { throw UsageError(message: "unexpected argument '\(extra)'") }
     }

@@ -30,7 +30,7 @@ enum ServeCommand: Command {
         Option("--queue", "N", "requests that may wait for a worker before 503 (default 16)"),
         Option("--max-body", "BYTES", "largest request body; larger gets 413 (default 10485760, 10 MB)"),
         Option("--max-pixels", "N", "images whose header declares more pixels get 400 before decoding (default 25000000)"),
-        Option("--top", "K", "classes per answer unless the request gives ?top=K (default 5)"),
+        Option("--top", "K", "classes per answer unless the request gives ?top=K, at most the model's (default 5, or all if it has fewer)"),
     ]
 
     static func run(_ a: inout Arguments, engine: Engine) throws {
@@ -44,7 +44,7 @@ enum ServeCommand: Command {
         configuration.workers = try a.number("--workers", default: engine.threads, in: 1...256)
         configuration.queue = try a.number("--queue", default: 16, in: 0...100_000)
         configuration.maxBody = try a.number("--max-body", default: 10 << 20, in: 1...(1 << 30))
-        configuration.top = try a.number("--top", default: 5, in: 1...100_000)
+        let givenTop: Int? = try a.optionalNumber("--top", in: 1...100_000)
         configuration.maxPixels = try a.number("--max-pixels", default: 25_000_000, in: 1...ImageDecoder.maxPixels)
         let dense = try a.flag("--dense")
         let request = try PruningRequest.read(&a)
@@ -56,6 +56,9 @@ enum ServeCommand: Command {
 
         let classifier = try PredictCommand.makeClassifier(path: path, request: request, layers: layers, defaultStored: !dense,
                                                            splitAcrossCores: true, engine: engine)
+        let classes = classifier.network.spec.classes
+        if let top = givenTop, top > classes { throw UsageError(message: "--top \(top) is more than the \(classes) classes of \(path)") }
+        configuration.top = givenTop ?? min(5, classes)
         let stop = DispatchSemaphore(value: 0)
         catchStopSignals(StopRequest()) { _ in stop.signal() }
         let server = try ClassificationServer(classifier: classifier, configuration: configuration)

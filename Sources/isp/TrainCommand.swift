@@ -138,6 +138,9 @@ enum TrainCommand: Command {
         if resume && force { throw UsageError(message: "--resume continues FILE and --force replaces it: give one of them") }
         if resume && (request.initPath != nil || request.stem != nil) { throw UsageError(message: "--resume continues FILE as it is: no --init or --stem") }
         if (request.mean == nil) != (request.std == nil) { throw UsageError(message: "--mean and --std go together") }
+        if request.decayLayers != nil && request.featureDecay == nil && !resume {
+            throw UsageError(message: "--decay-layers picks the maps of --feature-decay: give --feature-decay LAMBDA too")
+        }
         if resume && request.mean != nil { throw UsageError(message: "--resume keeps FILE's normalisation: no --mean or --std") }
         if let std = request.std, !std.allSatisfy({ $0 > 0 }) { throw UsageError(message: "--std values must be positive") }
         if let model = request.model, !ModelSpec.architectures.contains(model) {
@@ -200,7 +203,7 @@ enum TrainCommand: Command {
             log("data: \(data.description)")
             // Given statistics must fit the images; else the training split's own.
             if let mean = r.mean, mean.count != train.channels || r.std!.count != train.channels {
-                throw UsageError(message: "--mean and --std need \(train.channels) values (the images' channels), got \(mean.count) and \(r.std!.count)")
+                throw UsageError(message: "--mean and --std need \(train.channels) value\(train.channels == 1 ? "" : "s") (the images' channels), got \(mean.count) and \(r.std!.count)")
             }
             let stats = try r.mean.map { (mean: $0, std: r.std!) } ?? train.channelStatistics()
             let architecture = r.model ?? initial!.network.spec.architecture

@@ -47,6 +47,9 @@ enum TuneCommand: Command {
         let model = try request.load(engine: engine)
         let loaded = try Checkpoint.load(path: request.path, engine: engine)  // for the metadata and any training state to carry over
         let train = try model.data.open(.train, limit: nil)
+        guard images <= train.count else {
+            throw UsageError(message: "--images \(images): the training split has \(train.count) images")
+        }
         let tail = try model.onTrainingTail(images, of: train)
         let trained = loaded.metadata["train.epochs"] == nil ? nil : try TrainingOptions(metadata: loaded.metadata, path: request.path)
         let trainCount = train.count

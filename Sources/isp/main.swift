@@ -36,6 +36,11 @@ func unknownCommand(_ name: String) -> Never {
 }
 
 var argv = Array(CommandLine.arguments.dropFirst())
+// `isp --version`, `--help` and `help [COMMAND]` take nothing more.
+if let first = argv.first, ["--version", "--help", "-h", "help"].contains(first), argv.count > (first == "help" ? 2 : 1) {
+    FileHandle.standardError.write("isp: unexpected argument '\(argv[first == "help" ? 2 : 1])' after '\(first)'\n".data(using: .utf8)!)
+    launch.exit(2)
+}
 switch argv.first {
 case nil:
     printOverview(toStandardError: true)
@@ -47,8 +52,8 @@ case "--help", "-h":
     printOverview()
     launch.exit(0)
 case "help":
-    // `isp help CMD` is `isp CMD --help`.
-    guard argv.count > 1 else { printOverview(); launch.exit(0) }
+    // `isp help CMD` is `isp CMD --help`; `isp help help` and `isp help` the overview.
+    guard argv.count > 1, argv[1] != "help" else { printOverview(); launch.exit(0) }
     guard let command = commands.first(where: { $0.name == argv[1] }) else { unknownCommand(argv[1]) }
     print(command.help, terminator: "")
     launch.exit(0)

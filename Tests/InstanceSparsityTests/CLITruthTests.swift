@@ -75,7 +75,7 @@ final class CLITruthTests: SyntheticDataTestCase {
         let spec = try Checkpoint.load(path: out).network.spec
         XCTAssertEqual(spec.mean, [0.5])
         XCTAssertEqual(spec.std, [0.25])
-        assertUsage(try train("\(directory)/n2.safetensors", extra: ["--mean", "0.5,0.4", "--std", "1,1"]), mentions: ["need 1 values"])
+        assertUsage(try train("\(directory)/n2.safetensors", extra: ["--mean", "0.5,0.4", "--std", "1,1"]), mentions: ["need 1 value (the images' channels), got 2"])
         assertUsage(try train("\(directory)/n3.safetensors", extra: ["--mean", "0.5"]), mentions: ["--mean and --std go together"])
         assertUsage(try train("\(directory)/n4.safetensors", extra: ["--mean", "x", "--std", "1"]), mentions: ["--mean expects comma-separated numbers"])
     }
@@ -225,6 +225,27 @@ final class CLITruthTests: SyntheticDataTestCase {
         }
         XCTAssertEqual(tops.map(\.count), [2, 2])
         XCTAssertEqual(tops[0].map { $0["class"] as? Int }, tops[1].map { $0["class"] as? Int })
+
+        // A switch written with a value is refused, not read as the switch and a file named by the value.
+        for written in ["--json=yes", "--dense=", "--json=false"] {
+            assertUsage(try isp(["predict", out, "./-image.png", written]), mentions: ["\(written.split(separator: "=")[0]) takes no value"])
+        }
+        assertUsage(try isp(["info", out, "--json=no"]), mentions: ["--json takes no value"])
+        // A short option is an unknown option, not a file; a name starting with '-' goes after --.
+        assertUsage(try isp(["predict", out, "./-image.png", "-x"]), mentions: ["unknown option -x"])
+        assertUsage(try isp(["predict", out, "-image.png"]), mentions: ["unknown option -image.png"])
+        // Options that would change nothing are refused.
+        assertUsage(try train("\(directory)/d.safetensors", extra: ["--decay-layers", "features.3"]), mentions: ["give --feature-decay"])
+        assertUsage(try isp(["tune", out, "--out", "\(directory)/t.safetensors", "--images", "257"]),
+                    mentions: ["--images 257: the training split has 256 images"])
+        for extra in [["--version", "x"], ["help", "train", "x"], ["--help", "x"]] {
+            let r = try isp(extra)
+            XCTAssertEqual(r.status, 2, extra.joined(separator: " "))
+            XCTAssertTrue(r.stderr.contains("unexpected argument 'x'"), r.stderr)
+        }
+        let helpHelp = try isp(["help", "help"])
+        XCTAssertEqual(helpHelp.status, 0, helpHelp.stderr)
+        XCTAssertTrue(helpHelp.stdout.contains("isp help COMMAND"), helpHelp.stdout)
     }
 
     /// SIGINT or SIGTERM: the run stops between steps, says where and what the file holds, and

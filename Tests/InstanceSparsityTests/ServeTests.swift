@@ -110,6 +110,7 @@ final class ServeTests: TemporaryDirectoryTestCase {
             ("/v1/classify", "POST", hugeHeader, 400, "bad_image"),  // 6000 x 6000 declared: refused before decoding
             ("/v1/classify", "POST", Data(count: 6000), 413, "too_large"),
             ("/v1/classify?top=0", "POST", image, 400, "bad_parameter"),
+            ("/v1/classify?top=11", "POST", image, 400, "bad_parameter"),  // the model has 10 classes
             ("/v1/classify", "GET", nil, 405, "method_not_allowed"),
             ("/metrics", "POST", Data("x".utf8), 405, "method_not_allowed"),
             ("/v2/classify", "GET", nil, 404, "not_found"),
@@ -124,7 +125,7 @@ final class ServeTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(request(base + "/healthz")?.status, 200, "still up")
 
         let metrics = String(decoding: request(base + "/metrics")?.body ?? Data(), as: UTF8.self)
-        for line in ["isp_requests_total 8", "isp_request_errors_total{reason=\"bad_image\"} 3",
+        for line in ["isp_requests_total 9", "isp_request_errors_total{reason=\"bad_parameter\"} 2", "isp_request_errors_total{reason=\"bad_image\"} 3",
                      "isp_request_errors_total{reason=\"too_large\"} 1", "isp_request_errors_total{reason=\"not_found\"} 1",
                      "isp_request_errors_total{reason=\"method_not_allowed\"} 3", "isp_request_latency_seconds_count 2",
                      "isp_request_latency_seconds_bucket{le=\"+Inf\"} 2"] {
