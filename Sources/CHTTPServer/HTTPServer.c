@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 struct isp_http_server {
@@ -70,12 +71,19 @@ static enum MHD_Result check_parameter(void *cls, enum MHD_ValueKind kind, const
     return MHD_NO;
 }
 
+static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    (void)kind; (void)value;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) *(int *)cls += 1;
+    return MHD_YES;
+}
+
+// `problem`: what is wrong with the request's headers (NULL: nothing).
 static void call_handler(isp_http_server *server, struct MHD_Connection *connection, const char *method, const char *url,
-                         request *req, isp_http_response *out) {
+                         request *req, const char *problem, isp_http_response *out) {
     query q = {NULL, {0}};
     MHD_get_connection_values_n(connection, MHD_GET_ARGUMENT_KIND, check_parameter, &q);
     memset(out, 0, sizeof *out);
-    server->handler(server->context, method, url, q.problem[0] ? NULL : q.top, q.problem[0] ? q.problem : NULL,
+    server->handler(server->context, method, url, q.problem[0] ? NULL : q.top, q.problem[0] ? q.problem : NULL, problem,
                     req ? req->body : NULL, req ? req->length : 0, req ? req->too_large : 0, out);
 }
 
@@ -89,12 +97,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         if (!req) return MHD_NO;
         *con_cls = req;
         atomic_fetch_add(&server->in_flight, 1);
+        // Two lengths: libmicrohttpd reads the body by the first, a proxy in front may have used
+        // the other (request smuggling); HTTP/1.1 says to refuse such a request (RFC 9112, 6.3).
+        int lengths = 0;
+        MHD_get_connection_values(connection, MHD_HEADER_KIND, count_length, &lengths);
+        if (lengths > 1) {
+            isp_http_response out;
+            call_handler(server, connection, method, url, NULL, "Content-Length given more than once", &out);
+            return answer(server, connection, &out);
+        }
         // A declared length over the limit is refused before any of the body is read.
         const char *declared = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (declared && strtoull(declared, NULL, 10) > server->max_body) {
             req->too_large = 1;
             isp_http_response out;
-            call_handler(server, connection, method, url, req, &out);
+            call_handler(server, connection, method, url, req, NULL, &out);
             return answer(server, connection, &out);
         }
         return MHD_YES;
@@ -121,7 +138,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         return MHD_YES;
     }
     isp_http_response out;
-    call_handler(server, connection, method, url, req, &out);
+    call_handler(server, connection, method, url, req, NULL, &out);
     return answer(server, connection, &out);
 }
 

@@ -79,11 +79,13 @@ public final class ClassificationServer {
         var allow: StaticString? = nil
     }
 
-    func route(method: String, path: String, top: String?, badQuery: String?, body: [UInt8]?, tooLarge: Bool) -> Answer {
+    func route(method: String, path: String, top: String?, badQuery: String?, badHeader: String?, body: [UInt8]?,
+               tooLarge: Bool) -> Answer {
         func fail(_ status: Int32, _ reason: String, _ message: String) -> Answer {
             metrics.count(error: reason)
             return Answer(status: status, body: Self.json(["error": message, "reason": reason]))
         }
+        if let badHeader { return fail(400, "bad_header", "\(method) \(path): \(badHeader)") }
         // HEAD wherever GET (HTTP requires it; libmicrohttpd sends a HEAD answer's headers only).
         func refuseUnlessGet() -> Answer? {
             guard method != "GET" && method != "HEAD" else { return nil }
@@ -146,14 +148,15 @@ public final class ClassificationServer {
 
 /// The C server's callback: the whole request in, one answer out (body malloc'ed for the server to free).
 private func handle(_ context: UnsafeMutableRawPointer?, _ method: UnsafePointer<CChar>?, _ url: UnsafePointer<CChar>?,
-                    _ top: UnsafePointer<CChar>?, _ badQuery: UnsafePointer<CChar>?, _ body: UnsafePointer<UInt8>?, _ length: Int, _ tooLarge: Int32,
+                    _ top: UnsafePointer<CChar>?, _ badQuery: UnsafePointer<CChar>?, _ badHeader: UnsafePointer<CChar>?,
+                    _ body: UnsafePointer<UInt8>?, _ length: Int, _ tooLarge: Int32,
                     _ response: UnsafeMutablePointer<isp_http_response>?) {
     guard let context, let response else { return }
     let server = Unmanaged<ClassificationServer>.fromOpaque(context).takeUnretainedValue()
     let bytes = body.map { Array(UnsafeBufferPointer(start: $0, count: length)) }
     let answer = server.route(method: method.map { String(cString: $0) } ?? "", path: url.map { String(cString: $0) } ?? "",
-                              top: top.map { String(cString: $0) }, badQuery: badQuery.map { String(cString: $0) }, body: bytes,
-                              tooLarge: tooLarge != 0)
+                              top: top.map { String(cString: $0) }, badQuery: badQuery.map { String(cString: $0) },
+                              badHeader: badHeader.map { String(cString: $0) }, body: bytes, tooLarge: tooLarge != 0)
     let copy = malloc(max(answer.body.count, 1))!.assumingMemoryBound(to: UInt8.self)
     answer.body.withUnsafeBufferPointer { copy.update(from: $0.baseAddress!, count: $0.count) }
     response.pointee.status = answer.status

@@ -17,7 +17,8 @@ enum ServeCommand: Command {
     --max-body) and the server stays up. SIGTERM or SIGINT: stop accepting, answer what is in
     flight (an upload that stalls is dropped after 30 s without data), give idle keep-alive
     connections up to 10 s to close, exit 0; a second signal exits at once (130 or 143). Unknown or
-    repeated query parameters, and ones without a name or a value (?=5, ?top=), get 400; a trailing
+    repeated query parameters, and ones without a name or a value (?=5, ?top=), get 400, as does
+    a ?top=K over the model's classes or a request with two Content-Length headers; a trailing
     or doubled '&' is ignored.
     """
     static let options = [

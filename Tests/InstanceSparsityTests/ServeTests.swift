@@ -211,6 +211,41 @@ final class ServeTests: TemporaryDirectoryTestCase {
         XCTAssertTrue(inFlight.values.allSatisfy { [200, 503, -1].contains($0) }, "\(inFlight.values)")  // -1: connection refused after quiesce
     }
 
+    /// Two Content-Length headers: refused with a JSON error (a proxy in front may have read the
+    /// body by the other), counted, and the server stays up.
+    func testTwoContentLengthsAreRefused() throws {
+        let (model, _) = try fixture(width: 0.0625)
+        let (server, base, stdout, stderr) = try start([model, "--dense"])
+        defer { kill(server.processIdentifier, SIGTERM); _ = ISP.finish(server, stdout: stdout, stderr: stderr, timeout: 30) }
+        let port = UInt16(base.split(separator: ":").last!)!
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(socket, 0)
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        XCTAssertEqual(connected, 0)
+        let head = "POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\ncontent-length: 6\r\nConnection: close\r\n\r\nabcdef"
+        XCTAssertEqual(head.withCString { send(socket, $0, strlen($0), 0) }, head.utf8.count)
+        var reply = [UInt8](), chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(socket, &chunk, chunk.count, 0)
+            if n <= 0 { break }
+            reply += chunk[..<n]
+        }
+        let text = String(decoding: reply, as: UTF8.self)
+        XCTAssertTrue(text.hasPrefix("HTTP/1.1 400"), text)
+        XCTAssertTrue(text.contains("\"reason\":\"bad_header\""), text)
+        XCTAssertTrue(text.contains("Content-Length given more than once"), text)
+        let metrics = String(decoding: request(base + "/metrics")?.body ?? Data(), as: UTF8.self)
+        XCTAssertTrue(metrics.contains("isp_request_errors_total{reason=\"bad_header\"} 1\n"), metrics)
+        XCTAssertEqual(request(base + "/healthz")?.status, 200, "still up")
+    }
+
     /// An upload that stalls mid-body holds the drain (up to libmicrohttpd's 30 s without data);
     /// a second signal ends the server at once.
     func testSecondSignalStopsAStalledDrainAtOnce() throws {

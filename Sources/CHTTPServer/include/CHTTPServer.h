@@ -20,8 +20,8 @@ typedef struct isp_http_response {
 // or repeated parameter, top without a value), if anything. `too_large`: the body passed
 // `max_body` (then `body` is NULL and nothing more was read).
 typedef void (*isp_http_handler)(void *context, const char *method, const char *url, const char *top,
-                                 const char *bad_query, const unsigned char *body, size_t length, int too_large,
-                                 isp_http_response *response);
+                                 const char *bad_query, const char *bad_header, const unsigned char *body, size_t length,
+                                 int too_large, isp_http_response *response);
 
 typedef struct isp_http_server isp_http_server;
 
