@@ -161,6 +161,9 @@ struct LayerSelection {
     /// Calibration statistics and the gates to prune under `--layers`.
     func select(_ network: Network, calibration data: any DataSplit,
                 processes: ProcessGroup = SingleProcess()) throws -> (stats: [LayerSaliency], gates: Set<Int>) {
+        if let k = topK, k > network.gates.count {
+            throw UsageError(message: "--top-k \(k) is more than the \(network.gates.count) prunable maps (all of them: --layers all)")
+        }
         let progress = Progress("calibration", total: min(calibration, data.count), style: Output.progress)
         defer { progress.finish() }
         let stats = try ChannelSaliency.analyze(network, on: data, count: calibration, progress: progress, processes: processes)

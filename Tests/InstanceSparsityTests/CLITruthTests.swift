@@ -236,6 +236,7 @@ final class CLITruthTests: SyntheticDataTestCase {
         assertUsage(try isp(["predict", out, "-image.png"]), mentions: ["unknown option -image.png"])
         // Options that would change nothing are refused.
         assertUsage(try train("\(directory)/d.safetensors", extra: ["--decay-layers", "features.3"]), mentions: ["give --feature-decay"])
+        assertUsage(try isp(["eval", out, "--prune", "max", "--alpha", "0.1", "--top-k", "100"]), mentions: ["--top-k 100 is more than the"])
         assertUsage(try isp(["tune", out, "--out", "\(directory)/t.safetensors", "--images", "257"]),
                     mentions: ["--images 257: the training split has 256 images"])
         for extra in [["--version", "x"], ["help", "train", "x"], ["--help", "x"]] {
