@@ -166,6 +166,7 @@ struct Arguments {
             let bounds = "\(range.upperBound)" == "\(Int.max)" ? "at least \(range.lowerBound)" : "in \(range.lowerBound)...\(range.upperBound)"
             throw UsageError(message: "\(name) must be \(bounds), got \(text)")
         }
+        if let zero = T("0"), v == zero { return zero }  // -0 as 0, which it equals (and prints as)
         return v
     }
 

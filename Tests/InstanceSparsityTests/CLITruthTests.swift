@@ -237,6 +237,9 @@ final class CLITruthTests: SyntheticDataTestCase {
         // Options that would change nothing are refused.
         assertUsage(try train("\(directory)/d.safetensors", extra: ["--decay-layers", "features.3"]), mentions: ["give --feature-decay"])
         assertUsage(try isp(["eval", out, "--prune", "max", "--alpha", "0.1", "--top-k", "100"]), mentions: ["--top-k 100 is more than the"])
+        let negativeZero = try isp(["predict", out, "./-image.png", "--prune", "max", "--alpha=-0", "--layers", "all"])
+        XCTAssertEqual(negativeZero.status, 0, negativeZero.stderr)
+        XCTAssertTrue(negativeZero.stderr.contains("max alpha 0.0 at"), negativeZero.stderr)
         assertUsage(try isp(["tune", out, "--out", "\(directory)/t.safetensors", "--images", "257"]),
                     mentions: ["--images 257: the training split has 256 images"])
         for extra in [["--version", "x"], ["help", "train", "x"], ["--help", "x"]] {
