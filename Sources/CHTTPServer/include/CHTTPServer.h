@@ -17,8 +17,9 @@ typedef struct isp_http_response {
 } isp_http_response;
 
 // `top`: the query's top parameter, if any; `bad_query`: what is wrong with the query (an unknown
-// or repeated parameter, top without a value), if anything. `too_large`: the body passed
-// `max_body` (then `body` is NULL and nothing more was read).
+// or repeated parameter, top without a value), if anything; `bad_header`: what is wrong with the
+// headers (two Content-Length), if anything, then `body` is NULL and none of it was read.
+// `too_large`: the body passed `max_body` (then `body` is NULL and nothing more was read).
 typedef void (*isp_http_handler)(void *context, const char *method, const char *url, const char *top,
                                  const char *bad_query, const char *bad_header, const unsigned char *body, size_t length,
                                  int too_large, isp_http_response *response);
