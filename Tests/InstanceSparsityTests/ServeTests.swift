@@ -211,24 +211,30 @@ final class ServeTests: TemporaryDirectoryTestCase {
         XCTAssertTrue(inFlight.values.allSatisfy { [200, 503, -1].contains($0) }, "\(inFlight.values)")  // -1: connection refused after quiesce
     }
 
+    /// A socket connected to the server at `base` (http://127.0.0.1:PORT), for requests written by hand.
+    private func connected(to base: String) throws -> Int32 {
+        let port = try XCTUnwrap(UInt16(base.split(separator: ":").last!))
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(socket, 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let status = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        XCTAssertEqual(status, 0)
+        return socket
+    }
+
     /// Two Content-Length headers: refused with a JSON error (a proxy in front may have read the
     /// body by the other), counted, and the server stays up.
     func testTwoContentLengthsAreRefused() throws {
         let (model, _) = try fixture(width: 0.0625)
         let (server, base, stdout, stderr) = try start([model, "--dense"])
         defer { kill(server.processIdentifier, SIGTERM); _ = ISP.finish(server, stdout: stdout, stderr: stderr, timeout: 30) }
-        let port = UInt16(base.split(separator: ":").last!)!
-        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        XCTAssertGreaterThanOrEqual(socket, 0)
+        let socket = try connected(to: base)
         defer { close(socket) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        XCTAssertEqual(connected, 0)
         let head = "POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\ncontent-length: 6\r\nConnection: close\r\n\r\nabcdef"
         XCTAssertEqual(head.withCString { send(socket, $0, strlen($0), 0) }, head.utf8.count)
         var reply = [UInt8](), chunk = [UInt8](repeating: 0, count: 4096)
@@ -251,18 +257,8 @@ final class ServeTests: TemporaryDirectoryTestCase {
     func testSecondSignalStopsAStalledDrainAtOnce() throws {
         let (model, _) = try fixture(width: 0.0625)
         let (server, base, stdout, stderr) = try start([model, "--dense"])
-        let port = UInt16(base.split(separator: ":").last!)!
-        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        XCTAssertGreaterThanOrEqual(socket, 0)
+        let socket = try connected(to: base)
         defer { close(socket) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        XCTAssertEqual(connected, 0)
         let head = "POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc"
         XCTAssertEqual(head.withCString { send(socket, $0, strlen($0), 0) }, head.utf8.count)
         usleep(300_000)  // the server has the headers and part of the body
