@@ -37,9 +37,7 @@ enum PredictCommand: Command {
 
         let classifier = try makeClassifier(path: path, request: request, layers: layers, defaultStored: !dense,
                                             splitAcrossCores: true, engine: engine)
-        // The default lists up to 5; more than the model has, asked for, is refused rather than cut.
-        let classes = classifier.network.spec.classes, top = givenTop ?? min(5, classes)
-        if top > classes { throw UsageError(message: "--top \(top) is more than the \(classes) classes of \(path)") }
+        let top = try classesPerAnswer(givenTop, of: classifier, path: path)
         var results: [[String: Any]] = [], rows: [[String]] = [], failed: [[String: Any]] = []
         for image in images {
             do {
@@ -66,6 +64,13 @@ enum PredictCommand: Command {
     /// The classifier for `path` with the pruning the flags ask for; without flags the stored
     /// operating point if there is one (`defaultStored`), else dense, running on `engine`. Says
     /// which on stderr.
+    /// `--top`: up to 5 by default; more than the model has, asked for, is refused rather than cut.
+    static func classesPerAnswer(_ given: Int?, of classifier: Classifier, path: String) throws -> Int {
+        let classes = classifier.network.spec.classes
+        if let top = given, top > classes { throw UsageError(message: "--top \(top) is more than the \(classes) classes of \(path)") }
+        return given ?? min(5, classes)
+    }
+
     static func makeClassifier(path: String, request: PruningRequest?, layers: String?, defaultStored: Bool,
                                splitAcrossCores: Bool, engine: Engine) throws -> Classifier {
         let loaded = try Checkpoint.load(path: path, engine: engine)

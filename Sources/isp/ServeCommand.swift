@@ -57,9 +57,7 @@ enum ServeCommand: Command {
 
         let classifier = try PredictCommand.makeClassifier(path: path, request: request, layers: layers, defaultStored: !dense,
                                                            splitAcrossCores: true, engine: engine)
-        let classes = classifier.network.spec.classes
-        if let top = givenTop, top > classes { throw UsageError(message: "--top \(top) is more than the \(classes) classes of \(path)") }
-        configuration.top = givenTop ?? min(5, classes)
+        configuration.top = try PredictCommand.classesPerAnswer(givenTop, of: classifier, path: path)
         let stop = DispatchSemaphore(value: 0)
         catchStopSignals(StopRequest()) { _ in stop.signal() }
         let server = try ClassificationServer(classifier: classifier, configuration: configuration)

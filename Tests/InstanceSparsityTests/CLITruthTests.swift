@@ -237,6 +237,9 @@ final class CLITruthTests: SyntheticDataTestCase {
         // Options that would change nothing are refused.
         assertUsage(try train("\(directory)/d.safetensors", extra: ["--decay-layers", "features.3"]), mentions: ["give --feature-decay"])
         assertUsage(try isp(["eval", out, "--prune", "max", "--alpha", "0.1", "--top-k", "100"]), mentions: ["--top-k 100 is more than the"])
+        // More classes asked for than the model has: refused, not cut.
+        assertUsage(try isp(["predict", out, "./-image.png", "--top", "11"]), mentions: ["--top 11 is more than the 10 classes"])
+        assertUsage(try isp(["serve", out, "--top", "11", "--port", "0"]), mentions: ["--top 11 is more than the 10 classes"])
         let negativeZero = try isp(["predict", out, "./-image.png", "--prune", "max", "--alpha=-0", "--layers", "all"])
         XCTAssertEqual(negativeZero.status, 0, negativeZero.stderr)
         XCTAssertTrue(negativeZero.stderr.contains("max alpha 0.0 at"), negativeZero.stderr)
