@@ -19,12 +19,15 @@ enum TuneCommand: Command {
         Option("--out", "FILE", "where to write the model with its operating point (required; an existing FILE other than MODEL needs --force)"),
         Option("--max-drop", "POINTS", "accuracy budget in percentage points below dense on those images (default 0.5)"),
         Option("--policies", "LIST", "comma-separated policies to consider (default mean,max,energy)"),
-        Option("--images", "N", "training images that measure the accuracy: the last N (class folders: N evenly spaced) (default 2000)"),
+        Option("--images", "N", "training images that measure the accuracy: the last N (class folders: N evenly spaced) (default 2000, or the whole split if it is smaller)"),
         LayerSelection.layersOption,
     ] + LayerSelection.calibrationOptions + [DataSource.datasetOption, DataSource.directoryOption] + [
         Option("--force", "replace an existing FILE (default: refuse to, unless FILE is MODEL)"),
         Option.json,
     ]
+
+    /// Training images that measure the accuracy unless --images says otherwise.
+    static let defaultImages = 2000
 
     /// Gates dropping a smaller mean share of their channels are left out of the point.
     static let idleShare = 0.01
@@ -33,7 +36,7 @@ enum TuneCommand: Command {
         let json = try a.flag("--json"), force = try a.flag("--force")
         guard let out = try a.option("--out") else { throw UsageError(message: "--out FILE is required") }
         let maxDrop = try a.number("--max-drop", default: 0.5, in: 0...100)
-        let images = try a.number("--images", default: 2000, in: 1...10_000_000)
+        let givenImages: Int? = try a.optionalNumber("--images", in: 1...10_000_000)
         var kinds: [ThresholdPolicy.Kind] = []
         for name in try a.list("--policies") ?? ["mean", "max", "energy"] {
             guard let k = ThresholdPolicy.Kind(rawValue: name) else { throw UsageError(message: "--policies: unknown policy '\(name)'") }
@@ -47,9 +50,13 @@ enum TuneCommand: Command {
         let model = try request.load(engine: engine)
         let loaded = try Checkpoint.load(path: request.path, engine: engine)  // for the metadata and any training state to carry over
         let train = try model.data.open(.train, limit: nil)
-        guard images <= train.count else {
-            throw UsageError(message: "--images \(images): the training split has \(train.count) images")
+        // Given, more than the split holds is refused: it would measure fewer than asked. The
+        // default takes the whole of a smaller split (a class folder of a few hundred images); the
+        // count is printed with the point and stored in it.
+        if let n = givenImages, n > train.count {
+            throw UsageError(message: "--images \(n): the training split has \(train.count) images")
         }
+        let images = givenImages ?? min(TuneCommand.defaultImages, train.count)
         let tail = try model.onTrainingTail(images, of: train)
         let trained = loaded.metadata["train.epochs"] == nil ? nil : try TrainingOptions(metadata: loaded.metadata, path: request.path)
         let trainCount = train.count
