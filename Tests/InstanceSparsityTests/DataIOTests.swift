@@ -261,6 +261,22 @@ final class DataIOTests: TemporaryDirectoryTestCase {
         assertInputError(cut, "missing tensor 'features.0.weight' needed by vgg16 width 0.0625") { _ = try Checkpoint.load(path: cut) }
     }
 
+    /// A NaN or infinity in a weight or batch-norm statistic is refused by the tensor's name: it
+    /// would score every image NaN and exit 0.
+    func testCheckpointWithANonFiniteValueIsRefused() throws {
+        let network = try Network.make(ModelSpec(architecture: "vgg16", width: 0.0625, inputChannels: 1, inputSize: 32, classes: 10))
+        for (name, value) in [("classifier.weight", Float.nan), ("features.1.running_var", Float.infinity)] {
+            let full = path("full.safetensors"), bad = path("bad.safetensors")
+            try Checkpoint.save(network, to: full)
+            let contents = try SafeTensors.read(path: full)
+            let tensors = contents.order.compactMap { n in contents.tensors[n].map { (name: n, tensor: $0) } }
+            let target = try XCTUnwrap(contents.tensors[name], name)
+            target[target.count - 1] = value
+            try SafeTensors.write(path: bad, tensors: tensors, metadata: contents.metadata)
+            assertInputError(bad, "tensor '\(name)' holds a NaN or infinite value") { _ = try Checkpoint.load(path: bad) }
+        }
+    }
+
     func testSafeTensorsRoundTrip() throws {
         let p = path("model.safetensors")
         let a = Tensor(shape: [2, 3], values: [1, -2, 3.5, 4, 5, .pi])

@@ -236,6 +236,7 @@ final class InterruptionTests: TemporaryDirectoryTestCase {
                 let poisoned = try SafeTensors.read(path: out)
                 var edited = poisoned.metadata
                 edited["train.train_limit"] = trainLimit
+                edited["train.images"] = trainLimit  // the split it gives, which --resume checks
                 try SafeTensors.write(path: out, tensors: poisoned.order.map { ($0, poisoned.tensors[$0]!) }, metadata: edited)
             }
             let fileBefore = bytes(out)
@@ -247,26 +248,35 @@ final class InterruptionTests: TemporaryDirectoryTestCase {
             XCTAssertNoThrow(try Checkpoint.load(path: out))
         }
 
-        // A NaN planted in the last linear layer of the clean checkpoint: the loss of the very next
-        // step is NaN, and the message names exactly that layer. (A NaN inside the convolutions
-        // may be hidden by ReLU and max pooling, and is then caught after the epoch by name.)
+        // A NaN planted in the last linear layer of the clean checkpoint: refused on loading, by
+        // the tensor's name. Planted in that layer's velocity instead, the first step's update
+        // makes its weights NaN, the loss of the next step is NaN, and the message names exactly
+        // that layer. (A NaN inside the convolutions may be hidden by ReLU and max pooling, and is
+        // then caught after the epoch by name.)
         let linear = try XCTUnwrap(contents.order.last { !$0.hasPrefix(Checkpoint.optimizerPrefix) && $0.hasSuffix(".weight") && contents.tensors[$0]!.shape.count == 2 })
-        let plantedTensors = contents.order.map { name -> (String, Tensor) in
-            let t = contents.tensors[name]!
-            guard name == linear else { return (name, t) }
-            let copy = Tensor(shape: t.shape, values: t.array)
-            copy.data[copy.count / 2] = .nan
-            return (name, copy)
+        for poisoned in [linear, Checkpoint.optimizerPrefix + linear] {
+            let plantedTensors = contents.order.map { name -> (String, Tensor) in
+                let t = contents.tensors[name]!
+                guard name == poisoned else { return (name, t) }
+                let copy = Tensor(shape: t.shape, values: t.array)
+                copy.data[copy.count / 2] = .nan
+                return (name, copy)
+            }
+            let planted = "\(directory)/planted.safetensors"
+            try SafeTensors.write(path: planted, tensors: plantedTensors, metadata: metadata)
+            let plantedBytes = bytes(planted)
+            let p = try ISP.run(resumeArguments(out: planted), in: directory)
+            if poisoned == linear {
+                XCTAssertEqual(p.status, 1, p.stderr)
+                XCTAssertTrue(p.stderr.contains("\(planted): tensor '\(linear)' holds a NaN or infinite value"), p.stderr)
+            } else {
+                assertDivergence(p)
+                let layer = String(linear.dropLast(".weight".count))
+                XCTAssertTrue(p.stderr.contains("at epoch 2 step 2: loss is") && p.stderr.contains("layer '\(layer)' (Linear)"), p.stderr)
+                print("interruption: NaN planted in \(poisoned): \(p.stderr.trimmingCharacters(in: .newlines))")
+            }
+            XCTAssertEqual(bytes(planted), plantedBytes)
         }
-        let planted = "\(directory)/planted.safetensors"
-        try SafeTensors.write(path: planted, tensors: plantedTensors, metadata: metadata)
-        let plantedBytes = bytes(planted)
-        let p = try ISP.run(resumeArguments(out: planted), in: directory)
-        assertDivergence(p)
-        let layer = String(linear.dropLast(".weight".count))
-        XCTAssertTrue(p.stderr.contains("at epoch 2 step 1: loss is") && p.stderr.contains("layer '\(layer)' (Linear)"), p.stderr)
-        XCTAssertEqual(bytes(planted), plantedBytes)
-        print("interruption: NaN planted in \(linear): \(p.stderr.trimmingCharacters(in: .newlines))")
 
         // An absurd learning rate from scratch: with a warm-up batch norm usually keeps it finite.
         // Either the run completes with a finite network, or it stops with the message and an intact file.

@@ -62,6 +62,9 @@ public enum Checkpoint {
             guard source.shape == target.shape else {
                 throw InputError(path, "tensor '\(name)' has shape \(source.shape), but \(spec.summary) needs \(target.shape)")
             }
+            // A NaN or infinity in a weight or a batch-norm statistic would answer every image with
+            // NaN scores (exit 0, "nan%"); training never saves one (see Trainer.nonFiniteState).
+            guard source.allFinite else { throw InputError(path, "tensor '\(name)' holds a NaN or infinite value") }
             target.copy(from: source)
         }
         for (path, bn) in network.batchNorms { bn.batchesTracked = contents.counters[counterName(path)] ?? 0 }  // PyTorch's default when missing
