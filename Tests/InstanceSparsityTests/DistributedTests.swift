@@ -15,17 +15,20 @@ final class DistributedTests: SyntheticDataTestCase {
         try ISP.run(arguments, in: directory, timeout: 120, file: file, line: line)
     }
 
-    /// `isp arguments` as two processes of one MPI job (oversubscribed if the machine has one core).
-    private func mpirun(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> ISP.Result {
+    /// `isp arguments` as two processes of one MPI job (oversubscribed if the machine has one core);
+    /// with `second`, process 1 runs `isp second` instead.
+    private func mpirun(_ arguments: [String], second: [String]? = nil, file: StaticString = #filePath,
+                        line: UInt = #line) throws -> ISP.Result {
         let path = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":")
             .map { "\($0)/mpirun" }.first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let path else {
             XCTFail("mpirun not found on PATH: 'make deps' installs openmpi-bin", file: file, line: line)
             throw XCTSkip("no mpirun")
         }
-        let launcher = ["-np", "2", "--oversubscribe"] + (getuid() == 0 ? ["--allow-run-as-root"] : [])
-        return try ISP.run(launcher + [try ISP.requireBinary()] + arguments, in: directory, executable: path, timeout: 120,
-                           file: file, line: line)
+        let launcher = ["--oversubscribe"] + (getuid() == 0 ? ["--allow-run-as-root"] : []), binary = try ISP.requireBinary()
+        let processes = second.map { ["-np", "1", binary] + arguments + [":", "-np", "1", binary] + $0 }
+            ?? ["-np", "2", binary] + arguments
+        return try ISP.run(launcher + processes, in: directory, executable: path, timeout: 120, file: file, line: line)
     }
 
     private func train(_ model: String, images: Int, out: String) -> [String] {
@@ -126,6 +129,15 @@ final class DistributedTests: SyntheticDataTestCase {
         let r = try mpirun(train("resnet18", images: 32, out: "\(directory)/missing/run.safetensors"))
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("isp train: rank 0: \(directory)/missing/run.safetensors"), r.stderr)
+        // Processes given other options (here the learning rate) stop before the first step, every
+        // one of them: process 0 used to train the epoch and write its checkpoint before the others' abort.
+        let out = "\(directory)/mixed.safetensors"
+        let options = train("resnet18", images: 32, out: out)
+        let mixed = try mpirun(options, second: options.map { $0 == "0.001" ? "0.002" : $0 })
+        XCTAssertNotEqual(mixed.status, 0)
+        XCTAssertTrue(mixed.stderr.contains("rank 1 holds other training options or data than rank 0"), mixed.stderr)
+        XCTAssertFalse((mixed.stdout + mixed.stderr).contains("epoch 1/1"), mixed.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
         // Commands that do not split their work refuse to run under mpirun.
         let info = try mpirun(["info", "--model", "resnet18"])
         XCTAssertEqual(info.status, 2, info.stderr)

@@ -34,12 +34,17 @@ extension ProcessGroup {
     /// value, so the gathered values are bit for bit those computed (integers up to 2^53 too).
     public func gather(_ values: inout [Double]) { sumAll(&values) }
 
-    /// Whether `values` are bit for bit the same on every process (compared with process 0's).
-    public func agree(on values: [UInt64]) -> Bool {
-        guard size > 1, !values.isEmpty else { return true }
+    /// The processes whose `values` differ (bit for bit) from process 0's, the same list on every
+    /// process: each compares with process 0's, then all learn every answer, so that all stop
+    /// together (process 0 alone would go on to write a checkpoint before the others' abort).
+    public func ranksDiffering(from values: [UInt64]) -> [Int] {
+        guard size > 1, !values.isEmpty else { return [] }
         var root = values
         root.withUnsafeMutableBytes { broadcast($0.baseAddress!, bytes: $0.count, from: 0) }
-        return root == values
+        var differs = [Double](repeating: 0, count: size)
+        differs[rank] = root == values ? 0 : 1
+        gather(&differs)
+        return differs.indices.filter { differs[$0] != 0 }
     }
 }
 

@@ -90,7 +90,9 @@ public enum TrainingError: Error, CustomStringConvertible {
     /// Several processes: a batch (the last of an epoch, or all) has fewer images than processes.
     case batchSmallerThanProcesses(images: Int, processes: Int, trainImages: Int, batchSize: Int)
     /// Several processes hold different weights (`when`: "before training", "after epoch 3").
-    case weightsDiffer(rank: Int, when: String)
+    case weightsDiffer(ranks: [Int], when: String)
+    /// Several processes were started with different training options or data.
+    case setupDiffers(ranks: [Int])
     /// Stopped by a signal between steps (`step` steps of `epoch` were done).
     case interrupted(signal: Int32, epoch: Int, step: Int, stepsPerEpoch: Int)
 
@@ -103,11 +105,18 @@ public enum TrainingError: Error, CustomStringConvertible {
                 return "--batch-size \(batchSize) is smaller than the \(processes) processes (each needs at least one image of every batch): give at least \(processes)"
             }
             return "\(trainImages) training images in batches of \(batchSize) give a batch of \(images) images, fewer than the \(processes) processes (each needs at least one image of every batch): choose a --batch-size or --train-limit that leaves none or at least \(processes) for the last batch"
-        case let .weightsDiffer(rank, when):
-            return "rank \(rank) holds other weights than rank 0 \(when): every process must start from the same files (the same --init or --resume checkpoint on every machine)"
+        case let .weightsDiffer(ranks, when):
+            return "\(TrainingError.naming(ranks)) other weights than rank 0 \(when): every process must start from the same files (the same --init or --resume checkpoint on every machine)"
+        case let .setupDiffers(ranks):
+            return "\(TrainingError.naming(ranks)) other training options or data than rank 0 (the options, or the number of training or test images): every process must get the same command line and the same data"
         case let .interrupted(signal, epoch, step, steps):
             return "interrupted by \(signal == SIGTERM ? "SIGTERM" : signal == SIGINT ? "SIGINT" : "signal \(signal)") at epoch \(epoch) step \(step)/\(steps)"
         }
+    }
+
+    /// "rank 1 holds", "ranks 1, 3 hold".
+    private static func naming(_ ranks: [Int]) -> String {
+        ranks.count == 1 ? "rank \(ranks[0]) holds" : "ranks \(ranks.map(String.init).joined(separator: ", ")) hold"
     }
 }
 
@@ -193,6 +202,7 @@ public final class Trainer {
             throw TrainingError.batchSmallerThanProcesses(images: smallest, processes: processes.size, trainImages: train.count,
                                                           batchSize: options.batchSize)
         }
+        try checkSameSetup()
         try checkSameWeights(when: "before training")
         for epoch in startEpoch..<options.epochs {
             // Every epoch's randomness derives from (seed, epoch), so resuming reproduces it.
@@ -323,12 +333,29 @@ public final class Trainer {
     private func checkSameWeights(when: String) throws {
         guard processes.size > 1 else { return }
         let tensors = network.parameters.map(\.parameter.value) + network.root.namedBuffers.map(\.tensor)
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a over the bit patterns
+        var hash = Trainer.fingerprintStart
         for t in tensors {
-            for i in 0..<t.count { hash = (hash ^ UInt64(t[i].bitPattern)) &* 0x100_0000_01b3 }
+            for i in 0..<t.count { hash = Trainer.fingerprint(hash, UInt64(t[i].bitPattern)) }
         }
-        guard processes.agree(on: [hash]) else { throw TrainingError.weightsDiffer(rank: processes.rank, when: when) }
+        let ranks = processes.ranksDiffering(from: [hash])
+        guard ranks.isEmpty else { throw TrainingError.weightsDiffer(ranks: ranks, when: when) }
     }
+
+    /// Processes started with other options (`--lr 0.2` on one machine) would train one model from
+    /// a mixture of steps, and the weights would match until the first step: they compare a
+    /// fingerprint of their options and split sizes before it.
+    private func checkSameSetup() throws {
+        guard processes.size > 1 else { return }
+        let text = options.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)\n" }.joined()
+            + "train=\(train.count) test=\(test.count)"
+        let hash = text.utf8.reduce(Trainer.fingerprintStart) { Trainer.fingerprint($0, UInt64($1)) }
+        let ranks = processes.ranksDiffering(from: [hash])
+        guard ranks.isEmpty else { throw TrainingError.setupDiffers(ranks: ranks) }
+    }
+
+    /// FNV-1a, a value at a time.
+    private static let fingerprintStart: UInt64 = 0xcbf2_9ce4_8422_2325
+    private static func fingerprint(_ hash: UInt64, _ value: UInt64) -> UInt64 { (hash ^ value) &* 0x100_0000_01b3 }
 
     /// Share of (instance, channel) pairs at the regularised gates whose saliency is under 0.01:
     /// how sparse the features of the last batch were.
