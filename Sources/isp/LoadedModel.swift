@@ -59,7 +59,7 @@ struct LoadedModel {
     /// classes (a 10-class Fashion-MNIST model scored 90% on a 3-class folder of other images).
     static func checkCompatible(_ spec: ModelSpec, _ data: any DataSplit, path: String) throws {
         guard spec.inputChannels == data.channels, spec.inputSize == data.height, spec.classes == data.classes else {
-            throw InputError(path, "model expects \(spec.inputChannels)x\(spec.inputSize)x\(spec.inputSize) inputs and \(spec.classes) classes; dataset \(data.name) has \(data.channels)x\(data.height)x\(data.width) and \(data.classes)")
+            throw InputError(path, "model expects \(spec.inputChannels)x\(spec.inputSize)x\(spec.inputSize) inputs and \(spec.classes) classes; dataset \(data.name) has \(data.channels)x\(data.height)x\(data.width) inputs and \(data.classes) classes")
         }
     }
 

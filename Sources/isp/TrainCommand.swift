@@ -83,6 +83,7 @@ enum TrainCommand: Command {
         }
 
         /// Flag and metadata key of every option given, for the conflict check against a checkpoint.
+        /// Switches (flags without a value) are those in `switches`.
         var given: [(flag: String, key: String)] {
             let all: [(String, String, Bool)] = [
                 ("--batch-size", "train.batch_size", batchSize != nil), ("--lr", "train.lr", learningRate != nil),
@@ -95,6 +96,7 @@ enum TrainCommand: Command {
             ]
             return all.filter(\.2).map { ($0.0, $0.1) }
         }
+        static let switches: Set<String> = ["--no-augment", "--skip-bad", "--sync-bn"]
     }
 
     static func run(_ a: inout Arguments, engine: Engine) throws { try run(&a, processes: SingleProcess(), engine: engine) }
@@ -248,22 +250,24 @@ enum TrainCommand: Command {
             let spec = loaded.network.spec
             // Anything given must agree with the stored run; only --epochs may change (to extend it),
             // and --data-dir when the recorded directory is gone (the data moved).
-            func conflict(_ flag: String, _ given: String, _ stored: String) -> UsageError {
-                UsageError(message: "\(flag) \(given) conflicts with \(stored) stored in \(out); --resume continues the stored run (start a new one with --force or another --out)")
+            func conflict(_ given: String, _ stored: String) -> UsageError {
+                UsageError(message: "\(given) conflicts with \(stored) stored in \(out); --resume continues the stored run (start a new one with --force or another --out)")
             }
-            if let m = r.model, m != spec.architecture { throw conflict("--model", m, spec.architecture) }
-            if let w = r.width, w != spec.width { throw conflict("--width", "\(w)", "\(spec.width)") }
-            if let d = r.dataset, d != spec.dataset { throw conflict("--dataset", d, spec.dataset) }
+            if let m = r.model, m != spec.architecture { throw conflict("--model \(m)", spec.architecture) }
+            if let w = r.width, w != spec.width { throw conflict("--width \(w)", "\(spec.width)") }
+            if let d = r.dataset, d != spec.dataset { throw conflict("--dataset \(d)", spec.dataset) }
             let storedDirectory = spec.dataDirectory ?? DatasetLoader.defaultDirectory(for: spec.dataset)
             if let d = r.dataDirectory, DataSource.absolute(d) != storedDirectory {
                 // Data that moved may be followed; data that is still there may not be swapped.
                 if let storedDirectory, FileManager.default.fileExists(atPath: storedDirectory) {
-                    throw conflict("--data-dir", DataSource.absolute(d), storedDirectory)
+                    throw conflict("--data-dir \(DataSource.absolute(d))", storedDirectory)
                 }
             }
             options = r.applied(to: stored)
             for (flag, key) in r.given where options.metadata[key] != stored.metadata[key] {
-                throw conflict(flag, options.metadata[key]!, stored.metadata[key]!)
+                // A switch has no value of its own to quote ("--no-augment false" read as its opposite).
+                throw Request.switches.contains(flag) ? conflict(flag, "\(key) \(stored.metadata[key]!)")
+                    : conflict("\(flag) \(options.metadata[key]!)", stored.metadata[key]!)
             }
             if let epochs = r.epochs {
                 guard epochs >= done else {
@@ -273,8 +277,8 @@ enum TrainCommand: Command {
             guard done < options.epochs else {
                 throw UsageError(message: "\(out) has completed all \(done) epochs of its run; give --epochs N (more than \(done)) to extend it")
             }
-            if let size = r.inputSize, size != spec.inputSize { throw conflict("--input-size", "\(size)", "\(spec.inputSize)") }
-            if let c = r.inputChannels, c != spec.inputChannels { throw conflict("--input-channels", "\(c)", "\(spec.inputChannels)") }
+            if let size = r.inputSize, size != spec.inputSize { throw conflict("--input-size \(size)", "\(spec.inputSize)") }
+            if let c = r.inputChannels, c != spec.inputChannels { throw conflict("--input-channels \(c)", "\(spec.inputChannels)") }
             data = try DataSource(dataset: nil, directory: r.dataDirectory, model: spec, path: out, skipBad: options.skipBad)
             train = try data.open(.train, limit: options.trainLimit)
             test = try data.open(.test, limit: options.testLimit)
@@ -282,6 +286,13 @@ enum TrainCommand: Command {
                 throw InputError(out, "was trained on \(spec.classes) classes of \(spec.inputChannels) x \(spec.inputSize) x \(spec.inputSize) inputs; the data gives \(train.classes) classes of \(train.channels) x \(train.height) x \(train.width)")
             }
             try LoadedModel.checkClassNames(spec, train, path: out)
+            // The same classes may hold other images now (a class folder edited since): the run
+            // would go on on other data. Checkpoints from before the counts were stored are not checked.
+            for (key, split) in [("train.images", train), ("train.test_images", test)] {
+                if let n = loaded.metadata[key].flatMap(Int.init), n != split.count {
+                    throw InputError(out, "was trained with \(n) \(key == "train.images" ? "training" : "test") images; the data (\(data.directory)) now gives \(split.count): --resume continues the same data (start a new run with --force or another --out)")
+                }
+            }
             log("data: \(data.description)")
             network = loaded.network
             initPath = loaded.metadata["train.init"]
@@ -324,6 +335,8 @@ enum TrainCommand: Command {
                 try trainer.run(startEpoch: startEpoch, stop: stop, log: log) { epochs, result in
                     var meta = options.metadata
                     meta["train.epochs_completed"] = "\(epochs)"
+                    meta["train.images"] = "\(train.count)"  // checked by --resume
+                    meta["train.test_images"] = "\(test.count)"
                     meta["data_dir"] = data.directory  // where it was found this time, should the data have moved
                     meta["train.init"] = initPath
                     meta["test_accuracy"] = String(format: "%.4f", result.accuracy)

@@ -437,6 +437,13 @@ final class CLITests: TemporaryDirectoryTestCase {
                       skipping.stdout + skipping.stderr)
         try assertInputFailure(["train", "--model", "resnet18", "--dataset", "folder", "--data-dir", directory, "--out",
                                 directory + "/none.safetensors"], names: directory + "/train")
+        // The folder edited since: --resume would go on on other images; refused, naming the counts.
+        try FileManager.default.removeItem(atPath: broken)
+        try FileManager.default.copyItem(atPath: ImageTests.fixtures + "/png_rgb8.png", toPath: root + "/train/dog/e.png")
+        let edited = try isp(["train", "--resume", "--out", directory + "/pets.safetensors", "--epochs", "2"])
+        XCTAssertEqual(edited.status, 1, edited.stderr)
+        XCTAssertTrue(edited.stderr.contains("\(directory)/pets.safetensors: was trained with 6 training images; the data (\(root)) now gives 7"),
+                      edited.stderr)
     }
 
     /// A repeated option is named as such, not reported as unknown.

@@ -47,7 +47,7 @@ final class CLITruthTests: SyntheticDataTestCase {
         let conflicts: [([String], [String])] = [
             (["--model", "resnet18"], ["--model resnet18", "vgg16"]), (["--lr", "0.1"], ["--lr 0.1", "0.05"]),
             (["--train-limit", "64"], ["--train-limit 64", "128"]), (["--width", "0.25"], ["--width 0.25", "0.125"]),
-            (["--feature-decay", "0.001"], ["--feature-decay", "0.0"]), (["--no-augment"], ["--no-augment", "true"]),
+            (["--feature-decay", "0.001"], ["--feature-decay", "0.0"]), (["--no-augment"], ["--no-augment conflicts with train.augment true"]),
             (["--data-dir", directory], ["--data-dir", data]), (["--dataset", "cifar10"], ["--dataset cifar10", "fashion-mnist"]),
         ]
         for (flags, mentions) in conflicts {
@@ -591,6 +591,10 @@ final class OperatingPointTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(missing.status, 1)
         XCTAssertTrue(missing.stderr.contains("\(model): has no stored operating point"), missing.stderr)
 
+        // By default up to 2000 images: all of a smaller split, and the count is reported.
+        let whole = try isp(["tune", model, "--out", "\(directory)/whole.safetensors", "--calibration", "32", "--policies", "max", "--json"])
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+        XCTAssertEqual(try whole.json()["images"] as? Int, 256)
         let r = try isp(["tune", model, "--out", tuned, "--images", "64", "--calibration", "32", "--max-drop", "2", "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let summary = try r.json()
