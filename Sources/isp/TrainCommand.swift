@@ -83,7 +83,6 @@ enum TrainCommand: Command {
         }
 
         /// Flag and metadata key of every option given, for the conflict check against a checkpoint.
-        /// Switches (flags without a value) are those in `switches`.
         var given: [(flag: String, key: String)] {
             let all: [(String, String, Bool)] = [
                 ("--batch-size", "train.batch_size", batchSize != nil), ("--lr", "train.lr", learningRate != nil),
@@ -96,6 +95,7 @@ enum TrainCommand: Command {
             ]
             return all.filter(\.2).map { ($0.0, $0.1) }
         }
+        /// The flags of `given` that take no value.
         static let switches: Set<String> = ["--no-augment", "--skip-bad", "--sync-bn"]
     }
 
