@@ -88,72 +88,108 @@ AVX2 void isp_normalize_backward(const float *dy, const float *x, float *dx, int
 // measuring saliency (perf samples). In C because Swift's SIMD8 addingProduct, compiled without a
 // CPU target, calls fmaf once per lane (pruned MobileNetV2 inference took 4.8x longer).
 //
-// Each plane's arithmetic is fixed, whatever the ISA or path: eight running sums, sum k taking
-// values k, k + 8, k + 16, ... (each a fused multiply-add), added in order 0..7, then the values
-// past the last multiple of 8 fused in one by one. Planes of 64 values or more run plane by plane
-// with the eight sums in one vector. Smaller planes (8x8 maps and below, where VGG16 and
-// MobileNetV2 have most of their gates) left too little to vectorise in a plane, and the lane
-// sum and square root came once per plane: 2.5 us for VGG16's 256 planes of 4x4 (isp bench
-// --profile, one thread, Intel Xeon AVX-512). There the planes go side by side, one per lane,
-// their values gathered column by column: the same operations in the same order, bit for bit.
-// (A map two cores wrote by rows, a Winograd convolution's split by tile rows, is measured as each
-// core's rows' sums of squares, added after: isp_plane_square_sums, which can differ from the whole
-// plane's in the last bit. Measured in a pass of their own instead, after the split, ResNet-18's
-// gates on those maps took 1.4-1.9 us each on two cores, summed so 0.2-0.4; its stored point's
-// pruned accuracy and MACs unchanged, `isp eval --prune stored`.)
+// Each plane's arithmetic is fixed, whatever the ISA, the path, or how its rows were split between
+// cores. Row by row: eight running sums from zero, sum k taking the row's values k, k + 8, ... (each
+// a fused multiply-add; a row's values past its last multiple of 8 in one more step, the lanes past
+// the row's end zero); the row's eight added lane by lane to the plane's eight, rows in order; then
+// the plane's eight added in order 0..7. The row is the unit because a map the cores wrote by rows
+// (a convolution split by rows) is measured by each core on the rows it wrote, while they are in its
+// cache, and its rows' eight sums added after in the same order give the whole plane's saliency bit
+// for bit: training, the masked network and the executor decide alike at a threshold however the
+// executor split. (Until stop 87 a plane was one run of eight sums, and a split map's were each
+// core's rows' sums added: the last bit could differ.)
+// Planes of fewer than 64 values with rows of at most 8 (8x8 maps and below, where VGG16 and
+// MobileNetV2 have most of their gates) go side by side, one per lane, their values gathered column by
+// column: a row is then one step, and the same operations in the same order give the same bits. Plane
+// by plane, 2.5 us for VGG16's 256 planes of 4x4 (isp bench --profile, one thread, Intel Xeon AVX-512).
 
 #define FMA(a, b, c) __builtin_elementwise_fma(a, b, c)
 
-// Planes in groups of four: each plane's sums form one chain of dependent multiply-adds, and four
-// independent chains keep the FMA units busy (one chain: 96 planes of 32x32 took 10 us on two
-// threads, MobileNetV2's first expanded gate, Intel Xeon AVX-512). K (constant when inlined):
-// planes in the group.
-static inline __attribute__((always_inline)) AVX2 void square_sums_group(const float *p, int K, int64_t stride, int64_t n,
-                                                                          float *sums) {
-    v8 acc[4] = {{0}};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < K; k++) { v8 v = *(const v8 *)(p + k * stride + i); acc[k] = FMA(v, v, acc[k]); }
-    for (int k = 0; k < K; k++) {
-        float sum = 0;
-        for (int lane = 0; lane < 8; lane++) sum += acc[k][lane];
-        for (int64_t j = i; j < n; j++) sum = __builtin_fmaf(p[k * stride + j], p[k * stride + j], sum);
-        sums[k] = sum;
-    }
+// The plane's eight sums added in order 0..7.
+static inline __attribute__((always_inline)) AVX2 float plane_sum(v8 sums) {
+    float s = 0;
+    for (int k = 0; k < 8; k++) s += sums[k];
+    return s;
 }
 
-AVX2 void isp_plane_square_sums(const float *x, int32_t planes, int64_t stride, int64_t n, float *sums) {
-    for (int32_t c = 0; c < planes; c += 4) {
-        const float *p = x + (size_t)c * stride;
-        switch (planes - c) {
-        case 1: square_sums_group(p, 1, stride, n, sums + c); break;
-        case 2: square_sums_group(p, 2, stride, n, sums + c); break;
-        case 3: square_sums_group(p, 3, stride, n, sums + c); break;
-        default: square_sums_group(p, 4, stride, n, sums + c); break;
+// Rows [0, rows) of `width` values of K planes (constant when inlined) `stride` apart from p: each
+// row's eight sums stored at out + (k * outStride + r) * 8 (out not null), or added in row order into
+// plane[k]. K planes at a time: each row's sums form one chain of dependent multiply-adds, and four
+// independent chains keep the FMA units busy (one chain: 96 planes of 32x32 took 10 us on two
+// threads, MobileNetV2's first expanded gate, Intel Xeon AVX-512).
+static inline __attribute__((always_inline)) AVX2 void row_sums(const float *p, int K, int64_t stride, int32_t rows, int32_t width,
+                                                                 v8 *plane, float *out, int64_t outStride) {
+    const int32_t whole = width / 8 * 8, rest = width - whole;
+    const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(rest), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int32_t r = 0; r < rows; r++) {
+        v8 row[4] = {{0}};
+        const float *q = p + (int64_t)r * width;
+        for (int32_t i = 0; i < whole; i += 8)
+            for (int k = 0; k < K; k++) { v8 v = *(const v8 *)(q + k * stride + i); row[k] = FMA(v, v, row[k]); }
+        if (rest)
+            for (int k = 0; k < K; k++) { v8 v = (v8)_mm256_maskload_ps(q + k * stride + whole, tail); row[k] = FMA(v, v, row[k]); }
+        for (int k = 0; k < K; k++) {
+            if (out) *(v8 *)(out + ((size_t)k * outStride + r) * 8) = row[k];
+            else plane[k] += row[k];
         }
     }
 }
 
-AVX2 static void norms_plane_by_plane(const float *x, int32_t planes, int64_t n, float scale, float *norms) {
-    isp_plane_square_sums(x, planes, n, n, norms);
-    for (int32_t c = 0; c < planes; c++) norms[c] = __builtin_sqrtf(norms[c]) * scale;
+AVX2 void isp_row_square_sums(const float *x, int32_t planes, int64_t stride, int32_t rows, int32_t width, float *out,
+                              int64_t outStride) {
+    for (int32_t c = 0; c < planes; c += 4) {
+        const float *p = x + (size_t)c * stride;
+        float *o = out + (size_t)c * outStride * 8;
+        switch (planes - c) {
+        case 1: row_sums(p, 1, stride, rows, width, 0, o, outStride); break;
+        case 2: row_sums(p, 2, stride, rows, width, 0, o, outStride); break;
+        case 3: row_sums(p, 3, stride, rows, width, 0, o, outStride); break;
+        default: row_sums(p, 4, stride, rows, width, 0, o, outStride); break;
+        }
+    }
 }
 
-// LANES planes at a time (V of float, I of int), column j of them gathered from x + lane * n + j.
+AVX2 void isp_norms_from_row_sums(const float *sums, int32_t planes, int32_t rows, float scale, float *norms) {
+    for (int32_t c = 0; c < planes; c++) {
+        v8 plane = {0};
+        for (int32_t r = 0; r < rows; r++) plane += *(const v8 *)(sums + ((size_t)c * rows + r) * 8);
+        norms[c] = __builtin_sqrtf(plane_sum(plane)) * scale;
+    }
+}
+
+AVX2 static void norms_plane_by_plane(const float *x, int32_t planes, int32_t rows, int32_t width, float scale, float *norms) {
+    const int64_t n = (int64_t)rows * width;
+    for (int32_t c = 0; c < planes; c += 4) {
+        const float *p = x + (size_t)c * n;
+        v8 plane[4] = {{0}};
+        const int K = planes - c < 4 ? planes - c : 4;
+        switch (K) {
+        case 1: row_sums(p, 1, n, rows, width, plane, 0, 0); break;
+        case 2: row_sums(p, 2, n, rows, width, plane, 0, 0); break;
+        case 3: row_sums(p, 3, n, rows, width, plane, 0, 0); break;
+        default: row_sums(p, 4, n, rows, width, plane, 0, 0); break;
+        }
+        for (int k = 0; k < K; k++) norms[c + k] = __builtin_sqrtf(plane_sum(plane[k])) * scale;
+    }
+}
+
+// LANES planes at a time (V of float, I of int), column k of row r of them gathered from
+// x + lane * n + r * width + k; rows of at most 8 values. A row's one step is sum k = x * x from zero
+// (one rounding, as the fused multiply-add from zero), then added to the plane's sum k: two
+// statements, so that the compiler does not fuse them.
 #define SIDE_BY_SIDE(name, attr, V, I, LANES, GATHER) \
-    attr static int32_t name(const float *x, int32_t planes, int64_t n, float scale, float *norms) { \
+    attr static int32_t name(const float *x, int32_t planes, int32_t rows, int32_t width, float scale, float *norms) { \
+        const int32_t n = rows * width; \
         I lane; \
-        for (int k = 0; k < LANES; k++) lane[k] = k * (int)n; \
+        for (int k = 0; k < LANES; k++) lane[k] = k * n; \
         int32_t c = 0; \
         for (; c + LANES <= planes; c += LANES) { \
             const float *p = x + (size_t)c * n; \
             V acc[8] = {{0}}; \
-            int64_t i = 0; \
-            for (; i + 8 <= n; i += 8) \
-                for (int k = 0; k < 8; k++) { V v = GATHER(p + i + k, lane); acc[k] = FMA(v, v, acc[k]); } \
+            for (int32_t r = 0; r < rows; r++) \
+                for (int k = 0; k < width; k++) { V v = GATHER(p + r * width + k, lane); V square = v * v; acc[k] += square; } \
             V sum = (V){0}; \
             for (int k = 0; k < 8; k++) sum += acc[k]; \
-            for (; i < n; i++) { V v = GATHER(p + i, lane); sum = FMA(v, v, sum); } \
             *(V *)(norms + c) = __builtin_elementwise_sqrt(sum) * scale; \
         } \
         return c; \
@@ -164,12 +200,12 @@ AVX2 static void norms_plane_by_plane(const float *x, int32_t planes, int64_t n,
 SIDE_BY_SIDE(norms_side_by_side_avx512, __attribute__((target("avx512f"))), v16, i16, 16, GATHER16)
 SIDE_BY_SIDE(norms_side_by_side_avx2, AVX2, v8, i8, 8, GATHER8)
 
-void isp_plane_norms(isp_isa isa, const float *x, int32_t planes, int64_t n, float scale, float *norms) {
+void isp_plane_norms(isp_isa isa, const float *x, int32_t planes, int32_t rows, int32_t width, float scale, float *norms) {
     int32_t done = 0;
-    if (n < 64)
-        done = isa == ISP_AVX512 ? norms_side_by_side_avx512(x, planes, n, scale, norms)
-                                 : norms_side_by_side_avx2(x, planes, n, scale, norms);
-    norms_plane_by_plane(x + (size_t)done * n, planes - done, n, scale, norms + done);
+    if (rows * width < 64 && width <= 8)
+        done = isa == ISP_AVX512 ? norms_side_by_side_avx512(x, planes, rows, width, scale, norms)
+                                 : norms_side_by_side_avx2(x, planes, rows, width, scale, norms);
+    norms_plane_by_plane(x + (size_t)done * rows * width, planes - done, rows, width, scale, norms + done);
 }
 
 // A gate's kept channels: every index whose saliency (squared for the energy policy) reaches the
