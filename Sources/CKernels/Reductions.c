@@ -91,13 +91,17 @@ AVX2 void isp_normalize_backward(const float *dy, const float *x, float *dx, int
 // Each plane's arithmetic is fixed, whatever the ISA, the path, or how its rows were split between
 // cores. Row by row: eight running sums from zero, sum k taking the row's values k, k + 8, ... (each
 // a fused multiply-add; a row's values past its last multiple of 8 in one more step, the lanes past
-// the row's end zero); the row's eight added lane by lane to the plane's eight, rows in order; then
-// the plane's eight added in order 0..7. The row is the unit because a map the cores wrote by rows
-// (a convolution split by rows) is measured by each core on the rows it wrote, while they are in its
-// cache, and its rows' eight sums added after in the same order give the whole plane's saliency bit
-// for bit: training, the masked network and the executor decide alike at a threshold however the
-// executor split. (Until stop 87 a plane was one run of eight sums, and a split map's were each
-// core's rows' sums added: the last bit could differ.)
+// the row's end zero), added as ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)) into the row's sum;
+// the rows' sums added in row order from zero. The row is the unit because a map the cores wrote by
+// rows (a convolution split by rows) is measured by each core on the rows it wrote, while they are
+// in its cache, and the rows' sums added after in the same order give the whole plane's saliency bit
+// for bit: the executor decides alike at a threshold however it split. (Until stop 87 a plane was
+// one run of eight sums, a split map's each core's rows' sums added: the last bit could differ, and
+// with cuts placed at channels' saliencies 59 of 2210 kept other channels split than on one core.)
+// One float a row, not the row's eight sums: the other core reads them, and eight a row (16 KB for
+// ResNet-18 w0.5's 32x32 maps) cost 1.0-1.3 us a gate with the vCPUs far apart. This way the shipped
+// models' pruned passes took 0.996-1.005x stop 86's time (benchmarks/interleave.py, 30 blocks of 20,
+// AMD Zen 5 AVX-512, the vCPUs close).
 // Planes of fewer than 64 values with rows of at most 8 (8x8 maps and below, where VGG16 and
 // MobileNetV2 have most of their gates) go side by side, one per lane, their values gathered column by
 // column: a row is then one step, and the same operations in the same order give the same bits. Plane
@@ -105,79 +109,113 @@ AVX2 void isp_normalize_backward(const float *dy, const float *x, float *dx, int
 
 #define FMA(a, b, c) __builtin_elementwise_fma(a, b, c)
 
-// The plane's eight sums added in order 0..7.
-static inline __attribute__((always_inline)) AVX2 float plane_sum(v8 sums) {
-    float s = 0;
-    for (int k = 0; k < 8; k++) s += sums[k];
-    return s;
+// The row sums of eight planes at once, plane p's in lane p: R[p] holds plane p's row's eight sums,
+// added in the order above by shuffles across the eight (one horizontal sum a row took the 8x8 and
+// 14x14 maps' measurement from 0.41 to 0.60 us and 0.72 to 1.00 us, one core, AMD Zen 5; this way
+// every lane's additions are the same and three levels serve eight planes). Fed in the order that
+// brings plane p to lane p.
+static inline __attribute__((always_inline)) AVX2 v8 row_sums8(const v8 *R) {
+    const __m256 r0 = (__m256)R[0], r1 = (__m256)R[4], r2 = (__m256)R[1], r3 = (__m256)R[5];
+    const __m256 r4 = (__m256)R[2], r5 = (__m256)R[6], r6 = (__m256)R[3], r7 = (__m256)R[7];
+#define HALVES(a, b) _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31))  // s_k + s_k+4
+    const __m256 a01 = HALVES(r0, r1), a23 = HALVES(r2, r3), a45 = HALVES(r4, r5), a67 = HALVES(r6, r7);
+#undef HALVES
+#define PAIRS(a, b, even, odd) _mm256_add_ps(_mm256_shuffle_ps(a, b, even), _mm256_shuffle_ps(a, b, odd))
+    const __m256 b03 = PAIRS(a01, a23, _MM_SHUFFLE(1, 0, 1, 0), _MM_SHUFFLE(3, 2, 3, 2));  // (s0+s4)+(s2+s6), (s1+s5)+(s3+s7)
+    const __m256 b47 = PAIRS(a45, a67, _MM_SHUFFLE(1, 0, 1, 0), _MM_SHUFFLE(3, 2, 3, 2));
+    return (v8)PAIRS(b03, b47, _MM_SHUFFLE(2, 0, 2, 0), _MM_SHUFFLE(3, 1, 3, 1));
+#undef PAIRS
 }
 
-// Rows [0, rows) of `width` values of K planes (constant when inlined) `stride` apart from p: each
-// row's eight sums stored at out + (k * outStride + r) * 8 (out not null), or added in row order into
-// plane[k]. K planes at a time: each row's sums form one chain of dependent multiply-adds, and four
-// independent chains keep the FMA units busy (one chain: 96 planes of 32x32 took 10 us on two
-// threads, MobileNetV2's first expanded gate, Intel Xeon AVX-512).
+// Rows [0, rows) of `width` values of K <= 8 planes (constant when inlined) `stride` apart from p:
+// each row's sums stored at out + r * pitch, lane k plane k (out not null), or added in row order to
+// *plane. The planes' rows are independent chains of dependent multiply-adds, which keep the FMA
+// units busy (one chain: 96 planes of 32x32 took 10 us on two threads, MobileNetV2's first expanded
+// gate, Intel Xeon AVX-512).
 static inline __attribute__((always_inline)) AVX2 void row_sums(const float *p, int K, int64_t stride, int32_t rows, int32_t width,
-                                                                 v8 *plane, float *out, int64_t outStride) {
+                                                                 v8 *plane, float *out, int64_t pitch) {
     const int32_t whole = width / 8 * 8, rest = width - whole;
     const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(rest), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256i planes = _mm256_cmpgt_epi32(_mm256_set1_epi32(K), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     for (int32_t r = 0; r < rows; r++) {
-        v8 row[4] = {{0}};
+        v8 row[8] = {{0}};
         const float *q = p + (int64_t)r * width;
         for (int32_t i = 0; i < whole; i += 8)
             for (int k = 0; k < K; k++) { v8 v = *(const v8 *)(q + k * stride + i); row[k] = FMA(v, v, row[k]); }
         if (rest)
             for (int k = 0; k < K; k++) { v8 v = (v8)_mm256_maskload_ps(q + k * stride + whole, tail); row[k] = FMA(v, v, row[k]); }
-        for (int k = 0; k < K; k++) {
-            if (out) *(v8 *)(out + ((size_t)k * outStride + r) * 8) = row[k];
-            else plane[k] += row[k];
-        }
+        const v8 sums = row_sums8(row);
+        if (!out) *plane += sums;
+        else if (K == 8) *(v8 *)(out + (size_t)r * pitch) = sums;
+        else _mm256_maskstore_ps(out + (size_t)r * pitch, planes, (__m256)sums);
     }
 }
+
+// Groups of up to eight planes from x (`stride` apart) through row_sums (`plane`: the group's sums;
+// `out`: the rows' sums, its group's lanes at out + c).
+#define BY_GROUPS(planes, stride, rows, width, out, pitch, AFTER) \
+    for (int32_t c = 0; c < planes; c += 8) { \
+        const float *p = x + (size_t)c * (stride); \
+        v8 plane = {0}; \
+        float *o = (out) ? (out) + c : 0; \
+        const int K = planes - c < 8 ? planes - c : 8; \
+        switch (K) { \
+        case 1: row_sums(p, 1, stride, rows, width, &plane, o, pitch); break; \
+        case 2: row_sums(p, 2, stride, rows, width, &plane, o, pitch); break; \
+        case 3: row_sums(p, 3, stride, rows, width, &plane, o, pitch); break; \
+        case 4: row_sums(p, 4, stride, rows, width, &plane, o, pitch); break; \
+        case 5: row_sums(p, 5, stride, rows, width, &plane, o, pitch); break; \
+        case 6: row_sums(p, 6, stride, rows, width, &plane, o, pitch); break; \
+        case 7: row_sums(p, 7, stride, rows, width, &plane, o, pitch); break; \
+        default: row_sums(p, 8, stride, rows, width, &plane, o, pitch); break; \
+        } \
+        AFTER \
+    }
 
 AVX2 void isp_row_square_sums(const float *x, int32_t planes, int64_t stride, int32_t rows, int32_t width, float *out,
-                              int64_t outStride) {
-    for (int32_t c = 0; c < planes; c += 4) {
-        const float *p = x + (size_t)c * stride;
-        float *o = out + (size_t)c * outStride * 8;
-        switch (planes - c) {
-        case 1: row_sums(p, 1, stride, rows, width, 0, o, outStride); break;
-        case 2: row_sums(p, 2, stride, rows, width, 0, o, outStride); break;
-        case 3: row_sums(p, 3, stride, rows, width, 0, o, outStride); break;
-        default: row_sums(p, 4, stride, rows, width, 0, o, outStride); break;
-        }
-    }
+                              int64_t pitch) {
+    BY_GROUPS(planes, stride, rows, width, out, pitch, )
 }
 
+// Eight planes a vector, one per lane, each its rows' sums added in row order.
 AVX2 void isp_norms_from_row_sums(const float *sums, int32_t planes, int32_t rows, float scale, float *norms) {
-    for (int32_t c = 0; c < planes; c++) {
+    int32_t c = 0;
+    for (; c + 8 <= planes; c += 8) {
         v8 plane = {0};
-        for (int32_t r = 0; r < rows; r++) plane += *(const v8 *)(sums + ((size_t)c * rows + r) * 8);
-        norms[c] = __builtin_sqrtf(plane_sum(plane)) * scale;
+        for (int32_t r = 0; r < rows; r++) plane += *(const v8 *)(sums + (size_t)r * planes + c);
+        *(v8 *)(norms + c) = __builtin_elementwise_sqrt(plane) * scale;
+    }
+    for (; c < planes; c++) {
+        float plane = 0;
+        for (int32_t r = 0; r < rows; r++) plane += sums[(size_t)r * planes + c];
+        norms[c] = __builtin_sqrtf(plane) * scale;
     }
 }
 
 AVX2 static void norms_plane_by_plane(const float *x, int32_t planes, int32_t rows, int32_t width, float scale, float *norms) {
     const int64_t n = (int64_t)rows * width;
-    for (int32_t c = 0; c < planes; c += 4) {
-        const float *p = x + (size_t)c * n;
-        v8 plane[4] = {{0}};
-        const int K = planes - c < 4 ? planes - c : 4;
-        switch (K) {
-        case 1: row_sums(p, 1, n, rows, width, plane, 0, 0); break;
-        case 2: row_sums(p, 2, n, rows, width, plane, 0, 0); break;
-        case 3: row_sums(p, 3, n, rows, width, plane, 0, 0); break;
-        default: row_sums(p, 4, n, rows, width, plane, 0, 0); break;
-        }
-        for (int k = 0; k < K; k++) norms[c + k] = __builtin_sqrtf(plane_sum(plane[k])) * scale;
-    }
+    BY_GROUPS(planes, n, rows, width, (float *)0, 0,
+              { const v8 v = __builtin_elementwise_sqrt(plane) * scale; for (int k = 0; k < K; k++) norms[c + k] = v[k]; })
 }
 
 // LANES planes at a time (V of float, I of int), column k of row r of them gathered from
-// x + lane * n + r * width + k; rows of at most 8 values. A row's one step is sum k = x * x from zero
-// (one rounding, as the fused multiply-add from zero), then added to the plane's sum k: two
-// statements, so that the compiler does not fuse them.
+// x + lane * n + r * width + k; rows of W <= 8 values. A row's one step is sum k = x * x from zero
+// (one rounding, as the fused multiply-add from zero; zero past the row's end), then the row's sum
+// as row_sum adds its eight; separate statements, so that the compiler fuses nothing.
 #define SIDE_BY_SIDE(name, attr, V, I, LANES, GATHER) \
+    static inline __attribute__((always_inline)) attr void name##_rows(const float *p, I lane, int32_t rows, const int W, V *plane) { \
+        for (int32_t r = 0; r < rows; r++) { \
+            V s[8]; \
+            for (int k = 0; k < 8; k++) s[k] = (V){0}; \
+            for (int k = 0; k < W; k++) { V v = GATHER(p + r * W + k, lane); s[k] = v * v; } \
+            /* the sums past the row's end are +0, and adding +0 to a square changes nothing: left out */ \
+            V a0 = W > 4 ? s[0] + s[4] : s[0], a1 = W > 5 ? s[1] + s[5] : s[1]; \
+            V a2 = W > 6 ? s[2] + s[6] : s[2], a3 = W > 7 ? s[3] + s[7] : s[3]; \
+            V b0 = W > 2 ? a0 + a2 : a0, b1 = W > 3 ? a1 + a3 : a1; \
+            V row = W > 1 ? b0 + b1 : b0; \
+            *plane += row; \
+        } \
+    } \
     attr static int32_t name(const float *x, int32_t planes, int32_t rows, int32_t width, float scale, float *norms) { \
         const int32_t n = rows * width; \
         I lane; \
@@ -185,12 +223,18 @@ AVX2 static void norms_plane_by_plane(const float *x, int32_t planes, int32_t ro
         int32_t c = 0; \
         for (; c + LANES <= planes; c += LANES) { \
             const float *p = x + (size_t)c * n; \
-            V acc[8] = {{0}}; \
-            for (int32_t r = 0; r < rows; r++) \
-                for (int k = 0; k < width; k++) { V v = GATHER(p + r * width + k, lane); V square = v * v; acc[k] += square; } \
-            V sum = (V){0}; \
-            for (int k = 0; k < 8; k++) sum += acc[k]; \
-            *(V *)(norms + c) = __builtin_elementwise_sqrt(sum) * scale; \
+            V plane = (V){0}; \
+            switch (width) { /* a constant row width, so that the sums stay in registers */ \
+            case 1: name##_rows(p, lane, rows, 1, &plane); break; \
+            case 2: name##_rows(p, lane, rows, 2, &plane); break; \
+            case 3: name##_rows(p, lane, rows, 3, &plane); break; \
+            case 4: name##_rows(p, lane, rows, 4, &plane); break; \
+            case 5: name##_rows(p, lane, rows, 5, &plane); break; \
+            case 6: name##_rows(p, lane, rows, 6, &plane); break; \
+            case 7: name##_rows(p, lane, rows, 7, &plane); break; \
+            default: name##_rows(p, lane, rows, 8, &plane); break; \
+            } \
+            *(V *)(norms + c) = __builtin_elementwise_sqrt(plane) * scale; \
         } \
         return c; \
     }

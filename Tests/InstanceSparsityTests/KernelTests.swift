@@ -136,7 +136,7 @@ final class KernelTests: XCTestCase {
 
     /// Saliency (`isp_plane_norms`) bit for bit against its definition written out in Swift: row
     /// by row, eight fused running sums from zero (a row's last values past a multiple of 8 in one
-    /// more step), added lane by lane to the plane's eight in row order, those added in order; on
+    /// more step), added pairwise into the row's sum, the rows' sums added in row order; on
     /// planes below 64 values with rows of up to 8 (side by side, gathered; 37 planes leave some
     /// for the plane-by-plane path) and others, on both instruction sets. Training and the executor
     /// share it, so they decide alike.
@@ -152,17 +152,15 @@ final class KernelTests: XCTestCase {
                 for i in 0..<x.count { x[i] = rng.normal() }
                 _ = gate.forward(x, training: true)
                 for c in 0..<37 {
-                    var plane = [Float](repeating: 0, count: 8)
+                    var sum: Float = 0
                     for r in 0..<height {
-                        var row = [Float](repeating: 0, count: 8)
+                        var s = [Float](repeating: 0, count: 8)
                         for j in 0..<width {
                             let v = x[(c * height + r) * width + j]
-                            row[j % 8] = row[j % 8].addingProduct(v, v)
+                            s[j % 8] = s[j % 8].addingProduct(v, v)
                         }
-                        for k in 0..<8 { plane[k] += row[k] }
+                        sum += ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
                     }
-                    var sum: Float = 0
-                    for k in 0..<8 { sum += plane[k] }
                     XCTAssertEqual(gate.saliency[c], sum.squareRoot() * (1 / Float(height * width).squareRoot()),
                                    "\(isa) \(height)x\(width), plane \(c)")
                 }
@@ -185,12 +183,12 @@ final class KernelTests: XCTestCase {
                 var whole = [Float](repeating: 0, count: planes)
                 isp_plane_norms(isa == .avx512 ? ISP_AVX512 : ISP_AVX2, x, Int32(planes), Int32(height), Int32(width), scale, &whole)
                 for cut in 0...height {
-                    var sums = [Float](repeating: .nan, count: planes * height * 8), split = [Float](repeating: 0, count: planes)
+                    var sums = [Float](repeating: .nan, count: height * planes), split = [Float](repeating: 0, count: planes)
                     x.withUnsafeBufferPointer { x in
                         sums.withUnsafeMutableBufferPointer { sums in
                             for rows in [0..<cut, cut..<height] where !rows.isEmpty {
                                 isp_row_square_sums(x.baseAddress! + rows.lowerBound * width, Int32(planes), Int64(n), Int32(rows.count),
-                                                    Int32(width), sums.baseAddress! + rows.lowerBound * 8, Int64(height))
+                                                    Int32(width), sums.baseAddress! + rows.lowerBound * planes, Int64(planes))
                             }
                         }
                     }

@@ -241,12 +241,12 @@ void isp_plane_means(const float *x, int64_t planes, int64_t n, float *means);
 /// plane c) * scale, summed row by row (see Reductions.c), so that a plane's rows measured apart
 /// (isp_row_square_sums) and added after (isp_norms_from_row_sums) give the same bits.
 void isp_plane_norms(isp_isa isa, const float *x, int32_t planes, int32_t rows, int32_t width, float scale, float *norms);
-/// Each row's eight running sums of squares, rows [0, rows) of `width` values from x of `planes`
-/// planes `stride` apart: plane c's row r at out[(c * outStride + r) * 8 ...].
+/// Each row's sum of squares (summed as isp_plane_norms sums a row), rows [0, rows) of `width`
+/// values from x of `planes` planes `stride` apart: plane c's row r at out[r * pitch + c].
 void isp_row_square_sums(const float *x, int32_t planes, int64_t stride, int32_t rows, int32_t width, float *out,
-                         int64_t outStride);
+                         int64_t pitch);
 /// The saliency of `planes` planes from all their `rows` rows' sums (isp_row_square_sums with
-/// outStride = rows), added in row order: isp_plane_norms's result.
+/// pitch = planes), added in row order: isp_plane_norms's result.
 void isp_norms_from_row_sums(const float *sums, int32_t planes, int32_t rows, float scale, float *norms);
 /// A gate's kept channels, ascending, into kept (n slots): the i with s[i] >= cut (s[i]^2 >= cut
 /// when `squared`) and s[i] > 0. Returns how many.

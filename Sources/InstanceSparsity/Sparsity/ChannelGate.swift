@@ -60,8 +60,8 @@ public final class ChannelGate: Layer, RunsOnEngine {
                         1 / Float(hw).squareRoot(), s + planes.lowerBound)
     }
 
-    /// The same saliency, bit for bit, of `channels` planes of height x width from every row's sums
-    /// of squares (`isp_row_square_sums`: channels x height x 8), measured apart: for maps the cores
+    /// The same saliency, bit for bit, of `channels` planes of height x width from every row's sum
+    /// of squares (`isp_row_square_sums`: height x channels), measured apart: for maps the cores
     /// wrote by rows, each measuring its own.
     static func measure(rowSums sums: UnsafePointer<Float>, channels c: Int, height: Int, width: Int, into s: UnsafeMutablePointer<Float>) {
         isp_norms_from_row_sums(sums, Int32(c), Int32(height), 1 / Float(height * width).squareRoot(), s)

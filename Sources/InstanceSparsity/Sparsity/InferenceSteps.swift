@@ -323,9 +323,9 @@ final class OutputSaliency {
     let norms = Tensor(shape: [0])
     /// Setting it says the planes' saliency is in `norms` whole, not by rows (`expectRows`).
     var map: UnsafeMutablePointer<Float>? = nil { didSet { byRows = false } }
-    /// Or, where the cores wrote rows of every plane (a convolution split by rows), each row's sums
-    /// of squares (`isp_row_square_sums`, channels x height x 8), measured by the core that wrote
-    /// the row while it is in its cache; `rowMeasured[r]` 1 once row r is.
+    /// Or, where the cores wrote rows of every plane (a convolution split by rows), each row's sum
+    /// of squares (`isp_row_square_sums`, height x channels), measured by the core that wrote the
+    /// row while it is in its cache; `rowMeasured[r]` 1 once row r is.
     let rowSums = Tensor(shape: [0]), rowMeasured = Tensor(shape: [0])
     private(set) var byRows = false
     private var height = 0, width = 0
@@ -335,7 +335,7 @@ final class OutputSaliency {
     func expectRows(of map: UnsafeMutablePointer<Float>, channels: Int, height: Int, width: Int) {
         self.map = map; byRows = true  // after `map`, which clears it
         self.height = height; self.width = width
-        rowSums.resize([channels, height, 8])
+        rowSums.resize([height, channels])
         rowMeasured.resize([height])
         rowMeasured.zero()
     }
@@ -350,7 +350,7 @@ final class OutputSaliency {
 
     private func measure(_ map: UnsafePointer<Float>, channels: Int, rows: Range<Int>) {
         isp_row_square_sums(map + rows.lowerBound * width, Int32(channels), Int64(height * width), Int32(rows.count), Int32(width),
-                            rowSums.data + rows.lowerBound * 8, Int64(height))
+                            rowSums.data + rows.lowerBound * channels, Int64(channels))
         for r in rows { rowMeasured[r] = 1 }
     }
 
