@@ -60,6 +60,10 @@ public struct ConvolutionPlan: Equatable {
     /// VGG16 w0.5 403-422 -> 444-491; from 16 wide instead of 7, 237-241 and 455-457; from 4 wide,
     /// 232-233 (against 245-247) and 449-456 (445-484).
     public static func narrowestWinogradOutput(datapathFloats: Int) -> Int { datapathFloats >= 16 ? 14 : 7 }
+    /// Whether the micro-kernel takes a convolution of this grouping and stride at all (from
+    /// `narrowestTiledOutput` wide): dense ones at stride 1 or 2, the strides its blocks read.
+    /// The executor arranges weight panels for exactly these (`FusedConv`).
+    public static func tiles(groups: Int, stride: Int) -> Bool { groups == 1 && stride <= 2 }
     /// And only with this many input channels: the products sum over them, and with one (VGG16
     /// w0.5's first convolution) the transforms were all the work: 15-20 -> 45-52 us.
     public static let fewestWinogradInputs = 16
@@ -73,7 +77,7 @@ public struct ConvolutionPlan: Equatable {
             self.init(forward: .depthwise, inputGradient: .depthwise, weightGradient: .depthwise)
             return
         }
-        let tiled = groups == 1 && stride <= 2 && outputWidth >= ConvolutionPlan.narrowestTiledOutput
+        let tiled = ConvolutionPlan.tiles(groups: groups, stride: stride) && outputWidth >= ConvolutionPlan.narrowestTiledOutput
         // The input gradient is the same shape of convolution with the channels swapped.
         let winograd = groups == 1 && kernel == 3 && stride == 1 && padding == 1
             && outputWidth >= ConvolutionPlan.narrowestWinogradOutput(datapathFloats: datapathFloats)

@@ -109,10 +109,10 @@ final class FusedConv: MeasuringStep {
     /// outChannels x (inChannels/groups * k * k), BN folded.
     let weight: [Float]
     let bias: Tensor
-    /// The same weights for the tiled kernel (dense convolutions at stride 1 or 2 only), arranged
-    /// when a plan first runs this convolution there: one on Winograd's transforms never needs
-    /// them (torchvision resnet18 at 224, `isp bench --random-inputs`: peak memory 410 -> 391 MB).
-    private(set) lazy var panels: WeightPanels? = groups == 1 && stride <= 2
+    /// The same weights for the tiled kernel (`ConvolutionPlan.tiles`), arranged when a plan first
+    /// runs this convolution there: one on Winograd's transforms never needs them (torchvision
+    /// resnet18 at 224, `isp bench --random-inputs`: peak memory 410 -> 391 MB).
+    private(set) lazy var panels: WeightPanels? = ConvolutionPlan.tiles(groups: groups, stride: stride)
         ? WeightPanels(weights: weight, outChannels: outChannels, rows: inChannels * kernel * kernel, engine: engine) : nil
     /// The convolution's forced plan, if a test set one (see `Conv2d.plan`).
     private let forcedPlan: ConvolutionPlan?
@@ -147,9 +147,8 @@ final class FusedConv: MeasuringStep {
             }
         }
         weight = w; bias = Tensor(shape: [outChannels], values: b)
-        let tileable = groups == 1 && stride <= 2
         forcedPlan = conv.forcedPlan
-        convolution = tileable ? TiledConvolution(inChannels: inChannels, kernel: kernel, stride: stride, padding: padding) : nil
+        convolution = ConvolutionPlan.tiles(groups: groups, stride: stride) ? TiledConvolution(inChannels: inChannels, kernel: kernel, stride: stride, padding: padding) : nil
         self.engine = engine
     }
 
