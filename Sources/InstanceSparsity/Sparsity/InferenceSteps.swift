@@ -148,7 +148,8 @@ final class FusedConv: MeasuringStep {
         }
         weight = w; bias = Tensor(shape: [outChannels], values: b)
         forcedPlan = conv.forcedPlan
-        convolution = ConvolutionPlan.tiles(groups: groups, stride: stride) ? TiledConvolution(inChannels: inChannels, kernel: kernel, stride: stride, padding: padding) : nil
+        convolution = ConvolutionPlan.tiles(groups: groups, stride: stride)
+            ? TiledConvolution(inChannels: inChannels, kernel: kernel, stride: stride, padding: padding) : nil
         self.engine = engine
     }
 
@@ -320,51 +321,24 @@ final class FusedConv: MeasuringStep {
 /// `map`: the map measured, until the gate has read it.
 final class OutputSaliency {
     let norms = Tensor(shape: [0])
-    /// Setting it says the planes' saliency is in `norms` whole, not by rows (`expectRows`).
-    var map: UnsafeMutablePointer<Float>? = nil { didSet { byRows = false } }
-    /// Or, where the cores wrote rows of every plane (a convolution split by rows), each row's sum
-    /// of squares (`isp_row_square_sums`, height x channels), measured by the core that wrote the
-    /// row while it is in its cache; `rowMeasured[r]` 1 once row r is.
-    let rowSums = Tensor(shape: [0]), rowMeasured = Tensor(shape: [0])
-    private(set) var byRows = false
-    private var height = 0, width = 0
+    var map: UnsafeMutablePointer<Float>? = nil
+    /// Or, where each core wrote rows of every plane (`WinogradConvolution.run` split by tile
+    /// rows), each share's sums of squares over its rows, `shares` x channels, for the gate to add.
+    let partials = Tensor(shape: [0])
+    var shares = 0
 
-    /// Before a split by rows of `map` (`channels` planes of height x width): each core will measure
-    /// the rows it wrote (`measureRows`).
-    func expectRows(of map: UnsafeMutablePointer<Float>, channels: Int, height: Int, width: Int) {
-        self.map = map; byRows = true  // after `map`, which clears it
-        self.height = height; self.width = width
-        rowSums.resize([height, channels])
-        rowMeasured.resize([height])
-        rowMeasured.zero()
+    /// Before a split by rows of `map`: each of `shares` shares will add its rows' sums of squares.
+    func expectShares(_ shares: Int, of map: UnsafeMutablePointer<Float>, channels: Int) {
+        self.map = map; self.shares = shares
+        partials.resize([shares, channels])
+        partials.zero()
     }
 
-    /// The rows of `map` wholly inside `pixels` (a run of positions of every plane), on the core
-    /// that wrote them. A row a split cut in two is left to `finishRows`.
-    func measureRows(of map: UnsafePointer<Float>, channels: Int, pixels: Range<Int>) {
-        let first = (pixels.lowerBound + width - 1) / width, end = pixels.upperBound / width
-        guard first < end else { return }
-        measure(map, channels: channels, rows: first..<end)
-    }
-
-    private func measure(_ map: UnsafePointer<Float>, channels: Int, rows: Range<Int>) {
-        isp_row_square_sums(map + rows.lowerBound * width, Int32(channels), Int64(height * width), Int32(rows.count), Int32(width),
-                            rowSums.data + rows.lowerBound * channels, Int64(channels))
-        for r in rows { rowMeasured[r] = 1 }
-    }
-
-    /// The saliency of the `channels` planes of `map` into `norms`, the rows no core measured (a
-    /// row a split cut in two, a share no thread ran) measured now.
-    func finishRows(of map: UnsafePointer<Float>, channels: Int) {
-        var r = 0
-        while r < height {
-            guard rowMeasured[r] == 0 else { r += 1; continue }
-            var end = r + 1
-            while end < height && rowMeasured[end] == 0 { end += 1 }
-            measure(map, channels: channels, rows: r..<end)
-            r = end
-        }
-        ChannelGate.measure(rowSums: rowSums.data, channels: channels, height: height, width: width, into: norms.data)
+    /// Share `share`'s sums of squares over `pixels` (a run of positions of every plane of `plane`
+    /// values) of the `channels` planes of `map`, while they are in its core's cache.
+    func addSquareSums(of map: UnsafePointer<Float>, channels: Int, plane: Int, pixels: Range<Int>, share: Int) {
+        isp_plane_square_sums(map + pixels.lowerBound, Int32(channels), Int64(plane), Int64(pixels.count),
+                              partials.data + share * channels)
     }
 }
 
@@ -398,19 +372,20 @@ final class GateStep: InferenceStep {
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
         let c = x.shape[1], hw = x.shape[2] * x.shape[3]
         channels = c
-        let measuredBefore = measured.map == x.data, byRows = measured.byRows
+        let measuredBefore = measured.map == x.data
         measured.map = nil
         guard let decide = ctx.decide, ctx.decidedGates.contains(index) else {
             passes(channels: c, ctx)
             return x
         }
         let s = measured.norms
-        if measuredBefore && byRows {  // the rows' sums of squares
-            measured.finishRows(of: x.data, channels: c)
+        if measuredBefore && measured.shares > 0 {  // the shares' sums of squares
+            ChannelGate.measure(squareSums: measured.partials.data, shares: measured.shares, channels: c, pixels: hw, into: s.data)
+            measured.shares = 0
         } else if !measuredBefore {  // in a pass of its own, one share of the planes per core
             s.resize([c])
-            let planes = UnsafePointer(x.data), norms = s.data, isa = ctx.engine.isa, height = x.shape[2], width = x.shape[3]
-            func measure(_ r: Range<Int>) { ChannelGate.measure(planes, planes: r, height: height, width: width, into: norms, isa: isa) }
+            let planes = UnsafePointer(x.data), norms = s.data, isa = ctx.engine.isa
+            func measure(_ r: Range<Int>) { ChannelGate.measure(planes, planes: r, pixels: hw, into: norms, isa: isa) }
             if ctx.useAllCores && c * hw >= TiledConvolution.parallelSaliencyThreshold {
                 ctx.engine.forEachPiece(of: c, pieces: ctx.engine.threads, keepWarm: true) { r, _ in measure(r) }
             } else {
@@ -447,7 +422,7 @@ final class MaxPoolStep: MeasuringStep {
         saliency?.map = dst
         func planes(_ r: Range<Int>) {
             pool.pool(src, planes: r, height: ih, width: iw, into: dst, winners: nil, isa: engine.isa.kernel)
-            if let saliency { ChannelGate.measure(dst, planes: r, height: oh, width: ow, into: saliency.norms.data, isa: engine.isa) }
+            if let saliency { ChannelGate.measure(dst, planes: r, pixels: oh * ow, into: saliency.norms.data, isa: engine.isa) }
         }
         if ctx.useAllCores && c * ih * iw >= MaxPoolStep.parallelFloats {
             ctx.engine.forEachPiece(of: c, keepWarm: true) { r, _ in planes(r) }
