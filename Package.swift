@@ -39,6 +39,6 @@ let package = Package(
         .executableTarget(name: "isp", dependencies: ["InstanceSparsity", "InstanceSparsityServing", "InstanceSparsityMPI"]),
         // Fixtures/: torchvision's logits and a converted file (benchmarks/make_torchvision_fixtures.py),
         // slimmed networks' logits and one converted file (benchmarks/make_slimmed_fixtures.py).
-        .testTarget(name: "InstanceSparsityTests", dependencies: ["InstanceSparsity"], exclude: ["Fixtures"]),
+        .testTarget(name: "InstanceSparsityTests", dependencies: ["InstanceSparsity", "CKernels"], exclude: ["Fixtures"]),
     ]
 )

@@ -88,73 +88,191 @@ AVX2 void isp_normalize_backward(const float *dy, const float *x, float *dx, int
 // measuring saliency (perf samples). In C because Swift's SIMD8 addingProduct, compiled without a
 // CPU target, calls fmaf once per lane (pruned MobileNetV2 inference took 4.8x longer).
 //
-// Each plane's arithmetic is fixed, whatever the ISA or path: eight running sums, sum k taking
-// values k, k + 8, k + 16, ... (each a fused multiply-add), added in order 0..7, then the values
-// past the last multiple of 8 fused in one by one. Planes of 64 values or more run plane by plane
-// with the eight sums in one vector. Smaller planes (8x8 maps and below, where VGG16 and
-// MobileNetV2 have most of their gates) left too little to vectorise in a plane, and the lane
-// sum and square root came once per plane: 2.5 us for VGG16's 256 planes of 4x4 (isp bench
-// --profile, one thread, Intel Xeon AVX-512). There the planes go side by side, one per lane,
-// their values gathered column by column: the same operations in the same order, bit for bit.
-// (A map two cores wrote by rows, a Winograd convolution's split by tile rows, is measured as each
-// core's rows' sums of squares, added after: isp_plane_square_sums, which can differ from the whole
-// plane's in the last bit. Measured in a pass of their own instead, after the split, ResNet-18's
-// gates on those maps took 1.4-1.9 us each on two cores, summed so 0.2-0.4; its stored point's
-// pruned accuracy and MACs unchanged, `isp eval --prune stored`.)
+// Each plane's arithmetic is fixed, whatever the ISA, the path, or how its rows were split between
+// cores. Row by row: eight running sums from zero, sum k taking the row's values k, k + 8, ... (each
+// a fused multiply-add; a row's values past its last multiple of 8 in one more step, the lanes past
+// the row's end zero), added as ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)) into the row's sum;
+// the rows' sums added in order within blocks of SALIENCY_BLOCK rows, from zero, and the blocks' sums
+// in order. A map the cores wrote by rows (a convolution split by rows) is measured by each core on
+// the rows it wrote, while they are in its cache: each block it wrote whole as one sum, the rows of a
+// block the split cut in two each apart; the gate adds them up in the same order, which gives the
+// whole plane's saliency bit for bit, so the executor decides alike at a threshold however it split.
+// (Until stop 87 a plane was one run of eight sums and a split map's each core's rows' sums added:
+// the last bit could differ, and with cuts placed at channels' saliencies 59 of 2210 kept another
+// channel count split than on one core.) Blocks, not rows: what a core hands the gate crosses to the
+// other core, and one float a row (2 KB for ResNet-18 w0.5's 32x32 gates) took the pruned passes to
+// 1.025-1.031x stop 86's time with the vCPUs far apart (eight floats a row, 16 KB: the gates 0.6-0.9
+// -> 1.7-2.1 us); a block's float a plane is what the two cores' sums were.
+// Planes of fewer than 64 values with rows of at most 8 (8x8 maps and below, where VGG16 and
+// MobileNetV2 have most of their gates) go side by side, one per lane, their values gathered column by
+// column: a row is then one step, and the same operations in the same order give the same bits. Plane
+// by plane, 2.5 us for VGG16's 256 planes of 4x4 (isp bench --profile, one thread, Intel Xeon AVX-512).
 
 #define FMA(a, b, c) __builtin_elementwise_fma(a, b, c)
+// Rows a block (see above).
+#define SALIENCY_BLOCK 8
 
-// Planes in groups of four: each plane's sums form one chain of dependent multiply-adds, and four
-// independent chains keep the FMA units busy (one chain: 96 planes of 32x32 took 10 us on two
-// threads, MobileNetV2's first expanded gate, Intel Xeon AVX-512). K (constant when inlined):
-// planes in the group.
-static inline __attribute__((always_inline)) AVX2 void square_sums_group(const float *p, int K, int64_t stride, int64_t n,
-                                                                          float *sums) {
-    v8 acc[4] = {{0}};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < K; k++) { v8 v = *(const v8 *)(p + k * stride + i); acc[k] = FMA(v, v, acc[k]); }
-    for (int k = 0; k < K; k++) {
-        float sum = 0;
-        for (int lane = 0; lane < 8; lane++) sum += acc[k][lane];
-        for (int64_t j = i; j < n; j++) sum = __builtin_fmaf(p[k * stride + j], p[k * stride + j], sum);
-        sums[k] = sum;
-    }
+// The row sums of eight planes at once, plane p's in lane p: R[p] holds plane p's row's eight sums,
+// added in the order above by shuffles across the eight (one horizontal sum a row took the 8x8 and
+// 14x14 maps' measurement from 0.41 to 0.60 us and 0.72 to 1.00 us, one core, AMD Zen 5; this way
+// every lane's additions are the same and three levels serve eight planes). Fed in the order that
+// brings plane p to lane p.
+static inline __attribute__((always_inline)) AVX2 v8 row_sums8(const v8 *R) {
+    const __m256 r0 = (__m256)R[0], r1 = (__m256)R[4], r2 = (__m256)R[1], r3 = (__m256)R[5];
+    const __m256 r4 = (__m256)R[2], r5 = (__m256)R[6], r6 = (__m256)R[3], r7 = (__m256)R[7];
+#define HALVES(a, b) _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31))  // s_k + s_k+4
+    const __m256 a01 = HALVES(r0, r1), a23 = HALVES(r2, r3), a45 = HALVES(r4, r5), a67 = HALVES(r6, r7);
+#undef HALVES
+#define PAIRS(a, b, even, odd) _mm256_add_ps(_mm256_shuffle_ps(a, b, even), _mm256_shuffle_ps(a, b, odd))
+    const __m256 b03 = PAIRS(a01, a23, _MM_SHUFFLE(1, 0, 1, 0), _MM_SHUFFLE(3, 2, 3, 2));  // (s0+s4)+(s2+s6), (s1+s5)+(s3+s7)
+    const __m256 b47 = PAIRS(a45, a67, _MM_SHUFFLE(1, 0, 1, 0), _MM_SHUFFLE(3, 2, 3, 2));
+    return (v8)PAIRS(b03, b47, _MM_SHUFFLE(2, 0, 2, 0), _MM_SHUFFLE(3, 1, 3, 1));
+#undef PAIRS
 }
 
-AVX2 void isp_plane_square_sums(const float *x, int32_t planes, int64_t stride, int64_t n, float *sums) {
-    for (int32_t c = 0; c < planes; c += 4) {
-        const float *p = x + (size_t)c * stride;
-        switch (planes - c) {
-        case 1: square_sums_group(p, 1, stride, n, sums + c); break;
-        case 2: square_sums_group(p, 2, stride, n, sums + c); break;
-        case 3: square_sums_group(p, 3, stride, n, sums + c); break;
-        default: square_sums_group(p, 4, stride, n, sums + c); break;
+// Rows [0, rows) of `width` values of K <= 8 planes (constant when inlined) `stride` apart from p,
+// from a block's first row: each row's sums stored at out + r * pitch, lane k plane k (out not null,
+// not byBlocks); or each block's, at its first row's place (byBlocks); or the blocks' added in order
+// to *plane (out null). The planes' rows are independent chains of dependent multiply-adds, which keep the FMA
+// units busy (one chain: 96 planes of 32x32 took 10 us on two threads, MobileNetV2's first expanded
+// gate, Intel Xeon AVX-512).
+static inline __attribute__((always_inline)) AVX2 void row_sums(const float *p, int K, int64_t stride, int32_t rows, int32_t width,
+                                                                 v8 *plane, float *out, int64_t pitch, int byBlocks) {
+    const int32_t whole = width / 8 * 8, rest = width - whole;
+    const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(rest), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256i planes = _mm256_cmpgt_epi32(_mm256_set1_epi32(K), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    v8 block = {0};
+    for (int32_t r = 0; r < rows; r++) {
+        v8 row[8] = {{0}};
+        const float *q = p + (int64_t)r * width;
+        for (int32_t i = 0; i < whole; i += 8)
+            for (int k = 0; k < K; k++) { v8 v = *(const v8 *)(q + k * stride + i); row[k] = FMA(v, v, row[k]); }
+        if (rest)
+            for (int k = 0; k < K; k++) { v8 v = (v8)_mm256_maskload_ps(q + k * stride + whole, tail); row[k] = FMA(v, v, row[k]); }
+        const v8 sums = row_sums8(row);
+        if (out && !byBlocks) {
+            if (K == 8) *(v8 *)(out + (size_t)r * pitch) = sums;
+            else _mm256_maskstore_ps(out + (size_t)r * pitch, planes, (__m256)sums);
+            continue;
         }
+        block += sums;
+        if (r % SALIENCY_BLOCK != SALIENCY_BLOCK - 1 && r != rows - 1) continue;
+        if (!out) *plane += block;
+        else if (K == 8) *(v8 *)(out + (size_t)(r - r % SALIENCY_BLOCK) * pitch) = block;
+        else _mm256_maskstore_ps(out + (size_t)(r - r % SALIENCY_BLOCK) * pitch, planes, (__m256)block);
+        block = (v8){0};
     }
 }
 
-AVX2 static void norms_plane_by_plane(const float *x, int32_t planes, int64_t n, float scale, float *norms) {
-    isp_plane_square_sums(x, planes, n, n, norms);
-    for (int32_t c = 0; c < planes; c++) norms[c] = __builtin_sqrtf(norms[c]) * scale;
+// Groups of up to eight planes from x (`stride` apart) through row_sums (`plane`: the group's sums;
+// `out`: the rows' sums, its group's lanes at out + c).
+#define BY_GROUPS(planes, stride, rows, width, out, pitch, byBlocks, AFTER) \
+    for (int32_t c = 0; c < planes; c += 8) { \
+        const float *p = x + (size_t)c * (stride); \
+        v8 plane = {0}; \
+        float *o = (out) ? (out) + c : 0; \
+        const int K = planes - c < 8 ? planes - c : 8; \
+        switch (K) { \
+        case 1: row_sums(p, 1, stride, rows, width, &plane, o, pitch, byBlocks); break; \
+        case 2: row_sums(p, 2, stride, rows, width, &plane, o, pitch, byBlocks); break; \
+        case 3: row_sums(p, 3, stride, rows, width, &plane, o, pitch, byBlocks); break; \
+        case 4: row_sums(p, 4, stride, rows, width, &plane, o, pitch, byBlocks); break; \
+        case 5: row_sums(p, 5, stride, rows, width, &plane, o, pitch, byBlocks); break; \
+        case 6: row_sums(p, 6, stride, rows, width, &plane, o, pitch, byBlocks); break; \
+        case 7: row_sums(p, 7, stride, rows, width, &plane, o, pitch, byBlocks); break; \
+        default: row_sums(p, 8, stride, rows, width, &plane, o, pitch, byBlocks); break; \
+        } \
+        AFTER \
+    }
+
+AVX2 void isp_row_square_sums(const float *x, int32_t planes, int64_t stride, int32_t rows, int32_t width, float *out,
+                              int64_t pitch) {
+    BY_GROUPS(planes, stride, rows, width, out, pitch, 0, )
 }
 
-// LANES planes at a time (V of float, I of int), column j of them gathered from x + lane * n + j.
+int32_t isp_saliency_block(void) { return SALIENCY_BLOCK; }
+
+AVX2 void isp_block_square_sums(const float *x, int32_t planes, int64_t stride, int32_t rows, int32_t width, float *out,
+                                int64_t pitch) {
+    BY_GROUPS(planes, stride, rows, width, out, pitch, 1, )
+}
+
+// Eight planes a vector, one per lane: each block's sum (a whole block's as measured, another's its
+// rows' added in order), the blocks' added in order; then the same one plane at a time.
+#define BLOCKS_TO_NORMS(V, LOAD, SQRT, STORE) \
+    { \
+        V plane = (V){0}; \
+        for (int32_t r0 = 0; r0 < rows; r0 += SALIENCY_BLOCK) { \
+            V block = (V){0}; \
+            if (whole[r0 / SALIENCY_BLOCK] != 0) block = LOAD(r0); \
+            else for (int32_t r = r0; r < rows && r < r0 + SALIENCY_BLOCK; r++) block += LOAD(r); \
+            plane += block; \
+        } \
+        STORE(SQRT(plane) * scale); \
+    }
+AVX2 void isp_norms_from_row_sums(const float *sums, const float *whole, int32_t planes, int32_t rows, float scale, float *norms) {
+    int32_t c = 0;
+    for (; c + 8 <= planes; c += 8) {
+#define LOAD8(r) (*(const v8 *)(sums + (size_t)(r) * planes + c))
+#define STORE8(v) (*(v8 *)(norms + c) = (v))
+        BLOCKS_TO_NORMS(v8, LOAD8, __builtin_elementwise_sqrt, STORE8)
+    }
+    for (; c < planes; c++) {
+#define LOAD1(r) (sums[(size_t)(r) * planes + c])
+#define STORE1(v) (norms[c] = (v))
+        BLOCKS_TO_NORMS(float, LOAD1, __builtin_sqrtf, STORE1)
+    }
+#undef LOAD8
+#undef STORE8
+#undef LOAD1
+#undef STORE1
+}
+
+AVX2 static void norms_plane_by_plane(const float *x, int32_t planes, int32_t rows, int32_t width, float scale, float *norms) {
+    const int64_t n = (int64_t)rows * width;
+    BY_GROUPS(planes, n, rows, width, (float *)0, 0, 0,
+              { const v8 v = __builtin_elementwise_sqrt(plane) * scale; for (int k = 0; k < K; k++) norms[c + k] = v[k]; })
+}
+
+// LANES planes at a time (V of float, I of int), column k of row r of them gathered from
+// x + lane * n + r * width + k; rows of W <= 8 values. A row's one step is sum k = x * x from zero
+// (one rounding, as the fused multiply-add from zero; zero past the row's end), then the row's sum
+// as row_sum adds its eight; separate statements, so that the compiler fuses nothing.
 #define SIDE_BY_SIDE(name, attr, V, I, LANES, GATHER) \
-    attr static int32_t name(const float *x, int32_t planes, int64_t n, float scale, float *norms) { \
+    static inline __attribute__((always_inline)) attr void name##_rows(const float *p, I lane, int32_t rows, const int W, V *plane) { \
+        V block = (V){0}; \
+        for (int32_t r = 0; r < rows; r++) { \
+            V s[8]; \
+            for (int k = 0; k < 8; k++) s[k] = (V){0}; \
+            for (int k = 0; k < W; k++) { V v = GATHER(p + r * W + k, lane); s[k] = v * v; } \
+            /* the sums past the row's end are +0, and adding +0 to a square changes nothing: left out */ \
+            V a0 = W > 4 ? s[0] + s[4] : s[0], a1 = W > 5 ? s[1] + s[5] : s[1]; \
+            V a2 = W > 6 ? s[2] + s[6] : s[2], a3 = W > 7 ? s[3] + s[7] : s[3]; \
+            V b0 = W > 2 ? a0 + a2 : a0, b1 = W > 3 ? a1 + a3 : a1; \
+            V row = W > 1 ? b0 + b1 : b0; \
+            block += row; \
+            if (r % SALIENCY_BLOCK == SALIENCY_BLOCK - 1 || r == rows - 1) { *plane += block; block = (V){0}; } \
+        } \
+    } \
+    attr static int32_t name(const float *x, int32_t planes, int32_t rows, int32_t width, float scale, float *norms) { \
+        const int32_t n = rows * width; \
         I lane; \
-        for (int k = 0; k < LANES; k++) lane[k] = k * (int)n; \
+        for (int k = 0; k < LANES; k++) lane[k] = k * n; \
         int32_t c = 0; \
         for (; c + LANES <= planes; c += LANES) { \
             const float *p = x + (size_t)c * n; \
-            V acc[8] = {{0}}; \
-            int64_t i = 0; \
-            for (; i + 8 <= n; i += 8) \
-                for (int k = 0; k < 8; k++) { V v = GATHER(p + i + k, lane); acc[k] = FMA(v, v, acc[k]); } \
-            V sum = (V){0}; \
-            for (int k = 0; k < 8; k++) sum += acc[k]; \
-            for (; i < n; i++) { V v = GATHER(p + i, lane); sum = FMA(v, v, sum); } \
-            *(V *)(norms + c) = __builtin_elementwise_sqrt(sum) * scale; \
+            V plane = (V){0}; \
+            switch (width) { /* a constant row width, so that the sums stay in registers */ \
+            case 1: name##_rows(p, lane, rows, 1, &plane); break; \
+            case 2: name##_rows(p, lane, rows, 2, &plane); break; \
+            case 3: name##_rows(p, lane, rows, 3, &plane); break; \
+            case 4: name##_rows(p, lane, rows, 4, &plane); break; \
+            case 5: name##_rows(p, lane, rows, 5, &plane); break; \
+            case 6: name##_rows(p, lane, rows, 6, &plane); break; \
+            case 7: name##_rows(p, lane, rows, 7, &plane); break; \
+            default: name##_rows(p, lane, rows, 8, &plane); break; \
+            } \
+            *(V *)(norms + c) = __builtin_elementwise_sqrt(plane) * scale; \
         } \
         return c; \
     }
@@ -164,12 +282,12 @@ AVX2 static void norms_plane_by_plane(const float *x, int32_t planes, int64_t n,
 SIDE_BY_SIDE(norms_side_by_side_avx512, __attribute__((target("avx512f"))), v16, i16, 16, GATHER16)
 SIDE_BY_SIDE(norms_side_by_side_avx2, AVX2, v8, i8, 8, GATHER8)
 
-void isp_plane_norms(isp_isa isa, const float *x, int32_t planes, int64_t n, float scale, float *norms) {
+void isp_plane_norms(isp_isa isa, const float *x, int32_t planes, int32_t rows, int32_t width, float scale, float *norms) {
     int32_t done = 0;
-    if (n < 64)
-        done = isa == ISP_AVX512 ? norms_side_by_side_avx512(x, planes, n, scale, norms)
-                                 : norms_side_by_side_avx2(x, planes, n, scale, norms);
-    norms_plane_by_plane(x + (size_t)done * n, planes - done, n, scale, norms + done);
+    if (rows * width < 64 && width <= 8)
+        done = isa == ISP_AVX512 ? norms_side_by_side_avx512(x, planes, rows, width, scale, norms)
+                                 : norms_side_by_side_avx2(x, planes, rows, width, scale, norms);
+    norms_plane_by_plane(x + (size_t)done * rows * width, planes - done, rows, width, scale, norms + done);
 }
 
 // A gate's kept channels: every index whose saliency (squared for the energy policy) reaches the

@@ -1,4 +1,5 @@
 import XCTest
+import CKernels
 import InstanceSparsity
 
 /// The vectorised depthwise kernels (forward and backward) against plain loops, on widths that
@@ -133,31 +134,85 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// Saliency (`isp_plane_norms`) bit for bit against its definition written out in Swift: eight
-    /// fused running sums, added in order, the rest fused one by one, on plane sizes below 64
-    /// (planes side by side, gathered; 37 planes leave some for the plane-by-plane path) and above,
-    /// on both instruction sets. Training and the executor share it, so they decide alike.
+    /// Saliency (`isp_plane_norms`) bit for bit against its definition written out in Swift: row
+    /// by row, eight fused running sums from zero (a row's last values past a multiple of 8 in one
+    /// more step), added pairwise into the row's sum, the rows' sums added in order within blocks
+    /// of `isp_saliency_block()` rows and the blocks' sums in order; on
+    /// planes below 64 values with rows of up to 8 (side by side, gathered; 37 planes leave some
+    /// for the plane-by-plane path) and others, on both instruction sets. Training and the executor
+    /// share it, so they decide alike.
     func testSaliencyIsTheSameArithmeticOnEveryPath() {
         var rng = SeededGenerator(seed: 13)
         for isa in InstructionSet.supported {
-            for pixels in [1, 3, 4, 8, 9, 16, 17, 49, 63, 64, 100] {
+            for (height, width) in [(1, 1), (1, 3), (2, 2), (4, 4), (7, 7), (3, 8), (8, 8), (1, 9), (3, 17), (1, 63), (14, 14),
+                                    (5, 28), (32, 32), (1, 100), (21, 2), (12, 3)] {
                 let gate = ChannelGate(label: "g")
                 gate.engine = Engine(isa: isa)
                 gate.featureDecay = 1
-                let x = Tensor(shape: [1, 37, 1, pixels])
+                let x = Tensor(shape: [1, 37, height, width])
                 for i in 0..<x.count { x[i] = rng.normal() }
                 _ = gate.forward(x, training: true)
+                let blockRows = Int(isp_saliency_block())
                 for c in 0..<37 {
-                    var sums = [Float](repeating: 0, count: 8), i = 0
-                    while i + 8 <= pixels {
-                        for k in 0..<8 { sums[k] = sums[k].addingProduct(x[c * pixels + i + k], x[c * pixels + i + k]) }
-                        i += 8
+                    var sum: Float = 0, block: Float = 0
+                    for r in 0..<height {
+                        var s = [Float](repeating: 0, count: 8)
+                        for j in 0..<width {
+                            let v = x[(c * height + r) * width + j]
+                            s[j % 8] = s[j % 8].addingProduct(v, v)
+                        }
+                        block += ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
+                        if r % blockRows == blockRows - 1 || r == height - 1 { sum += block; block = 0 }
                     }
-                    var sum: Float = 0
-                    for k in 0..<8 { sum += sums[k] }
-                    for j in i..<pixels { sum = sum.addingProduct(x[c * pixels + j], x[c * pixels + j]) }
-                    XCTAssertEqual(gate.saliency[c], sum.squareRoot() * (1 / Float(pixels).squareRoot()),
-                                   "\(isa) \(pixels) pixels, plane \(c)")
+                    XCTAssertEqual(gate.saliency[c], sum.squareRoot() * (1 / Float(height * width).squareRoot()),
+                                   "\(isa) \(height)x\(width), plane \(c)")
+                }
+            }
+        }
+    }
+
+    /// A map the cores wrote by rows is measured by each core on its rows, the blocks of rows it
+    /// holds whole (`isp_block_square_sums`), the others row by row (`isp_row_square_sums`), and
+    /// added up after (`isp_norms_from_row_sums`): bit for bit the whole planes' saliency
+    /// (`isp_plane_norms`, side by side or plane by plane, on both instruction sets) wherever the
+    /// rows are cut, and with every row measured apart too, so that a channel right at a threshold
+    /// is decided alike split or not.
+    func testSaliencyOfRowsMeasuredApartIsTheWholePlanes() {
+        var rng = SeededGenerator(seed: 14)
+        let planes = 37, b = Int(isp_saliency_block())
+        for (height, width) in [(2, 2), (4, 4), (7, 7), (8, 8), (3, 17), (14, 14), (9, 28), (32, 32), (17, 5), (5, 100)] {
+            let n = height * width, scale = 1 / Float(n).squareRoot()
+            var x = [Float](repeating: 0, count: planes * n)
+            for i in x.indices { x[i] = rng.normal() }
+            for isa in InstructionSet.supported {
+                var whole = [Float](repeating: 0, count: planes)
+                isp_plane_norms(isa == .avx512 ? ISP_AVX512 : ISP_AVX2, x, Int32(planes), Int32(height), Int32(width), scale, &whole)
+                for cut in 0...height {
+                    for blocks in [true, false] {
+                        var sums = [Float](repeating: .nan, count: height * planes), split = [Float](repeating: 0, count: planes)
+                        var wholeBlocks = [Float](repeating: 0, count: (height + b - 1) / b)
+                        x.withUnsafeBufferPointer { x in
+                            sums.withUnsafeMutableBufferPointer { sums in
+                                func rows(_ r: Range<Int>) {
+                                    guard !r.isEmpty else { return }
+                                    isp_row_square_sums(x.baseAddress! + r.lowerBound * width, Int32(planes), Int64(n), Int32(r.count),
+                                                        Int32(width), sums.baseAddress! + r.lowerBound * planes, Int64(planes))
+                                }
+                                for share in [0..<cut, cut..<height] where !share.isEmpty {
+                                    let start = (share.lowerBound + b - 1) / b * b
+                                    let end = max(start, share.upperBound == height ? height : share.upperBound / b * b)
+                                    guard blocks && start < end else { rows(share); continue }
+                                    isp_block_square_sums(x.baseAddress! + start * width, Int32(planes), Int64(n), Int32(end - start),
+                                                          Int32(width), sums.baseAddress! + start * planes, Int64(planes))
+                                    for block in (start / b)..<((end + b - 1) / b) { wholeBlocks[block] = 1 }
+                                    rows(share.lowerBound..<start)
+                                    rows(end..<share.upperBound)
+                                }
+                            }
+                        }
+                        isp_norms_from_row_sums(sums, wholeBlocks, Int32(planes), Int32(height), scale, &split)
+                        XCTAssertEqual(split, whole, "\(isa) \(height)x\(width), rows cut at \(cut), blocks \(blocks)")
+                    }
                 }
             }
         }

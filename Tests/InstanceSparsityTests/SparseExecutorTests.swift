@@ -197,6 +197,39 @@ final class SparseExecutorTests: XCTestCase {
         }
     }
 
+    /// Right at a threshold a pass split across the cores keeps what a pass on one core keeps: with
+    /// the cut placed exactly at each channel's saliency (as the network measures it, which the
+    /// executor's folded maps match to the last bit or so), every gate on a map of 8 wide or more,
+    /// splits always taken. Split by rows, each core measures the rows it wrote and the rows' sums
+    /// are added after, in the order one core adds them (`isp_row_square_sums`); when each core's
+    /// part was summed whole and the parts added, 59 of 2210 such cuts kept another channel count.
+    func testSplitAndOneCoreDecideAlikeRightAtTheThreshold() throws {
+        for (arch, size) in [("resnet18", 32), ("vgg16", 32), ("resnet18", 34)] {
+            let net = try Self.makeTrainedLikeNetwork(arch, width: 0.5, inputChannels: 1, inputSize: size)
+            var rng = SeededGenerator(seed: 7)
+            let image = Tensor(shape: [1, 1, size, size])
+            for i in 0..<image.count { image[i] = rng.normal() }
+            for g in net.gates { g.mask = nil }
+            _ = net.forward(image, training: false)
+            let executor = SparseExecutor(net)
+            executor.choosesSplit = false
+            var cuts = 0
+            for (index, gate) in net.gates.enumerated() where (gate.lastOutputShape.last ?? 0) >= 8 {
+                executor.prunedGates = [index]
+                for s in Set((0..<gate.saliency.shape[1]).map { gate.saliency[$0] }) where s > 0 {
+                    executor.policy = ThresholdPolicy(.absolute, alpha: s)
+                    let kept = [true, false].map { all in
+                        executor.useAllCores = all
+                        return executor.run(image.data).kept[index]
+                    }
+                    XCTAssertEqual(kept[0], kept[1], "\(arch) at \(size), gate \(index), cut \(s): split and on one core")
+                    cuts += 1
+                }
+            }
+            XCTAssertGreaterThan(cuts, 300, arch)
+        }
+    }
+
     /// The evaluator's share of channels dropped at each pruned gate (what `isp tune` leaves idle
     /// gates out by) is the mean of what the executor keeps image by image.
     func testEvaluatorReportsTheSharesDroppedAtEachGate() throws {

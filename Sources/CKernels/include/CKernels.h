@@ -237,11 +237,24 @@ void isp_resample_vertical(const uint8_t *src, int64_t src_stride, const int32_t
 
 /// Means of `planes` consecutive planes of n values: means[c] = (sum of plane c) * (1 / n).
 void isp_plane_means(const float *x, int64_t planes, int64_t n, float *means);
-/// Saliency of `planes` consecutive planes of n values: norms[c] = sqrt(sum of x^2 over plane c) * scale.
-void isp_plane_norms(isp_isa isa, const float *x, int32_t planes, int64_t n, float scale, float *norms);
-/// Sums of squares of n values of `planes` planes `stride` apart: sums[c] = sum of x[c * stride + i]^2,
-/// i < n, as isp_plane_norms sums a plane of 64 values or more (part of a plane: rows of it).
-void isp_plane_square_sums(const float *x, int32_t planes, int64_t stride, int64_t n, float *sums);
+/// Saliency of `planes` consecutive planes of rows x width values: norms[c] = sqrt(sum of x^2 over
+/// plane c) * scale, summed row by row and block of rows by block (see Reductions.c), so that a
+/// plane's rows measured apart (isp_block_square_sums, isp_row_square_sums) and added after
+/// (isp_norms_from_row_sums) give the same bits.
+void isp_plane_norms(isp_isa isa, const float *x, int32_t planes, int32_t rows, int32_t width, float scale, float *norms);
+/// Each row's sum of squares (summed as isp_plane_norms sums a row), rows [0, rows) of `width`
+/// values from x of `planes` planes `stride` apart: plane c's row r at out[r * pitch + c].
+void isp_row_square_sums(const float *x, int32_t planes, int64_t stride, int32_t rows, int32_t width, float *out,
+                         int64_t pitch);
+/// Rows a block of the saliency's sums (see Reductions.c).
+int32_t isp_saliency_block(void);
+/// The same for whole blocks of rows (x at a block's first row; rows ending at a block's end or the
+/// plane's): each block's sum at its first row's place.
+void isp_block_square_sums(const float *x, int32_t planes, int64_t stride, int32_t rows, int32_t width, float *out,
+                           int64_t pitch);
+/// The saliency of `planes` planes from all their `rows` rows' sums (pitch = planes), block b's
+/// whole sum at its first row where whole[b] is not 0: isp_plane_norms's result.
+void isp_norms_from_row_sums(const float *sums, const float *whole, int32_t planes, int32_t rows, float scale, float *norms);
 /// A gate's kept channels, ascending, into kept (n slots): the i with s[i] >= cut (s[i]^2 >= cut
 /// when `squared`) and s[i] > 0. Returns how many.
 int32_t isp_select_channels(isp_isa isa, const float *s, int32_t n, float cut, int32_t squared, int32_t *kept);

@@ -43,29 +43,30 @@ public final class ChannelGate: Layer, RunsOnEngine {
         guard !training || featureDecay > 0 else { return out }
         saliency.resize([n, c])
         let s = saliency.data, src = UnsafePointer(out.data), isa = engine.isa
-        engine.forEachShare(of: n * c, minimumPerShare: 64) { r, _ in ChannelGate.measure(src, planes: r, pixels: hw, into: s, isa: isa) }
+        let height = x.shape.count == 4 ? x.shape[2] : 1, width = hw / height
+        engine.forEachShare(of: n * c, minimumPerShare: 64) { r, _ in
+            ChannelGate.measure(src, planes: r, height: height, width: width, into: s, isa: isa)
+        }
         return out
     }
 
-    /// s[p] = ||plane p||_2 / sqrt(pixels) for the planes in `planes` of x: the saliency of the
-    /// method, one computation for training and for the sparse executor, so both round alike and
+    /// s[p] = ||plane p||_2 / sqrt(height x width) for the planes in `planes` of x: the saliency of
+    /// the method, one computation for training and for the sparse executor, so both round alike and
     /// decide alike right at a threshold (and alike on either instruction set: `isp_plane_norms`).
-    static func measure(_ x: UnsafePointer<Float>, planes: Range<Int>, pixels hw: Int, into s: UnsafeMutablePointer<Float>,
+    static func measure(_ x: UnsafePointer<Float>, planes: Range<Int>, height: Int, width: Int, into s: UnsafeMutablePointer<Float>,
                         isa: InstructionSet) {
-        isp_plane_norms(isa.kernel, x + planes.lowerBound * hw, Int32(planes.count), Int64(hw), 1 / Float(hw).squareRoot(), s + planes.lowerBound)
+        let hw = height * width
+        isp_plane_norms(isa.kernel, x + planes.lowerBound * hw, Int32(planes.count), Int32(height), Int32(width),
+                        1 / Float(hw).squareRoot(), s + planes.lowerBound)
     }
 
-    /// The same saliency of `channels` planes of `pixels` from the sums of squares of `shares`
-    /// parts of each (`isp_plane_square_sums`, shares x channels), added in share order: for maps
-    /// the cores wrote by rows. Can differ from `measure` in the last bit.
-    static func measure(squareSums sums: UnsafePointer<Float>, shares: Int, channels c: Int, pixels hw: Int,
+    /// The same saliency, bit for bit, of `channels` planes of height x width from their rows' sums
+    /// of squares (height x channels), measured apart, a block of rows whole where `wholeBlocks`
+    /// says so (`isp_block_square_sums`), its rows one by one elsewhere (`isp_row_square_sums`):
+    /// for maps the cores wrote by rows, each measuring its own.
+    static func measure(rowSums sums: UnsafePointer<Float>, wholeBlocks: UnsafePointer<Float>, channels c: Int, height: Int, width: Int,
                         into s: UnsafeMutablePointer<Float>) {
-        let scale = 1 / Float(hw).squareRoot()
-        for i in 0..<c {
-            var sum: Float = 0
-            for t in 0..<shares { sum += sums[t * c + i] }
-            s[i] = sum.squareRoot() * scale
-        }
+        isp_norms_from_row_sums(sums, wholeBlocks, Int32(c), Int32(height), 1 / Float(height * width).squareRoot(), s)
     }
 
     /// lambda / N * sum over instances and channels of s: this gate's share of the batch loss.

@@ -148,8 +148,7 @@ final class FusedConv: MeasuringStep {
         }
         weight = w; bias = Tensor(shape: [outChannels], values: b)
         forcedPlan = conv.forcedPlan
-        convolution = ConvolutionPlan.tiles(groups: groups, stride: stride)
-            ? TiledConvolution(inChannels: inChannels, kernel: kernel, stride: stride, padding: padding) : nil
+        convolution = ConvolutionPlan.tiles(groups: groups, stride: stride) ? TiledConvolution(inChannels: inChannels, kernel: kernel, stride: stride, padding: padding) : nil
         self.engine = engine
     }
 
@@ -321,24 +320,70 @@ final class FusedConv: MeasuringStep {
 /// `map`: the map measured, until the gate has read it.
 final class OutputSaliency {
     let norms = Tensor(shape: [0])
-    var map: UnsafeMutablePointer<Float>? = nil
-    /// Or, where each core wrote rows of every plane (`WinogradConvolution.run` split by tile
-    /// rows), each share's sums of squares over its rows, `shares` x channels, for the gate to add.
-    let partials = Tensor(shape: [0])
-    var shares = 0
+    /// Setting it says the planes' saliency is in `norms` whole, not by rows (`expectRows`).
+    var map: UnsafeMutablePointer<Float>? = nil { didSet { byRows = false } }
+    /// Or, where the cores wrote rows of every plane (a convolution split by rows), the sums of
+    /// squares (height x channels) each core measured of the rows it wrote, while they are in its
+    /// cache: a block of rows it wrote whole as one sum at the block's first row
+    /// (`isp_block_square_sums`, `blockWhole[b]` 1), the rows of a block a split cut each apart
+    /// (`isp_row_square_sums`, `rowMeasured[r]` 1). What crosses to the gate's core is then about
+    /// what the two cores' sums were (see Reductions.c).
+    let sums = Tensor(shape: [0]), blockWhole = Tensor(shape: [0]), rowMeasured = Tensor(shape: [0])
+    private(set) var byRows = false
+    private var height = 0, width = 0
+    /// Rows a block (Reductions.c's SALIENCY_BLOCK).
+    private static let blockRows = Int(isp_saliency_block())
 
-    /// Before a split by rows of `map`: each of `shares` shares will add its rows' sums of squares.
-    func expectShares(_ shares: Int, of map: UnsafeMutablePointer<Float>, channels: Int) {
-        self.map = map; self.shares = shares
-        partials.resize([shares, channels])
-        partials.zero()
+    /// Before a split by rows of `map` (`channels` planes of height x width): each core will measure
+    /// the rows it wrote (`measureRows`).
+    func expectRows(of map: UnsafeMutablePointer<Float>, channels: Int, height: Int, width: Int) {
+        self.map = map; byRows = true  // after `map`, which clears it
+        self.height = height; self.width = width
+        sums.resize([height, channels])
+        blockWhole.resize([(height + Self.blockRows - 1) / Self.blockRows])
+        blockWhole.zero()
+        rowMeasured.resize([height])
+        rowMeasured.zero()
     }
 
-    /// Share `share`'s sums of squares over `pixels` (a run of positions of every plane of `plane`
-    /// values) of the `channels` planes of `map`, while they are in its core's cache.
-    func addSquareSums(of map: UnsafePointer<Float>, channels: Int, plane: Int, pixels: Range<Int>, share: Int) {
-        isp_plane_square_sums(map + pixels.lowerBound, Int32(channels), Int64(plane), Int64(pixels.count),
-                              partials.data + share * channels)
+    /// The rows of `map` wholly inside `pixels` (a run of positions of every plane), on the core
+    /// that wrote them: the blocks among them whole, the others row by row. A row a split cut in
+    /// two is left to `finishRows`.
+    func measureRows(of map: UnsafePointer<Float>, channels: Int, pixels: Range<Int>) {
+        let first = (pixels.lowerBound + width - 1) / width, end = pixels.upperBound / width, b = Self.blockRows
+        guard first < end else { return }
+        // Whole blocks: from the first block start at or after `first` to the last block end at or
+        // before `end` (the last block ends at the plane's end).
+        let wholeStart = (first + b - 1) / b * b, wholeEnd = max(wholeStart, end == height ? end : end / b * b)
+        guard wholeStart < wholeEnd else { return measure(map, channels: channels, rows: first..<end) }
+        isp_block_square_sums(map + wholeStart * width, Int32(channels), Int64(height * width), Int32(wholeEnd - wholeStart),
+                              Int32(width), sums.data + wholeStart * channels, Int64(channels))
+        for block in (wholeStart / b)..<((wholeEnd + b - 1) / b) { blockWhole[block] = 1 }
+        measure(map, channels: channels, rows: first..<wholeStart)
+        measure(map, channels: channels, rows: wholeEnd..<end)
+    }
+
+    private func measure(_ map: UnsafePointer<Float>, channels: Int, rows: Range<Int>) {
+        guard !rows.isEmpty else { return }
+        isp_row_square_sums(map + rows.lowerBound * width, Int32(channels), Int64(height * width), Int32(rows.count), Int32(width),
+                            sums.data + rows.lowerBound * channels, Int64(channels))
+        for r in rows { rowMeasured[r] = 1 }
+    }
+
+    /// The saliency of the `channels` planes of `map` into `norms`, the rows no core measured (a
+    /// row a split cut in two, a share no thread ran) measured now.
+    func finishRows(of map: UnsafePointer<Float>, channels: Int) {
+        func missing(_ r: Int) -> Bool { blockWhole[r / Self.blockRows] == 0 && rowMeasured[r] == 0 }
+        var r = 0
+        while r < height {
+            guard missing(r) else { r += 1; continue }
+            var end = r + 1
+            while end < height && missing(end) { end += 1 }
+            measure(map, channels: channels, rows: r..<end)
+            r = end
+        }
+        ChannelGate.measure(rowSums: sums.data, wholeBlocks: blockWhole.data, channels: channels, height: height, width: width,
+                            into: norms.data)
     }
 }
 
@@ -372,20 +417,19 @@ final class GateStep: InferenceStep {
     func run(_ x: Tensor, _ ctx: RunContext) -> Tensor {
         let c = x.shape[1], hw = x.shape[2] * x.shape[3]
         channels = c
-        let measuredBefore = measured.map == x.data
+        let measuredBefore = measured.map == x.data, byRows = measured.byRows
         measured.map = nil
         guard let decide = ctx.decide, ctx.decidedGates.contains(index) else {
             passes(channels: c, ctx)
             return x
         }
         let s = measured.norms
-        if measuredBefore && measured.shares > 0 {  // the shares' sums of squares
-            ChannelGate.measure(squareSums: measured.partials.data, shares: measured.shares, channels: c, pixels: hw, into: s.data)
-            measured.shares = 0
+        if measuredBefore && byRows {  // the rows' sums of squares
+            measured.finishRows(of: x.data, channels: c)
         } else if !measuredBefore {  // in a pass of its own, one share of the planes per core
             s.resize([c])
-            let planes = UnsafePointer(x.data), norms = s.data, isa = ctx.engine.isa
-            func measure(_ r: Range<Int>) { ChannelGate.measure(planes, planes: r, pixels: hw, into: norms, isa: isa) }
+            let planes = UnsafePointer(x.data), norms = s.data, isa = ctx.engine.isa, height = x.shape[2], width = x.shape[3]
+            func measure(_ r: Range<Int>) { ChannelGate.measure(planes, planes: r, height: height, width: width, into: norms, isa: isa) }
             if ctx.useAllCores && c * hw >= TiledConvolution.parallelSaliencyThreshold {
                 ctx.engine.forEachPiece(of: c, pieces: ctx.engine.threads, keepWarm: true) { r, _ in measure(r) }
             } else {
@@ -422,7 +466,7 @@ final class MaxPoolStep: MeasuringStep {
         saliency?.map = dst
         func planes(_ r: Range<Int>) {
             pool.pool(src, planes: r, height: ih, width: iw, into: dst, winners: nil, isa: engine.isa.kernel)
-            if let saliency { ChannelGate.measure(dst, planes: r, pixels: oh * ow, into: saliency.norms.data, isa: engine.isa) }
+            if let saliency { ChannelGate.measure(dst, planes: r, height: oh, width: ow, into: saliency.norms.data, isa: engine.isa) }
         }
         if ctx.useAllCores && c * ih * iw >= MaxPoolStep.parallelFloats {
             ctx.engine.forEachPiece(of: c, keepWarm: true) { r, _ in planes(r) }

@@ -229,7 +229,7 @@ final class TiledConvolution {
     /// and applies the activation, and measures the gate's saliency if one asks. (Both cores
     /// adding, each its share of the output channels, measured level on mobilenet_v2 at 224's
     /// 28x28 and 14x14 projections: stop 73, ab-variants.txt.)
-    private func sumInputChannelShares(_ input: UnsafePointer<isp_conv_input>, kept kc: Int, grid: Int, panels: WeightPanels,
+    private func sumInputChannelShares(_ input: UnsafePointer<isp_conv_input>, kept kc: Int, grid: Int, width: Int, panels: WeightPanels,
                                        out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?,
                                        residual: UnsafePointer<Float>?, saliency: OutputSaliency?, engine: Engine) {
         let outChannels = panels.outChannels, floats = outChannels * grid, isa = engine.isa.kernel
@@ -256,7 +256,7 @@ final class TiledConvolution {
         }
         if cap != nil { for j in 0..<floats { out[j] = min(max(out[j], low), high) } }
         if let saliency {
-            ChannelGate.measure(out, planes: 0..<outChannels, pixels: grid, into: saliency.norms.data, isa: engine.isa)
+            ChannelGate.measure(out, planes: 0..<outChannels, height: grid / width, width: width, into: saliency.norms.data, isa: engine.isa)
             saliency.map = out
         }
     }
@@ -446,19 +446,19 @@ final class TiledConvolution {
             func measure(_ t: Range<Int>) {
                 guard let saliency else { return }
                 let channels = (t.lowerBound * 16)..<min(outChannels, t.upperBound * 16)
-                ChannelGate.measure(out, planes: channels, pixels: oh * ow, into: saliency.norms.data, isa: engine.isa)
+                ChannelGate.measure(out, planes: channels, height: oh, width: ow, into: saliency.norms.data, isa: engine.isa)
             }
             // Split by rows (VGG16 w0.5's first convolution, whose 2 tiles do not go by channels), each
             // core adds up its own rows of every plane, as Winograd's tile rows do. Measured in a pass
             // of its own after the split instead, that gate took 1.8-1.9 us on two cores; the
             // convolution and its gate together, medians of 12 alternations, 10.95 -> 10.3 us (isp
             // bench --profile --prune stored, AMD Zen 4 AVX-512).
-            func measureShare(_ pixels: Range<Int>, _ share: Int) {  // the output pixels share `share` wrote
-                saliency?.addSquareSums(of: out, channels: outChannels, plane: oh * ow, pixels: pixels, share: share)
+            func measureShare(_ pixels: Range<Int>) {  // the output pixels this share wrote
+                saliency?.measureRows(of: out, channels: outChannels, pixels: pixels)
             }
             if division == .rows, let saliency {
                 precondition(l.unitsAreRows || grid == oh * ow, "grid positions are the output pixels")
-                saliency.expectShares(threads, of: out, channels: outChannels)
+                saliency.expectRows(of: out, channels: outChannels, height: oh, width: ow)
             } else if division != .inputChannels {
                 saliency?.map = out
             }
@@ -486,7 +486,7 @@ final class TiledConvolution {
                     guard l.unitsAreRows else {
                         return engine.forEachShare(of: grid, keepWarm: true) { q, workspace in
                             run(input, 0..<tiles, q, 0)
-                            measureShare(q, workspace.index)
+                            measureShare(q)
                         }
                     }
                     engine.forEachShare(of: units, keepWarm: true) { rows, workspace in
@@ -497,10 +497,10 @@ final class TiledConvolution {
                         } else {
                             runUnits(input, 0..<tiles, rows, 0)
                         }
-                        measureShare((rows.lowerBound * ow)..<(rows.upperBound * ow), workspace.index)
+                        measureShare((rows.lowerBound * ow)..<(rows.upperBound * ow))
                     }
                 case .inputChannels:
-                    sumInputChannelShares(input, kept: kc, grid: grid, panels: panels, out: out, bias: bias, cap: cap,
+                    sumInputChannelShares(input, kept: kc, grid: grid, width: ow, panels: panels, out: out, bias: bias, cap: cap,
                                           residual: residual, saliency: saliency, engine: engine)
                 case .channels:
                     // The output channels, one share per core: maps a gate measures (above), and small

@@ -160,10 +160,10 @@ final class WinogradConvolution {
         outputSplit = threads > 1 && !phased ? .rows : .mixed
         func measure(_ o: Range<Int>) {
             guard let saliency else { return }
-            ChannelGate.measure(out, planes: o, pixels: height * width, into: saliency.norms.data, isa: engine.isa)
+            ChannelGate.measure(out, planes: o, height: height, width: width, into: saliency.norms.data, isa: engine.isa)
         }
-        if threads > 1 && !phased, let saliency {  // a share per thread at most; the sums of any other stay 0
-            saliency.expectShares(engine.threads, of: out, channels: outChannels)
+        if threads > 1 && !phased, let saliency {
+            saliency.expectRows(of: out, channels: outChannels, height: height, width: width)
         } else {
             saliency?.map = out
         }
@@ -208,8 +208,7 @@ final class WinogradConvolution {
             // The rows this share wrote, of every plane, while they are in its core's cache.
             if threads > 1, let saliency {
                 let top = 2 * share.lowerBound, bottom = min(height, 2 * share.upperBound)
-                saliency.addSquareSums(of: out, channels: self.outChannels, plane: height * width, pixels: (top * width)..<(bottom * width),
-                                       share: workspace.index)
+                saliency.measureRows(of: out, channels: self.outChannels, pixels: (top * width)..<(bottom * width))
             }
         }
         if threads == 1 { measure(0..<outChannels) }
