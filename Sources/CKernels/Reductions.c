@@ -102,7 +102,9 @@ AVX2 void isp_normalize_backward(const float *dy, const float *x, float *dx, int
 // channel count split than on one core.) Blocks, not rows: what a core hands the gate crosses to the
 // other core, and one float a row (2 KB for ResNet-18 w0.5's 32x32 gates) took the pruned passes to
 // 1.025-1.031x stop 86's time with the vCPUs far apart (eight floats a row, 16 KB: the gates 0.6-0.9
-// -> 1.7-2.1 us); a block's float a plane is what the two cores' sums were.
+// -> 1.7-2.1 us). A float a plane per block of 8 rows (two for a share of 16 rows, where the cores'
+// sums were one): the shipped models' pruned passes level with stop 86's close and within about 1%
+// far apart (benchmarks/interleave.py, block medians 1.008-1.017; AMD Zen 5 AVX-512).
 // Planes of fewer than 64 values with rows of at most 8 (8x8 maps and below, where VGG16 and
 // MobileNetV2 have most of their gates) go side by side, one per lane, their values gathered column by
 // column: a row is then one step, and the same operations in the same order give the same bits. Plane
