@@ -135,9 +135,9 @@ static inline __attribute__((always_inline)) AVX2 v8 row_sums8(const v8 *R) {
 // Rows [0, rows) of `width` values of K <= 8 planes (constant when inlined) `stride` apart from p,
 // from a block's first row: each row's sums stored at out + r * pitch, lane k plane k (out not null,
 // not byBlocks); or each block's, at its first row's place (byBlocks); or the blocks' added in order
-// to *plane (out null). The planes' rows are independent chains of dependent multiply-adds, which keep the FMA
-// units busy (one chain: 96 planes of 32x32 took 10 us on two threads, MobileNetV2's first expanded
-// gate, Intel Xeon AVX-512).
+// to *plane (out null). The planes' rows are independent chains of dependent multiply-adds, which
+// keep the FMA units busy (one chain: 96 planes of 32x32 took 10 us on two threads, MobileNetV2's
+// first expanded gate, Intel Xeon AVX-512).
 static inline __attribute__((always_inline)) AVX2 void row_sums(const float *p, int K, int64_t stride, int32_t rows, int32_t width,
                                                                  v8 *plane, float *out, int64_t pitch, int byBlocks) {
     const int32_t whole = width / 8 * 8, rest = width - whole;
@@ -239,7 +239,7 @@ AVX2 static void norms_plane_by_plane(const float *x, int32_t planes, int32_t ro
 // LANES planes at a time (V of float, I of int), column k of row r of them gathered from
 // x + lane * n + r * width + k; rows of W <= 8 values. A row's one step is sum k = x * x from zero
 // (one rounding, as the fused multiply-add from zero; zero past the row's end), then the row's sum
-// as row_sum adds its eight; separate statements, so that the compiler fuses nothing.
+// as row_sums8 adds its eight; separate statements, so that the compiler fuses nothing.
 #define SIDE_BY_SIDE(name, attr, V, I, LANES, GATHER) \
     static inline __attribute__((always_inline)) attr void name##_rows(const float *p, I lane, int32_t rows, const int W, V *plane) { \
         V block = (V){0}; \

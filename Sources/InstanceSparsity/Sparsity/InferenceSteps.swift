@@ -148,7 +148,8 @@ final class FusedConv: MeasuringStep {
         }
         weight = w; bias = Tensor(shape: [outChannels], values: b)
         forcedPlan = conv.forcedPlan
-        convolution = ConvolutionPlan.tiles(groups: groups, stride: stride) ? TiledConvolution(inChannels: inChannels, kernel: kernel, stride: stride, padding: padding) : nil
+        convolution = ConvolutionPlan.tiles(groups: groups, stride: stride)
+            ? TiledConvolution(inChannels: inChannels, kernel: kernel, stride: stride, padding: padding) : nil
         self.engine = engine
     }
 

@@ -229,8 +229,8 @@ final class TiledConvolution {
     /// and applies the activation, and measures the gate's saliency if one asks. (Both cores
     /// adding, each its share of the output channels, measured level on mobilenet_v2 at 224's
     /// 28x28 and 14x14 projections: stop 73, ab-variants.txt.)
-    private func sumInputChannelShares(_ input: UnsafePointer<isp_conv_input>, kept kc: Int, grid: Int, width: Int, panels: WeightPanels,
-                                       out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?,
+    private func sumInputChannelShares(_ input: UnsafePointer<isp_conv_input>, kept kc: Int, grid: Int, width: Int,
+                                       panels: WeightPanels, out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, cap: Float?,
                                        residual: UnsafePointer<Float>?, saliency: OutputSaliency?, engine: Engine) {
         let outChannels = panels.outChannels, floats = outChannels * grid, isa = engine.isa.kernel
         let shares = min(engine.threads, kc)
@@ -256,7 +256,8 @@ final class TiledConvolution {
         }
         if cap != nil { for j in 0..<floats { out[j] = min(max(out[j], low), high) } }
         if let saliency {
-            ChannelGate.measure(out, planes: 0..<outChannels, height: grid / width, width: width, into: saliency.norms.data, isa: engine.isa)
+            ChannelGate.measure(out, planes: 0..<outChannels, height: grid / width, width: width, into: saliency.norms.data,
+                                isa: engine.isa)
             saliency.map = out
         }
     }
